@@ -1,0 +1,28 @@
+/**
+ * One error class for every user-facing condition, with a stable `code` that scripts can match and a
+ * `hint` that says what to do. The CLI prints `error [CODE]: message` and the hint, and exits non-zero.
+ */
+export type ErrorCode =
+  | 'BAD_SIZE' // a size or count argument could not be parsed
+  | 'UNKNOWN_DEVICE' // a device name or serial the DC manager does not know
+  | 'OUT_OF_RANGE' // an offset/length beyond a device's capacity
+  | 'UNALIGNED' // an offset/length not a multiple of the block size
+  | 'OVERLAP' // source and destination ranges overlap on one device
+  | 'BAD_TOPOLOGY' // a topology file that is malformed or inconsistent
+  | 'BAD_OPTION' // a CLI option out of its valid range
+  | 'BAD_PARAM' // a sweep parameter path or value that is not valid
+  | 'MALFORMED_PACKET' // a TLP, frame or NVMe structure that cannot be decoded
+  | 'DEVICE_ERROR' // a device reported an error status
+  | 'VERIFY_FAILED'; // the destination did not match the source after a copy
+
+/** Thrown when user input or a model invariant fails in a way the user must hear about. */
+export class DconnectError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = 'DconnectError';
+  }
+}

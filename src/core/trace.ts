@@ -1,0 +1,32 @@
+/**
+ * Trace counters. Each component owns a plain object of numeric counters (its own typed shape) and
+ * registers it under a hierarchical name; a snapshot is the set of all of them, which is what the
+ * paper's PCIe analyzer would have shown and what the experiments read to find the saturated resource.
+ */
+export type CounterSet = Record<string, number>;
+
+export class TraceRegistry {
+  private readonly sources = new Map<string, () => CounterSet>();
+
+  /** Registers a counter set; names must be unique (they identify a link, port or device). */
+  register(name: string, read: () => CounterSet): void {
+    if (this.sources.has(name)) throw new Error(`trace source '${name}' registered twice`);
+    this.sources.set(name, read);
+  }
+
+  names(): string[] {
+    return [...this.sources.keys()];
+  }
+
+  read(name: string): CounterSet {
+    const r = this.sources.get(name);
+    if (!r) throw new Error(`no trace source '${name}'; known: ${this.names().join(', ')}`);
+    return { ...r() };
+  }
+
+  snapshot(): Record<string, CounterSet> {
+    const out: Record<string, CounterSet> = {};
+    for (const [k, r] of this.sources) out[k] = { ...r() };
+    return out;
+  }
+}

@@ -1,0 +1,69 @@
+import { DconnectError } from './errors.js';
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1000,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1000 ** 4,
+  tib: 1024 ** 4,
+};
+
+/**
+ * Parses a byte size: `512`, `4KiB`, `1GiB`, `256GB` (SI), `4k` (binary). Returns an integer number of
+ * bytes. Throws BAD_SIZE naming the input and the accepted forms.
+ */
+export function parseSize(text: string, what = 'size'): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+  const unit = m ? SIZE_UNITS[m[2].toLowerCase()] : undefined;
+  if (!m || unit === undefined) {
+    throw new DconnectError(
+      'BAD_SIZE',
+      `${what} '${text}' is not a size`,
+      'write a number of bytes with an optional unit: 512, 4KiB, 128KiB, 1GiB, 256GB',
+    );
+  }
+  const bytes = Number(m[1]) * unit;
+  if (!Number.isSafeInteger(bytes)) {
+    throw new DconnectError('BAD_SIZE', `${what} '${text}' is not a whole number of bytes`, 'use a whole number of bytes');
+  }
+  return bytes;
+}
+
+/** Parses a non-negative integer count, with a range check. */
+export function parseCount(text: string, what: string, min: number, max: number): number {
+  const n = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new DconnectError('BAD_OPTION', `${what} '${text}' is not an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/** Formats bytes with a binary unit: 1073741824 -> "1 GiB", 1536 -> "1.5 KiB". */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes;
+  let i = 0;
+  while (Math.abs(v) >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  const s = Number.isInteger(v) ? String(v) : v.toFixed(v < 10 ? 2 : 1);
+  return `${s} ${units[i]}`;
+}
+
+/** Formats picoseconds in a readable unit. */
+export function formatTimePs(ps: number): string {
+  if (ps >= 1e12) return `${(ps / 1e12).toFixed(3)} s`;
+  if (ps >= 1e9) return `${(ps / 1e9).toFixed(3)} ms`;
+  if (ps >= 1e6) return `${(ps / 1e6).toFixed(3)} us`;
+  return `${(ps / 1e3).toFixed(1)} ns`;
+}

@@ -1,0 +1,40 @@
+/**
+ * Ethernet II frames with an 802.1Q tag. In the simulator a frame carries its payload as an object
+ * (the ExpEther PDU, which itself carries real TLP bytes) plus its encoded length, so no hop
+ * re-serializes it; the live runtime encodes the same PDU to bytes.
+ */
+export const PREAMBLE_SFD_BYTES = 8;
+export const MAC_HEADER_BYTES = 14; // destination, source, EtherType
+export const VLAN_TAG_BYTES = 4; // 802.1Q TPID + TCI
+export const FCS_BYTES = 4;
+export const INTERFRAME_GAP_BYTES = 12;
+/** Minimum frame from destination MAC to FCS is 64 B; with a VLAN tag the payload must be >= 42 B. */
+export const MIN_TAGGED_PAYLOAD_BYTES = 42;
+/** Standard maximum payload (no jumbo frames). */
+export const MAX_PAYLOAD_BYTES = 1500;
+
+export class Frame<P = unknown> {
+  constructor(
+    readonly dst: number,
+    readonly src: number,
+    /** 802.1Q VLAN id (1..4094); ExpEther carries its group id here. */
+    readonly vlan: number,
+    readonly etherType: number,
+    readonly payload: P,
+    /** Bytes of payload after the EtherType (before padding). */
+    readonly payloadBytes: number,
+  ) {
+    if (payloadBytes > MAX_PAYLOAD_BYTES) throw new RangeError(`Ethernet payload of ${payloadBytes} B exceeds ${MAX_PAYLOAD_BYTES} B`);
+  }
+}
+
+/** Bytes a frame occupies on the wire, including preamble, padding, FCS and the inter-frame gap. */
+export function wireBytes(payloadBytes: number): number {
+  const padded = payloadBytes < MIN_TAGGED_PAYLOAD_BYTES ? MIN_TAGGED_PAYLOAD_BYTES : payloadBytes;
+  return PREAMBLE_SFD_BYTES + MAC_HEADER_BYTES + VLAN_TAG_BYTES + padded + FCS_BYTES + INTERFRAME_GAP_BYTES;
+}
+
+export function formatMac(mac: number): string {
+  const hex = mac.toString(16).padStart(12, '0');
+  return hex.match(/../g)!.join(':');
+}

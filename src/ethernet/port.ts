@@ -1,0 +1,125 @@
+import type { Scheduler } from '../core/scheduler.js';
+import type { TraceRegistry } from '../core/trace.js';
+import { Frame, wireBytes } from './frame.js';
+
+export interface FrameReceiver {
+  receiveFrame(frame: Frame, port: EthPort): void;
+}
+
+export interface EthPortParams {
+  /** Line rate, bits per second (10GbE: 10e9). */
+  rateBitsPerSec: number;
+  /** Output buffer, bytes of frames waiting to be serialized; a frame that does not fit is dropped. */
+  queueLimitBytes: number;
+}
+
+export interface EthPortCounters {
+  [k: string]: number;
+  txFrames: number;
+  txWireBytes: number;
+  txPayloadBytes: number;
+  drops: number;
+  busyPs: number;
+  maxQueuedBytes: number;
+}
+
+/**
+ * An Ethernet port (ns-3's "device" half of a link): it owns the output queue and serialization.
+ * The queue is analytic: a frame committed to the port starts at max(earliest, busyUntil), so the
+ * bytes queued at any instant are (busyUntil - now) * rate. One event per frame: its arrival.
+ */
+export class EthPort {
+  private busyUntilPs = 0;
+  private readonly psPerByte: number;
+  channel: EthChannel | null = null;
+  readonly counters: EthPortCounters = { txFrames: 0, txWireBytes: 0, txPayloadBytes: 0, drops: 0, busyPs: 0, maxQueuedBytes: 0 };
+
+  constructor(
+    readonly name: string,
+    readonly scheduler: Scheduler,
+    readonly params: EthPortParams,
+    public owner: FrameReceiver | null = null,
+    trace?: TraceRegistry,
+  ) {
+    this.psPerByte = 8e12 / params.rateBitsPerSec;
+    trace?.register(`eth.${name}`, () => this.counters);
+  }
+
+  /** Bytes waiting ahead of a frame committed now. */
+  queuedBytes(): number {
+    const ahead = this.busyUntilPs - this.scheduler.now();
+    return ahead > 0 ? ahead / this.psPerByte : 0;
+  }
+
+  /** True when a frame of this payload size would fit in the output buffer now. */
+  hasRoom(payloadBytes: number): boolean {
+    return this.queuedBytes() + wireBytes(payloadBytes) <= this.params.queueLimitBytes;
+  }
+
+  /**
+   * Commits a frame for transmission no earlier than `delayPs` from now. Returns false (and counts a
+   * drop) when the output buffer is full: Ethernet drops, and ExpEther's retransmission recovers.
+   */
+  send(frame: Frame, delayPs = 0): boolean {
+    const ch = this.channel;
+    if (!ch) throw new Error(`Ethernet port ${this.name} is not connected`);
+    const bytes = wireBytes(frame.payloadBytes);
+    const queued = this.queuedBytes();
+    if (queued + bytes > this.params.queueLimitBytes) {
+      this.counters.drops++;
+      return false;
+    }
+    if (queued + bytes > this.counters.maxQueuedBytes) this.counters.maxQueuedBytes = queued + bytes;
+    const now = this.scheduler.now();
+    const earliest = now + delayPs;
+    const start = this.busyUntilPs > earliest ? this.busyUntilPs : earliest;
+    const dur = Math.ceil(bytes * this.psPerByte);
+    this.busyUntilPs = start + dur;
+    const c = this.counters;
+    c.txFrames++;
+    c.txWireBytes += bytes;
+    c.txPayloadBytes += frame.payloadBytes;
+    c.busyPs += dur;
+    ch.carry(this, frame, this.busyUntilPs - now);
+    return true;
+  }
+}
+
+/**
+ * The channel half of a link: it adds propagation delay and delivers to the far port. Swapping the
+ * channel (e.g. for one that writes to a socket) moves a link across processes; ports are unchanged.
+ */
+export interface EthChannel {
+  carry(from: EthPort, frame: Frame, serializedInPs: number): void;
+}
+
+/** A point-to-point cable with a fixed propagation delay; it may drop frames for fault injection. */
+export class CableChannel implements EthChannel {
+  private readonly propagationPs: number;
+  /** Fault injection for tests: return true to lose the frame on the wire. */
+  dropFilter: ((frame: Frame) => boolean) | null = null;
+  lostFrames = 0;
+
+  constructor(
+    readonly a: EthPort,
+    readonly b: EthPort,
+    /** Propagation delay, ns (about 5 ns per metre of fibre or copper). */
+    propagationNs: number,
+  ) {
+    this.propagationPs = Math.round(propagationNs * 1000);
+    a.channel = this;
+    b.channel = this;
+  }
+
+  carry(from: EthPort, frame: Frame, serializedInPs: number): void {
+    if (this.dropFilter?.(frame)) {
+      this.lostFrames++;
+      return;
+    }
+    const to = from === this.a ? this.b : this.a;
+    from.scheduler.schedule(serializedInPs + this.propagationPs, () => {
+      if (!to.owner) throw new Error(`Ethernet port ${to.name} received a frame but has no owner`);
+      to.owner.receiveFrame(frame, to);
+    });
+  }
+}

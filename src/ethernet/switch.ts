@@ -1,0 +1,84 @@
+import type { Scheduler } from '../core/scheduler.js';
+import type { TraceRegistry } from '../core/trace.js';
+import type { Frame } from './frame.js';
+import { EthPort, type EthPortParams, type FrameReceiver } from './port.js';
+
+export interface SwitchParams extends EthPortParams {
+  /** Forwarding latency from the end of reception to the earliest start of transmission, ns. */
+  latencyNs: number;
+  /** Number of ports. */
+  ports: number;
+  /** MAC table capacity (entries); learning stops when full and unknown destinations flood. */
+  macTableEntries: number;
+}
+
+export interface SwitchCounters {
+  [k: string]: number;
+  forwarded: number;
+  flooded: number;
+  filtered: number;
+  drops: number;
+}
+
+/**
+ * A store-and-forward Ethernet switch with MAC learning and 802.1Q VLAN isolation: a frame is
+ * forwarded only after it has been received whole, after the forwarding latency, to the port that
+ * learned its destination (or flooded to every other port of its VLAN), into that port's bounded buffer.
+ */
+export class EthSwitch implements FrameReceiver {
+  readonly ports: EthPort[] = [];
+  private readonly macTable = new Map<number, EthPort>();
+  private readonly latencyPs: number;
+  /** VLANs each port is a member of; an empty set means every VLAN (a trunk). */
+  private readonly vlanMembers = new Map<EthPort, Set<number>>();
+  readonly counters: SwitchCounters = { forwarded: 0, flooded: 0, filtered: 0, drops: 0 };
+
+  constructor(
+    readonly name: string,
+    scheduler: Scheduler,
+    readonly params: SwitchParams,
+    trace?: TraceRegistry,
+  ) {
+    this.latencyPs = Math.round(params.latencyNs * 1000);
+    for (let i = 0; i < params.ports; i++) {
+      const p = new EthPort(`${name}.p${i}`, scheduler, params, this, trace);
+      this.ports.push(p);
+      this.vlanMembers.set(p, new Set());
+    }
+    trace?.register(`switch.${name}`, () => this.counters);
+  }
+
+  /** Restricts a port to the given VLANs (access port); by default a port carries every VLAN. */
+  setVlans(port: number, vlans: number[]): void {
+    this.vlanMembers.set(this.ports[port], new Set(vlans));
+  }
+
+  private carries(port: EthPort, vlan: number): boolean {
+    const s = this.vlanMembers.get(port)!;
+    return s.size === 0 || s.has(vlan);
+  }
+
+  receiveFrame(frame: Frame, inPort: EthPort): void {
+    if (!this.carries(inPort, frame.vlan)) {
+      this.counters.filtered++;
+      return;
+    }
+    if (!this.macTable.has(frame.src) && this.macTable.size < this.params.macTableEntries) this.macTable.set(frame.src, inPort);
+    const out = this.macTable.get(frame.dst);
+    if (out !== undefined) {
+      if (out === inPort) return; // destination is on the segment it came from
+      if (!this.carries(out, frame.vlan)) {
+        this.counters.filtered++;
+        return;
+      }
+      this.counters.forwarded++;
+      if (!out.send(frame, this.latencyPs)) this.counters.drops++;
+      return;
+    }
+    this.counters.flooded++;
+    for (const p of this.ports) {
+      if (p === inPort || !this.carries(p, frame.vlan) || !p.channel) continue;
+      if (!p.send(frame, this.latencyPs)) this.counters.drops++;
+    }
+  }
+}

@@ -1,0 +1,260 @@
+import type { Scheduler } from '../core/scheduler.js';
+import type { TraceRegistry } from '../core/trace.js';
+import { Frame } from '../ethernet/frame.js';
+import type { EthPort, FrameReceiver } from '../ethernet/port.js';
+import type { PciePort, TlpReceiver } from '../pcie/link.js';
+import { CPL_STATUS, Tlp } from '../pcie/tlp.js';
+import { EXPETHER_ETHERTYPE, ExpEtherPdu, type PortRoute } from './pdu.js';
+import { ReliableReceiver, ReliableSender, type ReliableParams } from './reliable.js';
+
+export interface BridgeParams extends ReliableParams {
+  /** Encapsulation plus decapsulation latency of one bridge traversal pair (PCIe -> frame -> PCIe), ns. */
+  bridgeLatencyNs: number;
+}
+
+export interface BridgeCounters {
+  [k: string]: number;
+  tlpsToEthernet: number;
+  tlpsFromEthernet: number;
+  framesSent: number;
+  acksSent: number;
+  retransmittedFrames: number;
+  duplicateFrames: number;
+  outOfOrderFrames: number;
+  receiveBufferDrops: number;
+  unsupportedRequests: number;
+}
+
+/** Where a TLP from the PCIe side goes: a peer bridge, handled locally, or answered Unsupported Request. */
+export type RouteDecision = { to: 'peer'; mac: number; tlp: Tlp } | { to: 'local' } | { to: 'unsupported' };
+
+class Peer {
+  readonly sender: ReliableSender;
+  readonly receiver = new ReliableReceiver();
+  retransmitTimerArmed = false;
+  constructor(
+    readonly mac: number,
+    windowFrames: number,
+  ) {
+    this.sender = new ReliableSender(windowFrames);
+  }
+}
+
+/**
+ * What both ExpEther bridges share: TLP <-> frame encapsulation, per-peer reliable in-order delivery
+ * with a bounded window, bounded buffers in both directions with back-pressure into PCIe flow control.
+ * Subclasses decide routing (`route`) and what a bridge answers itself (`handleLocal`).
+ */
+export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
+  protected readonly peers = new Map<number, Peer>();
+  /** TLPs from PCIe waiting for a peer's window or Ethernet buffer room (bounded by PCIe credits). */
+  private readonly ingress: { tlp: Tlp; original: Tlp | null; mac: number }[] = [];
+  /** TLPs from Ethernet waiting for the PCIe transmit queue (bounded: full windows of every peer). */
+  private readonly egress: Tlp[] = [];
+  private readonly latencyPs: number;
+  private readonly rtoPs: number;
+  private readonly ackDelayPs: number;
+  readonly counters: BridgeCounters = {
+    tlpsToEthernet: 0,
+    tlpsFromEthernet: 0,
+    framesSent: 0,
+    acksSent: 0,
+    retransmittedFrames: 0,
+    duplicateFrames: 0,
+    outOfOrderFrames: 0,
+    receiveBufferDrops: 0,
+    unsupportedRequests: 0,
+  };
+
+  constructor(
+    readonly name: string,
+    protected readonly scheduler: Scheduler,
+    readonly mac: number,
+    readonly groupId: number,
+    readonly params: BridgeParams,
+    readonly eth: EthPort,
+    readonly pcie: PciePort,
+    trace?: TraceRegistry,
+  ) {
+    this.latencyPs = Math.round(params.bridgeLatencyNs * 1000);
+    this.rtoPs = Math.round(params.retransmitTimeoutNs * 1000);
+    this.ackDelayPs = Math.round(params.ackDelayNs * 1000);
+    eth.owner = this;
+    pcie.attach(this);
+    trace?.register(`bridge.${name}`, () => this.counters);
+  }
+
+  addPeer(mac: number): void {
+    if (!this.peers.has(mac)) this.peers.set(mac, new Peer(mac, this.params.windowFrames));
+  }
+
+  /** Decides where a TLP that arrived from PCIe goes. */
+  protected abstract route(tlp: Tlp): RouteDecision;
+  /** Handles a TLP addressed to the bridge itself (its configuration space); returns a completion or null. */
+  protected abstract handleLocal(tlp: Tlp): Tlp | null;
+  /** Handles a management PDU (routes) from a peer. */
+  protected onRoutes(_routes: PortRoute[], _from: number): void {}
+  /** Rewrites a TLP that arrived from Ethernet before it goes onto PCIe (e.g. config type conversion); null to answer it here. */
+  protected fromEthernet(tlp: Tlp, _fromMac: number): Tlp | null {
+    return tlp;
+  }
+
+  // ---- PCIe side -------------------------------------------------------------------------------
+
+  receiveTlp(tlp: Tlp, port: PciePort): void {
+    const d = this.route(tlp);
+    if (d.to === 'local') {
+      port.release(tlp);
+      const cpl = this.handleLocal(tlp);
+      if (cpl) this.toPcie(cpl);
+      return;
+    }
+    if (d.to === 'unsupported') {
+      port.release(tlp);
+      this.counters.unsupportedRequests++;
+      if (tlp.kind !== 'MWr' && tlp.kind !== 'Cpl' && tlp.kind !== 'CplD') this.toPcie(Tlp.completion(tlp, this.completerId(), CPL_STATUS.UR, null, 0, 0));
+      return;
+    }
+    if (this.ingress.length === 0 && this.trySend(d.mac, d.tlp)) {
+      port.release(tlp);
+      return;
+    }
+    this.ingress.push({ tlp: d.tlp, original: tlp, mac: d.mac });
+  }
+
+  /** The bridge's own requester/completer id for completions it generates. */
+  protected abstract completerId(): number;
+
+  portReady(): void {
+    this.drainEgress();
+  }
+
+  /** Sends a TLP toward PCIe, or buffers it. */
+  protected toPcie(tlp: Tlp): void {
+    if (this.egress.length === 0 && this.pcie.send(tlp)) return;
+    this.egress.push(tlp);
+  }
+
+  private drainEgress(): void {
+    while (this.egress.length > 0 && this.pcie.send(this.egress[0])) this.egress.shift();
+  }
+
+  private egressCapacity(): number {
+    return this.params.windowFrames * Math.max(1, this.peers.size);
+  }
+
+  // ---- Ethernet side ---------------------------------------------------------------------------
+
+  private trySend(mac: number, tlp: Tlp): boolean {
+    const peer = this.peers.get(mac);
+    if (!peer) throw new Error(`bridge ${this.name}: no peer ${mac.toString(16)}`);
+    if (!peer.sender.canSend()) return false;
+    const pdu = new ExpEtherPdu('tlp', -1, -1, tlp, null);
+    if (!this.eth.hasRoom(pdu.payloadBytes())) return false;
+    peer.sender.track(pdu, this.scheduler.now());
+    this.counters.tlpsToEthernet++;
+    this.transmit(peer, pdu);
+    this.armRetransmit(peer);
+    return true;
+  }
+
+  /** Sends a reliable management PDU (bypasses the ingress queue; the window is checked by the caller). */
+  protected sendRoutes(mac: number, routes: PortRoute[]): void {
+    const peer = this.peers.get(mac)!;
+    const pdu = new ExpEtherPdu('routes', -1, -1, null, routes);
+    peer.sender.track(pdu, this.scheduler.now());
+    this.transmit(peer, pdu);
+    this.armRetransmit(peer);
+  }
+
+  private transmit(peer: Peer, pdu: ExpEtherPdu): void {
+    // Piggyback the cumulative ACK for this peer.
+    pdu.ack = peer.receiver.cumulativeAck();
+    peer.receiver.unackedCount = 0;
+    this.counters.framesSent++;
+    this.eth.send(new Frame(peer.mac, this.mac, this.groupId, EXPETHER_ETHERTYPE, pdu, pdu.payloadBytes()), this.latencyPs);
+  }
+
+  private drainIngress(): void {
+    while (this.ingress.length > 0) {
+      const h = this.ingress[0];
+      if (!this.trySend(h.mac, h.tlp)) return;
+      this.ingress.shift();
+      if (h.original) this.pcie.release(h.original);
+    }
+  }
+
+  private armRetransmit(peer: Peer): void {
+    if (peer.retransmitTimerArmed) return;
+    peer.retransmitTimerArmed = true;
+    this.scheduler.schedule(this.rtoPs, () => this.retransmitCheck(peer));
+  }
+
+  private retransmitCheck(peer: Peer): void {
+    peer.retransmitTimerArmed = false;
+    const oldest = peer.sender.oldestSentPs();
+    if (oldest < 0) return;
+    const now = this.scheduler.now();
+    if (now - oldest >= this.rtoPs) {
+      const resend = peer.sender.takeForRetransmit(now);
+      this.counters.retransmittedFrames += resend.length;
+      for (const pdu of resend) this.transmit(peer, pdu);
+      peer.retransmitTimerArmed = true;
+      this.scheduler.schedule(this.rtoPs, () => this.retransmitCheck(peer));
+    } else {
+      peer.retransmitTimerArmed = true;
+      this.scheduler.schedule(oldest + this.rtoPs - now, () => this.retransmitCheck(peer));
+    }
+  }
+
+  receiveFrame(frame: Frame): void {
+    const pdu = frame.payload as ExpEtherPdu;
+    if (frame.etherType !== EXPETHER_ETHERTYPE || frame.vlan !== this.groupId || frame.dst !== this.mac) return;
+    const peer = this.peers.get(frame.src);
+    if (!peer) return; // not a member of this bridge's group
+    if (pdu.ack >= 0 && peer.sender.acknowledge(pdu.ack) > 0) this.drainIngress();
+    if (pdu.kind === 'ack') return;
+    const r = peer.receiver;
+    const cls = r.classify(pdu.seq);
+    if (cls !== 'next') {
+      if (cls === 'duplicate') this.counters.duplicateFrames++;
+      else this.counters.outOfOrderFrames++;
+      this.sendAck(peer);
+      return;
+    }
+    if (pdu.tlp && this.egress.length >= this.egressCapacity()) {
+      this.counters.receiveBufferDrops++;
+      return; // not acknowledged: the sender retransmits
+    }
+    r.expected++;
+    r.unackedCount++;
+    if (r.unackedCount >= this.params.ackEveryFrames) this.sendAck(peer);
+    else if (!r.ackTimerArmed) {
+      r.ackTimerArmed = true;
+      this.scheduler.schedule(this.ackDelayPs, () => {
+        r.ackTimerArmed = false;
+        if (r.unackedCount > 0) this.sendAck(peer);
+      });
+    }
+    if (pdu.routes) {
+      this.onRoutes(pdu.routes, frame.src);
+      return;
+    }
+    this.counters.tlpsFromEthernet++;
+    const tlp = this.fromEthernet(pdu.tlp!, frame.src);
+    if (tlp) this.toPcie(tlp);
+  }
+
+  private sendAck(peer: Peer): void {
+    const pdu = new ExpEtherPdu('ack', -1, peer.receiver.cumulativeAck(), null, null);
+    peer.receiver.unackedCount = 0;
+    this.counters.acksSent++;
+    this.eth.send(new Frame(peer.mac, this.mac, this.groupId, EXPETHER_ETHERTYPE, pdu, pdu.payloadBytes()), this.latencyPs);
+  }
+
+  /** Sends a TLP this bridge generated (e.g. a config completion) to a peer over the reliable link. */
+  protected sendToPeer(mac: number, tlp: Tlp): void {
+    if (this.ingress.length === 0 && this.trySend(mac, tlp)) return;
+    this.ingress.push({ tlp, original: null, mac });
+  }
+}

@@ -1,0 +1,44 @@
+import { encodedLength } from '../pcie/tlp-codec.js';
+import type { Tlp } from '../pcie/tlp.js';
+
+/**
+ * ExpEther's frame format is not public (FACTS.md). dconnect's choice, stated in docs/architecture.md:
+ * EtherType 0x88B5 (IEEE 802 "local experimental" EtherType 1, free for non-product protocols) and a
+ * 12-byte header: version/kind (1), flags (1), reserved (2), sequence number (4), cumulative ACK (4).
+ * One TLP per frame, as in the HOTI 2006 description ("a PCIe packet is encapsulated in an Ethernet frame").
+ */
+export const EXPETHER_ETHERTYPE = 0x88b5;
+export const EXPETHER_HEADER_BYTES = 12;
+
+export type PduKind = 'tlp' | 'ack' | 'routes';
+
+/** A downstream port's routing state, as the host-side bridge distributes it to its group. */
+export interface PortRoute {
+  mac: number;
+  secondaryBus: number;
+  subordinateBus: number;
+  /** Memory window, inclusive; limit < base means none. */
+  memBase: number;
+  memLimit: number;
+}
+
+/** Bytes of a routes PDU body: per port 6 (MAC) + 2 (bus range) + 8 (window). */
+const ROUTE_ENTRY_BYTES = 16;
+
+export class ExpEtherPdu {
+  constructor(
+    readonly kind: PduKind,
+    /** Sequence number of a reliable PDU (tlp, routes); -1 for a bare ACK. */
+    public seq: number,
+    /** Cumulative acknowledgement: every sequence number <= ack was received in order; -1 for none. */
+    public ack: number,
+    readonly tlp: Tlp | null,
+    readonly routes: PortRoute[] | null,
+  ) {}
+
+  payloadBytes(): number {
+    if (this.tlp) return EXPETHER_HEADER_BYTES + encodedLength(this.tlp);
+    if (this.routes) return EXPETHER_HEADER_BYTES + 2 + this.routes.length * ROUTE_ENTRY_BYTES;
+    return EXPETHER_HEADER_BYTES;
+  }
+}

@@ -1,0 +1,90 @@
+import type { ExpEtherPdu } from './pdu.js';
+
+export interface ReliableParams {
+  /** Unacknowledged frames a sender may have outstanding to one peer (the window). */
+  windowFrames: number;
+  /** Time after which the oldest unacknowledged frame is resent with everything after it (go-back-N), ns. */
+  retransmitTimeoutNs: number;
+  /** A receiver acknowledges at least every this many in-order frames... */
+  ackEveryFrames: number;
+  /** ...and no later than this after the first unacknowledged one, ns. */
+  ackDelayNs: number;
+}
+
+/**
+ * Sender half of a per-peer reliable, in-order link (layer 2, as ExpEther does it): sequence numbers,
+ * a bounded window of unacknowledged frames kept for retransmission, cumulative acknowledgements.
+ */
+export class ReliableSender {
+  private nextSeq = 0;
+  /** Unacknowledged PDUs in sequence order, with the time each was last sent. */
+  private readonly unacked: ExpEtherPdu[] = [];
+  private head = 0;
+  private readonly sentAtPs: number[] = [];
+  retransmissions = 0;
+
+  constructor(readonly windowFrames: number) {}
+
+  inFlight(): number {
+    return this.unacked.length - this.head;
+  }
+
+  canSend(): boolean {
+    return this.inFlight() < this.windowFrames;
+  }
+
+  /** Assigns the next sequence number and keeps the PDU until acknowledged. */
+  track(pdu: ExpEtherPdu, nowPs: number): void {
+    if (!this.canSend()) throw new Error('reliable sender: window full');
+    pdu.seq = this.nextSeq++;
+    this.unacked.push(pdu);
+    this.sentAtPs.push(nowPs);
+  }
+
+  /** Drops every PDU with seq <= ack; returns how many were released. */
+  acknowledge(ack: number): number {
+    let n = 0;
+    while (this.head < this.unacked.length && this.unacked[this.head].seq <= ack) {
+      this.head++;
+      n++;
+    }
+    if (this.head > 1024 && this.head * 2 > this.unacked.length) {
+      this.unacked.splice(0, this.head);
+      this.sentAtPs.splice(0, this.head);
+      this.head = 0;
+    }
+    return n;
+  }
+
+  /** Time the oldest unacknowledged PDU was sent, or -1. */
+  oldestSentPs(): number {
+    return this.head < this.unacked.length ? this.sentAtPs[this.head] : -1;
+  }
+
+  /** PDUs to resend (all unacknowledged, in order) and marks them sent now. */
+  takeForRetransmit(nowPs: number): ExpEtherPdu[] {
+    const out = this.unacked.slice(this.head);
+    for (let i = this.head; i < this.sentAtPs.length; i++) this.sentAtPs[i] = nowPs;
+    this.retransmissions += out.length;
+    return out;
+  }
+}
+
+/** Receiver half: accepts only the next expected sequence number (go-back-N). */
+export class ReliableReceiver {
+  /** Next sequence number expected. */
+  expected = 0;
+  /** In-order frames received since the last ACK sent. */
+  unackedCount = 0;
+  ackTimerArmed = false;
+
+  classify(seq: number): 'next' | 'duplicate' | 'gap' {
+    if (seq === this.expected) return 'next';
+    return seq < this.expected ? 'duplicate' : 'gap';
+  }
+
+  /** The cumulative ACK value to send: the last in-order sequence number. */
+  cumulativeAck(): number {
+    return this.expected - 1;
+  }
+}

@@ -1,0 +1,337 @@
+import type { Scheduler } from '../core/scheduler.js';
+import type { TraceRegistry } from '../core/trace.js';
+import { Tlp, fcClass, headerBytes, type TlpKind } from './tlp.js';
+import {
+  ackIntervalBytes,
+  DLLP_BYTES,
+  linkBytesPerSec,
+  SKP_OVERHEAD_FRACTION,
+  TLP_FRAMING_BYTES,
+  type PcieGeneration,
+  type PcieLanes,
+} from './link-params.js';
+
+/** What a component attached to a link end implements. */
+export interface TlpReceiver {
+  /** A TLP arrived. The receiver must call `port.release(tlp)` once it has taken it out of the port's buffer. */
+  receiveTlp(tlp: Tlp, port: PciePort): void;
+  /** The port's transmit queue has room again after a refused `send`. */
+  portReady?(port: PciePort): void;
+}
+
+/** Receive-buffer flow-control credits a port advertises (PCIe FC: header credits count TLPs, data in bytes). */
+export interface FcCredits {
+  postedHeaders: number;
+  postedDataBytes: number;
+  nonPostedHeaders: number;
+  completionHeaders: number; // Infinity for endpoints and root complexes, as the spec requires
+  completionDataBytes: number;
+}
+
+export interface PcieLinkParams {
+  generation: PcieGeneration;
+  lanes: PcieLanes;
+  /** One-way latency of PHY, serdes and trace, ns: added after serialization. */
+  latencyNs: number;
+  /** Max payload size in force on the link, bytes: sets the ACK DLLP interval. */
+  mpsBytes: number;
+  /** Transmit queue per flow-control class, TLPs: where a sender waits for credits. */
+  txQueueTlps: number;
+}
+
+const CLASS_INDEX = { P: 0, NP: 1, CPL: 2 } as const;
+
+/** Counters of one direction of a link: what a PCIe analyzer on it would report. */
+export interface LinkDirectionCounters {
+  [k: string]: number;
+  tlps: number;
+  payloadBytes: number;
+  wireBytes: number;
+  dllps: number;
+  busyPs: number;
+  creditStalls: number;
+  MWrPayloadBytes: number;
+  CplDPayloadBytes: number;
+  MWr: number;
+  MRd: number;
+  Cpl: number;
+  CplD: number;
+  Cfg: number;
+}
+
+function newCounters(): LinkDirectionCounters {
+  return { tlps: 0, payloadBytes: 0, wireBytes: 0, dllps: 0, busyPs: 0, creditStalls: 0, MWrPayloadBytes: 0, CplDPayloadBytes: 0, MWr: 0, MRd: 0, Cpl: 0, CplD: 0, Cfg: 0 };
+}
+
+/**
+ * One direction of a link: serialization (analytic: a TLP is committed to the wire when it has
+ * credits, its start is max(now, busyUntil)), propagation, the receiver's credits, and a bounded
+ * queue for TLPs waiting for credits. One scheduled event per TLP: its arrival.
+ */
+class Direction {
+  busyUntilPs = 0;
+  /** Credits of the receiver's buffer still available to this transmitter: [P hdr, P data, NP hdr, NP data, CPL hdr, CPL data]. */
+  readonly credits: number[];
+  /** Credits the receiver has freed but not yet returned in an UpdateFC. */
+  readonly pendingRelease = [0, 0, 0, 0, 0, 0];
+  private updateInFlight = false;
+  readonly queues: Tlp[][] = [[], [], []];
+  private queueSeq = 0;
+  private readonly queueOrder = new WeakMap<Tlp, number>();
+  rxBytesSinceAck = 0;
+  readonly counters = newCounters();
+  reverse!: Direction;
+  wantReady = false;
+
+  constructor(
+    private readonly link: PcieLink,
+    readonly from: PciePort,
+    readonly to: PciePort,
+    credits: FcCredits,
+  ) {
+    this.credits = [credits.postedHeaders, credits.postedDataBytes, credits.nonPostedHeaders, Infinity, credits.completionHeaders, credits.completionDataBytes];
+  }
+
+  canQueue(kind: TlpKind): boolean {
+    const c = CLASS_INDEX[fcClass(kind)];
+    return this.queues[c].length < this.link.params.txQueueTlps || this.hasCredits(c, 0);
+  }
+
+  send(tlp: Tlp): boolean {
+    const c = CLASS_INDEX[fcClass(tlp.kind)];
+    const dataBytes = tlp.data ? tlp.data.length : 0;
+    // Posted requests may pass everything; others must not pass an older posted request (PCIe ordering).
+    const mayGoNow = this.queues[c].length === 0 && (c === 0 || this.queues[0].length === 0);
+    if (mayGoNow && this.hasCredits(c, dataBytes)) {
+      this.transmit(tlp, c, dataBytes);
+      return true;
+    }
+    if (this.queues[c].length >= this.link.params.txQueueTlps) {
+      this.wantReady = true;
+      return false;
+    }
+    this.counters.creditStalls++;
+    this.queueOrder.set(tlp, this.queueSeq++);
+    this.queues[c].push(tlp);
+    this.reverse.flushCreditsFor(this);
+    return true;
+  }
+
+  private hasCredits(c: number, dataBytes: number): boolean {
+    return this.credits[2 * c] >= 1 && this.credits[2 * c + 1] >= dataBytes;
+  }
+
+  private transmit(tlp: Tlp, c: number, dataBytes: number): void {
+    this.credits[2 * c] -= 1;
+    this.credits[2 * c + 1] -= dataBytes;
+    const sched = this.link.scheduler;
+    const wire = headerBytes(tlp) + dataBytes + TLP_FRAMING_BYTES;
+    const now = sched.now();
+    const start = this.busyUntilPs > now ? this.busyUntilPs : now;
+    const dur = Math.ceil(wire * this.link.psPerByte);
+    this.busyUntilPs = start + dur;
+    const k = this.counters;
+    k.tlps++;
+    k.payloadBytes += dataBytes;
+    k.wireBytes += wire;
+    k.busyPs += dur;
+    switch (tlp.kind) {
+      case 'MWr':
+        k.MWr++;
+        k.MWrPayloadBytes += dataBytes;
+        break;
+      case 'CplD':
+        k.CplD++;
+        k.CplDPayloadBytes += dataBytes;
+        break;
+      case 'MRd':
+        k.MRd++;
+        break;
+      case 'Cpl':
+        k.Cpl++;
+        break;
+      default:
+        k.Cfg++;
+    }
+    sched.schedule(this.busyUntilPs + this.link.latencyPs - now, () => this.arrive(tlp, wire));
+  }
+
+  private arrive(tlp: Tlp, wire: number): void {
+    // The receiver acknowledges TLP traffic with ACK DLLPs in the reverse direction.
+    this.rxBytesSinceAck += wire;
+    if (this.rxBytesSinceAck >= this.link.ackIntervalBytes) {
+      this.rxBytesSinceAck -= this.link.ackIntervalBytes;
+      this.reverse.sendDllp();
+    }
+    this.to.deliver(tlp);
+  }
+
+  /** Occupies the wire with one DLLP (ACK or UpdateFC), after whatever is already committed. */
+  sendDllp(): void {
+    const now = this.link.scheduler.now();
+    const start = this.busyUntilPs > now ? this.busyUntilPs : now;
+    const dur = Math.ceil(DLLP_BYTES * this.link.psPerByte);
+    this.busyUntilPs = start + dur;
+    this.counters.dllps++;
+    this.counters.wireBytes += DLLP_BYTES;
+    this.counters.busyPs += dur;
+  }
+
+  /** The receiver (the port this direction delivers to) freed a TLP's buffer space. */
+  release(tlp: Tlp): void {
+    const c = CLASS_INDEX[fcClass(tlp.kind)];
+    this.pendingRelease[2 * c] += 1;
+    this.pendingRelease[2 * c + 1] += tlp.data ? tlp.data.length : 0;
+    // Batch UpdateFC DLLPs: return credits when a quarter of a class's headers is pending or the sender waits.
+    const quarter = this.link.releaseBatchHeaders;
+    if (this.pendingRelease[2 * c] >= quarter || this.queues[c].length > 0 || this.queues[0].length > 0) this.reverse.flushCreditsFor(this);
+  }
+
+  /** Sends an UpdateFC from `dir`'s receiver back to its transmitter (called on the reverse direction). */
+  flushCreditsFor(dir: Direction): void {
+    if (dir.updateInFlight) return;
+    const p = dir.pendingRelease;
+    if (p[0] + p[2] + p[4] === 0) return;
+    const returned = p.slice();
+    p.fill(0);
+    dir.updateInFlight = true;
+    this.sendDllp();
+    const sched = this.link.scheduler;
+    sched.schedule(this.busyUntilPs + this.link.latencyPs - sched.now(), () => {
+      dir.updateInFlight = false;
+      for (let i = 0; i < 6; i++) dir.credits[i] += returned[i];
+      dir.drain();
+      // Credits freed while this update was in flight go out now if the sender still waits.
+      if (dir.queues[0].length + dir.queues[1].length + dir.queues[2].length > 0) this.flushCreditsFor(dir);
+    });
+  }
+
+  /** Sends queued TLPs, oldest first among classes with credits, respecting posted-first ordering. */
+  drain(): void {
+    for (;;) {
+      let best = -1;
+      let bestSeq = Infinity;
+      for (let c = 0; c < 3; c++) {
+        const q = this.queues[c];
+        if (q.length === 0) continue;
+        const head = q[0];
+        if (!this.hasCredits(c, head.data ? head.data.length : 0)) continue;
+        if (c !== 0 && this.queues[0].length > 0 && this.queueOrder.get(this.queues[0][0])! < this.queueOrder.get(head)!) continue;
+        const s = this.queueOrder.get(head)!;
+        if (s < bestSeq) {
+          bestSeq = s;
+          best = c;
+        }
+      }
+      if (best < 0) break;
+      const tlp = this.queues[best].shift()!;
+      this.transmit(tlp, best, tlp.data ? tlp.data.length : 0);
+    }
+    if (this.wantReady && this.queues.every((q) => q.length < this.link.params.txQueueTlps)) {
+      this.wantReady = false;
+      this.from.ready();
+    }
+  }
+
+  queued(): number {
+    return this.queues[0].length + this.queues[1].length + this.queues[2].length;
+  }
+}
+
+/** One end of a PCIe link, owned by the component plugged into it. */
+export class PciePort {
+  receiver: TlpReceiver | null = null;
+  /** Set by the link: this end's transmit direction and its receive direction. */
+  tx!: Direction;
+  rx!: Direction;
+
+  constructor(readonly name: string) {}
+
+  attach(receiver: TlpReceiver): void {
+    this.receiver = receiver;
+  }
+
+  /** Queues a TLP for transmission; false when the class's transmit queue is full (wait for portReady). */
+  send(tlp: Tlp): boolean {
+    return this.tx.send(tlp);
+  }
+
+  canSend(kind: TlpKind): boolean {
+    return this.tx.canQueue(kind);
+  }
+
+  /** The owner has consumed a received TLP: its buffer credits go back to the sender. */
+  release(tlp: Tlp): void {
+    this.rx.release(tlp);
+  }
+
+  /** TLPs waiting in this end's transmit queue for credits. */
+  queuedTlps(): number {
+    return this.tx.queued();
+  }
+
+  /** @internal */
+  deliver(tlp: Tlp): void {
+    if (!this.receiver) throw new Error(`PCIe port ${this.name} received a TLP but nothing is attached`);
+    this.receiver.receiveTlp(tlp, this);
+  }
+
+  /** @internal */
+  ready(): void {
+    this.receiver?.portReady?.(this);
+  }
+
+  counters(): LinkDirectionCounters {
+    return this.tx.counters;
+  }
+}
+
+/**
+ * A full-duplex PCIe link between an upstream port (toward the root complex) and a downstream port.
+ * Models line rate after encoding, per-TLP framing/sequence/LCRC, TLP headers, ACK and UpdateFC DLLPs,
+ * SKP ordered sets, flow-control credits and a bounded transmit queue per class.
+ */
+export class PcieLink {
+  readonly up: PciePort;
+  readonly down: PciePort;
+  readonly psPerByte: number;
+  readonly latencyPs: number;
+  readonly ackIntervalBytes: number;
+  readonly releaseBatchHeaders: number;
+  readonly downstream: Direction;
+  readonly upstream: Direction;
+
+  constructor(
+    readonly name: string,
+    readonly scheduler: Scheduler,
+    readonly params: PcieLinkParams,
+    /** Credits advertised by the upstream end's receiver and by the downstream end's receiver. */
+    upCredits: FcCredits,
+    downCredits: FcCredits,
+    trace?: TraceRegistry,
+  ) {
+    this.psPerByte = 1e12 / (linkBytesPerSec(params.generation, params.lanes) * (1 - SKP_OVERHEAD_FRACTION));
+    this.latencyPs = Math.round(params.latencyNs * 1000);
+    this.ackIntervalBytes = ackIntervalBytes(params.mpsBytes, params.lanes);
+    this.releaseBatchHeaders = Math.max(1, Math.floor(Math.min(upCredits.postedHeaders, downCredits.postedHeaders) / 4));
+    this.up = new PciePort(`${name}.up`);
+    this.down = new PciePort(`${name}.down`);
+    this.downstream = new Direction(this, this.up, this.down, downCredits);
+    this.upstream = new Direction(this, this.down, this.up, upCredits);
+    this.downstream.reverse = this.upstream;
+    this.upstream.reverse = this.downstream;
+    this.up.tx = this.downstream;
+    this.up.rx = this.upstream;
+    this.down.tx = this.upstream;
+    this.down.rx = this.downstream;
+    if (trace) {
+      trace.register(`${name}.downstream`, () => this.downstream.counters);
+      trace.register(`${name}.upstream`, () => this.upstream.counters);
+    }
+  }
+
+  /** Time to serialize `bytes` on this link, ps (for docs and tests). */
+  wireTimePs(bytes: number): number {
+    return Math.ceil(bytes * this.psPerByte);
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Transaction Layer Packets. One class for every kind keeps objects monomorphic (fast to pass through
+ * the fabric); `encodeTlp` / `decodeTlp` in tlp-codec.ts give the PCIe Base Specification byte layout.
+ */
+export type TlpKind = 'MRd' | 'MWr' | 'Cpl' | 'CplD' | 'CfgRd0' | 'CfgWr0' | 'CfgRd1' | 'CfgWr1';
+
+/** Completion status field values (PCIe Base Spec, completion header). */
+export const CPL_STATUS = { SC: 0, UR: 1, CRS: 2, CA: 4 } as const;
+
+/** Flow-control class that a TLP consumes credits from. */
+export type FcClass = 'P' | 'NP' | 'CPL';
+
+export class Tlp {
+  kind: TlpKind = 'MWr';
+  /** Memory requests: byte address of the first DW (DW aligned). 4DW header iff >= 4 GiB. */
+  address = 0;
+  /** Payload length (with data) or requested length (reads), in DW, 1..1024. */
+  lengthDw = 1;
+  firstBe = 0xf;
+  lastBe = 0;
+  /** Bus/device/function of the requester (16 bits). */
+  requesterId = 0;
+  tag = 0;
+  /** Completions: completer id, status, remaining byte count, lower address bits 6:0. */
+  completerId = 0;
+  status = 0;
+  byteCount = 0;
+  lowerAddress = 0;
+  /** Config requests: target bus/device/function and DW-aligned register byte offset (0..4092). */
+  targetId = 0;
+  register = 0;
+  /** Payload for MWr, CplD, CfgWr: exactly lengthDw * 4 bytes. */
+  data: Uint8Array | null = null;
+
+  static memWrite(requesterId: number, address: number, data: Uint8Array, tag = 0): Tlp {
+    const t = new Tlp();
+    t.kind = 'MWr';
+    t.requesterId = requesterId;
+    t.tag = tag;
+    t.address = address;
+    t.lengthDw = data.length >>> 2;
+    t.lastBe = t.lengthDw > 1 ? 0xf : 0;
+    t.data = data;
+    return t;
+  }
+
+  static memRead(requesterId: number, tag: number, address: number, lengthBytes: number): Tlp {
+    const t = new Tlp();
+    t.kind = 'MRd';
+    t.requesterId = requesterId;
+    t.tag = tag;
+    t.address = address;
+    t.lengthDw = lengthBytes >>> 2;
+    t.lastBe = t.lengthDw > 1 ? 0xf : 0;
+    return t;
+  }
+
+  /** A completion for `req`; `data` null means Cpl (no data), e.g. for an error or a config write. */
+  static completion(req: Tlp, completerId: number, status: number, data: Uint8Array | null, byteCount: number, lowerAddress: number): Tlp {
+    const t = new Tlp();
+    t.kind = data ? 'CplD' : 'Cpl';
+    t.requesterId = req.requesterId;
+    t.tag = req.tag;
+    t.completerId = completerId;
+    t.status = status;
+    t.data = data;
+    t.lengthDw = data ? data.length >>> 2 : 0;
+    t.firstBe = 0;
+    t.lastBe = 0;
+    t.byteCount = byteCount;
+    t.lowerAddress = lowerAddress & 0x7f;
+    return t;
+  }
+
+  static config(kind: 'CfgRd0' | 'CfgWr0' | 'CfgRd1' | 'CfgWr1', requesterId: number, tag: number, targetId: number, register: number, data: Uint8Array | null): Tlp {
+    const t = new Tlp();
+    t.kind = kind;
+    t.requesterId = requesterId;
+    t.tag = tag;
+    t.targetId = targetId;
+    t.register = register;
+    t.lengthDw = 1;
+    t.data = data;
+    return t;
+  }
+}
+
+export function hasData(kind: TlpKind): boolean {
+  return kind === 'MWr' || kind === 'CplD' || kind === 'CfgWr0' || kind === 'CfgWr1';
+}
+
+/** Header bytes: 16 (4DW) for memory requests at >= 4 GiB, else 12 (3DW). */
+export function headerBytes(t: Tlp): number {
+  return (t.kind === 'MRd' || t.kind === 'MWr') && t.address >= 0x1_0000_0000 ? 16 : 12;
+}
+
+/** Payload bytes carried by the TLP (0 for requests without data and for Cpl). */
+export function payloadBytes(t: Tlp): number {
+  return t.data ? t.data.length : 0;
+}
+
+export function fcClass(kind: TlpKind): FcClass {
+  switch (kind) {
+    case 'MWr':
+      return 'P';
+    case 'Cpl':
+    case 'CplD':
+      return 'CPL';
+    default:
+      return 'NP';
+  }
+}
+
+/** Bus/device/function packing. */
+export function bdf(bus: number, dev: number, fn = 0): number {
+  return ((bus & 0xff) << 8) | ((dev & 0x1f) << 3) | (fn & 0x7);
+}
+export function bdfBus(id: number): number {
+  return (id >>> 8) & 0xff;
+}
+export function formatBdf(id: number): string {
+  const h = (n: number, w: number) => n.toString(16).padStart(w, '0');
+  return `${h(bdfBus(id), 2)}:${h((id >>> 3) & 0x1f, 2)}.${id & 7}`;
+}
