@@ -40,6 +40,8 @@ import {
   type SubmissionEntry,
 } from '../../src/devices/nvme/nvme-structs.js';
 
+/** fast-check 4 records have a null prototype unless asked; deepEqual compares prototypes. */
+const PLAIN = { noNullPrototype: true } as const;
 const isMalformed = (e: unknown) => e instanceof DconnectError && e.code === 'MALFORMED_PACKET';
 
 describe('nvme-defs', () => {
@@ -149,7 +151,7 @@ describe('submission queue entry', () => {
       cdw13: u32,
       cdw14: u32,
       cdw15: u32,
-    });
+    }, PLAIN);
     fc.assert(fc.property(entry, (e: SubmissionEntry) => assert.deepEqual(decodeSqe(encodeSqe(e)), e)));
   });
 
@@ -203,8 +205,8 @@ describe('completion queue entry', () => {
       sqId: fc.nat({ max: 0xffff }),
       cid: fc.nat({ max: 0xffff }),
       phase: fc.nat({ max: 1 }),
-      status: fc.record({ sct: fc.nat({ max: 7 }), sc: fc.nat({ max: 0xff }) }),
-    });
+      status: fc.record({ sct: fc.nat({ max: 7 }), sc: fc.nat({ max: 0xff }) }, PLAIN),
+    }, PLAIN);
     fc.assert(fc.property(entry, (c) => assert.deepEqual(decodeCqe(encodeCqe(c)), c)));
     assert.throws(() => decodeCqe(new Uint8Array(15)), isMalformed);
     assert.throws(() => encodeCqe({ ...base, phase: 2 }), isMalformed);

@@ -1,0 +1,179 @@
+import type { Scheduler } from '../core/scheduler.js';
+import type { TraceRegistry } from '../core/trace.js';
+import { serveConfig } from '../expether/config-tlps.js';
+import { endpointConfig, type ConfigSpace } from '../pcie/config-space.js';
+import type { PciePort, TlpReceiver } from '../pcie/link.js';
+import { bdfBus, CPL_STATUS, Tlp } from '../pcie/tlp.js';
+import { SparseMemory } from './sparse-memory.js';
+
+export interface DcBufferParams {
+  /** DDR2 capacity exposed through BAR0, bytes (a power of two). */
+  sizeBytes: number;
+  /** DDR sustained transfer rate, 10^6 bytes/s. */
+  ddrMBps: number;
+  /** DDR access latency (controller + CAS), ns; pipelined behind the transfer of earlier requests. */
+  ddrLatencyNs: number;
+  /** rx_request_fifo depth, requests (a request holds its entry until DDR has served it). */
+  rxRequestFifoEntries: number;
+  /** pending_read_fifo depth, read requests awaiting their completions. */
+  pendingReadFifoEntries: number;
+  /** Max payload size of the completions tx_ddr builds, bytes. */
+  mpsBytes: number;
+}
+
+export interface DcBufferCounters {
+  [k: string]: number;
+  writeRequests: number;
+  readRequests: number;
+  bytesWritten: number;
+  bytesRead: number;
+  completions: number;
+  rxFifoFullStalls: number;
+  pendingFifoFullStalls: number;
+  maxRxFifo: number;
+  maxPendingReads: number;
+  ddrBusyPs: number;
+}
+
+/**
+ * The DC buffer (paper Fig. 4): BAR-mapped DDR2 on an FPGA card in a box slot. rx_pcie puts memory
+ * writes and reads into rx_request_fifo; reads are also recorded in pending_read_fifo. rx_ddr serves
+ * requests in order against DDR; for a read, tx_ddr takes the request's details from
+ * pending_read_fifo and builds the completions when the data returns. Both FIFOs are bounded: when full,
+ * requests stay in the PCIe core's receive buffer, withholding flow-control credits from the sender.
+ */
+export class DcBuffer implements TlpReceiver {
+  readonly config: ConfigSpace;
+  readonly ddr: SparseMemory;
+  private busNumber = 0;
+  /** Requests held in the PCIe core's receive buffer (bounded by the link's credits). */
+  private readonly held: Tlp[] = [];
+  private rxFifo = 0;
+  private readonly pendingReads: Tlp[] = [];
+  private ddrBusyUntilPs = 0;
+  private readonly ddrPsPerByte: number;
+  private readonly ddrLatencyPs: number;
+  private readonly txQ: Tlp[] = [];
+  readonly counters: DcBufferCounters = {
+    writeRequests: 0,
+    readRequests: 0,
+    bytesWritten: 0,
+    bytesRead: 0,
+    completions: 0,
+    rxFifoFullStalls: 0,
+    pendingFifoFullStalls: 0,
+    maxRxFifo: 0,
+    maxPendingReads: 0,
+    ddrBusyPs: 0,
+  };
+
+  constructor(
+    readonly name: string,
+    private readonly scheduler: Scheduler,
+    readonly params: DcBufferParams,
+    private readonly port: PciePort,
+    link: { generation: number; lanes: number },
+    trace?: TraceRegistry,
+  ) {
+    // Altera's vendor id: the paper's control circuit is adapted from Altera's PCIe-to-DDR2 reference design.
+    this.config = endpointConfig({ vendorId: 0x1172, deviceId: 0xdc00, classCode: 0x050000, bars: [{ sizeBytes: params.sizeBytes, prefetchable: true }], pcieEndpoint: true, linkGen: link.generation, linkLanes: link.lanes });
+    this.ddr = new SparseMemory(`${name}.ddr2`, params.sizeBytes);
+    this.ddrPsPerByte = 1e6 / params.ddrMBps;
+    this.ddrLatencyPs = Math.round(params.ddrLatencyNs * 1000);
+    port.attach(this);
+    trace?.register(`dcbuffer.${name}`, () => this.counters);
+  }
+
+  /** rx_pcie: configuration is answered by the PCIe core; memory requests go toward rx_request_fifo. */
+  receiveTlp(tlp: Tlp, port: PciePort): void {
+    if (tlp.kind === 'CfgRd0' || tlp.kind === 'CfgWr0') {
+      port.release(tlp);
+      this.busNumber = bdfBus(tlp.targetId);
+      this.send(serveConfig(this.config, tlp, this.busNumber << 8));
+      return;
+    }
+    if ((tlp.kind !== 'MWr' && tlp.kind !== 'MRd') || this.config.barContains(tlp.address) !== 0 || !this.inBar(tlp)) {
+      port.release(tlp);
+      if (tlp.kind === 'MRd') this.send(Tlp.completion(tlp, this.busNumber << 8, CPL_STATUS.UR, null, 0, 0));
+      return;
+    }
+    this.held.push(tlp);
+    this.admit();
+  }
+
+  private inBar(tlp: Tlp): boolean {
+    return tlp.address + tlp.lengthDw * 4 <= this.config.barAddress(0) + this.params.sizeBytes;
+  }
+
+  /** Moves held requests into rx_request_fifo (and reads into pending_read_fifo) while both have room. */
+  private admit(): void {
+    const p = this.params;
+    while (this.held.length > 0) {
+      const tlp = this.held[0];
+      if (this.rxFifo >= p.rxRequestFifoEntries) {
+        this.counters.rxFifoFullStalls++;
+        return;
+      }
+      const isRead = tlp.kind === 'MRd';
+      if (isRead && this.pendingReads.length >= p.pendingReadFifoEntries) {
+        this.counters.pendingFifoFullStalls++;
+        return;
+      }
+      this.held.shift();
+      this.port.release(tlp);
+      this.rxFifo++;
+      if (this.rxFifo > this.counters.maxRxFifo) this.counters.maxRxFifo = this.rxFifo;
+      if (isRead) {
+        this.pendingReads.push(tlp);
+        if (this.pendingReads.length > this.counters.maxPendingReads) this.counters.maxPendingReads = this.pendingReads.length;
+      }
+      this.rxDdr(tlp);
+    }
+  }
+
+  /** rx_ddr: one DDR access per request, in order; DDR transfers are serialized, latencies pipelined. */
+  private rxDdr(tlp: Tlp): void {
+    const now = this.scheduler.now();
+    const bytes = tlp.lengthDw * 4;
+    const start = this.ddrBusyUntilPs > now ? this.ddrBusyUntilPs : now;
+    const dur = Math.ceil(bytes * this.ddrPsPerByte);
+    this.ddrBusyUntilPs = start + dur;
+    this.counters.ddrBusyPs += dur;
+    const doneAt = this.ddrBusyUntilPs + this.ddrLatencyPs;
+    this.scheduler.schedule(doneAt - now, () => {
+      const offset = tlp.address - this.config.barAddress(0);
+      if (tlp.kind === 'MWr') {
+        this.ddr.write(offset, tlp.data!);
+        this.counters.writeRequests++;
+        this.counters.bytesWritten += bytes;
+      } else {
+        this.txDdr(tlp, this.ddr.read(offset, bytes));
+      }
+      this.rxFifo--;
+      this.admit();
+    });
+  }
+
+  /** tx_ddr: the head of pending_read_fifo describes the completions for the data DDR returned. */
+  private txDdr(tlp: Tlp, data: Uint8Array): void {
+    const head = this.pendingReads.shift();
+    if (head !== tlp) throw new Error(`${this.name}: DDR returned data out of order`);
+    this.counters.readRequests++;
+    this.counters.bytesRead += data.length;
+    const mps = this.params.mpsBytes;
+    for (let off = 0; off < data.length; off += mps) {
+      const n = Math.min(mps, data.length - off);
+      this.counters.completions++;
+      this.send(Tlp.completion(tlp, this.busNumber << 8, CPL_STATUS.SC, data.subarray(off, off + n), data.length - off, tlp.address + off));
+    }
+  }
+
+  private send(tlp: Tlp): void {
+    if (this.txQ.length === 0 && this.port.send(tlp)) return;
+    this.txQ.push(tlp);
+  }
+
+  portReady(): void {
+    while (this.txQ.length > 0 && this.port.send(this.txQ[0])) this.txQ.shift();
+  }
+}

@@ -1,0 +1,171 @@
+import type { PciePort } from '../pcie/link.js';
+import { CPL_STATUS, Tlp } from '../pcie/tlp.js';
+
+export interface DmaParams {
+  /** Max payload size programmed in the device (bytes per MWr). */
+  mpsBytes: number;
+  /** Max read request size programmed in the device (bytes per MRd). */
+  mrrsBytes: number;
+  /** Read requests the device may have outstanding at once (its tag pool). */
+  maxReadTags: number;
+}
+
+export interface DmaSegment {
+  address: number;
+  lengthBytes: number;
+}
+
+/** TLPs may not cross a 4 KiB address boundary (PCIe Base Spec 2.2.7). */
+const BOUNDARY = 4096;
+
+interface WriteJob {
+  address: number;
+  data: Uint8Array;
+  offset: number;
+  done: (() => void) | null;
+}
+
+interface ReadJob {
+  segments: DmaSegment[];
+  buf: Uint8Array;
+  seg: number;
+  segOffset: number;
+  issued: number;
+  received: number;
+  failed: boolean;
+  cb: (data: Uint8Array | null) => void;
+}
+
+interface Outstanding {
+  job: ReadJob;
+  bufOffset: number;
+  received: number;
+  lengthBytes: number;
+}
+
+/**
+ * A device's bus-master DMA engine: writes become MWr TLPs of at most MPS bytes, reads become MRd
+ * TLPs of at most MRRS bytes with a bounded pool of tags; nothing crosses a 4 KiB boundary. Both queues
+ * are pumped while the PCIe port accepts, so link back-pressure stalls the engine.
+ */
+export class DmaEngine {
+  private readonly writes: WriteJob[] = [];
+  private readonly reads: ReadJob[] = [];
+  private readonly tags: (Outstanding | null)[];
+  private freeTags: number[];
+  private blockedWrite: Tlp | null = null;
+  private blockedRead: Tlp | null = null;
+  readonly counters = { mwr: 0, mrd: 0, bytesWritten: 0, bytesRead: 0, tagStalls: 0 };
+
+  constructor(
+    private readonly port: PciePort,
+    private readonly requesterId: () => number,
+    readonly params: DmaParams,
+  ) {
+    this.tags = new Array(params.maxReadTags).fill(null);
+    this.freeTags = [];
+    for (let t = params.maxReadTags - 1; t >= 0; t--) this.freeTags.push(t);
+  }
+
+  /** Posted write of `data` at `address`; `done` runs once the last TLP is handed to the link. */
+  write(address: number, data: Uint8Array, done: (() => void) | null = null): void {
+    this.writes.push({ address, data, offset: 0, done });
+    this.pump();
+  }
+
+  /** Reads the segments into one buffer; `cb(null)` if any completion reports an error. */
+  read(segments: DmaSegment[], cb: (data: Uint8Array | null) => void): void {
+    let total = 0;
+    for (const s of segments) total += s.lengthBytes;
+    this.reads.push({ segments, buf: new Uint8Array(total), seg: 0, segOffset: 0, issued: 0, received: 0, failed: false, cb });
+    this.pump();
+  }
+
+  /** Feeds a completion for one of this engine's reads; false if it is not ours. */
+  completion(tlp: Tlp): boolean {
+    const o = this.tags[tlp.tag];
+    if (!o || tlp.requesterId !== this.requesterId()) return false;
+    const job = o.job;
+    if (tlp.status !== CPL_STATUS.SC || !tlp.data) {
+      job.failed = true;
+      o.received = o.lengthBytes;
+    } else {
+      job.buf.set(tlp.data, o.bufOffset + o.received);
+      o.received += tlp.data.length;
+    }
+    if (o.received >= o.lengthBytes) {
+      this.tags[tlp.tag] = null;
+      this.freeTags.push(tlp.tag);
+      job.received += o.lengthBytes;
+      if (job.received === job.buf.length) job.cb(job.failed ? null : job.buf);
+      this.pump();
+    }
+    return true;
+  }
+
+  /** Sends as many TLPs as the port accepts, writes first (posted traffic carries the data out). */
+  pump(): void {
+    while (this.pumpWrite());
+    while (this.pumpRead());
+  }
+
+  private pumpWrite(): boolean {
+    if (this.blockedWrite) {
+      if (!this.port.send(this.blockedWrite)) return false;
+      this.blockedWrite = null;
+    }
+    const job = this.writes[0];
+    if (!job) return false;
+    const addr = job.address + job.offset;
+    const n = Math.min(this.params.mpsBytes, job.data.length - job.offset, BOUNDARY - (addr % BOUNDARY));
+    const tlp = Tlp.memWrite(this.requesterId(), addr, job.data.subarray(job.offset, job.offset + n));
+    job.offset += n;
+    this.counters.mwr++;
+    this.counters.bytesWritten += n;
+    if (job.offset >= job.data.length) {
+      this.writes.shift();
+      job.done?.();
+    }
+    if (!this.port.send(tlp)) {
+      this.blockedWrite = tlp;
+      return false;
+    }
+    return true;
+  }
+
+  private pumpRead(): boolean {
+    if (this.blockedRead) {
+      if (!this.port.send(this.blockedRead)) return false;
+      this.blockedRead = null;
+    }
+    let job = this.reads[0];
+    while (job && job.issued >= job.buf.length) {
+      this.reads.shift();
+      job = this.reads[0];
+    }
+    if (!job) return false;
+    if (this.freeTags.length === 0) {
+      this.counters.tagStalls++;
+      return false;
+    }
+    const seg = job.segments[job.seg];
+    const addr = seg.address + job.segOffset;
+    const n = Math.min(this.params.mrrsBytes, seg.lengthBytes - job.segOffset, BOUNDARY - (addr % BOUNDARY));
+    const tag = this.freeTags.pop()!;
+    this.tags[tag] = { job, bufOffset: job.issued, received: 0, lengthBytes: n };
+    job.issued += n;
+    job.segOffset += n;
+    if (job.segOffset >= seg.lengthBytes) {
+      job.seg++;
+      job.segOffset = 0;
+    }
+    this.counters.mrd++;
+    this.counters.bytesRead += n;
+    const tlp = Tlp.memRead(this.requesterId(), tag, addr, n);
+    if (!this.port.send(tlp)) {
+      this.blockedRead = tlp;
+      return false;
+    }
+    return true;
+  }
+}

@@ -1,0 +1,427 @@
+import type { RngStream } from '../core/rng.js';
+import type { Scheduler } from '../core/scheduler.js';
+import type { TraceRegistry } from '../core/trace.js';
+import { endpointConfig, type ConfigSpace } from '../pcie/config-space.js';
+import type { PciePort, TlpReceiver } from '../pcie/link.js';
+import { bdfBus, CPL_STATUS, Tlp } from '../pcie/tlp.js';
+import { serveConfig } from '../expether/config-tlps.js';
+import { DmaEngine, type DmaParams, type DmaSegment } from './dma-engine.js';
+import { ADMIN_OPCODE, CC_EN, CQE_BYTES, decodeDoorbell, encodeCap, IDENTIFY_CNS, NVM_OPCODE, NVME_VERSION_1_4, REG, SQE_BYTES, STATUS, type NvmeStatus } from './nvme/nvme-defs.js';
+import { createIoCqFields, createIoSqFields, decodeSqe, encodeCqe, encodeIdentifyController, encodeIdentifyNamespace, ioFields, type SubmissionEntry } from './nvme/nvme-structs.js';
+import { decodePrpEntries, prpListFetches, prpListSegments, prpPlan, type Segment } from './nvme/prp.js';
+import { SsdMedia, type MediaParams } from './ssd-media.js';
+import { SparseMemory } from './sparse-memory.js';
+
+export interface SsdParams extends MediaParams, DmaParams {
+  /** User capacity, bytes (decimal, as drives are sold). */
+  capacityBytes: number;
+  /** Logical block size, bytes. */
+  blockBytes: number;
+  /** Commands the controller works on at once (its internal request slots). */
+  maxActiveCommands: number;
+  /** Granularity at which data streams between flash and the DMA engine, bytes. */
+  streamUnitBytes: number;
+  /** Entries per queue the controller supports (CAP.MQES + 1). */
+  maxQueueEntries: number;
+  serial: string;
+  model: string;
+}
+
+/** Memory page size the controller uses (CC.MPS = 0: 4 KiB). */
+const PAGE_BYTES = 4096;
+const BAR0_BYTES = 16 * 1024;
+
+interface SubQueue {
+  base: number;
+  entries: number;
+  head: number;
+  tail: number;
+  cqid: number;
+}
+interface CplQueue {
+  base: number;
+  entries: number;
+  head: number;
+  tail: number;
+  phase: number;
+  interrupts: boolean;
+  waiting: { sqid: number; cid: number; status: NvmeStatus }[];
+}
+
+/**
+ * An NVMe-like SSD: registers and doorbells in BAR0, queues in host memory, commands fetched by DMA,
+ * data moved by DMA at PRP addresses (which may be any device's BAR: the DC buffer), completions with
+ * the phase bit and an MSI. Flash timing from SsdMedia; bytes in a sparse store.
+ */
+export class NvmeSsd implements TlpReceiver {
+  readonly config: ConfigSpace;
+  readonly store: SparseMemory;
+  readonly media: SsdMedia;
+  private readonly dma: DmaEngine;
+  private busNumber = 0;
+  private readonly outQ: Tlp[] = [];
+  private cc = 0;
+  private csts = 0;
+  private aqa = 0;
+  private asq = 0;
+  private acq = 0;
+  private readonly sqs = new Map<number, SubQueue>();
+  private readonly cqs = new Map<number, CplQueue>();
+  private active = 0;
+  readonly counters = { commands: 0, reads: 0, writes: 0, errors: 0, bytesRead: 0, bytesWritten: 0 };
+
+  constructor(
+    readonly name: string,
+    private readonly scheduler: Scheduler,
+    readonly params: SsdParams,
+    private readonly port: PciePort,
+    rng: RngStream,
+    link: { generation: number; lanes: number },
+    trace?: TraceRegistry,
+  ) {
+    this.config = endpointConfig({ vendorId: 0x1b85, deviceId: 0x8084, classCode: 0x010802, bars: [{ sizeBytes: BAR0_BYTES }], msi: true, pcieEndpoint: true, linkGen: link.generation, linkLanes: link.lanes });
+    this.store = new SparseMemory(`${name}.flash`, params.capacityBytes);
+    this.media = new SsdMedia(params, rng);
+    this.dma = new DmaEngine(port, () => this.busNumber << 8, params);
+    port.attach(this);
+    trace?.register(`ssd.${name}`, () => ({ ...this.counters, ...this.media.counters, ...prefix('dma', this.dma.counters) }));
+  }
+
+  get blocks(): number {
+    return Math.floor(this.params.capacityBytes / this.params.blockBytes);
+  }
+
+  // ---- PCIe target side -----------------------------------------------------------------------
+
+  receiveTlp(tlp: Tlp, port: PciePort): void {
+    port.release(tlp);
+    switch (tlp.kind) {
+      case 'CfgRd0':
+      case 'CfgWr0':
+        this.busNumber = bdfBus(tlp.targetId);
+        return this.sendCtrl(serveConfig(this.config, tlp, this.busNumber << 8));
+      case 'Cpl':
+      case 'CplD':
+        this.dma.completion(tlp);
+        return;
+      case 'MWr': {
+        const off = tlp.address - this.config.barAddress(0);
+        if (this.config.barContains(tlp.address) !== 0) return;
+        const d = tlp.data!;
+        for (let i = 0; i + 4 <= d.length; i += 4) this.regWrite(off + i, (d[i] | (d[i + 1] << 8) | (d[i + 2] << 16) | (d[i + 3] << 24)) >>> 0);
+        return;
+      }
+      case 'MRd': {
+        if (this.config.barContains(tlp.address) !== 0) return this.sendCtrl(Tlp.completion(tlp, this.busNumber << 8, CPL_STATUS.UR, null, 0, 0));
+        const off = tlp.address - this.config.barAddress(0);
+        const data = new Uint8Array(tlp.lengthDw * 4);
+        const dv = new DataView(data.buffer);
+        for (let i = 0; i < data.length; i += 4) dv.setUint32(i, this.regRead(off + i), true);
+        return this.sendCtrl(Tlp.completion(tlp, this.busNumber << 8, CPL_STATUS.SC, data, data.length, tlp.address));
+      }
+      default:
+        this.sendCtrl(Tlp.completion(tlp, this.busNumber << 8, CPL_STATUS.UR, null, 0, 0));
+    }
+  }
+
+  portReady(): void {
+    while (this.outQ.length > 0 && this.port.send(this.outQ[0])) this.outQ.shift();
+    this.dma.pump();
+  }
+
+  private sendCtrl(tlp: Tlp): void {
+    if (this.outQ.length === 0 && this.port.send(tlp)) return;
+    this.outQ.push(tlp);
+  }
+
+  private regRead(off: number): number {
+    const cap = encodeCap({ mqes: this.params.maxQueueEntries - 1, cqr: true, ams: 0, to: 1, dstrd: 0, nssrs: false, css: 1, mpsmin: 0, mpsmax: 0 });
+    switch (off) {
+      case REG.CAP:
+        return Number(cap & 0xffffffffn);
+      case REG.CAP + 4:
+        return Number(cap >> 32n);
+      case REG.VS:
+        return NVME_VERSION_1_4;
+      case REG.CC:
+        return this.cc;
+      case REG.CSTS:
+        return this.csts;
+      case REG.AQA:
+        return this.aqa;
+      case REG.ASQ:
+        return this.asq % 2 ** 32;
+      case REG.ASQ + 4:
+        return Math.floor(this.asq / 2 ** 32);
+      case REG.ACQ:
+        return this.acq % 2 ** 32;
+      case REG.ACQ + 4:
+        return Math.floor(this.acq / 2 ** 32);
+      default:
+        return 0;
+    }
+  }
+
+  /** Register writes only record state; queue work is scheduled as its own event (as QEMU does). */
+  private regWrite(off: number, v: number): void {
+    if (off >= 0x1000) {
+      const db = decodeDoorbell(off, 0);
+      if (!db) return;
+      if (db.isCompletion) {
+        const cq = this.cqs.get(db.queueId);
+        if (cq && v < cq.entries) {
+          cq.head = v;
+          this.scheduler.schedule(0, () => this.flushCompletions(cq, db.queueId));
+        }
+      } else {
+        const sq = this.sqs.get(db.queueId);
+        if (sq && v < sq.entries) {
+          sq.tail = v;
+          this.scheduler.schedule(0, () => this.fetch(db.queueId));
+        }
+      }
+      return;
+    }
+    switch (off) {
+      case REG.CC: {
+        const wasEnabled = (this.cc & CC_EN) !== 0;
+        this.cc = v;
+        if (!wasEnabled && (v & CC_EN) !== 0) this.enable();
+        if (wasEnabled && (v & CC_EN) === 0) this.reset();
+        return;
+      }
+      case REG.AQA:
+        this.aqa = v;
+        return;
+      case REG.ASQ:
+        this.asq = Math.floor(this.asq / 2 ** 32) * 2 ** 32 + v;
+        return;
+      case REG.ASQ + 4:
+        this.asq = (this.asq % 2 ** 32) + v * 2 ** 32;
+        return;
+      case REG.ACQ:
+        this.acq = Math.floor(this.acq / 2 ** 32) * 2 ** 32 + v;
+        return;
+      case REG.ACQ + 4:
+        this.acq = (this.acq % 2 ** 32) + v * 2 ** 32;
+        return;
+    }
+  }
+
+  private enable(): void {
+    this.sqs.set(0, { base: this.asq, entries: (this.aqa & 0xfff) + 1, head: 0, tail: 0, cqid: 0 });
+    this.cqs.set(0, { base: this.acq, entries: ((this.aqa >>> 16) & 0xfff) + 1, head: 0, tail: 0, phase: 1, interrupts: true, waiting: [] });
+    this.csts |= 1;
+  }
+
+  private reset(): void {
+    this.sqs.clear();
+    this.cqs.clear();
+    this.csts &= ~1;
+  }
+
+  // ---- Command processing ---------------------------------------------------------------------
+
+  /** Fetches as many new commands as there are free request slots, contiguous entries in one read. */
+  private fetch(sqid: number): void {
+    const sq = this.sqs.get(sqid);
+    if (!sq) return;
+    while (sq.head !== sq.tail && this.active < this.params.maxActiveCommands) {
+      const avail = sq.tail > sq.head ? sq.tail - sq.head : sq.entries - sq.head;
+      const n = Math.min(avail, this.params.maxActiveCommands - this.active);
+      const addr = sq.base + sq.head * SQE_BYTES;
+      sq.head = (sq.head + n) % sq.entries;
+      this.active += n;
+      this.dma.read([{ address: addr, lengthBytes: n * SQE_BYTES }], (data) => {
+        if (!data) throw new Error(`${this.name}: command fetch failed`);
+        for (let i = 0; i < n; i++) this.execute(sqid, decodeSqe(data.subarray(i * SQE_BYTES, (i + 1) * SQE_BYTES)));
+      });
+    }
+  }
+
+  private execute(sqid: number, e: SubmissionEntry): void {
+    this.counters.commands++;
+    if (sqid === 0) return this.admin(e);
+    if (e.opcode !== NVM_OPCODE.READ && e.opcode !== NVM_OPCODE.WRITE) return this.complete(sqid, e.cid, STATUS.INVALID_OPCODE);
+    if (e.nsid !== 1) return this.complete(sqid, e.cid, STATUS.INVALID_NAMESPACE);
+    const { slba, blocks } = ioFields(e);
+    if (slba + blocks > this.blocks) return this.complete(sqid, e.cid, STATUS.LBA_OUT_OF_RANGE);
+    const len = blocks * this.params.blockBytes;
+    const offset = slba * this.params.blockBytes;
+    this.mapPrps(e, len, (segs, err) => {
+      if (!segs) return this.complete(sqid, e.cid, err!);
+      if (e.opcode === NVM_OPCODE.READ) this.readData(sqid, e.cid, offset, len, segs);
+      else this.writeData(sqid, e.cid, offset, len, segs);
+    });
+  }
+
+  private admin(e: SubmissionEntry): void {
+    switch (e.opcode) {
+      case ADMIN_OPCODE.CREATE_IO_CQ: {
+        const f = createIoCqFields(e);
+        if (f.qid === 0 || this.cqs.has(f.qid) || f.entries > this.params.maxQueueEntries) return this.complete(0, e.cid, STATUS.INVALID_QUEUE_IDENTIFIER);
+        this.cqs.set(f.qid, { base: f.prp1, entries: f.entries, head: 0, tail: 0, phase: 1, interrupts: f.interruptsEnabled, waiting: [] });
+        return this.complete(0, e.cid, STATUS.SUCCESS);
+      }
+      case ADMIN_OPCODE.CREATE_IO_SQ: {
+        const f = createIoSqFields(e);
+        if (f.qid === 0 || this.sqs.has(f.qid) || f.entries > this.params.maxQueueEntries) return this.complete(0, e.cid, STATUS.INVALID_QUEUE_IDENTIFIER);
+        if (!this.cqs.has(f.cqid)) return this.complete(0, e.cid, STATUS.COMPLETION_QUEUE_INVALID);
+        this.sqs.set(f.qid, { base: f.prp1, entries: f.entries, head: 0, tail: 0, cqid: f.cqid });
+        return this.complete(0, e.cid, STATUS.SUCCESS);
+      }
+      case ADMIN_OPCODE.IDENTIFY: {
+        const cns = e.cdw10 & 0xff;
+        let data: Uint8Array;
+        if (cns === IDENTIFY_CNS.CONTROLLER) data = encodeIdentifyController({ serial: this.params.serial, model: this.params.model, firmware: '1.0', vid: 0x1b85, nn: 1 });
+        else if (cns === IDENTIFY_CNS.NAMESPACE && e.nsid === 1) data = encodeIdentifyNamespace({ nszeBlocks: this.blocks, ncapBlocks: this.blocks, lbaDataSizeLog2: Math.log2(this.params.blockBytes) });
+        else return this.complete(0, e.cid, STATUS.INVALID_FIELD);
+        return this.mapPrps(e, data.length, (segs, err) => {
+          if (!segs) return this.complete(0, e.cid, err!);
+          this.dmaOut(segs, data, () => this.complete(0, e.cid, STATUS.SUCCESS));
+        });
+      }
+      default:
+        return this.complete(0, e.cid, STATUS.INVALID_OPCODE);
+    }
+  }
+
+  /** Resolves a command's PRPs to segments, fetching PRP lists (with chaining) by DMA. */
+  private mapPrps(e: SubmissionEntry, len: number, cb: (segs: Segment[] | null, err?: NvmeStatus) => void): void {
+    const plan = prpPlan(e.prp1, e.prp2, len, PAGE_BYTES);
+    if (plan.kind === 'error') return cb(null, plan.status);
+    if (plan.kind === 'direct') return cb(plan.segments);
+    const fetches = prpListFetches(plan.listAddress, plan.entriesNeeded, PAGE_BYTES);
+    const entries: number[] = [];
+    const next = (i: number): void => {
+      if (i === fetches.length) {
+        const r = prpListSegments(plan.firstSegment, entries, len - plan.firstSegment.lengthBytes, PAGE_BYTES, plan.listAddress);
+        return r.kind === 'error' ? cb(null, r.status) : cb(r.segments);
+      }
+      const f = fetches[i];
+      const address = f.address ?? entries[entries.length - 1];
+      this.dma.read([{ address, lengthBytes: f.entries * 8 }], (d) => {
+        if (!d) return cb(null, STATUS.DATA_TRANSFER_ERROR);
+        for (const v of decodePrpEntries(d)) entries.push(v);
+        next(i + 1);
+      });
+    };
+    next(0);
+  }
+
+  /** Read: flash delivers stream units in turn; each is DMA-written to host-given addresses as it is ready. */
+  private readData(sqid: number, cid: number, offset: number, len: number, segs: Segment[]): void {
+    const now = this.scheduler.now();
+    const firstData = now + this.media.readLatencyPs();
+    const unit = this.params.streamUnitBytes;
+    for (let pos = 0; pos < len; pos += unit) {
+      const n = Math.min(unit, len - pos);
+      const readyAt = this.media.readUnit(firstData, n);
+      const last = pos + n >= len;
+      this.scheduler.schedule(readyAt - now, () => {
+        const data = this.store.read(offset + pos, n);
+        this.dmaOut(sliceSegments(segs, pos, n), data, last ? () => this.finishIo(sqid, cid, 'read', len) : null);
+      });
+    }
+  }
+
+  /** Write: stream units are DMA-read from the host-given addresses and programmed as they arrive. */
+  private writeData(sqid: number, cid: number, offset: number, len: number, segs: Segment[]): void {
+    const unit = this.params.streamUnitBytes;
+    const latency = this.media.writeLatencyPs();
+    let remaining = Math.ceil(len / unit);
+    let lastProgrammed = 0;
+    let failed = false;
+    for (let pos = 0; pos < len; pos += unit) {
+      const n = Math.min(unit, len - pos);
+      this.dma.read(sliceSegments(segs, pos, n), (data) => {
+        if (!data) failed = true;
+        else {
+          this.store.write(offset + pos, data);
+          lastProgrammed = Math.max(lastProgrammed, this.media.programUnit(this.scheduler.now(), n));
+        }
+        if (--remaining > 0) return;
+        if (failed) return this.complete(sqid, cid, STATUS.DATA_TRANSFER_ERROR);
+        this.scheduler.schedule(lastProgrammed + latency - this.scheduler.now(), () => this.finishIo(sqid, cid, 'write', len));
+      });
+    }
+  }
+
+  private finishIo(sqid: number, cid: number, kind: 'read' | 'write', len: number): void {
+    if (kind === 'read') {
+      this.counters.reads++;
+      this.counters.bytesRead += len;
+    } else {
+      this.counters.writes++;
+      this.counters.bytesWritten += len;
+    }
+    this.complete(sqid, cid, STATUS.SUCCESS);
+  }
+
+  private dmaOut(segs: DmaSegment[], data: Uint8Array, done: (() => void) | null): void {
+    let off = 0;
+    segs.forEach((s, i) => {
+      this.dma.write(s.address, data.subarray(off, off + s.lengthBytes), i === segs.length - 1 ? done : null);
+      off += s.lengthBytes;
+    });
+  }
+
+  /** Posts a completion entry (phase bit) and an MSI; waits while the completion queue is full. */
+  private complete(sqid: number, cid: number, status: NvmeStatus): void {
+    if (status.sc !== 0 || status.sct !== 0) this.counters.errors++;
+    const sq = this.sqs.get(sqid);
+    const cqid = sq ? sq.cqid : 0;
+    const cq = this.cqs.get(cqid);
+    this.active--;
+    if (!cq) return;
+    cq.waiting.push({ sqid, cid, status });
+    this.flushCompletions(cq, cqid);
+    this.scheduler.schedule(0, () => this.fetch(sqid));
+  }
+
+  private flushCompletions(cq: CplQueue, cqid: number): void {
+    let posted = false;
+    while (cq.waiting.length > 0 && (cq.tail + 1) % cq.entries !== cq.head) {
+      const w = cq.waiting.shift()!;
+      const sq = this.sqs.get(w.sqid);
+      const cqe = encodeCqe({ dw0: 0, sqHead: sq ? sq.head : 0, sqId: w.sqid, cid: w.cid, phase: cq.phase, status: w.status });
+      this.dma.write(cq.base + cq.tail * CQE_BYTES, cqe);
+      cq.tail++;
+      if (cq.tail === cq.entries) {
+        cq.tail = 0;
+        cq.phase ^= 1;
+      }
+      posted = true;
+    }
+    if (posted && cq.interrupts && this.config.msiEnabled()) {
+      const v = this.config.msiData();
+      this.dma.write(this.config.msiAddress(), new Uint8Array([v & 0xff, (v >>> 8) & 0xff, 0, 0]));
+    }
+    void cqid;
+  }
+}
+
+/** The part of a segment list covering transfer bytes [pos, pos+len). */
+export function sliceSegments(segs: Segment[], pos: number, len: number): Segment[] {
+  const out: Segment[] = [];
+  let skip = pos;
+  let want = len;
+  for (const s of segs) {
+    if (want === 0) break;
+    if (skip >= s.lengthBytes) {
+      skip -= s.lengthBytes;
+      continue;
+    }
+    const n = Math.min(s.lengthBytes - skip, want);
+    out.push({ address: s.address + skip, lengthBytes: n });
+    want -= n;
+    skip = 0;
+  }
+  return out;
+}
+
+function prefix(p: string, o: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(o)) out[`${p}.${k}`] = v;
+  return out;
+}

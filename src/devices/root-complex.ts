@@ -1,0 +1,214 @@
+import type { Scheduler } from '../core/scheduler.js';
+import type { TraceRegistry } from '../core/trace.js';
+import { bridgeConfig, type ConfigSpace } from '../pcie/config-space.js';
+import type { PciePort, TlpReceiver } from '../pcie/link.js';
+import { bdf, bdfBus, CPL_STATUS, Tlp } from '../pcie/tlp.js';
+import { SparseMemory } from './sparse-memory.js';
+
+export interface RootComplexParams {
+  /** Installed DRAM, bytes (the paper's host: 8 GB). */
+  memoryBytes: number;
+  /** Time from a device's memory read request arriving to its first completion leaving, ns. */
+  memoryReadLatencyNs: number;
+  /** Completion payload size for device reads of host memory, bytes (the read completion boundary). */
+  readCompletionBytes: number;
+  /** Time from an MSI write reaching the root complex to the driver's handler running, ns. */
+  interruptLatencyNs: number;
+}
+
+/** x86 MSI address window (Intel SDM vol. 3, 10.11.1). */
+export const MSI_ADDRESS_BASE = 0xfee0_0000;
+const MSI_ADDRESS_END = 0xfef0_0000;
+/** Physical address layout: DRAM below 3 GiB, the PCI hole 3-4 GiB, the rest of DRAM above 4 GiB. */
+export const PCI_HOLE_BASE = 0xc000_0000;
+const FOUR_GIB = 0x1_0000_0000;
+/** Bounded: the CPU cannot have more than this many MMIO/config requests waiting for the link. */
+const CPU_QUEUE_LIMIT = 4096;
+
+/**
+ * The host's root complex: DRAM behind it, one root port (00:01.0) whose link goes to the
+ * server-side ExpEther bridge, the MSI target, and the CPU's view of configuration and MMIO space.
+ */
+export class RootComplex implements TlpReceiver {
+  readonly memory: SparseMemory;
+  readonly rootPort: ConfigSpace;
+  static readonly ROOT_PORT_ID = bdf(0, 1);
+  private readonly requesterId = bdf(0, 0);
+  private readonly pendingReads = new Map<number, { cb: (data: Uint8Array | null) => void; buf: Uint8Array; received: number }>();
+  private nextTag = 0;
+  private readonly outQ: Tlp[] = [];
+  private readonly msiHandlers = new Map<number, () => void>();
+  readonly counters = { dmaWriteBytes: 0, dmaReadBytes: 0, interrupts: 0, unsupported: 0 };
+
+  constructor(
+    readonly scheduler: Scheduler,
+    readonly params: RootComplexParams,
+    readonly port: PciePort,
+    link: { generation: number; lanes: number },
+    trace?: TraceRegistry,
+  ) {
+    const above4G = Math.max(0, params.memoryBytes - PCI_HOLE_BASE);
+    this.memory = new SparseMemory('host-memory', above4G > 0 ? FOUR_GIB + above4G : params.memoryBytes);
+    this.rootPort = bridgeConfig({ vendorId: 0x8086, deviceId: 0x3408, portType: 'root', linkGen: link.generation, linkLanes: link.lanes });
+    port.attach(this);
+    trace?.register('host.rootComplex', () => this.counters);
+  }
+
+  isDram(addr: number, len: number): boolean {
+    const end = addr + len;
+    if (end <= PCI_HOLE_BASE) return addr >= 0;
+    return addr >= FOUR_GIB && end <= this.memory.sizeBytes;
+  }
+
+  // ---- CPU side: configuration, MMIO, interrupts ----------------------------------------------
+
+  /** Configuration read as the CPU does it (ECAM); absent functions read all-ones. */
+  configRead(id: number, register: number, cb: (value: number) => void): void {
+    const bus = bdfBus(id);
+    if (bus === 0) {
+      cb(id === RootComplex.ROOT_PORT_ID ? this.rootPort.read32(register) : 0xffffffff);
+      return;
+    }
+    const kind = this.configKind(bus, false);
+    if (!kind) {
+      cb(0xffffffff);
+      return;
+    }
+    this.request(Tlp.config(kind as 'CfgRd0' | 'CfgRd1', this.requesterId, 0, id, register, null), 4, (d) => cb(d ? (d[0] | (d[1] << 8) | (d[2] << 16) | (d[3] << 24)) >>> 0 : 0xffffffff));
+  }
+
+  configWrite(id: number, register: number, value: number, cb: () => void): void {
+    const bus = bdfBus(id);
+    if (bus === 0) {
+      if (id === RootComplex.ROOT_PORT_ID) this.rootPort.write32(register, value);
+      cb();
+      return;
+    }
+    const kind = this.configKind(bus, true);
+    if (!kind) {
+      cb();
+      return;
+    }
+    const data = new Uint8Array([value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, value >>> 24]);
+    this.request(Tlp.config(kind as 'CfgWr0' | 'CfgWr1', this.requesterId, 0, id, register, data), 0, () => cb());
+  }
+
+  private configKind(bus: number, write: boolean): string | null {
+    const rp = this.rootPort;
+    if (bus === rp.secondaryBus()) return write ? 'CfgWr0' : 'CfgRd0';
+    if (rp.routesBus(bus)) return write ? 'CfgWr1' : 'CfgRd1';
+    return null;
+  }
+
+  /** A posted MMIO write from the CPU (e.g. a doorbell). */
+  mmioWrite(address: number, data: Uint8Array): void {
+    this.enqueue(Tlp.memWrite(this.requesterId, address, data));
+  }
+
+  mmioWrite32(address: number, value: number): void {
+    this.mmioWrite(address, new Uint8Array([value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, value >>> 24]));
+  }
+
+  /** An MMIO read from the CPU; the CPU stalls until the completion (modelled by the callback). */
+  mmioRead32(address: number, cb: (value: number) => void): void {
+    this.request(Tlp.memRead(this.requesterId, 0, address, 4), 4, (d) => cb(d ? (d[0] | (d[1] << 8) | (d[2] << 16) | (d[3] << 24)) >>> 0 : 0xffffffff));
+  }
+
+  /** Registers the handler for an MSI data value (the vector the driver programmed). */
+  onMsi(data: number, handler: () => void): void {
+    this.msiHandlers.set(data, handler);
+  }
+
+  private request(tlp: Tlp, lengthBytes: number, cb: (data: Uint8Array | null) => void): void {
+    let tag = this.nextTag;
+    for (let i = 0; i < 256 && this.pendingReads.has(tag); i++) tag = (tag + 1) & 0xff;
+    if (this.pendingReads.has(tag)) throw new Error('root complex: all 256 tags in use');
+    this.nextTag = (tag + 1) & 0xff;
+    tlp.tag = tag;
+    this.pendingReads.set(tag, { cb, buf: new Uint8Array(lengthBytes), received: 0 });
+    this.enqueue(tlp);
+  }
+
+  private enqueue(tlp: Tlp): void {
+    if (this.outQ.length === 0 && this.port.send(tlp)) return;
+    if (this.outQ.length >= CPU_QUEUE_LIMIT) throw new Error('root complex: CPU request queue overflow');
+    this.outQ.push(tlp);
+  }
+
+  portReady(): void {
+    while (this.outQ.length > 0 && this.port.send(this.outQ[0])) this.outQ.shift();
+  }
+
+  // ---- Device side: DMA to and from DRAM, MSI, completions ------------------------------------
+
+  receiveTlp(tlp: Tlp, port: PciePort): void {
+    port.release(tlp);
+    switch (tlp.kind) {
+      case 'MWr':
+        if (tlp.address >= MSI_ADDRESS_BASE && tlp.address < MSI_ADDRESS_END) return this.interrupt(tlp);
+        if (!this.isDram(tlp.address, tlp.data!.length)) {
+          this.counters.unsupported++;
+          return;
+        }
+        this.memory.write(tlp.address, tlp.data!);
+        this.counters.dmaWriteBytes += tlp.data!.length;
+        return;
+      case 'MRd':
+        return this.serveRead(tlp);
+      case 'Cpl':
+      case 'CplD':
+        return this.completion(tlp);
+      default:
+        this.counters.unsupported++;
+        this.enqueue(Tlp.completion(tlp, this.requesterId, CPL_STATUS.UR, null, 0, 0));
+    }
+  }
+
+  private interrupt(tlp: Tlp): void {
+    const d = tlp.data!;
+    const vector = d[0] | (d[1] << 8);
+    const h = this.msiHandlers.get(vector);
+    this.counters.interrupts++;
+    if (h) this.scheduler.schedule(this.params.interruptLatencyNs * 1000, h);
+  }
+
+  /** Reads DRAM after the memory latency and returns completions split at the completion size. */
+  private serveRead(req: Tlp): void {
+    const len = req.lengthDw * 4;
+    if (!this.isDram(req.address, len)) {
+      this.counters.unsupported++;
+      this.enqueue(Tlp.completion(req, this.requesterId, CPL_STATUS.UR, null, 0, 0));
+      return;
+    }
+    this.scheduler.schedule(this.params.memoryReadLatencyNs * 1000, () => {
+      const data = this.memory.read(req.address, len);
+      this.counters.dmaReadBytes += len;
+      const rcb = this.params.readCompletionBytes;
+      let off = 0;
+      while (off < len) {
+        const addr = req.address + off;
+        const n = Math.min(rcb - (addr % rcb), len - off);
+        this.enqueue(Tlp.completion(req, this.requesterId, CPL_STATUS.SC, data.subarray(off, off + n), len - off, addr));
+        off += n;
+      }
+    });
+  }
+
+  private completion(tlp: Tlp): void {
+    const p = this.pendingReads.get(tlp.tag);
+    if (!p) return; // unexpected completion: dropped (would be logged as an error by real hardware)
+    if (tlp.status !== CPL_STATUS.SC) {
+      this.pendingReads.delete(tlp.tag);
+      p.cb(null);
+      return;
+    }
+    if (tlp.data) {
+      p.buf.set(tlp.data, p.received);
+      p.received += tlp.data.length;
+    }
+    if (p.received >= p.buf.length) {
+      this.pendingReads.delete(tlp.tag);
+      p.cb(p.buf);
+    }
+  }
+}
