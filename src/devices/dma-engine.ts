@@ -54,6 +54,9 @@ export class DmaEngine {
   private readonly tags: (Outstanding | null)[];
   private freeTags: number[];
   private blockedWrite: Tlp | null = null;
+  private blockedWriteDone: (() => void) | null = null;
+  private pumping = false;
+  private pumpAgain = false;
   private blockedRead: Tlp | null = null;
   readonly counters = { mwr: 0, mrd: 0, bytesWritten: 0, bytesRead: 0, tagStalls: 0 };
 
@@ -105,14 +108,27 @@ export class DmaEngine {
 
   /** Sends as many TLPs as the port accepts, writes first (posted traffic carries the data out). */
   pump(): void {
-    while (this.pumpWrite());
-    while (this.pumpRead());
+    // Completion callbacks may queue more work; they re-enter here, so run one loop at a time.
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    do {
+      this.pumpAgain = false;
+      while (this.pumpWrite());
+      while (this.pumpRead());
+    } while (this.pumpAgain);
+    this.pumping = false;
   }
 
   private pumpWrite(): boolean {
     if (this.blockedWrite) {
       if (!this.port.send(this.blockedWrite)) return false;
       this.blockedWrite = null;
+      const done = this.blockedWriteDone;
+      this.blockedWriteDone = null;
+      done?.();
     }
     const job = this.writes[0];
     if (!job) return false;
@@ -122,14 +138,14 @@ export class DmaEngine {
     job.offset += n;
     this.counters.mwr++;
     this.counters.bytesWritten += n;
-    if (job.offset >= job.data.length) {
-      this.writes.shift();
-      job.done?.();
-    }
+    const last = job.offset >= job.data.length;
+    if (last) this.writes.shift();
     if (!this.port.send(tlp)) {
       this.blockedWrite = tlp;
+      this.blockedWriteDone = last ? job.done : null;
       return false;
     }
+    if (last) job.done?.();
     return true;
   }
 

@@ -70,7 +70,7 @@ export class RootComplex implements TlpReceiver {
       return;
     }
     const kind = this.configKind(bus, false);
-    if (!kind) {
+    if (!kind || (kind === 'CfgRd0' && ((id >>> 3) & 0x1f) !== 0)) {
       cb(0xffffffff);
       return;
     }
@@ -85,7 +85,7 @@ export class RootComplex implements TlpReceiver {
       return;
     }
     const kind = this.configKind(bus, true);
-    if (!kind) {
+    if (!kind || (kind === 'CfgWr0' && ((id >>> 3) & 0x1f) !== 0)) {
       cb();
       return;
     }
@@ -95,6 +95,7 @@ export class RootComplex implements TlpReceiver {
 
   private configKind(bus: number, write: boolean): string | null {
     const rp = this.rootPort;
+    // Only device 0 exists below a root port (a point-to-point link); others read as absent.
     if (bus === rp.secondaryBus()) return write ? 'CfgWr0' : 'CfgRd0';
     if (rp.routesBus(bus)) return write ? 'CfgWr1' : 'CfgRd1';
     return null;
