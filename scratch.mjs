@@ -1,0 +1,10 @@
+import { loadTopology } from './dist/src/topology/load.js';
+import { runCopy } from './dist/src/host/dc/command.js';
+const t = loadTopology();
+const lanes = Number(process.argv[3] ?? 8);
+t.host.link.lanes = lanes;
+const t0 = Date.now();
+const r = runCopy({ topology: t, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: Number(process.argv[4] ?? 8*1024*1024), via: process.argv[2] ?? 'dc-buffer', seed: 1 });
+const { trace, ...rest } = r;
+console.log(JSON.stringify(rest, null, 1));
+console.log('wall', (Date.now()-t0)/1000);

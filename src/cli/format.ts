@@ -1,0 +1,16 @@
+import { formatBytes, formatTimePs } from '../core/units.js';
+import type { CopyResult } from '../host/dc/command.js';
+
+export function formatCopy(r: CopyResult): string {
+  const pct = (x: number) => `${((100 * x) / r.bytes).toFixed(3)}% of moved bytes`;
+  const lines = [
+    `${r.mode} move ${r.src}:${r.srcOffset} -> ${r.dst}:${r.dstOffset}, ${formatBytes(r.bytes)} in ${formatBytes(r.chunkBytes)} chunks, ${r.depth} commands in flight, host link x${r.hostLanes}`,
+    `  time        ${formatTimePs(r.simulatedSeconds * 1e12)} simulated`,
+    `  bandwidth   ${r.mbPerSec.toFixed(1)} MB/s`,
+    `  verified    ${r.verified ? 'yes' : 'NO: destination differs from source'} (sha256 ${r.sha256.slice(0, 16)}...)`,
+    `  host link   upstream ${formatBytes(r.hostLink.upstreamPayloadBytes)} payload (${pct(r.hostLink.upstreamPayloadBytes)}, ${(100 * r.hostLink.upstreamUtilization).toFixed(1)}% busy)`,
+    `              downstream ${formatBytes(r.hostLink.downstreamPayloadBytes)} payload (${pct(r.hostLink.downstreamPayloadBytes)}, ${(100 * r.hostLink.downstreamUtilization).toFixed(1)}% busy)`,
+    `  commands    ${r.commands.read} reads, ${r.commands.write} writes; ${r.events} events; seed ${r.seed}`,
+  ];
+  return lines.join('\n');
+}

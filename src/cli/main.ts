@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { DconnectError } from '../core/errors.js';
+import { formatBytes, parseSize } from '../core/units.js';
+import { runCopy } from '../host/dc/command.js';
+import { listDevices } from '../host/dc/devices.js';
+import { DEFAULT_PRESET, loadTopology } from '../topology/load.js';
+import { parseDeviceRange, parseLanes, parseSeed, parseVia } from './args.js';
+import { formatCopy } from './format.js';
+import { progressBar } from './progress.js';
+
+const program = new Command();
+program
+  .name('dconnect')
+  .description('Direct Connect (NEC ExpEther, 2012) as an executable model: direct SSD-to-SSD moves through a DC buffer in an Ethernet-attached I/O box')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+const topologyOption = () => new Option('--topology <preset|file>', 'topology preset name or YAML file').default(DEFAULT_PRESET);
+const seedOption = () => new Option('--seed <n>', 'root seed of every random stream').default('1');
+
+program
+  .command('devices')
+  .description('list the devices the host finds on the fabric')
+  .addOption(topologyOption())
+  .addOption(seedOption())
+  .option('--json', 'one JSON object on stdout')
+  .action((o: { topology: string; seed: string; json?: boolean }) => {
+    const devices = listDevices(loadTopology(o.topology), parseSeed(o.seed));
+    if (o.json) {
+      process.stdout.write(JSON.stringify({ devices }) + '\n');
+      return;
+    }
+    const rows = devices.map((d) => [d.name, d.kind, `${d.box}/slot${d.slot}`, d.bdf, formatBytes(d.capacityBytes), `0x${d.bar0.toString(16)}`, d.serial ?? '-']);
+    const head = ['NAME', 'KIND', 'BOX/SLOT', 'BDF', 'CAPACITY', 'BAR0', 'SERIAL'];
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    for (const r of [head, ...rows]) process.stdout.write(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n');
+  });
+
+program
+  .command('copy')
+  .description('copy a range from one SSD to another, directly through the DC buffer (default) or through host memory')
+  .argument('<src>', 'source device and optional offset: sda or sda:1GiB')
+  .argument('<dst>', 'destination device and optional offset: sdb or sdb:4KiB')
+  .requiredOption('--length <size>', 'bytes to move, with units: 512, 4KiB, 256MiB, 1GiB')
+  .option('--depth <n>', 'I/O commands in flight over source and destination together (the paper: 3)')
+  .option('--chunk <size>', 'bytes per I/O command (default: the topology\'s copy.chunkBytes)')
+  .addOption(new Option('--via <path>', 'dc-buffer: direct (Direct Connect); host: conventional, through host memory').default('dc-buffer'))
+  .option('--host-lanes <n>', 'lanes of the server-side bridge\'s PCIe link (the paper: 8 or 1)')
+  .addOption(seedOption())
+  .addOption(topologyOption())
+  .option('--json', 'one JSON object on stdout')
+  .action((srcArg: string, dstArg: string, o: { length: string; depth?: string; chunk?: string; via: string; hostLanes?: string; seed: string; topology: string; json?: boolean }) => {
+    const topology = loadTopology(o.topology);
+    if (o.hostLanes !== undefined) topology.host.link.lanes = parseLanes(o.hostLanes);
+    const src = parseDeviceRange(srcArg, 'source');
+    const dst = parseDeviceRange(dstArg, 'destination');
+    const lengthBytes = parseSize(o.length, '--length');
+    const depth = o.depth === undefined ? undefined : Number(o.depth);
+    if (depth !== undefined && !Number.isInteger(depth)) throw new DconnectError('BAD_OPTION', `--depth '${o.depth}' is not an integer`, 'use 1..64');
+    const bar = progressBar('copy', lengthBytes, 'bytes');
+    try {
+      const r = runCopy({ topology, src: src.device, srcOffset: src.offset, dst: dst.device, dstOffset: dst.offset, lengthBytes, depth, chunkBytes: o.chunk === undefined ? undefined : parseSize(o.chunk, '--chunk'), via: parseVia(o.via), seed: parseSeed(o.seed), onProgress: (d) => bar.update(d) });
+      bar.stop();
+      if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
+      else process.stdout.write(formatCopy(r) + '\n');
+      if (!r.verified) process.exitCode = 3;
+    } finally {
+      bar.stop();
+    }
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof DconnectError) {
+    process.stderr.write(`dconnect: error [${e.code}]: ${e.message}\n`);
+    if (e.hint) process.stderr.write(`  hint: ${e.hint}\n`);
+    process.exit(2);
+  }
+  throw e;
+}

@@ -1,0 +1,22 @@
+import { boot } from '../../runtime/boot.js';
+import { buildFabric } from '../../topology/builder.js';
+import type { Topology } from '../../topology/schema.js';
+
+export interface DeviceRow {
+  name: string;
+  kind: 'ssd' | 'dc-buffer';
+  box: string;
+  slot: number;
+  bdf: string;
+  capacityBytes: number;
+  bar0: number;
+  serial?: string;
+}
+
+/** Boots the host on a topology and returns what the DC manager knows. */
+export function listDevices(topology: Topology, seed: number): DeviceRow[] {
+  const host = boot(buildFabric(topology, seed), { maxTransferBytes: topology.copy.chunkBytes });
+  const rows: DeviceRow[] = host.manager.blockDevices().map((d) => ({ name: d.name, kind: 'ssd', box: d.box, slot: d.slot, bdf: d.bdf, capacityBytes: d.capacityBytes, bar0: d.bar0, serial: d.serial }));
+  for (const b of host.manager.dcBuffers()) rows.push({ name: b.name, kind: 'dc-buffer', box: b.box, slot: b.slot, bdf: b.bdf, capacityBytes: b.sizeBytes, bar0: b.bar0 });
+  return rows;
+}

@@ -1,0 +1,86 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+function run(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('copy --json prints exactly one JSON object with the documented fields', () => {
+  const r = run('copy', 'sda', 'sdb', '--length', '2MiB', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.equal(lines.length, 1);
+  const j = JSON.parse(lines[0]);
+  for (const k of ['mode', 'bytes', 'simulatedSeconds', 'mbPerSec', 'verified', 'hostLink']) assert.ok(k in j, `missing ${k}`);
+  assert.equal(j.mode, 'direct');
+  assert.equal(j.verified, true);
+  assert.equal(j.bytes, 2 * 1024 * 1024);
+  assert.equal(typeof j.hostLink.upstreamPayloadBytes, 'number');
+  assert.equal(typeof j.hostLink.downstreamPayloadBytes, 'number');
+});
+
+test('same command twice gives byte-identical JSON', () => {
+  const a = run('copy', 'sda:1MiB', 'sdb', '--length', '1MiB', '--via', 'host', '--host-lanes', '1', '--seed', '42', '--json');
+  const b = run('copy', 'sda:1MiB', 'sdb', '--length', '1MiB', '--via', 'host', '--host-lanes', '1', '--seed', '42', '--json');
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(a.stdout, b.stdout);
+  assert.equal(JSON.parse(a.stdout).mode, 'conventional');
+  assert.equal(JSON.parse(a.stdout).hostLanes, 1);
+});
+
+test('devices lists both SSDs and the DC buffer', () => {
+  const r = run('devices', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const { devices } = JSON.parse(r.stdout);
+  assert.deepEqual(
+    devices.map((d: { name: string; kind: string }) => [d.name, d.kind]),
+    [
+      ['sda', 'ssd'],
+      ['sdb', 'ssd'],
+      ['dcbuf0', 'dc-buffer'],
+    ],
+  );
+  assert.equal(devices[0].capacityBytes, 256e9);
+  const human = run('devices');
+  assert.match(human.stdout, /sda\s+ssd\s+box0\/slot0/);
+});
+
+test('bad input exits non-zero with a message naming the problem and nothing on stdout', () => {
+  const cases: [string[], RegExp][] = [
+    [['copy', 'sdq', 'sdb', '--length', '1MiB'], /UNKNOWN_DEVICE.*'sdq'/],
+    [['copy', 'sda', 'sdb:255GB', '--length', '2GiB'], /OUT_OF_RANGE/],
+    [['copy', 'sda:3', 'sdb', '--length', '1MiB'], /UNALIGNED/],
+    [['copy', 'sda', 'sdb', '--length', 'lots'], /BAD_SIZE.*'lots'/],
+    [['copy', 'sda', 'sda', '--length', '1MiB'], /OVERLAP/],
+    [['copy', 'sda', 'sdb', '--length', '1MiB', '--via', 'nowhere'], /BAD_OPTION/],
+    [['copy', 'sda', 'sdb', '--length', '1MiB', '--host-lanes', '3'], /BAD_OPTION/],
+    [['copy', 'sda', 'sdb', '--length', '1MiB', '--topology', 'no-such-file.yaml'], /BAD_TOPOLOGY/],
+  ];
+  for (const [args, re] of cases) {
+    const r = run(...args);
+    assert.notEqual(r.code, 0, args.join(' '));
+    assert.match(r.stderr, re, args.join(' '));
+    assert.equal(r.stdout, '', args.join(' '));
+  }
+});
+
+test('a malformed topology file is rejected with the offending field', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dconnect-'));
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(bad, 'name: x\nhost: { memoryBytes: 8GiB }\n');
+  const r = run('copy', 'sda', 'sdb', '--length', '1MiB', '--topology', bad);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /BAD_TOPOLOGY/);
+  assert.match(r.stderr, /host\.link/);
+  const notYaml = join(dir, 'bad2.yaml');
+  writeFileSync(notYaml, 'name: [unclosed\n');
+  assert.match(run('devices', '--topology', notYaml).stderr, /not valid YAML/);
+});
