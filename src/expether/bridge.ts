@@ -28,7 +28,7 @@ export interface BridgeCounters {
 /** Where a TLP from the PCIe side goes: a peer bridge, handled locally, or answered Unsupported Request. */
 export type RouteDecision = { to: 'peer'; mac: number; tlp: Tlp } | { to: 'local' } | { to: 'unsupported' };
 
-class Peer {
+export class Peer {
   readonly sender: ReliableSender;
   readonly receiver = new ReliableReceiver();
   retransmitTimerArmed = false;
@@ -49,8 +49,12 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
   protected readonly peers = new Map<number, Peer>();
   /** TLPs from PCIe waiting for a peer's window or Ethernet buffer room (bounded by PCIe credits). */
   private readonly ingress: { tlp: Tlp; original: Tlp | null; mac: number }[] = [];
-  /** TLPs from Ethernet waiting for the PCIe transmit queue (bounded: full windows of every peer). */
-  private readonly egress: Tlp[] = [];
+  /**
+   * TLPs from Ethernet waiting for the PCIe transmit queue. A frame is acknowledged only once its TLP
+   * has left this buffer, so each peer has at most a window here: the buffer is bounded by
+   * window x peers and a lossless network never drops (ExpEther's L2 flow control).
+   */
+  private readonly egress: { tlp: Tlp; peer: Peer | null; seq: number }[] = [];
   private readonly latencyPs: number;
   private readonly rtoPs: number;
   private readonly ackDelayPs: number;
@@ -129,14 +133,35 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     this.drainEgress();
   }
 
-  /** Sends a TLP toward PCIe, or buffers it. */
-  protected toPcie(tlp: Tlp): void {
-    if (this.egress.length === 0 && this.pcie.send(tlp)) return;
-    this.egress.push(tlp);
+  /** Sends a TLP toward PCIe, or buffers it; `peer`/`seq` say which received frame it came from. */
+  protected toPcie(tlp: Tlp, peer: Peer | null = null, seq = -1): void {
+    if (this.egress.length === 0 && this.pcie.send(tlp)) {
+      if (peer) this.delivered(peer, seq);
+      return;
+    }
+    this.egress.push({ tlp, peer, seq });
   }
 
   private drainEgress(): void {
-    while (this.egress.length > 0 && this.pcie.send(this.egress[0])) this.egress.shift();
+    while (this.egress.length > 0 && this.pcie.send(this.egress[0].tlp)) {
+      const e = this.egress.shift()!;
+      if (e.peer) this.delivered(e.peer, e.seq);
+    }
+  }
+
+  /** A received frame's content has moved on: it may now be acknowledged. */
+  private delivered(peer: Peer, seq: number): void {
+    const r = peer.receiver;
+    r.delivered = seq;
+    r.unackedCount++;
+    if (r.unackedCount >= this.params.ackEveryFrames) this.sendAck(peer);
+    else if (!r.ackTimerArmed) {
+      r.ackTimerArmed = true;
+      this.scheduler.schedule(this.ackDelayPs, () => {
+        r.ackTimerArmed = false;
+        if (r.unackedCount > 0) this.sendAck(peer);
+      });
+    }
   }
 
   private egressCapacity(): number {
@@ -227,22 +252,15 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
       return; // not acknowledged: the sender retransmits
     }
     r.expected++;
-    r.unackedCount++;
-    if (r.unackedCount >= this.params.ackEveryFrames) this.sendAck(peer);
-    else if (!r.ackTimerArmed) {
-      r.ackTimerArmed = true;
-      this.scheduler.schedule(this.ackDelayPs, () => {
-        r.ackTimerArmed = false;
-        if (r.unackedCount > 0) this.sendAck(peer);
-      });
-    }
     if (pdu.routes) {
       this.onRoutes(pdu.routes, frame.src);
+      this.delivered(peer, pdu.seq);
       return;
     }
     this.counters.tlpsFromEthernet++;
     const tlp = this.fromEthernet(pdu.tlp!, frame.src);
-    if (tlp) this.toPcie(tlp);
+    if (tlp) this.toPcie(tlp, peer, pdu.seq);
+    else this.delivered(peer, pdu.seq);
   }
 
   private sendAck(peer: Peer): void {

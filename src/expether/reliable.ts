@@ -74,6 +74,8 @@ export class ReliableSender {
 export class ReliableReceiver {
   /** Next sequence number expected. */
   expected = 0;
+  /** Last sequence number whose content left the receive buffer: what the cumulative ACK reports. */
+  delivered = -1;
   /** In-order frames received since the last ACK sent. */
   unackedCount = 0;
   ackTimerArmed = false;
@@ -83,8 +85,8 @@ export class ReliableReceiver {
     return seq < this.expected ? 'duplicate' : 'gap';
   }
 
-  /** The cumulative ACK value to send: the last in-order sequence number. */
+  /** The cumulative ACK value to send: the last sequence number delivered onward. */
   cumulativeAck(): number {
-    return this.expected - 1;
+    return this.delivered;
   }
 }
