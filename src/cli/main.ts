@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { DconnectError } from '../core/errors.js';
-import { formatBytes, parseSize } from '../core/units.js';
+import { formatBytes, parseCount, parseSize } from '../core/units.js';
 import { runCopy } from '../host/dc/command.js';
+import { writeArtifacts } from '../experiments/output.js';
+import { fig5Chart, fig6Chart, reproduce } from '../experiments/repro.js';
+import { reproMarkdown, reproTables } from '../experiments/report.js';
 import { listDevices } from '../host/dc/devices.js';
 import { DEFAULT_PRESET, loadTopology } from '../topology/load.js';
 import { parseDeviceRange, parseLanes, parseSeed, parseVia } from './args.js';
@@ -68,6 +71,38 @@ program
     } finally {
       bar.stop();
     }
+  });
+
+program
+  .command('repro')
+  .description("regenerate the paper's Fig. 5 and Fig. 6 from the model, beside the paper's values")
+  .option('--runs <n>', 'runs per Fig. 5 bar (they differ by seed)', '10')
+  .option('--size <size>', 'bytes moved per run (the paper: 1 GB)', '1GiB')
+  .addOption(new Option('--only <figure>', 'run one figure').choices(['fig5', 'fig6']))
+  .option('--out <dir>', 'where to write fig5/fig6 .json/.svg/.png and report.md', 'results')
+  .option('--threads <n>', 'worker threads (default: one per core)')
+  .addOption(topologyOption())
+  .option('--json', 'one JSON object on stdout (files are still written)')
+  .action(async (o: { runs: string; size: string; only?: 'fig5' | 'fig6'; out: string; threads?: string; topology: string; json?: boolean }) => {
+    const topology = loadTopology(o.topology);
+    const runs = parseCount(o.runs, '--runs', 1, 100);
+    const sizeBytes = parseSize(o.size, '--size');
+    const threads = o.threads === undefined ? undefined : parseCount(o.threads, '--threads', 1, 64);
+    const total = (o.only === 'fig6' ? 0 : 4 * runs) + (o.only === 'fig5' ? 0 : 8);
+    const started = process.hrtime.bigint();
+    const bar = progressBar('repro', total, 'moves');
+    const r = await reproduce({ topology, runs, sizeBytes, only: o.only, threads, onProgress: (d) => bar.update(d) });
+    bar.stop();
+    const files = [];
+    if (r.fig5) files.push({ name: 'fig5', json: { preset: r.preset, sizeBytes: r.sizeBytes, fig5: r.fig5 }, chart: fig5Chart(r) });
+    if (r.fig6) files.push({ name: 'fig6', json: { preset: r.preset, sizeBytes: r.sizeBytes, fig6: r.fig6 }, chart: fig6Chart(r) });
+    files.push({ name: 'report.md', text: reproMarkdown(r) });
+    const written = await writeArtifacts(o.out, files);
+    const wall = Number(process.hrtime.bigint() - started) / 1e9;
+    if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
+    else process.stdout.write(`${reproTables(r)}\n\nwrote ${written.join(', ')}\n`);
+    process.stderr.write(`repro: ${total} moves of ${formatBytes(sizeBytes)} in ${wall.toFixed(1)} s wall\n`);
+    if (r.bounds.some((b) => !b.ok)) process.exitCode = 1;
   });
 
 try {

@@ -1,0 +1,151 @@
+import type { TopLevelSpec } from 'vega-lite';
+import { PS_PER_S } from '../core/scheduler.js';
+import type { Topology } from '../topology/schema.js';
+import { CHART_CONFIG } from './charts.js';
+import type { Limit } from './bottleneck.js';
+import { runJobs } from './pool.js';
+import { checkBounds, PAPER, type BoundCheck } from './paper.js';
+import type { Job } from './jobs.js';
+
+export interface Fig5Bar {
+  hostLanes: number;
+  mode: 'direct' | 'conventional';
+  mbPerSec: number;
+  stdevMbPerSec: number;
+  runs: number;
+  runsMbPerSec: number[];
+  paperMbPerSec: number;
+  limit: Limit;
+}
+
+export interface Fig6Point {
+  commands: number;
+  mbPerSec: number;
+  paperMbPerSec: number;
+  limit: Limit;
+}
+
+export interface ReproResult {
+  preset: string;
+  sizeBytes: number;
+  runs: number;
+  fig5?: { bars: Fig5Bar[] };
+  fig6?: { hostLanes: number; points: Fig6Point[] };
+  bounds: BoundCheck[];
+}
+
+export interface ReproOptions {
+  topology: Topology;
+  runs: number;
+  sizeBytes: number;
+  only?: 'fig5' | 'fig6';
+  threads?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+function withLanes(t: Topology, lanes: number): Topology {
+  return { ...t, host: { ...t.host, link: { ...t.host.link, lanes } } };
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+/** Sample standard deviation (n - 1); 0 for a single run. */
+const stdev = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
+
+/**
+ * The paper's evaluation. Fig. 5: move `sizeBytes` from sda to sdb, direct and conventional, with the
+ * server-side bridge at x8 and x1, at the preset's multiplicity (3), `runs` runs each; runs differ by
+ * seed (flash latency jitter). Fig. 6: direct moves with 1..8 commands in flight (one run each, seed 1).
+ */
+export async function reproduce(o: ReproOptions): Promise<ReproResult> {
+  const t = o.topology;
+  const jobs: Job[] = [];
+  const fig5Keys: { hostLanes: number; mode: 'direct' | 'conventional' }[] = [];
+  if (o.only !== 'fig6') {
+    for (const hostLanes of [8, 1]) {
+      for (const mode of ['direct', 'conventional'] as const) {
+        fig5Keys.push({ hostLanes, mode });
+        for (let run = 1; run <= o.runs; run++) jobs.push({ topology: withLanes(t, hostLanes), via: mode === 'direct' ? 'dc-buffer' : 'host', depth: t.copy.depth, sizeBytes: o.sizeBytes, seed: run });
+      }
+    }
+  }
+  const fig6Start = jobs.length;
+  if (o.only !== 'fig5') for (let commands = 1; commands <= 8; commands++) jobs.push({ topology: t, via: 'dc-buffer', depth: commands, sizeBytes: o.sizeBytes, seed: 1 });
+
+  const results = await runJobs(jobs, { threads: o.threads, onDone: o.onProgress });
+  const out: ReproResult = { preset: t.name, sizeBytes: o.sizeBytes, runs: o.runs, bounds: [] };
+  if (o.only !== 'fig6') {
+    out.fig5 = {
+      bars: fig5Keys.map((k, i) => {
+        const rs = results.slice(i * o.runs, (i + 1) * o.runs);
+        const xs = rs.map((r) => r.mbPerSec);
+        const paper = PAPER.fig5.find((p) => p.hostLanes === k.hostLanes && p.mode === k.mode)!.mbPerSec;
+        return { ...k, mbPerSec: mean(xs), stdevMbPerSec: stdev(xs), runs: xs.length, runsMbPerSec: xs, paperMbPerSec: paper, limit: rs[0].limit };
+      }),
+    };
+  }
+  if (o.only !== 'fig5') {
+    out.fig6 = {
+      hostLanes: t.host.link.lanes,
+      points: results.slice(fig6Start).map((r, i) => ({ commands: i + 1, mbPerSec: r.mbPerSec, paperMbPerSec: PAPER.fig6[i].mbPerSec, limit: r.limit })),
+    };
+  }
+  out.bounds = checkBounds(out.fig5?.bars ?? null, out.fig6?.points ?? null);
+  void PS_PER_S;
+  return out;
+}
+
+export function fig5Chart(r: ReproResult): TopLevelSpec {
+  const bars = r.fig5!.bars;
+  const setting = (lanes: number) => `x${lanes} (${lanes * 2} Gb/s)`;
+  const values = bars.map((b) => ({ setting: setting(b.hostLanes), mode: b.mode, mbPerSec: b.mbPerSec, lo: b.mbPerSec - b.stdevMbPerSec, hi: b.mbPerSec + b.stdevMbPerSec, paper: b.paperMbPerSec, label: b.mbPerSec.toFixed(0) }));
+  const xEnc = { field: 'setting', type: 'nominal', title: 'Server-side bridge PCIe link (Gen1)', sort: [setting(8), setting(1)], axis: { labelAngle: 0 } } as const;
+  const xOffset = { field: 'mode', sort: ['direct', 'conventional'] } as const;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: { text: `Fig. 5: moving ${fmtSize(r.sizeBytes)} between two SSDs`, subtitle: [`model: mean of ${r.runs} run${r.runs === 1 ? '' : 's'}, error bars ±1 sd`, `diamonds: the paper; multiplicity 3`] },
+    width: 420,
+    height: 300,
+    config: CHART_CONFIG,
+    data: { values },
+    encoding: { x: xEnc, xOffset },
+    layer: [
+      { mark: { type: 'bar', width: { band: 0.9 } }, encoding: { y: { field: 'mbPerSec', type: 'quantitative', title: 'Bandwidth (MB/s)', scale: { domain: [0, 300] } }, color: { field: 'mode', type: 'nominal', title: 'Model', sort: ['direct', 'conventional'], scale: { range: ['#2f6db5', '#e08a2c'] } } } },
+      { mark: { type: 'errorbar', ticks: true, color: '#222' }, encoding: { y: { field: 'lo', type: 'quantitative', title: 'Bandwidth (MB/s)' }, y2: { field: 'hi' } } },
+      { mark: { type: 'text', dy: 16, fontSize: 13, fontWeight: 'bold', color: 'white' }, encoding: { y: { field: 'mbPerSec', type: 'quantitative', title: 'Bandwidth (MB/s)' }, text: { field: 'label' } } },
+      { mark: { type: 'point', shape: 'diamond', filled: true, size: 120, color: 'black' }, encoding: { y: { field: 'paper', type: 'quantitative', title: 'Bandwidth (MB/s)' }, shape: { datum: 'paper (Fig. 5)', type: 'nominal', title: null, scale: { range: ['diamond'] } } } },
+    ],
+  } as TopLevelSpec;
+}
+
+export function fig6Chart(r: ReproResult): TopLevelSpec {
+  const values = r.fig6!.points.flatMap((p) => [
+    { commands: p.commands, mbPerSec: p.mbPerSec, source: 'model', label: p.mbPerSec.toFixed(0) },
+    { commands: p.commands, mbPerSec: p.paperMbPerSec, source: 'paper (Fig. 6)', label: '' },
+  ]);
+  const domain = ['model', 'paper (Fig. 6)'];
+  const y = { field: 'mbPerSec', type: 'quantitative', title: 'Bandwidth (MB/s)', scale: { domain: [0, 300] } } as const;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: { text: 'Fig. 6: direct move against commands in flight', subtitle: [`I/O commands issued at once to source and destination`, `together; ${fmtSize(r.sizeBytes)} per point`] },
+    width: 420,
+    height: 300,
+    config: CHART_CONFIG,
+    data: { values },
+    encoding: {
+      x: { field: 'commands', type: 'quantitative', title: 'I/O commands in flight (source + destination)', scale: { domain: [0.5, 8.5] }, axis: { values: [1, 2, 3, 4, 5, 6, 7, 8], format: 'd' } },
+      y,
+      color: { field: 'source', type: 'nominal', title: null, scale: { domain, range: ['#2f6db5', 'black'] } },
+    },
+    layer: [
+      { transform: [{ filter: "datum.source === 'model'" }], mark: { type: 'line', strokeWidth: 2 } },
+      { mark: { type: 'point', filled: true, size: 90, opacity: 1 }, encoding: { shape: { field: 'source', type: 'nominal', title: null, scale: { domain, range: ['circle', 'diamond'] } } } },
+      { transform: [{ filter: "datum.source === 'model'" }], mark: { type: 'text', dy: 16, fontSize: 11 }, encoding: { text: { field: 'label' } } },
+    ],
+  } as TopLevelSpec;
+}
+
+export function fmtSize(bytes: number): string {
+  if (bytes % 2 ** 30 === 0) return `${bytes / 2 ** 30} GiB`;
+  if (bytes % 2 ** 20 === 0) return `${bytes / 2 ** 20} MiB`;
+  return `${bytes} B`;
+}
