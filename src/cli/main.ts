@@ -6,6 +6,8 @@ import { runCopy } from '../host/dc/command.js';
 import { writeArtifacts } from '../experiments/output.js';
 import { fig5Chart, fig6Chart, reproduce } from '../experiments/repro.js';
 import { reproMarkdown, reproTables } from '../experiments/report.js';
+import { METRICS, sweep, sweepChart, sweepTable, type Metric } from '../experiments/sweep.js';
+import { parseSweepParam } from '../experiments/sweep-params.js';
 import { listDevices } from '../host/dc/devices.js';
 import { DEFAULT_PRESET, loadTopology } from '../topology/load.js';
 import { parseDeviceRange, parseLanes, parseSeed, parseVia } from './args.js';
@@ -103,6 +105,32 @@ program
     else process.stdout.write(`${reproTables(r)}\n\nwrote ${written.join(', ')}\n`);
     process.stderr.write(`repro: ${total} moves of ${formatBytes(sizeBytes)} in ${wall.toFixed(1)} s wall\n`);
     if (r.bounds.some((b) => !b.ok)) process.exitCode = 1;
+  });
+
+program
+  .command('sweep')
+  .description('run the preset across parameter values and chart a metric (what the paper could not measure)')
+  .requiredOption('--param <path=values>', 'a parameter and its values, repeatable: host.lanes=1,2,4,8  depth=1..8  ssd.writeMBps=250,500,1000', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .addOption(new Option('--metric <name>', 'what to report').choices([...METRICS]).default('mbPerSec'))
+  .addOption(new Option('--via <path>', 'dc-buffer (direct) or host (conventional)').default('dc-buffer'))
+  .option('--size <size>', 'bytes moved per point', '64MiB')
+  .addOption(seedOption())
+  .option('--out <dir>', 'where to write sweep.json/.svg/.png', 'results')
+  .option('--threads <n>', 'worker threads (default: one per core)')
+  .addOption(topologyOption())
+  .option('--json', 'one JSON object on stdout')
+  .action(async (o: { param: string[]; metric: Metric; via: string; size: string; seed: string; out: string; threads?: string; topology: string; json?: boolean }) => {
+    const topology = loadTopology(o.topology);
+    const params = o.param.map((p) => parseSweepParam(topology, p));
+    if (params.length > 3) throw new DconnectError('BAD_PARAM', `${params.length} parameters given; a sweep takes at most 3`);
+    const points = params.reduce((n, p) => n * p.values.length, 1);
+    if (points > 1000) throw new DconnectError('BAD_PARAM', `the sweep has ${points} points; at most 1000`, 'give fewer values');
+    const bar = progressBar('sweep', points, 'points');
+    const r = await sweep({ topology, params, via: parseVia(o.via), sizeBytes: parseSize(o.size, '--size'), seed: parseSeed(o.seed), metric: o.metric, threads: o.threads === undefined ? undefined : parseCount(o.threads, '--threads', 1, 64), onProgress: (d) => bar.update(d) });
+    bar.stop();
+    const written = await writeArtifacts(o.out, [{ name: 'sweep', json: r, chart: sweepChart(r) }]);
+    if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
+    else process.stdout.write(`${sweepTable(r)}\n\nwrote ${written.join(', ')}\n`);
   });
 
 try {
