@@ -119,13 +119,12 @@ describe('RngFactory', () => {
     assert.deepEqual(draws(a, 20), draws(b, 20));
   });
 
-  it('property: deriveSeed is a deterministic unsigned 32-bit value, distinct for distinct names', () => {
+  it('property: deriveSeed is a deterministic unsigned 32-bit value; distinct names rarely collide', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 2 ** 40 }), fc.string(), fc.string(), (seed, n1, n2) => {
-        const s1 = deriveSeed(seed, n1);
-        assert.equal(s1, deriveSeed(seed, n1));
+      fc.property(fc.integer({ min: 0, max: 2 ** 40 }), fc.string(), (seed, name) => {
+        const s1 = deriveSeed(seed, name);
+        assert.equal(s1, deriveSeed(seed, name));
         assert.ok(Number.isInteger(s1) && s1 >= 0 && s1 <= 0xffffffff);
-        if (n1 !== n2) fc.pre(true);
       }),
       { seed: 1, numRuns: 300 },
     );

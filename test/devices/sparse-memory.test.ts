@@ -1,0 +1,169 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { expectedPattern, PAGE_BYTES, patternBytes, SparseMemory } from '../../src/devices/sparse-memory.js';
+
+function bytes(n: number, seed: number): Uint8Array {
+  const d = new Uint8Array(n);
+  for (let i = 0; i < n; i++) d[i] = (seed + i * 13) & 0xff;
+  return d;
+}
+
+describe('SparseMemory basics', () => {
+  it('unwritten memory reads as zero and costs nothing', () => {
+    const m = new SparseMemory('m', 256e9);
+    assert.deepEqual(m.read(0, 64), new Uint8Array(64));
+    assert.deepEqual(m.read(200e9, 4096), new Uint8Array(4096));
+    assert.equal(m.residentBytes(), 0, 'reads of unwritten, unpatterned memory materialize nothing');
+  });
+
+  it('reads back what was written, within a page', () => {
+    const m = new SparseMemory('m', 1 << 20);
+    const d = bytes(100, 1);
+    m.write(1000, d);
+    assert.deepEqual(m.read(1000, 100), d);
+    assert.deepEqual(m.read(990, 10), new Uint8Array(10));
+    assert.equal(m.read(1100, 1)[0], 0);
+    assert.equal(m.residentBytes(), PAGE_BYTES);
+  });
+
+  it('writes and reads across page boundaries', () => {
+    const m = new SparseMemory('m', 4 * PAGE_BYTES);
+    const d = bytes(PAGE_BYTES + 200, 7);
+    const addr = PAGE_BYTES - 100; // spans pages 0, 1 and 2
+    m.write(addr, d);
+    assert.deepEqual(m.read(addr, d.length), d);
+    assert.deepEqual(m.read(PAGE_BYTES - 1, 2), d.subarray(99, 101));
+    assert.equal(m.residentBytes(), 3 * PAGE_BYTES);
+    const out = new Uint8Array(d.length + 20);
+    m.readInto(addr - 10, out);
+    assert.deepEqual(out.subarray(10, 10 + d.length), d);
+    assert.deepEqual(out.subarray(0, 10), new Uint8Array(10));
+  });
+
+  it('readInto overwrites every byte of the destination, zeros included', () => {
+    const m = new SparseMemory('m', 4 * PAGE_BYTES);
+    m.write(PAGE_BYTES + 10, bytes(20, 4));
+    const out = new Uint8Array(2 * PAGE_BYTES).fill(0xff);
+    m.readInto(PAGE_BYTES / 2, out);
+    const want = new Uint8Array(2 * PAGE_BYTES);
+    want.set(bytes(20, 4), PAGE_BYTES / 2 + 10);
+    assert.deepEqual(out, want);
+  });
+
+  it('later writes overwrite earlier ones', () => {
+    const m = new SparseMemory('m', 1 << 20);
+    m.write(0, bytes(256, 1));
+    m.write(100, bytes(10, 99));
+    const r = m.read(0, 256);
+    assert.deepEqual(r.subarray(100, 110), bytes(10, 99));
+    assert.deepEqual(r.subarray(0, 100), bytes(256, 1).subarray(0, 100));
+  });
+
+  it('rejects accesses outside 0..size with a RangeError naming the memory', () => {
+    const m = new SparseMemory('flash', 1000);
+    assert.throws(() => m.read(999, 2), /flash/);
+    assert.throws(() => m.read(-1, 1), RangeError);
+    assert.throws(() => m.write(1000, new Uint8Array(1)), RangeError);
+    assert.throws(() => m.fillPattern(0, 1001, 1), RangeError);
+    assert.doesNotThrow(() => m.read(0, 1000));
+    assert.doesNotThrow(() => m.write(1000, new Uint8Array(0)));
+  });
+
+  it('property: matches a flat array model under random writes and reads', () => {
+    const size = 3 * PAGE_BYTES + 123;
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ addr: fc.integer({ min: 0, max: size - 1 }), len: fc.integer({ min: 0, max: 2 * PAGE_BYTES }), seed: fc.nat(255) }), { maxLength: 12 }),
+        fc.integer({ min: 0, max: size - 1 }),
+        fc.integer({ min: 0, max: 2 * PAGE_BYTES }),
+        (writes, ra, rl) => {
+          const m = new SparseMemory('m', size);
+          const model = new Uint8Array(size);
+          const touched = new Set<number>();
+          for (const w of writes) {
+            const len = Math.min(w.len, size - w.addr);
+            const d = bytes(len, w.seed);
+            m.write(w.addr, d);
+            model.set(d, w.addr);
+            for (let p = Math.floor(w.addr / PAGE_BYTES); len > 0 && p <= Math.floor((w.addr + len - 1) / PAGE_BYTES); p++) touched.add(p);
+          }
+          const len = Math.min(rl, size - ra);
+          assert.deepEqual(m.read(ra, len), model.subarray(ra, ra + len));
+          assert.equal(m.residentBytes(), touched.size * PAGE_BYTES, 'only touched pages are resident');
+        },
+      ),
+      { seed: 11, numRuns: 60 },
+    );
+  });
+});
+
+describe('SparseMemory patterns', () => {
+  it('fillPattern content equals expectedPattern for any sub-range (property)', () => {
+    const m = new SparseMemory('m', 1 << 30);
+    const start = 12345 * 4; // not page aligned
+    const len = 5 * PAGE_BYTES + 1000;
+    const seed = 0xdead;
+    m.fillPattern(start, len, seed);
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: len - 1 }), fc.integer({ min: 1, max: 3 * 4096 }), (off, n) => {
+        const k = Math.min(n, len - off);
+        assert.deepEqual(m.read(start + off, k), expectedPattern(seed, start + off, k));
+      }),
+      { seed: 5, numRuns: 150 },
+    );
+  });
+
+  it('the pattern depends only on (seed, absolute offset) and differs between seeds and blocks', () => {
+    const a = expectedPattern(1, 8192, 4096);
+    const b = new Uint8Array(100);
+    patternBytes(1, 8192 + 1000, b);
+    assert.deepEqual(b, a.subarray(1000, 1100));
+    assert.notDeepEqual(expectedPattern(2, 8192, 64), a.subarray(0, 64));
+    assert.notDeepEqual(expectedPattern(1, 0, 64), expectedPattern(1, 4096, 64));
+    assert.ok(new Set(a).size > 200, 'not a trivial pattern');
+    // Far offsets (blocks beyond 2^32) work too.
+    const far = 2 ** 45;
+    assert.deepEqual(expectedPattern(3, far + 10, 20), expectedPattern(3, far, 30).subarray(10, 30));
+  });
+
+  it('a pattern region materializes lazily; bytes outside it stay zero', () => {
+    const m = new SparseMemory('m', 256e9);
+    const len = 1 << 30;
+    m.fillPattern(0, len, 42);
+    assert.equal(m.residentBytes(), 0, 'filling 1 GiB costs nothing up front');
+    assert.deepEqual(m.read(len - 16, 32).subarray(0, 16), expectedPattern(42, len - 16, 16));
+    assert.deepEqual(m.read(len - 16, 32).subarray(16), new Uint8Array(16));
+    assert.ok(m.residentBytes() <= 2 * PAGE_BYTES);
+  });
+
+  it('writes inside a pattern region override it; the rest of the page keeps the pattern', () => {
+    const m = new SparseMemory('m', 1 << 20);
+    m.fillPattern(0, 3 * PAGE_BYTES, 9);
+    const d = bytes(50, 3);
+    m.write(PAGE_BYTES + 10, d);
+    const r = m.read(PAGE_BYTES, 100);
+    const want = expectedPattern(9, PAGE_BYTES, 100);
+    want.set(d, 10);
+    assert.deepEqual(r, want);
+  });
+
+  it('fillPattern over already-written pages rewrites them; a later pattern wins over an earlier one', () => {
+    const m = new SparseMemory('m', 1 << 20);
+    m.write(100, bytes(1000, 1)); // page 0 materialized
+    m.fillPattern(0, 2 * PAGE_BYTES, 5);
+    assert.deepEqual(m.read(0, 2000), expectedPattern(5, 0, 2000));
+    m.fillPattern(PAGE_BYTES - 50, 100, 6); // overlaps page 0 (resident) and page 1 (not yet)
+    assert.deepEqual(m.read(PAGE_BYTES - 60, 120), concat(expectedPattern(5, PAGE_BYTES - 60, 10), expectedPattern(6, PAGE_BYTES - 50, 100), expectedPattern(5, PAGE_BYTES + 50, 10)));
+  });
+});
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,295 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { VirtualScheduler } from '../../src/core/scheduler.js';
+import { TraceRegistry } from '../../src/core/trace.js';
+import { formatMac, Frame, MAX_PAYLOAD_BYTES, wireBytes } from '../../src/ethernet/frame.js';
+import { CableChannel, EthPort, type FrameReceiver } from '../../src/ethernet/port.js';
+import { EthSwitch } from '../../src/ethernet/switch.js';
+
+const RATE = 10e9;
+const PS_PER_BYTE = 800; // 10 Gb/s
+const BIG_QUEUE = 1 << 20;
+
+class Sink implements FrameReceiver {
+  readonly got: { frame: Frame; t: number; port: EthPort }[] = [];
+  constructor(private readonly s: VirtualScheduler) {}
+  receiveFrame(frame: Frame, port: EthPort): void {
+    this.got.push({ frame, t: this.s.now(), port });
+  }
+}
+
+function frame(dst: number, src: number, payloadBytes: number, vlan = 1, tag = 0): Frame<number> {
+  return new Frame(dst, src, vlan, 0x88b5, tag, payloadBytes);
+}
+
+describe('Ethernet frame wire size', () => {
+  it('adds preamble 8, MAC header 14, VLAN tag 4, FCS 4 and inter-frame gap 12 to the padded payload', () => {
+    assert.equal(wireBytes(42), 84);
+    assert.equal(wireBytes(0), 84);
+    assert.equal(wireBytes(1), 84);
+    assert.equal(wireBytes(43), 85);
+    assert.equal(wireBytes(100), 142);
+    assert.equal(wireBytes(1500), 1542);
+  });
+
+  it('frames above 1500 B of payload are rejected', () => {
+    assert.equal(MAX_PAYLOAD_BYTES, 1500);
+    assert.doesNotThrow(() => frame(1, 2, 1500));
+    assert.throws(() => frame(1, 2, 1501), RangeError);
+  });
+
+  it('formats MACs as colon-separated hex', () => {
+    assert.equal(formatMac(0x0060_b900_0001), '00:60:b9:00:00:01');
+  });
+});
+
+describe('EthPort and CableChannel', () => {
+  function pair(propagationNs = 25, queueLimitBytes = BIG_QUEUE) {
+    const s = new VirtualScheduler();
+    const trace = new TraceRegistry();
+    const sa = new Sink(s);
+    const sb = new Sink(s);
+    const a = new EthPort('a', s, { rateBitsPerSec: RATE, queueLimitBytes }, sa, trace);
+    const b = new EthPort('b', s, { rateBitsPerSec: RATE, queueLimitBytes }, sb, trace);
+    const ch = new CableChannel(a, b, propagationNs);
+    return { s, a, b, sa, sb, ch, trace };
+  }
+
+  it('arrival = serialization at 10 Gb/s + propagation', () => {
+    const { s, a, sb } = pair(25);
+    s.schedule(1000, () => assert.equal(a.send(frame(2, 1, 1500)), true));
+    s.run();
+    assert.equal(sb.got.length, 1);
+    assert.equal(sb.got[0].t, 1000 + 1542 * PS_PER_BYTE + 25_000);
+  });
+
+  it('is full duplex: both directions serialize independently', () => {
+    const { s, a, b, sa, sb } = pair(10);
+    a.send(frame(2, 1, 1500));
+    b.send(frame(1, 2, 1500));
+    s.run();
+    assert.equal(sa.got[0].t, 1542 * PS_PER_BYTE + 10_000);
+    assert.equal(sb.got[0].t, 1542 * PS_PER_BYTE + 10_000);
+  });
+
+  it('back-to-back frames queue behind each other; delayPs defers the earliest start', () => {
+    const { s, a, sb } = pair(0);
+    a.send(frame(2, 1, 1500, 1, 1));
+    a.send(frame(2, 1, 42, 1, 2));
+    a.send(frame(2, 1, 100, 1, 3), 10_000_000); // starts no earlier than 10 us
+    s.run();
+    assert.deepEqual(
+      sb.got.map((g) => [g.frame.payload, g.t]),
+      [
+        [1, 1542 * PS_PER_BYTE],
+        [2, (1542 + 84) * PS_PER_BYTE],
+        [3, 10_000_000 + 142 * PS_PER_BYTE],
+      ],
+    );
+    assert.equal(a.counters.txFrames, 3);
+    assert.equal(a.counters.txWireBytes, 1542 + 84 + 142);
+    assert.equal(a.counters.txPayloadBytes, 1500 + 42 + 100);
+    assert.equal(a.counters.busyPs, (1542 + 84 + 142) * PS_PER_BYTE);
+  });
+
+  it('queuedBytes reports the bytes still ahead of a new frame', () => {
+    const { s, a } = pair(0);
+    a.send(frame(2, 1, 1500));
+    a.send(frame(2, 1, 1500));
+    assert.equal(a.queuedBytes(), 2 * 1542);
+    s.run({ untilPs: 1542 * PS_PER_BYTE });
+    assert.equal(a.queuedBytes(), 1542);
+  });
+
+  it('drops a frame that does not fit the output buffer and counts it', () => {
+    const { s, a, sb } = pair(0, 3 * 1542);
+    const ok = Array.from({ length: 5 }, () => a.send(frame(2, 1, 1500)));
+    assert.deepEqual(ok, [true, true, true, false, false]);
+    assert.equal(a.counters.drops, 2);
+    assert.equal(a.counters.maxQueuedBytes, 3 * 1542);
+    assert.equal(a.hasRoom(1500), false);
+    s.run();
+    assert.equal(sb.got.length, 3);
+    assert.equal(a.hasRoom(1500), true);
+  });
+
+  it('dropFilter loses frames on the wire and counts them', () => {
+    const { s, a, sb, ch } = pair();
+    ch.dropFilter = (f) => f.payload === 2;
+    for (let i = 1; i <= 3; i++) a.send(frame(2, 1, 64, 1, i));
+    s.run();
+    assert.deepEqual(
+      sb.got.map((g) => g.frame.payload),
+      [1, 3],
+    );
+    assert.equal(ch.lostFrames, 1);
+    assert.equal(a.counters.txFrames, 3, 'the sender still spent wire time on it');
+  });
+
+  it('propagation delay is rounded to whole ps; ports register trace counters', () => {
+    const { s, a, sb, trace } = pair(0.0125);
+    a.send(frame(2, 1, 42));
+    s.run();
+    assert.equal(sb.got[0].t, 84 * PS_PER_BYTE + 13);
+    assert.equal(trace.read('eth.a').txFrames, 1);
+  });
+
+  it('sending on an unconnected port throws', () => {
+    const s = new VirtualScheduler();
+    const p = new EthPort('lonely', s, { rateBitsPerSec: RATE, queueLimitBytes: BIG_QUEUE });
+    assert.throws(() => p.send(frame(1, 2, 64)), /not connected/);
+  });
+});
+
+describe('EthSwitch', () => {
+  const SW_LAT_NS = 500;
+  const CABLE_NS = 25;
+
+  function star(n: number, opts: { queueLimitBytes?: number; macTableEntries?: number } = {}) {
+    const s = new VirtualScheduler();
+    const sw = new EthSwitch('sw', s, { rateBitsPerSec: RATE, queueLimitBytes: opts.queueLimitBytes ?? BIG_QUEUE, latencyNs: SW_LAT_NS, ports: n, macTableEntries: opts.macTableEntries ?? 1024 });
+    const hosts: { port: EthPort; sink: Sink; mac: number }[] = [];
+    for (let i = 0; i < n; i++) {
+      const sink = new Sink(s);
+      const port = new EthPort(`h${i}`, s, { rateBitsPerSec: RATE, queueLimitBytes: BIG_QUEUE }, sink);
+      new CableChannel(port, sw.ports[i], CABLE_NS);
+      hosts.push({ port, sink, mac: 0x100 + i });
+    }
+    return { s, sw, hosts };
+  }
+
+  it('is store-and-forward: arrival = arrival at switch + latency + serialization + propagation', () => {
+    const { s, sw, hosts } = star(3);
+    // Teach the switch where host 1 is, so the test frame is unicast.
+    hosts[1].port.send(frame(0xfff, hosts[1].mac, 42));
+    s.run();
+    const t0 = s.now();
+    const ser = 1542 * PS_PER_BYTE;
+    hosts[0].port.send(frame(hosts[1].mac, hosts[0].mac, 1500));
+    s.run();
+    const atSwitch = t0 + ser + CABLE_NS * 1000;
+    const got = hosts[1].sink.got.filter((g) => g.frame.src === hosts[0].mac);
+    assert.equal(got.length, 1);
+    assert.equal(got[0].t, atSwitch + SW_LAT_NS * 1000 + ser + CABLE_NS * 1000);
+    assert.equal(sw.counters.forwarded, 1);
+    assert.equal(hosts[2].sink.got.length, 1, 'host 2 saw only the flooded learning frame');
+  });
+
+  it('floods a frame for an unknown MAC to every other port, then unicasts once the reply taught it', () => {
+    const { s, sw, hosts } = star(4);
+    const [h0, h1, h2, h3] = hosts;
+    h0.port.send(frame(h2.mac, h0.mac, 64, 1, 1));
+    s.run();
+    assert.equal(sw.counters.flooded, 1);
+    assert.deepEqual(
+      hosts.map((h) => h.sink.got.length),
+      [0, 1, 1, 1],
+      'flooded to all ports but the ingress one',
+    );
+    // The reply goes to h0's learned port only.
+    h2.port.send(frame(h0.mac, h2.mac, 64, 1, 2));
+    s.run();
+    assert.deepEqual(
+      hosts.map((h) => h.sink.got.length),
+      [1, 1, 1, 1],
+    );
+    assert.equal(sw.counters.forwarded, 1);
+    // And now h0 -> h2 is unicast too.
+    h0.port.send(frame(h2.mac, h0.mac, 64, 1, 3));
+    s.run();
+    assert.deepEqual(
+      hosts.map((h) => h.sink.got.length),
+      [1, 1, 2, 1],
+    );
+    assert.equal(sw.counters.flooded, 1);
+    assert.equal(sw.counters.forwarded, 2);
+    void h1;
+    void h3;
+  });
+
+  it('a frame whose destination is on its ingress port is not sent back', () => {
+    const { s, sw, hosts } = star(3);
+    hosts[0].port.send(frame(0xeee, hosts[0].mac, 64));
+    s.run();
+    hosts[0].port.send(frame(hosts[0].mac, 0xabc, 64)); // destination learned on port 0
+    s.run();
+    assert.equal(hosts[0].sink.got.length, 0);
+    assert.equal(sw.counters.forwarded, 0);
+  });
+
+  it('VLANs isolate access ports: frames of a VLAN reach only its members', () => {
+    const { s, sw, hosts } = star(4);
+    sw.setVlans(0, [10]);
+    sw.setVlans(1, [10]);
+    sw.setVlans(2, [20]);
+    // port 3: trunk (every VLAN)
+    hosts[0].port.send(frame(0xfff, hosts[0].mac, 64, 10));
+    s.run();
+    assert.deepEqual(
+      hosts.map((h) => h.sink.got.length),
+      [0, 1, 0, 1],
+    );
+    // A frame tagged with a VLAN its ingress port is not a member of is filtered.
+    hosts[0].port.send(frame(0xfff, hosts[0].mac, 64, 20));
+    s.run();
+    assert.equal(sw.counters.filtered, 1);
+    assert.deepEqual(
+      hosts.map((h) => h.sink.got.length),
+      [0, 1, 0, 1],
+    );
+    // Unicast to a learned MAC on another VLAN is filtered at egress.
+    hosts[2].port.send(frame(0xfff, hosts[2].mac, 64, 20)); // learn h2 (VLAN 20)
+    s.run();
+    const before = hosts[2].sink.got.length;
+    hosts[0].port.send(frame(hosts[2].mac, hosts[0].mac, 64, 10));
+    s.run();
+    assert.equal(hosts[2].sink.got.length, before);
+    assert.equal(sw.counters.filtered, 2);
+  });
+
+  it('a burst larger than the output buffer into one port drops frames and counts drops', () => {
+    const limit = 8 * 1542 + 1000; // room for 8 full frames plus the forwarding pipeline
+    const { s, sw, hosts } = star(4, { queueLimitBytes: limit });
+    const dst = hosts[3];
+    dst.port.send(frame(0xfff, dst.mac, 42)); // learn
+    s.run();
+    // Three senders each burst 10 full frames at once: 30 frames converge on one 10 Gb/s port.
+    for (let h = 0; h < 3; h++) for (let i = 0; i < 10; i++) hosts[h].port.send(frame(dst.mac, hosts[h].mac, 1500, 1, h * 100 + i));
+    s.run();
+    const delivered = dst.sink.got.length;
+    const outPort = sw.ports[3];
+    assert.ok(outPort.counters.drops > 0, 'the congested output port drops');
+    assert.equal(sw.counters.drops, outPort.counters.drops);
+    assert.equal(delivered + outPort.counters.drops, 30);
+    assert.ok(outPort.counters.maxQueuedBytes <= limit);
+    assert.equal(outPort.counters.txFrames, delivered);
+    // Nothing else is dropped in an uncongested direction.
+    for (let i = 0; i < 3; i++) assert.equal(sw.ports[i].counters.drops, 0);
+  });
+
+  it('the forwarding latency does not consume output buffer space', { todo: 'bug: EthPort.queuedBytes counts the delayPs gap as queued bytes, so a switch port with an empty wire drops frames that fit (src/ethernet/port.ts:67)' }, () => {
+    // Output buffer of exactly two full frames; two frames arrive together from two hosts.
+    const { s, sw, hosts } = star(3, { queueLimitBytes: 2 * 1542 });
+    const dst = hosts[2];
+    dst.port.send(frame(0xfff, dst.mac, 42));
+    s.run();
+    hosts[0].port.send(frame(dst.mac, hosts[0].mac, 1500));
+    hosts[1].port.send(frame(dst.mac, hosts[1].mac, 1500));
+    s.run();
+    assert.equal(sw.counters.drops, 0);
+    assert.equal(dst.sink.got.length, 2);
+  });
+
+  it('MAC learning stops when the table is full; unknown destinations then flood', () => {
+    const { s, sw, hosts } = star(3, { macTableEntries: 1 });
+    hosts[0].port.send(frame(0xfff, hosts[0].mac, 64)); // learned (table now full)
+    s.run();
+    hosts[1].port.send(frame(0xfff, hosts[1].mac, 64)); // not learned
+    s.run();
+    const flooded = sw.counters.flooded;
+    hosts[0].port.send(frame(hosts[1].mac, hosts[0].mac, 64));
+    s.run();
+    assert.equal(sw.counters.flooded, flooded + 1);
+    assert.equal(hosts[2].sink.got.length, 3);
+  });
+});
