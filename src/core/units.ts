@@ -56,7 +56,7 @@ export function formatBytes(bytes: number): string {
     v /= 1024;
     i++;
   }
-  const s = Number.isInteger(v) ? String(v) : v.toFixed(v < 10 ? 2 : 1);
+  const s = String(Number(v.toFixed(v < 10 ? 2 : 1)));
   return `${s} ${units[i]}`;
 }
 

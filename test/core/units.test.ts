@@ -122,7 +122,7 @@ describe('formatBytes', () => {
     assert.match(formatBytes(1536), /^1\.50? KiB$/);
   });
 
-  it('1536 formats as "1.5 KiB", as its doc comment promises', { todo: 'bug: formatBytes(1536) returns "1.50 KiB", not the documented "1.5 KiB" (src/core/units.ts:59)' }, () => {
+  it('1536 formats as "1.5 KiB", as its doc comment promises', () => {
     assert.equal(formatBytes(1536), '1.5 KiB');
   });
 
