@@ -24,22 +24,39 @@ export class EventBudgetExceeded extends Error {
 
 /**
  * Virtual-time scheduler: a binary min-heap ordered by (time, sequence), so runs are deterministic.
- * Keys live in typed arrays and callbacks in a parallel array to keep the hot loop allocation-free.
+ *
+ * Speed matters here (every TLP and frame is an event), so:
+ * - Keys live in typed arrays and callbacks in a parallel array; the hot loop allocates nothing.
+ * - Slots at and beyond `size` hold +Infinity, so sift-down reads both children without a bounds
+ *   test, and picks the smaller one with a 0/1 comparison result instead of an unpredictable branch.
+ *   The sequence number is only consulted when two times are equal.
+ * - The root of the event being run is left as a hole: most callbacks schedule at least one event,
+ *   and the first one takes the root's place with a single sift-down (instead of moving the last
+ *   leaf to the root, sifting it down, then sifting the new event up). A hole left by a callback
+ *   that schedules nothing (or throws) is filled before anything else reads the heap.
+ * Every pending event has a distinct (time, sequence) key, so the order events run in does not
+ * depend on the heap's layout.
  */
 export class VirtualScheduler implements Scheduler {
   private timeKeys: Float64Array;
   private seqKeys: Float64Array;
-  private fns: (Callback | undefined)[];
+  private fns: (Callback | null)[];
+  /** Heap slots in use, counting the root hole while `hole` is set. */
   private size = 0;
+  /** True while slot 0 belongs to the event that last ran (see the class comment). */
+  private hole = false;
   private seq = 0;
   private nowPs = 0;
   /** Events executed so far (a trace counter). */
   eventsExecuted = 0;
 
   constructor(initialCapacity = 1024) {
-    this.timeKeys = new Float64Array(initialCapacity);
-    this.seqKeys = new Float64Array(initialCapacity);
-    this.fns = new Array(initialCapacity);
+    const cap = Math.max(1, initialCapacity);
+    // One spare slot: the sentinel read as the right child of the last real slot.
+    this.timeKeys = new Float64Array(cap + 1).fill(Infinity);
+    this.seqKeys = new Float64Array(cap + 1).fill(Infinity);
+    this.fns = [];
+    for (let i = 0; i <= cap; i++) this.fns.push(null); // packed, not holey
   }
 
   now(): number {
@@ -47,18 +64,22 @@ export class VirtualScheduler implements Scheduler {
   }
 
   pending(): number {
-    return this.size;
+    return this.hole ? this.size - 1 : this.size;
   }
 
   schedule(delayPs: number, fn: Callback): void {
     if (!(delayPs >= 0)) throw new RangeError(`schedule: delay must be >= 0 ps, got ${delayPs}`);
     const t = this.nowPs + Math.ceil(delayPs);
-    if (this.size === this.timeKeys.length) this.grow();
-    // Sift up.
+    const s = this.seq++;
+    if (this.hole) {
+      this.hole = false;
+      this.siftDown(t, s, fn);
+      return;
+    }
+    if (this.size + 1 >= this.timeKeys.length) this.grow();
     const tk = this.timeKeys;
     const sk = this.seqKeys;
     const fns = this.fns;
-    const s = this.seq++;
     let i = this.size++;
     while (i > 0) {
       const p = (i - 1) >> 1;
@@ -74,41 +95,65 @@ export class VirtualScheduler implements Scheduler {
     fns[i] = fn;
   }
 
-  /** Runs the earliest event; returns false when none is left. */
-  step(): boolean {
-    if (this.size === 0) return false;
+  /** Puts (t, s, fn) in the root slot, whose old content is gone, and sifts it down. */
+  private siftDown(t: number, s: number, fn: Callback): void {
     const tk = this.timeKeys;
     const sk = this.seqKeys;
     const fns = this.fns;
-    const fn = fns[0]!;
-    this.nowPs = tk[0];
-    const n = --this.size;
-    if (n > 0) {
-      // Move the last element to the root and sift down.
-      const t = tk[n];
-      const s = sk[n];
-      const f = fns[n];
-      let i = 0;
-      for (;;) {
-        let c = 2 * i + 1;
-        if (c >= n) break;
-        const r = c + 1;
-        if (r < n && (tk[r] < tk[c] || (tk[r] === tk[c] && sk[r] < sk[c]))) c = r;
-        const ct = tk[c];
-        if (t < ct || (t === ct && s < sk[c])) break;
-        tk[i] = ct;
-        sk[i] = sk[c];
-        fns[i] = fns[c];
-        i = c;
-      }
-      tk[i] = t;
-      sk[i] = s;
-      fns[i] = f;
+    const n = this.size;
+    let i = 0;
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      // The right child exists or is the +Infinity sentinel; take the smaller without branching on it.
+      const a = tk[c];
+      const b = tk[c + 1];
+      let right = +(b < a);
+      if (a === b) right = +(sk[c + 1] < sk[c]);
+      c += right;
+      const ct = tk[c];
+      if (t < ct || (t === ct && s < sk[c])) break;
+      tk[i] = ct;
+      sk[i] = sk[c];
+      fns[i] = fns[c];
+      i = c;
     }
-    fns[n] = undefined;
+    tk[i] = t;
+    sk[i] = s;
+    fns[i] = fn;
+  }
+
+  /** Closes the root hole: the last event moves to the root and sinks to its place. */
+  private fillHole(): void {
+    this.hole = false;
+    const n = --this.size;
+    const tk = this.timeKeys;
+    const sk = this.seqKeys;
+    const fns = this.fns;
+    const t = tk[n];
+    const s = sk[n];
+    const fn = fns[n];
+    tk[n] = Infinity;
+    sk[n] = Infinity;
+    fns[n] = null;
+    if (n > 0) this.siftDown(t, s, fn!);
+  }
+
+  /** Runs the earliest event; returns false when none is left. */
+  step(): boolean {
+    if (this.hole) this.fillHole();
+    if (this.size === 0) return false;
+    this.runRoot();
+    return true;
+  }
+
+  /** Runs the event at the root (there must be one and no hole), leaving its slot as the hole. */
+  private runRoot(): void {
+    const fn = this.fns[0]!;
+    this.nowPs = this.timeKeys[0];
+    this.hole = true;
     this.eventsExecuted++;
     fn();
-    return true;
   }
 
   /**
@@ -120,26 +165,29 @@ export class VirtualScheduler implements Scheduler {
     const stop = opts.stop;
     const until = opts.untilPs ?? Infinity;
     const start = this.eventsExecuted;
-    while (this.size > 0) {
+    for (;;) {
+      if (this.hole) this.fillHole();
+      if (this.size === 0) return;
       if (stop !== undefined && stop()) return;
       if (this.timeKeys[0] > until) {
         this.nowPs = until;
         return;
       }
       if (this.eventsExecuted - start >= budget) throw new EventBudgetExceeded(budget);
-      this.step();
+      this.runRoot();
     }
   }
 
   private grow(): void {
-    const cap = this.timeKeys.length * 2;
-    const tk = new Float64Array(cap);
+    const old = this.timeKeys.length;
+    const len = (old - 1) * 2 + 1;
+    const tk = new Float64Array(len).fill(Infinity);
     tk.set(this.timeKeys);
-    const sk = new Float64Array(cap);
+    const sk = new Float64Array(len).fill(Infinity);
     sk.set(this.seqKeys);
     this.timeKeys = tk;
     this.seqKeys = sk;
-    this.fns.length = cap;
+    for (let i = old; i < len; i++) this.fns.push(null);
   }
 }
 
