@@ -50,6 +50,12 @@ export class SparseMemory {
   /** Copies `data` in at `addr`. */
   write(addr: number, data: Uint8Array): void {
     this.check(addr, data.length);
+    const off0 = addr % PAGE_BYTES;
+    if (off0 + data.length <= PAGE_BYTES) {
+      // Within one page (every TLP-sized access): no subarray view needed.
+      this.page((addr - off0) / PAGE_BYTES).set(data, off0);
+      return;
+    }
     let done = 0;
     while (done < data.length) {
       const a = addr + done;
@@ -106,31 +112,69 @@ export class SparseMemory {
   }
 }
 
+/** Whether a Uint32Array stores a word's low byte first (true on every platform Node runs on today). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /**
  * The pattern: each 4 KiB block (by absolute offset) is xorshift32 output seeded from (seed, block
- * index). Fills `out`, which holds the bytes starting at absolute offset `addr`.
+ * index), each word stored low byte first. Fills `out`, which holds the bytes starting at absolute
+ * offset `addr`.
  */
 export function patternBytes(seed: number, addr: number, out: Uint8Array): void {
+  // When out's word boundaries line up with the pattern's, whole words are stored through a
+  // Uint32Array view (on a little-endian host that is the same byte order); edges go byte by byte.
+  const aligned = LITTLE_ENDIAN && (out.byteOffset & 3) === addr % 4;
+  const firstWord = (4 - (out.byteOffset & 3)) & 3; // index in out of the first word-aligned byte
+  const words = aligned ? new Uint32Array(out.buffer, out.byteOffset + firstWord, (out.length - firstWord) >>> 2) : null;
   let done = 0;
   while (done < out.length) {
     const a = addr + done;
     const block = Math.floor(a / BLOCK_BYTES);
     const off = a - block * BLOCK_BYTES;
-    const n = Math.min(BLOCK_BYTES - off, out.length - done);
-    let x = (Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) ^ Math.imul(block + 1, 0x85ebca6b) ^ Math.imul(Math.floor(block / 4294967296) + 7, 0xc2b2ae35)) >>> 0;
+    const end = off + Math.min(BLOCK_BYTES - off, out.length - done);
+    // x holds the 32 bits as a signed int (| 0, not >>> 0) so the loops below stay in int32 arithmetic.
+    let x = Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) ^ Math.imul(block + 1, 0x85ebca6b) ^ Math.imul(Math.floor(block / 4294967296) + 7, 0xc2b2ae35);
     if (x === 0) x = 0x12345678;
-    // Generate the whole block's words up to off+n, emitting only the requested part.
-    for (let i = 0; i < off + n; i += 4) {
+    // The block's words are generated from its start; word i covers block bytes [i, i+4).
+    // `base` maps a block byte position to its index in out.
+    const base = done - off;
+    let i = 0;
+    for (; i + 4 <= off; i += 4) {
       x ^= x << 13;
       x ^= x >>> 17;
       x ^= x << 5;
-      x >>>= 0;
-      for (let b = 0; b < 4; b++) {
-        const pos = i + b;
-        if (pos >= off && pos < off + n) out[done + pos - off] = (x >>> (8 * b)) & 0xff;
+    }
+    if (words !== null) {
+      if (i < off) {
+        x ^= x << 13;
+        x ^= x >>> 17;
+        x ^= x << 5;
+        emitBytes(x >>> 0, i, off, end, base, out);
+        i += 4;
+      }
+      let w = (base + i - firstWord) >>> 2;
+      for (; i + 4 <= end; i += 4) {
+        x ^= x << 13;
+        x ^= x >>> 17;
+        x ^= x << 5;
+        words[w++] = x;
       }
     }
-    done += n;
+    for (; i < end; i += 4) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      emitBytes(x >>> 0, i, off, end, base, out);
+    }
+    done = base + end;
+  }
+}
+
+/** Stores the bytes of word `x` (at block position i) that fall in [off, end). */
+function emitBytes(x: number, i: number, off: number, end: number, base: number, out: Uint8Array): void {
+  for (let b = 0; b < 4; b++) {
+    const pos = i + b;
+    if (pos >= off && pos < end) out[base + pos] = (x >>> (8 * b)) & 0xff;
   }
 }
 
