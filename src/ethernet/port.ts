@@ -1,3 +1,4 @@
+import { Ring } from '../core/ring.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
 import { Frame, wireBytes } from './frame.js';
@@ -99,6 +100,8 @@ export class CableChannel implements EthChannel {
   /** Fault injection for tests: return true to lose the frame on the wire. */
   dropFilter: ((frame: Frame) => boolean) | null = null;
   lostFrames = 0;
+  private readonly toB: CableDirection;
+  private readonly toA: CableDirection;
 
   constructor(
     readonly a: EthPort,
@@ -107,6 +110,8 @@ export class CableChannel implements EthChannel {
     propagationNs: number,
   ) {
     this.propagationPs = Math.round(propagationNs * 1000);
+    this.toB = new CableDirection(b);
+    this.toA = new CableDirection(a);
     a.channel = this;
     b.channel = this;
   }
@@ -116,10 +121,40 @@ export class CableChannel implements EthChannel {
       this.lostFrames++;
       return;
     }
-    const to = from === this.a ? this.b : this.a;
-    from.scheduler.schedule(serializedInPs + this.propagationPs, () => {
-      if (!to.owner) throw new Error(`Ethernet port ${to.name} received a frame but has no owner`);
-      to.owner.receiveFrame(frame, to);
-    });
+    (from === this.a ? this.toB : this.toA).carry(from.scheduler, frame, serializedInPs + this.propagationPs);
+  }
+}
+
+/**
+ * Frames on their way to one end of a cable. A port serializes frames one after another, so they
+ * reach the far end in the order they were sent: they wait in a FIFO and each arrival event runs
+ * one preallocated callback that takes the head (no closure per frame). A frame that would overtake
+ * one already on the wire (possible only for a caller other than EthPort) gets its own event.
+ */
+class CableDirection {
+  private readonly frames = new Ring<Frame>();
+  private lastArrivalPs = -Infinity;
+
+  constructor(private readonly to: EthPort) {}
+
+  carry(scheduler: Scheduler, frame: Frame, delayPs: number): void {
+    const at = scheduler.now() + Math.ceil(delayPs);
+    if (at >= this.lastArrivalPs) {
+      scheduler.schedule(delayPs, this.arriveNext); // first: it throws on a bad delay
+      this.frames.push(frame);
+      this.lastArrivalPs = at;
+    } else {
+      scheduler.schedule(delayPs, () => this.deliver(frame));
+    }
+  }
+
+  private readonly arriveNext = (): void => {
+    this.deliver(this.frames.shift()!);
+  };
+
+  private deliver(frame: Frame): void {
+    const to = this.to;
+    if (!to.owner) throw new Error(`Ethernet port ${to.name} received a frame but has no owner`);
+    to.owner.receiveFrame(frame, to);
   }
 }

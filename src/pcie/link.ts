@@ -1,6 +1,7 @@
+import { Ring } from '../core/ring.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
-import { Tlp, fcClass, headerBytes, type TlpKind } from './tlp.js';
+import { Tlp, headerBytes, type TlpKind } from './tlp.js';
 import {
   ackIntervalBytes,
   DLLP_BYTES,
@@ -39,7 +40,10 @@ export interface PcieLinkParams {
   txQueueTlps: number;
 }
 
-const CLASS_INDEX = { P: 0, NP: 1, CPL: 2 } as const;
+/** Flow-control class index (tlp.ts `fcClass`: P 0, NP 1, CPL 2), without the class-name string. */
+function classIndex(kind: TlpKind): number {
+  return kind === 'MWr' ? 0 : kind === 'Cpl' || kind === 'CplD' ? 2 : 1;
+}
 
 /** Counters of one direction of a link: what a PCIe analyzer on it would report. */
 export interface LinkDirectionCounters {
@@ -67,17 +71,28 @@ function newCounters(): LinkDirectionCounters {
  * One direction of a link: serialization (analytic: a TLP is committed to the wire when it has
  * credits, its start is max(now, busyUntil)), propagation, the receiver's credits, and a bounded
  * queue for TLPs waiting for credits. One scheduled event per TLP: its arrival.
+ *
+ * TLPs on the wire arrive in the order they were committed (each arrives at its busyUntil, which only
+ * grows, plus a fixed latency), so they wait in a FIFO and every arrival event runs one preallocated
+ * callback that takes the head: no closure per TLP. Likewise at most one UpdateFC is in flight per
+ * direction, so its credits sit in a preallocated array.
  */
 class Direction {
   busyUntilPs = 0;
   /** Credits of the receiver's buffer still available to this transmitter: [P hdr, P data, NP hdr, NP data, CPL hdr, CPL data]. */
-  readonly credits: number[];
+  readonly credits: Float64Array;
   /** Credits the receiver has freed but not yet returned in an UpdateFC. */
-  readonly pendingRelease = [0, 0, 0, 0, 0, 0];
+  readonly pendingRelease = new Float64Array(6);
+  /** Credits carried by the UpdateFC in flight toward this direction's transmitter. */
+  private readonly returning = new Float64Array(6);
   private updateInFlight = false;
-  readonly queues: Tlp[][] = [[], [], []];
+  /** TLPs waiting for credits, per class, with the order they were queued in (for the oldest-first drain). */
+  readonly queues: Ring<Tlp>[] = [new Ring(), new Ring(), new Ring()];
+  private readonly queueSeqs: Ring<number>[] = [new Ring(), new Ring(), new Ring()];
   private queueSeq = 0;
-  private readonly queueOrder = new WeakMap<Tlp, number>();
+  /** TLPs on the wire and their wire bytes, oldest first. */
+  private readonly inFlight = new Ring<Tlp>();
+  private readonly inFlightWire = new Ring<number>();
   rxBytesSinceAck = 0;
   readonly counters = newCounters();
   reverse!: Direction;
@@ -89,30 +104,31 @@ class Direction {
     readonly to: PciePort,
     credits: FcCredits,
   ) {
-    this.credits = [credits.postedHeaders, credits.postedDataBytes, credits.nonPostedHeaders, Infinity, credits.completionHeaders, credits.completionDataBytes];
+    this.credits = Float64Array.of(credits.postedHeaders, credits.postedDataBytes, credits.nonPostedHeaders, Infinity, credits.completionHeaders, credits.completionDataBytes);
   }
 
   canQueue(kind: TlpKind): boolean {
-    const c = CLASS_INDEX[fcClass(kind)];
+    const c = classIndex(kind);
     return this.queues[c].length < this.link.params.txQueueTlps || this.hasCredits(c, 0);
   }
 
   send(tlp: Tlp): boolean {
-    const c = CLASS_INDEX[fcClass(tlp.kind)];
+    const c = classIndex(tlp.kind);
     const dataBytes = tlp.data ? tlp.data.length : 0;
+    const q = this.queues[c];
     // Posted requests may pass everything; others must not pass an older posted request (PCIe ordering).
-    const mayGoNow = this.queues[c].length === 0 && (c === 0 || this.queues[0].length === 0);
+    const mayGoNow = q.length === 0 && (c === 0 || this.queues[0].length === 0);
     if (mayGoNow && this.hasCredits(c, dataBytes)) {
       this.transmit(tlp, c, dataBytes);
       return true;
     }
-    if (this.queues[c].length >= this.link.params.txQueueTlps) {
+    if (q.length >= this.link.params.txQueueTlps) {
       this.wantReady = true;
       return false;
     }
     this.counters.creditStalls++;
-    this.queueOrder.set(tlp, this.queueSeq++);
-    this.queues[c].push(tlp);
+    q.push(tlp);
+    this.queueSeqs[c].push(this.queueSeq++);
     this.reverse.flushCreditsFor(this);
     return true;
   }
@@ -153,10 +169,15 @@ class Direction {
       default:
         k.Cfg++;
     }
-    sched.schedule(this.busyUntilPs + this.link.latencyPs - now, () => this.arrive(tlp, wire));
+    sched.schedule(this.busyUntilPs + this.link.latencyPs - now, this.arriveNext);
+    this.inFlight.push(tlp);
+    this.inFlightWire.push(wire);
   }
 
-  private arrive(tlp: Tlp, wire: number): void {
+  /** The arrival event of the oldest TLP on the wire. */
+  private readonly arriveNext = (): void => {
+    const tlp = this.inFlight.shift()!;
+    const wire = this.inFlightWire.shift()!;
     // The receiver acknowledges TLP traffic with ACK DLLPs in the reverse direction.
     this.rxBytesSinceAck += wire;
     if (this.rxBytesSinceAck >= this.link.ackIntervalBytes) {
@@ -164,7 +185,7 @@ class Direction {
       this.reverse.sendDllp();
     }
     this.to.deliver(tlp);
-  }
+  };
 
   /** Occupies the wire with one DLLP (ACK or UpdateFC), after whatever is already committed. */
   sendDllp(): void {
@@ -179,7 +200,7 @@ class Direction {
 
   /** The receiver (the port this direction delivers to) freed a TLP's buffer space. */
   release(tlp: Tlp): void {
-    const c = CLASS_INDEX[fcClass(tlp.kind)];
+    const c = classIndex(tlp.kind);
     this.pendingRelease[2 * c] += 1;
     this.pendingRelease[2 * c + 1] += tlp.data ? tlp.data.length : 0;
     // Batch UpdateFC DLLPs: return credits when a quarter of a class's headers is pending or the sender waits.
@@ -187,47 +208,54 @@ class Direction {
     if (this.pendingRelease[2 * c] >= quarter || this.queues[c].length > 0 || this.queues[0].length > 0) this.reverse.flushCreditsFor(this);
   }
 
-  /** Sends an UpdateFC from `dir`'s receiver back to its transmitter (called on the reverse direction). */
+  /** Sends an UpdateFC from `dir`'s receiver back to its transmitter (called on the reverse direction, so dir.reverse === this). */
   flushCreditsFor(dir: Direction): void {
     if (dir.updateInFlight) return;
     const p = dir.pendingRelease;
     if (p[0] + p[2] + p[4] === 0) return;
-    const returned = p.slice();
+    dir.returning.set(p);
     p.fill(0);
     dir.updateInFlight = true;
     this.sendDllp();
     const sched = this.link.scheduler;
-    sched.schedule(this.busyUntilPs + this.link.latencyPs - sched.now(), () => {
-      dir.updateInFlight = false;
-      for (let i = 0; i < 6; i++) dir.credits[i] += returned[i];
-      dir.drain();
-      // Credits freed while this update was in flight go out now if the sender still waits.
-      if (dir.queues[0].length + dir.queues[1].length + dir.queues[2].length > 0) this.flushCreditsFor(dir);
-    });
+    sched.schedule(this.busyUntilPs + this.link.latencyPs - sched.now(), dir.creditsArrived);
   }
+
+  /** The UpdateFC sent by flushCreditsFor reached this direction's transmitter. */
+  private readonly creditsArrived = (): void => {
+    this.updateInFlight = false;
+    for (let i = 0; i < 6; i++) this.credits[i] += this.returning[i];
+    this.drain();
+    // Credits freed while this update was in flight go out now if the sender still waits.
+    if (this.queued() > 0) this.reverse.flushCreditsFor(this);
+  };
 
   /** Sends queued TLPs, oldest first among classes with credits, respecting posted-first ordering. */
   drain(): void {
+    const queues = this.queues;
+    const seqs = this.queueSeqs;
     for (;;) {
       let best = -1;
       let bestSeq = Infinity;
       for (let c = 0; c < 3; c++) {
-        const q = this.queues[c];
+        const q = queues[c];
         if (q.length === 0) continue;
-        const head = q[0];
+        const head = q.peek()!;
         if (!this.hasCredits(c, head.data ? head.data.length : 0)) continue;
-        if (c !== 0 && this.queues[0].length > 0 && this.queueOrder.get(this.queues[0][0])! < this.queueOrder.get(head)!) continue;
-        const s = this.queueOrder.get(head)!;
+        const s = seqs[c].peek()!;
+        if (c !== 0 && queues[0].length > 0 && seqs[0].peek()! < s) continue;
         if (s < bestSeq) {
           bestSeq = s;
           best = c;
         }
       }
       if (best < 0) break;
-      const tlp = this.queues[best].shift()!;
+      const tlp = queues[best].shift()!;
+      seqs[best].shift();
       this.transmit(tlp, best, tlp.data ? tlp.data.length : 0);
     }
-    if (this.wantReady && this.queues.every((q) => q.length < this.link.params.txQueueTlps)) {
+    const limit = this.link.params.txQueueTlps;
+    if (this.wantReady && queues[0].length < limit && queues[1].length < limit && queues[2].length < limit) {
       this.wantReady = false;
       this.from.ready();
     }
