@@ -1,7 +1,9 @@
 /**
  * Byte-addressable memory that keeps only what was written, in fixed pages. Unwritten bytes read as
  * zero, or, inside a pattern region, as the seeded pattern (see `fillPattern`): a 256 GB SSD or a
- * 1 GiB source range costs memory only for pages actually materialized.
+ * 1 GiB source range costs memory only for pages actually materialized, which happens on a write.
+ * Reads of unwritten pattern bytes generate them straight into the reader's buffer (a copy reads
+ * each source byte once, so keeping them would only cost memory and page faults).
  */
 export const PAGE_BYTES = 64 * 1024;
 const BLOCK_BYTES = 4096;
@@ -83,9 +85,22 @@ export class SparseMemory {
       const idx = (a - off) / PAGE_BYTES;
       const p = this.pages.get(idx);
       if (p) out.set(p.subarray(off, off + n), done);
-      else if (this.inPattern(a, n)) out.set(this.page(idx).subarray(off, off + n), done);
+      else if (this.inPattern(a, n)) this.unwrittenInto(a, out.subarray(done, done + n));
       else out.fill(0, done, done + n);
       done += n;
+    }
+  }
+
+  /** What an unmaterialized page holds at [addr, addr + out.length): zero, then each pattern in order (as `page` builds it). */
+  private unwrittenInto(addr: number, out: Uint8Array): void {
+    const end = addr + out.length;
+    let covered = false;
+    for (const r of this.patterns) if (r.start <= addr && end <= r.end) covered = true;
+    if (!covered) out.fill(0);
+    for (const r of this.patterns) {
+      const s = Math.max(r.start, addr);
+      const e = Math.min(r.end, end);
+      if (s < e) patternBytes(r.seed, s, out.subarray(s - addr, e - addr));
     }
   }
 
@@ -97,7 +112,7 @@ export class SparseMemory {
   /**
    * Writes the seeded pattern over [addr, addr+len). Content depends only on (seed, absolute
    * offset), so `expectedPattern` can regenerate it for verification. Pages already materialized are
-   * rewritten now; the rest materialize when first touched.
+   * rewritten now; the rest hold it when first written.
    */
   fillPattern(addr: number, len: number, seed: number): void {
     this.check(addr, len);
