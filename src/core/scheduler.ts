@@ -170,7 +170,7 @@ export class VirtualScheduler implements Scheduler {
       if (this.size === 0) return;
       if (stop !== undefined && stop()) return;
       if (this.timeKeys[0] > until) {
-        this.nowPs = until;
+        if (until > this.nowPs) this.nowPs = until; // never move time backwards
         return;
       }
       if (this.eventsExecuted - start >= budget) throw new EventBudgetExceeded(budget);

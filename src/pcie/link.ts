@@ -109,7 +109,7 @@ class Direction {
 
   canQueue(kind: TlpKind): boolean {
     const c = classIndex(kind);
-    return this.queues[c].length < this.link.params.txQueueTlps || this.hasCredits(c, 0);
+    return this.queues[c].length < this.link.params.txQueueTlps;
   }
 
   send(tlp: Tlp): boolean {

@@ -332,7 +332,7 @@ describe('PcieLink flow control', () => {
     assert.equal(downRx.arrivals[2].tlp.lowerAddress, 0x40);
   });
 
-  it('canSend agrees with send: false exactly when send would refuse', { todo: 'bug: canSend/canQueue returns true when the class queue is full but header credits remain (src/pcie/link.ts:97)' }, () => {
+  it('canSend agrees with send: false exactly when send would refuse', () => {
     // Header credits left, data credits exhausted: the queue fills, so send refuses; canSend must say so.
     const { link, downRx } = setup({ down: small({ postedHeaders: 10, postedDataBytes: 128 }), txQueueTlps: 2 });
     downRx.hold = true;
