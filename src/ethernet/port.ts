@@ -144,8 +144,13 @@ class CableDirection {
       this.frames.push(frame);
       this.lastArrivalPs = at;
     } else {
-      scheduler.schedule(delayPs, () => this.deliver(frame));
+      this.carryAlone(scheduler, frame, delayPs);
     }
+  }
+
+  /** Its own method: a closure here would make every call of `carry` allocate the captured context. */
+  private carryAlone(scheduler: Scheduler, frame: Frame, delayPs: number): void {
+    scheduler.schedule(delayPs, () => this.deliver(frame));
   }
 
   private readonly arriveNext = (): void => {

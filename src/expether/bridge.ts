@@ -1,10 +1,12 @@
-import type { Scheduler } from '../core/scheduler.js';
+import { Ring } from '../core/ring.js';
+import type { Callback, Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
 import { Frame } from '../ethernet/frame.js';
 import type { EthPort, FrameReceiver } from '../ethernet/port.js';
 import type { PciePort, TlpReceiver } from '../pcie/link.js';
 import { CPL_STATUS, Tlp } from '../pcie/tlp.js';
-import { EXPETHER_ETHERTYPE, ExpEtherPdu, type PortRoute } from './pdu.js';
+import { encodedLength } from '../pcie/tlp-codec.js';
+import { EXPETHER_ETHERTYPE, EXPETHER_HEADER_BYTES, ExpEtherPdu, type PortRoute } from './pdu.js';
 import { ReliableReceiver, ReliableSender, type ReliableParams } from './reliable.js';
 
 export interface BridgeParams extends ReliableParams {
@@ -28,10 +30,17 @@ export interface BridgeCounters {
 /** Where a TLP from the PCIe side goes: a peer bridge, handled locally, or answered Unsupported Request. */
 export type RouteDecision = { to: 'peer'; mac: number; tlp: Tlp } | { to: 'local' } | { to: 'unsupported' };
 
+/** The decisions without data, shared (route runs once per TLP; these need no allocation). */
+export const ROUTE_LOCAL: RouteDecision = { to: 'local' };
+export const ROUTE_UNSUPPORTED: RouteDecision = { to: 'unsupported' };
+
 export class Peer {
   readonly sender: ReliableSender;
   readonly receiver = new ReliableReceiver();
   retransmitTimerArmed = false;
+  /** Timer callbacks, made once per peer rather than once per arming (set by the bridge). */
+  ackTimeout: Callback = () => {};
+  retransmitTimeout: Callback = () => {};
   constructor(
     readonly mac: number,
     windowFrames: number,
@@ -47,14 +56,27 @@ export class Peer {
  */
 export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
   protected readonly peers = new Map<number, Peer>();
-  /** TLPs from PCIe waiting for a peer's window or Ethernet buffer room (bounded by PCIe credits). */
-  private readonly ingress: { tlp: Tlp; original: Tlp | null; mac: number }[] = [];
+  /** The same peers in an array: a bridge has a handful, and a scan beats hashing a 48-bit MAC. */
+  private readonly peerList: Peer[] = [];
   /**
-   * TLPs from Ethernet waiting for the PCIe transmit queue. A frame is acknowledged only once its TLP
+   * TLPs from PCIe waiting for a peer's window or Ethernet buffer room (bounded by PCIe credits):
+   * the TLP to send, the TLP to release on PCIe once sent (null for one the bridge made), the peer.
+   * Parallel rings, so queueing allocates nothing.
+   */
+  private readonly ingressTlp = new Ring<Tlp>();
+  private readonly ingressOriginal = new Ring<Tlp | null>();
+  private readonly ingressMac = new Ring<number>();
+  /**
+   * TLPs from Ethernet waiting for the PCIe transmit queue, with the peer and sequence number of the
+   * frame each came in (peer null: nothing to acknowledge). A frame is acknowledged only once its TLP
    * has left this buffer, so each peer has at most a window here: the buffer is bounded by
    * window x peers and a lossless network never drops (ExpEther's L2 flow control).
    */
-  private readonly egress: { tlp: Tlp; peer: Peer | null; seq: number }[] = [];
+  private readonly egressTlp = new Ring<Tlp>();
+  private readonly egressPeer = new Ring<Peer | null>();
+  private readonly egressSeq = new Ring<number>();
+  /** The one 'peer' decision object `peerRoute` fills in (read by receiveTlp before the next route). */
+  private readonly peerDecision = { to: 'peer' as const, mac: 0, tlp: null as unknown as Tlp };
   private readonly latencyPs: number;
   private readonly rtoPs: number;
   private readonly ackDelayPs: number;
@@ -89,7 +111,30 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
   }
 
   addPeer(mac: number): void {
-    if (!this.peers.has(mac)) this.peers.set(mac, new Peer(mac, this.params.windowFrames));
+    if (this.peers.has(mac)) return;
+    const peer = new Peer(mac, this.params.windowFrames);
+    const r = peer.receiver;
+    peer.ackTimeout = () => {
+      r.ackTimerArmed = false;
+      if (r.unackedCount > 0) this.sendAck(peer);
+    };
+    peer.retransmitTimeout = () => this.retransmitCheck(peer);
+    this.peers.set(mac, peer);
+    this.peerList.push(peer);
+  }
+
+  private peer(mac: number): Peer | undefined {
+    const list = this.peerList;
+    for (let i = 0; i < list.length; i++) if (list[i].mac === mac) return list[i];
+    return undefined;
+  }
+
+  /** A 'peer' route decision, valid until the next call (route's result is consumed at once). */
+  protected peerRoute(mac: number, tlp: Tlp): RouteDecision {
+    const d = this.peerDecision;
+    d.mac = mac;
+    d.tlp = tlp;
+    return d;
   }
 
   /** Decides where a TLP that arrived from PCIe goes. */
@@ -107,6 +152,16 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
 
   receiveTlp(tlp: Tlp, port: PciePort): void {
     const d = this.route(tlp);
+    if (d.to === 'peer') {
+      const mac = d.mac;
+      const out = d.tlp;
+      if (this.ingressTlp.length === 0 && this.trySend(mac, out)) {
+        port.release(tlp);
+        return;
+      }
+      this.queueIngress(out, tlp, mac);
+      return;
+    }
     if (d.to === 'local') {
       port.release(tlp);
       const cpl = this.handleLocal(tlp);
@@ -117,13 +172,13 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
       port.release(tlp);
       this.counters.unsupportedRequests++;
       if (tlp.kind !== 'MWr' && tlp.kind !== 'Cpl' && tlp.kind !== 'CplD') this.toPcie(Tlp.completion(tlp, this.completerId(), CPL_STATUS.UR, null, 0, 0));
-      return;
     }
-    if (this.ingress.length === 0 && this.trySend(d.mac, d.tlp)) {
-      port.release(tlp);
-      return;
-    }
-    this.ingress.push({ tlp: d.tlp, original: tlp, mac: d.mac });
+  }
+
+  private queueIngress(tlp: Tlp, original: Tlp | null, mac: number): void {
+    this.ingressTlp.push(tlp);
+    this.ingressOriginal.push(original);
+    this.ingressMac.push(mac);
   }
 
   /** The bridge's own requester/completer id for completions it generates. */
@@ -135,17 +190,21 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
 
   /** Sends a TLP toward PCIe, or buffers it; `peer`/`seq` say which received frame it came from. */
   protected toPcie(tlp: Tlp, peer: Peer | null = null, seq = -1): void {
-    if (this.egress.length === 0 && this.pcie.send(tlp)) {
+    if (this.egressTlp.length === 0 && this.pcie.send(tlp)) {
       if (peer) this.delivered(peer, seq);
       return;
     }
-    this.egress.push({ tlp, peer, seq });
+    this.egressTlp.push(tlp);
+    this.egressPeer.push(peer);
+    this.egressSeq.push(seq);
   }
 
   private drainEgress(): void {
-    while (this.egress.length > 0 && this.pcie.send(this.egress[0].tlp)) {
-      const e = this.egress.shift()!;
-      if (e.peer) this.delivered(e.peer, e.seq);
+    while (this.egressTlp.length > 0 && this.pcie.send(this.egressTlp.peek()!)) {
+      this.egressTlp.shift();
+      const peer = this.egressPeer.shift()!;
+      const seq = this.egressSeq.shift()!;
+      if (peer) this.delivered(peer, seq);
     }
   }
 
@@ -157,10 +216,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     if (r.unackedCount >= this.params.ackEveryFrames) this.sendAck(peer);
     else if (!r.ackTimerArmed) {
       r.ackTimerArmed = true;
-      this.scheduler.schedule(this.ackDelayPs, () => {
-        r.ackTimerArmed = false;
-        if (r.unackedCount > 0) this.sendAck(peer);
-      });
+      this.scheduler.schedule(this.ackDelayPs, peer.ackTimeout);
     }
   }
 
@@ -171,11 +227,12 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
   // ---- Ethernet side ---------------------------------------------------------------------------
 
   private trySend(mac: number, tlp: Tlp): boolean {
-    const peer = this.peers.get(mac);
+    const peer = this.peer(mac);
     if (!peer) throw new Error(`bridge ${this.name}: no peer ${mac.toString(16)}`);
     if (!peer.sender.canSend()) return false;
+    // The PDU's payloadBytes(), computed before making it: a TLP that must wait allocates nothing.
+    if (!this.eth.hasRoom(EXPETHER_HEADER_BYTES + encodedLength(tlp))) return false;
     const pdu = new ExpEtherPdu('tlp', -1, -1, tlp, null);
-    if (!this.eth.hasRoom(pdu.payloadBytes())) return false;
     peer.sender.track(pdu, this.scheduler.now());
     this.counters.tlpsToEthernet++;
     this.transmit(peer, pdu);
@@ -201,18 +258,19 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
   }
 
   private drainIngress(): void {
-    while (this.ingress.length > 0) {
-      const h = this.ingress[0];
-      if (!this.trySend(h.mac, h.tlp)) return;
-      this.ingress.shift();
-      if (h.original) this.pcie.release(h.original);
+    while (this.ingressTlp.length > 0) {
+      if (!this.trySend(this.ingressMac.peek()!, this.ingressTlp.peek()!)) return;
+      this.ingressTlp.shift();
+      this.ingressMac.shift();
+      const original = this.ingressOriginal.shift();
+      if (original) this.pcie.release(original);
     }
   }
 
   private armRetransmit(peer: Peer): void {
     if (peer.retransmitTimerArmed) return;
     peer.retransmitTimerArmed = true;
-    this.scheduler.schedule(this.rtoPs, () => this.retransmitCheck(peer));
+    this.scheduler.schedule(this.rtoPs, peer.retransmitTimeout);
   }
 
   private retransmitCheck(peer: Peer): void {
@@ -225,17 +283,17 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
       this.counters.retransmittedFrames += resend.length;
       for (const pdu of resend) this.transmit(peer, pdu);
       peer.retransmitTimerArmed = true;
-      this.scheduler.schedule(this.rtoPs, () => this.retransmitCheck(peer));
+      this.scheduler.schedule(this.rtoPs, peer.retransmitTimeout);
     } else {
       peer.retransmitTimerArmed = true;
-      this.scheduler.schedule(oldest + this.rtoPs - now, () => this.retransmitCheck(peer));
+      this.scheduler.schedule(oldest + this.rtoPs - now, peer.retransmitTimeout);
     }
   }
 
   receiveFrame(frame: Frame): void {
     const pdu = frame.payload as ExpEtherPdu;
     if (frame.etherType !== EXPETHER_ETHERTYPE || frame.vlan !== this.groupId || frame.dst !== this.mac) return;
-    const peer = this.peers.get(frame.src);
+    const peer = this.peer(frame.src);
     if (!peer) return; // not a member of this bridge's group
     if (pdu.ack >= 0 && peer.sender.acknowledge(pdu.ack) > 0) this.drainIngress();
     if (pdu.kind === 'ack') return;
@@ -247,7 +305,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
       this.sendAck(peer);
       return;
     }
-    if (pdu.tlp && this.egress.length >= this.egressCapacity()) {
+    if (pdu.tlp && this.egressTlp.length >= this.egressCapacity()) {
       this.counters.receiveBufferDrops++;
       return; // not acknowledged: the sender retransmits
     }
@@ -272,7 +330,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
 
   /** Sends a TLP this bridge generated (e.g. a config completion) to a peer over the reliable link. */
   protected sendToPeer(mac: number, tlp: Tlp): void {
-    if (this.ingress.length === 0 && this.trySend(mac, tlp)) return;
-    this.ingress.push({ tlp, original: null, mac });
+    if (this.ingressTlp.length === 0 && this.trySend(mac, tlp)) return;
+    this.queueIngress(tlp, null, mac);
   }
 }

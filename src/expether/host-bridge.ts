@@ -4,7 +4,7 @@ import type { EthPort } from '../ethernet/port.js';
 import { bridgeConfig, CFG, type ConfigSpace } from '../pcie/config-space.js';
 import type { PciePort } from '../pcie/link.js';
 import { bdf, bdfBus, type Tlp } from '../pcie/tlp.js';
-import { ExpEtherBridge, type BridgeParams, type RouteDecision } from './bridge.js';
+import { ExpEtherBridge, ROUTE_LOCAL, ROUTE_UNSUPPORTED, type BridgeParams, type RouteDecision } from './bridge.js';
 import { configWriteValue, serveConfig, toType0 } from './config-tlps.js';
 import type { PortRoute } from './pdu.js';
 
@@ -55,31 +55,42 @@ export class HostSideBridge extends ExpEtherBridge {
       case 'CfgRd0':
       case 'CfgWr0':
         this.busNumber = bdfBus(tlp.targetId);
-        return { to: 'local' };
+        return ROUTE_LOCAL;
       case 'CfgRd1':
       case 'CfgWr1': {
         const bus = bdfBus(tlp.targetId);
         if (bus === this.config.secondaryBus()) {
           const slot = (tlp.targetId >>> 3) & 0x1f;
-          if ((tlp.targetId & 7) !== 0 || slot >= this.slotMacs.length) return { to: 'unsupported' };
+          if ((tlp.targetId & 7) !== 0 || slot >= this.slotMacs.length) return ROUTE_UNSUPPORTED;
           const t0 = toType0(tlp);
           if (t0.kind === 'CfgWr0') this.snoop(slot, t0);
-          return { to: 'peer', mac: this.slotMacs[slot], tlp: t0 };
+          return this.peerRoute(this.slotMacs[slot], t0);
         }
-        const slot = this.shadows.findIndex((s) => s.routesBus(bus));
-        return slot < 0 ? { to: 'unsupported' } : { to: 'peer', mac: this.slotMacs[slot], tlp };
+        const slot = this.slotRoutingBus(bus);
+        return slot < 0 ? ROUTE_UNSUPPORTED : this.peerRoute(this.slotMacs[slot], tlp);
       }
       case 'MRd':
       case 'MWr': {
-        const slot = this.shadows.findIndex((s) => s.routesAddress(tlp.address));
-        return slot < 0 ? { to: 'unsupported' } : { to: 'peer', mac: this.slotMacs[slot], tlp };
+        const slot = this.slotRoutingAddress(tlp.address);
+        return slot < 0 ? ROUTE_UNSUPPORTED : this.peerRoute(this.slotMacs[slot], tlp);
       }
       default: {
-        const bus = bdfBus(tlp.requesterId);
-        const slot = this.shadows.findIndex((s) => s.routesBus(bus));
-        return slot < 0 ? { to: 'unsupported' } : { to: 'peer', mac: this.slotMacs[slot], tlp };
+        const slot = this.slotRoutingBus(bdfBus(tlp.requesterId));
+        return slot < 0 ? ROUTE_UNSUPPORTED : this.peerRoute(this.slotMacs[slot], tlp);
       }
     }
+  }
+
+  /** The first downstream port whose bus range holds `bus`, or -1 (loops rather than findIndex: no closure per TLP). */
+  private slotRoutingBus(bus: number): number {
+    for (let i = 0; i < this.shadows.length; i++) if (this.shadows[i].routesBus(bus)) return i;
+    return -1;
+  }
+
+  /** The first downstream port whose memory windows hold `address`, or -1. */
+  private slotRoutingAddress(address: number): number {
+    for (let i = 0; i < this.shadows.length; i++) if (this.shadows[i].routesAddress(address)) return i;
+    return -1;
   }
 
   protected handleLocal(tlp: Tlp): Tlp | null {

@@ -4,7 +4,7 @@ import type { EthPort } from '../ethernet/port.js';
 import { bridgeConfig, type ConfigSpace } from '../pcie/config-space.js';
 import type { PciePort } from '../pcie/link.js';
 import { bdf, bdfBus, CPL_STATUS, Tlp } from '../pcie/tlp.js';
-import { ExpEtherBridge, type BridgeParams, type RouteDecision } from './bridge.js';
+import { ExpEtherBridge, ROUTE_UNSUPPORTED, type BridgeParams, type RouteDecision } from './bridge.js';
 import { serveConfig, toType0 } from './config-tlps.js';
 import { EXPETHER_DOWNSTREAM_DEVICE_ID, NEC_VENDOR_ID } from './host-bridge.js';
 import type { PortRoute } from './pdu.js';
@@ -50,19 +50,19 @@ export class IoSideBridge extends ExpEtherBridge {
     if (tlp.kind === 'MRd' || tlp.kind === 'MWr') {
       for (const r of this.routesTable) {
         if (tlp.address >= r.memBase && tlp.address <= r.memLimit) {
-          return r.mac === this.mac ? { to: 'unsupported' } : { to: 'peer', mac: r.mac, tlp };
+          return r.mac === this.mac ? ROUTE_UNSUPPORTED : this.peerRoute(r.mac, tlp);
         }
       }
-      return { to: 'peer', mac: this.hostMac, tlp };
+      return this.peerRoute(this.hostMac, tlp);
     }
     if (tlp.kind === 'Cpl' || tlp.kind === 'CplD') {
       const bus = bdfBus(tlp.requesterId);
       for (const r of this.routesTable) {
-        if (r.mac !== this.mac && r.secondaryBus !== 0 && bus >= r.secondaryBus && bus <= r.subordinateBus) return { to: 'peer', mac: r.mac, tlp };
+        if (r.mac !== this.mac && r.secondaryBus !== 0 && bus >= r.secondaryBus && bus <= r.subordinateBus) return this.peerRoute(r.mac, tlp);
       }
-      return { to: 'peer', mac: this.hostMac, tlp };
+      return this.peerRoute(this.hostMac, tlp);
     }
-    return { to: 'unsupported' }; // devices do not issue configuration requests
+    return ROUTE_UNSUPPORTED; // devices do not issue configuration requests
   }
 
   protected handleLocal(): Tlp | null {
