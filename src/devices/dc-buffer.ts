@@ -1,3 +1,4 @@
+import { Ring } from '../core/ring.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
 import { serveConfig } from '../expether/config-tlps.js';
@@ -47,13 +48,15 @@ export class DcBuffer implements TlpReceiver {
   readonly ddr: SparseMemory;
   private busNumber = 0;
   /** Requests held in the PCIe core's receive buffer (bounded by the link's credits). */
-  private readonly held: Tlp[] = [];
+  private readonly held = new Ring<Tlp>();
   private rxFifo = 0;
-  private readonly pendingReads: Tlp[] = [];
+  private readonly pendingReads = new Ring<Tlp>();
+  /** Requests DDR is serving, in order: they finish in the order they started (see rxDdr). */
+  private readonly inDdr = new Ring<Tlp>();
   private ddrBusyUntilPs = 0;
   private readonly ddrPsPerByte: number;
   private readonly ddrLatencyPs: number;
-  private readonly txQ: Tlp[] = [];
+  private readonly txQ = new Ring<Tlp>();
   readonly counters: DcBufferCounters = {
     writeRequests: 0,
     readRequests: 0,
@@ -109,7 +112,7 @@ export class DcBuffer implements TlpReceiver {
   private admit(): void {
     const p = this.params;
     while (this.held.length > 0) {
-      const tlp = this.held[0];
+      const tlp = this.held.peek()!;
       if (this.rxFifo >= p.rxRequestFifoEntries) {
         this.counters.rxFifoFullStalls++;
         return;
@@ -131,7 +134,11 @@ export class DcBuffer implements TlpReceiver {
     }
   }
 
-  /** rx_ddr: one DDR access per request, in order; DDR transfers are serialized, latencies pipelined. */
+  /**
+   * rx_ddr: one DDR access per request, in order; DDR transfers are serialized, latencies pipelined.
+   * Each finishes at the DDR's busy-until (which never decreases) plus a fixed latency, so they finish
+   * in the order they started: one preallocated callback serves the oldest.
+   */
   private rxDdr(tlp: Tlp): void {
     const now = this.scheduler.now();
     const bytes = tlp.lengthDw * 4;
@@ -140,19 +147,24 @@ export class DcBuffer implements TlpReceiver {
     this.ddrBusyUntilPs = start + dur;
     this.counters.ddrBusyPs += dur;
     const doneAt = this.ddrBusyUntilPs + this.ddrLatencyPs;
-    this.scheduler.schedule(doneAt - now, () => {
-      const offset = tlp.address - this.config.barAddress(0);
-      if (tlp.kind === 'MWr') {
-        this.ddr.write(offset, tlp.data!);
-        this.counters.writeRequests++;
-        this.counters.bytesWritten += bytes;
-      } else {
-        this.txDdr(tlp, this.ddr.read(offset, bytes));
-      }
-      this.rxFifo--;
-      this.admit();
-    });
+    this.scheduler.schedule(doneAt - now, this.ddrDone);
+    this.inDdr.push(tlp);
   }
+
+  private readonly ddrDone = (): void => {
+    const tlp = this.inDdr.shift()!;
+    const bytes = tlp.lengthDw * 4;
+    const offset = tlp.address - this.config.barAddress(0);
+    if (tlp.kind === 'MWr') {
+      this.ddr.write(offset, tlp.data!);
+      this.counters.writeRequests++;
+      this.counters.bytesWritten += bytes;
+    } else {
+      this.txDdr(tlp, this.ddr.read(offset, bytes));
+    }
+    this.rxFifo--;
+    this.admit();
+  };
 
   /** tx_ddr: the head of pending_read_fifo describes the completions for the data DDR returned. */
   private txDdr(tlp: Tlp, data: Uint8Array): void {
@@ -174,6 +186,6 @@ export class DcBuffer implements TlpReceiver {
   }
 
   portReady(): void {
-    while (this.txQ.length > 0 && this.port.send(this.txQ[0])) this.txQ.shift();
+    while (this.txQ.length > 0 && this.port.send(this.txQ.peek()!)) this.txQ.shift();
   }
 }

@@ -1,3 +1,4 @@
+import { Ring } from '../core/ring.js';
 import type { PciePort } from '../pcie/link.js';
 import { CPL_STATUS, Tlp } from '../pcie/tlp.js';
 
@@ -36,12 +37,6 @@ interface ReadJob {
   cb: (data: Uint8Array | null) => void;
 }
 
-interface Outstanding {
-  job: ReadJob;
-  bufOffset: number;
-  received: number;
-  lengthBytes: number;
-}
 
 /**
  * A device's bus-master DMA engine: writes become MWr TLPs of at most MPS bytes, reads become MRd
@@ -49,9 +44,13 @@ interface Outstanding {
  * are pumped while the PCIe port accepts, so link back-pressure stalls the engine.
  */
 export class DmaEngine {
-  private readonly writes: WriteJob[] = [];
-  private readonly reads: ReadJob[] = [];
-  private readonly tags: (Outstanding | null)[];
+  private readonly writes = new Ring<WriteJob>();
+  private readonly reads = new Ring<ReadJob>();
+  /** Per tag: the read it serves (null when free), where its data goes in the job's buffer, bytes received of how many. */
+  private readonly tagJob: (ReadJob | null)[];
+  private readonly tagBufOffset: Float64Array;
+  private readonly tagReceived: Float64Array;
+  private readonly tagLength: Float64Array;
   private freeTags: number[];
   private blockedWrite: Tlp | null = null;
   private blockedWriteDone: (() => void) | null = null;
@@ -65,7 +64,10 @@ export class DmaEngine {
     private readonly requesterId: () => number,
     readonly params: DmaParams,
   ) {
-    this.tags = new Array(params.maxReadTags).fill(null);
+    this.tagJob = Array.from({ length: params.maxReadTags }, () => null);
+    this.tagBufOffset = new Float64Array(params.maxReadTags);
+    this.tagReceived = new Float64Array(params.maxReadTags);
+    this.tagLength = new Float64Array(params.maxReadTags);
     this.freeTags = [];
     for (let t = params.maxReadTags - 1; t >= 0; t--) this.freeTags.push(t);
   }
@@ -86,20 +88,21 @@ export class DmaEngine {
 
   /** Feeds a completion for one of this engine's reads; false if it is not ours. */
   completion(tlp: Tlp): boolean {
-    const o = this.tags[tlp.tag];
-    if (!o || tlp.requesterId !== this.requesterId()) return false;
-    const job = o.job;
+    const tag = tlp.tag;
+    const job = this.tagJob[tag];
+    if (!job || tlp.requesterId !== this.requesterId()) return false;
+    const length = this.tagLength[tag];
     if (tlp.status !== CPL_STATUS.SC || !tlp.data) {
       job.failed = true;
-      o.received = o.lengthBytes;
+      this.tagReceived[tag] = length;
     } else {
-      job.buf.set(tlp.data, o.bufOffset + o.received);
-      o.received += tlp.data.length;
+      job.buf.set(tlp.data, this.tagBufOffset[tag] + this.tagReceived[tag]);
+      this.tagReceived[tag] += tlp.data.length;
     }
-    if (o.received >= o.lengthBytes) {
-      this.tags[tlp.tag] = null;
-      this.freeTags.push(tlp.tag);
-      job.received += o.lengthBytes;
+    if (this.tagReceived[tag] >= length) {
+      this.tagJob[tag] = null;
+      this.freeTags.push(tag);
+      job.received += length;
       if (job.received === job.buf.length) job.cb(job.failed ? null : job.buf);
       this.pump();
     }
@@ -130,7 +133,7 @@ export class DmaEngine {
       this.blockedWriteDone = null;
       done?.();
     }
-    const job = this.writes[0];
+    const job = this.writes.peek();
     if (!job) return false;
     const addr = job.address + job.offset;
     const n = Math.min(this.params.mpsBytes, job.data.length - job.offset, BOUNDARY - (addr % BOUNDARY));
@@ -154,10 +157,10 @@ export class DmaEngine {
       if (!this.port.send(this.blockedRead)) return false;
       this.blockedRead = null;
     }
-    let job = this.reads[0];
+    let job = this.reads.peek();
     while (job && job.issued >= job.buf.length) {
       this.reads.shift();
-      job = this.reads[0];
+      job = this.reads.peek();
     }
     if (!job) return false;
     if (this.freeTags.length === 0) {
@@ -168,7 +171,10 @@ export class DmaEngine {
     const addr = seg.address + job.segOffset;
     const n = Math.min(this.params.mrrsBytes, seg.lengthBytes - job.segOffset, BOUNDARY - (addr % BOUNDARY));
     const tag = this.freeTags.pop()!;
-    this.tags[tag] = { job, bufOffset: job.issued, received: 0, lengthBytes: n };
+    this.tagJob[tag] = job;
+    this.tagBufOffset[tag] = job.issued;
+    this.tagReceived[tag] = 0;
+    this.tagLength[tag] = n;
     job.issued += n;
     job.segOffset += n;
     if (job.segOffset >= seg.lengthBytes) {

@@ -1,3 +1,4 @@
+import { Ring } from '../core/ring.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
 import { bridgeConfig, type ConfigSpace } from '../pcie/config-space.js';
@@ -36,7 +37,9 @@ export class RootComplex implements TlpReceiver {
   private readonly requesterId = bdf(0, 0);
   private readonly pendingReads = new Map<number, { cb: (data: Uint8Array | null) => void; buf: Uint8Array; received: number }>();
   private nextTag = 0;
-  private readonly outQ: Tlp[] = [];
+  private readonly outQ = new Ring<Tlp>();
+  /** Device reads waiting out the memory latency; a fixed latency keeps them in arrival order. */
+  private readonly readsInService = new Ring<Tlp>();
   private readonly msiHandlers = new Map<number, () => void>();
   readonly counters = { dmaWriteBytes: 0, dmaReadBytes: 0, interrupts: 0, unsupported: 0 };
 
@@ -137,7 +140,7 @@ export class RootComplex implements TlpReceiver {
   }
 
   portReady(): void {
-    while (this.outQ.length > 0 && this.port.send(this.outQ[0])) this.outQ.shift();
+    while (this.outQ.length > 0 && this.port.send(this.outQ.peek()!)) this.outQ.shift();
   }
 
   // ---- Device side: DMA to and from DRAM, MSI, completions ------------------------------------
@@ -181,19 +184,25 @@ export class RootComplex implements TlpReceiver {
       this.enqueue(Tlp.completion(req, this.requesterId, CPL_STATUS.UR, null, 0, 0));
       return;
     }
-    this.scheduler.schedule(this.params.memoryReadLatencyNs * 1000, () => {
-      const data = this.memory.read(req.address, len);
-      this.counters.dmaReadBytes += len;
-      const rcb = this.params.readCompletionBytes;
-      let off = 0;
-      while (off < len) {
-        const addr = req.address + off;
-        const n = Math.min(rcb - (addr % rcb), len - off);
-        this.enqueue(Tlp.completion(req, this.requesterId, CPL_STATUS.SC, data.subarray(off, off + n), len - off, addr));
-        off += n;
-      }
-    });
+    this.scheduler.schedule(this.params.memoryReadLatencyNs * 1000, this.readServed);
+    this.readsInService.push(req);
   }
+
+  /** The oldest device read has waited the memory latency: its completions go out. */
+  private readonly readServed = (): void => {
+    const req = this.readsInService.shift()!;
+    const len = req.lengthDw * 4;
+    const data = this.memory.read(req.address, len);
+    this.counters.dmaReadBytes += len;
+    const rcb = this.params.readCompletionBytes;
+    let off = 0;
+    while (off < len) {
+      const addr = req.address + off;
+      const n = Math.min(rcb - (addr % rcb), len - off);
+      this.enqueue(Tlp.completion(req, this.requesterId, CPL_STATUS.SC, data.subarray(off, off + n), len - off, addr));
+      off += n;
+    }
+  };
 
   private completion(tlp: Tlp): void {
     const p = this.pendingReads.get(tlp.tag);
