@@ -5,6 +5,8 @@
  * Reads of unwritten pattern bytes generate them straight into the reader's buffer (a copy reads
  * each source byte once, so keeping them would only cost memory and page faults).
  */
+import { allocBytes } from '../core/byte-slab.js';
+
 export const PAGE_BYTES = 64 * 1024;
 const BLOCK_BYTES = 4096;
 
@@ -68,9 +70,9 @@ export class SparseMemory {
     }
   }
 
-  /** Copies `len` bytes out from `addr` into a new array. */
+  /** Copies `len` bytes out from `addr` into a new array (which may be a view into a shared buffer: mind byteOffset). */
   read(addr: number, len: number): Uint8Array {
-    const out = new Uint8Array(len);
+    const out = allocBytes(len);
     this.readInto(addr, out);
     return out;
   }
