@@ -12,6 +12,8 @@ export interface SwitchParams extends EthPortParams {
   macTableEntries: number;
 }
 
+const MAC_CACHE_SLOTS = 16; // a power of two
+
 export interface SwitchCounters {
   [k: string]: number;
   forwarded: number;
@@ -28,9 +30,17 @@ export interface SwitchCounters {
 export class EthSwitch implements FrameReceiver {
   readonly ports: EthPort[] = [];
   private readonly macTable = new Map<number, EthPort>();
+  /**
+   * A direct-mapped cache of learned entries (a learned MAC never moves: no aging), so most frames
+   * skip hashing their 48-bit source and destination MACs.
+   */
+  private readonly cachedMac = new Float64Array(MAC_CACHE_SLOTS).fill(-1);
+  private readonly cachedPort: (EthPort | null)[] = Array.from({ length: MAC_CACHE_SLOTS }, () => null);
   private readonly latencyPs: number;
   /** VLANs each port is a member of; an empty set means every VLAN (a trunk). */
   private readonly vlanMembers = new Map<EthPort, Set<number>>();
+  /** Ports restricted to some VLANs; while there are none (every preset), every port carries every VLAN. */
+  private restrictedPorts = 0;
   readonly counters: SwitchCounters = { forwarded: 0, flooded: 0, filtered: 0, drops: 0 };
 
   constructor(
@@ -51,11 +61,26 @@ export class EthSwitch implements FrameReceiver {
   /** Restricts a port to the given VLANs (access port); by default a port carries every VLAN. */
   setVlans(port: number, vlans: number[]): void {
     this.vlanMembers.set(this.ports[port], new Set(vlans));
+    this.restrictedPorts = 0;
+    for (const s of this.vlanMembers.values()) if (s.size > 0) this.restrictedPorts++;
   }
 
   private carries(port: EthPort, vlan: number): boolean {
+    if (this.restrictedPorts === 0) return true;
     const s = this.vlanMembers.get(port)!;
     return s.size === 0 || s.has(vlan);
+  }
+
+  /** The port that learned `mac`, or undefined. */
+  private learnedPort(mac: number): EthPort | undefined {
+    const i = mac % MAC_CACHE_SLOTS;
+    if (this.cachedMac[i] === mac) return this.cachedPort[i]!;
+    const port = this.macTable.get(mac);
+    if (port !== undefined) {
+      this.cachedMac[i] = mac;
+      this.cachedPort[i] = port;
+    }
+    return port;
   }
 
   receiveFrame(frame: Frame, inPort: EthPort): void {
@@ -63,8 +88,8 @@ export class EthSwitch implements FrameReceiver {
       this.counters.filtered++;
       return;
     }
-    if (!this.macTable.has(frame.src) && this.macTable.size < this.params.macTableEntries) this.macTable.set(frame.src, inPort);
-    const out = this.macTable.get(frame.dst);
+    if (this.learnedPort(frame.src) === undefined && this.macTable.size < this.params.macTableEntries) this.macTable.set(frame.src, inPort);
+    const out = this.learnedPort(frame.dst);
     if (out !== undefined) {
       if (out === inPort) return; // destination is on the segment it came from
       if (!this.carries(out, frame.vlan)) {

@@ -1,3 +1,4 @@
+import { Ring } from '../core/ring.js';
 import type { ExpEtherPdu } from './pdu.js';
 
 export interface ReliableParams {
@@ -17,16 +18,15 @@ export interface ReliableParams {
  */
 export class ReliableSender {
   private nextSeq = 0;
-  /** Unacknowledged PDUs in sequence order, with the time each was last sent. */
-  private readonly unacked: ExpEtherPdu[] = [];
-  private head = 0;
-  private readonly sentAtPs: number[] = [];
+  /** Unacknowledged PDUs in sequence order, with the time each was last sent (rings: no compaction copies). */
+  private readonly unacked = new Ring<ExpEtherPdu>();
+  private readonly sentAtPs = new Ring<number>();
   retransmissions = 0;
 
   constructor(readonly windowFrames: number) {}
 
   inFlight(): number {
-    return this.unacked.length - this.head;
+    return this.unacked.length;
   }
 
   canSend(): boolean {
@@ -44,27 +44,28 @@ export class ReliableSender {
   /** Drops every PDU with seq <= ack; returns how many were released. */
   acknowledge(ack: number): number {
     let n = 0;
-    while (this.head < this.unacked.length && this.unacked[this.head].seq <= ack) {
-      this.head++;
+    while (this.unacked.length > 0 && this.unacked.peek()!.seq <= ack) {
+      this.unacked.shift();
+      this.sentAtPs.shift();
       n++;
-    }
-    if (this.head > 1024 && this.head * 2 > this.unacked.length) {
-      this.unacked.splice(0, this.head);
-      this.sentAtPs.splice(0, this.head);
-      this.head = 0;
     }
     return n;
   }
 
   /** Time the oldest unacknowledged PDU was sent, or -1. */
   oldestSentPs(): number {
-    return this.head < this.unacked.length ? this.sentAtPs[this.head] : -1;
+    return this.sentAtPs.length > 0 ? this.sentAtPs.peek()! : -1;
   }
 
   /** PDUs to resend (all unacknowledged, in order) and marks them sent now. */
   takeForRetransmit(nowPs: number): ExpEtherPdu[] {
-    const out = this.unacked.slice(this.head);
-    for (let i = this.head; i < this.sentAtPs.length; i++) this.sentAtPs[i] = nowPs;
+    const n = this.unacked.length;
+    const out: ExpEtherPdu[] = [];
+    for (let i = 0; i < n; i++) {
+      out.push(this.unacked.at(i)!);
+      this.sentAtPs.shift();
+      this.sentAtPs.push(nowPs);
+    }
     this.retransmissions += out.length;
     return out;
   }
