@@ -7,6 +7,9 @@ import type { PciePort, TlpReceiver } from '../pcie/link.js';
 import { bdfBus, CPL_STATUS, Tlp } from '../pcie/tlp.js';
 import { SparseMemory } from './sparse-memory.js';
 
+/** Read completion boundary of the FPGA's PCIe core, bytes (Link Control RCB = 0: 64 B). */
+const READ_COMPLETION_BOUNDARY = 64;
+
 export interface DcBufferParams {
   /** DDR2 capacity exposed through BAR0, bytes (a power of two). */
   sizeBytes: number;
@@ -173,10 +176,13 @@ export class DcBuffer implements TlpReceiver {
     this.counters.readRequests++;
     this.counters.bytesRead += data.length;
     const mps = this.params.mpsBytes;
-    for (let off = 0; off < data.length; off += mps) {
-      const n = Math.min(mps, data.length - off);
+    let off = 0;
+    while (off < data.length) {
+      // Every completion but the last ends on a naturally aligned read completion boundary (PCIe 2.3.1.1).
+      const n = Math.min(mps - ((tlp.address + off) % READ_COMPLETION_BOUNDARY), data.length - off);
       this.counters.completions++;
       this.send(Tlp.completion(tlp, this.busNumber << 8, CPL_STATUS.SC, data.subarray(off, off + n), data.length - off, tlp.address + off));
+      off += n;
     }
   }
 

@@ -56,6 +56,8 @@ export class Peer {
  */
 export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
   protected readonly peers = new Map<number, Peer>();
+  /** Routing tables waiting for a full window to open, per peer (management PDUs are reliable too). */
+  private readonly pendingRoutes = new Map<Peer, PortRoute[]>();
   /** The same peers in an array: a bridge has a handful, and a scan beats hashing a 48-bit MAC. */
   private readonly peerList: Peer[] = [];
   /**
@@ -243,6 +245,11 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
   /** Sends a reliable management PDU (bypasses the ingress queue; the window is checked by the caller). */
   protected sendRoutes(mac: number, routes: PortRoute[]): void {
     const peer = this.peers.get(mac)!;
+    if (!peer.sender.canSend()) {
+      // Only the latest table matters: it replaces any table still waiting for the window.
+      this.pendingRoutes.set(peer, routes);
+      return;
+    }
     const pdu = new ExpEtherPdu('routes', -1, -1, null, routes);
     peer.sender.track(pdu, this.scheduler.now());
     this.transmit(peer, pdu);
@@ -295,7 +302,14 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     if (frame.etherType !== EXPETHER_ETHERTYPE || frame.vlan !== this.groupId || frame.dst !== this.mac) return;
     const peer = this.peer(frame.src);
     if (!peer) return; // not a member of this bridge's group
-    if (pdu.ack >= 0 && peer.sender.acknowledge(pdu.ack) > 0) this.drainIngress();
+    if (pdu.ack >= 0 && peer.sender.acknowledge(pdu.ack) > 0) {
+      const routes = this.pendingRoutes.get(peer);
+      if (routes) {
+        this.pendingRoutes.delete(peer);
+        this.sendRoutes(peer.mac, routes);
+      }
+      this.drainIngress();
+    }
     if (pdu.kind === 'ack') return;
     const r = peer.receiver;
     const cls = r.classify(pdu.seq);
