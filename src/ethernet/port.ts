@@ -46,15 +46,18 @@ export class EthPort {
     trace?.register(`eth.${name}`, () => this.counters);
   }
 
-  /** Bytes waiting ahead of a frame committed now. */
-  queuedBytes(): number {
-    const ahead = this.busyUntilPs - this.scheduler.now();
+  /**
+   * Bytes waiting in the output buffer ahead of a frame that enters it `delayPs` from now (after a
+   * switch's forwarding latency, say: a frame in the forwarding pipeline is not in the buffer yet).
+   */
+  queuedBytes(delayPs = 0): number {
+    const ahead = this.busyUntilPs - this.scheduler.now() - delayPs;
     return ahead > 0 ? ahead / this.psPerByte : 0;
   }
 
-  /** True when a frame of this payload size would fit in the output buffer now. */
-  hasRoom(payloadBytes: number): boolean {
-    return this.queuedBytes() + wireBytes(payloadBytes) <= this.params.queueLimitBytes;
+  /** True when a frame of this payload size, entering the buffer `delayPs` from now, would fit. */
+  hasRoom(payloadBytes: number, delayPs = 0): boolean {
+    return this.queuedBytes(delayPs) + wireBytes(payloadBytes) <= this.params.queueLimitBytes;
   }
 
   /**
@@ -65,7 +68,7 @@ export class EthPort {
     const ch = this.channel;
     if (!ch) throw new Error(`Ethernet port ${this.name} is not connected`);
     const bytes = wireBytes(frame.payloadBytes);
-    const queued = this.queuedBytes();
+    const queued = this.queuedBytes(delayPs);
     if (queued + bytes > this.params.queueLimitBytes) {
       this.counters.drops++;
       return false;

@@ -233,7 +233,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     if (!peer) throw new Error(`bridge ${this.name}: no peer ${mac.toString(16)}`);
     if (!peer.sender.canSend()) return false;
     // The PDU's payloadBytes(), computed before making it: a TLP that must wait allocates nothing.
-    if (!this.eth.hasRoom(EXPETHER_HEADER_BYTES + encodedLength(tlp))) return false;
+    if (!this.eth.hasRoom(EXPETHER_HEADER_BYTES + encodedLength(tlp), this.latencyPs)) return false;
     const pdu = new ExpEtherPdu('tlp', -1, -1, tlp, null);
     peer.sender.track(pdu, this.scheduler.now());
     this.counters.tlpsToEthernet++;
