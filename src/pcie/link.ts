@@ -213,8 +213,11 @@ class Direction {
     if (dir.updateInFlight) return;
     const p = dir.pendingRelease;
     if (p[0] + p[2] + p[4] === 0) return;
-    dir.returning.set(p);
-    p.fill(0);
+    const r = dir.returning;
+    for (let i = 0; i < 6; i++) {
+      r[i] = p[i];
+      p[i] = 0;
+    }
     dir.updateInFlight = true;
     this.sendDllp();
     const sched = this.link.scheduler;
