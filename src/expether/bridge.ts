@@ -38,6 +38,8 @@ export class Peer {
   readonly sender: ReliableSender;
   readonly receiver = new ReliableReceiver();
   retransmitTimerArmed = false;
+  /** A routing table waiting for a full window to open (management PDUs are reliable too). */
+  pendingRoutes: PortRoute[] | null = null;
   /** Timer callbacks, made once per peer rather than once per arming (set by the bridge). */
   ackTimeout: Callback = () => {};
   retransmitTimeout: Callback = () => {};
@@ -56,8 +58,6 @@ export class Peer {
  */
 export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
   protected readonly peers = new Map<number, Peer>();
-  /** Routing tables waiting for a full window to open, per peer (management PDUs are reliable too). */
-  private readonly pendingRoutes = new Map<Peer, PortRoute[]>();
   /** The same peers in an array: a bridge has a handful, and a scan beats hashing a 48-bit MAC. */
   private readonly peerList: Peer[] = [];
   /**
@@ -247,7 +247,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     const peer = this.peers.get(mac)!;
     if (!peer.sender.canSend()) {
       // Only the latest table matters: it replaces any table still waiting for the window.
-      this.pendingRoutes.set(peer, routes);
+      peer.pendingRoutes = routes;
       return;
     }
     const pdu = new ExpEtherPdu('routes', -1, -1, null, routes);
@@ -303,9 +303,9 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     const peer = this.peer(frame.src);
     if (!peer) return; // not a member of this bridge's group
     if (pdu.ack >= 0 && peer.sender.acknowledge(pdu.ack) > 0) {
-      const routes = this.pendingRoutes.get(peer);
+      const routes = peer.pendingRoutes;
       if (routes) {
-        this.pendingRoutes.delete(peer);
+        peer.pendingRoutes = null;
         this.sendRoutes(peer.mac, routes);
       }
       this.drainIngress();
