@@ -169,7 +169,7 @@ class Direction {
       default:
         k.Cfg++;
     }
-    sched.schedule(this.busyUntilPs + this.link.latencyPs - now, this.arriveNext);
+    sched.schedule(this.busyUntilPs + this.link.latencyPs - now, this.arriveNext); // before the push: it throws on a bad delay
     this.inFlight.push(tlp);
     this.inFlightWire.push(wire);
   }
