@@ -3,11 +3,7 @@ import { Command, Option } from 'commander';
 import { DconnectError } from '../core/errors.js';
 import { formatBytes, parseCount, parseSize } from '../core/units.js';
 import { runCopy } from '../host/dc/command.js';
-import { writeArtifacts } from '../experiments/output.js';
-import { fig5Chart, fig6Chart, reproduce } from '../experiments/repro.js';
-import { reproMarkdown, reproTables } from '../experiments/report.js';
-import { METRICS, sweep, sweepChart, sweepTable, type Metric } from '../experiments/sweep.js';
-import { parseSweepParam } from '../experiments/sweep-params.js';
+import { METRICS, type Metric } from '../experiments/metrics.js';
 import { listDevices } from '../host/dc/devices.js';
 import { DEFAULT_PRESET, loadTopology } from '../topology/load.js';
 import { parseDeviceRange, parseLanes, parseSeed, parseVia } from './args.js';
@@ -86,6 +82,10 @@ program
   .addOption(topologyOption())
   .option('--json', 'one JSON object on stdout (files are still written)')
   .action(async (o: { runs: string; size: string; only?: 'fig5' | 'fig6'; out: string; threads?: string; topology: string; json?: boolean }) => {
+    // Loaded on demand: the experiments pull in the chart libraries, which `copy` does not need.
+    const { writeArtifacts } = await import('../experiments/output.js');
+    const { fig5Chart, fig6Chart, reproduce } = await import('../experiments/repro.js');
+    const { reproMarkdown, reproTables } = await import('../experiments/report.js');
     const topology = loadTopology(o.topology);
     const runs = parseCount(o.runs, '--runs', 1, 100);
     const sizeBytes = parseSize(o.size, '--size');
@@ -120,6 +120,9 @@ program
   .addOption(topologyOption())
   .option('--json', 'one JSON object on stdout')
   .action(async (o: { param: string[]; metric: Metric; via: string; size: string; seed: string; out: string; threads?: string; topology: string; json?: boolean }) => {
+    const { writeArtifacts } = await import('../experiments/output.js');
+    const { sweep, sweepChart, sweepTable } = await import('../experiments/sweep.js');
+    const { parseSweepParam } = await import('../experiments/sweep-params.js');
     const topology = loadTopology(o.topology);
     const params = o.param.map((p) => parseSweepParam(topology, p));
     if (params.length > 3) throw new DconnectError('BAD_PARAM', `${params.length} parameters given; a sweep takes at most 3`);

@@ -6,8 +6,9 @@ import type { JobResult, Job } from './jobs.js';
 import { runJobs } from './pool.js';
 import { withParam, type SweepParam } from './sweep-params.js';
 
-export const METRICS = ['mbPerSec', 'simulatedSeconds', 'hostUpstreamPayloadBytes', 'hostDownstreamPayloadBytes'] as const;
-export type Metric = (typeof METRICS)[number];
+import type { Metric } from './metrics.js';
+
+export { METRICS, type Metric } from './metrics.js';
 
 export interface SweepRow {
   params: Record<string, number>;
