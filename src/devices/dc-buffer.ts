@@ -6,6 +6,7 @@ import { endpointConfig, type ConfigSpace } from '../pcie/config-space.js';
 import type { PciePort, TlpReceiver } from '../pcie/link.js';
 import { bdfBus, CPL_STATUS, Tlp } from '../pcie/tlp.js';
 import { SparseMemory } from './sparse-memory.js';
+import { BandwidthServer } from './bandwidth-server.js';
 
 /** Read completion boundary of the FPGA's PCIe core, bytes (Link Control RCB = 0: 64 B). */
 const READ_COMPLETION_BOUNDARY = 64;
@@ -56,8 +57,7 @@ export class DcBuffer implements TlpReceiver {
   private readonly pendingReads = new Ring<Tlp>();
   /** Requests DDR is serving, in order: they finish in the order they started (see rxDdr). */
   private readonly inDdr = new Ring<Tlp>();
-  private ddrBusyUntilPs = 0;
-  private readonly ddrPsPerByte: number;
+  private readonly ddrServer: BandwidthServer;
   private readonly ddrLatencyPs: number;
   private readonly txQ = new Ring<Tlp>();
   readonly counters: DcBufferCounters = {
@@ -84,7 +84,7 @@ export class DcBuffer implements TlpReceiver {
     // Altera's vendor id: the paper's control circuit is adapted from Altera's PCIe-to-DDR2 reference design.
     this.config = endpointConfig({ vendorId: 0x1172, deviceId: 0xdc00, classCode: 0x050000, bars: [{ sizeBytes: params.sizeBytes, prefetchable: true }], pcieEndpoint: true, linkGen: link.generation, linkLanes: link.lanes });
     this.ddr = new SparseMemory(`${name}.ddr2`, params.sizeBytes);
-    this.ddrPsPerByte = 1e6 / params.ddrMBps;
+    this.ddrServer = new BandwidthServer(1e6 / params.ddrMBps);
     this.ddrLatencyPs = Math.round(params.ddrLatencyNs * 1000);
     port.attach(this);
     trace?.register(`dcbuffer.${name}`, () => this.counters);
@@ -145,11 +145,8 @@ export class DcBuffer implements TlpReceiver {
   private rxDdr(tlp: Tlp): void {
     const now = this.scheduler.now();
     const bytes = tlp.lengthDw * 4;
-    const start = this.ddrBusyUntilPs > now ? this.ddrBusyUntilPs : now;
-    const dur = Math.ceil(bytes * this.ddrPsPerByte);
-    this.ddrBusyUntilPs = start + dur;
-    this.counters.ddrBusyPs += dur;
-    const doneAt = this.ddrBusyUntilPs + this.ddrLatencyPs;
+    const doneAt = this.ddrServer.serve(now, bytes) + this.ddrLatencyPs;
+    this.counters.ddrBusyPs = this.ddrServer.busyPs;
     this.scheduler.schedule(doneAt - now, this.ddrDone);
     this.inDdr.push(tlp);
   }

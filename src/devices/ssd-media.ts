@@ -1,4 +1,5 @@
 import type { RngStream } from '../core/rng.js';
+import { BandwidthServer } from './bandwidth-server.js';
 
 export interface MediaParams {
   /** Sustained media read rate, 10^6 bytes/s. */
@@ -18,18 +19,16 @@ export interface MediaParams {
  * channels' aggregate rate); per-command latency overlaps with other commands' transfers.
  */
 export class SsdMedia {
-  private readBusyUntilPs = 0;
-  private writeBusyUntilPs = 0;
-  private readonly readPsPerByte: number;
-  private readonly writePsPerByte: number;
+  private readonly reader: BandwidthServer;
+  private readonly writer: BandwidthServer;
   readonly counters = { readBytes: 0, writtenBytes: 0, readBusyPs: 0, writeBusyPs: 0 };
 
   constructor(
     readonly params: MediaParams,
     private readonly rng: RngStream,
   ) {
-    this.readPsPerByte = 1e6 / params.readMBps;
-    this.writePsPerByte = 1e6 / params.writeMBps;
+    this.reader = new BandwidthServer(1e6 / params.readMBps);
+    this.writer = new BandwidthServer(1e6 / params.writeMBps);
   }
 
   private jitter(): number {
@@ -48,21 +47,17 @@ export class SsdMedia {
 
   /** Time the `bytes` read starting no earlier than `earliestPs` are in the controller's buffer. */
   readUnit(earliestPs: number, bytes: number): number {
-    const start = Math.max(earliestPs, this.readBusyUntilPs);
-    const dur = Math.ceil(bytes * this.readPsPerByte);
-    this.readBusyUntilPs = start + dur;
-    this.counters.readBytes += bytes;
-    this.counters.readBusyPs += dur;
-    return this.readBusyUntilPs;
+    const done = this.reader.serve(earliestPs, bytes);
+    this.counters.readBytes = this.reader.bytes;
+    this.counters.readBusyPs = this.reader.busyPs;
+    return done;
   }
 
   /** Time the `bytes` that arrived at `arrivalPs` are programmed. */
   programUnit(arrivalPs: number, bytes: number): number {
-    const start = Math.max(arrivalPs, this.writeBusyUntilPs);
-    const dur = Math.ceil(bytes * this.writePsPerByte);
-    this.writeBusyUntilPs = start + dur;
-    this.counters.writtenBytes += bytes;
-    this.counters.writeBusyPs += dur;
-    return this.writeBusyUntilPs;
+    const done = this.writer.serve(arrivalPs, bytes);
+    this.counters.writtenBytes = this.writer.bytes;
+    this.counters.writeBusyPs = this.writer.busyPs;
+    return done;
   }
 }
