@@ -58,11 +58,11 @@ export class DcOperator {
       while (!failed && inFlight < spec.depth) {
         const ready = readyToWrite.shift();
         if (ready) {
-          issueWrite(ready.chunk, ready.slot);
+          issue('write', ready.chunk, ready.slot);
           continue;
         }
         if (nextRead < chunks && freeSlots.length > 0 && src.driver.freeSlots() > 0) {
-          issueRead(nextRead++, freeSlots.pop()!);
+          issue('read', nextRead++, freeSlots.pop()!);
           continue;
         }
         break;
@@ -70,33 +70,26 @@ export class DcOperator {
       if (inFlight > stats.maxInFlight) stats.maxInFlight = inFlight;
     };
 
-    const issueRead = (chunk: number, slot: number): void => {
+    /** Reads a chunk into its slot, or writes it out of its slot; the completion drives the pipeline. */
+    const issue = (kind: 'read' | 'write', chunk: number, slot: number): void => {
+      const dev = kind === 'read' ? src : dst;
+      const base = kind === 'read' ? spec.srcOffset : spec.dstOffset;
       inFlight++;
-      stats.readCommands++;
+      if (kind === 'read') stats.readCommands++;
+      else stats.writeCommands++;
       const bytes = span(chunk);
-      const slba = (spec.srcOffset + chunk * chunkBytes) / src.blockBytes;
-      src.driver.submitIo('read', slba, bytes / src.blockBytes, [{ address: slot, lengthBytes: bytes }], (st) => {
+      const slba = (base + chunk * chunkBytes) / dev.blockBytes;
+      dev.driver.submitIo(kind, slba, bytes / dev.blockBytes, [{ address: slot, lengthBytes: bytes }], (st) => {
         inFlight--;
-        if (!check(`read of ${src.name} at block ${slba}`, st)) return;
-        readyToWrite.push({ chunk, slot });
-        pump();
-      });
-    };
-
-    const issueWrite = (chunk: number, slot: number): void => {
-      inFlight++;
-      stats.writeCommands++;
-      const bytes = span(chunk);
-      const slba = (spec.dstOffset + chunk * chunkBytes) / dst.blockBytes;
-      dst.driver.submitIo('write', slba, bytes / dst.blockBytes, [{ address: slot, lengthBytes: bytes }], (st) => {
-        inFlight--;
-        if (!check(`write of ${dst.name} at block ${slba}`, st)) return;
-        freeSlots.push(slot);
-        written++;
-        if (written === chunks) {
-          stats.endPs = this.scheduler.now();
-          done(stats);
-          return;
+        if (!check(`${kind} of ${dev.name} at block ${slba}`, st)) return;
+        if (kind === 'read') readyToWrite.push({ chunk, slot });
+        else {
+          freeSlots.push(slot);
+          if (++written === chunks) {
+            stats.endPs = this.scheduler.now();
+            done(stats);
+            return;
+          }
         }
         pump();
       });
