@@ -46,6 +46,14 @@ function model(via: 'dc-buffer' | 'host') {
   return { sizeBytes, wallSeconds: wall, simulatedSeconds: r.simulated, speedup: r.simulated / wall, eventsPerSec: r.events / wall, events: r.events, mbPerSec: r.mbPerSec };
 }
 
+// First, while this process is small: Linux keeps a forked child's peak RSS across exec, so a child
+// started from a large parent would report the parent's size.
+log(`memory: peak RSS of one ${sizeBytes} B direct copy in a child process ...`);
+const child = fileURLToPath(new URL('./copy-rss.js', import.meta.url));
+const mem = JSON.parse(execFileSync(process.execPath, [child, String(sizeBytes), 'dc-buffer'], { encoding: 'utf8' })) as { peakRssBytes: number };
+log(`  ${(mem.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
+
+
 log(`kernel: hold model, 1000 processes, 10M events ...`);
 const kernel = runKernelBench();
 log(`  ${(kernel.eventsPerSec / 1e6).toFixed(2)} M events/s (median of ${kernel.runs.length})`);
@@ -66,11 +74,6 @@ if (!flag('--skip-repro')) {
   repro = { wallSeconds: wallNow() - t0, sizeBytes: reproSize, runs: reproRuns, boundsOk: r.bounds.every((b) => b.ok) };
   log(`  ${repro.wallSeconds.toFixed(1)} s wall; fidelity bounds ${repro.boundsOk ? 'all met' : 'NOT all met'}`);
 }
-
-log(`memory: peak RSS of one ${sizeBytes} B direct copy in a child process ...`);
-const child = fileURLToPath(new URL('./copy-rss.js', import.meta.url));
-const mem = JSON.parse(execFileSync(process.execPath, [child, String(sizeBytes), 'dc-buffer'], { encoding: 'utf8' })) as { peakRssBytes: number };
-log(`  ${(mem.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
 
 if (flag('--json')) {
   process.stdout.write(
