@@ -32,7 +32,9 @@ program
       process.stdout.write(JSON.stringify({ devices }) + '\n');
       return;
     }
-    const rows = devices.map((d) => [d.name, d.kind, `${d.box}/slot${d.slot}`, d.bdf, formatBytes(d.capacityBytes), `0x${d.bar0.toString(16)}`, d.serial ?? '-']);
+    // Drives are sold in decimal units (the paper's "256 GB"); memory in binary ones.
+    const capacity = (d: (typeof devices)[number]) => (d.kind === 'ssd' ? `${+(d.capacityBytes / 1e9).toFixed(1)} GB` : formatBytes(d.capacityBytes));
+    const rows = devices.map((d) => [d.name, d.kind, `${d.box}/slot${d.slot}`, d.bdf, capacity(d), `0x${d.bar0.toString(16)}`, d.serial ?? '-']);
     const head = ['NAME', 'KIND', 'BOX/SLOT', 'BDF', 'CAPACITY', 'BAR0', 'SERIAL'];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
     for (const r of [head, ...rows]) process.stdout.write(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n');
