@@ -68,6 +68,8 @@ export class NvmeSsd implements TlpReceiver {
   private readonly sqs = new Map<number, SubQueue>();
   private readonly cqs = new Map<number, CplQueue>();
   private active = 0;
+  /** Controller capabilities (CAP), fixed by the parameters. */
+  private readonly cap: bigint;
   readonly counters = { commands: 0, reads: 0, writes: 0, errors: 0, bytesRead: 0, bytesWritten: 0 };
 
   constructor(
@@ -79,6 +81,7 @@ export class NvmeSsd implements TlpReceiver {
     link: { generation: number; lanes: number },
     trace?: TraceRegistry,
   ) {
+    this.cap = encodeCap({ mqes: params.maxQueueEntries - 1, cqr: true, ams: 0, to: 1, dstrd: 0, nssrs: false, css: 1, mpsmin: 0, mpsmax: 0 });
     this.config = endpointConfig({ vendorId: 0x1b85, deviceId: 0x8084, classCode: 0x010802, bars: [{ sizeBytes: BAR0_BYTES }], msi: true, pcieEndpoint: true, linkGen: link.generation, linkLanes: link.lanes });
     this.store = new SparseMemory(`${name}.flash`, params.capacityBytes);
     this.media = new SsdMedia(params, rng);
@@ -135,12 +138,11 @@ export class NvmeSsd implements TlpReceiver {
   }
 
   private regRead(off: number): number {
-    const cap = encodeCap({ mqes: this.params.maxQueueEntries - 1, cqr: true, ams: 0, to: 1, dstrd: 0, nssrs: false, css: 1, mpsmin: 0, mpsmax: 0 });
     switch (off) {
       case REG.CAP:
-        return Number(cap & 0xffffffffn);
+        return Number(this.cap & 0xffffffffn);
       case REG.CAP + 4:
-        return Number(cap >> 32n);
+        return Number(this.cap >> 32n);
       case REG.VS:
         return NVME_VERSION_1_4;
       case REG.CC:
@@ -150,13 +152,13 @@ export class NvmeSsd implements TlpReceiver {
       case REG.AQA:
         return this.aqa;
       case REG.ASQ:
-        return this.asq % 2 ** 32;
+        return low32(this.asq);
       case REG.ASQ + 4:
-        return Math.floor(this.asq / 2 ** 32);
+        return high32(this.asq);
       case REG.ACQ:
-        return this.acq % 2 ** 32;
+        return low32(this.acq);
       case REG.ACQ + 4:
-        return Math.floor(this.acq / 2 ** 32);
+        return high32(this.acq);
       default:
         return 0;
     }
@@ -171,7 +173,7 @@ export class NvmeSsd implements TlpReceiver {
         const cq = this.cqs.get(db.queueId);
         if (cq && v < cq.entries) {
           cq.head = v;
-          this.scheduler.schedule(0, () => this.flushCompletions(cq, db.queueId));
+          this.scheduler.schedule(0, () => this.flushCompletions(cq));
         }
       } else {
         const sq = this.sqs.get(db.queueId);
@@ -194,16 +196,16 @@ export class NvmeSsd implements TlpReceiver {
         this.aqa = v;
         return;
       case REG.ASQ:
-        this.asq = Math.floor(this.asq / 2 ** 32) * 2 ** 32 + v;
+        this.asq = high32(this.asq) * 2 ** 32 + v;
         return;
       case REG.ASQ + 4:
-        this.asq = (this.asq % 2 ** 32) + v * 2 ** 32;
+        this.asq = low32(this.asq) + v * 2 ** 32;
         return;
       case REG.ACQ:
-        this.acq = Math.floor(this.acq / 2 ** 32) * 2 ** 32 + v;
+        this.acq = high32(this.acq) * 2 ** 32 + v;
         return;
       case REG.ACQ + 4:
-        this.acq = (this.acq % 2 ** 32) + v * 2 ** 32;
+        this.acq = low32(this.acq) + v * 2 ** 32;
         return;
     }
   }
@@ -375,11 +377,11 @@ export class NvmeSsd implements TlpReceiver {
     this.active--;
     if (!cq) return;
     cq.waiting.push({ sqid, cid, status });
-    this.flushCompletions(cq, cqid);
+    this.flushCompletions(cq);
     this.scheduler.schedule(0, () => this.fetch(sqid));
   }
 
-  private flushCompletions(cq: CplQueue, cqid: number): void {
+  private flushCompletions(cq: CplQueue): void {
     let posted = false;
     while (cq.waiting.length > 0 && (cq.tail + 1) % cq.entries !== cq.head) {
       const w = cq.waiting.shift()!;
@@ -397,8 +399,15 @@ export class NvmeSsd implements TlpReceiver {
       const v = this.config.msiData();
       this.dma.write(this.config.msiAddress(), new Uint8Array([v & 0xff, (v >>> 8) & 0xff, 0, 0]));
     }
-    void cqid;
   }
+}
+
+/** Halves of a 64-bit register value held in a JS number (addresses < 2^53). */
+function low32(v: number): number {
+  return v % 2 ** 32;
+}
+function high32(v: number): number {
+  return Math.floor(v / 2 ** 32);
 }
 
 /** The part of a segment list covering transfer bytes [pos, pos+len). */

@@ -1,5 +1,4 @@
 import type { TopLevelSpec } from 'vega-lite';
-import { PS_PER_S } from '../core/scheduler.js';
 import type { Topology } from '../topology/schema.js';
 import { CHART_CONFIG } from './charts.js';
 import type { Limit } from './bottleneck.js';
@@ -90,7 +89,6 @@ export async function reproduce(o: ReproOptions): Promise<ReproResult> {
     };
   }
   out.bounds = checkBounds(out.fig5?.bars ?? null, out.fig6?.points ?? null);
-  void PS_PER_S;
   return out;
 }
 
