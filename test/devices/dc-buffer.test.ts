@@ -1,3 +1,4 @@
+import { concat } from '../helpers/bytes.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { VirtualScheduler } from '../../src/core/scheduler.js';
@@ -66,15 +67,6 @@ function writeTlps(address: number, data: Uint8Array): Tlp[] {
   return out;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 describe('DcBuffer configuration', () => {
   it('presents the FPGA card: BAR0 of the configured size, Altera vendor id', () => {
@@ -122,7 +114,7 @@ describe('DcBuffer memory requests', () => {
       assert.equal(c.byteCount, 512 - 128 * i, 'byte count is what remains, this completion included');
       assert.equal(c.lowerAddress, (addr + 128 * i) & 0x7f);
     });
-    assert.deepEqual(concat(cpls.map((c) => c.data!)), data);
+    assert.deepEqual(concat(...cpls.map((c) => c.data!)), data);
     assert.deepEqual(dc.ddr.read(0x1040, 512), data);
     assert.equal(dc.counters.writeRequests, 4);
     assert.equal(dc.counters.bytesWritten, 512);
@@ -156,7 +148,7 @@ describe('DcBuffer memory requests', () => {
     host.send(Tlp.memRead(HOST_ID, 1, BASE + 0x44, 256));
     s.run();
     const cpls = host.cpls();
-    assert.deepEqual(concat(cpls.map((c) => c.data!)), data);
+    assert.deepEqual(concat(...cpls.map((c) => c.data!)), data);
     for (const c of cpls) assert.ok(c.data!.length <= 128);
     for (const c of cpls.slice(0, -1)) {
       const end = (c.lowerAddress + c.data!.length) % 64;

@@ -1,3 +1,4 @@
+import { concat } from '../helpers/bytes.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -157,13 +158,3 @@ describe('SparseMemory patterns', () => {
     assert.deepEqual(m.read(PAGE_BYTES - 60, 120), concat(expectedPattern(5, PAGE_BYTES - 60, 10), expectedPattern(6, PAGE_BYTES - 50, 100), expectedPattern(5, PAGE_BYTES + 50, 10)));
   });
 });
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
