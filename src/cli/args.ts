@@ -1,6 +1,10 @@
 import { DconnectError } from '../core/errors.js';
 import { parseCount, parseSize } from '../core/units.js';
+import type { FidelityMode } from '../host/dc/command.js';
 import { PCIE_LANES } from '../pcie/link-params.js';
+
+/** The choices of --fidelity, in the order the help lists them. */
+export const FIDELITY_MODES = ['fast', 'full'] as const satisfies readonly FidelityMode[];
 
 /** `sda` or `sda:4KiB` -> device and byte offset. */
 export function parseDeviceRange(text: string, role: string): { device: string; offset: number } {

@@ -2,13 +2,13 @@
 import { Command, Option } from 'commander';
 import { DconnectError } from '../core/errors.js';
 import { formatBytes, parseCount, parseSize } from '../core/units.js';
-import { runCopy } from '../host/dc/command.js';
+import { runCopy, type FidelityMode } from '../host/dc/command.js';
 import { METRICS, type Metric } from '../experiments/metrics.js';
 import { listDevices } from '../host/dc/devices.js';
 import { DEFAULT_PRESET, loadTopology } from '../topology/load.js';
-import { parseDeviceRange, parseLanes, parseSeed, parseVia } from './args.js';
+import { FIDELITY_MODES, parseDeviceRange, parseLanes, parseSeed, parseVia } from './args.js';
 import { formatCopy } from './format.js';
-import { progressBar } from './progress.js';
+import { jobProgress, progressBar } from './progress.js';
 
 const program = new Command();
 program
@@ -19,6 +19,10 @@ program
 
 const topologyOption = () => new Option('--topology <preset|file>', 'topology preset name or YAML file').default(DEFAULT_PRESET);
 const seedOption = () => new Option('--seed <n>', 'root seed of every random stream').default('1');
+const fidelityOption = () =>
+  new Option('--fidelity <mode>', 'fast: same answers from far fewer events (exact where the state repeats, else with a stated 99.7% interval); full: every TLP simulated, the reference')
+    .choices(FIDELITY_MODES)
+    .default('fast');
 
 program
   .command('devices')
@@ -50,10 +54,11 @@ program
   .option('--chunk <size>', 'bytes per I/O command (default: the topology\'s copy.chunkBytes)')
   .addOption(new Option('--via <path>', 'dc-buffer: direct (Direct Connect); host: conventional, through host memory').default('dc-buffer'))
   .option('--host-lanes <n>', 'lanes of the server-side bridge\'s PCIe link (the paper: 8 or 1)')
+  .addOption(fidelityOption())
   .addOption(seedOption())
   .addOption(topologyOption())
   .option('--json', 'one JSON object on stdout')
-  .action((srcArg: string, dstArg: string, o: { length: string; depth?: string; chunk?: string; via: string; hostLanes?: string; seed: string; topology: string; json?: boolean }) => {
+  .action((srcArg: string, dstArg: string, o: { length: string; depth?: string; chunk?: string; via: string; hostLanes?: string; fidelity: FidelityMode; seed: string; topology: string; json?: boolean }) => {
     const topology = loadTopology(o.topology);
     if (o.hostLanes !== undefined) topology.host.link.lanes = parseLanes(o.hostLanes);
     const src = parseDeviceRange(srcArg, 'source');
@@ -63,7 +68,7 @@ program
     if (depth !== undefined && !Number.isInteger(depth)) throw new DconnectError('BAD_OPTION', `--depth '${o.depth}' is not an integer`, 'use 1..64');
     const bar = progressBar('copy', lengthBytes, 'bytes');
     try {
-      const r = runCopy({ topology, src: src.device, srcOffset: src.offset, dst: dst.device, dstOffset: dst.offset, lengthBytes, depth, chunkBytes: o.chunk === undefined ? undefined : parseSize(o.chunk, '--chunk'), via: parseVia(o.via), seed: parseSeed(o.seed), onProgress: (d) => bar.update(d) });
+      const r = runCopy({ topology, src: src.device, srcOffset: src.offset, dst: dst.device, dstOffset: dst.offset, lengthBytes, depth, chunkBytes: o.chunk === undefined ? undefined : parseSize(o.chunk, '--chunk'), via: parseVia(o.via), seed: parseSeed(o.seed), fidelity: o.fidelity, onProgress: (d) => bar.update(d) });
       bar.stop();
       if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
       else process.stdout.write(formatCopy(r) + '\n');
@@ -81,31 +86,34 @@ program
   .addOption(new Option('--only <figure>', 'run one figure').choices(['fig5', 'fig6']))
   .option('--out <dir>', 'where to write fig5/fig6 .json/.svg/.png and report.md', 'results')
   .option('--threads <n>', 'worker threads (default: one per core)')
+  .addOption(fidelityOption())
   .addOption(topologyOption())
   .option('--json', 'one JSON object on stdout (files are still written)')
-  .action(async (o: { runs: string; size: string; only?: 'fig5' | 'fig6'; out: string; threads?: string; topology: string; json?: boolean }) => {
+  .action(async (o: { runs: string; size: string; only?: 'fig5' | 'fig6'; out: string; threads?: string; fidelity: FidelityMode; topology: string; json?: boolean }) => {
     // Loaded on demand: the experiments pull in the chart libraries, which `copy` does not need.
     const { writeArtifacts } = await import('../experiments/output.js');
     const { fig5Chart, fig6Chart, reproduce } = await import('../experiments/repro.js');
     const { reproMarkdown, reproTables } = await import('../experiments/report.js');
+    const { fidelityLine } = await import('../experiments/fidelity.js');
     const topology = loadTopology(o.topology);
     const runs = parseCount(o.runs, '--runs', 1, 100);
     const sizeBytes = parseSize(o.size, '--size');
     const threads = o.threads === undefined ? undefined : parseCount(o.threads, '--threads', 1, 64);
     const total = (o.only === 'fig6' ? 0 : 4 * runs) + (o.only === 'fig5' ? 0 : 8);
     const started = process.hrtime.bigint();
-    const bar = progressBar('repro', total, 'moves');
-    const r = await reproduce({ topology, runs, sizeBytes, only: o.only, threads, onProgress: (d) => bar.update(d) });
-    bar.stop();
+    const progress = jobProgress('repro', total, 'moves', (d) => `${d.result.mbPerSec.toFixed(2)} MB/s`);
+    const r = await reproduce({ topology, runs, sizeBytes, only: o.only, threads, fidelity: o.fidelity, onStart: progress.onStart, onDone: progress.onDone });
+    progress.stop();
+    const movesWall = Number(process.hrtime.bigint() - started) / 1e9;
     const files = [];
     if (r.fig5) files.push({ name: 'fig5', json: { preset: r.preset, sizeBytes: r.sizeBytes, fig5: r.fig5 }, chart: fig5Chart(r) });
     if (r.fig6) files.push({ name: 'fig6', json: { preset: r.preset, sizeBytes: r.sizeBytes, fig6: r.fig6 }, chart: fig6Chart(r) });
-    files.push({ name: 'report.md', text: reproMarkdown(r) });
+    files.push({ name: 'report.md', text: reproMarkdown(r, { wallSeconds: movesWall }) });
     const written = await writeArtifacts(o.out, files);
     const wall = Number(process.hrtime.bigint() - started) / 1e9;
     if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
     else process.stdout.write(`${reproTables(r)}\n\nwrote ${written.join(', ')}\n`);
-    process.stderr.write(`repro: ${total} moves of ${formatBytes(sizeBytes)} in ${wall.toFixed(1)} s wall\n`);
+    process.stderr.write(`repro: ${total} moves of ${formatBytes(sizeBytes)} in ${wall.toFixed(1)} s wall; ${fidelityLine(r.fidelity)}\n`);
     if (r.bounds.some((b) => !b.ok)) process.exitCode = 1;
   });
 
@@ -119,9 +127,10 @@ program
   .addOption(seedOption())
   .option('--out <dir>', 'where to write sweep.json/.svg/.png', 'results')
   .option('--threads <n>', 'worker threads (default: one per core)')
+  .addOption(fidelityOption())
   .addOption(topologyOption())
   .option('--json', 'one JSON object on stdout')
-  .action(async (o: { param: string[]; metric: Metric; via: string; size: string; seed: string; out: string; threads?: string; topology: string; json?: boolean }) => {
+  .action(async (o: { param: string[]; metric: Metric; via: string; size: string; seed: string; out: string; threads?: string; fidelity: FidelityMode; topology: string; json?: boolean }) => {
     const { writeArtifacts } = await import('../experiments/output.js');
     const { sweep, sweepChart, sweepTable } = await import('../experiments/sweep.js');
     const { parseSweepParam } = await import('../experiments/sweep-params.js');
@@ -130,13 +139,20 @@ program
     if (params.length > 3) throw new DconnectError('BAD_PARAM', `${params.length} parameters given; a sweep takes at most 3`);
     const points = params.reduce((n, p) => n * p.values.length, 1);
     if (points > 1000) throw new DconnectError('BAD_PARAM', `the sweep has ${points} points; at most 1000`, 'give fewer values');
-    const bar = progressBar('sweep', points, 'points');
-    const r = await sweep({ topology, params, via: parseVia(o.via), sizeBytes: parseSize(o.size, '--size'), seed: parseSeed(o.seed), metric: o.metric, threads: o.threads === undefined ? undefined : parseCount(o.threads, '--threads', 1, 64), onProgress: (d) => bar.update(d) });
-    bar.stop();
+    const progress = jobProgress('sweep', points, 'points', (d) => metricText(o.metric, d.result[o.metric]));
+    const r = await sweep({ topology, params, via: parseVia(o.via), sizeBytes: parseSize(o.size, '--size'), seed: parseSeed(o.seed), metric: o.metric, threads: o.threads === undefined ? undefined : parseCount(o.threads, '--threads', 1, 64), fidelity: o.fidelity, onStart: progress.onStart, onDone: progress.onDone });
+    progress.stop();
     const written = await writeArtifacts(o.out, [{ name: 'sweep', json: r, chart: sweepChart(r) }]);
     if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
     else process.stdout.write(`${sweepTable(r)}\n\nwrote ${written.join(', ')}\n`);
   });
+
+/** A sweep point's metric for a progress line. */
+function metricText(metric: Metric, v: number): string {
+  if (metric === 'mbPerSec') return `${v.toFixed(2)} MB/s`;
+  if (metric === 'simulatedSeconds') return `${v.toFixed(6)} s simulated`;
+  return `${metric} ${v}`;
+}
 
 try {
   await program.parseAsync(process.argv);

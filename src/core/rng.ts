@@ -25,6 +25,11 @@ export class RngStream {
     if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
   }
 
+  /** The generator's state as text: equal positions draw equal futures (digests). */
+  position(): string {
+    return `${this.s0}:${this.s1}:${this.s2}:${this.s3}`;
+  }
+
   /** Uniform 32-bit unsigned integer. */
   nextU32(): number {
     const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;

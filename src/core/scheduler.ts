@@ -5,6 +5,8 @@
  * Time is an integer number of picoseconds held in a JS number: exact up to 2^53 ps (about 2.5 hours
  * of simulated time), far beyond any run here.
  */
+import type { StateDigest } from './digest.js';
+
 export type Callback = () => void;
 
 export interface Scheduler {
@@ -175,6 +177,26 @@ export class VirtualScheduler implements Scheduler {
       }
       if (this.eventsExecuted - start >= budget) throw new EventBudgetExceeded(budget);
       this.runRoot();
+    }
+  }
+
+  /**
+   * Pending events in the order they will run, each as its offset from now and its callback's name
+   * (sequence numbers are labels: only their order counts). `skip` leaves out callbacks whose due time
+   * does not matter to the future (see the caller).
+   */
+  digestPending(d: StateDigest, skip?: (fn: Callback) => boolean): void {
+    const idx: number[] = [];
+    const start = this.hole ? 1 : 0;
+    for (let i = start; i < this.size; i++) if (!skip?.(this.fns[i]!)) idx.push(i);
+    const tk = this.timeKeys;
+    const sk = this.seqKeys;
+    idx.sort((a, b) => tk[a] - tk[b] || sk[a] - sk[b]);
+    d.section('scheduler');
+    d.num(idx.length);
+    for (const i of idx) {
+      d.until(tk[i]);
+      d.callback(this.fns[i]);
     }
   }
 

@@ -1,10 +1,11 @@
+import type { StateDigest } from '../core/digest.js';
 import { Ring } from '../core/ring.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
 import { serveConfig } from '../expether/config-tlps.js';
 import { endpointConfig, type ConfigSpace } from '../pcie/config-space.js';
 import type { PciePort, TlpReceiver } from '../pcie/link.js';
-import { bdfBus, CPL_STATUS, Tlp } from '../pcie/tlp.js';
+import { bdfBus, CPL_STATUS, digestTlp, Tlp } from '../pcie/tlp.js';
 import { SparseMemory } from './sparse-memory.js';
 import { BandwidthServer } from './bandwidth-server.js';
 
@@ -88,6 +89,18 @@ export class DcBuffer implements TlpReceiver {
     this.ddrLatencyPs = Math.round(params.ddrLatencyNs * 1000);
     port.attach(this);
     trace?.register(`dcbuffer.${name}`, () => this.counters);
+  }
+
+  /** The Fig. 4 FIFOs, the DDR's backlog and the completions waiting for the link. */
+  digest(d: StateDigest): void {
+    d.section(this.name);
+    d.num(this.rxFifo);
+    for (const r of [this.held, this.pendingReads, this.inDdr, this.txQ]) {
+      d.num(r.length);
+      for (let i = 0; i < r.length; i++) digestTlp(d, r.at(i)!);
+    }
+    this.ddrServer.digest(d);
+    d.name(this.ddrDone, `${this.name}>ddr-done`);
   }
 
   /** rx_pcie: configuration is answered by the PCIe core; memory requests go toward rx_request_fifo. */

@@ -1,6 +1,7 @@
+import type { StateDigest } from '../core/digest.js';
 import { Ring } from '../core/ring.js';
 import type { PciePort } from '../pcie/link.js';
-import { CPL_STATUS, Tlp } from '../pcie/tlp.js';
+import { CPL_STATUS, digestTlp, Tlp } from '../pcie/tlp.js';
 
 export interface DmaParams {
   /** Max payload size programmed in the device (bytes per MWr). */
@@ -84,6 +85,49 @@ export class DmaEngine {
     for (const s of segments) total += s.lengthBytes;
     this.reads.push({ segments, buf: new Uint8Array(total), seg: 0, segOffset: 0, issued: 0, received: 0, failed: false, cb });
     this.pump();
+  }
+
+  /**
+   * Queued writes and reads (what is left of each, where it starts in its 4 KiB page, whom it calls
+   * back), and the outstanding read tags in the order of the reads they serve (tag numbers are labels).
+   */
+  digest(d: StateDigest): void {
+    d.num(this.writes.length);
+    for (let i = 0; i < this.writes.length; i++) {
+      const w = this.writes.at(i)!;
+      d.num(w.data.length - w.offset);
+      d.num((w.address + w.offset) % BOUNDARY);
+      d.callback(w.done);
+    }
+    const jobs: ReadJob[] = [];
+    for (let i = 0; i < this.reads.length; i++) jobs.push(this.reads.at(i)!);
+    for (const j of this.tagJob) if (j && !jobs.includes(j)) jobs.push(j);
+    d.num(jobs.length);
+    for (const j of jobs) {
+      d.num(j.buf.length);
+      d.num(j.issued);
+      d.num(j.received);
+      d.flag(j.failed);
+      for (let s = j.seg; s < j.segments.length; s++) {
+        const off = s === j.seg ? j.segOffset : 0;
+        d.num(j.segments[s].lengthBytes - off);
+        d.num((j.segments[s].address + off) % BOUNDARY);
+      }
+      d.callback(j.cb);
+      const tags: number[] = [];
+      for (let t = 0; t < this.tagJob.length; t++) if (this.tagJob[t] === j) tags.push(t);
+      tags.sort((a, b) => this.tagBufOffset[a] - this.tagBufOffset[b]);
+      d.num(tags.length);
+      for (const t of tags) {
+        d.num(this.tagBufOffset[t]);
+        d.num(this.tagReceived[t]);
+        d.num(this.tagLength[t]);
+      }
+    }
+    d.num(this.freeTags.length);
+    if (this.blockedWrite) digestTlp(d, this.blockedWrite);
+    d.callback(this.blockedWriteDone);
+    if (this.blockedRead) digestTlp(d, this.blockedRead);
   }
 
   /** Feeds a completion for one of this engine's reads; false if it is not ours. */

@@ -1,3 +1,4 @@
+import { labelCallback, type StateDigest } from '../core/digest.js';
 import type { RngStream } from '../core/rng.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
@@ -173,13 +174,13 @@ export class NvmeSsd implements TlpReceiver {
         const cq = this.cqs.get(db.queueId);
         if (cq && v < cq.entries) {
           cq.head = v;
-          this.scheduler.schedule(0, () => this.flushCompletions(cq));
+          this.scheduler.schedule(0, labelCallback(() => this.flushCompletions(cq), `${this.name}>flush-cq${db.queueId}`));
         }
       } else {
         const sq = this.sqs.get(db.queueId);
         if (sq && v < sq.entries) {
           sq.tail = v;
-          this.scheduler.schedule(0, () => this.fetch(db.queueId));
+          this.scheduler.schedule(0, labelCallback(() => this.fetch(db.queueId), `${this.name}>fetch${db.queueId}`));
         }
       }
       return;
@@ -222,6 +223,29 @@ export class NvmeSsd implements TlpReceiver {
     this.csts &= ~1;
   }
 
+  /**
+   * Queue positions (the submission head decides how many contiguous entries one fetch reads, so it
+   * stays; completion positions and phases only change data, so they are left out), commands in
+   * work, waiting completions, the flash servers and the DMA engine.
+   */
+  digest(d: StateDigest): void {
+    d.section(this.name);
+    d.num(this.active);
+    d.num(this.outQ.length);
+    for (const [id, q] of this.sqs) {
+      d.num(id);
+      d.num(q.head);
+      d.num(q.tail);
+    }
+    for (const [id, q] of this.cqs) {
+      d.num(id);
+      d.num((q.tail - q.head + q.entries) % q.entries);
+      d.num(q.waiting.length);
+    }
+    this.media.digest(d);
+    this.dma.digest(d);
+  }
+
   // ---- Command processing ---------------------------------------------------------------------
 
   /** Fetches as many new commands as there are free request slots, contiguous entries in one read. */
@@ -234,10 +258,13 @@ export class NvmeSsd implements TlpReceiver {
       const addr = sq.base + sq.head * SQE_BYTES;
       sq.head = (sq.head + n) % sq.entries;
       this.active += n;
-      this.dma.read([{ address: addr, lengthBytes: n * SQE_BYTES }], (data) => {
-        if (!data) throw new Error(`${this.name}: command fetch failed`);
-        for (let i = 0; i < n; i++) this.execute(sqid, decodeSqe(data.subarray(i * SQE_BYTES, (i + 1) * SQE_BYTES)));
-      });
+      this.dma.read(
+        [{ address: addr, lengthBytes: n * SQE_BYTES }],
+        labelCallback((data: Uint8Array | null) => {
+          if (!data) throw new Error(`${this.name}: command fetch failed`);
+          for (let i = 0; i < n; i++) this.execute(sqid, decodeSqe(data.subarray(i * SQE_BYTES, (i + 1) * SQE_BYTES)));
+        }, `${this.name}>fetched${sqid}x${n}`),
+      );
     }
   }
 
@@ -302,11 +329,14 @@ export class NvmeSsd implements TlpReceiver {
       }
       const f = fetches[i];
       const address = f.address ?? entries[entries.length - 1];
-      this.dma.read([{ address, lengthBytes: f.entries * 8 }], (d) => {
-        if (!d) return cb(null, STATUS.DATA_TRANSFER_ERROR);
-        for (const v of decodePrpEntries(d)) entries.push(v);
-        next(i + 1);
-      });
+      this.dma.read(
+        [{ address, lengthBytes: f.entries * 8 }],
+        labelCallback((d: Uint8Array | null) => {
+          if (!d) return cb(null, STATUS.DATA_TRANSFER_ERROR);
+          for (const v of decodePrpEntries(d)) entries.push(v);
+          next(i + 1);
+        }, `${this.name}>prp-list${i}/${fetches.length}:${e.opcode}:${len}`),
+      );
     };
     next(0);
   }
@@ -320,10 +350,14 @@ export class NvmeSsd implements TlpReceiver {
       const n = Math.min(unit, len - pos);
       const readyAt = this.media.readUnit(firstData, n);
       const last = pos + n >= len;
-      this.scheduler.schedule(readyAt - now, () => {
-        const data = this.store.read(offset + pos, n);
-        this.dmaOut(sliceSegments(segs, pos, n), data, last ? () => this.finishIo(sqid, cid, 'read', len) : null);
-      });
+      const finish = last ? labelCallback(() => this.finishIo(sqid, cid, 'read', len), `${this.name}>read-done:${sqid}:${len}`) : null;
+      this.scheduler.schedule(
+        readyAt - now,
+        labelCallback(() => {
+          const data = this.store.read(offset + pos, n);
+          this.dmaOut(sliceSegments(segs, pos, n), data, finish);
+        }, `${this.name}>unit-ready:${sqid}:${n}:${last}`),
+      );
     }
   }
 
@@ -336,7 +370,7 @@ export class NvmeSsd implements TlpReceiver {
     let failed = false;
     for (let pos = 0; pos < len; pos += unit) {
       const n = Math.min(unit, len - pos);
-      this.dma.read(sliceSegments(segs, pos, n), (data) => {
+      const unitDone = (data: Uint8Array | null): void => {
         if (!data) failed = true;
         else {
           this.store.write(offset + pos, data);
@@ -344,8 +378,11 @@ export class NvmeSsd implements TlpReceiver {
         }
         if (--remaining > 0) return;
         if (failed) return this.complete(sqid, cid, STATUS.DATA_TRANSFER_ERROR);
-        this.scheduler.schedule(lastProgrammed + latency - this.scheduler.now(), () => this.finishIo(sqid, cid, 'write', len));
-      });
+        this.scheduler.schedule(lastProgrammed + latency - this.scheduler.now(), labelCallback(() => this.finishIo(sqid, cid, 'write', len), `${this.name}>write-done:${sqid}:${len}`));
+      };
+      // Command ids are labels (which id a command gets is the driver's free-list order), so they stay out;
+      // the units still to come for a command are the DMA jobs queued behind this one.
+      this.dma.read(sliceSegments(segs, pos, n), labelCallback(unitDone, `${this.name}>unit-fetched:${sqid}:${n}:${latency}`));
     }
   }
 
@@ -378,7 +415,7 @@ export class NvmeSsd implements TlpReceiver {
     if (!cq) return;
     cq.waiting.push({ sqid, cid, status });
     this.flushCompletions(cq);
-    this.scheduler.schedule(0, () => this.fetch(sqid));
+    this.scheduler.schedule(0, labelCallback(() => this.fetch(sqid), `${this.name}>fetch${sqid}`));
   }
 
   private flushCompletions(cq: CplQueue): void {

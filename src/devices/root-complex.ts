@@ -1,9 +1,10 @@
+import type { StateDigest } from '../core/digest.js';
 import { Ring } from '../core/ring.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
 import { bridgeConfig, type ConfigSpace } from '../pcie/config-space.js';
 import type { PciePort, TlpReceiver } from '../pcie/link.js';
-import { bdf, bdfBus, CPL_STATUS, Tlp } from '../pcie/tlp.js';
+import { bdf, bdfBus, CPL_STATUS, digestTlp, Tlp } from '../pcie/tlp.js';
 import { SparseMemory } from './sparse-memory.js';
 
 export interface RootComplexParams {
@@ -121,6 +122,18 @@ export class RootComplex implements TlpReceiver {
   /** Registers the handler for an MSI data value (the vector the driver programmed). */
   onMsi(data: number, handler: () => void): void {
     this.msiHandlers.set(data, handler);
+  }
+
+  /** CPU requests waiting, outstanding reads (by count: tags are labels), reads of DRAM in service; MSI handlers named by vector. */
+  digest(d: StateDigest): void {
+    d.section('root-complex');
+    d.num(this.pendingReads.size);
+    d.num(this.outQ.length);
+    for (let i = 0; i < this.outQ.length; i++) digestTlp(d, this.outQ.at(i)!);
+    d.num(this.readsInService.length);
+    for (let i = 0; i < this.readsInService.length; i++) digestTlp(d, this.readsInService.at(i)!);
+    d.name(this.readServed, 'rc>read-served');
+    for (const [v, h] of this.msiHandlers) d.name(h, `rc>msi${v}`);
   }
 
   private request(tlp: Tlp, lengthBytes: number, cb: (data: Uint8Array | null) => void): void {

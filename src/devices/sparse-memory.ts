@@ -14,6 +14,8 @@ interface PatternRegion {
   start: number;
   end: number;
   seed: number;
+  /** The pattern's bytes at address a are those it generates for absolute offset a + shift (a region copied from elsewhere). */
+  shift: number;
 }
 
 export class SparseMemory {
@@ -44,7 +46,7 @@ export class SparseMemory {
       for (const r of this.patterns) {
         const s = Math.max(r.start, base);
         const e = Math.min(r.end, base + PAGE_BYTES);
-        if (s < e) patternBytes(r.seed, s, p.subarray(s - base, e - base));
+        if (s < e) patternBytes(r.seed, s + r.shift, p.subarray(s - base, e - base));
       }
       this.pages.set(index, p);
     }
@@ -102,12 +104,50 @@ export class SparseMemory {
     for (const r of this.patterns) {
       const s = Math.max(r.start, addr);
       const e = Math.min(r.end, end);
-      if (s < e) patternBytes(r.seed, s, out.subarray(s - addr, e - addr));
+      if (s < e) patternBytes(r.seed, s + r.shift, out.subarray(s - addr, e - addr));
     }
   }
 
   private inPattern(addr: number, len: number): boolean {
     for (const r of this.patterns) if (r.start < addr + len && addr < r.end) return true;
+    return false;
+  }
+
+  /**
+   * Copies [fromAddr, fromAddr + len) of `from` to `toAddr` here. When the source range is untouched
+   * pattern (one region, no page written) and no page here is materialized in the target range, the
+   * copy is by reference, as a filesystem's reflink: the target range becomes the same pattern,
+   * shifted, and reads generate the very bytes the source holds. Otherwise the bytes are copied.
+   * Used for the chunks the fast path jumps: their bytes reach the destination without the
+   * page faults of 1 GiB of fresh memory (verification still reads every byte back).
+   */
+  copyFrom(from: SparseMemory, fromAddr: number, toAddr: number, len: number): void {
+    from.check(fromAddr, len);
+    this.check(toAddr, len);
+    const region = from.patterns.length > 0 ? from.patterns[from.patterns.length - 1] : null;
+    const byReference = region !== null && region.start <= fromAddr && fromAddr + len <= region.end && !from.anyPage(fromAddr, len) && !this.anyPage(toAddr, len);
+    if (byReference) {
+      this.patterns.push({ start: toAddr, end: toAddr + len, seed: region.seed, shift: region.shift + fromAddr - toAddr });
+      return;
+    }
+    const step = 4 << 20;
+    const buf = new Uint8Array(Math.min(step, len));
+    for (let off = 0; off < len; off += step) {
+      const b = buf.subarray(0, Math.min(step, len - off));
+      from.readInto(fromAddr + off, b);
+      this.write(toAddr + off, b);
+    }
+  }
+
+  /** Whether any materialized page overlaps [addr, addr + len). */
+  private anyPage(addr: number, len: number): boolean {
+    const first = Math.floor(addr / PAGE_BYTES);
+    const last = Math.floor((addr + len - 1) / PAGE_BYTES);
+    if (last - first + 1 > this.pages.size) {
+      for (const idx of this.pages.keys()) if (idx >= first && idx <= last) return true;
+      return false;
+    }
+    for (let i = first; i <= last; i++) if (this.pages.has(i)) return true;
     return false;
   }
 
@@ -125,7 +165,7 @@ export class SparseMemory {
       const e = Math.min(end, base + PAGE_BYTES);
       if (s < e) patternBytes(seed, s, p.subarray(s - base, e - base));
     }
-    this.patterns.push({ start: addr, end, seed });
+    this.patterns.push({ start: addr, end, seed, shift: 0 });
   }
 }
 

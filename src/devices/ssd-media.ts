@@ -1,4 +1,5 @@
 import type { RngStream } from '../core/rng.js';
+import type { StateDigest } from '../core/digest.js';
 import { BandwidthServer } from './bandwidth-server.js';
 
 export interface MediaParams {
@@ -29,6 +30,13 @@ export class SsdMedia {
   ) {
     this.reader = new BandwidthServer(1e6 / params.readMBps);
     this.writer = new BandwidthServer(1e6 / params.writeMBps);
+  }
+
+  /** Both servers' backlogs and the latency stream's position (a stream in use never repeats: no exact period with jitter). */
+  digest(d: StateDigest): void {
+    this.reader.digest(d);
+    this.writer.digest(d);
+    if (this.params.latencyJitterFraction > 0) d.str(this.rng.position());
   }
 
   private jitter(): number {

@@ -1,3 +1,4 @@
+import { labelCallback, type StateDigest } from '../core/digest.js';
 import { Ring } from '../core/ring.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
@@ -60,6 +61,12 @@ export class EthPort {
     return this.queuedBytes(delayPs) + wireBytes(payloadBytes) <= this.params.queueLimitBytes;
   }
 
+  /** The output backlog (the frames in it are on their cable's ring). */
+  digest(d: StateDigest): void {
+    d.section(this.name);
+    d.until(this.busyUntilPs);
+  }
+
   /**
    * Commits a frame for transmission no earlier than `delayPs` from now. Returns false (and counts a
    * drop) when the output buffer is full: Ethernet drops, and ExpEther's retransmission recovers.
@@ -119,6 +126,13 @@ export class CableChannel implements EthChannel {
     b.channel = this;
   }
 
+  /** Frames on the wire both ways; a cable that drops frames (fault injection) is never periodic. */
+  digest(d: StateDigest, frame: (f: Frame) => void): void {
+    if (this.dropFilter) d.str(`lossy${this.lostFrames}`);
+    this.toB.digest(d, frame);
+    this.toA.digest(d, frame);
+  }
+
   carry(from: EthPort, frame: Frame, serializedInPs: number): void {
     if (this.dropFilter?.(frame)) {
       this.lostFrames++;
@@ -140,6 +154,14 @@ class CableDirection {
 
   constructor(private readonly to: EthPort) {}
 
+  digest(d: StateDigest, frame: (f: Frame) => void): void {
+    d.section(`cable>${this.to.name}`);
+    d.until(this.lastArrivalPs);
+    d.num(this.frames.length);
+    for (let i = 0; i < this.frames.length; i++) frame(this.frames.at(i)!);
+    d.name(this.arriveNext, `cable>${this.to.name}>arrive`);
+  }
+
   carry(scheduler: Scheduler, frame: Frame, delayPs: number): void {
     const at = scheduler.now() + Math.ceil(delayPs);
     if (at >= this.lastArrivalPs) {
@@ -153,7 +175,8 @@ class CableDirection {
 
   /** Its own method: a closure here would make every call of `carry` allocate the captured context. */
   private carryAlone(scheduler: Scheduler, frame: Frame, delayPs: number): void {
-    scheduler.schedule(delayPs, () => this.deliver(frame));
+    // Rare (never on an EthPort's path); its frame is not in the ring, so a digest cannot see it.
+    scheduler.schedule(delayPs, labelCallback(() => this.deliver(frame), `?overtaking frame ${this.to.name}`));
   }
 
   private readonly arriveNext = (): void => {

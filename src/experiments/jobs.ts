@@ -1,4 +1,4 @@
-import { runCopy, type CopyResult, type Via } from '../host/dc/command.js';
+import { runCopy, type CopyResult, type Fidelity, type FidelityMode, type Via } from '../host/dc/command.js';
 import type { Topology } from '../topology/schema.js';
 import { limitOf, utilizations, type Limit, type Utilization } from './bottleneck.js';
 
@@ -9,6 +9,10 @@ export interface Job {
   depth: number;
   sizeBytes: number;
   seed: number;
+  /** How the move is simulated; runCopy's default ('fast') when absent. */
+  fidelity?: FidelityMode;
+  /** What the job is, for progress lines: "fig5 direct x1 seed 3". */
+  label?: string;
 }
 
 export interface JobResult {
@@ -20,10 +24,12 @@ export interface JobResult {
   events: number;
   limit: Limit;
   utilizations: Utilization[];
+  /** How the numbers were obtained (mode, exact or their 99.7% error, chunks simulated in detail). */
+  fidelity: Fidelity;
 }
 
 export function runJob(job: Job): JobResult {
-  const r: CopyResult = runCopy({ topology: job.topology, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: job.sizeBytes, depth: job.depth, via: job.via, seed: job.seed });
+  const r: CopyResult = runCopy({ topology: job.topology, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: job.sizeBytes, depth: job.depth, via: job.via, seed: job.seed, fidelity: job.fidelity });
   if (!r.verified) throw new Error(`copy did not verify (seed ${job.seed}): the model corrupted data`);
   return {
     mbPerSec: r.mbPerSec,
@@ -34,5 +40,6 @@ export function runJob(job: Job): JobResult {
     events: r.events,
     limit: limitOf(r),
     utilizations: utilizations(r).slice(0, 6),
+    fidelity: r.fidelity,
   };
 }

@@ -2,18 +2,38 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { runJob, type Job, type JobResult } from './jobs.js';
 
+/** A finished job, for progress reports. */
+export interface JobDone {
+  done: number;
+  total: number;
+  index: number;
+  job: Job;
+  result: JobResult;
+}
+
+export interface PoolOptions {
+  threads?: number;
+  /** A job is handed to a thread (which is idle then): lets the caller time it with its own clock. */
+  onStart?: (index: number) => void;
+  onDone?: (d: JobDone) => void;
+}
+
 /**
  * Runs independent jobs on worker threads (one per core by default). Each job is deterministic in its
  * own seed, so results are identical to running them one after another; they come back in job order.
  */
-export async function runJobs(jobs: Job[], opts: { threads?: number; onDone?: (done: number, total: number) => void } = {}): Promise<JobResult[]> {
+export async function runJobs(jobs: Job[], opts: PoolOptions = {}): Promise<JobResult[]> {
   const threads = Math.max(1, Math.min(opts.threads ?? availableParallelism(), jobs.length));
   const results: JobResult[] = new Array(jobs.length);
   let done = 0;
+  const finish = (index: number, result: JobResult) => {
+    results[index] = result;
+    opts.onDone?.({ done: ++done, total: jobs.length, index, job: jobs[index], result });
+  };
   if (threads === 1) {
     for (let i = 0; i < jobs.length; i++) {
-      results[i] = runJob(jobs[i]);
-      opts.onDone?.(++done, jobs.length);
+      opts.onStart?.(i);
+      finish(i, runJob(jobs[i]));
       await new Promise((r) => setImmediate(r)); // let a progress bar repaint
     }
     return results;
@@ -28,12 +48,12 @@ export async function runJobs(jobs: Job[], opts: { threads?: number; onDone?: (d
             const feed = () => {
               if (next >= jobs.length) return resolve();
               const index = next++;
+              opts.onStart?.(index);
               w.postMessage({ index, job: jobs[index] });
             };
             w.on('message', (m: { index: number; result?: JobResult; error?: string }) => {
               if (m.error) return reject(new Error(`job ${m.index} failed: ${m.error}`));
-              results[m.index] = m.result!;
-              opts.onDone?.(++done, jobs.length);
+              finish(m.index, m.result!);
               feed();
             });
             w.on('error', reject);

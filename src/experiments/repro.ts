@@ -1,8 +1,10 @@
 import type { TopLevelSpec } from 'vega-lite';
+import type { Fidelity, FidelityMode } from '../host/dc/command.js';
 import type { Topology } from '../topology/schema.js';
 import { CHART_CONFIG } from './charts.js';
 import type { Limit } from './bottleneck.js';
-import { runJobs } from './pool.js';
+import { fidelityLine, summarizeFidelity, type FidelitySummary } from './fidelity.js';
+import { runJobs, type PoolOptions } from './pool.js';
 import { checkBounds, PAPER, type BoundCheck } from './paper.js';
 import type { Job } from './jobs.js';
 
@@ -15,6 +17,9 @@ export interface Fig5Bar {
   runsMbPerSec: number[];
   paperMbPerSec: number;
   limit: Limit;
+  /** Over the bar's runs: the mean is within the largest error of any run. */
+  fidelity: FidelitySummary;
+  runsFidelity: Fidelity[];
 }
 
 export interface Fig6Point {
@@ -22,14 +27,17 @@ export interface Fig6Point {
   mbPerSec: number;
   paperMbPerSec: number;
   limit: Limit;
+  fidelity: Fidelity;
 }
 
 export interface ReproResult {
   preset: string;
   sizeBytes: number;
   runs: number;
-  fig5?: { bars: Fig5Bar[] };
-  fig6?: { hostLanes: number; points: Fig6Point[] };
+  /** Over every move of the run. */
+  fidelity: FidelitySummary;
+  fig5?: { bars: Fig5Bar[]; fidelity: FidelitySummary };
+  fig6?: { hostLanes: number; points: Fig6Point[]; fidelity: FidelitySummary };
   bounds: BoundCheck[];
 }
 
@@ -39,7 +47,10 @@ export interface ReproOptions {
   sizeBytes: number;
   only?: 'fig5' | 'fig6';
   threads?: number;
-  onProgress?: (done: number, total: number) => void;
+  /** runCopy's default ('fast') when absent. */
+  fidelity?: FidelityMode;
+  onStart?: PoolOptions['onStart'];
+  onDone?: PoolOptions['onDone'];
 }
 
 function withLanes(t: Topology, lanes: number): Topology {
@@ -63,29 +74,35 @@ export async function reproduce(o: ReproOptions): Promise<ReproResult> {
     for (const hostLanes of [8, 1]) {
       for (const mode of ['direct', 'conventional'] as const) {
         fig5Keys.push({ hostLanes, mode });
-        for (let run = 1; run <= o.runs; run++) jobs.push({ topology: withLanes(t, hostLanes), via: mode === 'direct' ? 'dc-buffer' : 'host', depth: t.copy.depth, sizeBytes: o.sizeBytes, seed: run });
+        for (let run = 1; run <= o.runs; run++) {
+          jobs.push({ topology: withLanes(t, hostLanes), via: mode === 'direct' ? 'dc-buffer' : 'host', depth: t.copy.depth, sizeBytes: o.sizeBytes, seed: run, fidelity: o.fidelity, label: `fig5 ${mode} x${hostLanes} seed ${run}` });
+        }
       }
     }
   }
   const fig6Start = jobs.length;
-  if (o.only !== 'fig5') for (let commands = 1; commands <= 8; commands++) jobs.push({ topology: t, via: 'dc-buffer', depth: commands, sizeBytes: o.sizeBytes, seed: 1 });
+  if (o.only !== 'fig5') {
+    for (let commands = 1; commands <= 8; commands++) jobs.push({ topology: t, via: 'dc-buffer', depth: commands, sizeBytes: o.sizeBytes, seed: 1, fidelity: o.fidelity, label: `fig6 direct ${commands} command${commands === 1 ? '' : 's'} seed 1` });
+  }
 
-  const results = await runJobs(jobs, { threads: o.threads, onDone: o.onProgress });
-  const out: ReproResult = { preset: t.name, sizeBytes: o.sizeBytes, runs: o.runs, bounds: [] };
+  const results = await runJobs(jobs, { threads: o.threads, onStart: o.onStart, onDone: o.onDone });
+  const out: ReproResult = { preset: t.name, sizeBytes: o.sizeBytes, runs: o.runs, fidelity: summarizeFidelity(results.map((r) => r.fidelity)), bounds: [] };
   if (o.only !== 'fig6') {
     out.fig5 = {
       bars: fig5Keys.map((k, i) => {
         const rs = results.slice(i * o.runs, (i + 1) * o.runs);
         const xs = rs.map((r) => r.mbPerSec);
         const paper = PAPER.fig5.find((p) => p.hostLanes === k.hostLanes && p.mode === k.mode)!.mbPerSec;
-        return { ...k, mbPerSec: mean(xs), stdevMbPerSec: stdev(xs), runs: xs.length, runsMbPerSec: xs, paperMbPerSec: paper, limit: rs[0].limit };
+        return { ...k, mbPerSec: mean(xs), stdevMbPerSec: stdev(xs), runs: xs.length, runsMbPerSec: xs, paperMbPerSec: paper, limit: rs[0].limit, fidelity: summarizeFidelity(rs.map((r) => r.fidelity)), runsFidelity: rs.map((r) => r.fidelity) };
       }),
+      fidelity: summarizeFidelity(results.slice(0, fig6Start).map((r) => r.fidelity)),
     };
   }
   if (o.only !== 'fig5') {
     out.fig6 = {
       hostLanes: t.host.link.lanes,
-      points: results.slice(fig6Start).map((r, i) => ({ commands: i + 1, mbPerSec: r.mbPerSec, paperMbPerSec: PAPER.fig6[i].mbPerSec, limit: r.limit })),
+      points: results.slice(fig6Start).map((r, i) => ({ commands: i + 1, mbPerSec: r.mbPerSec, paperMbPerSec: PAPER.fig6[i].mbPerSec, limit: r.limit, fidelity: r.fidelity })),
+      fidelity: summarizeFidelity(results.slice(fig6Start).map((r) => r.fidelity)),
     };
   }
   out.bounds = checkBounds(out.fig5?.bars ?? null, out.fig6?.points ?? null);
@@ -100,7 +117,7 @@ export function fig5Chart(r: ReproResult): TopLevelSpec {
   const xOffset = { field: 'mode', sort: ['direct', 'conventional'] } as const;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: { text: `Fig. 5: moving ${fmtSize(r.sizeBytes)} between two SSDs`, subtitle: [`model: mean of ${r.runs} run${r.runs === 1 ? '' : 's'}, error bars ±1 sd`, `diamonds: the paper; multiplicity 3`] },
+    title: { text: `Fig. 5: moving ${fmtSize(r.sizeBytes)} between two SSDs`, subtitle: [`model: mean of ${r.runs} run${r.runs === 1 ? '' : 's'}, error bars ±1 sd`, `diamonds: the paper; multiplicity 3`, fidelityLine(r.fig5!.fidelity)] },
     width: 420,
     height: 300,
     config: CHART_CONFIG,
@@ -124,7 +141,7 @@ export function fig6Chart(r: ReproResult): TopLevelSpec {
   const y = { field: 'mbPerSec', type: 'quantitative', title: 'Bandwidth (MB/s)', scale: { domain: [0, 300] } } as const;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: { text: 'Fig. 6: direct move against commands in flight', subtitle: [`I/O commands issued at once to source and destination`, `together; ${fmtSize(r.sizeBytes)} per point`] },
+    title: { text: 'Fig. 6: direct move against commands in flight', subtitle: [`I/O commands issued at once to source and destination`, `together; ${fmtSize(r.sizeBytes)} per point`, fidelityLine(r.fig6!.fidelity)] },
     width: 420,
     height: 300,
     config: CHART_CONFIG,

@@ -1,9 +1,10 @@
 import type { TopLevelSpec } from 'vega-lite';
-import type { Via } from '../host/dc/command.js';
+import type { Fidelity, FidelityMode, Via } from '../host/dc/command.js';
 import type { Topology } from '../topology/schema.js';
 import { CHART_CONFIG } from './charts.js';
+import { fidelityLine, summarizeFidelity, tagOf, type FidelitySummary } from './fidelity.js';
 import type { JobResult, Job } from './jobs.js';
-import { runJobs } from './pool.js';
+import { runJobs, type PoolOptions } from './pool.js';
 import { withParam, type SweepParam } from './sweep-params.js';
 
 import type { Metric } from './metrics.js';
@@ -14,6 +15,7 @@ export interface SweepRow {
   params: Record<string, number>;
   value: number;
   limit: string;
+  fidelity: Fidelity;
 }
 
 export interface SweepResult {
@@ -22,33 +24,52 @@ export interface SweepResult {
   sizeBytes: number;
   seed: number;
   metric: Metric;
+  /** Over every point. */
+  fidelity: FidelitySummary;
   params: { name: string; values: number[] }[];
   rows: SweepRow[];
 }
 
 /** Runs the preset at every combination of the parameters' values (the cartesian product). */
-export async function sweep(o: { topology: Topology; params: SweepParam[]; via: Via; sizeBytes: number; seed: number; metric: Metric; threads?: number; onProgress?: (d: number, n: number) => void }): Promise<SweepResult> {
+export interface SweepOptions {
+  topology: Topology;
+  params: SweepParam[];
+  via: Via;
+  sizeBytes: number;
+  seed: number;
+  metric: Metric;
+  threads?: number;
+  /** runCopy's default ('fast') when absent. */
+  fidelity?: FidelityMode;
+  onStart?: PoolOptions['onStart'];
+  onDone?: PoolOptions['onDone'];
+}
+
+export async function sweep(o: SweepOptions): Promise<SweepResult> {
   let combos: { t: Topology; params: Record<string, number> }[] = [{ t: o.topology, params: {} }];
   for (const p of o.params) combos = combos.flatMap((c) => p.values.map((v) => ({ t: withParam(c.t, p.path, v), params: { ...c.params, [p.name]: v } })));
-  const jobs: Job[] = combos.map((c) => ({ topology: c.t, via: o.via, depth: c.t.copy.depth, sizeBytes: o.sizeBytes, seed: o.seed }));
-  const results: JobResult[] = await runJobs(jobs, { threads: o.threads, onDone: o.onProgress });
+  const label = (params: Record<string, number>) => Object.entries(params).map(([k, v]) => `${k}=${v}`).join(' ');
+  const jobs: Job[] = combos.map((c) => ({ topology: c.t, via: o.via, depth: c.t.copy.depth, sizeBytes: o.sizeBytes, seed: o.seed, fidelity: o.fidelity, label: label(c.params) }));
+  const results: JobResult[] = await runJobs(jobs, { threads: o.threads, onStart: o.onStart, onDone: o.onDone });
   return {
     preset: o.topology.name,
     via: o.via,
     sizeBytes: o.sizeBytes,
     seed: o.seed,
     metric: o.metric,
+    fidelity: summarizeFidelity(results.map((x) => x.fidelity)),
     params: o.params.map((p) => ({ name: p.name, values: p.values })),
-    rows: combos.map((c, i) => ({ params: c.params, value: results[i][o.metric], limit: results[i].limit.explanation })),
+    rows: combos.map((c, i) => ({ params: c.params, value: results[i][o.metric], limit: results[i].limit.explanation, fidelity: results[i].fidelity })),
   };
 }
 
 export function sweepTable(r: SweepResult): string {
   const names = r.params.map((p) => p.name);
-  const head = [...names, r.metric, 'limited by'];
-  const rows = r.rows.map((row) => [...names.map((n) => String(row.params[n])), r.metric === 'simulatedSeconds' ? row.value.toFixed(6) : Number.isInteger(row.value) ? String(row.value) : row.value.toFixed(1), row.limit]);
+  const head = [...names, r.metric, 'method', 'limited by'];
+  const rows = r.rows.map((row) => [...names.map((n) => String(row.params[n])), r.metric === 'simulatedSeconds' ? row.value.toFixed(6) : Number.isInteger(row.value) ? String(row.value) : row.value.toFixed(1), tagOf(row.fidelity), row.limit]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i].length)));
-  return [head, ...rows].map((cells) => cells.map((c, i) => (i < cells.length - 1 ? c.padEnd(widths[i]) : c)).join('  ')).join('\n');
+  const lines = [head, ...rows].map((cells) => cells.map((c, i) => (i < cells.length - 1 ? c.padEnd(widths[i]) : c)).join('  '));
+  return [fidelityLine(r.fidelity), ...lines].join('\n');
 }
 
 /** First parameter on the x axis; a second one, if any, as one line per value. */
@@ -57,7 +78,7 @@ export function sweepChart(r: SweepResult): TopLevelSpec {
   const values = r.rows.map((row) => ({ x: row.params[x.name], series: series ? `${series.name}=${row.params[series.name]}` : r.via, value: row.value }));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: { text: `${r.metric} against ${x.name}`, subtitle: [`preset ${r.preset}, ${r.via === 'dc-buffer' ? 'direct' : 'conventional'} move, ${r.sizeBytes} B, seed ${r.seed}`] },
+    title: { text: `${r.metric} against ${x.name}`, subtitle: [`preset ${r.preset}, ${r.via === 'dc-buffer' ? 'direct' : 'conventional'} move, ${r.sizeBytes} B, seed ${r.seed}`, fidelityLine(r.fidelity)] },
     width: 420,
     height: 280,
     config: CHART_CONFIG,

@@ -1,10 +1,11 @@
+import type { StateDigest } from '../core/digest.js';
 import { Ring } from '../core/ring.js';
 import type { Callback, Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
 import { Frame } from '../ethernet/frame.js';
 import type { EthPort, FrameReceiver } from '../ethernet/port.js';
 import type { PciePort, TlpReceiver } from '../pcie/link.js';
-import { CPL_STATUS, Tlp } from '../pcie/tlp.js';
+import { CPL_STATUS, digestTlp, Tlp } from '../pcie/tlp.js';
 import { encodedLength } from '../pcie/tlp-codec.js';
 import { EXPETHER_ETHERTYPE, EXPETHER_HEADER_BYTES, ExpEtherPdu, type PortRoute } from './pdu.js';
 import { ReliableReceiver, ReliableSender, type ReliableParams } from './reliable.js';
@@ -110,6 +111,53 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     eth.owner = this;
     pcie.attach(this);
     trace?.register(`bridge.${name}`, () => this.counters);
+  }
+
+  /** This bridge's next sequence number toward `mac` (the base of that flow's relative numbers). */
+  sequenceBase(mac: number): number {
+    return this.peer(mac)?.sender.nextSequence() ?? 0;
+  }
+
+  /** Whether `fn` is one of this bridge's retransmission timers (whose due time digests leave out, see ReliableSender.digest). */
+  isRetransmitTimer(fn: Callback): boolean {
+    for (const p of this.peerList) if (p.retransmitTimeout === fn) return true;
+    return false;
+  }
+
+  /**
+   * Buffers both ways and each peer's window and receive state; sequence numbers relative to the
+   * sending bridge's next one (`base(from, to)`), so a state that differs only in how many frames
+   * have gone before compares equal.
+   */
+  digest(d: StateDigest, base: (fromMac: number, toMac: number) => number): void {
+    d.section(this.name);
+    d.num(this.ingressTlp.length);
+    for (let i = 0; i < this.ingressTlp.length; i++) {
+      digestTlp(d, this.ingressTlp.at(i)!);
+      d.flag(this.ingressOriginal.at(i) !== null);
+      d.num(this.ingressMac.at(i)!);
+    }
+    d.num(this.egressTlp.length);
+    for (let i = 0; i < this.egressTlp.length; i++) {
+      digestTlp(d, this.egressTlp.at(i)!);
+      const p = this.egressPeer.at(i);
+      d.num(p ? p.mac : -1);
+      d.num(p ? this.egressSeq.at(i)! - base(p.mac, this.mac) : 0);
+    }
+    for (const p of this.peerList) {
+      d.num(p.mac);
+      p.sender.digest(d, this.rtoPs);
+      const r = p.receiver;
+      const b = base(p.mac, this.mac);
+      d.num(r.expected - b);
+      d.num(r.delivered - b);
+      d.num(r.unackedCount);
+      d.flag(r.ackTimerArmed);
+      d.flag(p.retransmitTimerArmed);
+      d.flag(p.pendingRoutes !== null);
+      d.name(p.ackTimeout, `${this.name}>ack-timer>${p.mac}`);
+      d.name(p.retransmitTimeout, `${this.name}>rto-timer>${p.mac}`);
+    }
   }
 
   addPeer(mac: number): void {

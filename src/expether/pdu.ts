@@ -1,5 +1,7 @@
 import { encodedLength } from '../pcie/tlp-codec.js';
-import type { Tlp } from '../pcie/tlp.js';
+import type { StateDigest } from '../core/digest.js';
+import type { Frame } from '../ethernet/frame.js';
+import { digestTlp, type Tlp } from '../pcie/tlp.js';
 
 /**
  * ExpEther's frame format is not public (FACTS.md). dconnect's choice, stated in docs/architecture.md:
@@ -41,4 +43,22 @@ export class ExpEtherPdu {
     if (this.routes) return EXPETHER_HEADER_BYTES + 2 + this.routes.length * ROUTE_ENTRY_BYTES;
     return EXPETHER_HEADER_BYTES;
   }
+}
+
+/** A frame on a wire, for digests: its PDU with sequence and ACK numbers relative to their flows' bases. */
+export function digestFrame(d: StateDigest, f: Frame, base: (fromMac: number, toMac: number) => number): void {
+  d.num(f.src);
+  d.num(f.dst);
+  d.num(f.vlan);
+  d.num(f.payloadBytes);
+  const pdu = f.payload as ExpEtherPdu;
+  if (!(pdu instanceof ExpEtherPdu)) {
+    d.str('?');
+    return;
+  }
+  d.str(pdu.kind);
+  d.num(pdu.seq < 0 ? -1e9 : pdu.seq - base(f.src, f.dst));
+  d.num(pdu.ack < 0 ? -1e9 : pdu.ack - base(f.dst, f.src));
+  if (pdu.tlp) digestTlp(d, pdu.tlp);
+  if (pdu.routes) d.str(JSON.stringify(pdu.routes));
 }

@@ -1,3 +1,4 @@
+import type { StateDigest } from '../core/digest.js';
 import { Ring } from '../core/ring.js';
 import type { ExpEtherPdu } from './pdu.js';
 
@@ -39,6 +40,25 @@ export class ReliableSender {
     pdu.seq = this.nextSeq++;
     this.unacked.push(pdu);
     this.sentAtPs.push(nowPs);
+  }
+
+  /** The next sequence number: the base that makes this flow's sequence numbers relative in digests. */
+  nextSequence(): number {
+    return this.nextSeq;
+  }
+
+  /**
+   * Window occupancy and the unacknowledged PDUs by relative sequence number. Their send times only
+   * matter to the retransmission timer; while every one is younger than half the timeout they are
+   * summarised as 'young' (a lossless fabric acknowledges within microseconds), otherwise the state
+   * is marked unique so no period is ever claimed through a pending retransmission.
+   */
+  digest(d: StateDigest, rtoPs: number): void {
+    d.num(this.unacked.length);
+    for (let i = 0; i < this.unacked.length; i++) d.num(this.unacked.at(i)!.seq - this.nextSeq);
+    const oldest = this.oldestSentPs();
+    if (oldest >= 0 && d.nowPs - oldest >= rtoPs / 2) d.str(`old@${d.nowPs}`);
+    d.num(this.retransmissions);
   }
 
   /** Drops every PDU with seq <= ack; returns how many were released. */

@@ -1,3 +1,4 @@
+import { labelCallback, StateDigest } from '../core/digest.js';
 import type { Scheduler } from '../core/scheduler.js';
 import { MSI_ADDRESS_BASE, type RootComplex } from '../devices/root-complex.js';
 import { CC_EN, CQE_BYTES, doorbellOffset, encodeAqa, encodeCc, IDENTIFY_CNS, isSuccess, NVM_OPCODE, REG, SQE_BYTES, statusName, type NvmeStatus } from '../devices/nvme/nvme-defs.js';
@@ -130,6 +131,25 @@ export class NvmeDriver {
     if (!isSuccess(status)) throw new Error(`NVMe admin command 0x${e.opcode.toString(16)} failed: ${statusName(status)}`);
   }
 
+  /**
+   * The I/O queue's tail (it stays: with the controller's head it decides fetch sizes) and the
+   * commands waiting; command ids are labels, so the waiting commands are digested as a sorted multiset.
+   */
+  digest(d: StateDigest): void {
+    d.section(`driver${this.vector}`);
+    const q = this.io;
+    d.num(q.sqTail);
+    d.num(q.freeCids.length);
+    const waiting: string[] = [];
+    for (const cb of q.waiting) {
+      if (!cb) continue;
+      const one = new StateDigest(d.nowPs);
+      one.callback(cb);
+      waiting.push(one.text());
+    }
+    for (const w of waiting.sort()) d.str(w);
+  }
+
   /** Free I/O command slots. */
   freeSlots(): number {
     return this.io.freeCids.length;
@@ -163,7 +183,7 @@ export class NvmeDriver {
     this.rc.memory.write(q.sqBase + q.sqTail * SQE_BYTES, encodeSqe(e));
     q.sqTail = (q.sqTail + 1) % q.entries;
     const tail = q.sqTail;
-    this.scheduler.schedule(this.params.submitCpuNs * 1000, () => this.mmio(doorbellOffset(q.qid, false, 0), tail));
+    this.scheduler.schedule(this.params.submitCpuNs * 1000, labelCallback(() => this.mmio(doorbellOffset(q.qid, false, 0), tail), `drv${this.vector}>doorbell${q.qid}:${tail}`));
   }
 
   /** MSI handler: consume completions whose phase matches, then ring the CQ head doorbell. */

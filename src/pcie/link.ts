@@ -1,7 +1,8 @@
 import { Ring } from '../core/ring.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
-import { Tlp, headerBytes, type TlpKind } from './tlp.js';
+import type { StateDigest } from '../core/digest.js';
+import { Tlp, digestTlp, headerBytes, type TlpKind } from './tlp.js';
 import {
   ackIntervalBytes,
   DLLP_BYTES,
@@ -267,6 +268,34 @@ class Direction {
   queued(): number {
     return this.queues[0].length + this.queues[1].length + this.queues[2].length;
   }
+
+  /** Serialization backlog, credits, the UpdateFC in flight, queued and in-flight TLPs (arrival times are the scheduler's). */
+  digest(d: StateDigest): void {
+    d.until(this.busyUntilPs);
+    for (let i = 0; i < 6; i++) {
+      d.num(this.credits[i]);
+      d.num(this.pendingRelease[i]);
+      d.num(this.updateInFlight ? this.returning[i] : 0);
+    }
+    d.flag(this.updateInFlight);
+    d.num(this.rxBytesSinceAck);
+    d.flag(this.wantReady);
+    for (let c = 0; c < 3; c++) {
+      const q = this.queues[c];
+      d.num(q.length);
+      for (let i = 0; i < q.length; i++) {
+        digestTlp(d, q.at(i)!);
+        d.num(this.queueSeq - this.queueSeqs[c].at(i)!); // order across classes, as an age
+      }
+    }
+    d.num(this.inFlight.length);
+    for (let i = 0; i < this.inFlight.length; i++) {
+      digestTlp(d, this.inFlight.at(i)!);
+      d.num(this.inFlightWire.at(i)!);
+    }
+    d.name(this.arriveNext, `${this.from.name}>arrive`);
+    d.name(this.creditsArrived, `${this.from.name}>credits`);
+  }
 }
 
 /** One end of a PCIe link, owned by the component plugged into it. */
@@ -359,6 +388,12 @@ export class PcieLink {
       trace.register(`${name}.downstream`, () => this.downstream.counters);
       trace.register(`${name}.upstream`, () => this.upstream.counters);
     }
+  }
+
+  digest(d: StateDigest): void {
+    d.section(this.name);
+    this.downstream.digest(d);
+    this.upstream.digest(d);
   }
 
   /** Time to serialize `bytes` on this link, ps (for docs and tests). */

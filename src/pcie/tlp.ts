@@ -2,6 +2,8 @@
  * Transaction Layer Packets. One class for every kind keeps objects monomorphic (fast to pass through
  * the fabric); `encodeTlp` / `decodeTlp` in tlp-codec.ts give the PCIe Base Specification byte layout.
  */
+import type { StateDigest } from '../core/digest.js';
+
 export type TlpKind = 'MRd' | 'MWr' | 'Cpl' | 'CplD' | 'CfgRd0' | 'CfgWr0' | 'CfgRd1' | 'CfgWr1';
 
 /** Completion status field values (PCIe Base Spec, completion header). */
@@ -121,4 +123,24 @@ export function bdfBus(id: number): number {
 export function formatBdf(id: number): string {
   const h = (n: number, w: number) => n.toString(16).padStart(w, '0');
   return `${h(bdfBus(id), 2)}:${h((id >>> 3) & 0x1f, 2)}.${id & 7}`;
+}
+
+/**
+ * What of a TLP decides its future (digests for the exact fast path): kind, sizes, ids, completion
+ * fields, and its address as the 16 MiB region (which window routes it) plus the offset in its 4 KiB
+ * page (boundaries split and align what follows); the rest of the address is a label.
+ */
+export function digestTlp(d: StateDigest, t: Tlp): void {
+  d.str(t.kind);
+  d.num(t.lengthDw);
+  d.num(t.data ? t.data.length : -1);
+  d.num(Math.floor(t.address / 2 ** 24));
+  d.num(t.address % 4096);
+  d.num(t.requesterId);
+  d.num(t.completerId);
+  d.num(t.status);
+  d.num(t.byteCount);
+  d.num(t.lowerAddress);
+  d.num(t.targetId);
+  d.num(t.register);
 }

@@ -36,6 +36,32 @@ test('same command twice gives byte-identical JSON', () => {
   assert.equal(JSON.parse(a.stdout).hostLanes, 1);
 });
 
+test('copy --fidelity fast and full are both accepted, and the result says how it was obtained', () => {
+  for (const mode of ['fast', 'full']) {
+    const r = run('copy', 'sda', 'sdb', '--length', '2MiB', '--fidelity', mode, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const { fidelity: f } = JSON.parse(r.stdout);
+    assert.equal(f.mode, mode);
+    assert.equal(typeof f.exact, 'boolean');
+    assert.equal(typeof f.relativeError99, 'number');
+    assert.equal(f.totalChunks, 16);
+    assert.ok(f.detailedChunks >= 1 && f.detailedChunks <= 16);
+    assert.equal(typeof f.method, 'string');
+  }
+  assert.equal(JSON.parse(run('copy', 'sda', 'sdb', '--length', '1MiB', '--json').stdout).fidelity.mode, 'fast', 'fast is the default');
+  const human = run('copy', 'sda', 'sdb', '--length', '1MiB', '--fidelity', 'full');
+  assert.match(human.stdout, /^ {2}fidelity {4}full, every TLP; 8 of 8 chunks simulated TLP by TLP$/m);
+});
+
+test('--fidelity takes only fast or full, on copy, repro and sweep', () => {
+  for (const cmd of [['copy', 'sda', 'sdb', '--length', '1MiB'], ['repro', '--runs', '1', '--size', '1MiB', '--only', 'fig6'], ['sweep', '--param', 'depth=1']]) {
+    const r = run(...cmd, '--fidelity', 'exact');
+    assert.notEqual(r.code, 0, cmd[0]);
+    assert.match(r.stderr, /--fidelity.*'exact' is invalid.*fast, full/, cmd[0]);
+    assert.equal(r.stdout, '', cmd[0]);
+  }
+});
+
 test('devices lists both SSDs and the DC buffer', () => {
   const r = run('devices', '--json');
   assert.equal(r.code, 0, r.stderr);

@@ -24,6 +24,38 @@ test('repro writes JSON, SVG, PNG and the report, and --json prints one object',
   assert.match(svg, /paper \(Fig\. 5\)/);
   assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /## Fidelity bounds/);
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'fig6.json'), 'utf8')).fig6, j.fig6);
+  assert.equal(j.fidelity.mode, 'fast', 'fast is the default');
+  for (const b of j.fig5.bars) assert.equal(b.fidelity.moves, 1);
+});
+
+test('repro off a terminal prints one line per finished move on stderr; the report states fidelity and wall time', () => {
+  const out = mkdtempSync(join(tmpdir(), 'dconnect-repro-'));
+  const r = run('repro', '--runs', '1', '--size', '4MiB', '--only', 'fig6', '--fidelity', 'full', '--out', out);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stderr.split('\n').filter((l) => l.startsWith('repro: ['));
+  assert.equal(lines.length, 8, r.stderr);
+  for (const l of lines) assert.match(l, /^repro: \[\d\/8\] fig6 direct \d commands? seed 1: \d+\.\d\d MB\/s \(full, every TLP\) \d+\.\d s$/);
+  assert.deepEqual(lines.map((l) => Number(/\[(\d)\//.exec(l)![1])), [1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.match(r.stderr, /^repro: 8 moves of 4 MiB in [\d.]+ s wall; fidelity: full \(every TLP\)$/m);
+  assert.match(r.stdout, /^Fig\. 6: .*; fidelity: full \(every TLP\)$/m);
+  const report = readFileSync(join(out, 'report.md'), 'utf8');
+  assert.match(report, /8 moves in [\d.]+ s of wall time/);
+  assert.match(report, /## Method\n\nfidelity: full \(every TLP\)/);
+  assert.match(readFileSync(join(out, 'fig6.svg'), 'utf8'), /fidelity: full/);
+  for (const p of JSON.parse(readFileSync(join(out, 'fig6.json'), 'utf8')).fig6.points) assert.equal(p.fidelity.mode, 'full');
+});
+
+test('sweep off a terminal prints one line per point; its JSON gives each point\'s fidelity', () => {
+  const out = mkdtempSync(join(tmpdir(), 'dconnect-sweep-'));
+  const r = run('sweep', '--param', 'depth=1,2', '--size', '2MiB', '--threads', '1', '--fidelity', 'fast', '--out', out, '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stderr.split('\n').filter((l) => l.startsWith('sweep: ['));
+  assert.equal(lines.length, 2, r.stderr);
+  assert.match(lines[0], /^sweep: \[1\/2\] depth=1: \d+\.\d\d MB\/s \(fast, [^)]+\) \d+\.\d s$/);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.fidelity.mode, 'fast');
+  for (const row of j.rows) assert.equal(row.fidelity.mode, 'fast');
+  assert.deepEqual(JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8')).rows, j.rows);
 });
 
 test('sweep refuses an unknown parameter, listing the valid ones', () => {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { reproduce } from '../../src/experiments/repro.js';
+import { fig5Chart, fig6Chart, reproduce } from '../../src/experiments/repro.js';
+import { reproMarkdown, reproTables } from '../../src/experiments/report.js';
 import { loadTopology } from '../../src/topology/load.js';
 
 test('the paper preset meets every fidelity bound (16 MiB moves, 2 runs per bar)', async () => {
@@ -47,4 +48,30 @@ test('results are the same with one thread and with two', async () => {
   const b = await reproduce({ topology: t, runs: 2, sizeBytes: 2 << 20, only: 'fig5', threads: 2 });
   assert.equal(JSON.stringify(a), JSON.stringify(b));
   assert.equal(a.fig6, undefined);
+});
+
+test('every bar and point says how it was obtained, and the report gives the wall time', async () => {
+  const t = loadTopology('paper-2012');
+  for (const fidelity of ['fast', 'full'] as const) {
+    const r = await reproduce({ topology: t, runs: 2, sizeBytes: 2 << 20, threads: 1, fidelity });
+    assert.equal(r.fidelity.mode, fidelity);
+    assert.equal(r.fidelity.moves, 4 * 2 + 8);
+    for (const b of r.fig5!.bars) {
+      assert.equal(b.fidelity.moves, 2);
+      assert.equal(b.runsFidelity.length, 2);
+      assert.ok(b.fidelity.detailedChunks <= b.fidelity.totalChunks);
+    }
+    for (const p of r.fig6!.points) assert.equal(p.fidelity.mode, fidelity);
+    if (fidelity === 'full') assert.equal(r.fidelity.exactMoves, r.fidelity.moves, 'full simulates every TLP');
+
+    const md = reproMarkdown(r, { wallSeconds: 12.34 });
+    assert.match(md, /16 moves in 12\.3 s of wall time/);
+    assert.match(md, new RegExp(`fidelity: ${fidelity} \\(`));
+    assert.match(md, /\| method \| chunks in detail/);
+    assert.match(reproTables(r), new RegExp(`fidelity: ${fidelity} \\(`));
+    for (const chart of [fig5Chart(r), fig6Chart(r)]) {
+      const subtitle = (chart.title as { subtitle: string[] }).subtitle;
+      assert.match(subtitle[subtitle.length - 1], new RegExp(`^fidelity: ${fidelity} \\(`));
+    }
+  }
 });

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DconnectError } from '../../src/core/errors.js';
 import { parseSweepParam, sweepablePaths, withParam } from '../../src/experiments/sweep-params.js';
-import { sweep } from '../../src/experiments/sweep.js';
+import { sweep, sweepChart, sweepTable } from '../../src/experiments/sweep.js';
 import { loadTopology } from '../../src/topology/load.js';
 
 const t = loadTopology('paper-2012');
@@ -43,4 +43,18 @@ test('a sweep runs the cartesian product and reports the metric', async () => {
   const at = (w: number, d: number) => r.rows.find((x) => x.params['ssd.writeMBps'] === w && x.params.depth === d)!.value;
   assert.ok(at(1000, 2) > 1.5 * at(250, 2), 'a faster destination moves more');
   assert.ok(at(250, 2) > at(250, 1), 'overlap helps');
+});
+
+test('each sweep point carries its fidelity; the table and chart state it', async () => {
+  const r = await sweep({ topology: t, params: [parseSweepParam(t, 'depth=1,2')], via: 'dc-buffer', sizeBytes: 2 << 20, seed: 1, metric: 'mbPerSec', threads: 1, fidelity: 'full' });
+  for (const row of r.rows) {
+    assert.equal(row.fidelity.mode, 'full');
+    assert.equal(row.fidelity.exact, true);
+    assert.equal(row.fidelity.detailedChunks, row.fidelity.totalChunks);
+  }
+  assert.deepEqual([r.fidelity.mode, r.fidelity.moves], ['full', 2]);
+  assert.match(sweepTable(r), /^fidelity: full \(every TLP\)\n.*method/);
+  assert.deepEqual((sweepChart(r).title as { subtitle: string[] }).subtitle.slice(-1), ['fidelity: full (every TLP)']);
+  const fast = await sweep({ topology: t, params: [parseSweepParam(t, 'depth=2')], via: 'dc-buffer', sizeBytes: 2 << 20, seed: 1, metric: 'mbPerSec', threads: 1 });
+  assert.equal(fast.rows[0].fidelity.mode, 'fast', 'fast is the default');
 });

@@ -4,10 +4,15 @@ import { PS_PER_S } from '../../core/scheduler.js';
 import { patternBytes } from '../../devices/sparse-memory.js';
 import { NvmeSsd } from '../../devices/nvme-ssd.js';
 import { boot, type BootedHost } from '../../runtime/boot.js';
+import { digestFabric } from '../../runtime/fast/fabric-digest.js';
+import { FastForward, type Fidelity } from '../../runtime/fast/fast-forward.js';
 import { buildFabric } from '../../topology/builder.js';
 import type { Topology } from '../../topology/schema.js';
 import type { BlockDevice } from './manager.js';
-import { DcOperator, type MoveStats } from './operator.js';
+import { DcOperator, type MoveHandle, type MoveStats } from './operator.js';
+
+export type { Fidelity } from '../../runtime/fast/fast-forward.js';
+export type FidelityMode = 'fast' | 'full';
 
 export type Via = 'dc-buffer' | 'host';
 
@@ -23,6 +28,10 @@ export interface CopyRequest {
   chunkBytes?: number;
   via: Via;
   seed: number;
+  /** fast (default): jump the steady state, exactly where it repeats, else with a stated interval; full: every TLP. */
+  fidelity?: FidelityMode;
+  /** Keep every chunk's completion time in the result (equivalence tests). */
+  recordChunkTimes?: boolean;
   /** Progress callback: bytes written to the destination so far (called from the simulation). */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
 }
@@ -56,6 +65,16 @@ export interface CopyResult {
   events: number;
   /** Every trace counter at the end of the move (deltas over the move for links). */
   trace: Record<string, Record<string, number>>;
+  /** How the numbers were obtained: per-TLP, an exact jump, or a statistical one with its interval. */
+  fidelity: Fidelity;
+  /** Completion time of every chunk from the start of the move, ps (only with recordChunkTimes). */
+  chunkDonePs?: number[];
+}
+
+/** One line for people: how a result was obtained. */
+export function describeFidelity(f: Fidelity): string {
+  const how = f.mode === 'full' ? 'full (every TLP simulated)' : f.exact ? 'fast, exact' : `fast, statistical, ±${(f.relativeError99 * 100).toFixed(2)}% at 99.7%`;
+  return `${how}; ${f.detailedChunks} of ${f.totalChunks} chunks simulated per TLP`;
 }
 
 /** Validates a copy against the devices before anything is written. */
@@ -126,8 +145,34 @@ export function runCopy(req: CopyRequest): CopyResult {
   let stats: MoveStats | null = null;
   let failure: Error | null = null;
   const op = new DcOperator(fabric.scheduler);
-  op.move(
-    { src, srcOffset: req.srcOffset, dst, dstOffset: req.dstOffset, lengthBytes: req.lengthBytes, chunkBytes: chunk, depth, slots },
+  const chunks = Math.ceil(req.lengthBytes / chunk);
+  const fidelityMode = req.fidelity ?? 'fast';
+  let handle: MoveHandle | null = null;
+  const ff =
+    fidelityMode === 'fast'
+      ? new FastForward({
+          startPs: fabric.scheduler.now(),
+          chunks,
+          fullChunks: Math.floor(req.lengthBytes / chunk),
+          deterministic: fabric.slots.every((s) => !(s.device instanceof NvmeSsd) || s.device.media.params.latencyJitterFraction === 0),
+          digest: () => digestFabric(fabric, [...host.manager.blockDevices().map((b) => b.driver), handle!]),
+          counters: () => fabric.trace.snapshot(),
+        })
+      : null;
+  const observer = ff
+    ? {
+        chunkWritten: (c: number, nextRead: number): number => {
+          const skip = ff.chunkWritten(c, nextRead, fabric.scheduler.now());
+          // The skipped chunks' bytes move functionally, source store to destination store.
+          if (skip > 0) dstSsd.store.copyFrom(srcSsd.store, req.srcOffset + nextRead * chunk, req.dstOffset + nextRead * chunk, skip * chunk);
+          return skip;
+        },
+      }
+    : undefined;
+  const chunkDone: number[] = [];
+  const recorder = !ff && req.recordChunkTimes ? { chunkWritten: (c: number) => ((chunkDone[c] = fabric.scheduler.now()), 0) } : undefined;
+  handle = op.move(
+    { src, srcOffset: req.srcOffset, dst, dstOffset: req.dstOffset, lengthBytes: req.lengthBytes, chunkBytes: chunk, depth, slots, observer: observer ?? recorder },
     (s) => (stats = s),
     (e) => (failure = e),
   );
@@ -147,6 +192,13 @@ export function runCopy(req: CopyRequest): CopyResult {
   if (!stats) throw new Error('the move did not finish: the fabric went idle with commands outstanding');
   const s: MoveStats = stats;
   const after = fabric.trace.snapshot();
+  const outcome = ff?.finish(s.endPs) ?? null;
+  const skippedChunks = ff ? ff.skipped().count : 0;
+  if (outcome) {
+    s.endPs = outcome.endPs;
+    for (const [name, adds] of Object.entries(outcome.counterAdds)) for (const [k, v] of Object.entries(adds)) if (after[name]) after[name][k] += v;
+  }
+  const fidelity: Fidelity = outcome?.fidelity ?? { mode: 'full', exact: true, relativeError99: 0, detailedChunks: chunks, totalChunks: chunks, method: 'full: every TLP simulated' };
 
   // Verify: the destination range must equal the source pattern, byte for byte. Two chunk buffers
   // are reused (fresh 4 MiB arrays per chunk cost page faults); the digest is the destination's.
@@ -198,12 +250,13 @@ export function runCopy(req: CopyRequest): CopyResult {
       upstreamUtilization: delta('hostLink.upstream', 'busyPs') / elapsedPs,
       downstreamUtilization: delta('hostLink.downstream', 'busyPs') / elapsedPs,
     },
-    commands: { read: s.readCommands, write: s.writeCommands },
+    commands: { read: s.readCommands + skippedChunks, write: s.writeCommands + skippedChunks },
     events: fabric.scheduler.eventsExecuted - eventsBefore,
     trace,
+    fidelity,
+    ...(req.recordChunkTimes ? { chunkDonePs: (outcome ? outcome.chunkDonePs : chunkDone).map((t) => t - s.startPs) } : {}),
   };
 }
-
 /** Byte equality, a word at a time where both arrays allow it. */
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

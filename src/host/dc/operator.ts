@@ -1,3 +1,4 @@
+import { labelCallback, type StateDigest } from '../../core/digest.js';
 import type { Scheduler } from '../../core/scheduler.js';
 import { DconnectError } from '../../core/errors.js';
 import { isSuccess, statusName, type NvmeStatus } from '../../devices/nvme/nvme-defs.js';
@@ -14,6 +15,23 @@ export interface MoveSpec {
   depth: number;
   /** Bus addresses of the relay slots (DC buffer BAR for direct, host memory for conventional), each chunkBytes. */
   slots: number[];
+  /** Told of every chunk written; may answer that chunks were moved by other means (see MoveObserver). */
+  observer?: MoveObserver;
+}
+
+/** What the operator tells whoever watches the move (the runtime's fast path), at chunk boundaries. */
+export interface MoveObserver {
+  /**
+   * Chunk `chunk` is on the destination (called before the pipeline refills). `nextRead` is the first
+   * chunk not yet read. Returns how many chunks from `nextRead` on the operator should treat as already
+   * moved (0: none); they must be whole chunks before the last one.
+   */
+  chunkWritten(chunk: number, nextRead: number): number;
+}
+
+/** The operator's view of a move in progress, for digests (slot identities and chunk numbers are labels). */
+export interface MoveHandle {
+  digest(d: StateDigest): void;
 }
 
 export interface MoveStats {
@@ -35,7 +53,7 @@ export interface MoveStats {
 export class DcOperator {
   constructor(private readonly scheduler: Scheduler) {}
 
-  move(spec: MoveSpec, done: (stats: MoveStats) => void, fail: (err: Error) => void): void {
+  move(spec: MoveSpec, done: (stats: MoveStats) => void, fail: (err: Error) => void): MoveHandle {
     const { src, dst, chunkBytes, lengthBytes } = spec;
     const chunks = Math.ceil(lengthBytes / chunkBytes);
     const freeSlots = spec.slots.slice().reverse();
@@ -79,27 +97,44 @@ export class DcOperator {
       else stats.writeCommands++;
       const bytes = span(chunk);
       const slba = (base + chunk * chunkBytes) / dev.blockBytes;
-      dev.driver.submitIo(kind, slba, bytes / dev.blockBytes, [{ address: slot, lengthBytes: bytes }], (st) => {
+      const completed = (st: NvmeStatus): void => {
         inFlight--;
         if (!check(`${kind} of ${dev.name} at block ${slba}`, st)) return;
         if (kind === 'read') readyToWrite.push({ chunk, slot });
         else {
           freeSlots.push(slot);
+          const skip = spec.observer ? spec.observer.chunkWritten(chunk, nextRead) : 0;
           if (++written === chunks) {
             stats.endPs = this.scheduler.now();
             done(stats);
             return;
           }
+          if (skip > 0) {
+            if (!Number.isInteger(skip) || nextRead + skip >= chunks) throw new Error(`operator: cannot skip ${skip} chunks from ${nextRead} of ${chunks}`);
+            nextRead += skip;
+            written += skip;
+          }
         }
         pump();
-      });
+      };
+      dev.driver.submitIo(kind, slba, bytes / dev.blockBytes, [{ address: slot, lengthBytes: bytes }], labelCallback(completed, `op>${kind}:${bytes}`));
+    };
+    const handle: MoveHandle = {
+      digest: (d) => {
+        d.section('operator');
+        d.num(inFlight);
+        d.num(freeSlots.length);
+        d.num(readyToWrite.length);
+        d.flag(failed);
+      },
     };
 
     if (chunks === 0) {
       stats.endPs = stats.startPs;
       done(stats);
-      return;
+      return handle;
     }
     pump();
+    return handle;
   }
 }
