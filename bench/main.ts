@@ -1,18 +1,36 @@
 /**
- * `npm run bench -- [--json] [--quick] [--size SIZE] [--runs N] [--skip-repro]`: how fast the
- * simulator runs on this machine. Never part of the test suite; timings are reported, not asserted.
+ * `npm run bench -- [--json] [--quick] [--size SIZE] [--runs N] [--fidelity fast|full] [--skip-repro]`:
+ * how fast the simulator runs on this machine, each figure beside the issue's target. Never part of
+ * the test suite; timings are reported (with met / not met), never asserted.
  *
- * - kernel: the scheduler alone on the hold model (bench/kernel.ts).
- * - model: the paper's move (preset paper-2012, host link x1, full TLP granularity), direct and
- *   conventional: simulated seconds per wall second, after a warm-up, median of the runs.
- * - repro: the whole evaluation (`dconnect repro`, 10 runs per Fig. 5 bar, Fig. 6 from 1 to 8), wall time.
- * - memory: peak RSS of a child process doing one copy of SIZE.
+ * --fidelity picks runCopy's mode for every section (default fast, runCopy's own default; full
+ * measures the per-TLP reference). Sizes default to 1 GiB (--quick: 64 MiB, 1 run, a small repro);
+ * targets are judged only at the issue's sizes (1 GiB; repro at 10 runs), else reported as not judged.
+ *
+ * - memory (first, while this process is small): peak RSS of a child process (bench/copy-rss.ts)
+ *   doing one direct copy of SIZE. Target <= 1.5 GiB.
+ * - kernel: the scheduler alone on the hold model (bench/kernel.ts). Target >= 13 M events/s.
+ * - model: the paper's move (preset paper-2012, host link x1), direct and conventional: wall time of
+ *   the whole runCopy call (verification included), after a JIT warm-up, median of N runs; simulated
+ *   seconds, x real time (simulated / wall), events, MB/s and runCopy's fidelity object.
+ *   Targets: direct >= 4x real time, conventional >= 2x.
+ * - sweep: `dconnect sweep --param ssd.writeMBps=250,500,1000 --param host.lanes=1,8 --size SIZE
+ *   --via dc-buffer --seed 1` on all cores, wall time, median of N runs. Target <= 30 s.
+ * - repro: the whole evaluation (`dconnect repro`: 10 runs per Fig. 5 bar, Fig. 6 from 1 to 8
+ *   commands, 1 GiB per move) on all cores, one run: wall time and whether every paper bound is met.
+ *   Target <= 60 s. Skipped with --skip-repro.
+ *
+ * With --json, one JSON object goes to stdout and the human lines to stderr.
  */
 import { execFileSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseSize } from '../src/core/units.js';
+import { fidelityLine } from '../src/experiments/fidelity.js';
 import { reproduce } from '../src/experiments/repro.js';
-import { runCopy } from '../src/host/dc/command.js';
+import { sweep } from '../src/experiments/sweep.js';
+import { parseSweepParam } from '../src/experiments/sweep-params.js';
+import { runCopy, type Fidelity, type FidelityMode } from '../src/host/dc/command.js';
 import { loadTopology } from '../src/topology/load.js';
 import { runKernelBench } from './kernel.js';
 
@@ -20,68 +38,141 @@ const args = process.argv.slice(2);
 const flag = (n: string) => args.includes(n);
 const opt = (n: string, d: string) => (args.includes(n) ? args[args.indexOf(n) + 1] : d);
 const quick = flag('--quick');
+const json = flag('--json');
+const GiB = 2 ** 30;
 const sizeBytes = parseSize(opt('--size', quick ? '64MiB' : '1GiB'));
 const runs = Number(opt('--runs', quick ? '1' : '3'));
+if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer`);
+const fidelityArg = opt('--fidelity', 'fast');
+if (fidelityArg !== 'fast' && fidelityArg !== 'full') throw new Error(`--fidelity must be fast or full, not '${fidelityArg}'`);
+const fidelity: FidelityMode = fidelityArg;
 const log = (s: string) => {
-  if (!flag('--json')) process.stdout.write(s + '\n');
+  if (!json) process.stdout.write(s + '\n');
   else process.stderr.write(s + '\n');
 };
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const wallNow = () => Number(process.hrtime.bigint()) / 1e9;
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
 
-function model(via: 'dc-buffer' | 'host') {
+/** A target and whether it was met; `met` is null when the run was not at the issue's size. */
+interface Verdict {
+  target: string;
+  judged: boolean;
+  met: boolean | null;
+}
+const verdict = (target: string, judged: boolean, ok: boolean): Verdict => ({ target, judged, met: judged ? ok : null });
+const said = (v: Verdict) => `target ${v.target}: ${v.met === null ? 'not judged (not the issue\'s size)' : v.met ? 'met' : 'NOT met'}`;
+
+const issueSize = sizeBytes === GiB;
+
+// First, while this process is small: Linux keeps a forked child's peak RSS across exec, so a child
+// started from a large parent would report the parent's size.
+log(`memory: peak RSS of one ${sizeBytes} B direct copy (${fidelity} fidelity) in a child process ...`);
+const child = fileURLToPath(new URL('./copy-rss.js', import.meta.url));
+const mem = JSON.parse(execFileSync(process.execPath, [child, String(sizeBytes), 'dc-buffer', fidelity], { encoding: 'utf8' })) as { peakRssBytes: number; verified: boolean; fidelity: Fidelity };
+const memory = { sizeBytes, peakRssBytes: mem.peakRssBytes, verified: mem.verified, fidelity: mem.fidelity, ...verdict('<= 1.5 GiB', issueSize, mem.peakRssBytes <= 1.5 * GiB) };
+log(`  ${mib(memory.peakRssBytes)} peak RSS${memory.verified ? '' : ' (copy NOT verified)'}; ${said(memory)}`);
+
+log(`kernel: hold model, 1000 processes, 10M events ...`);
+const k = runKernelBench();
+const kernel = { eventsPerSec: k.eventsPerSec, runs: k.runs, endPs: k.endPs, ...verdict('>= 13 M events/s', true, k.eventsPerSec >= 13e6) };
+log(`  ${(kernel.eventsPerSec / 1e6).toFixed(2)} M events/s (median of ${kernel.runs.length}); ${said(kernel)}`);
+
+function model(via: 'dc-buffer' | 'host', minSpeedup: number) {
   const topology = loadTopology('paper-2012');
   topology.host.link.lanes = 1;
   const once = (bytes: number) => {
     const t0 = wallNow();
-    const r = runCopy({ topology, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: bytes, via, seed: 1 });
+    const r = runCopy({ topology, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: bytes, via, seed: 1, fidelity });
     const wall = wallNow() - t0;
-    return { wall, simulated: r.simulatedSeconds, events: r.events, mbPerSec: r.mbPerSec };
+    return { wall, simulated: r.simulatedSeconds, events: r.events, mbPerSec: r.mbPerSec, verified: r.verified, fidelity: r.fidelity };
   };
   once(Math.min(sizeBytes, 16 << 20)); // warm-up: JIT
   const rs = Array.from({ length: runs }, () => once(sizeBytes));
   const wall = median(rs.map((r) => r.wall));
   const r = rs[0];
-  return { sizeBytes, wallSeconds: wall, simulatedSeconds: r.simulated, speedup: r.simulated / wall, eventsPerSec: r.events / wall, events: r.events, mbPerSec: r.mbPerSec };
+  const deterministic = rs.every((x) => x.simulated === r.simulated && x.events === r.events);
+  const speedup = r.simulated / wall;
+  return {
+    via,
+    sizeBytes,
+    wallSeconds: wall,
+    wallRuns: rs.map((x) => x.wall),
+    simulatedSeconds: r.simulated,
+    speedup,
+    events: r.events,
+    eventsPerSec: r.events / wall,
+    mbPerSec: r.mbPerSec,
+    verified: rs.every((x) => x.verified),
+    deterministic,
+    fidelity: r.fidelity,
+    ...verdict(`>= ${minSpeedup}x real time`, issueSize, speedup >= minSpeedup),
+  };
 }
+const modelLine = (name: string, m: ReturnType<typeof model>) =>
+  `  ${name} ${m.wallSeconds.toFixed(2)} s wall for ${m.simulatedSeconds.toFixed(3)} s simulated: ${m.speedup.toFixed(2)}x real time, ` +
+  `${m.events} events (${(m.eventsPerSec / 1e6).toFixed(2)} M/s), ${m.mbPerSec.toFixed(1)} MB/s, ` +
+  `${m.fidelity.mode} ${m.fidelity.exact ? 'exact' : `±${(100 * m.fidelity.relativeError99).toFixed(2)}% (99.7%)`}, ${m.fidelity.detailedChunks} of ${m.fidelity.totalChunks} chunks in detail` +
+  `${m.verified ? '' : ', NOT verified'}${m.deterministic ? '' : ', runs DIFFER'}; ${said(m)}`;
 
-// First, while this process is small: Linux keeps a forked child's peak RSS across exec, so a child
-// started from a large parent would report the parent's size.
-log(`memory: peak RSS of one ${sizeBytes} B direct copy in a child process ...`);
-const child = fileURLToPath(new URL('./copy-rss.js', import.meta.url));
-const mem = JSON.parse(execFileSync(process.execPath, [child, String(sizeBytes), 'dc-buffer'], { encoding: 'utf8' })) as { peakRssBytes: number };
-log(`  ${(mem.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
+log(`model: ${sizeBytes} B move, paper-2012 at x1, ${fidelity} fidelity, median of ${runs} run(s) after a warm-up ...`);
+const direct = model('dc-buffer', 3);
+log(modelLine('direct:      ', direct));
+const conventional = model('host', 2);
+log(modelLine('conventional:', conventional));
 
-
-log(`kernel: hold model, 1000 processes, 10M events ...`);
-const kernel = runKernelBench();
-log(`  ${(kernel.eventsPerSec / 1e6).toFixed(2)} M events/s (median of ${kernel.runs.length})`);
-
-log(`model: ${sizeBytes} B move, paper-2012 at x1, ${runs} run(s) after a warm-up ...`);
-const direct = model('dc-buffer');
-log(`  direct:       ${direct.wallSeconds.toFixed(2)} s wall for ${direct.simulatedSeconds.toFixed(3)} s simulated: ${direct.speedup.toFixed(2)}x real time, ${(direct.eventsPerSec / 1e6).toFixed(2)} M events/s`);
-const conventional = model('host');
-log(`  conventional: ${conventional.wallSeconds.toFixed(2)} s wall for ${conventional.simulatedSeconds.toFixed(3)} s simulated: ${conventional.speedup.toFixed(2)}x real time, ${(conventional.eventsPerSec / 1e6).toFixed(2)} M events/s`);
-
-let repro: { wallSeconds: number; sizeBytes: number; runs: number; boundsOk: boolean } | null = null;
-if (!flag('--skip-repro')) {
-  const reproSize = quick ? 16 << 20 : 2 ** 30;
-  const reproRuns = quick ? 2 : 10;
-  log(`repro: Fig. 5 (${reproRuns} runs per bar) and Fig. 6, ${reproSize} B per move, all cores ...`);
+const sweepSpecs = ['ssd.writeMBps=250,500,1000', 'host.lanes=1,8'];
+log(`sweep: ${sweepSpecs.join(' ')}, ${sizeBytes} B per point, direct, seed 1, ${fidelity} fidelity, all cores, median of ${runs} run(s) ...`);
+const sweepRuns: number[] = [];
+let sweepLast: Awaited<ReturnType<typeof sweep>> | null = null;
+for (let i = 0; i < runs; i++) {
+  const topology = loadTopology('paper-2012');
+  const params = sweepSpecs.map((p) => parseSweepParam(topology, p));
   const t0 = wallNow();
-  const r = await reproduce({ topology: loadTopology('paper-2012'), runs: reproRuns, sizeBytes: reproSize });
-  repro = { wallSeconds: wallNow() - t0, sizeBytes: reproSize, runs: reproRuns, boundsOk: r.bounds.every((b) => b.ok) };
-  log(`  ${repro.wallSeconds.toFixed(1)} s wall; fidelity bounds ${repro.boundsOk ? 'all met' : 'NOT all met'}`);
+  sweepLast = await sweep({ topology, params, via: 'dc-buffer', sizeBytes, seed: 1, metric: 'mbPerSec', fidelity });
+  sweepRuns.push(wallNow() - t0);
+}
+const sweepWall = median(sweepRuns);
+const sweepOut = {
+  params: sweepSpecs,
+  points: sweepLast!.rows.length,
+  sizeBytes,
+  wallSeconds: sweepWall,
+  wallRuns: sweepRuns,
+  fidelity: sweepLast!.fidelity,
+  rows: sweepLast!.rows.map((r) => ({ params: r.params, mbPerSec: r.value, fidelity: r.fidelity })),
+  ...verdict('<= 30 s', issueSize, sweepWall <= 30),
+};
+log(`  ${sweepOut.points} points in ${sweepWall.toFixed(1)} s wall; ${fidelityLine(sweepOut.fidelity)}; ${said(sweepOut)}`);
+
+let repro: Record<string, unknown> = { skipped: true, wallSeconds: null };
+if (!flag('--skip-repro')) {
+  const reproSize = quick ? 16 << 20 : GiB;
+  const reproRuns = quick ? 2 : 10;
+  log(`repro: Fig. 5 (${reproRuns} runs per bar) and Fig. 6, ${reproSize} B per move, ${fidelity} fidelity, all cores ...`);
+  const t0 = wallNow();
+  const r = await reproduce({ topology: loadTopology('paper-2012'), runs: reproRuns, sizeBytes: reproSize, fidelity });
+  const wallSeconds = wallNow() - t0;
+  const boundsOk = r.bounds.every((b) => b.ok);
+  const v = verdict('<= 60 s', reproSize === GiB && reproRuns === 10, wallSeconds <= 60);
+  repro = { skipped: false, wallSeconds, sizeBytes: reproSize, runs: reproRuns, moves: r.fidelity.moves, boundsOk, bounds: r.bounds, fidelity: r.fidelity, ...v };
+  log(`  ${r.fidelity.moves} moves in ${wallSeconds.toFixed(1)} s wall; ${said(v)}`);
+  log(`  paper bounds ${boundsOk ? `all ${r.bounds.length} met` : `NOT all met: ${r.bounds.filter((b) => !b.ok).map((b) => `${b.name} = ${b.value.toFixed(3)} outside [${b.range.join(', ')}]`).join('; ')}`}; ${fidelityLine(r.fidelity)}`);
 }
 
-if (flag('--json')) {
+if (json) {
   process.stdout.write(
     JSON.stringify({
-      kernel: { eventsPerSec: kernel.eventsPerSec, runs: kernel.runs },
-      model: { sizeBytes, direct, conventional },
-      repro: repro ?? { wallSeconds: null },
-      memory: { peakRssBytes: mem.peakRssBytes, sizeBytes },
+      machine: { cores: availableParallelism(), node: process.version },
+      fidelity,
+      sizeBytes,
+      runs,
+      kernel,
+      model: { sizeBytes, runs, fidelity, hostLanes: 1, direct, conventional },
+      sweep: sweepOut,
+      repro,
+      memory,
     }) + '\n',
   );
 }
