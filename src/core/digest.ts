@@ -42,23 +42,19 @@ export class StateDigest {
     this.parts.push(absPs > this.nowPs ? absPs - this.nowPs : 0);
   }
 
-  /** A time in the past: how long ago. */
-  since(absPs: number): void {
-    this.parts.push(this.nowPs - absPs);
-  }
-
   /** Registers the name of a prebuilt callback owned by a component (before the scheduler is digested). */
   name(fn: AnyCallback, name: string): void {
     this.names.set(fn, name);
   }
 
-  /** A callback: its registered name, its site label, or its source text (same site, same text). */
+  /** A callback's name: registered, its site label, or its source text (same site, same text); '-' for none. */
+  callbackName(fn: AnyCallback | null | undefined): string {
+    if (!fn) return '-';
+    return this.names.get(fn) ?? callbackLabels.get(fn) ?? `?${fn.toString()}`;
+  }
+
   callback(fn: AnyCallback | null | undefined): void {
-    if (!fn) {
-      this.parts.push('-');
-      return;
-    }
-    this.parts.push(this.names.get(fn) ?? callbackLabels.get(fn) ?? `?${fn.toString()}`);
+    this.parts.push(this.callbackName(fn));
   }
 
   /** Opens a section (a component), so lengths cannot alias across components. */

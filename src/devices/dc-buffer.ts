@@ -5,7 +5,7 @@ import type { TraceRegistry } from '../core/trace.js';
 import { serveConfig } from '../expether/config-tlps.js';
 import { endpointConfig, type ConfigSpace } from '../pcie/config-space.js';
 import type { PciePort, TlpReceiver } from '../pcie/link.js';
-import { bdfBus, CPL_STATUS, digestTlp, Tlp } from '../pcie/tlp.js';
+import { bdfBus, CPL_STATUS, digestTlps, Tlp } from '../pcie/tlp.js';
 import { SparseMemory } from './sparse-memory.js';
 import { BandwidthServer } from './bandwidth-server.js';
 
@@ -95,10 +95,7 @@ export class DcBuffer implements TlpReceiver {
   digest(d: StateDigest): void {
     d.section(this.name);
     d.num(this.rxFifo);
-    for (const r of [this.held, this.pendingReads, this.inDdr, this.txQ]) {
-      d.num(r.length);
-      for (let i = 0; i < r.length; i++) digestTlp(d, r.at(i)!);
-    }
+    for (const r of [this.held, this.pendingReads, this.inDdr, this.txQ]) digestTlps(d, r);
     this.ddrServer.digest(d);
     d.name(this.ddrDone, `${this.name}>ddr-done`);
   }

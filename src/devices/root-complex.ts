@@ -4,7 +4,7 @@ import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
 import { bridgeConfig, type ConfigSpace } from '../pcie/config-space.js';
 import type { PciePort, TlpReceiver } from '../pcie/link.js';
-import { bdf, bdfBus, CPL_STATUS, digestTlp, Tlp } from '../pcie/tlp.js';
+import { bdf, bdfBus, CPL_STATUS, digestTlps, Tlp } from '../pcie/tlp.js';
 import { SparseMemory } from './sparse-memory.js';
 
 export interface RootComplexParams {
@@ -128,10 +128,8 @@ export class RootComplex implements TlpReceiver {
   digest(d: StateDigest): void {
     d.section('root-complex');
     d.num(this.pendingReads.size);
-    d.num(this.outQ.length);
-    for (let i = 0; i < this.outQ.length; i++) digestTlp(d, this.outQ.at(i)!);
-    d.num(this.readsInService.length);
-    for (let i = 0; i < this.readsInService.length; i++) digestTlp(d, this.readsInService.at(i)!);
+    digestTlps(d, this.outQ);
+    digestTlps(d, this.readsInService);
     d.name(this.readServed, 'rc>read-served');
     for (const [v, h] of this.msiHandlers) d.name(h, `rc>msi${v}`);
   }

@@ -1,4 +1,4 @@
-import { labelCallback, StateDigest } from '../core/digest.js';
+import { labelCallback, type StateDigest } from '../core/digest.js';
 import type { Scheduler } from '../core/scheduler.js';
 import { MSI_ADDRESS_BASE, type RootComplex } from '../devices/root-complex.js';
 import { CC_EN, CQE_BYTES, doorbellOffset, encodeAqa, encodeCc, IDENTIFY_CNS, isSuccess, NVM_OPCODE, REG, SQE_BYTES, statusName, type NvmeStatus } from '../devices/nvme/nvme-defs.js';
@@ -140,13 +140,7 @@ export class NvmeDriver {
     const q = this.io;
     d.num(q.sqTail);
     d.num(q.freeCids.length);
-    const waiting: string[] = [];
-    for (const cb of q.waiting) {
-      if (!cb) continue;
-      const one = new StateDigest(d.nowPs);
-      one.callback(cb);
-      waiting.push(one.text());
-    }
+    const waiting = q.waiting.filter((cb) => cb !== null).map((cb) => d.callbackName(cb));
     for (const w of waiting.sort()) d.str(w);
   }
 

@@ -3,6 +3,7 @@
  * the fabric); `encodeTlp` / `decodeTlp` in tlp-codec.ts give the PCIe Base Specification byte layout.
  */
 import type { StateDigest } from '../core/digest.js';
+import type { Ring } from '../core/ring.js';
 
 export type TlpKind = 'MRd' | 'MWr' | 'Cpl' | 'CplD' | 'CfgRd0' | 'CfgWr0' | 'CfgRd1' | 'CfgWr1';
 
@@ -143,4 +144,10 @@ export function digestTlp(d: StateDigest, t: Tlp): void {
   d.num(t.lowerAddress);
   d.num(t.targetId);
   d.num(t.register);
+}
+
+/** A queue of TLPs for digests: its length, then each TLP oldest first. */
+export function digestTlps(d: StateDigest, q: Ring<Tlp>): void {
+  d.num(q.length);
+  for (let i = 0; i < q.length; i++) digestTlp(d, q.at(i)!);
 }

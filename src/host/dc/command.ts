@@ -73,11 +73,6 @@ export interface CopyResult {
   chunkDonePs?: number[];
 }
 
-/** One line for people: how a result was obtained. */
-export function describeFidelity(f: Fidelity): string {
-  const how = f.mode === 'full' ? 'full (every TLP simulated)' : f.exact ? 'fast, exact' : `fast, statistical, ±${(f.relativeError99 * 100).toFixed(2)}% at 99.7%`;
-  return `${how}; ${f.detailedChunks} of ${f.totalChunks} chunks simulated per TLP`;
-}
 
 /** Validates a copy against the devices before anything is written. */
 export function validateCopy(src: BlockDevice, srcOffset: number, dst: BlockDevice, dstOffset: number, length: number, chunk: number): void {

@@ -1,9 +1,8 @@
-import { StateDigest } from '../../core/digest.js';
+import { StateDigest, type Digestible } from '../../core/digest.js';
 import type { Callback } from '../../core/scheduler.js';
 import { CableChannel, type EthPort } from '../../ethernet/port.js';
 import type { ExpEtherBridge } from '../../expether/bridge.js';
 import { digestFrame } from '../../expether/pdu.js';
-import type { Digestible } from '../../core/digest.js';
 import type { Fabric } from '../../topology/builder.js';
 
 /**
