@@ -151,6 +151,8 @@ export class CableChannel implements EthChannel {
 class CableDirection {
   private readonly frames = new Ring<Frame>();
   private lastArrivalPs = -Infinity;
+  /** Frames that took their own event so far: only makes their digest labels unique. */
+  private overtaking = 0;
 
   constructor(private readonly to: EthPort) {}
 
@@ -175,8 +177,9 @@ class CableDirection {
 
   /** Its own method: a closure here would make every call of `carry` allocate the captured context. */
   private carryAlone(scheduler: Scheduler, frame: Frame, delayPs: number): void {
-    // Rare (never on an EthPort's path); its frame is not in the ring, so a digest cannot see it.
-    scheduler.schedule(delayPs, labelCallback(() => this.deliver(frame), `?overtaking frame ${this.to.name}`));
+    // Rare (never on an EthPort's path); its frame is not in the ring, so a digest cannot see it: the
+    // label is unique, so no state holding one is ever taken for a repeat.
+    scheduler.schedule(delayPs, labelCallback(() => this.deliver(frame), `?overtaking frame ${this.to.name} #${++this.overtaking}`));
   }
 
   private readonly arriveNext = (): void => {
