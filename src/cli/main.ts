@@ -66,7 +66,7 @@ program
     const lengthBytes = parseSize(o.length, '--length');
     const depth = o.depth === undefined ? undefined : Number(o.depth);
     if (depth !== undefined && !Number.isInteger(depth)) throw new DconnectError('BAD_OPTION', `--depth '${o.depth}' is not an integer`, 'use 1..64');
-    const bar = progressBar('copy', lengthBytes, 'bytes');
+    const bar = progressBar('copy', lengthBytes, 'bytes', { lines: true });
     try {
       const r = runCopy({ topology, src: src.device, srcOffset: src.offset, dst: dst.device, dstOffset: dst.offset, lengthBytes, depth, chunkBytes: o.chunk === undefined ? undefined : parseSize(o.chunk, '--chunk'), via: parseVia(o.via), seed: parseSeed(o.seed), fidelity: o.fidelity, onProgress: (d) => bar.update(d) });
       bar.stop();

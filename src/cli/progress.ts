@@ -2,9 +2,24 @@ import cliProgress from 'cli-progress';
 import type { JobDone } from '../experiments/pool.js';
 import { tagOf } from '../experiments/fidelity.js';
 
-/** A progress bar on stderr when it is a terminal; silent otherwise (CI, pipes, --json consumers). */
-export function progressBar(label: string, total: number, unit: string): { update(v: number): void; stop(): void } {
-  if (!process.stderr.isTTY) return { update() {}, stop() {} };
+/**
+ * A progress bar on stderr when it is a terminal. Elsewhere (CI, pipes) silent, or with `lines`, a
+ * plain line at every tenth of the total, so a long single run (a `--fidelity full` copy) shows in logs.
+ */
+export function progressBar(label: string, total: number, unit: string, opts: { lines?: boolean } = {}): { update(v: number): void; stop(): void } {
+  if (!process.stderr.isTTY) {
+    if (!opts.lines || total <= 0) return { update() {}, stop() {} };
+    let shown = 0;
+    return {
+      update: (v) => {
+        const tenth = Math.min(10, Math.floor((v / total) * 10));
+        if (tenth <= shown) return;
+        shown = tenth;
+        process.stderr.write(`${label}: ${tenth * 10}% (${v}/${total} ${unit})\n`);
+      },
+      stop() {},
+    };
+  }
   const bar = new cliProgress.SingleBar(
     { format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | {duration_formatted}`, stream: process.stderr, hideCursor: true, clearOnComplete: true },
     cliProgress.Presets.shades_classic,

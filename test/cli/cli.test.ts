@@ -110,3 +110,10 @@ test('a malformed topology file is rejected with the offending field', () => {
   writeFileSync(notYaml, 'name: [unclosed\n');
   assert.match(run('devices', '--topology', notYaml).stderr, /not valid YAML/);
 });
+
+test('copy off a terminal prints plain progress lines on stderr, and stdout stays one JSON object', () => {
+  const r = run('copy', 'sda', 'sdb', '--length', '16MiB', '--fidelity', 'full', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /^copy: \d+0% \(\d+\/16777216 bytes\)$/m);
+  assert.equal(JSON.parse(r.stdout).verified, true);
+});
