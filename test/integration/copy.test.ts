@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { runCopy, type CopyRequest } from '../../src/host/dc/command.js';
 import { loadTopology } from '../../src/topology/load.js';
 import { DconnectError } from '../../src/core/errors.js';
+import { WORKER_MIN_BYTES } from '../../src/devices/pattern-digest.js';
+import { expectedPattern } from '../../src/devices/sparse-memory.js';
+import { createHash } from 'node:crypto';
 
 const MiB = 1 << 20;
 
@@ -78,4 +81,13 @@ test('bad requests fail before anything is written', () => {
   for (const [over, code] of cases) {
     assert.throws(() => copy(over), (e: unknown) => e instanceof DconnectError && e.code === code, `${JSON.stringify(over)} should fail with ${code}`);
   }
+});
+
+test('a large move reports the sha256 of the bytes it moved (the source digest is hashed on a second core)', () => {
+  const lengthBytes = WORKER_MIN_BYTES + 4096;
+  const r = copy({ srcOffset: 12 * MiB, dstOffset: 3 * MiB, lengthBytes, chunkBytes: 1 * MiB });
+  assert.equal(r.verified, true);
+  // The source holds the pattern seeded from (seed ^ 0x5eed), as runCopy documents.
+  const want = createHash('sha256').update(expectedPattern((7 ^ 0x5eed) >>> 0, 12 * MiB, lengthBytes)).digest('hex');
+  assert.equal(r.sha256, want);
 });
