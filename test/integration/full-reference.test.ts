@@ -1,0 +1,39 @@
+/**
+ * `--fidelity full` is the per-TLP reference and must never change. The fixture holds runCopy's whole
+ * result (simulated time, events, every trace counter, sha256) for three moves as computed by commit
+ * 988f69e, before the fast fidelity existed; the same moves at full fidelity must reproduce it
+ * exactly (the `fidelity` field, added since, aside). A deliberate model change updates the fixture
+ * in the same commit and says why.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { runCopy, type CopyRequest } from '../../src/host/dc/command.js';
+import { loadTopology } from '../../src/topology/load.js';
+
+const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/full-reference-988f69e.json', import.meta.url));
+
+const cases: Array<{ name: string; lanes: 1 | 8; req: Omit<CopyRequest, 'topology'> }> = [
+  { name: 'direct, x1, 2 MiB', lanes: 1, req: { src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: 2 << 20, via: 'dc-buffer', seed: 3 } },
+  { name: 'conventional, x1, 2 MiB', lanes: 1, req: { src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: 2 << 20, via: 'host', seed: 3 } },
+  {
+    name: 'direct, x8, depth 3, 256 KiB chunks, offsets, partial last chunk',
+    lanes: 8,
+    req: { src: 'sda', srcOffset: 4096 * 5, dst: 'sdb', dstOffset: 1 << 20, lengthBytes: (1 << 20) + 4096 * 3, via: 'dc-buffer', seed: 11, depth: 3, chunkBytes: 256 * 1024 },
+  },
+];
+
+const reference = JSON.parse(readFileSync(FIXTURE, 'utf8')) as unknown[];
+
+for (const [i, c] of cases.entries()) {
+  test(`full fidelity reproduces the pre-fast-path reference: ${c.name}`, () => {
+    const topology = loadTopology('paper-2012');
+    topology.host.link.lanes = c.lanes;
+    const r: Record<string, unknown> = { ...runCopy({ topology, ...c.req, fidelity: 'full' }) };
+    const chunks = (r.commands as { read: number }).read;
+    assert.deepEqual(r.fidelity, { mode: 'full', exact: true, relativeError99: 0, detailedChunks: chunks, totalChunks: chunks, method: 'full: every TLP simulated' });
+    delete r.fidelity;
+    assert.deepEqual(JSON.parse(JSON.stringify(r)), reference[i]);
+  });
+}
