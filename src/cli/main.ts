@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { DconnectError } from '../core/errors.js';
 import { formatBytes, parseCount, parseSize } from '../core/units.js';
 import { runCopy, type FidelityMode } from '../host/dc/command.js';
@@ -15,7 +15,10 @@ program
   .name('dconnect')
   .description('Direct Connect (NEC ExpEther, 2012) as an executable model: direct SSD-to-SSD moves through a DC buffer in an Ethernet-attached I/O box')
   .version('0.1.0')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Usage errors (unknown option, bad choice, missing argument) exit 2 like every other bad input;
+  // commander would exit 1. Subcommands inherit this.
+  .exitOverride();
 
 const topologyOption = () => new Option('--topology <preset|file>', 'topology preset name or YAML file').default(DEFAULT_PRESET);
 const seedOption = () => new Option('--seed <n>', 'root seed of every random stream').default('1');
@@ -157,6 +160,8 @@ function metricText(metric: Metric, v: number): string {
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
+  // Commander has already printed its message (and help) for these.
+  if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 2);
   if (e instanceof DconnectError) {
     process.stderr.write(`dconnect: error [${e.code}]: ${e.message}\n`);
     if (e.hint) process.stderr.write(`  hint: ${e.hint}\n`);

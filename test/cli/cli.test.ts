@@ -79,7 +79,7 @@ test('devices lists both SSDs and the DC buffer', () => {
   assert.match(human.stdout, /sda\s+ssd\s+box0\/slot0/);
 });
 
-test('bad input exits non-zero with a message naming the problem and nothing on stdout', () => {
+test('bad input exits 2 (as the README says) with a message naming the problem and nothing on stdout', () => {
   const cases: [string[], RegExp][] = [
     [['copy', 'sdq', 'sdb', '--length', '1MiB'], /UNKNOWN_DEVICE.*'sdq'/],
     [['copy', 'sda', 'sdb:255GB', '--length', '2GiB'], /OUT_OF_RANGE/],
@@ -89,10 +89,15 @@ test('bad input exits non-zero with a message naming the problem and nothing on 
     [['copy', 'sda', 'sdb', '--length', '1MiB', '--via', 'nowhere'], /BAD_OPTION/],
     [['copy', 'sda', 'sdb', '--length', '1MiB', '--host-lanes', '3'], /BAD_OPTION/],
     [['copy', 'sda', 'sdb', '--length', '1MiB', '--topology', 'no-such-file.yaml'], /BAD_TOPOLOGY/],
+    // Usage errors caught by the option parser itself exit 2 too.
+    [['copy', 'sda', 'sdb', '--length', '1MiB', '--fidelity', 'approximate'], /'approximate' is invalid.*fast, full/],
+    [['copy', 'sda', 'sdb', '--length', '1MiB', '--no-such-option'], /unknown option '--no-such-option'/],
+    [['copy', 'sda', '--length', '1MiB'], /missing required argument 'dst'/],
+    [['no-such-command'], /unknown command 'no-such-command'/],
   ];
   for (const [args, re] of cases) {
     const r = run(...args);
-    assert.notEqual(r.code, 0, args.join(' '));
+    assert.equal(r.code, 2, args.join(' '));
     assert.match(r.stderr, re, args.join(' '));
     assert.equal(r.stdout, '', args.join(' '));
   }
