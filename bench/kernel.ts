@@ -3,9 +3,16 @@
  * itself after an exponentially distributed delay, so the queue stays at a constant size and every
  * event is one dequeue plus one enqueue at a random future time: the scheduler's steady-state cost.
  *
+ * runNs3HoldBench runs the same model through ns-3 (bench/ns3-hold.cc, compiled here with g++ against
+ * Debian's libns3-dev) for the issue's target: at least 2x ns-3's fastest scheduler.
+ *
  * Run: `node dist/bench/kernel.js` (after `npx tsc -p tsconfig.json`).
  */
-import { pathToFileURL } from 'node:url';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { RngStream } from '../src/core/rng.js';
 import { VirtualScheduler } from '../src/core/scheduler.js';
 
@@ -68,8 +75,93 @@ export function runKernelBench(opts: KernelBenchOptions = {}): KernelBenchResult
   return { eventsPerSec: sorted[Math.floor(sorted.length / 2)], runs: rates, endPs };
 }
 
+/** One line of bench/ns3-hold.cc's output. */
+export interface Ns3HoldResult {
+  /** ns-3 version, major.minor. */
+  ns3: string;
+  /** TypeId, e.g. ns3::PriorityQueueScheduler. */
+  scheduler: string;
+  /**
+   * simulator: Simulator::Schedule of a self-rescheduling function (an EventImpl and a call per event),
+   * the like-for-like comparison with VirtualScheduler. scheduler: Insert/RemoveNext on the Scheduler
+   * object alone, no event objects or calls: ns-3's floor, not a kernel anyone runs a model on.
+   */
+  mode: 'simulator' | 'scheduler';
+  /** Median over the measured runs. */
+  eventsPerSec: number;
+  runs: number[];
+  /** Simulated end time, ps: equal to ours when both ran the same draws. */
+  endPs: number;
+}
+
+export type Ns3HoldBench =
+  | { available: true; compile: string; results: Ns3HoldResult[] }
+  | { available: false; reason: string };
+
+/** ns-3's headers and library directory, or null when libns3-dev is not installed. */
+function findNs3(): { include: string; lib: string } | null {
+  const variable = (name: string, fallback: string): string => {
+    try {
+      return execFileSync('pkg-config', [`--variable=${name}`, 'ns3-core'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || fallback;
+    } catch {
+      return fallback; // no pkg-config, or no ns3-core.pc: try the Debian paths
+    }
+  };
+  // Not `pkg-config --cflags`: Debian's ns3-core.pc has a stray `-I/usr\;` in it.
+  const include = variable('includedir', '/usr/include');
+  return existsSync(join(include, 'ns3', 'simulator.h')) ? { include, lib: variable('libdir', '/usr/lib/x86_64-linux-gnu') } : null;
+}
+
+/**
+ * The hold model through ns-3, for MapScheduler, HeapScheduler, CalendarScheduler and
+ * PriorityQueueScheduler (ListScheduler is O(processes) per insert: ~0.5 M events/s, minutes per
+ * scheduler). Same options and draws as runKernelBench. Takes about a minute at the defaults.
+ */
+export function runNs3HoldBench(opts: KernelBenchOptions = {}): Ns3HoldBench {
+  const ns3 = findNs3();
+  if (!ns3) return { available: false, reason: 'ns-3 not installed (apt-get install libns3-dev)' };
+  try {
+    execFileSync('g++', ['--version'], { stdio: 'ignore' });
+  } catch {
+    return { available: false, reason: 'g++ not found (apt-get install g++)' };
+  }
+  const source = fileURLToPath(new URL('../../bench/ns3-hold.cc', import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), 'dconnect-ns3-'));
+  try {
+    const exe = join(dir, 'ns3-hold');
+    const flags = ['-O3', '-std=c++20', `-I${ns3.include}`];
+    try {
+      execFileSync('g++', [...flags, source, '-o', exe, `-L${ns3.lib}`, `-Wl,-rpath,${ns3.lib}`, '-lns3-core'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      const stderr = String((e as { stderr?: unknown }).stderr ?? e);
+      return { available: false, reason: `g++ could not build bench/ns3-hold.cc: ${stderr.split('\n').slice(0, 3).join(' ')}` };
+    }
+    const args = [
+      `--processes=${opts.processes ?? 1000}`,
+      `--events=${opts.events ?? 10_000_000}`,
+      `--mean-ps=${opts.meanPs ?? 1e6}`,
+      `--runs=${opts.runs ?? 3}`,
+    ];
+    const out = execFileSync(exe, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    const results = out.trim().split('\n').map((line) => JSON.parse(line) as Ns3HoldResult);
+    return { available: true, compile: `g++ ${flags.join(' ')} -lns3-core`, results };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The fastest ns-3 result in a mode, or null. */
+export function fastestNs3(results: Ns3HoldResult[], mode: Ns3HoldResult['mode']): Ns3HoldResult | null {
+  return results.filter((r) => r.mode === mode).reduce<Ns3HoldResult | null>((a, r) => (a && a.eventsPerSec >= r.eventsPerSec ? a : r), null);
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const r = runKernelBench();
   const m = (x: number) => (x / 1e6).toFixed(2);
   console.log(`hold model, 1000 processes, 10M events: ${m(r.eventsPerSec)} M events/s (runs: ${r.runs.map(m).join(', ')}; end ${r.endPs} ps)`);
+  const ns3 = runNs3HoldBench();
+  if (!ns3.available) console.log(`ns-3: ${ns3.reason}`);
+  else
+    for (const x of ns3.results)
+      console.log(`ns-3 ${x.ns3} ${x.scheduler} (${x.mode}): ${m(x.eventsPerSec)} M events/s (runs: ${x.runs.map(m).join(', ')}; end ${x.endPs} ps); ours / it = ${(r.eventsPerSec / x.eventsPerSec).toFixed(2)}`);
 }
