@@ -167,6 +167,16 @@ export class VirtualScheduler implements Scheduler {
     const stop = opts.stop;
     const until = opts.untilPs ?? Infinity;
     const start = this.eventsExecuted;
+    if (stop === undefined && until === Infinity) {
+      // The common whole run: nothing to check between events but the budget.
+      const limit = start + budget;
+      for (;;) {
+        if (this.hole) this.fillHole();
+        if (this.size === 0) return;
+        if (this.eventsExecuted >= limit) throw new EventBudgetExceeded(budget);
+        this.runRoot();
+      }
+    }
     for (;;) {
       if (this.hole) this.fillHole();
       if (this.size === 0) return;

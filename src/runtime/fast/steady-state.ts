@@ -47,6 +47,13 @@ export interface BatchMeans {
   varPerObservation: number;
   /** Half the difference between the means of the first and second halves: a drift (bias) indicator. */
   drift: number;
+  /**
+   * Range (max - min) of the running sum of deviations from the mean over the observations used. A
+   * series that cycles without repeating (deterministic phases that realign only after hundreds of
+   * chunks) has batch means that agree closely, yet a jump lands at an unknown phase of the cycle,
+   * and the window's mean is off by up to this range over its length: the batch variance sees neither.
+   */
+  phaseRange: number;
 }
 
 /** Non-overlapping batch means over xs[from..]: `batches` batches of equal size taken from the end. */
@@ -72,7 +79,15 @@ export function batchMeans(xs: ArrayLike<number>, from: number, batches: number)
   let c = 0;
   for (let k = 0; k < half; k++) a += bm[k];
   for (let k = batches - half; k < batches; k++) c += bm[k];
-  return { used: size * batches, batches, mean, stdError: Math.sqrt(v / batches), varPerObservation: v * size, drift: Math.abs(a - c) / half / 2 };
+  let run = 0;
+  let lo = 0;
+  let hi = 0;
+  for (let i = start; i < xs.length; i++) {
+    run += xs[i] - mean;
+    if (run < lo) lo = run;
+    if (run > hi) hi = run;
+  }
+  return { used: size * batches, batches, mean, stdError: Math.sqrt(v / batches), varPerObservation: v * size, drift: Math.abs(a - c) / half / 2, phaseRange: hi - lo };
 }
 
 /**
