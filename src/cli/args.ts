@@ -1,7 +1,6 @@
 import { DconnectError } from '../core/errors.js';
 import { parseCount, parseSize } from '../core/units.js';
 import type { FidelityMode } from '../host/dc/command.js';
-import { PCIE_LANES } from '../pcie/link-params.js';
 
 /** The choices of --fidelity, in the order the help lists them. */
 export const FIDELITY_MODES = ['fast', 'full'] as const satisfies readonly FidelityMode[];
@@ -13,12 +12,6 @@ export function parseDeviceRange(text: string, role: string): { device: string; 
   const device = text.slice(0, i);
   if (!device) throw new DconnectError('BAD_OPTION', `${role} '${text}' has no device name`, 'write it as NAME or NAME:OFFSET, e.g. sda:1GiB');
   return { device, offset: parseSize(text.slice(i + 1), `${role} offset`) };
-}
-
-export function parseLanes(text: string): number {
-  const n = parseCount(text, '--host-lanes', 1, 16);
-  if (!(PCIE_LANES as readonly number[]).includes(n)) throw new DconnectError('BAD_OPTION', `--host-lanes ${n} is not a PCIe link width`, `use one of ${PCIE_LANES.join(', ')}`);
-  return n;
 }
 
 export function parseSeed(text: string): number {

@@ -6,7 +6,8 @@ import { runCopy, type FidelityMode } from '../host/dc/command.js';
 import { METRICS, type Metric } from '../experiments/metrics.js';
 import { listDevices } from '../host/dc/devices.js';
 import { DEFAULT_PRESET, loadTopology } from '../topology/load.js';
-import { FIDELITY_MODES, parseDeviceRange, parseLanes, parseSeed, parseVia } from './args.js';
+import { applySettings, overridesOf } from '../topology/params.js';
+import { FIDELITY_MODES, parseDeviceRange, parseSeed, parseVia } from './args.js';
 import { formatCopy } from './format.js';
 import { jobProgress, progressBar } from './progress.js';
 
@@ -21,6 +22,15 @@ program
   .exitOverride();
 
 const topologyOption = () => new Option('--topology <preset|file>', 'topology preset name or YAML file').default(DEFAULT_PRESET);
+const setOption = () =>
+  new Option('--set <path=value>', 'change one topology parameter, repeatable, after --topology is loaded; paths as sweep --param: host.lanes=1  ssd.capacityBytes=64MiB  boxes.0.slots.1.serial=X  (a list or object in YAML flow syntax replaces it whole)').argParser(
+    (v: string, acc: string[] | undefined) => [...(acc ?? []), v],
+  );
+/** --topology, then every --set (then `extra`, e.g. --host-lanes), validated together. */
+function topologyOf(o: { topology: string; set?: string[] }, extra: { spec: string; shown: string }[] = []) {
+  const { topology, settings } = applySettings(loadTopology(o.topology), [...(o.set ?? []), ...extra]);
+  return { topology, overrides: overridesOf(settings) };
+}
 const seedOption = () => new Option('--seed <n>', 'root seed of every random stream').default('1');
 const fidelityOption = () =>
   new Option('--fidelity <mode>', 'fast: same answers from far fewer events (exact where the state repeats, else with a stated 99.7% interval); full: every TLP simulated, the reference')
@@ -31,16 +41,17 @@ program
   .command('devices')
   .description('list the devices the host finds on the fabric')
   .addOption(topologyOption())
+  .addOption(setOption())
   .addOption(seedOption())
   .option('--json', 'one JSON object on stdout')
-  .action((o: { topology: string; seed: string; json?: boolean }) => {
-    const devices = listDevices(loadTopology(o.topology), parseSeed(o.seed));
+  .action((o: { topology: string; set?: string[]; seed: string; json?: boolean }) => {
+    const devices = listDevices(topologyOf(o).topology, parseSeed(o.seed));
     if (o.json) {
       process.stdout.write(JSON.stringify({ devices }) + '\n');
       return;
     }
     // Drives are sold in decimal units (the paper's "256 GB"); memory in binary ones.
-    const capacity = (d: (typeof devices)[number]) => (d.kind === 'ssd' ? `${+(d.capacityBytes / 1e9).toFixed(1)} GB` : formatBytes(d.capacityBytes));
+    const capacity = (d: (typeof devices)[number]) => (d.kind !== 'ssd' ? formatBytes(d.capacityBytes) : d.capacityBytes >= 1e9 ? `${+(d.capacityBytes / 1e9).toFixed(1)} GB` : `${+(d.capacityBytes / 1e6).toFixed(1)} MB`);
     const rows = devices.map((d) => [d.name, d.kind, `${d.box}/slot${d.slot}`, d.bdf, capacity(d), `0x${d.bar0.toString(16)}`, d.serial ?? '-']);
     const head = ['NAME', 'KIND', 'BOX/SLOT', 'BDF', 'CAPACITY', 'BAR0', 'SERIAL'];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -56,14 +67,14 @@ program
   .option('--depth <n>', 'I/O commands in flight over source and destination together (the paper: 3)')
   .option('--chunk <size>', 'bytes per I/O command (default: the topology\'s copy.chunkBytes)')
   .addOption(new Option('--via <path>', 'dc-buffer: direct (Direct Connect); host: conventional, through host memory').default('dc-buffer'))
-  .option('--host-lanes <n>', 'lanes of the server-side bridge\'s PCIe link (the paper: 8 or 1)')
+  .option('--host-lanes <n>', 'lanes of the server-side bridge\'s PCIe link (the paper: 8 or 1); an alias of --set host.lanes=N, applied after the --sets')
   .addOption(fidelityOption())
   .addOption(seedOption())
   .addOption(topologyOption())
+  .addOption(setOption())
   .option('--json', 'one JSON object on stdout')
-  .action((srcArg: string, dstArg: string, o: { length: string; depth?: string; chunk?: string; via: string; hostLanes?: string; fidelity: FidelityMode; seed: string; topology: string; json?: boolean }) => {
-    const topology = loadTopology(o.topology);
-    if (o.hostLanes !== undefined) topology.host.link.lanes = parseLanes(o.hostLanes);
+  .action((srcArg: string, dstArg: string, o: { length: string; depth?: string; chunk?: string; via: string; hostLanes?: string; fidelity: FidelityMode; seed: string; topology: string; set?: string[]; json?: boolean }) => {
+    const { topology } = topologyOf(o, o.hostLanes === undefined ? [] : [{ spec: `host.lanes=${o.hostLanes}`, shown: `--host-lanes ${o.hostLanes}` }]);
     const src = parseDeviceRange(srcArg, 'source');
     const dst = parseDeviceRange(dstArg, 'destination');
     const lengthBytes = parseSize(o.length, '--length');
@@ -91,21 +102,22 @@ program
   .option('--threads <n>', 'worker threads (default: one per core)')
   .addOption(fidelityOption())
   .addOption(topologyOption())
+  .addOption(setOption())
   .option('--json', 'one JSON object on stdout (files are still written)')
-  .action(async (o: { runs: string; size: string; only?: 'fig5' | 'fig6'; out: string; threads?: string; fidelity: FidelityMode; topology: string; json?: boolean }) => {
+  .action(async (o: { runs: string; size: string; only?: 'fig5' | 'fig6'; out: string; threads?: string; fidelity: FidelityMode; topology: string; set?: string[]; json?: boolean }) => {
     // Loaded on demand: the experiments pull in the chart libraries, which `copy` does not need.
     const { writeArtifacts } = await import('../experiments/output.js');
     const { fig5Chart, fig6Chart, reproduce } = await import('../experiments/repro.js');
     const { reproMarkdown, reproTables } = await import('../experiments/report.js');
     const { fidelityLine } = await import('../experiments/fidelity.js');
-    const topology = loadTopology(o.topology);
+    const { topology, overrides } = topologyOf(o);
     const runs = parseCount(o.runs, '--runs', 1, 100);
     const sizeBytes = parseSize(o.size, '--size');
     const threads = o.threads === undefined ? undefined : parseCount(o.threads, '--threads', 1, 64);
     const total = (o.only === 'fig6' ? 0 : 4 * runs) + (o.only === 'fig5' ? 0 : 8);
     const started = process.hrtime.bigint();
     const progress = jobProgress('repro', total, 'moves', (d) => `${d.result.mbPerSec.toFixed(2)} MB/s`);
-    const r = await reproduce({ topology, runs, sizeBytes, only: o.only, threads, fidelity: o.fidelity, onStart: progress.onStart, onDone: progress.onDone });
+    const r = await reproduce({ topology, overrides, runs, sizeBytes, only: o.only, threads, fidelity: o.fidelity, onStart: progress.onStart, onDone: progress.onDone });
     progress.stop();
     const movesWall = Number(process.hrtime.bigint() - started) / 1e9;
     const files = [];
@@ -132,18 +144,19 @@ program
   .option('--threads <n>', 'worker threads (default: one per core)')
   .addOption(fidelityOption())
   .addOption(topologyOption())
+  .addOption(setOption())
   .option('--json', 'one JSON object on stdout')
-  .action(async (o: { param: string[]; metric: Metric; via: string; size: string; seed: string; out: string; threads?: string; fidelity: FidelityMode; topology: string; json?: boolean }) => {
+  .action(async (o: { param: string[]; metric: Metric; via: string; size: string; seed: string; out: string; threads?: string; fidelity: FidelityMode; topology: string; set?: string[]; json?: boolean }) => {
     const { writeArtifacts } = await import('../experiments/output.js');
     const { sweep, sweepChart, sweepTable } = await import('../experiments/sweep.js');
     const { parseSweepParam } = await import('../experiments/sweep-params.js');
-    const topology = loadTopology(o.topology);
+    const { topology, overrides } = topologyOf(o);
     const params = o.param.map((p) => parseSweepParam(topology, p));
     if (params.length > 3) throw new DconnectError('BAD_PARAM', `${params.length} parameters given; a sweep takes at most 3`);
     const points = params.reduce((n, p) => n * p.values.length, 1);
     if (points > 1000) throw new DconnectError('BAD_PARAM', `the sweep has ${points} points; at most 1000`, 'give fewer values');
     const progress = jobProgress('sweep', points, 'points', (d) => metricText(o.metric, d.result[o.metric]));
-    const r = await sweep({ topology, params, via: parseVia(o.via), sizeBytes: parseSize(o.size, '--size'), seed: parseSeed(o.seed), metric: o.metric, threads: o.threads === undefined ? undefined : parseCount(o.threads, '--threads', 1, 64), fidelity: o.fidelity, onStart: progress.onStart, onDone: progress.onDone });
+    const r = await sweep({ topology, overrides, params, via: parseVia(o.via), sizeBytes: parseSize(o.size, '--size'), seed: parseSeed(o.seed), metric: o.metric, threads: o.threads === undefined ? undefined : parseCount(o.threads, '--threads', 1, 64), fidelity: o.fidelity, onStart: progress.onStart, onDone: progress.onDone });
     progress.stop();
     const written = await writeArtifacts(o.out, [{ name: 'sweep', json: r, chart: sweepChart(r) }]);
     if (o.json) process.stdout.write(JSON.stringify(r) + '\n');

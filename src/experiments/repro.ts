@@ -1,5 +1,6 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { Fidelity, FidelityMode } from '../host/dc/command.js';
+import type { Override } from '../topology/params.js';
 import type { Topology } from '../topology/schema.js';
 import { CHART_CONFIG } from './charts.js';
 import type { Limit } from './bottleneck.js';
@@ -34,6 +35,8 @@ export interface ReproResult {
   preset: string;
   sizeBytes: number;
   runs: number;
+  /** The `--set`s applied to the topology before anything ran (every job's topology has them). */
+  overrides: Override[];
   /** Over every move of the run. */
   fidelity: FidelitySummary;
   fig5?: { bars: Fig5Bar[]; fidelity: FidelitySummary };
@@ -46,6 +49,8 @@ export interface ReproOptions {
   runs: number;
   sizeBytes: number;
   only?: 'fig5' | 'fig6';
+  /** Already applied to `topology`; recorded in the result and the report. */
+  overrides?: Override[];
   threads?: number;
   /** runCopy's default ('fast') when absent. */
   fidelity?: FidelityMode;
@@ -86,7 +91,7 @@ export async function reproduce(o: ReproOptions): Promise<ReproResult> {
   }
 
   const results = await runJobs(jobs, { threads: o.threads, onStart: o.onStart, onDone: o.onDone });
-  const out: ReproResult = { preset: t.name, sizeBytes: o.sizeBytes, runs: o.runs, fidelity: summarizeFidelity(results.map((r) => r.fidelity)), bounds: [] };
+  const out: ReproResult = { preset: t.name, sizeBytes: o.sizeBytes, runs: o.runs, overrides: o.overrides ?? [], fidelity: summarizeFidelity(results.map((r) => r.fidelity)), bounds: [] };
   if (o.only !== 'fig6') {
     out.fig5 = {
       bars: fig5Keys.map((k, i) => {

@@ -1,5 +1,6 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { Fidelity, FidelityMode, Via } from '../host/dc/command.js';
+import { overridesOn, resolveParamPath, type Override } from '../topology/params.js';
 import type { Topology } from '../topology/schema.js';
 import { CHART_CONFIG } from './charts.js';
 import { fidelityLine, summarizeFidelity, tagOf, type FidelitySummary } from './fidelity.js';
@@ -24,6 +25,8 @@ export interface SweepResult {
   sizeBytes: number;
   seed: number;
   metric: Metric;
+  /** The `--set`s applied to the topology before the sweep (a swept parameter supersedes one on its path). */
+  overrides: Override[];
   /** Over every point. */
   fidelity: FidelitySummary;
   params: { name: string; values: number[] }[];
@@ -38,6 +41,8 @@ export interface SweepOptions {
   sizeBytes: number;
   seed: number;
   metric: Metric;
+  /** Already applied to `topology`; recorded in the result. */
+  overrides?: Override[];
   threads?: number;
   /** runCopy's default ('fast') when absent. */
   fidelity?: FidelityMode;
@@ -57,6 +62,7 @@ export async function sweep(o: SweepOptions): Promise<SweepResult> {
     sizeBytes: o.sizeBytes,
     seed: o.seed,
     metric: o.metric,
+    overrides: o.overrides ?? [],
     fidelity: summarizeFidelity(results.map((x) => x.fidelity)),
     params: o.params.map((p) => ({ name: p.name, values: p.values })),
     rows: combos.map((c, i) => ({ params: c.params, value: results[i][o.metric], limit: results[i].limit.explanation, fidelity: results[i].fidelity })),
@@ -69,7 +75,14 @@ export function sweepTable(r: SweepResult): string {
   const rows = r.rows.map((row) => [...names.map((n) => String(row.params[n])), r.metric === 'simulatedSeconds' ? row.value.toFixed(6) : Number.isInteger(row.value) ? String(row.value) : row.value.toFixed(1), tagOf(row.fidelity), row.limit]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i].length)));
   const lines = [head, ...rows].map((cells) => cells.map((c, i) => (i < cells.length - 1 ? c.padEnd(widths[i]) : c)).join('  '));
-  return [fidelityLine(r.fidelity), ...lines].join('\n');
+  return [fidelityLine(r.fidelity), ...overridesLines(r), ...lines].join('\n');
+}
+
+/** "overrides: --set a=1, --set b=2" when there are any, noting those a swept parameter supersedes. */
+function overridesLines(r: SweepResult): string[] {
+  if (r.overrides.length === 0) return [];
+  const swept = (o: Override) => r.params.some((p) => overridesOn([o], resolveParamPath(p.name).join('.')).length > 0);
+  return [`overrides: ${r.overrides.map((o) => `--set ${o.set}${swept(o) ? ' (superseded by --param)' : ''}`).join(', ')}`];
 }
 
 /** First parameter on the x axis; a second one, if any, as one line per value. */

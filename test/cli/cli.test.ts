@@ -87,7 +87,7 @@ test('bad input exits 2 (as the README says) with a message naming the problem a
     [['copy', 'sda', 'sdb', '--length', 'lots'], /BAD_SIZE.*'lots'/],
     [['copy', 'sda', 'sda', '--length', '1MiB'], /OVERLAP/],
     [['copy', 'sda', 'sdb', '--length', '1MiB', '--via', 'nowhere'], /BAD_OPTION/],
-    [['copy', 'sda', 'sdb', '--length', '1MiB', '--host-lanes', '3'], /BAD_OPTION/],
+    [['copy', 'sda', 'sdb', '--length', '1MiB', '--host-lanes', '3'], /BAD_PARAM.*--host-lanes 3 is not valid/],
     [['copy', 'sda', 'sdb', '--length', '1MiB', '--topology', 'no-such-file.yaml'], /BAD_TOPOLOGY/],
     // Usage errors caught by the option parser itself exit 2 too.
     [['copy', 'sda', 'sdb', '--length', '1MiB', '--fidelity', 'approximate'], /'approximate' is invalid.*fast, full/],
