@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { DconnectError } from '../core/errors.js';
-import { formatBytes, parseCount, parseSize } from '../core/units.js';
+import { formatBytes, parseSize } from '../core/units.js';
 import { runCopy, type FidelityMode } from '../host/dc/command.js';
 import { METRICS, type Metric } from '../experiments/metrics.js';
 import { listDevices } from '../host/dc/devices.js';
@@ -9,7 +9,7 @@ import { DEFAULT_PRESET, loadTopology } from '../topology/load.js';
 import { applySettings, overridesOf } from '../topology/params.js';
 import { FIDELITY_MODES, parseDeviceRange, parseSeed, parseVia } from './args.js';
 import { formatCopy } from './format.js';
-import { jobProgress, progressBar } from './progress.js';
+import { progressBar } from './progress.js';
 
 const program = new Command();
 program
@@ -31,6 +31,11 @@ function topologyOf(o: { topology: string; set?: string[] }, extra: { spec: stri
   const { topology, settings } = applySettings(loadTopology(o.topology), [...(o.set ?? []), ...extra]);
   return { topology, overrides: overridesOf(settings) };
 }
+const shardOption = () =>
+  new Option(
+    '--shard <I/N>',
+    'run only the I-th of N shares of the jobs (I counts from 1: 1/3, 2/3, 3/3; job k, from 0, is in share (k mod N) + 1) and write NAME.shard-I-of-N.json into --out instead of the figures; then `dconnect merge` them',
+  );
 const seedOption = () => new Option('--seed <n>', 'root seed of every random stream').default('1');
 const fidelityOption = () =>
   new Option('--fidelity <mode>', 'fast: same answers from far fewer events (exact where the state repeats, else with a stated 99.7% interval); full: every TLP simulated, the reference')
@@ -103,33 +108,12 @@ program
   .addOption(fidelityOption())
   .addOption(topologyOption())
   .addOption(setOption())
+  .addOption(shardOption())
   .option('--json', 'one JSON object on stdout (files are still written)')
-  .action(async (o: { runs: string; size: string; only?: 'fig5' | 'fig6'; out: string; threads?: string; fidelity: FidelityMode; topology: string; set?: string[]; json?: boolean }) => {
-    // Loaded on demand: the experiments pull in the chart libraries, which `copy` does not need.
-    const { writeArtifacts } = await import('../experiments/output.js');
-    const { fig5Chart, fig6Chart, reproduce } = await import('../experiments/repro.js');
-    const { reproMarkdown, reproTables } = await import('../experiments/report.js');
-    const { fidelityLine } = await import('../experiments/fidelity.js');
-    const { topology, overrides } = topologyOf(o);
-    const runs = parseCount(o.runs, '--runs', 1, 100);
-    const sizeBytes = parseSize(o.size, '--size');
-    const threads = o.threads === undefined ? undefined : parseCount(o.threads, '--threads', 1, 64);
-    const total = (o.only === 'fig6' ? 0 : 4 * runs) + (o.only === 'fig5' ? 0 : 8);
-    const started = process.hrtime.bigint();
-    const progress = jobProgress('repro', total, 'moves', (d) => `${d.result.mbPerSec.toFixed(2)} MB/s`);
-    const r = await reproduce({ topology, overrides, runs, sizeBytes, only: o.only, threads, fidelity: o.fidelity, onStart: progress.onStart, onDone: progress.onDone });
-    progress.stop();
-    const movesWall = Number(process.hrtime.bigint() - started) / 1e9;
-    const files = [];
-    if (r.fig5) files.push({ name: 'fig5', json: { preset: r.preset, sizeBytes: r.sizeBytes, fig5: r.fig5 }, chart: fig5Chart(r) });
-    if (r.fig6) files.push({ name: 'fig6', json: { preset: r.preset, sizeBytes: r.sizeBytes, fig6: r.fig6 }, chart: fig6Chart(r) });
-    files.push({ name: 'report.md', text: reproMarkdown(r, { wallSeconds: movesWall }) });
-    const written = await writeArtifacts(o.out, files);
-    const wall = Number(process.hrtime.bigint() - started) / 1e9;
-    if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
-    else process.stdout.write(`${reproTables(r)}\n\nwrote ${written.join(', ')}\n`);
-    process.stderr.write(`repro: ${total} moves of ${formatBytes(sizeBytes)} in ${wall.toFixed(1)} s wall; ${fidelityLine(r.fidelity)}\n`);
-    if (r.bounds.some((b) => !b.ok)) process.exitCode = 1;
+  .action(async (o: { runs: string; size: string; only?: 'fig5' | 'fig6'; out: string; threads?: string; fidelity: FidelityMode; topology: string; set?: string[]; shard?: string; json?: boolean }) => {
+    const loaded = topologyOf(o);
+    const { reproAction } = await import('./experiments.js');
+    await reproAction(o, loaded);
   });
 
 program
@@ -145,30 +129,24 @@ program
   .addOption(fidelityOption())
   .addOption(topologyOption())
   .addOption(setOption())
+  .addOption(shardOption())
   .option('--json', 'one JSON object on stdout')
-  .action(async (o: { param: string[]; metric: Metric; via: string; size: string; seed: string; out: string; threads?: string; fidelity: FidelityMode; topology: string; set?: string[]; json?: boolean }) => {
-    const { writeArtifacts } = await import('../experiments/output.js');
-    const { sweep, sweepChart, sweepTable } = await import('../experiments/sweep.js');
-    const { parseSweepParam } = await import('../experiments/sweep-params.js');
-    const { topology, overrides } = topologyOf(o);
-    const params = o.param.map((p) => parseSweepParam(topology, p));
-    if (params.length > 3) throw new DconnectError('BAD_PARAM', `${params.length} parameters given; a sweep takes at most 3`);
-    const points = params.reduce((n, p) => n * p.values.length, 1);
-    if (points > 1000) throw new DconnectError('BAD_PARAM', `the sweep has ${points} points; at most 1000`, 'give fewer values');
-    const progress = jobProgress('sweep', points, 'points', (d) => metricText(o.metric, d.result[o.metric]));
-    const r = await sweep({ topology, overrides, params, via: parseVia(o.via), sizeBytes: parseSize(o.size, '--size'), seed: parseSeed(o.seed), metric: o.metric, threads: o.threads === undefined ? undefined : parseCount(o.threads, '--threads', 1, 64), fidelity: o.fidelity, onStart: progress.onStart, onDone: progress.onDone });
-    progress.stop();
-    const written = await writeArtifacts(o.out, [{ name: 'sweep', json: r, chart: sweepChart(r) }]);
-    if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
-    else process.stdout.write(`${sweepTable(r)}\n\nwrote ${written.join(', ')}\n`);
+  .action(async (o: { param: string[]; metric: Metric; via: string; size: string; seed: string; out: string; threads?: string; fidelity: FidelityMode; topology: string; set?: string[]; shard?: string; json?: boolean }) => {
+    const loaded = topologyOf(o);
+    const { sweepAction } = await import('./experiments.js');
+    await sweepAction(o, loaded);
   });
 
-/** A sweep point's metric for a progress line. */
-function metricText(metric: Metric, v: number): string {
-  if (metric === 'mbPerSec') return `${v.toFixed(2)} MB/s`;
-  if (metric === 'simulatedSeconds') return `${v.toFixed(6)} s simulated`;
-  return `${metric} ${v}`;
-}
+program
+  .command('merge')
+  .description('combine the shard result files of a repro or sweep run with --shard I/N into the tables, charts and report one run writes')
+  .argument('<files...>', 'every shard result file of one run: NAME.shard-I-of-N.json for I = 1..N')
+  .option('--out <dir>', 'where to write what the run would have written (fig5/fig6 and report.md, or sweep)', 'results')
+  .option('--json', 'one JSON object on stdout (files are still written)')
+  .action(async (files: string[], o: { out: string; json?: boolean }) => {
+    const { mergeAction } = await import('./experiments.js');
+    await mergeAction(files, o);
+  });
 
 try {
   await program.parseAsync(process.argv);

@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'BAD_TOPOLOGY' // a topology file that is malformed or inconsistent
   | 'BAD_OPTION' // a CLI option out of its valid range
   | 'BAD_PARAM' // a sweep parameter path or value that is not valid
+  | 'BAD_SHARDS' // shard result files that are not one whole run (missing, duplicate, mismatched)
   | 'MALFORMED_PACKET' // a TLP, frame or NVMe structure that cannot be decoded
   | 'DEVICE_ERROR' // a device reported an error status
   | 'VERIFY_FAILED'; // the destination did not match the source after a copy

@@ -7,7 +7,7 @@ import type { Limit } from './bottleneck.js';
 import { fidelityLine, summarizeFidelity, type FidelitySummary } from './fidelity.js';
 import { runJobs, type PoolOptions } from './pool.js';
 import { checkBounds, PAPER, type BoundCheck } from './paper.js';
-import type { Job } from './jobs.js';
+import type { Job, JobResult } from './jobs.js';
 
 export interface Fig5Bar {
   hostLanes: number;
@@ -66,31 +66,43 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 /** Sample standard deviation (n - 1); 0 for a single run. */
 const stdev = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 
+/** What fixes a repro run's jobs and results: everything but how it is run (threads, progress). */
+export type ReproPlan = Pick<ReproOptions, 'topology' | 'runs' | 'sizeBytes' | 'only' | 'fidelity' | 'overrides'>;
+
+const FIG5_KEYS = [8, 1].flatMap((hostLanes) => (['direct', 'conventional'] as const).map((mode) => ({ hostLanes, mode })));
+
 /**
- * The paper's evaluation. Fig. 5: move `sizeBytes` from sda to sdb, direct and conventional, with the
+ * The jobs of the paper's evaluation, in their one canonical order (results are assembled in it, and
+ * `--shard` cuts it). Fig. 5: move `sizeBytes` from sda to sdb, direct and conventional, with the
  * server-side bridge at x8 and x1, at the preset's multiplicity (3), `runs` runs each; runs differ by
  * seed (flash latency jitter). Fig. 6: direct moves with 1..8 commands in flight (one run each, seed 1).
  */
-export async function reproduce(o: ReproOptions): Promise<ReproResult> {
+export function reproJobs(o: ReproPlan): Job[] {
   const t = o.topology;
   const jobs: Job[] = [];
-  const fig5Keys: { hostLanes: number; mode: 'direct' | 'conventional' }[] = [];
   if (o.only !== 'fig6') {
-    for (const hostLanes of [8, 1]) {
-      for (const mode of ['direct', 'conventional'] as const) {
-        fig5Keys.push({ hostLanes, mode });
-        for (let run = 1; run <= o.runs; run++) {
-          jobs.push({ topology: withLanes(t, hostLanes), via: mode === 'direct' ? 'dc-buffer' : 'host', depth: t.copy.depth, sizeBytes: o.sizeBytes, seed: run, fidelity: o.fidelity, label: `fig5 ${mode} x${hostLanes} seed ${run}` });
-        }
+    for (const { hostLanes, mode } of FIG5_KEYS) {
+      for (let run = 1; run <= o.runs; run++) {
+        jobs.push({ topology: withLanes(t, hostLanes), via: mode === 'direct' ? 'dc-buffer' : 'host', depth: t.copy.depth, sizeBytes: o.sizeBytes, seed: run, fidelity: o.fidelity, label: `fig5 ${mode} x${hostLanes} seed ${run}` });
       }
     }
   }
-  const fig6Start = jobs.length;
   if (o.only !== 'fig5') {
     for (let commands = 1; commands <= 8; commands++) jobs.push({ topology: t, via: 'dc-buffer', depth: commands, sizeBytes: o.sizeBytes, seed: 1, fidelity: o.fidelity, label: `fig6 direct ${commands} command${commands === 1 ? '' : 's'} seed 1` });
   }
+  return jobs;
+}
 
-  const results = await runJobs(jobs, { threads: o.threads, onStart: o.onStart, onDone: o.onDone });
+/** The paper's evaluation: every job of `reproJobs`, run on worker threads, assembled. */
+export async function reproduce(o: ReproOptions): Promise<ReproResult> {
+  return assembleRepro(o, await runJobs(reproJobs(o), { threads: o.threads, onStart: o.onStart, onDone: o.onDone }));
+}
+
+/** The figures from the results of `reproJobs(o)`, in that order (one run's, or merged shards'). */
+export function assembleRepro(o: ReproPlan, results: JobResult[]): ReproResult {
+  const t = o.topology;
+  const fig5Keys = o.only === 'fig6' ? [] : FIG5_KEYS;
+  const fig6Start = fig5Keys.length * o.runs;
   const out: ReproResult = { preset: t.name, sizeBytes: o.sizeBytes, runs: o.runs, overrides: o.overrides ?? [], fidelity: summarizeFidelity(results.map((r) => r.fidelity)), bounds: [] };
   if (o.only !== 'fig6') {
     out.fig5 = {

@@ -50,12 +50,28 @@ export interface SweepOptions {
   onDone?: PoolOptions['onDone'];
 }
 
-export async function sweep(o: SweepOptions): Promise<SweepResult> {
+/** What fixes a sweep's jobs and result: everything but how it is run (threads, progress). */
+export type SweepPlan = Omit<SweepOptions, 'threads' | 'onStart' | 'onDone'>;
+
+/** Every point of the cartesian product, in the one canonical order (results, `--shard` and merge use it). */
+function sweepPoints(o: SweepPlan): { t: Topology; params: Record<string, number> }[] {
   let combos: { t: Topology; params: Record<string, number> }[] = [{ t: o.topology, params: {} }];
   for (const p of o.params) combos = combos.flatMap((c) => p.values.map((v) => ({ t: withParam(c.t, p.path, v), params: { ...c.params, [p.name]: v } })));
+  return combos;
+}
+
+/** The sweep's jobs, one per point, in canonical order. */
+export function sweepJobs(o: SweepPlan): Job[] {
   const label = (params: Record<string, number>) => Object.entries(params).map(([k, v]) => `${k}=${v}`).join(' ');
-  const jobs: Job[] = combos.map((c) => ({ topology: c.t, via: o.via, depth: c.t.copy.depth, sizeBytes: o.sizeBytes, seed: o.seed, fidelity: o.fidelity, label: label(c.params) }));
-  const results: JobResult[] = await runJobs(jobs, { threads: o.threads, onStart: o.onStart, onDone: o.onDone });
+  return sweepPoints(o).map((c) => ({ topology: c.t, via: o.via, depth: c.t.copy.depth, sizeBytes: o.sizeBytes, seed: o.seed, fidelity: o.fidelity, label: label(c.params) }));
+}
+
+export async function sweep(o: SweepOptions): Promise<SweepResult> {
+  return assembleSweep(o, await runJobs(sweepJobs(o), { threads: o.threads, onStart: o.onStart, onDone: o.onDone }));
+}
+
+/** The sweep's result from the results of `sweepJobs(o)`, in that order (one run's, or merged shards'). */
+export function assembleSweep(o: SweepPlan, results: JobResult[]): SweepResult {
   return {
     preset: o.topology.name,
     via: o.via,
@@ -65,7 +81,7 @@ export async function sweep(o: SweepOptions): Promise<SweepResult> {
     overrides: o.overrides ?? [],
     fidelity: summarizeFidelity(results.map((x) => x.fidelity)),
     params: o.params.map((p) => ({ name: p.name, values: p.values })),
-    rows: combos.map((c, i) => ({ params: c.params, value: results[i][o.metric], limit: results[i].limit.explanation, fidelity: results[i].fidelity })),
+    rows: sweepPoints(o).map((c, i) => ({ params: c.params, value: results[i][o.metric], limit: results[i].limit.explanation, fidelity: results[i].fidelity })),
   };
 }
 

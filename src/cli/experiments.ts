@@ -1,0 +1,129 @@
+import { DconnectError } from '../core/errors.js';
+import { formatBytes, parseCount, parseSize } from '../core/units.js';
+import type { FidelityMode } from '../host/dc/command.js';
+import { fidelityLine } from '../experiments/fidelity.js';
+import type { Job, JobResult } from '../experiments/jobs.js';
+import type { Metric } from '../experiments/metrics.js';
+import { writeArtifacts } from '../experiments/output.js';
+import { runJobs } from '../experiments/pool.js';
+import { reproMarkdown, reproTables } from '../experiments/report.js';
+import { assembleRepro, fig5Chart, fig6Chart, reproJobs, type ReproPlan, type ReproResult } from '../experiments/repro.js';
+import { jobsOf, reproParameters, reproPlanOf, sweepParameters, sweepPlanOf } from '../experiments/shard-plans.js';
+import { inShard, mergeShards, parseShard, readShardFile, shardFile, shardFileName, shardName, type ShardCommand, type ShardSpec } from '../experiments/shard.js';
+import { parseSweepParam } from '../experiments/sweep-params.js';
+import { assembleSweep, sweepChart, sweepJobs, sweepTable, type SweepPlan, type SweepResult } from '../experiments/sweep.js';
+import type { Override } from '../topology/params.js';
+import type { Topology } from '../topology/schema.js';
+import { parseSeed, parseVia } from './args.js';
+import { jobProgress } from './progress.js';
+
+/**
+ * The actions of `repro`, `sweep` and `merge` (loaded on demand: the experiments pull in the chart
+ * libraries, which `copy` does not need). A run either runs every job and writes the figures, or with
+ * `--shard I/N` runs its share and writes a shard result file; `merge` turns a whole set of those into
+ * the figures one run would have written.
+ */
+
+export interface Loaded {
+  topology: Topology;
+  overrides: Override[];
+}
+
+interface RunOptions {
+  out: string;
+  threads?: string;
+  shard?: string;
+  json?: boolean;
+}
+
+const secondsSince = (t: bigint) => Number(process.hrtime.bigint() - t) / 1e9;
+const mbPerSec = (r: JobResult) => `${r.mbPerSec.toFixed(2)} MB/s`;
+
+/** Runs `jobs` (all of them, or one shard's) with progress on stderr; the results and the wall time. */
+async function run(label: string, jobs: Job[], threads: string | undefined, value: (r: JobResult) => string): Promise<{ results: JobResult[]; wallSeconds: number }> {
+  const started = process.hrtime.bigint();
+  const progress = jobProgress(label, jobs.length, label.startsWith('repro') ? 'moves' : 'points', (d) => value(d.result));
+  const results = await runJobs(jobs, { threads: threads === undefined ? undefined : parseCount(threads, '--threads', 1, 64), onStart: progress.onStart, onDone: progress.onDone });
+  progress.stop();
+  return { results, wallSeconds: secondsSince(started) };
+}
+
+/** `--shard I/N`: run the shard's jobs and write `<command>.shard-I-of-N.json` into --out. */
+async function runShard(command: ShardCommand, parameters: Record<string, unknown>, jobs: Job[], spec: ShardSpec, o: RunOptions, value: (r: JobResult) => string): Promise<void> {
+  const mine = jobs.filter((_, k) => inShard(k, spec));
+  const { results, wallSeconds } = await run(`${command} ${shardName(spec)}`, mine, o.threads, value);
+  const file = shardFile(command, parameters, spec, jobs, results, wallSeconds);
+  const [written] = await writeArtifacts(o.out, [{ name: shardFileName(command, spec).replace(/\.json$/, ''), json: file }]);
+  if (o.json) process.stdout.write(JSON.stringify(file) + '\n');
+  else process.stdout.write(`shard ${shardName(spec)} of ${command}: ${mine.length} of ${jobs.length} jobs; wrote ${written}\nonce every shard is done: dconnect merge ${o.out}/${command}.shard-*-of-${spec.count}.json --out DIR\n`);
+}
+
+export async function reproAction(o: RunOptions & { runs: string; size: string; only?: 'fig5' | 'fig6'; fidelity: FidelityMode }, t: Loaded): Promise<void> {
+  const plan: ReproPlan = { topology: t.topology, overrides: t.overrides, runs: parseCount(o.runs, '--runs', 1, 100), sizeBytes: parseSize(o.size, '--size'), only: o.only, fidelity: o.fidelity };
+  const spec = o.shard === undefined ? undefined : parseShard(o.shard);
+  const jobs = reproJobs(plan);
+  if (spec) return runShard('repro', reproParameters(plan), jobs, spec, o, mbPerSec);
+  const started = process.hrtime.bigint();
+  const { results, wallSeconds } = await run('repro', jobs, o.threads, mbPerSec);
+  const r = assembleRepro(plan, results);
+  await writeRepro(r, o, { wallSeconds });
+  process.stderr.write(`repro: ${jobs.length} moves of ${formatBytes(plan.sizeBytes)} in ${secondsSince(started).toFixed(1)} s wall; ${fidelityLine(r.fidelity)}\n`);
+}
+
+/** Fig. 5 and Fig. 6 (JSON, SVG, PNG) and report.md into --out; the tables (or the JSON) on stdout. */
+async function writeRepro(r: ReproResult, o: { out: string; json?: boolean }, wall: { wallSeconds: number; shards?: number }): Promise<void> {
+  const files = [];
+  if (r.fig5) files.push({ name: 'fig5', json: { preset: r.preset, sizeBytes: r.sizeBytes, overrides: r.overrides, fig5: r.fig5 }, chart: fig5Chart(r) });
+  if (r.fig6) files.push({ name: 'fig6', json: { preset: r.preset, sizeBytes: r.sizeBytes, overrides: r.overrides, fig6: r.fig6 }, chart: fig6Chart(r) });
+  files.push({ name: 'report.md', text: reproMarkdown(r, wall) });
+  const written = await writeArtifacts(o.out, files);
+  if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
+  else process.stdout.write(`${reproTables(r)}\n\nwrote ${written.join(', ')}\n`);
+  if (r.bounds.some((b) => !b.ok)) process.exitCode = 1;
+}
+
+export async function sweepAction(o: RunOptions & { param: string[]; metric: Metric; via: string; size: string; seed: string; fidelity: FidelityMode }, t: Loaded): Promise<void> {
+  const params = o.param.map((p) => parseSweepParam(t.topology, p));
+  if (params.length > 3) throw new DconnectError('BAD_PARAM', `${params.length} parameters given; a sweep takes at most 3`);
+  const points = params.reduce((n, p) => n * p.values.length, 1);
+  if (points > 1000) throw new DconnectError('BAD_PARAM', `the sweep has ${points} points; at most 1000`, 'give fewer values');
+  const plan: SweepPlan = { topology: t.topology, overrides: t.overrides, params, via: parseVia(o.via), sizeBytes: parseSize(o.size, '--size'), seed: parseSeed(o.seed), metric: o.metric, fidelity: o.fidelity };
+  const spec = o.shard === undefined ? undefined : parseShard(o.shard);
+  const jobs = sweepJobs(plan);
+  const value = (r: JobResult) => metricText(o.metric, r[o.metric]);
+  if (spec) return runShard('sweep', sweepParameters(plan), jobs, spec, o, value);
+  const { results } = await run('sweep', jobs, o.threads, value);
+  await writeSweep(assembleSweep(plan, results), o);
+}
+
+/** sweep.json, .svg and .png into --out; the table (or the JSON) on stdout. */
+async function writeSweep(r: SweepResult, o: { out: string; json?: boolean }): Promise<void> {
+  const written = await writeArtifacts(o.out, [{ name: 'sweep', json: r, chart: sweepChart(r) }]);
+  if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
+  else process.stdout.write(`${sweepTable(r)}\n\nwrote ${written.join(', ')}\n`);
+}
+
+/** A sweep point's metric for a progress line. */
+function metricText(metric: Metric, v: number): string {
+  if (metric === 'mbPerSec') return `${v.toFixed(2)} MB/s`;
+  if (metric === 'simulatedSeconds') return `${v.toFixed(6)} s simulated`;
+  return `${metric} ${v}`;
+}
+
+/** `dconnect merge FILES... --out DIR`: every check first, so a bad set writes nothing. */
+export async function mergeAction(paths: string[], o: { out: string; json?: boolean }): Promise<void> {
+  const m = mergeShards(
+    paths.map((path) => ({ path, file: readShardFile(path) })),
+    jobsOf,
+  );
+  const how = `${m.count} shard${m.count === 1 ? '' : 's'} of ${m.command}, ${m.results.length} jobs`;
+  if (m.command === 'repro') {
+    const r = assembleRepro(reproPlanOf(m.parameters), m.results);
+    await writeRepro(r, o, { wallSeconds: m.wallSeconds, shards: m.count });
+    process.stderr.write(`merge: ${how} (their wall time summed: ${m.wallSeconds.toFixed(1)} s); ${fidelityLine(r.fidelity)}\n`);
+  } else {
+    const r = assembleSweep(sweepPlanOf(m.parameters), m.results);
+    await writeSweep(r, o);
+    process.stderr.write(`merge: ${how}; ${fidelityLine(r.fidelity)}\n`);
+  }
+}
