@@ -29,9 +29,17 @@ export interface MoveObserver {
   chunkWritten(chunk: number, nextRead: number): number;
 }
 
-/** The operator's view of a move in progress, for digests (slot identities and chunk numbers are labels). */
+/** The operator's view of a move in progress: for digests (slot identities and chunk numbers are labels) and for a runtime that moves chunks by other means. */
 export interface MoveHandle {
   digest(d: StateDigest): void;
+  /** The first chunk not yet read. */
+  nextRead(): number;
+  /**
+   * Treats `count` chunks from nextRead() on as already moved, at any moment (chunks in flight keep
+   * their labels): what a MoveObserver's answer does, for a runtime that jumps several moves at once.
+   * At least the last chunk must stay unread.
+   */
+  skipAhead(count: number): void;
 }
 
 export interface MoveStats {
@@ -109,17 +117,20 @@ export class DcOperator {
             done(stats);
             return;
           }
-          if (skip > 0) {
-            if (!Number.isInteger(skip) || nextRead + skip >= chunks) throw new Error(`operator: cannot skip ${skip} chunks from ${nextRead} of ${chunks}`);
-            nextRead += skip;
-            written += skip;
-          }
+          if (skip > 0) skipAhead(skip);
         }
         pump();
       };
       dev.driver.submitIo(kind, slba, bytes / dev.blockBytes, [{ address: slot, lengthBytes: bytes }], labelCallback(completed, `op>${kind}:${bytes}`));
     };
+    const skipAhead = (count: number): void => {
+      if (!Number.isInteger(count) || count < 0 || nextRead + count >= chunks) throw new Error(`operator: cannot skip ${count} chunks from ${nextRead} of ${chunks}`);
+      nextRead += count;
+      written += count;
+    };
     const handle: MoveHandle = {
+      nextRead: () => nextRead,
+      skipAhead,
       digest: (d) => {
         d.section('operator');
         d.num(inFlight);

@@ -56,10 +56,12 @@ export interface BatchMeans {
   phaseRange: number;
 }
 
-/** Non-overlapping batch means over xs[from..]: `batches` batches of equal size taken from the end. */
-export function batchMeans(xs: ArrayLike<number>, from: number, batches: number): BatchMeans | null {
+/** Non-overlapping batch means over xs[from..]: `batches` batches of equal size (a multiple of `sizeMultipleOf`) taken from the end. */
+export function batchMeans(xs: ArrayLike<number>, from: number, batches: number, sizeMultipleOf = 1): BatchMeans | null {
   const n = xs.length - from;
-  const size = Math.floor(n / batches);
+  // A batch of a merged series of k moves holds whole rounds (k completions), or batch sums swing by
+  // the one long or short interval a round boundary puts in or leaves out.
+  const size = Math.floor(n / batches / sizeMultipleOf) * sizeMultipleOf;
   if (size < 1 || batches < 2) return null;
   const start = xs.length - size * batches;
   const bm = new Float64Array(batches);

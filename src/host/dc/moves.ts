@@ -1,0 +1,392 @@
+import { createHash } from 'node:crypto';
+import { DconnectError } from '../../core/errors.js';
+import { PS_PER_S } from '../../core/scheduler.js';
+import type { CounterSet } from '../../core/trace.js';
+import { startPatternDigest, type PendingDigest } from '../../devices/pattern-digest.js';
+import { patternBytes, type SparseMemory } from '../../devices/sparse-memory.js';
+import { NvmeSsd } from '../../devices/nvme-ssd.js';
+import { boot, type BootedHost } from '../../runtime/boot.js';
+import { digestFabric } from '../../runtime/fast/fabric-digest.js';
+import { FastForward, type Fidelity } from '../../runtime/fast/fast-forward.js';
+import { JointFastForward } from '../../runtime/fast/joint-forward.js';
+import { buildFabric } from '../../topology/builder.js';
+import type { Topology } from '../../topology/schema.js';
+import type { BlockDevice } from './manager.js';
+import { DcOperator, type MoveHandle, type MoveObserver, type MoveStats } from './operator.js';
+
+export type FidelityMode = 'fast' | 'full';
+export type Via = 'dc-buffer' | 'host';
+
+/** One move of a set: a source range to a destination range (the length is the set's). */
+export interface MovePair {
+  src: string;
+  srcOffset: number;
+  dst: string;
+  dstOffset: number;
+}
+
+export interface MovesRequest {
+  topology: Topology;
+  /** Moved concurrently, each through its own relay slots. */
+  pairs: MovePair[];
+  /** Bytes per move. */
+  lengthBytes: number;
+  /** Commands in flight per move over its source and destination together; default the topology's copy.depth. */
+  depth?: number;
+  chunkBytes?: number;
+  via: Via;
+  seed: number;
+  /** fast (default): jump the steady state, exactly where it repeats, else with a stated interval; full: every TLP. */
+  fidelity?: FidelityMode;
+  /** Hash each destination range (default true); experiments that never show the digest skip it. Verification is unaffected. */
+  sha256?: boolean;
+  /** Keep every chunk's completion time (equivalence tests; one move only). */
+  recordChunkTimes?: boolean;
+  /** Progress: bytes written to the destinations so far, of all moves (called from the simulation). */
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
+}
+
+export interface LinkPayload {
+  upstreamPayloadBytes: number;
+  downstreamPayloadBytes: number;
+  upstreamTlps: number;
+  downstreamTlps: number;
+  upstreamUtilization: number;
+  downstreamUtilization: number;
+}
+
+/** One move's outcome. */
+export interface MoveResult {
+  mode: 'direct' | 'conventional';
+  src: string;
+  dst: string;
+  srcOffset: number;
+  dstOffset: number;
+  bytes: number;
+  /** What relayed the data: a DC buffer's name, or host memory. */
+  relay: string;
+  /** From the common start to this move's last write, s. */
+  simulatedSeconds: number;
+  mbPerSec: number;
+  verified: boolean;
+  sha256: string;
+  commands: { read: number; write: number };
+  fidelity: Fidelity;
+  chunkDonePs?: number[];
+}
+
+export interface MovesResult {
+  chunkBytes: number;
+  depth: number;
+  hostLanes: number;
+  seed: number;
+  moves: MoveResult[];
+  /** All moves together: total bytes over the time until the last move ended. */
+  aggregate: { bytes: number; simulatedSeconds: number; mbPerSec: number; verified: boolean };
+  hostLink: LinkPayload;
+  /** Events simulated (jumped chunks cost none). */
+  events: number;
+  /** Every trace counter over the moves (deltas). */
+  trace: Record<string, Record<string, number>>;
+  /** The set's fidelity: exact if every move's is, the largest error of any move, chunks summed. */
+  fidelity: Fidelity;
+}
+
+/** Validates a move against its devices before anything is written. */
+export function validateCopy(src: BlockDevice, srcOffset: number, dst: BlockDevice, dstOffset: number, length: number, chunk: number): void {
+  const bs = src.blockBytes;
+  const checks: [number, string][] = [
+    [srcOffset, `source offset ${srcOffset}`],
+    [dstOffset, `destination offset ${dstOffset}`],
+    [length, `length ${length}`],
+    [chunk, `chunk size ${chunk}`],
+  ];
+  for (const [v, what] of checks) {
+    if (v % bs !== 0 || v % dst.blockBytes !== 0) throw new DconnectError('UNALIGNED', `${what} is not a multiple of the ${bs}-byte block size`, `use a multiple of ${bs} bytes, e.g. 4KiB`);
+  }
+  if (length <= 0) throw new DconnectError('OUT_OF_RANGE', 'length must be greater than zero', 'give --length, e.g. --length 256MiB');
+  if (chunk <= 0 || chunk / bs > 65536) throw new DconnectError('BAD_OPTION', `chunk size ${chunk} is outside 1..65536 blocks`, 'use a chunk from 4KiB to 32MiB');
+  for (const [d, off, role] of [[src, srcOffset, 'source'], [dst, dstOffset, 'destination']] as const) {
+    if (off + length > d.capacityBytes) {
+      throw new DconnectError('OUT_OF_RANGE', `${role} range [${off}, ${off + length}) is beyond ${d.name}'s capacity of ${d.capacityBytes} bytes`, `keep offset + length <= ${d.capacityBytes}`);
+    }
+  }
+  if (src === dst && srcOffset < dstOffset + length && dstOffset < srcOffset + length) {
+    throw new DconnectError('OVERLAP', `source and destination ranges overlap on ${src.name}`, 'choose non-overlapping offsets');
+  }
+}
+
+/** Concurrent moves may not touch the same bytes: each source holds its own data, each destination is verified against it. */
+function checkDisjoint(moves: { src: BlockDevice; srcOffset: number; dst: BlockDevice; dstOffset: number }[], length: number): void {
+  const ranges = moves.flatMap((m, i) => [
+    { i, dev: m.src, off: m.srcOffset, role: 'source' },
+    { i, dev: m.dst, off: m.dstOffset, role: 'destination' },
+  ]);
+  for (const a of ranges) {
+    for (const b of ranges) {
+      if (a.i < b.i && a.dev === b.dev && a.off < b.off + length && b.off < a.off + length) {
+        throw new DconnectError('OVERLAP', `move ${a.i + 1}'s ${a.role} and move ${b.i + 1}'s ${b.role} overlap on ${a.dev.name}`, 'concurrent moves need disjoint ranges: give each its own device, or offsets (sda:1GiB)');
+      }
+    }
+  }
+}
+
+function ssdOf(host: BootedHost, d: BlockDevice): NvmeSsd {
+  const s = host.fabric.slots.find((x) => x.box === d.box && x.slot === d.slot)!.device;
+  if (!(s instanceof NvmeSsd)) throw new Error(`${d.name} is not an SSD model`);
+  return s;
+}
+
+/** The seed of move i's source data: move 0's is the single-move seed, the others differ so that crossed moves are caught. */
+export function patternSeedOf(seed: number, move: number): number {
+  return ((seed ^ 0x5eed) ^ Math.imul(move, 0x9e3779b1)) >>> 0;
+}
+
+/**
+ * The DC command as a library call, for one move or several at once: builds the fabric, boots the
+ * host, fills each source range with seeded data, moves them concurrently (directly through a DC
+ * buffer or through host memory), and verifies every destination byte for byte against its source.
+ *
+ * Relay slots: each move gets `depth` slots of its own (one chunk each), carved from the relay in
+ * order; concurrent moves never share a slot. A slot holds a chunk from its read until its write
+ * ends, so sharing would only let one move's backlog starve another; fixed slots keep each move's
+ * pipeline exactly the single move's, and the DC buffer has room for many (64 MiB holds 170 moves
+ * of 3 x 128 KiB).
+ */
+export function runMoves(req: MovesRequest): MovesResult {
+  const t = req.topology;
+  const depth = req.depth ?? t.copy.depth;
+  const chunk = req.chunkBytes ?? t.copy.chunkBytes;
+  if (!Number.isInteger(depth) || depth < 1 || depth > 64) throw new DconnectError('BAD_OPTION', `depth ${depth} is outside 1..64`);
+  if (depth + 1 > t.host.queueEntries) throw new DconnectError('BAD_OPTION', `depth ${depth} needs NVMe queues of at least ${depth + 1} entries; the topology has ${t.host.queueEntries}`);
+  if (req.pairs.length < 1) throw new DconnectError('BAD_OPTION', 'no move given', 'name a source and a destination: dconnect copy sda sdb');
+  if (req.recordChunkTimes && req.pairs.length > 1) throw new Error('recordChunkTimes is for one move');
+  const fabric = buildFabric(t, req.seed);
+  const host = boot(fabric, { maxTransferBytes: chunk });
+  const mgr = host.manager;
+  const moves = req.pairs.map((p) => ({ ...p, src: mgr.lookup(p.src), dst: mgr.lookup(p.dst) }));
+  for (const m of moves) validateCopy(m.src, m.srcOffset, m.dst, m.dstOffset, req.lengthBytes, chunk);
+  checkDisjoint(moves, req.lengthBytes);
+
+  const slotCount = Math.min(depth, Math.ceil(req.lengthBytes / chunk));
+  const usedBytes = new Map<string, number>();
+  const relays = moves.map((m) => {
+    if (req.via !== 'dc-buffer') return { name: 'host memory', slots: Array.from({ length: slotCount }, () => host.allocator.alloc(chunk)) };
+    const buf = mgr.bufferFor(m.src.box);
+    const used = usedBytes.get(buf.name) ?? 0;
+    if (used + slotCount * chunk > buf.sizeBytes) {
+      throw new DconnectError('BAD_OPTION', `${usedBytes.size > 0 ? 'these moves need' : 'the move needs'} ${used + slotCount * chunk} bytes of relay slots in the ${buf.sizeBytes}-byte DC buffer ${buf.name}`, 'use a smaller --chunk or --depth, or fewer concurrent moves');
+    }
+    usedBytes.set(buf.name, used + slotCount * chunk);
+    return { name: buf.name, slots: Array.from({ length: slotCount }, (_, i) => buf.bar0 + used + i * chunk) };
+  });
+
+  // Each source range holds seeded data before the move (as if written earlier); its digest is
+  // hashed on another core while the moves are simulated (see pattern-digest.ts).
+  const srcStores = moves.map((m) => ssdOf(host, m.src).store);
+  const dstSsds = moves.map((m) => ssdOf(host, m.dst));
+  const seeds = moves.map((_, i) => patternSeedOf(req.seed, i));
+  moves.forEach((m, i) => srcStores[i].fillPattern(m.srcOffset, req.lengthBytes, seeds[i]));
+  const srcDigests: (PendingDigest | null)[] = moves.map((m, i) => (req.sha256 === false ? null : startPatternDigest(seeds[i], m.srcOffset, req.lengthBytes)));
+
+  const before = fabric.trace.snapshot();
+  const eventsBefore = fabric.scheduler.eventsExecuted;
+  const startPs = fabric.scheduler.now();
+  const stats: (MoveStats | null)[] = moves.map(() => null);
+  let failure: Error | null = null;
+  const op = new DcOperator(fabric.scheduler);
+  const chunks = Math.ceil(req.lengthBytes / chunk);
+  const fullChunks = Math.floor(req.lengthBytes / chunk);
+  const fast = (req.fidelity ?? 'fast') === 'fast';
+  const handles: MoveHandle[] = [];
+  /** The skipped chunks' bytes move functionally, source store to destination store. */
+  const moveBytes = (i: number, fromChunk: number, count: number) =>
+    dstSsds[i].store.copyFrom(srcStores[i], moves[i].srcOffset + fromChunk * chunk, moves[i].dstOffset + fromChunk * chunk, count * chunk);
+
+  const single =
+    fast && moves.length === 1
+      ? new FastForward({
+          startPs,
+          chunks,
+          fullChunks,
+          deterministic: fabric.slots.every((s) => !(s.device instanceof NvmeSsd) || s.device.media.params.latencyJitterFraction === 0),
+          digest: () => digestFabric(fabric, [...mgr.blockDevices().map((b) => b.driver), handles[0]]),
+          counters: () => fabric.trace.snapshot(),
+        })
+      : null;
+  const joint = fast && moves.length > 1 ? new JointFastForward({ startPs, moves: moves.map(() => ({ chunks, fullChunks })), counters: () => fabric.trace.snapshot() }) : null;
+  const chunkDone: number[] = [];
+  const observerOf = (i: number): MoveObserver | undefined => {
+    if (single) {
+      return {
+        chunkWritten: (c, nextRead) => {
+          const skip = single.chunkWritten(c, nextRead, fabric.scheduler.now());
+          if (skip > 0) moveBytes(0, nextRead, skip);
+          return skip;
+        },
+      };
+    }
+    if (joint) {
+      return {
+        chunkWritten: (_c, nextRead) => {
+          const skips = joint.chunkWritten(i, fabric.scheduler.now(), handles.map((h) => h.nextRead()));
+          if (!skips) return 0;
+          // Every other move skips now, in the middle of its chunk; this one skips as the operator's answer.
+          skips.forEach((k, j) => {
+            const from = j === i ? nextRead : handles[j].nextRead();
+            moveBytes(j, from, k);
+            if (j !== i) handles[j].skipAhead(k);
+          });
+          return skips[i];
+        },
+      };
+    }
+    if (req.recordChunkTimes) return { chunkWritten: (c) => ((chunkDone[c] = fabric.scheduler.now()), 0) };
+    return undefined;
+  };
+  moves.forEach((m, i) => {
+    handles.push(
+      op.move(
+        { src: m.src, srcOffset: m.srcOffset, dst: m.dst, dstOffset: m.dstOffset, lengthBytes: req.lengthBytes, chunkBytes: chunk, depth, slots: relays[i].slots, observer: observerOf(i) },
+        (s) => (stats[i] = s),
+        (e) => (failure ??= e),
+      ),
+    );
+  });
+  const total = req.lengthBytes * moves.length;
+  const progressEvery = 1 << 20;
+  let nextProgress = progressEvery;
+  fabric.scheduler.run({
+    maxEvents: 2e10,
+    stop: () => {
+      if (req.onProgress && fabric.scheduler.eventsExecuted >= nextProgress) {
+        nextProgress = fabric.scheduler.eventsExecuted + progressEvery;
+        req.onProgress(
+          dstSsds.reduce((n, d) => n + d.counters.bytesWritten, 0),
+          total,
+        );
+      }
+      return failure !== null || stats.every((s) => s !== null);
+    },
+  });
+  if (failure) throw failure;
+  if (!stats.every((s) => s !== null)) throw new Error('the move did not finish: the fabric went idle with commands outstanding');
+  const done = stats as MoveStats[];
+  const after = fabric.trace.snapshot();
+  const addCounters = (adds: Record<string, CounterSet>) => {
+    for (const [name, set] of Object.entries(adds)) for (const [k, v] of Object.entries(set)) if (after[name]) after[name][k] += v;
+  };
+  let endPs = done.map((s) => s.endPs);
+  let skipped = moves.map(() => 0);
+  let fidelities: Fidelity[] = moves.map(() => ({ mode: 'full', exact: true, relativeError99: 0, detailedChunks: chunks, totalChunks: chunks, method: 'full: every TLP simulated' }));
+  let chunkDonePs: number[] | undefined = req.recordChunkTimes ? chunkDone : undefined;
+  if (single) {
+    const o = single.finish(done[0].endPs);
+    endPs = [o.endPs];
+    skipped = [single.skipped().count];
+    fidelities = [o.fidelity];
+    if (req.recordChunkTimes) chunkDonePs = o.chunkDonePs;
+    addCounters(o.counterAdds);
+  } else if (joint) {
+    const o = joint.finish(endPs);
+    endPs = o.endPs;
+    skipped = o.skipped;
+    fidelities = o.fidelity;
+    addCounters(o.counterAdds);
+  }
+
+  // Verify: each destination range must equal its source pattern, byte for byte. Two chunk buffers
+  // are reused (fresh 4 MiB arrays per chunk cost page faults).
+  const step = 4 << 20;
+  const wantBuf = new Uint8Array(Math.min(step, req.lengthBytes));
+  const gotBuf = new Uint8Array(wantBuf.length);
+  const results: MoveResult[] = moves.map((m, i) => {
+    let verified = true;
+    for (let off = 0; off < req.lengthBytes && verified; off += step) {
+      const n = Math.min(step, req.lengthBytes - off);
+      const want = wantBuf.subarray(0, n);
+      const got = gotBuf.subarray(0, n);
+      patternBytes(seeds[i], m.srcOffset + off, want);
+      dstSsds[i].store.readInto(m.dstOffset + off, got);
+      verified = bytesEqual(want, got);
+    }
+    // The destination's digest: when every byte equals the source's, it is the source's digest
+    // (hashed during the move); otherwise the destination is hashed as it is.
+    const digest = srcDigests[i];
+    const sha256 = digest === null ? '' : verified ? digest.result() : hashRange(dstSsds[i].store, m.dstOffset, req.lengthBytes);
+    const seconds = (endPs[i] - startPs) / PS_PER_S;
+    return {
+      mode: req.via === 'dc-buffer' ? 'direct' : 'conventional',
+      src: m.src.name,
+      dst: m.dst.name,
+      srcOffset: m.srcOffset,
+      dstOffset: m.dstOffset,
+      bytes: req.lengthBytes,
+      relay: relays[i].name,
+      simulatedSeconds: seconds,
+      mbPerSec: req.lengthBytes / seconds / 1e6,
+      verified,
+      sha256,
+      commands: { read: done[i].readCommands + skipped[i], write: done[i].writeCommands + skipped[i] },
+      fidelity: fidelities[i],
+      ...(chunkDonePs ? { chunkDonePs: chunkDonePs.map((x) => x - startPs) } : {}),
+    };
+  });
+
+  const lastEndPs = Math.max(...endPs);
+  const elapsedPs = lastEndPs - startPs;
+  const delta = (name: string, key: string) => (after[name]?.[key] ?? 0) - (before[name]?.[key] ?? 0);
+  const trace: Record<string, Record<string, number>> = {};
+  for (const [name, counters] of Object.entries(after)) {
+    trace[name] = {};
+    for (const [k, v] of Object.entries(counters)) trace[name][k] = v - (before[name]?.[k] ?? 0);
+  }
+  const exact = fidelities.every((f) => f.exact);
+  return {
+    chunkBytes: chunk,
+    depth,
+    hostLanes: t.host.link.lanes,
+    seed: req.seed,
+    moves: results,
+    aggregate: { bytes: total, simulatedSeconds: elapsedPs / PS_PER_S, mbPerSec: total / (elapsedPs / PS_PER_S) / 1e6, verified: results.every((r) => r.verified) },
+    hostLink: {
+      upstreamPayloadBytes: delta('hostLink.upstream', 'payloadBytes'),
+      downstreamPayloadBytes: delta('hostLink.downstream', 'payloadBytes'),
+      upstreamTlps: delta('hostLink.upstream', 'tlps'),
+      downstreamTlps: delta('hostLink.downstream', 'tlps'),
+      upstreamUtilization: delta('hostLink.upstream', 'busyPs') / elapsedPs,
+      downstreamUtilization: delta('hostLink.downstream', 'busyPs') / elapsedPs,
+    },
+    events: fabric.scheduler.eventsExecuted - eventsBefore,
+    trace,
+    fidelity:
+      fidelities.length === 1
+        ? fidelities[0]
+        : {
+            mode: fidelities[0].mode,
+            exact,
+            relativeError99: Math.max(...fidelities.map((f) => f.relativeError99)),
+            detailedChunks: fidelities.reduce((n, f) => n + f.detailedChunks, 0),
+            totalChunks: fidelities.reduce((n, f) => n + f.totalChunks, 0),
+            method: fidelities[0].method,
+          },
+  };
+}
+
+/** The SHA-256 of a store's bytes over [addr, addr + len). */
+function hashRange(store: SparseMemory, addr: number, len: number): string {
+  const hash = createHash('sha256');
+  const step = 4 << 20;
+  const buf = new Uint8Array(Math.min(step, len));
+  for (let off = 0; off < len; off += step) {
+    const b = buf.subarray(0, Math.min(step, len - off));
+    store.readInto(addr + off, b);
+    hash.update(b);
+  }
+  return hash.digest('hex');
+}
+
+/** Byte equality, by the runtime's native compare (memcmp: ~20x a JavaScript loop over 1 GiB). */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
