@@ -49,6 +49,8 @@ export interface CopyResult {
   trace: Record<string, Record<string, number>>;
   /** How the numbers were obtained: per-TLP, an exact jump, or a statistical one with its interval. */
   fidelity: Fidelity;
+  /** Which device sits in each slot, by the slot's trace prefix (`box0.slot2` -> `dcbuf0`). */
+  devices: Record<string, string>;
   /** Completion time of every chunk from the start of the move, ps (only with recordChunkTimes). */
   chunkDonePs?: number[];
 }
@@ -83,6 +85,7 @@ export function runCopy(req: CopyRequest): CopyResult {
     events: r.events,
     trace: r.trace,
     fidelity: m.fidelity,
+    devices: r.devices,
     ...(m.chunkDonePs ? { chunkDonePs: m.chunkDonePs } : {}),
   };
 }

@@ -88,6 +88,8 @@ export interface MovesResult {
   events: number;
   /** Every trace counter over the moves (deltas). */
   trace: Record<string, Record<string, number>>;
+  /** Which device sits in each slot, by the slot's trace prefix (`box0.slot2` -> `dcbuf0`): names for the counters. */
+  devices: Record<string, string>;
   /** The set's fidelity: exact if every move's is, the largest error of any move, chunks summed. */
   fidelity: Fidelity;
 }
@@ -342,6 +344,8 @@ export function runMoves(req: MovesRequest): MovesResult {
     for (const [k, v] of Object.entries(counters)) trace[name][k] = v - (before[name]?.[k] ?? 0);
   }
   const exact = fidelities.every((f) => f.exact);
+  const devices: Record<string, string> = {};
+  for (const d of [...mgr.blockDevices(), ...mgr.dcBuffers()]) devices[`${d.box}.slot${d.slot}`] = d.name;
   return {
     chunkBytes: chunk,
     depth,
@@ -359,6 +363,7 @@ export function runMoves(req: MovesRequest): MovesResult {
     },
     events: fabric.scheduler.eventsExecuted - eventsBefore,
     trace,
+    devices,
     fidelity:
       fidelities.length === 1
         ? fidelities[0]
