@@ -1,5 +1,5 @@
 import { formatBytes, formatTimePs } from '../core/units.js';
-import type { CopyResult } from '../host/dc/command.js';
+import type { CopyResult, MovesResult } from '../host/dc/command.js';
 import { tagOf } from '../experiments/fidelity.js';
 
 export function formatCopy(r: CopyResult): string {
@@ -14,6 +14,27 @@ export function formatCopy(r: CopyResult): string {
     `              downstream ${formatBytes(r.hostLink.downstreamPayloadBytes)} payload (${pct(r.hostLink.downstreamPayloadBytes)}, ${(100 * r.hostLink.downstreamUtilization).toFixed(1)}% busy)`,
     `  commands    ${r.commands.read} reads, ${r.commands.write} writes; ${r.events} events; seed ${r.seed}`,
     // How the numbers were obtained: a fast result is exact or carries its 99.7% interval.
+    `  fidelity    ${tagOf(f)}; ${f.detailedChunks} of ${f.totalChunks} chunks simulated TLP by TLP`,
+    `              ${f.method}`,
+  ];
+  return lines.join('\n');
+}
+
+/** Several concurrent moves: one line per move, then the aggregate, the host link and the fidelity. */
+export function formatMoves(r: MovesResult): string {
+  const f = r.fidelity;
+  const bytes = r.aggregate.bytes;
+  const pct = (x: number) => `${((100 * x) / bytes).toFixed(3)}% of moved bytes`;
+  const lines = [
+    `${r.moves.length} ${r.moves[0].mode} moves at once, ${formatBytes(r.moves[0].bytes)} each in ${formatBytes(r.chunkBytes)} chunks, ${r.depth} commands in flight per move, host link x${r.hostLanes}`,
+    ...r.moves.map(
+      (m) =>
+        `  ${`${m.src}:${m.srcOffset} -> ${m.dst}:${m.dstOffset}`.padEnd(24)} ${m.mbPerSec.toFixed(1).padStart(8)} MB/s  via ${m.relay}  ${m.verified ? 'verified' : 'NOT VERIFIED'} (sha256 ${m.sha256.slice(0, 16)}...)`,
+    ),
+    `  aggregate   ${r.aggregate.mbPerSec.toFixed(1)} MB/s (${formatBytes(bytes)} in ${formatTimePs(r.aggregate.simulatedSeconds * 1e12)} simulated, until the last move ended)`,
+    `  host link   upstream ${formatBytes(r.hostLink.upstreamPayloadBytes)} payload (${pct(r.hostLink.upstreamPayloadBytes)}, ${(100 * r.hostLink.upstreamUtilization).toFixed(1)}% busy)`,
+    `              downstream ${formatBytes(r.hostLink.downstreamPayloadBytes)} payload (${pct(r.hostLink.downstreamPayloadBytes)}, ${(100 * r.hostLink.downstreamUtilization).toFixed(1)}% busy)`,
+    `  events      ${r.events}; seed ${r.seed}`,
     `  fidelity    ${tagOf(f)}; ${f.detailedChunks} of ${f.totalChunks} chunks simulated TLP by TLP`,
     `              ${f.method}`,
   ];

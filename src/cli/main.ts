@@ -2,13 +2,13 @@
 import { Command, CommanderError, Option } from 'commander';
 import { DconnectError } from '../core/errors.js';
 import { formatBytes, parseSize } from '../core/units.js';
-import { runCopy, type FidelityMode } from '../host/dc/command.js';
+import { runCopy, runMoves, type FidelityMode } from '../host/dc/command.js';
 import { METRICS, type Metric } from '../experiments/metrics.js';
 import { listDevices } from '../host/dc/devices.js';
 import { DEFAULT_PRESET, loadTopology } from '../topology/load.js';
 import { applySettings, overridesOf } from '../topology/params.js';
 import { FIDELITY_MODES, parseDeviceRange, parseSeed, parseVia } from './args.js';
-import { formatCopy } from './format.js';
+import { formatCopy, formatMoves } from './format.js';
 import { progressBar } from './progress.js';
 
 const program = new Command();
@@ -65,9 +65,10 @@ program
 
 program
   .command('copy')
-  .description('copy a range from one SSD to another, directly through the DC buffer (default) or through host memory')
+  .description('copy a range from one SSD to another, directly through the DC buffer (default) or through host memory; more pairs (sda sdb sdc sdd) move concurrently')
   .argument('<src>', 'source device and optional offset: sda or sda:1GiB')
   .argument('<dst>', 'destination device and optional offset: sdb or sdb:4KiB')
+  .argument('[more...]', 'further source/destination pairs, moved at the same time: sdc sdd ...')
   .requiredOption('--length <size>', 'bytes to move, with units: 512, 4KiB, 256MiB, 1GiB')
   .option('--depth <n>', 'I/O commands in flight over source and destination together (the paper: 3)')
   .option('--chunk <size>', 'bytes per I/O command (default: the topology\'s copy.chunkBytes)')
@@ -78,20 +79,28 @@ program
   .addOption(topologyOption())
   .addOption(setOption())
   .option('--json', 'one JSON object on stdout')
-  .action((srcArg: string, dstArg: string, o: { length: string; depth?: string; chunk?: string; via: string; hostLanes?: string; fidelity: FidelityMode; seed: string; topology: string; set?: string[]; json?: boolean }) => {
+  .action((srcArg: string, dstArg: string, more: string[], o: { length: string; depth?: string; chunk?: string; via: string; hostLanes?: string; fidelity: FidelityMode; seed: string; topology: string; set?: string[]; json?: boolean }) => {
     const { topology } = topologyOf(o, o.hostLanes === undefined ? [] : [{ spec: `host.lanes=${o.hostLanes}`, shown: `--host-lanes ${o.hostLanes}` }]);
-    const src = parseDeviceRange(srcArg, 'source');
-    const dst = parseDeviceRange(dstArg, 'destination');
+    if (more.length % 2 !== 0) throw new DconnectError('BAD_OPTION', `${more.length + 2} devices given; moves need them in pairs`, 'name a destination for every source: dconnect copy sda sdb sdc sdd');
+    const args = [srcArg, dstArg, ...more];
+    const pairs = Array.from({ length: args.length / 2 }, (_, i) => {
+      const src = parseDeviceRange(args[2 * i], 'source');
+      const dst = parseDeviceRange(args[2 * i + 1], 'destination');
+      return { src: src.device, srcOffset: src.offset, dst: dst.device, dstOffset: dst.offset };
+    });
     const lengthBytes = parseSize(o.length, '--length');
     const depth = o.depth === undefined ? undefined : Number(o.depth);
     if (depth !== undefined && !Number.isInteger(depth)) throw new DconnectError('BAD_OPTION', `--depth '${o.depth}' is not an integer`, 'use 1..64');
-    const bar = progressBar('copy', lengthBytes, 'bytes', { lines: true });
+    const bar = progressBar('copy', lengthBytes * pairs.length, 'bytes', { lines: true });
     try {
-      const r = runCopy({ topology, src: src.device, srcOffset: src.offset, dst: dst.device, dstOffset: dst.offset, lengthBytes, depth, chunkBytes: o.chunk === undefined ? undefined : parseSize(o.chunk, '--chunk'), via: parseVia(o.via), seed: parseSeed(o.seed), fidelity: o.fidelity, onProgress: (d) => bar.update(d) });
+      const common = { topology, lengthBytes, depth, chunkBytes: o.chunk === undefined ? undefined : parseSize(o.chunk, '--chunk'), via: parseVia(o.via), seed: parseSeed(o.seed), fidelity: o.fidelity, onProgress: (d: number) => bar.update(d) };
+      // One pair keeps the single move's result shape; several report each move and the aggregate.
+      const r = pairs.length === 1 ? runCopy({ ...common, ...pairs[0] }) : runMoves({ ...common, pairs });
       bar.stop();
       if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
-      else process.stdout.write(formatCopy(r) + '\n');
-      if (!r.verified) process.exitCode = 3;
+      else process.stdout.write(('moves' in r ? formatMoves(r) : formatCopy(r)) + '\n');
+      const verified = 'moves' in r ? r.aggregate.verified : r.verified;
+      if (!verified) process.exitCode = 3;
     } finally {
       bar.stop();
     }

@@ -1,0 +1,40 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+
+const dir = mkdtempSync(join(tmpdir(), 'dconnect-moves-'));
+const FOUR = join(dir, 'four.yaml');
+writeFileSync(FOUR, 'extends: paper-2012\nname: four-ssds\nboxes:\n  - name: box0\n    slots:\n' + [0, 1, 2, 3].map((i) => `      - { kind: ssd, serial: S${i} }\n`).join('') + '      - { kind: dc-buffer }\n');
+
+test('copy with two pairs moves both at once and reports each move and the aggregate', () => {
+  const r = run('copy', 'sda', 'sdb', 'sdc', 'sdd', '--length', '4MiB', '--topology', FOUR, '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.deepEqual(
+    j.moves.map((m: { src: string; dst: string; verified: boolean }) => [m.src, m.dst, m.verified]),
+    [
+      ['sda', 'sdb', true],
+      ['sdc', 'sdd', true],
+    ],
+  );
+  assert.equal(j.aggregate.bytes, 8 * 1024 * 1024);
+  assert.ok(j.aggregate.mbPerSec > 0 && typeof j.hostLink.upstreamPayloadBytes === 'number');
+  const text = run('copy', 'sda', 'sdb', 'sdc', 'sdd', '--length', '4MiB', '--topology', FOUR);
+  assert.match(text.stdout, /2 direct moves at once/);
+  assert.match(text.stdout, /sdc:0 -> sdd:0 .* MB\/s {2}via dcbuf0 {2}verified/);
+  assert.match(text.stdout, /aggregate {3}[\d.]+ MB\/s/);
+});
+
+test('an odd number of devices is refused with exit 2', () => {
+  const r = run('copy', 'sda', 'sdb', 'sdc', '--length', '4MiB', '--topology', FOUR);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /3 devices given; moves need them in pairs/);
+  assert.equal(r.stdout, '');
+});
