@@ -1,11 +1,20 @@
 import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
-import type { Frame } from './frame.js';
+import { wireBytes, type Frame } from './frame.js';
 import { EthPort, type EthPortParams, type FrameReceiver } from './port.js';
 
+/**
+ * How a switch forwards (what its datasheet's latency measures): `store-and-forward` from the last bit
+ * of a frame in to its first bit out; `cut-through` from the first bit in to the first bit out.
+ */
+export type SwitchForwarding = 'store-and-forward' | 'cut-through';
+export const SWITCH_FORWARDING: readonly SwitchForwarding[] = ['store-and-forward', 'cut-through'];
+
 export interface SwitchParams extends EthPortParams {
-  /** Forwarding latency from the end of reception to the earliest start of transmission, ns. */
+  /** Port-to-port latency, ns, as `forwarding` defines it. */
   latencyNs: number;
+  /** Store-and-forward when absent. */
+  forwarding?: SwitchForwarding;
   /** Number of ports. */
   ports: number;
   /** MAC table capacity (entries); learning stops when full and unknown destinations flood. */
@@ -23,9 +32,14 @@ export interface SwitchCounters {
 }
 
 /**
- * A store-and-forward Ethernet switch with MAC learning and 802.1Q VLAN isolation: a frame is
- * forwarded only after it has been received whole, after the forwarding latency, to the port that
- * learned its destination (or flooded to every other port of its VLAN), into that port's bounded buffer.
+ * An Ethernet switch with MAC learning and 802.1Q VLAN isolation: a frame goes to the port that
+ * learned its destination (or is flooded to every other port of its VLAN), into that port's bounded
+ * buffer. Store-and-forward: it leaves no earlier than the latency after its last bit arrived.
+ * Cut-through: its first bit may leave the latency after its first bit arrived; all ports run at one
+ * rate, so its last bit leaves the latency after its last bit arrived. A frame reaches the switch (an
+ * event) only once whole, so cut-through is modelled as a forwarding delay of the latency less the
+ * frame's serialization time, from then; at least zero, so a frame longer than the latency's worth of
+ * bits (none at 100 Gb/s, where the largest frame takes 123 ns) leaves as soon as it is whole.
  */
 export class EthSwitch implements FrameReceiver {
   readonly ports: EthPort[] = [];
@@ -37,6 +51,8 @@ export class EthSwitch implements FrameReceiver {
   private readonly cachedMac = new Float64Array(MAC_CACHE_SLOTS).fill(-1);
   private readonly cachedPort: (EthPort | null)[] = Array.from({ length: MAC_CACHE_SLOTS }, () => null);
   private readonly latencyPs: number;
+  private readonly cutThrough: boolean;
+  private readonly psPerByte: number;
   /** VLANs each port is a member of; an empty set means every VLAN (a trunk). */
   private readonly vlanMembers = new Map<EthPort, Set<number>>();
   /** Ports restricted to some VLANs; while there are none (every preset), every port carries every VLAN. */
@@ -50,6 +66,8 @@ export class EthSwitch implements FrameReceiver {
     trace?: TraceRegistry,
   ) {
     this.latencyPs = Math.round(params.latencyNs * 1000);
+    this.cutThrough = params.forwarding === 'cut-through';
+    this.psPerByte = 8e12 / params.rateBitsPerSec;
     for (let i = 0; i < params.ports; i++) {
       const p = new EthPort(`${name}.p${i}`, scheduler, params, this, trace);
       this.ports.push(p);
@@ -83,6 +101,13 @@ export class EthSwitch implements FrameReceiver {
     return port;
   }
 
+  /** From the frame's last bit in to the earliest start of its transmission, ps. */
+  private forwardingDelayPs(frame: Frame): number {
+    if (!this.cutThrough) return this.latencyPs;
+    const delay = this.latencyPs - Math.ceil(wireBytes(frame.payloadBytes) * this.psPerByte);
+    return delay > 0 ? delay : 0;
+  }
+
   receiveFrame(frame: Frame, inPort: EthPort): void {
     if (!this.carries(inPort, frame.vlan)) {
       this.counters.filtered++;
@@ -97,13 +122,14 @@ export class EthSwitch implements FrameReceiver {
         return;
       }
       this.counters.forwarded++;
-      if (!out.send(frame, this.latencyPs)) this.counters.drops++;
+      if (!out.send(frame, this.forwardingDelayPs(frame))) this.counters.drops++;
       return;
     }
     this.counters.flooded++;
+    const delay = this.forwardingDelayPs(frame);
     for (const p of this.ports) {
       if (p === inPort || !this.carries(p, frame.vlan) || !p.channel) continue;
-      if (!p.send(frame, this.latencyPs)) this.counters.drops++;
+      if (!p.send(frame, delay)) this.counters.drops++;
     }
   }
 }

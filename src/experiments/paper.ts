@@ -1,3 +1,5 @@
+import type { Topology } from '../topology/schema.js';
+
 /**
  * The paper's measurements, read from its figures (the paper gives bar charts, no table). Fig. 5 x1
  * conventional is implied by "direct is 86% higher": 250 / 1.86. Fig. 6: "+about 100 MB/s from 1 to 2
@@ -12,6 +14,31 @@ export const PAPER = {
   ],
   fig6: [1, 2, 3, 4, 5, 6, 7, 8].map((commands) => ({ commands, mbPerSec: commands === 1 ? 150 : 250 })),
 } as const;
+
+/**
+ * The paper's testbed, as far as its text fixes what its figures depend on: a Gen1 server-side link,
+ * two hops of 10GbE switches, and SSDs that write at 250 MB/s (docs/calibration.md marks these "paper").
+ * The paper's values, and the bounds below, describe that testbed only.
+ */
+export const PAPER_TESTBED = [
+  { path: 'host.link.generation', value: 1, get: (t: Topology) => [t.host.link.generation] },
+  { path: 'ethernet.rateGbps', value: 10, get: (t: Topology) => [t.ethernet.rateGbps] },
+  { path: 'ethernet.switchHops', value: 2, get: (t: Topology) => [t.ethernet.switchHops] },
+  { path: 'ssd.writeMBps', value: 250, get: (t: Topology) => [t.ssd.writeMBps, ...t.boxes.flatMap((b) => b.slots.map((s) => (s.kind === 'ssd' ? s.ssd?.writeMBps : undefined)))] },
+] as const;
+
+/**
+ * How a topology differs from the paper's testbed, one line per parameter (`ethernet.rateGbps 100
+ * (paper: 10)`); empty when it is the paper's, the only testbed the paper's values and bounds are for.
+ */
+export function paperTestbedDifferences(t: Topology): string[] {
+  const out: string[] = [];
+  for (const p of PAPER_TESTBED) {
+    const differing = [...new Set(p.get(t).filter((v): v is number => v !== undefined && v !== p.value))];
+    if (differing.length > 0) out.push(`${p.path} ${differing.join(', ')} (paper: ${p.value})`);
+  }
+  return out;
+}
 
 /** The fidelity bounds of the reproduction issue. */
 export interface BoundCheck {

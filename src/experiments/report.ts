@@ -4,6 +4,13 @@ import type { ReproResult } from './repro.js';
 import { fmtSize } from './repro.js';
 
 const f1 = (x: number) => x.toFixed(1);
+/** The paper's value, or a dash on a testbed that is not the paper's. */
+const paperCell = (v: number | null) => (v === null ? '-' : `~${f1(v)}`);
+/** Why no bound was checked, on a testbed that is not the paper's; null on the paper's. */
+function boundsSkipped(r: ReproResult): string | null {
+  if (!r.testbed) return null;
+  return `not checked: the paper's values and bounds are for its own testbed, and \`${r.preset}\` differs (${r.testbed.differsFromPaper.join('; ')})`;
+}
 const detail = (s: FidelitySummary) => `${s.detailedChunks}/${s.totalChunks}`;
 
 /** Plain-text tables for the terminal: the model beside the paper, and what limits each bar. */
@@ -11,24 +18,24 @@ export function reproTables(r: ReproResult): string {
   const out: string[] = overridesText(r).map((l) => `${l}\n`);
   if (r.fig5) {
     out.push(`Fig. 5: moving ${fmtSize(r.sizeBytes)} between two SSDs, multiplicity 3, ${r.runs} runs per bar (MB/s = 10^6 B/s); ${fidelityLine(r.fig5.fidelity)}`);
-    const rows = r.fig5.bars.map((b) => [`x${b.hostLanes}`, b.mode, f1(b.mbPerSec), b.stdevMbPerSec.toFixed(2), `~${f1(b.paperMbPerSec)}`, fidelityTag(b.fidelity), b.limit.explanation]);
+    const rows = r.fig5.bars.map((b) => [`x${b.hostLanes}`, b.mode, f1(b.mbPerSec), b.stdevMbPerSec.toFixed(2), paperCell(b.paperMbPerSec), fidelityTag(b.fidelity), b.limit.explanation]);
     const widths = [10, 13, 8, 6, 8, columnWidth('method', rows, 5)];
     out.push(pad(['host link', 'mode', 'model', 'sd', 'paper', 'method', 'limited by'], widths));
     for (const row of rows) out.push(pad(row, widths));
     const d = r.fig5.bars.find((b) => b.hostLanes === 1 && b.mode === 'direct');
     const c = r.fig5.bars.find((b) => b.hostLanes === 1 && b.mode === 'conventional');
-    if (d && c) out.push(`  x1: direct is ${f1(100 * (d.mbPerSec / c.mbPerSec - 1))}% faster than conventional (paper: 86%)`);
+    if (d && c) out.push(`  x1: direct is ${f1(100 * (d.mbPerSec / c.mbPerSec - 1))}% faster than conventional${r.testbed ? '' : ' (paper: 86%)'}`);
     out.push('');
   }
   if (r.fig6) {
     out.push(`Fig. 6: direct move against I/O commands in flight (source + destination), host link x${r.fig6.hostLanes}; ${fidelityLine(r.fig6.fidelity)}`);
-    const rows = r.fig6.points.map((p) => [String(p.commands), f1(p.mbPerSec), `~${f1(p.paperMbPerSec)}`, tagOf(p.fidelity), p.limit.explanation]);
+    const rows = r.fig6.points.map((p) => [String(p.commands), f1(p.mbPerSec), paperCell(p.paperMbPerSec), tagOf(p.fidelity), p.limit.explanation]);
     const widths = [10, 8, 8, columnWidth('method', rows, 3)];
     out.push(pad(['commands', 'model', 'paper', 'method', 'limited by'], widths));
     for (const row of rows) out.push(pad(row, widths));
     out.push('');
   }
-  out.push('Fidelity bounds:');
+  out.push(boundsSkipped(r) === null ? 'Fidelity bounds:' : `Fidelity bounds: ${boundsSkipped(r)}.`);
   for (const b of r.bounds) out.push(`  ${b.ok ? 'ok  ' : 'FAIL'} ${b.name}: ${b.value.toFixed(3)} (want ${b.range[0]}..${b.range[1]})`);
   return out.join('\n');
 }
@@ -49,15 +56,16 @@ export function reproMarkdown(r: ReproResult, run: { wallSeconds: number; shards
   if (r.overrides.length > 0) md.push('## Topology overrides', '', ...overridesText(r), '');
   if (r.fig5) {
     md.push('## Fig. 5: direct against conventional, host link x8 and x1', '', '![Fig. 5](fig5.png)', '', '| host link | mode | model (MB/s) | sd | paper (MB/s) | method | chunks in detail (all runs) | limited by |', '|---|---|---|---|---|---|---|---|');
-    for (const b of r.fig5.bars) md.push(`| x${b.hostLanes} | ${b.mode} | ${f1(b.mbPerSec)} | ${b.stdevMbPerSec.toFixed(2)} | ~${f1(b.paperMbPerSec)} | ${fidelityTag(b.fidelity)} | ${detail(b.fidelity)} | ${b.limit.explanation} |`);
+    for (const b of r.fig5.bars) md.push(`| x${b.hostLanes} | ${b.mode} | ${f1(b.mbPerSec)} | ${b.stdevMbPerSec.toFixed(2)} | ${paperCell(b.paperMbPerSec)} | ${fidelityTag(b.fidelity)} | ${detail(b.fidelity)} | ${b.limit.explanation} |`);
     md.push('');
   }
   if (r.fig6) {
     md.push('## Fig. 6: bandwidth against commands in flight', '', '![Fig. 6](fig6.png)', '', '| commands | model (MB/s) | paper (MB/s) | method | chunks in detail | limited by |', '|---|---|---|---|---|---|');
-    for (const p of r.fig6.points) md.push(`| ${p.commands} | ${f1(p.mbPerSec)} | ~${f1(p.paperMbPerSec)} | ${tagOf(p.fidelity)} | ${detail(summarizeFidelity([p.fidelity]))} | ${p.limit.explanation} |`);
+    for (const p of r.fig6.points) md.push(`| ${p.commands} | ${f1(p.mbPerSec)} | ${paperCell(p.paperMbPerSec)} | ${tagOf(p.fidelity)} | ${detail(summarizeFidelity([p.fidelity]))} | ${p.limit.explanation} |`);
     md.push('');
   }
-  md.push('## Fidelity bounds', '', '| bound | value | wanted | |', '|---|---|---|---|');
+  if (boundsSkipped(r) !== null) md.push('## Fidelity bounds', '', `${boundsSkipped(r)}.`, '');
+  else md.push('## Fidelity bounds', '', '| bound | value | wanted | |', '|---|---|---|---|');
   for (const b of r.bounds) md.push(`| ${b.name} | ${b.value.toFixed(3)} | ${b.range[0]} .. ${b.range[1]} | ${b.ok ? 'ok' : '**FAIL**'} |`);
   md.push('');
   return md.join('\n');

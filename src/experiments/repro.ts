@@ -6,7 +6,8 @@ import { CHART_CONFIG } from './charts.js';
 import type { Limit } from './bottleneck.js';
 import { fidelityLine, summarizeFidelity, type FidelitySummary } from './fidelity.js';
 import { runJobs, type PoolOptions } from './pool.js';
-import { checkBounds, PAPER, type BoundCheck } from './paper.js';
+import { checkBounds, PAPER, paperTestbedDifferences, type BoundCheck } from './paper.js';
+import { linkBytesPerSec, type PcieGeneration } from '../pcie/link-params.js';
 import type { Job, JobResult } from './jobs.js';
 
 export interface Fig5Bar {
@@ -16,7 +17,8 @@ export interface Fig5Bar {
   stdevMbPerSec: number;
   runs: number;
   runsMbPerSec: number[];
-  paperMbPerSec: number;
+  /** Null on a testbed that is not the paper's (`ReproResult.testbed`). */
+  paperMbPerSec: number | null;
   limit: Limit;
   /** Over the bar's runs: the mean is within the largest error of any run. */
   fidelity: FidelitySummary;
@@ -26,7 +28,8 @@ export interface Fig5Bar {
 export interface Fig6Point {
   commands: number;
   mbPerSec: number;
-  paperMbPerSec: number;
+  /** Null on a testbed that is not the paper's (`ReproResult.testbed`). */
+  paperMbPerSec: number | null;
   limit: Limit;
   fidelity: Fidelity;
 }
@@ -42,6 +45,12 @@ export interface ReproResult {
   fig5?: { bars: Fig5Bar[]; fidelity: FidelitySummary };
   fig6?: { hostLanes: number; points: Fig6Point[]; fidelity: FidelitySummary };
   bounds: BoundCheck[];
+  /**
+   * Present only when the topology is not the paper's testbed (paper.ts `paperTestbedDifferences`,
+   * e.g. the `modern` preset): the paper's values are not shown beside the model's and its bounds are
+   * not checked, since they describe other hardware.
+   */
+  testbed?: { hostLinkGeneration: number; differsFromPaper: string[] };
 }
 
 export interface ReproOptions {
@@ -104,12 +113,14 @@ export function assembleRepro(o: ReproPlan, results: JobResult[]): ReproResult {
   const fig5Keys = o.only === 'fig6' ? [] : FIG5_KEYS;
   const fig6Start = fig5Keys.length * o.runs;
   const out: ReproResult = { preset: t.name, sizeBytes: o.sizeBytes, runs: o.runs, overrides: o.overrides ?? [], fidelity: summarizeFidelity(results.map((r) => r.fidelity)), bounds: [] };
+  const differsFromPaper = paperTestbedDifferences(t);
+  const paperTestbed = differsFromPaper.length === 0;
   if (o.only !== 'fig6') {
     out.fig5 = {
       bars: fig5Keys.map((k, i) => {
         const rs = results.slice(i * o.runs, (i + 1) * o.runs);
         const xs = rs.map((r) => r.mbPerSec);
-        const paper = PAPER.fig5.find((p) => p.hostLanes === k.hostLanes && p.mode === k.mode)!.mbPerSec;
+        const paper = paperTestbed ? PAPER.fig5.find((p) => p.hostLanes === k.hostLanes && p.mode === k.mode)!.mbPerSec : null;
         return { ...k, mbPerSec: mean(xs), stdevMbPerSec: stdev(xs), runs: xs.length, runsMbPerSec: xs, paperMbPerSec: paper, limit: rs[0].limit, fidelity: summarizeFidelity(rs.map((r) => r.fidelity)), runsFidelity: rs.map((r) => r.fidelity) };
       }),
       fidelity: summarizeFidelity(results.slice(0, fig6Start).map((r) => r.fidelity)),
@@ -118,33 +129,37 @@ export function assembleRepro(o: ReproPlan, results: JobResult[]): ReproResult {
   if (o.only !== 'fig5') {
     out.fig6 = {
       hostLanes: t.host.link.lanes,
-      points: results.slice(fig6Start).map((r, i) => ({ commands: i + 1, mbPerSec: r.mbPerSec, paperMbPerSec: PAPER.fig6[i].mbPerSec, limit: r.limit, fidelity: r.fidelity })),
+      points: results.slice(fig6Start).map((r, i) => ({ commands: i + 1, mbPerSec: r.mbPerSec, paperMbPerSec: paperTestbed ? PAPER.fig6[i].mbPerSec : null, limit: r.limit, fidelity: r.fidelity })),
       fidelity: summarizeFidelity(results.slice(fig6Start).map((r) => r.fidelity)),
     };
   }
-  out.bounds = checkBounds(out.fig5?.bars ?? null, out.fig6?.points ?? null);
+  if (paperTestbed) out.bounds = checkBounds(out.fig5?.bars ?? null, out.fig6?.points ?? null);
+  else out.testbed = { hostLinkGeneration: t.host.link.generation, differsFromPaper };
   return out;
 }
 
 export function fig5Chart(r: ReproResult): TopLevelSpec {
   const bars = r.fig5!.bars;
-  const setting = (lanes: number) => `x${lanes} (${lanes * 2} Gb/s)`;
+  const gen = hostLinkGeneration(r);
+  // Data rate after line coding: Gen1 2 Gb/s a lane (the paper's "x8 (16 Gb/s)"), Gen4 15.75.
+  const setting = (lanes: number) => `x${lanes} (${Number(((linkBytesPerSec(gen, 1) * 8 * lanes) / 1e9).toPrecision(3))} Gb/s)`;
   const values = bars.map((b) => ({ setting: setting(b.hostLanes), mode: b.mode, mbPerSec: b.mbPerSec, lo: b.mbPerSec - b.stdevMbPerSec, hi: b.mbPerSec + b.stdevMbPerSec, paper: b.paperMbPerSec, label: b.mbPerSec.toFixed(0) }));
-  const xEnc = { field: 'setting', type: 'nominal', title: 'Server-side bridge PCIe link (Gen1)', sort: [setting(8), setting(1)], axis: { labelAngle: 0 } } as const;
+  const xEnc = { field: 'setting', type: 'nominal', title: `Server-side bridge PCIe link (Gen${gen})`, sort: [setting(8), setting(1)], axis: { labelAngle: 0 } } as const;
+  const paperLayer = { mark: { type: 'point', shape: 'diamond', filled: true, size: 120, color: 'black' }, encoding: { y: { field: 'paper', type: 'quantitative', title: 'Bandwidth (MB/s)' }, shape: { datum: 'paper (Fig. 5)', type: 'nominal', title: null, scale: { range: ['diamond'] } } } };
   const xOffset = { field: 'mode', sort: ['direct', 'conventional'] } as const;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: { text: `Fig. 5: moving ${fmtSize(r.sizeBytes)} between two SSDs`, subtitle: [`model: mean of ${r.runs} run${r.runs === 1 ? '' : 's'}, error bars ±1 sd`, `diamonds: the paper; multiplicity 3`, fidelityLine(r.fig5!.fidelity)] },
+    title: { text: `Fig. 5: moving ${fmtSize(r.sizeBytes)} between two SSDs`, subtitle: [`model: mean of ${r.runs} run${r.runs === 1 ? '' : 's'}, error bars ±1 sd`, r.testbed ? `testbed ${r.preset} (not the paper's); multiplicity 3` : `diamonds: the paper; multiplicity 3`, fidelityLine(r.fig5!.fidelity)] },
     width: 420,
     height: 300,
     config: CHART_CONFIG,
     data: { values },
     encoding: { x: xEnc, xOffset },
     layer: [
-      { mark: { type: 'bar', width: { band: 0.9 } }, encoding: { y: { field: 'mbPerSec', type: 'quantitative', title: 'Bandwidth (MB/s)', scale: { domain: [0, 300] } }, color: { field: 'mode', type: 'nominal', title: 'Model', sort: ['direct', 'conventional'], scale: { range: ['#2f6db5', '#e08a2c'] } } } },
+      { mark: { type: 'bar', width: { band: 0.9 } }, encoding: { y: { field: 'mbPerSec', type: 'quantitative', title: 'Bandwidth (MB/s)', scale: { domain: [0, yMax(values.flatMap((v) => [v.hi, v.paper ?? 0]))] } }, color: { field: 'mode', type: 'nominal', title: 'Model', sort: ['direct', 'conventional'], scale: { range: ['#2f6db5', '#e08a2c'] } } } },
       { mark: { type: 'errorbar', ticks: true, color: '#222' }, encoding: { y: { field: 'lo', type: 'quantitative', title: 'Bandwidth (MB/s)' }, y2: { field: 'hi' } } },
       { mark: { type: 'text', dy: 16, fontSize: 13, fontWeight: 'bold', color: 'white' }, encoding: { y: { field: 'mbPerSec', type: 'quantitative', title: 'Bandwidth (MB/s)' }, text: { field: 'label' } } },
-      { mark: { type: 'point', shape: 'diamond', filled: true, size: 120, color: 'black' }, encoding: { y: { field: 'paper', type: 'quantitative', title: 'Bandwidth (MB/s)' }, shape: { datum: 'paper (Fig. 5)', type: 'nominal', title: null, scale: { range: ['diamond'] } } } },
+      ...(r.testbed ? [] : [paperLayer]),
     ],
   } as TopLevelSpec;
 }
@@ -152,10 +167,10 @@ export function fig5Chart(r: ReproResult): TopLevelSpec {
 export function fig6Chart(r: ReproResult): TopLevelSpec {
   const values = r.fig6!.points.flatMap((p) => [
     { commands: p.commands, mbPerSec: p.mbPerSec, source: 'model', label: p.mbPerSec.toFixed(0) },
-    { commands: p.commands, mbPerSec: p.paperMbPerSec, source: 'paper (Fig. 6)', label: '' },
+    ...(p.paperMbPerSec === null ? [] : [{ commands: p.commands, mbPerSec: p.paperMbPerSec, source: 'paper (Fig. 6)', label: '' }]),
   ]);
-  const domain = ['model', 'paper (Fig. 6)'];
-  const y = { field: 'mbPerSec', type: 'quantitative', title: 'Bandwidth (MB/s)', scale: { domain: [0, 300] } } as const;
+  const domain = r.testbed ? ['model'] : ['model', 'paper (Fig. 6)'];
+  const y = { field: 'mbPerSec', type: 'quantitative', title: 'Bandwidth (MB/s)', scale: { domain: [0, yMax(values.map((v) => v.mbPerSec))] } } as const;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: { text: 'Fig. 6: direct move against commands in flight', subtitle: [`I/O commands issued at once to source and destination`, `together; ${fmtSize(r.sizeBytes)} per point`, fidelityLine(r.fig6!.fidelity)] },
@@ -174,6 +189,17 @@ export function fig6Chart(r: ReproResult): TopLevelSpec {
       { transform: [{ filter: "datum.source === 'model'" }], mark: { type: 'text', dy: 16, fontSize: 11 }, encoding: { text: { field: 'label' } } },
     ],
   } as TopLevelSpec;
+}
+
+/** The host link's generation: the paper's Gen1 unless the testbed says otherwise. */
+const hostLinkGeneration = (r: ReproResult): PcieGeneration => (r.testbed?.hostLinkGeneration ?? 1) as PcieGeneration;
+
+/** The bandwidth axis: 0..300 MB/s for the paper's scale, or up to the next half decade above the largest value. */
+function yMax(values: number[]): number {
+  const top = Math.max(...values);
+  if (top <= 270) return 300;
+  const step = 10 ** Math.floor(Math.log10(top)) / 2;
+  return Math.ceil((top * 1.1) / step) * step;
 }
 
 export function fmtSize(bytes: number): string {

@@ -2,7 +2,7 @@ import { RngFactory } from '../core/rng.js';
 import { VirtualScheduler } from '../core/scheduler.js';
 import { TraceRegistry } from '../core/trace.js';
 import { EthPort, CableChannel, type EthPortParams } from '../ethernet/port.js';
-import { EthSwitch } from '../ethernet/switch.js';
+import { EthSwitch, type SwitchForwarding } from '../ethernet/switch.js';
 import type { BridgeParams } from '../expether/bridge.js';
 import { HostSideBridge } from '../expether/host-bridge.js';
 import { IoSideBridge } from '../expether/io-bridge.js';
@@ -70,7 +70,7 @@ export function buildFabric(topology: Topology, seed: number): Fabric {
   const switches: EthSwitch[] = [];
   for (let i = 0; i < t.ethernet.switchHops; i++) {
     const ports = i === t.ethernet.switchHops - 1 ? slotCount + 2 : 2;
-    switches.push(new EthSwitch(`sw${i}`, scheduler, { ...ethParams, latencyNs: t.ethernet.switchLatencyNs, ports, macTableEntries: 1024 }, trace));
+    switches.push(new EthSwitch(`sw${i}`, scheduler, { ...ethParams, latencyNs: t.ethernet.switchLatencyNs, forwarding: t.ethernet.switchForwarding as SwitchForwarding, ports, macTableEntries: 1024 }, trace));
   }
   for (let i = 0; i + 1 < switches.length; i++) new CableChannel(switches[i].ports[1], switches[i + 1].ports[0], t.ethernet.cableLatencyNs);
   const last = switches[switches.length - 1];

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseSize } from '../core/units.js';
+import { SWITCH_FORWARDING, type SwitchForwarding } from '../ethernet/switch.js';
 import { PCIE_GENERATIONS, PCIE_LANES, PCIE_SIZES } from '../pcie/link-params.js';
 
 /** A byte size: a number or a string with a unit ("64MiB", "256GB"). */
@@ -92,6 +93,13 @@ export const topologySchema = z
         rateGbps: positive,
         switchHops: z.number().int().min(1).max(8),
         switchLatencyNs: nonNeg,
+        /** What switchLatencyNs measures: last bit in (store-and-forward, the default) or first bit in (cut-through) to first bit out. */
+        switchForwarding: z
+          .string()
+          .refine((v): v is SwitchForwarding => (SWITCH_FORWARDING as readonly string[]).includes(v), {
+            message: `must be ${SWITCH_FORWARDING.join(' or ')} (what switchLatencyNs measures: from the last or the first bit in, to the first bit out)`,
+          })
+          .default('store-and-forward'),
         switchBufferBytes: size,
         cableLatencyNs: nonNeg,
       })

@@ -5,23 +5,63 @@ import { fileURLToPath } from 'node:url';
 import { loadTopology } from '../../src/topology/load.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const DOC = readFileSync(`${ROOT}docs/calibration.md`, 'utf8');
 
 function leaves(o: unknown, prefix = ''): [string, unknown][] {
   if (o && typeof o === 'object' && !Array.isArray(o)) return Object.entries(o).flatMap(([k, v]) => leaves(v, prefix ? `${prefix}.${k}` : k));
   return Array.isArray(o) || prefix === 'name' ? [] : [[prefix, o]];
 }
 
-test('docs/calibration.md and the paper-2012 preset agree, parameter for parameter', () => {
-  const full = readFileSync(`${ROOT}docs/calibration.md`, 'utf8');
-  const start = full.indexOf('## Parameters');
-  const doc = full.slice(start, full.indexOf('\n## ', start + 1));
-  const rows = new Map<string, string>();
-  for (const m of doc.matchAll(/^\| ([a-zA-Z]+\.[a-zA-Z.]+) \| ([^|]+) \|/gm)) rows.set(m[1], m[2].trim());
-  const preset = leaves(loadTopology('paper-2012'));
-  assert.ok(preset.length > 40);
-  for (const [path, value] of preset) {
-    assert.ok(rows.has(path), `${path} is in the preset but not in docs/calibration.md`);
-    assert.equal(rows.get(path), String(value), `${path}: preset ${value}, docs ${rows.get(path)}`);
+/** The text of the `## ` section whose heading starts with `heading`, up to the next `## `. */
+function section(heading: string): string {
+  const start = DOC.indexOf(`\n${heading}`);
+  assert.ok(start >= 0, `docs/calibration.md has a section '${heading}'`);
+  const end = DOC.indexOf('\n## ', start + 1);
+  return DOC.slice(start, end < 0 ? undefined : end);
+}
+
+/** Parameter rows (`| path | value | reason |`) of a section: path -> [value, reason]. */
+function rows(text: string): Map<string, [string, string]> {
+  const out = new Map<string, [string, string]>();
+  for (const m of text.matchAll(/^\| ([a-zA-Z]+\.[a-zA-Z.]+) \| ([^|]+) \| (.*) \|$/gm)) out.set(m[1], [m[2].trim(), m[3].trim()]);
+  return out;
+}
+
+/** Every parameter of the preset has a row with its value, and every row is a parameter of the preset. */
+function agree(preset: string, documented: Map<string, [string, string]>): void {
+  const params = leaves(loadTopology(preset));
+  assert.ok(params.length > 40);
+  for (const [path, value] of params) {
+    assert.ok(documented.has(path), `${preset}: ${path} is in the preset but not in docs/calibration.md`);
+    assert.equal(documented.get(path)![0], String(value), `${preset}: ${path}: preset ${value}, docs ${documented.get(path)![0]}`);
   }
-  for (const path of rows.keys()) if (/^(host|pcie|expether|ethernet|ssd|dcBuffer|copy)\./.test(path) && !path.includes(' ')) assert.ok(preset.some(([p]) => p === path), `${path} is documented but not in the preset`);
+  for (const path of documented.keys()) if (/^(host|pcie|expether|ethernet|ssd|dcBuffer|copy)\./.test(path)) assert.ok(params.some(([p]) => p === path), `${preset}: ${path} is documented but not in the preset`);
+}
+
+test('docs/calibration.md and the paper-2012 preset agree, parameter for parameter', () => {
+  agree('paper-2012', rows(section('## Parameters')));
+});
+
+test('docs/calibration.md and the modern preset agree, and every modern parameter has a source or says what it is', () => {
+  const text = section('## The `modern` preset');
+  const table = text.slice(text.indexOf('\n### Parameters'), text.indexOf('\n### ', text.indexOf('\n### Parameters') + 1));
+  const documented = rows(table);
+  agree('modern', documented);
+  // Sources: "- [M3] what ...: https://..." (a source may continue on the next lines).
+  const list = text.slice(text.indexOf('\nSources:'), text.indexOf('\n### ', text.indexOf('\nSources:')));
+  const sources = new Map<string, string>();
+  for (const item of list.split(/\n- (?=\[M\d+\] )/).slice(1)) sources.set(/^\[(M\d+)\]/.exec(item)![1], item);
+  assert.ok(sources.size >= 10, `${sources.size} sources`);
+  for (const [id, body] of sources) assert.match(body, /https:\/\/\S+/, `source ${id} gives an address`);
+  const cited = new Set<string>();
+  for (const [path, [, reason]] of documented) {
+    const refs = [...reason.matchAll(/\[(M\d+)\]/g)].map((m) => m[1]);
+    for (const r of refs) {
+      assert.ok(sources.has(r), `${path} cites ${r}, which the source list does not define`);
+      cited.add(r);
+    }
+    // A value is sourced, derived from sourced values, the paper-2012 one (documented there), or assumed, said so.
+    assert.ok(refs.length > 0 || /\*\*assumed\*\*|^derived|^as paper-2012/.test(reason), `${path}: cite a source [Mn], or say 'derived', 'as paper-2012' or **assumed**`);
+  }
+  for (const id of sources.keys()) assert.ok(cited.has(id), `source ${id} is listed but no parameter cites it`);
 });

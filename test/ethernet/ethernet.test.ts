@@ -175,6 +175,46 @@ describe('EthSwitch', () => {
     assert.equal(hosts[2].sink.got.length, 1, 'host 2 saw only the flooded learning frame');
   });
 
+  it('is cut-through when configured: last bit out = last bit in + latency (the latency counts from the first bit in)', () => {
+    const rate = 100e9; // 80 ps per byte
+    const latNs = 300;
+    const run = (forwarding: 'cut-through' | 'store-and-forward', payloadBytes: number) => {
+      const s = new VirtualScheduler();
+      const sw = new EthSwitch('sw', s, { rateBitsPerSec: rate, queueLimitBytes: BIG_QUEUE, latencyNs: latNs, forwarding, ports: 2, macTableEntries: 16 });
+      const sinks = [new Sink(s), new Sink(s)];
+      const ports = sinks.map((k, i) => new EthPort(`h${i}`, s, { rateBitsPerSec: rate, queueLimitBytes: BIG_QUEUE }, k));
+      ports.forEach((p, i) => new CableChannel(p, sw.ports[i], CABLE_NS));
+      ports[1].send(frame(0xfff, 0x101, 42)); // teaches the switch where h1 is
+      s.run();
+      const t0 = s.now();
+      ports[0].send(frame(0x101, 0x100, payloadBytes));
+      s.run();
+      return { t: sinks[1].got[0].t - t0, ser: Math.ceil(wireBytes(payloadBytes) * 80) };
+    };
+    for (const payload of [42, 300, 1500]) {
+      const ct = run('cut-through', payload);
+      const sf = run('store-and-forward', payload);
+      const lastBitAtSwitch = ct.ser + CABLE_NS * 1000;
+      assert.equal(ct.t, lastBitAtSwitch + latNs * 1000 + CABLE_NS * 1000, `cut-through, ${payload} B`);
+      assert.equal(sf.t, lastBitAtSwitch + latNs * 1000 + sf.ser + CABLE_NS * 1000, `store-and-forward, ${payload} B`);
+    }
+  });
+
+  it('cut-through with a latency shorter than the frame: the frame leaves once whole, never before', () => {
+    const s = new VirtualScheduler();
+    const sw = new EthSwitch('sw', s, { rateBitsPerSec: RATE, queueLimitBytes: BIG_QUEUE, latencyNs: 300, forwarding: 'cut-through', ports: 2, macTableEntries: 16 });
+    const sinks = [new Sink(s), new Sink(s)];
+    const ports = sinks.map((k, i) => new EthPort(`h${i}`, s, { rateBitsPerSec: RATE, queueLimitBytes: BIG_QUEUE }, k));
+    ports.forEach((p, i) => new CableChannel(p, sw.ports[i], CABLE_NS));
+    ports[1].send(frame(0xfff, 0x101, 42));
+    s.run();
+    const t0 = s.now();
+    ports[0].send(frame(0x101, 0x100, 1500)); // 1542 B on the wire: 1234 ns at 10 Gb/s, more than 300 ns
+    s.run();
+    const ser = 1542 * PS_PER_BYTE;
+    assert.equal(sinks[1].got[0].t - t0, ser + CABLE_NS * 1000 + ser + CABLE_NS * 1000);
+  });
+
   it('floods a frame for an unknown MAC to every other port, then unicasts once the reply taught it', () => {
     const { s, sw, hosts } = star(4);
     const [h0, h1, h2, h3] = hosts;
