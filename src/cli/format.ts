@@ -8,7 +8,7 @@ export function formatCopy(r: CopyResult): string {
   const lines = [
     `${r.mode} move ${r.src}:${r.srcOffset} -> ${r.dst}:${r.dstOffset}, ${formatBytes(r.bytes)} in ${formatBytes(r.chunkBytes)} chunks, ${r.depth} commands in flight, host link x${r.hostLanes}`,
     `  time        ${formatTimePs(r.simulatedSeconds * 1e12)} simulated`,
-    `  bandwidth   ${r.mbPerSec.toFixed(1)} MB/s`,
+    `  bandwidth   ${r.mbPerSec.toFixed(1)} MB/s (relayed by ${r.relay})`,
     `  verified    ${r.verified ? 'yes' : 'NO: destination differs from source'} (sha256 ${r.sha256.slice(0, 16)}...)`,
     `  host link   upstream ${formatBytes(r.hostLink.upstreamPayloadBytes)} payload (${pct(r.hostLink.upstreamPayloadBytes)}, ${(100 * r.hostLink.upstreamUtilization).toFixed(1)}% busy)`,
     `              downstream ${formatBytes(r.hostLink.downstreamPayloadBytes)} payload (${pct(r.hostLink.downstreamPayloadBytes)}, ${(100 * r.hostLink.downstreamUtilization).toFixed(1)}% busy)`,

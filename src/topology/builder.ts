@@ -1,3 +1,4 @@
+import { DconnectError } from '../core/errors.js';
 import { RngFactory } from '../core/rng.js';
 import { VirtualScheduler } from '../core/scheduler.js';
 import { TraceRegistry } from '../core/trace.js';
@@ -65,28 +66,52 @@ export function buildFabric(topology: Topology, seed: number): Fabric {
   const hostLink = mkLink('hostLink', t.host.link, endpointCredits, portCredits);
   const rootComplex = new RootComplex(scheduler, { memoryBytes: t.host.memoryBytes, memoryReadLatencyNs: t.host.memoryReadLatencyNs, readCompletionBytes: t.host.readCompletionBytes, interruptLatencyNs: t.host.interruptLatencyNs }, hostLink.up, t.host.link, trace);
 
-  // Ethernet: a chain of switches; the host on the first, every box slot on the last.
+  // Ethernet: a chain of switchHops switches between the host and every box slot. One box: the
+  // chain's last switch holds every slot (the paper's testbed). Several boxes: the first
+  // switchHops - 1 switches are shared, and each box has its own last switch (`sw<h-1>.<box>`),
+  // joined to the end of the shared chain; a move within a box then stays on its box's switch.
   const slotCount = t.boxes.reduce((n, b) => n + b.slots.length, 0);
-  const switches: EthSwitch[] = [];
-  for (let i = 0; i < t.ethernet.switchHops; i++) {
-    const ports = i === t.ethernet.switchHops - 1 ? slotCount + 2 : 2;
-    switches.push(new EthSwitch(`sw${i}`, scheduler, { ...ethParams, latencyNs: t.ethernet.switchLatencyNs, forwarding: t.ethernet.switchForwarding as SwitchForwarding, ports, macTableEntries: 1024 }, trace));
+  const h = t.ethernet.switchHops;
+  const multi = t.boxes.length > 1;
+  if (multi && h < 2) {
+    throw new DconnectError('BAD_TOPOLOGY', `${t.boxes.length} boxes need ethernet.switchHops >= 2 (a shared switch on the host's side joining each box's own switch), not ${h}`, 'set ethernet.switchHops: 2 or more');
   }
-  for (let i = 0; i + 1 < switches.length; i++) new CableChannel(switches[i].ports[1], switches[i + 1].ports[0], t.ethernet.cableLatencyNs);
-  const last = switches[switches.length - 1];
+  const mkSwitch = (name: string, ports: number) =>
+    new EthSwitch(name, scheduler, { ...ethParams, latencyNs: t.ethernet.switchLatencyNs, forwarding: t.ethernet.switchForwarding as SwitchForwarding, ports, macTableEntries: 1024 }, trace);
+  const shared = multi ? h - 1 : h;
+  const switches: EthSwitch[] = [];
+  for (let i = 0; i < shared; i++) {
+    const ports = !multi && i === h - 1 ? slotCount + 2 : multi && i === shared - 1 ? 1 + t.boxes.length : 2;
+    switches.push(mkSwitch(`sw${i}`, ports));
+  }
+  for (let i = 0; i + 1 < shared; i++) new CableChannel(switches[i].ports[1], switches[i + 1].ports[0], t.ethernet.cableLatencyNs);
+  /** Where box b's slot j plugs in. */
+  let slotPort: (b: number, j: number, k: number) => EthPort;
+  if (multi) {
+    const boxSwitches = t.boxes.map((box, b) => {
+      const sw = mkSwitch(`sw${h - 1}.${box.name}`, box.slots.length + 1);
+      new CableChannel(switches[shared - 1].ports[1 + b], sw.ports[0], t.ethernet.cableLatencyNs);
+      return sw;
+    });
+    switches.push(...boxSwitches);
+    slotPort = (b, j) => boxSwitches[b].ports[1 + j];
+  } else {
+    const last = switches[shared - 1];
+    slotPort = (_b, _j, k) => last.ports[(h === 1 ? 0 : 1) + k];
+  }
   const slotMacs = Array.from({ length: slotCount }, (_, i) => IO_BRIDGE_MAC_BASE + i);
   const hostEth = new EthPort('hostBridge', scheduler, ethParams, null, trace);
-  new CableChannel(hostEth, switches[0].ports[switches.length === 1 ? slotCount + 1 : 0], t.ethernet.cableLatencyNs);
+  new CableChannel(hostEth, switches[0].ports[!multi && h === 1 ? slotCount + 1 : 0], t.ethernet.cableLatencyNs);
   const hostBridge = new HostSideBridge('host', scheduler, HOST_BRIDGE_MAC, t.expether.groupId, bridgeParams, hostEth, hostLink.down, slotMacs, t.host.link, trace);
 
   const slots: SlotInstance[] = [];
   let n = 0;
-  for (const box of t.boxes) {
+  t.boxes.forEach((box, b) => {
     box.slots.forEach((s, slot) => {
       const k = n++;
       const name = `${box.name}.slot${slot}`;
       const eth = new EthPort(name, scheduler, ethParams, null, trace);
-      new CableChannel(eth, last.ports[(switches.length === 1 ? 0 : 1) + k], t.ethernet.cableLatencyNs);
+      new CableChannel(eth, slotPort(b, slot, k), t.ethernet.cableLatencyNs);
       if (s.kind === 'ssd') {
         const p = { ...t.ssd, ...s.ssd };
         const link = mkLink(`${name}.link`, p.link, portCredits, endpointCredits);
@@ -101,6 +126,6 @@ export function buildFabric(topology: Topology, seed: number): Fabric {
         slots.push({ box: box.name, slot, bridge, link, device });
       }
     });
-  }
+  });
   return { topology: t, scheduler, trace, rng, rootComplex, hostLink, hostBridge, switches, slots };
 }

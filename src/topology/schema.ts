@@ -63,6 +63,9 @@ const slotSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('dc-buffer'), dcBuffer: dcBufferSchema.partial().optional() }).strict(),
 ]);
 
+/** SSD slots per I/O box at most. */
+export const MAX_SSDS_PER_BOX = 16;
+
 export const topologySchema = z
   .object({
     name: z.string(),
@@ -107,9 +110,21 @@ export const topologySchema = z
     ssd: ssdSchema,
     dcBuffer: dcBufferSchema,
     boxes: z
-      .array(z.object({ name: z.string().min(1), slots: z.array(slotSchema).min(1).max(32) }).strict())
+      .array(
+        z
+          .object({
+            name: z.string().regex(/^[A-Za-z][\w-]*$/, 'a box name is a letter then letters, digits, _ or - (it names counters and switches)'),
+            slots: z
+              .array(slotSchema)
+              .min(1)
+              .max(32)
+              .refine((slots) => slots.filter((x) => x.kind === 'ssd').length <= MAX_SSDS_PER_BOX, { message: `a box holds at most ${MAX_SSDS_PER_BOX} SSDs` }),
+          })
+          .strict(),
+      )
       .min(1)
-      .max(8),
+      .max(8)
+      .refine((boxes) => new Set(boxes.map((b) => b.name)).size === boxes.length, { message: 'box names must differ' }),
     copy: z.object({ chunkBytes: size, depth: z.number().int().min(1).max(64) }).strict(),
   })
   .strict();

@@ -2,7 +2,7 @@
  * `--fidelity full` is the per-TLP reference and must never change. The fixture holds runCopy's whole
  * result (simulated time, events, every trace counter, sha256) for three moves as computed by commit
  * 988f69e, before the fast fidelity existed; the same moves at full fidelity must reproduce it
- * exactly (the `fidelity` and `devices` fields, added since, aside). A deliberate model change updates the fixture
+ * exactly (the `fidelity`, `devices` and `relay` fields, added since, aside). A deliberate model change updates the fixture
  * in the same commit and says why.
  */
 import { test } from 'node:test';
@@ -37,6 +37,8 @@ for (const [i, c] of cases.entries()) {
     // Added since, and not model output: the names of the devices behind the counters.
     assert.deepEqual(r.devices, { 'box0.slot0': 'sda', 'box0.slot1': 'sdb', 'box0.slot2': 'dcbuf0' });
     delete r.devices;
+    assert.equal(r.relay, c.req.via === 'host' ? 'host memory' : 'dcbuf0');
+    delete r.relay;
     assert.deepEqual(JSON.parse(JSON.stringify(r)), reference[i]);
   });
 }

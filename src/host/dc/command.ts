@@ -51,6 +51,8 @@ export interface CopyResult {
   fidelity: Fidelity;
   /** Which device sits in each slot, by the slot's trace prefix (`box0.slot2` -> `dcbuf0`). */
   devices: Record<string, string>;
+  /** What relayed the data: the DC buffer chosen (by distance, then load), or host memory. */
+  relay: string;
   /** Completion time of every chunk from the start of the move, ps (only with recordChunkTimes). */
   chunkDonePs?: number[];
 }
@@ -86,6 +88,7 @@ export function runCopy(req: CopyRequest): CopyResult {
     trace: r.trace,
     fidelity: m.fidelity,
     devices: r.devices,
+    relay: m.relay,
     ...(m.chunkDonePs ? { chunkDonePs: m.chunkDonePs } : {}),
   };
 }

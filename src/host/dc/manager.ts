@@ -63,10 +63,22 @@ export class DcManager {
     return d;
   }
 
-  /** The DC buffer in the same box as the devices (the relay for a direct move). */
-  bufferFor(box: string): DcBufferDevice {
-    const b = this.buffers.find((x) => x.box === box);
-    if (!b) throw new DconnectError('BAD_TOPOLOGY', `box '${box}' has no DC buffer`, "add a slot of kind 'dc-buffer' to the box, or use --via host");
-    return b;
+  /**
+   * The relay for a direct move from `src` to `dst`, the way Linux's pci_p2pdma_distance ranks
+   * providers: the fewest switch traversals for the data (source to buffer plus buffer to
+   * destination), then the least loaded (`load`: moves already relayed by each buffer), then
+   * enumeration order. A slot's box is its distance: within a box the data crosses the box's switch
+   * once; between boxes it crosses the source's box switch, the shared switch and the other box's.
+   */
+  relayFor(src: BlockDevice, dst: BlockDevice, load: ReadonlyMap<string, number> = new Map()): DcBufferDevice {
+    if (this.buffers.length === 0) throw new DconnectError('BAD_TOPOLOGY', 'the fabric has no DC buffer', "add a slot of kind 'dc-buffer' to a box, or use --via host");
+    const hops = (a: string, b: string) => (a === b ? 1 : 3);
+    const cost = (b: DcBufferDevice) => hops(src.box, b.box) + hops(b.box, dst.box);
+    let best = this.buffers[0];
+    for (const b of this.buffers.slice(1)) {
+      const d = cost(b) - cost(best);
+      if (d < 0 || (d === 0 && (load.get(b.name) ?? 0) < (load.get(best.name) ?? 0))) best = b;
+    }
+    return best;
   }
 }

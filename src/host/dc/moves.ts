@@ -172,12 +172,14 @@ export function runMoves(req: MovesRequest): MovesResult {
 
   const slotCount = Math.min(depth, Math.ceil(req.lengthBytes / chunk));
   const usedBytes = new Map<string, number>();
+  const relayLoad = new Map<string, number>();
   const relays = moves.map((m) => {
     if (req.via !== 'dc-buffer') return { name: 'host memory', slots: Array.from({ length: slotCount }, () => host.allocator.alloc(chunk)) };
-    const buf = mgr.bufferFor(m.src.box);
+    const buf = mgr.relayFor(m.src, m.dst, relayLoad);
+    relayLoad.set(buf.name, (relayLoad.get(buf.name) ?? 0) + 1);
     const used = usedBytes.get(buf.name) ?? 0;
     if (used + slotCount * chunk > buf.sizeBytes) {
-      throw new DconnectError('BAD_OPTION', `${usedBytes.size > 0 ? 'these moves need' : 'the move needs'} ${used + slotCount * chunk} bytes of relay slots in the ${buf.sizeBytes}-byte DC buffer ${buf.name}`, 'use a smaller --chunk or --depth, or fewer concurrent moves');
+      throw new DconnectError('BAD_OPTION', `${used > 0 ? 'these moves need' : 'the move needs'} ${used + slotCount * chunk} bytes of relay slots in the ${buf.sizeBytes}-byte DC buffer ${buf.name}`, 'use a smaller --chunk or --depth, or fewer concurrent moves');
     }
     usedBytes.set(buf.name, used + slotCount * chunk);
     return { name: buf.name, slots: Array.from({ length: slotCount }, (_, i) => buf.bar0 + used + i * chunk) };
