@@ -7,7 +7,8 @@ import type { Metric } from '../experiments/metrics.js';
 import { writeArtifacts } from '../experiments/output.js';
 import { runJobs } from '../experiments/pool.js';
 import { reproMarkdown, reproTables } from '../experiments/report.js';
-import { assembleRepro, fig5Chart, fig6Chart, reproJobs, type ReproPlan, type ReproResult } from '../experiments/repro.js';
+import { assembleRepro, fig5Chart, fig6Chart, FIGURES, fmtSize, PAPER_FIGURES, reproJobs, type Figure, type ReproPlan, type ReproResult } from '../experiments/repro.js';
+import { fig7Chart } from '../experiments/fig7.js';
 import { jobsOf, reproParameters, reproPlanOf, sweepParameters, sweepPlanOf } from '../experiments/shard-plans.js';
 import { inShard, mergeShards, parseShard, readShardFile, shardFile, shardFileName, shardName, type ShardCommand, type ShardSpec } from '../experiments/shard.js';
 import { parseSweepParam } from '../experiments/sweep-params.js';
@@ -58,8 +59,8 @@ async function runShard(command: ShardCommand, parameters: Record<string, unknow
   else process.stdout.write(`shard ${shardName(spec)} of ${command}: ${mine.length} of ${jobs.length} jobs; wrote ${written}\nonce every shard is done: dconnect merge ${o.out}/${command}.shard-*-of-${spec.count}.json --out DIR\n`);
 }
 
-export async function reproAction(o: RunOptions & { runs: string; size: string; only?: 'fig5' | 'fig6'; fidelity: FidelityMode }, t: Loaded): Promise<void> {
-  const plan: ReproPlan = { topology: t.topology, overrides: t.overrides, runs: parseCount(o.runs, '--runs', 1, 100), sizeBytes: parseSize(o.size, '--size'), only: o.only, fidelity: o.fidelity };
+export async function reproAction(o: RunOptions & { runs: string; size: string; only?: string; fidelity: FidelityMode }, t: Loaded): Promise<void> {
+  const plan: ReproPlan = { topology: t.topology, overrides: t.overrides, runs: parseCount(o.runs, '--runs', 1, 100), sizeBytes: parseSize(o.size, '--size'), only: o.only === undefined ? undefined : parseFigures(o.only), fidelity: o.fidelity };
   const spec = o.shard === undefined ? undefined : parseShard(o.shard);
   const jobs = reproJobs(plan);
   if (spec) return runShard('repro', reproParameters(plan), jobs, spec, o, mbPerSec);
@@ -70,11 +71,19 @@ export async function reproAction(o: RunOptions & { runs: string; size: string; 
   process.stderr.write(`repro: ${jobs.length} moves of ${formatBytes(plan.sizeBytes)} in ${secondsSince(started).toFixed(1)} s wall; ${fidelityLine(r.fidelity)}\n`);
 }
 
-/** Fig. 5 and Fig. 6 (JSON, SVG, PNG) and report.md into --out; the tables (or the JSON) on stdout. */
+/** `--only fig7` or `--only fig5,fig6,fig7`: known figures, each once, in the canonical order. */
+export function parseFigures(text: string): Figure[] {
+  const asked = text.split(',').map((f) => f.trim());
+  for (const f of asked) if (!(FIGURES as readonly string[]).includes(f)) throw new DconnectError('BAD_OPTION', `--only '${f}' is not a figure`, `use one or more of ${FIGURES.join(', ')}, comma-separated (default: ${PAPER_FIGURES.join(',')})`);
+  return FIGURES.filter((f) => asked.includes(f));
+}
+
+/** Fig. 5, Fig. 6 and Fig. 7 (JSON, SVG, PNG) and report.md into --out; the tables (or the JSON) on stdout. */
 async function writeRepro(r: ReproResult, o: { out: string; json?: boolean }, wall: { wallSeconds: number; shards?: number }): Promise<void> {
   const files = [];
   if (r.fig5) files.push({ name: 'fig5', json: { preset: r.preset, sizeBytes: r.sizeBytes, overrides: r.overrides, fig5: r.fig5 }, chart: fig5Chart(r) });
   if (r.fig6) files.push({ name: 'fig6', json: { preset: r.preset, sizeBytes: r.sizeBytes, overrides: r.overrides, fig6: r.fig6 }, chart: fig6Chart(r) });
+  if (r.fig7) files.push({ name: 'fig7', json: { preset: r.preset, sizeBytes: r.sizeBytes, overrides: r.overrides, fig7: r.fig7 }, chart: fig7Chart(r, fmtSize(r.sizeBytes)) });
   files.push({ name: 'report.md', text: reproMarkdown(r, wall) });
   const written = await writeArtifacts(o.out, files);
   if (o.json) process.stdout.write(JSON.stringify(r) + '\n');

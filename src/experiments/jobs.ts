@@ -1,4 +1,4 @@
-import { runCopy, type CopyResult, type Fidelity, type FidelityMode, type Via } from '../host/dc/command.js';
+import { runCopy, runMoves, type CopyResult, type Fidelity, type FidelityMode, type MovesResult, type Via } from '../host/dc/command.js';
 import type { Topology } from '../topology/schema.js';
 import { limitOf, utilizations, type Limit, type Utilization } from './bottleneck.js';
 
@@ -13,6 +13,8 @@ export interface Job {
   fidelity?: FidelityMode;
   /** What the job is, for progress lines: "fig5 direct x1 seed 3". */
   label?: string;
+  /** Concurrent pairs (sda->sdb, sdc->sdd, ...), each moving sizeBytes; absent: the one move sda->sdb. */
+  pairs?: number;
 }
 
 export interface JobResult {
@@ -29,6 +31,7 @@ export interface JobResult {
 }
 
 export function runJob(job: Job): JobResult {
+  if (job.pairs !== undefined) return runPairsJob(job, job.pairs);
   const r: CopyResult = runCopy({ topology: job.topology, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: job.sizeBytes, depth: job.depth, via: job.via, seed: job.seed, fidelity: job.fidelity, sha256: false });
   if (!r.verified) throw new Error(`copy did not verify (seed ${job.seed}): the model corrupted data`);
   return {
@@ -41,5 +44,62 @@ export function runJob(job: Job): JobResult {
     limit: limitOf(r),
     utilizations: utilizations(r).slice(0, 6),
     fidelity: r.fidelity,
+  };
+}
+
+/** Device names in enumeration order: sda, sdb, ... */
+const deviceName = (i: number) => `sd${String.fromCharCode(97 + i)}`;
+
+function runPairsJob(job: Job, pairs: number): JobResult {
+  const r = runMoves({
+    topology: job.topology,
+    pairs: Array.from({ length: pairs }, (_, i) => ({ src: deviceName(2 * i), srcOffset: 0, dst: deviceName(2 * i + 1), dstOffset: 0 })),
+    lengthBytes: job.sizeBytes,
+    depth: job.depth,
+    via: job.via,
+    seed: job.seed,
+    fidelity: job.fidelity,
+    sha256: false,
+  });
+  if (!r.aggregate.verified) throw new Error(`a move did not verify (seed ${job.seed}, ${pairs} pairs): the model corrupted data`);
+  const whole = asOneMove(r);
+  return {
+    mbPerSec: r.aggregate.mbPerSec,
+    simulatedSeconds: r.aggregate.simulatedSeconds,
+    verified: true,
+    hostUpstreamPayloadBytes: r.hostLink.upstreamPayloadBytes,
+    hostDownstreamPayloadBytes: r.hostLink.downstreamPayloadBytes,
+    events: r.events,
+    limit: limitOf(whole),
+    utilizations: utilizations(whole).slice(0, 6),
+    fidelity: r.fidelity,
+  };
+}
+
+/** Several moves seen as one, for the limit analysis: all their bytes over the time until the last ended. */
+function asOneMove(r: MovesResult): CopyResult {
+  const m = r.moves[0];
+  return {
+    mode: m.mode,
+    src: r.moves.map((x) => x.src).join('+'),
+    dst: r.moves.map((x) => x.dst).join('+'),
+    srcOffset: 0,
+    dstOffset: 0,
+    bytes: r.aggregate.bytes,
+    chunkBytes: r.chunkBytes,
+    depth: r.depth,
+    hostLanes: r.hostLanes,
+    seed: r.seed,
+    simulatedSeconds: r.aggregate.simulatedSeconds,
+    mbPerSec: r.aggregate.mbPerSec,
+    verified: r.aggregate.verified,
+    sha256: '',
+    hostLink: r.hostLink,
+    commands: { read: r.moves.reduce((n, x) => n + x.commands.read, 0), write: r.moves.reduce((n, x) => n + x.commands.write, 0) },
+    events: r.events,
+    trace: r.trace,
+    fidelity: r.fidelity,
+    devices: r.devices,
+    relay: m.relay,
   };
 }

@@ -9,6 +9,7 @@ import { runJobs, type PoolOptions } from './pool.js';
 import { checkBounds, PAPER, paperTestbedDifferences, type BoundCheck } from './paper.js';
 import { linkBytesPerSec, type PcieGeneration } from '../pcie/link-params.js';
 import type { Job, JobResult } from './jobs.js';
+import { assembleFig7, fig7Jobs, type Fig7Point } from './fig7.js';
 
 export interface Fig5Bar {
   hostLanes: number;
@@ -34,6 +35,12 @@ export interface Fig6Point {
   fidelity: Fidelity;
 }
 
+export const FIGURES = ['fig5', 'fig6', 'fig7'] as const;
+export type Figure = (typeof FIGURES)[number];
+/** What `repro` runs by default: the paper's evaluation (Fig. 7 goes beyond the paper and is asked for). */
+export const PAPER_FIGURES: Figure[] = ['fig5', 'fig6'];
+const wants = (o: { only?: Figure[] }, f: Figure) => (o.only ?? PAPER_FIGURES).includes(f);
+
 export interface ReproResult {
   preset: string;
   sizeBytes: number;
@@ -44,6 +51,7 @@ export interface ReproResult {
   fidelity: FidelitySummary;
   fig5?: { bars: Fig5Bar[]; fidelity: FidelitySummary };
   fig6?: { hostLanes: number; points: Fig6Point[]; fidelity: FidelitySummary };
+  fig7?: { points: Fig7Point[]; fidelity: FidelitySummary };
   bounds: BoundCheck[];
   /**
    * Present only when the topology is not the paper's testbed (paper.ts `paperTestbedDifferences`,
@@ -57,7 +65,8 @@ export interface ReproOptions {
   topology: Topology;
   runs: number;
   sizeBytes: number;
-  only?: 'fig5' | 'fig6';
+  /** The figures to run; absent: the paper's, Fig. 5 and Fig. 6. */
+  only?: Figure[];
   /** Already applied to `topology`; recorded in the result and the report. */
   overrides?: Override[];
   threads?: number;
@@ -89,16 +98,17 @@ const FIG5_KEYS = [8, 1].flatMap((hostLanes) => (['direct', 'conventional'] as c
 export function reproJobs(o: ReproPlan): Job[] {
   const t = o.topology;
   const jobs: Job[] = [];
-  if (o.only !== 'fig6') {
+  if (wants(o, 'fig5')) {
     for (const { hostLanes, mode } of FIG5_KEYS) {
       for (let run = 1; run <= o.runs; run++) {
         jobs.push({ topology: withLanes(t, hostLanes), via: mode === 'direct' ? 'dc-buffer' : 'host', depth: t.copy.depth, sizeBytes: o.sizeBytes, seed: run, fidelity: o.fidelity, label: `fig5 ${mode} x${hostLanes} seed ${run}` });
       }
     }
   }
-  if (o.only !== 'fig5') {
+  if (wants(o, 'fig6')) {
     for (let commands = 1; commands <= 8; commands++) jobs.push({ topology: t, via: 'dc-buffer', depth: commands, sizeBytes: o.sizeBytes, seed: 1, fidelity: o.fidelity, label: `fig6 direct ${commands} command${commands === 1 ? '' : 's'} seed 1` });
   }
+  if (wants(o, 'fig7')) jobs.push(...fig7Jobs(o));
   return jobs;
 }
 
@@ -110,12 +120,13 @@ export async function reproduce(o: ReproOptions): Promise<ReproResult> {
 /** The figures from the results of `reproJobs(o)`, in that order (one run's, or merged shards'). */
 export function assembleRepro(o: ReproPlan, results: JobResult[]): ReproResult {
   const t = o.topology;
-  const fig5Keys = o.only === 'fig6' ? [] : FIG5_KEYS;
+  const fig5Keys = wants(o, 'fig5') ? FIG5_KEYS : [];
   const fig6Start = fig5Keys.length * o.runs;
+  const fig7Start = fig6Start + (wants(o, 'fig6') ? 8 : 0);
   const out: ReproResult = { preset: t.name, sizeBytes: o.sizeBytes, runs: o.runs, overrides: o.overrides ?? [], fidelity: summarizeFidelity(results.map((r) => r.fidelity)), bounds: [] };
   const differsFromPaper = paperTestbedDifferences(t);
   const paperTestbed = differsFromPaper.length === 0;
-  if (o.only !== 'fig6') {
+  if (wants(o, 'fig5')) {
     out.fig5 = {
       bars: fig5Keys.map((k, i) => {
         const rs = results.slice(i * o.runs, (i + 1) * o.runs);
@@ -126,13 +137,14 @@ export function assembleRepro(o: ReproPlan, results: JobResult[]): ReproResult {
       fidelity: summarizeFidelity(results.slice(0, fig6Start).map((r) => r.fidelity)),
     };
   }
-  if (o.only !== 'fig5') {
+  if (wants(o, 'fig6')) {
     out.fig6 = {
       hostLanes: t.host.link.lanes,
-      points: results.slice(fig6Start).map((r, i) => ({ commands: i + 1, mbPerSec: r.mbPerSec, paperMbPerSec: paperTestbed ? PAPER.fig6[i].mbPerSec : null, limit: r.limit, fidelity: r.fidelity })),
-      fidelity: summarizeFidelity(results.slice(fig6Start).map((r) => r.fidelity)),
+      points: results.slice(fig6Start, fig7Start).map((r, i) => ({ commands: i + 1, mbPerSec: r.mbPerSec, paperMbPerSec: paperTestbed ? PAPER.fig6[i].mbPerSec : null, limit: r.limit, fidelity: r.fidelity })),
+      fidelity: summarizeFidelity(results.slice(fig6Start, fig7Start).map((r) => r.fidelity)),
     };
   }
+  if (wants(o, 'fig7')) out.fig7 = assembleFig7(o, results.slice(fig7Start));
   if (paperTestbed) out.bounds = checkBounds(out.fig5?.bars ?? null, out.fig6?.points ?? null);
   else out.testbed = { hostLinkGeneration: t.host.link.generation, differsFromPaper };
   return out;

@@ -2,7 +2,7 @@ import { DconnectError } from '../core/errors.js';
 import type { FidelityMode } from '../host/dc/command.js';
 import type { Job } from './jobs.js';
 import { METRICS } from './metrics.js';
-import { reproJobs, type ReproPlan } from './repro.js';
+import { FIGURES, reproJobs, type ReproPlan } from './repro.js';
 import type { ShardCommand } from './shard.js';
 import { checkParamValues, numericParamPath, validateTopology, type Override } from '../topology/params.js';
 import { sweepJobs, type SweepPlan } from './sweep.js';
@@ -36,8 +36,9 @@ function common(p: Record<string, unknown>) {
 export function reproPlanOf(p: Record<string, unknown>): ReproPlan {
   const c = common(p);
   if (!Number.isSafeInteger(p.runs) || (p.runs as number) < 1 || (p.runs as number) > 100) throw bad('runs is not 1..100');
-  if (p.only !== null && p.only !== 'fig5' && p.only !== 'fig6') throw bad('only is not fig5 or fig6');
-  return { ...c, runs: p.runs as number, only: (p.only ?? undefined) as ReproPlan['only'] };
+  const only = p.only;
+  if (only !== null && !(Array.isArray(only) && only.length > 0 && only.every((f) => (FIGURES as readonly unknown[]).includes(f)))) throw bad(`only is not a list of ${FIGURES.join(', ')}`);
+  return { ...c, runs: p.runs as number, only: (only ?? undefined) as ReproPlan['only'] };
 }
 
 export function sweepPlanOf(p: Record<string, unknown>): SweepPlan {

@@ -44,8 +44,8 @@ test('the paper preset meets every fidelity bound (16 MiB moves, 2 runs per bar)
 
 test('results are the same with one thread and with two', async () => {
   const t = loadTopology('paper-2012');
-  const a = await reproduce({ topology: t, runs: 2, sizeBytes: 2 << 20, only: 'fig5', threads: 1 });
-  const b = await reproduce({ topology: t, runs: 2, sizeBytes: 2 << 20, only: 'fig5', threads: 2 });
+  const a = await reproduce({ topology: t, runs: 2, sizeBytes: 2 << 20, only: ['fig5'], threads: 1 });
+  const b = await reproduce({ topology: t, runs: 2, sizeBytes: 2 << 20, only: ['fig5'], threads: 2 });
   assert.equal(JSON.stringify(a), JSON.stringify(b));
   assert.equal(a.fig6, undefined);
 });

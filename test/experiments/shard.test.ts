@@ -82,7 +82,7 @@ test('a shard file is read back only if it is one: format, shape, and parameters
 });
 
 test('parameters carry the plan: jobs rebuilt from them equal the run\'s own', () => {
-  const rp = { topology: t, overrides: [{ set: 'ssd.writeMBps=500', path: 'ssd.writeMBps' }], runs: 2, sizeBytes: 1 << 20, only: 'fig5' as const, fidelity: 'full' as const };
+  const rp = { topology: t, overrides: [{ set: 'ssd.writeMBps=500', path: 'ssd.writeMBps' }], runs: 2, sizeBytes: 1 << 20, only: ['fig5' as const], fidelity: 'full' as const };
   const back = JSON.parse(JSON.stringify(reproParameters(rp)));
   assert.deepEqual(reproPlanOf(back), rp);
   assert.equal(canonicalJson(jobsOf('repro', back)), canonicalJson(reproJobs(rp)));

@@ -1,0 +1,101 @@
+import type { TopLevelSpec } from 'vega-lite';
+import type { Topology } from '../topology/schema.js';
+import type { Limit } from './bottleneck.js';
+import { CHART_CONFIG } from './charts.js';
+import { fidelityLine, summarizeFidelity, type FidelitySummary } from './fidelity.js';
+import { predictFig7, type Fig7Prediction } from './fig7-predict.js';
+import type { Job, JobResult } from './jobs.js';
+import type { Fidelity, FidelityMode } from '../host/dc/command.js';
+
+/**
+ * Fig. 7, beyond the paper: aggregate bandwidth against concurrent pairs (1, 2, 4, 8), direct and
+ * conventional, host link x1 and x8, `sizeBytes` per pair, on the preset's box grown to 16 SSDs (the
+ * paper's claim in section 3: with many SSDs, pairs move in parallel and Direct Connect's aggregate
+ * grows while the conventional system's every byte crosses the host link twice). Each point carries
+ * the hand prediction (fig7-predict.ts, derived in docs/calibration.md) and the measured limit.
+ */
+
+export const FIG7_PAIRS = [1, 2, 4, 8] as const;
+const FIG7_KEYS = [1, 8].flatMap((hostLanes) => (['direct', 'conventional'] as const).flatMap((mode) => FIG7_PAIRS.map((pairs) => ({ hostLanes, mode, pairs }))));
+
+export interface Fig7Point {
+  hostLanes: number;
+  mode: 'direct' | 'conventional';
+  pairs: number;
+  /** All pairs' bytes over the time until the last move ended, MB/s. */
+  mbPerSec: number;
+  perPairMbPerSec: number;
+  predicted: Fig7Prediction;
+  limit: Limit;
+  fidelity: Fidelity;
+}
+
+/** The preset's first box with 16 SSDs (like its own first SSD slot) and its DC buffers, alone; a topology with 16 SSDs already is used as it is. */
+export function fig7Topology(t: Topology): Topology {
+  const ssds = t.boxes.flatMap((b) => b.slots.filter((s) => s.kind === 'ssd'));
+  if (ssds.length >= 2 * FIG7_PAIRS[FIG7_PAIRS.length - 1]) return t;
+  const box = t.boxes[0];
+  const template = ssds[0];
+  const buffers = t.boxes.flatMap((b) => b.slots.filter((s) => s.kind === 'dc-buffer'));
+  const slots = [...Array.from({ length: 16 }, (_, i) => ({ ...template, serial: `FIG7-SSD-${String(i).padStart(2, '0')}` })), ...buffers];
+  return { ...t, boxes: [{ name: box.name, slots }] };
+}
+
+const withLanes = (t: Topology, lanes: number): Topology => ({ ...t, host: { ...t.host, link: { ...t.host.link, lanes } } });
+
+export function fig7Jobs(o: { topology: Topology; sizeBytes: number; fidelity?: FidelityMode }): Job[] {
+  const t = fig7Topology(o.topology);
+  return FIG7_KEYS.map(({ hostLanes, mode, pairs }) => ({
+    topology: withLanes(t, hostLanes),
+    via: mode === 'direct' ? 'dc-buffer' : 'host',
+    depth: t.copy.depth,
+    sizeBytes: o.sizeBytes,
+    seed: 1,
+    fidelity: o.fidelity,
+    pairs,
+    label: `fig7 ${mode} x${hostLanes} ${pairs} pair${pairs === 1 ? '' : 's'}`,
+  }));
+}
+
+export function assembleFig7(o: { topology: Topology }, results: JobResult[]): { points: Fig7Point[]; fidelity: FidelitySummary } {
+  const t = fig7Topology(o.topology);
+  return {
+    points: FIG7_KEYS.map((k, i) => ({
+      ...k,
+      mbPerSec: results[i].mbPerSec,
+      perPairMbPerSec: results[i].mbPerSec / k.pairs,
+      predicted: predictFig7(t, k.mode, k.hostLanes, k.pairs),
+      limit: results[i].limit,
+      fidelity: results[i].fidelity,
+    })),
+    fidelity: summarizeFidelity(results.map((r) => r.fidelity)),
+  };
+}
+
+export function fig7Chart(r: { preset: string; sizeBytes: number; fig7?: { points: Fig7Point[]; fidelity: FidelitySummary } }, size: string): TopLevelSpec {
+  const points = r.fig7!.points;
+  const series = (p: Fig7Point) => `${p.mode} x${p.hostLanes}`;
+  const values = points.flatMap((p) => [
+    { pairs: p.pairs, series: series(p), source: 'model', mbPerSec: p.mbPerSec, label: p.mbPerSec.toFixed(0) },
+    { pairs: p.pairs, series: series(p), source: 'predicted', mbPerSec: p.predicted.mbPerSec, label: '' },
+  ]);
+  const order = ['direct x1', 'direct x8', 'conventional x1', 'conventional x8'];
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: { text: 'Fig. 7 (beyond the paper): aggregate bandwidth against concurrent pairs', subtitle: [`testbed ${r.preset}, box of 16 SSDs; ${size} per pair; dashed: predicted from the preset's parameters`, fidelityLine(r.fig7!.fidelity)] },
+    width: 460,
+    height: 320,
+    config: CHART_CONFIG,
+    data: { values },
+    encoding: {
+      x: { field: 'pairs', type: 'quantitative', title: 'Concurrent source/destination pairs', scale: { type: 'log', base: 2, domain: [0.8, 10] }, axis: { values: [...FIG7_PAIRS], format: 'd' } },
+      y: { field: 'mbPerSec', type: 'quantitative', title: 'Aggregate bandwidth (MB/s)' },
+      color: { field: 'series', type: 'nominal', title: 'Mode, host link', sort: order, scale: { domain: order, range: ['#2f6db5', '#7fa7d9', '#e08a2c', '#f0bd85'] } },
+    },
+    layer: [
+      { mark: { type: 'line', strokeWidth: 2 }, encoding: { strokeDash: { field: 'source', type: 'nominal', title: null, scale: { domain: ['model', 'predicted'], range: [[1, 0], [5, 4]] } } } },
+      { transform: [{ filter: "datum.source === 'model'" }], mark: { type: 'point', filled: true, size: 60 } },
+      { transform: [{ filter: "datum.source === 'model'" }], mark: { type: 'text', dy: -10, fontSize: 10 }, encoding: { text: { field: 'label' } } },
+    ],
+  } as TopLevelSpec;
+}
