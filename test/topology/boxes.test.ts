@@ -82,3 +82,25 @@ test('bigger topologies are validated: SSDs per box, box names, switch hops for 
   oneHop.ethernet.switchHops = 1;
   assert.throws(() => buildFabric(oneHop, 1), (e: unknown) => e instanceof DconnectError && e.code === 'BAD_TOPOLOGY' && /switchHops >= 2/.test(e.message));
 });
+
+test('docs/examples/two-boxes.yaml: two pairs at once, each relayed in its own box', async () => {
+  const { fileURLToPath } = await import('node:url');
+  const t = loadTopology(fileURLToPath(new URL('../../../docs/examples/two-boxes.yaml', import.meta.url)));
+  const r = runMoves({
+    topology: t,
+    pairs: [
+      { src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0 },
+      { src: 'sdc', srcOffset: 0, dst: 'sdd', dstOffset: 0 },
+    ],
+    lengthBytes: 2 * MiB,
+    via: 'dc-buffer',
+    seed: 1,
+  });
+  assert.deepEqual(
+    r.moves.map((m) => [m.relay, m.verified]),
+    [
+      ['dcbuf0', true],
+      ['dcbuf1', true],
+    ],
+  );
+});
