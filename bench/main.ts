@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [--json] [--quick] [--size SIZE] [--runs N] [--fidelity fast|full] [--skip-repro]`:
+ * `npm run bench -- [--json] [--quick] [--size SIZE] [--runs N] [--fidelity fast|full] [--skip-repro] [--skip-scale]`:
  * how fast the simulator runs on this machine, each figure beside the issue's target. Never part of
  * the test suite; timings are reported (with met / not met), never asserted.
  *
@@ -21,6 +21,9 @@
  * - repro: the whole evaluation (`dconnect repro`: 10 runs per Fig. 5 bar, Fig. 6 from 1 to 8
  *   commands, 1 GiB per move) on all cores, one run: wall time and whether every paper bound is met.
  *   Target <= 60 s. Skipped with --skip-repro.
+ * - scale (issue "Many pairs"): `repro --only fig7` on paper-2012 (target <= 180 s), direct x1 with two
+ *   pairs against one (target >= 1.8x), and `repro --topology modern --only fig5,fig7` (target
+ *   <= 300 s); one run each. Skipped with --skip-scale.
  *
  * With --json, one JSON object goes to stdout and the human lines to stderr.
  */
@@ -188,6 +191,29 @@ if (!flag('--skip-repro')) {
   log(`  paper bounds ${boundsOk ? `all ${r.bounds.length} met` : `NOT all met: ${r.bounds.filter((b) => !b.ok).map((b) => `${b.name} = ${b.value.toFixed(3)} outside [${b.range.join(', ')}]`).join('; ')}`}; ${fidelityLine(r.fidelity)}`);
 }
 
+/** Issue 8's targets: Fig. 7 on paper-2012 and Fig. 5 + Fig. 7 on modern, each one run on all cores. */
+let scale: Record<string, unknown> = { skipped: true };
+if (!flag('--skip-scale')) {
+  const size = quick ? 16 << 20 : GiB;
+  log(`scale: repro --only fig7 (16 points, ${size} B per pair) on paper-2012, ${fidelity} fidelity, all cores ...`);
+  let t0 = wallNow();
+  const f7 = await reproduce({ topology: loadTopology('paper-2012'), runs: 1, sizeBytes: size, only: ['fig7'], fidelity });
+  const fig7Wall = wallNow() - t0;
+  const at = (pairs: number) => f7.fig7!.points.find((p) => p.mode === 'direct' && p.hostLanes === 1 && p.pairs === pairs)!;
+  const ratio = at(2).mbPerSec / at(1).mbPerSec;
+  const fig7 = { wallSeconds: fig7Wall, ...verdict('<= 180 s', size === GiB, fig7Wall <= 180), fidelity: f7.fig7!.fidelity, points: f7.fig7!.points.map((p) => ({ mode: p.mode, hostLanes: p.hostLanes, pairs: p.pairs, mbPerSec: p.mbPerSec, predicted: p.predicted.mbPerSec })) };
+  const twoPairs = { ratio, direct1: at(1).mbPerSec, direct2: at(2).mbPerSec, ...verdict('>= 1.8x one pair (direct, x1)', size === GiB, ratio >= 1.8) };
+  log(`  fig7: ${fig7Wall.toFixed(1)} s wall; ${said(fig7)}; ${fidelityLine(f7.fig7!.fidelity)}`);
+  log(`  two pairs direct x1: ${at(2).mbPerSec.toFixed(1)} MB/s = ${ratio.toFixed(2)}x one pair (${at(1).mbPerSec.toFixed(1)}); ${said(twoPairs)}`);
+  log(`scale: repro --topology modern --only fig5,fig7 (10 runs per bar, ${size} B), ${fidelity} fidelity, all cores ...`);
+  t0 = wallNow();
+  const m = await reproduce({ topology: loadTopology('modern'), runs: quick ? 2 : 10, sizeBytes: size, only: ['fig5', 'fig7'], fidelity });
+  const modernWall = wallNow() - t0;
+  const modern = { wallSeconds: modernWall, ...verdict('<= 300 s', size === GiB, modernWall <= 300), fidelity: m.fidelity, fig5: m.fig5!.bars.map((b) => ({ mode: b.mode, hostLanes: b.hostLanes, mbPerSec: b.mbPerSec })), fig7: m.fig7!.points.map((p) => ({ mode: p.mode, hostLanes: p.hostLanes, pairs: p.pairs, mbPerSec: p.mbPerSec, predicted: p.predicted.mbPerSec })) };
+  log(`  modern fig5 + fig7: ${m.fidelity.moves} jobs in ${modernWall.toFixed(1)} s wall; ${said(modern)}`);
+  scale = { skipped: false, sizeBytes: size, fig7, twoPairs, modern };
+}
+
 if (json) {
   process.stdout.write(
     JSON.stringify({
@@ -199,6 +225,7 @@ if (json) {
       model: { sizeBytes, runs, fidelity, hostLanes: 1, direct, conventional },
       sweep: sweepOut,
       repro,
+      scale,
       memory,
     }) + '\n',
   );
