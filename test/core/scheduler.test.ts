@@ -92,6 +92,52 @@ describe('VirtualScheduler ordering', () => {
   });
 });
 
+describe('VirtualScheduler calendar (buckets, years, resizes)', () => {
+  it('property: delays over nine orders of magnitude, bursts at one instant, stops at untilPs and events scheduled before the bucket found last: sorted by (time, insertion order)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            delay: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 100 }), fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 0, max: 1e9 })),
+            burst: fc.integer({ min: 1, max: 60 }),
+            children: fc.array(fc.integer({ min: 0, max: 1e5 }), { maxLength: 2 }),
+          }),
+          { maxLength: 80 },
+        ),
+        fc.array(fc.integer({ min: 1, max: 1e9 }), { maxLength: 4 }),
+        (specs, stops) => {
+          const s = new VirtualScheduler(4);
+          let insertion = 0;
+          const executed: { t: number; ins: number; actual: number }[] = [];
+          const add = (delay: number, children: number[]) => {
+            const ins = insertion++;
+            const t = s.now() + delay;
+            s.schedule(delay, () => {
+              executed.push({ t, ins, actual: s.now() });
+              for (const c of children) add(c, []);
+            });
+          };
+          for (const sp of specs) for (let k = 0; k < sp.burst; k++) add(sp.delay, sp.children);
+          // Stop short of the next event (the calendar has found it), then schedule before it.
+          for (const u of [...stops].sort((a, b) => a - b)) {
+            s.run({ untilPs: u });
+            add(0, [1]);
+          }
+          s.run();
+          assert.equal(s.pending(), 0);
+          for (const e of executed) assert.equal(e.actual, e.t);
+          for (let i = 1; i < executed.length; i++) {
+            const a = executed[i - 1];
+            const b = executed[i];
+            assert.ok(a.t < b.t || (a.t === b.t && a.ins < b.ins), `event ${i - 1} (t=${a.t}, ins=${a.ins}) ran before event ${i} (t=${b.t}, ins=${b.ins})`);
+          }
+        },
+      ),
+      { numRuns: 150, seed: 777 },
+    );
+  });
+});
+
 describe('VirtualScheduler delays', () => {
   it('rejects negative and NaN delays with a RangeError and schedules nothing', () => {
     const s = new VirtualScheduler();
