@@ -1,4 +1,5 @@
 import type { StateDigest } from '../core/digest.js';
+import { LevelTimer } from '../core/level-timer.js';
 import { Ring } from '../core/ring.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
@@ -39,6 +40,8 @@ export interface DcBufferCounters {
   maxRxFifo: number;
   maxPendingReads: number;
   ddrBusyPs: number;
+  /** Time read requests waited before DDR served them (in the PCIe core's buffer, then behind earlier requests), summed. */
+  readQueuedPs: number;
 }
 
 /**
@@ -72,7 +75,11 @@ export class DcBuffer implements TlpReceiver {
     maxRxFifo: 0,
     maxPendingReads: 0,
     ddrBusyPs: 0,
+    readQueuedPs: 0,
   };
+  /** Read requests held in the PCIe core's buffer, over time (trace only). */
+  private readonly readsHeld: LevelTimer;
+  private readsHeldCount = 0;
 
   constructor(
     readonly name: string,
@@ -85,10 +92,12 @@ export class DcBuffer implements TlpReceiver {
     // Altera's vendor id: the paper's control circuit is adapted from Altera's PCIe-to-DDR2 reference design.
     this.config = endpointConfig({ vendorId: 0x1172, deviceId: 0xdc00, classCode: 0x050000, bars: [{ sizeBytes: params.sizeBytes, prefetchable: true }], pcieEndpoint: true, linkGen: link.generation, linkLanes: link.lanes });
     this.ddr = new SparseMemory(`${name}.ddr2`, params.sizeBytes);
-    this.ddrServer = new BandwidthServer(1e6 / params.ddrMBps);
+    this.ddrServer = new BandwidthServer(1e6 / params.ddrMBps, scheduler);
     this.ddrLatencyPs = Math.round(params.ddrLatencyNs * 1000);
+    this.readsHeld = new LevelTimer(scheduler);
     port.attach(this);
-    trace?.register(`dcbuffer.${name}`, () => this.counters);
+    // ddrBusyPs as spent up to now (not booked ahead); readQueuedPs with the reads still held.
+    trace?.register(`dcbuffer.${name}`, () => ({ ...this.counters, ddrBusyPs: this.ddrServer.doneBusyPs(), readQueuedPs: this.counters.readQueuedPs + this.readsHeld.readPs() }));
   }
 
   /** The Fig. 4 FIFOs, the DDR's backlog and the completions waiting for the link. */
@@ -114,6 +123,7 @@ export class DcBuffer implements TlpReceiver {
       return;
     }
     this.held.push(tlp);
+    if (tlp.kind === 'MRd') this.countHeld(1);
     this.admit();
   }
 
@@ -136,6 +146,7 @@ export class DcBuffer implements TlpReceiver {
         return;
       }
       this.held.shift();
+      if (isRead) this.countHeld(-1);
       this.port.release(tlp);
       this.rxFifo++;
       if (this.rxFifo > this.counters.maxRxFifo) this.counters.maxRxFifo = this.rxFifo;
@@ -157,6 +168,7 @@ export class DcBuffer implements TlpReceiver {
     const bytes = tlp.lengthDw * 4;
     const doneAt = this.ddrServer.serve(now, bytes) + this.ddrLatencyPs;
     this.counters.ddrBusyPs = this.ddrServer.busyPs;
+    if (tlp.kind === 'MRd') this.counters.readQueuedPs += this.ddrServer.lastWaitPs;
     this.scheduler.schedule(doneAt - now, this.ddrDone);
     this.inDdr.push(tlp);
   }
@@ -196,6 +208,12 @@ export class DcBuffer implements TlpReceiver {
   private send(tlp: Tlp): void {
     if (this.txQ.length === 0 && this.port.send(tlp)) return;
     this.txQ.push(tlp);
+  }
+
+  /** Trace only: a read request entered (+1) or left (-1) the PCIe core's buffer. */
+  private countHeld(d: number): void {
+    this.readsHeldCount += d;
+    this.readsHeld.set(this.readsHeldCount);
   }
 
   portReady(): void {

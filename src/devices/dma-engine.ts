@@ -1,5 +1,7 @@
 import type { StateDigest } from '../core/digest.js';
+import { LevelTimer } from '../core/level-timer.js';
 import { Ring } from '../core/ring.js';
+import type { Scheduler } from '../core/scheduler.js';
 import type { PciePort } from '../pcie/link.js';
 import { CPL_STATUS, digestTlp, Tlp } from '../pcie/tlp.js';
 
@@ -59,12 +61,19 @@ export class DmaEngine {
   private pumpAgain = false;
   private blockedRead: Tlp | null = null;
   readonly counters = { mwr: 0, mrd: 0, bytesWritten: 0, bytesRead: 0, tagStalls: 0 };
+  /** Read tags in use over time: its integral over mrd is the mean read round trip (Little's law). */
+  private readonly tagsInUse: LevelTimer;
+  /** 1 while a read waits for a tag with every tag in use: the read-tag window binds. */
+  private readonly tagsExhausted: LevelTimer;
 
   constructor(
     private readonly port: PciePort,
     private readonly requesterId: () => number,
     readonly params: DmaParams,
+    clock: Pick<Scheduler, 'now'>,
   ) {
+    this.tagsInUse = new LevelTimer(clock);
+    this.tagsExhausted = new LevelTimer(clock);
     this.tagJob = Array.from({ length: params.maxReadTags }, () => null);
     this.tagBufOffset = new Float64Array(params.maxReadTags);
     this.tagReceived = new Float64Array(params.maxReadTags);
@@ -85,6 +94,15 @@ export class DmaEngine {
     for (const s of segments) total += s.lengthBytes;
     this.reads.push({ segments, buf: new Uint8Array(total), seg: 0, segOffset: 0, issued: 0, received: 0, failed: false, cb });
     this.pump();
+  }
+
+  /**
+   * The counters with the time integrals up to now: readTagPs (tags in use x ps; over mrd, the mean
+   * read round trip from tag taken to last completion in) and tagsExhaustedPs (time a read waited for
+   * a tag with all maxReadTags in use).
+   */
+  snapshot(): Record<string, number> {
+    return { ...this.counters, readTagPs: this.tagsInUse.readPs(), tagsExhaustedPs: this.tagsExhausted.readPs() };
   }
 
   /**
@@ -146,6 +164,8 @@ export class DmaEngine {
     if (this.tagReceived[tag] >= length) {
       this.tagJob[tag] = null;
       this.freeTags.push(tag);
+      this.tagsInUse.set(this.params.maxReadTags - this.freeTags.length);
+      this.tagsExhausted.set(0);
       job.received += length;
       if (job.received === job.buf.length) job.cb(job.failed ? null : job.buf);
       this.pump();
@@ -209,12 +229,14 @@ export class DmaEngine {
     if (!job) return false;
     if (this.freeTags.length === 0) {
       this.counters.tagStalls++;
+      this.tagsExhausted.set(1);
       return false;
     }
     const seg = job.segments[job.seg];
     const addr = seg.address + job.segOffset;
     const n = Math.min(this.params.mrrsBytes, seg.lengthBytes - job.segOffset, BOUNDARY - (addr % BOUNDARY));
     const tag = this.freeTags.pop()!;
+    this.tagsInUse.set(this.params.maxReadTags - this.freeTags.length);
     this.tagJob[tag] = job;
     this.tagBufOffset[tag] = job.issued;
     this.tagReceived[tag] = 0;

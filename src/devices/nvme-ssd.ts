@@ -1,4 +1,5 @@
 import { labelCallback, type StateDigest } from '../core/digest.js';
+import { LevelTimer } from '../core/level-timer.js';
 import type { RngStream } from '../core/rng.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
@@ -69,6 +70,9 @@ export class NvmeSsd implements TlpReceiver {
   private readonly sqs = new Map<number, SubQueue>();
   private readonly cqs = new Map<number, CplQueue>();
   private active = 0;
+  /** Commands in work over time (fetched to completion posted), and 1 while there are none. */
+  private readonly commandsInWork: LevelTimer;
+  private readonly noCommand: LevelTimer;
   /** Controller capabilities (CAP), fixed by the parameters. */
   private readonly cap: bigint;
   readonly counters = { commands: 0, reads: 0, writes: 0, errors: 0, bytesRead: 0, bytesWritten: 0 };
@@ -85,10 +89,14 @@ export class NvmeSsd implements TlpReceiver {
     this.cap = encodeCap({ mqes: params.maxQueueEntries - 1, cqr: true, ams: 0, to: 1, dstrd: 0, nssrs: false, css: 1, mpsmin: 0, mpsmax: 0 });
     this.config = endpointConfig({ vendorId: 0x1b85, deviceId: 0x8084, classCode: 0x010802, bars: [{ sizeBytes: BAR0_BYTES }], msi: true, pcieEndpoint: true, linkGen: link.generation, linkLanes: link.lanes });
     this.store = new SparseMemory(`${name}.flash`, params.capacityBytes);
-    this.media = new SsdMedia(params, rng);
-    this.dma = new DmaEngine(port, () => this.busNumber << 8, params);
+    this.media = new SsdMedia(params, rng, scheduler);
+    this.dma = new DmaEngine(port, () => this.busNumber << 8, params, scheduler);
+    this.commandsInWork = new LevelTimer(scheduler);
+    this.noCommand = new LevelTimer(scheduler);
+    this.noCommand.set(1);
     port.attach(this);
-    trace?.register(`ssd.${name}`, () => ({ ...this.counters, ...this.media.counters, ...prefix('dma', this.dma.counters) }));
+    // commandPs: commands in work x ps (over the time, the mean in work); idlePs: time with none in work.
+    trace?.register(`ssd.${name}`, () => ({ ...this.counters, ...this.media.snapshot(), ...prefix('dma', this.dma.snapshot()), commandPs: this.commandsInWork.readPs(), idlePs: this.noCommand.readPs() }));
   }
 
   get blocks(): number {
@@ -257,7 +265,7 @@ export class NvmeSsd implements TlpReceiver {
       const n = Math.min(avail, this.params.maxActiveCommands - this.active);
       const addr = sq.base + sq.head * SQE_BYTES;
       sq.head = (sq.head + n) % sq.entries;
-      this.active += n;
+      this.setActive(this.active + n);
       this.dma.read(
         [{ address: addr, lengthBytes: n * SQE_BYTES }],
         labelCallback((data: Uint8Array | null) => {
@@ -411,11 +419,17 @@ export class NvmeSsd implements TlpReceiver {
     const sq = this.sqs.get(sqid);
     const cqid = sq ? sq.cqid : 0;
     const cq = this.cqs.get(cqid);
-    this.active--;
+    this.setActive(this.active - 1);
     if (!cq) return;
     cq.waiting.push({ sqid, cid, status });
     this.flushCompletions(cq);
     this.scheduler.schedule(0, labelCallback(() => this.fetch(sqid), `${this.name}>fetch${sqid}`));
+  }
+
+  private setActive(n: number): void {
+    this.active = n;
+    this.commandsInWork.set(n);
+    this.noCommand.set(n === 0 ? 1 : 0);
   }
 
   private flushCompletions(cq: CplQueue): void {

@@ -1,5 +1,6 @@
 import type { RngStream } from '../core/rng.js';
 import type { StateDigest } from '../core/digest.js';
+import type { Scheduler } from '../core/scheduler.js';
 import { BandwidthServer } from './bandwidth-server.js';
 
 export interface MediaParams {
@@ -27,9 +28,16 @@ export class SsdMedia {
   constructor(
     readonly params: MediaParams,
     private readonly rng: RngStream,
+    /** When given, the busy counters of a snapshot leave out work booked beyond now. */
+    clock?: Pick<Scheduler, 'now'>,
   ) {
-    this.reader = new BandwidthServer(1e6 / params.readMBps);
-    this.writer = new BandwidthServer(1e6 / params.writeMBps);
+    this.reader = new BandwidthServer(1e6 / params.readMBps, clock);
+    this.writer = new BandwidthServer(1e6 / params.writeMBps, clock);
+  }
+
+  /** The counters with readBusyPs and writeBusyPs as spent up to now (not booked ahead). */
+  snapshot(): Record<string, number> {
+    return { ...this.counters, readBusyPs: this.reader.doneBusyPs(), writeBusyPs: this.writer.doneBusyPs() };
   }
 
   /** Both servers' backlogs and the latency stream's position (a stream in use never repeats: no exact period with jitter). */

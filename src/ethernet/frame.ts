@@ -14,6 +14,12 @@ export const MIN_TAGGED_PAYLOAD_BYTES = 42;
 export const MAX_PAYLOAD_BYTES = 1500;
 
 export class Frame<P = unknown> {
+  /**
+   * A label for trace counters only, set by the layer that encapsulates: the frame carries a read
+   * request, whose time waiting in output buffers ports count apart (`readQueuedPs`).
+   */
+  readRequest = false;
+
   constructor(
     readonly dst: number,
     readonly src: number,

@@ -23,6 +23,8 @@ export interface EthPortCounters {
   drops: number;
   busyPs: number;
   maxQueuedBytes: number;
+  /** Time frames carrying read requests waited in this output buffer behind earlier frames, summed over them. */
+  readQueuedPs: number;
 }
 
 /**
@@ -34,7 +36,7 @@ export class EthPort {
   private busyUntilPs = 0;
   private readonly psPerByte: number;
   channel: EthChannel | null = null;
-  readonly counters: EthPortCounters = { txFrames: 0, txWireBytes: 0, txPayloadBytes: 0, drops: 0, busyPs: 0, maxQueuedBytes: 0 };
+  readonly counters: EthPortCounters = { txFrames: 0, txWireBytes: 0, txPayloadBytes: 0, drops: 0, busyPs: 0, maxQueuedBytes: 0, readQueuedPs: 0 };
 
   constructor(
     readonly name: string,
@@ -87,6 +89,7 @@ export class EthPort {
     const dur = Math.ceil(bytes * this.psPerByte);
     this.busyUntilPs = start + dur;
     const c = this.counters;
+    if (frame.readRequest) c.readQueuedPs += start - earliest;
     c.txFrames++;
     c.txWireBytes += bytes;
     c.txPayloadBytes += frame.payloadBytes;

@@ -1,4 +1,5 @@
 import type { StateDigest } from '../core/digest.js';
+import { LevelTimer } from '../core/level-timer.js';
 import { Ring } from '../core/ring.js';
 import type { Callback, Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
@@ -80,6 +81,12 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
   private readonly egressSeq = new Ring<number>();
   /** The one 'peer' decision object `peerRoute` fills in (read by receiveTlp before the next route). */
   private readonly peerDecision = { to: 'peer' as const, mac: 0, tlp: null as unknown as Tlp };
+  /** 1 while the oldest TLP from PCIe waits for its peer's window, or for room in the Ethernet output buffer. */
+  private readonly windowWait: LevelTimer;
+  private readonly ethBufferWait: LevelTimer;
+  /** Read requests waiting in the two buffers (ingress and egress), over time. */
+  private readonly readsQueued: LevelTimer;
+  private readsQueuedCount = 0;
   private readonly latencyPs: number;
   private readonly rtoPs: number;
   private readonly ackDelayPs: number;
@@ -108,9 +115,19 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     this.latencyPs = Math.round(params.bridgeLatencyNs * 1000);
     this.rtoPs = Math.round(params.retransmitTimeoutNs * 1000);
     this.ackDelayPs = Math.round(params.ackDelayNs * 1000);
+    this.windowWait = new LevelTimer(scheduler);
+    this.ethBufferWait = new LevelTimer(scheduler);
+    this.readsQueued = new LevelTimer(scheduler);
     eth.owner = this;
     pcie.attach(this);
-    trace?.register(`bridge.${name}`, () => this.counters);
+    // windowWaitPs, ethBufferWaitPs: time a TLP from PCIe waited for the ExpEther window, for the Ethernet
+    // buffer; readQueuedPs: read requests waiting in the bridge's buffers x ps (the time they waited, summed).
+    trace?.register(`bridge.${name}`, () => ({
+      ...this.counters,
+      windowWaitPs: this.windowWait.readPs(),
+      ethBufferWaitPs: this.ethBufferWait.readPs(),
+      readQueuedPs: this.readsQueued.readPs(),
+    }));
   }
 
   /** This bridge's next sequence number toward `mac` (the base of that flow's relative numbers). */
@@ -229,6 +246,13 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     this.ingressTlp.push(tlp);
     this.ingressOriginal.push(original);
     this.ingressMac.push(mac);
+    if (tlp.kind === 'MRd') this.countRead(1);
+  }
+
+  /** Trace only: a read request entered (+1) or left (-1) one of the bridge's buffers. */
+  private countRead(d: number): void {
+    this.readsQueuedCount += d;
+    this.readsQueued.set(this.readsQueuedCount);
   }
 
   /** The bridge's own requester/completer id for completions it generates. */
@@ -247,11 +271,12 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     this.egressTlp.push(tlp);
     this.egressPeer.push(peer);
     this.egressSeq.push(seq);
+    if (tlp.kind === 'MRd') this.countRead(1);
   }
 
   private drainEgress(): void {
     while (this.egressTlp.length > 0 && this.pcie.send(this.egressTlp.peek()!)) {
-      this.egressTlp.shift();
+      if (this.egressTlp.shift()!.kind === 'MRd') this.countRead(-1);
       const peer = this.egressPeer.shift()!;
       const seq = this.egressSeq.shift()!;
       if (peer) this.delivered(peer, seq);
@@ -279,9 +304,15 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
   private trySend(mac: number, tlp: Tlp): boolean {
     const peer = this.peer(mac);
     if (!peer) throw new Error(`bridge ${this.name}: no peer ${mac.toString(16)}`);
-    if (!peer.sender.canSend()) return false;
+    if (!peer.sender.canSend()) {
+      this.waiting(1, 0);
+      return false;
+    }
     // The PDU's payloadBytes(), computed before making it: a TLP that must wait allocates nothing.
-    if (!this.eth.hasRoom(EXPETHER_HEADER_BYTES + encodedLength(tlp), this.latencyPs)) return false;
+    if (!this.eth.hasRoom(EXPETHER_HEADER_BYTES + encodedLength(tlp), this.latencyPs)) {
+      this.waiting(0, 1);
+      return false;
+    }
     const pdu = new ExpEtherPdu('tlp', -1, -1, tlp, null);
     peer.sender.track(pdu, this.scheduler.now());
     this.counters.tlpsToEthernet++;
@@ -309,17 +340,26 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     pdu.ack = peer.receiver.cumulativeAck();
     peer.receiver.unackedCount = 0;
     this.counters.framesSent++;
-    this.eth.send(new Frame(peer.mac, this.mac, this.groupId, EXPETHER_ETHERTYPE, pdu, pdu.payloadBytes()), this.latencyPs);
+    const frame = new Frame(peer.mac, this.mac, this.groupId, EXPETHER_ETHERTYPE, pdu, pdu.payloadBytes());
+    frame.readRequest = pdu.tlp !== null && pdu.tlp.kind === 'MRd';
+    this.eth.send(frame, this.latencyPs);
   }
 
   private drainIngress(): void {
     while (this.ingressTlp.length > 0) {
       if (!this.trySend(this.ingressMac.peek()!, this.ingressTlp.peek()!)) return;
-      this.ingressTlp.shift();
+      if (this.ingressTlp.shift()!.kind === 'MRd') this.countRead(-1);
       this.ingressMac.shift();
       const original = this.ingressOriginal.shift();
       if (original) this.pcie.release(original);
     }
+    this.waiting(0, 0);
+  }
+
+  /** What the oldest TLP from PCIe waits for (trace only). */
+  private waiting(window: number, ethBuffer: number): void {
+    this.windowWait.set(window);
+    this.ethBufferWait.set(ethBuffer);
   }
 
   private armRetransmit(peer: Peer): void {

@@ -1,3 +1,4 @@
+import { LevelTimer } from '../core/level-timer.js';
 import { Ring } from '../core/ring.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
@@ -96,6 +97,12 @@ class Direction {
   private readonly inFlightWire = new Ring<number>();
   rxBytesSinceAck = 0;
   readonly counters = newCounters();
+  /** 1 while TLPs wait in this direction's transmit queues (for credits, or behind a posted TLP that does). */
+  private readonly creditWait: LevelTimer;
+  /** Non-posted requests (reads) waiting in the transmit queue, over time. */
+  private readonly readsQueued: LevelTimer;
+  /** Time non-posted requests, once sent, waited for the wire behind TLPs committed before them, summed. */
+  private readWireWaitPs = 0;
   reverse!: Direction;
   wantReady = false;
 
@@ -105,6 +112,8 @@ class Direction {
     readonly to: PciePort,
     credits: FcCredits,
   ) {
+    this.creditWait = new LevelTimer(link.scheduler);
+    this.readsQueued = new LevelTimer(link.scheduler);
     this.credits = Float64Array.of(credits.postedHeaders, credits.postedDataBytes, credits.nonPostedHeaders, Infinity, credits.completionHeaders, credits.completionDataBytes);
   }
 
@@ -130,6 +139,8 @@ class Direction {
     this.counters.creditStalls++;
     q.push(tlp);
     this.queueSeqs[c].push(this.queueSeq++);
+    this.creditWait.set(1);
+    if (c === 1) this.readsQueued.set(q.length);
     this.reverse.flushCreditsFor(this);
     return true;
   }
@@ -147,6 +158,7 @@ class Direction {
     const start = this.busyUntilPs > now ? this.busyUntilPs : now;
     const dur = Math.ceil(wire * this.link.psPerByte);
     this.busyUntilPs = start + dur;
+    if (c === 1) this.readWireWaitPs += start - now;
     const k = this.counters;
     k.tlps++;
     k.payloadBytes += dataBytes;
@@ -256,8 +268,10 @@ class Direction {
       if (best < 0) break;
       const tlp = queues[best].shift()!;
       seqs[best].shift();
+      if (best === 1) this.readsQueued.set(queues[1].length);
       this.transmit(tlp, best, tlp.data ? tlp.data.length : 0);
     }
+    if (this.queued() === 0) this.creditWait.set(0);
     const limit = this.link.params.txQueueTlps;
     if (this.wantReady && queues[0].length < limit && queues[1].length < limit && queues[2].length < limit) {
       this.wantReady = false;
@@ -267,6 +281,15 @@ class Direction {
 
   queued(): number {
     return this.queues[0].length + this.queues[1].length + this.queues[2].length;
+  }
+
+  /**
+   * The counters with creditWaitPs (time at least one TLP waited in the transmit queues, for credits
+   * or behind a posted TLP that did) and readQueuedPs (the time non-posted requests, reads, waited
+   * there and then for the wire behind TLPs committed before them, summed over them).
+   */
+  snapshot(): LinkDirectionCounters {
+    return { ...this.counters, creditWaitPs: this.creditWait.readPs(), readQueuedPs: this.readsQueued.readPs() + this.readWireWaitPs };
   }
 
   /** Serialization backlog, credits, the UpdateFC in flight, queued and in-flight TLPs (arrival times are the scheduler's). */
@@ -385,8 +408,8 @@ export class PcieLink {
     this.down.tx = this.upstream;
     this.down.rx = this.downstream;
     if (trace) {
-      trace.register(`${name}.downstream`, () => this.downstream.counters);
-      trace.register(`${name}.upstream`, () => this.upstream.counters);
+      trace.register(`${name}.downstream`, () => this.downstream.snapshot());
+      trace.register(`${name}.upstream`, () => this.upstream.snapshot());
     }
   }
 

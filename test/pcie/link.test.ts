@@ -377,8 +377,11 @@ describe('PcieLink counters', () => {
     assert.equal(c.busyPs, wires.reduce((a, w) => a + Math.ceil(w * pb), 0));
     assert.equal(c.dllps, 0);
     assert.equal(c.creditStalls, 0);
-    // The trace registry sees the same counters under <name>.downstream / <name>.upstream.
-    assert.deepEqual(trace.read('L.downstream'), { ...c });
+    // The trace registry sees the same counters under <name>.downstream / <name>.upstream, with the
+    // time integrals: no TLP waited for credits; the non-posted ones (the MRd, CfgRd0, CfgWr0, sent
+    // 3rd, 6th and 7th at time 0) waited for the wire behind those committed before them.
+    const startPs = wires.map((_, i) => wires.slice(0, i).reduce((a, w) => a + Math.ceil(w * pb), 0));
+    assert.deepEqual(trace.read('L.downstream'), { ...c, creditWaitPs: 0, readQueuedPs: startPs[2] + startPs[5] + startPs[6] });
     assert.equal(trace.read('L.upstream').tlps, 0);
     assert.deepEqual(trace.names().sort(), ['L.downstream', 'L.upstream']);
   });
