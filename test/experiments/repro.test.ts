@@ -31,13 +31,16 @@ test('the paper preset meets every fidelity bound (16 MiB moves, 2 runs per bar)
   assert.match(direct.limit.resource, /sdb flash write/);
   const conv = bars.find((b) => b.hostLanes === 1 && b.mode === 'conventional')!;
   assert.equal(conv.limit.saturated, false);
-  assert.match(conv.limit.explanation, /posted writes/);
+  // The destination's read tags bind: its reads of host memory queue on the x1 host link and in the host bridge.
+  assert.equal(conv.limit.binds, 'read-tags');
+  assert.match(conv.limit.explanation, /^read-tag bound: sdb's read tags all in use 9\d% of the time: .* mean read round trip = 1[23]\d MB\/s \(requests queued .*host link x1 upstream/);
 
   const pts = r.fig6!.points;
   assert.deepEqual(
     pts.map((p) => p.commands),
     [1, 2, 3, 4, 5, 6, 7, 8],
   );
+  assert.equal(pts[0].limit.binds, 'commands');
   assert.match(pts[0].limit.explanation, /one command at a time/);
   assert.match(pts[1].limit.resource, /sdb flash write/);
 });
