@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'BAD_PARAM' // a sweep parameter path or value that is not valid
   | 'BAD_SHARDS' // shard result files that are not one whole run (missing, duplicate, mismatched)
   | 'MALFORMED_PACKET' // a TLP, frame or NVMe structure that cannot be decoded
+  | 'BAD_PDU' // an ExpEther PDU or frame that cannot be encoded or decoded (expether/pdu-codec.ts)
   | 'DEVICE_ERROR' // a device reported an error status
   | 'VERIFY_FAILED'; // the destination did not match the source after a copy
 
