@@ -3,8 +3,8 @@
  * Usage: node dist/bench/copy-rss.js <sizeBytes> <via> [fast|full]
  * The fidelity defaults to runCopy's own default (fast) when not given.
  */
-import type { FidelityMode } from '../src/host/dc/command.js';
-import { runCopy } from '../src/host/dc/command.js';
+import type { FidelityMode } from '../src/runtime/copy.js';
+import { runCopy } from '../src/runtime/copy.js';
 import { loadTopology } from '../src/topology/load.js';
 
 const size = Number(process.argv[2] ?? 2 ** 30);

@@ -7,7 +7,7 @@
  * the mean detailed chunks. Takes ~1.5 s per full 40 MiB move (30 seeds: ~3 minutes).
  */
 import { parseSize } from '../src/core/units.js';
-import { runCopy, type CopyRequest } from '../src/host/dc/command.js';
+import { runCopy, type CopyRequest } from '../src/runtime/copy.js';
 import { loadTopology } from '../src/topology/load.js';
 
 const args = process.argv.slice(2);

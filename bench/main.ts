@@ -35,7 +35,7 @@ import { fidelityLine } from '../src/experiments/fidelity.js';
 import { reproduce } from '../src/experiments/repro.js';
 import { sweep } from '../src/experiments/sweep.js';
 import { parseSweepParam } from '../src/experiments/sweep-params.js';
-import { runCopy, type Fidelity, type FidelityMode } from '../src/host/dc/command.js';
+import { runCopy, type Fidelity, type FidelityMode } from '../src/runtime/copy.js';
 import { loadTopology } from '../src/topology/load.js';
 import { fastestNs3, runKernelBench, runNs3HoldBench } from './kernel.js';
 

@@ -1,6 +1,6 @@
 import { DconnectError } from '../core/errors.js';
 import { parseCount, parseSize } from '../core/units.js';
-import type { FidelityMode } from '../host/dc/command.js';
+import type { FidelityMode } from '../runtime/copy.js';
 
 /** The choices of --fidelity, in the order the help lists them. */
 export const FIDELITY_MODES = ['fast', 'full'] as const satisfies readonly FidelityMode[];

@@ -1,6 +1,6 @@
 import { DconnectError } from '../core/errors.js';
 import { formatBytes, parseCount, parseSize } from '../core/units.js';
-import type { FidelityMode } from '../host/dc/command.js';
+import type { FidelityMode } from '../runtime/copy.js';
 import { fidelityLine } from '../experiments/fidelity.js';
 import type { Job, JobResult } from '../experiments/jobs.js';
 import type { Metric } from '../experiments/metrics.js';

@@ -1,5 +1,5 @@
 import { formatBytes, formatTimePs } from '../core/units.js';
-import type { CopyResult, MovesResult } from '../host/dc/command.js';
+import type { CopyResult, MovesResult } from '../runtime/copy.js';
 import { tagOf } from '../experiments/fidelity.js';
 
 export function formatCopy(r: CopyResult): string {

@@ -2,9 +2,9 @@
 import { Command, CommanderError, Option } from 'commander';
 import { DconnectError } from '../core/errors.js';
 import { formatBytes, parseSize } from '../core/units.js';
-import { runCopy, runMoves, type FidelityMode } from '../host/dc/command.js';
+import { runCopy, runMoves, type FidelityMode } from '../runtime/copy.js';
 import { METRICS, type Metric } from '../experiments/metrics.js';
-import { listDevices } from '../host/dc/devices.js';
+import { listDevices } from '../runtime/devices.js';
 import { DEFAULT_PRESET, loadTopology } from '../topology/load.js';
 import { applySettings, overridesOf } from '../topology/params.js';
 import { FIDELITY_MODES, parseDeviceRange, parseSeed, parseVia } from './args.js';

@@ -3,7 +3,7 @@ import { LevelTimer } from '../core/level-timer.js';
 import { Ring } from '../core/ring.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
-import { serveConfig } from '../expether/config-tlps.js';
+import { serveConfig } from '../pcie/config-tlps.js';
 import { endpointConfig, type ConfigSpace } from '../pcie/config-space.js';
 import type { PciePort, TlpReceiver } from '../pcie/link.js';
 import { bdfBus, CPL_STATUS, digestTlps, Tlp } from '../pcie/tlp.js';

@@ -6,7 +6,7 @@ import type { TraceRegistry } from '../core/trace.js';
 import { endpointConfig, type ConfigSpace } from '../pcie/config-space.js';
 import type { PciePort, TlpReceiver } from '../pcie/link.js';
 import { bdfBus, CPL_STATUS, Tlp } from '../pcie/tlp.js';
-import { serveConfig } from '../expether/config-tlps.js';
+import { serveConfig } from '../pcie/config-tlps.js';
 import { DmaEngine, type DmaParams, type DmaSegment } from './dma-engine.js';
 import { ADMIN_OPCODE, CC_EN, CQE_BYTES, decodeDoorbell, encodeCap, IDENTIFY_CNS, NVM_OPCODE, NVME_VERSION_1_4, REG, SQE_BYTES, STATUS, type NvmeStatus } from './nvme/nvme-defs.js';
 import { createIoCqFields, createIoSqFields, decodeSqe, encodeCqe, encodeIdentifyController, encodeIdentifyNamespace, ioFields, type SubmissionEntry } from './nvme/nvme-structs.js';

@@ -1,4 +1,4 @@
-import type { CopyResult } from '../host/dc/command.js';
+import type { CopyResult } from '../runtime/copy.js';
 
 /**
  * What limits a move, from its trace counters alone. Names come from the trace keys and the result's

@@ -1,4 +1,4 @@
-import type { Fidelity, FidelityMode } from '../host/dc/command.js';
+import type { Fidelity, FidelityMode } from '../runtime/copy.js';
 
 /** How several moves were obtained, taken together: a bar averaged over seeds, a sweep, a whole run. */
 export interface FidelitySummary {

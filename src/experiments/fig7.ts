@@ -5,7 +5,7 @@ import { CHART_CONFIG } from './charts.js';
 import { fidelityLine, summarizeFidelity, type FidelitySummary } from './fidelity.js';
 import { predictFig7, type Fig7Prediction } from './fig7-predict.js';
 import type { Job, JobResult } from './jobs.js';
-import type { Fidelity, FidelityMode } from '../host/dc/command.js';
+import type { Fidelity, FidelityMode } from '../runtime/copy.js';
 
 /**
  * Fig. 7, beyond the paper: aggregate bandwidth against concurrent pairs (1, 2, 4, 8), direct and

@@ -1,4 +1,4 @@
-import { runCopy, runMoves, type CopyResult, type Fidelity, type FidelityMode, type MovesResult, type Via } from '../host/dc/command.js';
+import { runCopy, runMoves, type CopyResult, type Fidelity, type FidelityMode, type MovesResult, type Via } from '../runtime/copy.js';
 import type { Topology } from '../topology/schema.js';
 import { limitOf, utilizations, type Limit, type Utilization } from './bottleneck.js';
 

@@ -1,5 +1,5 @@
 import type { TopLevelSpec } from 'vega-lite';
-import type { Fidelity, FidelityMode } from '../host/dc/command.js';
+import type { Fidelity, FidelityMode } from '../runtime/copy.js';
 import type { Override } from '../topology/params.js';
 import type { Topology } from '../topology/schema.js';
 import { CHART_CONFIG } from './charts.js';

@@ -1,5 +1,5 @@
 import { DconnectError } from '../core/errors.js';
-import type { FidelityMode } from '../host/dc/command.js';
+import type { FidelityMode } from '../runtime/copy.js';
 import type { Job } from './jobs.js';
 import { METRICS } from './metrics.js';
 import { FIGURES, reproJobs, type ReproPlan } from './repro.js';

@@ -5,7 +5,7 @@ import { bridgeConfig, CFG, type ConfigSpace } from '../pcie/config-space.js';
 import type { PciePort } from '../pcie/link.js';
 import { bdf, bdfBus, type Tlp } from '../pcie/tlp.js';
 import { ExpEtherBridge, ROUTE_LOCAL, ROUTE_UNSUPPORTED, type BridgeParams, type RouteDecision } from './bridge.js';
-import { configWriteValue, serveConfig, toType0 } from './config-tlps.js';
+import { configWriteValue, serveConfig, toType0 } from '../pcie/config-tlps.js';
 import type { PortRoute } from './pdu.js';
 
 /** NEC's PCI vendor id; ExpEther bridges present themselves as a PCIe switch. */

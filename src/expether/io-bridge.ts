@@ -5,7 +5,7 @@ import { bridgeConfig, type ConfigSpace } from '../pcie/config-space.js';
 import type { PciePort } from '../pcie/link.js';
 import { bdf, bdfBus, CPL_STATUS, Tlp } from '../pcie/tlp.js';
 import { ExpEtherBridge, ROUTE_UNSUPPORTED, type BridgeParams, type RouteDecision } from './bridge.js';
-import { serveConfig, toType0 } from './config-tlps.js';
+import { serveConfig, toType0 } from '../pcie/config-tlps.js';
 import { EXPETHER_DOWNSTREAM_DEVICE_ID, NEC_VENDOR_ID } from './host-bridge.js';
 import type { PortRoute } from './pdu.js';
 

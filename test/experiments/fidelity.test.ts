@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Fidelity } from '../../src/host/dc/command.js';
+import type { Fidelity } from '../../src/runtime/copy.js';
 import { fidelityLine, fidelityTag, summarizeFidelity, tagOf } from '../../src/experiments/fidelity.js';
 
 const exact: Fidelity = { mode: 'fast', exact: true, relativeError99: 0, detailedChunks: 180, totalChunks: 8192, method: 'exact: periodic steady state (period 64 chunks)' };

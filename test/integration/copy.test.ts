@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCopy, type CopyRequest } from '../../src/host/dc/command.js';
+import { runCopy, type CopyRequest } from '../../src/runtime/copy.js';
 import { loadTopology } from '../../src/topology/load.js';
 import { DconnectError } from '../../src/core/errors.js';
 import { WORKER_MIN_BYTES } from '../../src/devices/pattern-digest.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runCopy, type CopyRequest, type CopyResult } from '../../src/host/dc/command.js';
+import { runCopy, type CopyRequest, type CopyResult } from '../../src/runtime/copy.js';
 import { loadTopology } from '../../src/topology/load.js';
 
 /**

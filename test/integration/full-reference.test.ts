@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { runCopy, type CopyRequest } from '../../src/host/dc/command.js';
+import { runCopy, type CopyRequest } from '../../src/runtime/copy.js';
 import { loadTopology } from '../../src/topology/load.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/full-reference-988f69e.json', import.meta.url));

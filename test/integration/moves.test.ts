@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DconnectError } from '../../src/core/errors.js';
-import { runCopy, runMoves, type MovesRequest } from '../../src/host/dc/command.js';
+import { runCopy, runMoves, type MovesRequest } from '../../src/runtime/copy.js';
 import { loadTopology } from '../../src/topology/load.js';
 import type { Topology } from '../../src/topology/schema.js';
 

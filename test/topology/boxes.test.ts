@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DconnectError } from '../../src/core/errors.js';
-import { runCopy, runMoves } from '../../src/host/dc/command.js';
-import { listDevices } from '../../src/host/dc/devices.js';
+import { runCopy, runMoves } from '../../src/runtime/copy.js';
+import { listDevices } from '../../src/runtime/devices.js';
 import { buildFabric } from '../../src/topology/builder.js';
 import { loadTopology } from '../../src/topology/load.js';
 import { topologySchema, type Topology } from '../../src/topology/schema.js';

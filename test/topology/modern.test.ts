@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCopy, type CopyResult } from '../../src/host/dc/command.js';
+import { runCopy, type CopyResult } from '../../src/runtime/copy.js';
 import { linkBytesPerSec } from '../../src/pcie/link-params.js';
 import { loadTopology } from '../../src/topology/load.js';
 import type { Topology } from '../../src/topology/schema.js';

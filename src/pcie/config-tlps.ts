@@ -1,5 +1,5 @@
-import { CPL_STATUS, Tlp } from '../pcie/tlp.js';
-import type { ConfigSpace } from '../pcie/config-space.js';
+import { CPL_STATUS, Tlp } from './tlp.js';
+import type { ConfigSpace } from './config-space.js';
 
 /** Reads a little-endian DW from a config write's payload. */
 export function configWriteValue(tlp: Tlp): number {

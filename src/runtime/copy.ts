@@ -1,9 +1,9 @@
-import type { Fidelity } from '../../runtime/fast/fast-forward.js';
-import type { Topology } from '../../topology/schema.js';
+import type { Fidelity } from './fast/fast-forward.js';
+import type { Topology } from '../topology/schema.js';
 import { runMoves, type FidelityMode, type LinkPayload, type Via } from './moves.js';
 
 export { bytesEqual, runMoves, validateCopy, type FidelityMode, type LinkPayload, type MovePair, type MoveResult, type MovesRequest, type MovesResult, type Via } from './moves.js';
-export type { Fidelity } from '../../runtime/fast/fast-forward.js';
+export type { Fidelity } from './fast/fast-forward.js';
 
 export interface CopyRequest {
   topology: Topology;

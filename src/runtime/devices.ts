@@ -1,6 +1,6 @@
-import { boot } from '../../runtime/boot.js';
-import { buildFabric } from '../../topology/builder.js';
-import type { Topology } from '../../topology/schema.js';
+import { boot } from './boot.js';
+import { buildFabric } from '../topology/builder.js';
+import type { Topology } from '../topology/schema.js';
 
 export interface DeviceRow {
   name: string;
