@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'MALFORMED_PACKET' // a TLP, frame or NVMe structure that cannot be decoded
   | 'BAD_PDU' // an ExpEther PDU or frame that cannot be encoded or decoded (expether/pdu-codec.ts)
   | 'DEVICE_ERROR' // a device reported an error status
+  | 'LAG_LIMIT' // live mode: an event ran later than --hard-limit allows
   | 'VERIFY_FAILED'; // the destination did not match the source after a copy
 
 /** Thrown when user input or a model invariant fails in a way the user must hear about. */

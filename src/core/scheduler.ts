@@ -177,6 +177,12 @@ export class VirtualScheduler implements Scheduler {
     fn();
   }
 
+  /** When the earliest pending event is due, ps (Infinity when none is). */
+  nextDuePs(): number {
+    const id = this.findNext();
+    return id < 0 ? Infinity : this.t[id];
+  }
+
   /** Runs the earliest event; returns false when none is left. */
   step(): boolean {
     const id = this.findNext();

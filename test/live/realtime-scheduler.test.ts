@@ -1,0 +1,112 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { DconnectError } from '../../src/core/errors.js';
+import { LagStats, RealtimeScheduler, type WallClock } from '../../src/live/realtime-scheduler.js';
+
+/** A wall clock the test moves by hand: timers fire when `advance` passes them. No real time is read. */
+class FakeClock implements WallClock {
+  ms = 1000;
+  private timers: { at: number; fn: () => void; id: number }[] = [];
+  private nextId = 1;
+  /** Extra wall time every timer callback takes (a slow machine). */
+  workMs = 0;
+  nowMs(): number {
+    return this.ms;
+  }
+  setTimer(ms: number, fn: () => void): unknown {
+    const id = this.nextId++;
+    this.timers.push({ at: this.ms + Math.max(0, ms), fn, id });
+    return id;
+  }
+  clear(handle: unknown): void {
+    this.timers = this.timers.filter((t) => t.id !== handle);
+  }
+  advance(ms: number): void {
+    const end = this.ms + ms;
+    for (;;) {
+      this.timers.sort((a, b) => a.at - b.at);
+      const t = this.timers[0];
+      if (!t || t.at > end) break;
+      this.timers.shift();
+      this.ms = Math.max(this.ms, t.at);
+      t.fn();
+      this.ms += this.workMs;
+    }
+    this.ms = Math.max(this.ms, end);
+  }
+}
+
+describe('RealtimeScheduler (live mode): events at simulated time x dilation on the wall clock', () => {
+  it('runs each event when the wall clock reaches its time times the dilation, in the model\'s order', () => {
+    const clock = new FakeClock();
+    const s = new RealtimeScheduler({ dilation: 1000, clock }); // 1 simulated us = 1 wall ms
+    const ran: [string, number, number][] = [];
+    const at = (name: string) => () => ran.push([name, s.now(), clock.nowMs()]);
+    s.schedule(3_000_000, at('b')); // 3 us
+    s.schedule(1_000_000, at('a')); // 1 us
+    s.schedule(3_000_000, at('c')); // same time as b, scheduled after it
+    s.start((e) => assert.fail(e));
+    clock.advance(0.5);
+    assert.deepEqual(ran, [], 'nothing is due yet');
+    clock.advance(10);
+    assert.deepEqual(ran, [
+      ['a', 1_000_000, 1001],
+      ['b', 3_000_000, 1003],
+      ['c', 3_000_000, 1003],
+    ]);
+    assert.equal(s.lag.maxMs, 0);
+  });
+
+  it('measures lag (max and p99) when the machine is slower than the dilation allows, and the order stays', () => {
+    const clock = new FakeClock();
+    clock.workMs = 2; // every timer callback costs 2 wall ms
+    const s = new RealtimeScheduler({ dilation: 1000, clock });
+    const order: number[] = [];
+    for (let i = 0; i < 5; i++) s.schedule(i * 1_000_000, () => order.push(i));
+    s.start((e) => assert.fail(e));
+    clock.advance(50);
+    assert.deepEqual(order, [0, 1, 2, 3, 4]);
+    const lag = s.lag.summary();
+    assert.equal(lag.events, 5);
+    assert.ok(lag.maxMs > 0, 'events ran late');
+    assert.ok(lag.p99Ms >= 0 && lag.p99Ms <= lag.maxMs);
+  });
+
+  it('a hard limit stops the run with a clear error when an event is later than it', () => {
+    const clock = new FakeClock();
+    const s = new RealtimeScheduler({ dilation: 1000, hardLimitMs: 5, clock });
+    s.schedule(1_000_000, () => {
+      clock.ms += 20; // this event takes 20 wall ms
+    });
+    s.schedule(2_000_000, () => assert.fail('must not run: it would be 19 ms late'));
+    let err: unknown = null;
+    s.start((e) => (err = e));
+    clock.advance(30);
+    assert.ok(err instanceof DconnectError && err.code === 'LAG_LIMIT', String(err));
+    assert.match((err as Error).message, /ran 19\.0 ms late, over the hard limit of 5 ms/);
+  });
+
+  it('input from outside enters at the simulated time of now', () => {
+    const clock = new FakeClock();
+    const s = new RealtimeScheduler({ dilation: 1000, clock });
+    s.start((e) => assert.fail(e));
+    clock.advance(7); // 7 us of simulated time have passed on the wall
+    let seen = -1;
+    s.inject(() => (seen = s.now()));
+    clock.advance(1);
+    assert.equal(seen, 7_000_000);
+  });
+
+  it('refuses a dilation that is not a positive number', () => {
+    assert.throws(() => new RealtimeScheduler({ dilation: 0 }), /--time-dilation 0 is not a positive number/);
+  });
+
+  it('lag statistics are bounded buckets: p99 is an upper bound from its bucket', () => {
+    const l = new LagStats();
+    for (let i = 0; i < 99; i++) l.add(0.02);
+    l.add(250);
+    assert.equal(l.summary().maxMs, 250);
+    assert.equal(l.quantileMs(0.99), 0.03, '99 of 100 under 0.03 ms');
+    assert.equal(l.quantileMs(1), 250);
+  });
+});
