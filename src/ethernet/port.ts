@@ -107,7 +107,12 @@ export interface EthChannel {
   carry(from: EthPort, frame: Frame, serializedInPs: number): void;
 }
 
-/** A point-to-point cable with a fixed propagation delay; it may drop frames for fault injection. */
+/**
+ * A point-to-point cable with a fixed propagation delay; it may drop frames for fault injection.
+ * What travels on the wire is `toWire(frame)`, turned back into a frame by `fromWire` at the far
+ * end: here the frame object itself; a subclass may carry bytes (expether/bytes-channel.ts), so the
+ * receiver shares nothing with the sender. Timing depends only on the frame's `payloadBytes`.
+ */
 export class CableChannel implements EthChannel {
   private readonly propagationPs: number;
   /** Fault injection for tests: return true to lose the frame on the wire. */
@@ -123,8 +128,8 @@ export class CableChannel implements EthChannel {
     propagationNs: number,
   ) {
     this.propagationPs = Math.round(propagationNs * 1000);
-    this.toB = new CableDirection(b);
-    this.toA = new CableDirection(a);
+    this.toB = new CableDirection(b, this);
+    this.toA = new CableDirection(a, this);
     a.channel = this;
     b.channel = this;
   }
@@ -141,7 +146,17 @@ export class CableChannel implements EthChannel {
       this.lostFrames++;
       return;
     }
-    (from === this.a ? this.toB : this.toA).carry(from.scheduler, frame, serializedInPs + this.propagationPs);
+    (from === this.a ? this.toB : this.toA).carry(from.scheduler, this.toWire(frame), serializedInPs + this.propagationPs);
+  }
+
+  /** The frame as it travels on the wire, made at the sender (the frame itself here). */
+  toWire(frame: Frame): unknown {
+    return frame;
+  }
+
+  /** The frame the far end receives from what `toWire` made; also called to digest frames on the wire. */
+  fromWire(wire: unknown): Frame {
+    return wire as Frame;
   }
 }
 
@@ -152,22 +167,26 @@ export class CableChannel implements EthChannel {
  * one already on the wire (possible only for a caller other than EthPort) gets its own event.
  */
 class CableDirection {
-  private readonly frames = new Ring<Frame>();
+  /** What is on the wire toward `to`, oldest first, each as the cable's `toWire` made it. */
+  private readonly frames = new Ring<unknown>();
   private lastArrivalPs = -Infinity;
   /** Frames that took their own event so far: only makes their digest labels unique. */
   private overtaking = 0;
 
-  constructor(private readonly to: EthPort) {}
+  constructor(
+    private readonly to: EthPort,
+    private readonly cable: CableChannel,
+  ) {}
 
   digest(d: StateDigest, frame: (f: Frame) => void): void {
     d.section(`cable>${this.to.name}`);
     d.until(this.lastArrivalPs);
     d.num(this.frames.length);
-    for (let i = 0; i < this.frames.length; i++) frame(this.frames.at(i)!);
+    for (let i = 0; i < this.frames.length; i++) frame(this.cable.fromWire(this.frames.at(i)));
     d.name(this.arriveNext, `cable>${this.to.name}>arrive`);
   }
 
-  carry(scheduler: Scheduler, frame: Frame, delayPs: number): void {
+  carry(scheduler: Scheduler, frame: unknown, delayPs: number): void {
     const at = scheduler.now() + Math.ceil(delayPs);
     if (at >= this.lastArrivalPs) {
       scheduler.schedule(delayPs, this.arriveNext); // first: it throws on a bad delay
@@ -179,19 +198,19 @@ class CableDirection {
   }
 
   /** Its own method: a closure here would make every call of `carry` allocate the captured context. */
-  private carryAlone(scheduler: Scheduler, frame: Frame, delayPs: number): void {
+  private carryAlone(scheduler: Scheduler, frame: unknown, delayPs: number): void {
     // Rare (never on an EthPort's path); its frame is not in the ring, so a digest cannot see it: the
     // label is unique, so no state holding one is ever taken for a repeat.
     scheduler.schedule(delayPs, labelCallback(() => this.deliver(frame), `?overtaking frame ${this.to.name} #${++this.overtaking}`));
   }
 
   private readonly arriveNext = (): void => {
-    this.deliver(this.frames.shift()!);
+    this.deliver(this.frames.shift());
   };
 
-  private deliver(frame: Frame): void {
+  private deliver(wire: unknown): void {
     const to = this.to;
     if (!to.owner) throw new Error(`Ethernet port ${to.name} received a frame but has no owner`);
-    to.owner.receiveFrame(frame, to);
+    to.owner.receiveFrame(this.cable.fromWire(wire), to);
   }
 }

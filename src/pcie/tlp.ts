@@ -58,8 +58,13 @@ export class Tlp {
     return t;
   }
 
-  /** A completion for `req`; `data` null means Cpl (no data), e.g. for an error or a config write. */
+  /**
+   * A completion for `req`; `data` null means Cpl (no data), e.g. for an error or a config write.
+   * A Cpl given `byteCount` 0 (an error completion's "no bytes") gets the value §2.2.9 requires, so
+   * it can be encoded: the bytes the request asked for when it is a memory read, else 4.
+   */
   static completion(req: Tlp, completerId: number, status: number, data: Uint8Array | null, byteCount: number, lowerAddress: number): Tlp {
+    if (data === null && byteCount === 0) byteCount = req.kind === 'MRd' ? requestedBytes(req) : 4;
     const t = new Tlp();
     t.kind = data ? 'CplD' : 'Cpl';
     t.requesterId = req.requesterId;
@@ -86,6 +91,18 @@ export class Tlp {
     t.data = data;
     return t;
   }
+}
+
+/** Bytes a memory request asks for, from its length and byte enables (§2.2.9's Byte Count of its first completion). */
+export function requestedBytes(t: Tlp): number {
+  if (t.lengthDw === 1) {
+    const be = t.firstBe & 0xf;
+    if (be === 0) return 1; // a zero-length read completes with Byte Count 1
+    return 31 - Math.clz32(be) - (31 - Math.clz32(be & -be)) + 1;
+  }
+  const lead = t.firstBe === 0 ? 4 : 31 - Math.clz32(t.firstBe & -t.firstBe);
+  const trail = t.lastBe === 0 ? 4 : 3 - (31 - Math.clz32(t.lastBe & 0xf));
+  return Math.min(4096, t.lengthDw * 4 - lead - trail);
 }
 
 export function hasData(kind: TlpKind): boolean {

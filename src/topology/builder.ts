@@ -2,7 +2,7 @@ import { DconnectError } from '../core/errors.js';
 import { RngFactory } from '../core/rng.js';
 import { VirtualScheduler } from '../core/scheduler.js';
 import { TraceRegistry } from '../core/trace.js';
-import { EthPort, CableChannel, type EthPortParams } from '../ethernet/port.js';
+import { EthPort, CableChannel, type EthChannel, type EthPortParams } from '../ethernet/port.js';
 import { EthSwitch, type SwitchForwarding } from '../ethernet/switch.js';
 import type { BridgeParams } from '../expether/bridge.js';
 import { HostSideBridge } from '../expether/host-bridge.js';
@@ -41,14 +41,58 @@ const HOST_BRIDGE_MAC = 0x0060_b900_0001; // NEC's OUI 00:60:B9, locally numbere
 const IO_BRIDGE_MAC_BASE = 0x0060_b900_0100;
 
 /**
- * Instantiates a topology (ns-3's "helper" role): links, ports, switches, bridges and devices, wired
- * together. Model classes never build topology; this is the only place that does.
+ * Joins two Ethernet ports with a channel (propagation `latencyNs`) and returns it; it must set both
+ * ports' `channel`. `name` says which cable (`a.name<->b.name`), for channels that need one (a socket).
  */
-export function buildFabric(topology: Topology, seed: number): Fabric {
+export type ConnectFn = (a: EthPort, b: EthPort, latencyNs: number, name: string) => EthChannel;
+
+/** The default `connect`: an in-process cable that hands the frame object itself to the far end. */
+export const connectCable: ConnectFn = (a, b, latencyNs) => new CableChannel(a, b, latencyNs);
+
+export interface FabricOptions {
+  /** Root seed of every component's RNG stream. */
+  seed: number;
+  /** The scheduler every component runs on; default a fresh VirtualScheduler. */
+  scheduler?: VirtualScheduler;
+  /** The channel factory for every cable; default `connectCable` (or the one `withConnect` sets). */
+  connect?: ConnectFn;
+}
+
+/** The default channel factory while `withConnect` runs; null: `connectCable`. */
+let scopedConnect: ConnectFn | null = null;
+
+/**
+ * Runs `fn` (synchronously) with `connect` as the default channel factory of every fabric built
+ * inside it that names none: for harnesses that build their own fabric (runtime/moves.ts), so a test
+ * can run a whole move over another channel (e.g. expether/bytes-channel.ts). Restored afterwards.
+ */
+export function withConnect<T>(connect: ConnectFn, fn: () => T): T {
+  const saved = scopedConnect;
+  scopedConnect = connect;
+  try {
+    return fn();
+  } finally {
+    scopedConnect = saved;
+  }
+}
+
+/**
+ * Instantiates a topology (ns-3's "helper" role): links, ports, switches, bridges and devices, wired
+ * together. Model classes never build topology; this is the only place that does. The scheduler and
+ * the channel factory may be injected (`options`); a number is the seed, with the defaults.
+ */
+export function buildFabric(topology: Topology, options: number | FabricOptions): Fabric {
   const t = topology;
-  const scheduler = new VirtualScheduler();
+  const opts: FabricOptions = typeof options === 'number' ? { seed: options } : options;
+  const scheduler = opts.scheduler ?? new VirtualScheduler();
+  const connectFn = opts.connect ?? scopedConnect ?? connectCable;
+  const connect = (a: EthPort, b: EthPort, latencyNs: number): void => {
+    const name = `${a.name}<->${b.name}`;
+    const ch = connectFn(a, b, latencyNs, name);
+    if (!ch || a.channel !== ch || b.channel !== ch) throw new Error(`buildFabric: connect(${name}) returned a channel that is not both ports' channel`);
+  };
   const trace = new TraceRegistry();
-  const rng = new RngFactory(seed);
+  const rng = new RngFactory(opts.seed);
   const portCredits: FcCredits = t.pcie.portCredits;
   const endpointCredits: FcCredits = { ...portCredits, ...INFINITE_CPL };
   const mkLink = (name: string, cfg: LinkConfig, upCredits: FcCredits, downCredits: FcCredits) =>
@@ -84,13 +128,13 @@ export function buildFabric(topology: Topology, seed: number): Fabric {
     const ports = !multi && i === h - 1 ? slotCount + 2 : multi && i === shared - 1 ? 1 + t.boxes.length : 2;
     switches.push(mkSwitch(`sw${i}`, ports));
   }
-  for (let i = 0; i + 1 < shared; i++) new CableChannel(switches[i].ports[1], switches[i + 1].ports[0], t.ethernet.cableLatencyNs);
+  for (let i = 0; i + 1 < shared; i++) connect(switches[i].ports[1], switches[i + 1].ports[0], t.ethernet.cableLatencyNs);
   /** Where box b's slot j plugs in. */
   let slotPort: (b: number, j: number, k: number) => EthPort;
   if (multi) {
     const boxSwitches = t.boxes.map((box, b) => {
       const sw = mkSwitch(`sw${h - 1}.${box.name}`, box.slots.length + 1);
-      new CableChannel(switches[shared - 1].ports[1 + b], sw.ports[0], t.ethernet.cableLatencyNs);
+      connect(switches[shared - 1].ports[1 + b], sw.ports[0], t.ethernet.cableLatencyNs);
       return sw;
     });
     switches.push(...boxSwitches);
@@ -101,7 +145,7 @@ export function buildFabric(topology: Topology, seed: number): Fabric {
   }
   const slotMacs = Array.from({ length: slotCount }, (_, i) => IO_BRIDGE_MAC_BASE + i);
   const hostEth = new EthPort('hostBridge', scheduler, ethParams, null, trace);
-  new CableChannel(hostEth, switches[0].ports[!multi && h === 1 ? slotCount + 1 : 0], t.ethernet.cableLatencyNs);
+  connect(hostEth, switches[0].ports[!multi && h === 1 ? slotCount + 1 : 0], t.ethernet.cableLatencyNs);
   const hostBridge = new HostSideBridge('host', scheduler, HOST_BRIDGE_MAC, t.expether.groupId, bridgeParams, hostEth, hostLink.down, slotMacs, t.host.link, trace);
 
   const slots: SlotInstance[] = [];
@@ -111,7 +155,7 @@ export function buildFabric(topology: Topology, seed: number): Fabric {
       const k = n++;
       const name = `${box.name}.slot${slot}`;
       const eth = new EthPort(name, scheduler, ethParams, null, trace);
-      new CableChannel(eth, slotPort(b, slot, k), t.ethernet.cableLatencyNs);
+      connect(eth, slotPort(b, slot, k), t.ethernet.cableLatencyNs);
       if (s.kind === 'ssd') {
         const p = { ...t.ssd, ...s.ssd };
         const link = mkLink(`${name}.link`, p.link, portCredits, endpointCredits);
