@@ -1,6 +1,6 @@
 import { DconnectError } from '../core/errors.js';
 import { RngFactory } from '../core/rng.js';
-import { VirtualScheduler } from '../core/scheduler.js';
+import { VirtualScheduler, type Scheduler } from '../core/scheduler.js';
 import { TraceRegistry } from '../core/trace.js';
 import { EthPort, CableChannel, type EthChannel, type EthPortParams } from '../ethernet/port.js';
 import { EthSwitch, type SwitchForwarding } from '../ethernet/switch.js';
@@ -22,10 +22,10 @@ export interface SlotInstance {
   device: NvmeSsd | DcBuffer;
 }
 
-/** Everything a topology instantiates, ready to boot. */
-export interface Fabric {
+/** Everything a topology instantiates, ready to boot; `S` is the scheduler's type (injected, or a VirtualScheduler). */
+export interface Fabric<S extends Scheduler = VirtualScheduler> {
   topology: Topology;
-  scheduler: VirtualScheduler;
+  scheduler: S;
   trace: TraceRegistry;
   rng: RngFactory;
   rootComplex: RootComplex;
@@ -49,11 +49,11 @@ export type ConnectFn = (a: EthPort, b: EthPort, latencyNs: number, name: string
 /** The default `connect`: an in-process cable that hands the frame object itself to the far end. */
 export const connectCable: ConnectFn = (a, b, latencyNs) => new CableChannel(a, b, latencyNs);
 
-export interface FabricOptions {
+export interface FabricOptions<S extends Scheduler = VirtualScheduler> {
   /** Root seed of every component's RNG stream. */
   seed: number;
-  /** The scheduler every component runs on; default a fresh VirtualScheduler. */
-  scheduler?: VirtualScheduler;
+  /** The scheduler every component runs on (any `Scheduler`, e.g. live/'s real-time one); default a fresh VirtualScheduler. */
+  scheduler?: S;
   /** The channel factory for every cable; default `connectCable` (or the one `withConnect` sets). */
   connect?: ConnectFn;
 }
@@ -81,10 +81,12 @@ export function withConnect<T>(connect: ConnectFn, fn: () => T): T {
  * together. Model classes never build topology; this is the only place that does. The scheduler and
  * the channel factory may be injected (`options`); a number is the seed, with the defaults.
  */
-export function buildFabric(topology: Topology, options: number | FabricOptions): Fabric {
+export function buildFabric(topology: Topology, options: number | FabricOptions<VirtualScheduler>): Fabric;
+export function buildFabric<S extends Scheduler>(topology: Topology, options: FabricOptions<S> & { scheduler: S }): Fabric<S>;
+export function buildFabric(topology: Topology, options: number | FabricOptions<Scheduler>): Fabric<Scheduler> {
   const t = topology;
-  const opts: FabricOptions = typeof options === 'number' ? { seed: options } : options;
-  const scheduler = opts.scheduler ?? new VirtualScheduler();
+  const opts: FabricOptions<Scheduler> = typeof options === 'number' ? { seed: options } : options;
+  const scheduler: Scheduler = opts.scheduler ?? new VirtualScheduler();
   const connectFn = opts.connect ?? scopedConnect ?? connectCable;
   const connect = (a: EthPort, b: EthPort, latencyNs: number): void => {
     const name = `${a.name}<->${b.name}`;

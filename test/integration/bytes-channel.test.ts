@@ -10,6 +10,9 @@ import { BytesCableChannel, connectBytes } from '../../src/expether/bytes-channe
 import { runCopy, type CopyRequest } from '../../src/runtime/copy.js';
 import { buildFabric, withConnect, type ConnectFn } from '../../src/topology/builder.js';
 import { loadTopology } from '../../src/topology/load.js';
+import { VirtualScheduler, type Callback, type Scheduler } from '../../src/core/scheduler.js';
+import { Frame } from '../../src/ethernet/frame.js';
+import { EXPETHER_ETHERTYPE, ExpEtherPdu } from '../../src/expether/pdu.js';
 
 const MiB = 1 << 20;
 
@@ -69,4 +72,29 @@ test('buildFabric accepts (topology, seed) and (topology, { seed, scheduler, con
   for (const s of f.slots) assert.ok(s.bridge.eth.channel instanceof BytesCableChannel);
   assert.deepEqual(names, ['sw0.p1<->sw1.p0', 'hostBridge<->sw0.p0', 'box0.slot0<->sw1.p1', 'box0.slot1<->sw1.p2', 'box0.slot2<->sw1.p3']);
   assert.throws(() => buildFabric(t, { seed: 1, connect: (a) => a.channel! }), /not both ports' channel/);
+});
+
+test('any Scheduler may be injected: the components schedule through it', () => {
+  // A scheduler that is not a VirtualScheduler (as live/'s real-time one is not), counting what it is asked.
+  class Counting implements Scheduler {
+    readonly inner = new VirtualScheduler();
+    scheduled = 0;
+    now(): number {
+      return this.inner.now();
+    }
+    schedule(delayPs: number, fn: Callback): void {
+      this.scheduled++;
+      this.inner.schedule(delayPs, fn);
+    }
+  }
+  const counting = new Counting();
+  const f = buildFabric(loadTopology('paper-2012'), { seed: 1, scheduler: counting, connect: connectBytes });
+  assert.equal(f.scheduler, counting);
+  assert.equal(counting.scheduled, 0, 'building schedules nothing');
+  // A bare ACK from the host bridge to slot 0's bridge: cable, two switches, cable, each an event on the injected scheduler.
+  const pdu = new ExpEtherPdu('ack', -1, -1, null, null);
+  f.hostBridge.eth.send(new Frame(f.slots[0].bridge.mac, f.hostBridge.mac, f.hostBridge.groupId, EXPETHER_ETHERTYPE, pdu, pdu.payloadBytes()));
+  counting.inner.run();
+  assert.ok(counting.scheduled >= 4, `${counting.scheduled} events scheduled`);
+  assert.equal(counting.inner.eventsExecuted, counting.scheduled);
 });
