@@ -1,4 +1,5 @@
 import type { Fidelity } from './fast/fast-forward.js';
+import type { ConnectFn } from '../topology/builder.js';
 import type { Topology } from '../topology/schema.js';
 import { runMoves, type FidelityMode, type LinkPayload, type Via } from './moves.js';
 
@@ -25,6 +26,8 @@ export interface CopyRequest {
   recordChunkTimes?: boolean;
   /** Progress callback: bytes written to the destination so far (called from the simulation). */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /** The channel every cable uses (see MovesRequest.connect). */
+  connect?: ConnectFn;
 }
 
 export interface CopyResult {

@@ -9,7 +9,7 @@ import { boot, type BootedHost } from './boot.js';
 import { digestFabric } from './fast/fabric-digest.js';
 import { FastForward, type Fidelity } from './fast/fast-forward.js';
 import { JointFastForward } from './fast/joint-forward.js';
-import { buildFabric } from '../topology/builder.js';
+import { buildFabric, type ConnectFn } from '../topology/builder.js';
 import type { Topology } from '../topology/schema.js';
 import type { BlockDevice } from '../host/dc/manager.js';
 import { DcOperator, type MoveHandle, type MoveObserver, type MoveStats } from '../host/dc/operator.js';
@@ -44,6 +44,8 @@ export interface MovesRequest {
   recordChunkTimes?: boolean;
   /** Progress: bytes written to the destinations so far, of all moves (called from the simulation). */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /** The channel every cable uses (default the builder's: in-memory frames; `connectBytes` encodes each one). */
+  connect?: ConnectFn;
 }
 
 export interface LinkPayload {
@@ -163,7 +165,7 @@ export function runMoves(req: MovesRequest): MovesResult {
   if (depth + 1 > t.host.queueEntries) throw new DconnectError('BAD_OPTION', `depth ${depth} needs NVMe queues of at least ${depth + 1} entries; the topology has ${t.host.queueEntries}`);
   if (req.pairs.length < 1) throw new DconnectError('BAD_OPTION', 'no move given', 'name a source and a destination: dconnect copy sda sdb');
   if (req.recordChunkTimes && req.pairs.length > 1) throw new Error('recordChunkTimes is for one move');
-  const fabric = buildFabric(t, req.seed);
+  const fabric = buildFabric(t, { seed: req.seed, connect: req.connect });
   const host = boot(fabric, { maxTransferBytes: chunk });
   const mgr = host.manager;
   const moves = req.pairs.map((p) => ({ ...p, src: mgr.lookup(p.src), dst: mgr.lookup(p.dst) }));

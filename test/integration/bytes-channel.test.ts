@@ -98,3 +98,25 @@ test('any Scheduler may be injected: the components schedule through it', () => 
   assert.ok(counting.scheduled >= 4, `${counting.scheduled} events scheduled`);
   assert.equal(counting.inner.eventsExecuted, counting.scheduled);
 });
+
+test('bytes-mode channel through the harness option: two boxes, two pairs at once, fast and full, same JSON as the default channel', async () => {
+  const { runMoves } = await import('../../src/runtime/moves.js');
+  const { fileURLToPath } = await import('node:url');
+  const topology = loadTopology(fileURLToPath(new URL('../../../docs/examples/two-boxes.yaml', import.meta.url)));
+  for (const fidelity of ['fast', 'full'] as const) {
+    const req = {
+      topology,
+      pairs: [
+        { src: 'sda', srcOffset: 0, dst: 'sdc', dstOffset: 0 },
+        { src: 'sdb', srcOffset: 0, dst: 'sdd', dstOffset: 0 },
+      ],
+      lengthBytes: 2 * MiB,
+      via: 'dc-buffer' as const,
+      seed: 2,
+      fidelity,
+    };
+    const plain = JSON.stringify(runMoves(req));
+    const bytes = JSON.stringify(runMoves({ ...req, connect: connectBytes }));
+    assert.equal(bytes, plain, fidelity);
+  }
+});
