@@ -58,8 +58,17 @@ export interface FabricOptions<S extends Scheduler = VirtualScheduler> {
   connect?: ConnectFn;
 }
 
-/** The default channel factory while `withConnect` runs; null: `connectCable`. */
+/** The default channel factory while `withConnect` runs (or as `setDefaultConnect` set it); null: `connectCable`. */
 let scopedConnect: ConnectFn | null = null;
+
+/**
+ * Makes `connect` the channel of every fabric built from now on that names none (null: back to
+ * `connectCable`): for running a whole test suite over another channel (`npm test` runs the
+ * integration suite a second time over the bytes-mode channel, test/helpers/bytes-mode.ts).
+ */
+export function setDefaultConnect(connect: ConnectFn | null): void {
+  scopedConnect = connect;
+}
 
 /**
  * Runs `fn` (synchronously) with `connect` as the default channel factory of every fabric built
