@@ -12,6 +12,7 @@ import { ADMIN_OPCODE, CC_EN, CQE_BYTES, decodeDoorbell, encodeCap, IDENTIFY_CNS
 import { createIoCqFields, createIoSqFields, decodeSqe, encodeCqe, encodeIdentifyController, encodeIdentifyNamespace, ioFields, type SubmissionEntry } from './nvme/nvme-structs.js';
 import { decodePrpEntries, prpListFetches, prpListSegments, prpPlan, type Segment } from './nvme/prp.js';
 import { SsdMedia, type MediaParams } from './ssd-media.js';
+import type { BlockStore } from './block-store.js';
 import { SparseMemory } from './sparse-memory.js';
 
 export interface SsdParams extends MediaParams, DmaParams {
@@ -55,9 +56,10 @@ interface CplQueue {
  * data moved by DMA at PRP addresses (which may be any device's BAR: the DC buffer), completions with
  * the phase bit and an MSI. Flash timing from SsdMedia; bytes in a sparse store.
  */
-export class NvmeSsd implements TlpReceiver {
+export class NvmeSsd<S extends BlockStore = SparseMemory> implements TlpReceiver {
   readonly config: ConfigSpace;
-  readonly store: SparseMemory;
+  /** The flash's bytes: a SparseMemory unless the builder injects another store (live mode: a file). */
+  readonly store: S;
   readonly media: SsdMedia;
   private readonly dma: DmaEngine;
   private busNumber = 0;
@@ -75,7 +77,7 @@ export class NvmeSsd implements TlpReceiver {
   private readonly noCommand: LevelTimer;
   /** Controller capabilities (CAP), fixed by the parameters. */
   private readonly cap: bigint;
-  readonly counters = { commands: 0, reads: 0, writes: 0, errors: 0, bytesRead: 0, bytesWritten: 0 };
+  readonly counters = { commands: 0, reads: 0, writes: 0, flushes: 0, errors: 0, bytesRead: 0, bytesWritten: 0 };
 
   constructor(
     readonly name: string,
@@ -85,10 +87,12 @@ export class NvmeSsd implements TlpReceiver {
     rng: RngStream,
     link: { generation: number; lanes: number },
     trace?: TraceRegistry,
+    store?: S,
   ) {
     this.cap = encodeCap({ mqes: params.maxQueueEntries - 1, cqr: true, ams: 0, to: 1, dstrd: 0, nssrs: false, css: 1, mpsmin: 0, mpsmax: 0 });
     this.config = endpointConfig({ vendorId: 0x1b85, deviceId: 0x8084, classCode: 0x010802, bars: [{ sizeBytes: BAR0_BYTES }], msi: true, pcieEndpoint: true, linkGen: link.generation, linkLanes: link.lanes });
-    this.store = new SparseMemory(`${name}.flash`, params.capacityBytes);
+    this.store = store ?? (new SparseMemory(`${name}.flash`, params.capacityBytes) as BlockStore as S);
+    if (this.store.sizeBytes < params.capacityBytes) throw new Error(`${name}: store of ${this.store.sizeBytes} B is smaller than the drive's ${params.capacityBytes} B`);
     this.media = new SsdMedia(params, rng, scheduler);
     this.dma = new DmaEngine(port, () => this.busNumber << 8, params, scheduler);
     this.commandsInWork = new LevelTimer(scheduler);
@@ -279,8 +283,15 @@ export class NvmeSsd implements TlpReceiver {
   private execute(sqid: number, e: SubmissionEntry): void {
     this.counters.commands++;
     if (sqid === 0) return this.admin(e);
-    if (e.opcode !== NVM_OPCODE.READ && e.opcode !== NVM_OPCODE.WRITE) return this.complete(sqid, e.cid, STATUS.INVALID_OPCODE);
+    if (e.opcode !== NVM_OPCODE.READ && e.opcode !== NVM_OPCODE.WRITE && e.opcode !== NVM_OPCODE.FLUSH) return this.complete(sqid, e.cid, STATUS.INVALID_OPCODE);
     if (e.nsid !== 1) return this.complete(sqid, e.cid, STATUS.INVALID_NAMESPACE);
+    if (e.opcode === NVM_OPCODE.FLUSH) {
+      // Writes complete only once programmed (no volatile cache in this model), so what is left to
+      // make durable is the store's own: in live mode the file's (fsync).
+      this.counters.flushes++;
+      this.store.flush();
+      return this.complete(sqid, e.cid, STATUS.SUCCESS);
+    }
     const { slba, blocks } = ioFields(e);
     if (slba + blocks > this.blocks) return this.complete(sqid, e.cid, STATUS.LBA_OUT_OF_RANGE);
     const len = blocks * this.params.blockBytes;

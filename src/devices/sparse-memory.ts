@@ -6,6 +6,7 @@
  * each source byte once, so keeping them would only cost memory and page faults).
  */
 import { allocBytes } from '../core/byte-slab.js';
+import type { BlockStore } from './block-store.js';
 import { SIMD_MAX_BLOCKS, simdBlocks, type SimdBlocks } from './pattern-simd.js';
 
 export const PAGE_BYTES = 64 * 1024;
@@ -19,7 +20,7 @@ interface PatternRegion {
   shift: number;
 }
 
-export class SparseMemory {
+export class SparseMemory implements BlockStore {
   private readonly pages = new Map<number, Uint8Array>();
   private readonly patterns: PatternRegion[] = [];
 
@@ -27,6 +28,9 @@ export class SparseMemory {
     readonly name: string,
     readonly sizeBytes: number,
   ) {}
+
+  /** Nothing to make durable: the simulation's bytes live in memory only. */
+  flush(): void {}
 
   /** Bytes held in materialized pages. */
   residentBytes(): number {

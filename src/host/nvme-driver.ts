@@ -158,6 +158,11 @@ export class NvmeDriver {
     this.submit(this.io, e, buffer, blocks * this.ns!.blockBytes, done);
   }
 
+  /** NVMe Flush: completes once every write the drive completed before it is durable. */
+  submitFlush(done: Completion): void {
+    this.submit(this.io, ioCommand(NVM_OPCODE.FLUSH, 0, 1, 0, 1, 0, 0), [], 0, done);
+  }
+
   private submit(q: QueuePair, e: SubmissionEntry, buffer: Segment[], lengthBytes: number, done: Completion): void {
     const cid = q.freeCids.pop();
     if (cid === undefined) throw new Error(`NVMe queue ${q.qid} full: the caller must bound its commands`);

@@ -3,7 +3,7 @@ import { DconnectError } from '../core/errors.js';
 import { PS_PER_S } from '../core/scheduler.js';
 import type { CounterSet } from '../core/trace.js';
 import { startPatternDigest, type PendingDigest } from '../devices/pattern-digest.js';
-import { patternBytes, type SparseMemory } from '../devices/sparse-memory.js';
+import { patternBytes, SparseMemory } from '../devices/sparse-memory.js';
 import { NvmeSsd } from '../devices/nvme-ssd.js';
 import { boot, type BootedHost } from './boot.js';
 import { digestFabric } from './fast/fabric-digest.js';
@@ -138,7 +138,9 @@ function checkDisjoint(moves: { src: BlockDevice; srcOffset: number; dst: BlockD
 function ssdOf(host: BootedHost, d: BlockDevice): NvmeSsd {
   const s = host.fabric.slots.find((x) => x.box === d.box && x.slot === d.slot)!.device;
   if (!(s instanceof NvmeSsd)) throw new Error(`${d.name} is not an SSD model`);
-  return s;
+  // The harness seeds and verifies through the in-memory store (patterns, reference copies).
+  if (!(s.store instanceof SparseMemory)) throw new Error(`${d.name} keeps its bytes outside memory: the simulation harness needs in-memory stores`);
+  return s as NvmeSsd;
 }
 
 /** The seed of move i's source data: move 0's is the single-move seed, the others differ so that crossed moves are caught. */

@@ -10,6 +10,7 @@ import { IoSideBridge } from '../expether/io-bridge.js';
 import { PcieLink, type FcCredits } from '../pcie/link.js';
 import type { PcieGeneration, PcieLanes } from '../pcie/link-params.js';
 import { DcBuffer } from '../devices/dc-buffer.js';
+import type { BlockStore } from '../devices/block-store.js';
 import { NvmeSsd } from '../devices/nvme-ssd.js';
 import { RootComplex } from '../devices/root-complex.js';
 import type { LinkConfig, Topology } from './schema.js';
@@ -19,7 +20,8 @@ export interface SlotInstance {
   slot: number;
   bridge: IoSideBridge;
   link: PcieLink;
-  device: NvmeSsd | DcBuffer;
+  /** An SSD's store is in memory unless the builder was given `storeFor` (live mode: files). */
+  device: NvmeSsd<BlockStore> | DcBuffer;
 }
 
 /** Everything a topology instantiates, ready to boot; `S` is the scheduler's type (injected, or a VirtualScheduler). */
@@ -56,6 +58,8 @@ export interface FabricOptions<S extends Scheduler = VirtualScheduler> {
   scheduler?: S;
   /** The channel factory for every cable; default `connectCable` (or the one `withConnect` sets). */
   connect?: ConnectFn;
+  /** Where each SSD keeps its bytes (live mode: a file per drive); default an in-memory SparseMemory. */
+  storeFor?: (slotName: string, capacityBytes: number) => BlockStore;
 }
 
 /** The default channel factory while `withConnect` runs (or as `setDefaultConnect` set it); null: `connectCable`. */
@@ -171,7 +175,7 @@ export function buildFabric(topology: Topology, options: number | FabricOptions<
         const p = { ...t.ssd, ...s.ssd };
         const link = mkLink(`${name}.link`, p.link, portCredits, endpointCredits);
         const bridge = new IoSideBridge(name, scheduler, slotMacs[k], t.expether.groupId, bridgeParams, eth, link.up, HOST_BRIDGE_MAC, p.link, trace);
-        const device = new NvmeSsd(name, scheduler, { ...p, mpsBytes: t.pcie.mpsBytes, mrrsBytes: t.pcie.mrrsBytes, serial: s.serial, model: 'OCZ Z-Drive M84 (model)' }, link.down, rng.stream(`${name}.ssd`), p.link, trace);
+        const device = new NvmeSsd(name, scheduler, { ...p, mpsBytes: t.pcie.mpsBytes, mrrsBytes: t.pcie.mrrsBytes, serial: s.serial, model: 'OCZ Z-Drive M84 (model)' }, link.down, rng.stream(`${name}.ssd`), p.link, trace, opts.storeFor?.(name, p.capacityBytes));
         slots.push({ box: box.name, slot, bridge, link, device });
       } else {
         const p = { ...t.dcBuffer, ...s.dcBuffer };

@@ -1,8 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { isSuccess, STATUS, type NvmeStatus } from '../../src/devices/nvme/nvme-defs.js';
+import { isSuccess, STATUS, statusName, type NvmeStatus } from '../../src/devices/nvme/nvme-defs.js';
 import { NvmeSsd, sliceSegments } from '../../src/devices/nvme-ssd.js';
-import { expectedPattern } from '../../src/devices/sparse-memory.js';
+import { expectedPattern, SparseMemory } from '../../src/devices/sparse-memory.js';
+import type { BlockStore } from '../../src/devices/block-store.js';
 import type { NvmeDriver } from '../../src/host/nvme-driver.js';
 import type { PciePort } from '../../src/pcie/link.js';
 import type { Tlp } from '../../src/pcie/tlp.js';
@@ -24,7 +25,7 @@ function bootDefault(seed = 1): Booted {
   const host = boot(fabric, { maxTransferBytes: 131072 });
   const slot = fabric.slots[0];
   assert.ok(slot.device instanceof NvmeSsd);
-  const ssd = slot.device;
+  const ssd = slot.device as NvmeSsd; // in memory: no storeFor given
   // Observe the SSD's upstream TLPs where its bridge receives them.
   const sent: Tlp[] = [];
   const bridge = slot.bridge;
@@ -256,5 +257,39 @@ describe('sliceSegments', () => {
     ]);
     assert.deepEqual(sliceSegments(segs, 150, 200), [{ address: 0x9000, lengthBytes: 200 }]);
     assert.deepEqual(sliceSegments(segs, 10, 0), []);
+  });
+});
+
+describe('NvmeSsd Flush and an injected store', () => {
+  it('a Flush completes once the store has made the writes before it durable; the store is the builder\'s storeFor', () => {
+    const calls: string[] = [];
+    /** An in-memory store that records when it is asked to make its bytes durable. */
+    class RecordingStore extends SparseMemory {
+      override write(addr: number, d: Uint8Array): void {
+        calls.push(`write ${addr}`);
+        super.write(addr, d);
+      }
+      override flush(): void {
+        calls.push('flush');
+      }
+    }
+    const fabric = buildFabric(loadTopology(), { seed: 1, storeFor: (name, bytes) => new RecordingStore(`${name}.flash`, bytes) });
+    const host = boot(fabric, { maxTransferBytes: 131072 });
+    const sda = host.manager.lookup('sda');
+    const ssd = fabric.slots[0].device as NvmeSsd<BlockStore>;
+    assert.ok(ssd.store instanceof RecordingStore);
+    const buf = host.allocator.alloc(4096);
+    fabric.rootComplex.memory.write(buf, data(4096, 3));
+    let st: NvmeStatus | null = null;
+    sda.driver.submitIo('write', 8, 8, [{ address: buf, lengthBytes: 4096 }], (s) => (st = s));
+    fabric.scheduler.run({ stop: () => st !== null, maxEvents: 5e6 });
+    assert.ok(isSuccess(st!), statusName(st!));
+    let flushed: NvmeStatus | null = null;
+    sda.driver.submitFlush((s) => (flushed = s));
+    fabric.scheduler.run({ stop: () => flushed !== null, maxEvents: 5e6 });
+    assert.ok(isSuccess(flushed!), statusName(flushed!));
+    assert.equal(ssd.counters.flushes, 1);
+    assert.deepEqual(calls.slice(-1), ['flush'], 'the flush reached the store after the write');
+    assert.ok(calls.includes('write 4096'));
   });
 });
