@@ -1,0 +1,85 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DconnectError } from '../../src/core/errors.js';
+import { isSuccess, type NvmeStatus } from '../../src/devices/nvme/nvme-defs.js';
+import { FileStore } from '../../src/live/file-store.js';
+import { boot } from '../../src/runtime/boot.js';
+import { buildFabric } from '../../src/topology/builder.js';
+import { loadTopology } from '../../src/topology/load.js';
+
+const MiB = 1 << 20;
+
+describe('FileStore: a drive in a sparse file, kept across restarts', () => {
+  it('creates a sparse file of the capacity, reads zeros where nothing was written, keeps writes across a reopen', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dconnect-store-'));
+    try {
+      const path = join(dir, 'sda.img');
+      const s = new FileStore(path, 64 * MiB);
+      assert.equal(statSync(path).size, 64 * MiB);
+      assert.ok(statSync(path).blocks * 512 < MiB, 'sparse: no blocks for the holes');
+      assert.deepEqual(s.read(10 * MiB, 8), new Uint8Array(8));
+      s.write(MiB - 3, Uint8Array.from([1, 2, 3, 4, 5, 6]));
+      s.flush();
+      s.close();
+      const again = new FileStore(path, 64 * MiB);
+      assert.deepEqual(again.read(MiB - 4, 8), Uint8Array.from([0, 1, 2, 3, 4, 5, 6, 0]));
+      again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses accesses outside the drive and a file of another size, naming both', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dconnect-store-'));
+    try {
+      const s = new FileStore(join(dir, 'a.img'), MiB);
+      assert.throws(() => s.write(MiB - 1, new Uint8Array(2)), /access \[1048575, 1048577\) outside 0\.\.1048576/);
+      assert.throws(() => s.read(-1, 1), RangeError);
+      s.close();
+      writeFileSync(join(dir, 'b.img'), new Uint8Array(100));
+      assert.throws(
+        () => new FileStore(join(dir, 'b.img'), MiB),
+        (e: unknown) => e instanceof DconnectError && e.code === 'BAD_TOPOLOGY' && /holds 100 bytes, but the drive is declared with 1048576/.test(e.message),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an SSD model on file stores: bytes written over the fabric and flushed are in the file after the fabric is gone', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dconnect-store-'));
+    try {
+      const t = loadTopology('paper-2012');
+      t.ssd.capacityBytes = 16 * MiB;
+      const stores: FileStore[] = [];
+      const storeFor = (name: string, bytes: number) => {
+        const s = new FileStore(join(dir, `${name}.img`), bytes);
+        stores.push(s);
+        return s;
+      };
+      const fabric = buildFabric(t, { seed: 1, storeFor });
+      const host = boot(fabric, { maxTransferBytes: 131072 });
+      const sdb = host.manager.lookup('sdb');
+      const buf = host.allocator.alloc(8192);
+      const bytes = Uint8Array.from({ length: 8192 }, (_, i) => (i * 7 + 1) & 0xff);
+      fabric.rootComplex.memory.write(buf, bytes);
+      let st: NvmeStatus | null = null;
+      sdb.driver.submitIo('write', 2048, 16, [{ address: buf, lengthBytes: 8192 }], (s) => (st = s));
+      fabric.scheduler.run({ stop: () => st !== null, maxEvents: 5e6 });
+      assert.ok(st && isSuccess(st));
+      let fl: NvmeStatus | null = null;
+      sdb.driver.submitFlush((s) => (fl = s));
+      fabric.scheduler.run({ stop: () => fl !== null, maxEvents: 5e6 });
+      assert.ok(fl && isSuccess(fl));
+      for (const s of stores) s.close();
+      const reopened = new FileStore(join(dir, 'box0.slot1.img'), 16 * MiB);
+      assert.deepEqual(reopened.read(2048 * 512, 8192), bytes);
+      reopened.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
