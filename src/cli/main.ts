@@ -9,6 +9,8 @@ import { DEFAULT_PRESET, loadTopology } from '../topology/load.js';
 import { applySettings, overridesOf } from '../topology/params.js';
 import { FIDELITY_MODES, parseDeviceRange, parseSeed, parseVia } from './args.js';
 import { formatCopy, formatMoves } from './format.js';
+import { openCapture } from './capture-file.js';
+import { listLinks } from '../runtime/capture.js';
 import { progressBar } from './progress.js';
 
 const program = new Command();
@@ -78,8 +80,10 @@ program
   .addOption(seedOption())
   .addOption(topologyOption())
   .addOption(setOption())
+  .option('--capture <links>', "record the frames on these links (comma-separated; 'dconnect links' lists them, the host's cable is 'host') into --pcap")
+  .option('--pcap <file>', 'the capture file: pcap, nanosecond timestamps in simulated time, real frame bytes (Wireshark, tshark)')
   .option('--json', 'one JSON object on stdout')
-  .action((srcArg: string, dstArg: string, more: string[], o: { length: string; depth?: string; chunk?: string; via: string; hostLanes?: string; fidelity: FidelityMode; seed: string; topology: string; set?: string[]; json?: boolean }) => {
+  .action((srcArg: string, dstArg: string, more: string[], o: { length: string; depth?: string; chunk?: string; via: string; hostLanes?: string; fidelity: FidelityMode; seed: string; topology: string; set?: string[]; capture?: string; pcap?: string; json?: boolean }) => {
     const { topology } = topologyOf(o, o.hostLanes === undefined ? [] : [{ spec: `host.lanes=${o.hostLanes}`, shown: `--host-lanes ${o.hostLanes}` }]);
     if (more.length % 2 !== 0) throw new DconnectError('BAD_OPTION', `${more.length + 2} devices given; moves need them in pairs`, 'name a destination for every source: dconnect copy sda sdb sdc sdd');
     const args = [srcArg, dstArg, ...more];
@@ -91,9 +95,13 @@ program
     const lengthBytes = parseSize(o.length, '--length');
     const depth = o.depth === undefined ? undefined : Number(o.depth);
     if (depth !== undefined && !Number.isInteger(depth)) throw new DconnectError('BAD_OPTION', `--depth '${o.depth}' is not an integer`, 'use 1..64');
+    const chunkBytes = o.chunk === undefined ? undefined : parseSize(o.chunk, '--chunk');
+    const via = parseVia(o.via);
+    const seed = parseSeed(o.seed);
+    const capture = openCapture(topology, o.capture, o.pcap);
     const bar = progressBar('copy', lengthBytes * pairs.length, 'bytes', { lines: true });
     try {
-      const common = { topology, lengthBytes, depth, chunkBytes: o.chunk === undefined ? undefined : parseSize(o.chunk, '--chunk'), via: parseVia(o.via), seed: parseSeed(o.seed), fidelity: o.fidelity, onProgress: (d: number) => bar.update(d) };
+      const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity: o.fidelity, onProgress: (d: number) => bar.update(d), connect: capture?.connect };
       // One pair keeps the single move's result shape; several report each move and the aggregate.
       const r = pairs.length === 1 ? runCopy({ ...common, ...pairs[0] }) : runMoves({ ...common, pairs });
       bar.stop();
@@ -101,9 +109,26 @@ program
       else process.stdout.write(('moves' in r ? formatMoves(r) : formatCopy(r)) + '\n');
       const verified = 'moves' in r ? r.aggregate.verified : r.verified;
       if (!verified) process.exitCode = 3;
+      if (capture) {
+        const c = capture.close();
+        const f = r.fidelity;
+        const jumped = f.totalChunks - f.detailedChunks;
+        process.stderr.write(`captured ${c.frames} frames on ${o.capture} into ${c.path}${jumped > 0 ? ` (the ${jumped} chunks the fast fidelity jumped carry no frames: --fidelity full captures every one)` : ''}\n`);
+      }
     } finally {
       bar.stop();
     }
+  });
+
+program
+  .command('links')
+  .description("list the topology's links (cables) by the names --capture takes")
+  .addOption(topologyOption())
+  .addOption(setOption())
+  .option('--json', 'one JSON object on stdout')
+  .action((o: { topology: string; set?: string[]; json?: boolean }) => {
+    const links = listLinks(topologyOf(o).topology);
+    process.stdout.write(o.json ? JSON.stringify({ links }) + '\n' : links.join('\n') + '\n');
   });
 
 program

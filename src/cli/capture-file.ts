@@ -1,0 +1,46 @@
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { DconnectError } from '../core/errors.js';
+import { captureConnect } from '../runtime/capture.js';
+import { pcapFileHeader, pcapRecord } from '../runtime/pcap.js';
+import type { ConnectFn } from '../topology/builder.js';
+import type { Topology } from '../topology/schema.js';
+
+/** Bytes buffered before a write to the file: bounds memory however many frames a capture holds. */
+const BUFFER_BYTES = 1 << 20;
+
+/**
+ * `copy --capture LINK[,LINK...] --pcap FILE`: a channel factory that captures the named links into
+ * FILE as they are simulated (written in 1 MiB pieces), and `close` to finish the file.
+ */
+export function openCapture(topology: Topology, capture: string | undefined, pcap: string | undefined): { connect: ConnectFn; close: () => { frames: number; path: string } } | null {
+  if (capture === undefined && pcap === undefined) return null;
+  if (capture === undefined || pcap === undefined) throw new DconnectError('BAD_OPTION', '--capture and --pcap go together', 'e.g. --capture host --pcap move.pcap (dconnect links lists the link names)');
+  const links = capture.split(',').map((l) => l.trim()).filter((l) => l.length > 0);
+  if (links.length === 0) throw new DconnectError('BAD_OPTION', '--capture names no link', 'dconnect links lists them, e.g. --capture host,box0.slot2');
+  let frames = 0;
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
+  let fd: number | null = null;
+  const flush = () => {
+    for (const p of pending) writeSync(fd!, p);
+    pending = [];
+    pendingBytes = 0;
+  };
+  const connect = captureConnect(topology, links, (_link, timePs, frame) => {
+    const rec = pcapRecord(timePs, frame);
+    frames++;
+    pending.push(rec);
+    pendingBytes += rec.length;
+    if (pendingBytes >= BUFFER_BYTES) flush();
+  });
+  fd = openSync(pcap, 'w'); // only once the links are known good: a bad --capture writes nothing
+  writeSync(fd, pcapFileHeader());
+  return {
+    connect,
+    close: () => {
+      flush();
+      closeSync(fd!);
+      return { frames, path: pcap };
+    },
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * Captures (issue "Proof of path"): the frames seen on named cables, as real bytes from the ExpEther
+ * frame codec, stamped with the simulated time their first bit left the sender (so a capture is in
+ * time order, as a tap at the sender would see it). A capture is a channel
+ * the builder's `connect` puts on the named cables; every other cable stays the plain one, so a
+ * capture changes nothing but what is recorded (timing, results: identical).
+ *
+ * Cable names: the host-side bridge's cable is `host`; a box slot's cable is the slot's name
+ * (`box0.slot2`); a cable between two switches is `sw0-sw1` (by their names). `listLinks` gives them
+ * for a topology (`dconnect links`).
+ */
+import { DconnectError } from '../core/errors.js';
+import { CableChannel, type EthPort } from '../ethernet/port.js';
+import type { Frame } from '../ethernet/frame.js';
+import { encodeExpEtherFrame } from '../expether/pdu-codec.js';
+import { buildFabric, connectCable, type ConnectFn } from '../topology/builder.js';
+import type { Topology } from '../topology/schema.js';
+
+/** A cable's name from its two ports' names (see the file comment). */
+export function linkName(a: string, b: string): string {
+  if (a === 'hostBridge' || b === 'hostBridge') return 'host';
+  const slot = [a, b].find((n) => /^[A-Za-z][\w-]*\.slot\d+$/.test(n));
+  if (slot) return slot;
+  const sw = (n: string) => n.replace(/\.p\d+$/, '');
+  return `${sw(a)}-${sw(b)}`;
+}
+
+/** Every cable's name in a topology, in the order the builder lays them. */
+export function listLinks(topology: Topology): string[] {
+  const names: string[] = [];
+  buildFabric(topology, {
+    seed: 1,
+    connect: (a, b, ns) => {
+      names.push(linkName(a.name, b.name));
+      return connectCable(a, b, ns, '');
+    },
+  });
+  return names;
+}
+
+/** Receives every captured frame: the cable's name, the time (ps), the frame's bytes (Ethernet header on). */
+export type CaptureSink = (link: string, timePs: number, frame: Uint8Array) => void;
+
+class CaptureChannel extends CableChannel {
+  constructor(
+    a: EthPort,
+    b: EthPort,
+    propagationNs: number,
+    private readonly link: string,
+    private readonly sink: CaptureSink,
+  ) {
+    super(a, b, propagationNs);
+  }
+
+  override carry(from: EthPort, frame: Frame, serializedInPs: number): void {
+    this.sink(this.link, from.scheduler.now(), encodeExpEtherFrame(frame));
+    super.carry(from, frame, serializedInPs);
+  }
+}
+
+/** A channel factory that captures on `links` (names as `listLinks` gives them) and lays plain cables elsewhere. */
+export function captureConnect(topology: Topology, links: string[], sink: CaptureSink): ConnectFn {
+  const known = listLinks(topology);
+  for (const l of links) {
+    if (!known.includes(l)) throw new DconnectError('BAD_OPTION', `--capture: no link '${l}' in topology ${topology.name}`, `links: ${known.join(', ')} (dconnect links lists them)`);
+  }
+  const wanted = new Set(links);
+  return (a, b, ns, name) => {
+    const link = linkName(a.name, b.name);
+    return wanted.has(link) ? new CaptureChannel(a, b, ns, link, sink) : connectCable(a, b, ns, name);
+  };
+}
