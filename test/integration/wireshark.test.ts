@@ -1,0 +1,61 @@
+/**
+ * The Wireshark dissector (tools/wireshark/dconnect.lua) against the model: tshark decodes a capture
+ * of a conventional move with the dissector, and its TLP counts and payload bytes by type equal those
+ * of the project's own frame decoder over the same file (which capture.test.ts holds against the
+ * trace counters). `.ci/run` installs Debian's tshark; without it this test is skipped, saying so.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { decodeExpEtherFrame } from '../../src/expether/pdu-codec.js';
+import { captureConnect } from '../../src/runtime/capture.js';
+import { runCopy } from '../../src/runtime/copy.js';
+import { pcapFileHeader, pcapRecord, readPcap } from '../../src/runtime/pcap.js';
+import { loadTopology } from '../../src/topology/load.js';
+
+const DISSECTOR = fileURLToPath(new URL('../../../tools/wireshark/dconnect.lua', import.meta.url));
+const tshark = spawnSync('tshark', ['--version'], { encoding: 'utf8' });
+const haveTshark = tshark.status === 0;
+
+test('tshark with tools/wireshark/dconnect.lua decodes the capture as the model wrote it: TLP counts and payload bytes by type', { skip: haveTshark ? false : 'tshark is not installed (.ci/run installs it: apt-get install tshark)', timeout: 120_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dconnect-tshark-'));
+  try {
+    const t = loadTopology('paper-2012');
+    const chunks: Uint8Array[] = [pcapFileHeader()];
+    const connect = captureConnect(t, ['host', 'box0.slot1'], (_l, ps, frame) => chunks.push(pcapRecord(ps, frame)));
+    const r = runCopy({ topology: t, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: 512 * 1024, via: 'host', seed: 2, fidelity: 'full', connect });
+    assert.equal(r.verified, true);
+    const file = join(dir, 'move.pcap');
+    const bytes = new Uint8Array(Buffer.concat(chunks));
+    writeFileSync(file, bytes);
+    // Ours.
+    const want: Record<string, { n: number; bytes: number }> = {};
+    for (const rec of readPcap(bytes)) {
+      const tlp = decodeExpEtherFrame(rec.frame).payload.tlp;
+      if (!tlp) continue;
+      const k = tlp.kind;
+      want[k] ??= { n: 0, bytes: 0 };
+      want[k].n++;
+      want[k].bytes += tlp.data ? tlp.data.length : 0;
+    }
+    // Wireshark's.
+    const out = spawnSync('tshark', ['-X', `lua_script:${DISSECTOR}`, '-r', file, '-T', 'fields', '-e', 'dconnect.tlp.type', '-e', 'dconnect.tlp.payload_len'], { encoding: 'utf8', timeout: 100_000 });
+    assert.equal(out.status, 0, out.stderr);
+    const got: Record<string, { n: number; bytes: number }> = {};
+    for (const line of out.stdout.split('\n')) {
+      const [type, len] = line.split('\t');
+      if (!type) continue;
+      got[type] ??= { n: 0, bytes: 0 };
+      got[type].n++;
+      got[type].bytes += Number(len);
+    }
+    assert.deepEqual(got, want);
+    assert.ok(got.MWr.bytes >= 512 * 1024 && got.CplD.bytes >= 512 * 1024, 'the moved data is in the capture both ways');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
