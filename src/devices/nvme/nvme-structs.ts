@@ -234,8 +234,11 @@ function writeAscii(bytes: Uint8Array, offset: number, width: number, text: stri
   for (let i = 0; i < width; i++) bytes[offset + i] = padded.charCodeAt(i);
 }
 
-function readAscii(bytes: Uint8Array, offset: number, width: number): string {
-  return String.fromCharCode(...bytes.subarray(offset, offset + width)).replace(/[ \0]+$/, '');
+/** An ASCII field: trailing spaces (or NULs) are padding; anything else must be printable, as writeAscii requires. */
+function readAscii(bytes: Uint8Array, offset: number, width: number, what: string): string {
+  const text = String.fromCharCode(...bytes.subarray(offset, offset + width)).replace(/[ \0]+$/, '');
+  if (!/^[\x20-\x7e]*$/.test(text)) malformed(`${what} holds a byte that is not printable ASCII: ${JSON.stringify(text)}`);
+  return text;
 }
 
 /** Identify Controller fields the model uses; trailing spaces are padding and are not part of the strings. */
@@ -266,9 +269,9 @@ export function encodeIdentifyController(c: IdentifyController): Uint8Array {
 export function decodeIdentifyController(bytes: Uint8Array): Required<IdentifyController> {
   const dv = view(bytes, IDENTIFY_BYTES, 'Identify Controller data');
   return {
-    serial: readAscii(bytes, 4, 20),
-    model: readAscii(bytes, 24, 40),
-    firmware: readAscii(bytes, 64, 8),
+    serial: readAscii(bytes, 4, 20, 'serial number'),
+    model: readAscii(bytes, 24, 40, 'model number'),
+    firmware: readAscii(bytes, 64, 8, 'firmware revision'),
     vid: dv.getUint16(0, true),
     mdts: bytes[77],
     nn: dv.getUint32(516, true),
