@@ -1,0 +1,127 @@
+/**
+ * Faults on cables (issue "Proof of path and faults"), seeded and reproducible: `--fault
+ * loss=1%,reorder=1%,dup=0.5%,corrupt=0.1%` on every cable, or `...@LINK` on one (names as
+ * `dconnect links` gives them). Each frame a faulty cable carries draws once from the cable's own
+ * stream (derived from the run's seed and the cable's name) and is
+ * - lost: it never arrives;
+ * - corrupted: it arrives with a bad FCS, which the receiving MAC drops (so: lost, counted apart);
+ * - duplicated: it arrives twice;
+ * - reordered: it arrives late enough for the frames sent after it to overtake it;
+ * or passes unharmed. The bridges' reliable delivery (go-back-N, retransmission, duplicate
+ * suppression) must make every move complete verified anyway; test/integration/fault-campaign
+ * checks 200 seeded mixes.
+ */
+import { DconnectError } from '../core/errors.js';
+import type { StateDigest } from '../core/digest.js';
+import { RngStream } from '../core/rng.js';
+import type { Frame } from '../ethernet/frame.js';
+import { CableChannel, type EthPort } from '../ethernet/port.js';
+import { connectCable, type ConnectFn } from '../topology/builder.js';
+import { linkName, listLinks } from './capture.js';
+import type { Topology } from '../topology/schema.js';
+
+export const FAULT_KINDS = ['loss', 'corrupt', 'dup', 'reorder'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+/** Rates above this are refused: a cable that loses most frames is not a fault but a cut. */
+const MAX_RATE = 0.5;
+
+export interface FaultSpec {
+  rates: Record<FaultKind, number>;
+  /** The one link it applies to, or null: every cable. */
+  link: string | null;
+}
+
+/** `loss=1%,dup=0.5%@host` -> rates (fractions) and the link. */
+export function parseFault(text: string): FaultSpec {
+  const [ratesText, link, extra] = text.split('@');
+  if (extra !== undefined || link === '') throw new DconnectError('BAD_OPTION', `--fault '${text}': at most one @LINK`, 'e.g. --fault loss=1%@host (dconnect links lists the links)');
+  const rates: Record<FaultKind, number> = { loss: 0, corrupt: 0, dup: 0, reorder: 0 };
+  for (const part of ratesText.split(',')) {
+    const m = /^([a-z-]+)=([0-9.]+)(%?)$/.exec(part.trim());
+    if (!m) throw new DconnectError('BAD_OPTION', `--fault '${text}': '${part}' is not KIND=RATE`, `e.g. --fault loss=1%,reorder=1%,dup=0.5%,corrupt=0.1%; kinds: ${FAULT_KINDS.join(', ')}`);
+    const kind = m[1] as FaultKind;
+    if (!(FAULT_KINDS as readonly string[]).includes(kind)) throw new DconnectError('BAD_OPTION', `--fault '${text}': no fault kind '${m[1]}'`, `kinds on a cable: ${FAULT_KINDS.join(', ')}`);
+    const rate = Number(m[2]) / (m[3] === '%' ? 100 : 1);
+    if (!(rate >= 0 && rate <= MAX_RATE)) throw new DconnectError('BAD_OPTION', `--fault '${text}': ${kind} rate ${m[2]}${m[3]} is outside 0..${MAX_RATE * 100}%`);
+    rates[kind] = rate;
+  }
+  return { rates, link: link ?? null };
+}
+
+export interface FaultCounts {
+  frames: number;
+  lost: number;
+  corrupted: number;
+  duplicated: number;
+  reordered: number;
+}
+
+/** FNV-1a of a name: a stable per-cable seed offset. */
+function nameHash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+class FaultyCable extends CableChannel {
+  constructor(
+    a: EthPort,
+    b: EthPort,
+    propagationNs: number,
+    private readonly rates: Record<FaultKind, number>,
+    private readonly rng: RngStream,
+    private readonly counts: FaultCounts,
+  ) {
+    super(a, b, propagationNs);
+  }
+
+  override carry(from: EthPort, frame: Frame, serializedInPs: number): void {
+    this.counts.frames++;
+    const { loss, corrupt, dup, reorder } = this.rates;
+    const u = this.rng.nextFloat();
+    if (u < loss) {
+      this.counts.lost++;
+      return;
+    }
+    if (u < loss + corrupt) {
+      this.counts.corrupted++;
+      return;
+    }
+    if (u < loss + corrupt + dup) {
+      this.counts.duplicated++;
+      super.carry(from, frame, serializedInPs);
+      super.carry(from, frame, serializedInPs);
+      return;
+    }
+    if (u < loss + corrupt + dup + reorder) {
+      // Held back by three of its own serialization times (at least 1 us): the next frames pass it.
+      this.counts.reordered++;
+      super.carry(from, frame, serializedInPs + Math.max(3 * serializedInPs, 1_000_000));
+      return;
+    }
+    super.carry(from, frame, serializedInPs);
+  }
+
+  /** The stream's position makes every state unique: a faulty fabric is never taken for periodic. */
+  override digest(d: StateDigest, frame: (f: Frame) => void): void {
+    d.str(`faulty:${this.rng.position()}`);
+    super.digest(d, frame);
+  }
+}
+
+/** A channel factory that lays faulty cables where `specs` say and plain ones elsewhere, and counts what it did. */
+export function faultConnect(topology: Topology, specs: FaultSpec[], seed: number): { connect: ConnectFn; counts: FaultCounts } {
+  const known = listLinks(topology);
+  for (const s of specs) {
+    if (s.link !== null && !known.includes(s.link)) throw new DconnectError('BAD_OPTION', `--fault: no link '${s.link}' in topology ${topology.name}`, `links: ${known.join(', ')}`);
+  }
+  const counts: FaultCounts = { frames: 0, lost: 0, corrupted: 0, duplicated: 0, reordered: 0 };
+  const connect: ConnectFn = (a, b, ns, name) => {
+    const link = linkName(a.name, b.name);
+    // The last spec naming this link (or every link) wins.
+    const spec = [...specs].reverse().find((s) => s.link === null || s.link === link);
+    if (!spec) return connectCable(a, b, ns, name);
+    return new FaultyCable(a, b, ns, spec.rates, new RngStream((seed ^ nameHash(link) ^ 0xfa17) >>> 0), counts);
+  };
+  return { connect, counts };
+}
