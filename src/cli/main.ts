@@ -11,7 +11,7 @@ import { FIDELITY_MODES, parseDeviceRange, parseSeed, parseVia } from './args.js
 import { formatCopy, formatMoves } from './format.js';
 import { openCapture } from './capture-file.js';
 import { listLinks } from '../runtime/capture.js';
-import { faultConnect, parseFault } from '../runtime/faults.js';
+import { faultConnect, parseFault, parseMediaError } from '../runtime/faults.js';
 import { progressBar } from './progress.js';
 
 const program = new Command();
@@ -81,7 +81,7 @@ program
   .addOption(seedOption())
   .addOption(topologyOption())
   .addOption(setOption())
-  .option('--fault <spec>', "frame faults on cables, seeded by --seed (repeatable): loss=1%,reorder=1%,dup=0.5%,corrupt=0.1%, on every cable or ...@LINK on one", (v: string, prev: string[] = []) => [...prev, v])
+  .option('--fault <spec>', "frame faults on cables, seeded by --seed (repeatable): loss=1%,reorder=1%,dup=0.5%,corrupt=0.1%, on every cable or ...@LINK on one; or media-error=sdb:LBA (reads of that block fail)", (v: string, prev: string[] = []) => [...prev, v])
   .option('--capture <links>', "record the frames on these links (comma-separated; 'dconnect links' lists them, the host's cable is 'host') into --pcap")
   .option('--pcap <file>', 'the capture file: pcap, nanosecond timestamps in simulated time, real frame bytes (Wireshark, tshark)')
   .option('--json', 'one JSON object on stdout')
@@ -101,11 +101,13 @@ program
     const via = parseVia(o.via);
     const seed = parseSeed(o.seed);
     if (o.fault && o.capture) throw new DconnectError('BAD_OPTION', '--fault and --capture together are not supported yet', 'capture a run without faults, or inject faults without a capture');
-    const faults = o.fault ? faultConnect(topology, o.fault.map(parseFault), seed) : null;
+    const mediaErrors = (o.fault ?? []).map(parseMediaError).filter((m) => m !== null);
+    const cableFaults = (o.fault ?? []).filter((f) => parseMediaError(f) === null);
+    const faults = cableFaults.length > 0 ? faultConnect(topology, cableFaults.map(parseFault), seed) : null;
     const capture = openCapture(topology, o.capture, o.pcap);
     const bar = progressBar('copy', lengthBytes * pairs.length, 'bytes', { lines: true });
     try {
-      const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity: o.fidelity, onProgress: (d: number) => bar.update(d), connect: capture?.connect ?? faults?.connect };
+      const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity: o.fidelity, onProgress: (d: number) => bar.update(d), connect: capture?.connect ?? faults?.connect, mediaErrors };
       // One pair keeps the single move's result shape; several report each move and the aggregate.
       const r = pairs.length === 1 ? runCopy({ ...common, ...pairs[0] }) : runMoves({ ...common, pairs });
       bar.stop();

@@ -58,6 +58,8 @@ interface CplQueue {
  */
 export class NvmeSsd<S extends BlockStore = SparseMemory> implements TlpReceiver {
   readonly config: ConfigSpace;
+  /** Logical blocks whose reads fail with an unrecovered read error (fault injection: `--fault media-error=sdb:LBA`). */
+  readonly badBlocks = new Set<number>();
   /** The flash's bytes: a SparseMemory unless the builder injects another store (live mode: a file). */
   readonly store: S;
   readonly media: SsdMedia;
@@ -364,6 +366,14 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements TlpReceiver
   private readData(sqid: number, cid: number, offset: number, len: number, segs: Segment[]): void {
     const now = this.scheduler.now();
     const firstData = now + this.media.readLatencyPs();
+    const bs = this.params.blockBytes;
+    for (const lba of this.badBlocks) {
+      if (lba * bs >= offset && lba * bs < offset + len) {
+        // The flash was read (the latency is spent) and the block could not be recovered: no data moves.
+        this.scheduler.schedule(firstData - now, labelCallback(() => this.complete(sqid, cid, STATUS.UNRECOVERED_READ_ERROR), `${this.name}>media-error:${sqid}`));
+        return;
+      }
+    }
     const unit = this.params.streamUnitBytes;
     for (let pos = 0; pos < len; pos += unit) {
       const n = Math.min(unit, len - pos);

@@ -28,6 +28,8 @@ export interface CopyRequest {
   onProgress?: (doneBytes: number, totalBytes: number) => void;
   /** The channel every cable uses (see MovesRequest.connect). */
   connect?: ConnectFn;
+  /** Logical blocks whose reads fail (see MovesRequest.mediaErrors). */
+  mediaErrors?: { device: string; lba: number }[];
 }
 
 export interface CopyResult {

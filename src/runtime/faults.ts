@@ -125,3 +125,11 @@ export function faultConnect(topology: Topology, specs: FaultSpec[], seed: numbe
   };
   return { connect, counts };
 }
+
+/** `media-error=sdb:LBA`: reads of that logical block on that drive fail (unrecovered read error); null when `text` is another kind of fault. */
+export function parseMediaError(text: string): { device: string; lba: number } | null {
+  if (!text.startsWith('media-error=')) return null;
+  const m = /^media-error=([A-Za-z][\w-]*):(\d+)$/.exec(text);
+  if (!m) throw new DconnectError('BAD_OPTION', `--fault '${text}' is not media-error=DEVICE:LBA`, 'e.g. --fault media-error=sda:2048 (a logical block of the drive, 512 B each on paper-2012)');
+  return { device: m[1], lba: Number(m[2]) };
+}

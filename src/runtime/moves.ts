@@ -46,6 +46,8 @@ export interface MovesRequest {
   onProgress?: (doneBytes: number, totalBytes: number) => void;
   /** The channel every cable uses (default the builder's: in-memory frames; `connectBytes` encodes each one). */
   connect?: ConnectFn;
+  /** Logical blocks whose reads fail on a drive (fault injection: `--fault media-error=sdb:LBA`). */
+  mediaErrors?: { device: string; lba: number }[];
 }
 
 export interface LinkPayload {
@@ -171,6 +173,11 @@ export function runMoves(req: MovesRequest): MovesResult {
   const host = boot(fabric, { maxTransferBytes: chunk });
   const mgr = host.manager;
   const moves = req.pairs.map((p) => ({ ...p, src: mgr.lookup(p.src), dst: mgr.lookup(p.dst) }));
+  for (const m of req.mediaErrors ?? []) {
+    const d = mgr.lookup(m.device);
+    if (m.lba * d.blockBytes >= d.capacityBytes) throw new DconnectError('OUT_OF_RANGE', `--fault media-error=${m.device}:${m.lba}: block ${m.lba} is beyond ${d.name}'s ${d.capacityBytes / d.blockBytes} blocks`);
+    ssdOf(host, d).badBlocks.add(m.lba);
+  }
   for (const m of moves) validateCopy(m.src, m.srcOffset, m.dst, m.dstOffset, req.lengthBytes, chunk);
   checkDisjoint(moves, req.lengthBytes);
 

@@ -85,7 +85,8 @@ describe('nvme-defs', () => {
     assert.equal(statusValue(STATUS.INVALID_QUEUE_IDENTIFIER), 0x101);
     assert.equal(statusValue(STATUS.LBA_OUT_OF_RANGE), 0x080);
     assert.equal(statusName(STATUS.INVALID_QUEUE_IDENTIFIER), 'SCT 1 SC 0x01 (INVALID_QUEUE_IDENTIFIER)');
-    assert.equal(statusName({ sct: 2, sc: 0x81 }), 'SCT 2 SC 0x81');
+    assert.equal(statusName({ sct: 2, sc: 0x81 }), 'SCT 2 SC 0x81 (UNRECOVERED_READ_ERROR)');
+    assert.equal(statusName({ sct: 2, sc: 0x86 }), 'SCT 2 SC 0x86', 'a status the model has no name for: the numbers alone');
   });
 });
 

@@ -45,3 +45,20 @@ test('--fault syntax: kinds, rates, one @LINK; errors name the problem', () => {
   assert.throws(() => parseFault('loss=1%@a@b'), /at most one @LINK/);
   assert.throws(() => faultConnect(loadTopology('paper-2012'), [parseFault('loss=1%@nowhere')], 1), /no link 'nowhere'/);
 });
+
+test('a media error at an LBA: the read completes with an NVMe error status and the move fails naming the failing range, in both modes', async () => {
+  const { DconnectError } = await import('../../src/core/errors.js');
+  const { parseMediaError } = await import('../../src/runtime/faults.js');
+  const bad = parseMediaError('media-error=sda:1000')!;
+  assert.deepEqual(bad, { device: 'sda', lba: 1000 });
+  for (const via of ['dc-buffer', 'host'] as const) {
+    assert.throws(
+      () => runCopy({ topology: loadTopology('paper-2012'), src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: 1 << 20, via, seed: 1, mediaErrors: [bad] }),
+      (e: unknown) => e instanceof DconnectError && e.code === 'DEVICE_ERROR' && /read of sda blocks 768\.\.1023 \(bytes 393216\.\.524287, chunk 3 of the move\) failed: .*UNRECOVERED_READ_ERROR/.test(e.message),
+    );
+  }
+  // A block outside the moved range changes nothing.
+  const r = runCopy({ topology: loadTopology('paper-2012'), src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: 1 << 20, via: 'dc-buffer', seed: 1, mediaErrors: [{ device: 'sda', lba: 5000 }] });
+  assert.equal(r.verified, true);
+  assert.throws(() => parseMediaError('media-error=sda'), /is not media-error=DEVICE:LBA/);
+});

@@ -107,7 +107,7 @@ export class DcOperator {
       const slba = (base + chunk * chunkBytes) / dev.blockBytes;
       const completed = (st: NvmeStatus): void => {
         inFlight--;
-        if (!check(`${kind} of ${dev.name} at block ${slba}`, st)) return;
+        if (!check(`${kind} of ${dev.name} blocks ${slba}..${slba + bytes / dev.blockBytes - 1} (bytes ${slba * dev.blockBytes}..${(slba * dev.blockBytes + bytes - 1)}, chunk ${chunk} of the move)`, st)) return;
         if (kind === 'read') readyToWrite.push({ chunk, slot });
         else {
           freeSlots.push(slot);
