@@ -1,4 +1,4 @@
-import { runCopy, runMoves, type CopyResult, type Fidelity, type FidelityMode, type MovesResult, type Via } from '../runtime/copy.js';
+import { copyResultOf, runCopy, runMoves, type CopyResult, type Fidelity, type FidelityMode, type MovesResult, type Via } from '../runtime/copy.js';
 import type { Topology } from '../topology/schema.js';
 import { limitOf, utilizations, type Limit, type Utilization } from './bottleneck.js';
 
@@ -78,28 +78,20 @@ function runPairsJob(job: Job, pairs: number): JobResult {
 
 /** Several moves seen as one, for the limit analysis: all their bytes over the time until the last ended. */
 function asOneMove(r: MovesResult): CopyResult {
-  const m = r.moves[0];
-  return {
-    mode: m.mode,
+  const sum = (k: 'read' | 'write') => r.moves.reduce((n, x) => n + x.commands[k], 0);
+  return copyResultOf(r, {
+    mode: r.moves[0].mode,
     src: r.moves.map((x) => x.src).join('+'),
     dst: r.moves.map((x) => x.dst).join('+'),
     srcOffset: 0,
     dstOffset: 0,
     bytes: r.aggregate.bytes,
-    chunkBytes: r.chunkBytes,
-    depth: r.depth,
-    hostLanes: r.hostLanes,
-    seed: r.seed,
+    relay: r.moves[0].relay,
     simulatedSeconds: r.aggregate.simulatedSeconds,
     mbPerSec: r.aggregate.mbPerSec,
     verified: r.aggregate.verified,
     sha256: '',
-    hostLink: r.hostLink,
-    commands: { read: r.moves.reduce((n, x) => n + x.commands.read, 0), write: r.moves.reduce((n, x) => n + x.commands.write, 0) },
-    events: r.events,
-    trace: r.trace,
+    commands: { read: sum('read'), write: sum('write') },
     fidelity: r.fidelity,
-    devices: r.devices,
-    relay: m.relay,
-  };
+  });
 }

@@ -1,36 +1,11 @@
 import type { Fidelity } from './fast/fast-forward.js';
-import type { ConnectFn } from '../topology/builder.js';
-import type { Topology } from '../topology/schema.js';
-import { runMoves, type FidelityMode, type LinkPayload, type Via } from './moves.js';
+import { runMoves, type LinkPayload, type MovePair, type MoveResult, type MovesRequest, type MovesResult } from './moves.js';
 
 export { bytesEqual, runMoves, validateCopy, type FidelityMode, type LinkPayload, type MovePair, type MoveResult, type MovesRequest, type MovesResult, type Via } from './moves.js';
 export type { Fidelity } from './fast/fast-forward.js';
 
-export interface CopyRequest {
-  topology: Topology;
-  src: string;
-  srcOffset: number;
-  dst: string;
-  dstOffset: number;
-  lengthBytes: number;
-  /** Commands in flight over source and destination together; default the topology's copy.depth. */
-  depth?: number;
-  chunkBytes?: number;
-  via: Via;
-  seed: number;
-  /** fast (default): jump the steady state, exactly where it repeats, else with a stated interval; full: every TLP. */
-  fidelity?: FidelityMode;
-  /** Hash the destination range (default true); experiments that never show the digest skip it. Verification is unaffected. */
-  sha256?: boolean;
-  /** Keep every chunk's completion time in the result (equivalence tests). */
-  recordChunkTimes?: boolean;
-  /** Progress callback: bytes written to the destination so far (called from the simulation). */
-  onProgress?: (doneBytes: number, totalBytes: number) => void;
-  /** The channel every cable uses (see MovesRequest.connect). */
-  connect?: ConnectFn;
-  /** Logical blocks whose reads fail (see MovesRequest.mediaErrors). */
-  mediaErrors?: { device: string; lba: number }[];
-}
+/** One move: a MovesRequest with one pair, its fields at the top level. */
+export type CopyRequest = Omit<MovesRequest, 'pairs'> & MovePair;
 
 export interface CopyResult {
   mode: 'direct' | 'conventional';
@@ -71,7 +46,14 @@ export interface CopyResult {
 export function runCopy(req: CopyRequest): CopyResult {
   const { src, srcOffset, dst, dstOffset, ...rest } = req;
   const r = runMoves({ ...rest, pairs: [{ src, srcOffset, dst, dstOffset }] });
-  const m = r.moves[0];
+  return copyResultOf(r, r.moves[0]);
+}
+
+/**
+ * The one-move result shape (fields in this order: the JSON `copy --json` prints) from a set's
+ * result and one move of it, or a move standing for the whole set (experiments/jobs.ts).
+ */
+export function copyResultOf(r: MovesResult, m: MoveResult): CopyResult {
   return {
     mode: m.mode,
     src: m.src,
