@@ -50,9 +50,9 @@ export const CONFIDENCE = 0.997;
  * batches widen the Student-t quantile, which the interval pays for; more cost detailed chunks).
  * Replicated over 120 moves by bench/coverage.ts: every interval covered the full run.
  */
-const BATCHES = 10;
+export const BATCHES = 10;
 /** Chunks per batch at least: short batches underestimate the variance of correlated chunk times. */
-const MIN_BATCH_CHUNKS = 5;
+export const MIN_BATCH_CHUNKS = 5;
 
 /**
  * The fast path's decisions at chunk boundaries (the operator's MoveObserver): it watches chunk
@@ -197,7 +197,7 @@ export class FastForward {
 }
 
 /** (after - before) x k per counter; maxima are not additive and stay as simulated. */
-function scaleDelta(before: Record<string, CounterSet>, after: Record<string, CounterSet>, k: number, round = false): Record<string, CounterSet> {
+export function scaleDelta(before: Record<string, CounterSet>, after: Record<string, CounterSet>, k: number, round = false): Record<string, CounterSet> {
   const out: Record<string, CounterSet> = {};
   for (const [name, set] of Object.entries(after)) {
     out[name] = {};

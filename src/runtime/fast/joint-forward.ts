@@ -1,5 +1,6 @@
 import type { CounterSet } from '../../core/trace.js';
-import { CONFIDENCE, type Fidelity } from './fast-forward.js';
+// The batch count and the least batch are the single move's; here MIN_BATCH_CHUNKS counts merged completions per move.
+import { BATCHES, CONFIDENCE, MIN_BATCH_CHUNKS, scaleDelta, type Fidelity } from './fast-forward.js';
 import { batchMeans, mser5, tQuantile } from './steady-state.js';
 
 /**
@@ -50,9 +51,6 @@ export interface JointOutcome {
  * detail. The interval each result carries says what was reached.
  */
 export const JOINT_TARGET = 0.01;
-const BATCHES = 10;
-/** Merged completions per move and batch at least (as FastForward's MIN_BATCH_CHUNKS per move). */
-const MIN_BATCH_CHUNKS = 5;
 
 /**
  * Merged completions kept at most: bounds the memory (counts and counter snapshots) and the cost of
@@ -162,7 +160,7 @@ export class JointFastForward {
     const fallback = len >= FALLBACK_AFTER;
     if (hw / shortest > (fallback ? Math.max(this.target, FALLBACK_TARGET) : this.target)) return null;
     const D = m * bm.mean;
-    this.counterAdds = scaleDelta(snap.counters, this.o.counters(), D / windowPs);
+    this.counterAdds = scaleDelta(snap.counters, this.o.counters(), D / windowPs, true);
     this.jumped = true;
     this.jumpPs = Math.round(D);
     this.skipped = skips;
@@ -193,17 +191,4 @@ export class JointFastForward {
     });
     return { endPs, counterAdds: this.counterAdds, skipped: this.skipped, fidelity };
   }
-}
-
-/** (after - before) x k per counter, rounded; maxima are not additive and stay as simulated. */
-function scaleDelta(before: Record<string, CounterSet>, after: Record<string, CounterSet>, k: number): Record<string, CounterSet> {
-  const out: Record<string, CounterSet> = {};
-  for (const [name, set] of Object.entries(after)) {
-    out[name] = {};
-    for (const [key, v] of Object.entries(set)) {
-      if (key.startsWith('max')) continue;
-      out[name][key] = Math.round((v - (before[name]?.[key] ?? 0)) * k);
-    }
-  }
-  return out;
 }
