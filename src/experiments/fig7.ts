@@ -4,7 +4,7 @@ import type { Limit } from './bottleneck.js';
 import { CHART_CONFIG } from './charts.js';
 import { fidelityLine, summarizeFidelity, type FidelitySummary } from './fidelity.js';
 import { predictFig7, type Fig7Prediction } from './fig7-predict.js';
-import type { Job, JobResult } from './jobs.js';
+import { withLanes, type Job, type JobResult } from './jobs.js';
 import type { Fidelity, FidelityMode } from '../runtime/copy.js';
 
 /**
@@ -40,8 +40,6 @@ export function fig7Topology(t: Topology): Topology {
   const slots = [...Array.from({ length: 16 }, (_, i) => ({ ...template, serial: `FIG7-SSD-${String(i).padStart(2, '0')}` })), ...buffers];
   return { ...t, boxes: [{ name: box.name, slots }] };
 }
-
-const withLanes = (t: Topology, lanes: number): Topology => ({ ...t, host: { ...t.host, link: { ...t.host.link, lanes } } });
 
 export function fig7Jobs(o: { topology: Topology; sizeBytes: number; fidelity?: FidelityMode }): Job[] {
   const t = fig7Topology(o.topology);

@@ -1,4 +1,5 @@
 import { copyResultOf, runCopy, runMoves, type CopyResult, type Fidelity, type FidelityMode, type MovesResult, type Via } from '../runtime/copy.js';
+import { blockName } from '../runtime/boot.js';
 import type { Topology } from '../topology/schema.js';
 import { limitOf, utilizations, type Limit, type Utilization } from './bottleneck.js';
 
@@ -30,6 +31,11 @@ export interface JobResult {
   fidelity: Fidelity;
 }
 
+/** The topology with the server-side bridge's link at `lanes` (Fig. 5 and Fig. 7 vary it). */
+export function withLanes(t: Topology, lanes: number): Topology {
+  return { ...t, host: { ...t.host, link: { ...t.host.link, lanes } } };
+}
+
 export function runJob(job: Job): JobResult {
   if (job.pairs !== undefined) return runPairsJob(job, job.pairs);
   const r: CopyResult = runCopy({ topology: job.topology, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: job.sizeBytes, depth: job.depth, via: job.via, seed: job.seed, fidelity: job.fidelity, sha256: false });
@@ -47,13 +53,11 @@ export function runJob(job: Job): JobResult {
   };
 }
 
-/** Device names in enumeration order: sda, sdb, ... */
-const deviceName = (i: number) => `sd${String.fromCharCode(97 + i)}`;
 
 function runPairsJob(job: Job, pairs: number): JobResult {
   const r = runMoves({
     topology: job.topology,
-    pairs: Array.from({ length: pairs }, (_, i) => ({ src: deviceName(2 * i), srcOffset: 0, dst: deviceName(2 * i + 1), dstOffset: 0 })),
+    pairs: Array.from({ length: pairs }, (_, i) => ({ src: blockName(2 * i), srcOffset: 0, dst: blockName(2 * i + 1), dstOffset: 0 })),
     lengthBytes: job.sizeBytes,
     depth: job.depth,
     via: job.via,

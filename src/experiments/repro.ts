@@ -8,7 +8,7 @@ import { fidelityLine, summarizeFidelity, type FidelitySummary } from './fidelit
 import { runJobs, type PoolOptions } from './pool.js';
 import { checkBounds, PAPER, paperTestbedDifferences, type BoundCheck } from './paper.js';
 import { linkBytesPerSec, type PcieGeneration } from '../pcie/link-params.js';
-import type { Job, JobResult } from './jobs.js';
+import { withLanes, type Job, type JobResult } from './jobs.js';
 import { assembleFig7, fig7Jobs, type Fig7Point } from './fig7.js';
 
 export interface Fig5Bar {
@@ -74,10 +74,6 @@ export interface ReproOptions {
   fidelity?: FidelityMode;
   onStart?: PoolOptions['onStart'];
   onDone?: PoolOptions['onDone'];
-}
-
-function withLanes(t: Topology, lanes: number): Topology {
-  return { ...t, host: { ...t.host, link: { ...t.host.link, lanes } } };
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;

@@ -17,7 +17,7 @@ export interface BootedHost {
 }
 
 /** Block device names in enumeration order, as the paper's host named them. */
-function blockName(i: number): string {
+export function blockName(i: number): string {
   return `sd${String.fromCharCode(97 + (i % 26))}${i >= 26 ? Math.floor(i / 26) : ''}`;
 }
 
