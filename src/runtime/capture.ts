@@ -38,6 +38,14 @@ export function listLinks(topology: Topology): string[] {
   return names;
 }
 
+/** Refuses link names the topology does not have, naming the option and listing the links. */
+export function checkLinks(topology: Topology, links: readonly string[], option: string): void {
+  const known = listLinks(topology);
+  for (const l of links) {
+    if (!known.includes(l)) throw new DconnectError('BAD_OPTION', `${option}: no link '${l}' in topology ${topology.name}`, `links: ${known.join(', ')} (dconnect links lists them)`);
+  }
+}
+
 /** Receives every captured frame: the cable's name, the time (ps), the frame's bytes (Ethernet header on). */
 export type CaptureSink = (link: string, timePs: number, frame: Uint8Array) => void;
 
@@ -60,10 +68,7 @@ class CaptureChannel extends CableChannel {
 
 /** A channel factory that captures on `links` (names as `listLinks` gives them) and lays plain cables elsewhere. */
 export function captureConnect(topology: Topology, links: string[], sink: CaptureSink): ConnectFn {
-  const known = listLinks(topology);
-  for (const l of links) {
-    if (!known.includes(l)) throw new DconnectError('BAD_OPTION', `--capture: no link '${l}' in topology ${topology.name}`, `links: ${known.join(', ')} (dconnect links lists them)`);
-  }
+  checkLinks(topology, links, '--capture');
   const wanted = new Set(links);
   return (a, b, ns, name) => {
     const link = linkName(a.name, b.name);

@@ -2,7 +2,7 @@
  * Faults on cables (issue "Proof of path and faults"), seeded and reproducible: `--fault
  * loss=1%,reorder=1%,dup=0.5%,corrupt=0.1%` on every cable, or `...@LINK` on one (names as
  * `dconnect links` gives them). Each frame a faulty cable carries draws once from the cable's own
- * stream (derived from the run's seed and the cable's name) and is
+ * stream (derived from the run's seed and the cable's name, as every component's stream is) and is
  * - lost: it never arrives;
  * - corrupted: it arrives with a bad FCS, which the receiving MAC drops (so: lost, counted apart);
  * - duplicated: it arrives twice;
@@ -13,11 +13,11 @@
  */
 import { DconnectError } from '../core/errors.js';
 import type { StateDigest } from '../core/digest.js';
-import { RngStream } from '../core/rng.js';
+import { RngFactory, type RngStream } from '../core/rng.js';
 import type { Frame } from '../ethernet/frame.js';
 import { CableChannel, type EthPort } from '../ethernet/port.js';
 import { connectCable, type ConnectFn } from '../topology/builder.js';
-import { linkName, listLinks } from './capture.js';
+import { checkLinks, linkName } from './capture.js';
 import type { Topology } from '../topology/schema.js';
 
 export const FAULT_KINDS = ['loss', 'corrupt', 'dup', 'reorder'] as const;
@@ -54,13 +54,6 @@ export interface FaultCounts {
   corrupted: number;
   duplicated: number;
   reordered: number;
-}
-
-/** FNV-1a of a name: a stable per-cable seed offset. */
-function nameHash(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
 }
 
 class FaultyCable extends CableChannel {
@@ -111,17 +104,19 @@ class FaultyCable extends CableChannel {
 
 /** A channel factory that lays faulty cables where `specs` say and plain ones elsewhere, and counts what it did. */
 export function faultConnect(topology: Topology, specs: FaultSpec[], seed: number): { connect: ConnectFn; counts: FaultCounts } {
-  const known = listLinks(topology);
-  for (const s of specs) {
-    if (s.link !== null && !known.includes(s.link)) throw new DconnectError('BAD_OPTION', `--fault: no link '${s.link}' in topology ${topology.name}`, `links: ${known.join(', ')}`);
-  }
+  checkLinks(
+    topology,
+    specs.flatMap((s) => (s.link === null ? [] : [s.link])),
+    '--fault',
+  );
+  const streams = new RngFactory(seed);
   const counts: FaultCounts = { frames: 0, lost: 0, corrupted: 0, duplicated: 0, reordered: 0 };
   const connect: ConnectFn = (a, b, ns, name) => {
     const link = linkName(a.name, b.name);
     // The last spec naming this link (or every link) wins.
     const spec = [...specs].reverse().find((s) => s.link === null || s.link === link);
     if (!spec) return connectCable(a, b, ns, name);
-    return new FaultyCable(a, b, ns, spec.rates, new RngStream((seed ^ nameHash(link) ^ 0xfa17) >>> 0), counts);
+    return new FaultyCable(a, b, ns, spec.rates, streams.stream(`fault:${link}`), counts);
   };
   return { connect, counts };
 }
