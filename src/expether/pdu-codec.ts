@@ -27,7 +27,7 @@
  */
 import { DconnectError } from '../core/errors.js';
 import { Frame, MAC_HEADER_BYTES, MAX_PAYLOAD_BYTES, VLAN_TAG_BYTES } from '../ethernet/frame.js';
-import { decodeTlp, encodedLength, encodeTlpInto } from '../pcie/tlp-codec.js';
+import { decodeTlp, encodedLength, encodeTlpInto, get32, put32 } from '../pcie/tlp-codec.js';
 import { EXPETHER_ETHERTYPE, EXPETHER_HEADER_BYTES, ExpEtherPdu, type PduKind, type PortRoute } from './pdu.js';
 
 export const EXPETHER_VERSION = 1;
@@ -231,17 +231,6 @@ export function decodeExpEtherFrame(bytes: Uint8Array): Frame<ExpEtherPdu> {
   const frame = new Frame<ExpEtherPdu>(getMac(bytes, 0), getMac(bytes, 6), tci, etherType, pdu, payloadBytes);
   frame.readRequest = pdu.tlp !== null && pdu.tlp.kind === 'MRd';
   return frame;
-}
-
-function put32(out: Uint8Array, i: number, v: number): void {
-  out[i] = v >>> 24;
-  out[i + 1] = v >>> 16;
-  out[i + 2] = v >>> 8;
-  out[i + 3] = v;
-}
-
-function get32(b: Uint8Array, i: number): number {
-  return ((b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!) >>> 0;
 }
 
 function putMac(out: Uint8Array, i: number, mac: number): void {

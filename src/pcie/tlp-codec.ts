@@ -184,14 +184,15 @@ function checkLengthAndData(t: Tlp, withData: boolean): void {
   }
 }
 
-function put32(out: Uint8Array, i: number, v: number): void {
+/** Big-endian 32-bit store and load (every multi-byte field on the wire; the ExpEther codec uses them too). */
+export function put32(out: Uint8Array, i: number, v: number): void {
   out[i] = v >>> 24;
   out[i + 1] = v >>> 16;
   out[i + 2] = v >>> 8;
   out[i + 3] = v;
 }
 
-function get32(b: Uint8Array, i: number): number {
+export function get32(b: Uint8Array, i: number): number {
   return ((b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!) >>> 0;
 }
 
