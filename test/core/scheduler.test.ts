@@ -3,6 +3,39 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { EventBudgetExceeded, PS_PER_MS, PS_PER_NS, PS_PER_S, PS_PER_US, VirtualScheduler } from '../../src/core/scheduler.js';
 
+
+interface Ran {
+  /** When it was due, its insertion order, when it ran. */
+  t: number;
+  ins: number;
+  actual: number;
+}
+
+/** Schedules events that record when they ran (and schedule their children at their own run). */
+function recorder(s: VirtualScheduler): { add: (delay: number, children: number[]) => void; executed: Ran[] } {
+  let insertion = 0;
+  const executed: Ran[] = [];
+  const add = (delay: number, children: number[]) => {
+    const ins = insertion++;
+    const t = s.now() + delay;
+    s.schedule(delay, () => {
+      executed.push({ t, ins, actual: s.now() });
+      for (const c of children) add(c, []);
+    });
+  };
+  return { add, executed };
+}
+
+/** Every event ran at its due time, in (time, insertion order). */
+function assertRanInOrder(executed: Ran[]): void {
+  for (const e of executed) assert.equal(e.actual, e.t);
+  for (let i = 1; i < executed.length; i++) {
+    const a = executed[i - 1];
+    const b = executed[i];
+    assert.ok(a.t < b.t || (a.t === b.t && a.ins < b.ins), `event ${i - 1} (t=${a.t}, ins=${a.ins}) ran before event ${i} (t=${b.t}, ins=${b.ins})`);
+  }
+}
+
 describe('VirtualScheduler ordering', () => {
   it('starts at time 0 with nothing pending', () => {
     const s = new VirtualScheduler();
@@ -65,26 +98,12 @@ describe('VirtualScheduler ordering', () => {
         fc.array(fc.record({ delay: fc.integer({ min: 0, max: 40 }), children: fc.array(fc.integer({ min: 0, max: 40 }), { maxLength: 3 }) }), { maxLength: 120 }),
         (specs) => {
           const s = new VirtualScheduler(4); // small: exercises grow()
-          let insertion = 0;
-          const executed: { t: number; ins: number; actual: number }[] = [];
-          const add = (delay: number, children: number[]) => {
-            const ins = insertion++;
-            const t = s.now() + delay;
-            s.schedule(delay, () => {
-              executed.push({ t, ins, actual: s.now() });
-              for (const c of children) add(c, []);
-            });
-          };
+          const { add, executed } = recorder(s);
           for (const sp of specs) add(sp.delay, sp.children);
           s.run();
           const total = specs.length + specs.reduce((n, sp) => n + sp.children.length, 0);
           assert.equal(executed.length, total);
-          for (const e of executed) assert.equal(e.actual, e.t);
-          for (let i = 1; i < executed.length; i++) {
-            const a = executed[i - 1];
-            const b = executed[i];
-            assert.ok(a.t < b.t || (a.t === b.t && a.ins < b.ins), `event ${i - 1} (t=${a.t}, ins=${a.ins}) ran before event ${i} (t=${b.t}, ins=${b.ins})`);
-          }
+          assertRanInOrder(executed);
         },
       ),
       { numRuns: 200, seed: 12345 },
@@ -107,16 +126,7 @@ describe('VirtualScheduler calendar (buckets, years, resizes)', () => {
         fc.array(fc.integer({ min: 1, max: 1e9 }), { maxLength: 4 }),
         (specs, stops) => {
           const s = new VirtualScheduler(4);
-          let insertion = 0;
-          const executed: { t: number; ins: number; actual: number }[] = [];
-          const add = (delay: number, children: number[]) => {
-            const ins = insertion++;
-            const t = s.now() + delay;
-            s.schedule(delay, () => {
-              executed.push({ t, ins, actual: s.now() });
-              for (const c of children) add(c, []);
-            });
-          };
+          const { add, executed } = recorder(s);
           for (const sp of specs) for (let k = 0; k < sp.burst; k++) add(sp.delay, sp.children);
           // Stop short of the next event (the calendar has found it), then schedule before it.
           for (const u of [...stops].sort((a, b) => a - b)) {
@@ -125,12 +135,7 @@ describe('VirtualScheduler calendar (buckets, years, resizes)', () => {
           }
           s.run();
           assert.equal(s.pending(), 0);
-          for (const e of executed) assert.equal(e.actual, e.t);
-          for (let i = 1; i < executed.length; i++) {
-            const a = executed[i - 1];
-            const b = executed[i];
-            assert.ok(a.t < b.t || (a.t === b.t && a.ins < b.ins), `event ${i - 1} (t=${a.t}, ins=${a.ins}) ran before event ${i} (t=${b.t}, ins=${b.ins})`);
-          }
+          assertRanInOrder(executed);
         },
       ),
       { numRuns: 150, seed: 777 },
