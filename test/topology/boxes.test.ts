@@ -18,6 +18,12 @@ function boxes(...contents: Slot[][]): Topology {
   return t;
 }
 
+/** Direct 2 MiB moves between `pairs` at once: each move's relay and whether it verified. */
+function relays(t: Topology, ...pairs: [string, string][]): [string, boolean][] {
+  const r = runMoves({ topology: t, pairs: pairs.map(([src, dst]) => ({ src, srcOffset: 0, dst, dstOffset: 0 })), lengthBytes: 2 * MiB, via: 'dc-buffer', seed: 1 });
+  return r.moves.map((m) => [m.relay, m.verified]);
+}
+
 test('several boxes: each has its own switch on the shared path; SSDs are named in enumeration order across boxes', () => {
   const t = boxes([ssd('A0'), ssd('A1'), buffer], [ssd('B0'), ssd('B1'), buffer]);
   const f = buildFabric(t, 1);
@@ -47,18 +53,8 @@ test('relay by distance: within a box its own buffer; between boxes the nearer, 
   const within = runMoves({ topology: t, pairs: [{ src: 'sdc', srcOffset: 0, dst: 'sdd', dstOffset: 0 }], lengthBytes: 2 * MiB, via: 'dc-buffer', seed: 1 });
   assert.equal(within.moves[0].relay, 'dcbuf1', 'box1 to box1 uses box1\'s buffer, not the first one');
   assert.ok(within.trace['box1.slot2.link.downstream'].MWrPayloadBytes >= 2 * MiB);
-  const across = runMoves({
-    topology: t,
-    pairs: [
-      { src: 'sda', srcOffset: 0, dst: 'sdc', dstOffset: 0 },
-      { src: 'sdb', srcOffset: 0, dst: 'sdd', dstOffset: 0 },
-    ],
-    lengthBytes: 2 * MiB,
-    via: 'dc-buffer',
-    seed: 1,
-  });
   assert.deepEqual(
-    across.moves.map((m) => [m.relay, m.verified]),
+    relays(t, ['sda', 'sdc'], ['sdb', 'sdd']),
     [
       ['dcbuf0', true],
       ['dcbuf1', true],
@@ -86,18 +82,8 @@ test('bigger topologies are validated: SSDs per box, box names, switch hops for 
 test('docs/examples/two-boxes.yaml: two pairs at once, each relayed in its own box', async () => {
   const { fileURLToPath } = await import('node:url');
   const t = loadTopology(fileURLToPath(new URL('../../../docs/examples/two-boxes.yaml', import.meta.url)));
-  const r = runMoves({
-    topology: t,
-    pairs: [
-      { src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0 },
-      { src: 'sdc', srcOffset: 0, dst: 'sdd', dstOffset: 0 },
-    ],
-    lengthBytes: 2 * MiB,
-    via: 'dc-buffer',
-    seed: 1,
-  });
   assert.deepEqual(
-    r.moves.map((m) => [m.relay, m.verified]),
+    relays(t, ['sda', 'sdb'], ['sdc', 'sdd']),
     [
       ['dcbuf0', true],
       ['dcbuf1', true],
