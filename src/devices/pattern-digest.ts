@@ -31,16 +31,24 @@ export interface PendingDigest {
   readonly inWorker: boolean;
 }
 
-/** Hashes the pattern over [addr, addr + len) on this thread. */
-export function patternDigestInline(seed: number, addr: number, len: number): string {
+/**
+ * The hex SHA-256 of `len` bytes that `fill(off, buf)` writes piece by piece (buf holds the bytes at
+ * offset off), through one reused buffer of STEP_BYTES: a GiB is hashed in bounded memory.
+ */
+export function sha256InSteps(len: number, fill: (off: number, buf: Uint8Array) => void): string {
   const hash = createHash('sha256');
   const buf = new Uint8Array(Math.min(STEP_BYTES, len));
   for (let off = 0; off < len; off += STEP_BYTES) {
     const b = buf.subarray(0, Math.min(STEP_BYTES, len - off));
-    patternBytes(seed, addr + off, b);
+    fill(off, b);
     hash.update(b);
   }
   return hash.digest('hex');
+}
+
+/** Hashes the pattern over [addr, addr + len) on this thread. */
+export function patternDigestInline(seed: number, addr: number, len: number): string {
+  return sha256InSteps(len, (off, b) => patternBytes(seed, addr + off, b));
 }
 
 /** Starts hashing the pattern over [addr, addr + len), on a worker thread when the range is large. */

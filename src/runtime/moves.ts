@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import { DconnectError } from '../core/errors.js';
 import { PS_PER_S } from '../core/scheduler.js';
 import type { CounterSet } from '../core/trace.js';
-import { startPatternDigest, type PendingDigest } from '../devices/pattern-digest.js';
+import { sha256InSteps, startPatternDigest, type PendingDigest } from '../devices/pattern-digest.js';
 import { patternBytes, SparseMemory } from '../devices/sparse-memory.js';
 import { NvmeSsd } from '../devices/nvme-ssd.js';
 import { boot, type BootedHost } from './boot.js';
@@ -328,7 +327,7 @@ export function runMoves(req: MovesRequest): MovesResult {
     // The destination's digest: when every byte equals the source's, it is the source's digest
     // (hashed during the move); otherwise the destination is hashed as it is.
     const digest = srcDigests[i];
-    const sha256 = digest === null ? '' : verified ? digest.result() : hashRange(dstSsds[i].store, m.dstOffset, req.lengthBytes);
+    const sha256 = digest === null ? '' : verified ? digest.result() : sha256InSteps(req.lengthBytes, (off, b) => dstSsds[i].store.readInto(m.dstOffset + off, b));
     const seconds = (endPs[i] - startPs) / PS_PER_S;
     return {
       mode: req.via === 'dc-buffer' ? 'direct' : 'conventional',
@@ -389,19 +388,6 @@ export function runMoves(req: MovesRequest): MovesResult {
             method: fidelities[0].method,
           },
   };
-}
-
-/** The SHA-256 of a store's bytes over [addr, addr + len). */
-function hashRange(store: SparseMemory, addr: number, len: number): string {
-  const hash = createHash('sha256');
-  const step = 4 << 20;
-  const buf = new Uint8Array(Math.min(step, len));
-  for (let off = 0; off < len; off += step) {
-    const b = buf.subarray(0, Math.min(step, len - off));
-    store.readInto(addr + off, b);
-    hash.update(b);
-  }
-  return hash.digest('hex');
 }
 
 /** Byte equality, by the runtime's native compare (memcmp: ~20x a JavaScript loop over 1 GiB). */
