@@ -14,6 +14,13 @@ export interface Scheduler {
   now(): number;
   /** Runs `fn` after `delayPs` (>= 0, rounded up to an integer). Events at the same time run in scheduling order. */
   schedule(delayPs: number, fn: Callback): void;
+  /**
+   * As `schedule`, for a timer that detects something that did not happen (a retransmission
+   * timeout), not a modelled duration. Under virtual time it is the same event; live, where the
+   * peer is another process whose clock is not ours, an unpaced scheduler waits for such a timer in
+   * wall time instead of jumping to it (live/realtime-scheduler.ts).
+   */
+  scheduleTimeout(delayPs: number, fn: Callback): void;
 }
 
 /** Thrown when a run exceeds the event budget it was given: a model that never settles is a bug. */
@@ -100,6 +107,10 @@ export class VirtualScheduler implements Scheduler {
     this.fns[id] = fn;
     this.insert(id);
     if (++this.size > 2 * this.nb) this.resize(this.nb * 2);
+  }
+
+  scheduleTimeout(delayPs: number, fn: Callback): void {
+    this.schedule(delayPs, fn);
   }
 
   /** Links node `id` into its bucket, in (time, sequence) order. */

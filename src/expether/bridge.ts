@@ -365,7 +365,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
   private armRetransmit(peer: Peer): void {
     if (peer.retransmitTimerArmed) return;
     peer.retransmitTimerArmed = true;
-    this.scheduler.schedule(this.rtoPs, peer.retransmitTimeout);
+    this.scheduler.scheduleTimeout(this.rtoPs, peer.retransmitTimeout);
   }
 
   private retransmitCheck(peer: Peer): void {
@@ -378,10 +378,10 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
       this.counters.retransmittedFrames += resend.length;
       for (const pdu of resend) this.transmit(peer, pdu);
       peer.retransmitTimerArmed = true;
-      this.scheduler.schedule(this.rtoPs, peer.retransmitTimeout);
+      this.scheduler.scheduleTimeout(this.rtoPs, peer.retransmitTimeout);
     } else {
       peer.retransmitTimerArmed = true;
-      this.scheduler.schedule(oldest + this.rtoPs - now, peer.retransmitTimeout);
+      this.scheduler.scheduleTimeout(oldest + this.rtoPs - now, peer.retransmitTimeout);
     }
   }
 

@@ -87,6 +87,9 @@ test('any Scheduler may be injected: the components schedule through it', () => 
       this.scheduled++;
       this.inner.schedule(delayPs, fn);
     }
+    scheduleTimeout(delayPs: number, fn: Callback): void {
+      this.schedule(delayPs, fn);
+    }
   }
   const counting = new Counting();
   const f = buildFabric(loadTopology('paper-2012'), { seed: 1, scheduler: counting, connect: connectBytes });

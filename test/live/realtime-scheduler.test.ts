@@ -109,4 +109,50 @@ describe('RealtimeScheduler (live mode): events at simulated time x dilation on 
     assert.equal(l.quantileMs(0.99), 0.03, '99 of 100 under 0.03 ms');
     assert.equal(l.quantileMs(1), 250);
   });
+
+  it('pace none: events run back to back, the simulated clock free of the wall clock', () => {
+    const clock = new FakeClock();
+    const s = new RealtimeScheduler({ dilation: 1, pace: 'none', clock });
+    const ran: number[] = [];
+    for (let i = 1; i <= 3; i++) s.schedule(i * 1e12, () => ran.push(s.now())); // 1, 2, 3 simulated seconds
+    s.start((e) => assert.fail(e));
+    clock.advance(0);
+    assert.deepEqual(ran, [1e12, 2e12, 3e12], 'three simulated seconds in no wall time');
+    assert.equal(s.lagSummary(), null, 'lag means nothing unpaced');
+  });
+
+  it('pace none: with only a timeout left it waits for it in wall time, and input meanwhile runs first, at the current simulated time', () => {
+    const clock = new FakeClock();
+    const s = new RealtimeScheduler({ dilation: 1, pace: 'none', clock });
+    const ran: [string, number, number][] = [];
+    s.schedule(5_000_000, () => {
+      ran.push(['work', s.now(), clock.nowMs()]);
+      s.scheduleTimeout(200_000_000, () => ran.push(['timeout', s.now(), clock.nowMs()])); // 200 us
+    });
+    s.start((e) => assert.fail(e));
+    clock.advance(0);
+    assert.deepEqual(ran, [['work', 5_000_000, 1000]]);
+    clock.advance(0.1); // 100 us of wall time: the timeout (200 us) is not due
+    s.inject(() => ran.push(['input', s.now(), clock.nowMs()]));
+    clock.advance(0);
+    assert.deepEqual(ran[1], ['input', 5_000_000, 1000.1]);
+    clock.advance(0.05);
+    assert.equal(ran.length, 2, 'still waiting');
+    clock.advance(0.1);
+    assert.equal(ran[2][0], 'timeout');
+    assert.equal(ran[2][1], 205_000_000);
+    assert.ok(ran[2][2] >= 1000.2 - 1e-9, `ran at wall ${ran[2][2]}`);
+  });
+
+  it('pace model: input while events run late enters right behind the backlog, not ahead of it', () => {
+    const clock = new FakeClock();
+    const s = new RealtimeScheduler({ dilation: 1000, clock });
+    s.start((e) => assert.fail(e));
+    s.schedule(1_000_000, () => {}); // due at 1 wall ms
+    clock.ms += 50; // the machine stalls for 50 ms: that event is 49 ms late
+    let at = -1;
+    s.inject(() => (at = s.now()));
+    clock.advance(0);
+    assert.equal(at, 1_000_000, 'stamped at the backlog head, not at 50 simulated us');
+  });
 });
