@@ -48,6 +48,23 @@ export function parseFault(text: string): FaultSpec {
   return { rates, link: link ?? null };
 }
 
+/** What one draw did to a frame; null: it passes unharmed. Also the names of FaultCounts' fields. */
+export type FaultOutcome = 'lost' | 'corrupted' | 'duplicated' | 'reordered';
+
+/**
+ * The fault one uniform draw `u` in [0, 1) picks: the rates partition [0, 1) in the order loss,
+ * corrupt, dup, reorder, the rest passing. Pure, so every faulty channel (the in-process cable, the
+ * live UDP transport) decides alike from its own stream.
+ */
+export function drawFault(rates: Record<FaultKind, number>, u: number): FaultOutcome | null {
+  const { loss, corrupt, dup, reorder } = rates;
+  if (u < loss) return 'lost';
+  if (u < loss + corrupt) return 'corrupted';
+  if (u < loss + corrupt + dup) return 'duplicated';
+  if (u < loss + corrupt + dup + reorder) return 'reordered';
+  return null;
+}
+
 export interface FaultCounts {
   frames: number;
   lost: number;
@@ -70,29 +87,23 @@ class FaultyCable extends CableChannel {
 
   override carry(from: EthPort, frame: Frame, serializedInPs: number): void {
     this.counts.frames++;
-    const { loss, corrupt, dup, reorder } = this.rates;
-    const u = this.rng.nextFloat();
-    if (u < loss) {
-      this.counts.lost++;
-      return;
+    const fault = drawFault(this.rates, this.rng.nextFloat());
+    if (fault !== null) this.counts[fault]++;
+    switch (fault) {
+      case 'lost':
+      case 'corrupted':
+        return;
+      case 'duplicated':
+        super.carry(from, frame, serializedInPs);
+        super.carry(from, frame, serializedInPs);
+        return;
+      case 'reordered':
+        // Held back by three of its own serialization times (at least 1 us): the next frames pass it.
+        super.carry(from, frame, serializedInPs + Math.max(3 * serializedInPs, 1_000_000));
+        return;
+      default:
+        super.carry(from, frame, serializedInPs);
     }
-    if (u < loss + corrupt) {
-      this.counts.corrupted++;
-      return;
-    }
-    if (u < loss + corrupt + dup) {
-      this.counts.duplicated++;
-      super.carry(from, frame, serializedInPs);
-      super.carry(from, frame, serializedInPs);
-      return;
-    }
-    if (u < loss + corrupt + dup + reorder) {
-      // Held back by three of its own serialization times (at least 1 us): the next frames pass it.
-      this.counts.reordered++;
-      super.carry(from, frame, serializedInPs + Math.max(3 * serializedInPs, 1_000_000));
-      return;
-    }
-    super.carry(from, frame, serializedInPs);
   }
 
   /** The stream's position makes every state unique: a faulty fabric is never taken for periodic. */

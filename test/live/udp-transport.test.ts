@@ -1,0 +1,360 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { RngFactory, RngStream } from '../../src/core/rng.js';
+import { VirtualScheduler } from '../../src/core/scheduler.js';
+import { Frame } from '../../src/ethernet/frame.js';
+import { EthPort, type FrameReceiver } from '../../src/ethernet/port.js';
+import { encodeExpEtherFrame } from '../../src/expether/pdu-codec.js';
+import { EXPETHER_ETHERTYPE, ExpEtherPdu } from '../../src/expether/pdu.js';
+import { encodeDatagram, UdpTransport, type InjectableScheduler, type UdpTransportOptions } from '../../src/live/udp-transport.js';
+import { Tlp } from '../../src/pcie/tlp.js';
+import { drawFault, type FaultKind, type FaultSpec } from '../../src/runtime/faults.js';
+
+/** Virtual time; input runs at once (inject schedules it now and runs the queue), so delivery order is arrival order. */
+class TestScheduler extends VirtualScheduler implements InjectableScheduler {
+  inject(fn: () => void): void {
+    this.schedule(0, fn);
+    this.run();
+  }
+}
+
+class Sink implements FrameReceiver {
+  got: Frame<ExpEtherPdu>[] = [];
+  receiveFrame(frame: Frame): void {
+    this.got.push(frame as Frame<ExpEtherPdu>);
+  }
+  seqs(): number[] {
+    return this.got.map((f) => f.payload.seq);
+  }
+}
+
+const PORT = { rateBitsPerSec: 10e9, queueLimitBytes: 1 << 20 };
+const LOOPBACK = { host: '127.0.0.1', port: 0 };
+
+function pduFrame(p: ExpEtherPdu): Frame {
+  const f = new Frame(0x0060_b900_0100, 0x0060_b900_0001, 1, EXPETHER_ETHERTYPE, p, p.payloadBytes());
+  f.readRequest = p.tlp?.kind === 'MRd';
+  return f;
+}
+
+/** Frame i: a write whose sequence number is i (what the tests follow) and whose data and size vary with i. */
+function frame(i: number): Frame {
+  const data = new Uint8Array(64 * (1 + (i % 4))).map((_, k) => (i * 7 + k) & 0xff);
+  return pduFrame(new ExpEtherPdu('tlp', i, -1, Tlp.memWrite(0x0300, 0x1_0000 + i * 256, data, i & 0xff), null));
+}
+
+/** Every kind of PDU, for byte-exactness. */
+function mixedFrames(): Frame[] {
+  const out: Frame[] = [];
+  for (let i = 0; i < 10; i++) {
+    out.push(frame(i));
+    out.push(pduFrame(new ExpEtherPdu('tlp', 100 + i, i, Tlp.memRead(0x0400, i, 0x8000 + i * 512, 512), null)));
+    out.push(pduFrame(new ExpEtherPdu('ack', -1, i, null, null)));
+    out.push(pduFrame(new ExpEtherPdu('routes', 200 + i, 7, null, [{ mac: 0x0060_b900_0100 + i, secondaryBus: 3, subordinateBus: 3, memBase: 0xe000_0000, memLimit: 0xe00f_ffff }])));
+  }
+  return out;
+}
+
+/** Waits (polling) until `cond` holds; fails after 5 s naming what it waited for. Bounds every test's time. */
+async function waitFor(cond: () => boolean, what: string): Promise<void> {
+  const end = Date.now() + 5000;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** A node: its transport, scheduler and one port (plus sink) per cable. */
+interface Node {
+  t: UdpTransport;
+  s: TestScheduler;
+  ports: EthPort[];
+  sinks: Sink[];
+}
+
+const CABLES = [
+  { id: 1, name: 'host' },
+  { id: 2, name: 'sw0-sw1' },
+];
+
+async function node(o: Partial<UdpTransportOptions> & { node: string; role: 'host' | 'box' }, remote: string): Promise<Node> {
+  const t = await UdpTransport.open({ bind: LOOPBACK, epoch: 1, ...o });
+  const s = new TestScheduler();
+  const sinks = CABLES.map(() => new Sink());
+  const ports = CABLES.map((c, i) => new EthPort(`${o.node}.${c.name}`, s, PORT, sinks[i]));
+  CABLES.forEach((c, i) => t.attach(c, ports[i], remote, 25, s));
+  return { t, s, ports, sinks };
+}
+
+/** A host and a box on loopback, the host told the box's address; closed after `body` whatever happens. */
+async function withPair(o: { host?: Partial<UdpTransportOptions>; box?: Partial<UdpTransportOptions> }, body: (host: Node, box: Node) => Promise<void>): Promise<void> {
+  const host = await node({ node: 'host', role: 'host', ...o.host }, 'box0');
+  const box = await node({ node: 'box0', role: 'box', ...o.box }, 'host').catch(async (e) => {
+    await host.t.close();
+    throw e;
+  });
+  try {
+    host.t.setPeer('box0', box.t.address());
+    await body(host, box);
+  } finally {
+    await host.t.close();
+    await box.t.close();
+  }
+}
+
+function send(n: Node, cable: number, frames: Frame[]): void {
+  for (const f of frames) assert.ok(n.ports[cable].send(f));
+  n.s.run();
+}
+
+/** A plain socket sending raw datagrams (a hostile or broken peer). */
+async function rawSocket(): Promise<{ sock: dgram.Socket; send: (to: UdpTransport, b: Uint8Array) => void }> {
+  const sock = dgram.createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  return { sock, send: (to, b) => sock.send(b, to.address().port, '127.0.0.1') };
+}
+
+const rates = (r: Partial<Record<FaultKind, number>>): Record<FaultKind, number> => ({ loss: 0, corrupt: 0, dup: 0, reorder: 0, ...r });
+
+/** What a cable with these rates and seed delivers of frames 0..n-1, in order: the transport's fault rules, computed apart. */
+function expectedDelivery(r: Record<FaultKind, number>, seed: number, cable: string, n: number): number[] {
+  const rng = new RngFactory(seed).stream(`udp-fault:${cable}`);
+  const out: number[] = [];
+  let held: number | null = null;
+  const emit = (i: number) => {
+    out.push(i);
+    if (held !== null) out.push(held);
+    held = null;
+  };
+  for (let i = 0; i < n; i++) {
+    const f = drawFault(r, rng.nextFloat());
+    if (f === 'lost') continue;
+    if (f === 'corrupted') emit(-1); // sent, so a held datagram follows it, then dropped at the receiver
+    else if (f === 'duplicated') {
+      emit(i);
+      emit(i);
+    } else if (f === 'reordered') {
+      if (held !== null) out.push(held);
+      held = i;
+    } else emit(i);
+  }
+  if (held !== null) out.push(held);
+  return out.filter((i) => i >= 0);
+}
+
+describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
+  it('delivers frames byte-identical and in order both ways; the box learns the host address from what it hears', async () => {
+    await withPair({}, async (host, box) => {
+      // The box does not know the host yet: its frame is dropped and counted.
+      send(box, 0, [frame(0)]);
+      assert.equal(box.t.counters.sendErrors, 1);
+      assert.equal(box.t.lastHeardMs('host'), null);
+
+      const sent = mixedFrames();
+      const bytes = sent.map((f) => encodeExpEtherFrame(f));
+      send(host, 0, sent);
+      // The sender's objects change after sending (a retransmission buffer reused): the datagrams were made already.
+      (sent[0].payload as ExpEtherPdu).tlp!.data!.fill(0xee);
+      await waitFor(() => box.sinks[0].got.length === sent.length, `${sent.length} frames at the box`);
+      assert.deepEqual(
+        box.sinks[0].got.map((f) => [...encodeExpEtherFrame(f)]),
+        bytes.map((b) => [...b]),
+      );
+      assert.equal(host.t.counters.datagramsSent, sent.length);
+      assert.equal(box.t.counters.datagramsReceived, sent.length);
+      assert.equal(box.t.counters.bytesReceived, host.t.counters.bytesSent);
+      assert.ok(box.t.lastHeardMs('host') !== null);
+
+      const back = Array.from({ length: 30 }, (_, i) => frame(i));
+      send(box, 0, back);
+      await waitFor(() => host.sinks[0].got.length === back.length, 'the frames back at the host');
+      assert.deepEqual(host.sinks[0].seqs(), back.map((_, i) => i));
+      assert.equal(box.t.address().host, '127.0.0.1');
+      assert.ok(box.t.address().port > 0);
+      for (const n of [host, box]) {
+        const c = n.t.counters;
+        assert.equal(c.badDatagrams + c.fcsErrors + c.staleEpoch + c.unknownCable + c.otherErrors, 0);
+      }
+    });
+  });
+
+  it('drops and counts broken and hostile datagrams without throwing, and still delivers good ones', async () => {
+    await withPair({}, async (_host, box) => {
+      const raw = await rawSocket();
+      try {
+        const good = encodeExpEtherFrame(frame(5));
+        const c = box.t.counters;
+        const mutate = (b: Uint8Array, i: number, x: number) => {
+          const copy = b.slice();
+          copy[i] ^= x;
+          return copy;
+        };
+        const dg = encodeDatagram(1, 1, good);
+        const cases: Array<[Uint8Array, keyof typeof c]> = [
+          [new Uint8Array(5), 'badDatagrams'], // shorter than header and FCS
+          [new Uint8Array(0), 'badDatagrams'],
+          [mutate(dg, 0, 0xff), 'badDatagrams'], // magic
+          [mutate(dg, 4, 0x02), 'badDatagrams'], // version
+          [new Uint8Array(3000), 'badDatagrams'], // longer than any frame
+          [mutate(dg, 12 + 40, 0x10), 'fcsErrors'], // a bit of the frame
+          [mutate(dg, dg.length - 1, 0x01), 'fcsErrors'], // a bit of the FCS
+          [encodeDatagram(9, 1, good), 'unknownCable'],
+          [encodeDatagram(1, 1, new Uint8Array(40).fill(0xab)), 'badDatagrams'], // right FCS, not a frame: BAD_PDU
+          [encodeDatagram(1, 1, good.subarray(0, good.length - 3)), 'badDatagrams'], // a truncated frame
+          [encodeDatagram(1, 0, good), 'staleEpoch'], // an older session
+        ];
+        const want: Record<string, number> = {};
+        for (const [b, counter] of cases) {
+          raw.send(box.t, b);
+          want[counter] = (want[counter] ?? 0) + 1;
+        }
+        // Random garbage, some of it with a valid header and FCS around random bytes.
+        const rng = new RngStream(99);
+        for (let i = 0; i < 200; i++) {
+          const b = new Uint8Array(Math.floor(rng.uniform(0, 1600)));
+          rng.fillBytes(b);
+          raw.send(box.t, i % 2 ? b : encodeDatagram(1, 1, b));
+        }
+        raw.send(box.t, dg);
+        const total = cases.length + 201;
+        await waitFor(() => c.datagramsReceived === total, `${total} datagrams at the box`);
+        await waitFor(() => box.sinks[0].got.length >= 1, 'the good frame');
+        for (const [k, n] of Object.entries(want)) assert.ok(c[k] >= n, `${k}: ${c[k]} < ${n}`);
+        assert.equal(c.badDatagrams + c.fcsErrors + c.unknownCable + c.staleEpoch + box.sinks[0].got.length, total);
+        assert.equal(c.otherErrors, 0);
+        assert.deepEqual(box.sinks[0].seqs().at(-1), 5);
+        // The box answers whoever sent the good datagram.
+        assert.ok(box.t.lastHeardMs('host') !== null);
+      } finally {
+        raw.sock.close();
+      }
+    });
+  });
+
+  it('the host drops datagrams of any other epoch than its own', async () => {
+    await withPair({ host: { epoch: 2 } }, async (host) => {
+      const raw = await rawSocket();
+      try {
+        const good = encodeExpEtherFrame(frame(1));
+        raw.send(host.t, encodeDatagram(1, 1, good));
+        raw.send(host.t, encodeDatagram(1, 3, good));
+        raw.send(host.t, encodeDatagram(1, 2, good));
+        await waitFor(() => host.t.counters.datagramsReceived === 3, 'three datagrams at the host');
+        await waitFor(() => host.sinks[0].got.length === 1, 'the current-epoch frame');
+        assert.equal(host.t.counters.staleEpoch, 2);
+        assert.equal(host.t.epoch, 2);
+      } finally {
+        raw.sock.close();
+      }
+    });
+  });
+
+  it('a box adopts a greater epoch: onNewEpoch runs before delivery, re-attached cables get the frames, the old ones send nothing', async () => {
+    const events: string[] = [];
+    let box!: Node;
+    const rebuilt = new Sink();
+    const onNewEpoch = (e: number) => {
+      events.push(`epoch ${e} (box at ${box.t.epoch}, ${rebuilt.got.length} delivered)`);
+      // The box rebuilds its model: a new port for cable 1.
+      const port = new EthPort('box0.rebuilt', box.s, PORT, rebuilt);
+      box.t.attach(CABLES[0], port, 'host', 25, box.s);
+      box.ports[0] = port;
+    };
+    await withPair({ host: { epoch: 5 }, box: { epoch: 1, onNewEpoch } }, async (host, b) => {
+      box = b;
+      const oldPort = box.ports[0];
+      send(host, 0, [frame(0), frame(1), frame(2)]);
+      await waitFor(() => rebuilt.got.length === 3, 'three frames at the rebuilt port');
+      assert.deepEqual(events, ['epoch 5 (box at 5, 0 delivered)']);
+      assert.deepEqual(box.sinks[0].got, []);
+      assert.equal(box.t.epoch, 5);
+
+      // The replaced attachment's frames never leave.
+      const sentBefore = box.t.counters.datagramsSent;
+      oldPort.send(frame(99));
+      box.s.run();
+      assert.equal(box.t.counters.datagramsSent, sentBefore);
+
+      // The box answers with the session's epoch, so the host takes it.
+      send(box, 0, [frame(10), frame(11)]);
+      await waitFor(() => host.sinks[0].got.length === 2, 'the box answer');
+      assert.equal(host.t.counters.staleEpoch, 0);
+
+      // A newer session again; then a datagram of the old one is stale at the box.
+      host.t.setEpoch(6);
+      send(host, 0, [frame(3)]);
+      await waitFor(() => rebuilt.got.length === 4 && events.length === 2, 'the frame of epoch 6 at the port rebuilt again');
+      assert.match(events[1], /^epoch 6 /);
+      const raw = await rawSocket();
+      try {
+        raw.send(box.t, encodeDatagram(1, 5, encodeExpEtherFrame(frame(4))));
+        await waitFor(() => box.t.counters.staleEpoch === 1, 'the stale datagram counted');
+      } finally {
+        raw.sock.close();
+      }
+      assert.equal(events.length, 2);
+      assert.throws(() => host.t.setEpoch(2 ** 32), RangeError);
+    });
+  });
+
+  it('loss: lost frames are counted and never sent; other cables are unaffected', async () => {
+    const faults: FaultSpec[] = [{ rates: rates({ loss: 1 }), link: 'host' }];
+    await withPair({ host: { faults, seed: 1 } }, async (host, box) => {
+      send(host, 0, Array.from({ length: 20 }, (_, i) => frame(i)));
+      send(host, 1, [frame(100)]); // a marker on a cable without faults, sent after them
+      await waitFor(() => box.sinks[1].got.length === 1, 'the marker');
+      assert.equal(box.sinks[0].got.length, 0);
+      assert.equal(host.t.counters.lost, 20);
+      assert.equal(host.t.counters.datagramsSent, 1);
+    });
+  });
+
+  it('corrupt: the datagrams are sent with a flipped bit and the receiver drops them on the FCS', async () => {
+    const faults: FaultSpec[] = [{ rates: rates({ loss: 0.5 }), link: null }, { rates: rates({ corrupt: 1 }), link: 'host' }]; // the last matching spec wins
+    await withPair({ host: { faults, seed: 1 } }, async (host, box) => {
+      send(host, 0, Array.from({ length: 20 }, (_, i) => frame(i)));
+      await waitFor(() => box.t.counters.fcsErrors === 20, '20 FCS errors');
+      assert.equal(host.t.counters.corrupted, 20);
+      assert.equal(host.t.counters.lost, 0);
+      assert.equal(box.sinks[0].got.length, 0);
+    });
+  });
+
+  it('dup delivers every frame twice', async () => {
+    await withPair({ host: { faults: [{ rates: rates({ dup: 1 }), link: null }] } }, async (host, box) => {
+      send(host, 0, Array.from({ length: 10 }, (_, i) => frame(i)));
+      await waitFor(() => box.sinks[0].got.length === 20, '20 frames');
+      assert.deepEqual(box.sinks[0].seqs(), Array.from({ length: 20 }, (_, i) => i >> 1));
+      assert.equal(host.t.counters.duplicated, 10);
+      assert.equal(host.t.counters.datagramsSent, 20);
+    });
+  });
+
+  it('reorder lets the next datagram overtake; the same seed makes the same decisions, a held last one still leaves', async () => {
+    const r = rates({ loss: 0.1, corrupt: 0.1, dup: 0.1, reorder: 0.2 });
+    const N = 200;
+    const run = async (seed: number) => {
+      let out: { seqs: number[]; counters: Record<string, number> } | null = null;
+      await withPair({ host: { faults: [{ rates: r, link: 'host' }], seed } }, async (host, box) => {
+        send(host, 0, Array.from({ length: N }, (_, i) => frame(i)));
+        const want = expectedDelivery(r, seed, 'host', N);
+        await waitFor(() => box.sinks[0].got.length === want.length && box.t.counters.fcsErrors === host.t.counters.corrupted, `${want.length} frames`);
+        const { lost, corrupted, duplicated, reordered } = host.t.counters;
+        out = { seqs: box.sinks[0].seqs(), counters: { lost, corrupted, duplicated, reordered } };
+        assert.deepEqual(out.seqs, want);
+      });
+      return out!;
+    };
+    const a = await run(42);
+    const b = await run(42);
+    const c = await run(43);
+    assert.deepEqual(b, a);
+    assert.notDeepEqual(c.seqs, a.seqs);
+    assert.ok(a.counters.reordered > 0 && a.counters.lost > 0 && a.counters.corrupted > 0 && a.counters.duplicated > 0);
+    assert.ok(a.seqs.some((s, i) => i > 0 && s < a.seqs[i - 1]), 'some frame arrived after a later one');
+    // Whatever the draw order, every frame neither lost nor corrupted arrives at least once.
+    const gone = N - a.counters.lost - a.counters.corrupted;
+    assert.equal(new Set(a.seqs).size, gone);
+  });
+});
