@@ -1,0 +1,367 @@
+/**
+ * The state directory of a live fabric (issue "Live fabric"; `--state DIR`, default `./.dconnect`):
+ *
+ *   <root>/up.lock        the pid of the `dconnect up` that runs the fabric (one per directory)
+ *   <root>/epoch          the session counter (a decimal u32): the host takes a new one per session
+ *   <root>/host.sock      the host's control API (control-http.ts)
+ *   <root>/nodes/X.json   one record per running node: pid, addresses, topology, epoch
+ *   <root>/logs/X.log     each node's log
+ *   <root>/drives/S.img   each SSD's bytes (file-store.ts), kept across restarts
+ *   <root>/jobs/          durable copy-job records (job-store.ts)
+ *
+ * Every file another process may read is written whole or not at all (a temporary file, fsync, rename,
+ * fsync of the directory), so a node killed mid-write never leaves half a record behind.
+ *
+ * Live code: synchronous file I/O and process signals; it lives outside the model layers.
+ */
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { DconnectError, type ErrorCode } from '../core/errors.js';
+
+export const DEFAULT_STATE_DIR = '.dconnect';
+
+/**
+ * The codes live mode adds to `ErrorCode` (core/errors.ts names only the model's and the CLI's so far).
+ * `liveError` is the one place that widens them, so the casts go when errors.ts lists these codes.
+ */
+export type LiveErrorCode =
+  | 'STATE_PATH' // a state-directory path that cannot be used (too long for a socket, an unsafe name)
+  | 'BAD_STATE' // a file in the state directory that does not parse (a corrupt record)
+  | 'ALREADY_RUNNING' // a fabric (or a control server) already runs on this state directory
+  | 'NOT_RUNNING' // no live fabric answers at the control socket
+  | 'NO_SUCH_JOB' // a job id that is malformed or has no record
+  | 'NO_SUCH_DEVICE' // a live device name the host does not know
+  | 'CONFLICT' // a request that contradicts the current state (e.g. resuming a running job)
+  | 'TIMEOUT' // the control API did not answer in time
+  | 'BAD_REQUEST' // a control request that is not valid JSON, or too large
+  | 'NOT_FOUND' // a control path no route serves
+  | 'BAD_METHOD' // a control path served, but not for this method
+  | 'BAD_RESPONSE' // a control response that is not JSON, or too large
+  | 'INTERNAL'; // an unexpected exception inside the control server
+
+export function liveError(code: LiveErrorCode, message: string, hint?: string): DconnectError {
+  return new DconnectError(code as ErrorCode, message, hint);
+}
+
+/**
+ * Longest Unix socket path, in bytes without the terminating NUL: `sun_path` is 108 bytes on Linux
+ * and 104 on macOS and the BSDs. A longer path fails at bind() with an error that names nothing useful.
+ */
+export const MAX_SOCKET_PATH_BYTES = process.platform === 'linux' ? 107 : 103;
+
+/** Throws STATE_PATH when `path` (made absolute) is too long to bind a Unix socket to. */
+export function assertSocketPathFits(path: string): string {
+  const abs = resolve(path);
+  const bytes = Buffer.byteLength(abs);
+  if (bytes > MAX_SOCKET_PATH_BYTES) {
+    throw liveError(
+      'STATE_PATH',
+      `the control socket path ${abs} is ${bytes} bytes; a Unix socket path holds at most ${MAX_SOCKET_PATH_BYTES}`,
+      'use a shorter --state path (e.g. --state /tmp/dc)',
+    );
+  }
+  return abs;
+}
+
+/** A file name inside the state directory: no separators, no `..`, nothing hidden, at most 128 bytes. */
+const SAFE_NAME = /^[A-Za-z0-9][\w.-]{0,127}$/;
+
+function safeName(kind: string, name: string): string {
+  if (typeof name !== 'string' || !SAFE_NAME.test(name) || name.includes('..')) {
+    throw liveError('STATE_PATH', `${JSON.stringify(name)} cannot name a ${kind} in the state directory`, 'names are a letter or digit, then letters, digits, _, . or - (at most 128)');
+  }
+  return name;
+}
+
+/**
+ * Writes `data` to `path` whole or not at all: a temporary file beside it (unique to this process and
+ * call, so concurrent writers never share one), fsync, rename over `path`, then fsync the directory so
+ * the rename itself survives a crash.
+ */
+export function writeFileAtomicSync(path: string, data: string): void {
+  const tmp = `${path}.${process.pid}.${tmpSeq++}.tmp`;
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    const buf = new TextEncoder().encode(data);
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  closeSync(fd);
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  fsyncDir(dirname(path));
+}
+let tmpSeq = 0;
+
+/**
+ * Creates `path` holding `data` only if it does not exist (false if it does): the data is written and
+ * fsynced in a temporary file that is then hard-linked to `path`, and link() fails atomically on an
+ * existing name. Unlike open(O_EXCL) and a write, no reader ever sees the file empty.
+ */
+export function createFileExclusiveSync(path: string, data: string): boolean {
+  const tmp = `${path}.${process.pid}.${tmpSeq++}.tmp`;
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    linkSync(tmp, path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+  fsyncDir(dirname(path));
+  return true;
+}
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads a file, or null when it does not exist. */
+function readIfExists(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+}
+
+/**
+ * Whether a process with this pid exists: signal 0 checks without signalling. EPERM means it exists
+ * but belongs to another user. A pid that is not a positive integer is never alive: kill(0) and
+ * kill(-n) would address whole process groups. (An exited but unreaped child still counts as alive.)
+ */
+export function isAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface NodeRecord {
+  name: string;
+  role: 'host' | 'box';
+  pid: number;
+  /** Where the node's UDP frame channel listens. */
+  udp: { host: string; port: number };
+  /** The host's control API (only the host has one). */
+  control?: { socket: string; tcp?: { host: string; port: number } };
+  /** ISO 8601. */
+  startedAt: string;
+  /** The topology the node was started with (a preset name or a path). */
+  topology: string;
+  /** The session the node belongs to (see StateDir.nextEpoch). */
+  epoch?: number;
+}
+
+function isEndpoint(v: unknown): v is { host: string; port: number } {
+  const o = v as { host?: unknown; port?: unknown } | null;
+  return typeof o === 'object' && o !== null && typeof o.host === 'string' && Number.isInteger(o.port) && (o.port as number) >= 0 && (o.port as number) <= 65535;
+}
+
+/** Why `v` is not a NodeRecord, or null when it is one. */
+function nodeRecordProblem(v: unknown): string | null {
+  const r = v as Partial<Record<keyof NodeRecord, unknown>> | null;
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) return 'not a JSON object';
+  if (typeof r.name !== 'string' || !SAFE_NAME.test(r.name)) return 'name is missing or not a node name';
+  if (r.role !== 'host' && r.role !== 'box') return `role is ${JSON.stringify(r.role)}, not host or box`;
+  if (!Number.isSafeInteger(r.pid) || (r.pid as number) <= 0) return 'pid is not a positive integer';
+  if (!isEndpoint(r.udp)) return 'udp is not {host, port}';
+  if (r.control !== undefined) {
+    const c = r.control as { socket?: unknown; tcp?: unknown } | null;
+    if (typeof c !== 'object' || c === null || typeof c.socket !== 'string' || (c.tcp !== undefined && !isEndpoint(c.tcp))) return 'control is not {socket, tcp?}';
+  }
+  if (typeof r.startedAt !== 'string') return 'startedAt is not a string';
+  if (typeof r.topology !== 'string') return 'topology is not a string';
+  if (r.epoch !== undefined && !isU32(r.epoch)) return 'epoch is not a u32';
+  return null;
+}
+
+const U32_MAX = 0xffff_ffff;
+function isU32(v: unknown): v is number {
+  return Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= U32_MAX;
+}
+
+export class StateDir {
+  /** Absolute, so socket paths and records name the same place whatever the cwd of the reader. */
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  /** mkdir -p of the directory and its subfolders. A new root is 0700: the control socket has no other access control. */
+  ensure(): void {
+    mkdirSync(this.root, { recursive: true, mode: 0o700 });
+    for (const sub of ['nodes', 'logs', 'drives', 'jobs']) mkdirSync(join(this.root, sub), { recursive: true });
+  }
+
+  nodeRecordPath(name: string): string {
+    return join(this.root, 'nodes', `${safeName('node', name)}.json`);
+  }
+
+  logPath(name: string): string {
+    return join(this.root, 'logs', `${safeName('node', name)}.log`);
+  }
+
+  drivePath(slotName: string): string {
+    return join(this.root, 'drives', `${safeName('drive', slotName)}.img`);
+  }
+
+  get jobsDir(): string {
+    return join(this.root, 'jobs');
+  }
+
+  /** `<root>/host.sock`; throws STATE_PATH when the root is too long for a Unix socket path. */
+  get controlSocketPath(): string {
+    return assertSocketPathFits(join(this.root, 'host.sock'));
+  }
+
+  writeNodeRecord(rec: NodeRecord): void {
+    const problem = nodeRecordProblem(rec);
+    if (problem) throw liveError('BAD_STATE', `node record for ${JSON.stringify(rec.name)}: ${problem}`);
+    writeFileAtomicSync(this.nodeRecordPath(rec.name), `${JSON.stringify(rec, null, 2)}\n`);
+  }
+
+  readNodeRecord(name: string): NodeRecord | null {
+    const path = this.nodeRecordPath(name);
+    const text = readIfExists(path);
+    return text === null ? null : parseNodeRecord(path, text);
+  }
+
+  /** Every node record, sorted by name. Temporary files of writes in progress are not records. */
+  listNodeRecords(): NodeRecord[] {
+    const dir = join(this.root, 'nodes');
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    const out: NodeRecord[] = [];
+    for (const f of names) {
+      if (!f.endsWith('.json')) continue;
+      const path = join(dir, f);
+      const text = readIfExists(path); // removed since readdir: not a record any more
+      if (text !== null) out.push(parseNodeRecord(path, text));
+    }
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  removeNodeRecord(name: string): void {
+    rmSync(this.nodeRecordPath(name), { force: true });
+  }
+
+  /** Records whose process exists. */
+  liveNodes(): NodeRecord[] {
+    return this.listNodeRecords().filter((r) => isAlive(r.pid));
+  }
+
+  /** Records left behind by processes that are gone (killed, crashed). */
+  staleNodes(): NodeRecord[] {
+    return this.listNodeRecords().filter((r) => !isAlive(r.pid));
+  }
+
+  /**
+   * The next session number: `<root>/epoch` read, +1, written atomically; 1 the first time. A u32 (it
+   * travels in datagrams), wrapping from 2^32-1 to 1 (0 never names a session). One writer: the host,
+   * which runs under the up lock.
+   */
+  nextEpoch(): number {
+    const path = join(this.root, 'epoch');
+    const text = readIfExists(path);
+    let current = 0;
+    if (text !== null) {
+      const t = text.trim();
+      current = /^\d{1,10}$/.test(t) ? Number(t) : -1;
+      if (!isU32(current)) throw liveError('BAD_STATE', `${path} holds ${JSON.stringify(t.slice(0, 40))}, not a session number`, `delete ${path} (the next session starts again from 1)`);
+    }
+    const next = current === U32_MAX ? 1 : current + 1;
+    writeFileAtomicSync(path, `${next}\n`);
+    return next;
+  }
+
+  /**
+   * Takes `<root>/up.lock` for this process, so a second `dconnect up` on the directory says a fabric
+   * runs instead of starting twice. A lock whose pid is dead (or unreadable) is taken over. Returns the
+   * release function, which removes the lock only while it still names this process.
+   *
+   * Two `up`s taking over the same stale lock at the same instant could both win (the check and the
+   * unlink are two steps); live locks are never broken. A pid reused by an unrelated process reads as
+   * running: `dconnect status` then shows no nodes, and removing the lock file clears it.
+   */
+  acquireUpLock(): () => void {
+    this.ensure();
+    const path = join(this.root, 'up.lock');
+    const mine = `${process.pid}\n`;
+    // Bounded: each round either creates the lock, throws, or removes a stale one; three rounds allow
+    // for another process creating and dropping it meanwhile.
+    for (let round = 0; round < 3; round++) {
+      if (createFileExclusiveSync(path, mine)) {
+        let released = false;
+        return () => {
+          if (released) return;
+          released = true;
+          if (readIfExists(path) === mine) rmSync(path, { force: true });
+        };
+      }
+      const held = readIfExists(path);
+      if (held === null) continue; // released between our attempt and the read
+      const pid = /^\d+\s*$/.test(held) ? Number(held) : NaN;
+      if (isAlive(pid)) {
+        throw liveError('ALREADY_RUNNING', `a fabric is already running in ${this.root} (pid ${pid})`, 'dconnect status shows it; dconnect down stops it');
+      }
+      if (readIfExists(path) === held) {
+        try {
+          unlinkSync(path);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        }
+      }
+    }
+    throw liveError('ALREADY_RUNNING', `another process keeps taking ${path}`, 'dconnect status shows what runs; try again');
+  }
+}
+
+function parseNodeRecord(path: string, text: string): NodeRecord {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw corrupt(path, `not JSON (${(e as Error).message})`);
+  }
+  const problem = nodeRecordProblem(v);
+  if (problem) throw corrupt(path, problem);
+  const rec = v as NodeRecord;
+  if (`${rec.name}.json` !== basename(path)) throw corrupt(path, `it names node ${rec.name}`);
+  return rec;
+}
+
+function corrupt(path: string, why: string): DconnectError {
+  return liveError('BAD_STATE', `${path} is not a valid node record: ${why}`, `delete ${path} if no node of that name is running (dconnect down also clears records)`);
+}
