@@ -34,6 +34,7 @@ function topologyOf(o: { topology: string; set?: string[] }, extra: { spec: stri
   const { topology, settings } = applySettings(loadTopology(o.topology), [...(o.set ?? []), ...extra]);
   return { topology, overrides: overridesOf(settings) };
 }
+const stateOption = () => new Option('--state <dir>', 'the live fabric\'s state directory: node records, logs, drive files, jobs').default('.dconnect');
 const shardOption = () =>
   new Option(
     '--shard <I/N>',
@@ -51,8 +52,14 @@ program
   .addOption(topologyOption())
   .addOption(setOption())
   .addOption(seedOption())
+  .option('--live', 'ask the running live fabric (dconnect up) instead of simulating one')
+  .addOption(stateOption())
   .option('--json', 'one JSON object on stdout')
-  .action((o: { topology: string; set?: string[]; seed: string; json?: boolean }) => {
+  .action(async (o: { topology: string; set?: string[]; seed: string; json?: boolean; live?: boolean; state: string }) => {
+    if (o.live) {
+      const { liveDevicesAction } = await import('./live.js');
+      return liveDevicesAction(o);
+    }
     const devices = listDevices(topologyOf(o).topology, parseSeed(o.seed));
     if (o.json) {
       process.stdout.write(JSON.stringify({ devices }) + '\n');
@@ -69,10 +76,10 @@ program
 program
   .command('copy')
   .description('copy a range from one SSD to another, directly through the DC buffer (default) or through host memory; more pairs (sda sdb sdc sdd) move concurrently')
-  .argument('<src>', 'source device and optional offset: sda or sda:1GiB')
-  .argument('<dst>', 'destination device and optional offset: sdb or sdb:4KiB')
+  .argument('[src]', 'source device and optional offset: sda or sda:1GiB')
+  .argument('[dst]', 'destination device and optional offset: sdb or sdb:4KiB')
   .argument('[more...]', 'further source/destination pairs, moved at the same time: sdc sdd ...')
-  .requiredOption('--length <size>', 'bytes to move, with units: 512, 4KiB, 256MiB, 1GiB')
+  .option('--length <size>', 'bytes to move, with units: 512, 4KiB, 256MiB, 1GiB (required)')
   .option('--depth <n>', 'I/O commands in flight over source and destination together (the paper: 3)')
   .option('--chunk <size>', 'bytes per I/O command (default: the topology\'s copy.chunkBytes)')
   .addOption(new Option('--via <path>', 'dc-buffer: direct (Direct Connect); host: conventional, through host memory').default('dc-buffer'))
@@ -84,8 +91,28 @@ program
   .option('--fault <spec>', "frame faults on cables, seeded by --seed (repeatable): loss=1%,reorder=1%,dup=0.5%,corrupt=0.1%, on every cable or ...@LINK on one; or media-error=sdb:LBA (reads of that block fail)", (v: string, prev: string[] = []) => [...prev, v])
   .option('--capture <links>', "record the frames on these links (comma-separated; 'dconnect links' lists them, the host's cable is 'host') into --pcap")
   .option('--pcap <file>', 'the capture file: pcap, nanosecond timestamps in simulated time, real frame bytes (Wireshark, tshark)')
+  .option('--live', 'copy on the running live fabric (dconnect up) as a job: real processes, sockets and files; verified by reading both ranges back')
+  .option('--resume <job>', 'finish a live job that failed or was cancelled, from its last flushed byte (implies --live)')
+  .addOption(stateOption())
   .option('--json', 'one JSON object on stdout')
-  .action((srcArg: string, dstArg: string, more: string[], o: { length: string; depth?: string; chunk?: string; via: string; hostLanes?: string; fidelity: FidelityMode; seed: string; topology: string; set?: string[]; fault?: string[]; capture?: string; pcap?: string; json?: boolean }) => {
+  .action(async (srcArg: string | undefined, dstArg: string | undefined, more: string[], o: { length?: string; depth?: string; chunk?: string; via: string; hostLanes?: string; fidelity: FidelityMode; seed: string; topology: string; set?: string[]; fault?: string[]; capture?: string; pcap?: string; json?: boolean; live?: boolean; resume?: string; state: string }) => {
+    if (o.resume !== undefined) {
+      if (srcArg !== undefined) throw new DconnectError('BAD_OPTION', '--resume takes no devices: the job has them', `dconnect copy --resume ${o.resume} --live`);
+      const { liveCopyAction } = await import('./live.js');
+      return liveCopyAction({ resume: o.resume }, o);
+    }
+    if (srcArg === undefined || dstArg === undefined) throw new DconnectError('BAD_OPTION', 'copy needs a source and a destination', 'e.g. dconnect copy sda sdb --length 256MiB');
+    if (o.length === undefined) throw new DconnectError('BAD_OPTION', 'copy needs --length', 'e.g. --length 256MiB');
+    if (o.live) {
+      if (more.length > 0) throw new DconnectError('BAD_OPTION', '--live copies one pair per job', 'submit one copy per pair (they queue)');
+      for (const [flag, v] of [['--fault', o.fault], ['--capture', o.capture], ['--set', o.set], ['--host-lanes', o.hostLanes]] as const) {
+        if (v !== undefined) throw new DconnectError('BAD_OPTION', `${flag} does not apply to a live copy: the fabric's settings are fixed at dconnect up`, `give it to dconnect up`);
+      }
+      const src = parseDeviceRange(srcArg, 'source');
+      const dst = parseDeviceRange(dstArg, 'destination');
+      const { liveCopyAction } = await import('./live.js');
+      return liveCopyAction({ src: src.device, srcOffset: src.offset, dst: dst.device, dstOffset: dst.offset, lengthBytes: parseSize(o.length, '--length'), via: parseVia(o.via), ...(o.chunk ? { chunkBytes: parseSize(o.chunk, '--chunk') } : {}), ...(o.depth ? { depth: Number(o.depth) } : {}) }, o);
+    }
     const { topology } = topologyOf(o, o.hostLanes === undefined ? [] : [{ spec: `host.lanes=${o.hostLanes}`, shown: `--host-lanes ${o.hostLanes}` }]);
     if (more.length % 2 !== 0) throw new DconnectError('BAD_OPTION', `${more.length + 2} devices given; moves need them in pairs`, 'name a destination for every source: dconnect copy sda sdb sdc sdd');
     const args = [srcArg, dstArg, ...more];
@@ -128,6 +155,67 @@ program
     } finally {
       bar.stop();
     }
+  });
+
+const liveFabricOptions = (c: Command) =>
+  c
+    .addOption(new Option('--pace <mode>', 'model: links and flash at their modelled rates, dilated; none: as fast as this machine goes').choices(['model', 'none']).default('model'))
+    .option('--time-dilation <n|auto>', 'wall seconds per simulated second with --pace model (default auto: measured here)')
+    .option('--hard-limit <ms>', 'stop a node with an error when an event runs this late (default: best effort, lag reported)')
+    .addOption(seedOption())
+    .option('--fault <spec>', 'frame faults on the UDP channels, seeded: loss=1%,reorder=1%,dup=0.5%,corrupt=0.1% (repeatable; ...@LINK for one)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--control-tcp <host:port>', 'serve the control API on loopback TCP too (the Unix socket is always there)');
+
+liveFabricOptions(
+  program
+    .command('up')
+    .description('start a live fabric on this machine: the host and one process per box on loopback, SSDs in sparse files in the state directory; restarts nodes that stopped')
+    .addOption(topologyOption())
+    .addOption(setOption())
+    .addOption(stateOption()),
+)
+  .option('--json', 'one JSON object on stdout')
+  .action(async (o: { topology: string; set?: string[]; state: string; pace: string; timeDilation?: string; hardLimit?: string; seed: string; fault?: string[]; controlTcp?: string; json?: boolean }, cmd: Command) => {
+    const { upAction } = await import('./live.js');
+    const given = cmd.getOptionValueSource('topology') === 'cli' || (o.set?.length ?? 0) > 0;
+    // A state directory keeps its fabric's topology; --topology/--set must agree with it when given.
+    await upAction(topologyOf(o).topology, given, o);
+  });
+
+liveFabricOptions(
+  program
+    .command('node')
+    .description('run one node of a live fabric in the foreground (for nodes on several machines); dconnect up runs them for you on one')
+    .requiredOption('--name <node>', "which node: 'host' or a box's name (box0)")
+    .addOption(topologyOption())
+    .addOption(setOption())
+    .addOption(stateOption())
+    .option('--listen <host:port>', 'the UDP address to listen on (port 0: any free one)')
+    .option('--peer <name=host:port>', "a box's address, for the host node (repeatable); default: from the state directory's node records", (v: string, prev: string[] = []) => [...prev, v])
+    .option('--peer-timeout <ms>', 'a box that sends nothing this long while the host waits on it is lost (the job fails, resumable)', '5000'),
+).action(async (o: { name: string; topology: string; set?: string[]; state: string; listen?: string; peer?: string[]; peerTimeout?: string; pace: string; timeDilation?: string; hardLimit?: string; seed: string; fault?: string[]; controlTcp?: string }) => {
+  const { nodeAction } = await import('./live.js');
+  await nodeAction(topologyOf(o).topology, o);
+});
+
+program
+  .command('status')
+  .description('the live fabric: each node (role, pid, addresses), the host session and each job (state, bytes done)')
+  .addOption(stateOption())
+  .option('--json', 'one JSON object on stdout')
+  .action(async (o: { state: string; json?: boolean }) => {
+    const { statusAction } = await import('./live.js');
+    await statusAction(o);
+  });
+
+program
+  .command('down')
+  .description('stop the live fabric\'s nodes cleanly (SIGTERM; SIGKILL after 10 s); drives and job records stay in the state directory')
+  .addOption(stateOption())
+  .option('--json', 'one JSON object on stdout')
+  .action(async (o: { state: string; json?: boolean }) => {
+    const { downAction } = await import('./live.js');
+    await downAction(o);
   });
 
 program

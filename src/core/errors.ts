@@ -16,7 +16,24 @@ export type ErrorCode =
   | 'BAD_PDU' // an ExpEther PDU or frame that cannot be encoded or decoded (expether/pdu-codec.ts)
   | 'DEVICE_ERROR' // a device reported an error status
   | 'LAG_LIMIT' // live mode: an event ran later than --hard-limit allows
-  | 'VERIFY_FAILED'; // the destination did not match the source after a copy
+  | 'VERIFY_FAILED' // the destination did not match the source after a copy
+  // Live mode (src/live/, src/cli/live.ts):
+  | 'NOT_RUNNING' // no live fabric answers (no state, no node, no control socket)
+  | 'ALREADY_RUNNING' // a live fabric or control server already runs there
+  | 'NODE_START' // a node process did not start (its log says why)
+  | 'BOX_LOST' // a box stopped answering while the host waited on it
+  | 'HOST_RESTARTED' // the host node stopped during a job
+  | 'BAD_STATE' // a state directory file that does not parse
+  | 'STATE_PATH' // a state directory whose path is unusable (too long for a Unix socket)
+  | 'BAD_REQUEST' // a control API request that is not valid
+  | 'NO_SUCH_JOB' // a job id the host does not know
+  | 'CONFLICT' // a request that does not fit the job's state
+  | 'TIMEOUT' // the control API did not answer in time
+  | 'NO_SUCH_DEVICE' // the control API: a device the host does not know
+  | 'NOT_FOUND' // the control API: no such path
+  | 'BAD_METHOD' // the control API: the path does not take that method
+  | 'BAD_RESPONSE' // the control API's answer is not JSON, too large or cut off
+  | 'INTERNAL'; // an unexpected error inside a live node
 
 /** Thrown when user input or a model invariant fails in a way the user must hear about. */
 export class DconnectError extends Error {

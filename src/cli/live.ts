@@ -1,0 +1,267 @@
+/**
+ * The live commands: `up`, `node`, `status`, `down`, and `devices --live` / `copy --live` through the
+ * host node's control API. Live code runs here and in src/live/, never in the model layers.
+ */
+import { DconnectError } from '../core/errors.js';
+import { formatBytes } from '../core/units.js';
+import { parseFault } from '../runtime/faults.js';
+import type { Topology } from '../topology/schema.js';
+import { runBoxNode } from '../live/box-node.js';
+import { controlRequest } from '../live/control-http.js';
+import { autoDilation } from '../live/dilation.js';
+import { runHostNode } from '../live/host-node.js';
+import { checkNode, nodesOf } from '../live/placement.js';
+import { PACES, type Pace } from '../live/realtime-scheduler.js';
+import { StateDir } from '../live/state-dir.js';
+import { down, nodeStatuses, readSettings, up, writeSettings, type FabricSettings } from '../live/supervisor.js';
+import { progressBar } from './progress.js';
+
+export interface LiveFabricOptions {
+  state: string;
+  pace?: string;
+  timeDilation?: string;
+  hardLimit?: string;
+  seed: string;
+  fault?: string[];
+  listenHost?: string;
+  controlTcp?: string;
+}
+
+/** HOST:PORT -> address; `what` names the option. */
+export function parseAddress(text: string, what: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new DconnectError('BAD_OPTION', `${what} '${text}' is not HOST:PORT`, `e.g. ${what} 127.0.0.1:7000 (port 0: any free port)`);
+  return { host: m[1].replace(/^\[|\]$/g, ''), port };
+}
+
+function paceOf(text: string | undefined): Pace {
+  const p = (text ?? 'model') as Pace;
+  if (!PACES.includes(p)) throw new DconnectError('BAD_OPTION', `--pace '${text}' is not one of ${PACES.join(', ')}`, 'model: links and flash at their modelled rates, dilated; none: as fast as this machine goes');
+  return p;
+}
+
+const say = (line: string) => process.stderr.write(line + '\n');
+
+/** The settings of a fabric from `up`'s options (measuring the dilation when it is auto). */
+function settingsOf(topology: Topology, o: LiveFabricOptions): FabricSettings {
+  const pace = paceOf(o.pace);
+  let dilation: number;
+  const d = o.timeDilation ?? (pace === 'model' ? 'auto' : '1');
+  if (d === 'auto') {
+    say(`time dilation auto: timing a short per-TLP simulation of ${topology.name}...`);
+    const a = autoDilation(topology);
+    dilation = a.dilation;
+    say(`time dilation ${dilation}: the model ran ${a.measuredRatio.toFixed(1)}x slower than the hardware here, times a margin for sockets and files`);
+  } else {
+    dilation = Number(d);
+    if (!(dilation > 0) || !Number.isFinite(dilation)) throw new DconnectError('BAD_OPTION', `--time-dilation '${d}' is not a positive number or auto`, 'e.g. --time-dilation 20, or auto');
+  }
+  const hardLimitMs = o.hardLimit === undefined ? undefined : Number(o.hardLimit);
+  if (hardLimitMs !== undefined && !(hardLimitMs > 0)) throw new DconnectError('BAD_OPTION', `--hard-limit '${o.hardLimit}' is not a positive number of ms`);
+  const faults = o.fault ?? [];
+  for (const f of faults) parseFault(f); // refused now, not in a node's log
+  const seed = Number(o.seed);
+  return { topology, pace, dilation, hardLimitMs, seed, faults, listenHost: o.listenHost ?? '127.0.0.1', controlTcp: o.controlTcp ? parseAddress(o.controlTcp, '--control-tcp') : undefined };
+}
+
+export async function upAction(topology: Topology, given: boolean, o: LiveFabricOptions & { json?: boolean }): Promise<void> {
+  const state = new StateDir(o.state);
+  state.ensure();
+  const release = state.acquireUpLock();
+  try {
+    let s = readSettings(state);
+    if (s && given && JSON.stringify(s.topology) !== JSON.stringify(topology)) {
+      throw new DconnectError('BAD_OPTION', `${state.root} holds a fabric of topology ${s.topology.name} with other settings`, 'use that state directory without --topology/--set, or another --state for another fabric');
+    }
+    const running = s ? nodeStatuses(state, s.topology).filter((n) => n.running) : [];
+    if (s && running.length === nodesOf(s.topology).length) {
+      say(`a fabric is already running in ${state.root}: ${running.map((n) => `${n.name} (pid ${n.pid})`).join(', ')}; dconnect status shows it, dconnect down stops it`);
+      if (o.json) process.stdout.write(JSON.stringify({ started: [], nodes: running }) + '\n');
+      return;
+    }
+    if (!s) {
+      s = settingsOf(topology, o);
+      writeSettings(state, s);
+    }
+    const r = await up(state, s.topology, say);
+    // Boot now, so a fabric that cannot boot fails here, not at the first copy.
+    const devices = await controlRequest<{ blockDevices: { name: string }[]; dcBuffers: { name: string }[] }>({ socketPath: state.controlSocketPath }, 'GET', '/devices', undefined, { timeoutMs: 120_000 });
+    say(`fabric up in ${state.root}: ${s.topology.name}, pace ${s.pace}${s.pace === 'model' ? `, time dilation ${s.dilation}` : ''}; devices ${[...devices.blockDevices, ...devices.dcBuffers].map((d) => d.name).join(', ')}`);
+    say(`copy with: dconnect copy sda sdb --length 64MiB --live${o.state !== '.dconnect' ? ` --state ${o.state}` : ''}; stop with: dconnect down`);
+    if (o.json) process.stdout.write(JSON.stringify({ started: r.started, nodes: r.nodes, devices }) + '\n');
+  } finally {
+    release();
+  }
+}
+
+export async function nodeAction(topology: Topology | null, o: LiveFabricOptions & { name: string; listen?: string; peer?: string[]; peerTimeout?: string }): Promise<void> {
+  const state = new StateDir(o.state);
+  state.ensure();
+  let s = readSettings(state);
+  if (!s) {
+    if (!topology) throw new DconnectError('BAD_OPTION', `${state.root} has no fabric settings`, 'give --topology (and the other fabric options), or start with dconnect up');
+    s = settingsOf(topology, o);
+    writeSettings(state, s);
+  }
+  const node = checkNode(s.topology, o.name);
+  const listen = parseAddress(o.listen ?? `${s.listenHost}:0`, '--listen');
+  const peers: Record<string, { host: string; port: number }> = {};
+  for (const p of o.peer ?? []) {
+    const m = /^([A-Za-z][\w-]*)=(.+)$/.exec(p);
+    if (!m) throw new DconnectError('BAD_OPTION', `--peer '${p}' is not NAME=HOST:PORT`, 'e.g. --peer box0=10.0.0.2:7000');
+    checkNode(s.topology, m[1]);
+    peers[m[1]] = parseAddress(m[2], '--peer');
+  }
+  const faults = s.faults.map(parseFault);
+  const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${node.name}: ${line}\n`);
+  const common = { topology: s.topology, state, seed: s.seed, pace: s.pace, dilation: s.dilation, listen, faults, log };
+  const running =
+    node.role === 'host'
+      ? await runHostNode({ ...common, hardLimitMs: s.hardLimitMs, peers, tcp: s.controlTcp, peerTimeoutMs: o.peerTimeout ? Number(o.peerTimeout) : 5000 })
+      : await runBoxNode({ ...common, name: node.name });
+  const udp = running.transport.address();
+  state.writeNodeRecord({
+    name: node.name,
+    role: node.role,
+    pid: process.pid,
+    udp,
+    ...('control' in running ? { control: { socket: running.control.socketPath, ...(running.control.tcp ? { tcp: running.control.tcp } : {}) } } : {}),
+    startedAt: new Date().toISOString(),
+    topology: s.topology.name,
+  });
+  log(`running (pid ${process.pid}, udp ${udp.host}:${udp.port}, pace ${s.pace}${s.pace === 'model' ? `, dilation ${s.dilation}` : ''})`);
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string) => {
+      log(`${sig}: stopping`);
+      running.stop().then(
+        () => {
+          const rec = state.readNodeRecord(node.name);
+          if (rec?.pid === process.pid) state.removeNodeRecord(node.name);
+          resolve();
+        },
+        (e) => {
+          log(`error while stopping: ${(e as Error).message}`);
+          resolve();
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+export async function downAction(o: { state: string; json?: boolean }): Promise<void> {
+  const state = new StateDir(o.state);
+  const s = readSettings(state);
+  if (!s) {
+    say(`no fabric in ${state.root}: nothing to stop`);
+    return;
+  }
+  const stopped = await down(state, s.topology, say);
+  if (stopped.length === 0) say(`no node of ${state.root} was running`);
+  if (o.json) process.stdout.write(JSON.stringify({ stopped }) + '\n');
+}
+
+interface HostStatus {
+  session: { epoch: number; booted: boolean; events: number; simulatedSeconds: number; lag: { events: number; maxMs: number; p99Ms: number } | null } | null;
+  pace: string;
+  dilation: number;
+  transport: Record<string, number>;
+  jobs: { id: string; state: string; src: string; dst: string; lengthBytes: number; bytesDone: number; doneBytes: number; error?: { message: string } }[];
+}
+
+export async function statusAction(o: { state: string; json?: boolean }): Promise<void> {
+  const state = new StateDir(o.state);
+  const s = readSettings(state);
+  if (!s) throw new DconnectError('NOT_RUNNING', `no fabric in ${state.root}`, 'start one with dconnect up (or pass the --state DIR it was started with)');
+  const nodes = nodeStatuses(state, s.topology);
+  const host = nodes.find((n) => n.role === 'host');
+  const hs = host?.running ? await controlRequest<HostStatus>({ socketPath: state.controlSocketPath }, 'GET', '/status').catch(() => null) : null;
+  if (o.json) {
+    process.stdout.write(JSON.stringify({ state: state.root, topology: s.topology.name, pace: s.pace, dilation: s.dilation, nodes, session: hs?.session ?? null, transport: hs?.transport ?? null, jobs: (hs?.jobs ?? []).map((j) => ({ id: j.id, state: j.state, src: j.src, dst: j.dst, lengthBytes: j.lengthBytes, bytesDone: j.bytesDone, ...(j.error ? { error: j.error.message } : {}) })) }) + '\n');
+    return;
+  }
+  process.stdout.write(`fabric ${state.root}: ${s.topology.name}, pace ${s.pace}${s.pace === 'model' ? `, time dilation ${s.dilation}` : ''}\n`);
+  for (const n of nodes) {
+    process.stdout.write(`  ${n.name.padEnd(8)} ${n.role.padEnd(4)} ${n.running ? `running, pid ${n.pid}` : 'stopped'}${n.udp ? `, udp ${n.udp.host}:${n.udp.port}` : ''}${n.control ? `, control ${n.control.socket}` : ''}\n`);
+  }
+  if (hs?.session) {
+    const l = hs.session.lag;
+    process.stdout.write(`  session ${hs.session.epoch}: ${hs.session.booted ? 'booted' : 'booting'}, ${hs.session.events} events, ${hs.session.simulatedSeconds.toFixed(3)} s simulated${l ? `, lag max ${l.maxMs.toFixed(1)} ms, p99 <= ${l.p99Ms} ms` : ''}\n`);
+  }
+  for (const j of hs?.jobs ?? []) {
+    process.stdout.write(`  job ${j.id}: ${j.state}, ${j.src} -> ${j.dst}, ${formatBytes(j.bytesDone)} of ${formatBytes(j.lengthBytes)}${j.error ? ` (${j.error.message})` : ''}\n`);
+  }
+}
+
+export async function liveDevicesAction(o: { state: string; json?: boolean }): Promise<void> {
+  const state = new StateDir(o.state);
+  const d = await controlRequest<{ blockDevices: { name: string; serial: string; capacityBytes: number; box: string; slot: number; bdf: string }[]; dcBuffers: { name: string; sizeBytes: number; box: string; slot: number; bdf: string }[] }>({ socketPath: state.controlSocketPath }, 'GET', '/devices', undefined, { timeoutMs: 120_000 });
+  if (o.json) {
+    process.stdout.write(JSON.stringify(d) + '\n');
+    return;
+  }
+  for (const b of d.blockDevices) process.stdout.write(`${b.name}  ssd        ${b.box}/slot${b.slot}  ${b.bdf}  ${formatBytes(b.capacityBytes)}  ${b.serial}\n`);
+  for (const b of d.dcBuffers) process.stdout.write(`${b.name}  dc-buffer  ${b.box}/slot${b.slot}  ${b.bdf}  ${formatBytes(b.sizeBytes)}\n`);
+}
+
+interface JobView {
+  id: string;
+  state: string;
+  lengthBytes: number;
+  bytesDone: number;
+  doneBytes: number;
+  error?: { code: string; message: string; hint?: string };
+  result?: Record<string, unknown> & { verified: boolean; mbPerSecWall: number; wallSeconds: number; mbPerSecSimulated: number; verifySeconds: number; hostLink: { upstreamPayloadBytes: number; downstreamPayloadBytes: number }; relay: string; mode: string; movedBytes: number };
+}
+
+/** How often `copy --live` polls its job, ms. */
+const POLL_MS = 200;
+
+/** Submits a copy (or resumes a job) and follows it to the end: a progress bar on a terminal, plain lines in logs. */
+export async function liveCopyAction(req: { src: string; dst: string; srcOffset: number; dstOffset: number; lengthBytes: number; via: string; chunkBytes?: number; depth?: number } | { resume: string }, o: { state: string; json?: boolean }): Promise<void> {
+  const state = new StateDir(o.state);
+  const target = { socketPath: state.controlSocketPath };
+  let job = 'resume' in req ? await controlRequest<JobView>(target, 'POST', `/jobs/${encodeURIComponent(req.resume)}/resume`) : await controlRequest<JobView>(target, 'POST', '/jobs', req, { timeoutMs: 120_000 });
+  say(`job ${job.id}: ${'resume' in req ? `resumed from byte ${job.doneBytes}` : 'submitted'} (dconnect status shows it; Ctrl-C cancels it)`);
+  const bar = progressBar(`copy ${job.id}`, job.lengthBytes, 'bytes', { lines: true });
+  let interrupted = false;
+  const onInt = () => {
+    interrupted = true;
+    void controlRequest(target, 'POST', `/jobs/${job.id}/cancel`).catch(() => {});
+  };
+  process.once('SIGINT', onInt);
+  try {
+    while (job.state === 'queued' || job.state === 'running' || job.state === 'verifying') {
+      await new Promise((r) => setTimeout(r, POLL_MS));
+      job = await controlRequest<JobView>(target, 'GET', `/jobs/${job.id}`);
+      bar.update(job.bytesDone);
+    }
+  } finally {
+    bar.stop();
+    process.off('SIGINT', onInt);
+  }
+  if (o.json) process.stdout.write(JSON.stringify(job) + '\n');
+  if (job.state === 'done' && job.result) {
+    const r = job.result;
+    if (!o.json) {
+      process.stdout.write(
+        [
+          `job ${job.id}: ${r.mode} copy of ${formatBytes(job.lengthBytes)} via ${r.relay}: done, verified by reading both ranges back through the devices`,
+          `  this run moved ${formatBytes(r.movedBytes)} in ${r.wallSeconds.toFixed(2)} s wall (${r.mbPerSecWall.toFixed(1)} MB/s; ${r.mbPerSecSimulated.toFixed(1)} MB/s in simulated time); verification ${r.verifySeconds.toFixed(2)} s`,
+          `  host link payload during the move: ${formatBytes(r.hostLink.downstreamPayloadBytes)} down, ${formatBytes(r.hostLink.upstreamPayloadBytes)} up`,
+        ].join('\n') + '\n',
+      );
+    }
+    return;
+  }
+  if (job.state === 'cancelled') {
+    say(`job ${job.id}: cancelled; bytes [0, ${job.doneBytes}) of the range are copied and flushed; dconnect copy --resume ${job.id} --live finishes it`);
+    process.exitCode = interrupted ? 130 : 1;
+    return;
+  }
+  say(`dconnect: error [${job.error?.code ?? 'FAILED'}]: job ${job.id} failed: ${job.error?.message ?? 'unknown'}`);
+  if (job.error?.hint) say(`  hint: ${job.error.hint}`);
+  process.exitCode = job.error?.code === 'VERIFY_FAILED' ? 3 : 1;
+}

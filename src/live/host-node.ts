@@ -1,0 +1,324 @@
+/**
+ * The host node: the host of the topology (root complex, host link, server-side bridge; the DC
+ * command, operator and manager) in its own process, with the control API on a Unix socket (and
+ * loopback TCP when asked).
+ *
+ * A session is one incarnation of the host's model: a fresh real-time scheduler and fabric part, a new
+ * epoch (so the boxes rebuild theirs), then boot (PCI enumeration and NVMe bring-up over the network).
+ * It starts when first needed and lasts until something breaks it: a box that stops answering while
+ * the host waits on it, or a model error. Then the running job fails with the range done so far, and
+ * the next request starts a new session.
+ *
+ * Jobs run one at a time in submission order (a queue; each job already keeps `depth` commands in
+ * flight). Their records are durable in the state directory (job-store.ts).
+ */
+import { DconnectError } from '../core/errors.js';
+import { startBoot, type BootedHost } from '../runtime/boot.js';
+import type { FaultSpec } from '../runtime/faults.js';
+import type { Topology } from '../topology/schema.js';
+import { startControlServer, type ControlServer, type Route } from './control-http.js';
+import { JobStore, type JobRecord } from './job-store.js';
+import { checkJob, runJob, SlotPool, type JobRequest } from './live-job.js';
+import { buildNodeFabric } from './node-fabric.js';
+import { HOST_NODE } from './placement.js';
+import { RealtimeScheduler, type Pace } from './realtime-scheduler.js';
+import type { StateDir } from './state-dir.js';
+import { UdpTransport } from './udp-transport.js';
+
+export interface HostNodeOptions {
+  topology: Topology;
+  state: StateDir;
+  seed: number;
+  pace: Pace;
+  dilation: number;
+  hardLimitMs?: number;
+  listen: { host: string; port: number };
+  /** Box addresses given on the command line; others are read from the state directory's node records at each session. */
+  peers: Record<string, { host: string; port: number }>;
+  tcp?: { host: string; port: number };
+  faults: FaultSpec[];
+  /** A box that sends nothing this long while the host waits on it is lost, ms. */
+  peerTimeoutMs: number;
+  log: (line: string) => void;
+}
+
+interface Session {
+  epoch: number;
+  scheduler: RealtimeScheduler;
+  host: BootedHost<RealtimeScheduler> | null;
+  booted: Promise<BootedHost<RealtimeScheduler>>;
+  pool: SlotPool | null;
+  /** Boxes the host waits on now, with the wall ms the wait began. */
+  waitingOn: Map<string, number>;
+  fail(e: Error): void;
+  failed: Error | null;
+}
+
+export interface RunningHost {
+  transport: UdpTransport;
+  control: ControlServer;
+  stop(): Promise<void>;
+}
+
+const WATCHDOG_MS = 200;
+
+export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
+  const t = o.topology;
+  const boxes = t.boxes.map((b) => b.name);
+  const jobs = new JobStore(o.state.jobsDir);
+  const transport = await UdpTransport.open({ node: HOST_NODE, bind: o.listen, epoch: 0, role: 'host', faults: o.faults, seed: o.seed });
+  let session: Session | null = null;
+  const queue: string[] = [];
+  let running: { id: string; bytes: number; onSessionLost: (e: Error) => void } | null = null;
+  const cancels = new Set<string>();
+
+  const resolvePeers = (): void => {
+    for (const b of boxes) {
+      const given = o.peers[b];
+      const rec = given ? null : o.state.readNodeRecord(b);
+      const addr = given ?? rec?.udp;
+      if (!addr) throw new DconnectError('NOT_RUNNING', `no address for box ${b}: it has no node record in ${o.state.root} and no --peer ${b}=HOST:PORT was given`, `start it (dconnect up, or dconnect node --name ${b}) or pass --peer`);
+      transport.setPeer(b, addr);
+    }
+  };
+
+  const newSession = (): Session => {
+    resolvePeers();
+    const epoch = o.state.nextEpoch();
+    transport.detachAll();
+    transport.setEpoch(epoch);
+    const scheduler = new RealtimeScheduler({ dilation: o.dilation, pace: o.pace, hardLimitMs: o.hardLimitMs });
+    let resolve!: (h: BootedHost<RealtimeScheduler>) => void;
+    let reject!: (e: Error) => void;
+    const booted = new Promise<BootedHost<RealtimeScheduler>>((res, rej) => ((resolve = res), (reject = rej)));
+    booted.catch(() => {}); // observed by whoever awaits it
+    const s: Session = {
+      epoch,
+      scheduler,
+      host: null,
+      booted,
+      pool: null,
+      waitingOn: new Map(boxes.map((b) => [b, performance.now()])),
+      failed: null,
+      fail: (e) => {
+        if (s.failed) return;
+        s.failed = e;
+        scheduler.stop();
+        if (session === s) session = null;
+        o.log(`session ${epoch} ended: ${e.message}`);
+        reject(e);
+        running?.onSessionLost(e);
+      },
+    };
+    const { fabric } = buildNodeFabric(t, { node: HOST_NODE, seed: o.seed, scheduler, transport });
+    scheduler.start((e) => s.fail(e));
+    o.log(`session ${epoch}: booting (PCI enumeration and NVMe bring-up over the network)`);
+    startBoot(
+      fabric,
+      { maxTransferBytes: 32 << 20 },
+      (host) => {
+        s.host = host;
+        s.pool = new SlotPool(host);
+        s.waitingOn.clear();
+        o.log(`session ${epoch}: booted: ${host.manager.blockDevices().map((d) => d.name).join(', ')}; ${host.manager.dcBuffers().length} DC buffer(s)`);
+        resolve(host);
+      },
+      (e) => s.fail(e instanceof Error ? e : new Error(String(e))),
+    );
+    return s;
+  };
+
+  const booted = (): Promise<BootedHost<RealtimeScheduler>> => {
+    if (!session) session = newSession();
+    return session.booted;
+  };
+
+  // A box that sends nothing while the host waits on it (boot, or a job using it) is lost.
+  const watchdog = setInterval(() => {
+    const s = session;
+    if (!s || s.failed) return;
+    const now = performance.now();
+    for (const [box, since] of s.waitingOn) {
+      const heard = Math.max(since, transport.lastHeardMs(box) ?? 0);
+      if (now - heard > o.peerTimeoutMs) {
+        const rec = o.state.readNodeRecord(box);
+        s.fail(new DconnectError('BOX_LOST', `box ${box} stopped answering: no frame from it for ${((now - heard) / 1000).toFixed(1)} s${rec ? ` (udp ${rec.udp.host}:${rec.udp.port}, pid ${rec.pid})` : ''}`, 'is it running? dconnect status shows the nodes; dconnect up restarts stopped ones'));
+        return;
+      }
+    }
+  }, WATCHDOG_MS);
+
+  const pump = (): void => {
+    if (running || queue.length === 0) return;
+    const id = queue.shift()!;
+    const rec = jobs.require(id);
+    const r = (running = { id, bytes: rec.doneBytes, onSessionLost: (_e: Error) => {} });
+    const finish = (patch: Partial<JobRecord>) => {
+      if (running !== r) return;
+      running = null;
+      const s = session;
+      s?.waitingOn.clear();
+      cancels.delete(id);
+      const after = jobs.update(id, patch);
+      o.log(`job ${id}: ${after.state}${after.error ? `: ${after.error.message}` : ''}`);
+      pump();
+    };
+    const failWith = (e: Error) => {
+      const cur = jobs.require(id);
+      const err = e as DconnectError;
+      const marker = `bytes [0, ${cur.doneBytes}) of the range are copied and flushed`;
+      finish({ state: 'failed', error: { code: err.code ?? 'INTERNAL', message: e.message.includes('copied and flushed') ? e.message : `${e.message}; ${marker}`, hint: err.hint ?? `dconnect copy --resume ${id} --live finishes it` } });
+    };
+    r.onSessionLost = failWith;
+    jobs.update(id, { state: 'running', error: undefined });
+    o.log(`job ${id}: running from byte ${rec.doneBytes} of ${rec.lengthBytes}`);
+    booted().then(
+      (host) => {
+        const s = session!;
+        host.fabric.scheduler.inject(() => {
+          if (running !== r) return;
+          try {
+            const { src, dst } = checkJob(host, rec);
+            const relayBox = rec.via === 'dc-buffer' ? host.manager.relayFor(src, dst).box : null;
+            for (const b of new Set([src.box, dst.box, ...(relayBox ? [relayBox] : [])])) s.waitingOn.set(b, performance.now());
+            runJob(
+              host,
+              s.pool!,
+              rec,
+              {
+                progress: (n) => (r.bytes = n),
+                segmentDone: (n) => {
+                  r.bytes = n;
+                  jobs.update(id, { doneBytes: n });
+                },
+                verifying: () => jobs.update(id, { state: 'verifying', doneBytes: rec.lengthBytes }),
+                cancelled: () => cancels.has(id),
+              },
+              (res) => (res === 'cancelled' ? finish({ state: 'cancelled' }) : finish({ state: res.verified ? 'done' : 'failed', doneBytes: rec.lengthBytes, result: res, ...(res.verified ? {} : { error: { code: 'VERIFY_FAILED', message: `the destination range differs from the source (sha256 ${res.dstSha256} != ${res.srcSha256})` } }) })),
+              failWith,
+            );
+          } catch (e) {
+            failWith(e as Error);
+          }
+        });
+      },
+      failWith,
+    );
+  };
+
+  const publicRecord = (rec: JobRecord) => ({ ...rec, bytesDone: running?.id === rec.id ? running.bytes : rec.state === 'done' ? rec.lengthBytes : rec.doneBytes });
+
+  const routes: Route[] = [
+    {
+      method: 'GET',
+      pattern: '/status',
+      handler: () => ({
+        node: HOST_NODE,
+        pid: process.pid,
+        pace: o.pace,
+        dilation: o.dilation,
+        session: session ? { epoch: session.epoch, booted: session.host !== null, events: session.scheduler.eventsExecuted, simulatedSeconds: session.scheduler.now() / 1e12, lag: session.scheduler.lagSummary() } : null,
+        transport: transport.counters,
+        jobs: jobs.list().map(publicRecord),
+      }),
+    },
+    {
+      method: 'GET',
+      pattern: '/devices',
+      handler: async () => {
+        const host = await booted();
+        return {
+          blockDevices: host.manager.blockDevices().map((d) => ({ name: d.name, serial: d.serial, model: d.model, capacityBytes: d.capacityBytes, blockBytes: d.blockBytes, bdf: d.bdf, box: d.box, slot: d.slot })),
+          dcBuffers: host.manager.dcBuffers().map((d) => ({ name: d.name, sizeBytes: d.sizeBytes, bdf: d.bdf, box: d.box, slot: d.slot })),
+        };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: '/jobs',
+      handler: async ({ body }) => {
+        const req = jobRequestOf(body, t);
+        const host = await booted();
+        checkJob(host, req); // before anything is recorded or written
+        const rec = jobs.create(req);
+        queue.push(rec.id);
+        o.log(`job ${rec.id}: ${req.src} -> ${req.dst}, ${req.lengthBytes} bytes via ${req.via}`);
+        pump();
+        return publicRecord(jobs.require(rec.id));
+      },
+    },
+    { method: 'GET', pattern: '/jobs', handler: () => jobs.list().map(publicRecord) },
+    { method: 'GET', pattern: '/jobs/:id', handler: ({ params }) => publicRecord(jobs.require(params.id)) },
+    {
+      method: 'POST',
+      pattern: '/jobs/:id/cancel',
+      handler: ({ params }) => {
+        const rec = jobs.require(params.id);
+        if (rec.state === 'queued') {
+          queue.splice(queue.indexOf(rec.id), 1);
+          return publicRecord(jobs.update(rec.id, { state: 'cancelled' }));
+        }
+        if (rec.state === 'running') cancels.add(rec.id); // takes effect at the next segment boundary
+        return publicRecord(jobs.require(rec.id));
+      },
+    },
+    {
+      method: 'POST',
+      pattern: '/jobs/:id/resume',
+      handler: ({ params }) => {
+        const rec = jobs.require(params.id);
+        if (rec.state !== 'failed' && rec.state !== 'cancelled') throw new DconnectError('CONFLICT', `job ${rec.id} is ${rec.state}: only a failed or cancelled job resumes`);
+        const r = jobs.update(rec.id, { state: 'queued', resumes: rec.resumes + 1, error: undefined });
+        queue.push(rec.id);
+        o.log(`job ${rec.id}: resumed from byte ${rec.doneBytes}`);
+        pump();
+        return publicRecord(r);
+      },
+    },
+  ];
+
+  // Jobs left running or queued by a host that died are failed (their marker stands): resume continues them.
+  for (const rec of jobs.list()) {
+    if (rec.state === 'running' || rec.state === 'verifying' || rec.state === 'queued') {
+      jobs.update(rec.id, { state: 'failed', error: { code: 'HOST_RESTARTED', message: `the host node stopped during job ${rec.id}; bytes [0, ${rec.doneBytes}) of the range are copied and flushed`, hint: `dconnect copy --resume ${rec.id} --live finishes it` } });
+    }
+  }
+  const control = await startControlServer({ socketPath: o.state.controlSocketPath, tcp: o.tcp, routes });
+  return {
+    transport,
+    control,
+    stop: async () => {
+      clearInterval(watchdog);
+      session?.scheduler.stop();
+      await control.close();
+      await transport.close();
+    },
+  };
+}
+
+/** A job request from the API's JSON, checked field by field (sizes are bytes). */
+function jobRequestOf(body: unknown, t: Topology): JobRequest {
+  if (!body || typeof body !== 'object') throw new DconnectError('BAD_REQUEST', 'the request body must be a JSON object', 'e.g. {"src":"sda","dst":"sdb","lengthBytes":1048576}');
+  const b = body as Record<string, unknown>;
+  const str = (k: string) => {
+    if (typeof b[k] !== 'string' || !b[k]) throw new DconnectError('BAD_REQUEST', `field ${k} must be a device name`);
+    return b[k] as string;
+  };
+  const int = (k: string, dflt?: number) => {
+    const v = b[k] ?? dflt;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new DconnectError('BAD_REQUEST', `field ${k} must be a non-negative integer number of bytes, not ${JSON.stringify(b[k])}`);
+    return v;
+  };
+  const via = b.via ?? 'dc-buffer';
+  if (via !== 'dc-buffer' && via !== 'host') throw new DconnectError('BAD_REQUEST', `field via must be dc-buffer or host, not ${JSON.stringify(via)}`);
+  return {
+    src: str('src'),
+    dst: str('dst'),
+    srcOffset: int('srcOffset', 0),
+    dstOffset: int('dstOffset', 0),
+    lengthBytes: int('lengthBytes'),
+    via,
+    chunkBytes: int('chunkBytes', t.copy.chunkBytes),
+    depth: int('depth', t.copy.depth),
+  };
+}

@@ -1,0 +1,220 @@
+/**
+ * A live copy job, run by the host node on its booted fabric. Live code (it reads the wall clock for
+ * its report and hashes with node:crypto), but it drives the model only from its events: every step
+ * starts in a completion callback of the model.
+ *
+ * The range is moved in segments of SEGMENT_BYTES with the DC operator (directly through the box's DC
+ * buffer, or through host memory); after each segment the destination drive is flushed (NVMe Flush:
+ * durable on its file before the completion), and only then is the segment recorded as done. So the
+ * job record's doneBytes is a restart marker that never claims an unflushed byte: a resumed job starts
+ * there, and copying a range twice is harmless. Then the source and destination ranges are read back
+ * through the devices (NVMe reads into host memory, as any program would verify a copy) and compared
+ * byte for byte, with a SHA-256 of each.
+ */
+import { createHash } from 'node:crypto';
+import { DconnectError } from '../core/errors.js';
+import { PS_PER_S } from '../core/scheduler.js';
+import { isSuccess, statusName, type NvmeStatus } from '../devices/nvme/nvme-defs.js';
+import type { BlockDevice } from '../host/dc/manager.js';
+import { DcOperator } from '../host/dc/operator.js';
+import type { BootedHost } from '../runtime/boot.js';
+import { validateCopy } from '../runtime/moves.js';
+import type { JobRecord } from './job-store.js';
+import type { RealtimeScheduler } from './realtime-scheduler.js';
+
+/** Bytes per segment: the granularity of the restart marker and of cancelling (a flush each). */
+export const SEGMENT_BYTES = 8 << 20;
+
+export interface JobRequest {
+  src: string;
+  dst: string;
+  srcOffset: number;
+  dstOffset: number;
+  lengthBytes: number;
+  via: 'dc-buffer' | 'host';
+  chunkBytes: number;
+  depth: number;
+}
+
+export interface JobResult {
+  [k: string]: unknown;
+  mode: 'direct' | 'conventional';
+  relay: string;
+  bytes: number;
+  /** Bytes this run moved (a resumed job moves only the rest). */
+  movedBytes: number;
+  wallSeconds: number;
+  mbPerSecWall: number;
+  simulatedSeconds: number;
+  mbPerSecSimulated: number;
+  verified: boolean;
+  verifySeconds: number;
+  srcSha256: string;
+  dstSha256: string;
+  /** Payload that crossed the host's PCIe link during the move (not the verification), bytes. */
+  hostLink: { upstreamPayloadBytes: number; downstreamPayloadBytes: number };
+}
+
+export interface JobHooks {
+  /** Bytes written to the destination so far (not yet flushed). */
+  progress(doneBytes: number): void;
+  /** A segment is copied and flushed: record the restart marker durably. */
+  segmentDone(doneBytes: number): void;
+  verifying(): void;
+  cancelled(): boolean;
+}
+
+/** Checks a request against the booted host's devices (names, alignment, ranges, overlap, relay room); throws a DconnectError. */
+export function checkJob(host: BootedHost<RealtimeScheduler>, r: JobRequest): { src: BlockDevice; dst: BlockDevice } {
+  const mgr = host.manager;
+  const src = mgr.lookup(r.src);
+  const dst = mgr.lookup(r.dst);
+  if (!Number.isInteger(r.depth) || r.depth < 1 || r.depth > 64) throw new DconnectError('BAD_OPTION', `depth ${r.depth} is outside 1..64`);
+  if (r.depth + 1 > host.fabric.topology.host.queueEntries) throw new DconnectError('BAD_OPTION', `depth ${r.depth} needs NVMe queues of at least ${r.depth + 1} entries`);
+  validateCopy(src, r.srcOffset, dst, r.dstOffset, r.lengthBytes, r.chunkBytes);
+  if (r.via === 'dc-buffer') {
+    const buf = mgr.relayFor(src, dst);
+    if (r.depth * r.chunkBytes > buf.sizeBytes) throw new DconnectError('BAD_OPTION', `the move needs ${r.depth * r.chunkBytes} bytes of relay slots in the ${buf.sizeBytes}-byte DC buffer ${buf.name}`, 'use a smaller --chunk or --depth');
+  }
+  return { src, dst };
+}
+
+/** Host-memory slots, allocated once per session and size (the allocator never frees). */
+export class SlotPool {
+  private readonly pools = new Map<number, number[]>();
+  constructor(private readonly host: BootedHost<RealtimeScheduler>) {}
+  take(chunkBytes: number, count: number): number[] {
+    let p = this.pools.get(chunkBytes);
+    if (!p) this.pools.set(chunkBytes, (p = []));
+    while (p.length < count) p.push(this.host.allocator.alloc(chunkBytes));
+    return p.slice(0, count);
+  }
+}
+
+/** Runs (or resumes, from rec.doneBytes) a job; `done` or `fail` is called from a model event. */
+export function runJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, rec: JobRecord, hooks: JobHooks, done: (r: JobResult | 'cancelled') => void, fail: (e: Error) => void): void {
+  const sched = host.fabric.scheduler;
+  const { src, dst } = checkJob(host, rec);
+  const chunk = rec.chunkBytes;
+  const slots =
+    rec.via === 'dc-buffer'
+      ? (() => {
+          const buf = host.manager.relayFor(src, dst);
+          return { name: buf.name, at: Array.from({ length: rec.depth }, (_, i) => buf.bar0 + i * chunk) };
+        })()
+      : { name: 'host memory', at: pool.take(chunk, rec.depth) };
+  const op = new DcOperator(sched);
+  const startMs = performance.now();
+  const startPs = sched.now();
+  const firstByte = rec.doneBytes;
+  const before = host.fabric.trace.snapshot();
+  const seg = Math.max(chunk, Math.floor(SEGMENT_BYTES / chunk) * chunk);
+  let pos = rec.doneBytes;
+  let moveEndMs = startMs;
+  let moveEndPs = startPs;
+  let afterMove = before;
+
+  const segment = (): void => {
+    if (pos >= rec.lengthBytes) return finishMove();
+    if (hooks.cancelled()) return done('cancelled');
+    const len = Math.min(seg, rec.lengthBytes - pos);
+    let chunksWritten = 0;
+    op.move(
+      {
+        src,
+        srcOffset: rec.srcOffset + pos,
+        dst,
+        dstOffset: rec.dstOffset + pos,
+        lengthBytes: len,
+        chunkBytes: chunk,
+        depth: rec.depth,
+        slots: slots.at,
+        observer: {
+          chunkWritten: () => {
+            chunksWritten++;
+            hooks.progress(pos + Math.min(len, chunksWritten * chunk));
+            return 0;
+          },
+        },
+      },
+      () =>
+        dst.driver.submitFlush((st) => {
+          if (!ok(st, `flush of ${dst.name} after bytes [${rec.dstOffset + pos}, ${rec.dstOffset + pos + len})`)) return;
+          pos += len;
+          hooks.segmentDone(pos);
+          segment();
+        }),
+      (e) => fail(new DconnectError((e as DconnectError).code ?? 'DEVICE_ERROR', `${e.message}; bytes [0, ${pos}) of the range are copied and flushed`, `dconnect copy --resume ${rec.id} --live continues from byte ${pos}`)),
+    );
+  };
+
+  const ok = (st: NvmeStatus, what: string): boolean => {
+    if (isSuccess(st)) return true;
+    fail(new DconnectError('DEVICE_ERROR', `${what} failed: ${statusName(st)}`, `bytes [0, ${pos}) of the range are copied and flushed`));
+    return false;
+  };
+
+  const finishMove = (): void => {
+    moveEndMs = performance.now();
+    moveEndPs = sched.now();
+    afterMove = host.fabric.trace.snapshot();
+    hooks.verifying();
+    verify();
+  };
+
+  /** Reads both ranges back through the devices, a chunk at a time each, into two host buffers. */
+  const verify = (): void => {
+    const [bufA, bufB] = pool.take(chunk, rec.depth + 2).slice(rec.depth, rec.depth + 2);
+    const hs = createHash('sha256');
+    const hd = createHash('sha256');
+    const mem = host.fabric.rootComplex.memory;
+    let off = 0;
+    let same = true;
+    const verifyStartMs = performance.now();
+    const step = (): void => {
+      if (off >= rec.lengthBytes) {
+        const wall = (moveEndMs - startMs) / 1000;
+        const sim = (moveEndPs - startPs) / PS_PER_S;
+        const moved = rec.lengthBytes - firstByte;
+        const delta = (n: string, k: string) => (afterMove[n]?.[k] ?? 0) - (before[n]?.[k] ?? 0);
+        const srcSha256 = hs.digest('hex');
+        const dstSha256 = hd.digest('hex');
+        done({
+          mode: rec.via === 'dc-buffer' ? 'direct' : 'conventional',
+          relay: slots.name,
+          bytes: rec.lengthBytes,
+          movedBytes: moved,
+          wallSeconds: wall,
+          mbPerSecWall: wall > 0 ? moved / wall / 1e6 : 0,
+          simulatedSeconds: sim,
+          mbPerSecSimulated: sim > 0 ? moved / sim / 1e6 : 0,
+          verified: same && srcSha256 === dstSha256,
+          verifySeconds: (performance.now() - verifyStartMs) / 1000,
+          srcSha256,
+          dstSha256,
+          hostLink: { upstreamPayloadBytes: delta('hostLink.upstream', 'payloadBytes'), downstreamPayloadBytes: delta('hostLink.downstream', 'payloadBytes') },
+        });
+        return;
+      }
+      const n = Math.min(chunk, rec.lengthBytes - off);
+      let waiting = 2;
+      const read = (d: BlockDevice, at: number, into: number) =>
+        d.driver.submitIo('read', at / d.blockBytes, n / d.blockBytes, [{ address: into, lengthBytes: n }], (st) => {
+          if (!isSuccess(st)) return fail(new DconnectError('DEVICE_ERROR', `verification read of ${d.name} bytes [${at}, ${at + n}) failed: ${statusName(st)}`, `the copy itself finished; dconnect copy --resume ${rec.id} --live verifies again`));
+          if (--waiting > 0) return;
+          const a = mem.read(bufA, n);
+          const b = mem.read(bufB, n);
+          hs.update(a);
+          hd.update(b);
+          if (same && Buffer.compare(a, b) !== 0) same = false;
+          off += n;
+          step();
+        });
+      read(src, rec.srcOffset + off, bufA);
+      read(dst, rec.dstOffset + off, bufB);
+    };
+    step();
+  };
+
+  segment();
+}

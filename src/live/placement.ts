@@ -1,0 +1,44 @@
+/**
+ * Which live node (OS process) runs which part of a topology. The host node runs the host: root
+ * complex, host link and the server-side bridge. Each box node runs its box: the slots' bridges and
+ * devices and the box's own switch. The switches between them: with one box, every switch runs in the
+ * box node (the host's cable is the one that crosses, as in the paper's testbed, where the host reaches
+ * the box over the network); with several, the shared switches on the host's side run in the host node
+ * and each box's own switch in its box node. A cable whose two ends run in different nodes crosses
+ * processes (a UDP channel); the rest are in-process cables.
+ */
+import { DconnectError } from '../core/errors.js';
+import type { Topology } from '../topology/schema.js';
+
+export type NodeRole = 'host' | 'box';
+export interface LiveNode {
+  name: string;
+  role: NodeRole;
+}
+
+export const HOST_NODE = 'host';
+
+/** The host node, then one node per box (named as the box). */
+export function nodesOf(t: Topology): LiveNode[] {
+  return [{ name: HOST_NODE, role: 'host' }, ...t.boxes.map((b) => ({ name: b.name, role: 'box' as const }))];
+}
+
+/** The node that runs the component owning an Ethernet port, by the port's name (as the builder names ports). */
+export function ownerOfPort(t: Topology, port: string): string {
+  if (port === 'hostBridge') return HOST_NODE;
+  const slot = /^([A-Za-z][\w-]*)\.slot\d+$/.exec(port);
+  if (slot) return slot[1];
+  const sw = /^sw\d+(?:\.([A-Za-z][\w-]*))?\.p\d+$/.exec(port);
+  if (sw) {
+    if (sw[1] !== undefined) return sw[1];
+    return t.boxes.length === 1 ? t.boxes[0].name : HOST_NODE;
+  }
+  throw new Error(`placement: no node owns Ethernet port '${port}'`);
+}
+
+/** Refuses a node name the topology does not have. */
+export function checkNode(t: Topology, name: string): LiveNode {
+  const n = nodesOf(t).find((x) => x.name === name);
+  if (!n) throw new DconnectError('BAD_OPTION', `--name ${name}: topology ${t.name} has no node of that name`, `nodes: ${nodesOf(t).map((x) => x.name).join(', ')}`);
+  return n;
+}

@@ -1,0 +1,138 @@
+/**
+ * `dconnect up`, `down` and `status`: the fabric's nodes as background processes on this machine,
+ * each `dconnect node` with its log in the state directory. `up` starts the boxes first, then the host,
+ * waits for each to write its node record (so it listens), and restarts only the nodes that are not
+ * running (a box that died is restarted on the same files and UDP port). The fabric's settings (topology,
+ * pace, dilation, seed) are kept in the state directory at the first `up`, so every later node of that
+ * directory runs with the same ones.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { DconnectError } from '../core/errors.js';
+import type { Topology } from '../topology/schema.js';
+import { nodesOf } from './placement.js';
+import type { Pace } from './realtime-scheduler.js';
+import { isAlive, type NodeRecord, type StateDir } from './state-dir.js';
+
+/** What every node of a state directory runs with (written at the first `up`). */
+export interface FabricSettings {
+  topology: Topology;
+  pace: Pace;
+  dilation: number;
+  hardLimitMs?: number;
+  seed: number;
+  faults: string[];
+  /** The address every node of `up` listens on. */
+  listenHost: string;
+  controlTcp?: { host: string; port: number };
+}
+
+export function settingsPath(state: StateDir): string {
+  return `${state.root}/fabric.json`;
+}
+
+export function readSettings(state: StateDir): FabricSettings | null {
+  const p = settingsPath(state);
+  if (!existsSync(p)) return null;
+  try {
+    return JSON.parse(readFileSync(p, 'utf8')) as FabricSettings;
+  } catch (e) {
+    throw new DconnectError('BAD_STATE', `${p} is not valid JSON: ${(e as Error).message}`, 'remove the state directory (its drives too) or fix the file');
+  }
+}
+
+export function writeSettings(state: StateDir, s: FabricSettings): void {
+  writeFileSync(settingsPath(state), JSON.stringify(s, null, 2) + '\n');
+}
+
+/** How long a node may take to start listening, ms. */
+const START_TIMEOUT_MS = 20_000;
+/** How long `down` waits for a node to exit after SIGTERM before SIGKILL, ms. */
+const STOP_TIMEOUT_MS = 10_000;
+
+const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function tail(path: string, lines = 15): string {
+  try {
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Starts `dconnect node --name NAME` in the background; resolves with its record once it listens. */
+export async function startNode(state: StateDir, name: string, listenPort: number): Promise<NodeRecord> {
+  const s = readSettings(state)!;
+  const log = openSync(state.logPath(name), 'a');
+  const args = [MAIN, 'node', '--name', name, '--state', state.root, '--listen', `${s.listenHost}:${listenPort}`];
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log] });
+  closeSync(log);
+  let exited: number | null = null;
+  child.on('exit', (code, signal) => (exited = code ?? (signal ? 128 : 1)));
+  child.unref();
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const rec = state.readNodeRecord(name);
+    if (rec && rec.pid === child.pid) return rec;
+    if (exited !== null) break;
+    await sleep(50);
+  }
+  if (exited === null) child.kill('SIGKILL');
+  throw new DconnectError('NODE_START', `node ${name} did not start${exited !== null ? ` (it exited with ${exited})` : ` within ${START_TIMEOUT_MS / 1000} s`}; the end of its log (${state.logPath(name)}):\n${tail(state.logPath(name))}`, 'fix what the log says, then dconnect up again');
+}
+
+export interface NodeStatus {
+  name: string;
+  role: 'host' | 'box';
+  pid: number | null;
+  running: boolean;
+  udp: { host: string; port: number } | null;
+  control: NodeRecord['control'] | null;
+}
+
+export function nodeStatuses(state: StateDir, t: Topology): NodeStatus[] {
+  return nodesOf(t).map((n) => {
+    const rec = state.readNodeRecord(n.name);
+    return { name: n.name, role: n.role, pid: rec?.pid ?? null, running: rec !== null && isAlive(rec.pid), udp: rec?.udp ?? null, control: rec?.control ?? null };
+  });
+}
+
+/** Starts every node of the fabric that is not running (boxes first); returns the ones it started. */
+export async function up(state: StateDir, t: Topology, say: (line: string) => void): Promise<{ started: string[]; nodes: NodeStatus[] }> {
+  const started: string[] = [];
+  const order = [...nodesOf(t).filter((n) => n.role === 'box'), ...nodesOf(t).filter((n) => n.role === 'host')];
+  for (const n of order) {
+    const rec = state.readNodeRecord(n.name);
+    if (rec && isAlive(rec.pid)) continue;
+    // A node restarted takes its old port, so its peers' addresses for it stay right.
+    const r = await startNode(state, n.name, rec?.udp.port ?? 0);
+    say(`started ${n.role} ${n.name}: pid ${r.pid}, udp ${r.udp.host}:${r.udp.port}${r.control ? `, control ${r.control.socket}${r.control.tcp ? ` and http://${r.control.tcp.host}:${r.control.tcp.port}` : ''}` : ''}; log ${state.logPath(n.name)}`);
+    started.push(n.name);
+  }
+  return { started, nodes: nodeStatuses(state, t) };
+}
+
+/** Stops every running node (host first): SIGTERM, then SIGKILL after STOP_TIMEOUT_MS. */
+export async function down(state: StateDir, t: Topology, say: (line: string) => void): Promise<string[]> {
+  const stopped: string[] = [];
+  const order = [...nodesOf(t).filter((n) => n.role === 'host'), ...nodesOf(t).filter((n) => n.role === 'box')];
+  for (const n of order) {
+    const rec = state.readNodeRecord(n.name);
+    if (!rec) continue;
+    if (isAlive(rec.pid)) {
+      process.kill(rec.pid, 'SIGTERM');
+      const deadline = Date.now() + STOP_TIMEOUT_MS;
+      while (isAlive(rec.pid) && Date.now() < deadline) await sleep(50);
+      if (isAlive(rec.pid)) {
+        process.kill(rec.pid, 'SIGKILL');
+        say(`${n.name} (pid ${rec.pid}) did not stop in ${STOP_TIMEOUT_MS / 1000} s: killed`);
+      } else say(`stopped ${n.name} (pid ${rec.pid})`);
+      stopped.push(n.name);
+    }
+    state.removeNodeRecord(n.name);
+  }
+  return stopped;
+}
