@@ -213,14 +213,14 @@ interface JobView {
   bytesDone: number;
   doneBytes: number;
   error?: { code: string; message: string; hint?: string };
-  result?: Record<string, unknown> & { verified: boolean; mbPerSecWall: number; wallSeconds: number; mbPerSecSimulated: number; verifySeconds: number; hostLink: { upstreamPayloadBytes: number; downstreamPayloadBytes: number }; relay: string; mode: string; movedBytes: number };
+  result?: Record<string, unknown> & { verified: boolean | null; mbPerSecWall: number; wallSeconds: number; mbPerSecSimulated: number; verifySeconds: number; hostLink: { upstreamPayloadBytes: number; downstreamPayloadBytes: number }; relay: string; mode: string; movedBytes: number };
 }
 
 /** How often `copy --live` polls its job, ms. */
 const POLL_MS = 200;
 
 /** Submits a copy (or resumes a job) and follows it to the end: a progress bar on a terminal, plain lines in logs. */
-export async function liveCopyAction(req: { src: string; dst: string; srcOffset: number; dstOffset: number; lengthBytes: number; via: string; chunkBytes?: number; depth?: number } | { resume: string }, o: { state: string; json?: boolean }): Promise<void> {
+export async function liveCopyAction(req: { src: string; dst: string; srcOffset: number; dstOffset: number; lengthBytes: number; via: string; chunkBytes?: number; depth?: number; verify?: boolean } | { resume: string }, o: { state: string; json?: boolean }): Promise<void> {
   const state = new StateDir(o.state);
   const target = { socketPath: state.controlSocketPath };
   let job = 'resume' in req ? await controlRequest<JobView>(target, 'POST', `/jobs/${encodeURIComponent(req.resume)}/resume`) : await controlRequest<JobView>(target, 'POST', '/jobs', req, { timeoutMs: 120_000 });
@@ -248,7 +248,7 @@ export async function liveCopyAction(req: { src: string; dst: string; srcOffset:
     if (!o.json) {
       process.stdout.write(
         [
-          `job ${job.id}: ${r.mode} copy of ${formatBytes(job.lengthBytes)} via ${r.relay}: done, verified by reading both ranges back through the devices`,
+          `job ${job.id}: ${r.mode} copy of ${formatBytes(job.lengthBytes)} via ${r.relay}: done, ${r.verified === null ? 'NOT verified (--no-verify)' : 'verified by reading both ranges back through the devices'}`,
           `  this run moved ${formatBytes(r.movedBytes)} in ${r.wallSeconds.toFixed(2)} s wall (${r.mbPerSecWall.toFixed(1)} MB/s; ${r.mbPerSecSimulated.toFixed(1)} MB/s in simulated time); verification ${r.verifySeconds.toFixed(2)} s`,
           `  host link payload during the move: ${formatBytes(r.hostLink.downstreamPayloadBytes)} down, ${formatBytes(r.hostLink.upstreamPayloadBytes)} up`,
         ].join('\n') + '\n',

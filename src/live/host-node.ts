@@ -48,8 +48,10 @@ interface Session {
   host: BootedHost<RealtimeScheduler> | null;
   booted: Promise<BootedHost<RealtimeScheduler>>;
   pool: SlotPool | null;
-  /** Boxes the host waits on now, with the wall ms the wait began. */
-  waitingOn: Map<string, number>;
+  /** Boxes the host waits on now (booting: all; a job: those it uses); empty when idle. */
+  waitingOn: Set<string>;
+  /** Wall ms of the last progress (a boot step, a chunk written or verified). */
+  progressMs: number;
   fail(e: Error): void;
   failed: Error | null;
 }
@@ -98,7 +100,8 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
       host: null,
       booted,
       pool: null,
-      waitingOn: new Map(boxes.map((b) => [b, performance.now()])),
+      waitingOn: new Set(boxes),
+      progressMs: performance.now(),
       failed: null,
       fail: (e) => {
         if (s.failed) return;
@@ -120,6 +123,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
         s.host = host;
         s.pool = new SlotPool(host);
         s.waitingOn.clear();
+        s.progressMs = performance.now();
         o.log(`session ${epoch}: booted: ${host.manager.blockDevices().map((d) => d.name).join(', ')}; ${host.manager.dcBuffers().length} DC buffer(s)`);
         resolve(host);
       },
@@ -133,19 +137,24 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
     return session.booted;
   };
 
-  // A box that sends nothing while the host waits on it (boot, or a job using it) is lost.
+  // While the host waits on boxes (boot, or a job using them), no progress for peerTimeoutMs means a
+  // box is gone: stopped (no frame from it), or restarted (it answers, but as a fresh box that knows
+  // nothing of this session, so nothing completes). The session ends; the next one starts afresh.
   const watchdog = setInterval(() => {
     const s = session;
-    if (!s || s.failed) return;
+    if (!s || s.failed || s.waitingOn.size === 0) return;
     const now = performance.now();
-    for (const [box, since] of s.waitingOn) {
-      const heard = Math.max(since, transport.lastHeardMs(box) ?? 0);
-      if (now - heard > o.peerTimeoutMs) {
-        const rec = o.state.readNodeRecord(box);
-        s.fail(new DconnectError('BOX_LOST', `box ${box} stopped answering: no frame from it for ${((now - heard) / 1000).toFixed(1)} s${rec ? ` (udp ${rec.udp.host}:${rec.udp.port}, pid ${rec.pid})` : ''}`, 'is it running? dconnect status shows the nodes; dconnect up restarts stopped ones'));
-        return;
-      }
-    }
+    if (now - s.progressMs <= o.peerTimeoutMs) return;
+    const silent = [...s.waitingOn].filter((b) => now - (transport.lastHeardMs(b) ?? 0) > o.peerTimeoutMs);
+    const who = (b: string) => {
+      const rec = o.state.readNodeRecord(b);
+      return `${b}${rec ? ` (udp ${rec.udp.host}:${rec.udp.port}, pid ${rec.pid})` : ''}`;
+    };
+    const what =
+      silent.length > 0
+        ? `box ${silent.map(who).join(', ')} stopped answering: no frame from it for ${((now - s.progressMs) / 1000).toFixed(1)} s`
+        : `box ${[...s.waitingOn].map(who).join(', ')} answers but nothing completed for ${((now - s.progressMs) / 1000).toFixed(1)} s: it restarted (and knows nothing of this session) or is stuck`;
+    s.fail(new DconnectError('BOX_LOST', what, 'is it running? dconnect status shows the nodes; dconnect up restarts stopped ones'));
   }, WATCHDOG_MS);
 
   const pump = (): void => {
@@ -180,13 +189,17 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
           try {
             const { src, dst } = checkJob(host, rec);
             const relayBox = rec.via === 'dc-buffer' ? host.manager.relayFor(src, dst).box : null;
-            for (const b of new Set([src.box, dst.box, ...(relayBox ? [relayBox] : [])])) s.waitingOn.set(b, performance.now());
+            for (const b of new Set([src.box, dst.box, ...(relayBox ? [relayBox] : [])])) s.waitingOn.add(b);
+            s.progressMs = performance.now();
             runJob(
               host,
               s.pool!,
               rec,
               {
-                progress: (n) => (r.bytes = n),
+                progress: (n) => {
+                  r.bytes = n;
+                  s.progressMs = performance.now();
+                },
                 segmentDone: (n) => {
                   r.bytes = n;
                   jobs.update(id, { doneBytes: n });
@@ -194,7 +207,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
                 verifying: () => jobs.update(id, { state: 'verifying', doneBytes: rec.lengthBytes }),
                 cancelled: () => cancels.has(id),
               },
-              (res) => (res === 'cancelled' ? finish({ state: 'cancelled' }) : finish({ state: res.verified ? 'done' : 'failed', doneBytes: rec.lengthBytes, result: res, ...(res.verified ? {} : { error: { code: 'VERIFY_FAILED', message: `the destination range differs from the source (sha256 ${res.dstSha256} != ${res.srcSha256})` } }) })),
+              (res) => (res === 'cancelled' ? finish({ state: 'cancelled' }) : finish({ state: res.verified !== false ? 'done' : 'failed', doneBytes: rec.lengthBytes, result: res, ...(res.verified !== false ? {} : { error: { code: 'VERIFY_FAILED', message: `the destination range differs from the source (sha256 ${res.dstSha256} != ${res.srcSha256})` } }) })),
               failWith,
             );
           } catch (e) {
@@ -221,6 +234,11 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
         transport: transport.counters,
         jobs: jobs.list().map(publicRecord),
       }),
+    },
+    {
+      method: 'GET',
+      pattern: '/counters',
+      handler: () => ({ epoch: session?.epoch ?? null, trace: session ? session.scheduler && session.host ? session.host.fabric.trace.snapshot() : {} : {}, transport: transport.counters }),
     },
     {
       method: 'GET',
@@ -320,5 +338,6 @@ function jobRequestOf(body: unknown, t: Topology): JobRequest {
     via,
     chunkBytes: int('chunkBytes', t.copy.chunkBytes),
     depth: int('depth', t.copy.depth),
+    verify: b.verify === undefined ? true : b.verify === true ? true : b.verify === false ? false : (() => { throw new DconnectError('BAD_REQUEST', `field verify must be true or false, not ${JSON.stringify(b.verify)}`); })(),
   };
 }

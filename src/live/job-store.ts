@@ -26,6 +26,8 @@ export interface JobRecord {
   via: 'dc-buffer' | 'host';
   chunkBytes: number;
   depth: number;
+  /** Read both ranges back through the devices and compare them at the end (default true). */
+  verify?: boolean;
   /** Bytes from the start of the range that are copied AND flushed on the destination (a contiguous prefix). */
   doneBytes: number;
   resumes: number;

@@ -16,12 +16,14 @@
  *   ordinary events: the peer's clock runs at the same dilation, so they mean what they mean in the
  *   simulator.
  * - `none`: as fast as the machine goes. Events run back to back in the model's order, never waiting
- *   for the wall clock, as long as any event other than a timeout (Scheduler.scheduleTimeout: a timer
- *   that detects a loss) is pending. When only timeouts are left, the node is waiting for its peer,
- *   another process whose simulated clock is not ours; jumping to the timeout would retransmit before
- *   the answer could come. So it waits for the timeout in wall time instead (one wall second per
- *   simulated second, times the dilation), and input that arrives meanwhile runs first. Simulated
- *   time then says nothing about wall time, and lag is not a measure of anything: it is not reported.
+ *   for the wall clock. The exception is a timeout (Scheduler.scheduleTimeout: a timer that detects a
+ *   loss, the bridges' retransmission timer): the peer is another process whose simulated clock is
+ *   not ours, so a timeout judged by our simulated clock alone would fire before the peer could
+ *   answer whenever we run faster than real time. A timeout therefore runs at the later of its
+ *   simulated time and its wall deadline (armed at wall time w with delay d: w + max(d x dilation,
+ *   MIN_TIMEOUT_WALL_MS)), and
+ *   input that arrives meanwhile runs first. Simulated time then says nothing about wall time, and
+ *   lag is not reported.
  */
 import { DconnectError } from '../core/errors.js';
 import { VirtualScheduler, type Callback, type Scheduler } from '../core/scheduler.js';
@@ -63,7 +65,12 @@ export interface RealtimeOptions {
 /** Events run in one turn of the event loop at most, so socket input and the control API are served between turns. */
 const EVENTS_PER_TURN = 4096;
 /** And at most this much wall time per turn, ms. */
-const MS_PER_TURN = 4;
+const MS_PER_TURN = 1;
+/**
+ * Pace none: the least wall time a timeout waits, ms. A peer reads its socket only between its turns
+ * (up to MS_PER_TURN each), so an answer can wait there a few turns; a shorter timeout would call it lost.
+ */
+export const MIN_TIMEOUT_WALL_MS = 4 * MS_PER_TURN;
 
 /** Lag of events, in a histogram of fixed buckets (bounded memory however long the run). */
 export class LagStats {
@@ -105,13 +112,18 @@ export class RealtimeScheduler implements Scheduler {
   readonly pace: Pace;
   private startMs = 0;
   private timer: unknown = null;
+  /** The pending timer runs at the next turn (not after a wait): a new event cannot need an earlier one. */
+  private timerSoon = false;
+  /** Inside fire(), which arms the timer itself when it ends. */
+  private firing = false;
   private running = false;
   private failure: ((e: Error) => void) | null = null;
-  /** Timeout events pending (pace none tells waiting for a peer from having work by them). */
-  private timeoutsPending = 0;
-  /** Pace none: simulated ps (-1: not idle) and wall ms at which the node went idle (only timeouts left). */
-  private idleSincePs = -1;
-  private idleSinceMs = 0;
+  /**
+   * Pace none: timeouts waiting for their wall deadline, earliest first, with their simulated due time.
+   * Bounded by the model: each bridge keeps at most one retransmission timer per peer armed.
+   */
+  private readonly walled: { deadlineMs: number; duePs: number; fn: Callback }[] = [];
+  private wallTimer: unknown = null;
   readonly lag = new LagStats();
 
   constructor(private readonly o: RealtimeOptions) {
@@ -135,16 +147,36 @@ export class RealtimeScheduler implements Scheduler {
 
   schedule(delayPs: number, fn: Callback): void {
     this.inner.schedule(delayPs, fn);
-    if (this.running) this.arm();
+    if (this.running && !this.firing && !(this.timer !== null && this.timerSoon)) this.arm();
   }
 
   scheduleTimeout(delayPs: number, fn: Callback): void {
     if (this.pace === 'model') return this.schedule(delayPs, fn);
-    this.timeoutsPending++;
-    this.schedule(delayPs, () => {
-      this.timeoutsPending--;
-      fn();
-    });
+    const t = { deadlineMs: this.clock.nowMs() + Math.max(MIN_TIMEOUT_WALL_MS, (delayPs / 1e9) * this.o.dilation), duePs: this.inner.now() + Math.ceil(delayPs), fn };
+    let i = this.walled.length;
+    while (i > 0 && this.walled[i - 1].deadlineMs > t.deadlineMs) i--;
+    this.walled.splice(i, 0, t);
+    if (i === 0 && this.running) this.armWall();
+  }
+
+  /** Pace none: moves every timeout whose wall deadline has passed into the queue, at its simulated time or now if that has passed. */
+  private releaseWalled(): void {
+    this.wallTimer = null;
+    const nowMs = this.clock.nowMs();
+    while (this.walled.length > 0 && this.walled[0].deadlineMs <= nowMs) {
+      const t = this.walled.shift()!;
+      this.inner.schedule(Math.max(0, t.duePs - this.inner.now()), t.fn);
+    }
+    if (this.running) {
+      this.armWall();
+      if (!this.firing) this.arm();
+    }
+  }
+
+  private armWall(): void {
+    if (this.wallTimer !== null) this.clock.clear(this.wallTimer);
+    this.wallTimer = null;
+    if (this.walled.length > 0) this.wallTimer = this.clock.setTimer(this.walled[0].deadlineMs - this.clock.nowMs(), () => this.releaseWalled());
   }
 
   /**
@@ -164,12 +196,15 @@ export class RealtimeScheduler implements Scheduler {
     this.startMs = this.clock.nowMs() - (this.inner.now() / 1e9) * this.o.dilation;
     this.running = true;
     this.failure = onError;
+    this.armWall();
     this.arm();
   }
 
   stop(): void {
     this.running = false;
     this.clearTimer();
+    if (this.wallTimer !== null) this.clock.clear(this.wallTimer);
+    this.wallTimer = null;
   }
 
   /** The lag summary for reports; null with pace none, where lag means nothing. */
@@ -189,25 +224,13 @@ export class RealtimeScheduler implements Scheduler {
   private clearTimer(): void {
     if (this.timer !== null) this.clock.clear(this.timer);
     this.timer = null;
+    this.timerSoon = false;
   }
 
-  /** Pace none: only timeouts are pending, so the node waits for its peer. */
-  private waitingForPeer(): boolean {
-    return this.inner.pending() === this.timeoutsPending;
-  }
 
   private soon(): unknown {
     const fire = () => this.fire();
     return this.clock.immediate ? this.clock.immediate(fire) : this.clock.setTimer(0, fire);
-  }
-
-  /** Pace none, idle: when the earliest timeout is due on the wall clock (from when the node went idle at this simulated time). */
-  private idleDueMs(next: number): number {
-    if (this.idleSincePs !== this.inner.now()) {
-      this.idleSincePs = this.inner.now();
-      this.idleSinceMs = this.clock.nowMs();
-    }
-    return this.idleSinceMs + ((next - this.idleSincePs) / 1e9) * this.o.dilation;
   }
 
   /** (Re)sets the one timer for the earliest pending event. */
@@ -215,39 +238,44 @@ export class RealtimeScheduler implements Scheduler {
     this.clearTimer();
     const next = this.inner.nextDuePs();
     if (next === Infinity) return;
-    const dueMs = this.pace === 'model' ? this.dueMs(next) : this.waitingForPeer() ? this.idleDueMs(next) : -Infinity;
+    const dueMs = this.pace === 'model' ? this.dueMs(next) : -Infinity;
     const waitMs = dueMs - this.clock.nowMs();
+    this.timerSoon = !(waitMs > 0);
     this.timer = waitMs > 0 ? this.clock.setTimer(waitMs, () => this.fire()) : this.soon();
   }
 
-  /** Runs the events due (pace model: by the wall clock, each measured against its due time; pace none: every one but a timeout not yet waited out), a bounded batch per turn. */
+  /** Runs the events due (pace model: by the wall clock, each measured against its due time; pace none: every one in the queue), a bounded batch per turn. */
   private fire(): void {
     this.timer = null;
+    this.timerSoon = false;
     const turnStart = this.clock.nowMs();
+    // The wall clock is read again only when an event seems not yet due, and every 64 events (so a
+    // lag can read up to 64 events' run time short: microseconds).
+    let nowMs = turnStart;
+    this.firing = true;
     try {
       for (let n = 0; n < EVENTS_PER_TURN; n++) {
         const next = this.inner.nextDuePs();
         if (next === Infinity) break;
-        const nowMs = this.clock.nowMs();
         if (this.pace === 'model') {
-          if (this.dueMs(next) > nowMs) break;
-          const late = nowMs - this.dueMs(next);
+          const due = this.dueMs(next);
+          if (due > nowMs && due > (nowMs = this.clock.nowMs())) break;
+          const late = nowMs - due;
           this.lag.add(late);
           if (this.o.hardLimitMs !== undefined && late > this.o.hardLimitMs) {
             throw new DconnectError('LAG_LIMIT', `an event ran ${late.toFixed(1)} ms late, over the hard limit of ${this.o.hardLimitMs} ms (dilation ${this.o.dilation})`, 'raise --time-dilation (or use --time-dilation auto), or drop --hard-limit for best effort');
           }
-        } else if (this.waitingForPeer()) {
-          if (this.idleDueMs(next) > nowMs) break;
-          this.idleSincePs = -1;
         }
         this.inner.step();
-        if ((n & 63) === 63 && this.clock.nowMs() - turnStart > MS_PER_TURN) break;
+        if ((n & 63) === 63 && (nowMs = this.clock.nowMs()) - turnStart > MS_PER_TURN) break;
       }
     } catch (e) {
+      this.firing = false;
       this.stop();
       this.failure?.(e as Error);
       return;
     }
+    this.firing = false;
     if (this.running) this.arm();
   }
 }

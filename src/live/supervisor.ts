@@ -67,7 +67,9 @@ function tail(path: string, lines = 15): string {
 export async function startNode(state: StateDir, name: string, listenPort: number): Promise<NodeRecord> {
   const s = readSettings(state)!;
   const log = openSync(state.logPath(name), 'a');
-  const args = [MAIN, 'node', '--name', name, '--state', state.root, '--listen', `${s.listenHost}:${listenPort}`];
+  // DCONNECT_NODE_FLAGS: Node flags for the node processes (e.g. --cpu-prof, --inspect), for profiling and debugging.
+  const flags = (process.env.DCONNECT_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  const args = [...flags, MAIN, 'node', '--name', name, '--state', state.root, '--listen', `${s.listenHost}:${listenPort}`];
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log] });
   closeSync(log);
   let exited: number | null = null;

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DconnectError } from '../../src/core/errors.js';
-import { LagStats, RealtimeScheduler, type WallClock } from '../../src/live/realtime-scheduler.js';
+import { LagStats, MIN_TIMEOUT_WALL_MS, RealtimeScheduler, type WallClock } from '../../src/live/realtime-scheduler.js';
 
 /** A wall clock the test moves by hand: timers fire when `advance` passes them. No real time is read. */
 class FakeClock implements WallClock {
@@ -121,7 +121,7 @@ describe('RealtimeScheduler (live mode): events at simulated time x dilation on 
     assert.equal(s.lagSummary(), null, 'lag means nothing unpaced');
   });
 
-  it('pace none: with only a timeout left it waits for it in wall time, and input meanwhile runs first, at the current simulated time', () => {
+  it('pace none: a timeout waits for its wall deadline too, and input meanwhile runs first, at the current simulated time', () => {
     const clock = new FakeClock();
     const s = new RealtimeScheduler({ dilation: 1, pace: 'none', clock });
     const ran: [string, number, number][] = [];
@@ -136,12 +136,12 @@ describe('RealtimeScheduler (live mode): events at simulated time x dilation on 
     s.inject(() => ran.push(['input', s.now(), clock.nowMs()]));
     clock.advance(0);
     assert.deepEqual(ran[1], ['input', 5_000_000, 1000.1]);
-    clock.advance(0.05);
-    assert.equal(ran.length, 2, 'still waiting');
-    clock.advance(0.1);
+    clock.advance(MIN_TIMEOUT_WALL_MS - 0.2);
+    assert.equal(ran.length, 2, 'still waiting: a timeout waits at least MIN_TIMEOUT_WALL_MS of wall time');
+    clock.advance(0.2);
     assert.equal(ran[2][0], 'timeout');
-    assert.equal(ran[2][1], 205_000_000);
-    assert.ok(ran[2][2] >= 1000.2 - 1e-9, `ran at wall ${ran[2][2]}`);
+    assert.equal(ran[2][1], 205_000_000, 'at its own simulated time');
+    assert.ok(ran[2][2] >= 1000 + MIN_TIMEOUT_WALL_MS - 1e-9, `ran at wall ${ran[2][2]}`);
   });
 
   it('pace model: input while events run late enters right behind the backlog, not ahead of it', () => {
@@ -154,5 +154,18 @@ describe('RealtimeScheduler (live mode): events at simulated time x dilation on 
     s.inject(() => (at = s.now()));
     clock.advance(0);
     assert.equal(at, 1_000_000, 'stamped at the backlog head, not at 50 simulated us');
+  });
+
+  it('pace none: a busy node runs a timeout no earlier than its wall deadline, even when its simulated time has passed', () => {
+    const clock = new FakeClock();
+    const s = new RealtimeScheduler({ dilation: 1, pace: 'none', clock });
+    const ran: string[] = [];
+    s.scheduleTimeout(1_000_000, () => ran.push(`timeout@${s.now()}`)); // 1 us
+    for (let i = 1; i <= 5; i++) s.schedule(i * 1e9, () => ran.push(`work${i}`)); // 1..5 ms of simulated work
+    s.start((e) => assert.fail(e));
+    clock.advance(0);
+    assert.deepEqual(ran, ['work1', 'work2', 'work3', 'work4', 'work5'], 'the work ran at once; the timeout waits for the wall');
+    clock.advance(MIN_TIMEOUT_WALL_MS);
+    assert.equal(ran[5], 'timeout@5000000000', 'then it runs, at the current simulated time (its own has passed)');
   });
 });
