@@ -176,7 +176,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
       const cur = jobs.require(id);
       const err = e as DconnectError;
       const marker = `bytes [0, ${cur.doneBytes}) of the range are copied and flushed`;
-      finish({ state: 'failed', error: { code: err.code ?? 'INTERNAL', message: e.message.includes('copied and flushed') ? e.message : `${e.message}; ${marker}`, hint: err.hint ?? `dconnect copy --resume ${id} --live finishes it` } });
+      finish({ state: 'failed', error: { code: err.code ?? 'INTERNAL', message: e.message.includes('copied and flushed') ? e.message : `${e.message}; ${marker}`, hint: `${err.hint ? `${err.hint}; then ` : ''}dconnect copy --resume ${id} --live finishes it` } });
     };
     r.onSessionLost = failWith;
     jobs.update(id, { state: 'running', error: undefined });

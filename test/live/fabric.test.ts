@@ -1,0 +1,242 @@
+/**
+ * The live fabric end to end, as a user runs it: `dconnect up` starts a host and a box process on
+ * loopback, copies run as jobs through the control API with real sockets and file-backed drives, a
+ * killed box is noticed and the job resumes, and `down` stops everything. Every command runs with a
+ * time limit; the state directory is removed and the nodes stopped whatever happens.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+/** Any one command's limit, ms (a copy of a few MiB takes well under a second here). */
+const COMMAND_MS = 60_000;
+
+function dconnect(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: COMMAND_MS });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function ok(args: string[]): string {
+  const r = dconnect(args);
+  assert.equal(r.status, 0, `dconnect ${args.join(' ')} exited ${r.status}:\n${r.stderr}`);
+  return r.stdout;
+}
+
+function fileRange(path: string, offset: number, length: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const b = new Uint8Array(length);
+    readSync(fd, b, 0, length, offset);
+    return Buffer.from(b.buffer, 0, length);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writeRange(path: string, offset: number, data: Buffer): void {
+  const fd = openSync(path, 'r+');
+  try {
+    writeSync(fd, new Uint8Array(data.buffer, data.byteOffset, data.length), 0, data.length, offset);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(new Uint8Array(b.buffer, b.byteOffset, b.length)).digest('hex');
+const MiB = 1 << 20;
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('live fabric (pace none): up, copy, kill and resume, down', { timeout: 240_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dconnect-live-'));
+  const state = join(dir, 's');
+  const sdaFile = join(state, 'drives', 'box0.slot0.img');
+  const sdbFile = join(state, 'drives', 'box0.slot1.img');
+  const capacity = 256 * MiB;
+
+  before(() => {
+    ok(['up', '--state', state, '--topology', 'paper-2012-live', '--set', `ssd.capacityBytes=${capacity}`, '--pace', 'none']);
+  });
+  after(() => {
+    dconnect(['down', '--state', state]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('up starts a host and a box process, each with its addresses; status --json lists them', () => {
+    const s = JSON.parse(ok(['status', '--state', state, '--json']));
+    assert.equal(s.topology, 'paper-2012-live');
+    assert.equal(s.pace, 'none');
+    assert.deepEqual(
+      s.nodes.map((n: { name: string; role: string }) => [n.name, n.role]),
+      [
+        ['host', 'host'],
+        ['box0', 'box'],
+      ],
+    );
+    for (const n of s.nodes) {
+      assert.ok(n.running && pidAlive(n.pid), `${n.name} runs`);
+      assert.equal(n.udp.host, '127.0.0.1');
+      assert.ok(n.udp.port > 0);
+    }
+    assert.equal(s.nodes[0].control.socket, join(state, 'host.sock'));
+    assert.ok(existsSync(sdaFile) && existsSync(sdbFile), 'the drives are files in the state directory');
+  });
+
+  it('a second up on the same state directory says it is running and starts nothing', () => {
+    const before = JSON.parse(ok(['status', '--state', state, '--json'])).nodes.map((n: { pid: number }) => n.pid);
+    const r = dconnect(['up', '--state', state]);
+    assert.equal(r.status, 0);
+    assert.match(r.stderr, /already running/);
+    const afterPids = JSON.parse(ok(['status', '--state', state, '--json'])).nodes.map((n: { pid: number }) => n.pid);
+    assert.deepEqual(afterPids, before);
+  });
+
+  it('devices --live lists what the host enumerated over the network', () => {
+    const d = JSON.parse(ok(['devices', '--live', '--state', state, '--json']));
+    assert.deepEqual(
+      d.blockDevices.map((b: { name: string; capacityBytes: number }) => [b.name, b.capacityBytes]),
+      [
+        ['sda', capacity],
+        ['sdb', capacity],
+      ],
+    );
+    assert.deepEqual(
+      d.dcBuffers.map((b: { name: string }) => b.name),
+      ['dcbuf0'],
+    );
+  });
+
+  it('a direct copy moves the file bytes through the box, verified, with almost nothing on the host link', () => {
+    const data = randomBytes(12 * MiB);
+    writeRange(sdaFile, 4 * MiB, data);
+    const job = JSON.parse(ok(['copy', 'sda:4MiB', 'sdb:8MiB', '--length', '12MiB', '--live', '--state', state, '--json']));
+    assert.equal(job.state, 'done');
+    assert.equal(job.result.mode, 'direct');
+    assert.equal(job.result.relay, 'dcbuf0');
+    assert.equal(job.result.verified, true);
+    assert.equal(job.result.srcSha256, sha(data));
+    assert.equal(job.result.dstSha256, sha(data));
+    assert.equal(sha(fileRange(sdbFile, 8 * MiB, 12 * MiB)), sha(data), 'the destination file holds the bytes');
+    const hostBytes = job.result.hostLink.upstreamPayloadBytes + job.result.hostLink.downstreamPayloadBytes;
+    assert.ok(hostBytes < 0.02 * data.length, `${hostBytes} B crossed the host link: commands and completions only`);
+  });
+
+  it('a conventional copy crosses the host link (and the socket) twice, verified', () => {
+    const data = randomBytes(4 * MiB);
+    writeRange(sdaFile, 64 * MiB, data);
+    const job = JSON.parse(ok(['copy', 'sda:64MiB', 'sdb:64MiB', '--length', '4MiB', '--via', 'host', '--live', '--state', state, '--json']));
+    assert.equal(job.state, 'done');
+    assert.equal(job.result.mode, 'conventional');
+    assert.equal(job.result.verified, true);
+    assert.equal(sha(fileRange(sdbFile, 64 * MiB, 4 * MiB)), sha(data));
+    assert.ok(job.result.hostLink.upstreamPayloadBytes >= data.length && job.result.hostLink.downstreamPayloadBytes >= data.length);
+  });
+
+  it('bad requests get clear errors, exit non-zero, and write nothing', () => {
+    const beforeB = sha(fileRange(sdbFile, 0, 32 * MiB));
+    const unknown = dconnect(['copy', 'sda', 'sdz', '--length', '1MiB', '--live', '--state', state]);
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /UNKNOWN_DEVICE.*sdz/);
+    const beyond = dconnect(['copy', 'sda', 'sdb:255MiB', '--length', '2MiB', '--live', '--state', state]);
+    assert.equal(beyond.status, 2);
+    assert.match(beyond.stderr, /OUT_OF_RANGE/);
+    const unaligned = dconnect(['copy', 'sda:100', 'sdb', '--length', '1MiB', '--live', '--state', state]);
+    assert.equal(unaligned.status, 2);
+    assert.match(unaligned.stderr, /UNALIGNED/);
+    assert.equal(sha(fileRange(sdbFile, 0, 32 * MiB)), beforeB);
+    const noJob = dconnect(['copy', '--resume', 'j999', '--live', '--state', state]);
+    assert.equal(noJob.status, 2);
+    assert.match(noJob.stderr, /NO_SUCH_JOB/);
+  });
+
+  it('a box killed mid-copy fails the job naming the range done; up restarts it on the same files; resume finishes it, verified, nothing else written', async () => {
+    const length = 48 * MiB;
+    const data = randomBytes(length);
+    writeRange(sdaFile, 128 * MiB, data);
+    const srcBefore = sha(fileRange(sdaFile, 128 * MiB, length));
+    const outsideBefore = [sha(fileRange(sdbFile, 96 * MiB, 32 * MiB)), sha(fileRange(sdbFile, 176 * MiB, 32 * MiB))];
+    const box = JSON.parse(readFileSync(join(state, 'nodes', 'box0.json'), 'utf8')) as { pid: number };
+    // The copy runs in the background; the box dies once some of it is done.
+    const child = spawn(process.execPath, [CLI, 'copy', 'sda:128MiB', 'sdb:128MiB', '--length', '48MiB', '--chunk', '1MiB', '--live', '--state', state, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b) => (out += b));
+    child.stderr.on('data', (b) => (err += b));
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    try {
+      const deadline = Date.now() + COMMAND_MS;
+      for (;;) {
+        assert.ok(Date.now() < deadline, 'the copy never got going');
+        const s = JSON.parse(ok(['status', '--state', state, '--json']));
+        const job = s.jobs.find((j: { state: string }) => j.state === 'running');
+        if (job && job.bytesDone >= 10 * MiB) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      process.kill(box.pid, 'SIGKILL');
+      const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), COMMAND_MS))]);
+      assert.notEqual(code, 'timeout', 'the host noticed the box was gone');
+      assert.notEqual(code, 0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const failed = JSON.parse(out);
+    assert.equal(failed.state, 'failed');
+    assert.equal(failed.error.code, 'BOX_LOST');
+    assert.match(failed.error.message, /box0.*bytes \[0, \d+\) of the range are copied and flushed/);
+    assert.match(err, /--resume/);
+    assert.ok(failed.doneBytes > 0 && failed.doneBytes < length, `marker ${failed.doneBytes}`);
+    ok(['up', '--state', state]);
+    const resumed = JSON.parse(ok(['copy', '--resume', failed.id, '--live', '--state', state, '--json']));
+    assert.equal(resumed.state, 'done');
+    assert.equal(resumed.resumes, 1);
+    assert.equal(resumed.result.movedBytes, length - failed.doneBytes, 'the resumed run moved only the rest');
+    assert.equal(resumed.result.verified, true);
+    assert.equal(sha(fileRange(sdbFile, 128 * MiB, length)), sha(data), 'the destination holds the source');
+    assert.equal(sha(fileRange(sdaFile, 128 * MiB, length)), srcBefore, 'the source is untouched');
+    assert.deepEqual([sha(fileRange(sdbFile, 96 * MiB, 32 * MiB)), sha(fileRange(sdbFile, 176 * MiB, 32 * MiB))], outsideBefore, 'nothing outside the destination range changed');
+  });
+
+  it('down stops every node and removes their records; the drives stay', () => {
+    const pids = JSON.parse(ok(['status', '--state', state, '--json'])).nodes.map((n: { pid: number }) => n.pid);
+    ok(['down', '--state', state]);
+    for (const pid of pids) assert.ok(!pidAlive(pid), `pid ${pid} stopped`);
+    const s = JSON.parse(ok(['status', '--state', state, '--json']));
+    assert.ok(s.nodes.every((n: { running: boolean }) => !n.running));
+    assert.ok(existsSync(sdaFile));
+  });
+});
+
+describe('live fabric (pace model): time-dilated, lag measured', { timeout: 120_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dconnect-paced-'));
+  const state = join(dir, 's');
+  after(() => {
+    dconnect(['down', '--state', state]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a paced direct copy on paper-2012 reports the bandwidth in simulated time and the lag', () => {
+    ok(['up', '--state', state, '--set', 'ssd.capacityBytes=64MiB', '--pace', 'model', '--time-dilation', '40']);
+    const job = JSON.parse(ok(['copy', 'sda', 'sdb', '--length', '2MiB', '--live', '--state', state, '--json']));
+    assert.equal(job.state, 'done');
+    assert.equal(job.result.verified, true);
+    // The drive writes at 250 MB/s in the model; a paced run keeps that in simulated time.
+    assert.ok(job.result.mbPerSecSimulated > 150 && job.result.mbPerSecSimulated <= 255, `${job.result.mbPerSecSimulated} MB/s simulated`);
+    assert.ok(job.result.wallSeconds > (job.result.simulatedSeconds * 40) / 2, 'wall time follows simulated time times the dilation');
+    const s = JSON.parse(ok(['status', '--state', state, '--json']));
+    assert.equal(s.dilation, 40);
+    assert.ok(s.session.lag && s.session.lag.events > 0 && s.session.lag.maxMs >= s.session.lag.p99Ms);
+  });
+});
