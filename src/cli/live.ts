@@ -4,7 +4,7 @@
  */
 import { DconnectError } from '../core/errors.js';
 import { formatBytes } from '../core/units.js';
-import { parseFault } from '../runtime/faults.js';
+import { parseFault, parseMediaError } from '../runtime/faults.js';
 import type { Topology } from '../topology/schema.js';
 import { runBoxNode } from '../live/box-node.js';
 import { controlRequest } from '../live/control-http.js';
@@ -60,7 +60,7 @@ function settingsOf(topology: Topology, o: LiveFabricOptions): FabricSettings {
   const hardLimitMs = o.hardLimit === undefined ? undefined : Number(o.hardLimit);
   if (hardLimitMs !== undefined && !(hardLimitMs > 0)) throw new DconnectError('BAD_OPTION', `--hard-limit '${o.hardLimit}' is not a positive number of ms`);
   const faults = o.fault ?? [];
-  for (const f of faults) parseFault(f); // refused now, not in a node's log
+  for (const f of faults) if (parseMediaError(f) === null) parseFault(f); // refused now, not in a node's log
   const seed = Number(o.seed);
   return { topology, pace, dilation, hardLimitMs, seed, faults, listenHost: o.listenHost ?? '127.0.0.1', controlTcp: o.controlTcp ? parseAddress(o.controlTcp, '--control-tcp') : undefined };
 }
@@ -113,13 +113,14 @@ export async function nodeAction(topology: Topology | null, o: LiveFabricOptions
     checkNode(s.topology, m[1]);
     peers[m[1]] = parseAddress(m[2], '--peer');
   }
-  const faults = s.faults.map(parseFault);
+  const faults = s.faults.filter((f) => parseMediaError(f) === null).map(parseFault);
+  const mediaErrors = s.faults.map(parseMediaError).filter((m) => m !== null);
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${node.name}: ${line}\n`);
   const common = { topology: s.topology, state, seed: s.seed, pace: s.pace, dilation: s.dilation, listen, faults, log };
   const running =
     node.role === 'host'
       ? await runHostNode({ ...common, hardLimitMs: s.hardLimitMs, peers, tcp: s.controlTcp, peerTimeoutMs: o.peerTimeout ? Number(o.peerTimeout) : 5000 })
-      : await runBoxNode({ ...common, name: node.name });
+      : await runBoxNode({ ...common, name: node.name, mediaErrors });
   const udp = running.transport.address();
   state.writeNodeRecord({
     name: node.name,

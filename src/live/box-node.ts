@@ -6,6 +6,8 @@
  * same files), as a box that was power-cycled with its drives in it. So a host that restarts, or a box
  * that restarts, meets a peer in a known state.
  */
+import { NvmeSsd } from '../devices/nvme-ssd.js';
+import { blockName } from '../runtime/boot.js';
 import { FileStore } from './file-store.js';
 import { buildNodeFabric, type NodeFabric } from './node-fabric.js';
 import { RealtimeScheduler, type Pace } from './realtime-scheduler.js';
@@ -23,6 +25,8 @@ export interface BoxNodeOptions {
   dilation: number;
   listen: { host: string; port: number };
   faults: FaultSpec[];
+  /** `--fault media-error=sdb:LBA`: blocks whose reads fail, by the host's device names (SSDs named in slot order, as boot names them). */
+  mediaErrors?: { device: string; lba: number }[];
   log: (line: string) => void;
 }
 
@@ -63,6 +67,13 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
     const s = new RealtimeScheduler({ dilation: o.dilation, pace: o.pace });
     scheduler = s;
     part = buildNodeFabric(o.topology, { node: o.name, seed: o.seed, scheduler: s, transport, storeFor });
+    // The host names SSDs in enumeration order, which is slot order across the boxes.
+    const ssdSlots = o.topology.boxes.flatMap((b) => b.slots.map((sl, i) => ({ name: `${b.name}.slot${i}`, kind: sl.kind }))).filter((x) => x.kind === 'ssd');
+    for (const m of o.mediaErrors ?? []) {
+      const at = ssdSlots.findIndex((_, i) => blockName(i) === m.device);
+      const slot = at < 0 ? undefined : part.fabric.slots.find((x) => `${x.box}.slot${x.slot}` === ssdSlots[at].name);
+      if (slot && slot.box === o.name && slot.device instanceof NvmeSsd) slot.device.badBlocks.add(m.lba);
+    }
     s.start((e) => {
       failed = e;
       o.log(`error: the model stopped: ${e.message}`);

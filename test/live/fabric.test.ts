@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -238,5 +238,69 @@ describe('live fabric (pace model): time-dilated, lag measured', { timeout: 120_
     const s = JSON.parse(ok(['status', '--state', state, '--json']));
     assert.equal(s.dilation, 40);
     assert.ok(s.session.lag && s.session.lag.events > 0 && s.session.lag.maxMs >= s.session.lag.p99Ms);
+  });
+});
+
+describe('live fabric with two boxes: three processes, the shared switch in the host node', { timeout: 120_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dconnect-boxes-'));
+  const state = join(dir, 's');
+  const topo = join(dir, 'two-boxes.yaml');
+  after(() => {
+    dconnect(['down', '--state', state]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('each box runs in its own process; a move inside box1 and one between the boxes both verify', () => {
+    writeFileSync(
+      topo,
+      ['extends: paper-2012-live', 'name: two-boxes', 'ssd:', '  capacityBytes: 64MiB', 'boxes:', ...['box0', 'box1'].flatMap((b, i) => [`  - name: ${b}`, '    slots:', `      - { kind: ssd, serial: S${i}A }`, `      - { kind: ssd, serial: S${i}B }`, '      - { kind: dc-buffer }'])].join('\n') + '\n',
+    );
+    ok(['up', '--state', state, '--topology', topo, '--pace', 'none']);
+    const s = JSON.parse(ok(['status', '--state', state, '--json']));
+    assert.deepEqual(
+      s.nodes.map((n: { name: string; running: boolean }) => [n.name, n.running]),
+      [
+        ['host', true],
+        ['box0', true],
+        ['box1', true],
+      ],
+    );
+    const data = randomBytes(6 * MiB);
+    writeRange(join(state, 'drives', 'box1.slot0.img'), 0, data);
+    writeRange(join(state, 'drives', 'box0.slot0.img'), 0, data);
+    const within = JSON.parse(ok(['copy', 'sdc', 'sdd', '--length', '6MiB', '--live', '--state', state, '--json']));
+    assert.equal(within.result.relay, 'dcbuf1', "box1's own buffer");
+    assert.equal(within.result.verified, true);
+    assert.equal(sha(fileRange(join(state, 'drives', 'box1.slot1.img'), 0, 6 * MiB)), sha(data));
+    const across = JSON.parse(ok(['copy', 'sda', 'sdc:16MiB', '--length', '6MiB', '--live', '--state', state, '--json']));
+    assert.equal(across.result.verified, true);
+    assert.equal(sha(fileRange(join(state, 'drives', 'box1.slot0.img'), 16 * MiB, 6 * MiB)), sha(data));
+  });
+});
+
+describe('live fabric under faults: frame loss on the UDP channel, a media error on a drive', { timeout: 120_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dconnect-faults-'));
+  const state = join(dir, 's');
+  after(() => {
+    dconnect(['down', '--state', state]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a conventional copy over a lossy, reordering channel verifies, and the counters show the loss; a media error fails the copy naming the blocks', async () => {
+    ok(['up', '--state', state, '--topology', 'paper-2012-live', '--set', 'ssd.capacityBytes=64MiB', '--pace', 'none', '--fault', 'loss=1%,reorder=1%,dup=0.5%,corrupt=0.5%', '--fault', 'media-error=sda:20480']);
+    const data = randomBytes(4 * MiB);
+    writeRange(join(state, 'drives', 'box0.slot0.img'), 0, data);
+    const job = JSON.parse(ok(['copy', 'sda', 'sdb', '--length', '4MiB', '--via', 'host', '--chunk', '256KiB', '--live', '--state', state, '--json']));
+    assert.equal(job.result.verified, true);
+    assert.equal(sha(fileRange(join(state, 'drives', 'box0.slot1.img'), 0, 4 * MiB)), sha(data));
+    const { controlRequest } = await import('../../src/live/control-http.js');
+    const c = await controlRequest<{ trace: Record<string, Record<string, number>>; transport: Record<string, number> }>({ socketPath: join(state, 'host.sock') }, 'GET', '/counters');
+    assert.ok(c.transport.lost > 0 && c.transport.reordered > 0 && c.transport.duplicated > 0 && c.transport.corrupted > 0, JSON.stringify(c.transport));
+    assert.ok(c.trace['bridge.host'].retransmittedFrames > 0, 'the bridge retransmitted what was lost');
+    // Block 20480 of 512 B is byte 10 MiB of sda.
+    const bad = dconnect(['copy', 'sda:8MiB', 'sdb:8MiB', '--length', '4MiB', '--live', '--state', state]);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /DEVICE_ERROR.*read of sda blocks .*UNRECOVERED_READ_ERROR|DEVICE_ERROR.*sda.*blocks/);
+    assert.match(bad.stderr, /copied and flushed/);
   });
 });
