@@ -72,3 +72,22 @@ test('the check sees a violation when there is one (import parsing works on this
   assert.ok(found.some((i) => i.layer === 'topology'), 'runtime/moves.ts imports the builder');
   assert.ok(found.some((i) => i.layer === 'host'), 'and the DC operator');
 });
+
+/** Wall clocks, timers and unseeded randomness: what model code may never use (live/ and the CLI may). */
+const NONDETERMINISM = /\b(Date\.now|performance\.now|new Date\(|setTimeout|setInterval|setImmediate|Math\.random|process\.hrtime)\b/;
+
+test('the model layers read no wall clock, set no timer and draw no unseeded random number', () => {
+  const found: string[] = [];
+  for (const file of files(SRC)) {
+    if (!MODEL.has(layerOf(file))) continue;
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .forEach((line, i) => {
+        const code = line.replace(/\/\/.*$/, '');
+        if (/^\s*\*/.test(code)) return; // a doc comment line
+        if (NONDETERMINISM.test(code)) found.push(`${relative(SRC, file)}:${i + 1}: ${line.trim()}`);
+      });
+  }
+  assert.deepEqual(found, []);
+  assert.ok(NONDETERMINISM.test('const t = performance.now();'), 'the pattern catches a clock read');
+});
