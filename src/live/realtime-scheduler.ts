@@ -70,7 +70,7 @@ const MS_PER_TURN = 1;
  * Pace none: the least wall time a timeout waits, ms. A peer reads its socket only between its turns
  * (up to MS_PER_TURN each), so an answer can wait there a few turns; a shorter timeout would call it lost.
  */
-export const MIN_TIMEOUT_WALL_MS = 4 * MS_PER_TURN;
+export const MIN_TIMEOUT_WALL_MS = 20 * MS_PER_TURN;
 
 /** Lag of events, in a histogram of fixed buckets (bounded memory however long the run). */
 export class LagStats {
