@@ -170,6 +170,8 @@ export interface NodeRecord {
   udp: { host: string; port: number };
   /** The host's control API (only the host has one). */
   control?: { socket: string; tcp?: { host: string; port: number } };
+  /** The host's NBD server. */
+  nbd?: { socket: string; tcp?: { host: string; port: number } };
   /** ISO 8601. */
   startedAt: string;
   /** The topology the node was started with (a preset name or a path). */
@@ -237,6 +239,11 @@ export class StateDir {
   }
 
   /** `<root>/host.sock`; throws STATE_PATH when the root is too long for a Unix socket path. */
+  /** Where the host serves NBD (`nbd+unix:///sda?socket=...`). */
+  get nbdSocketPath(): string {
+    return assertSocketPathFits(join(this.root, 'nbd.sock'));
+  }
+
   get controlSocketPath(): string {
     return assertSocketPathFits(join(this.root, 'host.sock'));
   }

@@ -1,0 +1,141 @@
+/**
+ * The host's block devices as NBD exports (issue "NBD"): every request runs through the modelled host
+ * like any other I/O. A read is NVMe Read commands from the drive into host-memory bounce buffers (over
+ * the fabric, so the host link and the bridges count it), then a copy out of host memory; a write is
+ * the reverse; FLUSH is an NVMe Flush (fsync of the drive's file); FUA is a write then a flush. TRIM
+ * is advisory in NBD and the drive model has no deallocate, so it succeeds and changes nothing;
+ * WRITE_ZEROES writes zeros.
+ *
+ * Requests enter the model as events (`inject`), are cut into commands of at most BOUNCE_BYTES, and
+ * wait for a bounce buffer and a command slot of their own budget (NBD_COMMANDS_PER_DEVICE per drive;
+ * copy jobs keep their `depth` within the rest of the queue).
+ */
+import { DconnectError } from '../core/errors.js';
+import { isSuccess, statusName, type NvmeStatus } from '../devices/nvme/nvme-defs.js';
+import type { BlockDevice } from '../host/dc/manager.js';
+import type { BootedHost } from '../runtime/boot.js';
+import type { RealtimeScheduler } from './realtime-scheduler.js';
+
+/** Bytes per bounce buffer, and so per NVMe command an NBD request is cut into. */
+export const BOUNCE_BYTES = 1 << 20;
+/** Bounce buffers per session (host memory allocated once): requests beyond wait their turn. */
+export const BOUNCE_BUFFERS = 16;
+/** NVMe commands NBD keeps in flight per drive at most; the rest of its queue is for copy jobs. */
+export const NBD_COMMANDS_PER_DEVICE = 8;
+
+export interface NbdExportInfo {
+  name: string;
+  sizeBytes: number;
+  blockBytes: number;
+  description: string;
+}
+
+type Op = { kind: 'read' | 'write'; dev: BlockDevice; offset: number; data: Uint8Array; done: (e: Error | null) => void } | { kind: 'flush'; dev: BlockDevice; done: (e: Error | null) => void };
+
+/** One session's NBD I/O path: bounded bounce buffers and per-drive command budgets; all methods run inside model events. */
+export class NbdIo {
+  private readonly free: number[] = [];
+  private readonly waiting: Op[] = [];
+  private readonly inFlight = new Map<string, number>();
+
+  constructor(private readonly host: BootedHost<RealtimeScheduler>) {
+    for (let i = 0; i < BOUNCE_BUFFERS; i++) this.free.push(host.allocator.alloc(BOUNCE_BYTES));
+  }
+
+  exports(): NbdExportInfo[] {
+    return this.host.manager.blockDevices().map((d) => ({ name: d.name, sizeBytes: d.capacityBytes, blockBytes: d.blockBytes, description: `${d.model} ${d.serial} in ${d.box} slot ${d.slot}` }));
+  }
+
+  device(name: string): BlockDevice {
+    const d = this.host.manager.blockDevices().find((b) => b.name === name);
+    if (!d) throw new DconnectError('NO_SUCH_DEVICE', `no export '${name}'`);
+    return d;
+  }
+
+  /** Reads [offset, offset + length) of a drive; `done` gets the bytes or an error. */
+  read(dev: BlockDevice, offset: number, length: number, done: (e: Error | null, data?: Uint8Array) => void): void {
+    const out = new Uint8Array(length);
+    this.split(dev, offset, out, 'read', (e) => (e ? done(e) : done(null, out)));
+  }
+
+  write(dev: BlockDevice, offset: number, data: Uint8Array, fua: boolean, done: (e: Error | null) => void): void {
+    this.split(dev, offset, data, 'write', (e) => (e || !fua ? done(e) : this.flush(dev, done)));
+  }
+
+  flush(dev: BlockDevice, done: (e: Error | null) => void): void {
+    this.enqueue({ kind: 'flush', dev, done });
+  }
+
+  /** Cuts a transfer into bounce-sized commands, all issued (as buffers and slots allow) and awaited. */
+  private split(dev: BlockDevice, offset: number, data: Uint8Array, kind: 'read' | 'write', done: (e: Error | null) => void): void {
+    let pending = Math.ceil(data.length / BOUNCE_BYTES);
+    if (pending === 0) return done(null);
+    let failed = false;
+    for (let pos = 0; pos < data.length; pos += BOUNCE_BYTES) {
+      const part = data.subarray(pos, Math.min(data.length, pos + BOUNCE_BYTES));
+      this.enqueue({
+        kind,
+        dev,
+        offset: offset + pos,
+        data: part,
+        done: (e) => {
+          if (failed) return;
+          if (e) {
+            failed = true;
+            return done(e);
+          }
+          if (--pending === 0) done(null);
+        },
+      });
+    }
+  }
+
+  private enqueue(op: Op): void {
+    this.waiting.push(op);
+    this.pump();
+  }
+
+  /** Starts every waiting op that has a buffer (reads and writes) and a command slot, in order per drive. */
+  private pump(): void {
+    for (let i = 0; i < this.waiting.length; ) {
+      const op = this.waiting[i];
+      const busy = this.inFlight.get(op.dev.name) ?? 0;
+      const needsBuffer = op.kind !== 'flush';
+      if (busy >= NBD_COMMANDS_PER_DEVICE || op.dev.driver.freeSlots() === 0 || (needsBuffer && this.free.length === 0)) {
+        i++;
+        continue;
+      }
+      this.waiting.splice(i, 1);
+      this.inFlight.set(op.dev.name, busy + 1);
+      this.start(op);
+    }
+  }
+
+  private start(op: Op): void {
+    const d = op.dev;
+    const release = (buf: number | null) => {
+      this.inFlight.set(d.name, (this.inFlight.get(d.name) ?? 1) - 1);
+      if (buf !== null) this.free.push(buf);
+    };
+    const fail = (what: string, st: NvmeStatus) => new DconnectError('DEVICE_ERROR', `${what} of ${d.name} failed: ${statusName(st)}`);
+    if (op.kind === 'flush') {
+      d.driver.submitFlush((st) => {
+        release(null);
+        op.done(isSuccess(st) ? null : fail('flush', st));
+        this.pump();
+      });
+      return;
+    }
+    const buf = this.free.pop()!;
+    const mem = this.host.fabric.rootComplex.memory;
+    const n = op.data.length;
+    if (op.kind === 'write') mem.write(buf, op.data);
+    const slba = op.offset / d.blockBytes;
+    d.driver.submitIo(op.kind, slba, n / d.blockBytes, [{ address: buf, lengthBytes: n }], (st) => {
+      if (isSuccess(st) && op.kind === 'read') mem.readInto(buf, op.data);
+      release(buf);
+      op.done(isSuccess(st) ? null : fail(`${op.kind} of blocks ${slba}..${slba + n / d.blockBytes - 1}`, st));
+      this.pump();
+    });
+  }
+}
