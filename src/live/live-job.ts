@@ -20,6 +20,7 @@ import { DcOperator } from '../host/dc/operator.js';
 import type { BootedHost } from '../runtime/boot.js';
 import { validateCopy } from '../runtime/moves.js';
 import type { JobRecord } from './job-store.js';
+import { NBD_COMMANDS_PER_DEVICE } from './nbd-backend.js';
 import type { RealtimeScheduler } from './realtime-scheduler.js';
 
 /** Bytes per segment: the granularity of the restart marker and of cancelling (a flush each). */
@@ -73,7 +74,9 @@ export function checkJob(host: BootedHost<RealtimeScheduler>, r: JobRequest): { 
   const src = mgr.lookup(r.src);
   const dst = mgr.lookup(r.dst);
   if (!Number.isInteger(r.depth) || r.depth < 1 || r.depth > 64) throw new DconnectError('BAD_OPTION', `depth ${r.depth} is outside 1..64`);
-  if (r.depth + 1 > host.fabric.topology.host.queueEntries) throw new DconnectError('BAD_OPTION', `depth ${r.depth} needs NVMe queues of at least ${r.depth + 1} entries`);
+  // The queue also holds NBD's commands (at most NBD_COMMANDS_PER_DEVICE) and one entry stays empty.
+  const room = host.fabric.topology.host.queueEntries - 1 - NBD_COMMANDS_PER_DEVICE;
+  if (r.depth > room) throw new DconnectError('BAD_OPTION', `depth ${r.depth} does not fit the ${host.fabric.topology.host.queueEntries}-entry NVMe queues beside NBD's ${NBD_COMMANDS_PER_DEVICE} commands`, `use --depth ${Math.max(1, room)} or less`);
   validateCopy(src, r.srcOffset, dst, r.dstOffset, r.lengthBytes, r.chunkBytes);
   if (r.via === 'dc-buffer') {
     const buf = mgr.relayFor(src, dst);
