@@ -12,7 +12,7 @@ const BUFFER_BYTES = 1 << 20;
  * `copy --capture LINK[,LINK...] --pcap FILE`: a channel factory that captures the named links into
  * FILE as they are simulated (written in 1 MiB pieces), and `close` to finish the file.
  */
-export function openCapture(topology: Topology, capture: string | undefined, pcap: string | undefined): { connect: ConnectFn; close: () => { frames: number; path: string } } | null {
+export function openCapture(topology: Topology, capture: string | undefined, pcap: string | undefined, inner?: ConnectFn): { connect: ConnectFn; close: () => { frames: number; path: string } } | null {
   if (capture === undefined && pcap === undefined) return null;
   if (capture === undefined || pcap === undefined) throw new DconnectError('BAD_OPTION', '--capture and --pcap go together', 'e.g. --capture host --pcap move.pcap (dconnect links lists the link names)');
   const links = capture.split(',').map((l) => l.trim()).filter((l) => l.length > 0);
@@ -32,7 +32,7 @@ export function openCapture(topology: Topology, capture: string | undefined, pca
     pending.push(rec);
     pendingBytes += rec.length;
     if (pendingBytes >= BUFFER_BYTES) flush();
-  });
+  }, inner);
   fd = openSync(pcap, 'w'); // only once the links are known good: a bad --capture writes nothing
   writeSync(fd, pcapFileHeader());
   return {

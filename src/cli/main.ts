@@ -128,11 +128,10 @@ program
     const chunkBytes = o.chunk === undefined ? undefined : parseSize(o.chunk, '--chunk');
     const via = parseVia(o.via);
     const seed = parseSeed(o.seed);
-    if (o.fault && o.capture) throw new DconnectError('BAD_OPTION', '--fault and --capture together are not supported yet', 'capture a run without faults, or inject faults without a capture');
     const mediaErrors = (o.fault ?? []).map(parseMediaError).filter((m) => m !== null);
     const cableFaults = (o.fault ?? []).filter((f) => parseMediaError(f) === null);
     const faults = cableFaults.length > 0 ? faultConnect(topology, cableFaults.map(parseFault), seed) : null;
-    const capture = openCapture(topology, o.capture, o.pcap);
+    const capture = openCapture(topology, o.capture, o.pcap, faults?.connect);
     const bar = progressBar('copy', lengthBytes * pairs.length, 'bytes', { lines: true });
     try {
       const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity: o.fidelity, onProgress: (d: number) => bar.update(d), connect: capture?.connect ?? faults?.connect, mediaErrors };

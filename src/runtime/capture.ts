@@ -10,7 +10,7 @@
  * for a topology (`dconnect links`).
  */
 import { DconnectError } from '../core/errors.js';
-import { CableChannel, type EthPort } from '../ethernet/port.js';
+import type { EthPort } from '../ethernet/port.js';
 import type { Frame } from '../ethernet/frame.js';
 import { encodeExpEtherFrame } from '../expether/pdu-codec.js';
 import { buildFabric, connectCable, type ConnectFn } from '../topology/builder.js';
@@ -49,29 +49,25 @@ export function checkLinks(topology: Topology, links: readonly string[], option:
 /** Receives every captured frame: the cable's name, the time (ps), the frame's bytes (Ethernet header on). */
 export type CaptureSink = (link: string, timePs: number, frame: Uint8Array) => void;
 
-class CaptureChannel extends CableChannel {
-  constructor(
-    a: EthPort,
-    b: EthPort,
-    propagationNs: number,
-    private readonly link: string,
-    private readonly sink: CaptureSink,
-  ) {
-    super(a, b, propagationNs);
-  }
-
-  override carry(from: EthPort, frame: Frame, serializedInPs: number): void {
-    this.sink(this.link, from.scheduler.now(), encodeExpEtherFrame(frame));
-    super.carry(from, frame, serializedInPs);
-  }
-}
-
-/** A channel factory that captures on `links` (names as `listLinks` gives them) and lays plain cables elsewhere. */
-export function captureConnect(topology: Topology, links: string[], sink: CaptureSink): ConnectFn {
+/**
+ * A channel factory that captures on `links` (names as `listLinks` gives them) and lays `inner`'s
+ * cables (default: plain ones; e.g. faulty ones from runtime/faults.ts) everywhere. A captured cable is
+ * the inner cable itself, its `carry` tapped at the sender: the capture shows what the sender
+ * transmitted, whatever the cable then does to it (loses, corrupts, duplicates, delays), and the
+ * cable keeps its class, so its digest (the fast fidelity's) is the inner cable's own.
+ */
+export function captureConnect(topology: Topology, links: string[], sink: CaptureSink, inner: ConnectFn = connectCable): ConnectFn {
   checkLinks(topology, links, '--capture');
   const wanted = new Set(links);
   return (a, b, ns, name) => {
+    const ch = inner(a, b, ns, name);
     const link = linkName(a.name, b.name);
-    return wanted.has(link) ? new CaptureChannel(a, b, ns, link, sink) : connectCable(a, b, ns, name);
+    if (!wanted.has(link)) return ch;
+    const carry = ch.carry.bind(ch);
+    ch.carry = (from: EthPort, frame: Frame, serializedInPs: number) => {
+      sink(link, from.scheduler.now(), encodeExpEtherFrame(frame));
+      carry(from, frame, serializedInPs);
+    };
+    return ch;
   };
 }
