@@ -60,6 +60,8 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements TlpReceiver
   readonly config: ConfigSpace;
   /** Logical blocks whose reads fail with an unrecovered read error (fault injection: `--fault media-error=sdb:LBA`). */
   readonly badBlocks = new Set<number>();
+  /** Logical blocks that cannot be programmed: a write covering one completes with Write Fault (`--fault media-error=sdb:LBA:write`). */
+  readonly badWriteBlocks = new Set<number>();
   /** The flash's bytes: a SparseMemory unless the builder injects another store (live mode: a file). */
   readonly store: S;
   readonly media: SsdMedia;
@@ -397,16 +399,26 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements TlpReceiver
     let remaining = Math.ceil(len / unit);
     let lastProgrammed = 0;
     let failed = false;
+    let writeFault = false;
+    const bs = this.params.blockBytes;
     for (let pos = 0; pos < len; pos += unit) {
       const n = Math.min(unit, len - pos);
       const unitDone = (data: Uint8Array | null): void => {
         if (!data) failed = true;
         else {
-          this.store.write(offset + pos, data);
+          // A unit holding a block that cannot be programmed is not stored; the others are (a torn write).
+          let bad = false;
+          for (const lba of this.badWriteBlocks) if (lba * bs >= offset + pos && lba * bs < offset + pos + n) bad = true;
+          if (bad) writeFault = true;
+          else this.store.write(offset + pos, data);
           lastProgrammed = Math.max(lastProgrammed, this.media.programUnit(this.scheduler.now(), n));
         }
         if (--remaining > 0) return;
         if (failed) return this.complete(sqid, cid, STATUS.DATA_TRANSFER_ERROR);
+        if (writeFault) {
+          this.scheduler.schedule(lastProgrammed + latency - this.scheduler.now(), labelCallback(() => this.complete(sqid, cid, STATUS.WRITE_FAULT), `${this.name}>write-fault:${sqid}`));
+          return;
+        }
         this.scheduler.schedule(lastProgrammed + latency - this.scheduler.now(), labelCallback(() => this.finishIo(sqid, cid, 'write', len), `${this.name}>write-done:${sqid}:${len}`));
       };
       // Command ids are labels (which id a command gets is the driver's free-list order), so they stay out;

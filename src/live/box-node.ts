@@ -26,7 +26,7 @@ export interface BoxNodeOptions {
   listen: { host: string; port: number };
   faults: FaultSpec[];
   /** `--fault media-error=sdb:LBA`: blocks whose reads fail, by the host's device names (SSDs named in slot order, as boot names them). */
-  mediaErrors?: { device: string; lba: number }[];
+  mediaErrors?: { device: string; lba: number; op?: 'read' | 'write' }[];
   log: (line: string) => void;
 }
 
@@ -72,7 +72,7 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
     for (const m of o.mediaErrors ?? []) {
       const at = ssdSlots.findIndex((_, i) => blockName(i) === m.device);
       const slot = at < 0 ? undefined : part.fabric.slots.find((x) => `${x.box}.slot${x.slot}` === ssdSlots[at].name);
-      if (slot && slot.box === o.name && slot.device instanceof NvmeSsd) slot.device.badBlocks.add(m.lba);
+      if (slot && slot.box === o.name && slot.device instanceof NvmeSsd) (m.op === 'write' ? slot.device.badWriteBlocks : slot.device.badBlocks).add(m.lba);
     }
     s.start((e) => {
       failed = e;

@@ -132,10 +132,10 @@ export function faultConnect(topology: Topology, specs: FaultSpec[], seed: numbe
   return { connect, counts };
 }
 
-/** `media-error=sdb:LBA`: reads of that logical block on that drive fail (unrecovered read error); null when `text` is another kind of fault. */
-export function parseMediaError(text: string): { device: string; lba: number } | null {
+/** `media-error=sdb:LBA[:read|:write]`: reads (the default) or writes of that logical block on that drive fail (unrecovered read error, write fault); null when `text` is another kind of fault. */
+export function parseMediaError(text: string): { device: string; lba: number; op: 'read' | 'write' } | null {
   if (!text.startsWith('media-error=')) return null;
-  const m = /^media-error=([A-Za-z][\w-]*):(\d+)$/.exec(text);
-  if (!m) throw new DconnectError('BAD_OPTION', `--fault '${text}' is not media-error=DEVICE:LBA`, 'e.g. --fault media-error=sda:2048 (a logical block of the drive, 512 B each on paper-2012)');
-  return { device: m[1], lba: Number(m[2]) };
+  const m = /^media-error=([A-Za-z][\w-]*):(\d+)(?::(read|write))?$/.exec(text);
+  if (!m) throw new DconnectError('BAD_OPTION', `--fault '${text}' is not media-error=DEVICE:LBA[:read|:write]`, 'e.g. --fault media-error=sda:2048 (a logical block of the drive, 512 B each on paper-2012; reads of it fail), or media-error=sdb:2048:write');
+  return { device: m[1], lba: Number(m[2]), op: (m[3] as 'read' | 'write' | undefined) ?? 'read' };
 }

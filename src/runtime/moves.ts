@@ -46,7 +46,7 @@ export interface MovesRequest {
   /** The channel every cable uses (default the builder's: in-memory frames; `connectBytes` encodes each one). */
   connect?: ConnectFn;
   /** Logical blocks whose reads fail on a drive (fault injection: `--fault media-error=sdb:LBA`). */
-  mediaErrors?: { device: string; lba: number }[];
+  mediaErrors?: { device: string; lba: number; op?: 'read' | 'write' }[];
 }
 
 export interface LinkPayload {
@@ -175,7 +175,7 @@ export function runMoves(req: MovesRequest): MovesResult {
   for (const m of req.mediaErrors ?? []) {
     const d = mgr.lookup(m.device);
     if (m.lba * d.blockBytes >= d.capacityBytes) throw new DconnectError('OUT_OF_RANGE', `--fault media-error=${m.device}:${m.lba}: block ${m.lba} is beyond ${d.name}'s ${d.capacityBytes / d.blockBytes} blocks`);
-    ssdOf(host, d).badBlocks.add(m.lba);
+    (m.op === 'write' ? ssdOf(host, d).badWriteBlocks : ssdOf(host, d).badBlocks).add(m.lba);
   }
   for (const m of moves) validateCopy(m.src, m.srcOffset, m.dst, m.dstOffset, req.lengthBytes, chunk);
   checkDisjoint(moves, req.lengthBytes);

@@ -50,7 +50,7 @@ test('a media error at an LBA: the read completes with an NVMe error status and 
   const { DconnectError } = await import('../../src/core/errors.js');
   const { parseMediaError } = await import('../../src/runtime/faults.js');
   const bad = parseMediaError('media-error=sda:1000')!;
-  assert.deepEqual(bad, { device: 'sda', lba: 1000 });
+  assert.deepEqual(bad, { device: 'sda', lba: 1000, op: 'read' });
   for (const via of ['dc-buffer', 'host'] as const) {
     assert.throws(
       () => runCopy({ topology: loadTopology('paper-2012'), src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: 1 << 20, via, seed: 1, mediaErrors: [bad] }),
@@ -61,4 +61,21 @@ test('a media error at an LBA: the read completes with an NVMe error status and 
   const r = runCopy({ topology: loadTopology('paper-2012'), src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: 1 << 20, via: 'dc-buffer', seed: 1, mediaErrors: [{ device: 'sda', lba: 5000 }] });
   assert.equal(r.verified, true);
   assert.throws(() => parseMediaError('media-error=sda'), /is not media-error=DEVICE:LBA/);
+  assert.throws(() => parseMediaError('media-error=sda:7:erase'), /is not media-error=DEVICE:LBA\[:read\|:write\]/);
+});
+
+test('a media error on write: the write completes with Write Fault and the move fails naming the range, in both modes', async () => {
+  const { DconnectError } = await import('../../src/core/errors.js');
+  const { parseMediaError } = await import('../../src/runtime/faults.js');
+  const bad = parseMediaError('media-error=sdb:1000:write')!;
+  assert.deepEqual(bad, { device: 'sdb', lba: 1000, op: 'write' });
+  for (const via of ['dc-buffer', 'host'] as const) {
+    assert.throws(
+      () => runCopy({ topology: loadTopology('paper-2012'), src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: 1 << 20, via, seed: 1, mediaErrors: [bad] }),
+      (e: unknown) => e instanceof DconnectError && e.code === 'DEVICE_ERROR' && /write of sdb blocks 768\.\.1023 \(bytes 393216\.\.524287, chunk 3 of the move\) failed: .*WRITE_FAULT/.test(e.message),
+    );
+  }
+  // Reads of that block are fine: it is bad for programming only.
+  const r = runCopy({ topology: loadTopology('paper-2012'), src: 'sdb', srcOffset: 0, dst: 'sda', dstOffset: 0, lengthBytes: 1 << 20, via: 'dc-buffer', seed: 1, mediaErrors: [bad] });
+  assert.equal(r.verified, true);
 });

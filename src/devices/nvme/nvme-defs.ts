@@ -206,6 +206,7 @@ export const STATUS = {
   INVALID_INTERRUPT_VECTOR: { sct: 1, sc: 0x08 },
   INVALID_QUEUE_DELETION: { sct: 1, sc: 0x0c },
   /** Media and data integrity errors (SCT 2, §4.6.1.2.4): the flash could not return the data. */
+  WRITE_FAULT: { sct: 2, sc: 0x80 },
   UNRECOVERED_READ_ERROR: { sct: 2, sc: 0x81 },
 } as const satisfies Record<string, NvmeStatus>;
 
