@@ -88,7 +88,7 @@ program
   .addOption(seedOption())
   .addOption(topologyOption())
   .addOption(setOption())
-  .option('--fault <spec>', "frame faults on cables, seeded by --seed (repeatable): loss=1%,reorder=1%,dup=0.5%,corrupt=0.1%, on every cable or ...@LINK on one; or media-error=sdb:LBA (reads of that block fail)", (v: string, prev: string[] = []) => [...prev, v])
+  .option('--fault <spec>', "frame faults on cables, seeded by --seed (repeatable): loss=1%,reorder=1%,dup=0.5%,corrupt=0.1%, on every cable or ...@LINK on one; or media-error=sdb:LBA[:write] (reads, or writes, of that block fail)", (v: string, prev: string[] = []) => [...prev, v])
   .option('--capture <links>', "record the frames on these links (comma-separated; 'dconnect links' lists them, the host's cable is 'host') into --pcap")
   .option('--pcap <file>', 'the capture file: pcap, nanosecond timestamps in simulated time, real frame bytes (Wireshark, tshark)')
   .option('--live', 'copy on the running live fabric (dconnect up) as a job: real processes, sockets and files; verified by reading both ranges back')
