@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [--json] [--quick] [--size SIZE] [--runs N] [--fidelity fast|full] [--skip-repro] [--skip-scale]`:
+ * `npm run bench -- [--json] [--quick] [--size SIZE] [--runs N] [--fidelity fast|full] [--skip-repro] [--skip-scale] [--skip-live]`:
  * how fast the simulator runs on this machine, each figure beside the issue's target. Never part of
  * the test suite; timings are reported (with met / not met), never asserted.
  *
@@ -24,6 +24,7 @@
  * - scale (issue "Many pairs"): `repro --only fig7` on paper-2012 (target <= 180 s), direct x1 with two
  *   pairs against one (target >= 1.8x), and `repro --topology modern --only fig5,fig7` (target
  *   <= 300 s); one run each. Skipped with --skip-scale.
+ * - live (issue "Live fabric"): bench/live.ts on real processes (paced ratio, unpaced against dd, 1% loss, 20 kill points; ~6 min, --quick ~3); skipped with --skip-live.
  *
  * With --json, one JSON object goes to stdout and the human lines to stderr.
  */
@@ -38,6 +39,7 @@ import { parseSweepParam } from '../src/experiments/sweep-params.js';
 import { runCopy, type Fidelity, type FidelityMode } from '../src/runtime/copy.js';
 import { loadTopology } from '../src/topology/load.js';
 import { fastestNs3, runKernelBench, runNs3HoldBench } from './kernel.js';
+import { runLiveBench } from './live.js';
 
 const args = process.argv.slice(2);
 const flag = (n: string) => args.includes(n);
@@ -214,6 +216,13 @@ if (!flag('--skip-scale')) {
   scale = { skipped: false, sizeBytes: size, fig7, twoPairs, modern };
 }
 
+/** Issue 10's targets: the live fabric, in processes of their own (bench/live.ts). */
+let live: Record<string, unknown> = { skipped: true };
+if (!flag('--skip-live')) {
+  log(`live: the live fabric on this machine (bench/live.ts; ${quick ? 'quick sizes' : 'the issue\'s sizes'}), progress on stderr ...`);
+  live = { skipped: false, ...(await runLiveBench({ quick, log, progress: (s) => process.stderr.write(s + '\n') })) };
+}
+
 if (json) {
   process.stdout.write(
     JSON.stringify({
@@ -227,6 +236,7 @@ if (json) {
       repro,
       scale,
       memory,
+      live,
     }) + '\n',
   );
 }
