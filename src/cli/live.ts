@@ -60,7 +60,11 @@ function settingsOf(topology: Topology, o: LiveFabricOptions): FabricSettings {
   const hardLimitMs = o.hardLimit === undefined ? undefined : Number(o.hardLimit);
   if (hardLimitMs !== undefined && !(hardLimitMs > 0)) throw new DconnectError('BAD_OPTION', `--hard-limit '${o.hardLimit}' is not a positive number of ms`);
   const faults = o.fault ?? [];
-  for (const f of faults) if (parseMediaError(f) === null) parseFault(f); // refused now, not in a node's log
+  for (const f of faults) {
+    if (parseMediaError(f) !== null) continue;
+    const spec = parseFault(f); // refused now, not in a node's log
+    if (spec.downs.length > 0 || spec.bufferBytes !== null) throw new DconnectError('BAD_OPTION', `--fault '${f}': down and buffer faults are for simulation (copy --fault); live channels take loss, corrupt, dup and reorder`, 'e.g. dconnect up --fault loss=1%,reorder=1%');
+  }
   const seed = Number(o.seed);
   return { topology, pace, dilation, hardLimitMs, seed, faults, listenHost: o.listenHost ?? '127.0.0.1', controlTcp: o.controlTcp ? parseAddress(o.controlTcp, '--control-tcp') : undefined };
 }

@@ -131,10 +131,13 @@ program
     const mediaErrors = (o.fault ?? []).map(parseMediaError).filter((m) => m !== null);
     const cableFaults = (o.fault ?? []).filter((f) => parseMediaError(f) === null);
     const faults = cableFaults.length > 0 ? faultConnect(topology, cableFaults.map(parseFault), seed) : null;
+    // Down windows are scheduled in time: the fast fidelity could jump over one, so they run per TLP.
+    const fidelity: FidelityMode = faults?.hasDowns && o.fidelity === 'fast' ? 'full' : o.fidelity;
+    if (fidelity !== o.fidelity) process.stderr.write('note: --fault down=... runs at --fidelity full (the fast fidelity could jump over the outage)\n');
     const capture = openCapture(topology, o.capture, o.pcap, faults?.connect);
     const bar = progressBar('copy', lengthBytes * pairs.length, 'bytes', { lines: true });
     try {
-      const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity: o.fidelity, onProgress: (d: number) => bar.update(d), connect: capture?.connect ?? faults?.connect, mediaErrors };
+      const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity, onProgress: (d: number) => bar.update(d), connect: capture?.connect ?? faults?.connect, mediaErrors, onStart: faults?.start };
       // One pair keeps the single move's result shape; several report each move and the aggregate.
       const r = pairs.length === 1 ? runCopy({ ...common, ...pairs[0] }) : runMoves({ ...common, pairs });
       bar.stop();
@@ -144,7 +147,7 @@ program
       if (!verified) process.exitCode = 3;
       if (faults) {
         const f = faults.counts;
-        process.stderr.write(`faults: ${f.lost} lost, ${f.corrupted} corrupted (dropped by the FCS), ${f.duplicated} duplicated, ${f.reordered} reordered, of ${f.frames} frames on faulty cables\n`);
+        process.stderr.write(`faults: ${f.lost} lost, ${f.down} lost while a link was down, ${f.corrupted} corrupted (dropped by the FCS), ${f.duplicated} duplicated, ${f.reordered} reordered, of ${f.frames} frames on faulty cables; ${faults.overflowDrops()} dropped by shrunk buffers\n`);
       }
       if (capture) {
         const c = capture.close();

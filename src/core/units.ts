@@ -67,3 +67,13 @@ export function formatTimePs(ps: number): string {
   if (ps >= 1e6) return `${(ps / 1e6).toFixed(3)} us`;
   return `${(ps / 1e3).toFixed(1)} ns`;
 }
+
+const TIME_UNITS_PS: Record<string, number> = { ns: 1e3, us: 1e6, ms: 1e9, s: 1e12 };
+
+/** `250us`, `2ms`, `1.5s` -> picoseconds (a unit is required: a bare number is ambiguous). */
+export function parseTime(text: string, what = 'time'): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s)$/.exec(text.trim());
+  if (!m) throw new DconnectError('BAD_SIZE', `${what} '${text}' is not a time`, 'use a number and a unit: 500ns, 250us, 2ms, 1s');
+  return Math.round(Number(m[1]) * TIME_UNITS_PS[m[2]]);
+}
+

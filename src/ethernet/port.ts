@@ -41,7 +41,8 @@ export class EthPort {
   constructor(
     readonly name: string,
     readonly scheduler: Scheduler,
-    readonly params: EthPortParams,
+    /** Replaced (never mutated: ports share one object) by `limitQueue`. */
+    public params: EthPortParams,
     public owner: FrameReceiver | null = null,
     trace?: TraceRegistry,
   ) {
@@ -61,6 +62,11 @@ export class EthPort {
   /** True when a frame of this payload size, entering the buffer `delayPs` from now, would fit. */
   hasRoom(payloadBytes: number, delayPs = 0): boolean {
     return this.queuedBytes(delayPs) + wireBytes(payloadBytes) <= this.params.queueLimitBytes;
+  }
+
+  /** Shrinks this port's output buffer (fault injection: `--fault buffer=8KiB@LINK` makes it overflow under load). */
+  limitQueue(bytes: number): void {
+    this.params = { ...this.params, queueLimitBytes: bytes };
   }
 
   /** The output backlog (the frames in it are on their cable's ring). */

@@ -7,11 +7,15 @@
  * - corrupted: it arrives with a bad FCS, which the receiving MAC drops (so: lost, counted apart);
  * - duplicated: it arrives twice;
  * - reordered: it arrives late enough for the frames sent after it to overtake it;
- * or passes unharmed. The bridges' reliable delivery (go-back-N, retransmission, duplicate
+ * or passes unharmed. Two more faults are not drawn but scheduled: `down=START+DURATION` takes the
+ * cable down (every frame either way is lost) from START after the move begins, for DURATION; and
+ * `buffer=SIZE` shrinks the output buffers of the ports at both ends, so they overflow under load
+ * (a switch's output buffer overflowing drops frames, which Ethernet does). The bridges' reliable delivery (go-back-N, retransmission, duplicate
  * suppression) must make every move complete verified anyway; test/integration/fault-campaign
  * checks 200 seeded mixes.
  */
 import { DconnectError } from '../core/errors.js';
+import { parseSize, parseTime } from '../core/units.js';
 import type { StateDigest } from '../core/digest.js';
 import { RngFactory, type RngStream } from '../core/rng.js';
 import type { Frame } from '../ethernet/frame.js';
@@ -27,28 +31,43 @@ const MAX_RATE = 0.5;
 
 export interface FaultSpec {
   rates: Record<FaultKind, number>;
+  /** Windows when the cable is down, relative to the move's start, ps. */
+  downs: { startPs: number; durationPs: number }[];
+  /** Output buffer of the ports at both ends, bytes (null: the topology's). */
+  bufferBytes: number | null;
   /** The one link it applies to, or null: every cable. */
   link: string | null;
 }
 
-/** `loss=1%,dup=0.5%@host` -> rates (fractions) and the link. */
+/** `loss=1%,dup=0.5%@host`, `down=2ms+500us@box0.slot1`, `buffer=8KiB@sw0-sw1` -> a spec. */
 export function parseFault(text: string): FaultSpec {
   const [ratesText, link, extra] = text.split('@');
   if (extra !== undefined || link === '') throw new DconnectError('BAD_OPTION', `--fault '${text}': at most one @LINK`, 'e.g. --fault loss=1%@host (dconnect links lists the links)');
   const rates: Record<FaultKind, number> = { loss: 0, corrupt: 0, dup: 0, reorder: 0 };
+  const spec: FaultSpec = { rates, downs: [], bufferBytes: null, link: link ?? null };
   for (const part of ratesText.split(',')) {
+    const down = /^down=([^+]+)\+(.+)$/.exec(part.trim());
+    if (down) {
+      spec.downs.push({ startPs: parseTime(down[1], `--fault '${text}': down start`), durationPs: parseTime(down[2], `--fault '${text}': down duration`) });
+      continue;
+    }
+    const buffer = /^buffer=(.+)$/.exec(part.trim());
+    if (buffer) {
+      spec.bufferBytes = parseSize(buffer[1], `--fault '${text}': buffer`);
+      if (spec.bufferBytes < 64) throw new DconnectError('BAD_OPTION', `--fault '${text}': a buffer of ${spec.bufferBytes} B holds no frame`, 'give at least one frame, e.g. buffer=4KiB');
+      continue;
+    }
     const m = /^([a-z-]+)=([0-9.]+)(%?)$/.exec(part.trim());
-    if (!m) throw new DconnectError('BAD_OPTION', `--fault '${text}': '${part}' is not KIND=RATE`, `e.g. --fault loss=1%,reorder=1%,dup=0.5%,corrupt=0.1%; kinds: ${FAULT_KINDS.join(', ')}`);
+    if (!m) throw new DconnectError('BAD_OPTION', `--fault '${text}': '${part}' is not KIND=RATE, down=START+DURATION or buffer=SIZE`, `e.g. --fault loss=1%,reorder=1%,dup=0.5%,corrupt=0.1%, down=2ms+500us@host, buffer=8KiB@sw0-sw1; kinds: ${FAULT_KINDS.join(', ')}`);
     const kind = m[1] as FaultKind;
-    if (!(FAULT_KINDS as readonly string[]).includes(kind)) throw new DconnectError('BAD_OPTION', `--fault '${text}': no fault kind '${m[1]}'`, `kinds on a cable: ${FAULT_KINDS.join(', ')}`);
+    if (!(FAULT_KINDS as readonly string[]).includes(kind)) throw new DconnectError('BAD_OPTION', `--fault '${text}': no fault kind '${m[1]}'`, `kinds on a cable: ${FAULT_KINDS.join(', ')}, down=START+DURATION, buffer=SIZE`);
     const rate = Number(m[2]) / (m[3] === '%' ? 100 : 1);
     if (!(rate >= 0 && rate <= MAX_RATE)) throw new DconnectError('BAD_OPTION', `--fault '${text}': ${kind} rate ${m[2]}${m[3]} is outside 0..${MAX_RATE * 100}%`);
     rates[kind] = rate;
   }
-  return { rates, link: link ?? null };
+  return spec;
 }
 
-/** What one draw did to a frame; null: it passes unharmed. Also the names of FaultCounts' fields. */
 export type FaultOutcome = 'lost' | 'corrupted' | 'duplicated' | 'reordered';
 
 /**
@@ -68,6 +87,8 @@ export function drawFault(rates: Record<FaultKind, number>, u: number): FaultOut
 export interface FaultCounts {
   frames: number;
   lost: number;
+  /** Lost because the cable was down. */
+  down: number;
   corrupted: number;
   duplicated: number;
   reordered: number;
@@ -81,12 +102,19 @@ class FaultyCable extends CableChannel {
     private readonly rates: Record<FaultKind, number>,
     private readonly rng: RngStream,
     private readonly counts: FaultCounts,
+    private readonly downs: { startPs: number; durationPs: number }[],
+    private readonly origin: { ps: number },
   ) {
     super(a, b, propagationNs);
   }
 
   override carry(from: EthPort, frame: Frame, serializedInPs: number): void {
     this.counts.frames++;
+    const t = from.scheduler.now() - this.origin.ps;
+    if (this.downs.some((w) => t >= w.startPs && t < w.startPs + w.durationPs)) {
+      this.counts.down++;
+      return;
+    }
     const fault = drawFault(this.rates, this.rng.nextFloat());
     if (fault !== null) this.counts[fault]++;
     switch (fault) {
@@ -108,28 +136,43 @@ class FaultyCable extends CableChannel {
 
   /** The stream's position makes every state unique: a faulty fabric is never taken for periodic. */
   override digest(d: StateDigest, frame: (f: Frame) => void): void {
-    d.str(`faulty:${this.rng.position()}`);
+    d.str(`faulty:${this.rng.position()}:${this.counts.frames}`);
     super.digest(d, frame);
   }
 }
 
-/** A channel factory that lays faulty cables where `specs` say and plain ones elsewhere, and counts what it did. */
-export function faultConnect(topology: Topology, specs: FaultSpec[], seed: number): { connect: ConnectFn; counts: FaultCounts } {
+/**
+ * A channel factory that lays faulty cables where `specs` say and plain ones elsewhere, and counts what
+ * it did. Every spec naming a link (or every link) applies to it: the last one that sets rates gives
+ * the rates, down windows add up, the last buffer size wins. `start(ps)` says when the move began (down
+ * windows count from there; before it, from time 0). `overflowDrops()`: frames the shrunk buffers dropped.
+ */
+export function faultConnect(topology: Topology, specs: FaultSpec[], seed: number): { connect: ConnectFn; counts: FaultCounts; start: (ps: number) => void; overflowDrops: () => number; hasDowns: boolean } {
   checkLinks(
     topology,
     specs.flatMap((s) => (s.link === null ? [] : [s.link])),
     '--fault',
   );
   const streams = new RngFactory(seed);
-  const counts: FaultCounts = { frames: 0, lost: 0, corrupted: 0, duplicated: 0, reordered: 0 };
+  const counts: FaultCounts = { frames: 0, lost: 0, down: 0, corrupted: 0, duplicated: 0, reordered: 0 };
+  const origin = { ps: 0 };
+  const limited: EthPort[] = [];
   const connect: ConnectFn = (a, b, ns, name) => {
     const link = linkName(a.name, b.name);
-    // The last spec naming this link (or every link) wins.
-    const spec = [...specs].reverse().find((s) => s.link === null || s.link === link);
-    if (!spec) return connectCable(a, b, ns, name);
-    return new FaultyCable(a, b, ns, spec.rates, streams.stream(`fault:${link}`), counts);
+    const mine = specs.filter((s) => s.link === null || s.link === link);
+    const rates = [...mine].reverse().find((s) => FAULT_KINDS.some((k) => s.rates[k] > 0))?.rates ?? null;
+    const downs = mine.flatMap((s) => s.downs);
+    const buffer = [...mine].reverse().find((s) => s.bufferBytes !== null)?.bufferBytes ?? null;
+    if (buffer !== null) {
+      for (const p of [a, b]) {
+        p.limitQueue(buffer);
+        limited.push(p);
+      }
+    }
+    if (!rates && downs.length === 0) return connectCable(a, b, ns, name);
+    return new FaultyCable(a, b, ns, rates ?? { loss: 0, corrupt: 0, dup: 0, reorder: 0 }, streams.stream(`fault:${link}`), counts, downs, origin);
   };
-  return { connect, counts };
+  return { connect, counts, start: (ps) => (origin.ps = ps), overflowDrops: () => limited.reduce((n, p) => n + p.counters.drops, 0), hasDowns: specs.some((s) => s.downs.length > 0) };
 }
 
 /** `media-error=sdb:LBA[:read|:write]`: reads (the default) or writes of that logical block on that drive fail (unrecovered read error, write fault); null when `text` is another kind of fault. */

@@ -45,6 +45,8 @@ export interface MovesRequest {
   onProgress?: (doneBytes: number, totalBytes: number) => void;
   /** The channel every cable uses (default the builder's: in-memory frames; `connectBytes` encodes each one). */
   connect?: ConnectFn;
+  /** Called once the host has booted and the moves are about to start, with the simulated time (faults' down windows count from it). */
+  onStart?: (startPs: number) => void;
   /** Logical blocks whose reads fail on a drive (fault injection: `--fault media-error=sdb:LBA`). */
   mediaErrors?: { device: string; lba: number; op?: 'read' | 'write' }[];
 }
@@ -206,6 +208,7 @@ export function runMoves(req: MovesRequest): MovesResult {
   const before = fabric.trace.snapshot();
   const eventsBefore = fabric.scheduler.eventsExecuted;
   const startPs = fabric.scheduler.now();
+  req.onStart?.(startPs);
   const stats: (MoveStats | null)[] = moves.map(() => null);
   let failure: Error | null = null;
   const op = new DcOperator(fabric.scheduler);

@@ -38,7 +38,11 @@ test(`${SEEDS} seeded fault mixes on every cable: every move completes verified,
 });
 
 test('--fault syntax: kinds, rates, one @LINK; errors name the problem', () => {
-  assert.deepEqual(parseFault('loss=1%,dup=0.5%@host'), { rates: { loss: 0.01, corrupt: 0, dup: 0.005, reorder: 0 }, link: 'host' });
+  assert.deepEqual(parseFault('loss=1%,dup=0.5%@host'), { rates: { loss: 0.01, corrupt: 0, dup: 0.005, reorder: 0 }, downs: [], bufferBytes: null, link: 'host' });
+  assert.deepEqual(parseFault('down=2ms+500us,down=1s+1ns,buffer=8KiB@sw0-sw1'), { rates: { loss: 0, corrupt: 0, dup: 0, reorder: 0 }, downs: [{ startPs: 2e9, durationPs: 5e8 }, { startPs: 1e12, durationPs: 1e3 }], bufferBytes: 8192, link: 'sw0-sw1' });
+  assert.throws(() => parseFault('down=2ms'), /is not KIND=RATE, down=START\+DURATION or buffer=SIZE/);
+  assert.throws(() => parseFault('down=2+1ms'), /down start '2' is not a time/);
+  assert.throws(() => parseFault('buffer=10'), /holds no frame/);
   assert.deepEqual(parseFault('reorder=0.02').rates.reorder, 0.02);
   assert.throws(() => parseFault('jitter=1%'), /no fault kind 'jitter'.*|kinds on a cable/);
   assert.throws(() => parseFault('loss=70%'), /loss rate 70% is outside 0\.\.50%/);
@@ -79,3 +83,27 @@ test('a media error on write: the write completes with Write Fault and the move 
   const r = runCopy({ topology: loadTopology('paper-2012'), src: 'sdb', srcOffset: 0, dst: 'sda', dstOffset: 0, lengthBytes: 1 << 20, via: 'dc-buffer', seed: 1, mediaErrors: [bad] });
   assert.equal(r.verified, true);
 });
+
+test('a link that goes down and comes back: frames either way are lost while it is down, the bridges retransmit, the move verifies in both modes', () => {
+  for (const via of ['dc-buffer', 'host'] as const) {
+    const t = loadTopology('paper-2012');
+    const f = faultConnect(t, [parseFault('down=300us+400us@host'), parseFault('down=200us+300us@box0.slot1')], 1);
+    const r = runCopy({ topology: t, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: 2 << 20, via, seed: 1, fidelity: 'full', connect: f.connect, onStart: f.start });
+    assert.equal(r.verified, true, via);
+    assert.ok(f.counts.down > 0, `${via}: frames were lost to the down links`);
+    const retx = Object.entries(r.trace).filter(([k]) => k.startsWith('bridge.')).reduce((n, [, c]) => n + c.retransmittedFrames, 0);
+    assert.ok(retx > 0, `${via}: the bridges retransmitted`);
+    assert.ok(r.simulatedSeconds * 1e12 > 700e6, 'the move outlasted the outage');
+  }
+});
+
+test('a switch buffer overflow: a port buffer shrunk to a few frames drops under load, the drops are counted, the move verifies', () => {
+  const t = loadTopology('paper-2012');
+  // The DC buffer's cable takes the source's writes and the destination's read completions' requests at once.
+  const f = faultConnect(t, [parseFault('buffer=1KiB@box0.slot2')], 1);
+  const r = runCopy({ topology: t, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: 1 << 20, via: 'dc-buffer', seed: 1, fidelity: 'full', connect: f.connect, onStart: f.start });
+  assert.equal(r.verified, true);
+  assert.ok(f.overflowDrops() > 0, 'the shrunk buffers overflowed');
+  assert.equal(f.counts.frames, 0, 'no frame was drawn: a buffer fault alone lays plain cables');
+});
+

@@ -299,7 +299,7 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
   });
 
   it('loss: lost frames are counted and never sent; other cables are unaffected', async () => {
-    const faults: FaultSpec[] = [{ rates: rates({ loss: 1 }), link: 'host' }];
+    const faults: FaultSpec[] = [{ rates: rates({ loss: 1 }), downs: [], bufferBytes: null, link: 'host' }];
     await withPair({ host: { faults, seed: 1 } }, async (host, box) => {
       send(host, 0, Array.from({ length: 20 }, (_, i) => frame(i)));
       send(host, 1, [frame(100)]); // a marker on a cable without faults, sent after them
@@ -311,7 +311,7 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
   });
 
   it('corrupt: the datagrams are sent with a flipped bit and the receiver drops them on the FCS', async () => {
-    const faults: FaultSpec[] = [{ rates: rates({ loss: 0.5 }), link: null }, { rates: rates({ corrupt: 1 }), link: 'host' }]; // the last matching spec wins
+    const faults: FaultSpec[] = [{ rates: rates({ loss: 0.5 }), downs: [], bufferBytes: null, link: null }, { rates: rates({ corrupt: 1 }), downs: [], bufferBytes: null, link: 'host' }]; // the last matching spec wins
     await withPair({ host: { faults, seed: 1 } }, async (host, box) => {
       send(host, 0, Array.from({ length: 20 }, (_, i) => frame(i)));
       await waitFor(() => box.t.counters.fcsErrors === 20, '20 FCS errors');
@@ -322,7 +322,7 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
   });
 
   it('dup delivers every frame twice', async () => {
-    await withPair({ host: { faults: [{ rates: rates({ dup: 1 }), link: null }] } }, async (host, box) => {
+    await withPair({ host: { faults: [{ rates: rates({ dup: 1 }), downs: [], bufferBytes: null, link: null }] } }, async (host, box) => {
       send(host, 0, Array.from({ length: 10 }, (_, i) => frame(i)));
       await waitFor(() => box.sinks[0].got.length === 20, '20 frames');
       assert.deepEqual(box.sinks[0].seqs(), Array.from({ length: 20 }, (_, i) => i >> 1));
@@ -336,7 +336,7 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
     const N = 200;
     const run = async (seed: number) => {
       let out: { seqs: number[]; counters: Record<string, number> } | null = null;
-      await withPair({ host: { faults: [{ rates: r, link: 'host' }], seed } }, async (host, box) => {
+      await withPair({ host: { faults: [{ rates: r, downs: [], bufferBytes: null, link: 'host' }], seed } }, async (host, box) => {
         send(host, 0, Array.from({ length: N }, (_, i) => frame(i)));
         const want = expectedDelivery(r, seed, 'host', N);
         await waitFor(() => box.sinks[0].got.length === want.length && box.t.counters.fcsErrors === host.t.counters.corrupted, `${want.length} frames`);
