@@ -13,11 +13,12 @@
  * - unpaced: `paper-2012-live --pace none`, a direct copy of 1 GiB (--quick 256 MiB) of random bytes
  *   sda -> sdb with --no-verify (then checked by the bench from the files), against `dd bs=1M
  *   conv=notrunc` copying the same bytes from sda's drive file into a fresh file beside it, in the same
- *   run. Target: >= 0.5x dd. A verified copy of 64 MiB (--quick 16 MiB) is reported apart.
+ *   run (twice; judged against the faster). Target: >= 0.5x dd. A verified copy of 64 MiB (--quick
+ *   16 MiB) is reported apart.
  * - loss: `paper-2012-live --pace none --fault loss=1%,reorder=1%`, a conventional copy of 64 MiB
  *   (--quick 16 MiB), verified, and the host's counters (GET /counters): transport lost and reordered,
  *   bridge.host retransmittedFrames. Target: verified, and the counters show the loss. When the copy
- *   fails at the preset's chunk, a copy of 4 MiB (--quick 1 MiB) with --chunk 256KiB is run to tell a
+ *   fails at the preset's chunk, a copy of 1 MiB with --chunk 256KiB is run to tell a
  *   failure of loss recovery from one of the host's progress watchdog (not judged).
  * - kill: `paper-2012-live --pace none --set ssd.capacityBytes=1GiB`, 20 seeded kill points (--quick
  *   5): seeded source range (filled with seeded bytes), destination range, length (16..48 MiB) and
@@ -430,23 +431,28 @@ async function unpaced(o: LiveBenchOptions) {
     const dc = { wallSeconds: r?.wallSeconds ?? NaN, mbPerSecWall: r?.mbPerSecWall ?? NaN, cliWallSeconds: c.cli.wallSeconds, mbPerSecSimulated: r?.mbPerSecSimulated ?? NaN, filesEqual: srcSha === dstSha, problem: c.problem };
     o.progress(`live unpaced:   ${c.problem ?? `${dc.wallSeconds.toFixed(2)} s (${f1(dc.mbPerSecWall)} MB/s); files ${dc.filesEqual ? 'equal' : 'DIFFER'}`}`);
 
-    // dd right after, the same bytes (sda's drive file) into a fresh sparse file beside it.
+    // dd right after, the same bytes (sda's drive file) into a fresh sparse file beside it; twice (the
+    // first write into fresh files varies a lot here), judged against the faster.
     const count = Math.ceil(size / MiB);
-    const ddDst = join(f.dir, 'dd-dst.img');
-    sparseFile(ddDst, 8 * GiB);
-    o.progress(`live unpaced: dd if=${f.drive(0)} of=${ddDst} bs=1M count=${count} conv=notrunc ...`);
-    const dd = await execDd([`if=${f.drive(0)}`, `of=${ddDst}`, 'bs=1M', `count=${count}`, 'conv=notrunc'], 600_000);
-    const ddSeconds = dd.ddSeconds ?? dd.wallSeconds;
-    const ddMBps = size / ddSeconds / 1e6;
-    const ddEqual = sha256Range(ddDst, 0, size) === srcSha;
-    rmSync(ddDst, { force: true });
-    // For context (not judged): dd that also fsyncs at the end, as dconnect flushes every segment.
-    const ddDst2 = join(f.dir, 'dd-dst2.img');
-    sparseFile(ddDst2, 8 * GiB);
-    const ddSync = await execDd([`if=${f.drive(0)}`, `of=${ddDst2}`, 'bs=1M', `count=${count}`, 'conv=notrunc,fsync'], 600_000);
-    rmSync(ddDst2, { force: true });
-    const ddSyncMBps = size / (ddSync.ddSeconds ?? ddSync.wallSeconds) / 1e6;
-    o.progress(`live unpaced:   dd: ${dd.line}; with fsync: ${ddSync.line}`);
+    const ddOnce = async (i: number, conv: string) => {
+      const dst = join(f.dir, `dd-dst${i}.img`);
+      sparseFile(dst, 8 * GiB);
+      o.progress(`live unpaced: dd if=${f.drive(0)} of=${dst} bs=1M count=${count} conv=${conv} ...`);
+      const r = await execDd([`if=${f.drive(0)}`, `of=${dst}`, 'bs=1M', `count=${count}`, `conv=${conv}`], 600_000);
+      const seconds = r.ddSeconds ?? r.wallSeconds;
+      const equal = r.ok && sha256Range(dst, 0, size) === srcSha;
+      rmSync(dst, { force: true });
+      o.progress(`live unpaced:   ${r.line}`);
+      return { conv, seconds, mbPerSec: size / seconds / 1e6, line: r.line, ok: r.ok, filesEqual: equal };
+    };
+    const ddRuns = [await ddOnce(1, 'notrunc'), await ddOnce(2, 'notrunc')];
+    const dd = ddRuns.reduce((a, b) => (b.mbPerSec > a.mbPerSec ? b : a));
+    // For context (not judged): dd that also fsyncs at the end, as dconnect flushes every 8 MiB segment.
+    const ddSync = await ddOnce(3, 'notrunc,fsync');
+    const ddSeconds = dd.seconds;
+    const ddMBps = dd.mbPerSec;
+    const ddEqual = ddRuns.every((r) => r.filesEqual);
+    const ddSyncMBps = ddSync.mbPerSec;
 
     o.progress(`live unpaced: verified direct copy of ${mib(small)} sda -> sdb:${smallAt} ...`);
     const v2 = await liveCopy(f, ['sda', `sdb:${smallAt}`, '--length', String(small)], 600_000);
@@ -454,15 +460,15 @@ async function unpaced(o: LiveBenchOptions) {
     const verifiedCopy = { sizeBytes: small, verified: v2.job?.result?.verified ?? false, wallSeconds: v2.job?.result?.wallSeconds ?? NaN, mbPerSecWall: v2.job?.result?.mbPerSecWall ?? NaN, verifySeconds: v2.job?.result?.verifySeconds ?? NaN, filesEqual: smallEqual, problem: v2.problem };
 
     const ratio = dc.mbPerSecWall / ddMBps;
-    const v: Verdict = { target: '>= 0.5x dd bs=1M', met: c.problem === null && dc.filesEqual && dd.ok && ratio >= 0.5 };
+    const v: Verdict = { target: '>= 0.5x dd bs=1M', met: c.problem === null && dc.filesEqual && ddRuns.every((r) => r.ok) && ratio >= 0.5 };
     o.log(
       `live unpaced: paper-2012-live, pace none, direct ${mib(size)} --no-verify: ${dc.wallSeconds.toFixed(2)} s, ${f1(dc.mbPerSecWall)} MB/s (files ${dc.filesEqual ? 'equal' : 'DIFFER'}); ` +
-        `dd bs=1M conv=notrunc ${ddSeconds.toFixed(2)} s, ${f1(ddMBps)} MB/s${ddEqual ? '' : ' (dd copy DIFFERS)'} (with fsync ${f1(ddSyncMBps)} MB/s, not judged): ${ratio.toFixed(3)}x dd; ${said(v)}`,
+        `dd bs=1M conv=notrunc ${ddSeconds.toFixed(2)} s, ${f1(ddMBps)} MB/s (the faster of ${ddRuns.map((r) => f1(r.mbPerSec)).join(' and ')})${ddEqual ? '' : ' (a dd copy DIFFERS)'}, conv=notrunc,fsync ${f1(ddSyncMBps)} MB/s (not judged): ${ratio.toFixed(3)}x dd; ${said(v)}`,
     );
     o.log(
       `live unpaced: verified copy of ${mib(small)}: ${verifiedCopy.verified === true && smallEqual ? 'verified' : `NOT verified${v2.problem ? ` (${v2.problem})` : ''}`}, move ${verifiedCopy.wallSeconds.toFixed(2)} s (${f1(verifiedCopy.mbPerSecWall)} MB/s), verification ${verifiedCopy.verifySeconds.toFixed(2)} s`,
     );
-    return { sizeBytes: size, topology: 'paper-2012-live', dconnect: dc, dd: { seconds: ddSeconds, mbPerSec: ddMBps, line: dd.line, filesEqual: ddEqual, ok: dd.ok }, ddFsync: { mbPerSec: ddSyncMBps, line: ddSync.line }, ratio, verifiedCopy, ...v };
+    return { sizeBytes: size, topology: 'paper-2012-live', dconnect: dc, dd: { seconds: ddSeconds, mbPerSec: ddMBps, filesEqual: ddEqual, runs: ddRuns }, ddFsync: ddSync, ratio, verifiedCopy, ...v };
   });
 }
 
@@ -507,7 +513,7 @@ async function loss(o: LiveBenchOptions) {
     let smallerChunk: typeof main | null = null;
     if (!v.met && main.problem) {
       // Tell a loss-recovery failure from a too-coarse progress check: the same over chunks of 256 KiB.
-      const len = o.quick ? 1 * MiB : 4 * MiB;
+      const len = 1 * MiB;
       smallerChunk = await run(len, ['--chunk', '256KiB'], 4 * GiB, o.quick ? 150_000 : 400_000);
       o.log(
         `live loss: (diagnostic, not judged) the same with --chunk 256KiB, ${mib(len)}: ${smallerChunk.verified === true && smallerChunk.filesEqual ? `verified in ${smallerChunk.wallSeconds.toFixed(2)} s (${f1(smallerChunk.mbPerSecWall)} MB/s)` : `NOT verified: ${smallerChunk.problem ?? 'files differ'}`}; ` +

@@ -24,7 +24,7 @@
  * - scale (issue "Many pairs"): `repro --only fig7` on paper-2012 (target <= 180 s), direct x1 with two
  *   pairs against one (target >= 1.8x), and `repro --topology modern --only fig5,fig7` (target
  *   <= 300 s); one run each. Skipped with --skip-scale.
- * - live (issue "Live fabric"): bench/live.ts on real processes (paced ratio, unpaced against dd, 1% loss, 20 kill points; ~6 min, --quick ~3); skipped with --skip-live.
+ * - live (issue "Live fabric"): bench/live.ts on real processes (paced ratio, unpaced against dd, 1% loss, 20 kill points; ~7 min, --quick ~2.5); skipped with --skip-live.
  *
  * With --json, one JSON object goes to stdout and the human lines to stderr.
  */
