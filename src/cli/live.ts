@@ -25,6 +25,7 @@ export interface LiveFabricOptions {
   fault?: string[];
   listenHost?: string;
   controlTcp?: string;
+  nbd?: string;
 }
 
 /** HOST:PORT -> address; `what` names the option. */
@@ -66,7 +67,7 @@ function settingsOf(topology: Topology, o: LiveFabricOptions): FabricSettings {
     if (spec.downs.length > 0 || spec.bufferBytes !== null) throw new DconnectError('BAD_OPTION', `--fault '${f}': down and buffer faults are for simulation (copy --fault); live channels take loss, corrupt, dup and reorder`, 'e.g. dconnect up --fault loss=1%,reorder=1%');
   }
   const seed = Number(o.seed);
-  return { topology, pace, dilation, hardLimitMs, seed, faults, listenHost: o.listenHost ?? '127.0.0.1', controlTcp: o.controlTcp ? parseAddress(o.controlTcp, '--control-tcp') : undefined };
+  return { topology, pace, dilation, hardLimitMs, seed, faults, listenHost: o.listenHost ?? '127.0.0.1', controlTcp: o.controlTcp ? parseAddress(o.controlTcp, '--control-tcp') : undefined, nbdTcp: o.nbd ? parseAddress(o.nbd, '--nbd') : undefined };
 }
 
 export async function upAction(topology: Topology, given: boolean, o: LiveFabricOptions & { json?: boolean }): Promise<void> {
@@ -92,7 +93,7 @@ export async function upAction(topology: Topology, given: boolean, o: LiveFabric
     // Boot now, so a fabric that cannot boot fails here, not at the first copy.
     const devices = await controlRequest<{ blockDevices: { name: string }[]; dcBuffers: { name: string }[] }>({ socketPath: state.controlSocketPath }, 'GET', '/devices', undefined, { timeoutMs: 120_000 });
     say(`fabric up in ${state.root}: ${s.topology.name}, pace ${s.pace}${s.pace === 'model' ? `, time dilation ${s.dilation}` : ''}; devices ${[...devices.blockDevices, ...devices.dcBuffers].map((d) => d.name).join(', ')}`);
-    say(`copy with: dconnect copy sda sdb --length 64MiB --live${o.state !== '.dconnect' ? ` --state ${o.state}` : ''}; stop with: dconnect down`);
+    say(`copy with: dconnect copy sda sdb --length 64MiB --live${o.state !== '.dconnect' ? ` --state ${o.state}` : ''}; NBD: nbdinfo --list 'nbd+unix:///?socket=${state.nbdSocketPath}'; stop with: dconnect down`);
     if (o.json) process.stdout.write(JSON.stringify({ started: r.started, nodes: r.nodes, devices }) + '\n');
   } finally {
     release();
@@ -123,7 +124,7 @@ export async function nodeAction(topology: Topology | null, o: LiveFabricOptions
   const common = { topology: s.topology, state, seed: s.seed, pace: s.pace, dilation: s.dilation, listen, faults, log };
   const running =
     node.role === 'host'
-      ? await runHostNode({ ...common, hardLimitMs: s.hardLimitMs, peers, tcp: s.controlTcp, peerTimeoutMs: o.peerTimeout ? Number(o.peerTimeout) : 5000 })
+      ? await runHostNode({ ...common, hardLimitMs: s.hardLimitMs, peers, tcp: s.controlTcp, nbdTcp: s.nbdTcp, peerTimeoutMs: o.peerTimeout ? Number(o.peerTimeout) : 5000 })
       : await runBoxNode({ ...common, name: node.name, mediaErrors });
   const udp = running.transport.address();
   state.writeNodeRecord({
@@ -132,6 +133,7 @@ export async function nodeAction(topology: Topology | null, o: LiveFabricOptions
     pid: process.pid,
     udp,
     ...('control' in running ? { control: { socket: running.control.socketPath, ...(running.control.tcp ? { tcp: running.control.tcp } : {}) } } : {}),
+    ...('nbd' in running ? { nbd: { socket: running.nbd.socketPath!, ...(running.nbd.tcp ? { tcp: running.nbd.tcp } : {}) } } : {}),
     startedAt: new Date().toISOString(),
     topology: s.topology.name,
   });

@@ -167,7 +167,8 @@ const liveFabricOptions = (c: Command) =>
     .option('--hard-limit <ms>', 'stop a node with an error when an event runs this late (default: best effort, lag reported)')
     .addOption(seedOption())
     .option('--fault <spec>', 'frame faults on the UDP channels, seeded: loss=1%,reorder=1%,dup=0.5%,corrupt=0.1% (repeatable; ...@LINK for one)', (v: string, prev: string[] = []) => [...prev, v])
-    .option('--control-tcp <host:port>', 'serve the control API on loopback TCP too (the Unix socket is always there)');
+    .option('--control-tcp <host:port>', 'serve the control API on loopback TCP too (the Unix socket is always there)')
+    .option('--nbd <host:port>', 'serve the block devices over NBD on loopback TCP too, e.g. 127.0.0.1:10809 (the Unix socket nbd.sock is always there)');
 
 liveFabricOptions(
   program
@@ -178,7 +179,7 @@ liveFabricOptions(
     .addOption(stateOption()),
 )
   .option('--json', 'one JSON object on stdout')
-  .action(async (o: { topology: string; set?: string[]; state: string; pace: string; timeDilation?: string; hardLimit?: string; seed: string; fault?: string[]; controlTcp?: string; json?: boolean }, cmd: Command) => {
+  .action(async (o: { topology: string; set?: string[]; state: string; pace: string; timeDilation?: string; hardLimit?: string; seed: string; fault?: string[]; controlTcp?: string; nbd?: string; json?: boolean }, cmd: Command) => {
     const { upAction } = await import('./live.js');
     const given = cmd.getOptionValueSource('topology') === 'cli' || (o.set?.length ?? 0) > 0;
     // A state directory keeps its fabric's topology; --topology/--set must agree with it when given.

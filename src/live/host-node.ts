@@ -15,10 +15,13 @@
 import { DconnectError } from '../core/errors.js';
 import { startBoot, type BootedHost } from '../runtime/boot.js';
 import type { FaultSpec } from '../runtime/faults.js';
+import type { Fabric } from '../topology/builder.js';
 import type { Topology } from '../topology/schema.js';
 import { startControlServer, type ControlServer, type Route } from './control-http.js';
 import { JobStore, type JobRecord } from './job-store.js';
 import { checkJob, runJob, SlotPool, type JobRequest } from './live-job.js';
+import { NbdIo, type NbdExportInfo } from './nbd-backend.js';
+import { startNbdServer, type NbdBackend, type NbdServer } from './nbd-server.js';
 import { buildNodeFabric } from './node-fabric.js';
 import { HOST_NODE } from './placement.js';
 import { RealtimeScheduler, type Pace } from './realtime-scheduler.js';
@@ -36,6 +39,8 @@ export interface HostNodeOptions {
   /** Box addresses given on the command line; others are read from the state directory's node records at each session. */
   peers: Record<string, { host: string; port: number }>;
   tcp?: { host: string; port: number };
+  /** Serve NBD on loopback TCP too (`--nbd HOST:PORT`); the Unix socket nbd.sock is always there. */
+  nbdTcp?: { host: string; port: number };
   faults: FaultSpec[];
   /** A box that sends nothing this long while the host waits on it is lost, ms. */
   peerTimeoutMs: number;
@@ -48,10 +53,17 @@ interface Session {
   host: BootedHost<RealtimeScheduler> | null;
   booted: Promise<BootedHost<RealtimeScheduler>>;
   pool: SlotPool | null;
+  nbd: NbdIo | null;
+  /** NBD requests in flight per box (the watchdog waits on those boxes too), and their rejecters for when the session ends. */
+  nbdWaits: Map<string, number>;
+  nbdPending: Set<(e: Error) => void>;
   /** Boxes the host waits on now (booting: all; a job: those it uses); empty when idle. */
   waitingOn: Set<string>;
-  /** Wall ms of the last progress (a boot step, a chunk written or verified). */
+  /** Wall ms of the last progress (a boot step, a chunk written or verified, a TLP from a box). */
   progressMs: number;
+  fabric: Fabric<RealtimeScheduler>;
+  /** The host bridge's in-order TLPs at the watchdog's last look. */
+  deliveredTlps: number;
   fail(e: Error): void;
   failed: Error | null;
 }
@@ -59,6 +71,7 @@ interface Session {
 export interface RunningHost {
   transport: UdpTransport;
   control: ControlServer;
+  nbd: NbdServer;
   stop(): Promise<void>;
 }
 
@@ -70,6 +83,8 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
   const jobs = new JobStore(o.state.jobsDir);
   const transport = await UdpTransport.open({ node: HOST_NODE, bind: o.listen, epoch: 0, role: 'host', faults: o.faults, seed: o.seed });
   let session: Session | null = null;
+  /** The exports of the last booted session (NBD lists them even while a new session boots). */
+  let lastExports: NbdExportInfo[] = [];
   const queue: string[] = [];
   let running: { id: string; bytes: number; onSessionLost: (e: Error) => void } | null = null;
   const cancels = new Set<string>();
@@ -100,6 +115,11 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
       host: null,
       booted,
       pool: null,
+      nbd: null,
+      nbdWaits: new Map(),
+      nbdPending: new Set(),
+      fabric: null as unknown as Fabric<RealtimeScheduler>, // set right below, once built
+      deliveredTlps: 0,
       waitingOn: new Set(boxes),
       progressMs: performance.now(),
       failed: null,
@@ -111,9 +131,12 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
         o.log(`session ${epoch} ended: ${e.message}`);
         reject(e);
         running?.onSessionLost(e);
+        for (const r of s.nbdPending) r(e);
+        s.nbdPending.clear();
       },
     };
     const { fabric } = buildNodeFabric(t, { node: HOST_NODE, seed: o.seed, scheduler, transport });
+    s.fabric = fabric;
     scheduler.start((e) => s.fail(e));
     o.log(`session ${epoch}: booting (PCI enumeration and NVMe bring-up over the network)`);
     startBoot(
@@ -122,6 +145,8 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
       (host) => {
         s.host = host;
         s.pool = new SlotPool(host);
+        s.nbd = new NbdIo(host);
+        lastExports = s.nbd.exports();
         s.waitingOn.clear();
         s.progressMs = performance.now();
         o.log(`session ${epoch}: booted: ${host.manager.blockDevices().map((d) => d.name).join(', ')}; ${host.manager.dcBuffers().length} DC buffer(s)`);
@@ -142,10 +167,18 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
   // nothing of this session, so nothing completes). The session ends; the next one starts afresh.
   const watchdog = setInterval(() => {
     const s = session;
-    if (!s || s.failed || s.waitingOn.size === 0) return;
+    if (!s || s.failed || (s.waitingOn.size === 0 && s.nbdWaits.size === 0)) return;
     const now = performance.now();
+    // TLPs delivered in order by the host's bridge are progress too: a long command is under way, and a
+    // restarted box (which knows nothing of this session's sequence numbers) delivers none.
+    const delivered = s.fabric.hostBridge.counters.tlpsFromEthernet;
+    if (delivered !== s.deliveredTlps) {
+      s.deliveredTlps = delivered;
+      s.progressMs = now;
+    }
     if (now - s.progressMs <= o.peerTimeoutMs) return;
-    const silent = [...s.waitingOn].filter((b) => now - (transport.lastHeardMs(b) ?? 0) > o.peerTimeoutMs);
+    const waiting = new Set([...s.waitingOn, ...s.nbdWaits.keys()]);
+    const silent = [...waiting].filter((b) => now - (transport.lastHeardMs(b) ?? 0) > o.peerTimeoutMs);
     const who = (b: string) => {
       const rec = o.state.readNodeRecord(b);
       return `${b}${rec ? ` (udp ${rec.udp.host}:${rec.udp.port}, pid ${rec.pid})` : ''}`;
@@ -153,7 +186,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
     const what =
       silent.length > 0
         ? `box ${silent.map(who).join(', ')} stopped answering: no frame from it for ${((now - s.progressMs) / 1000).toFixed(1)} s`
-        : `box ${[...s.waitingOn].map(who).join(', ')} answers but nothing completed for ${((now - s.progressMs) / 1000).toFixed(1)} s: it restarted (and knows nothing of this session) or is stuck`;
+        : `box ${[...waiting].map(who).join(', ')} answers but nothing completed for ${((now - s.progressMs) / 1000).toFixed(1)} s: it restarted (and knows nothing of this session) or is stuck`;
     s.fail(new DconnectError('BOX_LOST', what, 'is it running? dconnect status shows the nodes; dconnect up restarts stopped ones'));
   }, WATCHDOG_MS);
 
@@ -295,6 +328,50 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
     },
   ];
 
+  /** Runs `fn` on the booted session's NBD path inside a model event; the promise settles from the model (or when the session ends). */
+  const viaModel = <T>(box: string | null, fn: (io: NbdIo, done: (e: Error | null, v?: T) => void) => void): Promise<T> =>
+    booted().then(
+      (host) =>
+        new Promise<T>((resolve, reject) => {
+          const s = session!;
+          const count = (k: string, d: number) => {
+            const n = (s.nbdWaits.get(k) ?? 0) + d;
+            if (n > 0) s.nbdWaits.set(k, n);
+            else s.nbdWaits.delete(k);
+          };
+          if (box) {
+            if (s.nbdWaits.size === 0 && s.waitingOn.size === 0) s.progressMs = performance.now();
+            count(box, 1);
+          }
+          s.nbdPending.add(reject);
+          host.fabric.scheduler.inject(() => {
+            try {
+              fn(s.nbd!, (e, v) => {
+                s.nbdPending.delete(reject);
+                if (box) count(box, -1);
+                s.progressMs = performance.now();
+                if (e) reject(e);
+                else resolve(v as T);
+              });
+            } catch (e) {
+              s.nbdPending.delete(reject);
+              if (box) count(box, -1);
+              reject(e);
+            }
+          });
+        }),
+    );
+  const boxOf = (exp: string) => lastExports.find((e) => e.name === exp) && session?.host?.manager.blockDevices().find((d) => d.name === exp)?.box;
+  const backend: NbdBackend = {
+    exports: () => lastExports.map((e) => ({ name: e.name, sizeBytes: e.sizeBytes, blockBytes: e.blockBytes, description: e.description })),
+    read: (exp, offset, length) => viaModel<Uint8Array>(boxOf(exp) ?? null, (io, done) => io.read(io.device(exp), offset, length, done)),
+    write: (exp, offset, data, fua) => viaModel<void>(boxOf(exp) ?? null, (io, done) => io.write(io.device(exp), offset, data, fua, done)),
+    flush: (exp) => viaModel<void>(boxOf(exp) ?? null, (io, done) => io.flush(io.device(exp), done)),
+    // Advisory in NBD; the drive model has no deallocate (nbd-backend.ts).
+    trim: async (exp) => void viaModel<void>(null, (io, done) => (io.device(exp), done(null))),
+    writeZeroes: (exp, offset, length, fua) => viaModel<void>(boxOf(exp) ?? null, (io, done) => io.zero(io.device(exp), offset, length, fua, done)),
+  };
+
   // Jobs left running or queued by a host that died are failed (their marker stands): resume continues them.
   for (const rec of jobs.list()) {
     if (rec.state === 'running' || rec.state === 'verifying' || rec.state === 'queued') {
@@ -302,12 +379,18 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
     }
   }
   const control = await startControlServer({ socketPath: o.state.controlSocketPath, tcp: o.tcp, routes });
+  // Boot now, so the exports are known when the first NBD client lists them.
+  await booted().catch((e: Error) => o.log(`boot failed: ${e.message} (the next request retries)`));
+  const nbd = await startNbdServer({ backend, socketPath: o.state.nbdSocketPath, tcp: o.nbdTcp, log: o.log });
+  o.log(`NBD exports ${lastExports.map((e) => e.name).join(', ')} on ${nbd.socketPath}${nbd.tcp ? ` and nbd://${nbd.tcp.host}:${nbd.tcp.port}` : ''}`);
   return {
     transport,
     control,
+    nbd,
     stop: async () => {
       clearInterval(watchdog);
       session?.scheduler.stop();
+      await nbd.close();
       await control.close();
       await transport.close();
     },

@@ -23,6 +23,8 @@ export const BOUNCE_BUFFERS = 16;
 /** NVMe commands NBD keeps in flight per drive at most; the rest of its queue is for copy jobs. */
 export const NBD_COMMANDS_PER_DEVICE = 8;
 
+const ZEROS = new Uint8Array(BOUNCE_BYTES);
+
 export interface NbdExportInfo {
   name: string;
   sizeBytes: number;
@@ -60,6 +62,30 @@ export class NbdIo {
 
   write(dev: BlockDevice, offset: number, data: Uint8Array, fua: boolean, done: (e: Error | null) => void): void {
     this.split(dev, offset, data, 'write', (e) => (e || !fua ? done(e) : this.flush(dev, done)));
+  }
+
+  /** Writes zeros (from one shared bounce-sized zero buffer: memory stays bounded however long the range). */
+  zero(dev: BlockDevice, offset: number, length: number, fua: boolean, done: (e: Error | null) => void): void {
+    let pending = Math.ceil(length / BOUNCE_BYTES);
+    if (pending === 0) return done(null);
+    let failed = false;
+    for (let pos = 0; pos < length; pos += BOUNCE_BYTES) {
+      const n = Math.min(BOUNCE_BYTES, length - pos);
+      this.enqueue({
+        kind: 'write',
+        dev,
+        offset: offset + pos,
+        data: ZEROS.subarray(0, n),
+        done: (e) => {
+          if (failed) return;
+          if (e) {
+            failed = true;
+            return done(e);
+          }
+          if (--pending === 0) (fua ? this.flush(dev, done) : done(null));
+        },
+      });
+    }
   }
 
   flush(dev: BlockDevice, done: (e: Error | null) => void): void {

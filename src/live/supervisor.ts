@@ -26,6 +26,8 @@ export interface FabricSettings {
   /** The address every node of `up` listens on. */
   listenHost: string;
   controlTcp?: { host: string; port: number };
+  /** Serve NBD on this loopback TCP address too (the Unix socket nbd.sock is always there). */
+  nbdTcp?: { host: string; port: number };
 }
 
 export function settingsPath(state: StateDir): string {
@@ -111,7 +113,7 @@ export async function up(state: StateDir, t: Topology, say: (line: string) => vo
     if (rec && isAlive(rec.pid)) continue;
     // A node restarted takes its old port, so its peers' addresses for it stay right.
     const r = await startNode(state, n.name, rec?.udp.port ?? 0);
-    say(`started ${n.role} ${n.name}: pid ${r.pid}, udp ${r.udp.host}:${r.udp.port}${r.control ? `, control ${r.control.socket}${r.control.tcp ? ` and http://${r.control.tcp.host}:${r.control.tcp.port}` : ''}` : ''}; log ${state.logPath(n.name)}`);
+    say(`started ${n.role} ${n.name}: pid ${r.pid}, udp ${r.udp.host}:${r.udp.port}${r.control ? `, control ${r.control.socket}${r.control.tcp ? ` and http://${r.control.tcp.host}:${r.control.tcp.port}` : ''}` : ''}${r.nbd ? `, NBD ${r.nbd.socket}${r.nbd.tcp ? ` and nbd://${r.nbd.tcp.host}:${r.nbd.tcp.port}` : ''}` : ''}; log ${state.logPath(n.name)}`);
     started.push(n.name);
   }
   return { started, nodes: nodeStatuses(state, t) };
