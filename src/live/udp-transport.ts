@@ -13,6 +13,13 @@
  *   bytes 12..   the tagged Ethernet frame as expether/pdu-codec.ts encodes it (no padding)
  *   last 4       FCS: CRC-32 of the frame bytes, little-endian as on an Ethernet wire
  *
+ * Batches: the frames a node sends to one peer within one turn of its event loop leave together, as
+ * one datagram of version 2: bytes 0-3 magic, byte 4 = 2, byte 5 = 0, bytes 6-7 the record count, then
+ * each record as a u16 length and a whole version-1 datagram as above. A socket call per frame was
+ * most of a node's cost with small TLPs (a 64-byte read completion is a frame); a batch is at most
+ * BATCH_BYTES, so it stays one datagram on loopback and a few IP fragments elsewhere. A lost batch is
+ * lost frames, which the bridges recover as any others. A lone frame still goes as version 1.
+ *
  * UDP's own checksum already guards the datagram; the FCS is there so that injected corruption (a bit
  * flipped after the FCS was computed) is caught the way a real MAC catches it: the frame is dropped
  * and the bridges' retransmission recovers it.
@@ -71,6 +78,9 @@ export interface UdpCounters {
   [k: string]: number;
   datagramsSent: number;
   datagramsReceived: number;
+  /** Frames (records) sent and received: a batch datagram carries several. */
+  framesSent: number;
+  framesReceived: number;
   bytesSent: number;
   bytesReceived: number;
   /** Too short or long, bad magic or version, or a frame the PDU codec refuses. */
@@ -101,6 +111,11 @@ const MAX_FRAME_BYTES = FRAME_HEADER_BYTES + MAX_PAYLOAD_BYTES;
 const MAX_U32 = 0xffff_ffff;
 /** A reordered datagram waits for the next one on its cable, but no longer than this, wall ms. */
 const REORDER_HOLD_MS = 1;
+/** Version of a batch datagram (several version-1 records, each behind a u16 length). */
+export const BATCH_VERSION = 2;
+const BATCH_HEADER_BYTES = 8;
+/** A batch holds at most this many bytes (records and their lengths): under a loopback datagram's 64 KiB. */
+export const BATCH_BYTES = 32 << 10;
 /** Socket buffers asked for (best effort: the kernel may cap them, e.g. net.core.rmem_max). */
 const SOCKET_BUFFER_BYTES = 8 << 20;
 
@@ -235,6 +250,8 @@ export class UdpTransport {
   readonly counters: UdpCounters = {
     datagramsSent: 0,
     datagramsReceived: 0,
+    framesSent: 0,
+    framesReceived: 0,
     bytesSent: 0,
     bytesReceived: 0,
     badDatagrams: 0,
@@ -345,16 +362,59 @@ export class UdpTransport {
     await new Promise<void>((resolve) => this.socket.close(() => resolve()));
   }
 
-  /** Puts one datagram on the socket toward `node`; never throws. */
+  /** Queues one record (a version-1 datagram) toward `node`; it leaves with the others of this turn (see the file comment). Never throws. */
   sendTo(node: string, dg: Uint8Array): void {
-    const peer = this.peers.get(node);
-    if (!peer || this.closed) {
+    if (!this.peers.has(node) || this.closed) {
       this.counters.sendErrors++;
       return;
+    }
+    let b = this.batches.get(node);
+    if (!b) this.batches.set(node, (b = { records: [], bytes: BATCH_HEADER_BYTES }));
+    if (b.bytes + 2 + dg.length > BATCH_BYTES) this.flushTo(node, b);
+    b.records.push(dg);
+    b.bytes += 2 + dg.length;
+    if (!this.flushArmed) {
+      this.flushArmed = true;
+      setImmediate(this.flushAll);
+    }
+  }
+
+  /** The records waiting per peer, sent at the end of the turn (bounded: a full batch leaves at once). */
+  private readonly batches = new Map<string, { records: Uint8Array[]; bytes: number }>();
+  private flushArmed = false;
+  private readonly flushAll = (): void => {
+    this.flushArmed = false;
+    for (const [node, b] of this.batches) if (b.records.length > 0) this.flushTo(node, b);
+  };
+
+  private flushTo(node: string, b: { records: Uint8Array[]; bytes: number }): void {
+    const peer = this.peers.get(node);
+    const records = b.records;
+    b.records = [];
+    b.bytes = BATCH_HEADER_BYTES;
+    if (!peer || this.closed) {
+      this.counters.sendErrors += records.length;
+      return;
+    }
+    let dg: Uint8Array;
+    if (records.length === 1) dg = records[0];
+    else {
+      dg = new Uint8Array(BATCH_HEADER_BYTES + records.reduce((n, r) => n + 2 + r.length, 0));
+      const v = new DataView(dg.buffer);
+      v.setUint32(0, DATAGRAM_MAGIC);
+      dg[4] = BATCH_VERSION;
+      v.setUint16(6, records.length);
+      let at = BATCH_HEADER_BYTES;
+      for (const r of records) {
+        v.setUint16(at, r.length);
+        dg.set(r, at + 2);
+        at += 2 + r.length;
+      }
     }
     try {
       this.socket.send(dg, peer.port, peer.host, this.afterSend);
       this.counters.datagramsSent++;
+      this.counters.framesSent += records.length;
       this.counters.bytesSent += dg.length;
     } catch {
       this.counters.sendErrors++;
@@ -375,6 +435,30 @@ export class UdpTransport {
     const msg = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
     c.datagramsReceived++;
     c.bytesReceived += msg.length;
+    if (msg.length >= BATCH_HEADER_BYTES && msg[4] === BATCH_VERSION && new DataView(msg.buffer, msg.byteOffset, 4).getUint32(0) === DATAGRAM_MAGIC) {
+      // A batch: each record is checked and delivered as a datagram of its own; a bad length ends it.
+      const v = new DataView(msg.buffer, msg.byteOffset, msg.length);
+      const count = v.getUint16(6);
+      let at = BATCH_HEADER_BYTES;
+      for (let i = 0; i < count; i++) {
+        if (at + 2 > msg.length || at + 2 + v.getUint16(at) > msg.length) {
+          c.badDatagrams++;
+          return;
+        }
+        const len = v.getUint16(at);
+        this.receiveRecord(msg.subarray(at + 2, at + 2 + len), rinfo);
+        at += 2 + len;
+      }
+      if (at !== msg.length) c.badDatagrams++;
+      return;
+    }
+    this.receiveRecord(msg, rinfo);
+  }
+
+  /** One version-1 record: checked, then delivered to its cable's port. */
+  private receiveRecord(msg: Uint8Array, rinfo: dgram.RemoteInfo): void {
+    const c = this.counters;
+    c.framesReceived++;
     const n = msg.length - DATAGRAM_HEADER_BYTES - DATAGRAM_FCS_BYTES;
     const v = new DataView(msg.buffer, msg.byteOffset, msg.length);
     if (n < 0 || n > MAX_FRAME_BYTES || v.getUint32(0) !== DATAGRAM_MAGIC || msg[4] !== DATAGRAM_VERSION) {

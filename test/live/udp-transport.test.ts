@@ -143,6 +143,22 @@ function expectedDelivery(r: Record<FaultKind, number>, seed: number, cable: str
   return out.filter((i) => i >= 0);
 }
 
+/** A batch datagram (version 2) by hand: `count` in the header, the records, a first length overridden by `badLength`, `trailing` extra bytes. */
+function batch(count: number, records: Uint8Array[], badLength = 0, trailing = 0): Uint8Array {
+  const out = new Uint8Array(8 + records.reduce((n, r) => n + 2 + r.length, 0) + trailing);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, 0x44434c56);
+  out[4] = 2;
+  v.setUint16(6, count);
+  let at = 8;
+  records.forEach((r, i) => {
+    v.setUint16(at, i === 0 && badLength ? badLength : r.length);
+    out.set(r, at + 2);
+    at += 2 + r.length;
+  });
+  return out;
+}
+
 describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
   it('delivers frames byte-identical and in order both ways; the box learns the host address from what it hears', async () => {
     await withPair({}, async (host, box) => {
@@ -161,9 +177,10 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
         box.sinks[0].got.map((f) => [...encodeExpEtherFrame(f)]),
         bytes.map((b) => [...b]),
       );
-      assert.equal(host.t.counters.datagramsSent, sent.length);
-      assert.equal(box.t.counters.datagramsReceived, sent.length);
+      assert.equal(host.t.counters.framesSent, sent.length);
+      assert.equal(box.t.counters.framesReceived, sent.length);
       assert.equal(box.t.counters.bytesReceived, host.t.counters.bytesSent);
+      assert.ok(host.t.counters.datagramsSent < sent.length, `frames of one turn leave batched: ${host.t.counters.datagramsSent} datagrams for ${sent.length} frames`);
       assert.ok(box.t.lastHeardMs('host') !== null);
 
       const back = Array.from({ length: 30 }, (_, i) => frame(i));
@@ -203,6 +220,8 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
           [encodeDatagram(1, 1, new Uint8Array(40).fill(0xab)), 'badDatagrams'], // right FCS, not a frame: BAD_PDU
           [encodeDatagram(1, 1, good.subarray(0, good.length - 3)), 'badDatagrams'], // a truncated frame
           [encodeDatagram(1, 0, good), 'staleEpoch'], // an older session
+          [batch(1, [encodeDatagram(1, 1, good)], 500), 'badDatagrams'], // a batch whose record length runs past its end
+          [batch(0, [], 0, 7), 'badDatagrams'], // a batch of no records with bytes after them
         ];
         const want: Record<string, number> = {};
         for (const [b, counter] of cases) {
@@ -306,7 +325,7 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
       await waitFor(() => box.sinks[1].got.length === 1, 'the marker');
       assert.equal(box.sinks[0].got.length, 0);
       assert.equal(host.t.counters.lost, 20);
-      assert.equal(host.t.counters.datagramsSent, 1);
+      assert.equal(host.t.counters.framesSent, 1);
     });
   });
 
@@ -327,7 +346,7 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
       await waitFor(() => box.sinks[0].got.length === 20, '20 frames');
       assert.deepEqual(box.sinks[0].seqs(), Array.from({ length: 20 }, (_, i) => i >> 1));
       assert.equal(host.t.counters.duplicated, 10);
-      assert.equal(host.t.counters.datagramsSent, 20);
+      assert.equal(host.t.counters.framesSent, 20);
     });
   });
 
