@@ -42,6 +42,10 @@ export interface DcBufferCounters {
   ddrBusyPs: number;
   /** Time read requests waited before DDR served them (in the PCIe core's buffer, then behind earlier requests), summed. */
   readQueuedPs: number;
+  /** Requests refused as Unsupported Request: memory requests not wholly inside BAR0 (a read gets a UR completion), other kinds. */
+  unsupportedRequests: number;
+  /** Of those, posted writes (no completion tells the sender: the count is the only trace). */
+  writesOutsideBar: number;
 }
 
 /**
@@ -76,6 +80,8 @@ export class DcBuffer implements TlpReceiver {
     maxPendingReads: 0,
     ddrBusyPs: 0,
     readQueuedPs: 0,
+    unsupportedRequests: 0,
+    writesOutsideBar: 0,
   };
   /** Read requests held in the PCIe core's buffer, over time (trace only). */
   private readonly readsHeld: LevelTimer;
@@ -119,7 +125,10 @@ export class DcBuffer implements TlpReceiver {
     }
     if ((tlp.kind !== 'MWr' && tlp.kind !== 'MRd') || this.config.barContains(tlp.address) !== 0 || !this.inBar(tlp)) {
       port.release(tlp);
-      if (tlp.kind === 'MRd') this.send(Tlp.completion(tlp, this.busNumber << 8, CPL_STATUS.UR, null, 0, 0));
+      // Unsupported Request (PCIe 2.3.1): a non-posted request gets a UR completion; a posted write is dropped, and counted.
+      this.counters.unsupportedRequests++;
+      if (tlp.kind === 'MWr') this.counters.writesOutsideBar++;
+      else if (tlp.kind !== 'Cpl' && tlp.kind !== 'CplD') this.send(Tlp.completion(tlp, this.busNumber << 8, CPL_STATUS.UR, null, 0, 0));
       return;
     }
     this.held.push(tlp);

@@ -81,7 +81,12 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements TlpReceiver
   private readonly noCommand: LevelTimer;
   /** Controller capabilities (CAP), fixed by the parameters. */
   private readonly cap: bigint;
-  readonly counters = { commands: 0, reads: 0, writes: 0, flushes: 0, errors: 0, bytesRead: 0, bytesWritten: 0 };
+  /**
+   * unsupportedRequests: requests refused as Unsupported Request (memory requests outside BAR0: a read
+   * gets a UR completion, a posted write is dropped; other kinds); writesOutsideBar: the posted writes
+   * among them, which no completion reports.
+   */
+  readonly counters = { commands: 0, reads: 0, writes: 0, flushes: 0, errors: 0, bytesRead: 0, bytesWritten: 0, unsupportedRequests: 0, writesOutsideBar: 0 };
 
   constructor(
     readonly name: string,
@@ -126,20 +131,28 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements TlpReceiver
         return;
       case 'MWr': {
         const off = tlp.address - this.config.barAddress(0);
-        if (this.config.barContains(tlp.address) !== 0) return;
+        if (this.config.barContains(tlp.address) !== 0 || off + tlp.data!.length > BAR0_BYTES) {
+          this.counters.unsupportedRequests++;
+          this.counters.writesOutsideBar++;
+          return;
+        }
         const d = tlp.data!;
         for (let i = 0; i + 4 <= d.length; i += 4) this.regWrite(off + i, (d[i] | (d[i + 1] << 8) | (d[i + 2] << 16) | (d[i + 3] << 24)) >>> 0);
         return;
       }
       case 'MRd': {
-        if (this.config.barContains(tlp.address) !== 0) return this.sendCtrl(Tlp.completion(tlp, this.busNumber << 8, CPL_STATUS.UR, null, 0, 0));
         const off = tlp.address - this.config.barAddress(0);
+        if (this.config.barContains(tlp.address) !== 0 || off + tlp.lengthDw * 4 > BAR0_BYTES) {
+          this.counters.unsupportedRequests++;
+          return this.sendCtrl(Tlp.completion(tlp, this.busNumber << 8, CPL_STATUS.UR, null, 0, 0));
+        }
         const data = new Uint8Array(tlp.lengthDw * 4);
         const dv = new DataView(data.buffer);
         for (let i = 0; i < data.length; i += 4) dv.setUint32(i, this.regRead(off + i), true);
         return this.sendCtrl(Tlp.completion(tlp, this.busNumber << 8, CPL_STATUS.SC, data, data.length, tlp.address));
       }
       default:
+        this.counters.unsupportedRequests++;
         this.sendCtrl(Tlp.completion(tlp, this.busNumber << 8, CPL_STATUS.UR, null, 0, 0));
     }
   }

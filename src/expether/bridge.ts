@@ -27,6 +27,8 @@ export interface BridgeCounters {
   outOfOrderFrames: number;
   receiveBufferDrops: number;
   unsupportedRequests: number;
+  /** Frames of another ExpEther group (802.1Q VLAN id not this bridge's group id) that reached this bridge: dropped. */
+  otherGroupFrames: number;
 }
 
 /** Where a TLP from the PCIe side goes: a peer bridge, handled locally, or answered Unsupported Request. */
@@ -100,6 +102,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     outOfOrderFrames: 0,
     receiveBufferDrops: 0,
     unsupportedRequests: 0,
+    otherGroupFrames: 0,
   };
 
   constructor(
@@ -387,7 +390,13 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
 
   receiveFrame(frame: Frame): void {
     const pdu = frame.payload as ExpEtherPdu;
-    if (frame.etherType !== EXPETHER_ETHERTYPE || frame.vlan !== this.groupId || frame.dst !== this.mac) return;
+    if (frame.etherType !== EXPETHER_ETHERTYPE) return;
+    if (frame.vlan !== this.groupId) {
+      // Group isolation: another group's frame (flooded by a switch, or addressed here) never gets in.
+      this.counters.otherGroupFrames++;
+      return;
+    }
+    if (frame.dst !== this.mac) return; // flooded within the group: for another bridge
     const peer = this.peer(frame.src);
     if (!peer) return; // not a member of this bridge's group
     if (pdu.ack >= 0 && peer.sender.acknowledge(pdu.ack) > 0) {
