@@ -42,6 +42,8 @@ export class RootComplex implements TlpReceiver {
   /** Device reads waiting out the memory latency; a fixed latency keeps them in arrival order. */
   private readonly readsInService = new Ring<Tlp>();
   private readonly msiHandlers = new Map<number, () => void>();
+  /** Prefix of this root complex's names in digests (the first host's: `rc`, as before there could be more). */
+  private readonly label: string;
   readonly counters = { dmaWriteBytes: 0, dmaReadBytes: 0, interrupts: 0, unsupported: 0 };
 
   constructor(
@@ -50,12 +52,15 @@ export class RootComplex implements TlpReceiver {
     readonly port: PciePort,
     link: { generation: number; lanes: number },
     trace?: TraceRegistry,
+    /** The host's name: its counters are `<name>.rootComplex` (the first host's: `host.rootComplex`). */
+    readonly hostName = 'host',
   ) {
     const above4G = Math.max(0, params.memoryBytes - PCI_HOLE_BASE);
     this.memory = new SparseMemory('host-memory', above4G > 0 ? FOUR_GIB + above4G : params.memoryBytes);
     this.rootPort = bridgeConfig({ vendorId: 0x8086, deviceId: 0x3408, portType: 'root', linkGen: link.generation, linkLanes: link.lanes });
     port.attach(this);
-    trace?.register('host.rootComplex', () => this.counters);
+    trace?.register(`${hostName}.rootComplex`, () => this.counters);
+    this.label = hostName === 'host' ? 'rc' : `${hostName}.rc`;
   }
 
   isDram(addr: number, len: number): boolean {
@@ -126,12 +131,12 @@ export class RootComplex implements TlpReceiver {
 
   /** CPU requests waiting, outstanding reads (by count: tags are labels), reads of DRAM in service; MSI handlers named by vector. */
   digest(d: StateDigest): void {
-    d.section('root-complex');
+    d.section(this.label === 'rc' ? 'root-complex' : `${this.label}:root-complex`);
     d.num(this.pendingReads.size);
     digestTlps(d, this.outQ);
     digestTlps(d, this.readsInService);
-    d.name(this.readServed, 'rc>read-served');
-    for (const [v, h] of this.msiHandlers) d.name(h, `rc>msi${v}`);
+    d.name(this.readServed, `${this.label}>read-served`);
+    for (const [v, h] of this.msiHandlers) d.name(h, `${this.label}>msi${v}`);
   }
 
   private request(tlp: Tlp, lengthBytes: number, cb: (data: Uint8Array | null) => void): void {

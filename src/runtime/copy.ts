@@ -33,13 +33,16 @@ export interface CopyResult {
   devices: Record<string, string>;
   /** What relayed the data: the DC buffer chosen (by distance, then load), or host memory. */
   relay: string;
+  /** The host that ran the move, when it is not the first (`host`, the field's absence): src, dst and relay are its names. */
+  host?: string;
   /** Completion time of every chunk from the start of the move, ps (only with recordChunkTimes). */
   chunkDonePs?: number[];
 }
 
 
 /**
- * The DC command as a library call for one move: builds the fabric, boots the host, fills the source
+ * The DC command as a library call for one move: builds the fabric, boots the host (`host`, default
+ * the first; a move between ExpEther groups is refused with UNKNOWN_DEVICE naming both), fills the source
  * range with seeded data, moves it (directly through the DC buffer or through host memory), and
  * verifies the destination byte for byte against the source. (`runMoves` does several at once.)
  */
@@ -76,6 +79,7 @@ export function copyResultOf(r: MovesResult, m: MoveResult): CopyResult {
     fidelity: m.fidelity,
     devices: r.devices,
     relay: m.relay,
+    ...(m.host !== undefined ? { host: m.host } : {}),
     ...(m.chunkDonePs ? { chunkDonePs: m.chunkDonePs } : {}),
   };
 }

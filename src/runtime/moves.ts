@@ -4,12 +4,12 @@ import type { CounterSet } from '../core/trace.js';
 import { sha256InSteps, startPatternDigest, type PendingDigest } from '../devices/pattern-digest.js';
 import { patternBytes, SparseMemory } from '../devices/sparse-memory.js';
 import { NvmeSsd } from '../devices/nvme-ssd.js';
-import { boot, type BootedHost } from './boot.js';
+import { blockName, boot, type BootedHost } from './boot.js';
 import { digestFabric } from './fast/fabric-digest.js';
 import { FastForward, type Fidelity } from './fast/fast-forward.js';
 import { JointFastForward } from './fast/joint-forward.js';
-import { buildFabric, type ConnectFn } from '../topology/builder.js';
-import type { Topology } from '../topology/schema.js';
+import { buildFabric, hostOf, type ConnectFn } from '../topology/builder.js';
+import { FIRST_HOST, groupOf, hostsOf, type Topology } from '../topology/schema.js';
 import type { BlockDevice } from '../host/dc/manager.js';
 import { DcOperator, type MoveHandle, type MoveObserver, type MoveStats } from '../host/dc/operator.js';
 
@@ -22,10 +22,18 @@ export interface MovePair {
   srcOffset: number;
   dst: string;
   dstOffset: number;
+  /** The host that runs this move (default the request's `host`): both devices must be in its ExpEther group. */
+  host?: string;
 }
 
 export interface MovesRequest {
   topology: Topology;
+  /**
+   * The host whose DC command runs the moves (default the first, `host`): it boots, finds its own
+   * ExpEther group's devices and names them (sda, sdb, ... dcbuf0); a pair may name another (`MovePair.host`).
+   * The host link counters (`hostLink`, `hostLanes`) are this host's.
+   */
+  host?: string;
   /** Moved concurrently, each through its own relay slots. */
   pairs: MovePair[];
   /** Bytes per move. */
@@ -77,6 +85,8 @@ export interface MoveResult {
   sha256: string;
   commands: { read: number; write: number };
   fidelity: Fidelity;
+  /** The host that ran the move, when it is not the first (`host`); src, dst and relay are that host's names. */
+  host?: string;
   chunkDonePs?: number[];
 }
 
@@ -93,7 +103,7 @@ export interface MovesResult {
   events: number;
   /** Every trace counter over the moves (deltas). */
   trace: Record<string, Record<string, number>>;
-  /** Which device sits in each slot, by the slot's trace prefix (`box0.slot2` -> `dcbuf0`): names for the counters. */
+  /** Which device sits in each slot, by the slot's trace prefix (`box0.slot2` -> `dcbuf0`): names for the counters (a host other than the first's as `host1:sda`). */
   devices: Record<string, string>;
   /** The set's fidelity: exact if every move's is, the largest error of any move, chunks summed. */
   fidelity: Fidelity;
@@ -138,6 +148,59 @@ function checkDisjoint(moves: { src: BlockDevice; srcOffset: number; dst: BlockD
   }
 }
 
+/** Where a device name or serial is found in a topology: which host names it so, in which group and slot. */
+export interface DeviceHome {
+  host: string;
+  groupId: number;
+  /** The name that host gives it (sda, ...). */
+  name: string;
+  /** The slot, `box0.slot3`, and its parameter path. */
+  slot: string;
+  path: string;
+}
+
+/**
+ * Every host's block device called `nameOrSerial`, from the topology alone: a host names its group's
+ * SSDs sda, sdb, ... in slot order (the order its enumeration finds them), and serials are the slots'.
+ * For explaining a device one host does not have; the host's own DC manager is what moves use.
+ */
+export function deviceHomes(t: Topology, nameOrSerial: string): DeviceHome[] {
+  const out: DeviceHome[] = [];
+  for (const h of hostsOf(t)) {
+    let i = 0;
+    t.boxes.forEach((b, bi) =>
+      b.slots.forEach((s, si) => {
+        if (s.kind !== 'ssd' || groupOf(t, s) !== h.groupId) return;
+        const name = blockName(i++);
+        if (name === nameOrSerial || s.serial === nameOrSerial) out.push({ host: h.name, groupId: h.groupId, name, slot: `${b.name}.slot${si}`, path: `boxes.${bi}.slots.${si}.group` });
+      }),
+    );
+  }
+  return out;
+}
+
+/**
+ * A pair's device on the host that runs the move. One the host does not have but another host does (by
+ * serial, or by the name that host gives it) is refused naming both groups: a move cannot cross
+ * ExpEther groups, since a host's enumeration never finds another group's devices.
+ */
+function lookupOn(host: BootedHost, t: Topology, nameOrSerial: string, role: string): BlockDevice {
+  try {
+    return host.manager.lookup(nameOrSerial);
+  } catch (e) {
+    if (!(e instanceof DconnectError) || e.code !== 'UNKNOWN_DEVICE') throw e;
+    const own = host.host;
+    const other = deviceHomes(t, nameOrSerial).find((d) => d.host !== own.name);
+    if (!other) throw e;
+    const what = other.name === nameOrSerial ? `${other.host}'s ${other.name}` : `${other.host}'s ${other.name} (serial ${nameOrSerial})`;
+    throw new DconnectError(
+      'UNKNOWN_DEVICE',
+      `the ${role} '${nameOrSerial}' is not a device of host '${own.name}' (ExpEther group ${own.groupId}): it is ${what}, in ${other.slot}, ExpEther group ${other.groupId}; a move cannot cross ExpEther groups`,
+      `run the move on host '${other.host}' (copy --host ${other.host}), with both devices in group ${other.groupId}; or put ${other.slot} in group ${own.groupId} (--set ${other.path}=${own.groupId})`,
+    );
+  }
+}
+
 function ssdOf(host: BootedHost, d: BlockDevice): NvmeSsd {
   const s = host.fabric.slots.find((x) => x.box === d.box && x.slot === d.slot)!.device;
   if (!(s instanceof NvmeSsd)) throw new Error(`${d.name} is not an SSD model`);
@@ -171,9 +234,17 @@ export function runMoves(req: MovesRequest): MovesResult {
   if (req.pairs.length < 1) throw new DconnectError('BAD_OPTION', 'no move given', 'name a source and a destination: dconnect copy sda sdb');
   if (req.recordChunkTimes && req.pairs.length > 1) throw new Error('recordChunkTimes is for one move');
   const fabric = buildFabric(t, { seed: req.seed, connect: req.connect });
-  const host = boot(fabric, { maxTransferBytes: chunk });
+  // The hosts that run moves boot, one after the other in the fabric's order; the others stay off.
+  const mainHost = hostOf(fabric, req.host);
+  const pairHosts = req.pairs.map((p) => hostOf(fabric, p.host ?? mainHost.name));
+  const booted = new Map<string, BootedHost>();
+  for (const h of fabric.hosts) {
+    if (h === mainHost || pairHosts.includes(h)) booted.set(h.name, boot(fabric, { maxTransferBytes: chunk, host: h.name }));
+  }
+  const host = booted.get(mainHost.name)!;
   const mgr = host.manager;
-  const moves = req.pairs.map((p) => ({ ...p, src: mgr.lookup(p.src), dst: mgr.lookup(p.dst) }));
+  const hostsOfMoves = pairHosts.map((h) => booted.get(h.name)!);
+  const moves = req.pairs.map((p, i) => ({ ...p, src: lookupOn(hostsOfMoves[i], t, p.src, 'source'), dst: lookupOn(hostsOfMoves[i], t, p.dst, 'destination') }));
   for (const m of req.mediaErrors ?? []) {
     const d = mgr.lookup(m.device);
     if (m.lba * d.blockBytes >= d.capacityBytes) throw new DconnectError('OUT_OF_RANGE', `--fault media-error=${m.device}:${m.lba}: block ${m.lba} is beyond ${d.name}'s ${d.capacityBytes / d.blockBytes} blocks`);
@@ -183,17 +254,21 @@ export function runMoves(req: MovesRequest): MovesResult {
   checkDisjoint(moves, req.lengthBytes);
 
   const slotCount = Math.min(depth, Math.ceil(req.lengthBytes / chunk));
+  // Each host has its own buffers (names are per host: both may have a dcbuf0) and its own memory.
   const usedBytes = new Map<string, number>();
-  const relayLoad = new Map<string, number>();
-  const relays = moves.map((m) => {
-    if (req.via !== 'dc-buffer') return { name: 'host memory', slots: Array.from({ length: slotCount }, () => host.allocator.alloc(chunk)) };
-    const buf = mgr.relayFor(m.src, m.dst, relayLoad);
+  const relayLoads = new Map<string, Map<string, number>>();
+  const relays = moves.map((m, i) => {
+    const h = hostsOfMoves[i];
+    if (req.via !== 'dc-buffer') return { name: 'host memory', slots: Array.from({ length: slotCount }, () => h.allocator.alloc(chunk)) };
+    const relayLoad = relayLoads.get(h.host.name) ?? new Map<string, number>();
+    relayLoads.set(h.host.name, relayLoad);
+    const buf = h.manager.relayFor(m.src, m.dst, relayLoad);
     relayLoad.set(buf.name, (relayLoad.get(buf.name) ?? 0) + 1);
-    const used = usedBytes.get(buf.name) ?? 0;
+    const used = usedBytes.get(`${h.host.name}/${buf.name}`) ?? 0;
     if (used + slotCount * chunk > buf.sizeBytes) {
       throw new DconnectError('BAD_OPTION', `${used > 0 ? 'these moves need' : 'the move needs'} ${used + slotCount * chunk} bytes of relay slots in the ${buf.sizeBytes}-byte DC buffer ${buf.name}`, 'use a smaller --chunk or --depth, or fewer concurrent moves');
     }
-    usedBytes.set(buf.name, used + slotCount * chunk);
+    usedBytes.set(`${h.host.name}/${buf.name}`, used + slotCount * chunk);
     return { name: buf.name, slots: Array.from({ length: slotCount }, (_, i) => buf.bar0 + used + i * chunk) };
   });
 
@@ -211,7 +286,8 @@ export function runMoves(req: MovesRequest): MovesResult {
   req.onStart?.(startPs);
   const stats: (MoveStats | null)[] = moves.map(() => null);
   let failure: Error | null = null;
-  const op = new DcOperator(fabric.scheduler);
+  // Each host's DC operator runs that host's moves.
+  const operators = new Map([...booted.keys()].map((name) => [name, new DcOperator(fabric.scheduler)]));
   const chunks = Math.ceil(req.lengthBytes / chunk);
   const fullChunks = Math.floor(req.lengthBytes / chunk);
   const fast = (req.fidelity ?? 'fast') === 'fast';
@@ -227,7 +303,7 @@ export function runMoves(req: MovesRequest): MovesResult {
           chunks,
           fullChunks,
           deterministic: fabric.slots.every((s) => !(s.device instanceof NvmeSsd) || s.device.media.params.latencyJitterFraction === 0),
-          digest: () => digestFabric(fabric, [...mgr.blockDevices().map((b) => b.driver), handles[0]]),
+          digest: () => digestFabric(fabric, [...[...booted.values()].flatMap((h) => h.manager.blockDevices().map((b) => b.driver)), handles[0]]),
           counters: () => fabric.trace.snapshot(),
         })
       : null;
@@ -263,7 +339,7 @@ export function runMoves(req: MovesRequest): MovesResult {
   };
   moves.forEach((m, i) => {
     handles.push(
-      op.move(
+      operators.get(hostsOfMoves[i].host.name)!.move(
         { src: m.src, srcOffset: m.srcOffset, dst: m.dst, dstOffset: m.dstOffset, lengthBytes: req.lengthBytes, chunkBytes: chunk, depth, slots: relays[i].slots, observer: observerOf(i) },
         (s) => (stats[i] = s),
         (e) => (failure ??= e),
@@ -346,6 +422,7 @@ export function runMoves(req: MovesRequest): MovesResult {
       sha256,
       commands: { read: done[i].readCommands + skipped[i], write: done[i].writeCommands + skipped[i] },
       fidelity: fidelities[i],
+      ...(hostsOfMoves[i].host.name !== FIRST_HOST ? { host: hostsOfMoves[i].host.name } : {}),
       ...(chunkDonePs ? { chunkDonePs: chunkDonePs.map((x) => x - startPs) } : {}),
     };
   });
@@ -360,21 +437,25 @@ export function runMoves(req: MovesRequest): MovesResult {
   }
   const exact = fidelities.every((f) => f.exact);
   const devices: Record<string, string> = {};
-  for (const d of [...mgr.blockDevices(), ...mgr.dcBuffers()]) devices[`${d.box}.slot${d.slot}`] = d.name;
+  for (const h of booted.values()) {
+    const prefix = h.host.name === FIRST_HOST ? '' : `${h.host.name}:`;
+    for (const d of [...h.manager.blockDevices(), ...h.manager.dcBuffers()]) devices[`${d.box}.slot${d.slot}`] = `${prefix}${d.name}`;
+  }
+  const link = mainHost.link.name;
   return {
     chunkBytes: chunk,
     depth,
-    hostLanes: t.host.link.lanes,
+    hostLanes: mainHost.config.link.lanes,
     seed: req.seed,
     moves: results,
     aggregate: { bytes: total, simulatedSeconds: elapsedPs / PS_PER_S, mbPerSec: total / (elapsedPs / PS_PER_S) / 1e6, verified: results.every((r) => r.verified) },
     hostLink: {
-      upstreamPayloadBytes: delta('hostLink.upstream', 'payloadBytes'),
-      downstreamPayloadBytes: delta('hostLink.downstream', 'payloadBytes'),
-      upstreamTlps: delta('hostLink.upstream', 'tlps'),
-      downstreamTlps: delta('hostLink.downstream', 'tlps'),
-      upstreamUtilization: delta('hostLink.upstream', 'busyPs') / elapsedPs,
-      downstreamUtilization: delta('hostLink.downstream', 'busyPs') / elapsedPs,
+      upstreamPayloadBytes: delta(`${link}.upstream`, 'payloadBytes'),
+      downstreamPayloadBytes: delta(`${link}.downstream`, 'payloadBytes'),
+      upstreamTlps: delta(`${link}.upstream`, 'tlps'),
+      downstreamTlps: delta(`${link}.downstream`, 'tlps'),
+      upstreamUtilization: delta(`${link}.upstream`, 'busyPs') / elapsedPs,
+      downstreamUtilization: delta(`${link}.downstream`, 'busyPs') / elapsedPs,
     },
     events: fabric.scheduler.eventsExecuted - eventsBefore,
     trace,

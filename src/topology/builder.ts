@@ -13,15 +13,35 @@ import { DcBuffer } from '../devices/dc-buffer.js';
 import type { BlockStore } from '../devices/block-store.js';
 import { NvmeSsd } from '../devices/nvme-ssd.js';
 import { RootComplex } from '../devices/root-complex.js';
-import type { LinkConfig, Topology } from './schema.js';
+import { groupOf, hostsOf, FIRST_HOST, type HostConfig, type LinkConfig, type Topology } from './schema.js';
 
 export interface SlotInstance {
   box: string;
   slot: number;
+  /** Its ExpEther group (the slot's `group`, default expether.groupId): the host of that group enumerates it. */
+  group: number;
   bridge: IoSideBridge;
   link: PcieLink;
   /** An SSD's store is in memory unless the builder was given `storeFor` (live mode: files). */
   device: NvmeSsd<BlockStore> | DcBuffer;
+}
+
+/**
+ * One host: root complex -- host link -- server-side bridge on the shared switches, and the slots of
+ * its ExpEther group, which its bridge shows as the downstream ports of its virtual switch.
+ */
+export interface HostInstance {
+  /** `host` for the first; an extra host's name from the topology's `extraHosts`. */
+  name: string;
+  groupId: number;
+  /** Its parameters (an extra host's overrides of the `host` block applied). */
+  config: HostConfig;
+  rootComplex: RootComplex;
+  /** The server-side bridge's PCIe link (`hostLink`, or `<name>Link`). */
+  link: PcieLink;
+  bridge: HostSideBridge;
+  /** Its group's slots by virtual slot: slot k is device k on its bridge's internal bus. */
+  slots: SlotInstance[];
 }
 
 /** Everything a topology instantiates, ready to boot; `S` is the scheduler's type (injected, or a VirtualScheduler). */
@@ -30,16 +50,30 @@ export interface Fabric<S extends Scheduler = VirtualScheduler> {
   scheduler: S;
   trace: TraceRegistry;
   rng: RngFactory;
+  /** The first host's root complex, link and bridge (`hosts[0]`'s). */
   rootComplex: RootComplex;
   /** The server-side bridge's PCIe link: the paper's PCIe analyzer sits here. */
   hostLink: PcieLink;
   hostBridge: HostSideBridge;
+  /** Every host, the first first; each sees only its group's slots. */
+  hosts: HostInstance[];
   switches: EthSwitch[];
+  /** Every slot of every box, in topology order, whatever its group. */
   slots: SlotInstance[];
 }
 
+/** The host of that name (default the first); an unknown name is an error listing the hosts. */
+export function hostOf<S extends Scheduler>(fabric: Fabric<S>, name?: string): HostInstance {
+  if (name === undefined) return fabric.hosts[0];
+  const h = fabric.hosts.find((x) => x.name === name);
+  if (!h) {
+    throw new DconnectError('BAD_OPTION', `topology ${fabric.topology.name} has no host '${name}'`, `hosts: ${fabric.hosts.map((x) => `${x.name} (group ${x.groupId})`).join(', ')}`);
+  }
+  return h;
+}
+
 const INFINITE_CPL: Pick<FcCredits, 'completionHeaders' | 'completionDataBytes'> = { completionHeaders: Infinity, completionDataBytes: Infinity };
-const HOST_BRIDGE_MAC = 0x0060_b900_0001; // NEC's OUI 00:60:B9, locally numbered
+const HOST_BRIDGE_MAC = 0x0060_b900_0001; // NEC's OUI 00:60:B9, locally numbered; host i's is this + i
 const IO_BRIDGE_MAC_BASE = 0x0060_b900_0100;
 
 /**
@@ -121,9 +155,21 @@ export function buildFabric(topology: Topology, options: number | FabricOptions<
   };
   const ethParams: EthPortParams = { rateBitsPerSec: t.ethernet.rateGbps * 1e9, queueLimitBytes: t.ethernet.switchBufferBytes };
 
-  // Host: root complex -- host link -- server-side bridge.
-  const hostLink = mkLink('hostLink', t.host.link, endpointCredits, portCredits);
-  const rootComplex = new RootComplex(scheduler, { memoryBytes: t.host.memoryBytes, memoryReadLatencyNs: t.host.memoryReadLatencyNs, readCompletionBytes: t.host.readCompletionBytes, interruptLatencyNs: t.host.interruptLatencyNs }, hostLink.up, t.host.link, trace);
+  // Hosts: root complex -- host link -- server-side bridge, each in its own group. The first's
+  // components keep their names (hostLink, host.rootComplex, bridge.host, port hostBridge); host
+  // `x`'s are xLink, x.rootComplex, bridge.x, port xBridge.
+  const hostSpecs = hostsOf(t);
+  const mkHostSide = (i: number) => {
+    const spec = hostSpecs[i];
+    const c = spec.config;
+    const first = spec.name === FIRST_HOST;
+    const link = mkLink(first ? 'hostLink' : `${spec.name}Link`, c.link, endpointCredits, portCredits);
+    const rc = new RootComplex(scheduler, { memoryBytes: c.memoryBytes, memoryReadLatencyNs: c.memoryReadLatencyNs, readCompletionBytes: c.readCompletionBytes, interruptLatencyNs: c.interruptLatencyNs }, link.up, c.link, trace, spec.name);
+    return { spec, link, rc };
+  };
+  const firstHost = mkHostSide(0);
+  const hostLink = firstHost.link;
+  const rootComplex = firstHost.rc;
 
   // Ethernet: a chain of switchHops switches between the host and every box slot. One box: the
   // chain's last switch holds every slot (the paper's testbed). Several boxes: the first
@@ -139,9 +185,13 @@ export function buildFabric(topology: Topology, options: number | FabricOptions<
     new EthSwitch(name, scheduler, { ...ethParams, latencyNs: t.ethernet.switchLatencyNs, forwarding: t.ethernet.switchForwarding as SwitchForwarding, ports, macTableEntries: 1024 }, trace);
   const shared = multi ? h - 1 : h;
   const switches: EthSwitch[] = [];
+  // Hosts after the first plug into sw0 too, on ports after the ones a single host's fabric has.
+  const extraHosts = hostSpecs.length - 1;
+  let sw0Ports = 0;
   for (let i = 0; i < shared; i++) {
     const ports = !multi && i === h - 1 ? slotCount + 2 : multi && i === shared - 1 ? 1 + t.boxes.length : 2;
-    switches.push(mkSwitch(`sw${i}`, ports));
+    if (i === 0) sw0Ports = ports;
+    switches.push(mkSwitch(`sw${i}`, i === 0 ? ports + extraHosts : ports));
   }
   for (let i = 0; i + 1 < shared; i++) connect(switches[i].ports[1], switches[i + 1].ports[0], t.ethernet.cableLatencyNs);
   /** Where box b's slot j plugs in. */
@@ -159,9 +209,23 @@ export function buildFabric(topology: Topology, options: number | FabricOptions<
     slotPort = (_b, _j, k) => last.ports[(h === 1 ? 0 : 1) + k];
   }
   const slotMacs = Array.from({ length: slotCount }, (_, i) => IO_BRIDGE_MAC_BASE + i);
-  const hostEth = new EthPort('hostBridge', scheduler, ethParams, null, trace);
-  connect(hostEth, switches[0].ports[!multi && h === 1 ? slotCount + 1 : 0], t.ethernet.cableLatencyNs);
-  const hostBridge = new HostSideBridge('host', scheduler, HOST_BRIDGE_MAC, t.expether.groupId, bridgeParams, hostEth, hostLink.down, slotMacs, t.host.link, trace);
+  const slotGroups = t.boxes.flatMap((box) => box.slots.map((s) => groupOf(t, s)));
+  const hostMacOf = new Map(hostSpecs.map((x, i) => [x.groupId, HOST_BRIDGE_MAC + i]));
+  const mkHostBridge = (i: number, side: ReturnType<typeof mkHostSide>, port: EthPort) => {
+    const { spec, link } = side;
+    const first = spec.name === FIRST_HOST;
+    const eth = new EthPort(first ? 'hostBridge' : `${spec.name}Bridge`, scheduler, ethParams, null, trace);
+    connect(eth, port, t.ethernet.cableLatencyNs);
+    // Its virtual switch's downstream ports: its group's slots only, so it enumerates nothing else.
+    const macs = slotMacs.filter((_, k) => slotGroups[k] === spec.groupId);
+    return new HostSideBridge(spec.name, scheduler, HOST_BRIDGE_MAC + i, spec.groupId, bridgeParams, eth, link.down, macs, spec.config.link, trace);
+  };
+  const hostBridge = mkHostBridge(0, firstHost, switches[0].ports[!multi && h === 1 ? slotCount + 1 : 0]);
+  const hostSides = [{ ...firstHost, bridge: hostBridge }];
+  for (let i = 1; i < hostSpecs.length; i++) {
+    const side = mkHostSide(i);
+    hostSides.push({ ...side, bridge: mkHostBridge(i, side, switches[0].ports[sw0Ports + i - 1]) });
+  }
 
   const slots: SlotInstance[] = [];
   let n = 0;
@@ -169,22 +233,34 @@ export function buildFabric(topology: Topology, options: number | FabricOptions<
     box.slots.forEach((s, slot) => {
       const k = n++;
       const name = `${box.name}.slot${slot}`;
+      const group = slotGroups[k];
+      const hostMac = hostMacOf.get(group);
+      if (hostMac === undefined) throw new DconnectError('BAD_TOPOLOGY', `${name} is in ExpEther group ${group}, which has no host`, `hosts' groups: ${hostSpecs.map((x) => `${x.groupId} (${x.name})`).join(', ')}`);
       const eth = new EthPort(name, scheduler, ethParams, null, trace);
       connect(eth, slotPort(b, slot, k), t.ethernet.cableLatencyNs);
       if (s.kind === 'ssd') {
         const p = { ...t.ssd, ...s.ssd };
         const link = mkLink(`${name}.link`, p.link, portCredits, endpointCredits);
-        const bridge = new IoSideBridge(name, scheduler, slotMacs[k], t.expether.groupId, bridgeParams, eth, link.up, HOST_BRIDGE_MAC, p.link, trace);
+        const bridge = new IoSideBridge(name, scheduler, slotMacs[k], group, bridgeParams, eth, link.up, hostMac, p.link, trace);
         const device = new NvmeSsd(name, scheduler, { ...p, mpsBytes: t.pcie.mpsBytes, mrrsBytes: t.pcie.mrrsBytes, serial: s.serial, model: 'OCZ Z-Drive M84 (model)' }, link.down, rng.stream(`${name}.ssd`), p.link, trace, opts.storeFor?.(name, p.capacityBytes));
-        slots.push({ box: box.name, slot, bridge, link, device });
+        slots.push({ box: box.name, slot, group, bridge, link, device });
       } else {
         const p = { ...t.dcBuffer, ...s.dcBuffer };
         const link = mkLink(`${name}.link`, p.link, portCredits, endpointCredits);
-        const bridge = new IoSideBridge(name, scheduler, slotMacs[k], t.expether.groupId, bridgeParams, eth, link.up, HOST_BRIDGE_MAC, p.link, trace);
+        const bridge = new IoSideBridge(name, scheduler, slotMacs[k], group, bridgeParams, eth, link.up, hostMac, p.link, trace);
         const device = new DcBuffer(name, scheduler, { ...p, mpsBytes: t.pcie.mpsBytes }, link.down, p.link, trace);
-        slots.push({ box: box.name, slot, bridge, link, device });
+        slots.push({ box: box.name, slot, group, bridge, link, device });
       }
     });
   });
-  return { topology: t, scheduler, trace, rng, rootComplex, hostLink, hostBridge, switches, slots };
+  const hosts: HostInstance[] = hostSides.map(({ spec, link, rc, bridge }) => ({
+    name: spec.name,
+    groupId: spec.groupId,
+    config: spec.config,
+    rootComplex: rc,
+    link,
+    bridge,
+    slots: slots.filter((s) => s.group === spec.groupId),
+  }));
+  return { topology: t, scheduler, trace, rng, rootComplex, hostLink, hostBridge, hosts, switches, slots };
 }

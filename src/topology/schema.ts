@@ -58,10 +58,47 @@ export const dcBufferSchema = z
   })
   .strict();
 
+/** An ExpEther group id: the 802.1Q VLAN id its frames carry. */
+const groupId = z.number().int().min(1).max(4000);
+
+/** A slot's ExpEther group (default expether.groupId, the first host's): only that group's host enumerates it. */
+const slotGroup = groupId.optional();
+
 const slotSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('ssd'), serial: z.string().min(1).max(20), ssd: ssdSchema.partial().optional() }).strict(),
-  z.object({ kind: z.literal('dc-buffer'), dcBuffer: dcBufferSchema.partial().optional() }).strict(),
+  z.object({ kind: z.literal('ssd'), serial: z.string().min(1).max(20), group: slotGroup, ssd: ssdSchema.partial().optional() }).strict(),
+  z.object({ kind: z.literal('dc-buffer'), group: slotGroup, dcBuffer: dcBufferSchema.partial().optional() }).strict(),
 ]);
+
+export const hostSchema = z
+  .object({
+    memoryBytes: size,
+    memoryReadLatencyNs: nonNeg,
+    readCompletionBytes: z.union([z.literal(64), z.literal(128)]),
+    interruptLatencyNs: nonNeg,
+    driverSubmitNs: nonNeg,
+    queueEntries: z.number().int().min(4).max(4096),
+    link: linkSchema,
+  })
+  .strict();
+
+/** The first host's name: its components keep the names they had before there could be more (`hostLink`, `bridge.host`, `host.rootComplex`). */
+export const FIRST_HOST = 'host';
+const NAME = /^[A-Za-z][\w-]*$/;
+
+/**
+ * A host besides the first, on the same switches, in its own ExpEther group: its name, its group, and
+ * any fields of the `host` block it changes (the rest are the first host's).
+ */
+const extraHostSchema = hostSchema
+  .partial()
+  .extend({
+    name: z.string().regex(NAME, 'a host name is a letter then letters, digits, _ or - (it names counters and cables)'),
+    groupId,
+  })
+  .strict();
+
+/** Slots one host's virtual switch can hold: device numbers on its internal bus. */
+export const MAX_SLOTS_PER_GROUP = 32;
 
 /** SSD slots per I/O box at most. */
 export const MAX_SSDS_PER_BOX = 16;
@@ -69,21 +106,13 @@ export const MAX_SSDS_PER_BOX = 16;
 export const topologySchema = z
   .object({
     name: z.string(),
-    host: z
-      .object({
-        memoryBytes: size,
-        memoryReadLatencyNs: nonNeg,
-        readCompletionBytes: z.union([z.literal(64), z.literal(128)]),
-        interruptLatencyNs: nonNeg,
-        driverSubmitNs: nonNeg,
-        queueEntries: z.number().int().min(4).max(4096),
-        link: linkSchema,
-      })
-      .strict(),
+    host: hostSchema,
+    /** Hosts besides the first (`host`, in expether.groupId), each in its own group; absent: one host. */
+    extraHosts: z.array(extraHostSchema).min(1).max(7).optional(),
     pcie: z.object({ mpsBytes: pcieSize, mrrsBytes: pcieSize, txQueueTlps: count, portCredits: creditsSchema }).strict(),
     expether: z
       .object({
-        groupId: z.number().int().min(1).max(4000),
+        groupId,
         bridgeLatencyNs: nonNeg,
         windowFrames: z.number().int().min(1).max(4096),
         retransmitTimeoutNs: positive,
@@ -113,7 +142,7 @@ export const topologySchema = z
       .array(
         z
           .object({
-            name: z.string().regex(/^[A-Za-z][\w-]*$/, 'a box name is a letter then letters, digits, _ or - (it names counters and switches)'),
+            name: z.string().regex(NAME, 'a box name is a letter then letters, digits, _ or - (it names counters and switches)'),
             slots: z
               .array(slotSchema)
               .min(1)
@@ -127,9 +156,64 @@ export const topologySchema = z
       .refine((boxes) => new Set(boxes.map((b) => b.name)).size === boxes.length, { message: 'box names must differ' }),
     copy: z.object({ chunkBytes: size, depth: z.number().int().min(1).max(64) }).strict(),
   })
-  .strict();
+  .strict()
+  .superRefine((t, ctx) => {
+    // Hosts and groups: each host its own group, each slot a group some host has.
+    const extra = t.extraHosts ?? [];
+    const boxNames = new Set(t.boxes.map((b) => b.name));
+    const groups = new Map<number, string>([[t.expether.groupId, FIRST_HOST]]);
+    const names = new Set<string>([FIRST_HOST]);
+    extra.forEach((h, i) => {
+      if (names.has(h.name)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['extraHosts', i, 'name'], message: `host name '${h.name}' is taken (the first host is '${FIRST_HOST}'; host names must differ)` });
+      else if (boxNames.has(h.name)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['extraHosts', i, 'name'], message: `host name '${h.name}' is also a box's name (both name cables and nodes)` });
+      names.add(h.name);
+      const other = groups.get(h.groupId);
+      if (other !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['extraHosts', i, 'groupId'], message: `group ${h.groupId} is already host '${other}''s: each host has its own ExpEther group` });
+      else groups.set(h.groupId, h.name);
+    });
+    const perGroup = new Map<number, number>();
+    t.boxes.forEach((b, bi) =>
+      b.slots.forEach((s, si) => {
+        const g = s.group ?? t.expether.groupId;
+        perGroup.set(g, (perGroup.get(g) ?? 0) + 1);
+        if (!groups.has(g)) {
+          const have = [...groups].map(([id, h]) => `${id} (${h})`).join(', ');
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['boxes', bi, 'slots', si, 'group'], message: `group ${g} has no host: no host would enumerate this slot (groups with a host: ${have})` });
+        }
+      }),
+    );
+    for (const [g, n] of perGroup) {
+      if (n > MAX_SLOTS_PER_GROUP) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['boxes'], message: `group ${g} has ${n} slots; a host's virtual switch holds at most ${MAX_SLOTS_PER_GROUP} (device numbers on its internal bus)` });
+    }
+  });
 
 export type Topology = z.infer<typeof topologySchema>;
+export type HostConfig = z.infer<typeof hostSchema>;
+export type SlotConfig = Topology['boxes'][number]['slots'][number];
+
+/** One host of a topology: its name, its ExpEther group and its parameters (an extra host's overrides applied). */
+export interface HostSpec {
+  name: string;
+  groupId: number;
+  config: HostConfig;
+}
+
+/** Every host of a topology, the first (`host`, in expether.groupId) first. */
+export function hostsOf(t: Topology): HostSpec[] {
+  return [
+    { name: FIRST_HOST, groupId: t.expether.groupId, config: t.host },
+    ...(t.extraHosts ?? []).map(({ name, groupId, ...over }) => {
+      const config: HostConfig = { ...t.host };
+      for (const [k, v] of Object.entries(over)) if (v !== undefined) (config as Record<string, unknown>)[k] = v;
+      return { name, groupId, config };
+    }),
+  ];
+}
+
+/** A slot's ExpEther group: its own, or the first host's. */
+export function groupOf(t: Topology, slot: SlotConfig): number {
+  return slot.group ?? t.expether.groupId;
+}
 export type LinkConfig = z.infer<typeof linkSchema>;
 export type SsdConfig = z.infer<typeof ssdSchema>;
 export type DcBufferConfig = z.infer<typeof dcBufferSchema>;

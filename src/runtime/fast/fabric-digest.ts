@@ -12,13 +12,15 @@ import type { Fabric } from '../../topology/builder.js';
  */
 export function digestFabric(fabric: Fabric, extra: Digestible[]): string {
   const d = new StateDigest(fabric.scheduler.now());
-  const bridges: ExpEtherBridge[] = [fabric.hostBridge, ...fabric.slots.map((s) => s.bridge)];
+  // Every host's components (one host: the first's, in the order they always had).
+  const hosts = fabric.hosts;
+  const bridges: ExpEtherBridge[] = [...hosts.map((h) => h.bridge), ...fabric.slots.map((s) => s.bridge)];
   const byMac = new Map<number, ExpEtherBridge>(bridges.map((b) => [b.mac, b]));
   const base = (from: number, to: number) => byMac.get(from)?.sequenceBase(to) ?? 0;
 
-  fabric.hostLink.digest(d);
+  for (const h of hosts) h.link.digest(d);
   for (const s of fabric.slots) s.link.digest(d);
-  const ports: EthPort[] = [fabric.hostBridge.eth, ...fabric.slots.map((s) => s.bridge.eth), ...fabric.switches.flatMap((sw) => sw.ports)];
+  const ports: EthPort[] = [...hosts.map((h) => h.bridge.eth), ...fabric.slots.map((s) => s.bridge.eth), ...fabric.switches.flatMap((sw) => sw.ports)];
   const cables = new Set<CableChannel>();
   for (const p of ports) {
     p.digest(d);
@@ -26,7 +28,7 @@ export function digestFabric(fabric: Fabric, extra: Digestible[]): string {
   }
   for (const c of cables) c.digest(d, (f) => digestFrame(d, f, base));
   for (const b of bridges) b.digest(d, base);
-  fabric.rootComplex.digest(d);
+  for (const h of hosts) h.rootComplex.digest(d);
   for (const s of fabric.slots) s.device.digest(d);
   for (const x of extra) x.digest(d);
   // A retransmission timer's due time is left out while no frame is near its timeout (ReliableSender.digest).
