@@ -26,6 +26,7 @@ export interface LiveFabricOptions {
   listenHost?: string;
   controlTcp?: string;
   nbd?: string;
+  peerTimeout?: string;
 }
 
 /** HOST:PORT -> address; `what` names the option. */
@@ -40,6 +41,14 @@ function paceOf(text: string | undefined): Pace {
   const p = (text ?? 'model') as Pace;
   if (!PACES.includes(p)) throw new DconnectError('BAD_OPTION', `--pace '${text}' is not one of ${PACES.join(', ')}`, 'model: links and flash at their modelled rates, dilated; none: as fast as this machine goes');
   return p;
+}
+
+const DEFAULT_PEER_TIMEOUT_MS = 5000;
+function peerTimeoutOf(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_PEER_TIMEOUT_MS;
+  const ms = Number(text);
+  if (!(ms >= 100 && ms <= 3_600_000)) throw new DconnectError('BAD_OPTION', `--peer-timeout '${text}' is not a number of ms from 100 to 3600000`, 'e.g. --peer-timeout 5000');
+  return ms;
 }
 
 const say = (line: string) => process.stderr.write(line + '\n');
@@ -67,7 +76,7 @@ function settingsOf(topology: Topology, o: LiveFabricOptions): FabricSettings {
     if (spec.downs.length > 0 || spec.bufferBytes !== null) throw new DconnectError('BAD_OPTION', `--fault '${f}': down and buffer faults are for simulation (copy --fault); live channels take loss, corrupt, dup and reorder`, 'e.g. dconnect up --fault loss=1%,reorder=1%');
   }
   const seed = Number(o.seed);
-  return { topology, pace, dilation, hardLimitMs, seed, faults, listenHost: o.listenHost ?? '127.0.0.1', controlTcp: o.controlTcp ? parseAddress(o.controlTcp, '--control-tcp') : undefined, nbdTcp: o.nbd ? parseAddress(o.nbd, '--nbd') : undefined };
+  return { topology, pace, dilation, hardLimitMs, seed, faults, listenHost: o.listenHost ?? '127.0.0.1', controlTcp: o.controlTcp ? parseAddress(o.controlTcp, '--control-tcp') : undefined, nbdTcp: o.nbd ? parseAddress(o.nbd, '--nbd') : undefined, peerTimeoutMs: peerTimeoutOf(o.peerTimeout) };
 }
 
 export async function upAction(topology: Topology, given: boolean, o: LiveFabricOptions & { json?: boolean }): Promise<void> {
@@ -124,7 +133,7 @@ export async function nodeAction(topology: Topology | null, o: LiveFabricOptions
   const common = { topology: s.topology, state, seed: s.seed, pace: s.pace, dilation: s.dilation, listen, faults, log };
   const running =
     node.role === 'host'
-      ? await runHostNode({ ...common, hardLimitMs: s.hardLimitMs, peers, tcp: s.controlTcp, nbdTcp: s.nbdTcp, peerTimeoutMs: o.peerTimeout ? Number(o.peerTimeout) : 5000 })
+      ? await runHostNode({ ...common, hardLimitMs: s.hardLimitMs, peers, tcp: s.controlTcp, nbdTcp: s.nbdTcp, peerTimeoutMs: o.peerTimeout !== undefined ? peerTimeoutOf(o.peerTimeout) : (s.peerTimeoutMs ?? DEFAULT_PEER_TIMEOUT_MS) })
       : await runBoxNode({ ...common, name: node.name, mediaErrors });
   const udp = running.transport.address();
   state.writeNodeRecord({

@@ -168,6 +168,7 @@ const liveFabricOptions = (c: Command) =>
     .addOption(seedOption())
     .option('--fault <spec>', 'frame faults on the UDP channels, seeded: loss=1%,reorder=1%,dup=0.5%,corrupt=0.1% (repeatable; ...@LINK for one)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--control-tcp <host:port>', 'serve the control API on loopback TCP too (the Unix socket is always there)')
+    .option('--peer-timeout <ms>', 'the host gives up on a box after this long without progress while waiting on it (the job fails, resumable); default 5000')
     .option('--nbd <host:port>', 'serve the block devices over NBD on loopback TCP too, e.g. 127.0.0.1:10809 (the Unix socket nbd.sock is always there)');
 
 liveFabricOptions(
@@ -179,7 +180,7 @@ liveFabricOptions(
     .addOption(stateOption()),
 )
   .option('--json', 'one JSON object on stdout')
-  .action(async (o: { topology: string; set?: string[]; state: string; pace: string; timeDilation?: string; hardLimit?: string; seed: string; fault?: string[]; controlTcp?: string; nbd?: string; json?: boolean }, cmd: Command) => {
+  .action(async (o: { topology: string; set?: string[]; state: string; pace: string; timeDilation?: string; hardLimit?: string; seed: string; fault?: string[]; controlTcp?: string; nbd?: string; peerTimeout?: string; json?: boolean }, cmd: Command) => {
     const { upAction } = await import('./live.js');
     const given = cmd.getOptionValueSource('topology') === 'cli' || (o.set?.length ?? 0) > 0;
     // A state directory keeps its fabric's topology; --topology/--set must agree with it when given.
@@ -195,8 +196,7 @@ liveFabricOptions(
     .addOption(setOption())
     .addOption(stateOption())
     .option('--listen <host:port>', 'the UDP address to listen on (port 0: any free one)')
-    .option('--peer <name=host:port>', "a box's address, for the host node (repeatable); default: from the state directory's node records", (v: string, prev: string[] = []) => [...prev, v])
-    .option('--peer-timeout <ms>', 'a box that sends nothing this long while the host waits on it is lost (the job fails, resumable)', '5000'),
+    .option('--peer <name=host:port>', "a box's address, for the host node (repeatable); default: from the state directory's node records", (v: string, prev: string[] = []) => [...prev, v]),
 ).action(async (o: { name: string; topology: string; set?: string[]; state: string; listen?: string; peer?: string[]; peerTimeout?: string; pace: string; timeDilation?: string; hardLimit?: string; seed: string; fault?: string[]; controlTcp?: string }) => {
   const { nodeAction } = await import('./live.js');
   await nodeAction(topologyOf(o).topology, o);

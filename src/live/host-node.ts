@@ -85,6 +85,8 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
   let session: Session | null = null;
   /** The exports of the last booted session (NBD lists them even while a new session boots). */
   let lastExports: NbdExportInfo[] = [];
+  /** The counters of the last session that ended (GET /counters shows them until a new one boots). */
+  let lastTrace: Record<string, Record<string, number>> = {};
   const queue: string[] = [];
   let running: { id: string; bytes: number; onSessionLost: (e: Error) => void } | null = null;
   const cancels = new Set<string>();
@@ -126,6 +128,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
       fail: (e) => {
         if (s.failed) return;
         s.failed = e;
+        lastTrace = s.fabric ? s.fabric.trace.snapshot() : lastTrace;
         scheduler.stop();
         if (session === s) session = null;
         o.log(`session ${epoch} ended: ${e.message}`);
@@ -271,7 +274,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
     {
       method: 'GET',
       pattern: '/counters',
-      handler: () => ({ epoch: session?.epoch ?? null, trace: session ? session.scheduler && session.host ? session.host.fabric.trace.snapshot() : {} : {}, transport: transport.counters }),
+      handler: () => ({ epoch: session?.epoch ?? null, trace: session ? session.fabric.trace.snapshot() : lastTrace, ...(session ? {} : { ended: true }), transport: transport.counters }),
     },
     {
       method: 'GET',

@@ -26,6 +26,8 @@ export interface FabricSettings {
   /** The address every node of `up` listens on. */
   listenHost: string;
   controlTcp?: { host: string; port: number };
+  /** The host's watchdog: no progress this long while it waits on a box ends the session, ms. */
+  peerTimeoutMs?: number;
   /** Serve NBD on this loopback TCP address too (the Unix socket nbd.sock is always there). */
   nbdTcp?: { host: string; port: number };
 }

