@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [--json] [--quick] [--size SIZE] [--runs N] [--fidelity fast|full] [--skip-repro] [--skip-scale] [--skip-live]`:
+ * `npm run bench -- [--json] [--quick] [--size SIZE] [--runs N] [--fidelity fast|full] [--skip-repro] [--skip-scale] [--skip-live] [--skip-nbd]`:
  * how fast the simulator runs on this machine, each figure beside the issue's target. Never part of
  * the test suite; timings are reported (with met / not met), never asserted.
  *
@@ -24,6 +24,9 @@
  * - scale (issue "Many pairs"): `repro --only fig7` on paper-2012 (target <= 180 s), direct x1 with two
  *   pairs against one (target >= 1.8x), and `repro --topology modern --only fig5,fig7` (target
  *   <= 300 s); one run each. Skipped with --skip-scale.
+ * - nbd (issue "NBD"): bench/nbd.ts in a process of its own (nbdcopy sda->sdb against copy --live,
+ *   paced and unpaced; the export through nbdcopy against nbdkit's file plugin, target >= 0.25x);
+ *   skipped with --skip-nbd or without the Debian tools.
  * - live (issue "Live fabric"): bench/live.ts on real processes (paced ratio, unpaced against dd, 1% loss, 20 kill points; ~7 min, --quick ~2.5); skipped with --skip-live.
  *
  * With --json, one JSON object goes to stdout and the human lines to stderr.
@@ -223,6 +226,16 @@ if (!flag('--skip-live')) {
   live = { skipped: false, ...(await runLiveBench({ quick, log, progress: (s) => process.stderr.write(s + '\n') })) };
 }
 
+/** Issue 11's numbers: NBD against nbdcopy and nbdkit (bench/nbd.ts prints its own lines on stderr). */
+let nbd: unknown = { skipped: true };
+if (!flag('--skip-nbd')) {
+  log('nbd: the live fabric\'s NBD exports against nbdcopy and nbdkit (bench/nbd.ts) ...');
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync(process.execPath, [new URL('./nbd.js', import.meta.url).pathname, '--json', ...(quick ? ['--quick'] : [])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 1_800_000 });
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  nbd = r.status === 0 && last.startsWith('{') ? (JSON.parse(last) as { nbd: unknown }).nbd : { error: `bench/nbd.js exited ${r.status}` };
+}
+
 if (json) {
   process.stdout.write(
     JSON.stringify({
@@ -237,6 +250,7 @@ if (json) {
       scale,
       memory,
       live,
+      nbd,
     }) + '\n',
   );
 }
