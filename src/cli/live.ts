@@ -81,6 +81,7 @@ function settingsOf(topology: Topology, o: LiveFabricOptions): FabricSettings {
 
 export async function upAction(topology: Topology, given: boolean, o: LiveFabricOptions & { json?: boolean }): Promise<void> {
   const state = new StateDir(o.state);
+  if (given || readSettings(state) === null) nodesOf(topology); // refuses a topology live mode cannot run, before anything is written
   state.ensure();
   const release = state.acquireUpLock();
   try {

@@ -18,8 +18,10 @@ export interface LiveNode {
 
 export const HOST_NODE = 'host';
 
-/** The host node, then one node per box (named as the box). */
+/** The host node, then one node per box (named as the box). Live mode runs one host. */
 export function nodesOf(t: Topology): LiveNode[] {
+  const extra = (t as { extraHosts?: { name: string }[] }).extraHosts ?? [];
+  if (extra.length > 0) throw new DconnectError('BAD_TOPOLOGY', `topology ${t.name} has ${extra.length + 1} hosts (${extra.map((h) => h.name).join(', ')} besides host); live mode runs one host node`, 'run it in simulation (dconnect copy --host NAME ...), or remove extraHosts for live mode');
   return [{ name: HOST_NODE, role: 'host' }, ...t.boxes.map((b) => ({ name: b.name, role: 'box' as const }))];
 }
 
