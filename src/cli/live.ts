@@ -237,7 +237,7 @@ interface JobView {
 const POLL_MS = 200;
 
 /** Submits a copy (or resumes a job) and follows it to the end: a progress bar on a terminal, plain lines in logs. */
-export async function liveCopyAction(req: { src: string; dst: string; srcOffset: number; dstOffset: number; lengthBytes: number; via: string; chunkBytes?: number; depth?: number; verify?: boolean } | { resume: string }, o: { state: string; json?: boolean }): Promise<void> {
+export async function liveCopyAction(req: { src: string; dst: string; srcOffset: number; dstOffset: number; lengthBytes: number; via: string; chunkBytes?: number; depth?: number; verify?: boolean; capture?: { links: string[]; path: string } } | { resume: string }, o: { state: string; json?: boolean }): Promise<void> {
   const state = new StateDir(o.state);
   const target = { socketPath: state.controlSocketPath };
   let job = 'resume' in req ? await controlRequest<JobView>(target, 'POST', `/jobs/${encodeURIComponent(req.resume)}/resume`) : await controlRequest<JobView>(target, 'POST', '/jobs', req, { timeoutMs: 120_000 });
@@ -268,6 +268,7 @@ export async function liveCopyAction(req: { src: string; dst: string; srcOffset:
           `job ${job.id}: ${r.mode} copy of ${formatBytes(job.lengthBytes)} via ${r.relay}: done, ${r.verified === null ? 'NOT verified (--no-verify)' : 'verified by reading both ranges back through the devices'}`,
           `  this run moved ${formatBytes(r.movedBytes)} in ${r.wallSeconds.toFixed(2)} s wall (${r.mbPerSecWall.toFixed(1)} MB/s; ${r.mbPerSecSimulated.toFixed(1)} MB/s in simulated time); verification ${r.verifySeconds.toFixed(2)} s`,
           `  host link payload during the move: ${formatBytes(r.hostLink.downstreamPayloadBytes)} down, ${formatBytes(r.hostLink.upstreamPayloadBytes)} up`,
+          ...(r.captured ? [`  captured ${(r.captured as { frames: number }).frames} frames into ${(r.captured as { path: string }).path} (the host node's side; wall-clock timestamps)`] : []),
         ].join('\n') + '\n',
       );
     }

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { resolve as resolvePath } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { DconnectError } from '../core/errors.js';
 import { formatBytes, parseSize } from '../core/units.js';
@@ -106,13 +107,15 @@ program
     if (o.length === undefined) throw new DconnectError('BAD_OPTION', 'copy needs --length', 'e.g. --length 256MiB');
     if (o.live) {
       if (more.length > 0) throw new DconnectError('BAD_OPTION', '--live copies one pair per job', 'submit one copy per pair (they queue)');
-      for (const [flag, v] of [['--fault', o.fault], ['--capture', o.capture], ['--set', o.set], ['--host-lanes', o.hostLanes]] as const) {
+      if ((o.capture === undefined) !== (o.pcap === undefined)) throw new DconnectError('BAD_OPTION', '--capture and --pcap go together', 'e.g. --capture host --pcap move.pcap');
+      const capture = o.capture && o.pcap ? { links: o.capture.split(',').map((l) => l.trim()).filter((l) => l), path: resolvePath(o.pcap) } : undefined;
+      for (const [flag, v] of [['--fault', o.fault], ['--set', o.set], ['--host-lanes', o.hostLanes]] as const) {
         if (v !== undefined) throw new DconnectError('BAD_OPTION', `${flag} does not apply to a live copy: the fabric's settings are fixed at dconnect up`, `give it to dconnect up`);
       }
       const src = parseDeviceRange(srcArg, 'source');
       const dst = parseDeviceRange(dstArg, 'destination');
       const { liveCopyAction } = await import('./live.js');
-      return liveCopyAction({ src: src.device, srcOffset: src.offset, dst: dst.device, dstOffset: dst.offset, lengthBytes: parseSize(o.length, '--length'), via: parseVia(o.via), ...(o.chunk ? { chunkBytes: parseSize(o.chunk, '--chunk') } : {}), ...(o.depth ? { depth: Number(o.depth) } : {}), verify: o.verify }, o);
+      return liveCopyAction({ src: src.device, srcOffset: src.offset, dst: dst.device, dstOffset: dst.offset, lengthBytes: parseSize(o.length, '--length'), via: parseVia(o.via), ...(o.chunk ? { chunkBytes: parseSize(o.chunk, '--chunk') } : {}), ...(o.depth ? { depth: Number(o.depth) } : {}), verify: o.verify, ...(capture ? { capture } : {}) }, o);
     }
     const { topology } = topologyOf(o, o.hostLanes === undefined ? [] : [{ spec: `host.lanes=${o.hostLanes}`, shown: `--host-lanes ${o.hostLanes}` }]);
     if (more.length % 2 !== 0) throw new DconnectError('BAD_OPTION', `${more.length + 2} devices given; moves need them in pairs`, 'name a destination for every source: dconnect copy sda sdb sdc sdd');

@@ -22,7 +22,8 @@ import { JobStore, type JobRecord } from './job-store.js';
 import { checkJob, runJob, SlotPool, type JobRequest } from './live-job.js';
 import { NbdIo, type NbdExportInfo } from './nbd-backend.js';
 import { startNbdServer, type NbdBackend, type NbdServer } from './nbd-server.js';
-import { buildNodeFabric } from './node-fabric.js';
+import { LiveCapture } from './live-capture.js';
+import { buildNodeFabric, type CrossingCable } from './node-fabric.js';
 import { HOST_NODE } from './placement.js';
 import { RealtimeScheduler, type Pace } from './realtime-scheduler.js';
 import type { StateDir } from './state-dir.js';
@@ -62,6 +63,8 @@ interface Session {
   /** Wall ms of the last progress (a boot step, a chunk written or verified, a TLP from a box). */
   progressMs: number;
   fabric: Fabric<RealtimeScheduler>;
+  /** The cables between this node and the boxes (what a live capture can record). */
+  crossing: CrossingCable[];
   /** The host bridge's in-order TLPs at the watchdog's last look. */
   deliveredTlps: number;
   fail(e: Error): void;
@@ -122,6 +125,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
       nbdPending: new Set(),
       fabric: null as unknown as Fabric<RealtimeScheduler>, // set right below, once built
       deliveredTlps: 0,
+      crossing: [],
       waitingOn: new Set(boxes),
       progressMs: performance.now(),
       failed: null,
@@ -138,8 +142,9 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
         s.nbdPending.clear();
       },
     };
-    const { fabric } = buildNodeFabric(t, { node: HOST_NODE, seed: o.seed, scheduler, transport });
+    const { fabric, crossing } = buildNodeFabric(t, { node: HOST_NODE, seed: o.seed, scheduler, transport });
     s.fabric = fabric;
+    s.crossing = crossing;
     scheduler.start((e) => s.fail(e));
     o.log(`session ${epoch}: booting (PCI enumeration and NVMe bring-up over the network)`);
     startBoot(
@@ -198,9 +203,25 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
     const id = queue.shift()!;
     const rec = jobs.require(id);
     const r = (running = { id, bytes: rec.doneBytes, onSessionLost: (_e: Error) => {} });
+    // A capture lasts as long as this run of the job (a resumed job captures again, into the same file).
+    let capture: LiveCapture | null = null;
+    if (rec.capture) {
+      try {
+        capture = new LiveCapture(rec.capture.path, rec.capture.links);
+        transport.tap = capture.tap;
+      } catch (e) {
+        o.log(`job ${id}: cannot write the capture ${rec.capture.path}: ${(e as Error).message}`);
+      }
+    }
     const finish = (patch: Partial<JobRecord>) => {
       if (running !== r) return;
       running = null;
+      if (capture) {
+        transport.tap = null;
+        const c = capture.close();
+        const res = (patch.result ?? {}) as Record<string, unknown>;
+        patch = { ...patch, result: { ...res, captured: c } };
+      }
       const s = session;
       s?.waitingOn.clear();
       cancels.delete(id);
@@ -294,6 +315,12 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
         const req = jobRequestOf(body, t);
         const host = await booted();
         checkJob(host, req); // before anything is recorded or written
+        if (req.capture) {
+          const crossing = session!.crossing.map((c) => c.name);
+          for (const l of req.capture.links) {
+            if (!crossing.includes(l)) throw new DconnectError('BAD_OPTION', `--capture ${l}: live, the host node captures the links it crosses (${crossing.join(', ')}); ${l} is another node's`, `e.g. --capture ${crossing[0]}, or capture ${l} in simulation (copy --capture without --live)`);
+          }
+        }
         const rec = jobs.create(req);
         queue.push(rec.id);
         o.log(`job ${rec.id}: ${req.src} -> ${req.dst}, ${req.lengthBytes} bytes via ${req.via}`);
@@ -424,6 +451,17 @@ function jobRequestOf(body: unknown, t: Topology): JobRequest {
     via,
     chunkBytes: int('chunkBytes', t.copy.chunkBytes),
     depth: int('depth', t.copy.depth),
+    ...(b.capture === undefined ? {} : { capture: captureOf(b.capture) }),
     verify: b.verify === undefined ? true : b.verify === true ? true : b.verify === false ? false : (() => { throw new DconnectError('BAD_REQUEST', `field verify must be true or false, not ${JSON.stringify(b.verify)}`); })(),
   };
 }
+
+/** A job's capture request: links (names) and an absolute pcap path. */
+function captureOf(v: unknown): { links: string[]; path: string } {
+  const c = v as { links?: unknown; path?: unknown } | null;
+  if (!c || !Array.isArray(c.links) || c.links.length === 0 || !c.links.every((l) => typeof l === 'string' && /^[\w.-]{1,64}$/.test(l)) || typeof c.path !== 'string' || !c.path.startsWith('/')) {
+    throw new DconnectError('BAD_REQUEST', 'field capture must be { links: [names...], path: "/absolute/file.pcap" }');
+  }
+  return { links: c.links as string[], path: c.path };
+}
+

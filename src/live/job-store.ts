@@ -28,6 +28,8 @@ export interface JobRecord {
   depth: number;
   /** Read both ranges back through the devices and compare them at the end (default true). */
   verify?: boolean;
+  /** Record the frames on these links (the host node's crossing cables) into a pcap file while the job runs. */
+  capture?: { links: string[]; path: string };
   /** Bytes from the start of the range that are copied AND flushed on the destination (a contiguous prefix). */
   doneBytes: number;
   resumes: number;

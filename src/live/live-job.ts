@@ -37,6 +37,8 @@ export interface JobRequest {
   depth: number;
   /** Read both ranges back through the devices and compare (default true); false only for speed runs. */
   verify?: boolean;
+  /** Record the host node's frames on these links into a pcap while the job runs. */
+  capture?: { links: string[]; path: string };
 }
 
 export interface JobResult {

@@ -190,7 +190,9 @@ class UdpCable implements EthChannel {
 
   carry(_from: EthPort, frame: Frame, serializedInPs: number): void {
     // Encoded now: the sender may change its objects once this returns (a retransmission buffer).
-    const dg = encodeDatagram(this.id, this.transport.epoch, encodeExpEtherFrame(frame));
+    const bytes = encodeExpEtherFrame(frame);
+    this.transport.tap?.(this.name, bytes);
+    const dg = encodeDatagram(this.id, this.transport.epoch, bytes);
     let hold = false;
     let copies = 1;
     if (this.rates && this.rng) {
@@ -266,6 +268,8 @@ export class UdpTransport {
     otherErrors: 0,
   };
   epoch: number;
+  /** Sees every frame this node sends (as the sender transmits it, before any fault) or receives intact on a crossing cable: captures. */
+  tap: ((cable: string, frame: Uint8Array) => void) | null = null;
   private readonly cables = new Map<number, UdpCable>();
   private readonly peers = new Map<string, UdpAddress>();
   private readonly heard = new Map<string, number>();
@@ -492,6 +496,7 @@ export class UdpTransport {
       c.badDatagrams++; // BAD_PDU, or anything else the codec refuses
       return;
     }
+    this.tap?.(cable.name, frameBytes);
     // Answer where the peer's good datagrams come from: how a box finds the host (and the host a restarted box).
     this.setPeer(cable.remote, { host: rinfo.address, port: rinfo.port });
     this.heard.set(cable.remote, performance.now());

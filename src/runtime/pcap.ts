@@ -24,10 +24,15 @@ export function pcapFileHeader(): Uint8Array {
 /** One record: a 16-byte header (time in s and ns, lengths) and the frame's bytes. */
 export function pcapRecord(timePs: number, frame: Uint8Array): Uint8Array {
   const ns = Math.floor(timePs / 1000);
+  return pcapRecordAt(Math.floor(ns / 1e9), ns % 1e9, frame);
+}
+
+/** One record stamped in seconds and nanoseconds (live captures: wall time since the Unix epoch, beyond a double's picoseconds). */
+export function pcapRecordAt(seconds: number, nanos: number, frame: Uint8Array): Uint8Array {
   const out = new Uint8Array(16 + frame.length);
   const v = new DataView(out.buffer);
-  v.setUint32(0, Math.floor(ns / 1e9), true);
-  v.setUint32(4, ns % 1e9, true);
+  v.setUint32(0, seconds, true);
+  v.setUint32(4, nanos, true);
   v.setUint32(8, frame.length, true);
   v.setUint32(12, frame.length, true);
   out.set(frame, 16);

@@ -145,6 +145,23 @@ describe('live fabric (pace none): up, copy, kill and resume, down', { timeout: 
     assert.ok(job.result.hostLink.upstreamPayloadBytes >= data.length && job.result.hostLink.downstreamPayloadBytes >= data.length);
   });
 
+  it('copy --live --capture host --pcap FILE records the host node\'s frames both ways, real bytes the codec decodes; a box-internal link is refused', async () => {
+    const pcap = join(dir, 'live.pcap');
+    const job = JSON.parse(ok(['copy', 'sda:64MiB', 'sdb:96MiB', '--length', '1MiB', '--via', 'host', '--live', '--state', state, '--json', '--capture', 'host', '--pcap', pcap]));
+    assert.equal(job.result.verified, true);
+    const { readPcap } = await import('../../src/runtime/pcap.js');
+    const { decodeExpEtherFrame } = await import('../../src/expether/pdu-codec.js');
+    const recs = readPcap(new Uint8Array(readFileSync(pcap)));
+    assert.equal(recs.length, job.result.captured.frames);
+    assert.ok(recs.length > 1000, `${recs.length} frames`);
+    const senders = new Set(recs.map((r) => decodeExpEtherFrame(r.frame).src));
+    assert.ok(senders.size >= 2, 'frames from the host bridge and from the box');
+    assert.ok(recs.every((r, i) => i === 0 || r.timeNs >= recs[i - 1].timeNs - 5e6), 'wall-clock stamps, in order to within the channel');
+    const refused = dconnect(['copy', 'sda', 'sdb', '--length', '1MiB', '--live', '--state', state, '--capture', 'box0.slot2', '--pcap', join(dir, 'no.pcap')]);
+    assert.equal(refused.status, 2);
+    assert.match(refused.stderr, /box0\.slot2 is another node's/);
+  });
+
   it('bad requests get clear errors, exit non-zero, and write nothing', () => {
     const beforeB = sha(fileRange(sdbFile, 0, 32 * MiB));
     const unknown = dconnect(['copy', 'sda', 'sdz', '--length', '1MiB', '--live', '--state', state]);
