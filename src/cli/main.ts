@@ -53,15 +53,16 @@ program
   .addOption(topologyOption())
   .addOption(setOption())
   .addOption(seedOption())
+  .option('--host <name>', "which host's view, in a topology of several (extraHosts): each enumerates only its ExpEther group's devices (default: the first, 'host')")
   .option('--live', 'ask the running live fabric (dconnect up) instead of simulating one')
   .addOption(stateOption())
   .option('--json', 'one JSON object on stdout')
-  .action(async (o: { topology: string; set?: string[]; seed: string; json?: boolean; live?: boolean; state: string }) => {
+  .action(async (o: { topology: string; set?: string[]; seed: string; json?: boolean; live?: boolean; state: string; host?: string }) => {
     if (o.live) {
       const { liveDevicesAction } = await import('./live.js');
       return liveDevicesAction(o);
     }
-    const devices = listDevices(topologyOf(o).topology, parseSeed(o.seed));
+    const devices = listDevices(topologyOf(o).topology, parseSeed(o.seed), o.host);
     if (o.json) {
       process.stdout.write(JSON.stringify({ devices }) + '\n');
       return;
@@ -92,12 +93,13 @@ program
   .option('--fault <spec>', "frame faults on cables, seeded by --seed (repeatable): loss=1%,reorder=1%,dup=0.5%,corrupt=0.1%, on every cable or ...@LINK on one; or media-error=sdb:LBA[:write] (reads, or writes, of that block fail)", (v: string, prev: string[] = []) => [...prev, v])
   .option('--capture <links>', "record the frames on these links (comma-separated; 'dconnect links' lists them, the host's cable is 'host') into --pcap")
   .option('--pcap <file>', 'the capture file: pcap, nanosecond timestamps in simulated time, real frame bytes (Wireshark, tshark)')
+  .option('--host <name>', "the host that runs the move, in a topology of several (extraHosts); its devices are its ExpEther group's (default: the first, 'host')")
   .option('--live', 'copy on the running live fabric (dconnect up) as a job: real processes, sockets and files; verified by reading both ranges back')
   .option('--no-verify', 'live: skip reading both ranges back at the end (for speed runs; the copy is then reported unverified)')
   .option('--resume <job>', 'finish a live job that failed or was cancelled, from its last flushed byte (implies --live)')
   .addOption(stateOption())
   .option('--json', 'one JSON object on stdout')
-  .action(async (srcArg: string | undefined, dstArg: string | undefined, more: string[], o: { length?: string; depth?: string; chunk?: string; via: string; hostLanes?: string; fidelity: FidelityMode; seed: string; topology: string; set?: string[]; fault?: string[]; capture?: string; pcap?: string; json?: boolean; live?: boolean; resume?: string; state: string; verify: boolean }) => {
+  .action(async (srcArg: string | undefined, dstArg: string | undefined, more: string[], o: { length?: string; depth?: string; chunk?: string; via: string; hostLanes?: string; fidelity: FidelityMode; seed: string; topology: string; set?: string[]; fault?: string[]; capture?: string; pcap?: string; json?: boolean; live?: boolean; resume?: string; state: string; verify: boolean; host?: string }) => {
     if (o.resume !== undefined) {
       if (srcArg !== undefined) throw new DconnectError('BAD_OPTION', '--resume takes no devices: the job has them', `dconnect copy --resume ${o.resume} --live`);
       const { liveCopyAction } = await import('./live.js');
@@ -140,7 +142,7 @@ program
     const capture = openCapture(topology, o.capture, o.pcap, faults?.connect);
     const bar = progressBar('copy', lengthBytes * pairs.length, 'bytes', { lines: true });
     try {
-      const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity, onProgress: (d: number) => bar.update(d), connect: capture?.connect ?? faults?.connect, mediaErrors, onStart: faults?.start };
+      const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity, onProgress: (d: number) => bar.update(d), connect: capture?.connect ?? faults?.connect, mediaErrors, onStart: faults?.start, ...(o.host ? { host: o.host } : {}) };
       // One pair keeps the single move's result shape; several report each move and the aggregate.
       const r = pairs.length === 1 ? runCopy({ ...common, ...pairs[0] }) : runMoves({ ...common, pairs });
       bar.stop();

@@ -19,6 +19,9 @@ import type { Topology } from '../topology/schema.js';
 /** A cable's name from its two ports' names (see the file comment). */
 export function linkName(a: string, b: string): string {
   if (a === 'hostBridge' || b === 'hostBridge') return 'host';
+  // Another host's bridge port is `<name>Bridge` (topology extraHosts): its cable is the host's name.
+  const extra = [a, b].find((n) => /^[A-Za-z][\w-]*Bridge$/.test(n));
+  if (extra) return extra.slice(0, -'Bridge'.length);
   const slot = [a, b].find((n) => /^[A-Za-z][\w-]*\.slot\d+$/.test(n));
   if (slot) return slot;
   const sw = (n: string) => n.replace(/\.p\d+$/, '');

@@ -92,7 +92,7 @@ test('bad input exits 2 (as the README says) with a message naming the problem a
     // Usage errors caught by the option parser itself exit 2 too.
     [['copy', 'sda', 'sdb', '--length', '1MiB', '--fidelity', 'approximate'], /'approximate' is invalid.*fast, full/],
     [['copy', 'sda', 'sdb', '--length', '1MiB', '--no-such-option'], /unknown option '--no-such-option'/],
-    [['copy', 'sda', '--length', '1MiB'], /missing required argument 'dst'/],
+    [['copy', 'sda', '--length', '1MiB'], /copy needs a source and a destination/],
     [['no-such-command'], /unknown command 'no-such-command'/],
   ];
   for (const [args, re] of cases) {
