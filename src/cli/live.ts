@@ -10,7 +10,7 @@ import { runBoxNode } from '../live/box-node.js';
 import { controlRequest } from '../live/control-http.js';
 import { autoDilation } from '../live/dilation.js';
 import { runHostNode } from '../live/host-node.js';
-import { checkNode, nodesOf } from '../live/placement.js';
+import { checkNode, crossingLinks, nodesOf } from '../live/placement.js';
 import { PACES, type Pace } from '../live/realtime-scheduler.js';
 import { StateDir } from '../live/state-dir.js';
 import { down, nodeStatuses, readSettings, up, writeSettings, type FabricSettings } from '../live/supervisor.js';
@@ -44,6 +44,8 @@ function paceOf(text: string | undefined): Pace {
 }
 
 const DEFAULT_PEER_TIMEOUT_MS = 5000;
+/** How often a box node rewrites its node record with its lag and faults, ms. */
+const REPORT_MS = 1000;
 function peerTimeoutOf(text: string | undefined): number {
   if (text === undefined) return DEFAULT_PEER_TIMEOUT_MS;
   const ms = Number(text);
@@ -73,7 +75,9 @@ function settingsOf(topology: Topology, o: LiveFabricOptions): FabricSettings {
   for (const f of faults) {
     if (parseMediaError(f) !== null) continue;
     const spec = parseFault(f); // refused now, not in a node's log
-    if (spec.downs.length > 0 || spec.bufferBytes !== null) throw new DconnectError('BAD_OPTION', `--fault '${f}': down and buffer faults are for simulation (copy --fault); live channels take loss, corrupt, dup and reorder`, 'e.g. dconnect up --fault loss=1%,reorder=1%');
+    if ((spec.downs.length > 0 || spec.bufferBytes !== null) && (spec.link === null || crossingLinks(topology).includes(spec.link))) {
+      throw new DconnectError('BAD_OPTION', `--fault '${f}': live, down and buffer faults apply to a node's own cables (name one, e.g. @box0.slot2); the cables between processes (${crossingLinks(topology).join(', ')}) take loss, corrupt, dup and reorder`, 'e.g. dconnect up --fault down=50ms+20ms@box0.slot1 --fault loss=1%');
+    }
   }
   const seed = Number(o.seed);
   return { topology, pace, dilation, hardLimitMs, seed, faults, listenHost: o.listenHost ?? '127.0.0.1', controlTcp: o.controlTcp ? parseAddress(o.controlTcp, '--control-tcp') : undefined, nbdTcp: o.nbd ? parseAddress(o.nbd, '--nbd') : undefined, peerTimeoutMs: peerTimeoutOf(o.peerTimeout) };
@@ -148,9 +152,19 @@ export async function nodeAction(topology: Topology | null, o: LiveFabricOptions
     topology: s.topology.name,
   });
   log(`running (pid ${process.pid}, udp ${udp.host}:${udp.port}, pace ${s.pace}${s.pace === 'model' ? `, dilation ${s.dilation}` : ''})`);
+  // A box has no control API: it reports its lag and its own cables' faults in its node record.
+  const record = state.readNodeRecord(node.name)!;
+  const reporter =
+    'report' in running
+      ? setInterval(() => {
+          const rec = state.readNodeRecord(node.name);
+          if (rec?.pid === process.pid) state.writeNodeRecord({ ...record, report: running.report() });
+        }, REPORT_MS)
+      : null;
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       log(`${sig}: stopping`);
+      if (reporter) clearInterval(reporter);
       running.stop().then(
         () => {
           const rec = state.readNodeRecord(node.name);
@@ -201,7 +215,8 @@ export async function statusAction(o: { state: string; json?: boolean }): Promis
   }
   process.stdout.write(`fabric ${state.root}: ${s.topology.name}, pace ${s.pace}${s.pace === 'model' ? `, time dilation ${s.dilation}` : ''}\n`);
   for (const n of nodes) {
-    process.stdout.write(`  ${n.name.padEnd(8)} ${n.role.padEnd(4)} ${n.running ? `running, pid ${n.pid}` : 'stopped'}${n.udp ? `, udp ${n.udp.host}:${n.udp.port}` : ''}${n.control ? `, control ${n.control.socket}` : ''}\n`);
+    const rep = n.report as { lag?: { maxMs: number; p99Ms: number } | null; faults?: Record<string, number> | null } | undefined;
+    process.stdout.write(`  ${n.name.padEnd(8)} ${n.role.padEnd(4)} ${n.running ? `running, pid ${n.pid}` : 'stopped'}${n.udp ? `, udp ${n.udp.host}:${n.udp.port}` : ''}${n.control ? `, control ${n.control.socket}` : ''}${rep?.lag ? `, lag max ${rep.lag.maxMs.toFixed(1)} ms, p99 <= ${rep.lag.p99Ms} ms` : ''}${rep?.faults ? `, own cables: ${rep.faults.lost} lost, ${rep.faults.down} lost while down, ${rep.faults.overflowDrops} overflowed` : ''}\n`);
   }
   if (hs?.session) {
     const l = hs.session.lag;
@@ -266,7 +281,7 @@ export async function liveCopyAction(req: { src: string; dst: string; srcOffset:
       process.stdout.write(
         [
           `job ${job.id}: ${r.mode} copy of ${formatBytes(job.lengthBytes)} via ${r.relay}: done, ${r.verified === null ? 'NOT verified (--no-verify)' : 'verified by reading both ranges back through the devices'}`,
-          `  this run moved ${formatBytes(r.movedBytes)} in ${r.wallSeconds.toFixed(2)} s wall (${r.mbPerSecWall.toFixed(1)} MB/s; ${r.mbPerSecSimulated.toFixed(1)} MB/s in simulated time); verification ${r.verifySeconds.toFixed(2)} s`,
+          `  this run moved ${formatBytes(r.movedBytes)} in ${r.wallSeconds.toFixed(2)} s wall (${r.mbPerSecWall.toFixed(1)} MB/s${r.pace === 'none' ? '; unpaced, so simulated time says nothing' : `; ${r.mbPerSecSimulated.toFixed(1)} MB/s in simulated time`}); verification ${r.verifySeconds.toFixed(2)} s`,
           `  host link payload during the move: ${formatBytes(r.hostLink.downstreamPayloadBytes)} down, ${formatBytes(r.hostLink.upstreamPayloadBytes)} up`,
           ...(r.captured ? [`  captured ${(r.captured as { frames: number }).frames} frames into ${(r.captured as { path: string }).path} (the host node's side; wall-clock timestamps)`] : []),
         ].join('\n') + '\n',

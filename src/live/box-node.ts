@@ -6,13 +6,24 @@
  * same files), as a box that was power-cycled with its drives in it. So a host that restarts, or a box
  * that restarts, meets a peer in a known state.
  */
+import { join } from 'node:path';
+import { DconnectError } from '../core/errors.js';
+import type { Frame } from '../ethernet/frame.js';
+import type { EthPort } from '../ethernet/port.js';
+import { encodeExpEtherFrame } from '../expether/pdu-codec.js';
+import { linkName } from '../runtime/capture.js';
+import { connectCable, type ConnectFn } from '../topology/builder.js';
+import { startControlServer, type ControlServer } from './control-http.js';
+import { LiveCapture } from './live-capture.js';
+import { linkOwners } from './placement.js';
+import { assertSocketPathFits } from './state-dir.js';
 import { NvmeSsd } from '../devices/nvme-ssd.js';
 import { blockName } from '../runtime/boot.js';
 import { FileStore } from './file-store.js';
 import { buildNodeFabric, type NodeFabric } from './node-fabric.js';
 import { RealtimeScheduler, type Pace } from './realtime-scheduler.js';
 import type { StateDir } from './state-dir.js';
-import type { FaultSpec } from '../runtime/faults.js';
+import { faultConnect, type FaultSpec } from '../runtime/faults.js';
 import type { Topology } from '../topology/schema.js';
 import { UdpTransport } from './udp-transport.js';
 
@@ -32,6 +43,10 @@ export interface BoxNodeOptions {
 
 export interface RunningBox {
   transport: UdpTransport;
+  /** The box's control socket (captures the host asks for). */
+  control: ControlServer;
+  /** What the box reports in its node record: its scheduler's lag (pace model) and the faults on its own cables. */
+  report(): { lag: { events: number; maxMs: number; p99Ms: number } | null; faults: Record<string, number> | null };
   epoch(): number;
   /** The current part of the model (replaced at each new epoch). */
   part(): NodeFabric;
@@ -48,6 +63,9 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
   let scheduler: RealtimeScheduler | null = null;
   let part: NodeFabric | null = null;
   let failed: Error | null = null;
+  let localFaults: ReturnType<typeof faultConnect> | null = null;
+  /** The capture the host asked for (POST /capture on this box's control socket), if one runs. */
+  let capture: LiveCapture | null = null;
   const transport = await UdpTransport.open({
     node: o.name,
     bind: o.listen,
@@ -66,7 +84,25 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
     failed = null;
     const s = new RealtimeScheduler({ dilation: o.dilation, pace: o.pace });
     scheduler = s;
-    part = buildNodeFabric(o.topology, { node: o.name, seed: o.seed, scheduler: s, transport, storeFor });
+    // Faults on the box's own cables (slot cables, its switches) are the simulator's: seeded per cable,
+    // down windows counted from this session's start.
+    // Unpaced, an outage is timed on the wall clock from this session's start (simulated time stands
+    // still while the box waits); paced, on the simulated clock, as in simulation.
+    const wallStartMs = performance.now();
+    const local = o.faults.length > 0 ? faultConnect(o.topology, o.faults, o.seed, o.pace === 'none' ? () => Math.round((performance.now() - wallStartMs) * 1e9) : undefined) : null;
+    // Every own cable is tapped at its sender for live captures (one test per frame while none runs).
+    const tapped: ConnectFn = (a, b, ns, name) => {
+      const ch = (local?.connect ?? connectCable)(a, b, ns, name);
+      const link = linkName(a.name, b.name);
+      const carry = ch.carry.bind(ch);
+      ch.carry = (from: EthPort, frame: Frame, serializedInPs: number) => {
+        if (capture) capture.tap(link, encodeExpEtherFrame(frame));
+        carry(from, frame, serializedInPs);
+      };
+      return ch;
+    };
+    part = buildNodeFabric(o.topology, { node: o.name, seed: o.seed, scheduler: s, transport, storeFor, local: tapped });
+    localFaults = local;
     // The host names SSDs in enumeration order, which is slot order across the boxes.
     const ssdSlots = o.topology.boxes.flatMap((b) => b.slots.map((sl, i) => ({ name: `${b.name}.slot${i}`, kind: sl.kind }))).filter((x) => x.kind === 'ssd');
     for (const m of o.mediaErrors ?? []) {
@@ -80,16 +116,47 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
     });
   };
   build();
+  const ownLinks = [...linkOwners(o.topology)].filter(([, n]) => n === o.name).map(([l]) => l);
+  const control = await startControlServer({
+    socketPath: assertSocketPathFits(join(o.state.root, `${o.name}.sock`)),
+    routes: [
+      {
+        method: 'POST',
+        pattern: '/capture',
+        handler: ({ body }) => {
+          const b = body as { links?: unknown; path?: unknown } | null;
+          if (!b || !Array.isArray(b.links) || !b.links.every((l) => typeof l === 'string') || typeof b.path !== 'string' || !b.path.startsWith('/')) throw new DconnectError('BAD_REQUEST', 'capture needs { links: [...], path: "/absolute" }');
+          for (const l of b.links as string[]) if (!ownLinks.includes(l)) throw new DconnectError('BAD_REQUEST', `${o.name} does not carry link ${l}; its own: ${ownLinks.join(', ')}`);
+          if (capture) throw new DconnectError('CONFLICT', `${o.name} is already capturing into ${capture.path}`);
+          capture = new LiveCapture(b.path, b.links as string[]);
+          return { capturing: b.links, path: b.path };
+        },
+      },
+      {
+        method: 'POST',
+        pattern: '/capture/stop',
+        handler: () => {
+          const c = capture;
+          capture = null;
+          return c ? c.close() : { frames: 0, path: null };
+        },
+      },
+    ],
+  });
   // Every drive of the box is opened now (the builder asked for each), so a bad file fails at start.
   o.log(`${o.name}: ${stores.size} drive file(s) in ${o.state.root}/drives; listening on udp ${transport.address().host}:${transport.address().port}`);
   return {
     transport,
+    control,
+    report: () => ({ lag: scheduler?.lagSummary() ?? null, faults: localFaults ? { ...localFaults.counts, overflowDrops: localFaults.overflowDrops() } : null }),
     epoch: () => transport.epoch,
     part: () => {
       if (failed) throw failed;
       return part!;
     },
     stop: async () => {
+      capture?.close();
+      await control.close();
       scheduler?.stop();
       transport.detachAll();
       await transport.close();

@@ -22,9 +22,9 @@ import { JobStore, type JobRecord } from './job-store.js';
 import { checkJob, runJob, SlotPool, type JobRequest } from './live-job.js';
 import { NbdIo, type NbdExportInfo } from './nbd-backend.js';
 import { startNbdServer, type NbdBackend, type NbdServer } from './nbd-server.js';
-import { LiveCapture } from './live-capture.js';
+import { JobCapture, type CaptureRoute } from './live-capture.js';
 import { buildNodeFabric, type CrossingCable } from './node-fabric.js';
-import { HOST_NODE } from './placement.js';
+import { HOST_NODE, linkOwners } from './placement.js';
 import { RealtimeScheduler, type Pace } from './realtime-scheduler.js';
 import type { StateDir } from './state-dir.js';
 import { UdpTransport } from './udp-transport.js';
@@ -204,41 +204,42 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
     const rec = jobs.require(id);
     const r = (running = { id, bytes: rec.doneBytes, onSessionLost: (_e: Error) => {} });
     // A capture lasts as long as this run of the job (a resumed job captures again, into the same file).
-    let capture: LiveCapture | null = null;
-    if (rec.capture) {
-      try {
-        capture = new LiveCapture(rec.capture.path, rec.capture.links);
-        transport.tap = capture.tap;
-      } catch (e) {
-        o.log(`job ${id}: cannot write the capture ${rec.capture.path}: ${(e as Error).message}`);
-      }
-    }
+    let capture: JobCapture | null = null;
+    const captureReady: Promise<void> = rec.capture
+      ? JobCapture.start({ path: rec.capture.path, route: captureRoute(rec.capture.links), setTap: (tap) => (transport.tap = tap), boxSocket: (b) => o.state.readNodeRecord(b)?.control?.socket ?? `${o.state.root}/${b}.sock` }).then(
+          (c) => void (capture = c),
+          (e: Error) => o.log(`job ${id}: no capture: ${e.message}`),
+        )
+      : Promise.resolve();
     const finish = (patch: Partial<JobRecord>) => {
       if (running !== r) return;
-      running = null;
-      if (capture) {
-        transport.tap = null;
-        const c = capture.close();
-        const res = (patch.result ?? {}) as Record<string, unknown>;
-        patch = { ...patch, result: { ...res, captured: c } };
-      }
-      const s = session;
-      s?.waitingOn.clear();
+      session?.waitingOn.clear();
       cancels.delete(id);
-      const after = jobs.update(id, patch);
-      o.log(`job ${id}: ${after.state}${after.error ? `: ${after.error.message}` : ''}`);
-      pump();
+      const record = (p: Partial<JobRecord>) => {
+        running = null;
+        const after = jobs.update(id, p);
+        o.log(`job ${id}: ${after.state}${after.error ? `: ${after.error.message}` : ''}`);
+        pump();
+      };
+      const c = capture as JobCapture | null;
+      if (!c) return record(patch);
+      // The parts are stopped and merged before the job says it is done, so the file is whole then.
+      const res = (patch.result ?? {}) as Record<string, unknown>;
+      c.stop().then(
+        (captured) => record({ ...patch, result: { ...res, captured } }),
+        (e: Error) => record({ ...patch, result: { ...res, captureError: e.message } }),
+      );
     };
     const failWith = (e: Error) => {
       const cur = jobs.require(id);
       const err = e as DconnectError;
       const marker = `bytes [0, ${cur.doneBytes}) of the range are copied and flushed`;
-      finish({ state: 'failed', error: { code: err.code ?? 'INTERNAL', message: e.message.includes('copied and flushed') ? e.message : `${e.message}; ${marker}`, hint: `${err.hint ? `${err.hint}; then ` : ''}dconnect copy --resume ${id} --live finishes it` } });
+      finish({ state: 'failed', error: { code: err.code ?? 'INTERNAL', message: e.message.includes('copied and flushed') ? e.message : `${e.message}; ${marker}`, hint: err.hint?.includes('--resume') ? err.hint : `${err.hint ? `${err.hint}; then ` : ''}dconnect copy --resume ${id} --live finishes it` } });
     };
     r.onSessionLost = failWith;
     jobs.update(id, { state: 'running', error: undefined });
     o.log(`job ${id}: running from byte ${rec.doneBytes} of ${rec.lengthBytes}`);
-    booted().then(
+    captureReady.then(() => booted()).then(
       (host) => {
         const s = session!;
         host.fabric.scheduler.inject(() => {
@@ -264,7 +265,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
                 verifying: () => jobs.update(id, { state: 'verifying', doneBytes: rec.lengthBytes }),
                 cancelled: () => cancels.has(id),
               },
-              (res) => (res === 'cancelled' ? finish({ state: 'cancelled' }) : finish({ state: res.verified !== false ? 'done' : 'failed', doneBytes: rec.lengthBytes, result: res, ...(res.verified !== false ? {} : { error: { code: 'VERIFY_FAILED', message: `the destination range differs from the source (sha256 ${res.dstSha256} != ${res.srcSha256})` } }) })),
+              (res) => (res === 'cancelled' ? finish({ state: 'cancelled' }) : finish({ state: res.verified !== false ? 'done' : 'failed', doneBytes: rec.lengthBytes, result: { ...res, pace: o.pace }, ...(res.verified !== false ? {} : { error: { code: 'VERIFY_FAILED', message: `the destination range differs from the source (sha256 ${res.dstSha256} != ${res.srcSha256})` } }) })),
               failWith,
             );
           } catch (e) {
@@ -274,6 +275,22 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
       },
       failWith,
     );
+  };
+
+  /** Which node records each captured link: the host its crossing cables, a box its own; refuses others (and, when checking, a box without a control socket). */
+  const owners = linkOwners(t);
+  const captureRoute = (links: string[], check = false): CaptureRoute => {
+    const crossing = (session?.crossing ?? []).map((c) => c.name);
+    const route: CaptureRoute = { host: [], boxes: new Map() };
+    for (const l of links) {
+      if (crossing.includes(l)) route.host.push(l);
+      else if (owners.has(l) && owners.get(l) !== HOST_NODE) {
+        const box = owners.get(l)!;
+        if (check && !o.state.readNodeRecord(box)?.control) throw new DconnectError('BAD_OPTION', `--capture ${l}: box ${box} has no control socket here (a box on another machine)`, `capture the links the host crosses (${crossing.join(', ')}), or ${l} in simulation`);
+        route.boxes.set(box, [...(route.boxes.get(box) ?? []), l]);
+      } else throw new DconnectError('BAD_OPTION', `--capture ${l}: no such link in topology ${t.name}`, `links: ${[...crossing, ...owners.keys()].join(', ')} (dconnect links lists them)`);
+    }
+    return route;
   };
 
   const publicRecord = (rec: JobRecord) => ({ ...rec, bytesDone: running?.id === rec.id ? running.bytes : rec.state === 'done' ? rec.lengthBytes : rec.doneBytes });
@@ -315,12 +332,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
         const req = jobRequestOf(body, t);
         const host = await booted();
         checkJob(host, req); // before anything is recorded or written
-        if (req.capture) {
-          const crossing = session!.crossing.map((c) => c.name);
-          for (const l of req.capture.links) {
-            if (!crossing.includes(l)) throw new DconnectError('BAD_OPTION', `--capture ${l}: live, the host node captures the links it crosses (${crossing.join(', ')}); ${l} is another node's`, `e.g. --capture ${crossing[0]}, or capture ${l} in simulation (copy --capture without --live)`);
-          }
-        }
+        if (req.capture) captureRoute(req.capture.links, true);
         const rec = jobs.create(req);
         queue.push(rec.id);
         o.log(`job ${rec.id}: ${req.src} -> ${req.dst}, ${req.lengthBytes} bytes via ${req.via}`);

@@ -50,3 +50,88 @@ export class LiveCapture {
     return { frames: this.frames, path: this.path };
   }
 }
+
+/** Where each link's frames are seen live: the host node (its crossing cables) or a box node (its own cables). */
+export interface CaptureRoute {
+  /** Links the host node records (through its transport's tap). */
+  host: string[];
+  /** Links each box node records, by box. */
+  boxes: Map<string, string[]>;
+}
+
+/**
+ * A job's capture over several nodes: the host's part and each box's part (asked for over the box's
+ * control socket) are written apart, then merged by time into the one file when the job ends.
+ */
+export class JobCapture {
+  private constructor(
+    private readonly path: string,
+    private readonly host: LiveCapture | null,
+    private readonly boxes: { box: string; socket: string; part: string }[],
+    private readonly untap: () => void,
+  ) {}
+
+  static async start(o: { path: string; route: CaptureRoute; setTap: (tap: ((cable: string, frame: Uint8Array) => void) | null) => void; boxSocket: (box: string) => string }): Promise<JobCapture> {
+    const { controlRequest } = await import('./control-http.js');
+    const host = o.route.host.length > 0 ? new LiveCapture(`${o.path}.host.part`, o.route.host) : null;
+    if (host) o.setTap(host.tap);
+    const boxes: { box: string; socket: string; part: string }[] = [];
+    try {
+      for (const [box, links] of o.route.boxes) {
+        const socket = o.boxSocket(box);
+        const part = `${o.path}.${box}.part`;
+        await controlRequest({ socketPath: socket }, 'POST', '/capture', { links, path: part }, { timeoutMs: 10_000 });
+        boxes.push({ box, socket, part });
+      }
+    } catch (e) {
+      o.setTap(null);
+      host?.close();
+      throw e;
+    }
+    return new JobCapture(o.path, host, boxes, () => o.setTap(null));
+  }
+
+  /** Stops every part and merges them by time into the file; returns the frames written. */
+  async stop(): Promise<{ frames: number; path: string }> {
+    const { controlRequest } = await import('./control-http.js');
+    const { readFileSync, rmSync, writeFileSync } = await import('node:fs');
+    this.untap();
+    const parts: string[] = [];
+    if (this.host) {
+      this.host.close();
+      parts.push(this.host.path);
+    }
+    for (const b of this.boxes) {
+      await controlRequest({ socketPath: b.socket }, 'POST', '/capture/stop', {}, { timeoutMs: 10_000 }).catch(() => {}); // a dead box's part is what it wrote
+      parts.push(b.part);
+    }
+    // Merged in memory (a capture is of one job): records keep their own bytes, ordered by their stamps.
+    const recs: { sec: number; ns: number; bytes: Uint8Array }[] = [];
+    for (const p of parts) {
+      let file: Uint8Array;
+      try {
+        file = new Uint8Array(readFileSync(p));
+      } catch {
+        continue; // a part never written (its node died first)
+      }
+      const v = new DataView(file.buffer, file.byteOffset, file.length);
+      for (let at = 24; at + 16 <= file.length; ) {
+        const len = v.getUint32(at + 8, true);
+        if (at + 16 + len > file.length) break; // a part cut short by a dying node: what is whole counts
+        recs.push({ sec: v.getUint32(at, true), ns: v.getUint32(at + 4, true), bytes: file.subarray(at, at + 16 + len) });
+        at += 16 + len;
+      }
+    }
+    recs.sort((a, b) => a.sec - b.sec || a.ns - b.ns);
+    const all = [pcapFileHeader(), ...recs.map((r) => r.bytes)];
+    const out = new Uint8Array(all.reduce((n, b) => n + b.length, 0));
+    let at = 0;
+    for (const b of all) {
+      out.set(b, at);
+      at += b.length;
+    }
+    writeFileSync(this.path, out);
+    for (const p of parts) rmSync(p, { force: true });
+    return { frames: recs.length, path: this.path };
+  }
+}

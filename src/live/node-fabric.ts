@@ -10,7 +10,7 @@ import type { EthChannel, EthPort } from '../ethernet/port.js';
 import type { Frame } from '../ethernet/frame.js';
 import type { BlockStore } from '../devices/block-store.js';
 import { linkName } from '../runtime/capture.js';
-import { buildFabric, connectCable, type Fabric } from '../topology/builder.js';
+import { buildFabric, connectCable, type ConnectFn, type Fabric } from '../topology/builder.js';
 import type { Topology } from '../topology/schema.js';
 import { ownerOfPort } from './placement.js';
 import type { RealtimeScheduler } from './realtime-scheduler.js';
@@ -47,7 +47,7 @@ export interface NodeFabric {
 
 export function buildNodeFabric(
   t: Topology,
-  o: { node: string; seed: number; scheduler: RealtimeScheduler; transport: UdpTransport; storeFor?: (slot: string, capacityBytes: number) => BlockStore },
+  o: { node: string; seed: number; scheduler: RealtimeScheduler; transport: UdpTransport; storeFor?: (slot: string, capacityBytes: number) => BlockStore; local?: ConnectFn },
 ): NodeFabric {
   const crossing: CrossingCable[] = [];
   let cable = 0;
@@ -59,7 +59,7 @@ export function buildNodeFabric(
       const id = cable++;
       const oa = ownerOfPort(t, a.name);
       const ob = ownerOfPort(t, b.name);
-      if (oa === o.node && ob === o.node) return connectCable(a, b, ns, name);
+      if (oa === o.node && ob === o.node) return (o.local ?? connectCable)(a, b, ns, name);
       if (oa !== o.node && ob !== o.node) return new ForeignCable(a, b, o.node, oa === ob ? `node ${oa}` : `nodes ${oa} and ${ob}`);
       const [local, remote] = oa === o.node ? [a, ob] : [b, oa];
       const link = linkName(a.name, b.name);

@@ -8,6 +8,8 @@
  * processes (a UDP channel); the rest are in-process cables.
  */
 import { DconnectError } from '../core/errors.js';
+import { linkName } from '../runtime/capture.js';
+import { buildFabric, connectCable } from '../topology/builder.js';
 import type { Topology } from '../topology/schema.js';
 
 export type NodeRole = 'host' | 'box';
@@ -44,3 +46,31 @@ export function checkNode(t: Topology, name: string): LiveNode {
   if (!n) throw new DconnectError('BAD_OPTION', `--name ${name}: topology ${t.name} has no node of that name`, `nodes: ${nodesOf(t).map((x) => x.name).join(', ')}`);
   return n;
 }
+
+/** The links (as `dconnect links` names them) whose two ends run in different nodes: UDP channels live. */
+export function crossingLinks(t: Topology): string[] {
+  const out: string[] = [];
+  buildFabric(t, {
+    seed: 1,
+    connect: (a, b, ns, name) => {
+      if (ownerOfPort(t, a.name) !== ownerOfPort(t, b.name)) out.push(linkName(a.name, b.name));
+      return connectCable(a, b, ns, name);
+    },
+  });
+  return out;
+}
+
+/** Each link's node when both its ends run in one node (a box's own cables); crossing links are absent. */
+export function linkOwners(t: Topology): Map<string, string> {
+  const out = new Map<string, string>();
+  buildFabric(t, {
+    seed: 1,
+    connect: (a, b, ns, name) => {
+      const oa = ownerOfPort(t, a.name);
+      if (oa === ownerOfPort(t, b.name)) out.set(linkName(a.name, b.name), oa);
+      return connectCable(a, b, ns, name);
+    },
+  });
+  return out;
+}
+

@@ -172,6 +172,8 @@ export interface NodeRecord {
   control?: { socket: string; tcp?: { host: string; port: number } };
   /** The host's NBD server. */
   nbd?: { socket: string; tcp?: { host: string; port: number } };
+  /** What a box reports of itself (its lag, its own cables' faults), rewritten every second. */
+  report?: unknown;
   /** ISO 8601. */
   startedAt: string;
   /** The topology the node was started with (a preset name or a path). */

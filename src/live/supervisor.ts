@@ -97,12 +97,14 @@ export interface NodeStatus {
   running: boolean;
   udp: { host: string; port: number } | null;
   control: NodeRecord['control'] | null;
+  /** A box's last report (lag, its own cables' faults), from its node record. */
+  report: unknown;
 }
 
 export function nodeStatuses(state: StateDir, t: Topology): NodeStatus[] {
   return nodesOf(t).map((n) => {
     const rec = state.readNodeRecord(n.name);
-    return { name: n.name, role: n.role, pid: rec?.pid ?? null, running: rec !== null && isAlive(rec.pid), udp: rec?.udp ?? null, control: rec?.control ?? null };
+    return { name: n.name, role: n.role, pid: rec?.pid ?? null, running: rec !== null && isAlive(rec.pid), udp: rec?.udp ?? null, control: rec?.control ?? null, report: rec?.report ?? null };
   });
 }
 

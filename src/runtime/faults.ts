@@ -18,7 +18,7 @@ import { DconnectError } from '../core/errors.js';
 import { parseSize, parseTime } from '../core/units.js';
 import type { StateDigest } from '../core/digest.js';
 import { RngFactory, type RngStream } from '../core/rng.js';
-import type { Frame } from '../ethernet/frame.js';
+import { MAX_PAYLOAD_BYTES, wireBytes, type Frame } from '../ethernet/frame.js';
 import { CableChannel, type EthPort } from '../ethernet/port.js';
 import { connectCable, type ConnectFn } from '../topology/builder.js';
 import { checkLinks, linkName } from './capture.js';
@@ -26,6 +26,8 @@ import type { Topology } from '../topology/schema.js';
 
 export const FAULT_KINDS = ['loss', 'corrupt', 'dup', 'reorder'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
+/** The smallest output buffer a `buffer=` fault may leave: one full-size (1500-byte payload) frame. */
+const MIN_BUFFER_BYTES = wireBytes(MAX_PAYLOAD_BYTES);
 /** Rates above this are refused: a cable that loses most frames is not a fault but a cut. */
 const MAX_RATE = 0.5;
 
@@ -54,7 +56,8 @@ export function parseFault(text: string): FaultSpec {
     const buffer = /^buffer=(.+)$/.exec(part.trim());
     if (buffer) {
       spec.bufferBytes = parseSize(buffer[1], `--fault '${text}': buffer`);
-      if (spec.bufferBytes < 64) throw new DconnectError('BAD_OPTION', `--fault '${text}': a buffer of ${spec.bufferBytes} B holds no frame`, 'give at least one frame, e.g. buffer=4KiB');
+      // Smaller than one full-size frame, a port could never send the largest ones: not an overflow but a cut.
+      if (spec.bufferBytes < MIN_BUFFER_BYTES) throw new DconnectError('BAD_OPTION', `--fault '${text}': a buffer of ${spec.bufferBytes} B cannot hold one full-size Ethernet frame (${MIN_BUFFER_BYTES} B on the wire)`, `give at least ${MIN_BUFFER_BYTES} B, e.g. buffer=1600`);
       continue;
     }
     const m = /^([a-z-]+)=([0-9.]+)(%?)$/.exec(part.trim());
@@ -103,14 +106,14 @@ class FaultyCable extends CableChannel {
     private readonly rng: RngStream,
     private readonly counts: FaultCounts,
     private readonly downs: { startPs: number; durationPs: number }[],
-    private readonly origin: { ps: number },
+    private readonly origin: { ps: number; clockPs?: () => number },
   ) {
     super(a, b, propagationNs);
   }
 
   override carry(from: EthPort, frame: Frame, serializedInPs: number): void {
     this.counts.frames++;
-    const t = from.scheduler.now() - this.origin.ps;
+    const t = (this.origin.clockPs ? this.origin.clockPs() : from.scheduler.now()) - this.origin.ps;
     if (this.downs.some((w) => t >= w.startPs && t < w.startPs + w.durationPs)) {
       this.counts.down++;
       return;
@@ -147,7 +150,7 @@ class FaultyCable extends CableChannel {
  * the rates, down windows add up, the last buffer size wins. `start(ps)` says when the move began (down
  * windows count from there; before it, from time 0). `overflowDrops()`: frames the shrunk buffers dropped.
  */
-export function faultConnect(topology: Topology, specs: FaultSpec[], seed: number): { connect: ConnectFn; counts: FaultCounts; start: (ps: number) => void; overflowDrops: () => number; hasDowns: boolean } {
+export function faultConnect(topology: Topology, specs: FaultSpec[], seed: number, clockPs?: () => number): { connect: ConnectFn; counts: FaultCounts; start: (ps: number) => void; overflowDrops: () => number; hasDowns: boolean } {
   checkLinks(
     topology,
     specs.flatMap((s) => (s.link === null ? [] : [s.link])),
@@ -155,7 +158,9 @@ export function faultConnect(topology: Topology, specs: FaultSpec[], seed: numbe
   );
   const streams = new RngFactory(seed);
   const counts: FaultCounts = { frames: 0, lost: 0, down: 0, corrupted: 0, duplicated: 0, reordered: 0 };
-  const origin = { ps: 0 };
+  // Down windows are timed by the simulated clock, or by `clockPs` when given (live, unpaced: a node's
+  // simulated time stands still while it waits, so an outage in it would never end).
+  const origin = { ps: 0, clockPs };
   const limited: EthPort[] = [];
   const connect: ConnectFn = (a, b, ns, name) => {
     const link = linkName(a.name, b.name);

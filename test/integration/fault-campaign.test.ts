@@ -13,20 +13,23 @@ import { loadTopology } from '../../src/topology/load.js';
 
 const SEEDS = 200;
 
-test(`${SEEDS} seeded fault mixes on every cable: every move completes verified, and the faults happened`, { timeout: 300_000 }, () => {
+test(`${SEEDS} seeded fault mixes on every cable (some with a link down, some with an overflowing switch port): every move completes verified, and the faults happened`, { timeout: 300_000 }, () => {
   const failures: string[] = [];
-  const totals = { frames: 0, lost: 0, corrupted: 0, duplicated: 0, reordered: 0 };
+  const totals = { frames: 0, lost: 0, down: 0, corrupted: 0, duplicated: 0, reordered: 0 };
   for (let seed = 1; seed <= SEEDS; seed++) {
     const r = new RngStream(seed);
     const pct = (max: number) => (Math.round(r.nextFloat() * max * 10) / 10).toString();
-    const fault = `loss=${pct(4)}%,corrupt=${pct(1)}%,dup=${pct(3)}%,reorder=${pct(4)}%`;
+    const faults = [`loss=${pct(4)}%,corrupt=${pct(1)}%,dup=${pct(3)}%,reorder=${pct(4)}%`];
+    // Every fourth mix also takes a cable down for a while; every fifth shrinks the DC buffer's switch port.
+    if (seed % 4 === 0) faults.push(`down=${Math.round(r.nextFloat() * 400)}us+${50 + Math.round(r.nextFloat() * 250)}us@${['host', 'box0.slot0', 'box0.slot1', 'box0.slot2', 'sw0-sw1'][seed % 5]}`);
+    if (seed % 5 === 0) faults.push('buffer=1600@box0.slot2');
     const via = seed % 2 === 0 ? 'host' : 'dc-buffer';
     const lengthBytes = (seed % 3 === 0 ? 384 : 256) * 1024;
-    const replay = `dconnect copy sda sdb --length ${lengthBytes / 1024}KiB --via ${via} --seed ${seed} --fidelity full --fault ${fault}`;
+    const replay = `dconnect copy sda sdb --length ${lengthBytes / 1024}KiB --via ${via} --seed ${seed} --fidelity full ${faults.map((f) => `--fault ${f}`).join(' ')}`;
     const t = loadTopology('paper-2012');
-    const { connect, counts } = faultConnect(t, [parseFault(fault)], seed);
+    const { connect, counts, start } = faultConnect(t, faults.map(parseFault), seed);
     try {
-      const res = runCopy({ topology: t, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes, via, seed, fidelity: 'full', connect, sha256: false });
+      const res = runCopy({ topology: t, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes, via, seed, fidelity: 'full', connect, onStart: start, sha256: false });
       if (!res.verified) failures.push(`not verified; replay: ${replay}`);
     } catch (e) {
       failures.push(`${(e as Error).message}; replay: ${replay}`);
@@ -35,6 +38,7 @@ test(`${SEEDS} seeded fault mixes on every cable: every move completes verified,
   }
   assert.deepEqual(failures, []);
   for (const k of ['lost', 'corrupted', 'duplicated', 'reordered'] as const) assert.ok(totals[k] > 100, `${k}: ${totals[k]} of ${totals.frames} frames`);
+  assert.ok(totals.down > 0, `${totals.down} frames lost to down links`);
 });
 
 test('--fault syntax: kinds, rates, one @LINK; errors name the problem', () => {
@@ -42,7 +46,7 @@ test('--fault syntax: kinds, rates, one @LINK; errors name the problem', () => {
   assert.deepEqual(parseFault('down=2ms+500us,down=1s+1ns,buffer=8KiB@sw0-sw1'), { rates: { loss: 0, corrupt: 0, dup: 0, reorder: 0 }, downs: [{ startPs: 2e9, durationPs: 5e8 }, { startPs: 1e12, durationPs: 1e3 }], bufferBytes: 8192, link: 'sw0-sw1' });
   assert.throws(() => parseFault('down=2ms'), /is not KIND=RATE, down=START\+DURATION or buffer=SIZE/);
   assert.throws(() => parseFault('down=2+1ms'), /down start '2' is not a time/);
-  assert.throws(() => parseFault('buffer=10'), /holds no frame/);
+  assert.throws(() => parseFault('buffer=1KiB'), /cannot hold one full-size Ethernet frame/);
   assert.deepEqual(parseFault('reorder=0.02').rates.reorder, 0.02);
   assert.throws(() => parseFault('jitter=1%'), /no fault kind 'jitter'.*|kinds on a cable/);
   assert.throws(() => parseFault('loss=70%'), /loss rate 70% is outside 0\.\.50%/);
@@ -100,7 +104,7 @@ test('a link that goes down and comes back: frames either way are lost while it 
 test('a switch buffer overflow: a port buffer shrunk to a few frames drops under load, the drops are counted, the move verifies', () => {
   const t = loadTopology('paper-2012');
   // The DC buffer's cable takes the source's writes and the destination's read completions' requests at once.
-  const f = faultConnect(t, [parseFault('buffer=1KiB@box0.slot2')], 1);
+  const f = faultConnect(t, [parseFault('buffer=1600@box0.slot2')], 1);
   const r = runCopy({ topology: t, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: 1 << 20, via: 'dc-buffer', seed: 1, fidelity: 'full', connect: f.connect, onStart: f.start });
   assert.equal(r.verified, true);
   assert.ok(f.overflowDrops() > 0, 'the shrunk buffers overflowed');

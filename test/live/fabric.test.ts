@@ -145,21 +145,24 @@ describe('live fabric (pace none): up, copy, kill and resume, down', { timeout: 
     assert.ok(job.result.hostLink.upstreamPayloadBytes >= data.length && job.result.hostLink.downstreamPayloadBytes >= data.length);
   });
 
-  it('copy --live --capture host --pcap FILE records the host node\'s frames both ways, real bytes the codec decodes; a box-internal link is refused', async () => {
+  it('copy --live --capture host,box0.slot2 --pcap FILE records the host\'s cable (host node) and the DC buffer\'s (box node) in one file, merged by time; an unknown link is refused', async () => {
     const pcap = join(dir, 'live.pcap');
-    const job = JSON.parse(ok(['copy', 'sda:64MiB', 'sdb:96MiB', '--length', '1MiB', '--via', 'host', '--live', '--state', state, '--json', '--capture', 'host', '--pcap', pcap]));
+    const job = JSON.parse(ok(['copy', 'sda:64MiB', 'sdb:96MiB', '--length', '1MiB', '--live', '--state', state, '--json', '--capture', 'host,box0.slot2', '--pcap', pcap]));
     assert.equal(job.result.verified, true);
     const { readPcap } = await import('../../src/runtime/pcap.js');
     const { decodeExpEtherFrame } = await import('../../src/expether/pdu-codec.js');
     const recs = readPcap(new Uint8Array(readFileSync(pcap)));
     assert.equal(recs.length, job.result.captured.frames);
-    assert.ok(recs.length > 1000, `${recs.length} frames`);
-    const senders = new Set(recs.map((r) => decodeExpEtherFrame(r.frame).src));
-    assert.ok(senders.size >= 2, 'frames from the host bridge and from the box');
-    assert.ok(recs.every((r, i) => i === 0 || r.timeNs >= recs[i - 1].timeNs - 5e6), 'wall-clock stamps, in order to within the channel');
-    const refused = dconnect(['copy', 'sda', 'sdb', '--length', '1MiB', '--live', '--state', state, '--capture', 'box0.slot2', '--pcap', join(dir, 'no.pcap')]);
+    const frames = recs.map((r) => decodeExpEtherFrame(r.frame));
+    // The data of a direct move is on the DC buffer's cable (MWr of 1 KiB payloads), not on the host's.
+    const dcbufMac = 0x0060_b900_0102;
+    const bigWritesToBuffer = frames.filter((f) => f.dst === dcbufMac && f.payload.tlp?.kind === 'MWr' && (f.payload.tlp.data?.length ?? 0) >= 1024).length;
+    assert.ok(bigWritesToBuffer >= 1024 * 1024 / 1024 / 2, `${bigWritesToBuffer} data writes into the DC buffer captured`);
+    assert.ok(new Set(frames.map((f) => f.src)).has(0x0060_b900_0001), 'and the host bridge\'s frames');
+    assert.ok(recs.every((r, i) => i === 0 || r.timeNs >= recs[i - 1].timeNs - 1e3), 'merged in time order');
+    const refused = dconnect(['copy', 'sda', 'sdb', '--length', '1MiB', '--live', '--state', state, '--capture', 'nowhere', '--pcap', join(dir, 'no.pcap')]);
     assert.equal(refused.status, 2);
-    assert.match(refused.stderr, /box0\.slot2 is another node's/);
+    assert.match(refused.stderr, /no such link/);
   });
 
   it('bad requests get clear errors, exit non-zero, and write nothing', () => {
@@ -305,16 +308,27 @@ describe('live fabric under faults: frame loss on the UDP channel, a media error
   });
 
   it('a conventional copy over a lossy, reordering channel verifies, and the counters show the loss; a media error fails the copy naming the blocks', async () => {
-    ok(['up', '--state', state, '--topology', 'paper-2012-live', '--set', 'ssd.capacityBytes=64MiB', '--pace', 'none', '--fault', 'loss=1%,reorder=1%,dup=0.5%,corrupt=0.5%', '--fault', 'media-error=sda:20480']);
-    const data = randomBytes(4 * MiB);
+    // Drawn faults on the UDP channel (the host's cable), an outage of the second drive's cable from
+    // the session's start, an overflowing DC-buffer port, and a bad block.
+    ok(['up', '--state', state, '--topology', 'paper-2012-live', '--set', 'ssd.capacityBytes=64MiB', '--pace', 'none', '--fault', 'loss=1%,reorder=1%,dup=0.5%,corrupt=0.5%@host', '--fault', 'down=0ms+5ms@box0.slot1', '--fault', 'buffer=1600@box0.slot2', '--fault', 'media-error=sda:20480']);
+    const data = randomBytes(2 * MiB);
     writeRange(join(state, 'drives', 'box0.slot0.img'), 0, data);
-    const job = JSON.parse(ok(['copy', 'sda', 'sdb', '--length', '4MiB', '--via', 'host', '--chunk', '256KiB', '--live', '--state', state, '--json']));
+    const job = JSON.parse(ok(['copy', 'sda', 'sdb', '--length', '2MiB', '--via', 'host', '--chunk', '256KiB', '--live', '--state', state, '--json']));
     assert.equal(job.result.verified, true);
-    assert.equal(sha(fileRange(join(state, 'drives', 'box0.slot1.img'), 0, 4 * MiB)), sha(data));
+    assert.equal(sha(fileRange(join(state, 'drives', 'box0.slot1.img'), 0, 2 * MiB)), sha(data));
     const { controlRequest } = await import('../../src/live/control-http.js');
     const c = await controlRequest<{ trace: Record<string, Record<string, number>>; transport: Record<string, number> }>({ socketPath: join(state, 'host.sock') }, 'GET', '/counters');
     assert.ok(c.transport.lost > 0 && c.transport.reordered > 0 && c.transport.duplicated > 0 && c.transport.corrupted > 0, JSON.stringify(c.transport));
     assert.ok(c.trace['bridge.host'].retransmittedFrames > 0, 'the bridge retransmitted what was lost');
+    const direct = JSON.parse(ok(['copy', 'sda:16MiB', 'sdb:16MiB', '--length', '16MiB', '--chunk', '1MiB', '--live', '--state', state, '--json']));
+    assert.equal(direct.result.verified, true);
+    // The box reports its own cables' faults in its node record, every second.
+    let report: { faults: Record<string, number> } | null = null;
+    for (let i = 0; i < 40 && !(report && report.faults.down > 0 && report.faults.overflowDrops > 0); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      report = JSON.parse(ok(['status', '--state', state, '--json'])).nodes[1].report;
+    }
+    assert.ok(report && report.faults.down > 0 && report.faults.overflowDrops > 0, JSON.stringify(report));
     // Block 20480 of 512 B is byte 10 MiB of sda.
     const bad = dconnect(['copy', 'sda:8MiB', 'sdb:8MiB', '--length', '4MiB', '--live', '--state', state]);
     assert.equal(bad.status, 1);
