@@ -37,6 +37,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { controlRequest } from '../src/live/control-http.js';
+import type { JobResult } from '../src/live/live-job.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const KiB = 1024;
@@ -196,21 +197,7 @@ interface JobJson {
   bytesDone: number;
   lengthBytes: number;
   error?: { code: string; message: string; hint?: string };
-  result?: {
-    mode: string;
-    relay: string;
-    bytes: number;
-    movedBytes: number;
-    wallSeconds: number;
-    mbPerSecWall: number;
-    simulatedSeconds: number;
-    mbPerSecSimulated: number;
-    verified: boolean | null;
-    verifySeconds: number;
-    srcSha256: string;
-    dstSha256: string;
-    hostLink: { upstreamPayloadBytes: number; downstreamPayloadBytes: number };
-  };
+  result?: JobResult;
 }
 
 async function liveCopy(f: Fabric, args: string[], timeoutMs: number): Promise<{ job: JobJson | null; cli: CliResult; problem: string | null }> {

@@ -26,20 +26,8 @@ import type { RealtimeScheduler } from './realtime-scheduler.js';
 /** Bytes per segment: the granularity of the restart marker and of cancelling (a flush each). */
 export const SEGMENT_BYTES = 8 << 20;
 
-export interface JobRequest {
-  src: string;
-  dst: string;
-  srcOffset: number;
-  dstOffset: number;
-  lengthBytes: number;
-  via: 'dc-buffer' | 'host';
-  chunkBytes: number;
-  depth: number;
-  /** Read both ranges back through the devices and compare (default true); false only for speed runs. */
-  verify?: boolean;
-  /** Record the host node's frames on these links into a pcap while the job runs. */
-  capture?: { links: string[]; path: string };
-}
+/** What a client asks for: the job record's request fields (job-store.ts says what each means). */
+export type JobRequest = Pick<JobRecord, 'src' | 'dst' | 'srcOffset' | 'dstOffset' | 'lengthBytes' | 'via' | 'chunkBytes' | 'depth' | 'verify' | 'capture'>;
 
 export interface JobResult {
   [k: string]: unknown;
