@@ -736,6 +736,10 @@ export async function runLiveBench(o: LiveBenchOptions): Promise<Record<string, 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const args = process.argv.slice(2);
   const flag = (n: string) => args.includes(n);
+  if (flag('--help') || flag('-h')) {
+    process.stdout.write(`usage: node dist/bench/live.js [--json] [--quick] [--only ${LIVE_SECTIONS.join(',')}] [--kill-seeds N,...]\n  the live fabric's targets (issue 10), on real processes; ~7 min (--quick ~2.5)\n`);
+    process.exit(0);
+  }
   const opt = (n: string) => (args.includes(n) ? args[args.indexOf(n) + 1] : undefined);
   const json = flag('--json');
   const onlyArg = opt('--only');

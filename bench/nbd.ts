@@ -15,6 +15,10 @@ import { fileURLToPath } from 'node:url';
 import { controlRequest } from '../src/live/control-http.js';
 
 const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  process.stdout.write('usage: node dist/bench/nbd.js [--json] [--quick]\n  NBD exports against nbdcopy and nbdkit (issue 11); ~3 min (--quick ~1)\n');
+  process.exit(0);
+}
 const json = args.includes('--json');
 const quick = args.includes('--quick');
 const MiB = 1 << 20;
