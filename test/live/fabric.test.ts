@@ -308,9 +308,10 @@ describe('live fabric under faults: frame loss on the UDP channel, a media error
   });
 
   it('a conventional copy over a lossy, reordering channel verifies, and the counters show the loss; a media error fails the copy naming the blocks', async () => {
-    // Drawn faults on the UDP channel (the host's cable), an outage of the second drive's cable from
-    // the session's start, an overflowing DC-buffer port, and a bad block.
-    ok(['up', '--state', state, '--topology', 'paper-2012-live', '--set', 'ssd.capacityBytes=64MiB', '--pace', 'none', '--fault', 'loss=1%,reorder=1%,dup=0.5%,corrupt=0.5%@host', '--fault', 'down=0ms+5ms@box0.slot1', '--fault', 'buffer=1600@box0.slot2', '--fault', 'media-error=sda:20480']);
+    // Drawn faults on the UDP channel (the host's cable), an outage of the second drive's cable for the
+    // session's first 200 ms (wall clock, unpaced: boot's frames to sdb meet it), an overflowing
+    // DC-buffer port, and a bad block.
+    ok(['up', '--state', state, '--topology', 'paper-2012-live', '--set', 'ssd.capacityBytes=64MiB', '--pace', 'none', '--fault', 'loss=1%,reorder=1%,dup=0.5%,corrupt=0.5%@host', '--fault', 'down=0ms+200ms@box0.slot1', '--fault', 'buffer=1600@box0.slot2', '--fault', 'media-error=sda:20480']);
     const data = randomBytes(2 * MiB);
     writeRange(join(state, 'drives', 'box0.slot0.img'), 0, data);
     const job = JSON.parse(ok(['copy', 'sda', 'sdb', '--length', '2MiB', '--via', 'host', '--chunk', '256KiB', '--live', '--state', state, '--json']));
@@ -320,7 +321,7 @@ describe('live fabric under faults: frame loss on the UDP channel, a media error
     const c = await controlRequest<{ trace: Record<string, Record<string, number>>; transport: Record<string, number> }>({ socketPath: join(state, 'host.sock') }, 'GET', '/counters');
     assert.ok(c.transport.lost > 0 && c.transport.reordered > 0 && c.transport.duplicated > 0 && c.transport.corrupted > 0, JSON.stringify(c.transport));
     assert.ok(c.trace['bridge.host'].retransmittedFrames > 0, 'the bridge retransmitted what was lost');
-    const direct = JSON.parse(ok(['copy', 'sda:16MiB', 'sdb:16MiB', '--length', '16MiB', '--chunk', '1MiB', '--live', '--state', state, '--json']));
+    const direct = JSON.parse(ok(['copy', 'sda:16MiB', 'sdb:16MiB', '--length', '16MiB', '--chunk', '1MiB', '--depth', '8', '--live', '--state', state, '--json']));
     assert.equal(direct.result.verified, true);
     // The box reports its own cables' faults in its node record, every second.
     let report: { faults: Record<string, number> } | null = null;
