@@ -403,15 +403,16 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
           });
         }),
     );
-  const boxOf = (exp: string) => lastExports.find((e) => e.name === exp) && session?.host?.manager.blockDevices().find((d) => d.name === exp)?.box;
+  /** The box an export's drive is in (the watchdog waits on it while a request is out); null before boot. */
+  const boxOf = (exp: string): string | null => session?.host?.manager.blockDevices().find((d) => d.name === exp)?.box ?? null;
   const backend: NbdBackend = {
     exports: () => lastExports.map((e) => ({ name: e.name, sizeBytes: e.sizeBytes, blockBytes: e.blockBytes, description: e.description })),
-    read: (exp, offset, length) => viaModel<Uint8Array>(boxOf(exp) ?? null, (io, done) => io.read(io.device(exp), offset, length, done)),
-    write: (exp, offset, data, fua) => viaModel<void>(boxOf(exp) ?? null, (io, done) => io.write(io.device(exp), offset, data, fua, done)),
-    flush: (exp) => viaModel<void>(boxOf(exp) ?? null, (io, done) => io.flush(io.device(exp), done)),
+    read: (exp, offset, length) => viaModel<Uint8Array>(boxOf(exp), (io, done) => io.read(io.device(exp), offset, length, done)),
+    write: (exp, offset, data, fua) => viaModel<void>(boxOf(exp), (io, done) => io.write(io.device(exp), offset, data, fua, done)),
+    flush: (exp) => viaModel<void>(boxOf(exp), (io, done) => io.flush(io.device(exp), done)),
     // Advisory in NBD; the drive model has no deallocate (nbd-backend.ts).
-    trim: async (exp) => void viaModel<void>(null, (io, done) => (io.device(exp), done(null))),
-    writeZeroes: (exp, offset, length, fua) => viaModel<void>(boxOf(exp) ?? null, (io, done) => io.zero(io.device(exp), offset, length, fua, done)),
+    trim: (exp) => viaModel<void>(null, (io, done) => (io.device(exp), done(null))),
+    writeZeroes: (exp, offset, length, fua) => viaModel<void>(boxOf(exp), (io, done) => io.zero(io.device(exp), offset, length, fua, done)),
   };
 
   // Jobs left running or queued by a host that died are failed (their marker stands): resume continues them.
