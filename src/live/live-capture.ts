@@ -5,7 +5,8 @@
  * `host` cable); a box's internal links are in the box's process. Written in 1 MiB pieces, so memory
  * stays bounded however long the job.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { controlRequest } from './control-http.js';
 import { pcapFileHeader, pcapRecordAt } from '../runtime/pcap.js';
 
 const BUFFER_BYTES = 1 << 20;
@@ -72,7 +73,6 @@ export class JobCapture {
   ) {}
 
   static async start(o: { path: string; route: CaptureRoute; setTap: (tap: ((cable: string, frame: Uint8Array) => void) | null) => void; boxSocket: (box: string) => string }): Promise<JobCapture> {
-    const { controlRequest } = await import('./control-http.js');
     const host = o.route.host.length > 0 ? new LiveCapture(`${o.path}.host.part`, o.route.host) : null;
     if (host) o.setTap(host.tap);
     const boxes: { box: string; socket: string; part: string }[] = [];
@@ -93,8 +93,6 @@ export class JobCapture {
 
   /** Stops every part and merges them by time into the file; returns the frames written. */
   async stop(): Promise<{ frames: number; path: string }> {
-    const { controlRequest } = await import('./control-http.js');
-    const { readFileSync, rmSync, writeFileSync } = await import('node:fs');
     this.untap();
     const parts: string[] = [];
     if (this.host) {
