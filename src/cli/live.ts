@@ -57,7 +57,24 @@ const say = (line: string) => process.stderr.write(line + '\n');
 
 /** The settings of a fabric from `up`'s options (measuring the dilation when it is auto). */
 function settingsOf(topology: Topology, o: LiveFabricOptions): FabricSettings {
+  nodesOf(topology); // first: a topology live mode cannot run (several hosts) has no placement
   const pace = paceOf(o.pace);
+  const hardLimitMs = o.hardLimit === undefined ? undefined : Number(o.hardLimit);
+  if (hardLimitMs !== undefined && !(hardLimitMs > 0)) throw new DconnectError('BAD_OPTION', `--hard-limit '${o.hardLimit}' is not a positive number of ms`);
+  const faults = o.fault ?? [];
+  const crossing = crossingLinks(topology);
+  for (const f of faults) {
+    if (parseMediaError(f) !== null) continue;
+    const spec = parseFault(f); // refused now, not in a node's log
+    if ((spec.downs.length > 0 || spec.bufferBytes !== null) && (spec.link === null || crossing.includes(spec.link))) {
+      throw new DconnectError('BAD_OPTION', `--fault '${f}': live, down and buffer faults apply to a node's own cables (name one, e.g. @box0.slot2); the cables between processes (${crossing.join(', ')}) take loss, corrupt, dup and reorder`, 'e.g. dconnect up --fault down=50ms+20ms@box0.slot1 --fault loss=1%');
+    }
+  }
+  const seed = Number(o.seed);
+  const controlTcp = o.controlTcp ? parseAddress(o.controlTcp, '--control-tcp') : undefined;
+  const nbdTcp = o.nbd ? parseAddress(o.nbd, '--nbd') : undefined;
+  const peerTimeoutMs = peerTimeoutOf(o.peerTimeout);
+  // Last, once every option is known good: measuring the dilation takes seconds.
   let dilation: number;
   const d = o.timeDilation ?? (pace === 'model' ? 'auto' : '1');
   if (d === 'auto') {
@@ -69,23 +86,13 @@ function settingsOf(topology: Topology, o: LiveFabricOptions): FabricSettings {
     dilation = Number(d);
     if (!(dilation > 0) || !Number.isFinite(dilation)) throw new DconnectError('BAD_OPTION', `--time-dilation '${d}' is not a positive number or auto`, 'e.g. --time-dilation 20, or auto');
   }
-  const hardLimitMs = o.hardLimit === undefined ? undefined : Number(o.hardLimit);
-  if (hardLimitMs !== undefined && !(hardLimitMs > 0)) throw new DconnectError('BAD_OPTION', `--hard-limit '${o.hardLimit}' is not a positive number of ms`);
-  const faults = o.fault ?? [];
-  for (const f of faults) {
-    if (parseMediaError(f) !== null) continue;
-    const spec = parseFault(f); // refused now, not in a node's log
-    if ((spec.downs.length > 0 || spec.bufferBytes !== null) && (spec.link === null || crossingLinks(topology).includes(spec.link))) {
-      throw new DconnectError('BAD_OPTION', `--fault '${f}': live, down and buffer faults apply to a node's own cables (name one, e.g. @box0.slot2); the cables between processes (${crossingLinks(topology).join(', ')}) take loss, corrupt, dup and reorder`, 'e.g. dconnect up --fault down=50ms+20ms@box0.slot1 --fault loss=1%');
-    }
-  }
-  const seed = Number(o.seed);
-  return { topology, pace, dilation, hardLimitMs, seed, faults, listenHost: o.listenHost ?? '127.0.0.1', controlTcp: o.controlTcp ? parseAddress(o.controlTcp, '--control-tcp') : undefined, nbdTcp: o.nbd ? parseAddress(o.nbd, '--nbd') : undefined, peerTimeoutMs: peerTimeoutOf(o.peerTimeout) };
+  return { topology, pace, dilation, hardLimitMs, seed, faults, listenHost: o.listenHost ?? '127.0.0.1', controlTcp, nbdTcp, peerTimeoutMs };
 }
 
 export async function upAction(topology: Topology, given: boolean, o: LiveFabricOptions & { json?: boolean }): Promise<void> {
   const state = new StateDir(o.state);
-  if (given || readSettings(state) === null) nodesOf(topology); // refuses a topology live mode cannot run, before anything is written
+  // A new fabric's settings are checked (and its dilation measured) before anything is written.
+  const fresh = readSettings(state) === null ? settingsOf(topology, o) : null;
   state.ensure();
   const release = state.acquireUpLock();
   try {
@@ -100,7 +107,7 @@ export async function upAction(topology: Topology, given: boolean, o: LiveFabric
       return;
     }
     if (!s) {
-      s = settingsOf(topology, o);
+      s = fresh ?? settingsOf(topology, o); // fresh is null only if another up wrote settings meanwhile
       writeSettings(state, s);
     }
     const r = await up(state, s.topology, say);

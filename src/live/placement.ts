@@ -47,30 +47,27 @@ export function checkNode(t: Topology, name: string): LiveNode {
   return n;
 }
 
-/** The links (as `dconnect links` names them) whose two ends run in different nodes: UDP channels live. */
-export function crossingLinks(t: Topology): string[] {
-  const out: string[] = [];
+/** Every link (as `dconnect links` names them) with the nodes that run its two ends, in the builder's order. */
+export function linkPlacement(t: Topology): { link: string; nodes: [string, string] }[] {
+  const out: { link: string; nodes: [string, string] }[] = [];
   buildFabric(t, {
     seed: 1,
     connect: (a, b, ns, name) => {
-      if (ownerOfPort(t, a.name) !== ownerOfPort(t, b.name)) out.push(linkName(a.name, b.name));
+      out.push({ link: linkName(a.name, b.name), nodes: [ownerOfPort(t, a.name), ownerOfPort(t, b.name)] });
       return connectCable(a, b, ns, name);
     },
   });
   return out;
+}
+
+/** The links whose two ends run in different nodes: UDP channels live. */
+export function crossingLinks(t: Topology): string[] {
+  return linkPlacement(t)
+    .filter((p) => p.nodes[0] !== p.nodes[1])
+    .map((p) => p.link);
 }
 
 /** Each link's node when both its ends run in one node (a box's own cables); crossing links are absent. */
 export function linkOwners(t: Topology): Map<string, string> {
-  const out = new Map<string, string>();
-  buildFabric(t, {
-    seed: 1,
-    connect: (a, b, ns, name) => {
-      const oa = ownerOfPort(t, a.name);
-      if (oa === ownerOfPort(t, b.name)) out.set(linkName(a.name, b.name), oa);
-      return connectCable(a, b, ns, name);
-    },
-  });
-  return out;
+  return new Map(linkPlacement(t).flatMap((p) => (p.nodes[0] === p.nodes[1] ? [[p.link, p.nodes[0]] as [string, string]] : [])));
 }
-
