@@ -57,53 +57,38 @@ export class NbdIo {
   /** Reads [offset, offset + length) of a drive; `done` gets the bytes or an error. */
   read(dev: BlockDevice, offset: number, length: number, done: (e: Error | null, data?: Uint8Array) => void): void {
     const out = new Uint8Array(length);
-    this.split(dev, offset, out, 'read', (e) => (e ? done(e) : done(null, out)));
+    this.split(dev, offset, length, 'read', (pos, n) => out.subarray(pos, pos + n), (e) => (e ? done(e) : done(null, out)));
   }
 
   write(dev: BlockDevice, offset: number, data: Uint8Array, fua: boolean, done: (e: Error | null) => void): void {
-    this.split(dev, offset, data, 'write', (e) => (e || !fua ? done(e) : this.flush(dev, done)));
+    this.split(dev, offset, data.length, 'write', (pos, n) => data.subarray(pos, pos + n), this.thenFlush(dev, fua, done));
   }
 
   /** Writes zeros (from one shared bounce-sized zero buffer: memory stays bounded however long the range). */
   zero(dev: BlockDevice, offset: number, length: number, fua: boolean, done: (e: Error | null) => void): void {
-    let pending = Math.ceil(length / BOUNCE_BYTES);
-    if (pending === 0) return done(null);
-    let failed = false;
-    for (let pos = 0; pos < length; pos += BOUNCE_BYTES) {
-      const n = Math.min(BOUNCE_BYTES, length - pos);
-      this.enqueue({
-        kind: 'write',
-        dev,
-        offset: offset + pos,
-        data: ZEROS.subarray(0, n),
-        done: (e) => {
-          if (failed) return;
-          if (e) {
-            failed = true;
-            return done(e);
-          }
-          if (--pending === 0) (fua ? this.flush(dev, done) : done(null));
-        },
-      });
-    }
+    this.split(dev, offset, length, 'write', (_pos, n) => ZEROS.subarray(0, n), this.thenFlush(dev, fua, done));
   }
 
   flush(dev: BlockDevice, done: (e: Error | null) => void): void {
     this.enqueue({ kind: 'flush', dev, done });
   }
 
-  /** Cuts a transfer into bounce-sized commands, all issued (as buffers and slots allow) and awaited. */
-  private split(dev: BlockDevice, offset: number, data: Uint8Array, kind: 'read' | 'write', done: (e: Error | null) => void): void {
-    let pending = Math.ceil(data.length / BOUNCE_BYTES);
+  /** FUA: a write is acknowledged once a flush after it is done. */
+  private thenFlush(dev: BlockDevice, fua: boolean, done: (e: Error | null) => void): (e: Error | null) => void {
+    return (e) => (e || !fua ? done(e) : this.flush(dev, done));
+  }
+
+  /** Cuts a transfer into bounce-sized commands (`part` gives each one's bytes), all issued as buffers and slots allow, and awaited. */
+  private split(dev: BlockDevice, offset: number, length: number, kind: 'read' | 'write', part: (pos: number, n: number) => Uint8Array, done: (e: Error | null) => void): void {
+    let pending = Math.ceil(length / BOUNCE_BYTES);
     if (pending === 0) return done(null);
     let failed = false;
-    for (let pos = 0; pos < data.length; pos += BOUNCE_BYTES) {
-      const part = data.subarray(pos, Math.min(data.length, pos + BOUNCE_BYTES));
+    for (let pos = 0; pos < length; pos += BOUNCE_BYTES) {
       this.enqueue({
         kind,
         dev,
         offset: offset + pos,
-        data: part,
+        data: part(pos, Math.min(BOUNCE_BYTES, length - pos)),
         done: (e) => {
           if (failed) return;
           if (e) {
