@@ -8,21 +8,16 @@
  */
 import { join } from 'node:path';
 import { DconnectError } from '../core/errors.js';
-import type { Frame } from '../ethernet/frame.js';
-import type { EthPort } from '../ethernet/port.js';
-import { encodeExpEtherFrame } from '../expether/pdu-codec.js';
-import { linkName } from '../runtime/capture.js';
-import { connectCable, type ConnectFn } from '../topology/builder.js';
+import { captureConnect } from '../runtime/capture.js';
 import { startControlServer, type ControlServer } from './control-http.js';
 import { LiveCapture } from './live-capture.js';
 import { linkOwners } from './placement.js';
-import { assertSocketPathFits } from './state-dir.js';
 import { NvmeSsd } from '../devices/nvme-ssd.js';
 import { blockName } from '../runtime/boot.js';
 import { FileStore } from './file-store.js';
 import { buildNodeFabric, type NodeFabric } from './node-fabric.js';
 import { RealtimeScheduler, type Pace } from './realtime-scheduler.js';
-import type { StateDir } from './state-dir.js';
+import { assertSocketPathFits, type StateDir } from './state-dir.js';
 import { faultConnect, type FaultSpec } from '../runtime/faults.js';
 import type { Topology } from '../topology/schema.js';
 import { UdpTransport } from './udp-transport.js';
@@ -78,6 +73,7 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
       build();
     },
   });
+  const ownLinks = [...linkOwners(o.topology)].filter(([, n]) => n === o.name).map(([l]) => l);
   const build = (): void => {
     scheduler?.stop();
     transport.detachAll();
@@ -91,16 +87,7 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
     const wallStartMs = performance.now();
     const local = o.faults.length > 0 ? faultConnect(o.topology, o.faults, o.seed, o.pace === 'none' ? () => Math.round((performance.now() - wallStartMs) * 1e9) : undefined) : null;
     // Every own cable is tapped at its sender for live captures (one test per frame while none runs).
-    const tapped: ConnectFn = (a, b, ns, name) => {
-      const ch = (local?.connect ?? connectCable)(a, b, ns, name);
-      const link = linkName(a.name, b.name);
-      const carry = ch.carry.bind(ch);
-      ch.carry = (from: EthPort, frame: Frame, serializedInPs: number) => {
-        if (capture) capture.tap(link, encodeExpEtherFrame(frame));
-        carry(from, frame, serializedInPs);
-      };
-      return ch;
-    };
+    const tapped = captureConnect(o.topology, ownLinks, (link, _ps, frame) => capture?.tap(link, frame), local?.connect, () => capture !== null);
     part = buildNodeFabric(o.topology, { node: o.name, seed: o.seed, scheduler: s, transport, storeFor, local: tapped });
     localFaults = local;
     // The host names SSDs in enumeration order, which is slot order across the boxes.
@@ -116,7 +103,6 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
     });
   };
   build();
-  const ownLinks = [...linkOwners(o.topology)].filter(([, n]) => n === o.name).map(([l]) => l);
   const control = await startControlServer({
     socketPath: assertSocketPathFits(join(o.state.root, `${o.name}.sock`)),
     routes: [

@@ -57,9 +57,10 @@ export type CaptureSink = (link: string, timePs: number, frame: Uint8Array) => v
  * cables (default: plain ones; e.g. faulty ones from runtime/faults.ts) everywhere. A captured cable is
  * the inner cable itself, its `carry` tapped at the sender: the capture shows what the sender
  * transmitted, whatever the cable then does to it (loses, corrupts, duplicates, delays), and the
- * cable keeps its class, so its digest (the fast fidelity's) is the inner cable's own.
+ * cable keeps its class, so its digest (the fast fidelity's) is the inner cable's own. `enabled` lets a
+ * long-lived fabric (a live box) capture only sometimes: no frame is encoded while it says no.
  */
-export function captureConnect(topology: Topology, links: string[], sink: CaptureSink, inner: ConnectFn = connectCable): ConnectFn {
+export function captureConnect(topology: Topology, links: string[], sink: CaptureSink, inner: ConnectFn = connectCable, enabled: () => boolean = () => true): ConnectFn {
   checkLinks(topology, links, '--capture');
   const wanted = new Set(links);
   return (a, b, ns, name) => {
@@ -68,7 +69,7 @@ export function captureConnect(topology: Topology, links: string[], sink: Captur
     if (!wanted.has(link)) return ch;
     const carry = ch.carry.bind(ch);
     ch.carry = (from: EthPort, frame: Frame, serializedInPs: number) => {
-      sink(link, from.scheduler.now(), encodeExpEtherFrame(frame));
+      if (enabled()) sink(link, from.scheduler.now(), encodeExpEtherFrame(frame));
       carry(from, frame, serializedInPs);
     };
     return ch;
