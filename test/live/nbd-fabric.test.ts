@@ -8,31 +8,21 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { controlRequest } from '../../src/live/control-http.js';
+import { have, missing, runTool } from '../helpers/nbd-tools.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const MiB = 1 << 20;
 const SIZE = 16 * MiB;
-/** Debian's python3 (with python3-libnbd) first on PATH, for nbdsh. */
-const TOOL_ENV = { ...process.env, PATH: `/usr/bin:/bin:${process.env.PATH ?? ''}`, LIBNBD_DEBUG: '0' };
-const have = (cmd: string, args: string[]) => spawnSync(cmd, args, { env: TOOL_ENV, stdio: 'ignore', timeout: 10_000 }).status === 0;
 const TOOLS = ['nbdinfo', 'nbdcopy', 'nbdkit', 'qemu-img', 'qemu-io'].every((t) => have(t, ['--version'])) && have('nbdsh', ['-c', 'pass']);
-const SKIP = TOOLS ? false : 'the NBD tools are not installed (Debian: apt-get install libnbd-bin python3-libnbd nbdkit qemu-utils)';
-
-function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { env: TOOL_ENV, timeout: timeoutMs, maxBuffer: 16 * MiB }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
+const SKIP = TOOLS ? false : missing('the NBD tools are');
+const run = (cmd: string, args: string[], timeoutMs = 60_000) => runTool(cmd, args, timeoutMs);
 
 function fileSha(path: string, offset: number, length: number): string {
   const fd = openSync(path, 'r');
@@ -151,9 +141,7 @@ describe('NBD exports of the live fabric, used by the real tools', { timeout: 30
     writeFileSync(script, NBDSH_SUITE('__URI__').replace('"__URI__"', 'os.environ["NBD_URI"]').replace('import json', 'import json, os'));
     const reference = await run('nbdkit', ['-U', '-', '--filter=blocksize-policy', 'memory', String(SIZE), 'blocksize-minimum=512', 'blocksize-error-policy=error', '--run', `NBD_URI="$uri" nbdsh -c 'exec(open("${script}").read())'`]);
     assert.equal(reference.code, 0, reference.stderr);
-    const ours = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-      execFile('nbdsh', ['-c', `exec(open("${script}").read())`], { env: { ...TOOL_ENV, NBD_URI: uri('sdb') }, timeout: 60_000 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout: String(stdout), stderr: String(stderr) })),
-    );
+    const ours = await runTool('nbdsh', ['-c', `exec(open("${script}").read())`], 60_000, { NBD_URI: uri('sdb') });
     assert.equal(ours.code, 0, ours.stderr);
     const a = JSON.parse(reference.stdout.trim().split('\n').pop()!);
     const b = JSON.parse(ours.stdout.trim().split('\n').pop()!);

@@ -5,12 +5,13 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startNbdServer, type NbdBackend, type NbdExport, type NbdServer } from '../../src/live/nbd-server.js';
+import { have, missing, runTool } from '../helpers/nbd-tools.js';
 
 const MiB = 1 << 20;
 const T = { timeout: 20_000 };
@@ -1032,13 +1033,6 @@ describe('NBD server: transmission (hand-written client)', () => {
 
 // ---- The real tools ----------------------------------------------------------------------------------------
 
-/** Debian's python3 (with python3-libnbd) before any other on PATH, for nbdsh. */
-const TOOL_ENV = { ...process.env, PATH: `/usr/bin:/bin:${process.env.PATH ?? ''}`, LIBNBD_DEBUG: '0' };
-
-function have(cmd: string, args: string[]): boolean {
-  const r = spawnSync(cmd, args, { env: TOOL_ENV, stdio: 'ignore', timeout: 10_000 });
-  return r.status === 0;
-}
 const HAVE = {
   nbdinfo: have('nbdinfo', ['--version']),
   nbdcopy: have('nbdcopy', ['--version']),
@@ -1047,17 +1041,8 @@ const HAVE = {
   qemuImg: have('qemu-img', ['--version']),
   nbdsh: have('nbdsh', ['-c', 'pass']),
 };
-const skipUnless = (ok: boolean, what: string): string | false => (ok ? false : `${what} not installed (Debian: apt-get install libnbd-bin python3-libnbd nbdkit qemu-utils)`);
-
-/** Runs a tool without blocking the event loop (the server is in this process); never throws. */
-function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { env: TOOL_ENV, timeout: timeoutMs, maxBuffer: 16 * MiB }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null) : 0;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
+const skipUnless = (ok: boolean, what: string): string | false => (ok ? false : missing(what));
+const run = runTool;
 
 const uri = (path: string, exp: string): string => `nbd+unix:///${exp}?socket=${path}`;
 
