@@ -245,11 +245,8 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
         host.fabric.scheduler.inject(() => {
           if (running !== r) return;
           try {
-            const { src, dst } = checkJob(host, rec);
-            const relayBox = rec.via === 'dc-buffer' ? host.manager.relayFor(src, dst).box : null;
-            for (const b of new Set([src.box, dst.box, ...(relayBox ? [relayBox] : [])])) s.waitingOn.add(b);
             s.progressMs = performance.now();
-            runJob(
+            const { boxes } = runJob(
               host,
               s.pool!,
               rec,
@@ -268,6 +265,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
               (res) => (res === 'cancelled' ? finish({ state: 'cancelled' }) : finish({ state: res.verified !== false ? 'done' : 'failed', doneBytes: rec.lengthBytes, result: { ...res, pace: o.pace }, ...(res.verified !== false ? {} : { error: { code: 'VERIFY_FAILED', message: `the destination range differs from the source (sha256 ${res.dstSha256} != ${res.srcSha256})` } }) })),
               failWith,
             );
+            if (running === r) for (const b of boxes) s.waitingOn.add(b); // not if it already ended (cancelled before its first segment)
           } catch (e) {
             failWith(e as Error);
           }

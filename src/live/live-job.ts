@@ -87,18 +87,16 @@ export class SlotPool {
   }
 }
 
-/** Runs (or resumes, from rec.doneBytes) a job; `done` or `fail` is called from a model event. */
-export function runJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, rec: JobRecord, hooks: JobHooks, done: (r: JobResult | 'cancelled') => void, fail: (e: Error) => void): void {
+/**
+ * Runs (or resumes, from rec.doneBytes) a job; `done` or `fail` is called from a model event. Returns
+ * the boxes the job waits on (its drives' and its relay's), for the host's watchdog.
+ */
+export function runJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, rec: JobRecord, hooks: JobHooks, done: (r: JobResult | 'cancelled') => void, fail: (e: Error) => void): { boxes: string[] } {
   const sched = host.fabric.scheduler;
   const { src, dst } = checkJob(host, rec);
   const chunk = rec.chunkBytes;
-  const slots =
-    rec.via === 'dc-buffer'
-      ? (() => {
-          const buf = host.manager.relayFor(src, dst);
-          return { name: buf.name, at: Array.from({ length: rec.depth }, (_, i) => buf.bar0 + i * chunk) };
-        })()
-      : { name: 'host memory', at: pool.take(chunk, rec.depth) };
+  const buf = rec.via === 'dc-buffer' ? host.manager.relayFor(src, dst) : null;
+  const slots = buf ? { name: buf.name, at: Array.from({ length: rec.depth }, (_, i) => buf.bar0 + i * chunk) } : { name: 'host memory', at: pool.take(chunk, rec.depth) };
   const op = new DcOperator(sched);
   const startMs = performance.now();
   const startPs = sched.now();
@@ -214,4 +212,5 @@ export function runJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, rec:
   };
 
   segment();
+  return { boxes: [...new Set([src.box, dst.box, ...(buf ? [buf.box] : [])])] };
 }
