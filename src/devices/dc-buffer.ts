@@ -3,12 +3,12 @@ import { LevelTimer } from '../core/level-timer.js';
 import { Ring } from '../core/ring.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
-import { serveConfig } from '../pcie/config-tlps.js';
-import { endpointConfig, type ConfigSpace } from '../pcie/config-space.js';
-import type { PciePort, TlpReceiver } from '../pcie/link.js';
-import { bdfBus, CPL_STATUS, digestTlps, Tlp } from '../pcie/tlp.js';
+import type { ConfigSpace } from '../pcie/config-space.js';
+import type { PciePort } from '../pcie/link.js';
+import { digestTlps, type Tlp } from '../pcie/tlp.js';
 import { SparseMemory } from './sparse-memory.js';
 import { BandwidthServer } from './bandwidth-server.js';
+import { PcieEndpoint, type EndpointDevice } from './pcie-endpoint.js';
 
 /** Read completion boundary of the FPGA's PCIe core, bytes (Link Control RCB = 0: 64 B). */
 const READ_COMPLETION_BOUNDARY = 64;
@@ -55,10 +55,11 @@ export interface DcBufferCounters {
  * pending_read_fifo and builds the completions when the data returns. Both FIFOs are bounded: when full,
  * requests stay in the PCIe core's receive buffer, withholding flow-control credits from the sender.
  */
-export class DcBuffer implements TlpReceiver {
+export class DcBuffer implements EndpointDevice {
   readonly config: ConfigSpace;
   readonly ddr: SparseMemory;
-  private busNumber = 0;
+  /** The FPGA's PCIe core: configuration, BAR0 decode, UR, and the completions waiting for the link. */
+  private readonly endpoint: PcieEndpoint;
   /** Requests held in the PCIe core's receive buffer (bounded by the link's credits). */
   private readonly held = new Ring<Tlp>();
   private rxFifo = 0;
@@ -67,7 +68,6 @@ export class DcBuffer implements TlpReceiver {
   private readonly inDdr = new Ring<Tlp>();
   private readonly ddrServer: BandwidthServer;
   private readonly ddrLatencyPs: number;
-  private readonly txQ = new Ring<Tlp>();
   readonly counters: DcBufferCounters = {
     writeRequests: 0,
     readRequests: 0,
@@ -91,17 +91,23 @@ export class DcBuffer implements TlpReceiver {
     readonly name: string,
     private readonly scheduler: Scheduler,
     readonly params: DcBufferParams,
-    private readonly port: PciePort,
+    port: PciePort,
     link: { generation: number; lanes: number },
     trace?: TraceRegistry,
   ) {
     // Altera's vendor id: the paper's control circuit is adapted from Altera's PCIe-to-DDR2 reference design.
-    this.config = endpointConfig({ vendorId: 0x1172, deviceId: 0xdc00, classCode: 0x050000, bars: [{ sizeBytes: params.sizeBytes, prefetchable: true }], pcieEndpoint: true, linkGen: link.generation, linkLanes: link.lanes });
+    // Target only (no DMA engine): requests reach memoryRequest, which holds them in the Fig. 4 FIFOs.
+    this.endpoint = new PcieEndpoint(name, scheduler, port, {
+      identity: { vendorId: 0x1172, deviceId: 0xdc00, classCode: 0x050000, bars: [{ sizeBytes: params.sizeBytes, prefetchable: true }] },
+      link,
+      counters: this.counters,
+    });
+    this.config = this.endpoint.config;
     this.ddr = new SparseMemory(`${name}.ddr2`, params.sizeBytes);
     this.ddrServer = new BandwidthServer(1e6 / params.ddrMBps, scheduler);
     this.ddrLatencyPs = Math.round(params.ddrLatencyNs * 1000);
     this.readsHeld = new LevelTimer(scheduler);
-    port.attach(this);
+    this.endpoint.attach(this);
     // ddrBusyPs as spent up to now (not booked ahead); readQueuedPs with the reads still held.
     trace?.register(`dcbuffer.${name}`, () => ({ ...this.counters, ddrBusyPs: this.ddrServer.doneBusyPs(), readQueuedPs: this.counters.readQueuedPs + this.readsHeld.readPs() }));
   }
@@ -110,34 +116,20 @@ export class DcBuffer implements TlpReceiver {
   digest(d: StateDigest): void {
     d.section(this.name);
     d.num(this.rxFifo);
-    for (const r of [this.held, this.pendingReads, this.inDdr, this.txQ]) digestTlps(d, r);
+    for (const r of [this.held, this.pendingReads, this.inDdr]) digestTlps(d, r);
+    this.endpoint.digestTx(d);
     this.ddrServer.digest(d);
     d.name(this.ddrDone, `${this.name}>ddr-done`);
   }
 
-  /** rx_pcie: configuration is answered by the PCIe core; memory requests go toward rx_request_fifo. */
-  receiveTlp(tlp: Tlp, port: PciePort): void {
-    if (tlp.kind === 'CfgRd0' || tlp.kind === 'CfgWr0') {
-      port.release(tlp);
-      this.busNumber = bdfBus(tlp.targetId);
-      this.send(serveConfig(this.config, tlp, this.busNumber << 8));
-      return;
-    }
-    if ((tlp.kind !== 'MWr' && tlp.kind !== 'MRd') || this.config.barContains(tlp.address) !== 0 || !this.inBar(tlp)) {
-      port.release(tlp);
-      // Unsupported Request (PCIe 2.3.1): a non-posted request gets a UR completion; a posted write is dropped, and counted.
-      this.counters.unsupportedRequests++;
-      if (tlp.kind === 'MWr') this.counters.writesOutsideBar++;
-      else if (tlp.kind !== 'Cpl' && tlp.kind !== 'CplD') this.send(Tlp.completion(tlp, this.busNumber << 8, CPL_STATUS.UR, null, 0, 0));
-      return;
-    }
+  /**
+   * rx_pcie: a memory request wholly inside BAR0 (the PCIe core answered configuration and refused the
+   * rest) waits in the PCIe core's receive buffer until rx_request_fifo takes it.
+   */
+  memoryRequest(tlp: Tlp): void {
     this.held.push(tlp);
     if (tlp.kind === 'MRd') this.countHeld(1);
     this.admit();
-  }
-
-  private inBar(tlp: Tlp): boolean {
-    return tlp.address + tlp.lengthDw * 4 <= this.config.barAddress(0) + this.params.sizeBytes;
   }
 
   /** Moves held requests into rx_request_fifo (and reads into pending_read_fifo) while both have room. */
@@ -156,7 +148,7 @@ export class DcBuffer implements TlpReceiver {
       }
       this.held.shift();
       if (isRead) this.countHeld(-1);
-      this.port.release(tlp);
+      this.endpoint.release(tlp);
       this.rxFifo++;
       if (this.rxFifo > this.counters.maxRxFifo) this.counters.maxRxFifo = this.rxFifo;
       if (isRead) {
@@ -203,29 +195,12 @@ export class DcBuffer implements TlpReceiver {
     if (head !== tlp) throw new Error(`${this.name}: DDR returned data out of order`);
     this.counters.readRequests++;
     this.counters.bytesRead += data.length;
-    const mps = this.params.mpsBytes;
-    let off = 0;
-    while (off < data.length) {
-      // Every completion but the last ends on a naturally aligned read completion boundary (PCIe 2.3.1.1).
-      const n = Math.min(mps - ((tlp.address + off) % READ_COMPLETION_BOUNDARY), data.length - off);
-      this.counters.completions++;
-      this.send(Tlp.completion(tlp, this.busNumber << 8, CPL_STATUS.SC, data.subarray(off, off + n), data.length - off, tlp.address + off));
-      off += n;
-    }
-  }
-
-  private send(tlp: Tlp): void {
-    if (this.txQ.length === 0 && this.port.send(tlp)) return;
-    this.txQ.push(tlp);
+    this.counters.completions += this.endpoint.sendReadData(tlp, data, this.params.mpsBytes, READ_COMPLETION_BOUNDARY);
   }
 
   /** Trace only: a read request entered (+1) or left (-1) the PCIe core's buffer. */
   private countHeld(d: number): void {
     this.readsHeldCount += d;
     this.readsHeld.set(this.readsHeldCount);
-  }
-
-  portReady(): void {
-    while (this.txQ.length > 0 && this.port.send(this.txQ.peek()!)) this.txQ.shift();
   }
 }

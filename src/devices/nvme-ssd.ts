@@ -3,11 +3,10 @@ import { LevelTimer } from '../core/level-timer.js';
 import type { RngStream } from '../core/rng.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
-import { endpointConfig, type ConfigSpace } from '../pcie/config-space.js';
-import type { PciePort, TlpReceiver } from '../pcie/link.js';
-import { bdfBus, CPL_STATUS, Tlp } from '../pcie/tlp.js';
-import { serveConfig } from '../pcie/config-tlps.js';
-import { DmaEngine, type DmaParams, type DmaSegment } from './dma-engine.js';
+import type { ConfigSpace } from '../pcie/config-space.js';
+import type { PciePort } from '../pcie/link.js';
+import type { DmaEngine, DmaParams, DmaSegment } from './dma-engine.js';
+import { dwordAt, dwords, PcieEndpoint, type EndpointDevice } from './pcie-endpoint.js';
 import { ADMIN_OPCODE, CC_EN, CQE_BYTES, decodeDoorbell, encodeCap, IDENTIFY_CNS, NVM_OPCODE, NVME_VERSION_1_4, REG, SQE_BYTES, STATUS, type NvmeStatus } from './nvme/nvme-defs.js';
 import { createIoCqFields, createIoSqFields, decodeSqe, encodeCqe, encodeIdentifyController, encodeIdentifyNamespace, ioFields, type SubmissionEntry } from './nvme/nvme-structs.js';
 import { decodePrpEntries, prpListFetches, prpListSegments, prpPlan, type Segment } from './nvme/prp.js';
@@ -56,7 +55,7 @@ interface CplQueue {
  * data moved by DMA at PRP addresses (which may be any device's BAR: the DC buffer), completions with
  * the phase bit and an MSI. Flash timing from SsdMedia; bytes in a sparse store.
  */
-export class NvmeSsd<S extends BlockStore = SparseMemory> implements TlpReceiver {
+export class NvmeSsd<S extends BlockStore = SparseMemory> implements EndpointDevice {
   readonly config: ConfigSpace;
   /** Logical blocks whose reads fail with an unrecovered read error (fault injection: `--fault media-error=sdb:LBA`). */
   readonly badBlocks = new Set<number>();
@@ -65,9 +64,10 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements TlpReceiver
   /** The flash's bytes: a SparseMemory unless the builder injects another store (live mode: a file). */
   readonly store: S;
   readonly media: SsdMedia;
+  /** The PCIe side shared with every device: configuration, BAR0 decode, UR, the completions waiting for the link, DMA, MSI. */
+  private readonly endpoint: PcieEndpoint;
+  /** The endpoint's DMA engine (always present: the controller is a bus master). */
   private readonly dma: DmaEngine;
-  private busNumber = 0;
-  private readonly outQ: Tlp[] = [];
   private cc = 0;
   private csts = 0;
   private aqa = 0;
@@ -92,22 +92,28 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements TlpReceiver
     readonly name: string,
     private readonly scheduler: Scheduler,
     readonly params: SsdParams,
-    private readonly port: PciePort,
+    port: PciePort,
     rng: RngStream,
     link: { generation: number; lanes: number },
     trace?: TraceRegistry,
     store?: S,
   ) {
     this.cap = encodeCap({ mqes: params.maxQueueEntries - 1, cqr: true, ams: 0, to: 1, dstrd: 0, nssrs: false, css: 1, mpsmin: 0, mpsmax: 0 });
-    this.config = endpointConfig({ vendorId: 0x1b85, deviceId: 0x8084, classCode: 0x010802, bars: [{ sizeBytes: BAR0_BYTES }], msi: true, pcieEndpoint: true, linkGen: link.generation, linkLanes: link.lanes });
+    this.endpoint = new PcieEndpoint(name, scheduler, port, {
+      identity: { vendorId: 0x1b85, deviceId: 0x8084, classCode: 0x010802, bars: [{ sizeBytes: BAR0_BYTES }], msi: true },
+      link,
+      dma: { mpsBytes: params.mpsBytes, mrrsBytes: params.mrrsBytes, maxReadTags: params.maxReadTags },
+      counters: this.counters,
+    });
+    this.config = this.endpoint.config;
+    this.dma = this.endpoint.dma!;
     this.store = store ?? (new SparseMemory(`${name}.flash`, params.capacityBytes) as BlockStore as S);
     if (this.store.sizeBytes < params.capacityBytes) throw new Error(`${name}: store of ${this.store.sizeBytes} B is smaller than the drive's ${params.capacityBytes} B`);
     this.media = new SsdMedia(params, rng, scheduler);
-    this.dma = new DmaEngine(port, () => this.busNumber << 8, params, scheduler);
     this.commandsInWork = new LevelTimer(scheduler);
     this.noCommand = new LevelTimer(scheduler);
     this.noCommand.set(1);
-    port.attach(this);
+    this.endpoint.attach(this);
     // commandPs: commands in work x ps (over the time, the mean in work); idlePs: time with none in work.
     trace?.register(`ssd.${name}`, () => ({ ...this.counters, ...this.media.snapshot(), ...prefix('dma', this.dma.snapshot()), commandPs: this.commandsInWork.readPs(), idlePs: this.noCommand.readPs() }));
   }
@@ -116,58 +122,19 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements TlpReceiver
     return Math.floor(this.params.capacityBytes / this.params.blockBytes);
   }
 
-  // ---- PCIe target side -----------------------------------------------------------------------
+  // ---- PCIe target side (configuration, decode and UR are the endpoint core's) -------------------
 
-  receiveTlp(tlp: Tlp, port: PciePort): void {
-    port.release(tlp);
-    switch (tlp.kind) {
-      case 'CfgRd0':
-      case 'CfgWr0':
-        this.busNumber = bdfBus(tlp.targetId);
-        return this.sendCtrl(serveConfig(this.config, tlp, this.busNumber << 8));
-      case 'Cpl':
-      case 'CplD':
-        this.dma.completion(tlp);
-        return;
-      case 'MWr': {
-        const off = tlp.address - this.config.barAddress(0);
-        if (this.config.barContains(tlp.address) !== 0 || off + tlp.data!.length > BAR0_BYTES) {
-          this.counters.unsupportedRequests++;
-          this.counters.writesOutsideBar++;
-          return;
-        }
-        const d = tlp.data!;
-        for (let i = 0; i + 4 <= d.length; i += 4) this.regWrite(off + i, (d[i] | (d[i + 1] << 8) | (d[i + 2] << 16) | (d[i + 3] << 24)) >>> 0);
-        return;
-      }
-      case 'MRd': {
-        const off = tlp.address - this.config.barAddress(0);
-        if (this.config.barContains(tlp.address) !== 0 || off + tlp.lengthDw * 4 > BAR0_BYTES) {
-          this.counters.unsupportedRequests++;
-          return this.sendCtrl(Tlp.completion(tlp, this.busNumber << 8, CPL_STATUS.UR, null, 0, 0));
-        }
-        const data = new Uint8Array(tlp.lengthDw * 4);
-        const dv = new DataView(data.buffer);
-        for (let i = 0; i < data.length; i += 4) dv.setUint32(i, this.regRead(off + i), true);
-        return this.sendCtrl(Tlp.completion(tlp, this.busNumber << 8, CPL_STATUS.SC, data, data.length, tlp.address));
-      }
-      default:
-        this.counters.unsupportedRequests++;
-        this.sendCtrl(Tlp.completion(tlp, this.busNumber << 8, CPL_STATUS.UR, null, 0, 0));
-    }
+  /** A read of BAR0: one 32-bit register per DW. */
+  regRead(_bar: number, offset: number, lengthBytes: number): Uint8Array {
+    return dwords(offset, lengthBytes, (off) => this.readRegister(off));
   }
 
-  portReady(): void {
-    while (this.outQ.length > 0 && this.port.send(this.outQ[0])) this.outQ.shift();
-    this.dma.pump();
+  /** A write of BAR0: each DW is its own register write, in address order. */
+  regWrite(_bar: number, offset: number, data: Uint8Array): void {
+    for (let i = 0; i + 4 <= data.length; i += 4) this.writeRegister(offset + i, dwordAt(data, i));
   }
 
-  private sendCtrl(tlp: Tlp): void {
-    if (this.outQ.length === 0 && this.port.send(tlp)) return;
-    this.outQ.push(tlp);
-  }
-
-  private regRead(off: number): number {
+  private readRegister(off: number): number {
     switch (off) {
       case REG.CAP:
         return Number(this.cap & 0xffffffffn);
@@ -195,7 +162,7 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements TlpReceiver
   }
 
   /** Register writes only record state; queue work is scheduled as its own event (as QEMU does). */
-  private regWrite(off: number, v: number): void {
+  private writeRegister(off: number, v: number): void {
     if (off >= 0x1000) {
       const db = decodeDoorbell(off, 0);
       if (!db) return;
@@ -260,7 +227,7 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements TlpReceiver
   digest(d: StateDigest): void {
     d.section(this.name);
     d.num(this.active);
-    d.num(this.outQ.length);
+    d.num(this.endpoint.txQueue.length);
     for (const [id, q] of this.sqs) {
       d.num(id);
       d.num(q.head);
@@ -492,10 +459,7 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements TlpReceiver
       }
       posted = true;
     }
-    if (posted && cq.interrupts && this.config.msiEnabled()) {
-      const v = this.config.msiData();
-      this.dma.write(this.config.msiAddress(), new Uint8Array([v & 0xff, (v >>> 8) & 0xff, 0, 0]));
-    }
+    if (posted && cq.interrupts) this.endpoint.msi();
   }
 }
 

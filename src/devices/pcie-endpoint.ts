@@ -13,8 +13,8 @@ export interface EndpointIdentity {
   deviceId: number;
   /** 24 bits: base class, subclass, programming interface. */
   classCode: number;
-  /** Memory BARs, BAR0 first. */
-  bars: BarSpec[];
+  /** Memory BARs, BAR0 first; null leaves a BAR unimplemented (a NIC with registers in BAR0 and BAR2, say). */
+  bars: Array<BarSpec | null>;
   /** An MSI capability (a device that interrupts). */
   msi?: boolean;
 }
@@ -74,7 +74,6 @@ export class PcieEndpoint implements TlpReceiver {
    */
   readonly txQueue = new Ring<Tlp>();
   private device!: EndpointDevice;
-  private readonly barSizes: number[];
 
   constructor(
     readonly name: string,
@@ -84,7 +83,6 @@ export class PcieEndpoint implements TlpReceiver {
   ) {
     const id = o.identity;
     this.config = endpointConfig({ vendorId: id.vendorId, deviceId: id.deviceId, classCode: id.classCode, bars: id.bars, msi: id.msi, pcieEndpoint: true, linkGen: o.link.generation, linkLanes: o.link.lanes });
-    this.barSizes = id.bars.map((b) => b.sizeBytes);
     this.dma = o.dma ? new DmaEngine(port, () => this.completerId, o.dma, scheduler) : null;
   }
 
@@ -115,7 +113,7 @@ export class PcieEndpoint implements TlpReceiver {
     }
     const bar = kind === 'MWr' || kind === 'MRd' ? this.config.barContains(tlp.address) : -1;
     const offset = bar >= 0 ? tlp.address - this.config.barAddress(bar) : 0;
-    if (bar < 0 || offset + tlp.lengthDw * 4 > this.barSizes[bar]) {
+    if (bar < 0 || offset + tlp.lengthDw * 4 > this.config.barSize(bar)) {
       port.release(tlp);
       // Unsupported Request (PCIe 2.3.1): a non-posted request gets a UR completion; a posted write is dropped, and counted.
       this.o.counters.unsupportedRequests++;
