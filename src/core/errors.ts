@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'MALFORMED_PACKET' // a TLP, frame or NVMe structure that cannot be decoded
   | 'BAD_PDU' // an ExpEther PDU or frame that cannot be encoded or decoded (expether/pdu-codec.ts)
   | 'DEVICE_ERROR' // a device reported an error status
+  | 'PROTOCOL' // a block transfer stream broke its protocol (a gap, a frame from the wrong peer)
   | 'LAG_LIMIT' // live mode: an event ran later than --hard-limit allows
   | 'VERIFY_FAILED' // the destination did not match the source after a copy
   // Live mode (src/live/, src/cli/live.ts):

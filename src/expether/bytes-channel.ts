@@ -1,6 +1,6 @@
 import type { Frame } from '../ethernet/frame.js';
 import { CableChannel, type EthPort } from '../ethernet/port.js';
-import { decodeExpEtherFrame, encodeExpEtherFrame } from './pdu-codec.js';
+import { decodeFrame, encodeFrame } from './pdu-codec.js';
 
 /**
  * A cable that carries bytes: every frame is encoded whole (Ethernet header, 802.1Q tag, ExpEther
@@ -16,14 +16,14 @@ export class BytesCableChannel extends CableChannel {
   bytesEncoded = 0;
 
   override toWire(frame: Frame): Uint8Array {
-    const bytes = encodeExpEtherFrame(frame);
+    const bytes = encodeFrame(frame);
     this.framesEncoded++;
     this.bytesEncoded += bytes.length;
     return bytes;
   }
 
   override fromWire(wire: unknown): Frame {
-    return decodeExpEtherFrame(wire as Uint8Array);
+    return decodeFrame(wire as Uint8Array);
   }
 }
 

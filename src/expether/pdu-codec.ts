@@ -27,6 +27,7 @@
  */
 import { DconnectError } from '../core/errors.js';
 import { Frame, MAC_HEADER_BYTES, MAX_PAYLOAD_BYTES, VLAN_TAG_BYTES } from '../ethernet/frame.js';
+import { decodeStationFrame, encodeStationFrame } from '../ethernet/mac-port.js';
 import { decodeTlp, encodedLength, encodeTlpInto, get32, put32 } from '../pcie/tlp-codec.js';
 import { EXPETHER_ETHERTYPE, EXPETHER_HEADER_BYTES, ExpEtherPdu, type PduKind, type PortRoute } from './pdu.js';
 
@@ -242,4 +243,18 @@ function putMac(out: Uint8Array, i: number, mac: number): void {
 
 function getMac(b: Uint8Array, i: number): number {
   return ((b[i]! << 8) | b[i + 1]!) * 2 ** 32 + get32(b, i + 2);
+}
+
+/**
+ * Any frame of the fabric as bytes: an ExpEther frame through its codec, a station's frame (a NIC's or
+ * a client's, whose payload is its bytes: ethernet/mac-port.ts) with its tag inserted. Channels that
+ * carry bytes (bytes mode, captures) use this pair.
+ */
+export function encodeFrame(frame: Frame): Uint8Array {
+  return frame.payload instanceof Uint8Array ? encodeStationFrame(frame as Frame<Uint8Array>) : encodeExpEtherFrame(frame);
+}
+
+export function decodeFrame(bytes: Uint8Array): Frame {
+  const etherType = bytes.length >= FRAME_HEADER_BYTES ? (bytes[16]! << 8) | bytes[17]! : -1;
+  return etherType === EXPETHER_ETHERTYPE || etherType < 0 ? decodeExpEtherFrame(bytes) : decodeStationFrame(bytes);
 }

@@ -1,11 +1,11 @@
 import { labelCallback, type StateDigest } from '../core/digest.js';
 import type { Scheduler } from '../core/scheduler.js';
-import { MSI_ADDRESS_BASE, type RootComplex } from '../devices/root-complex.js';
+import type { RootComplex } from '../devices/root-complex.js';
 import { CC_EN, CQE_BYTES, doorbellOffset, encodeAqa, encodeCc, IDENTIFY_CNS, isSuccess, NVM_OPCODE, REG, SQE_BYTES, statusName, type NvmeStatus } from '../devices/nvme/nvme-defs.js';
 import { createIoCqCommand, createIoSqCommand, decodeCqe, decodeIdentifyController, decodeIdentifyNamespace, encodeSqe, identifyCommand, ioCommand, type SubmissionEntry } from '../devices/nvme/nvme-structs.js';
 import { buildPrps, encodePrpEntries, type Segment } from '../devices/nvme/prp.js';
-import { CAP_ID } from '../pcie/config-space.js';
 import { call, type Seq } from './coroutine.js';
+import { enableMsi } from './pci-msi.js';
 import type { HostMemoryAllocator } from './host-memory-allocator.js';
 
 export interface DriverParams {
@@ -79,23 +79,8 @@ export class NvmeDriver {
 
   /** Brings the controller up; returns the namespace it found. */
   *init(): Seq<Namespace> {
-    const rd = (reg: number) => call<number>((k) => this.rc.configRead(this.deviceId, reg, k));
-    const wr = (reg: number, v: number) => call<void>((k) => this.rc.configWrite(this.deviceId, reg, v, k));
-    // MSI: address of the local APIC window, data = our vector, enable.
-    // Walk the capability list over the fabric to find MSI.
-    let ptr = (yield* rd(0x34)) & 0xfc;
-    for (let guard = 0; ptr !== 0 && guard < 48; guard++) {
-      const hdr = yield* rd(ptr);
-      if ((hdr & 0xff) === CAP_ID.MSI) break;
-      ptr = (hdr >>> 8) & 0xfc;
-    }
-    if (ptr === 0) throw new Error(`NVMe device ${this.deviceId.toString(16)} has no MSI capability`);
-    yield* wr(ptr + 4, MSI_ADDRESS_BASE);
-    yield* wr(ptr + 8, 0);
-    yield* wr(ptr + 12, this.vector);
-    const ctl = yield* rd(ptr);
-    yield* wr(ptr, ctl | (1 << 16));
-    this.rc.onMsi(this.vector, () => this.interrupt());
+    // MSI: address of the local APIC window, data = our vector, enable (the capability found over the fabric).
+    yield* enableMsi(this.rc, this.deviceId, this.vector, () => this.interrupt(), 'NVMe device');
 
     this.admin = this.queuePair(0, this.params.queueEntries);
     this.mmio(REG.CC, 0);

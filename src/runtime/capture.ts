@@ -12,7 +12,7 @@
 import { DconnectError } from '../core/errors.js';
 import type { EthPort } from '../ethernet/port.js';
 import type { Frame } from '../ethernet/frame.js';
-import { encodeExpEtherFrame } from '../expether/pdu-codec.js';
+import { encodeFrame } from '../expether/pdu-codec.js';
 import { buildFabric, connectCable, type ConnectFn } from '../topology/builder.js';
 import type { Topology } from '../topology/schema.js';
 
@@ -69,7 +69,7 @@ export function captureConnect(topology: Topology, links: string[], sink: Captur
     if (!wanted.has(link)) return ch;
     const carry = ch.carry.bind(ch);
     ch.carry = (from: EthPort, frame: Frame, serializedInPs: number) => {
-      if (enabled()) sink(link, from.scheduler.now(), encodeExpEtherFrame(frame));
+      if (enabled()) sink(link, from.scheduler.now(), encodeFrame(frame));
       carry(from, frame, serializedInPs);
     };
     return ch;

@@ -1,4 +1,5 @@
 import { DconnectError } from '../../core/errors.js';
+import type { NicDriver } from '../nic-driver.js';
 import type { NvmeDriver } from '../nvme-driver.js';
 
 /** A block device the host's I/O stack knows: an NVMe namespace behind its driver. */
@@ -28,6 +29,19 @@ export interface DcBufferDevice {
   bar0: number;
 }
 
+/** A NIC the host can move data through, to and from the clients on its network. */
+export interface NicDevice {
+  name: string;
+  kind: 'nic';
+  /** Its station address, as its driver read it. */
+  mac: number;
+  bdf: string;
+  box: string;
+  slot: number;
+  bar0: number;
+  driver: NicDriver;
+}
+
 /**
  * DC manager: the database of devices connected to the host (the paper's third component). Given a
  * name from the DC command (`sda`) or a serial number, it returns the kernel-side device the operator
@@ -36,6 +50,7 @@ export interface DcBufferDevice {
 export class DcManager {
   private readonly blocks: BlockDevice[] = [];
   private readonly buffers: DcBufferDevice[] = [];
+  private readonly nicList: NicDevice[] = [];
 
   addBlockDevice(d: BlockDevice): void {
     this.blocks.push(d);
@@ -43,6 +58,14 @@ export class DcManager {
 
   addDcBuffer(d: DcBufferDevice): void {
     this.buffers.push(d);
+  }
+
+  addNic(d: NicDevice): void {
+    this.nicList.push(d);
+  }
+
+  nics(): readonly NicDevice[] {
+    return this.nicList;
   }
 
   blockDevices(): readonly BlockDevice[] {
