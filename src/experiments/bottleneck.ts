@@ -1,4 +1,6 @@
 import type { CopyResult } from '../runtime/copy.js';
+import { deviceTraceKey } from '../topology/device-registry.js';
+import { ssdKind } from '../topology/kinds/ssd.js';
 
 /**
  * What limits a move, from its trace counters alone. Names come from the trace keys and the result's
@@ -63,12 +65,15 @@ function deviceOf(prefix: string, devices: Record<string, string>): string {
 /**
  * The name of the thing a trace key counts, for people: `box0.slot1.link.upstream` -> `sdb link
  * upstream`, `eth.box0.slot2` -> `dcbuf0's bridge Ethernet port`, `eth.sw1.p3` -> `Ethernet port
- * sw1.p3`, `ssd.box1.slot5` -> `sdk`, `dcbuffer.box0.slot2` -> `dcbuf0 DDR`.
+ * sw1.p3`, and a device's key by its kind's label (topology/device-registry.ts): `ssd.box1.slot5` ->
+ * `sdk`, `dcbuffer.box0.slot2` -> `dcbuf0 DDR`.
  */
 export function resourceName(key: string, devices: Record<string, string>, hostLanes?: number): string {
   if (key.startsWith('hostLink.')) return `host link${hostLanes ? ` x${hostLanes}` : ''} ${key.slice('hostLink.'.length)}`;
   const link = /^(.+)\.link\.(upstream|downstream)$/.exec(key);
   if (link) return `${deviceOf(link[1], devices)} link ${link[2]}`;
+  const device = deviceTraceKey(key);
+  if (device) return device.kind.label(deviceOf(device.slot, devices));
   const [kind, ...rest] = key.split('.');
   const sub = rest.join('.');
   switch (kind) {
@@ -77,10 +82,6 @@ export function resourceName(key: string, devices: Record<string, string>, hostL
       return sub in devices ? `${devices[sub]}'s bridge Ethernet port` : `Ethernet port ${sub}`;
     case 'bridge':
       return sub === 'host' ? 'host bridge' : `${deviceOf(sub, devices)}'s bridge`;
-    case 'ssd':
-      return deviceOf(sub, devices);
-    case 'dcbuffer':
-      return `${deviceOf(sub, devices)} DDR`;
     case 'switch':
       return `switch ${sub}`;
     default:
@@ -90,7 +91,8 @@ export function resourceName(key: string, devices: Record<string, string>, hostL
 
 /**
  * Utilization of every timed resource during the move, from the trace counters: PCIe link directions,
- * Ethernet ports, flash read/write servers, the DC buffers' DDR. Sorted busiest first.
+ * Ethernet ports, and the devices' own (each kind's `resources`: the SSDs' flash read/write servers,
+ * the DC buffers' DDR). Sorted busiest first.
  */
 export function utilizations(r: LimitInput): Utilization[] {
   const elapsedPs = r.simulatedSeconds * 1e12;
@@ -98,10 +100,10 @@ export function utilizations(r: LimitInput): Utilization[] {
   for (const [key, c] of Object.entries(r.trace)) {
     const name = resourceName(key, r.devices, r.hostLanes);
     if (key.startsWith('hostLink.') || /\.link\.(upstream|downstream)$/.test(key) || key.startsWith('eth.')) out.push({ resource: name, utilization: c.busyPs / elapsedPs });
-    else if (key.startsWith('ssd.')) {
-      if (c.readBusyPs > 0) out.push({ resource: `${name} flash read`, utilization: c.readBusyPs / elapsedPs });
-      if (c.writeBusyPs > 0) out.push({ resource: `${name} flash write`, utilization: c.writeBusyPs / elapsedPs });
-    } else if (key.startsWith('dcbuffer.')) out.push({ resource: name, utilization: c.ddrBusyPs / elapsedPs });
+    else {
+      const device = deviceTraceKey(key);
+      if (device) for (const x of device.kind.resources(name, c)) out.push({ resource: x.resource, utilization: x.busyPs / elapsedPs });
+    }
   }
   return out.sort((a, b) => b.utilization - a.utilization);
 }
@@ -138,8 +140,9 @@ export function driveWindows(r: LimitInput): DriveWindows[] {
   const elapsedPs = r.simulatedSeconds * 1e12;
   const out: DriveWindows[] = [];
   for (const [key, c] of Object.entries(r.trace)) {
-    if (!key.startsWith('ssd.') || !(c.commands > 0)) continue;
-    const prefix = key.slice('ssd.'.length);
+    const device = deviceTraceKey(key);
+    if (device?.kind !== ssdKind || !(c.commands > 0)) continue;
+    const prefix = device.slot;
     const reads = c['dma.mrd'] ?? 0;
     const tagPs = c['dma.readTagPs'] ?? 0;
     const bridge: Counters = r.trace[`bridge.${prefix}`] ?? {};
@@ -162,14 +165,21 @@ export function driveWindows(r: LimitInput): DriveWindows[] {
   return out;
 }
 
-/** Where read requests waited: each component's summed read queueing over all reads issued, ps per read. Largest first. */
+/**
+ * Where read requests waited: each component's summed read queueing over all reads issued (every
+ * device's DMA reads), ps per read. A device is named itself (`dcbuf0`: its request FIFO), not its
+ * resource. Largest first.
+ */
 export function readWaits(r: LimitInput): { where: string; psPerRead: number }[] {
   let reads = 0;
-  for (const [key, c] of Object.entries(r.trace)) if (key.startsWith('ssd.')) reads += c['dma.mrd'] ?? 0;
+  for (const [key, c] of Object.entries(r.trace)) if (deviceTraceKey(key)) reads += c['dma.mrd'] ?? 0;
   if (reads === 0) return [];
   return Object.entries(r.trace)
     .filter(([, c]) => (c.readQueuedPs ?? 0) > 0)
-    .map(([key, c]) => ({ where: key.startsWith('dcbuffer.') ? deviceOf(key.slice('dcbuffer.'.length), r.devices) : resourceName(key, r.devices, r.hostLanes), psPerRead: c.readQueuedPs / reads }))
+    .map(([key, c]) => {
+      const device = deviceTraceKey(key);
+      return { where: device ? deviceOf(device.slot, r.devices) : resourceName(key, r.devices, r.hostLanes), psPerRead: c.readQueuedPs / reads };
+    })
     .sort((a, b) => b.psPerRead - a.psPerRead);
 }
 

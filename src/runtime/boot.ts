@@ -2,16 +2,15 @@ import { spawn, type Seq } from '../host/coroutine.js';
 import { DcManager } from '../host/dc/manager.js';
 import { enumerate, type FoundFunction } from '../host/enumeration.js';
 import { HostMemoryAllocator } from '../host/host-memory-allocator.js';
-import { NvmeDriver } from '../host/nvme-driver.js';
 import type { Scheduler } from '../core/scheduler.js';
 import { hostOf, type Fabric, type HostInstance } from '../topology/builder.js';
+import { entryForFunction, slotParams } from '../topology/device-registry.js';
 
-/** NVM Express I/O controller class code (base 01 mass storage, sub 08 NVM, interface 02 NVMe), devices/nvme-ssd.ts. */
-const NVME_CLASS = 0x010802;
-/** The DC buffer's identity (devices/dc-buffer.ts): a memory controller (05:00:00) on an FPGA card (Altera's vendor id). */
-const DC_BUFFER_CLASS = 0x050000;
-const DC_BUFFER_VENDOR = 0x1172;
-const DC_BUFFER_DEVICE = 0xdc00;
+/** Block device names in enumeration order (the SSD kind's names: topology/kinds/ssd.ts). */
+export { blockName } from '../topology/kinds/ssd.js';
+
+/** The first MSI vector a host gives its drivers (one each, in the order they come up). */
+const FIRST_MSI_VECTOR = 0x40;
 
 export interface BootedHost<S extends Scheduler = Fabric['scheduler']> {
   fabric: Fabric<S>;
@@ -24,11 +23,6 @@ export interface BootedHost<S extends Scheduler = Fabric['scheduler']> {
   bootPs: number;
 }
 
-/** Block device names in enumeration order, as the paper's host named them. */
-export function blockName(i: number): string {
-  return `sd${String.fromCharCode(97 + (i % 26))}${i >= 26 ? Math.floor(i / 26) : ''}`;
-}
-
 export interface BootOptions {
   maxTransferBytes: number;
   /** Which host boots (default the first, `host`); it finds only its ExpEther group's devices. */
@@ -36,8 +30,9 @@ export interface BootOptions {
 }
 
 /**
- * Boots a host on a built fabric: PCI enumeration over the fabric, then the NVMe driver brings up
- * each SSD; the DC manager records block devices (sda, sdb, ... in enumeration order) and DC buffers.
+ * Boots a host on a built fabric: PCI enumeration over the fabric, then each function's driver, found
+ * in the device registry by class code, brings it up and registers it with the DC manager (the NVMe
+ * driver each SSD: block devices sda, sdb, ... in enumeration order; DC buffers dcbuf0, ...).
  * Runs the simulation until boot is done (virtual time); `startBoot` is the same on any scheduler.
  * Several hosts of one fabric boot one after the other, each with its own call.
  */
@@ -69,7 +64,8 @@ export function startBoot<S extends Scheduler>(fabric: Fabric<S>, opts: BootOpti
 
   function* sequence(): Seq<void> {
     functions = yield* enumerate(rc);
-    let ssdIndex = 0;
+    const found = new Map<string, number>();
+    let vector = FIRST_MSI_VECTOR;
     for (const fn of functions) {
       if (fn.isBridge || fn.bars.length === 0) continue;
       // Which box slot: the server-side bridge shows virtual slot k (the k-th slot of its group) as
@@ -77,14 +73,26 @@ export function startBoot<S extends Scheduler>(fabric: Fabric<S>, opts: BootOpti
       const port = functions.find((f) => f.id === fn.parent);
       const slot = port ? host.slots[(port.id >> 3) & 0x1f] : undefined;
       if (!slot) continue;
-      // Drivers match by class code, as Linux's do: NVMe 01:08:02; the DC buffer is a memory controller (05:00:00) of its own vendor/device id.
-      if (fn.classCode === NVME_CLASS) {
-        const driver = new NvmeDriver(scheduler, rc, allocator, fn.id, fn.bars[0].address, 0x40 + ssdIndex, { queueEntries: params.queueEntries, submitCpuNs: params.driverSubmitNs, maxTransferBytes: opts.maxTransferBytes });
-        const ns = yield* driver.init();
-        manager.addBlockDevice({ name: blockName(ssdIndex++), kind: 'ssd', serial: ns.serial, model: ns.model, capacityBytes: ns.blocks * ns.blockBytes, blockBytes: ns.blockBytes, bdf: fn.bdf, box: slot.box, slot: slot.slot, bar0: fn.bars[0].address, driver });
-      } else if (fn.classCode === DC_BUFFER_CLASS && fn.vendorId === DC_BUFFER_VENDOR && fn.deviceId === DC_BUFFER_DEVICE) {
-        manager.addDcBuffer({ name: `dcbuf${manager.dcBuffers().length}`, kind: 'dc-buffer', sizeBytes: fn.bars[0].sizeBytes, bdf: fn.bdf, box: slot.box, slot: slot.slot, bar0: fn.bars[0].address });
-      }
+      // Drivers match by class code, as Linux's do (topology/device-registry.ts); a function no driver takes stays unbound.
+      const kind = entryForFunction(fn);
+      if (!kind) continue;
+      const index = found.get(kind.kind) ?? 0;
+      found.set(kind.kind, index + 1);
+      yield* kind.driver.probe({
+        fn,
+        slot,
+        params: slotParams(fabric.topology, slot.box, slot.slot),
+        topology: fabric.topology,
+        name: kind.name(index),
+        index,
+        scheduler,
+        rootComplex: rc,
+        allocator,
+        manager,
+        host: params,
+        maxTransferBytes: opts.maxTransferBytes,
+        msiVector: () => vector++,
+      });
     }
   }
 

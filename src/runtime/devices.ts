@@ -1,10 +1,11 @@
 import { boot } from './boot.js';
 import { buildFabric } from '../topology/builder.js';
+import { DEVICE_KINDS, type DeviceKindName } from '../topology/device-registry.js';
 import type { Topology } from '../topology/schema.js';
 
 export interface DeviceRow {
   name: string;
-  kind: 'ssd' | 'dc-buffer';
+  kind: DeviceKindName;
   box: string;
   slot: number;
   bdf: string;
@@ -15,12 +16,12 @@ export interface DeviceRow {
 
 /**
  * Boots a host on a topology and returns what its DC manager knows: its ExpEther group's devices only
- * (`host`: which host, default the first; `hostsOf(topology)` lists them).
+ * (`host`: which host, default the first; `hostsOf(topology)` lists them), kind by kind in the
+ * registry's order (every SSD, then every DC buffer), each kind's in enumeration order.
  */
 export function listDevices(topology: Topology, seed: number, host?: string): DeviceRow[] {
   const booted = boot(buildFabric(topology, seed), { maxTransferBytes: topology.copy.chunkBytes, host });
-  const mgr = booted.manager;
-  const rows: DeviceRow[] = mgr.blockDevices().map((d) => ({ name: d.name, kind: 'ssd', box: d.box, slot: d.slot, bdf: d.bdf, capacityBytes: d.capacityBytes, bar0: d.bar0, serial: d.serial }));
-  for (const b of mgr.dcBuffers()) rows.push({ name: b.name, kind: 'dc-buffer', box: b.box, slot: b.slot, bdf: b.bdf, capacityBytes: b.sizeBytes, bar0: b.bar0 });
-  return rows;
+  return DEVICE_KINDS.flatMap((k) =>
+    k.driver.devices(booted.manager).map(({ name, box, slot, bdf, capacityBytes, bar0, serial }): DeviceRow => ({ name, kind: k.kind, box, slot, bdf, capacityBytes, bar0, ...(serial !== undefined ? { serial } : {}) })),
+  );
 }

@@ -9,6 +9,7 @@ import { digestFabric } from './fast/fabric-digest.js';
 import { FastForward, type Fidelity } from './fast/fast-forward.js';
 import { JointFastForward } from './fast/joint-forward.js';
 import { buildFabric, hostOf, type ConnectFn } from '../topology/builder.js';
+import { deviceKinds } from '../topology/device-registry.js';
 import { FIRST_HOST, groupOf, hostsOf, type Topology } from '../topology/schema.js';
 import type { BlockDevice } from '../host/dc/manager.js';
 import { DcOperator, type MoveHandle, type MoveObserver, type MoveStats } from '../host/dc/operator.js';
@@ -439,7 +440,7 @@ export function runMoves(req: MovesRequest): MovesResult {
   const devices: Record<string, string> = {};
   for (const h of booted.values()) {
     const prefix = h.host.name === FIRST_HOST ? '' : `${h.host.name}:`;
-    for (const d of [...h.manager.blockDevices(), ...h.manager.dcBuffers()]) devices[`${d.box}.slot${d.slot}`] = `${prefix}${d.name}`;
+    for (const d of deviceKinds.flatMap((k) => k.driver.devices(h.manager))) devices[`${d.box}.slot${d.slot}`] = `${prefix}${d.name}`;
   }
   const link = mainHost.link.name;
   return {

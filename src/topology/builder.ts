@@ -9,21 +9,24 @@ import { HostSideBridge } from '../expether/host-bridge.js';
 import { IoSideBridge } from '../expether/io-bridge.js';
 import { PcieLink, type FcCredits } from '../pcie/link.js';
 import type { PcieGeneration, PcieLanes } from '../pcie/link-params.js';
-import { DcBuffer } from '../devices/dc-buffer.js';
 import type { BlockStore } from '../devices/block-store.js';
-import { NvmeSsd } from '../devices/nvme-ssd.js';
 import { RootComplex } from '../devices/root-complex.js';
-import { groupOf, hostsOf, FIRST_HOST, type HostConfig, type LinkConfig, type Topology } from './schema.js';
+import type { DeviceKind, FabricNode, SlotDevice } from './device-kind.js';
+import { kindOf, slotParams, type DeviceKindName } from './device-registry.js';
+import { groupOf, hostsOf, FIRST_HOST, type HostConfig, type Topology } from './schema.js';
+import type { LinkConfig } from './schema-parts.js';
 
 export interface SlotInstance {
   box: string;
   slot: number;
   /** Its ExpEther group (the slot's `group`, default expether.groupId): the host of that group enumerates it. */
   group: number;
+  /** Which kind of device it holds (the slot's `kind:`; device-registry.ts). */
+  kind: DeviceKindName;
   bridge: IoSideBridge;
   link: PcieLink;
-  /** An SSD's store is in memory unless the builder was given `storeFor` (live mode: files). */
-  device: NvmeSsd<BlockStore> | DcBuffer;
+  /** Its device, built by its kind's entry; narrow with `instanceof` (`NvmeSsd`: its store is in memory unless the builder was given `storeFor`, live mode's files). */
+  device: SlotDevice;
 }
 
 /**
@@ -60,6 +63,8 @@ export interface Fabric<S extends Scheduler = VirtualScheduler> {
   switches: EthSwitch[];
   /** Every slot of every box, in topology order, whatever its group. */
   slots: SlotInstance[];
+  /** Components the slots' kinds added outside the slots (`BuildContext.addNode`: a NIC's network peer), by name; digested by the fast path. */
+  nodes: Map<string, FabricNode>;
 }
 
 /** The host of that name (default the first); an unknown name is an error listing the hosts. */
@@ -228,6 +233,7 @@ export function buildFabric(topology: Topology, options: number | FabricOptions<
   }
 
   const slots: SlotInstance[] = [];
+  const nodes = new Map<string, FabricNode>();
   let n = 0;
   t.boxes.forEach((box, b) => {
     box.slots.forEach((s, slot) => {
@@ -238,19 +244,41 @@ export function buildFabric(topology: Topology, options: number | FabricOptions<
       if (hostMac === undefined) throw new DconnectError('BAD_TOPOLOGY', `${name} is in ExpEther group ${group}, which has no host`, `hosts' groups: ${hostSpecs.map((x) => `${x.groupId} (${x.name})`).join(', ')}`);
       const eth = new EthPort(name, scheduler, ethParams, null, trace);
       connect(eth, slotPort(b, slot, k), t.ethernet.cableLatencyNs);
-      if (s.kind === 'ssd') {
-        const p = { ...t.ssd, ...s.ssd };
-        const link = mkLink(`${name}.link`, p.link, portCredits, endpointCredits);
-        const bridge = new IoSideBridge(name, scheduler, slotMacs[k], group, bridgeParams, eth, link.up, hostMac, p.link, trace);
-        const device = new NvmeSsd(name, scheduler, { ...p, mpsBytes: t.pcie.mpsBytes, mrrsBytes: t.pcie.mrrsBytes, serial: s.serial, model: 'OCZ Z-Drive M84 (model)' }, link.down, rng.stream(`${name}.ssd`), p.link, trace, opts.storeFor?.(name, p.capacityBytes));
-        slots.push({ box: box.name, slot, group, bridge, link, device });
-      } else {
-        const p = { ...t.dcBuffer, ...s.dcBuffer };
-        const link = mkLink(`${name}.link`, p.link, portCredits, endpointCredits);
-        const bridge = new IoSideBridge(name, scheduler, slotMacs[k], group, bridgeParams, eth, link.up, hostMac, p.link, trace);
-        const device = new DcBuffer(name, scheduler, { ...p, mpsBytes: t.pcie.mpsBytes }, link.down, p.link, trace);
-        slots.push({ box: box.name, slot, group, bridge, link, device });
-      }
+      const kind = kindOf(s.kind);
+      let made: { link: PcieLink; bridge: IoSideBridge } | null = null;
+      const ctx: Parameters<DeviceKind['build']>[0] = {
+        name,
+        box: box.name,
+        slot,
+        spec: s,
+        params: slotParams(t, box.name, slot),
+        topology: t,
+        scheduler,
+        rng,
+        trace,
+        options: opts,
+        mkLink: (cfg) => {
+          if (made) throw new Error(`buildFabric: ${kind.kind} in ${name} made its PCIe link twice`);
+          const link = mkLink(`${name}.link`, cfg, portCredits, endpointCredits);
+          made = { link, bridge: new IoSideBridge(name, scheduler, slotMacs[k], group, bridgeParams, eth, link.up, hostMac, cfg, trace) };
+          return link;
+        },
+        connect,
+        mkSwitch: (swName, ports) => {
+          const sw = mkSwitch(swName, ports);
+          switches.push(sw);
+          return sw;
+        },
+        ethParams,
+        addNode: (nodeName, node) => {
+          if (nodes.has(nodeName)) throw new DconnectError('BAD_TOPOLOGY', `two components are named '${nodeName}' (the second from ${name})`);
+          nodes.set(nodeName, node);
+        },
+      };
+      const device = kind.build(ctx);
+      const plugged = made as { link: PcieLink; bridge: IoSideBridge } | null;
+      if (!plugged) throw new Error(`buildFabric: ${kind.kind} in ${name} made no PCIe link (its build must call ctx.mkLink)`);
+      slots.push({ box: box.name, slot, group, kind: s.kind, bridge: plugged.bridge, link: plugged.link, device });
     });
   });
   const hosts: HostInstance[] = hostSides.map(({ spec, link, rc, bridge }) => ({
@@ -262,5 +290,5 @@ export function buildFabric(topology: Topology, options: number | FabricOptions<
     bridge,
     slots: slots.filter((s) => s.group === spec.groupId),
   }));
-  return { topology: t, scheduler, trace, rng, rootComplex, hostLink, hostBridge, hosts, switches, slots };
+  return { topology: t, scheduler, trace, rng, rootComplex, hostLink, hostBridge, hosts, switches, slots, nodes };
 }

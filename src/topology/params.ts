@@ -2,6 +2,7 @@ import { parse as parseYaml } from 'yaml';
 import type { ZodIssue } from 'zod';
 import { DconnectError } from '../core/errors.js';
 import { parseSize } from '../core/units.js';
+import { deviceKinds } from './device-registry.js';
 import { topologySchema, type Topology } from './schema.js';
 
 /**
@@ -12,14 +13,16 @@ import { topologySchema, type Topology } from './schema.js';
  * path or value gets the same error from either.
  */
 
-/** Short names users type, for paths that live deeper in the topology. */
+/** Short names users type, for paths that live deeper in the topology (each device kind's block has a link: `ssd.lanes`, `dcBuffer.lanes`). */
 export const PARAM_ALIASES: Readonly<Record<string, string>> = {
   'host.lanes': 'host.link.lanes',
   'host.generation': 'host.link.generation',
-  'ssd.lanes': 'ssd.link.lanes',
-  'ssd.generation': 'ssd.link.generation',
-  'dcBuffer.lanes': 'dcBuffer.link.lanes',
-  'dcBuffer.generation': 'dcBuffer.link.generation',
+  ...Object.fromEntries(
+    deviceKinds.flatMap((k) => [
+      [`${k.paramsKey}.lanes`, `${k.paramsKey}.link.lanes`],
+      [`${k.paramsKey}.generation`, `${k.paramsKey}.link.generation`],
+    ]),
+  ),
   depth: 'copy.depth',
   chunk: 'copy.chunkBytes',
 };

@@ -1,73 +1,28 @@
 import { z } from 'zod';
-import { parseSize } from '../core/units.js';
 import { SWITCH_FORWARDING, type SwitchForwarding } from '../ethernet/switch.js';
-import { PCIE_GENERATIONS, PCIE_LANES, PCIE_SIZES } from '../pcie/link-params.js';
+import { DEVICE_KINDS, deviceKinds } from './device-registry.js';
+import { count, groupId, linkSchema, nonNeg, pcieSize, positive, size } from './schema-parts.js';
 
-/** A byte size: a number or a string with a unit ("64MiB", "256GB"). */
-const size = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
-  if (typeof v === 'number') return v;
-  try {
-    return parseSize(v);
-  } catch (e) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: (e as Error).message });
-    return z.NEVER;
-  }
-});
-const positive = z.number().positive();
-const nonNeg = z.number().nonnegative();
-const count = z.number().int().positive();
-const pcieSize = z.number().refine((v) => (PCIE_SIZES as readonly number[]).includes(v), { message: `must be one of ${PCIE_SIZES.join(', ')}` });
-
-export const linkSchema = z
-  .object({
-    generation: z.number().refine((v) => (PCIE_GENERATIONS as readonly number[]).includes(v), { message: 'PCIe generation must be 1..5' }),
-    lanes: z.number().refine((v) => (PCIE_LANES as readonly number[]).includes(v), { message: `lanes must be one of ${PCIE_LANES.join(', ')}` }),
-    latencyNs: nonNeg,
-  })
-  .strict();
+export { linkSchema, type LinkConfig } from './schema-parts.js';
+export { MAX_SSDS_PER_BOX, ssdSchema, type SsdConfig } from './kinds/ssd.js';
+export { dcBufferSchema, type DcBufferConfig } from './kinds/dc-buffer.js';
 
 const creditsSchema = z
   .object({ postedHeaders: count, postedDataBytes: count, nonPostedHeaders: count, completionHeaders: count, completionDataBytes: count })
   .strict();
 
-export const ssdSchema = z
-  .object({
-    capacityBytes: size,
-    blockBytes: z.union([z.literal(512), z.literal(4096)]),
-    writeMBps: positive,
-    readMBps: positive,
-    readLatencyUs: nonNeg,
-    writeLatencyUs: nonNeg,
-    latencyJitterFraction: z.number().min(0).max(0.9),
-    maxActiveCommands: count,
-    streamUnitBytes: size,
-    maxQueueEntries: count,
-    maxReadTags: z.number().int().min(1).max(256),
-    link: linkSchema,
-  })
-  .strict();
+type Kinds = typeof DEVICE_KINDS;
+/** The kinds' slot schemas, as a tuple (what z.discriminatedUnion takes). */
+type SlotSchemas<T extends readonly unknown[]> = { -readonly [I in keyof T]: T[I] extends { slot: infer S } ? S : never };
 
-export const dcBufferSchema = z
-  .object({
-    sizeBytes: size.refine((v) => v >= 4096 && (v & (v - 1)) === 0, { message: 'must be a power of two >= 4096' }),
-    ddrMBps: positive,
-    ddrLatencyNs: nonNeg,
-    rxRequestFifoEntries: count,
-    pendingReadFifoEntries: count,
-    link: linkSchema,
-  })
-  .strict();
+/** A box slot: one of the registry's kinds, told apart by `kind` (each kind's own slot schema). */
+const slotSchema = z.discriminatedUnion('kind', DEVICE_KINDS.map((k) => k.slot) as unknown as SlotSchemas<Kinds>);
 
-/** An ExpEther group id: the 802.1Q VLAN id its frames carry. */
-const groupId = z.number().int().min(1).max(4000);
+/** A kind's top-level block: its `block` schema, else its parameters. */
+type BlockOf<K> = K extends { block?: infer B; params: infer P } ? (unknown extends B ? P : B) : never;
 
-/** A slot's ExpEther group (default expether.groupId, the first host's): only that group's host enumerates it. */
-const slotGroup = groupId.optional();
-
-const slotSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('ssd'), serial: z.string().min(1).max(20), group: slotGroup, ssd: ssdSchema.partial().optional() }).strict(),
-  z.object({ kind: z.literal('dc-buffer'), group: slotGroup, dcBuffer: dcBufferSchema.partial().optional() }).strict(),
-]);
+/** Each kind's block of parameters at the top level (`ssd:`, `dcBuffer:`), in registry order. */
+const kindBlocks = Object.fromEntries(DEVICE_KINDS.map((k) => [k.paramsKey, k.block ?? k.params])) as { [K in Kinds[number] as K['paramsKey']]: BlockOf<K> };
 
 export const hostSchema = z
   .object({
@@ -99,9 +54,6 @@ const extraHostSchema = hostSchema
 
 /** Slots one host's virtual switch can hold: device numbers on its internal bus. */
 export const MAX_SLOTS_PER_GROUP = 32;
-
-/** SSD slots per I/O box at most. */
-export const MAX_SSDS_PER_BOX = 16;
 
 export const topologySchema = z
   .object({
@@ -136,8 +88,7 @@ export const topologySchema = z
         cableLatencyNs: nonNeg,
       })
       .strict(),
-    ssd: ssdSchema,
-    dcBuffer: dcBufferSchema,
+    ...kindBlocks,
     boxes: z
       .array(
         z
@@ -147,7 +98,11 @@ export const topologySchema = z
               .array(slotSchema)
               .min(1)
               .max(32)
-              .refine((slots) => slots.filter((x) => x.kind === 'ssd').length <= MAX_SSDS_PER_BOX, { message: `a box holds at most ${MAX_SSDS_PER_BOX} SSDs` }),
+              .superRefine((slots, ctx) => {
+                for (const k of deviceKinds) {
+                  if (k.perBox && slots.filter((x) => x.kind === k.kind).length > k.perBox.max) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `a box holds at most ${k.perBox.max} ${k.perBox.noun}` });
+                }
+              }),
           })
           .strict(),
       )
@@ -214,6 +169,3 @@ export function hostsOf(t: Topology): HostSpec[] {
 export function groupOf(t: Topology, slot: SlotConfig): number {
   return slot.group ?? t.expether.groupId;
 }
-export type LinkConfig = z.infer<typeof linkSchema>;
-export type SsdConfig = z.infer<typeof ssdSchema>;
-export type DcBufferConfig = z.infer<typeof dcBufferSchema>;

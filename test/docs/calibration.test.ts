@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { deviceKinds } from '../../src/topology/device-registry.js';
 import { loadTopology } from '../../src/topology/load.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -27,6 +28,9 @@ function rows(text: string): Map<string, [string, string]> {
   return out;
 }
 
+/** The topology's parameter blocks: the fixed ones and each device kind's (`ssd`, `dcBuffer`; topology/device-registry.ts). */
+const BLOCKS = new RegExp(`^(${['host', 'pcie', 'expether', 'ethernet', ...deviceKinds.map((k) => k.paramsKey), 'copy'].join('|')})\\.`);
+
 /** Every parameter of the preset has a row with its value, and every row is a parameter of the preset. */
 function agree(preset: string, documented: Map<string, [string, string]>): void {
   const params = leaves(loadTopology(preset));
@@ -35,7 +39,7 @@ function agree(preset: string, documented: Map<string, [string, string]>): void 
     assert.ok(documented.has(path), `${preset}: ${path} is in the preset but not in docs/calibration.md`);
     assert.equal(documented.get(path)![0], String(value), `${preset}: ${path}: preset ${value}, docs ${documented.get(path)![0]}`);
   }
-  for (const path of documented.keys()) if (/^(host|pcie|expether|ethernet|ssd|dcBuffer|copy)\./.test(path)) assert.ok(params.some(([p]) => p === path), `${preset}: ${path} is documented but not in the preset`);
+  for (const path of documented.keys()) if (BLOCKS.test(path)) assert.ok(params.some(([p]) => p === path), `${preset}: ${path} is documented but not in the preset`);
 }
 
 test('docs/calibration.md and the paper-2012 preset agree, parameter for parameter', () => {

@@ -7,7 +7,7 @@ import type { Fabric } from '../../topology/builder.js';
 
 /**
  * The whole fabric's state relative to now, as canonical text (see core/digest.ts): every link,
- * port, cable, bridge and device, the host software taking part (`extra`: drivers, the operator),
+ * port, cable, bridge and device, the nodes the slots' kinds added (`fabric.nodes`), the host software taking part (`extra`: drivers, the operator),
  * and last the scheduler's pending events, named by the callbacks the components registered.
  */
 export function digestFabric(fabric: Fabric, extra: Digestible[]): string {
@@ -30,6 +30,7 @@ export function digestFabric(fabric: Fabric, extra: Digestible[]): string {
   for (const b of bridges) b.digest(d, base);
   for (const h of hosts) h.rootComplex.digest(d);
   for (const s of fabric.slots) s.device.digest(d);
+  for (const node of fabric.nodes.values()) node.digest(d);
   for (const x of extra) x.digest(d);
   // A retransmission timer's due time is left out while no frame is near its timeout (ReliableSender.digest).
   const rto = (fn: Callback) => bridges.some((b) => b.isRetransmitTimer(fn));
