@@ -1,9 +1,10 @@
 import { formatBytes, formatTimePs } from '../core/units.js';
 import type { CopyResult, Fidelity, LinkPayload, MovesResult } from '../runtime/copy.js';
 import { tagOf } from '../experiments/fidelity.js';
+import type { NicMoveResult } from '../runtime/nic-moves.js';
 
 /** The host link's payload each way: what the paper's PCIe analyzer showed. */
-function hostLinkLines(h: LinkPayload, movedBytes: number): string[] {
+export function hostLinkLines(h: LinkPayload, movedBytes: number): string[] {
   const pct = (x: number) => `${((100 * x) / movedBytes).toFixed(3)}% of moved bytes`;
   return [
     `  host link   upstream ${formatBytes(h.upstreamPayloadBytes)} payload (${pct(h.upstreamPayloadBytes)}, ${(100 * h.upstreamUtilization).toFixed(1)}% busy)`,
@@ -12,7 +13,7 @@ function hostLinkLines(h: LinkPayload, movedBytes: number): string[] {
 }
 
 /** How the numbers were obtained: a fast result is exact or carries its 99.7% interval. */
-function fidelityLines(f: Fidelity): string[] {
+export function fidelityLines(f: Fidelity): string[] {
   return [`  fidelity    ${tagOf(f)}; ${f.detailedChunks} of ${f.totalChunks} chunks simulated TLP by TLP`, `              ${f.method}`];
 }
 
@@ -41,6 +42,20 @@ export function formatMoves(r: MovesResult): string {
     `  aggregate   ${r.aggregate.mbPerSec.toFixed(1)} MB/s (${formatBytes(bytes)} in ${formatTimePs(r.aggregate.simulatedSeconds * 1e12)} simulated, until the last move ended)`,
     ...hostLinkLines(r.hostLink, bytes),
     `  events      ${r.events}; seed ${r.seed}`,
+    ...fidelityLines(r.fidelity),
+  ];
+  return lines.join('\n');
+}
+
+/** A move with a NIC (serve, ingest, pipeline): as a copy's, with the frames and the NIC. */
+export function formatNicMove(r: NicMoveResult): string {
+  const lines = [
+    `${r.mode} ${r.kind} ${r.src}${r.src.startsWith('net:') ? '' : `:${r.srcOffset}`} -> ${r.dst}${r.dst.startsWith('net:') ? '' : `:${r.dstOffset}`} through ${r.nic}, ${formatBytes(r.bytes)}${r.kind === 'pipeline' ? '' : ` in ${formatBytes(r.chunkBytes)} chunks, ${r.depth} commands in flight`}, host link x${r.hostLanes}`,
+    `  time        ${formatTimePs(r.simulatedSeconds * 1e12)} simulated`,
+    `  bandwidth   ${r.mbPerSec.toFixed(1)} MB/s (relayed by ${r.relay})`,
+    `  verified    ${r.verified ? 'yes' : 'NO: the far end differs from the source'} (at the far end, byte for byte)`,
+    ...hostLinkLines(r.hostLink, r.bytes),
+    `  frames      ${r.frames} data frames; ${r.commands} drive commands; ${r.events} events; seed ${r.seed}`,
     ...fidelityLines(r.fidelity),
   ];
   return lines.join('\n');

@@ -14,6 +14,8 @@ import { openCapture } from './capture-file.js';
 import { listLinks } from '../runtime/capture.js';
 import { faultConnect, parseFault, parseMediaError } from '../runtime/faults.js';
 import { progressBar } from './progress.js';
+import { isNetEnd } from '../runtime/nic-moves.js';
+import { nicCopyAction } from './nic-copy.js';
 
 const program = new Command();
 program
@@ -77,7 +79,7 @@ program
 
 program
   .command('copy')
-  .description('copy a range from one SSD to another, directly through the DC buffer (default) or through host memory; more pairs (sda sdb sdc sdd) move concurrently')
+  .description('copy a range from one SSD to another, directly through the DC buffer (default) or through host memory; more pairs (sda sdb sdc sdd) move concurrently; net:CLIENT at either end moves through a NIC (sda net:client0, net:client0 sdb, net:client0 net:client1)')
   .argument('[src]', 'source device and optional offset: sda or sda:1GiB')
   .argument('[dst]', 'destination device and optional offset: sdb or sdb:4KiB')
   .argument('[more...]', 'further source/destination pairs, moved at the same time: sdc sdd ...')
@@ -120,6 +122,7 @@ program
       return liveCopyAction({ src: src.device, srcOffset: src.offset, dst: dst.device, dstOffset: dst.offset, lengthBytes: parseSize(o.length, '--length'), via: parseVia(o.via), ...(o.chunk ? { chunkBytes: parseSize(o.chunk, '--chunk') } : {}), ...(o.depth ? { depth: Number(o.depth) } : {}), verify: o.verify, ...(capture ? { capture } : {}) }, o);
     }
     const { topology } = topologyOf(o, o.hostLanes === undefined ? [] : [{ spec: `host.lanes=${o.hostLanes}`, shown: `--host-lanes ${o.hostLanes}` }]);
+    if (isNetEnd(srcArg) || isNetEnd(dstArg)) return nicCopyAction(topology, srcArg, dstArg, more, o);
     if (more.length % 2 !== 0) throw new DconnectError('BAD_OPTION', `${more.length + 2} devices given; moves need them in pairs`, 'name a destination for every source: dconnect copy sda sdb sdc sdd');
     const args = [srcArg, dstArg, ...more];
     const pairs = Array.from({ length: args.length / 2 }, (_, i) => {

@@ -80,6 +80,8 @@ export class NicDriver {
   private txDoorbell = false;
   private rxDoorbell = false;
   mac = 0;
+  /** The NIC's receive packet buffer, bytes (PBA): frames it can hold while it places earlier ones. */
+  rxBufferBytes = 0;
   /** Called after each interrupt's reaping: callers post more work then. */
   onInterrupt: (() => void) | null = null;
   readonly counters = { txFrames: 0, rxFrames: 0, txErrors: 0, rxErrors: 0, interrupts: 0, doorbells: 0 };
@@ -123,6 +125,7 @@ export class NicDriver {
     this.mmio(NIC_REG.IMS, ICR.TXDW | ICR.RXT0 | ICR.RXO | ICR.DESC_ERR);
     this.mmio(NIC_REG.TCTL, TCTL_EN);
     this.mmio(NIC_REG.RCTL, RCTL_EN);
+    this.rxBufferBytes = ((yield* call<number>((k) => this.rc.mmioRead32(this.bar0 + NIC_REG.PBA, k))) & 0xffff) * 1024;
     const lo = yield* call<number>((k) => this.rc.mmioRead32(this.bar0 + NIC_REG.RAL0, k));
     const hi = yield* call<number>((k) => this.rc.mmioRead32(this.bar0 + NIC_REG.RAH0, k));
     if (!(hi & 0x8000_0000)) throw new Error(`NIC at BAR 0x${this.bar0.toString(16)} has no valid station address`);

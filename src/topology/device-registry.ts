@@ -3,6 +3,7 @@ import type { FoundFunction } from '../host/enumeration.js';
 import type { DeviceKind } from './device-kind.js';
 import type { Topology } from './schema.js';
 import { dcBufferKind } from './kinds/dc-buffer.js';
+import { nicKind } from './kinds/nic.js';
 import { ssdKind } from './kinds/ssd.js';
 
 /**
@@ -15,7 +16,7 @@ import { ssdKind } from './kinds/ssd.js';
  * The order is the order of the schema's union (its error lists the kinds so), of the topology's
  * parameter blocks, and of the host's device table: every device of the first kind, then the next.
  */
-export const DEVICE_KINDS = [ssdKind, dcBufferKind] as const;
+export const DEVICE_KINDS = [ssdKind, dcBufferKind, nicKind] as const;
 
 /** A slot's `kind:`, as the registry knows them. */
 export type DeviceKindName = (typeof DEVICE_KINDS)[number]['kind'];

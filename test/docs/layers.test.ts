@@ -13,10 +13,10 @@ import { fileURLToPath } from 'node:url';
 const SRC = fileURLToPath(new URL('../../../src/', import.meta.url));
 
 /** Bottom to top, as in docs/architecture.md's table. */
-export const LAYERS = ['core', 'pcie', 'ethernet', 'expether', 'devices', 'host', 'topology', 'runtime', 'experiments', 'cli'] as const;
+export const LAYERS = ['core', 'pcie', 'ethernet', 'expether', 'devices', 'net', 'host', 'topology', 'runtime', 'experiments', 'cli'] as const;
 /** Outside the model layers (issue "Live fabric"): may use async and the wall clock; the model may not import it. */
 const LIVE = 'live';
-const MODEL = new Set(['core', 'pcie', 'ethernet', 'expether', 'devices', 'host', 'topology', 'runtime']);
+const MODEL = new Set(['core', 'pcie', 'ethernet', 'expether', 'devices', 'net', 'host', 'topology', 'runtime']);
 const FORBIDDEN: [string, string, string][] = [
   ['devices', 'expether', 'a device sees only its PCIe port, not the bridges'],
   ['devices', 'ethernet', 'a device sees only its PCIe port, not Ethernet'],

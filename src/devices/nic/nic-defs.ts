@@ -35,6 +35,8 @@ export const NIC_REG = {
   SRRCTL: 0x2c00,
   /** Bytes of each frame written to the header buffer (0: no split, the whole frame to the packet buffer). */
   HSPLIT: 0x2c04,
+  /** Packet buffer allocation (82574 PBA): receive KiB in bits 15:0, transmit KiB in 31:16. */
+  PBA: 0x1000,
   /** Missed packets: frames dropped because the receive FIFO was full (read to clear). */
   MPC: 0x4010,
   /** Good packets received / transmitted (read to clear). */

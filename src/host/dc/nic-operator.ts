@@ -126,16 +126,22 @@ export class NicOperator {
       }, 'nic-op>send');
     };
 
-    // ---- Receiving frames from a client into posted buffers, granting credit for them.
+    // ---- Receiving frames from a client into posted buffers, granting credit for them. Credit never
+    // passes the buffers posted, nor what the NIC's receive packet buffer holds beyond the frames
+    // already placed: a NIC that places frames slower than the line brings them (its DMA bound by the
+    // fabric) buffers the difference, and a frame that does not fit would be missed. One frame's room
+    // stays for the other client's credit frames.
+    const window = Math.max(1, Math.floor(nic.rxBufferBytes / (BT_FRAME_HEADER_BYTES + F)) - 1);
+    /** Credit is sent in steps of a quarter window (delayed acknowledgement), or when it reaches the end. */
+    const creditStep = Math.max(1, Math.floor(window / 4));
     let inCredit = 0;
     let nextIn = 0;
     let creditPending = false;
-    const grant = (limit: number): void => {
-      if (limit <= inCredit || creditPending) {
-        inCredit = Math.max(inCredit, limit);
-        return;
-      }
+    const grant = (posted: number): void => {
+      const limit = Math.min(posted, nextIn + window, totalFrames);
+      if (limit <= inCredit || (limit < totalFrames && limit - inCredit < creditStep && inCredit > nextIn)) return;
       inCredit = limit;
+      if (creditPending) return;
       creditPending = true;
       // The credit frame waits for a free transmit descriptor if the ring is full (it needs one).
       const sendCredit = (): void => {
@@ -269,6 +275,7 @@ export class NicOperator {
         if (!h) return;
         if (r.packetBytes !== frameLen(h.seq)) return stop(new DconnectError('PROTOCOL', `frame ${h.seq} carried ${r.packetBytes} payload bytes, not ${frameLen(h.seq)}`));
         received++;
+        grant(postedFrames);
         if (received % framesPerChunk === 0 || received === totalFrames) {
           complete.push(Math.floor(h.seq / framesPerChunk));
           cpu(framesPerChunk, writeMore, 'nic-op>chunk-in');
@@ -311,7 +318,7 @@ export class NicOperator {
       // on, so frames below sentDone + (buffers not waiting to be posted) have a place. A credit frame from
       // the receiving client takes a descriptor for a moment (its buffer is reposted at once); a data frame
       // arriving meanwhile waits in the NIC's receive FIFO for the next one.
-      if (posted) grant(Math.min(totalFrames, sentDone + s.slots.length - free.length));
+      if (posted) grant(sentDone + s.slots.length - free.length);
     };
     const onFrame = (r: Received, buf: number): void => {
       if (r.errors === 0 && r.packetBytes === 0) {
@@ -324,6 +331,7 @@ export class NicOperator {
       const h = takeData(r);
       if (!h) return;
       landed.set(h.seq, buf);
+      grant(sentDone + s.slots.length - free.length);
       pumpOut();
     };
     payloadOf = (seq) => landed.get(seq) ?? null;

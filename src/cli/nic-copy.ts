@@ -1,0 +1,77 @@
+import { DconnectError } from '../core/errors.js';
+import { parseSize } from '../core/units.js';
+import { isNetEnd, runNicMove } from '../runtime/nic-moves.js';
+import type { Topology } from '../topology/schema.js';
+import { parseDeviceRange, parseSeed, parseVia } from './args.js';
+import { openCapture } from './capture-file.js';
+import { formatNicMove } from './format.js';
+import { progressBar } from './progress.js';
+
+interface NicCopyOptions {
+  length?: string;
+  depth?: string;
+  chunk?: string;
+  via: string;
+  seed: string;
+  fidelity: string;
+  fault?: string[];
+  capture?: string;
+  pcap?: string;
+  host?: string;
+  json?: boolean;
+}
+
+/** The end of a NIC move as the runtime takes it: `net:client0` as is, a drive with its offset. */
+function endOf(text: string, role: string): { name: string; offset: number } {
+  if (isNetEnd(text)) {
+    if (text.includes(':', 4)) throw new DconnectError('BAD_OPTION', `${role} '${text}': a client takes no offset (a stream starts at its beginning)`, `name it as ${text.slice(0, text.indexOf(':', 4))}`);
+    return { name: text, offset: 0 };
+  }
+  const d = parseDeviceRange(text, role);
+  return { name: d.device, offset: d.offset };
+}
+
+/**
+ * `dconnect copy` with a client at one end or both (issue 9): sda net:client0 (serve), net:client0 sdb
+ * (ingest), net:client0 net:client1 (pipeline), direct through the DC buffer or via host memory.
+ */
+export function nicCopyAction(topology: Topology, srcArg: string, dstArg: string, more: string[], o: NicCopyOptions): void {
+  if (more.length > 0) throw new DconnectError('BAD_OPTION', 'a move through a NIC is one pair', 'give one source and one destination');
+  if (o.fault && o.fault.length > 0) throw new DconnectError('BAD_OPTION', '--fault does not apply to moves through a NIC yet', 'drop --fault, or move between drives');
+  if (o.host) throw new DconnectError('BAD_OPTION', '--host does not apply to moves through a NIC yet: the first host runs them', 'drop --host');
+  if (o.length === undefined) throw new DconnectError('BAD_OPTION', 'copy needs --length', 'e.g. --length 64MiB');
+  if (o.fidelity === 'fast') process.stderr.write('note: moves through a NIC run at full fidelity (every TLP and frame; no fast path yet)\n');
+  const src = endOf(srcArg, 'source');
+  const dst = endOf(dstArg, 'destination');
+  const lengthBytes = parseSize(o.length, '--length');
+  const depth = o.depth === undefined ? undefined : Number(o.depth);
+  if (depth !== undefined && !Number.isInteger(depth)) throw new DconnectError('BAD_OPTION', `--depth '${o.depth}' is not an integer`, 'use 1..64');
+  const capture = openCapture(topology, o.capture, o.pcap, undefined);
+  const bar = progressBar('copy', lengthBytes, 'bytes', { lines: true });
+  try {
+    const r = runNicMove({
+      topology,
+      src: src.name,
+      dst: dst.name,
+      srcOffset: src.offset,
+      dstOffset: dst.offset,
+      lengthBytes,
+      ...(depth !== undefined ? { depth } : {}),
+      ...(o.chunk !== undefined ? { chunkBytes: parseSize(o.chunk, '--chunk') } : {}),
+      via: parseVia(o.via),
+      seed: parseSeed(o.seed),
+      ...(capture ? { connect: capture.connect } : {}),
+      onProgress: (d) => bar.update(d),
+    });
+    bar.stop();
+    if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
+    else process.stdout.write(formatNicMove(r) + '\n');
+    if (!r.verified) process.exitCode = 3;
+    if (capture) {
+      const c = capture.close();
+      process.stderr.write(`captured ${c.frames} frames on ${o.capture} into ${c.path}\n`);
+    }
+  } finally {
+    bar.stop();
+  }
+}

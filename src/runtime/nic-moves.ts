@@ -1,0 +1,292 @@
+import { DconnectError } from '../core/errors.js';
+import { PS_PER_S } from '../core/scheduler.js';
+import { patternBytes, SparseMemory } from '../devices/sparse-memory.js';
+import { NvmeSsd } from '../devices/nvme-ssd.js';
+import { NicOperator, type NicMoveKind, type NicMoveStats } from '../host/dc/nic-operator.js';
+import type { BlockDevice, NicDevice } from '../host/dc/manager.js';
+import { ClientNode } from '../net/client-node.js';
+import { buildFabric, type ConnectFn, type Fabric } from '../topology/builder.js';
+import { slotParams } from '../topology/device-registry.js';
+import type { NicConfig } from '../topology/kinds/nic.js';
+import type { Topology } from '../topology/schema.js';
+import { boot, type BootedHost } from './boot.js';
+import { bytesEqual, patternSeedOf, type LinkPayload, type Via } from './moves.js';
+import type { Fidelity } from './fast/fast-forward.js';
+
+/** `net:NAME` names a client on a NIC's network as a move's end. */
+export const NET_PREFIX = 'net:';
+
+export function isNetEnd(name: string): boolean {
+  return name.startsWith(NET_PREFIX);
+}
+
+export interface NicMoveRequest {
+  topology: Topology;
+  /** A drive (`sda`) or a client (`net:client0`); at least one end is a client. */
+  src: string;
+  dst: string;
+  srcOffset?: number;
+  dstOffset?: number;
+  lengthBytes: number;
+  chunkBytes?: number;
+  depth?: number;
+  via: Via;
+  seed: number;
+  connect?: ConnectFn;
+  /** Bytes the receiving end has so far, of the total (called from the simulation). */
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
+}
+
+export interface NicMoveResult {
+  kind: NicMoveKind;
+  mode: 'direct' | 'conventional';
+  src: string;
+  dst: string;
+  srcOffset: number;
+  dstOffset: number;
+  bytes: number;
+  /** The NIC the frames went through. */
+  nic: string;
+  relay: string;
+  simulatedSeconds: number;
+  mbPerSec: number;
+  /** The far end's bytes equal the source's, byte for byte. */
+  verified: boolean;
+  frames: number;
+  /** Drive commands the host issued (reads when serving, writes when ingesting; none in a pipeline). */
+  commands: number;
+  chunkBytes: number;
+  depth: number;
+  hostLanes: number;
+  seed: number;
+  hostLink: LinkPayload;
+  events: number;
+  fidelity: Fidelity;
+  trace: Record<string, Record<string, number>>;
+  /** Which device sits in each slot, by the slot's trace prefix (`box0.slot3` -> `nic0`). */
+  devices: Record<string, string>;
+}
+
+/** The client of that name and the NIC slot whose network holds it; an unknown name lists the clients. */
+export function clientHome(t: Topology, name: string): { box: string; slot: number } {
+  const homes: { name: string; box: string; slot: number }[] = [];
+  for (const b of t.boxes) b.slots.forEach((s, i) => s.kind === 'nic' && s.clients.forEach((c) => homes.push({ name: c.name, box: b.name, slot: i })));
+  const h = homes.find((x) => x.name === name);
+  if (!h) {
+    throw new DconnectError('UNKNOWN_DEVICE', `no client '${name}' on any NIC's network of topology ${t.name}`, homes.length ? `clients: ${homes.map((x) => `${NET_PREFIX}${x.name}`).join(', ')}` : "this topology has no NIC: try --topology paper-2012-nic");
+  }
+  return h;
+}
+
+/** A drive's range for a NIC move: block-aligned, inside the drive (nothing is written before this passes). */
+function checkDriveRange(d: BlockDevice, offset: number, length: number, chunk: number, role: string): void {
+  for (const [v, what] of [[offset, `${role} offset ${offset}`], [length, `length ${length}`], [chunk, `chunk size ${chunk}`]] as const) {
+    if (v % d.blockBytes !== 0) throw new DconnectError('UNALIGNED', `${what} is not a multiple of ${d.name}'s ${d.blockBytes}-byte block`, `use a multiple of ${d.blockBytes} bytes, e.g. 4KiB`);
+  }
+  if (chunk <= 0 || chunk / d.blockBytes > 65536) throw new DconnectError('BAD_OPTION', `chunk size ${chunk} is outside 1..65536 blocks`, 'use a chunk from 4KiB to 32MiB');
+  if (offset + length > d.capacityBytes) throw new DconnectError('OUT_OF_RANGE', `${role} range [${offset}, ${offset + length}) is beyond ${d.name}'s capacity of ${d.capacityBytes} bytes`, `keep offset + length <= ${d.capacityBytes}`);
+}
+
+function clientOf(fabric: Fabric, name: string): ClientNode {
+  const c = fabric.nodes.get(name);
+  if (!(c instanceof ClientNode)) throw new Error(`${name} is not a client node`);
+  return c;
+}
+
+function storeOf(host: BootedHost, d: BlockDevice): SparseMemory {
+  const s = host.fabric.slots.find((x) => x.box === d.box && x.slot === d.slot)!.device;
+  if (!(s instanceof NvmeSsd) || !(s.store instanceof SparseMemory)) throw new Error(`${d.name} is not an in-memory SSD model`);
+  return s.store;
+}
+
+/**
+ * A move with a NIC, as a library call: builds the fabric, boots the host (its NIC driver among the
+ * others), seeds the source (a drive's range, or the sending client's application data), runs the DC
+ * operator's NIC move through a DC buffer (direct) or host memory (conventional), and verifies the far
+ * end byte for byte. Every TLP and frame is simulated (there is no fast path for these moves yet), so
+ * the result is exact by construction.
+ */
+export function runNicMove(req: NicMoveRequest): NicMoveResult {
+  const t = req.topology;
+  const srcNet = isNetEnd(req.src);
+  const dstNet = isNetEnd(req.dst);
+  if (!srcNet && !dstNet) throw new DconnectError('BAD_OPTION', 'a NIC move needs a client at one end', `name one as ${NET_PREFIX}CLIENT, e.g. dconnect copy sda ${NET_PREFIX}client0`);
+  const kind: NicMoveKind = srcNet && dstNet ? 'pipeline' : srcNet ? 'ingest' : 'serve';
+  const srcName = srcNet ? req.src.slice(NET_PREFIX.length) : req.src;
+  const dstName = dstNet ? req.dst.slice(NET_PREFIX.length) : req.dst;
+  if (srcNet && dstNet && srcName === dstName) throw new DconnectError('OVERLAP', `source and destination are both client ${srcName}`, 'a pipeline goes from one client to another');
+  const clientSide = kind === 'ingest' ? srcName : dstName;
+  const home = clientHome(t, clientSide);
+  if (kind === 'pipeline') {
+    const other = clientHome(t, srcName);
+    if (other.box !== home.box || other.slot !== home.slot) throw new DconnectError('BAD_OPTION', `${srcName} and ${dstName} are on different NICs' networks`, 'a pipeline goes through one NIC: pick two clients of the same NIC');
+  }
+  const p = slotParams(t, home.box, home.slot) as NicConfig;
+  const F = p.framePayloadBytes;
+  const depth = req.depth ?? t.copy.depth;
+  const chunk = req.chunkBytes ?? t.copy.chunkBytes;
+  if (!Number.isInteger(depth) || depth < 1 || depth > 64) throw new DconnectError('BAD_OPTION', `depth ${depth} is outside 1..64`);
+  if (req.lengthBytes <= 0 || req.lengthBytes % F !== 0) throw new DconnectError('UNALIGNED', `length ${req.lengthBytes} is not a positive multiple of the ${F}-byte frame payload`, `use a multiple of ${F} bytes, e.g. 64MiB`);
+  if (chunk % F !== 0) throw new DconnectError('UNALIGNED', `chunk size ${chunk} is not a multiple of the ${F}-byte frame payload`, `use a multiple of ${F} bytes`);
+
+  const fabric = buildFabric(t, { seed: req.seed, connect: req.connect });
+  const host = boot(fabric, { maxTransferBytes: chunk });
+  const mgr = host.manager;
+  const nicDev: NicDevice | undefined = mgr.nics().find((n) => n.box === home.box && n.slot === home.slot);
+  if (!nicDev) throw new DconnectError('UNKNOWN_DEVICE', `the NIC of ${clientSide}'s network (${home.box}.slot${home.slot}) is not one of host's devices`, 'put the NIC slot in the host\'s ExpEther group');
+  const drive = kind === 'serve' ? mgr.lookup(req.src) : kind === 'ingest' ? mgr.lookup(req.dst) : undefined;
+  const srcOffset = req.srcOffset ?? 0;
+  const dstOffset = req.dstOffset ?? 0;
+  if (drive) checkDriveRange(drive, kind === 'serve' ? srcOffset : dstOffset, req.lengthBytes, chunk, kind === 'serve' ? 'source' : 'destination');
+
+  // Relay space: direct through the DC buffer of the NIC's box (else the first), conventional in host memory.
+  const relaySpace = depth * chunk;
+  let relay = 'host memory';
+  let base: number;
+  if (req.via === 'dc-buffer') {
+    const bufs = mgr.dcBuffers();
+    if (bufs.length === 0) throw new DconnectError('BAD_TOPOLOGY', 'the fabric has no DC buffer', "add a slot of kind 'dc-buffer' to a box, or use --via host");
+    const buf = bufs.find((b) => b.box === nicDev.box) ?? bufs[0];
+    if (relaySpace > buf.sizeBytes) throw new DconnectError('BAD_OPTION', `the move needs ${relaySpace} bytes of relay space in the ${buf.sizeBytes}-byte DC buffer ${buf.name}`, 'use a smaller --chunk or --depth');
+    relay = buf.name;
+    base = buf.bar0;
+  } else {
+    base = host.allocator.alloc(relaySpace);
+  }
+  const chunks = Math.ceil(req.lengthBytes / chunk);
+  const slots =
+    kind === 'pipeline'
+      ? Array.from({ length: Math.min(relaySpace / F, p.ringEntries - 1, req.lengthBytes / F) }, (_, i) => base + i * F)
+      : Array.from({ length: Math.min(depth, chunks) }, (_, i) => base + i * chunk);
+
+  // The source's bytes: a drive range filled before the move, or the sending client's application data.
+  const seed = patternSeedOf(req.seed, 0);
+  const srcBase = kind === 'serve' ? srcOffset : 0;
+  if (kind === 'serve') storeOf(host, drive!).fillPattern(srcOffset, req.lengthBytes, seed);
+  const sink = dstNet ? new SparseMemory(`${dstName}.received`, req.lengthBytes) : null;
+  let receivedBytes = 0;
+
+  const before = fabric.trace.snapshot();
+  const eventsBefore = fabric.scheduler.eventsExecuted;
+  const startPs = fabric.scheduler.now();
+  let failure: Error | null = null;
+  let opStats: NicMoveStats | null = null;
+  let clientsLeft = 0;
+  const clientDone = (e: Error | null) => {
+    if (e) failure ??= e;
+    else clientsLeft--;
+  };
+  const stream = 1;
+  if (srcNet) {
+    clientsLeft++;
+    clientOf(fabric, srcName).send(stream, nicDev.mac, req.lengthBytes, F, (off, len) => {
+      const out = new Uint8Array(len);
+      patternBytes(seed, off, out);
+      return out;
+    }, clientDone);
+  }
+  if (dstNet) {
+    clientsLeft++;
+    clientOf(fabric, dstName).receive(stream, nicDev.mac, req.lengthBytes, F, (off, data) => {
+      sink!.write(off, data);
+      receivedBytes += data.length;
+    }, clientDone);
+  }
+  new NicOperator(fabric.scheduler).move(
+    {
+      kind,
+      nic: nicDev.driver,
+      drive,
+      driveOffset: kind === 'serve' ? srcOffset : dstOffset,
+      fromMac: srcNet ? clientOf(fabric, srcName).mac : undefined,
+      toMac: dstNet ? clientOf(fabric, dstName).mac : undefined,
+      stream,
+      lengthBytes: req.lengthBytes,
+      chunkBytes: chunk,
+      depth,
+      slots,
+      frameBytes: F,
+      perFrameCpuNs: p.hostPacketCpuNs,
+    },
+    (s) => (opStats = s),
+    (e) => (failure ??= e),
+  );
+  const dstStore = kind === 'ingest' ? storeOf(host, drive!) : null;
+  const ssd = kind === 'ingest' ? (fabric.slots.find((x) => x.box === drive!.box && x.slot === drive!.slot)!.device as NvmeSsd) : null;
+  const progressEvery = 1 << 20;
+  let nextProgress = progressEvery;
+  let endPs = 0;
+  fabric.scheduler.run({
+    maxEvents: 2e10,
+    stop: () => {
+      if (req.onProgress && fabric.scheduler.eventsExecuted >= nextProgress) {
+        nextProgress = fabric.scheduler.eventsExecuted + progressEvery;
+        req.onProgress(ssd ? ssd.counters.bytesWritten - (before[`ssd.${drive!.box}.slot${drive!.slot}`]?.bytesWritten ?? 0) : receivedBytes, req.lengthBytes);
+      }
+      const finished = opStats !== null && clientsLeft === 0;
+      if (finished && endPs === 0) endPs = fabric.scheduler.now();
+      return failure !== null || finished;
+    },
+  });
+  if (failure) throw failure;
+  if (opStats === null || clientsLeft !== 0) throw new Error('the NIC move did not finish: the fabric went idle with frames or commands outstanding');
+  const stats: NicMoveStats = opStats;
+
+  // Verify the far end against the source's pattern, byte for byte.
+  const step = 4 << 20;
+  let verified = true;
+  const want = new Uint8Array(Math.min(step, req.lengthBytes));
+  const got = new Uint8Array(want.length);
+  for (let off = 0; off < req.lengthBytes && verified; off += step) {
+    const n = Math.min(step, req.lengthBytes - off);
+    patternBytes(seed, srcBase + off, want.subarray(0, n));
+    if (sink) sink.readInto(off, got.subarray(0, n));
+    else dstStore!.readInto(dstOffset + off, got.subarray(0, n));
+    verified = bytesEqual(want.subarray(0, n), got.subarray(0, n));
+  }
+
+  const after = fabric.trace.snapshot();
+  const trace: Record<string, Record<string, number>> = {};
+  for (const [name, counters] of Object.entries(after)) {
+    trace[name] = {};
+    for (const [k, v] of Object.entries(counters)) trace[name][k] = v - (before[name]?.[k] ?? 0);
+  }
+  const elapsedPs = endPs - startPs;
+  const link = host.host.link.name;
+  const delta = (name: string, key: string) => (after[name]?.[key] ?? 0) - (before[name]?.[key] ?? 0);
+  const devices: Record<string, string> = {};
+  for (const d of [...mgr.blockDevices(), ...mgr.dcBuffers(), ...mgr.nics()]) devices[`${d.box}.slot${d.slot}`] = d.name;
+  const seconds = elapsedPs / PS_PER_S;
+  return {
+    kind,
+    mode: req.via === 'dc-buffer' ? 'direct' : 'conventional',
+    src: req.src,
+    dst: req.dst,
+    srcOffset,
+    dstOffset,
+    bytes: req.lengthBytes,
+    nic: nicDev.name,
+    relay,
+    simulatedSeconds: seconds,
+    mbPerSec: req.lengthBytes / seconds / 1e6,
+    verified,
+    frames: stats.frames,
+    commands: stats.commands,
+    chunkBytes: chunk,
+    depth,
+    hostLanes: host.host.config.link.lanes,
+    seed: req.seed,
+    hostLink: {
+      upstreamPayloadBytes: delta(`${link}.upstream`, 'payloadBytes'),
+      downstreamPayloadBytes: delta(`${link}.downstream`, 'payloadBytes'),
+      upstreamTlps: delta(`${link}.upstream`, 'tlps'),
+      downstreamTlps: delta(`${link}.downstream`, 'tlps'),
+      upstreamUtilization: delta(`${link}.upstream`, 'busyPs') / elapsedPs,
+      downstreamUtilization: delta(`${link}.downstream`, 'busyPs') / elapsedPs,
+    },
+    events: fabric.scheduler.eventsExecuted - eventsBefore,
+    fidelity: { mode: 'full', exact: true, relativeError99: 0, detailedChunks: chunks, totalChunks: chunks, method: 'full: every TLP and frame simulated (NIC moves have no fast path)' },
+    trace,
+    devices,
+  };
+}
