@@ -90,6 +90,8 @@ export class EthernetNic implements EndpointDevice, NetReceiver {
   /** Next transmit descriptor to fetch, and whether a fetch is out (one at a time, as each is a burst). */
   private txFetchAt = 0;
   private txFetching = false;
+  /** A descriptor fetch failed: the ring stops at the descriptor it could not read until software sets the head again (TDH) or resets. */
+  private txRingError = false;
   /** Fetched transmit descriptors not yet in a packet (at most one burst ahead of the packet builder). */
   private readonly txDescs = new Ring<{ index: number; desc: TxDescriptor }>();
   /** Packets in the transmit FIFO, in ring order (bounded by txFifoBytes). */
@@ -98,6 +100,7 @@ export class EthernetNic implements EndpointDevice, NetReceiver {
   private netBlocked = false;
   private rxFetchAt = 0;
   private rxFetching = false;
+  private rxRingError = false;
   /** Fetched receive descriptors (bounded by rxDescCacheEntries). */
   private readonly rxDescs = new Ring<RxDesc>();
   /** Frames in the receive FIFO (bounded by rxFifoBytes). */
@@ -276,6 +279,7 @@ export class EthernetNic implements EndpointDevice, NetReceiver {
         return;
       case NIC_REG.RDH:
         this.rdh = this.rxFetchAt = v % Math.max(1, this.rxEntries);
+        this.rxRingError = false;
         return;
       case NIC_REG.RDT:
         if (v < this.rxEntries) this.rdt = v;
@@ -297,6 +301,7 @@ export class EthernetNic implements EndpointDevice, NetReceiver {
         return;
       case NIC_REG.TDH:
         this.tdh = this.txFetchAt = v % Math.max(1, this.txEntries);
+        this.txRingError = false;
         return;
       case NIC_REG.TDT:
         if (v < this.txEntries) this.tdt = v;
@@ -304,12 +309,16 @@ export class EthernetNic implements EndpointDevice, NetReceiver {
     }
   }
 
-  /** Software reset: rings off, registers cleared (frames and DMA already in flight finish harmlessly). */
+  /**
+   * Software reset, for bring-up: rings off, registers cleared, fetched descriptors dropped. Packets
+   * already in the FIFOs and DMA in flight are not cancelled (a driver resets before it starts the rings).
+   */
   private reset(): void {
     this.ctrl = this.icr = this.ims = this.itr = this.rctl = this.tctl = 0;
     this.rdba = this.rdlen = this.rdh = this.rdt = this.rxFetchAt = 0;
     this.tdba = this.tdlen = this.tdh = this.tdt = this.txFetchAt = 0;
     this.srrctl = this.hsplit = 0;
+    this.txRingError = this.rxRingError = false;
     while (this.rxDescs.length > 0) this.rxDescs.shift();
     while (this.txDescs.length > 0) this.txDescs.shift();
   }
@@ -334,7 +343,7 @@ export class EthernetNic implements EndpointDevice, NetReceiver {
    * a burst wait, or while those waiting hold no packet's end (a packet may span more than a burst).
    */
   private fetchTx(): void {
-    if (this.txFetching || this.txFetchAt === this.tdt || (this.txDescs.length >= this.params.descFetchEntries && this.txEopFetched())) return;
+    if (this.txFetching || this.txRingError || this.txFetchAt === this.tdt || (this.txDescs.length >= this.params.descFetchEntries && this.txEopFetched())) return;
     const n = Math.min(this.params.descFetchEntries, (this.tdt > this.txFetchAt ? this.tdt : this.txEntries) - this.txFetchAt);
     const first = this.txFetchAt;
     this.txFetchAt = (first + n) % this.txEntries;
@@ -345,7 +354,9 @@ export class EthernetNic implements EndpointDevice, NetReceiver {
       labelCallback((d: Uint8Array | null) => {
         this.txFetching = false;
         if (!d) {
-          // The ring is unreadable: nothing can be sent from it until software resets the ring.
+          // The ring is unreadable: nothing more is fetched from it (the failed descriptors are not skipped) until software sets it up again.
+          this.txFetchAt = first;
+          this.txRingError = true;
           this.counters.dmaErrors++;
           this.raise(ICR.DESC_ERR);
           return;
@@ -480,7 +491,7 @@ export class EthernetNic implements EndpointDevice, NetReceiver {
 
   private fetchRx(): void {
     const room = this.params.rxDescCacheEntries - this.rxDescs.length;
-    if (this.rxFetching || this.rxFetchAt === this.rdt || room <= 0) return;
+    if (this.rxFetching || this.rxRingError || this.rxFetchAt === this.rdt || room <= 0) return;
     const n = Math.min(this.params.descFetchEntries, room, (this.rdt > this.rxFetchAt ? this.rdt : this.rxEntries) - this.rxFetchAt);
     const first = this.rxFetchAt;
     this.rxFetchAt = (first + n) % this.rxEntries;
@@ -491,6 +502,8 @@ export class EthernetNic implements EndpointDevice, NetReceiver {
       labelCallback((d: Uint8Array | null) => {
         this.rxFetching = false;
         if (!d) {
+          this.rxFetchAt = first;
+          this.rxRingError = true;
           this.counters.dmaErrors++;
           this.raise(ICR.DESC_ERR);
           return;
@@ -581,6 +594,8 @@ export class EthernetNic implements EndpointDevice, NetReceiver {
     d.until(this.nextMsiPs);
     d.flag(this.txFetching);
     d.flag(this.rxFetching);
+    d.flag(this.txRingError);
+    d.flag(this.rxRingError);
     d.flag(this.netBlocked);
     d.flag(this.msiTimer);
     d.num(this.txDescs.length);
