@@ -69,3 +69,14 @@ test('docs/calibration.md and the modern preset agree, and every modern paramete
   }
   for (const id of sources.keys()) assert.ok(cited.has(id), `source ${id} is listed but no parameter cites it`);
 });
+
+test('docs/calibration.md documents every NIC parameter of the paper-2012-nic preset, with its value', () => {
+  const documented = rows(section('## The `paper-2012-nic` preset'));
+  const params = leaves(loadTopology('paper-2012-nic')).filter(([p]) => p.startsWith('nic.'));
+  assert.ok(params.length >= 14, `${params.length} NIC parameters`);
+  for (const [path, value] of params) {
+    assert.ok(documented.has(path), `paper-2012-nic: ${path} is in the preset but not in docs/calibration.md`);
+    assert.equal(documented.get(path)![0], String(value), `paper-2012-nic: ${path}: preset ${value}, docs ${documented.get(path)![0]}`);
+  }
+  for (const path of documented.keys()) assert.ok(params.some(([p]) => p === path), `${path} is documented but not in the preset`);
+});
