@@ -215,6 +215,8 @@ export class EthernetNic implements EndpointDevice, NetReceiver {
         return this.tdh;
       case NIC_REG.TDT:
         return this.tdt;
+      case NIC_REG.PBA:
+        return ((Math.floor(this.params.txFifoBytes / 1024) << 16) | Math.floor(this.params.rxFifoBytes / 1024)) >>> 0;
       case NIC_REG.RAL0:
         return this.mac % 2 ** 32;
       case NIC_REG.RAH0:
