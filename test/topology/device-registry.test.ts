@@ -9,6 +9,7 @@ import { buildFabric } from '../../src/topology/builder.js';
 import { DEVICE_KINDS, deviceKinds, deviceTraceKey, entryForFunction, kindOf, knownKinds, slotParams } from '../../src/topology/device-registry.js';
 import { dcBufferKind } from '../../src/topology/kinds/dc-buffer.js';
 import { ssdKind } from '../../src/topology/kinds/ssd.js';
+import { nicKind } from '../../src/topology/kinds/nic.js';
 import { loadTopology } from '../../src/topology/load.js';
 import { PARAM_ALIASES, validateTopology } from '../../src/topology/params.js';
 import { topologySchema } from '../../src/topology/schema.js';
@@ -37,8 +38,8 @@ test('registry entries are unique: kind, parameter block, trace prefix, and the 
   unique(deviceKinds.map((k) => k.paramsKey), 'parameter blocks');
   unique(deviceKinds.map((k) => k.tracePrefix), 'trace prefixes');
   unique(deviceKinds.flatMap((k) => Array.from({ length: 40 }, (_, i) => k.name(i))), 'device names');
-  assert.deepEqual(knownKinds(), ['ssd', 'dc-buffer']);
-  assert.deepEqual(DEVICE_KINDS.map((k) => k.name(0)), ['sda', 'dcbuf0']);
+  assert.deepEqual(knownKinds(), ['ssd', 'dc-buffer', 'nic']);
+  assert.deepEqual(DEVICE_KINDS.map((k) => k.name(0)), ['sda', 'dcbuf0', 'nic0']);
   assert.equal(ssdKind.name(27), 'sdb1');
 });
 
@@ -53,13 +54,14 @@ test('every slot kind the schema accepts has a registry entry, and every entry i
   }
 });
 
-test('drivers match by class code as Linux matches them: NVMe by class alone, the DC buffer by class, vendor and device id', () => {
+test('drivers match by class code as Linux matches them: NVMe and Ethernet by class alone, the DC buffer by class, vendor and device id', () => {
   assert.equal(entryForFunction(fn(0x010802, 0x1b85, 0x8084)), ssdKind);
   assert.equal(entryForFunction(fn(0x010802, 0x8086, 0x0953)), ssdKind, "any vendor's NVMe controller binds the NVMe driver");
   assert.equal(entryForFunction(fn(0x050000, 0x1172, 0xdc00)), dcBufferKind);
   assert.equal(entryForFunction(fn(0x050000, 0x1172, 0x0001)), undefined, "another of the vendor's memory controllers is not the DC buffer");
   assert.equal(entryForFunction(fn(0x050000, 0x8086, 0xdc00)), undefined, "another vendor's memory controller is not either");
-  assert.equal(entryForFunction(fn(0x020000)), undefined, 'an Ethernet controller (02:00:00) matches no driver');
+  assert.equal(entryForFunction(fn(0x020000, 0x1033, 0x4e10)), nicKind, 'an Ethernet controller (02:00:00) binds the NIC driver');
+  assert.equal(entryForFunction(fn(0x028000)), undefined, 'another network controller (02:80:00) matches no driver');
   assert.equal(entryForFunction(fn(0x010601)), undefined, 'nor does a SATA AHCI controller');
 });
 
@@ -102,14 +104,31 @@ test("a slot's parameters are its kind's block with the slot's overrides laid ov
 
 test('an unknown slot kind is an error listing the known kinds', () => {
   const t = loadTopology('paper-2012') as unknown as { boxes: { slots: unknown[] }[] };
-  t.boxes[0].slots[0] = { kind: 'nic' };
+  t.boxes[0].slots[0] = { kind: 'gpu' };
   const r = validateTopology(t);
   assert.ok(!r.ok);
   const issue = r.issues.find((i) => i.path.join('.') === 'boxes.0.slots.0.kind');
   assert.ok(issue, 'the issue names the slot');
   for (const k of knownKinds()) assert.match(issue.message, new RegExp(`'${k}'`));
   assert.throws(
-    () => kindOf('nic'),
-    (e: unknown) => e instanceof DconnectError && e.code === 'BAD_TOPOLOGY' && /'nic'/.test(e.message) && knownKinds().every((k) => e.hint?.includes(k)),
+    () => kindOf('gpu'),
+    (e: unknown) => e instanceof DconnectError && e.code === 'BAD_TOPOLOGY' && /'gpu'/.test(e.message) && knownKinds().every((k) => e.hint?.includes(k)),
   );
+});
+
+test('a NIC slot (paper-2012-nic) builds the NIC, its network and its clients, and boot binds the NIC driver to it', () => {
+  const t = loadTopology('paper-2012-nic');
+  const fabric = buildFabric(t, 1);
+  assert.deepEqual(fabric.slots.map((s) => s.kind), ['ssd', 'ssd', 'dc-buffer', 'nic']);
+  assert.deepEqual([...fabric.nodes.keys()], ['client0', 'client1']);
+  assert.ok(fabric.switches.some((s) => s.name === 'net.box0.slot3'), 'the NIC network has its switch');
+  assert.ok(fabric.trace.names().includes('nic.box0.slot3'));
+  const host = boot(fabric, { maxTransferBytes: t.copy.chunkBytes });
+  assert.deepEqual(
+    deviceKinds.flatMap((k) => k.driver.devices(host.manager).map((d) => d.name)),
+    ['sda', 'sdb', 'dcbuf0', 'nic0'],
+  );
+  const nic = host.manager.nics()[0];
+  assert.equal(nic.driver.mac, nic.mac);
+  assert.equal(nic.driver.rxBufferBytes, 512 * 1024, 'the driver read the receive packet buffer from PBA');
 });
