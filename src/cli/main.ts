@@ -70,8 +70,8 @@ program
       return;
     }
     // Drives are sold in decimal units (the paper's "256 GB"); memory in binary ones.
-    const capacity = (d: (typeof devices)[number]) => (d.kind !== 'ssd' ? formatBytes(d.capacityBytes) : d.capacityBytes >= 1e9 ? `${+(d.capacityBytes / 1e9).toFixed(1)} GB` : `${+(d.capacityBytes / 1e6).toFixed(1)} MB`);
-    const rows = devices.map((d) => [d.name, d.kind, `${d.box}/slot${d.slot}`, d.bdf, capacity(d), `0x${d.bar0.toString(16)}`, d.serial ?? '-']);
+    const capacity = (d: (typeof devices)[number]) => (d.kind === 'nic' ? '-' : d.kind !== 'ssd' ? formatBytes(d.capacityBytes) : d.capacityBytes >= 1e9 ? `${+(d.capacityBytes / 1e9).toFixed(1)} GB` : `${+(d.capacityBytes / 1e6).toFixed(1)} MB`);
+    const rows = devices.map((d) => [d.name, d.kind, `${d.box}/slot${d.slot}`, d.bdf, capacity(d), `0x${d.bar0.toString(16)}`, d.serial ?? (d.mac !== undefined ? `MAC ${d.mac}` : '-')]);
     const head = ['NAME', 'KIND', 'BOX/SLOT', 'BDF', 'CAPACITY', 'BAR0', 'SERIAL'];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
     for (const r of [head, ...rows]) process.stdout.write(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n');

@@ -12,6 +12,8 @@ export interface DeviceRow {
   capacityBytes: number;
   bar0: number;
   serial?: string;
+  /** A NIC's station address. */
+  mac?: string;
 }
 
 /**
@@ -22,6 +24,6 @@ export interface DeviceRow {
 export function listDevices(topology: Topology, seed: number, host?: string): DeviceRow[] {
   const booted = boot(buildFabric(topology, seed), { maxTransferBytes: topology.copy.chunkBytes, host });
   return DEVICE_KINDS.flatMap((k) =>
-    k.driver.devices(booted.manager).map(({ name, box, slot, bdf, capacityBytes, bar0, serial }): DeviceRow => ({ name, kind: k.kind, box, slot, bdf, capacityBytes, bar0, ...(serial !== undefined ? { serial } : {}) })),
+    k.driver.devices(booted.manager).map(({ name, box, slot, bdf, capacityBytes, bar0, serial, mac }): DeviceRow => ({ name, kind: k.kind, box, slot, bdf, capacityBytes, bar0, ...(serial !== undefined ? { serial } : {}), ...(mac !== undefined ? { mac } : {}) })),
   );
 }

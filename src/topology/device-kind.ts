@@ -105,6 +105,8 @@ export interface KnownDevice {
   capacityBytes: number;
   bar0: number;
   serial?: string;
+  /** A NIC's station address, `00:60:b9:...`. */
+  mac?: string;
 }
 
 /** The host side of a kind: which PCI functions its driver takes, and bringing them up. */

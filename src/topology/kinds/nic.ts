@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { EthPort } from '../../ethernet/port.js';
 import { MacPort } from '../../ethernet/mac-port.js';
+import { formatMac } from '../../ethernet/frame.js';
 import { EthernetNic } from '../../devices/nic/ethernet-nic.js';
 import { NIC_CLASS } from '../../devices/nic/nic-defs.js';
 import { ClientNode } from '../../net/client-node.js';
@@ -122,7 +123,7 @@ export const nicKind: DeviceKind<'nic', 'nic', typeof nicSchema, typeof nicSlotS
       const mac = yield* driver.init();
       c.manager.addNic({ name: c.name, kind: 'nic', mac, bdf: c.fn.bdf, box: c.slot.box, slot: c.slot.slot, bar0: c.fn.bars[0].address, driver });
     },
-    devices: (m) => m.nics().map((n) => ({ name: n.name, box: n.box, slot: n.slot, bdf: n.bdf, capacityBytes: 0, bar0: n.bar0 })),
+    devices: (m) => m.nics().map((n) => ({ name: n.name, box: n.box, slot: n.slot, bdf: n.bdf, capacityBytes: 0, bar0: n.bar0, mac: formatMac(n.mac) })),
   },
   name: (i) => `nic${i}`,
   tracePrefix: 'nic',
