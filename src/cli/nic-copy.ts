@@ -1,6 +1,6 @@
 import { DconnectError } from '../core/errors.js';
 import { parseSize } from '../core/units.js';
-import { isNetEnd, runNicMove } from '../runtime/nic-moves.js';
+import { checkNicMove, isNetEnd, runNicMove, type NicMoveRequest } from '../runtime/nic-moves.js';
 import type { Topology } from '../topology/schema.js';
 import { parseDeviceRange, parseSeed, parseVia } from './args.js';
 import { openCapture } from './capture-file.js';
@@ -46,23 +46,24 @@ export function nicCopyAction(topology: Topology, srcArg: string, dstArg: string
   const lengthBytes = parseSize(o.length, '--length');
   const depth = o.depth === undefined ? undefined : Number(o.depth);
   if (depth !== undefined && !Number.isInteger(depth)) throw new DconnectError('BAD_OPTION', `--depth '${o.depth}' is not an integer`, 'use 1..64');
+  const req: NicMoveRequest = {
+    topology,
+    src: src.name,
+    dst: dst.name,
+    srcOffset: src.offset,
+    dstOffset: dst.offset,
+    lengthBytes,
+    ...(depth !== undefined ? { depth } : {}),
+    ...(o.chunk !== undefined ? { chunkBytes: parseSize(o.chunk, '--chunk') } : {}),
+    via: parseVia(o.via),
+    seed: parseSeed(o.seed),
+  };
+  // The capture file is written as the move runs: the request is checked first, so a bad one writes nothing.
+  if (o.capture !== undefined || o.pcap !== undefined) checkNicMove(req);
   const capture = openCapture(topology, o.capture, o.pcap, undefined);
   const bar = progressBar('copy', lengthBytes, 'bytes', { lines: true });
   try {
-    const r = runNicMove({
-      topology,
-      src: src.name,
-      dst: dst.name,
-      srcOffset: src.offset,
-      dstOffset: dst.offset,
-      lengthBytes,
-      ...(depth !== undefined ? { depth } : {}),
-      ...(o.chunk !== undefined ? { chunkBytes: parseSize(o.chunk, '--chunk') } : {}),
-      via: parseVia(o.via),
-      seed: parseSeed(o.seed),
-      ...(capture ? { connect: capture.connect } : {}),
-      onProgress: (d) => bar.update(d),
-    });
+    const r = runNicMove({ ...req, ...(capture ? { connect: capture.connect } : {}), onProgress: (d) => bar.update(d) });
     bar.stop();
     if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
     else process.stdout.write(formatNicMove(r) + '\n');

@@ -5,7 +5,7 @@ import { NvmeSsd } from '../devices/nvme-ssd.js';
 import { NicOperator, type NicMoveKind, type NicMoveStats } from '../host/dc/nic-operator.js';
 import type { BlockDevice, NicDevice } from '../host/dc/manager.js';
 import { ClientNode } from '../net/client-node.js';
-import { buildFabric, type ConnectFn, type Fabric } from '../topology/builder.js';
+import { buildFabric, type ConnectFn, type Fabric, type FabricOptions } from '../topology/builder.js';
 import { slotParams } from '../topology/device-registry.js';
 import type { NicConfig } from '../topology/kinds/nic.js';
 import type { Topology } from '../topology/schema.js';
@@ -33,6 +33,8 @@ export interface NicMoveRequest {
   via: Via;
   seed: number;
   connect?: ConnectFn;
+  /** Where each SSD keeps its bytes (the builder's `storeFor`); the moved drive's store must be a SparseMemory. */
+  storeFor?: FabricOptions['storeFor'];
   /** Bytes the receiving end has so far, of the total (called from the simulation). */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
 }
@@ -71,7 +73,10 @@ export interface NicMoveResult {
 export function clientHome(t: Topology, name: string): { box: string; slot: number } {
   const homes: { name: string; box: string; slot: number }[] = [];
   for (const b of t.boxes) b.slots.forEach((s, i) => s.kind === 'nic' && s.clients.forEach((c) => homes.push({ name: c.name, box: b.name, slot: i })));
+  const twice = homes.find((x, i) => homes.findIndex((y) => y.name === x.name) !== i);
+  if (twice) throw new DconnectError('BAD_TOPOLOGY', `topology ${t.name} has two clients named '${twice.name}'`, 'give each client on the NICs\' networks its own name');
   const h = homes.find((x) => x.name === name);
+  if (!h && name === '') throw new DconnectError('BAD_OPTION', `'${NET_PREFIX}' names no client`, homes.length ? `name one: ${homes.map((x) => `${NET_PREFIX}${x.name}`).join(', ')}` : 'this topology has no NIC: try --topology paper-2012-nic');
   if (!h) {
     throw new DconnectError('UNKNOWN_DEVICE', `no client '${name}' on any NIC's network of topology ${t.name}`, homes.length ? `clients: ${homes.map((x) => `${NET_PREFIX}${x.name}`).join(', ')}` : "this topology has no NIC: try --topology paper-2012-nic");
   }
@@ -84,7 +89,7 @@ function checkDriveRange(d: BlockDevice, offset: number, length: number, chunk: 
     if (v % d.blockBytes !== 0) throw new DconnectError('UNALIGNED', `${what} is not a multiple of ${d.name}'s ${d.blockBytes}-byte block`, `use a multiple of ${d.blockBytes} bytes, e.g. 4KiB`);
   }
   if (chunk <= 0 || chunk / d.blockBytes > 65536) throw new DconnectError('BAD_OPTION', `chunk size ${chunk} is outside 1..65536 blocks`, 'use a chunk from 4KiB to 32MiB');
-  if (offset + length > d.capacityBytes) throw new DconnectError('OUT_OF_RANGE', `${role} range [${offset}, ${offset + length}) is beyond ${d.name}'s capacity of ${d.capacityBytes} bytes`, `keep offset + length <= ${d.capacityBytes}`);
+  if (offset < 0 || offset + length > d.capacityBytes) throw new DconnectError('OUT_OF_RANGE', `${role} range [${offset}, ${offset + length}) is beyond ${d.name}'s capacity of ${d.capacityBytes} bytes`, `keep offset + length <= ${d.capacityBytes}`);
 }
 
 function clientOf(fabric: Fabric, name: string): ClientNode {
@@ -99,14 +104,31 @@ function storeOf(host: BootedHost, d: BlockDevice): SparseMemory {
   return s.store;
 }
 
+/** A NIC move checked, with its fabric built and booted and its relay buffers placed: ready to run. */
+interface SetUp {
+  kind: NicMoveKind;
+  srcNet: boolean;
+  dstNet: boolean;
+  srcName: string;
+  dstName: string;
+  srcOffset: number;
+  dstOffset: number;
+  nicDev: NicDevice;
+  nic: NicConfig;
+  drive: BlockDevice | undefined;
+  fabric: Fabric;
+  host: BootedHost;
+  chunk: number;
+  depth: number;
+  relay: string;
+  slots: number[];
+}
+
 /**
- * A move with a NIC, as a library call: builds the fabric, boots the host (its NIC driver among the
- * others), seeds the source (a drive's range, or the sending client's application data), runs the DC
- * operator's NIC move through a DC buffer (direct) or host memory (conventional), and verifies the far
- * end byte for byte. Every TLP and frame is simulated (there is no fast path for these moves yet), so
- * the result is exact by construction.
+ * Checks a request and gets it ready: every check of the request (ends, clients, sizes, the drive's
+ * range, the relay's room) passes before anything runs, so a bad request fails with nothing moved.
  */
-export function runNicMove(req: NicMoveRequest): NicMoveResult {
+function setUp(req: NicMoveRequest): SetUp {
   const t = req.topology;
   const srcNet = isNetEnd(req.src);
   const dstNet = isNetEnd(req.dst);
@@ -114,6 +136,9 @@ export function runNicMove(req: NicMoveRequest): NicMoveResult {
   const kind: NicMoveKind = srcNet && dstNet ? 'pipeline' : srcNet ? 'ingest' : 'serve';
   const srcName = srcNet ? req.src.slice(NET_PREFIX.length) : req.src;
   const dstName = dstNet ? req.dst.slice(NET_PREFIX.length) : req.dst;
+  for (const [net, end, off] of [[srcNet, req.src, req.srcOffset], [dstNet, req.dst, req.dstOffset]] as const) {
+    if (net && off !== undefined && off !== 0) throw new DconnectError('BAD_OPTION', `${end} is a client: it takes no offset (a stream starts at its beginning)`, `drop the offset ${off}`);
+  }
   if (srcNet && dstNet && srcName === dstName) throw new DconnectError('OVERLAP', `source and destination are both client ${srcName}`, 'a pipeline goes from one client to another');
   const clientSide = kind === 'ingest' ? srcName : dstName;
   const home = clientHome(t, clientSide);
@@ -125,11 +150,12 @@ export function runNicMove(req: NicMoveRequest): NicMoveResult {
   const F = p.framePayloadBytes;
   const depth = req.depth ?? t.copy.depth;
   const chunk = req.chunkBytes ?? t.copy.chunkBytes;
-  if (!Number.isInteger(depth) || depth < 1 || depth > 64) throw new DconnectError('BAD_OPTION', `depth ${depth} is outside 1..64`);
-  if (req.lengthBytes <= 0 || req.lengthBytes % F !== 0) throw new DconnectError('UNALIGNED', `length ${req.lengthBytes} is not a positive multiple of the ${F}-byte frame payload`, `use a multiple of ${F} bytes, e.g. 64MiB`);
+  if (!Number.isInteger(depth) || depth < 1 || depth > 64) throw new DconnectError('BAD_OPTION', `depth ${depth} is outside 1..64`, 'use --depth from 1 to 64 (the paper: 3)');
+  if (!Number.isInteger(req.lengthBytes) || req.lengthBytes <= 0 || req.lengthBytes % F !== 0) throw new DconnectError('UNALIGNED', `length ${req.lengthBytes} is not a positive multiple of the ${F}-byte frame payload`, `use a multiple of ${F} bytes, e.g. 64MiB`);
+  if (!Number.isInteger(chunk) || chunk <= 0) throw new DconnectError('BAD_OPTION', `chunk size ${chunk} is not a positive number of bytes`, `use a multiple of ${F} bytes, e.g. 128KiB`);
   if (chunk % F !== 0) throw new DconnectError('UNALIGNED', `chunk size ${chunk} is not a multiple of the ${F}-byte frame payload`, `use a multiple of ${F} bytes`);
 
-  const fabric = buildFabric(t, { seed: req.seed, connect: req.connect });
+  const fabric = buildFabric(t, { seed: req.seed, connect: req.connect, storeFor: req.storeFor });
   const host = boot(fabric, { maxTransferBytes: chunk });
   const mgr = host.manager;
   const nicDev: NicDevice | undefined = mgr.nics().find((n) => n.box === home.box && n.slot === home.slot);
@@ -139,8 +165,13 @@ export function runNicMove(req: NicMoveRequest): NicMoveResult {
   const dstOffset = req.dstOffset ?? 0;
   if (drive) checkDriveRange(drive, kind === 'serve' ? srcOffset : dstOffset, req.lengthBytes, chunk, kind === 'serve' ? 'source' : 'destination');
 
-  // Relay space: direct through the DC buffer of the NIC's box (else the first), conventional in host memory.
-  const relaySpace = depth * chunk;
+  // Relay buffers: serve and ingest one chunk per command in flight; a pipeline one frame per buffer,
+  // as many as depth x chunk holds (and the receive ring takes). Direct: in the DC buffer of the NIC's
+  // box (else the first); conventional: in host memory.
+  const chunks = Math.ceil(req.lengthBytes / chunk);
+  const count = kind === 'pipeline' ? Math.min((depth * chunk) / F, p.ringEntries - 1, req.lengthBytes / F) : Math.min(depth, chunks);
+  const slotBytes = kind === 'pipeline' ? F : chunk;
+  const relaySpace = count * slotBytes;
   let relay = 'host memory';
   let base: number;
   if (req.via === 'dc-buffer') {
@@ -151,13 +182,36 @@ export function runNicMove(req: NicMoveRequest): NicMoveResult {
     relay = buf.name;
     base = buf.bar0;
   } else {
-    base = host.allocator.alloc(relaySpace);
+    try {
+      base = host.allocator.alloc(relaySpace);
+    } catch {
+      throw new DconnectError('BAD_OPTION', `the move needs ${relaySpace} bytes of relay space in host memory, more than the host has free`, 'use a smaller --chunk or --depth');
+    }
   }
+  const slots = Array.from({ length: count }, (_, i) => base + i * slotBytes);
+  return { kind, srcNet, dstNet, srcName, dstName, srcOffset, dstOffset, nicDev, nic: p, drive, fabric, host, chunk, depth, relay, slots };
+}
+
+/**
+ * Checks a NIC move as runNicMove would, without running it (for a caller that writes something, e.g.
+ * a capture file, only once the request is known good). Throws the DconnectError runNicMove would.
+ */
+export function checkNicMove(req: NicMoveRequest): void {
+  setUp({ ...req, connect: undefined, storeFor: undefined, onProgress: undefined });
+}
+
+/**
+ * A move with a NIC, as a library call: builds the fabric, boots the host (its NIC driver among the
+ * others), seeds the source (a drive's range, or the sending client's application data), runs the DC
+ * operator's NIC move through a DC buffer (direct) or host memory (conventional), and verifies the far
+ * end byte for byte. Every TLP and frame is simulated (there is no fast path for these moves yet), so
+ * the result is exact by construction.
+ */
+export function runNicMove(req: NicMoveRequest): NicMoveResult {
+  const { kind, srcNet, dstNet, srcName, dstName, srcOffset, dstOffset, nicDev, nic: p, drive, fabric, host, chunk, depth, relay, slots } = setUp(req);
+  const F = p.framePayloadBytes;
+  const mgr = host.manager;
   const chunks = Math.ceil(req.lengthBytes / chunk);
-  const slots =
-    kind === 'pipeline'
-      ? Array.from({ length: Math.min(relaySpace / F, p.ringEntries - 1, req.lengthBytes / F) }, (_, i) => base + i * F)
-      : Array.from({ length: Math.min(depth, chunks) }, (_, i) => base + i * chunk);
 
   // The source's bytes: a drive range filled before the move, or the sending client's application data.
   const seed = patternSeedOf(req.seed, 0);

@@ -102,13 +102,13 @@ export class NicOperator {
     let sending = false;
     const pumpOut = (): void => {
       if (sending || failed) return;
-      let n = 0;
+      // The batch is posted after its CPU time, all at once: it needs two descriptors a frame (header and
+      // payload) from what is free now, less one kept for a credit frame that may be posted meanwhile.
       const batch: [number, number][] = [];
-      while (n < BATCH_FRAMES && nextOut < totalFrames && nextOut < outCredit && nic.txFree() >= 2 + 1) {
+      while (batch.length < BATCH_FRAMES && nextOut < totalFrames && nextOut < outCredit && nic.txFree() >= 2 * (batch.length + 1) + 1) {
         const at = payloadOf(nextOut);
         if (at === null) break;
         batch.push([nextOut++, at]);
-        n++;
       }
       if (batch.length === 0) return;
       sending = true;
@@ -277,8 +277,10 @@ export class NicOperator {
         received++;
         grant(postedFrames);
         if (received % framesPerChunk === 0 || received === totalFrames) {
-          complete.push(Math.floor(h.seq / framesPerChunk));
-          cpu(framesPerChunk, writeMore, 'nic-op>chunk-in');
+          const chunk = Math.floor(h.seq / framesPerChunk);
+          complete.push(chunk);
+          // The stack's work for the chunk's frames (a last chunk may be short).
+          cpu(received - chunk * framesPerChunk, writeMore, 'nic-op>chunk-in');
         }
       };
       const writeMore = (): void => {
