@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 const SRC = fileURLToPath(new URL('../../../src/', import.meta.url));
 /** Layers that make up the model: they get time and randomness injected, never from the platform. */
-const MODEL_LAYERS = ['core', 'pcie', 'ethernet', 'expether', 'devices', 'host', 'topology', 'runtime'];
+const MODEL_LAYERS = ['core', 'pcie', 'ethernet', 'expether', 'devices', 'net', 'host', 'topology', 'runtime'];
 const FORBIDDEN = /\b(Date\.now|Math\.random|setTimeout|setInterval|setImmediate|performance\.now|process\.hrtime)\b|new Promise\b|\basync\b/;
 
 function files(dir: string): string[] {
