@@ -21,8 +21,14 @@ export function openCapture(topology: Topology, capture: string | undefined, pca
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
   let fd: number | null = null;
+  // The file is created at the first write (1 MiB of frames, or the end): a request refused before
+  // its move starts (a bad offset, a bad length) leaves no file behind.
   const flush = () => {
-    for (const p of pending) writeSync(fd!, p);
+    if (fd === null) {
+      fd = openSync(pcap, 'w');
+      writeSync(fd, pcapFileHeader());
+    }
+    for (const p of pending) writeSync(fd, p);
     pending = [];
     pendingBytes = 0;
   };
@@ -33,13 +39,12 @@ export function openCapture(topology: Topology, capture: string | undefined, pca
     pendingBytes += rec.length;
     if (pendingBytes >= BUFFER_BYTES) flush();
   }, inner);
-  fd = openSync(pcap, 'w'); // only once the links are known good: a bad --capture writes nothing
-  writeSync(fd, pcapFileHeader());
   return {
     connect,
     close: () => {
       flush();
       closeSync(fd!);
+      fd = null;
       return { frames, path: pcap };
     },
   };

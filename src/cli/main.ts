@@ -101,7 +101,7 @@ program
   .option('--resume <job>', 'finish a live job that failed or was cancelled, from its last flushed byte (implies --live)')
   .addOption(stateOption())
   .option('--json', 'one JSON object on stdout')
-  .action(async (srcArg: string | undefined, dstArg: string | undefined, more: string[], o: { length?: string; depth?: string; chunk?: string; via: string; hostLanes?: string; fidelity: FidelityMode; seed: string; topology: string; set?: string[]; fault?: string[]; capture?: string; pcap?: string; json?: boolean; live?: boolean; resume?: string; state: string; verify: boolean; host?: string }) => {
+  .action(async (srcArg: string | undefined, dstArg: string | undefined, more: string[], o: { length?: string; depth?: string; chunk?: string; via: string; hostLanes?: string; fidelity: FidelityMode; seed: string; topology: string; set?: string[]; fault?: string[]; capture?: string; pcap?: string; json?: boolean; live?: boolean; resume?: string; state: string; verify: boolean; host?: string }, cmd: Command) => {
     if (o.resume !== undefined) {
       if (srcArg !== undefined) throw new DconnectError('BAD_OPTION', '--resume takes no devices: the job has them', `dconnect copy --resume ${o.resume} --live`);
       const { liveCopyAction } = await import('./live.js');
@@ -122,7 +122,7 @@ program
       return liveCopyAction({ src: src.device, srcOffset: src.offset, dst: dst.device, dstOffset: dst.offset, lengthBytes: parseSize(o.length, '--length'), via: parseVia(o.via), ...(o.chunk ? { chunkBytes: parseSize(o.chunk, '--chunk') } : {}), ...(o.depth ? { depth: Number(o.depth) } : {}), verify: o.verify, ...(capture ? { capture } : {}) }, o);
     }
     const { topology } = topologyOf(o, o.hostLanes === undefined ? [] : [{ spec: `host.lanes=${o.hostLanes}`, shown: `--host-lanes ${o.hostLanes}` }]);
-    if (isNetEnd(srcArg) || isNetEnd(dstArg)) return nicCopyAction(topology, srcArg, dstArg, more, o);
+    if (isNetEnd(srcArg) || isNetEnd(dstArg)) return nicCopyAction(topology, srcArg, dstArg, more, { ...o, fidelityGiven: cmd.getOptionValueSource('fidelity') === 'cli' });
     if (more.length % 2 !== 0) throw new DconnectError('BAD_OPTION', `${more.length + 2} devices given; moves need them in pairs`, 'name a destination for every source: dconnect copy sda sdb sdc sdd');
     const args = [srcArg, dstArg, ...more];
     const pairs = Array.from({ length: args.length / 2 }, (_, i) => {

@@ -19,6 +19,8 @@ interface NicCopyOptions {
   pcap?: string;
   host?: string;
   json?: boolean;
+  /** Whether the user gave --fidelity (its default is fast, which NIC moves do not have). */
+  fidelityGiven?: boolean;
 }
 
 /** The end of a NIC move as the runtime takes it: `net:client0` as is, a drive with its offset. */
@@ -40,7 +42,7 @@ export function nicCopyAction(topology: Topology, srcArg: string, dstArg: string
   if (o.fault && o.fault.length > 0) throw new DconnectError('BAD_OPTION', '--fault does not apply to moves through a NIC yet', 'drop --fault, or move between drives');
   if (o.host) throw new DconnectError('BAD_OPTION', '--host does not apply to moves through a NIC yet: the first host runs them', 'drop --host');
   if (o.length === undefined) throw new DconnectError('BAD_OPTION', 'copy needs --length', 'e.g. --length 64MiB');
-  if (o.fidelity === 'fast') process.stderr.write('note: moves through a NIC run at full fidelity (every TLP and frame; no fast path yet)\n');
+  if (o.fidelity === 'fast' && o.fidelityGiven) process.stderr.write('note: moves through a NIC run at full fidelity (every TLP and frame; no fast path yet)\n');
   const src = endOf(srcArg, 'source');
   const dst = endOf(dstArg, 'destination');
   const lengthBytes = parseSize(o.length, '--length');

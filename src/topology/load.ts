@@ -95,7 +95,9 @@ function validated(doc: Record<string, unknown>, chain: string[]): Topology {
   if (r.ok) return r.topology;
   const problems = r.issues.map((i) => `  ${describeIssue(i)}`).join('\n');
   const what = chain.length > 1 ? `invalid topology (after extends: ${chainText(chain)})` : 'invalid topology';
-  throw new DconnectError('BAD_TOPOLOGY', `${shown(chain[0])}: ${what}:\n${problems}`, `compare with the shipped preset: ${PRESET_DIR}${DEFAULT_PRESET}.yaml`);
+  // The nearest shipped preset the chain extends is the one to compare with (paper-2012-nic for a file extending it).
+  const preset = chain.find((f) => dirname(f) === resolve(PRESET_DIR)) ?? `${PRESET_DIR}${DEFAULT_PRESET}.yaml`;
+  throw new DconnectError('BAD_TOPOLOGY', `${shown(chain[0])}: ${what}:\n${problems}`, `compare with the shipped preset: ${preset}`);
 }
 
 /**

@@ -137,6 +137,19 @@ export const topologySchema = z
         }
       }),
     );
+    // Clients on NICs' networks are named in moves (net:NAME) and name their cables and nodes: one name, one client.
+    const clientAt = new Map<string, string>();
+    t.boxes.forEach((b, bi) =>
+      b.slots.forEach((s, si) => {
+        if (s.kind !== 'nic') return;
+        s.clients.forEach((c, ci) => {
+          const where = `${b.name}.slot${si}`;
+          const taken = clientAt.get(c.name) ?? (names.has(c.name) || boxNames.has(c.name) ? 'a host or box' : undefined);
+          if (taken !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['boxes', bi, 'slots', si, 'clients', ci, 'name'], message: `client name '${c.name}' is taken (by ${taken}); clients, hosts and boxes need names of their own` });
+          clientAt.set(c.name, `the client of ${where}`);
+        });
+      }),
+    );
     for (const [g, n] of perGroup) {
       if (n > MAX_SLOTS_PER_GROUP) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['boxes'], message: `group ${g} has ${n} slots; a host's virtual switch holds at most ${MAX_SLOTS_PER_GROUP} (device numbers on its internal bus)` });
     }

@@ -132,3 +132,14 @@ test('a NIC slot (paper-2012-nic) builds the NIC, its network and its clients, a
   assert.equal(nic.driver.mac, nic.mac);
   assert.equal(nic.driver.rxBufferBytes, 512 * 1024, 'the driver read the receive packet buffer from PBA');
 });
+
+test('client names on NICs\' networks are unique, and differ from hosts\' and boxes\'', () => {
+  const t = loadTopology('paper-2012-nic') as unknown as { boxes: { name: string; slots: { kind: string; clients?: { name: string }[] }[] }[] };
+  t.boxes[0].slots[3].clients = [{ name: 'client0' }, { name: 'client0' }];
+  let r = validateTopology(t);
+  assert.ok(!r.ok);
+  assert.ok(r.issues.some((i) => i.path.join('.') === 'boxes.0.slots.3.clients.1.name' && /'client0' is taken/.test(i.message)));
+  t.boxes[0].slots[3].clients = [{ name: 'box0' }];
+  r = validateTopology(t);
+  assert.ok(!r.ok && r.issues.some((i) => /'box0' is taken \(by a host or box\)/.test(i.message)));
+});
