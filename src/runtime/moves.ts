@@ -5,6 +5,7 @@ import { sha256InSteps, startPatternDigest, type PendingDigest } from '../device
 import { patternBytes, SparseMemory } from '../devices/sparse-memory.js';
 import { NvmeSsd } from '../devices/nvme-ssd.js';
 import { blockName, boot, type BootedHost } from './boot.js';
+import { linkPayload, traceDelta, type LinkPayload } from './counters.js';
 import { digestFabric } from './fast/fabric-digest.js';
 import { FastForward, type Fidelity } from './fast/fast-forward.js';
 import { JointFastForward } from './fast/joint-forward.js';
@@ -60,14 +61,7 @@ export interface MovesRequest {
   mediaErrors?: { device: string; lba: number; op?: 'read' | 'write' }[];
 }
 
-export interface LinkPayload {
-  upstreamPayloadBytes: number;
-  downstreamPayloadBytes: number;
-  upstreamTlps: number;
-  downstreamTlps: number;
-  upstreamUtilization: number;
-  downstreamUtilization: number;
-}
+export type { LinkPayload } from './counters.js';
 
 /** One move's outcome. */
 export interface MoveResult {
@@ -430,12 +424,7 @@ export function runMoves(req: MovesRequest): MovesResult {
 
   const lastEndPs = Math.max(...endPs);
   const elapsedPs = lastEndPs - startPs;
-  const delta = (name: string, key: string) => (after[name]?.[key] ?? 0) - (before[name]?.[key] ?? 0);
-  const trace: Record<string, Record<string, number>> = {};
-  for (const [name, counters] of Object.entries(after)) {
-    trace[name] = {};
-    for (const [k, v] of Object.entries(counters)) trace[name][k] = v - (before[name]?.[k] ?? 0);
-  }
+  const trace = traceDelta(before, after);
   const exact = fidelities.every((f) => f.exact);
   const devices: Record<string, string> = {};
   for (const h of booted.values()) {
@@ -450,14 +439,7 @@ export function runMoves(req: MovesRequest): MovesResult {
     seed: req.seed,
     moves: results,
     aggregate: { bytes: total, simulatedSeconds: elapsedPs / PS_PER_S, mbPerSec: total / (elapsedPs / PS_PER_S) / 1e6, verified: results.every((r) => r.verified) },
-    hostLink: {
-      upstreamPayloadBytes: delta(`${link}.upstream`, 'payloadBytes'),
-      downstreamPayloadBytes: delta(`${link}.downstream`, 'payloadBytes'),
-      upstreamTlps: delta(`${link}.upstream`, 'tlps'),
-      downstreamTlps: delta(`${link}.downstream`, 'tlps'),
-      upstreamUtilization: delta(`${link}.upstream`, 'busyPs') / elapsedPs,
-      downstreamUtilization: delta(`${link}.downstream`, 'busyPs') / elapsedPs,
-    },
+    hostLink: linkPayload(trace, link, elapsedPs),
     events: fabric.scheduler.eventsExecuted - eventsBefore,
     trace,
     devices,

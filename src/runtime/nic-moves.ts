@@ -6,11 +6,12 @@ import { NicOperator, type NicMoveKind, type NicMoveStats } from '../host/dc/nic
 import type { BlockDevice, NicDevice } from '../host/dc/manager.js';
 import { ClientNode } from '../net/client-node.js';
 import { buildFabric, type ConnectFn, type Fabric, type FabricOptions } from '../topology/builder.js';
-import { slotParams } from '../topology/device-registry.js';
+import { deviceKinds, slotParams } from '../topology/device-registry.js';
 import type { NicConfig } from '../topology/kinds/nic.js';
 import type { Topology } from '../topology/schema.js';
 import { boot, type BootedHost } from './boot.js';
-import { bytesEqual, patternSeedOf, type LinkPayload, type Via } from './moves.js';
+import { bytesEqual, patternSeedOf, type Via } from './moves.js';
+import { linkPayload, traceDelta, type LinkPayload } from './counters.js';
 import type { Fidelity } from './fast/fast-forward.js';
 
 /** `net:NAME` names a client on a NIC's network as a move's end. */
@@ -300,16 +301,11 @@ export function runNicMove(req: NicMoveRequest): NicMoveResult {
   }
 
   const after = fabric.trace.snapshot();
-  const trace: Record<string, Record<string, number>> = {};
-  for (const [name, counters] of Object.entries(after)) {
-    trace[name] = {};
-    for (const [k, v] of Object.entries(counters)) trace[name][k] = v - (before[name]?.[k] ?? 0);
-  }
+  const trace = traceDelta(before, after);
   const elapsedPs = endPs - startPs;
   const link = host.host.link.name;
-  const delta = (name: string, key: string) => (after[name]?.[key] ?? 0) - (before[name]?.[key] ?? 0);
   const devices: Record<string, string> = {};
-  for (const d of [...mgr.blockDevices(), ...mgr.dcBuffers(), ...mgr.nics()]) devices[`${d.box}.slot${d.slot}`] = d.name;
+  for (const d of deviceKinds.flatMap((k) => k.driver.devices(mgr))) devices[`${d.box}.slot${d.slot}`] = d.name;
   const seconds = elapsedPs / PS_PER_S;
   return {
     kind,
@@ -330,14 +326,7 @@ export function runNicMove(req: NicMoveRequest): NicMoveResult {
     depth,
     hostLanes: host.host.config.link.lanes,
     seed: req.seed,
-    hostLink: {
-      upstreamPayloadBytes: delta(`${link}.upstream`, 'payloadBytes'),
-      downstreamPayloadBytes: delta(`${link}.downstream`, 'payloadBytes'),
-      upstreamTlps: delta(`${link}.upstream`, 'tlps'),
-      downstreamTlps: delta(`${link}.downstream`, 'tlps'),
-      upstreamUtilization: delta(`${link}.upstream`, 'busyPs') / elapsedPs,
-      downstreamUtilization: delta(`${link}.downstream`, 'busyPs') / elapsedPs,
-    },
+    hostLink: linkPayload(trace, link, elapsedPs),
     events: fabric.scheduler.eventsExecuted - eventsBefore,
     fidelity: { mode: 'full', exact: true, relativeError99: 0, detailedChunks: chunks, totalChunks: chunks, method: 'full: every TLP and frame simulated (NIC moves have no fast path)' },
     trace,
