@@ -9,6 +9,7 @@ import { runJobs } from '../experiments/pool.js';
 import { reproMarkdown, reproTables } from '../experiments/report.js';
 import { assembleRepro, fig5Chart, fig6Chart, FIGURES, fmtSize, PAPER_FIGURES, reproJobs, type Figure, type ReproPlan, type ReproResult } from '../experiments/repro.js';
 import { fig7Chart } from '../experiments/fig7.js';
+import { fig8Chart } from '../experiments/fig8.js';
 import { jobsOf, reproParameters, reproPlanOf, sweepParameters, sweepPlanOf } from '../experiments/shard-plans.js';
 import { inShard, mergeShards, parseShard, readShardFile, shardFile, shardFileName, shardName, type ShardCommand, type ShardSpec } from '../experiments/shard.js';
 import { parseSweepParam } from '../experiments/sweep-params.js';
@@ -63,32 +64,40 @@ export async function reproAction(o: RunOptions & { runs: string; size: string; 
   const plan: ReproPlan = { topology: t.topology, overrides: t.overrides, runs: parseCount(o.runs, '--runs', 1, 100), sizeBytes: parseSize(o.size, '--size'), only: o.only === undefined ? undefined : parseFigures(o.only), fidelity: o.fidelity };
   const spec = o.shard === undefined ? undefined : parseShard(o.shard);
   const jobs = reproJobs(plan);
+  const fig8 = jobs.find((j) => j.nic !== undefined);
+  if (fig8 && fig8.topology.name !== plan.topology.name) process.stderr.write(`repro: fig8 runs on ${fig8.topology.name}: ${plan.topology.name} has no NIC\n`);
   if (spec) return runShard('repro', reproParameters(plan), jobs, spec, o, mbPerSec);
   const started = process.hrtime.bigint();
   const { results, wallSeconds } = await run('repro', jobs, o.threads, mbPerSec);
   const r = assembleRepro(plan, results);
   await writeRepro(r, o, { wallSeconds });
-  process.stderr.write(`repro: ${jobs.length} moves of ${formatBytes(plan.sizeBytes)} in ${secondsSince(started).toFixed(1)} s wall; ${fidelityLine(r.fidelity)}\n`);
+  const sizes = [...new Set(jobs.map((j) => j.sizeBytes))].map((n) => formatBytes(n)).join(' and ');
+  process.stderr.write(`repro: ${jobs.length} moves of ${sizes} in ${secondsSince(started).toFixed(1)} s wall; ${fidelityLine(r.fidelity)}\n`);
 }
 
-/** `--only fig7` or `--only fig5,fig6,fig7`: known figures, each once, in the canonical order. */
+/** `--only fig7` or `--only fig5,fig6,fig7,fig8`: known figures, each once, in the canonical order. */
 export function parseFigures(text: string): Figure[] {
   const asked = text.split(',').map((f) => f.trim());
   for (const f of asked) if (!(FIGURES as readonly string[]).includes(f)) throw new DconnectError('BAD_OPTION', `--only '${f}' is not a figure`, `use one or more of ${FIGURES.join(', ')}, comma-separated (default: ${PAPER_FIGURES.join(',')})`);
   return FIGURES.filter((f) => asked.includes(f));
 }
 
-/** Fig. 5, Fig. 6 and Fig. 7 (JSON, SVG, PNG) and report.md into --out; the tables (or the JSON) on stdout. */
+/** Fig. 5 to Fig. 8 (JSON, SVG, PNG) and report.md into --out; the tables (or the JSON) on stdout. A failed bound or a Fig. 8 move that did not verify exits 1. */
 async function writeRepro(r: ReproResult, o: { out: string; json?: boolean }, wall: { wallSeconds: number; shards?: number }): Promise<void> {
   const files = [];
   if (r.fig5) files.push({ name: 'fig5', json: { preset: r.preset, sizeBytes: r.sizeBytes, overrides: r.overrides, fig5: r.fig5 }, chart: fig5Chart(r) });
   if (r.fig6) files.push({ name: 'fig6', json: { preset: r.preset, sizeBytes: r.sizeBytes, overrides: r.overrides, fig6: r.fig6 }, chart: fig6Chart(r) });
   if (r.fig7) files.push({ name: 'fig7', json: { preset: r.preset, sizeBytes: r.sizeBytes, overrides: r.overrides, fig7: r.fig7 }, chart: fig7Chart(r, fmtSize(r.sizeBytes)) });
+  if (r.fig8) files.push({ name: 'fig8', json: { preset: r.fig8.preset, sizeBytes: r.fig8.sizeBytes, overrides: r.overrides, fig8: r.fig8 }, chart: fig8Chart(r.fig8, fmtSize(r.fig8.sizeBytes)) });
   files.push({ name: 'report.md', text: reproMarkdown(r, wall) });
   const written = await writeArtifacts(o.out, files);
   if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
   else process.stdout.write(`${reproTables(r)}\n\nwrote ${written.join(', ')}\n`);
   if (r.bounds.some((b) => !b.ok)) process.exitCode = 1;
+  if (r.fig8?.bars.some((b) => !b.verified)) {
+    process.stderr.write(`repro: Fig. 8 moves that did not verify at the far end: ${r.fig8.bars.filter((b) => !b.verified).map((b) => `${b.move} ${b.mode} x${b.hostLanes}`).join(', ')}\n`);
+    process.exitCode = 1;
+  }
 }
 
 export async function sweepAction(o: RunOptions & { param: string[]; metric: Metric; via: string; size: string; seed: string; fidelity: FidelityMode }, t: Loaded): Promise<void> {

@@ -1,5 +1,6 @@
 import type { CopyResult } from '../runtime/copy.js';
 import { deviceTraceKey } from '../topology/device-registry.js';
+import { nicKind } from '../topology/kinds/nic.js';
 import { ssdKind } from '../topology/kinds/ssd.js';
 
 /**
@@ -36,6 +37,12 @@ export interface Limit {
   binds: Binding;
   /** One sentence with the measured numbers, checkable against the trace counters. */
   explanation: string;
+  /**
+   * What binds in a few words, for a chart label or a table cell: the saturated resource, the window
+   * that binds (`the host bridge's ExpEther window`), `3 commands in flight`, or for a latency-bound
+   * move `latency (` its fullest window and busiest resource `)`. Given by `namedLimitOf` only (Fig. 8).
+   */
+  name?: string;
 }
 
 /** A resource busy at least this share of the time is the bottleneck. */
@@ -66,9 +73,12 @@ function deviceOf(prefix: string, devices: Record<string, string>): string {
  * The name of the thing a trace key counts, for people: `box0.slot1.link.upstream` -> `sdb link
  * upstream`, `eth.box0.slot2` -> `dcbuf0's bridge Ethernet port`, `eth.sw1.p3` -> `Ethernet port
  * sw1.p3`, and a device's key by its kind's label (topology/device-registry.ts): `ssd.box1.slot5` ->
- * `sdk`, `dcbuffer.box0.slot2` -> `dcbuf0 DDR`.
+ * `sdk`, `dcbuffer.box0.slot2` -> `dcbuf0 DDR`. A NIC's network (topology/kinds/nic.ts): its own port
+ * `eth.box0.slot3.mac` -> `nic0's Ethernet port`, its switch's `eth.net.box0.slot3.p1` -> `nic0's
+ * network switch port p1`, and given the trace, a client's `eth.client0` -> `client0's Ethernet port`
+ * (a client is a name with a `client.<name>` key) and `client.client0` -> `client0 CPU`.
  */
-export function resourceName(key: string, devices: Record<string, string>, hostLanes?: number): string {
+export function resourceName(key: string, devices: Record<string, string>, hostLanes?: number, trace?: Record<string, unknown>): string {
   if (key.startsWith('hostLink.')) return `host link${hostLanes ? ` x${hostLanes}` : ''} ${key.slice('hostLink.'.length)}`;
   const link = /^(.+)\.link\.(upstream|downstream)$/.exec(key);
   if (link) return `${deviceOf(link[1], devices)} link ${link[2]}`;
@@ -77,9 +87,18 @@ export function resourceName(key: string, devices: Record<string, string>, hostL
   const [kind, ...rest] = key.split('.');
   const sub = rest.join('.');
   switch (kind) {
-    case 'eth':
+    case 'eth': {
       if (sub === 'hostBridge') return "host bridge's Ethernet port";
-      return sub in devices ? `${devices[sub]}'s bridge Ethernet port` : `Ethernet port ${sub}`;
+      if (sub in devices) return `${devices[sub]}'s bridge Ethernet port`;
+      const mac = /^(.+)\.mac$/.exec(sub);
+      if (mac && mac[1] in devices) return `${devices[mac[1]]}'s Ethernet port`;
+      const net = /^net\.(.+)\.(p\d+)$/.exec(sub);
+      if (net && net[1] in devices) return `${devices[net[1]]}'s network switch port ${net[2]}`;
+      if (trace && `client.${sub}` in trace) return `${sub}'s Ethernet port`;
+      return `Ethernet port ${sub}`;
+    }
+    case 'client':
+      return `${sub} CPU`;
     case 'bridge':
       return sub === 'host' ? 'host bridge' : `${deviceOf(sub, devices)}'s bridge`;
     case 'switch':
@@ -92,21 +111,32 @@ export function resourceName(key: string, devices: Record<string, string>, hostL
 /**
  * Utilization of every timed resource during the move, from the trace counters: PCIe link directions,
  * Ethernet ports, and the devices' own (each kind's `resources`: the SSDs' flash read/write servers,
- * the DC buffers' DDR). Sorted busiest first.
+ * the DC buffers' DDR), and a NIC's clients' CPUs. Sorted busiest first; a NIC's network switch ports
+ * come after the ports at either end of their cables when equally busy (a store-and-forward port
+ * sends what its cable brought), so a tie is named by the NIC or the client.
  */
 export function utilizations(r: LimitInput): Utilization[] {
   const elapsedPs = r.simulatedSeconds * 1e12;
   const out: Utilization[] = [];
+  const netSwitchPorts: Utilization[] = [];
   for (const [key, c] of Object.entries(r.trace)) {
-    const name = resourceName(key, r.devices, r.hostLanes);
-    if (key.startsWith('hostLink.') || /\.link\.(upstream|downstream)$/.test(key) || key.startsWith('eth.')) out.push({ resource: name, utilization: c.busyPs / elapsedPs });
+    const name = resourceName(key, r.devices, r.hostLanes, r.trace);
+    if (isNetSwitchPort(key, r.devices)) netSwitchPorts.push({ resource: name, utilization: c.busyPs / elapsedPs });
+    else if (key.startsWith('hostLink.') || /\.link\.(upstream|downstream)$/.test(key) || key.startsWith('eth.')) out.push({ resource: name, utilization: c.busyPs / elapsedPs });
+    else if (key.startsWith('client.') && 'cpuBusyPs' in c) out.push({ resource: name, utilization: c.cpuBusyPs / elapsedPs });
     else {
       const device = deviceTraceKey(key);
       if (device) for (const x of device.kind.resources(name, c)) out.push({ resource: x.resource, utilization: x.busyPs / elapsedPs });
     }
   }
-  return out.sort((a, b) => b.utilization - a.utilization);
+  return [...out, ...netSwitchPorts].sort((a, b) => b.utilization - a.utilization);
 }
+
+/** A port of the switch a NIC kind adds for its network (`eth.net.box0.slot3.p1`). */
+const isNetSwitchPort = (key: string, devices: Record<string, string>) => {
+  const m = /^eth\.net\.(.+)\.p\d+$/.exec(key);
+  return m !== null && m[1] in devices;
+};
 
 /** One drive's windows over the move, from its counters and its slot's bridge and link. */
 export interface DriveWindows {
@@ -137,32 +167,51 @@ export interface DriveWindows {
 
 /** The windows of every drive that took part (received a command) in the move. */
 export function driveWindows(r: LimitInput): DriveWindows[] {
-  const elapsedPs = r.simulatedSeconds * 1e12;
   const out: DriveWindows[] = [];
   for (const [key, c] of Object.entries(r.trace)) {
     const device = deviceTraceKey(key);
     if (device?.kind !== ssdKind || !(c.commands > 0)) continue;
-    const prefix = device.slot;
-    const reads = c['dma.mrd'] ?? 0;
-    const tagPs = c['dma.readTagPs'] ?? 0;
-    const bridge: Counters = r.trace[`bridge.${prefix}`] ?? {};
-    const up: Counters = r.trace[`${prefix}.link.upstream`] ?? {};
-    out.push({
-      device: deviceOf(prefix, r.devices),
-      idle: (c.idlePs ?? 0) / elapsedPs,
-      commands: (c.commandPs ?? 0) / elapsedPs,
-      reads,
-      tagsExhausted: (c['dma.tagsExhaustedPs'] ?? 0) / elapsedPs,
-      tagsInUse: tagPs / elapsedPs,
-      readRoundTripPs: reads > 0 ? tagPs / reads : 0,
-      bytesPerRead: reads > 0 ? (c['dma.bytesRead'] ?? 0) / reads : 0,
-      readMBps: (c['dma.bytesRead'] ?? 0) / r.simulatedSeconds / 1e6,
-      writeMBps: (c['dma.bytesWritten'] ?? 0) / r.simulatedSeconds / 1e6,
-      windowWait: (bridge.windowWaitPs ?? 0) / elapsedPs,
-      creditWait: (up.creditWaitPs ?? 0) / elapsedPs,
-    });
+    out.push(windowsOf(r, device.slot, c));
   }
   return out;
+}
+
+/**
+ * The windows of every NIC that sent or received frames in the move (a move through a NIC,
+ * runtime/nic-moves.ts), as a drive's: its DMA reads fetch what it sends (payloads, headers,
+ * descriptors), its writes place what it receives. A NIC has no commands and no idle counter: it
+ * counts as working the whole move.
+ */
+export function nicWindows(r: LimitInput): DriveWindows[] {
+  const out: DriveWindows[] = [];
+  for (const [key, c] of Object.entries(r.trace)) {
+    const device = deviceTraceKey(key);
+    if (device?.kind !== nicKind || !((c.txFrames ?? 0) + (c.rxFrames ?? 0) > 0)) continue;
+    out.push(windowsOf(r, device.slot, c));
+  }
+  return out;
+}
+
+function windowsOf(r: LimitInput, prefix: string, c: Counters): DriveWindows {
+  const elapsedPs = r.simulatedSeconds * 1e12;
+  const reads = c['dma.mrd'] ?? 0;
+  const tagPs = c['dma.readTagPs'] ?? 0;
+  const bridge: Counters = r.trace[`bridge.${prefix}`] ?? {};
+  const up: Counters = r.trace[`${prefix}.link.upstream`] ?? {};
+  return {
+    device: deviceOf(prefix, r.devices),
+    idle: (c.idlePs ?? 0) / elapsedPs,
+    commands: (c.commandPs ?? 0) / elapsedPs,
+    reads,
+    tagsExhausted: (c['dma.tagsExhaustedPs'] ?? 0) / elapsedPs,
+    tagsInUse: tagPs / elapsedPs,
+    readRoundTripPs: reads > 0 ? tagPs / reads : 0,
+    bytesPerRead: reads > 0 ? (c['dma.bytesRead'] ?? 0) / reads : 0,
+    readMBps: (c['dma.bytesRead'] ?? 0) / r.simulatedSeconds / 1e6,
+    writeMBps: (c['dma.bytesWritten'] ?? 0) / r.simulatedSeconds / 1e6,
+    windowWait: (bridge.windowWaitPs ?? 0) / elapsedPs,
+    creditWait: (up.creditWaitPs ?? 0) / elapsedPs,
+  };
 }
 
 /**
@@ -207,51 +256,66 @@ function completerBridge(r: LimitInput): string | undefined {
 }
 
 function candidates(r: LimitInput, d: DriveWindows): Candidate[] {
-  const elapsedPs = r.simulatedSeconds * 1e12;
-  const out: Candidate[] = [];
   // A drive moves data one way: a destination reads it by DMA (its writes are completion entries and
   // MSIs), a source writes it (its reads fetch commands and PRP lists). Its windows are that way's.
-  if (d.readMBps > d.writeMBps) {
-    // A reader's tags stay in use while its completions wait: if the bridge sending them held them
-    // for its ExpEther window (nearly) as long as the tags were exhausted, that window is the one full.
-    const key = completerBridge(r);
-    const completer = key ? (r.trace[key]?.windowWaitPs ?? 0) / elapsedPs : 0;
-    if (key && completer > 0 && completer >= 0.9 * d.tagsExhausted) {
-      const who = key === 'bridge.host' ? 'the host bridge' : resourceName(key, r.devices, r.hostLanes);
-      out.push({
-        binds: 'expether-window',
-        drive: d,
-        full: completer,
-        name: `${who}'s ExpEther window`,
-        say: () =>
-          `ExpEther window bound: ${who} held ${d.device}'s read completions for its window of unacknowledged frames ${pct(completer)} of the time, and ${d.device}'s read tags were all in use ${pct(d.tagsExhausted)}: ${d.tagsInUse.toFixed(1)} tags x ${d.bytesPerRead.toFixed(0)} B over a ${us(d.readRoundTripPs)} round trip = ${mbps(d.readMBps)}`,
-      });
-    } else out.push({ binds: 'read-tags', drive: d, full: d.tagsExhausted, name: `${d.device}'s read tags`, say: (rr, also) => readTagSentence(rr, d, also) });
-    return out;
+  return d.readMBps > d.writeMBps ? [readerCandidate(r, d)] : [writerCandidate(d)];
+}
+
+/**
+ * A NIC's windows: those of each way it moves data. A NIC that sends reads its frames by DMA, one
+ * that receives writes them, and a NIC that forwards (a pipeline) does both; the other way's DMA
+ * (descriptor write-backs while sending, descriptor fetches while receiving) is small beside it.
+ */
+function nicCandidates(r: LimitInput, d: DriveWindows): Candidate[] {
+  const most = Math.max(d.readMBps, d.writeMBps);
+  return [...(d.readMBps >= NIC_WAY * most ? [readerCandidate(r, d)] : []), ...(d.writeMBps >= NIC_WAY * most ? [writerCandidate(d)] : [])];
+}
+
+/** A NIC moves data a way whose DMA bytes are at least this share of the other way's. */
+const NIC_WAY = 0.25;
+
+function readerCandidate(r: LimitInput, d: DriveWindows): Candidate {
+  const elapsedPs = r.simulatedSeconds * 1e12;
+  // A reader's tags stay in use while its completions wait: if the bridge sending them held them
+  // for its ExpEther window (nearly) as long as the tags were exhausted, that window is the one full.
+  const key = completerBridge(r);
+  const completer = key ? (r.trace[key]?.windowWaitPs ?? 0) / elapsedPs : 0;
+  if (key && completer > 0 && completer >= 0.9 * d.tagsExhausted) {
+    const who = key === 'bridge.host' ? 'the host bridge' : resourceName(key, r.devices, r.hostLanes);
+    return {
+      binds: 'expether-window',
+      drive: d,
+      full: completer,
+      name: `${who}'s ExpEther window`,
+      say: () =>
+        `ExpEther window bound: ${who} held ${d.device}'s read completions for its window of unacknowledged frames ${pct(completer)} of the time, and ${d.device}'s read tags were all in use ${pct(d.tagsExhausted)}: ${d.tagsInUse.toFixed(1)} tags x ${d.bytesPerRead.toFixed(0)} B over a ${us(d.readRoundTripPs)} round trip = ${mbps(d.readMBps)}`,
+    };
   }
+  return { binds: 'read-tags', drive: d, full: d.tagsExhausted, name: `${d.device}'s read tags`, say: (rr, also) => readTagSentence(rr, d, also) };
+}
+
+function writerCandidate(d: DriveWindows): Candidate {
   // A writer's stall travels back from the first full window on its path: a bridge waiting for the
   // ExpEther window holds its TLPs, so the link behind it waits for credits too. The window is named
   // when it accounts for (nearly) all of the link's wait; credits when they wait on their own.
   if (d.windowWait > 0 && d.windowWait >= 0.9 * d.creditWait) {
-    out.push({
+    return {
       binds: 'expether-window',
       drive: d,
       full: d.windowWait,
       name: `${d.device}'s ExpEther window`,
       say: () =>
         `ExpEther window bound: ${d.device}'s bridge held its TLPs for the peer's window of unacknowledged frames ${pct(d.windowWait)} of the time (its link waited for credits ${pct(d.creditWait)}); ${d.device} wrote ${mbps(d.writeMBps)}`,
-    });
-  } else {
-    out.push({
-      binds: 'credits',
-      drive: d,
-      full: d.creditWait,
-      name: `${d.device}'s link credits`,
-      say: () =>
-        `credit bound: ${d.device} link upstream waited for flow-control credits ${pct(d.creditWait)} of the time (its bridge waited for the ExpEther window ${pct(d.windowWait)}); ${d.device} wrote ${mbps(d.writeMBps)}`,
-    });
+    };
   }
-  return out;
+  return {
+    binds: 'credits',
+    drive: d,
+    full: d.creditWait,
+    name: `${d.device}'s link credits`,
+    say: () =>
+      `credit bound: ${d.device} link upstream waited for flow-control credits ${pct(d.creditWait)} of the time (its bridge waited for the ExpEther window ${pct(d.windowWait)}); ${d.device} wrote ${mbps(d.writeMBps)}`,
+  };
 }
 
 /** A window's full time as a share of its drive's time with a command in work. */
@@ -283,23 +347,35 @@ function readTagSentence(r: LimitInput, d: DriveWindows, also: string[]): string
  * binds if it was full WINDOW_BINDS of it. Otherwise the commands in flight bind when they were at
  * the drives COMMANDS_BIND of the time (or every drive waited for commands), with any window full
  * PARTLY of the time named as sharing the limit; else nothing explains it and the numbers are given.
+ * In a move through a NIC the NIC is always one of the stages (`nicWindows`: it has no idle counter),
+ * with the windows of each way it moves data, and the drives are never said to wait for commands.
  */
 export function limitOf(r: LimitInput): Limit {
+  const { name: _, ...limit } = namedLimitOf(r);
+  return limit;
+}
+
+/** `limitOf`, with `name`: what binds in a few words. */
+export function namedLimitOf(r: LimitInput): Limit & { name: string } {
   const u = utilizations(r);
   const top = u[0] ?? { resource: 'nothing', utilization: 0 };
   const base = { resource: top.resource, utilization: top.utilization, saturated: false };
   if (top.utilization >= SATURATED) {
-    return { ...base, saturated: true, binds: 'saturated', explanation: `${top.resource} is saturated (${pct(top.utilization)} busy)` };
+    return { ...base, saturated: true, binds: 'saturated', explanation: `${top.resource} is saturated (${pct(top.utilization)} busy)`, name: top.resource };
   }
   const busiest = `busiest: ${top.resource} ${pct(top.utilization)}`;
   const drives = driveWindows(r);
+  const nics = nicWindows(r);
   const mostWorking = Math.max(0, ...drives.map((d) => 1 - d.idle));
-  const stage = drives.filter((d) => 1 - d.idle >= mostWorking - STAGE_TIE);
-  const all = stage.flatMap((d) => candidates(r, d)).sort((a, b) => relative(b) - relative(a));
+  // A NIC has no idle counter: it is always one of the stages (a drive it feeds or drains may wait
+  // for it, or it for the drive), and its windows count as shares of the whole move.
+  const stage = [...drives.filter((d) => 1 - d.idle >= mostWorking - STAGE_TIE), ...nics];
+  const relativeOf = (c: Candidate) => (nics.includes(c.drive) ? c.full : relative(c));
+  const all = stage.flatMap((d) => (nics.includes(d) ? nicCandidates(r, d) : candidates(r, d))).sort((a, b) => relativeOf(b) - relativeOf(a));
   const best = all[0];
-  if (best && relative(best) >= WINDOW_BINDS) {
-    const also = all.filter((c) => c !== best && c.binds === best.binds && c.name !== best.name && relative(c) >= WINDOW_BINDS).map((c) => c.drive.device);
-    return { ...base, binds: best.binds, explanation: `${best.say(r, also)}; ${busiest}` };
+  if (best && relativeOf(best) >= WINDOW_BINDS) {
+    const also = all.filter((c) => c !== best && c.binds === best.binds && c.name !== best.name && relativeOf(c) >= WINDOW_BINDS).map((c) => c.drive.device);
+    return { ...base, binds: best.binds, explanation: `${best.say(r, also)}; ${busiest}`, name: best.name };
   }
   // No window full most of the time: if the commands were at the drives nearly all the time (or no
   // drive had work all the time), their fixed latencies (flash access, completion, interrupt) are
@@ -308,20 +384,26 @@ export function limitOf(r: LimitInput): Limit {
   const share = drives.reduce((n, d) => n + d.commands, 0) / (r.depth * moves);
   const perDrive = [...drives].sort((a, b) => b.commands - a.commands).map((d) => `${d.device} ${d.commands.toFixed(1)}`);
   const idle = [...drives].sort((a, b) => a.idle - b.idle).map((d) => `${d.device} ${pct(d.idle)}`);
-  const starved = drives.length > 0 && mostWorking <= 1 - STARVED;
-  const partly = best && relative(best) >= PARTLY ? `${best.name} full ${pct(best.full)} of the time, so more commands help only in part` : '';
+  // Drives in a move through a NIC wait for the NIC (for frames to write, or for relay slots it has
+  // not sent yet), not for commands.
+  const starved = drives.length > 0 && nics.length === 0 && mostWorking <= 1 - STARVED;
+  const partly = best && relativeOf(best) >= PARTLY ? `${best.name} full ${pct(best.full)} of the time, so more commands help only in part` : '';
   if (share >= COMMANDS_BIND || starved) {
     const one = r.depth === 1 ? ' (one command at a time: each chunk is read, then written, with no overlap)' : '';
     const where = starved
       ? `left every drive without a command part of the time (${idle.join(', ')})`
       : `were at the drives ${pct(share)} of the time (${perDrive.join(', ')} on average)`;
     const windows = partly ? `; ${partly}` : ': more would cover their fixed latencies (flash access, completion, interrupt)';
-    return { ...base, binds: 'commands', explanation: `commands-in-flight bound: ${r.depth * moves} in flight${one} ${where}${windows}; ${busiest}` };
+    return { ...base, binds: 'commands', explanation: `commands-in-flight bound: ${r.depth * moves} in flight${one} ${where}${windows}; ${busiest}`, name: `${r.depth * moves} commands in flight` };
   }
-  const fullest = best && best.full > 0 ? `; fullest window: ${best.name}, ${pct(best.full)} of the time` : '';
+  // A NIC's read tags, the fullest window, come with the numbers that make its rate (Little's law).
+  const little = (d: DriveWindows) => ` (${d.tagsInUse.toFixed(1)} tags x ${d.bytesPerRead.toFixed(0)} B over a ${us(d.readRoundTripPs)} mean read round trip = ${mbps(d.readMBps)})`;
+  const fullest = best && best.full > 0 ? `; fullest window: ${best.name}, ${pct(best.full)} of the time${nics.includes(best.drive) && best.binds === 'read-tags' ? little(best.drive) : ''}` : '';
+  const atDrives = drives.length > 0 ? `, and the commands in flight were at the drives ${pct(share)} of it (${perDrive.join(', ')} on average)` : '';
   return {
     ...base,
     binds: 'latency',
-    explanation: `latency-bound: no resource or window was full most of the time, and the commands in flight were at the drives ${pct(share)} of it (${perDrive.join(', ')} on average)${fullest}; ${busiest}`,
+    explanation: `latency-bound: no resource or window was full most of the time${atDrives}${fullest}; ${busiest}`,
+    name: `latency (${best && best.full > 0 ? `${best.name} full ${pct(best.full)}, ` : ''}${top.resource} ${pct(top.utilization)} busy)`,
   };
 }

@@ -17,6 +17,8 @@ import type { Fidelity, FidelityMode } from '../runtime/copy.js';
 
 export const FIG7_PAIRS = [1, 2, 4, 8] as const;
 const FIG7_KEYS = [1, 8].flatMap((hostLanes) => (['direct', 'conventional'] as const).flatMap((mode) => FIG7_PAIRS.map((pairs) => ({ hostLanes, mode, pairs }))));
+/** Jobs in Fig. 7 (results are assembled in FIG7_KEYS' order). */
+export const FIG7_JOBS = FIG7_KEYS.length;
 
 export interface Fig7Point {
   hostLanes: number;

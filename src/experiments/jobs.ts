@@ -1,7 +1,8 @@
 import { copyResultOf, runCopy, runMoves, type CopyResult, type Fidelity, type FidelityMode, type MovesResult, type Via } from '../runtime/copy.js';
 import { blockName } from '../runtime/boot.js';
+import { runNicMove } from '../runtime/nic-moves.js';
 import type { Topology } from '../topology/schema.js';
-import { limitOf, utilizations, type Limit, type Utilization } from './bottleneck.js';
+import { limitOf, namedLimitOf, utilizations, type Limit, type Utilization } from './bottleneck.js';
 
 /** One simulated move: everything a worker needs, as plain data. */
 export interface Job {
@@ -16,6 +17,12 @@ export interface Job {
   label?: string;
   /** Concurrent pairs (sda->sdb, sdc->sdd, ...), each moving sizeBytes; absent: the one move sda->sdb. */
   pairs?: number;
+  /**
+   * A move through a NIC (runtime/nic-moves.ts) between these ends, a drive or `net:CLIENT`:
+   * `sda` -> `net:client0` (serve), `net:client0` -> `sdb` (ingest), `net:client0` -> `net:client1`
+   * (pipeline). Such moves have no fast path: `fidelity` must be absent or 'full'.
+   */
+  nic?: { src: string; dst: string };
 }
 
 export interface JobResult {
@@ -37,6 +44,7 @@ export function withLanes(t: Topology, lanes: number): Topology {
 }
 
 export function runJob(job: Job): JobResult {
+  if (job.nic !== undefined) return runNicJob(job, job.nic);
   if (job.pairs !== undefined) return runPairsJob(job, job.pairs);
   const r: CopyResult = runCopy({ topology: job.topology, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: job.sizeBytes, depth: job.depth, via: job.via, seed: job.seed, fidelity: job.fidelity, sha256: false });
   if (!r.verified) throw new Error(`copy did not verify (seed ${job.seed}): the model corrupted data`);
@@ -53,6 +61,26 @@ export function runJob(job: Job): JobResult {
   };
 }
 
+/**
+ * A move through a NIC. Unlike the drive moves, a far end that does not verify is reported
+ * (`verified` false) rather than thrown, so the figure shows which bar failed; the limit carries its
+ * short `name`.
+ */
+function runNicJob(job: Job, ends: { src: string; dst: string }): JobResult {
+  if (job.fidelity !== undefined && job.fidelity !== 'full') throw new Error(`a NIC move runs at full fidelity only, not ${job.fidelity}`);
+  const r = runNicMove({ topology: job.topology, src: ends.src, dst: ends.dst, lengthBytes: job.sizeBytes, depth: job.depth, via: job.via, seed: job.seed });
+  return {
+    mbPerSec: r.mbPerSec,
+    simulatedSeconds: r.simulatedSeconds,
+    verified: r.verified,
+    hostUpstreamPayloadBytes: r.hostLink.upstreamPayloadBytes,
+    hostDownstreamPayloadBytes: r.hostLink.downstreamPayloadBytes,
+    events: r.events,
+    limit: namedLimitOf(r),
+    utilizations: utilizations(r).slice(0, 6),
+    fidelity: r.fidelity,
+  };
+}
 
 function runPairsJob(job: Job, pairs: number): JobResult {
   const r = runMoves({

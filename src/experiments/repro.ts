@@ -9,7 +9,8 @@ import { runJobs, type PoolOptions } from './pool.js';
 import { checkBounds, PAPER, paperTestbedDifferences, type BoundCheck } from './paper.js';
 import { linkBytesPerSec, type PcieGeneration } from '../pcie/link-params.js';
 import { withLanes, type Job, type JobResult } from './jobs.js';
-import { assembleFig7, fig7Jobs, type Fig7Point } from './fig7.js';
+import { assembleFig7, FIG7_JOBS, fig7Jobs, type Fig7Point } from './fig7.js';
+import { assembleFig8, FIG8_JOBS, fig8Jobs, type Fig8Result } from './fig8.js';
 
 export interface Fig5Bar {
   hostLanes: number;
@@ -35,9 +36,9 @@ export interface Fig6Point {
   fidelity: Fidelity;
 }
 
-export const FIGURES = ['fig5', 'fig6', 'fig7'] as const;
+export const FIGURES = ['fig5', 'fig6', 'fig7', 'fig8'] as const;
 export type Figure = (typeof FIGURES)[number];
-/** What `repro` runs by default: the paper's evaluation (Fig. 7 goes beyond the paper and is asked for). */
+/** What `repro` runs by default: the paper's evaluation (Fig. 7 and Fig. 8 go beyond the paper and are asked for). */
 export const PAPER_FIGURES: Figure[] = ['fig5', 'fig6'];
 const wants = (o: { only?: Figure[] }, f: Figure) => (o.only ?? PAPER_FIGURES).includes(f);
 
@@ -52,6 +53,8 @@ export interface ReproResult {
   fig5?: { bars: Fig5Bar[]; fidelity: FidelitySummary };
   fig6?: { hostLanes: number; points: Fig6Point[]; fidelity: FidelitySummary };
   fig7?: { points: Fig7Point[]; fidelity: FidelitySummary };
+  /** On its own topology and size (fig8.ts: `fig8Topology`, `fig8SizeBytes`), which it records. */
+  fig8?: Fig8Result;
   bounds: BoundCheck[];
   /**
    * Present only when the topology is not the paper's testbed (paper.ts `paperTestbedDifferences`,
@@ -65,7 +68,7 @@ export interface ReproOptions {
   topology: Topology;
   runs: number;
   sizeBytes: number;
-  /** The figures to run; absent: the paper's, Fig. 5 and Fig. 6. */
+  /** The figures to run; absent: the paper's, Fig. 5 and Fig. 6. Fig. 8 moves at most fig8.ts' FIG8_MAX_BYTES per bar. */
   only?: Figure[];
   /** Already applied to `topology`; recorded in the result and the report. */
   overrides?: Override[];
@@ -105,6 +108,7 @@ export function reproJobs(o: ReproPlan): Job[] {
     for (let commands = 1; commands <= 8; commands++) jobs.push({ topology: t, via: 'dc-buffer', depth: commands, sizeBytes: o.sizeBytes, seed: 1, fidelity: o.fidelity, label: `fig6 direct ${commands} command${commands === 1 ? '' : 's'} seed 1` });
   }
   if (wants(o, 'fig7')) jobs.push(...fig7Jobs(o));
+  if (wants(o, 'fig8')) jobs.push(...fig8Jobs(o));
   return jobs;
 }
 
@@ -119,6 +123,7 @@ export function assembleRepro(o: ReproPlan, results: JobResult[]): ReproResult {
   const fig5Keys = wants(o, 'fig5') ? FIG5_KEYS : [];
   const fig6Start = fig5Keys.length * o.runs;
   const fig7Start = fig6Start + (wants(o, 'fig6') ? 8 : 0);
+  const fig8Start = fig7Start + (wants(o, 'fig7') ? FIG7_JOBS : 0);
   const out: ReproResult = { preset: t.name, sizeBytes: o.sizeBytes, runs: o.runs, overrides: o.overrides ?? [], fidelity: summarizeFidelity(results.map((r) => r.fidelity)), bounds: [] };
   const differsFromPaper = paperTestbedDifferences(t);
   const paperTestbed = differsFromPaper.length === 0;
@@ -140,7 +145,8 @@ export function assembleRepro(o: ReproPlan, results: JobResult[]): ReproResult {
       fidelity: summarizeFidelity(results.slice(fig6Start, fig7Start).map((r) => r.fidelity)),
     };
   }
-  if (wants(o, 'fig7')) out.fig7 = assembleFig7(o, results.slice(fig7Start));
+  if (wants(o, 'fig7')) out.fig7 = assembleFig7(o, results.slice(fig7Start, fig8Start));
+  if (wants(o, 'fig8')) out.fig8 = assembleFig8(o, results.slice(fig8Start, fig8Start + FIG8_JOBS));
   if (paperTestbed) out.bounds = checkBounds(out.fig5?.bars ?? null, out.fig6?.points ?? null);
   else out.testbed = { hostLinkGeneration: t.host.link.generation, differsFromPaper };
   return out;

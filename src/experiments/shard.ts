@@ -15,7 +15,7 @@ import type { Job, JobResult } from './jobs.js';
  * jobs. Shards count from 1, like Slurm array indices (`--array=1-N`) and GNU parallel's `{#}`.
  */
 
-/** Enough for any sweep (at most 1000 points) or repro (at most 408 moves) to give one job per shard. */
+/** Enough for any sweep (at most 1000 points) or repro (at most 436 moves) to give one job per shard. */
 export const MAX_SHARDS = 1000;
 export const SHARD_FORMAT = 'dconnect-shard';
 export const SHARD_FORMAT_VERSION = 1;
