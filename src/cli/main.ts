@@ -110,6 +110,7 @@ program
     if (srcArg === undefined || dstArg === undefined) throw new DconnectError('BAD_OPTION', 'copy needs a source and a destination', 'e.g. dconnect copy sda sdb --length 256MiB');
     if (o.length === undefined) throw new DconnectError('BAD_OPTION', 'copy needs --length', 'e.g. --length 256MiB');
     if (o.live) {
+      if (isNetEnd(srcArg) || isNetEnd(dstArg)) throw new DconnectError('BAD_OPTION', 'moves through a NIC run in simulation only: a live fabric moves between drives', `drop --live: dconnect copy ${srcArg} ${dstArg} --length ${o.length} --topology paper-2012-nic`);
       if (more.length > 0) throw new DconnectError('BAD_OPTION', '--live copies one pair per job', 'submit one copy per pair (they queue)');
       if ((o.capture === undefined) !== (o.pcap === undefined)) throw new DconnectError('BAD_OPTION', '--capture and --pcap go together', 'e.g. --capture host --pcap move.pcap');
       const capture = o.capture && o.pcap ? { links: o.capture.split(',').map((l) => l.trim()).filter((l) => l), path: resolvePath(o.pcap) } : undefined;

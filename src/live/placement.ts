@@ -37,6 +37,11 @@ export function ownerOfPort(t: Topology, port: string): string {
     if (sw[1] !== undefined) return sw[1];
     return t.boxes.length === 1 ? t.boxes[0].name : HOST_NODE;
   }
+  // A NIC's network runs in its box's node: the NIC's port, its switch's ports and its clients' ports.
+  const nic = /^([A-Za-z][\w-]*)\.slot\d+\.mac$/.exec(port) ?? /^net\.([A-Za-z][\w-]*)\.slot\d+\.p\d+$/.exec(port);
+  if (nic) return nic[1];
+  const client = t.boxes.find((b) => b.slots.some((s) => s.kind === 'nic' && s.clients.some((c) => c.name === port)));
+  if (client) return client.name;
   throw new Error(`placement: no node owns Ethernet port '${port}'`);
 }
 
