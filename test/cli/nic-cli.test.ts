@@ -88,7 +88,7 @@ const refusals: { name: string; args: string[]; code: string; message: RegExp; h
   { name: 'a zero chunk', args: ['copy', 'net:client0', 'net:client1', '--length', '1MiB', '--chunk', '0', ...NIC], code: 'BAD_OPTION', message: /chunk size 0/, hint: /multiple of 1024/ },
   { name: 'a bad --via', args: ['copy', 'sda', 'net:client0', '--length', '1MiB', '--via', 'nic', ...NIC], code: 'BAD_OPTION', message: /--via 'nic'/, hint: /dc-buffer/ },
   { name: 'a malformed NIC block', args: ['copy', 'sda', 'net:client0', '--length', '1MiB', '--topology', BAD_TOPOLOGY], code: 'BAD_TOPOLOGY', message: /nic\.framePayloadBytes: must be a power of two/ },
-  { name: 'two clients of one name', args: ['copy', 'sda', 'net:c', '--length', '1MiB', '--topology', DUP], code: 'BAD_TOPOLOGY', message: /two clients named 'c'/, hint: /its own name/ },
+  { name: 'two clients of one name', args: ['copy', 'sda', 'net:c', '--length', '1MiB', '--topology', DUP], code: 'BAD_TOPOLOGY', message: /client name 'c' is taken/, hint: /paper-2012-nic/ },
 ];
 
 for (const c of refusals) {
