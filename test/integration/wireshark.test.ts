@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { decodeExpEtherFrame } from '../../src/expether/pdu-codec.js';
 import { captureConnect } from '../../src/runtime/capture.js';
 import { runCopy } from '../../src/runtime/copy.js';
+import { runNicMove } from '../../src/runtime/nic-moves.js';
 import { pcapFileHeader, pcapRecord, readPcap } from '../../src/runtime/pcap.js';
 import { loadTopology } from '../../src/topology/load.js';
 
@@ -55,6 +56,29 @@ test('tshark with tools/wireshark/dconnect.lua decodes the capture as the model 
     }
     assert.deepEqual(got, want);
     assert.ok(got.MWr.bytes >= 512 * 1024 && got.CplD.bytes >= 512 * 1024, 'the moved data is in the capture both ways');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('tshark decodes a NIC network capture as block transfer frames: every DATA frame in order, the moved bytes, the credits', { skip: haveTshark ? false : 'tshark is not installed (.ci/run installs it: apt-get install tshark)', timeout: 120_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dconnect-tshark-bt-'));
+  try {
+    const t = loadTopology('paper-2012-nic');
+    const chunks: Uint8Array[] = [pcapFileHeader()];
+    const connect = captureConnect(t, ['client0-net.box0.slot3'], (_l, ps, frame) => chunks.push(pcapRecord(ps, frame)));
+    const length = 256 * 1024;
+    const r = runNicMove({ topology: t, src: 'sda', dst: 'net:client0', lengthBytes: length, via: 'dc-buffer', seed: 3, connect });
+    assert.equal(r.verified, true);
+    const file = join(dir, 'nic.pcap');
+    writeFileSync(file, new Uint8Array(Buffer.concat(chunks)));
+    const out = spawnSync('tshark', ['-X', `lua_script:${DISSECTOR}`, '-r', file, '-T', 'fields', '-e', 'dconnect_bt.type', '-e', 'dconnect_bt.seq', '-e', 'dconnect_bt.payload_len'], { encoding: 'utf8', timeout: 100_000 });
+    assert.equal(out.status, 0, out.stderr);
+    const rows = out.stdout.split('\n').filter((l) => l).map((l) => l.split('\t'));
+    const data = rows.filter(([type]) => type === 'DATA');
+    assert.deepEqual(data.map(([, seq]) => Number(seq)), Array.from({ length: r.frames }, (_, i) => i), 'every DATA frame, in order');
+    assert.equal(data.reduce((n, [, , len]) => n + Number(len), 0), length);
+    assert.ok(rows.some(([type]) => type === 'CREDIT'), 'the client\'s credits are on its cable too');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

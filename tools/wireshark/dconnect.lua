@@ -95,3 +95,42 @@ function p.dissector(buf, pinfo, tree)
 end
 
 DissectorTable.get("ethertype"):add(0x88b5, p)
+
+-- The block transfer protocol of the NICs' networks (EtherType 0x88b6, src/net/block-transfer.ts):
+-- a 16-byte header (type, flags, stream, sequence, value, reserved; big-endian), then a DATA frame's payload.
+--   tshark -X lua_script:tools/wireshark/dconnect.lua -r nic.pcap -T fields -e dconnect_bt.type -e dconnect_bt.seq
+local bt = Proto("dconnect_bt", "dconnect block transfer")
+local BT_TYPES = { [1] = "DATA", [2] = "CREDIT" }
+local g = bt.fields
+g.type = ProtoField.string("dconnect_bt.type", "Type")
+g.flags = ProtoField.uint8("dconnect_bt.flags", "Flags", base.HEX)
+g.stream = ProtoField.uint16("dconnect_bt.stream", "Stream")
+g.seq = ProtoField.uint32("dconnect_bt.seq", "Sequence")
+g.value = ProtoField.uint32("dconnect_bt.value", "Payload bytes (DATA) / credit limit (CREDIT)")
+g.payload_len = ProtoField.uint32("dconnect_bt.payload_len", "Payload bytes")
+g.payload = ProtoField.bytes("dconnect_bt.payload", "Payload")
+
+function bt.dissector(buf, pinfo, tree)
+  if buf:len() < 16 then return 0 end
+  pinfo.cols.protocol = "DCONNECT-BT"
+  local kind = BT_TYPES[buf(0, 1):uint()] or string.format("unknown(%d)", buf(0, 1):uint())
+  local t = tree:add(bt, buf(0, 16), "dconnect block transfer " .. kind)
+  t:add(g.type, buf(0, 1), kind)
+  t:add(g.flags, buf(1, 1))
+  t:add(g.stream, buf(2, 2))
+  t:add(g.seq, buf(4, 4))
+  t:add(g.value, buf(8, 4))
+  local n = buf:len() - 16
+  -- A CREDIT frame is padded to Ethernet's minimum; only DATA carries payload.
+  if kind == "DATA" then
+    n = math.min(n, buf(8, 4):uint())
+    t:add(g.payload_len, n)
+    if n > 0 then t:add(g.payload, buf(16, n)) end
+  else
+    t:add(g.payload_len, 0)
+  end
+  pinfo.cols.info = string.format("%s stream %d seq %d value %d", kind, buf(2, 2):uint(), buf(4, 4):uint(), buf(8, 4):uint())
+  return buf:len()
+end
+
+DissectorTable.get("ethertype"):add(0x88b6, bt)
