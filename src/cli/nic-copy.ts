@@ -4,6 +4,7 @@ import { checkNicMove, isNetEnd, runNicMove, type NicMoveRequest } from '../runt
 import type { Topology } from '../topology/schema.js';
 import { parseDeviceRange, parseSeed, parseVia } from './args.js';
 import { openCapture } from './capture-file.js';
+import { faultConnect, parseFault, parseMediaError } from '../runtime/faults.js';
 import { formatNicMove } from './format.js';
 import { progressBar } from './progress.js';
 
@@ -39,7 +40,8 @@ function endOf(text: string, role: string): { name: string; offset: number } {
  */
 export function nicCopyAction(topology: Topology, srcArg: string, dstArg: string, more: string[], o: NicCopyOptions): void {
   if (more.length > 0) throw new DconnectError('BAD_OPTION', 'a move through a NIC is one pair', 'give one source and one destination');
-  if (o.fault && o.fault.length > 0) throw new DconnectError('BAD_OPTION', '--fault does not apply to moves through a NIC yet', 'drop --fault, or move between drives');
+  const faultSpecs = o.fault ?? [];
+  if (faultSpecs.some((f) => parseMediaError(f) !== null)) throw new DconnectError('BAD_OPTION', '--fault media-error=... does not apply to moves through a NIC yet', 'use cable faults (loss=1%,reorder=1%, down=..., buffer=...), or move between drives');
   if (o.host) throw new DconnectError('BAD_OPTION', '--host does not apply to moves through a NIC yet: the first host runs them', 'drop --host');
   if (o.length === undefined) throw new DconnectError('BAD_OPTION', 'copy needs --length', 'e.g. --length 64MiB');
   if (o.fidelity === 'fast' && o.fidelityGiven) process.stderr.write('note: moves through a NIC run at full fidelity (every TLP and frame; no fast path yet)\n');
@@ -62,14 +64,21 @@ export function nicCopyAction(topology: Topology, srcArg: string, dstArg: string
   };
   // The capture file is written as the move runs: the request is checked first, so a bad one writes nothing.
   if (o.capture !== undefined || o.pcap !== undefined) checkNicMove(req);
-  const capture = openCapture(topology, o.capture, o.pcap, undefined);
+  // Cable faults on ExpEther's cables (a NIC network's carry no retransmission and are left out).
+  const faults = faultSpecs.length > 0 ? faultConnect(topology, faultSpecs.map(parseFault), req.seed) : null;
+  const capture = openCapture(topology, o.capture, o.pcap, faults?.connect);
   const bar = progressBar('copy', lengthBytes, 'bytes', { lines: true });
   try {
-    const r = runNicMove({ ...req, ...(capture ? { connect: capture.connect } : {}), onProgress: (d) => bar.update(d) });
+    const connect = capture?.connect ?? faults?.connect;
+    const r = runNicMove({ ...req, ...(connect ? { connect } : {}), ...(faults ? { onStart: faults.start } : {}), onProgress: (d) => bar.update(d) });
     bar.stop();
     if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
     else process.stdout.write(formatNicMove(r) + '\n');
     if (!r.verified) process.exitCode = 3;
+    if (faults) {
+      const f = faults.counts;
+      process.stderr.write(`faults: ${f.lost} lost, ${f.down} lost while a link was down, ${f.corrupted} corrupted (dropped by the FCS), ${f.duplicated} duplicated, ${f.reordered} reordered, of ${f.frames} frames on faulty cables; ${faults.overflowDrops()} dropped by shrunk buffers\n`);
+    }
     if (capture) {
       const c = capture.close();
       process.stderr.write(`captured ${c.frames} frames on ${o.capture} into ${c.path}\n`);

@@ -20,7 +20,7 @@ import type { StateDigest } from '../core/digest.js';
 import { RngFactory, type RngStream } from '../core/rng.js';
 import { MAX_PAYLOAD_BYTES, wireBytes, type Frame } from '../ethernet/frame.js';
 import { CableChannel, type EthPort } from '../ethernet/port.js';
-import { connectCable, type ConnectFn } from '../topology/builder.js';
+import { buildFabric, connectCable, type ConnectFn } from '../topology/builder.js';
 import { checkLinks, linkName } from './capture.js';
 import type { Topology } from '../topology/schema.js';
 
@@ -162,9 +162,15 @@ export function faultConnect(topology: Topology, specs: FaultSpec[], seed: numbe
   // simulated time stands still while it waits, so an outage in it would never end).
   const origin = { ps: 0, clockPs };
   const limited: EthPort[] = [];
+  // A NIC network's cables carry the block transfer protocol, which has no retransmission (credits make
+  // loss impossible there): faults go on ExpEther's cables, whose bridges recover. One named is refused.
+  const stations = stationLinks(topology);
+  for (const s of specs) {
+    if (s.link !== null && stations.has(s.link)) throw new DconnectError('BAD_OPTION', `--fault ...@${s.link}: that cable is on a NIC's network, whose block transfer protocol does not retransmit`, 'put faults on ExpEther cables (host, box0.slot3, ...), or on every cable (a NIC network\'s are left out)');
+  }
   const connect: ConnectFn = (a, b, ns, name) => {
     const link = linkName(a.name, b.name);
-    const mine = specs.filter((s) => s.link === null || s.link === link);
+    const mine = stations.has(link) ? [] : specs.filter((s) => s.link === null || s.link === link);
     const rates = [...mine].reverse().find((s) => FAULT_KINDS.some((k) => s.rates[k] > 0))?.rates ?? null;
     const downs = mine.flatMap((s) => s.downs);
     const buffer = [...mine].reverse().find((s) => s.bufferBytes !== null)?.bufferBytes ?? null;
@@ -178,6 +184,20 @@ export function faultConnect(topology: Topology, specs: FaultSpec[], seed: numbe
     return new FaultyCable(a, b, ns, rates ?? { loss: 0, corrupt: 0, dup: 0, reorder: 0 }, streams.stream(`fault:${link}`), counts, downs, origin);
   };
   return { connect, counts, start: (ps) => (origin.ps = ps), overflowDrops: () => limited.reduce((n, p) => n + p.counters.drops, 0), hasDowns: specs.some((s) => s.downs.length > 0) };
+}
+
+/** The cables of NICs' networks (a NIC's port, its network switch's ports, its clients'), by link name. */
+function stationLinks(t: Topology): Set<string> {
+  const out = new Set<string>();
+  if (!t.boxes.some((b) => b.slots.some((s) => s.kind === 'nic'))) return out;
+  buildFabric(t, {
+    seed: 1,
+    connect: (a, b, ns, name) => {
+      if ([a.name, b.name].some((n) => /\.mac$/.test(n) || /^net\./.test(n))) out.add(linkName(a.name, b.name));
+      return connectCable(a, b, ns, name);
+    },
+  });
+  return out;
 }
 
 /** `media-error=sdb:LBA[:read|:write]`: reads (the default) or writes of that logical block on that drive fail (unrecovered read error, write fault); null when `text` is another kind of fault. */

@@ -38,6 +38,8 @@ export interface NicMoveRequest {
   storeFor?: FabricOptions['storeFor'];
   /** Bytes the receiving end has so far, of the total (called from the simulation). */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /** Called as the move starts, with the simulated time (faults' down windows count from it). */
+  onStart?: (startPs: number) => void;
 }
 
 export interface NicMoveResult {
@@ -198,7 +200,7 @@ function setUp(req: NicMoveRequest): SetUp {
  * a capture file, only once the request is known good). Throws the DconnectError runNicMove would.
  */
 export function checkNicMove(req: NicMoveRequest): void {
-  setUp({ ...req, connect: undefined, storeFor: undefined, onProgress: undefined });
+  setUp({ ...req, connect: undefined, storeFor: undefined, onProgress: undefined, onStart: undefined });
 }
 
 /**
@@ -224,6 +226,7 @@ export function runNicMove(req: NicMoveRequest): NicMoveResult {
   const before = fabric.trace.snapshot();
   const eventsBefore = fabric.scheduler.eventsExecuted;
   const startPs = fabric.scheduler.now();
+  req.onStart?.(startPs);
   let failure: Error | null = null;
   let opStats: NicMoveStats | null = null;
   let clientsLeft = 0;

@@ -80,7 +80,8 @@ const refusals: { name: string; args: string[]; code: string; message: RegExp; h
   { name: 'an unknown drive', args: ['copy', 'net:client0', 'sdz', '--length', '1MiB', ...NIC], code: 'UNKNOWN_DEVICE', message: /no block device 'sdz'/, hint: /sda.*sdb/ },
   { name: 'an offset on a client', args: ['copy', 'net:client0:4KiB', 'sdb', '--length', '1MiB', ...NIC], code: 'BAD_OPTION', message: /a client takes no offset/, hint: /net:client0$/m },
   { name: 'net: without a name', args: ['copy', 'net:', 'sdb', '--length', '1MiB', ...NIC], code: 'BAD_OPTION', message: /names no client/, hint: /net:client0/ },
-  { name: '--fault with a client end', args: ['copy', 'net:client0', 'sdb', '--length', '1MiB', ...NIC, '--fault', 'loss=1%'], code: 'BAD_OPTION', message: /--fault does not apply to moves through a NIC/, hint: /drop --fault/ },
+  { name: 'a fault on a NIC network cable', args: ['copy', 'net:client0', 'sdb', '--length', '1MiB', ...NIC, '--fault', 'loss=1%@client0-net.box0.slot3'], code: 'BAD_OPTION', message: /on a NIC's network, whose block transfer protocol does not retransmit/, hint: /ExpEther cables/ },
+  { name: 'a media error with a client end', args: ['copy', 'net:client0', 'sdb', '--length', '1MiB', ...NIC, '--fault', 'media-error=sdb:8:write'], code: 'BAD_OPTION', message: /media-error=\.\.\. does not apply to moves through a NIC/, hint: /cable faults/ },
   { name: '--host with a client end', args: ['copy', 'sda', 'net:client0', '--length', '1MiB', ...NIC, '--host', 'host'], code: 'BAD_OPTION', message: /--host does not apply/, hint: /drop --host/ },
   { name: 'more than one pair', args: ['copy', 'sda', 'net:client0', 'sdb', 'net:client1', '--length', '1MiB', ...NIC], code: 'BAD_OPTION', message: /one pair/, hint: /one source and one destination/ },
   { name: 'no --length', args: ['copy', 'sda', 'net:client0', ...NIC], code: 'BAD_OPTION', message: /needs --length/, hint: /--length/ },
@@ -121,4 +122,15 @@ test('a bad request with --capture writes no capture file', () => {
     assert.match(r.stderr, /dconnect: error \[/);
     assert.equal(existsSync(pcap), false, `${args.join(' ')} wrote ${pcap}`);
   }
+});
+
+test('cable faults on ExpEther cables: a NIC move still arrives verified, the faults counted (a NIC network\'s cables are left out)', () => {
+  const r = run('copy', 'net:client0', 'sdb', '--length', '1MiB', ...NIC, '--via', 'host', '--fault', 'loss=1%,reorder=1%', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as { verified: boolean; trace: Record<string, Record<string, number>> };
+  assert.equal(j.verified, true);
+  const m = /faults: (\d+) lost, .* reordered, of (\d+) frames on faulty cables/.exec(r.stderr);
+  assert.ok(m && Number(m[1]) > 0, r.stderr);
+  assert.ok(j.trace['bridge.host'].retransmittedFrames > 0, 'the host bridge retransmitted what was lost');
+  assert.equal(j.trace['nic.box0.slot3'].rxMissed, 0);
 });
