@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [--json] [--quick] [--size SIZE] [--runs N] [--fidelity fast|full] [--skip-repro] [--skip-scale] [--skip-live] [--skip-nbd]`:
+ * `npm run bench -- [--json] [--quick] [--size SIZE] [--runs N] [--fidelity fast|full] [--skip-repro] [--skip-scale] [--skip-nic] [--skip-live] [--skip-nbd]`:
  * how fast the simulator runs on this machine, each figure beside the issue's target. Never part of
  * the test suite; timings are reported (with met / not met), never asserted.
  *
@@ -27,6 +27,9 @@
  * - nbd (issue "NBD"): bench/nbd.ts in a process of its own (nbdcopy sda->sdb against copy --live,
  *   paced and unpaced; the export through nbdcopy against nbdkit's file plugin, target >= 0.25x);
  *   skipped with --skip-nbd or without the Debian tools.
+ * - nic (issue 9): the three moves through a NIC (serve, ingest, pipeline), direct, x8, on
+ *   paper-2012-nic at full fidelity (they have no fast path): wall time, real-time factor, events/s.
+ *   Reported, no target (the issue sets none). Skipped with --skip-nic.
  * - live (issue "Live fabric"): bench/live.ts on real processes (paced ratio, unpaced against dd, 1% loss, 20 kill points; ~7 min, --quick ~2.5); skipped with --skip-live.
  *
  * With --json, one JSON object goes to stdout and the human lines to stderr.
@@ -40,6 +43,7 @@ import { reproduce } from '../src/experiments/repro.js';
 import { sweep } from '../src/experiments/sweep.js';
 import { parseSweepParam } from '../src/experiments/sweep-params.js';
 import { runCopy, type Fidelity, type FidelityMode } from '../src/runtime/copy.js';
+import { runNicMove } from '../src/runtime/nic-moves.js';
 import { loadTopology } from '../src/topology/load.js';
 import { fastestNs3, runKernelBench, runNs3HoldBench } from './kernel.js';
 import { runLiveBench } from './live.js';
@@ -157,6 +161,25 @@ log(modelLine('direct:      ', direct));
 const conventional = model('host', 4);
 log(modelLine('conventional:', conventional));
 
+/** Issue 9's moves through a NIC: no fast path, so every TLP and frame runs; how fast that is. */
+let nic: Record<string, unknown> = { skipped: true };
+if (!flag('--skip-nic')) {
+  const nicBytes = quick ? 8 << 20 : 64 << 20;
+  log(`nic: ${mib(nicBytes)} moves through a NIC on paper-2012-nic, direct, x8, full fidelity (no fast path), one run after a warm-up ...`);
+  const topology = loadTopology('paper-2012-nic');
+  const moves = (['sda net:client0', 'net:client0 sdb', 'net:client0 net:client1'] as const).map((m) => {
+    const [src, dst] = m.split(' ');
+    runNicMove({ topology, src, dst, lengthBytes: 4 << 20, via: 'dc-buffer', seed: 1 }); // warm-up: JIT
+    const t0 = wallNow();
+    const r = runNicMove({ topology, src, dst, lengthBytes: nicBytes, via: 'dc-buffer', seed: 1 });
+    const wall = wallNow() - t0;
+    const out = { kind: r.kind, src, dst, sizeBytes: nicBytes, wallSeconds: wall, simulatedSeconds: r.simulatedSeconds, realTime: r.simulatedSeconds / wall, events: r.events, eventsPerSec: r.events / wall, mbPerSec: r.mbPerSec, verified: r.verified };
+    log(`  ${r.kind.padEnd(8)} ${m.padEnd(24)} ${wall.toFixed(2)} s wall for ${(r.simulatedSeconds * 1e3).toFixed(1)} ms simulated: ${(out.realTime).toFixed(3)}x real time, ${r.events} events (${(out.eventsPerSec / 1e6).toFixed(2)} M/s), ${(wall / (nicBytes / 2 ** 20)).toFixed(3)} s per MiB, ${r.mbPerSec.toFixed(1)} MB/s${r.verified ? '' : ', NOT verified'}; no target`);
+    return out;
+  });
+  nic = { skipped: false, moves };
+}
+
 const sweepSpecs = ['ssd.writeMBps=250,500,1000', 'host.lanes=1,8'];
 log(`sweep: ${sweepSpecs.join(' ')}, ${sizeBytes} B per point, direct, seed 1, ${fidelity} fidelity, all cores, median of ${runs} run(s) ...`);
 const sweepRuns: number[] = [];
@@ -248,6 +271,7 @@ if (json) {
       sweep: sweepOut,
       repro,
       scale,
+      nic,
       memory,
       live,
       nbd,
