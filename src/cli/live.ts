@@ -236,13 +236,15 @@ export async function statusAction(o: { state: string; json?: boolean }): Promis
 
 export async function liveDevicesAction(o: { state: string; json?: boolean }): Promise<void> {
   const state = new StateDir(o.state);
-  const d = await controlRequest<{ blockDevices: { name: string; serial: string; capacityBytes: number; box: string; slot: number; bdf: string }[]; dcBuffers: { name: string; sizeBytes: number; box: string; slot: number; bdf: string }[] }>({ socketPath: state.controlSocketPath }, 'GET', '/devices', undefined, { timeoutMs: 120_000 });
+  const d = await controlRequest<{ blockDevices: { name: string; serial: string; capacityBytes: number; box: string; slot: number; bdf: string }[]; dcBuffers: { name: string; sizeBytes: number; box: string; slot: number; bdf: string }[]; nics?: { name: string; mac: string; box: string; slot: number; bdf: string }[] }>({ socketPath: state.controlSocketPath }, 'GET', '/devices', undefined, { timeoutMs: 120_000 });
   if (o.json) {
     process.stdout.write(JSON.stringify(d) + '\n');
     return;
   }
   for (const b of d.blockDevices) process.stdout.write(`${b.name}  ssd        ${b.box}/slot${b.slot}  ${b.bdf}  ${formatBytes(b.capacityBytes)}  ${b.serial}\n`);
   for (const b of d.dcBuffers) process.stdout.write(`${b.name}  dc-buffer  ${b.box}/slot${b.slot}  ${b.bdf}  ${formatBytes(b.sizeBytes)}\n`);
+  // A NIC comes up live too (its network runs in its box's node); moves through it run in simulation.
+  for (const b of d.nics ?? []) process.stdout.write(`${b.name}  nic        ${b.box}/slot${b.slot}  ${b.bdf}  MAC ${b.mac}\n`);
 }
 
 interface JobView {

@@ -12,6 +12,7 @@
  * Jobs run one at a time in submission order (a queue; each job already keeps `depth` commands in
  * flight). Their records are durable in the state directory (job-store.ts).
  */
+import { formatMac } from '../ethernet/frame.js';
 import { DconnectError } from '../core/errors.js';
 import { startBoot, type BootedHost } from '../runtime/boot.js';
 import type { FaultSpec } from '../runtime/faults.js';
@@ -320,6 +321,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
         return {
           blockDevices: host.manager.blockDevices().map((d) => ({ name: d.name, serial: d.serial, model: d.model, capacityBytes: d.capacityBytes, blockBytes: d.blockBytes, bdf: d.bdf, box: d.box, slot: d.slot })),
           dcBuffers: host.manager.dcBuffers().map((d) => ({ name: d.name, sizeBytes: d.sizeBytes, bdf: d.bdf, box: d.box, slot: d.slot })),
+          nics: host.manager.nics().map((d) => ({ name: d.name, mac: formatMac(d.mac), bdf: d.bdf, box: d.box, slot: d.slot })),
         };
       },
     },
