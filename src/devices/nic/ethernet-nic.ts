@@ -97,6 +97,8 @@ export class EthernetNic implements EndpointDevice, NetReceiver {
   /** Packets in the transmit FIFO, in ring order (bounded by txFifoBytes). */
   private readonly txPackets = new Ring<TxPacket>();
   private txFifoUsed = 0;
+  /** A packet waits for room in the transmit FIFO (so a stall is counted once). */
+  private txStalled = false;
   private netBlocked = false;
   private rxFetchAt = 0;
   private rxFetching = false;
@@ -391,9 +393,12 @@ export class EthernetNic implements EndpointDevice, NetReceiver {
       if (eop < 0) return; // the packet's end is not fetched yet
       const bad = bytes < MIN_FRAME_BYTES || bytes > MAX_FRAME_BYTES;
       if (!bad && this.txFifoUsed + bytes > this.params.txFifoBytes) {
-        this.counters.txFifoFullStalls++;
+        // Counted once per stall: the builder is called again on every frame sent while it waits.
+        if (!this.txStalled) this.counters.txFifoFullStalls++;
+        this.txStalled = true;
         return;
       }
+      this.txStalled = false;
       const parts = [];
       for (let i = 0; i <= eop; i++) parts.push(this.txDescs.shift()!);
       const pkt: TxPacket = { first: parts[0].index, descs: parts.map((p) => p.desc), bytes, data: null, ready: bad, bad };

@@ -102,7 +102,11 @@ export function decodeTxDesc(b: Uint8Array): TxDescriptor {
 
 /** Receive write-back status bits (82599: DD, EOP) and errors. */
 export const RX_STATUS = { DD: 1 << 0, EOP: 1 << 1 } as const;
-/** RXE: the frame did not fit the descriptor's buffers (it is dropped); HBO: the header buffer overflowed (the header went to the packet buffer). */
+/**
+ * RXE: the frame did not fit the descriptor's buffers, header part included (it is dropped). HBO (the
+ * 82599's header buffer overflow, the header then going to the packet buffer) is defined for the
+ * layout but this model never sets it: a header that does not fit is RXE.
+ */
 export const RX_ERR = { RXE: 1 << 7, HBO: 1 << 4 } as const;
 
 /** What software posts (82599 advanced split read format): packet buffer address, header buffer address. */
