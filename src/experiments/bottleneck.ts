@@ -99,6 +99,8 @@ export function resourceName(key: string, devices: Record<string, string>, hostL
     }
     case 'client':
       return `${sub} CPU`;
+    case 'hostcpu':
+      return `${sub === 'host' ? 'the host' : sub}'s CPU (transfer stack)`;
     case 'bridge':
       return sub === 'host' ? 'host bridge' : `${deviceOf(sub, devices)}'s bridge`;
     case 'switch':
@@ -123,7 +125,7 @@ export function utilizations(r: LimitInput): Utilization[] {
     const name = resourceName(key, r.devices, r.hostLanes, r.trace);
     if (isNetSwitchPort(key, r.devices)) netSwitchPorts.push({ resource: name, utilization: c.busyPs / elapsedPs });
     else if (key.startsWith('hostLink.') || /\.link\.(upstream|downstream)$/.test(key) || key.startsWith('eth.')) out.push({ resource: name, utilization: c.busyPs / elapsedPs });
-    else if (key.startsWith('client.') && 'cpuBusyPs' in c) out.push({ resource: name, utilization: c.cpuBusyPs / elapsedPs });
+    else if ((key.startsWith('client.') || key.startsWith('hostcpu.')) && 'cpuBusyPs' in c) out.push({ resource: name, utilization: c.cpuBusyPs / elapsedPs });
     else {
       const device = deviceTraceKey(key);
       if (device) for (const x of device.kind.resources(name, c)) out.push({ resource: x.resource, utilization: x.busyPs / elapsedPs });

@@ -223,6 +223,9 @@ export function runNicMove(req: NicMoveRequest): NicMoveResult {
   const sink = dstNet ? new SparseMemory(`${dstName}.received`, req.lengthBytes) : null;
   let receivedBytes = 0;
 
+  // The host CPU's time in the transfer stack, traced like a client's (the limit analysis weighs it).
+  const hostCpu = { cpuBusyPs: 0 };
+  fabric.trace.register(`hostcpu.${host.host.name}`, () => hostCpu);
   const before = fabric.trace.snapshot();
   const eventsBefore = fabric.scheduler.eventsExecuted;
   const startPs = fabric.scheduler.now();
@@ -265,6 +268,7 @@ export function runNicMove(req: NicMoveRequest): NicMoveResult {
       slots,
       frameBytes: F,
       perFrameCpuNs: p.hostPacketCpuNs,
+      cpu: hostCpu,
     },
     (s) => (opStats = s),
     (e) => (failure ??= e),

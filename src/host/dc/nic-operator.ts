@@ -34,6 +34,8 @@ export interface NicMoveSpec {
   frameBytes: number;
   /** Host CPU per frame for the transfer stack (header build or parse, descriptor handling), ns. */
   perFrameCpuNs: number;
+  /** Where the stack's CPU time is added up (ps), for whoever traces it (the runtime: `hostcpu.<host>`). */
+  cpu?: { cpuBusyPs: number };
 }
 
 export interface NicMoveStats {
@@ -89,6 +91,7 @@ export class NicOperator {
     const cpu = (frames: number, fn: () => void, label: string): void => {
       const now = this.scheduler.now();
       cpuFreePs = Math.max(cpuFreePs, now) + frames * s.perFrameCpuNs * 1000;
+      if (s.cpu) s.cpu.cpuBusyPs += frames * s.perFrameCpuNs * 1000;
       this.scheduler.schedule(cpuFreePs - now, labelCallback(fn, label));
     };
 
