@@ -13,6 +13,12 @@ import { PcieEndpoint, type EndpointDevice } from './pcie-endpoint.js';
 /** Read completion boundary of the FPGA's PCIe core, bytes (Link Control RCB = 0: 64 B). */
 const READ_COMPLETION_BOUNDARY = 64;
 
+/**
+ * Who the DC buffer says it is: a memory controller (05:00:00) on an FPGA card, Altera's vendor id (the
+ * paper's control circuit is adapted from Altera's PCIe-to-DDR2 reference design), device id 0xdc00.
+ */
+export const DC_BUFFER_ID = { classCode: 0x050000, vendorId: 0x1172, deviceId: 0xdc00 } as const;
+
 export interface DcBufferParams {
   /** DDR2 capacity exposed through BAR0, bytes (a power of two). */
   sizeBytes: number;
@@ -95,10 +101,9 @@ export class DcBuffer implements EndpointDevice {
     link: { generation: number; lanes: number },
     trace?: TraceRegistry,
   ) {
-    // Altera's vendor id: the paper's control circuit is adapted from Altera's PCIe-to-DDR2 reference design.
     // Target only (no DMA engine): requests reach memoryRequest, which holds them in the Fig. 4 FIFOs.
     this.endpoint = new PcieEndpoint(name, scheduler, port, {
-      identity: { vendorId: 0x1172, deviceId: 0xdc00, classCode: 0x050000, bars: [{ sizeBytes: params.sizeBytes, prefetchable: true }] },
+      identity: { ...DC_BUFFER_ID, bars: [{ sizeBytes: params.sizeBytes, prefetchable: true }] },
       link,
       counters: this.counters,
     });

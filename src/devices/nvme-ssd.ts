@@ -33,6 +33,9 @@ export interface SsdParams extends MediaParams, DmaParams {
 const PAGE_BYTES = 4096;
 const BAR0_BYTES = 16 * 1024;
 
+/** Who the SSD says it is: an NVM Express I/O controller (class 01:08:02: mass storage, NVM, NVMe) of OCZ's vendor id. */
+export const NVME_SSD_ID = { vendorId: 0x1b85, deviceId: 0x8084, classCode: 0x010802 } as const;
+
 interface SubQueue {
   base: number;
   entries: number;
@@ -100,7 +103,7 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements EndpointDev
   ) {
     this.cap = encodeCap({ mqes: params.maxQueueEntries - 1, cqr: true, ams: 0, to: 1, dstrd: 0, nssrs: false, css: 1, mpsmin: 0, mpsmax: 0 });
     this.endpoint = new PcieEndpoint(name, scheduler, port, {
-      identity: { vendorId: 0x1b85, deviceId: 0x8084, classCode: 0x010802, bars: [{ sizeBytes: BAR0_BYTES }], msi: true },
+      identity: { ...NVME_SSD_ID, bars: [{ sizeBytes: BAR0_BYTES }], msi: true },
       link,
       dma: { mpsBytes: params.mpsBytes, mrrsBytes: params.mrrsBytes, maxReadTags: params.maxReadTags },
       counters: this.counters,

@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { DcBuffer } from '../../devices/dc-buffer.js';
+import { DC_BUFFER_ID, DcBuffer } from '../../devices/dc-buffer.js';
+
+export { DC_BUFFER_ID };
 import { pciMatch, type DeviceKind } from '../device-kind.js';
 import { count, linkSchema, nonNeg, positive, size, slotGroup } from '../schema-parts.js';
 
 /** The DC buffer (devices/dc-buffer.ts), the paper's Fig. 4: no driver of its own, the host only records it as a relay. */
 
-/** Its identity, as devices/dc-buffer.ts reports it: a memory controller (05:00:00) on an FPGA card, Altera's vendor id, device id 0xdc00. */
-export const DC_BUFFER_ID = { classCode: 0x050000, vendorId: 0x1172, deviceId: 0xdc00 } as const;
 
 export const dcBufferSchema = z
   .object({

@@ -1,13 +1,13 @@
 import { z } from 'zod';
-import { NvmeSsd } from '../../devices/nvme-ssd.js';
+import { NVME_SSD_ID, NvmeSsd } from '../../devices/nvme-ssd.js';
 import { NvmeDriver } from '../../host/nvme-driver.js';
 import { pciMatch, type DeviceKind } from '../device-kind.js';
 import { count, linkSchema, nonNeg, positive, size, slotGroup } from '../schema-parts.js';
 
 /** The NVMe-like SSD (devices/nvme-ssd.ts) and its driver (host/nvme-driver.ts). */
 
-/** NVM Express I/O controller class code (base 01 mass storage, sub 08 NVM, interface 02 NVMe), as devices/nvme-ssd.ts reports it. */
-export const NVME_CLASS = 0x010802;
+/** NVM Express I/O controller class code (base 01 mass storage, sub 08 NVM, interface 02 NVMe): any vendor's binds the NVMe driver. */
+export const NVME_CLASS = NVME_SSD_ID.classCode;
 
 /** SSD slots per I/O box at most. */
 export const MAX_SSDS_PER_BOX = 16;
