@@ -56,6 +56,8 @@ export interface LiveBenchOptions {
   only?: LiveSection[];
   /** Replay only these kill seeds. */
   killSeeds?: number[];
+  /** `--set PATH=VALUE`s passed to `dconnect up` of the unpaced section (a variant of paper-2012-live). */
+  set?: string[];
 }
 
 interface Verdict {
@@ -406,7 +408,9 @@ async function unpaced(o: LiveBenchOptions) {
   const size = o.quick ? 256 * MiB : GiB;
   const small = o.quick ? 16 * MiB : 64 * MiB;
   const smallAt = 2 * GiB;
-  return withFabric('unpaced', ['--topology', 'paper-2012-live', '--pace', 'none'], o, async (f) => {
+  const sets = (o.set ?? []).flatMap((v) => ['--set', v]);
+  const label = `paper-2012-live${o.set?.length ? ` (--set ${o.set.join(' --set ')})` : ''}`;
+  return withFabric('unpaced', ['--topology', 'paper-2012-live', '--pace', 'none', ...sets], o, async (f) => {
     o.progress(`live unpaced: seeding sda [0, ${size}) with random bytes ...`);
     writeSeeded(f.drive(0), 0, size, 'unpaced');
     o.progress(`live unpaced: direct copy of ${mib(size)} sda -> sdb, --no-verify ...`);
@@ -449,13 +453,13 @@ async function unpaced(o: LiveBenchOptions) {
     const ratio = dc.mbPerSecWall / ddMBps;
     const v: Verdict = { target: '>= 0.5x dd bs=1M', met: c.problem === null && dc.filesEqual && ddRuns.every((r) => r.ok) && ratio >= 0.5 };
     o.log(
-      `live unpaced: paper-2012-live, pace none, direct ${mib(size)} --no-verify: ${dc.wallSeconds.toFixed(2)} s, ${f1(dc.mbPerSecWall)} MB/s (files ${dc.filesEqual ? 'equal' : 'DIFFER'}); ` +
+      `live unpaced: ${label}, pace none, direct ${mib(size)} --no-verify: ${dc.wallSeconds.toFixed(2)} s, ${f1(dc.mbPerSecWall)} MB/s (files ${dc.filesEqual ? 'equal' : 'DIFFER'}); ` +
         `dd bs=1M conv=notrunc ${ddSeconds.toFixed(2)} s, ${f1(ddMBps)} MB/s (the faster of ${ddRuns.map((r) => f1(r.mbPerSec)).join(' and ')})${ddEqual ? '' : ' (a dd copy DIFFERS)'}, conv=notrunc,fsync ${f1(ddSyncMBps)} MB/s (not judged): ${ratio.toFixed(3)}x dd; ${said(v)}`,
     );
     o.log(
       `live unpaced: verified copy of ${mib(small)}: ${verifiedCopy.verified === true && smallEqual ? 'verified' : `NOT verified${v2.problem ? ` (${v2.problem})` : ''}`}, move ${verifiedCopy.wallSeconds.toFixed(2)} s (${f1(verifiedCopy.mbPerSecWall)} MB/s), verification ${verifiedCopy.verifySeconds.toFixed(2)} s`,
     );
-    return { sizeBytes: size, topology: 'paper-2012-live', dconnect: dc, dd: { seconds: ddSeconds, mbPerSec: ddMBps, filesEqual: ddEqual, runs: ddRuns }, ddFsync: ddSync, ratio, verifiedCopy, ...v };
+    return { sizeBytes: size, topology: 'paper-2012-live', set: o.set ?? [], dconnect: dc, dd: { seconds: ddSeconds, mbPerSec: ddMBps, filesEqual: ddEqual, runs: ddRuns }, ddFsync: ddSync, ratio, verifiedCopy, ...v };
   });
 }
 
@@ -737,7 +741,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const args = process.argv.slice(2);
   const flag = (n: string) => args.includes(n);
   if (flag('--help') || flag('-h')) {
-    process.stdout.write(`usage: node dist/bench/live.js [--json] [--quick] [--only ${LIVE_SECTIONS.join(',')}] [--kill-seeds N,...]\n  the live fabric's targets (issue 10), on real processes; ~7 min (--quick ~2.5)\n`);
+    process.stdout.write(`usage: node dist/bench/live.js [--json] [--quick] [--only ${LIVE_SECTIONS.join(',')}] [--kill-seeds N,...] [--set PATH=VALUE ...]\n  the live fabric's targets (issue 10), on real processes; ~7 min (--quick ~2.5)\n  --set (repeatable): a variant of paper-2012-live for the unpaced section\n`);
     process.exit(0);
   }
   const opt = (n: string) => (args.includes(n) ? args[args.indexOf(n) + 1] : undefined);
@@ -749,6 +753,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const killSeeds = seedsArg?.split(',').map(Number);
   if (killSeeds?.some((s) => !Number.isInteger(s))) throw new Error(`--kill-seeds takes integers: ${seedsArg}`);
   const log = (s: string) => (json ? process.stderr : process.stdout).write(s + '\n');
-  const result = await runLiveBench({ quick: flag('--quick'), log, progress: (s) => process.stderr.write(s + '\n'), only, killSeeds });
+  const set = args.flatMap((a, i) => (a === '--set' && i + 1 < args.length ? [args[i + 1]!] : []));
+  const result = await runLiveBench({ quick: flag('--quick'), log, progress: (s) => process.stderr.write(s + '\n'), only, killSeeds, set });
   if (json) process.stdout.write(JSON.stringify({ machine: { cores: availableParallelism(), node: process.version }, ...result }) + '\n');
 }

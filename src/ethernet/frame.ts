@@ -10,8 +10,13 @@ export const FCS_BYTES = 4;
 export const INTERFRAME_GAP_BYTES = 12;
 /** Minimum frame from destination MAC to FCS is 64 B; with a VLAN tag the payload must be >= 42 B. */
 export const MIN_TAGGED_PAYLOAD_BYTES = 42;
-/** Standard maximum payload (no jumbo frames). */
+/** Standard maximum payload (no jumbo frames): the default of a topology's `ethernet.maxPayloadBytes`. */
 export const MAX_PAYLOAD_BYTES = 1500;
+/**
+ * The largest payload any frame may carry: jumbo frames (9000 B, the common jumbo MTU). A topology's
+ * `ethernet.maxPayloadBytes` (1500 by default) is its ports' limit (`EthPortParams.maxPayloadBytes`).
+ */
+export const JUMBO_MAX_PAYLOAD_BYTES = 9000;
 
 export class Frame<P = unknown> {
   /**
@@ -30,7 +35,7 @@ export class Frame<P = unknown> {
     /** Bytes of payload after the EtherType (before padding). */
     readonly payloadBytes: number,
   ) {
-    if (payloadBytes > MAX_PAYLOAD_BYTES) throw new RangeError(`Ethernet payload of ${payloadBytes} B exceeds ${MAX_PAYLOAD_BYTES} B`);
+    if (payloadBytes > JUMBO_MAX_PAYLOAD_BYTES) throw new RangeError(`Ethernet payload of ${payloadBytes} B exceeds ${JUMBO_MAX_PAYLOAD_BYTES} B (jumbo frames)`);
   }
 }
 

@@ -2,7 +2,7 @@ import { labelCallback, type StateDigest } from '../core/digest.js';
 import { Ring } from '../core/ring.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
-import { Frame, wireBytes } from './frame.js';
+import { Frame, MAX_PAYLOAD_BYTES, wireBytes } from './frame.js';
 
 export interface FrameReceiver {
   receiveFrame(frame: Frame, port: EthPort): void;
@@ -13,6 +13,8 @@ export interface EthPortParams {
   rateBitsPerSec: number;
   /** Output buffer, bytes of frames waiting to be serialized; a frame that does not fit is dropped. */
   queueLimitBytes: number;
+  /** Largest frame payload the port sends (its MTU): the topology's `ethernet.maxPayloadBytes`; default 1500. */
+  maxPayloadBytes?: number;
 }
 
 export interface EthPortCounters {
@@ -35,6 +37,8 @@ export interface EthPortCounters {
 export class EthPort {
   private busyUntilPs = 0;
   private readonly psPerByte: number;
+  /** `params.maxPayloadBytes` (a frame above it is a bug of the layer that made it: `send` throws). */
+  readonly maxPayloadBytes: number;
   channel: EthChannel | null = null;
   readonly counters: EthPortCounters = { txFrames: 0, txWireBytes: 0, txPayloadBytes: 0, drops: 0, busyPs: 0, maxQueuedBytes: 0, readQueuedPs: 0 };
 
@@ -47,6 +51,7 @@ export class EthPort {
     trace?: TraceRegistry,
   ) {
     this.psPerByte = 8e12 / params.rateBitsPerSec;
+    this.maxPayloadBytes = params.maxPayloadBytes ?? MAX_PAYLOAD_BYTES;
     trace?.register(`eth.${name}`, () => this.counters);
   }
 
@@ -82,6 +87,7 @@ export class EthPort {
   send(frame: Frame, delayPs = 0): boolean {
     const ch = this.channel;
     if (!ch) throw new Error(`Ethernet port ${this.name} is not connected`);
+    if (frame.payloadBytes > this.maxPayloadBytes) throw new RangeError(`Ethernet port ${this.name}: a payload of ${frame.payloadBytes} B exceeds the port's ${this.maxPayloadBytes} B (ethernet.maxPayloadBytes)`);
     const bytes = wireBytes(frame.payloadBytes);
     const queued = this.queuedBytes(delayPs);
     if (queued + bytes > this.params.queueLimitBytes) {

@@ -26,7 +26,7 @@
  * with the codec's message.
  */
 import { DconnectError } from '../core/errors.js';
-import { Frame, MAC_HEADER_BYTES, MAX_PAYLOAD_BYTES, VLAN_TAG_BYTES } from '../ethernet/frame.js';
+import { Frame, JUMBO_MAX_PAYLOAD_BYTES, MAC_HEADER_BYTES, VLAN_TAG_BYTES } from '../ethernet/frame.js';
 import { decodeStationFrame, encodeStationFrame } from '../ethernet/mac-port.js';
 import { decodeTlp, encodedLength, encodeTlpInto, get32, put32 } from '../pcie/tlp-codec.js';
 import { EXPETHER_ETHERTYPE, EXPETHER_HEADER_BYTES, ExpEtherPdu, type PduKind, type PortRoute } from './pdu.js';
@@ -227,7 +227,8 @@ export function decodeExpEtherFrame(bytes: Uint8Array): Frame<ExpEtherPdu> {
   const etherType = (bytes[16]! << 8) | bytes[17]!;
   if (etherType !== EXPETHER_ETHERTYPE) throw bad(`frame EtherType is 0x${etherType.toString(16)}, not ExpEther's 0x${EXPETHER_ETHERTYPE.toString(16)}`);
   const payloadBytes = n - FRAME_HEADER_BYTES;
-  if (payloadBytes > MAX_PAYLOAD_BYTES) throw bad(`ExpEther frame payload is ${payloadBytes} bytes, more than Ethernet's ${MAX_PAYLOAD_BYTES}`);
+  // The codec knows no topology: any frame up to jumbo size decodes; the receiving port's MTU is the channel's to enforce.
+  if (payloadBytes > JUMBO_MAX_PAYLOAD_BYTES) throw bad(`ExpEther frame payload is ${payloadBytes} bytes, more than a jumbo frame's ${JUMBO_MAX_PAYLOAD_BYTES}`);
   const pdu = decodePdu(bytes.subarray(FRAME_HEADER_BYTES));
   const frame = new Frame<ExpEtherPdu>(getMac(bytes, 0), getMac(bytes, 6), tci, etherType, pdu, payloadBytes);
   frame.readRequest = pdu.tlp !== null && pdu.tlp.kind === 'MRd';

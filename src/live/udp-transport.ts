@@ -41,7 +41,7 @@ import * as zlib from 'node:zlib';
 import { Ring } from '../core/ring.js';
 import { RngFactory, type RngStream } from '../core/rng.js';
 import type { Callback, Scheduler } from '../core/scheduler.js';
-import { MAX_PAYLOAD_BYTES, type Frame } from '../ethernet/frame.js';
+import { JUMBO_MAX_PAYLOAD_BYTES, type Frame } from '../ethernet/frame.js';
 import type { EthChannel, EthPort } from '../ethernet/port.js';
 import { decodeExpEtherFrame, encodeExpEtherFrame, FRAME_HEADER_BYTES } from '../expether/pdu-codec.js';
 import { drawFault, type FaultKind, type FaultSpec } from '../runtime/faults.js';
@@ -106,8 +106,8 @@ export const DATAGRAM_MAGIC = 0x44434c56;
 export const DATAGRAM_VERSION = 1;
 export const DATAGRAM_HEADER_BYTES = 12;
 export const DATAGRAM_FCS_BYTES = 4;
-/** The longest frame: tagged Ethernet header and the largest payload. */
-const MAX_FRAME_BYTES = FRAME_HEADER_BYTES + MAX_PAYLOAD_BYTES;
+/** The longest frame any cable may carry: tagged Ethernet header and a jumbo payload (each cable's port has its own limit, checked per record). */
+const MAX_FRAME_BYTES = FRAME_HEADER_BYTES + JUMBO_MAX_PAYLOAD_BYTES;
 const MAX_U32 = 0xffff_ffff;
 /** A reordered datagram waits for the next one on its cable, but no longer than this, wall ms. */
 const REORDER_HOLD_MS = 1;
@@ -487,6 +487,10 @@ export class UdpTransport {
     const cable = this.cables.get(v.getUint16(6));
     if (!cable) {
       c.unknownCable++;
+      return;
+    }
+    if (n - FRAME_HEADER_BYTES > cable.local.maxPayloadBytes) {
+      c.badDatagrams++; // larger than the receiving port's MTU (ethernet.maxPayloadBytes): a giant, dropped as a MAC drops one
       return;
     }
     let frame: Frame;

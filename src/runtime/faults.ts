@@ -26,7 +26,7 @@ import type { Topology } from '../topology/schema.js';
 
 export const FAULT_KINDS = ['loss', 'corrupt', 'dup', 'reorder'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
-/** The smallest output buffer a `buffer=` fault may leave: one full-size (1500-byte payload) frame. */
+/** The smallest output buffer a `buffer=` fault may leave: one full-size (1500-byte payload) frame; with jumbo frames, `faultConnect` asks for one of the topology's largest. */
 const MIN_BUFFER_BYTES = wireBytes(MAX_PAYLOAD_BYTES);
 /** Rates above this are refused: a cable that loses most frames is not a fault but a cut. */
 const MAX_RATE = 0.5;
@@ -156,6 +156,10 @@ export function faultConnect(topology: Topology, specs: FaultSpec[], seed: numbe
     specs.flatMap((s) => (s.link === null ? [] : [s.link])),
     '--fault',
   );
+  const largest = wireBytes(topology.ethernet.maxPayloadBytes);
+  for (const s of specs) {
+    if (s.bufferBytes !== null && s.bufferBytes < largest) throw new DconnectError('BAD_OPTION', `--fault buffer=${s.bufferBytes}: a buffer of ${s.bufferBytes} B cannot hold one of this topology's largest frames (ethernet.maxPayloadBytes ${topology.ethernet.maxPayloadBytes}: ${largest} B on the wire)`, `give at least ${largest} B`);
+  }
   const streams = new RngFactory(seed);
   const counts: FaultCounts = { frames: 0, lost: 0, down: 0, corrupted: 0, duplicated: 0, reordered: 0 };
   // Down windows are timed by the simulated clock, or by `clockPs` when given (live, unpaced: a node's

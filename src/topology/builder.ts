@@ -158,7 +158,7 @@ export function buildFabric(topology: Topology, options: number | FabricOptions<
     ackEveryFrames: t.expether.ackEveryFrames,
     ackDelayNs: t.expether.ackDelayNs,
   };
-  const ethParams: EthPortParams = { rateBitsPerSec: t.ethernet.rateGbps * 1e9, queueLimitBytes: t.ethernet.switchBufferBytes };
+  const ethParams: EthPortParams = { rateBitsPerSec: t.ethernet.rateGbps * 1e9, queueLimitBytes: t.ethernet.switchBufferBytes, maxPayloadBytes: t.ethernet.maxPayloadBytes };
 
   // Hosts: root complex -- host link -- server-side bridge, each in its own group. The first's
   // components keep their names (hostLink, host.rootComplex, bridge.host, port hostBridge); host

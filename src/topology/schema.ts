@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { JUMBO_MAX_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES, wireBytes } from '../ethernet/frame.js';
 import { SWITCH_FORWARDING, type SwitchForwarding } from '../ethernet/switch.js';
+import { EXPETHER_HEADER_BYTES } from '../expether/pdu.js';
 import { DEVICE_KINDS, deviceKinds } from './device-registry.js';
 import { count, groupId, linkSchema, nonNeg, pcieSize, positive, size } from './schema-parts.js';
 
@@ -52,6 +54,9 @@ const extraHostSchema = hostSchema
   })
   .strict();
 
+/** The longest TLP header (4DW, no digest): a memory request above 4 GiB. */
+const MAX_TLP_HEADER_BYTES = 16;
+
 /** Slots one host's virtual switch can hold: device numbers on its internal bus. */
 export const MAX_SLOTS_PER_GROUP = 32;
 
@@ -86,6 +91,8 @@ export const topologySchema = z
           .default('store-and-forward'),
         switchBufferBytes: size,
         cableLatencyNs: nonNeg,
+        /** Largest frame payload (the MTU): 1500, standard Ethernet; up to 9000, jumbo frames. Every port's limit. */
+        maxPayloadBytes: z.number().int().min(MAX_PAYLOAD_BYTES).max(JUMBO_MAX_PAYLOAD_BYTES).default(MAX_PAYLOAD_BYTES),
       })
       .strict(),
     ...kindBlocks,
@@ -113,6 +120,18 @@ export const topologySchema = z
   })
   .strict()
   .superRefine((t, ctx) => {
+    // One TLP is one frame: the largest (a 4DW-header MWr or a CplD of MPS bytes) and the ExpEther header must fit the MTU.
+    const largest = EXPETHER_HEADER_BYTES + MAX_TLP_HEADER_BYTES + t.pcie.mpsBytes;
+    if (largest > t.ethernet.maxPayloadBytes) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['pcie', 'mpsBytes'], message: `a TLP of ${t.pcie.mpsBytes} B of payload is a ${largest}-byte ExpEther frame payload (${MAX_TLP_HEADER_BYTES} B of TLP header, ${EXPETHER_HEADER_BYTES} B of ExpEther header), more than ethernet.maxPayloadBytes ${t.ethernet.maxPayloadBytes}: lower pcie.mpsBytes or raise ethernet.maxPayloadBytes (jumbo frames, up to ${JUMBO_MAX_PAYLOAD_BYTES})` });
+    }
+    // A port advertising fewer data credits than one TLP of MPS bytes could never take it (PCIe requires at least MPS).
+    for (const k of ['postedDataBytes', 'completionDataBytes'] as const) {
+      if (t.pcie.portCredits[k] < t.pcie.mpsBytes) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['pcie', 'portCredits', k], message: `${t.pcie.portCredits[k]} B of credits cannot take one TLP of pcie.mpsBytes ${t.pcie.mpsBytes} B: give at least ${t.pcie.mpsBytes}` });
+    }
+    if (t.ethernet.switchBufferBytes < wireBytes(t.ethernet.maxPayloadBytes)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['ethernet', 'switchBufferBytes'], message: `an output buffer of ${t.ethernet.switchBufferBytes} B cannot hold one ${t.ethernet.maxPayloadBytes}-byte-payload frame (${wireBytes(t.ethernet.maxPayloadBytes)} B on the wire)` });
+    }
     // Hosts and groups: each host its own group, each slot a group some host has.
     const extra = t.extraHosts ?? [];
     const boxNames = new Set(t.boxes.map((b) => b.name));

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { VirtualScheduler } from '../../src/core/scheduler.js';
 import { TraceRegistry } from '../../src/core/trace.js';
-import { formatMac, Frame, MAX_PAYLOAD_BYTES, wireBytes } from '../../src/ethernet/frame.js';
+import { formatMac, Frame, JUMBO_MAX_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES, wireBytes } from '../../src/ethernet/frame.js';
 import { CableChannel, EthPort, type FrameReceiver } from '../../src/ethernet/port.js';
 import { EthSwitch } from '../../src/ethernet/switch.js';
 
@@ -32,10 +32,23 @@ describe('Ethernet frame wire size', () => {
     assert.equal(wireBytes(1500), 1542);
   });
 
-  it('frames above 1500 B of payload are rejected', () => {
+  it('frames above 9000 B of payload (jumbo) are rejected; a port sends at most its MTU, 1500 B unless set', () => {
     assert.equal(MAX_PAYLOAD_BYTES, 1500);
-    assert.doesNotThrow(() => frame(1, 2, 1500));
-    assert.throws(() => frame(1, 2, 1501), RangeError);
+    assert.equal(JUMBO_MAX_PAYLOAD_BYTES, 9000);
+    assert.doesNotThrow(() => frame(1, 2, 9000));
+    assert.throws(() => frame(1, 2, 9001), RangeError);
+    const s = new VirtualScheduler();
+    const std = new EthPort('std', s, { rateBitsPerSec: RATE, queueLimitBytes: BIG_QUEUE });
+    const jumbo = new EthPort('jumbo', s, { rateBitsPerSec: RATE, queueLimitBytes: BIG_QUEUE, maxPayloadBytes: 9000 });
+    const sink = new Sink(s);
+    const far = new EthPort('far', s, { rateBitsPerSec: RATE, queueLimitBytes: BIG_QUEUE }, sink);
+    new CableChannel(std, new EthPort('x', s, { rateBitsPerSec: RATE, queueLimitBytes: BIG_QUEUE }, sink), 0);
+    new CableChannel(jumbo, far, 0);
+    assert.equal(std.send(frame(1, 2, 1500)), true);
+    assert.throws(() => std.send(frame(1, 2, 1501)), /exceeds the port's 1500 B/);
+    assert.equal(jumbo.send(frame(1, 2, 9000)), true);
+    s.run();
+    assert.equal(sink.got.at(-1)!.t, wireBytes(9000) * PS_PER_BYTE); // 9042 B on the wire at 10 Gb/s
   });
 
   it('formats MACs as colon-separated hex', () => {

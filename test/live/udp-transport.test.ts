@@ -4,7 +4,7 @@ import dgram from 'node:dgram';
 import { RngFactory, RngStream } from '../../src/core/rng.js';
 import { VirtualScheduler } from '../../src/core/scheduler.js';
 import { Frame } from '../../src/ethernet/frame.js';
-import { EthPort, type FrameReceiver } from '../../src/ethernet/port.js';
+import { EthPort, type EthPortParams, type FrameReceiver } from '../../src/ethernet/port.js';
 import { encodeExpEtherFrame } from '../../src/expether/pdu-codec.js';
 import { EXPETHER_ETHERTYPE, ExpEtherPdu } from '../../src/expether/pdu.js';
 import { encodeDatagram, UdpTransport, type InjectableScheduler, type UdpTransportOptions } from '../../src/live/udp-transport.js';
@@ -44,6 +44,12 @@ function frame(i: number): Frame {
   return pduFrame(new ExpEtherPdu('tlp', i, -1, Tlp.memWrite(0x0300, 0x1_0000 + i * 256, data, i & 0xff), null));
 }
 
+/** A write of 4 KiB in one frame (a 4120-byte payload): only a port with jumbo frames carries it. */
+function jumbo(i: number): Frame {
+  const data = new Uint8Array(4096).map((_, k) => (i * 5 + k) & 0xff);
+  return pduFrame(new ExpEtherPdu('tlp', i, -1, Tlp.memWrite(0x0300, 0x2_0000 + i * 4096, data, i & 0xff), null));
+}
+
 /** Every kind of PDU, for byte-exactness. */
 function mixedFrames(): Frame[] {
   const out: Frame[] = [];
@@ -78,19 +84,19 @@ const CABLES = [
   { id: 2, name: 'sw0-sw1' },
 ];
 
-async function node(o: Partial<UdpTransportOptions> & { node: string; role: 'host' | 'box' }, remote: string): Promise<Node> {
+async function node(o: Partial<UdpTransportOptions> & { node: string; role: 'host' | 'box' }, remote: string, port: EthPortParams = PORT): Promise<Node> {
   const t = await UdpTransport.open({ bind: LOOPBACK, epoch: 1, ...o });
   const s = new TestScheduler();
   const sinks = CABLES.map(() => new Sink());
-  const ports = CABLES.map((c, i) => new EthPort(`${o.node}.${c.name}`, s, PORT, sinks[i]));
+  const ports = CABLES.map((c, i) => new EthPort(`${o.node}.${c.name}`, s, port, sinks[i]));
   CABLES.forEach((c, i) => t.attach(c, ports[i], remote, 25, s));
   return { t, s, ports, sinks };
 }
 
 /** A host and a box on loopback, the host told the box's address; closed after `body` whatever happens. */
-async function withPair(o: { host?: Partial<UdpTransportOptions>; box?: Partial<UdpTransportOptions> }, body: (host: Node, box: Node) => Promise<void>): Promise<void> {
-  const host = await node({ node: 'host', role: 'host', ...o.host }, 'box0');
-  const box = await node({ node: 'box0', role: 'box', ...o.box }, 'host').catch(async (e) => {
+async function withPair(o: { host?: Partial<UdpTransportOptions>; box?: Partial<UdpTransportOptions>; port?: EthPortParams }, body: (host: Node, box: Node) => Promise<void>): Promise<void> {
+  const host = await node({ node: 'host', role: 'host', ...o.host }, 'box0', o.port);
+  const box = await node({ node: 'box0', role: 'box', ...o.box }, 'host', o.port).catch(async (e) => {
     await host.t.close();
     throw e;
   });
@@ -196,6 +202,16 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
     });
   });
 
+  it('carries jumbo frames between ports whose MTU allows them (ethernet.maxPayloadBytes 9000), byte-exact', async () => {
+    await withPair({ port: { ...PORT, maxPayloadBytes: 9000 } }, async (host, box) => {
+      const frames = [0, 1, 2, 3].map(jumbo);
+      send(host, 0, frames);
+      await waitFor(() => box.sinks[0].got.length === frames.length, 'the jumbo frames');
+      assert.deepEqual(box.sinks[0].got.map((f) => Buffer.from(encodeExpEtherFrame(f)).toString('hex')), frames.map((f) => Buffer.from(encodeExpEtherFrame(f)).toString('hex')));
+      assert.equal(box.t.counters.badDatagrams, 0);
+    });
+  });
+
   it('drops and counts broken and hostile datagrams without throwing, and still delivers good ones', async () => {
     await withPair({}, async (_host, box) => {
       const raw = await rawSocket();
@@ -213,7 +229,8 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
           [new Uint8Array(0), 'badDatagrams'],
           [mutate(dg, 0, 0xff), 'badDatagrams'], // magic
           [mutate(dg, 4, 0x02), 'badDatagrams'], // version
-          [new Uint8Array(3000), 'badDatagrams'], // longer than any frame
+          [new Uint8Array(9100), 'badDatagrams'], // longer than any frame, jumbo ones included
+          [encodeDatagram(1, 1, encodeExpEtherFrame(jumbo(6))), 'badDatagrams'], // a good jumbo frame, but the port's MTU is 1500
           [mutate(dg, 12 + 40, 0x10), 'fcsErrors'], // a bit of the frame
           [mutate(dg, dg.length - 1, 0x01), 'fcsErrors'], // a bit of the FCS
           [encodeDatagram(9, 1, good), 'unknownCable'],

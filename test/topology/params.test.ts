@@ -62,3 +62,14 @@ test('sweep --param and --set share one path syntax and validator', () => {
     assert.throws(() => applySettings(t, [spec]), (e: unknown) => e instanceof DconnectError && e.code === 'BAD_PARAM' && re.test(e.message.replace('not a parameter', 'not a numeric parameter').replace('--set ', '')), spec);
   }
 });
+
+test('ethernet.maxPayloadBytes: 1500 by default, up to 9000; one TLP of MPS bytes must fit a frame and the ports\' credits', () => {
+  assert.equal(t.ethernet.maxPayloadBytes, 1500);
+  fails(['pcie.mpsBytes=2048'], /pcie\.mpsBytes: a TLP of 2048 B of payload is a 2076-byte ExpEther frame payload .* more than ethernet\.maxPayloadBytes 1500/);
+  fails(['ethernet.maxPayloadBytes=9001'], /ethernet\.maxPayloadBytes/);
+  fails(['ethernet.maxPayloadBytes=1400'], /ethernet\.maxPayloadBytes/);
+  fails(['ethernet.maxPayloadBytes=9000', 'pcie.mpsBytes=4096'], /pcie\.portCredits\.postedDataBytes: 2048 B of credits cannot take one TLP of pcie\.mpsBytes 4096 B/);
+  fails(['ethernet.maxPayloadBytes=9000', 'ethernet.switchBufferBytes=4096'], /ethernet\.switchBufferBytes: an output buffer of 4096 B cannot hold one 9000-byte-payload frame \(9042 B on the wire\)/);
+  const j = set('ethernet.maxPayloadBytes=9000', 'pcie.mpsBytes=4096', 'pcie.portCredits.postedDataBytes=8192', 'pcie.portCredits.completionDataBytes=16384');
+  assert.deepEqual([j.ethernet.maxPayloadBytes, j.pcie.mpsBytes], [9000, 4096]);
+});
