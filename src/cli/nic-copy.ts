@@ -20,7 +20,7 @@ interface NicCopyOptions {
   pcap?: string;
   host?: string;
   json?: boolean;
-  /** Whether the user gave --fidelity (its default is fast, which NIC moves do not have). */
+  /** Whether the user gave --fidelity: NIC moves run at full fidelity unless --fidelity fast is given. */
   fidelityGiven?: boolean;
 }
 
@@ -44,7 +44,9 @@ export function nicCopyAction(topology: Topology, srcArg: string, dstArg: string
   if (faultSpecs.some((f) => parseMediaError(f) !== null)) throw new DconnectError('BAD_OPTION', '--fault media-error=... does not apply to moves through a NIC yet', 'use cable faults (loss=1%,reorder=1%, down=..., buffer=...), or move between drives');
   if (o.host) throw new DconnectError('BAD_OPTION', '--host does not apply to moves through a NIC yet: the first host runs them', 'drop --host');
   if (o.length === undefined) throw new DconnectError('BAD_OPTION', 'copy needs --length', 'e.g. --length 64MiB');
-  if (o.fidelity === 'fast' && o.fidelityGiven) process.stderr.write('note: moves through a NIC run at full fidelity (every TLP and frame; no fast path yet)\n');
+  if (o.fidelity !== 'fast' && o.fidelity !== 'full') throw new DconnectError('BAD_OPTION', `--fidelity '${o.fidelity}' is not fast or full`, 'use --fidelity fast or --fidelity full');
+  // Full unless asked: a NIC move's fast path is opt-in (serve and ingest; a pipeline runs in full).
+  const fidelity = o.fidelityGiven ? o.fidelity : 'full';
   const src = endOf(srcArg, 'source');
   const dst = endOf(dstArg, 'destination');
   const lengthBytes = parseSize(o.length, '--length');
@@ -61,6 +63,7 @@ export function nicCopyAction(topology: Topology, srcArg: string, dstArg: string
     ...(o.chunk !== undefined ? { chunkBytes: parseSize(o.chunk, '--chunk') } : {}),
     via: parseVia(o.via),
     seed: parseSeed(o.seed),
+    fidelity,
   };
   // The capture file is written as the move runs: the request is checked first, so a bad one writes nothing.
   if (o.capture !== undefined || o.pcap !== undefined) checkNicMove(req);

@@ -31,6 +31,9 @@ interface Stream {
   sink: ((offset: number, data: Uint8Array) => void) | null;
   done: (error: Error | null) => void;
   finished: boolean;
+  /** A skip (skipFrames): frames numbered from gapAt on carry the application's bytes gap frames later. */
+  gapAt: number;
+  gap: number;
 }
 
 /**
@@ -69,14 +72,36 @@ export class ClientNode implements NetReceiver {
    * once the last frame has left the client's stack.
    */
   send(id: number, peer: number, lengthBytes: number, frameBytes: number, source: (offset: number, length: number) => Uint8Array, done: (error: Error | null) => void): void {
-    this.open({ id, role: 'send', peer, lengthBytes, frameBytes, frames: framesOf(lengthBytes, frameBytes), next: 0, credit: 0, source, sink: null, done, finished: false });
+    this.open({ id, role: 'send', peer, lengthBytes, frameBytes, frames: framesOf(lengthBytes, frameBytes), next: 0, credit: 0, source, sink: null, done, finished: false, gapAt: Infinity, gap: 0 });
   }
 
   /** Receives stream `id` from `peer` into `sink` (in order); grants the first window at once. */
   receive(id: number, peer: number, lengthBytes: number, frameBytes: number, sink: (offset: number, data: Uint8Array) => void, done: (error: Error | null) => void): void {
-    const s: Stream = { id, role: 'receive', peer, lengthBytes, frameBytes, frames: framesOf(lengthBytes, frameBytes), next: 0, credit: 0, source: null, sink, done, finished: false };
+    const s: Stream = { id, role: 'receive', peer, lengthBytes, frameBytes, frames: framesOf(lengthBytes, frameBytes), next: 0, credit: 0, source: null, sink, done, finished: false, gapAt: Infinity, gap: 0 };
     this.open(s);
     this.grant(s);
+  }
+
+  /**
+   * The fast path's relabelling (runtime/nic-moves.ts): `frames` frames of stream `id` from frame
+   * `at` on leave the transfer (their bytes are moved by other means). The frames on the wire keep
+   * consecutive numbers: the one numbered `at` carries the application's bytes of frame at + frames,
+   * and the stream is `frames` shorter, so credit and the frames in flight stay as they are. Only
+   * frames not yet made (a sender) or granted (a receiver) can leave.
+   */
+  skipFrames(id: number, at: number, frames: number): void {
+    const s = this.streams.get(id);
+    if (!s || s.finished || s.gap > 0 || !Number.isInteger(frames) || frames < 1 || at < s.next || at + frames >= s.frames || s.credit > s.frames - frames) {
+      throw new Error(`${this.name}: cannot skip ${frames} frames from ${at} of stream ${id}`);
+    }
+    s.gapAt = at;
+    s.gap = frames;
+    s.frames -= frames;
+  }
+
+  /** Where frame `seq`'s bytes are in the application's data. */
+  private offsetOf(s: Stream, seq: number): number {
+    return (seq >= s.gapAt ? seq + s.gap : seq) * s.frameBytes;
   }
 
   private open(s: Stream): void {
@@ -126,7 +151,7 @@ export class ClientNode implements NetReceiver {
       if (s.role !== 'send' || s.finished) continue;
       while (s.next < s.credit && s.next < s.frames && this.pendingTx.length === 0 && this.cpuQueue.length < 2) {
         const seq = s.next++;
-        const off = seq * s.frameBytes;
+        const off = this.offsetOf(s, seq);
         const len = Math.min(s.frameBytes, s.lengthBytes - off);
         this.cpu(() => {
           const frame = encodeBtFrame({ dst: s.peer, src: this.mac, type: BT_TYPE.DATA, stream: s.id, seq, value: len }, s.source!(off, len));
@@ -175,7 +200,7 @@ export class ClientNode implements NetReceiver {
     // The CPU's queue of received frames is bounded by the credit this client granted (windowFrames).
     this.cpu(() => {
       if (s.finished) return; // the stream failed (a gap) after this frame arrived: nothing more is delivered or granted
-      s.sink!(h.seq * s.frameBytes, payload);
+      s.sink!(this.offsetOf(s, h.seq), payload);
       const consumed = h.seq + 1;
       if (consumed === s.frames) this.finish(s, null);
       // Credit every creditEveryFrames, and whenever the sender has used all it had (a window smaller than creditEveryFrames would otherwise stall).

@@ -36,6 +36,27 @@ export interface NicMoveSpec {
   perFrameCpuNs: number;
   /** Where the stack's CPU time is added up (ps), for whoever traces it (the runtime: `hostcpu.<host>`). */
   cpu?: { cpuBusyPs: number };
+  /** Told of every chunk done (serve, ingest); may answer that chunks were moved by other means (see NicMoveObserver). */
+  observer?: NicMoveObserver;
+}
+
+/**
+ * What the operator tells whoever watches a serve or ingest (the runtime's fast path), at chunk
+ * boundaries. Chunks are named by their place in the move (data labels), whatever was skipped before.
+ */
+export interface NicMoveObserver {
+  /**
+   * Chunk `chunk` is done (serve: its frames all sent and written back; ingest: written to the drive).
+   * `next` is the first chunk the move has not started yet (serve: not read; ingest: no receive buffer
+   * posted for any of its frames). Returns how many whole chunks from `next` on to treat as moved (0:
+   * none). The operator then goes on as if they were not part of the move: the frames on the wire keep
+   * consecutive numbers (the frame numbered `gapFrame` carries the data of frame gapFrame + skipped
+   * frames), so credit and ring state stay as they are; `skipped` tells the runtime, which must give
+   * the client the same relabelling (ClientNode.skipFrames) before any event runs.
+   */
+  chunkDone(chunk: number, next: number): number;
+  /** The skip as the wire sees it: frames from `gapFrame` on carry the data `frames` frames later. */
+  skipped(gapFrame: number, frames: number): void;
 }
 
 export interface NicMoveStats {
@@ -66,9 +87,23 @@ export class NicOperator {
     const F = s.frameBytes;
     if (s.chunkBytes % F !== 0 && s.kind !== 'pipeline') throw new DconnectError('BAD_OPTION', `chunk size ${s.chunkBytes} is not a multiple of the ${F}-byte frame payload`, `use a chunk that is a multiple of ${F} bytes`);
     const nic = s.nic;
-    const totalFrames = framesOf(s.lengthBytes, F);
+    // Frames and chunks on the wire: skipped chunks (the observer's answers) leave the move, and the
+    // chunks after a skip keep consecutive wire numbers; `dataChunk` names where their bytes are.
+    let totalFrames = framesOf(s.lengthBytes, F);
     const framesPerChunk = s.chunkBytes / F;
-    const chunks = Math.ceil(s.lengthBytes / s.chunkBytes);
+    let chunks = Math.ceil(s.lengthBytes / s.chunkBytes);
+    let gapChunk = Infinity;
+    let gapChunks = 0;
+    const dataChunk = (c: number): number => (c >= gapChunk ? c + gapChunks : c);
+    /** Removes `k` whole chunks from wire chunk `from` on (one skip per move). */
+    const skipChunks = (from: number, k: number): void => {
+      if (!Number.isInteger(k) || k < 1 || gapChunks > 0 || from + k >= chunks || s.observer === undefined) throw new Error(`nic operator: cannot skip ${k} chunks from ${from} of ${chunks}`);
+      gapChunk = from;
+      gapChunks = k;
+      chunks -= k;
+      totalFrames -= k * framesPerChunk;
+      s.observer.skipped(from * framesPerChunk, k * framesPerChunk);
+    };
     const stats: NicMoveStats = { frames: totalFrames, commands: 0, creditsSent: 0, startPs: this.scheduler.now(), endPs: 0 };
     let failed = false;
     let finished = false;
@@ -83,7 +118,7 @@ export class NicOperator {
       stats.endPs = this.scheduler.now();
       done(stats);
     };
-    const frameLen = (seq: number) => Math.min(F, s.lengthBytes - seq * F);
+    const frameLen = (seq: number) => Math.min(F, s.lengthBytes - (seq + (seq >= gapChunk * framesPerChunk ? gapChunks * framesPerChunk : 0)) * F);
     const header = (h: Omit<BtHeader, 'src'>) => encodeBtHeader({ ...h, src: nic.mac });
 
     // The host CPU: work that costs perFrameCpuNs per frame runs when the CPU is free.
@@ -215,8 +250,8 @@ export class NicOperator {
           const chunk = nextRead++;
           const slot = freeSlots.pop()!;
           slotOf.set(chunk, slot);
-          const bytes = Math.min(s.chunkBytes, s.lengthBytes - chunk * s.chunkBytes);
-          const slba = (s.driveOffset! + chunk * s.chunkBytes) / drive.blockBytes;
+          const bytes = Math.min(s.chunkBytes, s.lengthBytes - dataChunk(chunk) * s.chunkBytes);
+          const slba = (s.driveOffset! + dataChunk(chunk) * s.chunkBytes) / drive.blockBytes;
           reads++;
           stats.commands++;
           drive.driver.submitIo('read', slba, bytes / drive.blockBytes, [{ address: slot, lengthBytes: bytes }], labelCallback((st: NvmeStatus) => {
@@ -239,6 +274,10 @@ export class NicOperator {
           freeSlots.push(slotOf.get(chunk)!);
           slotOf.delete(chunk);
           readDone.delete(chunk);
+          if (s.observer && sentDone < totalFrames) {
+            const k = s.observer.chunkDone(dataChunk(chunk), dataChunk(nextRead));
+            if (k > 0) skipChunks(nextRead, k);
+          }
           readMore();
         }
         if (sentDone === totalFrames) finish();
@@ -290,8 +329,8 @@ export class NicOperator {
         while (!failed && complete.length > 0 && writes < s.depth && drive.driver.freeSlots() > 0) {
           const chunk = complete.shift()!;
           const slot = slotOf.get(chunk)!;
-          const bytes = Math.min(s.chunkBytes, s.lengthBytes - chunk * s.chunkBytes);
-          const slba = (s.driveOffset! + chunk * s.chunkBytes) / drive.blockBytes;
+          const bytes = Math.min(s.chunkBytes, s.lengthBytes - dataChunk(chunk) * s.chunkBytes);
+          const slba = (s.driveOffset! + dataChunk(chunk) * s.chunkBytes) / drive.blockBytes;
           writes++;
           stats.commands++;
           drive.driver.submitIo('write', slba, bytes / drive.blockBytes, [{ address: slot, lengthBytes: bytes }], labelCallback((st: NvmeStatus) => {
@@ -300,6 +339,12 @@ export class NicOperator {
             slotOf.delete(chunk);
             freeSlots.push(slot);
             if (++written === chunks) return finish();
+            if (s.observer) {
+              // The first chunk no receive buffer was posted for: its frames have no credit yet.
+              const next = Math.ceil(postedFrames / framesPerChunk);
+              const k = next < chunks ? s.observer.chunkDone(dataChunk(chunk), dataChunk(next)) : 0;
+              if (k > 0) skipChunks(next, k);
+            }
             postMore();
             writeMore();
           }, `nic-op>write:${bytes}`));

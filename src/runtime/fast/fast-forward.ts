@@ -31,6 +31,8 @@ export interface FastForwardOptions {
   targetRelative?: number;
   /** Boundaries to look for an exact period before falling back to statistics (deterministic moves; default 256: periods up to 128 chunks, seen twice). */
   exactSearchChunks?: number;
+  /** Chunks that always stay after a jump, run in detail (default 1: the last, which may be short). */
+  tailChunks?: number;
 }
 
 export interface FastOutcome {
@@ -105,7 +107,7 @@ export class FastForward {
     this.nextReads.push(nextRead);
     this.intervals.push(nowPs - prev);
     this.snaps.push(this.o.counters());
-    const maxSkip = Math.min(this.o.chunks - 1, this.o.fullChunks) - nextRead;
+    const maxSkip = Math.min(this.o.chunks - (this.o.tailChunks ?? 1), this.o.fullChunks) - nextRead;
     if (maxSkip < 1) return 0;
     if (this.o.deterministic && this.o.digest && b < this.exactSearch) return this.tryExact(b, nextRead, nowPs, maxSkip);
     return this.tryStatistical(b, nextRead, nowPs, maxSkip);
