@@ -19,7 +19,8 @@ import { withLanes, type Job, type JobResult } from './jobs.js';
  * x1. Serve: a drive's data to a client (`sda` -> `net:client0`); ingest: a client's backup to a
  * drive (`net:client0` -> `sdb`); pipeline: HDFS-style forwarding from one client to another through
  * the NIC (`net:client0` -> `net:client1`). Each bar is one move of `fig8SizeBytes` at the preset's
- * commands in flight and chunk, seed 1, every TLP and frame simulated (NIC moves have no fast path),
+ * commands in flight and chunk, seed 1, every TLP and frame simulated (full fidelity: the figure is the
+ * reference the NIC moves' statistical fast path is checked against),
  * verified at the far end, with its limit from the trace counters (bottleneck.ts, `namedLimitOf`).
  */
 

@@ -20,7 +20,7 @@ export interface Job {
   /**
    * A move through a NIC (runtime/nic-moves.ts) between these ends, a drive or `net:CLIENT`:
    * `sda` -> `net:client0` (serve), `net:client0` -> `sdb` (ingest), `net:client0` -> `net:client1`
-   * (pipeline). Such moves have no fast path: `fidelity` must be absent or 'full'.
+   * (pipeline). Fig. 8 runs them at full fidelity: `fidelity` must be absent or 'full'.
    */
   nic?: { src: string; dst: string };
 }
