@@ -3,8 +3,9 @@
  * several seeds and sizes. The fast result's bandwidth lies within its stated 99.7% interval of the
  * full run's (equal when exact), every byte arrives at the far end, and the counters (frames, drive
  * commands, host-link payload, the NIC's and the client's frames) agree with the full run's within
- * that interval. A pipeline asked for fast runs in full; the default stays full. `npm test` runs this
- * file a second time over the bytes-mode channel.
+ * that interval. A pipeline asked for fast runs in full; the default stays full. It runs once, over the
+ * in-memory channel (the fast path does not depend on the channel, and test/integration/nic-moves.test.ts
+ * shows the bytes channel gives the default's results exactly); DCONNECT_TEST_CHANNEL=bytes picks it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
