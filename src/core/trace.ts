@@ -5,6 +5,13 @@
  */
 export type CounterSet = Record<string, number>;
 
+/** A component's counters under its part's name (`dma.mrd`), for a device that traces a part's counters beside its own. */
+export function prefixKeys(prefix: string, counters: CounterSet): CounterSet {
+  const out: CounterSet = {};
+  for (const [k, v] of Object.entries(counters)) out[`${prefix}.${k}`] = v;
+  return out;
+}
+
 export class TraceRegistry {
   private readonly sources = new Map<string, () => CounterSet>();
 

@@ -2,7 +2,7 @@ import { labelCallback, type StateDigest } from '../core/digest.js';
 import { LevelTimer } from '../core/level-timer.js';
 import type { RngStream } from '../core/rng.js';
 import type { Scheduler } from '../core/scheduler.js';
-import type { TraceRegistry } from '../core/trace.js';
+import { prefixKeys, type TraceRegistry } from '../core/trace.js';
 import type { ConfigSpace } from '../pcie/config-space.js';
 import type { PciePort } from '../pcie/link.js';
 import type { DmaEngine, DmaParams, DmaSegment } from './dma-engine.js';
@@ -118,7 +118,7 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements EndpointDev
     this.noCommand.set(1);
     this.endpoint.attach(this);
     // commandPs: commands in work x ps (over the time, the mean in work); idlePs: time with none in work.
-    trace?.register(`ssd.${name}`, () => ({ ...this.counters, ...this.media.snapshot(), ...prefix('dma', this.dma.snapshot()), commandPs: this.commandsInWork.readPs(), idlePs: this.noCommand.readPs() }));
+    trace?.register(`ssd.${name}`, () => ({ ...this.counters, ...this.media.snapshot(), ...prefixKeys('dma', this.dma.snapshot()), commandPs: this.commandsInWork.readPs(), idlePs: this.noCommand.readPs() }));
   }
 
   get blocks(): number {
@@ -493,8 +493,3 @@ export function sliceSegments(segs: Segment[], pos: number, len: number): Segmen
   return out;
 }
 
-function prefix(p: string, o: Record<string, number>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(o)) out[`${p}.${k}`] = v;
-  return out;
-}

@@ -1,6 +1,6 @@
 import { copyResultOf, runCopy, runMoves, type CopyResult, type Fidelity, type FidelityMode, type MovesResult, type Via } from '../runtime/copy.js';
 import { blockName } from '../runtime/boot.js';
-import { runNicMove } from '../runtime/nic-moves.js';
+import { runNicMove, type NicMoveResult } from '../runtime/nic-moves.js';
 import type { Topology } from '../topology/schema.js';
 import { limitOf, namedLimitOf, utilizations, type Limit, type Utilization } from './bottleneck.js';
 
@@ -48,6 +48,11 @@ export function runJob(job: Job): JobResult {
   if (job.pairs !== undefined) return runPairsJob(job, job.pairs);
   const r: CopyResult = runCopy({ topology: job.topology, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: job.sizeBytes, depth: job.depth, via: job.via, seed: job.seed, fidelity: job.fidelity, sha256: false });
   if (!r.verified) throw new Error(`copy did not verify (seed ${job.seed}): the model corrupted data`);
+  return resultOf(r, limitOf(r));
+}
+
+/** A single move's job result (a copy's or a NIC move's), with its limit. */
+function resultOf(r: CopyResult | NicMoveResult, limit: Limit): JobResult {
   return {
     mbPerSec: r.mbPerSec,
     simulatedSeconds: r.simulatedSeconds,
@@ -55,7 +60,7 @@ export function runJob(job: Job): JobResult {
     hostUpstreamPayloadBytes: r.hostLink.upstreamPayloadBytes,
     hostDownstreamPayloadBytes: r.hostLink.downstreamPayloadBytes,
     events: r.events,
-    limit: limitOf(r),
+    limit,
     utilizations: utilizations(r).slice(0, 6),
     fidelity: r.fidelity,
   };
@@ -69,17 +74,7 @@ export function runJob(job: Job): JobResult {
 function runNicJob(job: Job, ends: { src: string; dst: string }): JobResult {
   if (job.fidelity !== undefined && job.fidelity !== 'full') throw new Error(`a NIC move runs at full fidelity only, not ${job.fidelity}`);
   const r = runNicMove({ topology: job.topology, src: ends.src, dst: ends.dst, lengthBytes: job.sizeBytes, depth: job.depth, via: job.via, seed: job.seed });
-  return {
-    mbPerSec: r.mbPerSec,
-    simulatedSeconds: r.simulatedSeconds,
-    verified: r.verified,
-    hostUpstreamPayloadBytes: r.hostLink.upstreamPayloadBytes,
-    hostDownstreamPayloadBytes: r.hostLink.downstreamPayloadBytes,
-    events: r.events,
-    limit: namedLimitOf(r),
-    utilizations: utilizations(r).slice(0, 6),
-    fidelity: r.fidelity,
-  };
+  return resultOf(r, namedLimitOf(r));
 }
 
 function runPairsJob(job: Job, pairs: number): JobResult {

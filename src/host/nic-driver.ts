@@ -77,8 +77,8 @@ export class NicDriver {
   /** Receive callbacks by ring index (null: no buffer posted there). */
   private rxWaiting: (((r: Received) => void) | null)[] = [];
   private rxPosted = 0;
-  private txDoorbell = false;
-  private rxDoorbell = false;
+  private readonly txDoorbell = this.doorbell(NIC_REG.TDT, () => this.txTail, 'nic-drv>tdt');
+  private readonly rxDoorbell = this.doorbell(NIC_REG.RDT, () => this.rxTail, 'nic-drv>rdt');
   mac = 0;
   /** The NIC's receive packet buffer, bytes (PBA): frames it can hold while it places earlier ones. */
   rxBufferBytes = 0;
@@ -169,17 +169,8 @@ export class NicDriver {
     this.txTail = (eop + 1) % entries;
     this.txFreeDescs -= n;
     this.txFrames.push({ eop, descs: n, done });
-    if (!this.txDoorbell) {
-      this.txDoorbell = true;
-      this.scheduler.schedule(this.params.submitCpuNs * 1000, this.ringTx);
-    }
+    this.txDoorbell.post();
   }
-
-  private readonly ringTx = labelCallback(() => {
-    this.txDoorbell = false;
-    this.counters.doorbells++;
-    this.mmio(NIC_REG.TDT, this.txTail);
-  }, 'nic-drv>tdt');
 
   /** Posts a receive buffer at `packetAddress` (any bus address); `cb` from the interrupt that finds a frame in it. */
   postReceive(packetAddress: number, cb: (r: Received) => void): void {
@@ -189,17 +180,29 @@ export class NicDriver {
     this.rxWaiting[i] = cb;
     this.rxPosted++;
     this.rxTail = (i + 1) % this.params.ringEntries;
-    if (!this.rxDoorbell) {
-      this.rxDoorbell = true;
-      this.scheduler.schedule(this.params.submitCpuNs * 1000, this.ringRx);
-    }
+    this.rxDoorbell.post();
   }
 
-  private readonly ringRx = labelCallback(() => {
-    this.rxDoorbell = false;
-    this.counters.doorbells++;
-    this.mmio(NIC_REG.RDT, this.rxTail);
-  }, 'nic-drv>rdt');
+  /**
+   * A ring's tail register, written once per submit path (submitCpuNs after the first post) with the
+   * tail as it is then, however many descriptors were posted meanwhile.
+   */
+  private doorbell(reg: number, tail: () => number, label: string): { post(): void; pending(): boolean } {
+    let pending = false;
+    const ring = labelCallback(() => {
+      pending = false;
+      this.counters.doorbells++;
+      this.mmio(reg, tail());
+    }, label);
+    return {
+      post: () => {
+        if (pending) return;
+        pending = true;
+        this.scheduler.schedule(this.params.submitCpuNs * 1000, ring);
+      },
+      pending: () => pending,
+    };
+  }
 
   /** MSI handler: reap written-back transmit and receive descriptors in ring order, then let callers post more. */
   private interrupt(): void {
@@ -235,7 +238,7 @@ export class NicDriver {
   digest(d: StateDigest): void {
     d.section(`nic-driver${this.vector}`);
     for (const v of [this.txTail, this.txFreeDescs, this.txFrames.length, this.rxTail, this.rxNext, this.rxPosted]) d.num(v);
-    d.flag(this.txDoorbell);
-    d.flag(this.rxDoorbell);
+    d.flag(this.txDoorbell.pending());
+    d.flag(this.rxDoorbell.pending());
   }
 }

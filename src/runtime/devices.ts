@@ -1,19 +1,12 @@
 import { boot } from './boot.js';
 import { buildFabric } from '../topology/builder.js';
+import type { KnownDevice } from '../topology/device-kind.js';
 import { DEVICE_KINDS, type DeviceKindName } from '../topology/device-registry.js';
 import type { Topology } from '../topology/schema.js';
 
-export interface DeviceRow {
-  name: string;
+/** A row of `dconnect devices`: what the kind's driver recorded (`KnownDevice`), and the kind. */
+export interface DeviceRow extends KnownDevice {
   kind: DeviceKindName;
-  box: string;
-  slot: number;
-  bdf: string;
-  capacityBytes: number;
-  bar0: number;
-  serial?: string;
-  /** A NIC's station address. */
-  mac?: string;
 }
 
 /**

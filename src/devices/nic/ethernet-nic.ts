@@ -1,7 +1,7 @@
 import { labelCallback, type StateDigest } from '../../core/digest.js';
 import { Ring } from '../../core/ring.js';
 import type { Scheduler } from '../../core/scheduler.js';
-import type { TraceRegistry } from '../../core/trace.js';
+import { prefixKeys, type TraceRegistry } from '../../core/trace.js';
 import type { PciePort } from '../../pcie/link.js';
 import type { DmaEngine, DmaParams, DmaSegment } from '../dma-engine.js';
 import { macAt, type NetPort, type NetReceiver } from '../net-port.js';
@@ -153,7 +153,7 @@ export class EthernetNic implements EndpointDevice, NetReceiver {
     this.dma = this.endpoint.dma!;
     this.endpoint.attach(this);
     net.attach(this);
-    trace?.register(`nic.${name}`, () => ({ ...this.counters, ...prefixed('dma', this.dma.snapshot()) }));
+    trace?.register(`nic.${name}`, () => ({ ...this.counters, ...prefixKeys('dma', this.dma.snapshot()) }));
   }
 
   get config() {
@@ -655,8 +655,3 @@ function usableBuffer(address: number): boolean {
   return address !== 0 && address % 4 === 0;
 }
 
-function prefixed(p: string, o: Record<string, number>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(o)) out[`${p}.${k}`] = v;
-  return out;
-}

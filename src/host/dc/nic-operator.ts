@@ -229,10 +229,20 @@ export class NicOperator {
       postCreditBuffers();
     };
 
-    const check = (what: string, st: NvmeStatus): boolean => {
-      if (isSuccess(st)) return true;
-      stop(new DconnectError('DEVICE_ERROR', `${what} failed: ${statusName(st)}`));
-      return false;
+    /**
+     * One drive command for a chunk (serve reads it into its slot, ingest writes it from there): its
+     * bytes and blocks from the chunk's place in the data. `done(ok)` from the completion; a failure
+     * has already stopped the move.
+     */
+    const driveIo = (op: 'read' | 'write', chunk: number, slot: number, done: (ok: boolean) => void): void => {
+      const drive = s.drive!;
+      const bytes = Math.min(s.chunkBytes, s.lengthBytes - dataChunk(chunk) * s.chunkBytes);
+      const slba = (s.driveOffset! + dataChunk(chunk) * s.chunkBytes) / drive.blockBytes;
+      stats.commands++;
+      drive.driver.submitIo(op, slba, bytes / drive.blockBytes, [{ address: slot, lengthBytes: bytes }], labelCallback((st: NvmeStatus) => {
+        if (!isSuccess(st)) stop(new DconnectError('DEVICE_ERROR', `${op} of ${drive.name} blocks ${slba}.. (chunk ${chunk}) failed: ${statusName(st)}`));
+        done(isSuccess(st));
+      }, `nic-op>${op}:${bytes}`));
     };
 
     if (totalFrames === 0) return finish();
@@ -250,17 +260,14 @@ export class NicOperator {
           const chunk = nextRead++;
           const slot = freeSlots.pop()!;
           slotOf.set(chunk, slot);
-          const bytes = Math.min(s.chunkBytes, s.lengthBytes - dataChunk(chunk) * s.chunkBytes);
-          const slba = (s.driveOffset! + dataChunk(chunk) * s.chunkBytes) / drive.blockBytes;
           reads++;
-          stats.commands++;
-          drive.driver.submitIo('read', slba, bytes / drive.blockBytes, [{ address: slot, lengthBytes: bytes }], labelCallback((st: NvmeStatus) => {
+          driveIo('read', chunk, slot, (ok) => {
             reads--;
-            if (!check(`read of ${drive.name} blocks ${slba}.. (chunk ${chunk})`, st)) return;
+            if (!ok) return;
             readDone.add(chunk);
             pumpOut();
             readMore();
-          }, `nic-op>read:${bytes}`));
+          });
         }
       };
       payloadOf = (seq) => {
@@ -329,13 +336,10 @@ export class NicOperator {
         while (!failed && complete.length > 0 && writes < s.depth && drive.driver.freeSlots() > 0) {
           const chunk = complete.shift()!;
           const slot = slotOf.get(chunk)!;
-          const bytes = Math.min(s.chunkBytes, s.lengthBytes - dataChunk(chunk) * s.chunkBytes);
-          const slba = (s.driveOffset! + dataChunk(chunk) * s.chunkBytes) / drive.blockBytes;
           writes++;
-          stats.commands++;
-          drive.driver.submitIo('write', slba, bytes / drive.blockBytes, [{ address: slot, lengthBytes: bytes }], labelCallback((st: NvmeStatus) => {
+          driveIo('write', chunk, slot, (ok) => {
             writes--;
-            if (!check(`write of ${drive.name} blocks ${slba}.. (chunk ${chunk})`, st)) return;
+            if (!ok) return;
             slotOf.delete(chunk);
             freeSlots.push(slot);
             if (++written === chunks) return finish();
@@ -347,7 +351,7 @@ export class NicOperator {
             }
             postMore();
             writeMore();
-          }, `nic-op>write:${bytes}`));
+          });
         }
       };
       postMore();
