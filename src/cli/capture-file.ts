@@ -42,6 +42,7 @@ export function openCapture(topology: Topology, capture: string | undefined, pca
   return {
     connect,
     close: () => {
+      connect.flush();
       flush();
       closeSync(fd!);
       fd = null;

@@ -69,6 +69,11 @@ export class EthPort {
     return this.queuedBytes(delayPs) + wireBytes(payloadBytes) <= this.params.queueLimitBytes;
   }
 
+  /** Time this port takes to serialize a frame of this payload, ps (first bit out to last bit out). */
+  serializationPs(payloadBytes: number): number {
+    return Math.ceil(wireBytes(payloadBytes) * this.psPerByte);
+  }
+
   /** Shrinks this port's output buffer (fault injection: `--fault buffer=8KiB@LINK` makes it overflow under load). */
   limitQueue(bytes: number): void {
     this.params = { ...this.params, queueLimitBytes: bytes };
@@ -98,7 +103,7 @@ export class EthPort {
     const now = this.scheduler.now();
     const earliest = now + delayPs;
     const start = this.busyUntilPs > earliest ? this.busyUntilPs : earliest;
-    const dur = Math.ceil(bytes * this.psPerByte);
+    const dur = this.serializationPs(frame.payloadBytes);
     this.busyUntilPs = start + dur;
     const c = this.counters;
     if (frame.readRequest) c.readQueuedPs += start - earliest;

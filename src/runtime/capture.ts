@@ -1,7 +1,9 @@
 /**
  * Captures (issue "Proof of path"): the frames seen on named cables, as real bytes from the ExpEther
- * frame codec, stamped with the simulated time their first bit left the sender (so a capture is in
- * time order, as a tap at the sender would see it). A capture is a channel
+ * frame codec, stamped with the simulated time their first bit left the sender, as a tap at the
+ * sender would see it. A port commits a frame before it starts (it may wait behind the port's
+ * backlog), so frames are held in time order until no earlier one can come (`CaptureOrder`) and reach
+ * the sink in time order. A capture is a channel
  * the builder's `connect` puts on the named cables; every other cable stays the plain one, so a
  * capture changes nothing but what is recorded (timing, results: identical).
  *
@@ -49,8 +51,65 @@ export function checkLinks(topology: Topology, links: readonly string[], option:
   }
 }
 
-/** Receives every captured frame: the cable's name, the time (ps), the frame's bytes (Ethernet header on). */
+/** Receives every captured frame in time order: the cable's name, the time its first bit left (ps), the frame's bytes (Ethernet header on). */
 export type CaptureSink = (link: string, timePs: number, frame: Uint8Array) => void;
+
+/** A channel factory that captures; `flush()` hands the sink the frames still held (call it when the run ends). */
+export type CaptureConnectFn = ConnectFn & { flush(): void };
+
+/**
+ * Puts captured frames back in time order. A frame is committed at `nowPs` and starts at `timePs >=
+ * nowPs` (after the port's backlog: at most its bounded output buffer's serialization time), so once
+ * the simulation has reached `nowPs`, no frame committed later can start before it: every held frame
+ * stamped at or before it is released. Ties keep commit order. Holds at most the frames committed
+ * within one output buffer's drain time of now (bounded by the ports' `queueLimitBytes`).
+ */
+export class CaptureOrder {
+  private readonly heap: { timePs: number; seq: number; link: string; frame: Uint8Array }[] = [];
+  private seq = 0;
+
+  constructor(private readonly sink: CaptureSink) {}
+
+  add(link: string, timePs: number, frame: Uint8Array, nowPs: number): void {
+    this.release(nowPs);
+    const h = this.heap;
+    h.push({ timePs, seq: this.seq++, link, frame });
+    for (let i = h.length - 1; i > 0; ) {
+      const p = (i - 1) >> 1;
+      if (!this.before(h[i], h[p])) break;
+      [h[i], h[p]] = [h[p], h[i]];
+      i = p;
+    }
+    this.release(nowPs);
+  }
+
+  /** Hands the sink every held frame that started at or before `nowPs` (all of them by default). */
+  release(nowPs = Infinity): void {
+    const h = this.heap;
+    while (h.length > 0 && h[0].timePs <= nowPs) {
+      const top = h[0];
+      const last = h.pop()!;
+      if (h.length > 0) {
+        h[0] = last;
+        for (let i = 0; ; ) {
+          const l = 2 * i + 1;
+          const r = l + 1;
+          let m = i;
+          if (l < h.length && this.before(h[l], h[m])) m = l;
+          if (r < h.length && this.before(h[r], h[m])) m = r;
+          if (m === i) break;
+          [h[i], h[m]] = [h[m], h[i]];
+          i = m;
+        }
+      }
+      this.sink(top.link, top.timePs, top.frame);
+    }
+  }
+
+  private before(a: { timePs: number; seq: number }, b: { timePs: number; seq: number }): boolean {
+    return a.timePs < b.timePs || (a.timePs === b.timePs && a.seq < b.seq);
+  }
+}
 
 /**
  * A channel factory that captures on `links` (names as `listLinks` gives them) and lays `inner`'s
@@ -60,18 +119,24 @@ export type CaptureSink = (link: string, timePs: number, frame: Uint8Array) => v
  * cable keeps its class, so its digest (the fast fidelity's) is the inner cable's own. `enabled` lets a
  * long-lived fabric (a live box) capture only sometimes: no frame is encoded while it says no.
  */
-export function captureConnect(topology: Topology, links: string[], sink: CaptureSink, inner: ConnectFn = connectCable, enabled: () => boolean = () => true): ConnectFn {
+export function captureConnect(topology: Topology, links: string[], sink: CaptureSink, inner: ConnectFn = connectCable, enabled: () => boolean = () => true): CaptureConnectFn {
   checkLinks(topology, links, '--capture');
   const wanted = new Set(links);
-  return (a, b, ns, name) => {
+  const order = new CaptureOrder(sink);
+  const connect: ConnectFn = (a, b, ns, name) => {
     const ch = inner(a, b, ns, name);
     const link = linkName(a.name, b.name);
     if (!wanted.has(link)) return ch;
     const carry = ch.carry.bind(ch);
     ch.carry = (from: EthPort, frame: Frame, serializedInPs: number) => {
-      if (enabled()) sink(link, from.scheduler.now(), encodeFrame(frame));
+      if (enabled()) {
+        // The port hands over a frame when it commits it; its last bit leaves serializedInPs from now.
+        const now = from.scheduler.now();
+        order.add(link, now + serializedInPs - from.serializationPs(frame.payloadBytes), encodeFrame(frame), now);
+      }
       carry(from, frame, serializedInPs);
     };
     return ch;
   };
+  return Object.assign(connect, { flush: () => order.release() });
 }

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeExpEtherFrame } from '../../src/expether/pdu-codec.js';
+import { wireBytes } from '../../src/ethernet/frame.js';
 import { captureConnect, linkName, listLinks } from '../../src/runtime/capture.js';
 import * as faults from '../../src/runtime/faults.js';
 import { runCopy } from '../../src/runtime/copy.js';
@@ -38,6 +39,7 @@ test('a capture of the host cable holds the TLPs the host link carried, and chan
     chunks.push(pcapRecord(ps, frame));
   });
   const captured = runCopy({ ...req, connect });
+  connect.flush();
   const plain = runCopy(req);
   assert.deepEqual(captured, plain, 'a capture only records');
   const bytes = new Uint8Array(Buffer.concat(chunks));
@@ -102,8 +104,38 @@ test('a capture over a faulty cable shows what the sender transmitted, retransmi
     f.connect,
   );
   const r = runCopy({ topology: t, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: 512 << 10, via: 'host', seed: 9, fidelity: 'full', connect });
+  connect.flush();
   assert.equal(r.verified, true);
   assert.ok(f.counts.lost > 0, 'frames were lost');
   assert.equal(seen, f.counts.frames, 'every frame the faulty cable carried (or lost) was captured at the sender');
   assert.ok(retransmitted > 0, 'the capture shows the retransmissions');
+});
+
+test('each frame is stamped when its first bit leaves: on one cable and direction, stamps grow by at least the previous frame\'s serialization', () => {
+  const t = loadTopology('paper-2012');
+  const rateBytesPerPs = (t.ethernet.rateGbps * 1e9) / 8 / 1e12;
+  const last = new Map<string, { ps: number; wirePs: number }>();
+  let ordered = true;
+  let prevPs = -1;
+  let frames = 0;
+  let sameStamp = 0;
+  const connect = captureConnect(t, ['host', 'box0.slot2'], (link, ps, frame) => {
+    frames++;
+    if (ps < prevPs) ordered = false;
+    const f = decodeExpEtherFrame(frame);
+    const key = `${link}:${f.src}`; // a direction: the sender on its cable
+    const prev = last.get(key);
+    if (prev) {
+      if (ps === prev.ps) sameStamp++;
+      assert.ok(ps >= prev.ps + prev.wirePs, `${link} from ${f.src.toString(16)}: frame at ${ps} ps starts before the previous one (at ${prev.ps} ps, ${prev.wirePs} ps on the wire) has left`);
+    }
+    prevPs = ps;
+    last.set(key, { ps, wirePs: Math.ceil(wireBytes(frame.length - 18) / rateBytesPerPs) });
+  });
+  const r = runCopy({ topology: t, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: 1 << 20, via: 'host', seed: 5, fidelity: 'full', connect });
+  connect.flush();
+  assert.equal(r.verified, true);
+  assert.ok(frames > 10_000, `${frames} frames captured`);
+  assert.equal(sameStamp, 0);
+  assert.ok(ordered, 'the sink sees frames in time order across cables');
 });

@@ -29,6 +29,7 @@ test('tshark with tools/wireshark/dconnect.lua decodes the capture as the model 
     const chunks: Uint8Array[] = [pcapFileHeader()];
     const connect = captureConnect(t, ['host', 'box0.slot1'], (_l, ps, frame) => chunks.push(pcapRecord(ps, frame)));
     const r = runCopy({ topology: t, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: 512 * 1024, via: 'host', seed: 2, fidelity: 'full', connect });
+    connect.flush();
     assert.equal(r.verified, true);
     const file = join(dir, 'move.pcap');
     const bytes = new Uint8Array(Buffer.concat(chunks));
@@ -69,6 +70,7 @@ test('tshark decodes a NIC network capture as block transfer frames: every DATA 
     const connect = captureConnect(t, ['client0-net.box0.slot3'], (_l, ps, frame) => chunks.push(pcapRecord(ps, frame)));
     const length = 256 * 1024;
     const r = runNicMove({ topology: t, src: 'sda', dst: 'net:client0', lengthBytes: length, via: 'dc-buffer', seed: 3, connect });
+    connect.flush();
     assert.equal(r.verified, true);
     const file = join(dir, 'nic.pcap');
     writeFileSync(file, new Uint8Array(Buffer.concat(chunks)));
