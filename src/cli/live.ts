@@ -261,8 +261,9 @@ interface JobView {
 const POLL_MS = 200;
 
 /** Submits a copy (or resumes a job) and follows it to the end: a progress bar on a terminal, plain lines in logs. */
-export async function liveCopyAction(req: { src: string; dst: string; srcOffset: number; dstOffset: number; lengthBytes: number; via: string; chunkBytes?: number; depth?: number; verify?: boolean; capture?: { links: string[]; path: string } } | { resume: string }, o: { state: string; json?: boolean }): Promise<void> {
+export async function liveCopyAction(req: { src: string; dst: string; srcOffset: number; dstOffset: number; lengthBytes: number; via: string; chunkBytes?: number; depth?: number; verify?: boolean; capture?: { links: string[]; name: string } } | { resume: string }, o: { state: string; json?: boolean }): Promise<void> {
   const state = new StateDir(o.state);
+  if (!('resume' in req) && req.capture) state.capturePath(req.capture.name); // a bad name is refused here, before anything is asked
   const target = { socketPath: state.controlSocketPath };
   let job = 'resume' in req ? await controlRequest<JobView>(target, 'POST', `/jobs/${encodeURIComponent(req.resume)}/resume`) : await controlRequest<JobView>(target, 'POST', '/jobs', req, { timeoutMs: 120_000 });
   say(`job ${job.id}: ${'resume' in req ? `resumed from byte ${job.doneBytes}` : 'submitted'} (dconnect status shows it; Ctrl-C cancels it)`);

@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { resolve as resolvePath } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { DconnectError } from '../core/errors.js';
 import { formatBytes, parseSize } from '../core/units.js';
@@ -113,7 +112,8 @@ program
       if (isNetEnd(srcArg) || isNetEnd(dstArg)) throw new DconnectError('BAD_OPTION', 'moves through a NIC run in simulation only: a live fabric moves between drives', `drop --live: dconnect copy ${srcArg} ${dstArg} --length ${o.length} --topology paper-2012-nic`);
       if (more.length > 0) throw new DconnectError('BAD_OPTION', '--live copies one pair per job', 'submit one copy per pair (they queue)');
       if ((o.capture === undefined) !== (o.pcap === undefined)) throw new DconnectError('BAD_OPTION', '--capture and --pcap go together', 'e.g. --capture host --pcap move.pcap');
-      const capture = o.capture && o.pcap ? { links: o.capture.split(',').map((l) => l.trim()).filter((l) => l), path: resolvePath(o.pcap) } : undefined;
+      // A live capture is written by the host into <state>/captures/NAME: the request names a file, not a path.
+      const capture = o.capture && o.pcap ? { links: o.capture.split(',').map((l) => l.trim()).filter((l) => l), name: o.pcap } : undefined;
       for (const [flag, v] of [['--fault', o.fault], ['--set', o.set], ['--host-lanes', o.hostLanes]] as const) {
         if (v !== undefined) throw new DconnectError('BAD_OPTION', `${flag} does not apply to a live copy: the fabric's settings are fixed at dconnect up`, `give it to dconnect up`);
       }

@@ -110,12 +110,12 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
         method: 'POST',
         pattern: '/capture',
         handler: ({ body }) => {
-          const b = body as { links?: unknown; path?: unknown } | null;
-          if (!b || !Array.isArray(b.links) || !b.links.every((l) => typeof l === 'string') || typeof b.path !== 'string' || !b.path.startsWith('/')) throw new DconnectError('BAD_REQUEST', 'capture needs { links: [...], path: "/absolute" }');
+          const b = body as { links?: unknown; name?: unknown } | null;
+          if (!b || !Array.isArray(b.links) || !b.links.every((l) => typeof l === 'string') || typeof b.name !== 'string') throw new DconnectError('BAD_REQUEST', 'capture needs { links: [...], name: "file" } (written into the state directory\'s captures/)');
           for (const l of b.links as string[]) if (!ownLinks.includes(l)) throw new DconnectError('BAD_REQUEST', `${o.name} does not carry link ${l}; its own: ${ownLinks.join(', ')}`);
           if (capture) throw new DconnectError('CONFLICT', `${o.name} is already capturing into ${capture.path}`);
-          capture = new LiveCapture(b.path, b.links as string[]);
-          return { capturing: b.links, path: b.path };
+          capture = new LiveCapture(o.state.capturePath(b.name), b.links as string[]);
+          return { capturing: b.links, path: capture.path };
         },
       },
       {

@@ -4,12 +4,18 @@
  * given by the caller; this module matches them, bounds and parses bodies, and maps errors to statuses
  * and back, so a DconnectError thrown by a handler reaches the CLI's user with its code and hint intact.
  *
- * There is no authentication: access is the socket's (0600, in a 0700 directory) or loopback's.
+ * Who may ask: on the Unix socket, whoever can open it (0600, in a 0700 directory: the user who ran
+ * `up`). On loopback TCP, any local process or a web page in a local browser could connect, so a TCP
+ * request must carry `Authorization: Bearer <token>` (the 0600 `control.token` in the state directory)
+ * and a Host header naming the listening address (DNS rebinding). On both, a request with an `Origin`
+ * header (only browsers send one) is refused, and a body must be `Content-Type: application/json` (an
+ * HTML form cannot send that without a CORS preflight, which nothing here answers).
  *
  * Live code: async sockets, timers; it lives outside the model layers.
  */
 import { chmodSync, lstatSync, rmSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
 import { connect, isIP } from 'node:net';
 import { DconnectError } from '../core/errors.js';
 import { assertSocketPathFits, liveError } from './state-dir.js';
@@ -58,30 +64,37 @@ interface CompiledRoute extends Route {
   segments: string[];
 }
 
-export async function startControlServer(o: { socketPath: string; tcp?: { host: string; port: number }; routes: Route[] }): Promise<ControlServer> {
+/** What a TCP request must show besides being well formed: the bearer token and the Host it was sent to. */
+interface TcpAccess {
+  token: string;
+  /** Host header values accepted: the listening address with its port (`127.0.0.1:7001`, `[::1]:7001`, `localhost:7001`). */
+  hosts: Set<string>;
+}
+
+export async function startControlServer(o: { socketPath: string; tcp?: { host: string; port: number }; token?: string; routes: Route[] }): Promise<ControlServer> {
   const socketPath = assertSocketPathFits(o.socketPath);
   if (o.tcp && !isLoopback(o.tcp.host)) {
-    throw liveError('BAD_REQUEST', `the control API listens on loopback only, not ${o.tcp.host}`, 'use 127.0.0.1 or ::1 (it has no authentication); reach it from elsewhere through ssh');
+    throw liveError('BAD_REQUEST', `the control API listens on loopback only, not ${o.tcp.host}`, 'use 127.0.0.1 or ::1; reach it from elsewhere through ssh');
   }
+  if (o.tcp && !o.token) throw new Error('control API: TCP needs a bearer token');
   const routes: CompiledRoute[] = o.routes.map((r) => ({ ...r, segments: splitPath(r.pattern) }));
   await removeStaleSocket(socketPath);
 
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    void serve(routes, req, res);
-  };
-  const unix = newServer(onRequest);
+  const unix = newServer((req, res) => void serve(routes, req, res, null));
   await listen(unix, () => unix.listen(socketPath));
   const servers = [unix];
   let tcp: { host: string; port: number } | undefined;
   try {
     chmodSync(socketPath, 0o600);
     if (o.tcp) {
-      const t = newServer(onRequest);
+      const access: TcpAccess = { token: o.token!, hosts: new Set() };
+      const t = newServer((req, res) => void serve(routes, req, res, access));
       const { host, port } = o.tcp;
       await listen(t, () => t.listen(port, host));
       servers.push(t);
       const addr = t.address();
       tcp = { host, port: typeof addr === 'object' && addr ? addr.port : port };
+      for (const name of [host.includes(':') ? `[${host}]` : host, 'localhost']) access.hosts.add(`${name}:${tcp.port}`);
     }
   } catch (e) {
     await closeAll(servers, socketPath);
@@ -183,7 +196,25 @@ class HttpError extends Error {
   }
 }
 
-async function serve(routes: CompiledRoute[], req: IncomingMessage, res: ServerResponse): Promise<void> {
+/**
+ * Refuses a request that does not come the way the CLI sends it (see the file comment): a browser's
+ * (Origin), a body of another type, and on TCP a wrong Host or a missing or wrong token.
+ */
+function checkAccess(req: IncomingMessage, access: TcpAccess | null): void {
+  if (req.headers.origin !== undefined) throw new HttpError(403, 'FORBIDDEN', 'the control API does not answer requests from web pages (the request has an Origin header)', 'use the dconnect CLI, or curl without an Origin header');
+  if (access) {
+    const host = req.headers.host ?? '';
+    if (!access.hosts.has(host)) throw new HttpError(403, 'FORBIDDEN', `the Host header ${JSON.stringify(host)} is not this server's address`, `send Host: ${[...access.hosts][0]}`);
+    const auth = req.headers.authorization ?? '';
+    const given = new TextEncoder().encode(auth.startsWith('Bearer ') ? auth.slice(7).trim() : '');
+    const want = new TextEncoder().encode(access.token);
+    if (given.length !== want.length || !timingSafeEqual(given, want)) {
+      throw new HttpError(401, 'FORBIDDEN', 'the control API on TCP needs the bearer token', 'send Authorization: Bearer $(cat <state>/control.token)', { 'www-authenticate': 'Bearer' });
+    }
+  }
+}
+
+async function serve(routes: CompiledRoute[], req: IncomingMessage, res: ServerResponse, access: TcpAccess | null): Promise<void> {
   try {
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', 'http://control');
@@ -206,6 +237,10 @@ async function serve(routes: CompiledRoute[], req: IncomingMessage, res: ServerR
       }
     }
     const body = await readBody(req); // read even when refusing, so the answer is not lost in a reset
+    checkAccess(req, access);
+    if (body.length > 0 && !/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) {
+      throw new HttpError(415, 'UNSUPPORTED_MEDIA', `the request body is ${JSON.stringify(req.headers['content-type'] ?? 'untyped')}, not application/json`, 'send Content-Type: application/json');
+    }
     // The 404 names only what was asked: the route table is not listed to whoever connects.
     if (allowed.length === 0) throw new HttpError(404, 'NOT_FOUND', `no ${url.pathname} in the control API`);
     if (!route || !params) throw new HttpError(405, 'BAD_METHOD', `${url.pathname} does not take ${method}`, `it takes ${allowed.join(', ')}`, { allow: allowed.join(', ') });
@@ -279,7 +314,7 @@ function concat(chunks: Uint8Array[], total: number): Uint8Array {
  * thrown as the DconnectError it was on the server (code, message, hint). NOT_RUNNING when nothing
  * listens at the target, TIMEOUT past `timeoutMs` (default DEFAULT_TIMEOUT_MS) for the whole exchange.
  */
-export function controlRequest<T = unknown>(target: ControlTarget, method: string, path: string, body?: unknown, opts: { timeoutMs?: number } = {}): Promise<T> {
+export function controlRequest<T = unknown>(target: ControlTarget, method: string, path: string, body?: unknown, opts: { timeoutMs?: number; token?: string } = {}): Promise<T> {
   const where = 'socketPath' in target ? target.socketPath : `${target.host}:${target.port}`;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const payload = body === undefined ? undefined : new TextEncoder().encode(JSON.stringify(body));
@@ -296,7 +331,7 @@ export function controlRequest<T = unknown>(target: ControlTarget, method: strin
       method,
       path,
       agent: false, // one connection per request, closed after: nothing lingers to keep a CLI process alive
-      headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
+      headers: { ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}), ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}) },
     });
     const timer = setTimeout(() => {
       settle(() => fail(liveError('TIMEOUT', `the live fabric at ${where} did not answer ${method} ${path} within ${timeoutMs} ms`, 'dconnect status shows whether it runs; a busy host may need a longer wait')));

@@ -12,6 +12,7 @@
  * Jobs run one at a time in submission order (a queue; each job already keeps `depth` commands in
  * flight). Their records are durable in the state directory (job-store.ts).
  */
+import { existsSync } from 'node:fs';
 import { formatMac } from '../ethernet/frame.js';
 import { DconnectError } from '../core/errors.js';
 import { startBoot, type BootedHost } from '../runtime/boot.js';
@@ -27,7 +28,7 @@ import { JobCapture, type CaptureRoute } from './live-capture.js';
 import { buildNodeFabric, type CrossingCable } from './node-fabric.js';
 import { HOST_NODE, linkOwners } from './placement.js';
 import { RealtimeScheduler, type Pace } from './realtime-scheduler.js';
-import type { StateDir } from './state-dir.js';
+import { liveError, type StateDir } from './state-dir.js';
 import { UdpTransport } from './udp-transport.js';
 
 export interface HostNodeOptions {
@@ -329,7 +330,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
       method: 'POST',
       pattern: '/jobs',
       handler: async ({ body }) => {
-        const req = jobRequestOf(body, t);
+        const req = jobRequestOf(body, t, o.state);
         const host = await booted();
         checkJob(host, req); // before anything is recorded or written
         if (req.capture) captureRoute(req.capture.links, true);
@@ -421,7 +422,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
       jobs.update(rec.id, { state: 'failed', error: { code: 'HOST_RESTARTED', message: `the host node stopped during job ${rec.id}; bytes [0, ${rec.doneBytes}) of the range are copied and flushed`, hint: `dconnect copy --resume ${rec.id} --live finishes it` } });
     }
   }
-  const control = await startControlServer({ socketPath: o.state.controlSocketPath, tcp: o.tcp, routes });
+  const control = await startControlServer({ socketPath: o.state.controlSocketPath, tcp: o.tcp, ...(o.tcp ? { token: o.state.controlToken() } : {}), routes });
   // Boot now, so the exports are known when the first NBD client lists them.
   await booted().catch((e: Error) => o.log(`boot failed: ${e.message} (the next request retries)`));
   const nbd = await startNbdServer({ backend, socketPath: o.state.nbdSocketPath, tcp: o.nbdTcp, log: o.log });
@@ -441,7 +442,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
 }
 
 /** A job request from the API's JSON, checked field by field (sizes are bytes). */
-function jobRequestOf(body: unknown, t: Topology): JobRequest {
+function jobRequestOf(body: unknown, t: Topology, state: StateDir): JobRequest {
   if (!body || typeof body !== 'object') throw new DconnectError('BAD_REQUEST', 'the request body must be a JSON object', 'e.g. {"src":"sda","dst":"sdb","lengthBytes":1048576}');
   const b = body as Record<string, unknown>;
   const str = (k: string) => {
@@ -464,17 +465,23 @@ function jobRequestOf(body: unknown, t: Topology): JobRequest {
     via,
     chunkBytes: int('chunkBytes', t.copy.chunkBytes),
     depth: int('depth', t.copy.depth),
-    ...(b.capture === undefined ? {} : { capture: captureOf(b.capture) }),
+    ...(b.capture === undefined ? {} : { capture: captureOf(b.capture, state) }),
     verify: b.verify === undefined ? true : b.verify === true ? true : b.verify === false ? false : (() => { throw new DconnectError('BAD_REQUEST', `field verify must be true or false, not ${JSON.stringify(b.verify)}`); })(),
   };
 }
 
-/** A job's capture request: links (names) and an absolute pcap path. */
-function captureOf(v: unknown): { links: string[]; path: string } {
-  const c = v as { links?: unknown; path?: unknown } | null;
-  if (!c || !Array.isArray(c.links) || c.links.length === 0 || !c.links.every((l) => typeof l === 'string' && /^[\w.-]{1,64}$/.test(l)) || typeof c.path !== 'string' || !c.path.startsWith('/')) {
-    throw new DconnectError('BAD_REQUEST', 'field capture must be { links: [names...], path: "/absolute/file.pcap" }');
+/**
+ * A job's capture request: links (names) and the capture file's name. A client never names a path on
+ * this machine: the file goes into the state directory's captures/ folder (StateDir.capturePath), is
+ * created new (never replacing a file), and one that exists is refused before the job is recorded.
+ */
+function captureOf(v: unknown, state: StateDir): { links: string[]; path: string } {
+  const c = v as { links?: unknown; name?: unknown } | null;
+  if (!c || !Array.isArray(c.links) || c.links.length === 0 || !c.links.every((l) => typeof l === 'string' && /^[\w.-]{1,64}$/.test(l)) || typeof c.name !== 'string') {
+    throw new DconnectError('BAD_REQUEST', 'field capture must be { links: [names...], name: "file.pcap" } (the file is written into the state directory\'s captures/)');
   }
-  return { links: c.links as string[], path: c.path };
+  const path = state.capturePath(c.name);
+  if (existsSync(path)) throw liveError('CONFLICT', `${path} exists: a capture never replaces a file`, `choose another --pcap name, or remove ${path}`);
+  return { links: c.links as string[], path };
 }
 

@@ -5,7 +5,9 @@
  * `host` cable); a box's internal links are in the box's process. Written in 1 MiB pieces, so memory
  * stays bounded however long the job.
  */
-import { closeSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { basename } from 'node:path';
+import { openNewPrivateFile } from './state-dir.js';
 import { controlRequest } from './control-http.js';
 import { pcapFileHeader, pcapRecordAt } from '../runtime/pcap.js';
 
@@ -23,7 +25,7 @@ export class LiveCapture {
     links: string[],
   ) {
     this.links = new Set(links);
-    this.fd = openSync(path, 'w');
+    this.fd = openNewPrivateFile(path); // 0600, never replacing a file or following a symlink
     writeSync(this.fd, pcapFileHeader());
   }
 
@@ -80,7 +82,8 @@ export class JobCapture {
       for (const [box, links] of o.route.boxes) {
         const socket = o.boxSocket(box);
         const part = `${o.path}.${box}.part`;
-        await controlRequest({ socketPath: socket }, 'POST', '/capture', { links, path: part }, { timeoutMs: 10_000 });
+        // The box writes into its own state directory's captures/ (the same folder on one machine): it is told a name.
+        await controlRequest({ socketPath: socket }, 'POST', '/capture', { links, name: basename(part) }, { timeoutMs: 10_000 });
         boxes.push({ box, socket, part });
       }
     } catch (e) {
@@ -128,7 +131,12 @@ export class JobCapture {
       out.set(b, at);
       at += b.length;
     }
-    writeFileSync(this.path, out);
+    const fd = openNewPrivateFile(this.path);
+    try {
+      for (let off = 0; off < out.length; ) off += writeSync(fd, out, off, out.length - off);
+    } finally {
+      closeSync(fd);
+    }
     for (const p of parts) rmSync(p, { force: true });
     return { frames: recs.length, path: this.path };
   }

@@ -8,13 +8,20 @@
  *   <root>/logs/X.log     each node's log
  *   <root>/drives/S.img   each SSD's bytes (file-store.ts), kept across restarts
  *   <root>/jobs/          durable copy-job records (job-store.ts)
+ *   <root>/captures/      live captures (`copy --live --pcap NAME`): a client names a file here, never a path
+ *   <root>/control.token  the bearer token the control API asks for on loopback TCP (control-http.ts)
+ *
+ * The directory is private, always: every `ensure()` (each `up` and `node`) makes it and its folders
+ * 0700 and every file in them 0600, whatever an earlier run or a umask left, and refuses a root that is
+ * a symlink or owned by another user. Files made here are created 0600.
  *
  * Every file another process may read is written whole or not at all (a temporary file, fsync, rename,
  * fsync of the directory), so a node killed mid-write never leaves half a record behind.
  *
  * Live code: synchronous file I/O and process signals; it lives outside the model layers.
  */
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, constants as fsc, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DconnectError, type ErrorCode } from '../core/errors.js';
 
@@ -37,7 +44,9 @@ export type LiveErrorCode =
   | 'NOT_FOUND' // a control path no route serves
   | 'BAD_METHOD' // a control path served, but not for this method
   | 'BAD_RESPONSE' // a control response that is not JSON, or too large
-  | 'INTERNAL'; // an unexpected exception inside the control server
+  | 'INTERNAL' // an unexpected exception inside the control server
+  | 'FORBIDDEN' // a control request refused for where it comes from (an Origin, a wrong Host, no token)
+  | 'UNSUPPORTED_MEDIA'; // a control request body that is not application/json
 
 export function liveError(code: LiveErrorCode, message: string, hint?: string): DconnectError {
   return new DconnectError(code as ErrorCode, message, hint);
@@ -210,6 +219,25 @@ function isU32(v: unknown): v is number {
   return Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= U32_MAX;
 }
 
+/** The state directory's folders (each 0700). */
+const SUBDIRS = ['nodes', 'logs', 'drives', 'jobs', 'captures'] as const;
+/** Bound on the entries `ensure` walks per folder when it makes them private (a state dir holds a handful). */
+const MAX_ENTRIES_CHECKED = 10_000;
+
+/**
+ * Opens a new file for writing, 0600, failing if the name exists (O_EXCL) or is a symlink (O_NOFOLLOW):
+ * what the host writes where a request named the file (a capture) can replace nothing.
+ */
+export function openNewPrivateFile(path: string): number {
+  try {
+    return openSync(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ELOOP') throw liveError('CONFLICT', `${path} exists: a capture never replaces a file`, `choose another --pcap name, or remove ${path}`);
+    throw e;
+  }
+}
+
 export class StateDir {
   /** Absolute, so socket paths and records name the same place whatever the cwd of the reader. */
   readonly root: string;
@@ -218,10 +246,52 @@ export class StateDir {
     this.root = resolve(root);
   }
 
-  /** mkdir -p of the directory and its subfolders. A new root is 0700: the control socket has no other access control. */
+  /**
+   * mkdir -p of the directory and its folders, then makes them private (see the file comment): the
+   * control socket and the drives have no other access control. Refuses a root that is a symlink (it
+   * could point anywhere) or belongs to another user (who could read or swap what we write).
+   */
   ensure(): void {
     mkdirSync(this.root, { recursive: true, mode: 0o700 });
-    for (const sub of ['nodes', 'logs', 'drives', 'jobs']) mkdirSync(join(this.root, sub), { recursive: true });
+    const st = lstatSync(this.root);
+    if (st.isSymbolicLink() || !st.isDirectory()) throw liveError('STATE_PATH', `the state directory ${this.root} is ${st.isSymbolicLink() ? 'a symlink' : 'not a directory'}`, 'give --state a real directory of your own (e.g. --state ./.dconnect)');
+    const uid = process.getuid?.();
+    if (uid !== undefined && st.uid !== uid) throw liveError('STATE_PATH', `the state directory ${this.root} belongs to user ${st.uid}, not to you (${uid})`, 'use a state directory of your own: --state DIR');
+    chmodSync(this.root, 0o700);
+    for (const sub of SUBDIRS) {
+      const dir = join(this.root, sub);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      if (lstatSync(dir).isSymbolicLink()) throw liveError('STATE_PATH', `${dir} is a symlink`, `remove it; dconnect makes its own folders in ${this.root}`);
+      chmodSync(dir, 0o700);
+      privateEntries(dir);
+    }
+    privateEntries(this.root);
+  }
+
+  /**
+   * Where a live capture named `name` goes: `<root>/captures/<name>`. A request names a file, never a
+   * path: a plain name, or `captures/<name>`; anything else (a slash, `..`, a leading dot) is refused.
+   */
+  capturePath(name: string): string {
+    const n = name.startsWith('captures/') ? name.slice('captures/'.length) : name;
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(n) || n.includes('..')) {
+      throw liveError('BAD_REQUEST', `capture file ${JSON.stringify(name)} is not a plain file name: a live capture is written into the state directory's captures/ folder`, 'name the file, e.g. --pcap move.pcap (it is written to <state>/captures/move.pcap)');
+    }
+    return join(this.root, 'captures', n);
+  }
+
+  get controlTokenPath(): string {
+    return join(this.root, 'control.token');
+  }
+
+  /** The control API's bearer token (64 hex digits), made at the first call (0600) and kept. */
+  controlToken(): string {
+    const path = this.controlTokenPath;
+    createFileExclusiveSync(path, `${randomBytes(32).toString('hex')}\n`);
+    chmodSync(path, 0o600);
+    const t = readFileSync(path, 'utf8').trim();
+    if (!/^[0-9a-f]{64}$/.test(t)) throw liveError('BAD_STATE', `${path} does not hold a control token`, `delete ${path}: the next dconnect up makes a new one`);
+    return t;
   }
 
   nodeRecordPath(name: string): string {
@@ -354,6 +424,23 @@ export class StateDir {
       }
     }
     throw liveError('ALREADY_RUNNING', `another process keeps taking ${path}`, 'dconnect status shows what runs; try again');
+  }
+}
+
+/** 0600 on every file and socket, 0700 on every folder directly in `dir` (symlinks are left alone: chmod would follow them). */
+function privateEntries(dir: string): void {
+  const names = readdirSync(dir);
+  for (const name of names.slice(0, MAX_ENTRIES_CHECKED)) {
+    const p = join(dir, name);
+    let st;
+    try {
+      st = lstatSync(p);
+    } catch {
+      continue; // removed since readdir
+    }
+    if (st.isSymbolicLink()) continue;
+    const want = st.isDirectory() ? 0o700 : 0o600;
+    if ((st.mode & 0o777) !== want) chmodSync(p, want);
   }
 }
 

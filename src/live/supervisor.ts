@@ -47,7 +47,7 @@ export function readSettings(state: StateDir): FabricSettings | null {
 }
 
 export function writeSettings(state: StateDir, s: FabricSettings): void {
-  writeFileSync(settingsPath(state), JSON.stringify(s, null, 2) + '\n');
+  writeFileSync(settingsPath(state), JSON.stringify(s, null, 2) + '\n', { mode: 0o600 });
 }
 
 /** How long a node may take to start listening, ms. */
@@ -70,7 +70,7 @@ function tail(path: string, lines = 15): string {
 /** Starts `dconnect node --name NAME` in the background; resolves with its record once it listens. */
 export async function startNode(state: StateDir, name: string, listenPort: number): Promise<NodeRecord> {
   const s = readSettings(state)!;
-  const log = openSync(state.logPath(name), 'a');
+  const log = openSync(state.logPath(name), 'a', 0o600);
   // DCONNECT_NODE_FLAGS: Node flags for the node processes (e.g. --cpu-prof, --inspect), for profiling and debugging.
   const flags = (process.env.DCONNECT_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
   const args = [...flags, MAIN, 'node', '--name', name, '--state', state.root, '--listen', `${s.listenHost}:${listenPort}`];

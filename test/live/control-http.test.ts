@@ -11,6 +11,7 @@ import { controlRequest, MAX_REQUEST_BYTES, startControlServer, type ControlServ
 import { liveError } from '../../src/live/state-dir.js';
 
 const T = { timeout: 15_000 };
+const TOKEN = 'ab'.repeat(32);
 
 const ROUTES: Route[] = [
   { method: 'GET', pattern: '/devices', handler: () => [{ name: 'sda' }, { name: 'sdb' }] },
@@ -26,7 +27,7 @@ const ROUTES: Route[] = [
 /** A fresh short directory (socket paths are bounded) removed after `fn`, and a server closed after it. */
 async function withServer(fn: (srv: ControlServer, dir: string) => Promise<void>, tcp?: { host: string; port: number }): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'dc-ctl-'));
-  const srv = await startControlServer({ socketPath: join(dir, 'host.sock'), tcp, routes: ROUTES });
+  const srv = await startControlServer({ socketPath: join(dir, 'host.sock'), tcp, ...(tcp ? { token: TOKEN } : {}), routes: ROUTES });
   try {
     await fn(srv, dir);
   } finally {
@@ -45,10 +46,11 @@ async function rejectsWith(p: Promise<unknown>, code: string, message?: RegExp, 
   });
 }
 
-/** A raw request, to see the status and headers the client hides. */
-function raw(socketPath: string, method: string, path: string, body?: string | Uint8Array): Promise<{ status: number; headers: Record<string, unknown>; body: unknown }> {
+/** A raw request, to see the status and headers the client hides (a JSON body is typed as such unless `headers` say otherwise). */
+function raw(target: string | { host: string; port: number }, method: string, path: string, body?: string | Uint8Array, headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' }): Promise<{ status: number; headers: Record<string, unknown>; body: unknown }> {
   return new Promise((done, fail) => {
-    const req = request({ socketPath, method, path, agent: false, timeout: 10_000 }, (res) => {
+    const where = typeof target === 'string' ? { socketPath: target } : { host: target.host, port: target.port };
+    const req = request({ ...where, method, path, agent: false, timeout: 10_000, headers }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text += c));
@@ -78,8 +80,8 @@ describe('control-http: the control API transport', () => {
     await withServer(
       async (srv) => {
         assert.ok(srv.tcp && srv.tcp.port > 0);
-        assert.deepEqual(await controlRequest(srv.tcp!, 'POST', '/jobs/j3/cancel'), { cancelled: 'j3' });
-        await rejectsWith(controlRequest(srv.tcp!, 'GET', '/jobs/j3'), 'NO_SUCH_JOB');
+        assert.deepEqual(await controlRequest(srv.tcp!, 'POST', '/jobs/j3/cancel', undefined, { token: TOKEN }), { cancelled: 'j3' });
+        await rejectsWith(controlRequest(srv.tcp!, 'GET', '/jobs/j3', undefined, { token: TOKEN }), 'NO_SUCH_JOB');
       },
       { host: '127.0.0.1', port: 0 },
     );
@@ -90,6 +92,35 @@ describe('control-http: the control API transport', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('refuses what a web page or another local process could send: an Origin, a body that is not JSON-typed; on TCP no token, a wrong token, a foreign Host', T, () =>
+    withServer(
+      async (srv) => {
+        const s = srv.socketPath;
+        const origin = await raw(s, 'POST', '/jobs/j1/cancel', '{}', { 'content-type': 'application/json', origin: 'http://evil.example' });
+        assert.equal(origin.status, 403);
+        assert.equal((origin.body as { error: { code: string } }).error.code, 'FORBIDDEN');
+        const form = await raw(s, 'POST', '/echo', '{"a":1}', { 'content-type': 'text/plain' });
+        assert.equal(form.status, 415);
+        assert.equal((form.body as { error: { code: string } }).error.code, 'UNSUPPORTED_MEDIA');
+        assert.equal((await raw(s, 'POST', '/echo', '{"a":1}', { 'content-type': 'application/json; charset=utf-8' })).status, 200);
+        const tcp = srv.tcp!;
+        const host = `127.0.0.1:${tcp.port}`;
+        const none = await raw(tcp, 'GET', '/devices', undefined, { host });
+        assert.equal(none.status, 401, 'no token');
+        const wrong = await raw(tcp, 'GET', '/devices', undefined, { host, authorization: `Bearer ${'cd'.repeat(32)}` });
+        assert.equal(wrong.status, 401, 'a wrong token');
+        const rebound = await raw(tcp, 'GET', '/devices', undefined, { host: `evil.example:${tcp.port}`, authorization: `Bearer ${TOKEN}` });
+        assert.equal(rebound.status, 403, 'a foreign Host (DNS rebinding)');
+        const unknownRoute = await raw(tcp, 'GET', '/secret', undefined, { host });
+        assert.equal(unknownRoute.status, 401, 'an unauthenticated request learns nothing of the routes');
+        const good = await raw(tcp, 'GET', '/devices', undefined, { host, authorization: `Bearer ${TOKEN}` });
+        assert.equal(good.status, 200);
+        assert.equal((await raw(s, 'GET', '/devices')).status, 200, 'the Unix socket needs no token: its 0600 mode is the door');
+      },
+      { host: '127.0.0.1', port: 0 },
+    ),
+  );
 
   it('answers 404, 405, 400 and 413 with JSON errors', T, () =>
     withServer(async (srv) => {

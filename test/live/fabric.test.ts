@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -146,8 +146,17 @@ describe('live fabric (pace none): up, copy, kill and resume, down', { timeout: 
   });
 
   it('copy --live --capture host,box0.slot2 --pcap FILE records the host\'s cable (host node) and the DC buffer\'s (box node) in one file, merged by time; an unknown link is refused', async () => {
-    const pcap = join(dir, 'live.pcap');
-    const job = JSON.parse(ok(['copy', 'sda:64MiB', 'sdb:96MiB', '--length', '1MiB', '--live', '--state', state, '--json', '--capture', 'host,box0.slot2', '--pcap', pcap]));
+    // A client names a file, never a path: a path is refused before anything is asked, and the file goes into <state>/captures/.
+    const outside = dconnect(['copy', 'sda', 'sdb', '--length', '1MiB', '--live', '--state', state, '--capture', 'host', '--pcap', join(dir, 'elsewhere.pcap')]);
+    assert.equal(outside.status, 2);
+    assert.match(outside.stderr, /not a plain file name/);
+    assert.ok(!existsSync(join(dir, 'elsewhere.pcap')));
+    const pcap = join(state, 'captures', 'live.pcap');
+    const job = JSON.parse(ok(['copy', 'sda:64MiB', 'sdb:96MiB', '--length', '1MiB', '--live', '--state', state, '--json', '--capture', 'host,box0.slot2', '--pcap', 'live.pcap']));
+    assert.equal(statSync(pcap).mode & 0o777, 0o600);
+    const again = dconnect(['copy', 'sda', 'sdb', '--length', '1MiB', '--live', '--state', state, '--capture', 'host', '--pcap', 'live.pcap']);
+    assert.equal(again.status, 2, 'an existing capture is never replaced');
+    assert.match(again.stderr, /exists/);
     assert.equal(job.result.verified, true);
     const { readPcap } = await import('../../src/runtime/pcap.js');
     const { decodeExpEtherFrame } = await import('../../src/expether/pdu-codec.js');
@@ -160,7 +169,7 @@ describe('live fabric (pace none): up, copy, kill and resume, down', { timeout: 
     assert.ok(bigWritesToBuffer >= 1024 * 1024 / 1024 / 2, `${bigWritesToBuffer} data writes into the DC buffer captured`);
     assert.ok(new Set(frames.map((f) => f.src)).has(0x0060_b900_0001), 'and the host bridge\'s frames');
     assert.ok(recs.every((r, i) => i === 0 || r.timeNs >= recs[i - 1].timeNs - 1e3), 'merged in time order');
-    const refused = dconnect(['copy', 'sda', 'sdb', '--length', '1MiB', '--live', '--state', state, '--capture', 'nowhere', '--pcap', join(dir, 'no.pcap')]);
+    const refused = dconnect(['copy', 'sda', 'sdb', '--length', '1MiB', '--live', '--state', state, '--capture', 'nowhere', '--pcap', 'no.pcap']);
     assert.equal(refused.status, 2);
     assert.match(refused.stderr, /no such link/);
   });

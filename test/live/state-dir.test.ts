@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DconnectError } from '../../src/core/errors.js';
@@ -50,6 +50,37 @@ describe('StateDir: the live fabric state directory', () => {
       assert.equal(new StateDir('rel').root, join(process.cwd(), 'rel'));
       assert.throws(() => s.drivePath('../x'), codeOf('STATE_PATH'));
       assert.throws(() => s.nodeRecordPath('a/b'), codeOf('STATE_PATH'));
+    }),
+  );
+
+  it('is private, always: a pre-existing 0755 directory with 0644 files ends up 0700 with 0600 files; a symlinked root is refused', T, () =>
+    withDir((dir) => {
+      const root = join(dir, 'st');
+      mkdirSync(join(root, 'drives'), { recursive: true, mode: 0o755 });
+      chmodSync(root, 0o755);
+      chmodSync(join(root, 'drives'), 0o755);
+      writeFileSync(join(root, 'drives', 'box0-slot0.img'), 'bytes', { mode: 0o644 });
+      writeFileSync(join(root, 'epoch'), '3\n', { mode: 0o644 });
+      const s = new StateDir(root);
+      s.ensure();
+      for (const d of [root, ...['nodes', 'logs', 'drives', 'jobs', 'captures'].map((x) => join(root, x))]) assert.equal(statSync(d).mode & 0o777, 0o700, d);
+      assert.equal(statSync(join(root, 'drives', 'box0-slot0.img')).mode & 0o777, 0o600);
+      assert.equal(statSync(join(root, 'epoch')).mode & 0o777, 0o600);
+      const token = s.controlToken();
+      assert.match(token, /^[0-9a-f]{64}$/);
+      assert.equal(s.controlToken(), token, 'kept across calls');
+      assert.equal(statSync(s.controlTokenPath).mode & 0o777, 0o600);
+      symlinkSync(root, join(dir, 'link'));
+      assert.throws(() => new StateDir(join(dir, 'link')).ensure(), codeOf('STATE_PATH'));
+    }),
+  );
+
+  it('names captures as files in captures/, never as paths', T, () =>
+    withDir((dir) => {
+      const s = new StateDir(join(dir, 'st'));
+      assert.equal(s.capturePath('move.pcap'), join(dir, 'st', 'captures', 'move.pcap'));
+      assert.equal(s.capturePath('captures/move.pcap'), join(dir, 'st', 'captures', 'move.pcap'));
+      for (const bad of ['/etc/passwd', '../x.pcap', 'a/b.pcap', '.hidden', 'captures/../x', '', 'x'.repeat(200)]) assert.throws(() => s.capturePath(bad), codeOf('BAD_REQUEST'), bad);
     }),
   );
 
