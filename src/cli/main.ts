@@ -171,7 +171,7 @@ program
 
 const liveFabricOptions = (c: Command) =>
   c
-    .addOption(new Option('--pace <mode>', 'model: links and flash at their modelled rates, dilated; none: as fast as this machine goes').choices(['model', 'none']).default('model'))
+    .addOption(new Option('--pace <mode>', 'none: as fast as this machine goes; model: links and flash at their modelled rates, dilated (dilation and lag reported)').choices(['model', 'none']).default('none'))
     .option('--time-dilation <n|auto>', 'wall seconds per simulated second with --pace model (default auto: measured here)')
     .option('--hard-limit <ms>', 'stop a node with an error when an event runs this late (default: best effort, lag reported)')
     .addOption(seedOption())

@@ -5,7 +5,12 @@
  * the box rebuild its part of the model from scratch (fresh bridges, controllers and DC buffer, the
  * same files), as a box that was power-cycled with its drives in it. So a host that restarts, or a box
  * that restarts, meets a peer in a known state.
+ *
+ * Liveness: the box sends the host a keepalive (udp-transport.ts) every KEEPALIVE_MS and at each new
+ * epoch, carrying this process's incarnation, so the host tells a box that is busy or idle (alive), one
+ * that stopped (silent) and one that restarted (a new incarnation) apart without watching data progress.
  */
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { DconnectError } from '../core/errors.js';
 import { captureConnect } from '../runtime/capture.js';
@@ -48,7 +53,12 @@ export interface RunningBox {
   stop(): Promise<void>;
 }
 
+/** How often a box tells the host it is alive, wall ms: well under the smallest --peer-timeout (100 ms is the floor; 5000 the default). */
+export const KEEPALIVE_MS = 50;
+
 export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
+  /** This process's incarnation: a restarted box has another (the host then knows it forgot the session). */
+  const incarnation = randomBytes(4).readUInt32BE(0);
   const stores = new Map<string, FileStore>();
   const storeFor = (slot: string, capacityBytes: number) => {
     let s = stores.get(slot);
@@ -71,8 +81,11 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
     onNewEpoch: (epoch) => {
       o.log(`session ${epoch}: the host started a new session; rebuilding ${o.name}'s model (drives kept)`);
       build();
+      keepalive(); // at once: the host learns this incarnation before any frame of the new session
     },
   });
+  const keepalive = (): void => transport.sendKeepalive(incarnation, failed ? 1 : 0);
+  const keepaliveTimer = setInterval(keepalive, KEEPALIVE_MS);
   const ownLinks = [...linkOwners(o.topology)].filter(([, n]) => n === o.name).map(([l]) => l);
   const build = (): void => {
     scheduler?.stop();
@@ -141,6 +154,7 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
       return part!;
     },
     stop: async () => {
+      clearInterval(keepaliveTimer);
       capture?.close();
       await control.close();
       scheduler?.stop();
