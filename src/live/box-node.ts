@@ -20,6 +20,7 @@ import { linkOwners } from './placement.js';
 import { NvmeSsd } from '../devices/nvme-ssd.js';
 import { blockName } from '../runtime/boot.js';
 import { FileStore } from './file-store.js';
+import { TrackedStore } from './extent-map.js';
 import { buildNodeFabric, type NodeFabric } from './node-fabric.js';
 import { RealtimeScheduler, type Pace } from './realtime-scheduler.js';
 import { assertSocketPathFits, type StateDir } from './state-dir.js';
@@ -59,10 +60,11 @@ export const KEEPALIVE_MS = 50;
 export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
   /** This process's incarnation: a restarted box has another (the host then knows it forgot the session). */
   const incarnation = randomBytes(4).readUInt32BE(0);
-  const stores = new Map<string, FileStore>();
+  // Each drive's file, with the record of which ranges hold data (NBD's base:allocation asks: extent-map.ts).
+  const stores = new Map<string, TrackedStore>();
   const storeFor = (slot: string, capacityBytes: number) => {
     let s = stores.get(slot);
-    if (!s) stores.set(slot, (s = new FileStore(o.state.drivePath(slot), capacityBytes)));
+    if (!s) stores.set(slot, (s = new TrackedStore(new FileStore(o.state.drivePath(slot), capacityBytes))));
     return s;
   };
   let scheduler: RealtimeScheduler | null = null;
@@ -129,6 +131,22 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
           if (capture) throw new DconnectError('CONFLICT', `${o.name} is already capturing into ${capture.path}`);
           capture = new LiveCapture(b.path, b.links as string[]);
           return { capturing: b.links, path: b.path };
+        },
+      },
+      {
+        // { drive: 'box0.slot1', offset, length } -> { extents: [{ lengthBytes, state }] }: what the host's NBD BLOCK_STATUS reports.
+        method: 'POST',
+        pattern: '/extents',
+        handler: ({ body }) => {
+          const b = body as { drive?: unknown; offset?: unknown; length?: unknown } | null;
+          const store = b && typeof b.drive === 'string' ? stores.get(b.drive) : undefined;
+          if (!store) throw new DconnectError('BAD_REQUEST', `extents needs { drive, offset, length } naming a drive of ${o.name}: ${[...stores.keys()].join(', ')}`);
+          const offset = b!.offset;
+          const length = b!.length;
+          if (typeof offset !== 'number' || typeof length !== 'number' || !Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0 || offset + length > store.sizeBytes) {
+            throw new DconnectError('BAD_REQUEST', `extents of ${JSON.stringify(length)} bytes at ${JSON.stringify(offset)}: not a range of the drive's ${store.sizeBytes} bytes`);
+          }
+          return { extents: store.extents(offset, length) };
         },
       },
       {

@@ -21,7 +21,7 @@ import type { Topology } from '../topology/schema.js';
 import { startControlServer, type ControlServer, type Route } from './control-http.js';
 import { JobStore, type JobRecord } from './job-store.js';
 import { checkJob, runJob, SlotPool, type JobRequest } from './live-job.js';
-import { NbdIo, type NbdExportInfo } from './nbd-backend.js';
+import { boxExtents, NbdIo, type NbdExportInfo } from './nbd-backend.js';
 import { startNbdServer, type NbdBackend, type NbdServer } from './nbd-server.js';
 import { JobCapture, type CaptureRoute } from './live-capture.js';
 import { buildNodeFabric, type CrossingCable } from './node-fabric.js';
@@ -413,6 +413,12 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
     // Advisory in NBD; the drive model has no deallocate (nbd-backend.ts).
     trim: (exp) => viaModel<void>(null, (io, done) => (io.device(exp), done(null))),
     writeZeroes: (exp, offset, length, fua) => viaModel<void>(boxOf(exp), (io, done) => io.zero(io.device(exp), offset, length, fua, done)),
+    // Holes are the backing file's, so the box that has it answers (nbd-backend.ts); data without a booted session.
+    blockStatus: async (exp, offset, length) => {
+      const d = session?.host?.manager.blockDevices().find((x) => x.name === exp);
+      if (!d) return [{ lengthBytes: length, state: 0 }];
+      return boxExtents(o.state.readNodeRecord(d.box)?.control?.socket ?? `${o.state.root}/${d.box}.sock`, `${d.box}.slot${d.slot}`, offset, length);
+    },
   };
 
   // Jobs left running or queued by a host that died are failed (their marker stands): resume continues them.

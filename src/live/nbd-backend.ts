@@ -6,6 +6,10 @@
  * is advisory in NBD and the drive model has no deallocate, so it succeeds and changes nothing;
  * WRITE_ZEROES writes zeros.
  *
+ * BLOCK_STATUS (`base:allocation`) is not the model's business: the drive model has no allocation
+ * state, but its backing file does. The box that owns the file answers (extent-map.ts, over the box's
+ * control socket); a box without one here (on another machine) leaves every range reported as data.
+ *
  * Requests enter the model as events (`inject`), are cut into commands of at most BOUNCE_BYTES, and
  * wait for a bounce buffer and a command slot of their own budget (NBD_COMMANDS_PER_DEVICE per drive;
  * copy jobs keep their `depth` within the rest of the queue).
@@ -14,6 +18,8 @@ import { DconnectError } from '../core/errors.js';
 import { isSuccess, statusName, type NvmeStatus } from '../devices/nvme/nvme-defs.js';
 import type { BlockDevice } from '../host/dc/manager.js';
 import type { BootedHost } from '../runtime/boot.js';
+import { controlRequest } from './control-http.js';
+import type { Extent } from './extent-map.js';
 import type { RealtimeScheduler } from './realtime-scheduler.js';
 
 /** Bytes per bounce buffer, and so per NVMe command an NBD request is cut into. */
@@ -149,4 +155,18 @@ export class NbdIo {
       this.pump();
     });
   }
+}
+
+/** How long the host waits for a box's extents before reporting the range as data, ms. */
+const EXTENTS_TIMEOUT_MS = 10_000;
+
+/**
+ * The extents of [offset, offset + length) of drive `drive` (`box0.slot1`) as its box knows them
+ * (`POST /extents` on `socketPath`); all data when the box cannot be asked (data is always a true answer).
+ */
+export function boxExtents(socketPath: string, drive: string, offset: number, length: number): Promise<Extent[]> {
+  return controlRequest<{ extents: Extent[] }>({ socketPath }, 'POST', '/extents', { drive, offset, length }, { timeoutMs: EXTENTS_TIMEOUT_MS }).then(
+    (r) => r.extents,
+    () => [{ lengthBytes: length, state: 0 }],
+  );
 }

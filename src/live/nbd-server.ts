@@ -17,7 +17,7 @@
  *    ├ INFO            -> REP_INFO EXPORT, BLOCK_SIZE (always), NAME / DESCRIPTION if asked, ACK;
  *    │                    unknown export -> NBD_REP_ERR_UNKNOWN; malformed -> NBD_REP_ERR_INVALID
  *    ├ STRUCTURED_REPLY -> ACK (READ replies become OFFSET_DATA chunks, errors ERROR chunks)
- *    ├ LIST/SET_META_CONTEXT -> base:allocation only (every extent reads as data: status 0)
+ *    ├ LIST/SET_META_CONTEXT -> base:allocation only (extents from backend.blockStatus; all data without it)
  *    ├ anything else (STARTTLS included) -> NBD_REP_ERR_UNSUP, keep parsing
  *    ├ ABORT           -> ACK, then close                                   ──> CLOSED
  *    ├ EXPORT_NAME     -> u64 size, u16 flags (+124 zeroes unless NO_ZEROES);
@@ -89,6 +89,12 @@ export interface NbdBackend {
   flush(exp: string): Promise<void>;
   trim(exp: string, offset: number, length: number): Promise<void>;
   writeZeroes(exp: string, offset: number, length: number, fua: boolean): Promise<void>;
+  /**
+   * `base:allocation` of [offset, offset + length): extents in order from offset, each a multiple of
+   * the block size (the last may end at the export's end), covering the range or a prefix of it;
+   * state NBD_STATE_HOLE|NBD_STATE_ZERO (3) for a hole, 0 for data. Without it, all is data.
+   */
+  blockStatus?(exp: string, offset: number, length: number): Promise<{ lengthBytes: number; state: number }[]>;
 }
 
 export interface NbdServer {
@@ -291,6 +297,22 @@ const view = (b: P.Bytes): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, 
 function copyOf(b: Buffer, from: number, to: number): Buffer {
   const out = Buffer.alloc(to - from);
   out.set(b.subarray(from, to));
+  return out;
+}
+
+/** Extents per BLOCK_STATUS reply at most (a longer answer is cut: the reply may cover a prefix). */
+const MAX_EXTENTS = 1024;
+
+/** The backend's extents, checked against the contract in `NbdBackend.blockStatus` (a broken answer is the backend's error: EIO). */
+function checkedExtents(extents: { lengthBytes: number; state: number }[], offset: number, length: number, e: Export): { lengthBytes: number; state: number }[] {
+  const out = extents.slice(0, MAX_EXTENTS);
+  let pos = offset;
+  for (const x of out) {
+    const ok = Number.isSafeInteger(x.lengthBytes) && x.lengthBytes > 0 && Number.isInteger(x.state) && x.state >= 0 && x.state <= 0xffff_ffff && pos + x.lengthBytes <= offset + length && ((pos + x.lengthBytes) % e.min === 0 || pos + x.lengthBytes === e.sizeBytes);
+    if (!ok) throw new Error(`backend.blockStatus gave a bad extent ${JSON.stringify(x)} at ${pos} for [${offset}, ${offset + length})`);
+    pos += x.lengthBytes;
+  }
+  if (out.length === 0) throw new Error(`backend.blockStatus gave no extent for [${offset}, ${offset + length})`);
   return out;
 }
 
@@ -682,7 +704,7 @@ class Connection {
 
   /**
    * NBD_OPT_LIST_META_CONTEXT / NBD_OPT_SET_META_CONTEXT: u32 name length, name, u32 query count,
-   * queries (u32 length, string). Only `base:allocation` exists (every extent is data).
+   * queries (u32 length, string). Only `base:allocation` exists (holes from backend.blockStatus).
    */
   private metaContext(opt: number, data: Buffer): void {
     const set = opt === P.NBD_OPT_SET_META_CONTEXT;
@@ -861,8 +883,10 @@ class Connection {
           return ok();
         case P.NBD_CMD_CACHE:
           return ok(); // advisory; no cache to fill
-        case P.NBD_CMD_BLOCK_STATUS:
-          return [P.encodeBlockStatusChunk(r.cookie, P.BASE_ALLOCATION_ID, r.length, 0)];
+        case P.NBD_CMD_BLOCK_STATUS: {
+          const all = b.blockStatus ? checkedExtents(await b.blockStatus(e.name, off, r.length), off, r.length, e) : [{ lengthBytes: r.length, state: 0 }];
+          return [P.encodeBlockStatusChunk(r.cookie, P.BASE_ALLOCATION_ID, r.flags & P.NBD_CMD_FLAG_REQ_ONE ? all.slice(0, 1) : all)];
+        }
         default:
           throw new Error(`unreachable: command ${r.type}`);
       }

@@ -1,0 +1,110 @@
+/**
+ * Which ranges of a drive file hold data and which are holes, for NBD's `base:allocation`
+ * (nbd-backend.ts asks the box that owns the file). Node's fs has no SEEK_DATA/SEEK_HOLE, so the box
+ * tracks it: a `TrackedStore` wraps the drive's `FileStore` and marks every granule a write touches as
+ * data. What this process has not seen (a file from an earlier run) is unknown until asked about: then
+ * it is read, and a granule of zeros counts as a hole (it reads as zeros either way, which is what
+ * `base:allocation` promises with HOLE|ZERO). A fresh file (no block allocated) is all holes at once.
+ *
+ * Bounds: one byte of state per GRANULE_BYTES of capacity (128 KiB for 8 GiB); at most SCAN_BYTES of
+ * the file read per question (a longer unknown range is answered in part: NBD lets a reply be shorter).
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import type { BlockStore } from '../devices/block-store.js';
+import type { FileStore } from './file-store.js';
+
+/** Tracking granule: a write anywhere in one marks all of it data (the safe answer). */
+export const GRANULE_BYTES = 64 << 10;
+/** At most this much of the file is read to answer one question. */
+export const SCAN_BYTES = 64 << 20;
+/** At most this many extents per answer (the NBD reply's size). */
+export const MAX_EXTENTS = 1024;
+
+const UNKNOWN = 0;
+const HOLE = 1;
+const DATA = 2;
+
+/** base:allocation flags (NetworkBlockDevice proto.md): NBD_STATE_HOLE | NBD_STATE_ZERO for a hole, 0 for data. */
+export const EXTENT_HOLE = 3;
+export const EXTENT_DATA = 0;
+
+export interface Extent {
+  lengthBytes: number;
+  /** EXTENT_HOLE or EXTENT_DATA. */
+  state: number;
+}
+
+const ZERO_GRANULE = new Uint8Array(GRANULE_BYTES);
+
+export class TrackedStore implements BlockStore {
+  readonly sizeBytes: number;
+  private readonly granules: Uint8Array;
+
+  constructor(private readonly file: FileStore) {
+    this.sizeBytes = file.sizeBytes;
+    this.granules = new Uint8Array(Math.ceil(file.sizeBytes / GRANULE_BYTES));
+    const fd = openSync(file.path, 'r');
+    try {
+      if (fstatSync(fd).blocks === 0) this.granules.fill(HOLE); // nothing allocated: nothing written
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  read(addr: number, len: number): Uint8Array {
+    return this.file.read(addr, len);
+  }
+
+  write(addr: number, data: Uint8Array): void {
+    if (data.length > 0) this.granules.fill(DATA, Math.floor(addr / GRANULE_BYTES), Math.floor((addr + data.length - 1) / GRANULE_BYTES) + 1);
+    this.file.write(addr, data);
+  }
+
+  flush(): void {
+    this.file.flush();
+  }
+
+  close(): void {
+    this.file.close();
+  }
+
+  /**
+   * The extents of [offset, offset + length), in order, adjacent ones of a state merged; they cover
+   * the range, or a prefix of it when more than SCAN_BYTES of unknown granules would have to be read
+   * or more than MAX_EXTENTS extents listed.
+   */
+  extents(offset: number, length: number): Extent[] {
+    if (!(Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length > 0 && offset + length <= this.sizeBytes)) {
+      throw new RangeError(`${this.file.path}: extents of [${offset}, ${offset + length}) outside 0..${this.sizeBytes}`);
+    }
+    const out: Extent[] = [];
+    const end = offset + length;
+    let scanned = 0;
+    let fd: number | null = null;
+    const buf = new Uint8Array(GRANULE_BYTES);
+    try {
+      for (let pos = offset; pos < end; ) {
+        const g = Math.floor(pos / GRANULE_BYTES);
+        let st = this.granules[g]!;
+        if (st === UNKNOWN) {
+          if (scanned >= SCAN_BYTES) break;
+          fd ??= openSync(this.file.path, 'r');
+          const n = Math.min(GRANULE_BYTES, this.sizeBytes - g * GRANULE_BYTES);
+          readSync(fd, buf, 0, n, g * GRANULE_BYTES);
+          scanned += n;
+          st = this.granules[g] = Buffer.compare(buf.subarray(0, n), ZERO_GRANULE.subarray(0, n)) === 0 ? HOLE : DATA;
+        }
+        const next = Math.min(end, (g + 1) * GRANULE_BYTES);
+        const state = st === HOLE ? EXTENT_HOLE : EXTENT_DATA;
+        const last = out[out.length - 1];
+        if (last && last.state === state) last.lengthBytes += next - pos;
+        else if (out.length === MAX_EXTENTS) break;
+        else out.push({ lengthBytes: next - pos, state });
+        pos = next;
+      }
+    } finally {
+      if (fd !== null) closeSync(fd);
+    }
+    return out;
+  }
+}
