@@ -84,7 +84,8 @@ export interface NbdExport {
 export interface NbdBackend {
   exports(): NbdExport[];
   read(exp: string, offset: number, length: number): Promise<Uint8Array>;
-  write(exp: string, offset: number, data: Uint8Array, fua: boolean): Promise<void>;
+  /** `data` is the payload as it arrived, in order: views of the socket's chunks (not copied), to be copied once, where the bytes go. */
+  write(exp: string, offset: number, data: readonly Uint8Array[], fua: boolean): Promise<void>;
   /** Durable before it resolves; covers every write completed before it, on any connection. */
   flush(exp: string): Promise<void>;
   trim(exp: string, offset: number, length: number): Promise<void>;
@@ -197,6 +198,20 @@ class StreamReader {
     if (n === 0) return Buffer.alloc(0);
     await this.fill(n);
     return this.take(n);
+  }
+
+  /** Exactly n bytes as views of the received chunks, in order: no copy (a WRITE payload goes to the backend so). */
+  async readParts(n: number): Promise<Buffer[]> {
+    if (n === 0) return [];
+    await this.fill(n);
+    const out: Buffer[] = [];
+    for (let left = n; left > 0; ) {
+      const c = this.chunks[0]!;
+      const k = Math.min(c.length - this.head, left);
+      out.push(this.take(k));
+      left -= k;
+    }
+    return out;
   }
 
   /** Discards n bytes as they arrive (nothing accumulates). */
@@ -764,7 +779,7 @@ class Connection {
         return;
       }
       const invalid = this.validate(req, exp);
-      let payload: Buffer | null = null;
+      let payload: Buffer[] | null = null;
       try {
         if (req.type === P.NBD_CMD_WRITE && invalid) {
           // The payload must still be consumed to stay in step: skipped as it arrives, never buffered.
@@ -776,7 +791,7 @@ class Connection {
           this.srv.count('payloadBytesDiscarded', req.length);
         } else if (!invalid && (req.type === P.NBD_CMD_WRITE || req.type === P.NBD_CMD_READ)) {
           await this.waitUntil(() => this.inFlight.size === 0 || this.inFlightBytes + req.length <= this.srv.maxInFlightBytes);
-          if (req.type === P.NBD_CMD_WRITE) payload = await this.reader.read(req.length);
+          if (req.type === P.NBD_CMD_WRITE) payload = await this.reader.readParts(req.length);
         }
       } catch (e) {
         if (e instanceof Hangup) return; // gone in the middle of a payload: nothing reaches the backend
@@ -831,7 +846,7 @@ class Connection {
   }
 
   /** Runs a valid request; in flight (counted, and awaited by a later FLUSH) until its reply is written. */
-  private dispatch(r: Request, e: Export, payload: Buffer | null): void {
+  private dispatch(r: Request, e: Export, payload: Buffer[] | null): void {
     const bytes = r.type === P.NBD_CMD_READ || r.type === P.NBD_CMD_WRITE ? r.length : 0;
     const before = r.type === P.NBD_CMD_FLUSH ? [...this.inFlight] : [];
     this.inFlightBytes += bytes;
@@ -850,7 +865,7 @@ class Connection {
     if (this.inFlight.size > (this.srv.counters.inFlightHighWater ?? 0)) this.srv.counters.inFlightHighWater = this.inFlight.size;
   }
 
-  private async execute(r: Request, e: Export, payload: Buffer | null, before: Promise<void>[]): Promise<P.Bytes[]> {
+  private async execute(r: Request, e: Export, payload: Buffer[] | null, before: Promise<void>[]): Promise<P.Bytes[]> {
     const b = this.srv.o.backend;
     const off = Number(r.offset);
     const fua = (r.flags & P.NBD_CMD_FLAG_FUA) !== 0;
@@ -865,7 +880,7 @@ class Connection {
           return this.structured ? [P.encodeOffsetDataHeader(r.cookie, off, r.length), data] : [P.encodeSimpleReply(0, r.cookie), data];
         }
         case P.NBD_CMD_WRITE:
-          if (r.length > 0) await b.write(e.name, off, view(payload!), fua);
+          if (r.length > 0) await b.write(e.name, off, payload!.map(view), fua);
           this.srv.count('bytesWritten', r.length);
           return ok();
         case P.NBD_CMD_FLUSH:

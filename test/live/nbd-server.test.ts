@@ -81,8 +81,9 @@ class MemBackend implements NbdBackend {
   read(exp: string, offset: number, length: number): Promise<Uint8Array> {
     return this.op('read', exp, offset, length, () => this.data.get(exp)!.slice(offset, offset + length));
   }
-  write(exp: string, offset: number, data: Uint8Array, _fua: boolean): Promise<void> {
-    return this.op('write', exp, offset, data.length, () => this.data.get(exp)!.set(data, offset));
+  write(exp: string, offset: number, data: readonly Uint8Array[], _fua: boolean): Promise<void> {
+    const length = data.reduce((n, d) => n + d.length, 0);
+    return this.op('write', exp, offset, length, () => void data.reduce((at, d) => (this.data.get(exp)!.set(d, at), at + d.length), offset));
   }
   flush(exp: string): Promise<void> {
     return this.op('flush', exp, 0, 0, () => void this.flushes++);
