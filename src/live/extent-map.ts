@@ -6,10 +6,15 @@
  * it is read, and a granule of zeros counts as a hole (it reads as zeros either way, which is what
  * `base:allocation` promises with HOLE|ZERO). A fresh file (no block allocated) is all holes at once.
  *
+ * A clean close keeps the map beside the file (`<drive>.img.extents`), stamped with the file's size,
+ * allocated blocks, inode, mtime and ctime; the next open trusts it only if all of them are unchanged,
+ * so a file written since (by a box that crashed after more writes, or by anyone else) is read afresh.
+ * A wrong "hole" would make copy tools skip data; a wrong "data" only costs time: when in doubt, unknown.
+ *
  * Bounds: one byte of state per GRANULE_BYTES of capacity (128 KiB for 8 GiB); at most SCAN_BYTES of
  * the file read per question (a longer unknown range is answered in part: NBD lets a reply be shorter).
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { appendFileSync, closeSync, fstatSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import type { BlockStore } from '../devices/block-store.js';
 import type { FileStore } from './file-store.js';
 
@@ -35,20 +40,46 @@ export interface Extent {
 }
 
 const ZERO_GRANULE = new Uint8Array(GRANULE_BYTES);
+const MAP_MAGIC = 'dconnect-extents-1';
+
+/** What must be unchanged for a kept map to hold: the drive file's identity and every sign of a write. */
+function stamp(path: string): string {
+  const st = statSync(path, { bigint: true });
+  return JSON.stringify({ magic: MAP_MAGIC, granuleBytes: GRANULE_BYTES, size: String(st.size), blocks: String(st.blocks), ino: String(st.ino), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs) });
+}
 
 export class TrackedStore implements BlockStore {
   readonly sizeBytes: number;
   private readonly granules: Uint8Array;
 
+  private readonly mapPath: string;
+
   constructor(private readonly file: FileStore) {
     this.sizeBytes = file.sizeBytes;
     this.granules = new Uint8Array(Math.ceil(file.sizeBytes / GRANULE_BYTES));
+    this.mapPath = `${file.path}.extents`;
     const fd = openSync(file.path, 'r');
     try {
       if (fstatSync(fd).blocks === 0) this.granules.fill(HOLE); // nothing allocated: nothing written
+      else this.loadKept();
     } finally {
       closeSync(fd);
     }
+  }
+
+  /** Takes the map a clean close kept, if the file is provably as it was then (see the file comment). */
+  private loadKept(): void {
+    let kept: Buffer;
+    try {
+      kept = readFileSync(this.mapPath);
+    } catch {
+      return; // none kept
+    }
+    const nl = kept.indexOf(10);
+    if (nl < 0 || kept.subarray(0, nl).toString('utf8') !== stamp(this.file.path) || kept.length - nl - 1 !== this.granules.length) return;
+    const states = kept.subarray(nl + 1);
+    if (states.some((v) => v > DATA)) return;
+    this.granules.set(states);
   }
 
   read(addr: number, len: number): Uint8Array {
@@ -64,8 +95,21 @@ export class TrackedStore implements BlockStore {
     this.file.flush();
   }
 
+  /** Closes the file and keeps the map beside it (best effort: without it the next open reads what it must). */
   close(): void {
     this.file.close();
+    try {
+      const tmp = `${this.mapPath}.tmp`;
+      writeFileSync(tmp, stamp(this.file.path) + '\n');
+      appendFileSync(tmp, this.granules);
+      renameSync(tmp, this.mapPath);
+    } catch {
+      try {
+        unlinkSync(this.mapPath); // an old map must not outlive the file's change
+      } catch {
+        // none there
+      }
+    }
   }
 
   /**

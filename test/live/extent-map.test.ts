@@ -73,4 +73,30 @@ describe('TrackedStore: holes and data of a drive file', () => {
     s.close();
     fresh.close();
   });
+
+  it('a clean close keeps the map beside the file; it is trusted only while the file is unchanged', () => {
+    const path = join(dir, 'e.img');
+    const size = 4 * MiB;
+    const a = new TrackedStore(new FileStore(path, size));
+    a.write(5 * G, new Uint8Array(G)); // zeros, written: data (a scan would call it a hole)
+    a.close();
+    const kept = [
+      { lengthBytes: 5 * G, state: EXTENT_HOLE },
+      { lengthBytes: G, state: EXTENT_DATA },
+      { lengthBytes: size - 6 * G, state: EXTENT_HOLE },
+    ];
+    const b = new TrackedStore(new FileStore(path, size));
+    assert.deepEqual(b.extents(0, size), kept, 'the kept map, not a scan');
+    b.close();
+    const fd = openSync(path, 'r+');
+    writeSync(fd, new Uint8Array([1]), 0, 1, 9 * G); // someone else writes the file
+    closeSync(fd);
+    const c = new TrackedStore(new FileStore(path, size));
+    assert.deepEqual(c.extents(0, size), [
+      { lengthBytes: 9 * G, state: EXTENT_HOLE },
+      { lengthBytes: G, state: EXTENT_DATA },
+      { lengthBytes: size - 10 * G, state: EXTENT_HOLE },
+    ], 'the file changed: read afresh');
+    c.close();
+  });
 });
