@@ -185,9 +185,10 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
     s.waitSinceMs ??= now;
     const waiting = new Set([...s.waitingOn, ...s.nbdWaits.keys()]);
     // Silence counts from when the host began to wait, at the earliest: a box need not be heard while nothing is asked of it.
-    const silent = [...waiting].filter((b) => now - Math.max(transport.lastHeardMs(b) ?? 0, s.waitSinceMs!) > o.peerTimeoutMs);
+    const silenceMs = (b: string) => now - Math.max(transport.lastHeardMs(b) ?? 0, s.waitSinceMs!);
+    const silent = [...waiting].filter((b) => silenceMs(b) > o.peerTimeoutMs);
     if (silent.length === 0) return;
-    const what = `box ${silent.map(boxLabel).join(', ')} stopped answering: nothing from it for ${(o.peerTimeoutMs / 1000).toFixed(1)} s (--peer-timeout)`;
+    const what = `box ${silent.map(boxLabel).join(', ')} stopped answering: nothing from it for ${(silenceMs(silent[0]!) / 1000).toFixed(1)} s (--peer-timeout ${o.peerTimeoutMs} ms)`;
     s.fail(new DconnectError('BOX_LOST', what, 'is it running? dconnect status shows the nodes; dconnect up restarts stopped ones'));
   }, WATCHDOG_MS);
 
