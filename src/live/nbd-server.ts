@@ -61,8 +61,10 @@
  * - An empty export name selects the first export.
  *
  * Memory per connection is bounded by READER_HIGH_WATER + one socket read, the payloads of admitted
- * READ/WRITE requests (maxInFlightBytesPerConnection, or one request's when it alone is larger), and
- * WRITE_HIGH_WATER of unsent replies (plus the replies of requests already in flight).
+ * READ/WRITE requests (maxInFlightBytesPerConnection, or one request's when it alone is larger; a
+ * WRITE's payload is kept as views of the socket's chunks, not copied, so it may hold up to two socket
+ * reads more than its length), and WRITE_HIGH_WATER of unsent replies (plus the replies of requests
+ * already in flight).
  */
 import { lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
