@@ -6,9 +6,13 @@
  * it is read, and a granule of zeros counts as a hole (it reads as zeros either way, which is what
  * `base:allocation` promises with HOLE|ZERO). A fresh file (no block allocated) is all holes at once.
  *
+ * Whether anyone else wrote the file (a tool or a test, while the box runs) is told by its stamp (size,
+ * allocated blocks, inode, mtime, ctime) against the one after this store's own last write: then
+ * what the map says of holes is forgotten (data stays data) and read afresh when asked.
+ *
  * A clean close keeps the map beside the file (`<drive>.img.extents`), stamped with the file's size,
- * allocated blocks, inode, mtime and ctime; the next open trusts it only if all of them are unchanged,
- * so a file written since (by a box that crashed after more writes, or by anyone else) is read afresh.
+ * the same stamp; the next open trusts it only if the stamp is unchanged, so a file written since (by a
+ * box that crashed after more writes, or by anyone else) is read afresh.
  * A wrong "hole" would make copy tools skip data; a wrong "data" only costs time: when in doubt, unknown.
  *
  * Bounds: one byte of state per GRANULE_BYTES of capacity (128 KiB for 8 GiB); at most SCAN_BYTES of
@@ -42,29 +46,45 @@ export interface Extent {
 const ZERO_GRANULE = new Uint8Array(GRANULE_BYTES);
 const MAP_MAGIC = 'dconnect-extents-1';
 
-/** What must be unchanged for a kept map to hold: the drive file's identity and every sign of a write. */
-function stamp(path: string): string {
-  const st = statSync(path, { bigint: true });
+/** What must be unchanged for what the map says of holes to hold: the drive file's identity and every sign of a write. */
+function stamp(fd: number): string {
+  const st = fstatSync(fd, { bigint: true });
   return JSON.stringify({ magic: MAP_MAGIC, granuleBytes: GRANULE_BYTES, size: String(st.size), blocks: String(st.blocks), ino: String(st.ino), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs) });
 }
 
 export class TrackedStore implements BlockStore {
   readonly sizeBytes: number;
   private readonly granules: Uint8Array;
-
   private readonly mapPath: string;
+  /** Read-only, for reading unknown granules and for the file's stamp. */
+  private fd: number | null;
+  /** The file's stamp after this store's last write (or at open): another means someone else wrote it. */
+  private stamped: string;
 
   constructor(private readonly file: FileStore) {
     this.sizeBytes = file.sizeBytes;
     this.granules = new Uint8Array(Math.ceil(file.sizeBytes / GRANULE_BYTES));
     this.mapPath = `${file.path}.extents`;
-    const fd = openSync(file.path, 'r');
-    try {
-      if (fstatSync(fd).blocks === 0) this.granules.fill(HOLE); // nothing allocated: nothing written
-      else this.loadKept();
-    } finally {
-      closeSync(fd);
-    }
+    this.fd = openSync(file.path, 'r');
+    this.stamped = stamp(this.fd);
+    if (fstatSync(this.fd).blocks === 0) this.granules.fill(HOLE); // nothing allocated: nothing written
+    else this.loadKept();
+  }
+
+  private open(): number {
+    if (this.fd === null) throw new Error(`${this.file.path}: the store is closed`);
+    return this.fd;
+  }
+
+  /**
+   * A write by anyone but this store (a tool or a test writing the drive file while the box runs) may
+   * have put data where the map says hole: then the holes are unknown again (data stays data).
+   */
+  private checkStamp(): void {
+    const now = stamp(this.open());
+    if (now === this.stamped) return;
+    for (let g = 0; g < this.granules.length; g++) if (this.granules[g] === HOLE) this.granules[g] = UNKNOWN;
+    this.stamped = now;
   }
 
   /** Takes the map a clean close kept, if the file is provably as it was then (see the file comment). */
@@ -76,7 +96,7 @@ export class TrackedStore implements BlockStore {
       return; // none kept
     }
     const nl = kept.indexOf(10);
-    if (nl < 0 || kept.subarray(0, nl).toString('utf8') !== stamp(this.file.path) || kept.length - nl - 1 !== this.granules.length) return;
+    if (nl < 0 || kept.subarray(0, nl).toString('utf8') !== this.stamped || kept.length - nl - 1 !== this.granules.length) return;
     const states = kept.subarray(nl + 1);
     if (states.some((v) => v > DATA)) return;
     this.granules.set(states);
@@ -87,8 +107,11 @@ export class TrackedStore implements BlockStore {
   }
 
   write(addr: number, data: Uint8Array): void {
-    if (data.length > 0) this.granules.fill(DATA, Math.floor(addr / GRANULE_BYTES), Math.floor((addr + data.length - 1) / GRANULE_BYTES) + 1);
+    if (data.length === 0) return this.file.write(addr, data);
+    this.checkStamp();
+    this.granules.fill(DATA, Math.floor(addr / GRANULE_BYTES), Math.floor((addr + data.length - 1) / GRANULE_BYTES) + 1);
     this.file.write(addr, data);
+    this.stamped = stamp(this.open());
   }
 
   flush(): void {
@@ -97,10 +120,12 @@ export class TrackedStore implements BlockStore {
 
   /** Closes the file and keeps the map beside it (best effort: without it the next open reads what it must). */
   close(): void {
+    if (this.fd === null) return;
     this.file.close();
     try {
+      this.checkStamp();
       const tmp = `${this.mapPath}.tmp`;
-      writeFileSync(tmp, stamp(this.file.path) + '\n');
+      writeFileSync(tmp, this.stamped + '\n');
       appendFileSync(tmp, this.granules);
       renameSync(tmp, this.mapPath);
     } catch {
@@ -109,6 +134,9 @@ export class TrackedStore implements BlockStore {
       } catch {
         // none there
       }
+    } finally {
+      closeSync(this.fd);
+      this.fd = null;
     }
   }
 
@@ -121,33 +149,28 @@ export class TrackedStore implements BlockStore {
     if (!(Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length > 0 && offset + length <= this.sizeBytes)) {
       throw new RangeError(`${this.file.path}: extents of [${offset}, ${offset + length}) outside 0..${this.sizeBytes}`);
     }
+    this.checkStamp();
     const out: Extent[] = [];
     const end = offset + length;
     let scanned = 0;
-    let fd: number | null = null;
     const buf = new Uint8Array(GRANULE_BYTES);
-    try {
-      for (let pos = offset; pos < end; ) {
-        const g = Math.floor(pos / GRANULE_BYTES);
-        let st = this.granules[g]!;
-        if (st === UNKNOWN) {
-          if (scanned >= SCAN_BYTES) break;
-          fd ??= openSync(this.file.path, 'r');
-          const n = Math.min(GRANULE_BYTES, this.sizeBytes - g * GRANULE_BYTES);
-          readSync(fd, buf, 0, n, g * GRANULE_BYTES);
-          scanned += n;
-          st = this.granules[g] = Buffer.compare(buf.subarray(0, n), ZERO_GRANULE.subarray(0, n)) === 0 ? HOLE : DATA;
-        }
-        const next = Math.min(end, (g + 1) * GRANULE_BYTES);
-        const state = st === HOLE ? EXTENT_HOLE : EXTENT_DATA;
-        const last = out[out.length - 1];
-        if (last && last.state === state) last.lengthBytes += next - pos;
-        else if (out.length === MAX_EXTENTS) break;
-        else out.push({ lengthBytes: next - pos, state });
-        pos = next;
+    for (let pos = offset; pos < end; ) {
+      const g = Math.floor(pos / GRANULE_BYTES);
+      let st = this.granules[g]!;
+      if (st === UNKNOWN) {
+        if (scanned >= SCAN_BYTES) break;
+        const n = Math.min(GRANULE_BYTES, this.sizeBytes - g * GRANULE_BYTES);
+        readSync(this.open(), buf, 0, n, g * GRANULE_BYTES);
+        scanned += n;
+        st = this.granules[g] = Buffer.compare(buf.subarray(0, n), ZERO_GRANULE.subarray(0, n)) === 0 ? HOLE : DATA;
       }
-    } finally {
-      if (fd !== null) closeSync(fd);
+      const next = Math.min(end, (g + 1) * GRANULE_BYTES);
+      const state = st === HOLE ? EXTENT_HOLE : EXTENT_DATA;
+      const last = out[out.length - 1];
+      if (last && last.state === state) last.lengthBytes += next - pos;
+      else if (out.length === MAX_EXTENTS) break;
+      else out.push({ lengthBytes: next - pos, state });
+      pos = next;
     }
     return out;
   }

@@ -99,4 +99,22 @@ describe('TrackedStore: holes and data of a drive file', () => {
     ], 'the file changed: read afresh');
     c.close();
   });
+
+  it('a write to the file by someone else while the store is open is noticed: the holes are read afresh', () => {
+    const path = join(dir, 'f.img');
+    const size = 2 * MiB;
+    const s = new TrackedStore(new FileStore(path, size));
+    assert.deepEqual(s.extents(0, size), [{ lengthBytes: size, state: EXTENT_HOLE }]);
+    const fd = openSync(path, 'r+');
+    writeSync(fd, new Uint8Array(4096).fill(3), 0, 4096, 7 * G); // behind the store's back
+    closeSync(fd);
+    s.write(0, new Uint8Array(512).fill(1)); // its own write after that must not hide it
+    assert.deepEqual(s.extents(0, size), [
+      { lengthBytes: G, state: EXTENT_DATA },
+      { lengthBytes: 6 * G, state: EXTENT_HOLE },
+      { lengthBytes: G, state: EXTENT_DATA },
+      { lengthBytes: size - 8 * G, state: EXTENT_HOLE },
+    ]);
+    s.close();
+  });
 });
