@@ -66,6 +66,9 @@ async function copyVersus(dir: string, pace: 'none' | 'model', size: number): Pr
   const topo = pace === 'none' ? ['--topology', 'paper-2012-live'] : ['--time-dilation', 'auto'];
   must(await dconnect(['up', '--state', state, ...topo, '--set', `ssd.capacityBytes=${size}`, '--pace', pace]), 'dconnect up');
   try {
+    // sda holds data (written into its file; the box notices and reads it when asked): with empty
+    // drives, nbdcopy would only see holes and zero sdb instead of copying.
+    writeFileSync(join(state, 'drives', 'box0.slot0.img'), new Uint8Array(randomBytes(size)));
     const st = JSON.parse((await dconnect(['status', '--state', state, '--json'])).stdout) as { dilation: number };
     const uri = (e: string) => `nbd+unix:///${e}?socket=${join(state, 'nbd.sock')}`;
     const h0 = await hostLinkBytes(state);
