@@ -37,8 +37,9 @@ export function parseAddress(text: string, what: string): { host: string; port: 
   return { host: m[1].replace(/^\[|\]$/g, ''), port };
 }
 
+/** Unpaced by default: a live fabric is for moving bytes at this machine's speed; `--pace model` dilates (its dilation and lag are reported). */
 function paceOf(text: string | undefined): Pace {
-  const p = (text ?? 'model') as Pace;
+  const p = (text ?? 'none') as Pace;
   if (!PACES.includes(p)) throw new DconnectError('BAD_OPTION', `--pace '${text}' is not one of ${PACES.join(', ')}`, 'model: links and flash at their modelled rates, dilated; none: as fast as this machine goes');
   return p;
 }
@@ -254,7 +255,7 @@ interface JobView {
   bytesDone: number;
   doneBytes: number;
   error?: { code: string; message: string; hint?: string };
-  result?: Record<string, unknown> & { verified: boolean | null; mbPerSecWall: number; wallSeconds: number; mbPerSecSimulated: number; verifySeconds: number; hostLink: { upstreamPayloadBytes: number; downstreamPayloadBytes: number }; relay: string; mode: string; movedBytes: number };
+  result?: Record<string, unknown> & { verified: boolean | null; mbPerSecWall: number; wallSeconds: number; mbPerSecSimulated: number; verifySeconds: number; hostLink: { upstreamPayloadBytes: number; downstreamPayloadBytes: number }; relay: string; mode: string; movedBytes: number; dilation?: number; lag?: { maxMs: number; p99Ms: number } | null };
 }
 
 /** How often `copy --live` polls its job, ms. */
@@ -291,7 +292,7 @@ export async function liveCopyAction(req: { src: string; dst: string; srcOffset:
       process.stdout.write(
         [
           `job ${job.id}: ${r.mode} copy of ${formatBytes(job.lengthBytes)} via ${r.relay}: done, ${r.verified === null ? 'NOT verified (--no-verify)' : 'verified by reading both ranges back through the devices'}`,
-          `  this run moved ${formatBytes(r.movedBytes)} in ${r.wallSeconds.toFixed(2)} s wall (${r.mbPerSecWall.toFixed(1)} MB/s${r.pace === 'none' ? '; unpaced, so simulated time says nothing' : `; ${r.mbPerSecSimulated.toFixed(1)} MB/s in simulated time`}); verification ${r.verifySeconds.toFixed(2)} s`,
+          `  this run moved ${formatBytes(r.movedBytes)} in ${r.wallSeconds.toFixed(2)} s wall (${r.mbPerSecWall.toFixed(1)} MB/s${r.pace === 'none' ? '; unpaced, so simulated time says nothing' : `; ${r.mbPerSecSimulated.toFixed(1)} MB/s in simulated time at dilation ${r.dilation}${r.lag ? `, lag max ${r.lag.maxMs.toFixed(1)} ms, p99 ${r.lag.p99Ms.toFixed(1)} ms` : ''}`}); verification ${r.verifySeconds.toFixed(2)} s`,
           `  host link payload during the move: ${formatBytes(r.hostLink.downstreamPayloadBytes)} down, ${formatBytes(r.hostLink.upstreamPayloadBytes)} up`,
           ...(r.captured ? [`  captured ${(r.captured as { frames: number }).frames} frames into ${(r.captured as { path: string }).path} (the host node's side; wall-clock timestamps)`] : []),
         ].join('\n') + '\n',

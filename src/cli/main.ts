@@ -171,13 +171,13 @@ program
 
 const liveFabricOptions = (c: Command) =>
   c
-    .addOption(new Option('--pace <mode>', 'model: links and flash at their modelled rates, dilated; none: as fast as this machine goes').choices(['model', 'none']).default('model'))
+    .addOption(new Option('--pace <mode>', 'none: as fast as this machine goes; model: links and flash at their modelled rates, dilated (dilation and lag reported)').choices(['model', 'none']).default('none'))
     .option('--time-dilation <n|auto>', 'wall seconds per simulated second with --pace model (default auto: measured here)')
     .option('--hard-limit <ms>', 'stop a node with an error when an event runs this late (default: best effort, lag reported)')
     .addOption(seedOption())
     .option('--fault <spec>', 'frame faults on the UDP channels, seeded: loss=1%,reorder=1%,dup=0.5%,corrupt=0.1% (repeatable; ...@LINK for one)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--control-tcp <host:port>', 'serve the control API on loopback TCP too (the Unix socket is always there)')
-    .option('--peer-timeout <ms>', 'the host gives up on a box after this long without progress while waiting on it (the job fails, resumable); default 5000')
+    .option('--peer-timeout <ms>', 'the host gives up on a box it waits on after this long without hearing from it (boxes send keepalives; slow progress is not silence); the job fails, resumable; default 5000')
     .option('--nbd <host:port>', 'serve the block devices over NBD on loopback TCP too, e.g. 127.0.0.1:10809 (the Unix socket nbd.sock is always there)');
 
 liveFabricOptions(

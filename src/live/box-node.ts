@@ -5,7 +5,12 @@
  * the box rebuild its part of the model from scratch (fresh bridges, controllers and DC buffer, the
  * same files), as a box that was power-cycled with its drives in it. So a host that restarts, or a box
  * that restarts, meets a peer in a known state.
+ *
+ * Liveness: the box sends the host a keepalive (udp-transport.ts) every KEEPALIVE_MS and at each new
+ * epoch, carrying this process's incarnation, so the host tells a box that is busy or idle (alive), one
+ * that stopped (silent) and one that restarted (a new incarnation) apart without watching data progress.
  */
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { DconnectError } from '../core/errors.js';
 import { captureConnect } from '../runtime/capture.js';
@@ -15,6 +20,7 @@ import { linkOwners } from './placement.js';
 import { NvmeSsd } from '../devices/nvme-ssd.js';
 import { blockName } from '../runtime/boot.js';
 import { FileStore } from './file-store.js';
+import { TrackedStore } from './extent-map.js';
 import { buildNodeFabric, type NodeFabric } from './node-fabric.js';
 import { RealtimeScheduler, type Pace } from './realtime-scheduler.js';
 import { assertSocketPathFits, type StateDir } from './state-dir.js';
@@ -48,11 +54,17 @@ export interface RunningBox {
   stop(): Promise<void>;
 }
 
+/** How often a box tells the host it is alive, wall ms: well under the smallest --peer-timeout (100 ms is the floor; 5000 the default). */
+export const KEEPALIVE_MS = 50;
+
 export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
-  const stores = new Map<string, FileStore>();
+  /** This process's incarnation: a restarted box has another (the host then knows it forgot the session). */
+  const incarnation = randomBytes(4).readUInt32BE(0);
+  // Each drive's file, with the record of which ranges hold data (NBD's base:allocation asks: extent-map.ts).
+  const stores = new Map<string, TrackedStore>();
   const storeFor = (slot: string, capacityBytes: number) => {
     let s = stores.get(slot);
-    if (!s) stores.set(slot, (s = new FileStore(o.state.drivePath(slot), capacityBytes)));
+    if (!s) stores.set(slot, (s = new TrackedStore(new FileStore(o.state.drivePath(slot), capacityBytes))));
     return s;
   };
   let scheduler: RealtimeScheduler | null = null;
@@ -71,8 +83,11 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
     onNewEpoch: (epoch) => {
       o.log(`session ${epoch}: the host started a new session; rebuilding ${o.name}'s model (drives kept)`);
       build();
+      keepalive(); // at once: the host learns this incarnation before any frame of the new session
     },
   });
+  const keepalive = (): void => transport.sendKeepalive(incarnation, failed ? 1 : 0);
+  const keepaliveTimer = setInterval(keepalive, KEEPALIVE_MS);
   const ownLinks = [...linkOwners(o.topology)].filter(([, n]) => n === o.name).map(([l]) => l);
   const build = (): void => {
     scheduler?.stop();
@@ -119,6 +134,22 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
         },
       },
       {
+        // { drive: 'box0.slot1', offset, length } -> { extents: [{ lengthBytes, state }] }: what the host's NBD BLOCK_STATUS reports.
+        method: 'POST',
+        pattern: '/extents',
+        handler: ({ body }) => {
+          const b = body as { drive?: unknown; offset?: unknown; length?: unknown } | null;
+          const store = b && typeof b.drive === 'string' ? stores.get(b.drive) : undefined;
+          if (!store) throw new DconnectError('BAD_REQUEST', `extents needs { drive, offset, length } naming a drive of ${o.name}: ${[...stores.keys()].join(', ')}`);
+          const offset = b!.offset;
+          const length = b!.length;
+          if (typeof offset !== 'number' || typeof length !== 'number' || !Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0 || offset + length > store.sizeBytes) {
+            throw new DconnectError('BAD_REQUEST', `extents of ${JSON.stringify(length)} bytes at ${JSON.stringify(offset)}: not a range of the drive's ${store.sizeBytes} bytes`);
+          }
+          return { extents: store.extents(offset, length) };
+        },
+      },
+      {
         method: 'POST',
         pattern: '/capture/stop',
         handler: () => {
@@ -141,6 +172,7 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
       return part!;
     },
     stop: async () => {
+      clearInterval(keepaliveTimer);
       capture?.close();
       await control.close();
       scheduler?.stop();

@@ -22,7 +22,7 @@ import type { Topology } from '../topology/schema.js';
 import { startControlServer, type ControlServer, type Route } from './control-http.js';
 import { JobStore, type JobRecord } from './job-store.js';
 import { checkJob, runJob, SlotPool, type JobRequest } from './live-job.js';
-import { NbdIo, type NbdExportInfo } from './nbd-backend.js';
+import { boxExtents, NbdIo, type NbdExportInfo } from './nbd-backend.js';
 import { startNbdServer, type NbdBackend, type NbdServer } from './nbd-server.js';
 import { JobCapture, type CaptureRoute } from './live-capture.js';
 import { buildNodeFabric, type CrossingCable } from './node-fabric.js';
@@ -45,7 +45,7 @@ export interface HostNodeOptions {
   /** Serve NBD on loopback TCP too (`--nbd HOST:PORT`); the Unix socket nbd.sock is always there. */
   nbdTcp?: { host: string; port: number };
   faults: FaultSpec[];
-  /** A box that sends nothing this long while the host waits on it is lost, ms. */
+  /** A box that sends nothing (not even a keepalive) this long while the host waits on it is lost, ms. */
   peerTimeoutMs: number;
   log: (line: string) => void;
 }
@@ -62,13 +62,13 @@ interface Session {
   nbdPending: Set<(e: Error) => void>;
   /** Boxes the host waits on now (booting: all; a job: those it uses); empty when idle. */
   waitingOn: Set<string>;
-  /** Wall ms of the last progress (a boot step, a chunk written or verified, a TLP from a box). */
-  progressMs: number;
+  /** Wall ms since which the host has been waiting on some box (null: idle at the watchdog's last look). */
+  waitSinceMs: number | null;
+  /** Each box's incarnation as first heard in this session (a keepalive with another means it restarted). */
+  incarnations: Map<string, number>;
   fabric: Fabric<RealtimeScheduler>;
   /** The cables between this node and the boxes (what a live capture can record). */
   crossing: CrossingCable[];
-  /** The host bridge's in-order TLPs at the watchdog's last look. */
-  deliveredTlps: number;
   fail(e: Error): void;
   failed: Error | null;
 }
@@ -86,7 +86,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
   const t = o.topology;
   const boxes = t.boxes.map((b) => b.name);
   const jobs = new JobStore(o.state.jobsDir);
-  const transport = await UdpTransport.open({ node: HOST_NODE, bind: o.listen, epoch: 0, role: 'host', faults: o.faults, seed: o.seed });
+  const transport = await UdpTransport.open({ node: HOST_NODE, bind: o.listen, epoch: 0, role: 'host', faults: o.faults, seed: o.seed, onKeepalive: (b, inc, st) => onKeepalive(b, inc, st) });
   let session: Session | null = null;
   /** The exports of the last booted session (NBD lists them even while a new session boots). */
   let lastExports: NbdExportInfo[] = [];
@@ -126,10 +126,10 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
       nbdWaits: new Map(),
       nbdPending: new Set(),
       fabric: null as unknown as Fabric<RealtimeScheduler>, // set right below, once built
-      deliveredTlps: 0,
       crossing: [],
       waitingOn: new Set(boxes),
-      progressMs: performance.now(),
+      waitSinceMs: performance.now(),
+      incarnations: new Map(),
       failed: null,
       fail: (e) => {
         if (s.failed) return;
@@ -158,7 +158,6 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
         s.nbd = new NbdIo(host);
         lastExports = s.nbd.exports();
         s.waitingOn.clear();
-        s.progressMs = performance.now();
         o.log(`session ${epoch}: booted: ${host.manager.blockDevices().map((d) => d.name).join(', ')}; ${host.manager.dcBuffers().length} DC buffer(s)`);
         resolve(host);
       },
@@ -172,33 +171,43 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
     return session.booted;
   };
 
-  // While the host waits on boxes (boot, or a job using them), no progress for peerTimeoutMs means a
-  // box is gone: stopped (no frame from it), or restarted (it answers, but as a fresh box that knows
-  // nothing of this session, so nothing completes). The session ends; the next one starts afresh.
+  // While the host waits on boxes (boot, a job using them, NBD requests to their drives), a box is
+  // judged by what it sends, never by data progress (a paced or loaded copy may be slow, and is not
+  // lost): silent for peerTimeoutMs means stopped; a keepalive with another incarnation than the one
+  // this session met means restarted (it knows nothing of the session); one saying its model stopped
+  // means just that. The session ends; the next request starts a new one.
   const watchdog = setInterval(() => {
     const s = session;
-    if (!s || s.failed || (s.waitingOn.size === 0 && s.nbdWaits.size === 0)) return;
-    const now = performance.now();
-    // TLPs delivered in order by the host's bridge are progress too: a long command is under way, and a
-    // restarted box (which knows nothing of this session's sequence numbers) delivers none.
-    const delivered = s.fabric.hostBridge.counters.tlpsFromEthernet;
-    if (delivered !== s.deliveredTlps) {
-      s.deliveredTlps = delivered;
-      s.progressMs = now;
+    if (!s || s.failed || (s.waitingOn.size === 0 && s.nbdWaits.size === 0)) {
+      if (s) s.waitSinceMs = null;
+      return;
     }
-    if (now - s.progressMs <= o.peerTimeoutMs) return;
+    const now = performance.now();
+    s.waitSinceMs ??= now;
     const waiting = new Set([...s.waitingOn, ...s.nbdWaits.keys()]);
-    const silent = [...waiting].filter((b) => now - (transport.lastHeardMs(b) ?? 0) > o.peerTimeoutMs);
-    const who = (b: string) => {
-      const rec = o.state.readNodeRecord(b);
-      return `${b}${rec ? ` (udp ${rec.udp.host}:${rec.udp.port}, pid ${rec.pid})` : ''}`;
-    };
-    const what =
-      silent.length > 0
-        ? `box ${silent.map(who).join(', ')} stopped answering: no frame from it for ${((now - s.progressMs) / 1000).toFixed(1)} s`
-        : `box ${[...waiting].map(who).join(', ')} answers but nothing completed for ${((now - s.progressMs) / 1000).toFixed(1)} s: it restarted (and knows nothing of this session) or is stuck`;
+    // Silence counts from when the host began to wait, at the earliest: a box need not be heard while nothing is asked of it.
+    const silenceMs = (b: string) => now - Math.max(transport.lastHeardMs(b) ?? 0, s.waitSinceMs!);
+    const silent = [...waiting].filter((b) => silenceMs(b) > o.peerTimeoutMs);
+    if (silent.length === 0) return;
+    const what = `box ${silent.map(boxLabel).join(', ')} stopped answering: nothing from it for ${(silenceMs(silent[0]!) / 1000).toFixed(1)} s (--peer-timeout ${o.peerTimeoutMs} ms)`;
     s.fail(new DconnectError('BOX_LOST', what, 'is it running? dconnect status shows the nodes; dconnect up restarts stopped ones'));
   }, WATCHDOG_MS);
+
+  /** A box with its address and pid from its node record, for messages. */
+  function boxLabel(b: string): string {
+    const rec = o.state.readNodeRecord(b);
+    return `${b}${rec ? ` (udp ${rec.udp.host}:${rec.udp.port}, pid ${rec.pid})` : ''}`;
+  }
+
+  /** A keepalive (udp-transport.ts): the first of a session records the box's incarnation; another one, or a stopped model, ends the session. */
+  function onKeepalive(box: string, incarnation: number, state: number): void {
+    const s = session;
+    if (!s || s.failed) return;
+    const met = s.incarnations.get(box);
+    if (met === undefined) s.incarnations.set(box, incarnation);
+    else if (met !== incarnation) s.fail(new DconnectError('BOX_LOST', `box ${boxLabel(box)} restarted during session ${s.epoch}: it knows nothing of this session`, 'the next request starts a new session; dconnect copy --resume continues a failed job'));
+    if (state === 1 && !s.failed) s.fail(new DconnectError('BOX_LOST', `box ${boxLabel(box)}: its model stopped with an error (its log says which)`, `see ${o.state.root}/logs/${box}.log`));
+  }
 
   const pump = (): void => {
     if (running || queue.length === 0) return;
@@ -247,16 +256,12 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
         host.fabric.scheduler.inject(() => {
           if (running !== r) return;
           try {
-            s.progressMs = performance.now();
             const { boxes } = runJob(
               host,
               s.pool!,
               rec,
               {
-                progress: (n) => {
-                  r.bytes = n;
-                  s.progressMs = performance.now();
-                },
+                progress: (n) => void (r.bytes = n),
                 segmentDone: (n) => {
                   r.bytes = n;
                   jobs.update(id, { doneBytes: n });
@@ -264,7 +269,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
                 verifying: () => jobs.update(id, { state: 'verifying', doneBytes: rec.lengthBytes }),
                 cancelled: () => cancels.has(id),
               },
-              (res) => (res === 'cancelled' ? finish({ state: 'cancelled' }) : finish({ state: res.verified !== false ? 'done' : 'failed', doneBytes: rec.lengthBytes, result: { ...res, pace: o.pace }, ...(res.verified !== false ? {} : { error: { code: 'VERIFY_FAILED', message: `the destination range differs from the source (sha256 ${res.dstSha256} != ${res.srcSha256})` } }) })),
+              (res) => (res === 'cancelled' ? finish({ state: 'cancelled' }) : finish({ state: res.verified !== false ? 'done' : 'failed', doneBytes: rec.lengthBytes, result: { ...res, pace: o.pace, dilation: o.dilation, lag: s.scheduler.lagSummary() }, ...(res.verified !== false ? {} : { error: { code: 'VERIFY_FAILED', message: `the destination range differs from the source (sha256 ${res.dstSha256} != ${res.srcSha256})` } }) })),
               failWith,
             );
             if (running === r) for (const b of boxes) s.waitingOn.add(b); // not if it already ended (cancelled before its first segment)
@@ -382,17 +387,13 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
             if (n > 0) s.nbdWaits.set(k, n);
             else s.nbdWaits.delete(k);
           };
-          if (box) {
-            if (s.nbdWaits.size === 0 && s.waitingOn.size === 0) s.progressMs = performance.now();
-            count(box, 1);
-          }
+          if (box) count(box, 1);
           s.nbdPending.add(reject);
           host.fabric.scheduler.inject(() => {
             try {
               fn(s.nbd!, (e, v) => {
                 s.nbdPending.delete(reject);
                 if (box) count(box, -1);
-                s.progressMs = performance.now();
                 if (e) reject(e);
                 else resolve(v as T);
               });
@@ -414,6 +415,12 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
     // Advisory in NBD; the drive model has no deallocate (nbd-backend.ts).
     trim: (exp) => viaModel<void>(null, (io, done) => (io.device(exp), done(null))),
     writeZeroes: (exp, offset, length, fua) => viaModel<void>(boxOf(exp), (io, done) => io.zero(io.device(exp), offset, length, fua, done)),
+    // Holes are the backing file's, so the box that has it answers (nbd-backend.ts); data without a booted session.
+    blockStatus: async (exp, offset, length) => {
+      const d = session?.host?.manager.blockDevices().find((x) => x.name === exp);
+      if (!d) return [{ lengthBytes: length, state: 0 }];
+      return boxExtents(o.state.readNodeRecord(d.box)?.control?.socket ?? `${o.state.root}/${d.box}.sock`, `${d.box}.slot${d.slot}`, offset, length);
+    },
   };
 
   // Jobs left running or queued by a host that died are failed (their marker stands): resume continues them.

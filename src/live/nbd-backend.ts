@@ -6,6 +6,10 @@
  * is advisory in NBD and the drive model has no deallocate, so it succeeds and changes nothing;
  * WRITE_ZEROES writes zeros.
  *
+ * BLOCK_STATUS (`base:allocation`) is not the model's business: the drive model has no allocation
+ * state, but its backing file does. The box that owns the file answers (extent-map.ts, over the box's
+ * control socket); a box without one here (on another machine) leaves every range reported as data.
+ *
  * Requests enter the model as events (`inject`), are cut into commands of at most BOUNCE_BYTES, and
  * wait for a bounce buffer and a command slot of their own budget (NBD_COMMANDS_PER_DEVICE per drive;
  * copy jobs keep their `depth` within the rest of the queue).
@@ -14,6 +18,8 @@ import { DconnectError } from '../core/errors.js';
 import { isSuccess, statusName, type NvmeStatus } from '../devices/nvme/nvme-defs.js';
 import type { BlockDevice } from '../host/dc/manager.js';
 import type { BootedHost } from '../runtime/boot.js';
+import { controlRequest } from './control-http.js';
+import type { Extent } from './extent-map.js';
 import type { RealtimeScheduler } from './realtime-scheduler.js';
 
 /** Bytes per bounce buffer, and so per NVMe command an NBD request is cut into. */
@@ -32,7 +38,8 @@ export interface NbdExportInfo {
   description: string;
 }
 
-type Op = { kind: 'read' | 'write'; dev: BlockDevice; offset: number; data: Uint8Array; done: (e: Error | null) => void } | { kind: 'flush'; dev: BlockDevice; done: (e: Error | null) => void };
+/** A command's bytes: the pieces, in order, its bounce buffer is filled from (write) or into (read). */
+type Op = { kind: 'read' | 'write'; dev: BlockDevice; offset: number; data: Uint8Array[]; done: (e: Error | null) => void } | { kind: 'flush'; dev: BlockDevice; done: (e: Error | null) => void };
 
 /** One session's NBD I/O path: bounded bounce buffers and per-drive command budgets; all methods run inside model events. */
 export class NbdIo {
@@ -54,19 +61,22 @@ export class NbdIo {
     return d;
   }
 
-  /** Reads [offset, offset + length) of a drive; `done` gets the bytes or an error. */
+  /** Reads [offset, offset + length) of a drive; `done` gets the bytes or an error. Each command's bytes go from its bounce buffer straight into the reply (one copy). */
   read(dev: BlockDevice, offset: number, length: number, done: (e: Error | null, data?: Uint8Array) => void): void {
-    const out = new Uint8Array(length);
-    this.split(dev, offset, length, 'read', (pos, n) => out.subarray(pos, pos + n), (e) => (e ? done(e) : done(null, out)));
+    const out = Buffer.allocUnsafe(length); // every byte is written before it is handed on
+    const bytes = new Uint8Array(out.buffer, out.byteOffset, length);
+    this.split(dev, offset, length, 'read', (pos, n) => [bytes.subarray(pos, pos + n)], (e) => (e ? done(e) : done(null, bytes)));
   }
 
-  write(dev: BlockDevice, offset: number, data: Uint8Array, fua: boolean, done: (e: Error | null) => void): void {
-    this.split(dev, offset, data.length, 'write', (pos, n) => data.subarray(pos, pos + n), this.thenFlush(dev, fua, done));
+  /** Writes a payload given in pieces (views of the socket's chunks): each command's bytes are copied from them straight into its bounce buffer. */
+  write(dev: BlockDevice, offset: number, data: readonly Uint8Array[], fua: boolean, done: (e: Error | null) => void): void {
+    const length = data.reduce((n, d) => n + d.length, 0);
+    this.split(dev, offset, length, 'write', (pos, n) => slices(data, pos, n), this.thenFlush(dev, fua, done));
   }
 
   /** Writes zeros (from one shared bounce-sized zero buffer: memory stays bounded however long the range). */
   zero(dev: BlockDevice, offset: number, length: number, fua: boolean, done: (e: Error | null) => void): void {
-    this.split(dev, offset, length, 'write', (_pos, n) => ZEROS.subarray(0, n), this.thenFlush(dev, fua, done));
+    this.split(dev, offset, length, 'write', (_pos, n) => [ZEROS.subarray(0, n)], this.thenFlush(dev, fua, done));
   }
 
   flush(dev: BlockDevice, done: (e: Error | null) => void): void {
@@ -79,7 +89,7 @@ export class NbdIo {
   }
 
   /** Cuts a transfer into bounce-sized commands (`part` gives each one's bytes), all issued as buffers and slots allow, and awaited. */
-  private split(dev: BlockDevice, offset: number, length: number, kind: 'read' | 'write', part: (pos: number, n: number) => Uint8Array, done: (e: Error | null) => void): void {
+  private split(dev: BlockDevice, offset: number, length: number, kind: 'read' | 'write', part: (pos: number, n: number) => Uint8Array[], done: (e: Error | null) => void): void {
     let pending = Math.ceil(length / BOUNCE_BYTES);
     if (pending === 0) return done(null);
     let failed = false;
@@ -139,14 +149,42 @@ export class NbdIo {
     }
     const buf = this.free.pop()!;
     const mem = this.host.fabric.rootComplex.memory;
-    const n = op.data.length;
-    if (op.kind === 'write') mem.write(buf, op.data);
+    const n = op.data.reduce((k, d) => k + d.length, 0);
+    if (op.kind === 'write') for (let at = buf, i = 0; i < op.data.length; at += op.data[i]!.length, i++) mem.write(at, op.data[i]!);
     const slba = op.offset / d.blockBytes;
     d.driver.submitIo(op.kind, slba, n / d.blockBytes, [{ address: buf, lengthBytes: n }], (st) => {
-      if (isSuccess(st) && op.kind === 'read') mem.readInto(buf, op.data);
+      if (isSuccess(st) && op.kind === 'read') for (let at = buf, i = 0; i < op.data.length; at += op.data[i]!.length, i++) mem.readInto(at, op.data[i]!);
       release(buf);
       op.done(isSuccess(st) ? null : fail(`${op.kind} of blocks ${slba}..${slba + n / d.blockBytes - 1}`, st));
       this.pump();
     });
   }
+}
+
+/** How long the host waits for a box's extents before reporting the range as data, ms. */
+const EXTENTS_TIMEOUT_MS = 10_000;
+
+/**
+ * The extents of [offset, offset + length) of drive `drive` (`box0.slot1`) as its box knows them
+ * (`POST /extents` on `socketPath`); all data when the box cannot be asked (data is always a true answer).
+ */
+export function boxExtents(socketPath: string, drive: string, offset: number, length: number): Promise<Extent[]> {
+  return controlRequest<{ extents: Extent[] }>({ socketPath }, 'POST', '/extents', { drive, offset, length }, { timeoutMs: EXTENTS_TIMEOUT_MS }).then(
+    (r) => r.extents,
+    () => [{ lengthBytes: length, state: 0 }],
+  );
+}
+
+/** The views of [pos, pos + n) of the concatenation of `parts`, without copying. */
+function slices(parts: readonly Uint8Array[], pos: number, n: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let base = 0;
+  for (const p of parts) {
+    const from = Math.max(pos, base);
+    const to = Math.min(pos + n, base + p.length);
+    if (from < to) out.push(p.subarray(from - base, to - base));
+    base += p.length;
+    if (base >= pos + n) break;
+  }
+  return out;
 }

@@ -259,12 +259,15 @@ export function encodeNoneChunk(cookie: Bytes): Buffer {
   return encodeChunkHeader(NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, cookie, 0);
 }
 
-/** A final NBD_REPLY_TYPE_BLOCK_STATUS chunk with one extent. */
-export function encodeBlockStatusChunk(cookie: Bytes, contextId: number, extentLength: number, status: number): Buffer {
-  const b = Buffer.alloc(20 + 12);
-  b.set(encodeChunkHeader(NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_BLOCK_STATUS, cookie, 12), 0);
+/** A final NBD_REPLY_TYPE_BLOCK_STATUS chunk: the context id, then each extent as u32 length, u32 status flags. */
+export function encodeBlockStatusChunk(cookie: Bytes, contextId: number, extents: readonly { lengthBytes: number; state: number }[]): Buffer {
+  const n = 4 + 8 * extents.length;
+  const b = Buffer.alloc(20 + n);
+  b.set(encodeChunkHeader(NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_BLOCK_STATUS, cookie, n), 0);
   b.writeUInt32BE(contextId, 20);
-  b.writeUInt32BE(extentLength, 24);
-  b.writeUInt32BE(status, 28);
+  extents.forEach((e, i) => {
+    b.writeUInt32BE(e.lengthBytes, 24 + 8 * i);
+    b.writeUInt32BE(e.state, 28 + 8 * i);
+  });
   return b;
 }

@@ -17,7 +17,7 @@
  *    ├ INFO            -> REP_INFO EXPORT, BLOCK_SIZE (always), NAME / DESCRIPTION if asked, ACK;
  *    │                    unknown export -> NBD_REP_ERR_UNKNOWN; malformed -> NBD_REP_ERR_INVALID
  *    ├ STRUCTURED_REPLY -> ACK (READ replies become OFFSET_DATA chunks, errors ERROR chunks)
- *    ├ LIST/SET_META_CONTEXT -> base:allocation only (every extent reads as data: status 0)
+ *    ├ LIST/SET_META_CONTEXT -> base:allocation only (extents from backend.blockStatus; all data without it)
  *    ├ anything else (STARTTLS included) -> NBD_REP_ERR_UNSUP, keep parsing
  *    ├ ABORT           -> ACK, then close                                   ──> CLOSED
  *    ├ EXPORT_NAME     -> u64 size, u16 flags (+124 zeroes unless NO_ZEROES);
@@ -61,8 +61,10 @@
  * - An empty export name selects the first export.
  *
  * Memory per connection is bounded by READER_HIGH_WATER + one socket read, the payloads of admitted
- * READ/WRITE requests (maxInFlightBytesPerConnection, or one request's when it alone is larger), and
- * WRITE_HIGH_WATER of unsent replies (plus the replies of requests already in flight).
+ * READ/WRITE requests (maxInFlightBytesPerConnection, or one request's when it alone is larger; a
+ * WRITE's payload is kept as views of the socket's chunks, not copied, so it may hold up to two socket
+ * reads more than its length), and WRITE_HIGH_WATER of unsent replies (plus the replies of requests
+ * already in flight).
  */
 import { lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
@@ -84,11 +86,18 @@ export interface NbdExport {
 export interface NbdBackend {
   exports(): NbdExport[];
   read(exp: string, offset: number, length: number): Promise<Uint8Array>;
-  write(exp: string, offset: number, data: Uint8Array, fua: boolean): Promise<void>;
+  /** `data` is the payload as it arrived, in order: views of the socket's chunks (not copied), to be copied once, where the bytes go. */
+  write(exp: string, offset: number, data: readonly Uint8Array[], fua: boolean): Promise<void>;
   /** Durable before it resolves; covers every write completed before it, on any connection. */
   flush(exp: string): Promise<void>;
   trim(exp: string, offset: number, length: number): Promise<void>;
   writeZeroes(exp: string, offset: number, length: number, fua: boolean): Promise<void>;
+  /**
+   * `base:allocation` of [offset, offset + length): extents in order from offset, each a multiple of
+   * the block size (the last may end at the export's end), covering the range or a prefix of it;
+   * state NBD_STATE_HOLE|NBD_STATE_ZERO (3) for a hole, 0 for data. Without it, all is data.
+   */
+  blockStatus?(exp: string, offset: number, length: number): Promise<{ lengthBytes: number; state: number }[]>;
 }
 
 export interface NbdServer {
@@ -193,6 +202,20 @@ class StreamReader {
     return this.take(n);
   }
 
+  /** Exactly n bytes as views of the received chunks, in order: no copy (a WRITE payload goes to the backend so). */
+  async readParts(n: number): Promise<Buffer[]> {
+    if (n === 0) return [];
+    await this.fill(n);
+    const out: Buffer[] = [];
+    for (let left = n; left > 0; ) {
+      const c = this.chunks[0]!;
+      const k = Math.min(c.length - this.head, left);
+      out.push(this.take(k));
+      left -= k;
+    }
+    return out;
+  }
+
   /** Discards n bytes as they arrive (nothing accumulates). */
   async skip(n: number): Promise<void> {
     while (n > 0) {
@@ -291,6 +314,22 @@ const view = (b: P.Bytes): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, 
 function copyOf(b: Buffer, from: number, to: number): Buffer {
   const out = Buffer.alloc(to - from);
   out.set(b.subarray(from, to));
+  return out;
+}
+
+/** Extents per BLOCK_STATUS reply at most (a longer answer is cut: the reply may cover a prefix). */
+const MAX_EXTENTS = 1024;
+
+/** The backend's extents, checked against the contract in `NbdBackend.blockStatus` (a broken answer is the backend's error: EIO). */
+function checkedExtents(extents: { lengthBytes: number; state: number }[], offset: number, length: number, e: Export): { lengthBytes: number; state: number }[] {
+  const out = extents.slice(0, MAX_EXTENTS);
+  let pos = offset;
+  for (const x of out) {
+    const ok = Number.isSafeInteger(x.lengthBytes) && x.lengthBytes > 0 && Number.isInteger(x.state) && x.state >= 0 && x.state <= 0xffff_ffff && pos + x.lengthBytes <= offset + length && ((pos + x.lengthBytes) % e.min === 0 || pos + x.lengthBytes === e.sizeBytes);
+    if (!ok) throw new Error(`backend.blockStatus gave a bad extent ${JSON.stringify(x)} at ${pos} for [${offset}, ${offset + length})`);
+    pos += x.lengthBytes;
+  }
+  if (out.length === 0) throw new Error(`backend.blockStatus gave no extent for [${offset}, ${offset + length})`);
   return out;
 }
 
@@ -682,7 +721,7 @@ class Connection {
 
   /**
    * NBD_OPT_LIST_META_CONTEXT / NBD_OPT_SET_META_CONTEXT: u32 name length, name, u32 query count,
-   * queries (u32 length, string). Only `base:allocation` exists (every extent is data).
+   * queries (u32 length, string). Only `base:allocation` exists (holes from backend.blockStatus).
    */
   private metaContext(opt: number, data: Buffer): void {
     const set = opt === P.NBD_OPT_SET_META_CONTEXT;
@@ -742,7 +781,7 @@ class Connection {
         return;
       }
       const invalid = this.validate(req, exp);
-      let payload: Buffer | null = null;
+      let payload: Buffer[] | null = null;
       try {
         if (req.type === P.NBD_CMD_WRITE && invalid) {
           // The payload must still be consumed to stay in step: skipped as it arrives, never buffered.
@@ -754,7 +793,7 @@ class Connection {
           this.srv.count('payloadBytesDiscarded', req.length);
         } else if (!invalid && (req.type === P.NBD_CMD_WRITE || req.type === P.NBD_CMD_READ)) {
           await this.waitUntil(() => this.inFlight.size === 0 || this.inFlightBytes + req.length <= this.srv.maxInFlightBytes);
-          if (req.type === P.NBD_CMD_WRITE) payload = await this.reader.read(req.length);
+          if (req.type === P.NBD_CMD_WRITE) payload = await this.reader.readParts(req.length);
         }
       } catch (e) {
         if (e instanceof Hangup) return; // gone in the middle of a payload: nothing reaches the backend
@@ -809,7 +848,7 @@ class Connection {
   }
 
   /** Runs a valid request; in flight (counted, and awaited by a later FLUSH) until its reply is written. */
-  private dispatch(r: Request, e: Export, payload: Buffer | null): void {
+  private dispatch(r: Request, e: Export, payload: Buffer[] | null): void {
     const bytes = r.type === P.NBD_CMD_READ || r.type === P.NBD_CMD_WRITE ? r.length : 0;
     const before = r.type === P.NBD_CMD_FLUSH ? [...this.inFlight] : [];
     this.inFlightBytes += bytes;
@@ -828,7 +867,7 @@ class Connection {
     if (this.inFlight.size > (this.srv.counters.inFlightHighWater ?? 0)) this.srv.counters.inFlightHighWater = this.inFlight.size;
   }
 
-  private async execute(r: Request, e: Export, payload: Buffer | null, before: Promise<void>[]): Promise<P.Bytes[]> {
+  private async execute(r: Request, e: Export, payload: Buffer[] | null, before: Promise<void>[]): Promise<P.Bytes[]> {
     const b = this.srv.o.backend;
     const off = Number(r.offset);
     const fua = (r.flags & P.NBD_CMD_FLAG_FUA) !== 0;
@@ -843,7 +882,7 @@ class Connection {
           return this.structured ? [P.encodeOffsetDataHeader(r.cookie, off, r.length), data] : [P.encodeSimpleReply(0, r.cookie), data];
         }
         case P.NBD_CMD_WRITE:
-          if (r.length > 0) await b.write(e.name, off, view(payload!), fua);
+          if (r.length > 0) await b.write(e.name, off, payload!.map(view), fua);
           this.srv.count('bytesWritten', r.length);
           return ok();
         case P.NBD_CMD_FLUSH:
@@ -861,8 +900,10 @@ class Connection {
           return ok();
         case P.NBD_CMD_CACHE:
           return ok(); // advisory; no cache to fill
-        case P.NBD_CMD_BLOCK_STATUS:
-          return [P.encodeBlockStatusChunk(r.cookie, P.BASE_ALLOCATION_ID, r.length, 0)];
+        case P.NBD_CMD_BLOCK_STATUS: {
+          const all = b.blockStatus ? checkedExtents(await b.blockStatus(e.name, off, r.length), off, r.length, e) : [{ lengthBytes: r.length, state: 0 }];
+          return [P.encodeBlockStatusChunk(r.cookie, P.BASE_ALLOCATION_ID, r.flags & P.NBD_CMD_FLAG_REQ_ONE ? all.slice(0, 1) : all)];
+        }
         default:
           throw new Error(`unreachable: command ${r.type}`);
       }

@@ -7,7 +7,7 @@
  *
  *   bytes 0-3    magic 0x44434C56 ('DCLV')
  *   byte  4      version, 1
- *   byte  5      flags: reserved, sent 0, ignored
+ *   byte  5      flags: bit 0 KEEPALIVE (see below); the others reserved, sent 0, ignored
  *   bytes 6-7    cable id (the builder's cable; both nodes build the same topology, so they agree)
  *   bytes 8-11   epoch, u32: the host's session number
  *   bytes 12..   the tagged Ethernet frame as expether/pdu-codec.ts encodes it (no padding)
@@ -19,6 +19,12 @@
  * most of a node's cost with small TLPs (a 64-byte read completion is a frame); a batch is at most
  * BATCH_BYTES, so it stays one datagram on loopback and a few IP fragments elsewhere. A lost batch is
  * lost frames, which the bridges recover as any others. A lone frame still goes as version 1.
+ *
+ * Keepalive: a version-1 record with flag KEEPALIVE carries, instead of a frame, 5 bytes: the sender's
+ * incarnation (u32, drawn at process start) and its state (0 running, 1 its model stopped). The cable id
+ * is one of the sender's crossing cables to the receiver, which names the sender. A box sends one to
+ * each peer every few hundred ms and at every new epoch: the host judges a box alive by any datagram
+ * from it, and restarted by a new incarnation (host-node.ts), never by data progress.
  *
  * UDP's own checksum already guards the datagram; the FCS is there so that injected corruption (a bit
  * flipped after the FCS was computed) is caught the way a real MAC catches it: the frame is dropped
@@ -65,6 +71,8 @@ export interface UdpTransportOptions {
   seed?: number;
   /** Box only: a datagram with a greater epoch arrived; called before it is delivered (rebuild the model, re-attach the cables here). */
   onNewEpoch?: (epoch: number) => void;
+  /** Hears every keepalive of the current epoch that passes the checks: which node, its incarnation and state. */
+  onKeepalive?: (node: string, incarnation: number, state: number) => void;
   /** Hears of an error that is not the datagram's fault (a socket error, onNewEpoch or the scheduler throwing); it is counted in `otherErrors` either way. */
   onError?: (e: Error) => void;
 }
@@ -100,12 +108,17 @@ export interface UdpCounters {
   reordered: number;
   /** Errors that are nobody's datagram's fault (see `onError`). */
   otherErrors: number;
+  /** Keepalive records received (counted in framesReceived too). */
+  keepalivesReceived: number;
 }
 
 export const DATAGRAM_MAGIC = 0x44434c56;
 export const DATAGRAM_VERSION = 1;
 export const DATAGRAM_HEADER_BYTES = 12;
 export const DATAGRAM_FCS_BYTES = 4;
+/** Flag of a keepalive record (byte 5). */
+export const FLAG_KEEPALIVE = 0x01;
+const KEEPALIVE_BYTES = 5;
 /** The longest frame any cable may carry: tagged Ethernet header and a jumbo payload (each cable's port has its own limit, checked per record). */
 const MAX_FRAME_BYTES = FRAME_HEADER_BYTES + JUMBO_MAX_PAYLOAD_BYTES;
 const MAX_U32 = 0xffff_ffff;
@@ -139,13 +152,13 @@ function tableCrc32(data: Uint8Array, value = 0): number {
 }
 
 /** One datagram: header, the frame's bytes and their FCS (see the file comment). */
-export function encodeDatagram(cableId: number, epoch: number, frameBytes: Uint8Array): Uint8Array {
+export function encodeDatagram(cableId: number, epoch: number, frameBytes: Uint8Array, flags = 0): Uint8Array {
   const n = frameBytes.length;
   const out = new Uint8Array(DATAGRAM_HEADER_BYTES + n + DATAGRAM_FCS_BYTES);
   const v = new DataView(out.buffer);
   v.setUint32(0, DATAGRAM_MAGIC);
   out[4] = DATAGRAM_VERSION;
-  out[5] = 0;
+  out[5] = flags;
   v.setUint16(6, cableId);
   v.setUint32(8, epoch);
   out.set(frameBytes, DATAGRAM_HEADER_BYTES);
@@ -266,6 +279,7 @@ export class UdpTransport {
     duplicated: 0,
     reordered: 0,
     otherErrors: 0,
+    keepalivesReceived: 0,
   };
   epoch: number;
   /** Sees every frame this node sends (as the sender transmits it, before any fault) or receives intact on a crossing cable: captures. */
@@ -347,6 +361,19 @@ export class UdpTransport {
     this.cables.set(cable.id, ch);
     local.channel = ch;
     return ch;
+  }
+
+  /** Sends a keepalive (see the file comment) to every peer an attached cable leads to whose address is known. */
+  sendKeepalive(incarnation: number, state: number): void {
+    const sent = new Set<string>();
+    for (const c of this.cables.values()) {
+      if (c.detached || sent.has(c.remote) || !this.peers.has(c.remote)) continue;
+      sent.add(c.remote);
+      const body = new Uint8Array(KEEPALIVE_BYTES);
+      new DataView(body.buffer).setUint32(0, incarnation >>> 0);
+      body[4] = state;
+      this.sendTo(c.remote, encodeDatagram(c.id, this.epoch, body, FLAG_KEEPALIVE));
+    }
   }
 
   detachAll(): void {
@@ -487,6 +514,16 @@ export class UdpTransport {
     const cable = this.cables.get(v.getUint16(6));
     if (!cable) {
       c.unknownCable++;
+      return;
+    }
+    if (msg[5]! & FLAG_KEEPALIVE) {
+      if (n !== KEEPALIVE_BYTES) {
+        c.badDatagrams++;
+        return;
+      }
+      c.keepalivesReceived++;
+      this.heard.set(cable.remote, performance.now());
+      this.o.onKeepalive?.(cable.remote, v.getUint32(DATAGRAM_HEADER_BYTES), msg[DATAGRAM_HEADER_BYTES + 4]!);
       return;
     }
     if (n - FRAME_HEADER_BYTES > cable.local.maxPayloadBytes) {

@@ -271,6 +271,47 @@ describe('live fabric (pace model): time-dilated, lag measured', { timeout: 120_
   });
 });
 
+describe('live fabric liveness: keepalives, not data progress', { timeout: 180_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dconnect-alive-'));
+  const state = join(dir, 's');
+  after(() => {
+    const box = existsSync(join(state, 'nodes', 'box0.json')) ? (JSON.parse(readFileSync(join(state, 'nodes', 'box0.json'), 'utf8')) as { pid: number }).pid : 0;
+    if (box && pidAlive(box)) process.kill(box, 'SIGCONT'); // a stopped box must run to hear down's SIGTERM
+    dconnect(['down', '--state', state]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a copy paced so slowly that nothing completes for many peer timeouts finishes; a box that really stops (SIGSTOP) is caught as BOX_LOST', async () => {
+    // Dilation 1000: the 1 MiB command takes seconds of wall time, with nothing crossing the host link
+    // in between, while --peer-timeout is 400 ms. Only the box's keepalives say it is alive.
+    ok(['up', '--state', state, '--set', 'ssd.capacityBytes=16MiB', '--pace', 'model', '--time-dilation', '1000', '--peer-timeout', '400']);
+    const job = JSON.parse(ok(['copy', 'sda', 'sdb', '--length', '1MiB', '--chunk', '1MiB', '--live', '--state', state, '--json']));
+    assert.equal(job.state, 'done', JSON.stringify(job.error));
+    assert.equal(job.result.verified, true);
+    assert.ok(job.result.wallSeconds > 4 * 0.4, `the copy outlasted several peer timeouts (${job.result.wallSeconds} s)`);
+    assert.equal(job.result.dilation, 1000);
+    assert.ok(job.result.lag && job.result.lag.maxMs >= 0, 'a paced result says its lag');
+    const box = JSON.parse(readFileSync(join(state, 'nodes', 'box0.json'), 'utf8')) as { pid: number };
+    const child = spawn(process.execPath, [CLI, 'copy', 'sda', 'sdb', '--length', '4MiB', '--chunk', '1MiB', '--live', '--state', state, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b) => (out += b));
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    try {
+      await new Promise((r) => setTimeout(r, 1000)); // under way
+      process.kill(box.pid, 'SIGSTOP');
+      const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), COMMAND_MS))]);
+      assert.notEqual(code, 'timeout', 'the host noticed the box stopped');
+    } finally {
+      process.kill(box.pid, 'SIGCONT');
+      child.kill('SIGKILL');
+    }
+    const failed = JSON.parse(out);
+    assert.equal(failed.state, 'failed');
+    assert.equal(failed.error.code, 'BOX_LOST');
+    assert.match(failed.error.message, /box0.*stopped answering/);
+  });
+});
+
 describe('live fabric with two boxes: three processes, the shared switch in the host node', { timeout: 120_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'dconnect-boxes-'));
   const state = join(dir, 's');

@@ -1,7 +1,8 @@
 /**
  * The live fabric's block devices over NBD, used by the real tools (issue "NBD"): `dconnect up` serves
  * sda and sdb on nbd.sock; nbdinfo, qemu-img, nbdcopy, qemu-io and nbdsh work against them unmodified,
- * every request going through the modelled host (the host bridge's counters show it). The nbdsh suite
+ * every request going through the modelled host (the host bridge's counters show it); BLOCK_STATUS
+ * reports the drive files' holes. The nbdsh suite
  * runs against nbdkit's memory plugin (the reference, with the same minimum block size) and against
  * the fabric, and the outcomes must be the same. Skipped, saying why, when the Debian tools are absent
  * (.ci/run installs them).
@@ -92,6 +93,22 @@ describe('NBD exports of the live fabric, used by the real tools', { timeout: 30
         ['sdb', SIZE, 512, true, true, true, true, true, false],
       ],
     );
+  });
+
+  it('nbdinfo --map shows never-written ranges as holes and what was written as data (base:allocation from the box\'s drive file)', async () => {
+    const w = await run('qemu-io', ['-f', 'raw', uri('sda'), '-c', `write -P 0x11 ${4 * MiB} ${MiB}`]);
+    assert.equal(w.code, 0, w.stderr);
+    const map = async (exp: string) => {
+      const r = await run('nbdinfo', ['--map', '--json', uri(exp)]);
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { offset: number; length: number; type: number; description: string }[]).map((e) => [e.offset, e.length, e.description]);
+    };
+    assert.deepEqual(await map('sda'), [
+      [0, 4 * MiB, 'hole,zero'],
+      [4 * MiB, MiB, 'data'],
+      [5 * MiB, SIZE - 5 * MiB, 'hole,zero'],
+    ]);
+    assert.deepEqual(await map('sdb'), [[0, SIZE, 'hole,zero']]);
   });
 
   it('qemu-img convert of a raw image onto sdb, then qemu-img compare: identical; the bytes are in the drive file and crossed the modelled host link', async () => {

@@ -81,8 +81,9 @@ class MemBackend implements NbdBackend {
   read(exp: string, offset: number, length: number): Promise<Uint8Array> {
     return this.op('read', exp, offset, length, () => this.data.get(exp)!.slice(offset, offset + length));
   }
-  write(exp: string, offset: number, data: Uint8Array, _fua: boolean): Promise<void> {
-    return this.op('write', exp, offset, data.length, () => this.data.get(exp)!.set(data, offset));
+  write(exp: string, offset: number, data: readonly Uint8Array[], _fua: boolean): Promise<void> {
+    const length = data.reduce((n, d) => n + d.length, 0);
+    return this.op('write', exp, offset, length, () => void data.reduce((at, d) => (this.data.get(exp)!.set(d, at), at + d.length), offset));
   }
   flush(exp: string): Promise<void> {
     return this.op('flush', exp, 0, 0, () => void this.flushes++);
@@ -798,6 +799,40 @@ describe('NBD server: transmission (hand-written client)', () => {
       d.request(7, 2, 0, 4096);
       const e = await d.chunk();
       assert.deepEqual([e.type, e.payload.readUInt32BE(0)], [0x8001, EINVAL]);
+    });
+  });
+
+  it('base:allocation: BLOCK_STATUS lists the backend\'s extents (holes as HOLE|ZERO), one with REQ_ONE; a broken answer is EIO', T, async () => {
+    const be = new MemBackend(EXPORTS());
+    let answer: { lengthBytes: number; state: number }[] = [];
+    Object.assign(be, { blockStatus: async () => answer });
+    await withServer(be, async (_s, path, cs) => {
+      const c = await client(path, cs);
+      await c.greet();
+      c.option(OPT.STRUCTURED_REPLY);
+      assert.equal((await c.optReply()).type, REP.ACK);
+      const n = Buffer.from('sda');
+      const q = Buffer.from('base:allocation');
+      c.option(10 /* SET_META_CONTEXT */, cat([u32(n.length), n, u32(1), u32(q.length), q]));
+      const id = (await c.optReply()).data.readUInt32BE(0);
+      assert.equal((await c.optReply()).type, REP.ACK);
+      assert.equal((await c.infoGo(OPT.GO, 'sda')).final, REP.ACK);
+      const extents = async (cookie: number, flags = 0): Promise<number[]> => {
+        c.request(7 /* BLOCK_STATUS */, cookie, 8192, 16384, { flags });
+        const k = await c.chunk();
+        assert.equal(k.type, 5, `a block status chunk, not 0x${k.type.toString(16)}`);
+        assert.equal(k.payload.readUInt32BE(0), id);
+        return Array.from({ length: (k.payload.length - 4) / 4 }, (_, i) => k.payload.readUInt32BE(4 + 4 * i));
+      };
+      answer = [{ lengthBytes: 4096, state: 3 }, { lengthBytes: 8192, state: 0 }]; // a prefix of the range: allowed
+      assert.deepEqual(await extents(1), [4096, 3, 8192, 0]);
+      assert.deepEqual(await extents(2, 1 << 3 /* REQ_ONE */), [4096, 3]);
+      for (const bad of [[{ lengthBytes: 100, state: 0 }], [{ lengthBytes: 32768, state: 0 }], []]) {
+        answer = bad;
+        c.request(7, 3, 8192, 16384);
+        const e = await c.chunk();
+        assert.deepEqual([e.type, e.payload.readUInt32BE(0)], [0x8001, EIO], JSON.stringify(bad));
+      }
     });
   });
 
