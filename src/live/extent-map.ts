@@ -139,7 +139,7 @@ export class TrackedStore implements BlockStore {
     try {
       this.checkStamp();
       const tmp = `${this.mapPath}.tmp`;
-      writeFileSync(tmp, this.stamped + '\n');
+      writeFileSync(tmp, this.stamped + '\n', { mode: 0o600 });
       appendFileSync(tmp, this.granules);
       renameSync(tmp, this.mapPath);
     } catch {
