@@ -53,6 +53,9 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
   const storeFor = (slot: string, capacityBytes: number) => {
     let s = stores.get(slot);
     if (!s) stores.set(slot, (s = new FileStore(o.state.drivePath(slot), capacityBytes)));
+    // Called while build() lays out a session: a flush completes into that session's scheduler.
+    const sched = scheduler!;
+    s.enter = (fn) => sched.inject(fn);
     return s;
   };
   let scheduler: RealtimeScheduler | null = null;
@@ -146,10 +149,7 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
       scheduler?.stop();
       transport.detachAll();
       await transport.close();
-      for (const s of stores.values()) {
-        s.flush();
-        s.close();
-      }
+      for (const s of stores.values()) s.close(); // durable first (FileStore.close)
     },
   };
 }
