@@ -53,9 +53,9 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
   const storeFor = (slot: string, capacityBytes: number) => {
     let s = stores.get(slot);
     if (!s) stores.set(slot, (s = new FileStore(o.state.drivePath(slot), capacityBytes)));
-    // Called while build() lays out a session: a flush completes into that session's scheduler.
+    // Called while build() lays out a session: unpaced, a flush completes into that session's scheduler (paced, it blocks: file-store.ts).
     const sched = scheduler!;
-    s.enter = (fn) => sched.inject(fn);
+    s.enter = o.pace === 'none' ? (fn) => sched.inject(fn) : null;
     return s;
   };
   let scheduler: RealtimeScheduler | null = null;

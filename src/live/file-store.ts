@@ -6,9 +6,11 @@
  * Reads and writes are synchronous, inside the event that needs them (a page-cache copy: the model's
  * order of reads and writes is the file's). Reads land in views of a shared slab, not a fresh
  * ArrayBuffer each (a backing store and a finalizer per 16 KiB unit cost more than the copy).
- * `flush` is fdatasync on libuv's thread pool, so the box's model goes on while the disk works; its
- * completion enters the model through `enter` (the box's scheduler's inject) and only then does the
- * NVMe Flush complete.
+ * `flush` is fdatasync. Given `enter` (the box's scheduler's inject; unpaced), it runs on libuv's
+ * thread pool, so the box's model goes on while the disk works, and its completion enters the model
+ * through `enter`: only then does the NVMe Flush complete. Without (paced), it runs inside the call:
+ * an injected completion would enter at the wall clock's simulated time, so the host's disk would
+ * become the modelled drive's flush time; blocking keeps the model's time and shows as lag instead.
  *
  * Live code: it lives outside the model layers and is injected into the SSD model through the
  * builder's `storeFor`.
@@ -24,7 +26,7 @@ const MAX_SLAB_READ_BYTES = READ_SLAB_BYTES / 4;
 
 export class FileStore implements BlockStore {
   private fd: number | null;
-  /** Runs a flush's completion as an event of the model's scheduler (set by whoever runs the model; a box sets it at each session). */
+  /** Runs a flush's completion as an event of the model's scheduler (a box sets it at each unpaced session); null: flushes block (see the file comment). */
   enter: ((fn: () => void) => void) | null = null;
   /** fdatasyncs on the thread pool: the descriptor stays open until they are done. */
   private syncing = 0;
@@ -93,8 +95,16 @@ export class FileStore implements BlockStore {
 
   flush(done: (ok: boolean) => void): void {
     const enter = this.enter; // a flush completes into the session it was asked in
-    if (!enter) throw new Error(`${this.path}: flush needs a scheduler to complete into (set enter)`);
     const fd = this.open();
+    if (!enter) {
+      let ok = true;
+      try {
+        fdatasyncSync(fd);
+      } catch {
+        ok = false;
+      }
+      return done(ok);
+    }
     this.syncing++;
     fdatasync(fd, (err) => {
       this.syncing--;
