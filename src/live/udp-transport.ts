@@ -513,10 +513,20 @@ export class UdpTransport {
       this.epoch = epoch;
       this.o.onNewEpoch?.(epoch);
     }
+    try {
+      this.receiveRecords(msg, v, end, rinfo);
+    } finally {
+      this.deliver();
+    }
+  }
+
+  /** The records of a datagram whose header and CRC are good: each checked, the good frames queued in `arrivals`. */
+  private receiveRecords(msg: Uint8Array, v: DataView, end: number, rinfo: dgram.RemoteInfo): void {
+    const c = this.counters;
     const count = v.getUint16(6);
     let at = DATAGRAM_HEADER_BYTES;
     for (let i = 0; i < count; i++) {
-      // A record that runs past the end ends the datagram (those before it were delivered).
+      // A record that runs past the end ends the datagram (those before it are delivered).
       if (at + RECORD_HEADER_BYTES > end) return void c.badDatagrams++;
       const n = v.getUint16(at);
       const hasFcs = (msg[at + 4]! & RECORD_FLAG_FCS) !== 0;
@@ -555,10 +565,32 @@ export class UdpTransport {
     // Answer where the peer's good datagrams come from: how a box finds the host (and the host a restarted box).
     this.setPeer(cable.remote, { host: rinfo.address, port: rinfo.port });
     this.heard.set(cable.remote, performance.now());
-    const local = cable.local;
-    cable.scheduler.inject(() => {
-      if (!local.owner) throw new Error(`Ethernet port ${local.name} received a frame but has no owner`);
-      local.owner.receiveFrame(frame, local);
-    });
+    this.arrivals.push({ cable, frame });
+  }
+
+  /**
+   * The good frames of the datagram being read, in order (at most its records: MAX_DATAGRAM_BYTES /
+   * RECORD_HEADER_BYTES). They enter the model together, one event per run of frames for one
+   * scheduler: they arrived at the same moment, and an event per frame cost more than its frame.
+   */
+  private arrivals: { cable: UdpCable; frame: Frame }[] = [];
+
+  private deliver(): void {
+    const all = this.arrivals;
+    this.arrivals = [];
+    for (let i = 0; i < all.length; ) {
+      const scheduler = all[i]!.cable.scheduler;
+      let j = i + 1;
+      while (j < all.length && all[j]!.cable.scheduler === scheduler) j++;
+      const run = i === 0 && j === all.length ? all : all.slice(i, j);
+      scheduler.inject(() => {
+        for (const { cable, frame } of run) {
+          const local = cable.local;
+          if (!local.owner) throw new Error(`Ethernet port ${local.name} received a frame but has no owner`);
+          local.owner.receiveFrame(frame, local);
+        }
+      });
+      i = j;
+    }
   }
 }
