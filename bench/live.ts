@@ -13,8 +13,9 @@
  * - unpaced: `paper-2012-live --pace none`, a direct copy of 1 GiB (--quick 256 MiB) of random bytes
  *   sda -> sdb with --no-verify (then checked by the bench from the files), against `dd bs=4M
  *   conv=notrunc` copying the same bytes from sda's drive file into a fresh file beside it, in the same
- *   run (twice; judged against the faster). Target: >= 0.5x dd. A verified copy of 64 MiB (--quick
- *   16 MiB) is reported apart.
+ *   run (twice; judged against the faster). Target: >= 0.5x dd. CPU-ms per MiB moved of each node
+ *   process (user + system, all threads, from /proc/<pid>/stat) is reported beside it. A verified copy
+ *   of 64 MiB (--quick 16 MiB) is reported apart.
  * - loss: `paper-2012-live --pace none --fault loss=1%,reorder=1%`, a conventional copy of 8 MiB
  *   (--quick 16 MiB), verified, and the host's counters (GET /counters): transport lost and reordered,
  *   bridge.host retransmittedFrames. Target: verified, and the counters show the loss. When the copy
