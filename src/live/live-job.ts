@@ -117,6 +117,8 @@ export function runJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, rec:
   let pos = rec.doneBytes;
   let flushed = rec.doneBytes;
   let asked = rec.doneBytes;
+  /** Bytes written so far (not yet flushed), as progress reports them. */
+  let written = rec.doneBytes;
   let flushing = 0;
   /** A segment end whose flush waits for the one in flight (moves run ahead; only the latest end is kept). */
   let flushNext: number | null = null;
@@ -153,7 +155,7 @@ export function runJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, rec:
         flushSegment(next);
       }
       if (ending) end(ending);
-      else hooks.progress(pos); // the marker may trail what is written: progress goes on from there
+      else hooks.progress(written); // the marker trails what is written: progress goes on from there
     });
   };
 
@@ -162,7 +164,7 @@ export function runJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, rec:
     if (hooks.cancelled()) return end(() => done('cancelled'));
     const len = Math.min(moveBytes, rec.lengthBytes - pos);
     // Chunks complete out of order (depth > 1): the prefix written without a gap is what a flush may mark.
-    const written = new Uint8Array(Math.ceil(len / chunk));
+    const chunkDone = new Uint8Array(Math.ceil(len / chunk));
     let prefix = 0;
     let chunksWritten = 0;
     op.move(
@@ -178,9 +180,10 @@ export function runJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, rec:
         observer: {
           chunkWritten: (c) => {
             chunksWritten++;
-            hooks.progress(pos + Math.min(len, chunksWritten * chunk));
-            written[c] = 1;
-            while (prefix < written.length && written[prefix]) prefix++;
+            written = pos + Math.min(len, chunksWritten * chunk);
+            hooks.progress(written);
+            chunkDone[c] = 1;
+            while (prefix < chunkDone.length && chunkDone[prefix]) prefix++;
             const prefixEnd = pos + Math.min(len, prefix * chunk);
             if (prefixEnd - asked >= SEGMENT_BYTES) flushSegment(prefixEnd);
             return 0;
