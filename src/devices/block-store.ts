@@ -9,6 +9,11 @@ export interface BlockStore {
   read(addr: number, len: number): Uint8Array;
   /** Copies `data` in at `addr`. */
   write(addr: number, data: Uint8Array): void;
-  /** Returns once every write so far is durable (an NVMe Flush completes after it). */
-  flush(): void;
+  /**
+   * Makes every write so far durable, then calls `done` (true; false: it could not, the NVMe Flush
+   * fails) inside an event of the model's scheduler: at once, within this call (memory has nothing to
+   * make durable), or later (a file's fsync runs off the event loop and its completion enters the
+   * scheduler as an event; live/file-store.ts). The model goes on meanwhile.
+   */
+  flush(done: (ok: boolean) => void): void;
 }

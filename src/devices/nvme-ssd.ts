@@ -274,10 +274,9 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements EndpointDev
     if (e.nsid !== 1) return this.complete(sqid, e.cid, STATUS.INVALID_NAMESPACE);
     if (e.opcode === NVM_OPCODE.FLUSH) {
       // Writes complete only once programmed (no volatile cache in this model), so what is left to
-      // make durable is the store's own: in live mode the file's (fsync).
+      // make durable is the store's own: in live mode the file's (fsync, completing later).
       this.counters.flushes++;
-      this.store.flush();
-      return this.complete(sqid, e.cid, STATUS.SUCCESS);
+      return this.store.flush((ok) => this.complete(sqid, e.cid, ok ? STATUS.SUCCESS : STATUS.INTERNAL_ERROR));
     }
     const { slba, blocks } = ioFields(e);
     if (slba + blocks > this.blocks) return this.complete(sqid, e.cid, STATUS.LBA_OUT_OF_RANGE);

@@ -65,6 +65,9 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
   const storeFor = (slot: string, capacityBytes: number) => {
     let s = stores.get(slot);
     if (!s) stores.set(slot, (s = new TrackedStore(new FileStore(o.state.drivePath(slot), capacityBytes))));
+    // Called while build() lays out a session: unpaced, a flush completes into that session's scheduler (paced, it blocks: file-store.ts).
+    const sched = scheduler!;
+    s.enter = o.pace === 'none' ? (fn) => sched.inject(fn) : null;
     return s;
   };
   let scheduler: RealtimeScheduler | null = null;
@@ -178,10 +181,7 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
       scheduler?.stop();
       transport.detachAll();
       await transport.close();
-      for (const s of stores.values()) {
-        s.flush();
-        s.close();
-      }
+      for (const s of stores.values()) s.close(); // durable first (FileStore.close)
     },
   };
 }

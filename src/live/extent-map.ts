@@ -128,8 +128,13 @@ export class TrackedStore implements BlockStore {
     if (this.fd !== null) this.stamped = stamp(this.fd);
   };
 
-  flush(): void {
-    this.file.flush();
+  /** Where the file's asynchronous flush completes (file-store.ts: the box scheduler's inject, unpaced). */
+  set enter(fn: ((fn: () => void) => void) | null) {
+    this.file.enter = fn;
+  }
+
+  flush(done: (ok: boolean) => void): void {
+    this.file.flush(done);
   }
 
   /** Closes the file and keeps the map beside it (best effort: without it the next open reads what it must). */

@@ -3,11 +3,14 @@
  * its report and hashes with node:crypto), but it drives the model only from its events: every step
  * starts in a completion callback of the model.
  *
- * The range is moved in segments of SEGMENT_BYTES with the DC operator (directly through the box's DC
- * buffer, or through host memory); after each segment the destination drive is flushed (NVMe Flush:
- * durable on its file before the completion), and only then is the segment recorded as done. So the
- * job record's doneBytes is a restart marker that never claims an unflushed byte: a resumed job starts
- * there, and copying a range twice is harmless. Then the source and destination ranges are read back
+ * The range is moved in moves of MOVE_BYTES with the DC operator (directly through the box's DC
+ * buffer, or through host memory). Whenever the bytes written without a gap from the start pass
+ * another SEGMENT_BYTES, the destination drive is flushed (NVMe Flush: durable on its file before the
+ * completion), and only then is that prefix recorded as done. So the job record's doneBytes is a
+ * restart marker that never claims an unflushed byte: a resumed job starts there, and copying a range
+ * twice is harmless. Segment k's flush runs while segment k+1 moves (the operator's pipeline never
+ * drains for a flush; a flush covers every write completed before it, so it marks only the prefix
+ * written when it was asked); the job ends, is cancelled or fails only once no flush is in flight. Then the source and destination ranges are read back
  * through the devices (NVMe reads into host memory, as any program would verify a copy) and compared
  * byte for byte, with a SHA-256 of each.
  */
@@ -23,8 +26,15 @@ import type { JobRecord } from './job-store.js';
 import { NBD_COMMANDS_PER_DEVICE } from './nbd-backend.js';
 import type { RealtimeScheduler } from './realtime-scheduler.js';
 
-/** Bytes per segment: the granularity of the restart marker and of cancelling (a flush each). */
+/** Bytes per segment: the granularity of the restart marker (a flush and a job-record write each; they overlap the move, so they cost no idle time). */
 export const SEGMENT_BYTES = 8 << 20;
+/**
+ * Bytes per operator move: the granularity of cancelling. The operator's pipeline drains at the end
+ * of each move (its last chunk is written alone), so a move is many chunks long.
+ */
+export const MOVE_BYTES = 128 << 20;
+/** Flushes a job keeps in flight: segment k's, while k+1 moves (the NVMe queue holds it beside the move's commands; checkJob leaves it room). */
+export const FLUSHES_IN_FLIGHT = 1;
 
 /** What a client asks for: the job record's request fields (job-store.ts says what each means). */
 export type JobRequest = Pick<JobRecord, 'src' | 'dst' | 'srcOffset' | 'dstOffset' | 'lengthBytes' | 'via' | 'chunkBytes' | 'depth' | 'verify' | 'capture'>;
@@ -65,8 +75,8 @@ export function checkJob(host: BootedHost<RealtimeScheduler>, r: JobRequest): { 
   const dst = mgr.lookup(r.dst);
   if (!Number.isInteger(r.depth) || r.depth < 1 || r.depth > 64) throw new DconnectError('BAD_OPTION', `depth ${r.depth} is outside 1..64`);
   // The queue also holds NBD's commands (at most NBD_COMMANDS_PER_DEVICE) and one entry stays empty.
-  const room = host.fabric.topology.host.queueEntries - 1 - NBD_COMMANDS_PER_DEVICE;
-  if (r.depth > room) throw new DconnectError('BAD_OPTION', `depth ${r.depth} does not fit the ${host.fabric.topology.host.queueEntries}-entry NVMe queues beside NBD's ${NBD_COMMANDS_PER_DEVICE} commands`, `use --depth ${Math.max(1, room)} or less`);
+  const room = host.fabric.topology.host.queueEntries - 1 - NBD_COMMANDS_PER_DEVICE - FLUSHES_IN_FLIGHT;
+  if (r.depth > room) throw new DconnectError('BAD_OPTION', `depth ${r.depth} does not fit the ${host.fabric.topology.host.queueEntries}-entry NVMe queues beside NBD's ${NBD_COMMANDS_PER_DEVICE} commands and the job's flush`, `use --depth ${Math.max(1, room)} or less`);
   validateCopy(src, r.srcOffset, dst, r.dstOffset, r.lengthBytes, r.chunkBytes);
   if (r.via === 'dc-buffer') {
     const buf = mgr.relayFor(src, dst);
@@ -102,16 +112,60 @@ export function runJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, rec:
   const startPs = sched.now();
   const firstByte = rec.doneBytes;
   const before = host.fabric.trace.snapshot();
-  const seg = Math.max(chunk, Math.floor(SEGMENT_BYTES / chunk) * chunk);
+  const moveBytes = Math.max(chunk, Math.floor(MOVE_BYTES / chunk) * chunk);
+  /** Where the next move starts (everything before it is written); `flushed`: the restart marker; `asked`: the end of the last flush asked for. */
   let pos = rec.doneBytes;
+  let flushed = rec.doneBytes;
+  let asked = rec.doneBytes;
+  /** Bytes written so far (not yet flushed), as progress reports them. */
+  let written = rec.doneBytes;
+  let flushing = 0;
+  /** A segment end whose flush waits for the one in flight (moves run ahead; only the latest end is kept). */
+  let flushNext: number | null = null;
+  /** What ends the move once no flush is in flight: null while segments still move. */
+  let ending: (() => void) | null = null;
+  let over = false;
   let moveEndMs = startMs;
   let moveEndPs = startPs;
   let afterMove = before;
 
+  /** Ends the move with `then` now, or when the flush in flight completes (its marker recorded first). */
+  const end = (then: () => void): void => {
+    ending = then;
+    if (flushing === 0 && flushNext === null && !over) {
+      over = true;
+      then();
+    }
+  };
+
+  /** Flushes the destination after segment [.., segEnd) and records the marker when it is durable; one flush in flight, a later one waits. */
+  const flushSegment = (segEnd: number): void => {
+    asked = Math.max(asked, segEnd);
+    if (flushing >= FLUSHES_IN_FLIGHT) return void (flushNext = segEnd);
+    flushing++;
+    dst.driver.submitFlush((st) => {
+      flushing--;
+      if (over) return;
+      if (!ok(st, `flush of ${dst.name} after bytes [${rec.dstOffset + flushed}, ${rec.dstOffset + segEnd})`)) return;
+      flushed = Math.max(flushed, segEnd);
+      hooks.segmentDone(flushed);
+      if (flushNext !== null) {
+        const next = flushNext;
+        flushNext = null;
+        flushSegment(next);
+      }
+      if (ending) end(ending);
+      else hooks.progress(written); // the marker trails what is written: progress goes on from there
+    });
+  };
+
   const segment = (): void => {
-    if (pos >= rec.lengthBytes) return finishMove();
-    if (hooks.cancelled()) return done('cancelled');
-    const len = Math.min(seg, rec.lengthBytes - pos);
+    if (pos >= rec.lengthBytes) return end(finishMove);
+    if (hooks.cancelled()) return end(() => done('cancelled'));
+    const len = Math.min(moveBytes, rec.lengthBytes - pos);
+    // Chunks complete out of order (depth > 1): the prefix written without a gap is what a flush may mark.
+    const chunkDone = new Uint8Array(Math.ceil(len / chunk));
+    let prefix = 0;
     let chunksWritten = 0;
     op.move(
       {
@@ -124,27 +178,31 @@ export function runJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, rec:
         depth: rec.depth,
         slots: slots.at,
         observer: {
-          chunkWritten: () => {
+          chunkWritten: (c) => {
             chunksWritten++;
-            hooks.progress(pos + Math.min(len, chunksWritten * chunk));
+            written = pos + Math.min(len, chunksWritten * chunk);
+            hooks.progress(written);
+            chunkDone[c] = 1;
+            while (prefix < chunkDone.length && chunkDone[prefix]) prefix++;
+            const prefixEnd = pos + Math.min(len, prefix * chunk);
+            if (prefixEnd - asked >= SEGMENT_BYTES) flushSegment(prefixEnd);
             return 0;
           },
         },
       },
-      () =>
-        dst.driver.submitFlush((st) => {
-          if (!ok(st, `flush of ${dst.name} after bytes [${rec.dstOffset + pos}, ${rec.dstOffset + pos + len})`)) return;
-          pos += len;
-          hooks.segmentDone(pos);
-          segment();
-        }),
-      (e) => fail(new DconnectError((e as DconnectError).code ?? 'DEVICE_ERROR', `${e.message}; bytes [0, ${pos}) of the range are copied and flushed`, `dconnect copy --resume ${rec.id} --live continues from byte ${pos}`)),
+      () => {
+        pos += len;
+        if (pos > asked) flushSegment(pos);
+        segment();
+      },
+      (e) => end(() => fail(new DconnectError((e as DconnectError).code ?? 'DEVICE_ERROR', `${e.message}; bytes [0, ${flushed}) of the range are copied and flushed`, `dconnect copy --resume ${rec.id} --live continues from byte ${flushed}`))),
     );
   };
 
   const ok = (st: NvmeStatus, what: string): boolean => {
     if (isSuccess(st)) return true;
-    fail(new DconnectError('DEVICE_ERROR', `${what} failed: ${statusName(st)}`, `bytes [0, ${pos}) of the range are copied and flushed`));
+    over = true;
+    fail(new DconnectError('DEVICE_ERROR', `${what} failed: ${statusName(st)}`, `bytes [0, ${flushed}) of the range are copied and flushed`));
     return false;
   };
 

@@ -3,32 +3,40 @@
  * process to a box process are UDP datagrams between their sockets, one socket per node. The model's
  * ports are unchanged: each crossing cable's port gets this transport's channel instead of a cable.
  *
- * Datagram (big-endian header, then the frame, then its FCS):
+ * A datagram is a train: the frames a node sends one peer within one turn of its event loop, packed
+ * into one datagram of at most MAX_DATAGRAM_BYTES (big-endian; a socket call per frame was most of a
+ * node's cost with small TLPs, a 64-byte read completion being a frame):
  *
  *   bytes 0-3    magic 0x44434C56 ('DCLV')
- *   byte  4      version, 1
- *   byte  5      flags: bit 0 KEEPALIVE (see below); the others reserved, sent 0, ignored
- *   bytes 6-7    cable id (the builder's cable; both nodes build the same topology, so they agree)
+ *   byte  4      version, 3
+ *   byte  5      flags: reserved, sent 0, ignored
+ *   bytes 6-7    record count
  *   bytes 8-11   epoch, u32: the host's session number
- *   bytes 12..   the tagged Ethernet frame as expether/pdu-codec.ts encodes it (no padding)
- *   last 4       FCS: CRC-32 of the frame bytes, little-endian as on an Ethernet wire
+ *   then         the records, back to back
+ *   last 4       CRC-32 of every byte before it, little-endian
  *
- * Batches: the frames a node sends to one peer within one turn of its event loop leave together, as
- * one datagram of version 2: bytes 0-3 magic, byte 4 = 2, byte 5 = 0, bytes 6-7 the record count, then
- * each record as a u16 length and a whole version-1 datagram as above. A socket call per frame was
- * most of a node's cost with small TLPs (a 64-byte read completion is a frame); a batch is at most
- * BATCH_BYTES, so it stays one datagram on loopback and a few IP fragments elsewhere. A lost batch is
- * lost frames, which the bridges recover as any others. A lone frame still goes as version 1.
+ * A record (one frame):
  *
- * Keepalive: a version-1 record with flag KEEPALIVE carries, instead of a frame, 5 bytes: the sender's
- * incarnation (u32, drawn at process start) and its state (0 running, 1 its model stopped). The cable id
- * is one of the sender's crossing cables to the receiver, which names the sender. A box sends one to
- * each peer every few hundred ms and at every new epoch: the host judges a box alive by any datagram
- * from it, and restarted by a new incarnation (host-node.ts), never by data progress.
+ *   bytes 0-1    frame length n
+ *   bytes 2-3    cable id (the builder's cable; both nodes build the same topology, so they agree)
+ *   byte  4      flags: bit 0, an FCS follows the frame; bit 1, a keepalive (below); the others reserved, sent 0
+ *   byte  5      record header length h, 6 (a longer header, e.g. an authentication tag, is skipped by
+ *                this reader; it reads only the fields above)
+ *   bytes h..    the tagged Ethernet frame as expether/pdu-codec.ts encodes it (no padding)
+ *   then         with flag bit 0: the frame's FCS, CRC-32 little-endian as on an Ethernet wire
  *
- * UDP's own checksum already guards the datagram; the FCS is there so that injected corruption (a bit
- * flipped after the FCS was computed) is caught the way a real MAC catches it: the frame is dropped
- * and the bridges' retransmission recovers it.
+ * A keepalive record (flag bit 1) carries, instead of a frame, 5 bytes: the sender's incarnation (u32,
+ * drawn at process start) and its state (0 running, 1 its model stopped). Its cable id is one of the
+ * sender's crossing cables to the receiver, which names the sender. A box sends one to each peer every
+ * KEEPALIVE_MS and at every new epoch: the host judges a box alive by any record from it, and restarted
+ * by a new incarnation (host-node.ts), never by data progress.
+ *
+ * One CRC guards the whole datagram (UDP's own checksum is optional and may be off). A frame carries
+ * its own FCS only on a cable that injects corruption (`--fault corrupt=...`): the bit is flipped after
+ * the FCS was computed and before the datagram's CRC, as on a wire, so the receiver drops that frame
+ * alone, the way a MAC does, and the bridges' retransmission recovers it. A datagram whose CRC fails
+ * is dropped whole: lost frames, which the bridges recover as any others. The receiver decodes
+ * frames as views of the datagram (Node gives each datagram its own buffer), not copies.
  *
  * Epoch rule: a session's frames must never reach a model of another session (sequence numbers would
  * collide). The host starts each session with a new, greater epoch and drops every datagram of any
@@ -37,7 +45,8 @@
  * before the datagram is delivered to the rebuilt model); it sends with its current epoch. A box needs
  * no configuration to find the host: it answers to the address the host's datagrams come from.
  *
- * Faults (`--fault`) are applied on send, seeded per cable, with the semantics of runtime/faults.ts.
+ * Faults (`--fault`) are drawn on send, once per frame, seeded per cable, with the semantics of
+ * runtime/faults.ts: a frame is lost, corrupted, duplicated or held back behind the cable's next frame.
  * Live code: it uses sockets, timers and the wall clock, and nothing under the model layers imports it.
  * A datagram from the network is never trusted: every check drops and counts, and nothing it contains
  * can make the socket handler throw.
@@ -86,14 +95,16 @@ export interface UdpCounters {
   [k: string]: number;
   datagramsSent: number;
   datagramsReceived: number;
-  /** Frames (records) sent and received: a batch datagram carries several. */
+  /** Frames (records) sent and received: a datagram (a train) carries several. */
   framesSent: number;
   framesReceived: number;
   bytesSent: number;
   bytesReceived: number;
-  /** Too short or long, bad magic or version, or a frame the PDU codec refuses. */
+  /** Too short or long, bad magic or version, a record that runs past the end, or a frame the PDU codec refuses (counted per datagram or record). */
   badDatagrams: number;
-  /** The FCS did not match: corrupted on the way (injected corruption ends here). */
+  /** The datagram's CRC did not match: dropped whole. */
+  crcErrors: number;
+  /** A frame's FCS did not match: corrupted on the way (injected corruption ends here). */
   fcsErrors: number;
   /** Of another session (see the epoch rule). */
   staleEpoch: number;
@@ -108,27 +119,30 @@ export interface UdpCounters {
   reordered: number;
   /** Errors that are nobody's datagram's fault (see `onError`). */
   otherErrors: number;
-  /** Keepalive records received (counted in framesReceived too). */
+  /** Keepalive records received (not counted in framesReceived: they carry no frame). */
   keepalivesReceived: number;
 }
 
 export const DATAGRAM_MAGIC = 0x44434c56;
-export const DATAGRAM_VERSION = 1;
+export const DATAGRAM_VERSION = 3;
 export const DATAGRAM_HEADER_BYTES = 12;
-export const DATAGRAM_FCS_BYTES = 4;
-/** Flag of a keepalive record (byte 5). */
-export const FLAG_KEEPALIVE = 0x01;
+export const DATAGRAM_CRC_BYTES = 4;
+export const RECORD_HEADER_BYTES = 6;
+export const FCS_BYTES = 4;
+/** Record flag: the frame's FCS follows it. */
+export const RECORD_FLAG_FCS = 0x01;
+/** Record flag: a keepalive, not a frame (see the file comment). */
+export const RECORD_FLAG_KEEPALIVE = 0x02;
 const KEEPALIVE_BYTES = 5;
+/** The largest UDP payload IPv4 carries: a train is at most this long (one datagram on loopback, a few IP fragments elsewhere). */
+export const MAX_DATAGRAM_BYTES = 65_507;
 /** The longest frame any cable may carry: tagged Ethernet header and a jumbo payload (each cable's port has its own limit, checked per record). */
 const MAX_FRAME_BYTES = FRAME_HEADER_BYTES + JUMBO_MAX_PAYLOAD_BYTES;
 const MAX_U32 = 0xffff_ffff;
-/** A reordered datagram waits for the next one on its cable, but no longer than this, wall ms. */
+/** A reordered frame waits for the next one on its cable, but no longer than this, wall ms. */
 const REORDER_HOLD_MS = 1;
-/** Version of a batch datagram (several version-1 records, each behind a u16 length). */
-export const BATCH_VERSION = 2;
-const BATCH_HEADER_BYTES = 8;
-/** A batch holds at most this many bytes (records and their lengths): under a loopback datagram's 64 KiB. */
-export const BATCH_BYTES = 32 << 10;
+/** Train buffers kept for reuse (each MAX_DATAGRAM_BYTES); more may be out while the socket sends, and are dropped to the GC on return. */
+const POOLED_TRAINS = 8;
 /** Socket buffers asked for (best effort: the kernel may cap them, e.g. net.core.rmem_max). */
 const SOCKET_BUFFER_BYTES = 8 << 20;
 
@@ -151,18 +165,51 @@ function tableCrc32(data: Uint8Array, value = 0): number {
   return ~c >>> 0;
 }
 
-/** One datagram: header, the frame's bytes and their FCS (see the file comment). */
-export function encodeDatagram(cableId: number, epoch: number, frameBytes: Uint8Array, flags = 0): Uint8Array {
-  const n = frameBytes.length;
-  const out = new Uint8Array(DATAGRAM_HEADER_BYTES + n + DATAGRAM_FCS_BYTES);
-  const v = new DataView(out.buffer);
+/** Bytes a record of an `n`-byte frame takes in a train. */
+export function recordBytes(n: number, withFcs: boolean): number {
+  return RECORD_HEADER_BYTES + n + (withFcs ? FCS_BYTES : 0);
+}
+
+/** Writes one record at `at` of `out` (room checked by the caller): `body` is the frame, followed by its FCS when `withFcs`. Returns the next offset. */
+function putRecord(out: Uint8Array, at: number, cableId: number, body: Uint8Array, withFcs: boolean, flags = 0): number {
+  const n = body.length - (withFcs ? FCS_BYTES : 0);
+  out[at] = n >>> 8;
+  out[at + 1] = n & 0xff;
+  out[at + 2] = cableId >>> 8;
+  out[at + 3] = cableId & 0xff;
+  out[at + 4] = (withFcs ? RECORD_FLAG_FCS : 0) | flags;
+  out[at + 5] = RECORD_HEADER_BYTES;
+  out.set(body, at + RECORD_HEADER_BYTES);
+  return at + RECORD_HEADER_BYTES + body.length;
+}
+
+/** Writes the header and the CRC of a train whose records fill [DATAGRAM_HEADER_BYTES, end); returns the datagram's length. */
+function sealDatagram(out: Uint8Array, end: number, count: number, epoch: number): number {
+  const v = new DataView(out.buffer, out.byteOffset, out.length);
   v.setUint32(0, DATAGRAM_MAGIC);
   out[4] = DATAGRAM_VERSION;
-  out[5] = flags;
-  v.setUint16(6, cableId);
+  out[5] = 0;
+  v.setUint16(6, count);
   v.setUint32(8, epoch);
-  out.set(frameBytes, DATAGRAM_HEADER_BYTES);
-  v.setUint32(DATAGRAM_HEADER_BYTES + n, crc32(frameBytes), true);
+  v.setUint32(end, crc32(out.subarray(0, end)), true);
+  return end + DATAGRAM_CRC_BYTES;
+}
+
+/** A frame with its FCS appended (what a record carries on a cable that injects corruption). */
+export function withFcs(frame: Uint8Array): Uint8Array {
+  const out = new Uint8Array(frame.length + FCS_BYTES);
+  out.set(frame);
+  new DataView(out.buffer).setUint32(frame.length, crc32(frame), true);
+  return out;
+}
+
+/** One datagram holding `records` (see the file comment): for tests and tools; the transport builds its trains in place. */
+export function encodeDatagram(epoch: number, records: { cable: number; frame: Uint8Array; fcs?: boolean }[]): Uint8Array {
+  const body = records.map((r) => (r.fcs ? withFcs(r.frame) : r.frame));
+  const out = new Uint8Array(DATAGRAM_HEADER_BYTES + body.reduce((n, b) => n + RECORD_HEADER_BYTES + b.length, 0) + DATAGRAM_CRC_BYTES);
+  let at = DATAGRAM_HEADER_BYTES;
+  records.forEach((r, i) => (at = putRecord(out, at, r.cable, body[i]!, r.fcs === true)));
+  sealDatagram(out, at, records.length, epoch);
   return out;
 }
 
@@ -171,20 +218,23 @@ function checkU32(v: number, what: string): void {
 }
 
 /**
- * One crossing cable as this node sees it: the channel of its local port. Datagrams wait in a FIFO
- * until their frame has been serialized and has propagated, and leave in order, one preallocated
- * callback sending the head (as ethernet/port.ts's CableDirection delivers). The FIFO holds only
- * frames the port has serialized and not yet put on the socket, so it is bounded by what the model
- * sends: the bridges' windows and the port's output buffer.
+ * One crossing cable as this node sees it: the channel of its local port. Frames wait in a FIFO until
+ * they have been serialized and have propagated, and leave in order, one preallocated callback sending
+ * the head (as ethernet/port.ts's CableDirection delivers) into the transport's train for the peer.
+ * The FIFO holds only frames the port has serialized and not yet put in a train, so it is bounded by
+ * what the model sends: the bridges' windows and the port's output buffer.
  */
 class UdpCable implements EthChannel {
-  private readonly datagrams = new Ring<Uint8Array>();
-  /** Parallel to `datagrams`: the datagram was drawn for reordering. */
+  /** Each frame's record body: the encoded frame, with its FCS on a cable that injects corruption. */
+  private readonly bodies = new Ring<Uint8Array>();
+  /** Parallel to `bodies`: the frame was drawn for reordering. */
   private readonly holds = new Ring<boolean>();
-  /** A reordered datagram waiting to follow the next one (at most one per cable). */
+  /** A reordered frame waiting to follow the next one (at most one per cable). */
   private held: Uint8Array | null = null;
   private heldTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly propagationPs: number;
+  /** Records carry an FCS: only where corruption is injected (see the file comment). */
+  private readonly fcs: boolean;
   detached = false;
 
   constructor(
@@ -199,16 +249,18 @@ class UdpCable implements EthChannel {
     private readonly rng: RngStream | null,
   ) {
     this.propagationPs = Math.round(propagationNs * 1000);
+    this.fcs = (rates?.corrupt ?? 0) > 0;
   }
 
   carry(_from: EthPort, frame: Frame, serializedInPs: number): void {
     // Encoded now: the sender may change its objects once this returns (a retransmission buffer).
     const bytes = encodeExpEtherFrame(frame);
     this.transport.tap?.(this.name, bytes);
-    const dg = encodeDatagram(this.id, this.transport.epoch, bytes);
+    let body = bytes;
     let hold = false;
     let copies = 1;
     if (this.rates && this.rng) {
+      if (this.fcs) body = withFcs(bytes);
       const u = this.rng.nextFloat();
       const fault = drawFault(this.rates, u);
       const c = this.transport.counters;
@@ -216,41 +268,41 @@ class UdpCable implements EthChannel {
       if (fault === 'lost') return;
       if (fault === 'corrupted') {
         // After the FCS, as on a wire; which bit follows from the same draw, so there is one draw per frame.
-        const bits = (dg.length - DATAGRAM_HEADER_BYTES - DATAGRAM_FCS_BYTES) * 8;
+        const bits = bytes.length * 8;
         const bit = Math.min(bits - 1, Math.floor(((u - this.rates.loss) / this.rates.corrupt) * bits));
-        dg[DATAGRAM_HEADER_BYTES + (bit >>> 3)]! ^= 1 << (bit & 7);
+        body[bit >>> 3]! ^= 1 << (bit & 7);
       } else if (fault === 'duplicated') copies = 2;
       else if (fault === 'reordered') hold = true;
     }
     const delay = serializedInPs + this.propagationPs;
     for (let i = 0; i < copies; i++) {
       this.scheduler.schedule(delay, this.sendNext); // first: it throws on a bad delay
-      this.datagrams.push(dg);
+      this.bodies.push(body);
       this.holds.push(hold);
     }
   }
 
   private readonly sendNext: Callback = () => {
-    const dg = this.datagrams.shift()!;
+    const body = this.bodies.shift()!;
     const hold = this.holds.shift()!;
     if (this.detached) return; // a replaced model's frames never leave
     if (hold) {
       if (this.held) this.flushHeld(); // at most one held: the older one goes first
-      this.held = dg;
+      this.held = body;
       this.heldTimer = setTimeout(this.flushHeld, REORDER_HOLD_MS);
       this.heldTimer.unref();
       return;
     }
-    this.transport.sendTo(this.remote, dg);
+    this.transport.sendRecord(this.remote, this.id, body, this.fcs);
     if (this.held) this.flushHeld();
   };
 
   private readonly flushHeld = (): void => {
     if (this.heldTimer) clearTimeout(this.heldTimer);
     this.heldTimer = null;
-    const dg = this.held;
+    const body = this.held;
     this.held = null;
-    if (dg && !this.detached) this.transport.sendTo(this.remote, dg);
+    if (body && !this.detached) this.transport.sendRecord(this.remote, this.id, body, this.fcs);
   };
 
   detach(): void {
@@ -259,6 +311,14 @@ class UdpCable implements EthChannel {
     this.heldTimer = null;
     this.held = null;
   }
+}
+
+/** The train being filled for one peer: a pooled buffer, the records' end and count, and the session its frames belong to. */
+interface Train {
+  buf: Uint8Array;
+  end: number;
+  count: number;
+  epoch: number;
 }
 
 export class UdpTransport {
@@ -270,6 +330,7 @@ export class UdpTransport {
     bytesSent: 0,
     bytesReceived: 0,
     badDatagrams: 0,
+    crcErrors: 0,
     fcsErrors: 0,
     staleEpoch: 0,
     unknownCable: 0,
@@ -289,10 +350,11 @@ export class UdpTransport {
   private readonly heard = new Map<string, number>();
   private readonly streams: RngFactory;
   private closed = false;
-  /** One callback for every send (no closure per datagram). */
-  private readonly afterSend = (err: Error | null): void => {
-    if (err) this.counters.sendErrors++;
-  };
+  /** The train being filled per peer; sent at the end of the turn, or at once when the next record does not fit. */
+  private readonly trains = new Map<string, Train>();
+  /** Train buffers back from the socket, for reuse (at most POOLED_TRAINS). */
+  private readonly pool: Uint8Array[] = [];
+  private flushArmed = false;
 
   private constructor(
     private readonly o: UdpTransportOptions,
@@ -363,19 +425,6 @@ export class UdpTransport {
     return ch;
   }
 
-  /** Sends a keepalive (see the file comment) to every peer an attached cable leads to whose address is known. */
-  sendKeepalive(incarnation: number, state: number): void {
-    const sent = new Set<string>();
-    for (const c of this.cables.values()) {
-      if (c.detached || sent.has(c.remote) || !this.peers.has(c.remote)) continue;
-      sent.add(c.remote);
-      const body = new Uint8Array(KEEPALIVE_BYTES);
-      new DataView(body.buffer).setUint32(0, incarnation >>> 0);
-      body[4] = state;
-      this.sendTo(c.remote, encodeDatagram(c.id, this.epoch, body, FLAG_KEEPALIVE));
-    }
-  }
-
   detachAll(): void {
     for (const c of this.cables.values()) c.detach();
     this.cables.clear();
@@ -386,6 +435,19 @@ export class UdpTransport {
     return this.heard.get(node) ?? null;
   }
 
+  /** Sends a keepalive (see the file comment) to every peer an attached cable leads to whose address is known. */
+  sendKeepalive(incarnation: number, state: number): void {
+    const sent = new Set<string>();
+    for (const c of this.cables.values()) {
+      if (c.detached || sent.has(c.remote) || !this.peers.has(c.remote)) continue;
+      sent.add(c.remote);
+      const body = new Uint8Array(KEEPALIVE_BYTES);
+      new DataView(body.buffer).setUint32(0, incarnation >>> 0);
+      body[4] = state;
+      this.sendRecord(c.remote, c.id, body, false, RECORD_FLAG_KEEPALIVE);
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -393,60 +455,52 @@ export class UdpTransport {
     await new Promise<void>((resolve) => this.socket.close(() => resolve()));
   }
 
-  /** Queues one record (a version-1 datagram) toward `node`; it leaves with the others of this turn (see the file comment). Never throws. */
-  sendTo(node: string, dg: Uint8Array): void {
+  /** Puts one record (`body`: a frame, and its FCS when `withFcs`) in the train toward `node`; it leaves with the others of this turn (see the file comment). Never throws. */
+  sendRecord(node: string, cableId: number, body: Uint8Array, withFcs: boolean, flags = 0): void {
     if (!this.peers.has(node) || this.closed) {
       this.counters.sendErrors++;
       return;
     }
-    let b = this.batches.get(node);
-    if (!b) this.batches.set(node, (b = { records: [], bytes: BATCH_HEADER_BYTES }));
-    if (b.bytes + 2 + dg.length > BATCH_BYTES) this.flushTo(node, b);
-    b.records.push(dg);
-    b.bytes += 2 + dg.length;
+    const need = RECORD_HEADER_BYTES + body.length;
+    let t = this.trains.get(node);
+    if (t && (t.epoch !== this.epoch || t.end + need + DATAGRAM_CRC_BYTES > MAX_DATAGRAM_BYTES)) {
+      this.flushTo(node, t);
+      t = undefined;
+    }
+    if (!t) this.trains.set(node, (t = { buf: this.pool.pop() ?? new Uint8Array(MAX_DATAGRAM_BYTES), end: DATAGRAM_HEADER_BYTES, count: 0, epoch: this.epoch }));
+    t.end = putRecord(t.buf, t.end, cableId, body, withFcs, flags);
+    t.count++;
     if (!this.flushArmed) {
       this.flushArmed = true;
       setImmediate(this.flushAll);
     }
   }
 
-  /** The records waiting per peer, sent at the end of the turn (bounded: a full batch leaves at once). */
-  private readonly batches = new Map<string, { records: Uint8Array[]; bytes: number }>();
-  private flushArmed = false;
   private readonly flushAll = (): void => {
     this.flushArmed = false;
-    for (const [node, b] of this.batches) if (b.records.length > 0) this.flushTo(node, b);
+    for (const [node, t] of this.trains) this.flushTo(node, t);
   };
 
-  private flushTo(node: string, b: { records: Uint8Array[]; bytes: number }): void {
+  /** Seals the train toward `node` and sends it; its buffer returns to the pool when the socket is done with it. */
+  private flushTo(node: string, t: Train): void {
+    this.trains.delete(node);
+    // Frames of another session never leave under this one's epoch (a box that adopted a new epoch mid-turn).
+    if (t.epoch !== this.epoch) return void this.pool.push(t.buf);
     const peer = this.peers.get(node);
-    const records = b.records;
-    b.records = [];
-    b.bytes = BATCH_HEADER_BYTES;
     if (!peer || this.closed) {
-      this.counters.sendErrors += records.length;
+      this.counters.sendErrors += t.count;
       return;
     }
-    let dg: Uint8Array;
-    if (records.length === 1) dg = records[0];
-    else {
-      dg = new Uint8Array(BATCH_HEADER_BYTES + records.reduce((n, r) => n + 2 + r.length, 0));
-      const v = new DataView(dg.buffer);
-      v.setUint32(0, DATAGRAM_MAGIC);
-      dg[4] = BATCH_VERSION;
-      v.setUint16(6, records.length);
-      let at = BATCH_HEADER_BYTES;
-      for (const r of records) {
-        v.setUint16(at, r.length);
-        dg.set(r, at + 2);
-        at += 2 + r.length;
-      }
-    }
+    const len = sealDatagram(t.buf, t.end, t.count, this.epoch);
+    const buf = t.buf;
     try {
-      this.socket.send(dg, peer.port, peer.host, this.afterSend);
+      this.socket.send(buf.subarray(0, len), peer.port, peer.host, (err) => {
+        if (err) this.counters.sendErrors++;
+        if (this.pool.length < POOLED_TRAINS) this.pool.push(buf);
+      });
       this.counters.datagramsSent++;
-      this.counters.framesSent += records.length;
-      this.counters.bytesSent += dg.length;
+      this.counters.framesSent += t.count;
+      this.counters.bytesSent += len;
     } catch {
       this.counters.sendErrors++;
     }
@@ -466,39 +520,14 @@ export class UdpTransport {
     const msg = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
     c.datagramsReceived++;
     c.bytesReceived += msg.length;
-    if (msg.length >= BATCH_HEADER_BYTES && msg[4] === BATCH_VERSION && new DataView(msg.buffer, msg.byteOffset, 4).getUint32(0) === DATAGRAM_MAGIC) {
-      // A batch: each record is checked and delivered as a datagram of its own; a bad length ends it.
-      const v = new DataView(msg.buffer, msg.byteOffset, msg.length);
-      const count = v.getUint16(6);
-      let at = BATCH_HEADER_BYTES;
-      for (let i = 0; i < count; i++) {
-        if (at + 2 > msg.length || at + 2 + v.getUint16(at) > msg.length) {
-          c.badDatagrams++;
-          return;
-        }
-        const len = v.getUint16(at);
-        this.receiveRecord(msg.subarray(at + 2, at + 2 + len), rinfo);
-        at += 2 + len;
-      }
-      if (at !== msg.length) c.badDatagrams++;
-      return;
-    }
-    this.receiveRecord(msg, rinfo);
-  }
-
-  /** One version-1 record: checked, then delivered to its cable's port. */
-  private receiveRecord(msg: Uint8Array, rinfo: dgram.RemoteInfo): void {
-    const c = this.counters;
-    c.framesReceived++;
-    const n = msg.length - DATAGRAM_HEADER_BYTES - DATAGRAM_FCS_BYTES;
     const v = new DataView(msg.buffer, msg.byteOffset, msg.length);
-    if (n < 0 || n > MAX_FRAME_BYTES || v.getUint32(0) !== DATAGRAM_MAGIC || msg[4] !== DATAGRAM_VERSION) {
+    const end = msg.length - DATAGRAM_CRC_BYTES;
+    if (end < DATAGRAM_HEADER_BYTES || v.getUint32(0) !== DATAGRAM_MAGIC || msg[4] !== DATAGRAM_VERSION) {
       c.badDatagrams++;
       return;
     }
-    const frameBytes = msg.subarray(DATAGRAM_HEADER_BYTES, DATAGRAM_HEADER_BYTES + n);
-    if (crc32(frameBytes) !== v.getUint32(DATAGRAM_HEADER_BYTES + n, true)) {
-      c.fcsErrors++;
+    if (crc32(msg.subarray(0, end)) !== v.getUint32(end, true)) {
+      c.crcErrors++;
       return;
     }
     const epoch = v.getUint32(8);
@@ -511,22 +540,56 @@ export class UdpTransport {
       this.epoch = epoch;
       this.o.onNewEpoch?.(epoch);
     }
-    const cable = this.cables.get(v.getUint16(6));
+    try {
+      this.receiveRecords(msg, v, end, rinfo);
+    } finally {
+      this.deliver();
+    }
+  }
+
+  /** The records of a datagram whose header and CRC are good: each checked, the good frames queued in `arrivals`. */
+  private receiveRecords(msg: Uint8Array, v: DataView, end: number, rinfo: dgram.RemoteInfo): void {
+    const c = this.counters;
+    const count = v.getUint16(6);
+    let at = DATAGRAM_HEADER_BYTES;
+    for (let i = 0; i < count; i++) {
+      // A record that runs past the end ends the datagram (those before it are delivered).
+      if (at + RECORD_HEADER_BYTES > end) return void c.badDatagrams++;
+      const n = v.getUint16(at);
+      const hasFcs = (msg[at + 4]! & RECORD_FLAG_FCS) !== 0;
+      const h = msg[at + 5]!;
+      const next = at + h + n + (hasFcs ? FCS_BYTES : 0);
+      if (h < RECORD_HEADER_BYTES || next > end) return void c.badDatagrams++;
+      if (msg[at + 4]! & RECORD_FLAG_KEEPALIVE) this.receiveKeepalive(v.getUint16(at + 2), msg.subarray(at + h, at + h + n));
+      else this.receiveRecord(v.getUint16(at + 2), msg.subarray(at + h, at + h + n), hasFcs ? v.getUint32(at + h + n, true) : null, rinfo);
+      at = next;
+    }
+    if (at !== end) c.badDatagrams++; // bytes after the last record
+  }
+
+  /** A keepalive record: the peer is alive (and which incarnation, in which state); never handed to the model. */
+  private receiveKeepalive(cableId: number, body: Uint8Array): void {
+    const c = this.counters;
+    const cable = this.cables.get(cableId);
+    if (!cable) return void c.unknownCable++;
+    if (body.length !== KEEPALIVE_BYTES) return void c.badDatagrams++;
+    c.keepalivesReceived++;
+    this.heard.set(cable.remote, performance.now());
+    this.o.onKeepalive?.(cable.remote, new DataView(body.buffer, body.byteOffset, body.length).getUint32(0), body[4]!);
+  }
+
+  /** One record: checked, then delivered to its cable's port. `frameBytes` is a view of the datagram. */
+  private receiveRecord(cableId: number, frameBytes: Uint8Array, fcs: number | null, rinfo: dgram.RemoteInfo): void {
+    const c = this.counters;
+    c.framesReceived++;
+    if (frameBytes.length > MAX_FRAME_BYTES) return void c.badDatagrams++;
+    if (fcs !== null && crc32(frameBytes) !== fcs) return void c.fcsErrors++;
+    const cable = this.cables.get(cableId);
     if (!cable) {
       c.unknownCable++;
       return;
     }
-    if (msg[5]! & FLAG_KEEPALIVE) {
-      if (n !== KEEPALIVE_BYTES) {
-        c.badDatagrams++;
-        return;
-      }
-      c.keepalivesReceived++;
-      this.heard.set(cable.remote, performance.now());
-      this.o.onKeepalive?.(cable.remote, v.getUint32(DATAGRAM_HEADER_BYTES), msg[DATAGRAM_HEADER_BYTES + 4]!);
-      return;
-    }
-    if (n - FRAME_HEADER_BYTES > cable.local.maxPayloadBytes) {
+    if (frameBytes.length - FRAME_HEADER_BYTES > cable.local.maxPayloadBytes) {
       c.badDatagrams++; // larger than the receiving port's MTU (ethernet.maxPayloadBytes): a giant, dropped as a MAC drops one
       return;
     }
@@ -541,10 +604,32 @@ export class UdpTransport {
     // Answer where the peer's good datagrams come from: how a box finds the host (and the host a restarted box).
     this.setPeer(cable.remote, { host: rinfo.address, port: rinfo.port });
     this.heard.set(cable.remote, performance.now());
-    const local = cable.local;
-    cable.scheduler.inject(() => {
-      if (!local.owner) throw new Error(`Ethernet port ${local.name} received a frame but has no owner`);
-      local.owner.receiveFrame(frame, local);
-    });
+    this.arrivals.push({ cable, frame });
+  }
+
+  /**
+   * The good frames of the datagram being read, in order (at most its records: MAX_DATAGRAM_BYTES /
+   * RECORD_HEADER_BYTES). They enter the model together, one event per run of frames for one
+   * scheduler: they arrived at the same moment, and an event per frame cost more than its frame.
+   */
+  private arrivals: { cable: UdpCable; frame: Frame }[] = [];
+
+  private deliver(): void {
+    const all = this.arrivals;
+    this.arrivals = [];
+    for (let i = 0; i < all.length; ) {
+      const scheduler = all[i]!.cable.scheduler;
+      let j = i + 1;
+      while (j < all.length && all[j]!.cable.scheduler === scheduler) j++;
+      const run = i === 0 && j === all.length ? all : all.slice(i, j);
+      scheduler.inject(() => {
+        for (const { cable, frame } of run) {
+          const local = cable.local;
+          if (!local.owner) throw new Error(`Ethernet port ${local.name} received a frame but has no owner`);
+          local.owner.receiveFrame(frame, local);
+        }
+      });
+      i = j;
+    }
   }
 }

@@ -261,16 +261,23 @@ describe('sliceSegments', () => {
 });
 
 describe('NvmeSsd Flush and an injected store', () => {
-  it('a Flush completes once the store has made the writes before it durable; the store is the builder\'s storeFor', () => {
+  it('a Flush completes once the store has made the writes before it durable, however late that is; the store is the builder\'s storeFor', () => {
     const calls: string[] = [];
-    /** An in-memory store that records when it is asked to make its bytes durable. */
+    /** The store's answers to flushes, in order: it makes its bytes durable later (as a file's fdatasync off the event loop does). */
+    const answers: boolean[] = [true, false];
+    /** An in-memory store that records when it is asked to make its bytes durable, and answers 1 us later. */
     class RecordingStore extends SparseMemory {
       override write(addr: number, d: Uint8Array): void {
         calls.push(`write ${addr}`);
         super.write(addr, d);
       }
-      override flush(): void {
+      override flush(done: (ok: boolean) => void): void {
         calls.push('flush');
+        const ok = answers.shift()!;
+        fabric.scheduler.schedule(1_000_000, () => {
+          calls.push('durable');
+          done(ok);
+        });
       }
     }
     const fabric = buildFabric(loadTopology(), { seed: 1, storeFor: (name, bytes) => new RecordingStore(`${name}.flash`, bytes) });
@@ -289,7 +296,12 @@ describe('NvmeSsd Flush and an injected store', () => {
     fabric.scheduler.run({ stop: () => flushed !== null, maxEvents: 5e6 });
     assert.ok(isSuccess(flushed!), statusName(flushed!));
     assert.equal(ssd.counters.flushes, 1);
-    assert.deepEqual(calls.slice(-1), ['flush'], 'the flush reached the store after the write');
+    assert.deepEqual(calls.slice(-2), ['flush', 'durable'], 'the flush reached the store after the write, and completed after the store said durable');
     assert.ok(calls.includes('write 4096'));
+    // A store that cannot make its bytes durable fails the Flush.
+    let failed: NvmeStatus | null = null;
+    sda.driver.submitFlush((s) => (failed = s));
+    fabric.scheduler.run({ stop: () => failed !== null, maxEvents: 5e6 });
+    assert.equal(statusName(failed!), statusName(STATUS.INTERNAL_ERROR));
   });
 });

@@ -22,7 +22,6 @@ describe('FileStore: a drive in a sparse file, kept across restarts', () => {
       assert.ok(statSync(path).blocks * 512 < MiB, 'sparse: no blocks for the holes');
       assert.deepEqual(s.read(10 * MiB, 8), new Uint8Array(8));
       s.write(MiB - 3, Uint8Array.from([1, 2, 3, 4, 5, 6]));
-      s.flush();
       s.close();
       const again = new FileStore(path, 64 * MiB);
       assert.deepEqual(again.read(MiB - 4, 8), Uint8Array.from([0, 1, 2, 3, 4, 5, 6, 0]));
@@ -49,7 +48,50 @@ describe('FileStore: a drive in a sparse file, kept across restarts', () => {
     }
   });
 
-  it('an SSD model on file stores: bytes written over the fabric and flushed are in the file after the fabric is gone', () => {
+  it('reads are views the caller may keep: a later read or write does not change an earlier read', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dconnect-store-'));
+    try {
+      const s = new FileStore(join(dir, 'a.img'), 4 * MiB);
+      s.write(0, new Uint8Array(16384).fill(7));
+      const first = s.read(0, 16384);
+      const reads = Array.from({ length: 200 }, (_, i) => s.read(i * 16384, 16384)); // past one slab
+      s.write(0, new Uint8Array(16384).fill(9));
+      assert.ok(first.every((b) => b === 7));
+      assert.ok(reads[0].every((b) => b === 7) && reads[1].every((b) => b === 0));
+      assert.ok(s.read(0, 16384).every((b) => b === 9));
+      s.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('flush runs off the event loop and completes through enter, after the call returns; close waits for it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dconnect-store-'));
+    try {
+      const s = new FileStore(join(dir, 'a.img'), MiB);
+      let blocking: boolean | null = null;
+      s.flush((ok) => (blocking = ok));
+      assert.equal(blocking, true, 'without enter (paced), a flush completes within the call');
+      const entered: (() => void)[] = [];
+      s.enter = (fn) => entered.push(fn);
+      s.write(0, Uint8Array.from([1, 2, 3]));
+      let result: boolean | null = null;
+      s.flush((ok) => (result = ok));
+      assert.equal(entered.length, 0, 'not within the call');
+      s.close(); // the descriptor stays open for the running fdatasync
+      const end = Date.now() + 5000;
+      while (entered.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 2));
+      assert.equal(entered.length, 1, 'the completion entered once');
+      assert.equal(result, null, 'done runs only inside the entered event');
+      entered[0]();
+      assert.equal(result, true);
+      assert.throws(() => s.read(0, 1), /closed/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an SSD model on file stores: bytes written over the fabric and flushed are in the file after the fabric is gone', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dconnect-store-'));
     try {
       const t = loadTopology('paper-2012');
@@ -61,6 +103,7 @@ describe('FileStore: a drive in a sparse file, kept across restarts', () => {
         return s;
       };
       const fabric = buildFabric(t, { seed: 1, storeFor });
+      for (const s of stores) s.enter = (fn) => fabric.scheduler.schedule(0, fn);
       const host = boot(fabric, { maxTransferBytes: 131072 });
       const sdb = host.manager.lookup('sdb');
       const buf = host.allocator.alloc(8192);
@@ -72,7 +115,12 @@ describe('FileStore: a drive in a sparse file, kept across restarts', () => {
       assert.ok(st && isSuccess(st));
       let fl: NvmeStatus | null = null;
       sdb.driver.submitFlush((s) => (fl = s));
-      fabric.scheduler.run({ stop: () => fl !== null, maxEvents: 5e6 });
+      // The flush's fdatasync completes on the event loop: run the model between its turns, bounded.
+      const end = Date.now() + 5000;
+      while (fl === null && Date.now() < end) {
+        fabric.scheduler.run({ stop: () => fl !== null, maxEvents: 5e6 });
+        await new Promise((r) => setImmediate(r));
+      }
       assert.ok(fl && isSuccess(fl));
       for (const s of stores) s.close();
       const reopened = new FileStore(join(dir, 'box0.slot1.img'), 16 * MiB);

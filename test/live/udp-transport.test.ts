@@ -7,7 +7,8 @@ import { Frame } from '../../src/ethernet/frame.js';
 import { EthPort, type EthPortParams, type FrameReceiver } from '../../src/ethernet/port.js';
 import { encodeExpEtherFrame } from '../../src/expether/pdu-codec.js';
 import { EXPETHER_ETHERTYPE, ExpEtherPdu } from '../../src/expether/pdu.js';
-import { encodeDatagram, UdpTransport, type InjectableScheduler, type UdpTransportOptions } from '../../src/live/udp-transport.js';
+import * as zlib from 'node:zlib';
+import { encodeDatagram, MAX_DATAGRAM_BYTES, UdpTransport, withFcs, type InjectableScheduler, type UdpTransportOptions } from '../../src/live/udp-transport.js';
 import { Tlp } from '../../src/pcie/tlp.js';
 import { drawFault, type FaultKind, type FaultSpec } from '../../src/runtime/faults.js';
 
@@ -149,19 +150,14 @@ function expectedDelivery(r: Record<FaultKind, number>, seed: number, cable: str
   return out.filter((i) => i >= 0);
 }
 
-/** A batch datagram (version 2) by hand: `count` in the header, the records, a first length overridden by `badLength`, `trailing` extra bytes. */
-function batch(count: number, records: Uint8Array[], badLength = 0, trailing = 0): Uint8Array {
-  const out = new Uint8Array(8 + records.reduce((n, r) => n + 2 + r.length, 0) + trailing);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, 0x44434c56);
-  out[4] = 2;
-  v.setUint16(6, count);
-  let at = 8;
-  records.forEach((r, i) => {
-    v.setUint16(at, i === 0 && badLength ? badLength : r.length);
-    out.set(r, at + 2);
-    at += 2 + r.length;
-  });
+/** A datagram of one record: `frame` on cable `cable`, in session `epoch`. */
+const one = (cable: number, epoch: number, frame: Uint8Array) => encodeDatagram(epoch, [{ cable, frame }]);
+
+/** `dg` with its CRC made right again after a change (what corruption before the CRC looks like). */
+function resealed(dg: Uint8Array): Uint8Array {
+  const out = dg.slice();
+  const end = out.length - 4;
+  new DataView(out.buffer).setUint32(end, (zlib as unknown as { crc32(b: Uint8Array): number }).crc32(out.subarray(0, end)), true);
   return out;
 }
 
@@ -197,7 +193,7 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
       assert.ok(box.t.address().port > 0);
       for (const n of [host, box]) {
         const c = n.t.counters;
-        assert.equal(c.badDatagrams + c.fcsErrors + c.staleEpoch + c.unknownCable + c.otherErrors, 0);
+        assert.equal(c.badDatagrams + c.crcErrors + c.fcsErrors + c.staleEpoch + c.unknownCable + c.otherErrors, 0);
       }
     });
   });
@@ -212,6 +208,26 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
     });
   });
 
+  it('packs the frames of a turn into trains of at most MAX_DATAGRAM_BYTES, each frame whole in one', async () => {
+    await withPair({ port: { ...PORT, maxPayloadBytes: 9000 } }, async (host) => {
+      const raw = await rawSocket();
+      try {
+        const sizes: number[] = [];
+        raw.sock.on('message', (m) => sizes.push(m.length));
+        host.t.setPeer('box0', { host: '127.0.0.1', port: raw.sock.address().port });
+        const frames = Array.from({ length: 40 }, (_, i) => jumbo(i)); // 40 x ~4.2 KiB: more than two trains
+        send(host, 0, frames);
+        await waitFor(() => sizes.length === host.t.counters.datagramsSent && host.t.counters.framesSent === frames.length, 'the trains');
+        assert.ok(sizes.every((n) => n <= MAX_DATAGRAM_BYTES), `datagrams of ${sizes.join(', ')} bytes`);
+        const recordBytes = frames.reduce((n, f) => n + 6 + encodeExpEtherFrame(f).length, 0);
+        assert.equal(sizes.length, Math.ceil(recordBytes / (MAX_DATAGRAM_BYTES - 16)), 'as few trains as fit');
+        assert.equal(sizes.reduce((a, b) => a + b, 0), recordBytes + 16 * sizes.length, 'a 12-byte header and a 4-byte CRC each');
+      } finally {
+        raw.sock.close();
+      }
+    });
+  });
+
   it('drops and counts broken and hostile datagrams without throwing, and still delivers good ones', async () => {
     await withPair({}, async (_host, box) => {
       const raw = await rawSocket();
@@ -223,22 +239,24 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
           copy[i] ^= x;
           return copy;
         };
-        const dg = encodeDatagram(1, 1, good);
+        const dg = one(1, 1, good);
         const cases: Array<[Uint8Array, keyof typeof c]> = [
-          [new Uint8Array(5), 'badDatagrams'], // shorter than header and FCS
+          [new Uint8Array(5), 'badDatagrams'], // shorter than header and CRC
           [new Uint8Array(0), 'badDatagrams'],
           [mutate(dg, 0, 0xff), 'badDatagrams'], // magic
           [mutate(dg, 4, 0x02), 'badDatagrams'], // version
           [new Uint8Array(9100), 'badDatagrams'], // longer than any frame, jumbo ones included
-          [encodeDatagram(1, 1, encodeExpEtherFrame(jumbo(6))), 'badDatagrams'], // a good jumbo frame, but the port's MTU is 1500
-          [mutate(dg, 12 + 40, 0x10), 'fcsErrors'], // a bit of the frame
-          [mutate(dg, dg.length - 1, 0x01), 'fcsErrors'], // a bit of the FCS
-          [encodeDatagram(9, 1, good), 'unknownCable'],
-          [encodeDatagram(1, 1, new Uint8Array(40).fill(0xab)), 'badDatagrams'], // right FCS, not a frame: BAD_PDU
-          [encodeDatagram(1, 1, good.subarray(0, good.length - 3)), 'badDatagrams'], // a truncated frame
-          [encodeDatagram(1, 0, good), 'staleEpoch'], // an older session
-          [batch(1, [encodeDatagram(1, 1, good)], 500), 'badDatagrams'], // a batch whose record length runs past its end
-          [batch(0, [], 0, 7), 'badDatagrams'], // a batch of no records with bytes after them
+          [one(1, 1, encodeExpEtherFrame(jumbo(6))), 'badDatagrams'], // a good jumbo frame, but the port's MTU is 1500
+          [mutate(dg, 12 + 40, 0x10), 'crcErrors'], // a bit of the frame
+          [mutate(dg, dg.length - 1, 0x01), 'crcErrors'], // a bit of the CRC
+          [resealed(mutate(encodeDatagram(1, [{ cable: 1, frame: good, fcs: true }]), 12 + 6 + 40, 0x10)), 'fcsErrors'], // a frame with its own FCS, corrupted before the datagram's CRC
+          [one(9, 1, good), 'unknownCable'],
+          [one(1, 1, new Uint8Array(40).fill(0xab)), 'badDatagrams'], // right FCS, not a frame: BAD_PDU
+          [one(1, 1, good.subarray(0, good.length - 3)), 'badDatagrams'], // a truncated frame
+          [one(1, 0, good), 'staleEpoch'], // an older session
+          [resealed(mutate(dg, 12, 0x02)), 'badDatagrams'], // a record whose length runs past the end
+          [resealed(mutate(dg, 12 + 5, 0x04)), 'badDatagrams'], // a record header shorter than its fields
+          [resealed(Uint8Array.from([...dg.subarray(0, 6), 0, 0, ...dg.subarray(8)])), 'badDatagrams'], // no records, bytes after them
         ];
         const want: Record<string, number> = {};
         for (const [b, counter] of cases) {
@@ -250,14 +268,14 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
         for (let i = 0; i < 200; i++) {
           const b = new Uint8Array(Math.floor(rng.uniform(0, 1600)));
           rng.fillBytes(b);
-          raw.send(box.t, i % 2 ? b : encodeDatagram(1, 1, b));
+          raw.send(box.t, i % 2 ? b : one(1, 1, b));
         }
         raw.send(box.t, dg);
         const total = cases.length + 201;
         await waitFor(() => c.datagramsReceived === total, `${total} datagrams at the box`);
         await waitFor(() => box.sinks[0].got.length >= 1, 'the good frame');
         for (const [k, n] of Object.entries(want)) assert.ok(c[k] >= n, `${k}: ${c[k]} < ${n}`);
-        assert.equal(c.badDatagrams + c.fcsErrors + c.unknownCable + c.staleEpoch + box.sinks[0].got.length, total);
+        assert.equal(c.badDatagrams + c.crcErrors + c.fcsErrors + c.unknownCable + c.staleEpoch + box.sinks[0].got.length, total);
         assert.equal(c.otherErrors, 0);
         assert.deepEqual(box.sinks[0].seqs().at(-1), 5);
         // The box answers whoever sent the good datagram.
@@ -268,14 +286,29 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
     });
   });
 
+  it('a keepalive tells the host which box is alive, its incarnation and state, and never reaches the model', async () => {
+    const heard: [string, number, number][] = [];
+    await withPair({ host: { onKeepalive: (n, inc, st) => heard.push([n, inc, st]) } }, async (host, box) => {
+      host.t.setPeer('box0', box.t.address());
+      send(host, 0, [frame(1)]); // the box learns the host's address from it
+      await waitFor(() => box.sinks[0].got.length === 1, 'the first frame');
+      box.t.sendKeepalive(0xdeadbeef, 1);
+      await waitFor(() => heard.length === 1, 'a keepalive');
+      assert.deepEqual(heard[0], ['box0', 0xdeadbeef, 1]);
+      assert.equal(host.t.counters.keepalivesReceived, 1);
+      assert.ok(host.t.lastHeardMs('box0') !== null);
+      assert.equal(host.sinks[0].got.length + host.sinks[1].got.length, 0, 'no frame delivered');
+    });
+  });
+
   it('the host drops datagrams of any other epoch than its own', async () => {
     await withPair({ host: { epoch: 2 } }, async (host) => {
       const raw = await rawSocket();
       try {
         const good = encodeExpEtherFrame(frame(1));
-        raw.send(host.t, encodeDatagram(1, 1, good));
-        raw.send(host.t, encodeDatagram(1, 3, good));
-        raw.send(host.t, encodeDatagram(1, 2, good));
+        raw.send(host.t, one(1, 1, good));
+        raw.send(host.t, one(1, 3, good));
+        raw.send(host.t, one(1, 2, good));
         await waitFor(() => host.t.counters.datagramsReceived === 3, 'three datagrams at the host');
         await waitFor(() => host.sinks[0].got.length === 1, 'the current-epoch frame');
         assert.equal(host.t.counters.staleEpoch, 2);
@@ -324,7 +357,7 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
       assert.match(events[1], /^epoch 6 /);
       const raw = await rawSocket();
       try {
-        raw.send(box.t, encodeDatagram(1, 5, encodeExpEtherFrame(frame(4))));
+        raw.send(box.t, one(1, 5, encodeExpEtherFrame(frame(4))));
         await waitFor(() => box.t.counters.staleEpoch === 1, 'the stale datagram counted');
       } finally {
         raw.sock.close();
