@@ -2,6 +2,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { DconnectError } from '../core/errors.js';
 import { captureConnect } from '../runtime/capture.js';
 import { pcapFileHeader, pcapRecord } from '../runtime/pcap.js';
+import { checkOutputFile } from './output-paths.js';
 import type { ConnectFn } from '../topology/builder.js';
 import type { Topology } from '../topology/schema.js';
 
@@ -17,6 +18,7 @@ export function openCapture(topology: Topology, capture: string | undefined, pca
   if (capture === undefined || pcap === undefined) throw new DconnectError('BAD_OPTION', '--capture and --pcap go together', 'e.g. --capture host --pcap move.pcap (dconnect links lists the link names)');
   const links = capture.split(',').map((l) => l.trim()).filter((l) => l.length > 0);
   if (links.length === 0) throw new DconnectError('BAD_OPTION', '--capture names no link', 'dconnect links lists them, e.g. --capture host,box0.slot2');
+  checkOutputFile(pcap, '--pcap');
   let frames = 0;
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;

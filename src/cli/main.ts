@@ -9,13 +9,23 @@ import { listDevices } from '../runtime/devices.js';
 import { DEFAULT_PRESET, loadTopology } from '../topology/load.js';
 import { applySettings, overridesOf } from '../topology/params.js';
 import { FIDELITY_MODES, parseDeviceRange, parseSeed, parseVia } from './args.js';
-import { formatCopy, formatMoves } from './format.js';
+import { driveCapacity, formatCopy, formatMoves, table } from './format.js';
 import { openCapture } from './capture-file.js';
+import { checkOutputFile } from './output-paths.js';
+import { withState } from './live-format.js';
 import { listLinks } from '../runtime/capture.js';
 import { faultConnect, parseFault, parseMediaError } from '../runtime/faults.js';
 import { progressBar } from './progress.js';
 import { isNetEnd } from '../runtime/nic-moves.js';
 import { nicCopyAction } from './nic-copy.js';
+
+// A closed stdout or stderr (dconnect status | head -1) ends the command quietly, not with an EPIPE stack.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+}
 
 const program = new Command();
 program
@@ -69,12 +79,9 @@ program
       process.stdout.write(JSON.stringify({ devices }) + '\n');
       return;
     }
-    // Drives are sold in decimal units (the paper's "256 GB"); memory in binary ones.
-    const capacity = (d: (typeof devices)[number]) => (d.kind === 'nic' ? '-' : d.kind !== 'ssd' ? formatBytes(d.capacityBytes) : d.capacityBytes >= 1e9 ? `${+(d.capacityBytes / 1e9).toFixed(1)} GB` : `${+(d.capacityBytes / 1e6).toFixed(1)} MB`);
+    const capacity = (d: (typeof devices)[number]) => (d.kind === 'nic' ? '-' : d.kind !== 'ssd' ? formatBytes(d.capacityBytes) : driveCapacity(d.capacityBytes));
     const rows = devices.map((d) => [d.name, d.kind, `${d.box}/slot${d.slot}`, d.bdf, capacity(d), `0x${d.bar0.toString(16)}`, d.serial ?? (d.mac !== undefined ? `MAC ${d.mac}` : '-')]);
-    const head = ['NAME', 'KIND', 'BOX/SLOT', 'BDF', 'CAPACITY', 'BAR0', 'SERIAL'];
-    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    for (const r of [head, ...rows]) process.stdout.write(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n');
+    process.stdout.write(table(['NAME', 'KIND', 'BOX/SLOT', 'BDF', 'CAPACITY', 'BAR0', 'SERIAL'], rows) + '\n');
   });
 
 program
@@ -105,7 +112,8 @@ program
     if (o.resume !== undefined) {
       if (srcArg !== undefined) throw new DconnectError('BAD_OPTION', '--resume takes no devices: the job has them', `dconnect copy --resume ${o.resume} --live`);
       const { liveCopyAction } = await import('./live.js');
-      return liveCopyAction({ resume: o.resume }, o);
+      // --no-verify given on the resume changes the job's choice; otherwise the job keeps its own.
+      return liveCopyAction({ resume: o.resume, ...(cmd.getOptionValueSource('verify') === 'cli' ? { verify: o.verify } : {}) }, o);
     }
     if (srcArg === undefined || dstArg === undefined) throw new DconnectError('BAD_OPTION', 'copy needs a source and a destination', 'e.g. dconnect copy sda sdb --length 256MiB');
     if (o.length === undefined) throw new DconnectError('BAD_OPTION', 'copy needs --length', 'e.g. --length 256MiB');
@@ -113,6 +121,7 @@ program
       if (isNetEnd(srcArg) || isNetEnd(dstArg)) throw new DconnectError('BAD_OPTION', 'moves through a NIC run in simulation only: a live fabric moves between drives', `drop --live: dconnect copy ${srcArg} ${dstArg} --length ${o.length} --topology paper-2012-nic`);
       if (more.length > 0) throw new DconnectError('BAD_OPTION', '--live copies one pair per job', 'submit one copy per pair (they queue)');
       if ((o.capture === undefined) !== (o.pcap === undefined)) throw new DconnectError('BAD_OPTION', '--capture and --pcap go together', 'e.g. --capture host --pcap move.pcap');
+      if (o.pcap !== undefined) checkOutputFile(o.pcap, '--pcap');
       const capture = o.capture && o.pcap ? { links: o.capture.split(',').map((l) => l.trim()).filter((l) => l), path: resolvePath(o.pcap) } : undefined;
       for (const [flag, v] of [['--fault', o.fault], ['--set', o.set], ['--host-lanes', o.hostLanes]] as const) {
         if (v !== undefined) throw new DconnectError('BAD_OPTION', `${flag} does not apply to a live copy: the fabric's settings are fixed at dconnect up`, `give it to dconnect up`);
@@ -300,7 +309,9 @@ try {
   if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 2);
   if (e instanceof DconnectError) {
     process.stderr.write(`dconnect: error [${e.code}]: ${e.message}\n`);
-    if (e.hint) process.stderr.write(`  hint: ${e.hint}\n`);
+    // A hint's commands carry the --state this command was given, so they work when pasted.
+    const state = program.commands.find((c) => c.getOptionValueSource('state') === 'cli')?.opts().state as string | undefined;
+    if (e.hint) process.stderr.write(`  hint: ${state === undefined ? e.hint : withState(e.hint, state)}\n`);
     process.exit(2);
   }
   throw e;
