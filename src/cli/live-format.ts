@@ -21,11 +21,11 @@ export function stateArg(state: string): string {
 /**
  * A hint (from the host node, or any live error) made pasteable with the user's --state: every live
  * command in it (`dconnect copy ... --live`, `devices --live`, `status`, `down`, `up`) gains
- * `--state DIR`. Unchanged for the default directory, or when the hint already names one.
+ * `--state DIR`. Unchanged for the default directory, or when the hint already names this one.
  */
 export function withState(text: string, state: string): string {
   const arg = stateArg(state);
-  if (arg === '' || text.includes('--state ')) return text;
+  if (arg === '' || text.includes(arg)) return text;
   return text.replace(/--live\b/g, `--live${arg}`).replace(/\bdconnect (status|down|up)\b/g, `dconnect $1${arg}`);
 }
 
