@@ -290,6 +290,7 @@ export async function liveCopyAction(req: { src: string; dst: string; srcOffset:
       }
       bar.update(verifying ? (job.verifiedBytes ?? 0) : job.bytesDone);
     }
+    if (job.state === 'done') bar.update(job.lengthBytes);
   } finally {
     bar.stop();
     process.off('SIGINT', onInt);

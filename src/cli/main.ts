@@ -158,6 +158,7 @@ program
       const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity, onProgress: (d: number) => bar.update(d), connect: capture?.connect ?? faults?.connect, mediaErrors, onStart: faults?.start, ...(o.host ? { host: o.host } : {}) };
       // One pair keeps the single move's result shape; several report each move and the aggregate.
       const r = pairs.length === 1 ? runCopy({ ...common, ...pairs[0] }) : runMoves({ ...common, pairs });
+      bar.update(lengthBytes * pairs.length); // done: the fast fidelity's jump reports no progress of its own
       bar.stop();
       if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
       else process.stdout.write(('moves' in r ? formatMoves(r) : formatCopy(r)) + '\n');

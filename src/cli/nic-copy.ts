@@ -74,6 +74,7 @@ export function nicCopyAction(topology: Topology, srcArg: string, dstArg: string
   try {
     const connect = capture?.connect ?? faults?.connect;
     const r = runNicMove({ ...req, ...(connect ? { connect } : {}), ...(faults ? { onStart: faults.start } : {}), onProgress: (d) => bar.update(d) });
+    bar.update(req.lengthBytes);
     bar.stop();
     if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
     else process.stdout.write(formatNicMove(r) + '\n');

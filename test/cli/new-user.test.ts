@@ -114,3 +114,11 @@ test('status rounds its lag; devices --live is a table with a header row and ali
   for (const row of table.slice(1)) assert.equal(row.indexOf('box0'), col('BOX/SLOT'), row);
   assert.match(table[1], /^sda\s+ssd\s+box0\/slot0\s+01:00\.0\s+256 GB\s+S1$/);
 });
+
+test('off a terminal, a fast copy\'s progress lines end at 100%, not where the fast fidelity jumped', () => {
+  const r = run('copy', 'sda', 'sdb', '--length', '64MiB');
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('copy: '));
+  assert.ok(lines.length > 0, r.stderr);
+  assert.equal(lines.at(-1), `copy: 100% (${64 << 20}/${64 << 20} bytes)`);
+});
