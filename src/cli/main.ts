@@ -13,8 +13,9 @@ import { driveCapacity, formatCopy, formatMoves, table } from './format.js';
 import { openCapture } from './capture-file.js';
 import { checkOutputFile } from './output-paths.js';
 import { withState } from './live-format.js';
+import { completionScript, SHELLS } from './completion.js';
 import { listLinks } from '../runtime/capture.js';
-import { faultConnect, parseFault, parseMediaError } from '../runtime/faults.js';
+import { faultConnect, faultHelp, parseFault, parseMediaError } from '../runtime/faults.js';
 import { progressBar } from './progress.js';
 import { isNetEnd } from '../runtime/nic-moves.js';
 import { nicCopyAction } from './nic-copy.js';
@@ -87,8 +88,8 @@ program
 program
   .command('copy')
   .description('copy a range from one SSD to another, directly through the DC buffer (default) or through host memory; more pairs (sda sdb sdc sdd) move concurrently; net:CLIENT at either end moves through a NIC (sda net:client0, net:client0 sdb, net:client0 net:client1)')
-  .argument('[src]', 'source device and optional offset: sda or sda:1GiB')
-  .argument('[dst]', 'destination device and optional offset: sdb or sdb:4KiB')
+  .argument('[src]', "source drive, by name or serial, and optional offset: sda, sda:1GiB, or the serial 'dconnect devices' shows")
+  .argument('[dst]', 'destination drive (name or serial) and optional offset: sdb or sdb:4KiB')
   .argument('[more...]', 'further source/destination pairs, moved at the same time: sdc sdd ...')
   .option('--length <size>', 'bytes to move, with units: 512, 4KiB, 256MiB, 1GiB (required)')
   .option('--depth <n>', 'I/O commands in flight over source and destination together (the paper: 3)')
@@ -99,7 +100,7 @@ program
   .addOption(seedOption())
   .addOption(topologyOption())
   .addOption(setOption())
-  .option('--fault <spec>', "frame faults on cables, seeded by --seed (repeatable): loss=1%,reorder=1%,dup=0.5%,corrupt=0.1%, on every cable or ...@LINK on one; or media-error=sdb:LBA[:write] (reads, or writes, of that block fail)", (v: string, prev: string[] = []) => [...prev, v])
+  .option('--fault <spec>', faultHelp(false), (v: string, prev: string[] = []) => [...prev, v])
   .option('--capture <links>', "record the frames on these links (comma-separated; 'dconnect links' lists them, the host's cable is 'host') into --pcap")
   .option('--pcap <file>', 'the capture file: pcap, nanosecond timestamps in simulated time, real frame bytes (Wireshark, tshark)')
   .option('--host <name>', "the host that runs the move, in a topology of several (extraHosts); its devices are its ExpEther group's (default: the first, 'host')")
@@ -185,7 +186,7 @@ const liveFabricOptions = (c: Command) =>
     .option('--time-dilation <n|auto>', 'wall seconds per simulated second with --pace model (default auto: measured here)')
     .option('--hard-limit <ms>', 'stop a node with an error when an event runs this late (default: best effort, lag reported)')
     .addOption(seedOption())
-    .option('--fault <spec>', 'frame faults on the UDP channels, seeded: loss=1%,reorder=1%,dup=0.5%,corrupt=0.1% (repeatable; ...@LINK for one)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--fault <spec>', faultHelp(true), (v: string, prev: string[] = []) => [...prev, v])
     .option('--control-tcp <host:port>', 'serve the control API on loopback TCP too (the Unix socket is always there)')
     .option('--peer-timeout <ms>', 'the host gives up on a box after this long without progress while waiting on it (the job fails, resumable); default 5000')
     .option('--nbd <host:port>', 'serve the block devices over NBD on loopback TCP too, e.g. 127.0.0.1:10809 (the Unix socket nbd.sock is always there)');
@@ -258,7 +259,7 @@ program
   .option('--runs <n>', 'runs per Fig. 5 bar (they differ by seed)', '10')
   .option('--size <size>', 'bytes moved per run (the paper: 1 GB)', '1GiB')
   .option('--only <figures>', "the figures to run, comma-separated: fig5, fig6 (the paper's, the default), fig7 (concurrent pairs), fig8 (moves through a NIC, on paper-2012-nic; both beyond the paper)")
-  .option('--out <dir>', 'where to write fig5/fig6 .json/.svg/.png and report.md', 'results')
+  .option('--out <dir>', 'where to write each figure run (fig5 to fig8) as .json/.svg/.png, and report.md', 'results')
   .option('--threads <n>', 'worker threads (default: one per core)')
   .addOption(fidelityOption())
   .addOption(topologyOption())
@@ -301,6 +302,14 @@ program
   .action(async (files: string[], o: { out: string; json?: boolean }) => {
     const { mergeAction } = await import('./experiments.js');
     await mergeAction(files, o);
+  });
+
+program
+  .command('completion')
+  .description('print a shell completion script for dconnect, generated from its commands: source <(dconnect completion bash), or for zsh source <(dconnect completion zsh)')
+  .argument('<shell>', `the shell: ${SHELLS.join(' or ')}`)
+  .action((shell: string) => {
+    process.stdout.write(completionScript(program, shell));
   });
 
 try {
