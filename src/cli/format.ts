@@ -72,3 +72,10 @@ export function formatNicMove(r: NicMoveResult): string {
   ];
   return lines.join('\n');
 }
+
+/** The cables a capture holds, each with its frames when there are several: `host (80) and box0.slot2 (40)`. */
+export function capturedOn(perLink: [string, number][]): string {
+  if (perLink.length === 1) return perLink[0][0];
+  const parts = perLink.map(([l, n]) => `${l} (${n})`);
+  return `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}`;
+}

@@ -9,7 +9,7 @@ import { listDevices } from '../runtime/devices.js';
 import { DEFAULT_PRESET, loadTopology } from '../topology/load.js';
 import { applySettings, overridesOf } from '../topology/params.js';
 import { FIDELITY_MODES, parseDeviceRange, parseSeed, parseVia } from './args.js';
-import { driveCapacity, formatCopy, formatMoves, table } from './format.js';
+import { capturedOn, driveCapacity, formatCopy, formatMoves, table } from './format.js';
 import { openCapture } from './capture-file.js';
 import { checkOutputFile } from './output-paths.js';
 import { withState } from './live-format.js';
@@ -173,7 +173,7 @@ program
         const c = capture.close();
         const f = r.fidelity;
         const jumped = f.totalChunks - f.detailedChunks;
-        process.stderr.write(`captured ${c.frames} frames on ${o.capture} into ${c.path}${jumped > 0 ? ` (the ${jumped} chunks the fast fidelity jumped carry no frames: --fidelity full captures every one)` : ''}\n`);
+        process.stderr.write(`captured ${c.frames} frames on ${capturedOn(c.perLink)} into ${c.path}${jumped > 0 ? ` (the ${jumped} chunks the fast fidelity jumped carry no frames: --fidelity full captures every one)` : ''}\n`);
       }
     } finally {
       bar.stop();
