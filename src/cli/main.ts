@@ -154,12 +154,21 @@ program
     const fidelity: FidelityMode = faults?.hasDowns && o.fidelity === 'fast' ? 'full' : o.fidelity;
     if (fidelity !== o.fidelity) process.stderr.write('note: --fault down=... runs at --fidelity full (the fast fidelity could jump over the outage)\n');
     const capture = openCapture(topology, o.capture, o.pcap, faults?.connect);
-    const bar = progressBar('copy', lengthBytes * pairs.length, 'bytes', { lines: true });
+    let bar = progressBar('copy', lengthBytes * pairs.length, 'bytes', { lines: true });
+    // After the move, the verification (byte for byte) gets a bar of its own: on a long move it takes a while too.
+    const onVerify = (d: number, total: number) => {
+      if (d === 0) {
+        bar.update(total);
+        bar.stop();
+        bar = progressBar('verify', total, 'bytes', { lines: true });
+      }
+      bar.update(d);
+    };
     try {
-      const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity, onProgress: (d: number) => bar.update(d), connect: capture?.connect ?? faults?.connect, mediaErrors, onStart: faults?.start, ...(o.host ? { host: o.host } : {}) };
+      const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity, onProgress: (d: number) => bar.update(d), onVerify, connect: capture?.connect ?? faults?.connect, mediaErrors, onStart: faults?.start, ...(o.host ? { host: o.host } : {}) };
       // One pair keeps the single move's result shape; several report each move and the aggregate.
       const r = pairs.length === 1 ? runCopy({ ...common, ...pairs[0] }) : runMoves({ ...common, pairs });
-      bar.update(lengthBytes * pairs.length); // done: the fast fidelity's jump reports no progress of its own
+      bar.update(lengthBytes * pairs.length); // done (and verified): the fast fidelity's jump reports no progress of its own
       bar.stop();
       if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
       else process.stdout.write(('moves' in r ? formatMoves(r) : formatCopy(r)) + '\n');
