@@ -254,6 +254,7 @@ interface JobView {
   lengthBytes: number;
   bytesDone: number;
   doneBytes: number;
+  capture?: { links: string[]; path: string };
   /** While verifying: bytes of the range read back and compared. */
   verifiedBytes?: number;
   error?: { code: string; message: string; hint?: string };
@@ -304,7 +305,7 @@ export async function liveCopyAction(req: { src: string; dst: string; srcOffset:
           `job ${job.id}: ${r.mode} copy of ${formatBytes(job.lengthBytes)} via ${r.relay}: done, ${r.verified === null ? 'NOT verified (--no-verify)' : 'verified by reading both ranges back through the devices'}`,
           `  this run moved ${formatBytes(r.movedBytes)} in ${r.wallSeconds.toFixed(2)} s wall (${r.mbPerSecWall.toFixed(1)} MB/s${r.pace === 'none' ? '; unpaced, so simulated time says nothing' : `; ${r.mbPerSecSimulated.toFixed(1)} MB/s in simulated time`}); verification ${r.verifySeconds.toFixed(2)} s`,
           `  host link payload during the move: ${formatBytes(r.hostLink.downstreamPayloadBytes)} down, ${formatBytes(r.hostLink.upstreamPayloadBytes)} up`,
-          ...(r.captured ? [`  captured ${(r.captured as { frames: number }).frames} frames into ${(r.captured as { path: string }).path} (the host node's side; wall-clock timestamps)`] : []),
+          ...(r.captured ? [`  captured ${(r.captured as { frames: number }).frames} frames on ${(job.capture?.links ?? []).join(', ')} into ${(r.captured as { path: string }).path} (the move, not the verification's reads; wall-clock timestamps)`] : []),
         ].join('\n') + '\n',
       );
     }

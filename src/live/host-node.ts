@@ -264,7 +264,11 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
                   r.verifiedBytes = n;
                   s.progressMs = performance.now();
                 },
-                verifying: () => jobs.update(id, { state: 'verifying', doneBytes: rec.lengthBytes }),
+                verifying: () => {
+                  jobs.update(id, { state: 'verifying', doneBytes: rec.lengthBytes });
+                  // A capture holds the move, not the verification's reads: it ends here (finish merges it).
+                  void (capture as JobCapture | null)?.stop().catch(() => {});
+                },
                 cancelled: () => cancels.has(id),
               },
               (res) => (res === 'cancelled' ? finish({ state: 'cancelled' }) : finish({ state: res.verified !== false ? 'done' : 'failed', doneBytes: rec.lengthBytes, result: { ...res, pace: o.pace }, ...(res.verified !== false ? {} : { error: { code: 'VERIFY_FAILED', message: `the destination range differs from the source (sha256 ${res.dstSha256} != ${res.srcSha256})` } }) })),
