@@ -58,7 +58,7 @@ async function runShard(command: ShardCommand, parameters: Record<string, unknow
   const file = shardFile(command, parameters, spec, jobs, results, wallSeconds);
   const [written] = await writeArtifacts(o.out, [{ name: shardFileName(command, spec).replace(/\.json$/, ''), json: file }]);
   if (o.json) process.stdout.write(JSON.stringify(file) + '\n');
-  else process.stdout.write(`shard ${shardName(spec)} of ${command}: ${mine.length} of ${jobs.length} jobs; wrote ${written}\nonce every shard is done: dconnect merge ${o.out}/${command}.shard-*-of-${spec.count}.json --out DIR\n`);
+  else process.stdout.write(`shard ${shardName(spec)} of ${command}: ${mine.length} of ${jobs.length} jobs; wrote ${written}\nonce every shard is done: dconnect merge ${o.out}/${command}.shard-*-of-${spec.count}.json --out ${o.out}\n`);
 }
 
 export async function reproAction(o: RunOptions & { runs: string; size: string; only?: string; fidelity: FidelityMode }, t: Loaded): Promise<void> {

@@ -184,8 +184,10 @@ export function fig5Chart(r: ReproResult): TopLevelSpec {
 }
 
 export function fig6Chart(r: ReproResult): TopLevelSpec {
-  const values = r.fig6!.points.flatMap((p) => [
-    { commands: p.commands, mbPerSec: p.mbPerSec, source: 'model', label: p.mbPerSec.toFixed(0) },
+  // A label goes below its point where the line climbs (by 2% or more) to the next one, else above: never on the line.
+  const pts = r.fig6!.points;
+  const values = pts.flatMap((p, i) => [
+    { commands: p.commands, mbPerSec: p.mbPerSec, source: 'model', label: p.mbPerSec.toFixed(0), below: i + 1 < pts.length && pts[i + 1].mbPerSec > 1.02 * p.mbPerSec },
     ...(p.paperMbPerSec === null ? [] : [{ commands: p.commands, mbPerSec: p.paperMbPerSec, source: 'paper (Fig. 6)', label: '' }]),
   ]);
   const domain = r.testbed ? ['model'] : ['model', 'paper (Fig. 6)'];
@@ -205,7 +207,8 @@ export function fig6Chart(r: ReproResult): TopLevelSpec {
     layer: [
       { transform: [{ filter: "datum.source === 'model'" }], mark: { type: 'line', strokeWidth: 2 } },
       { mark: { type: 'point', filled: true, size: 90, opacity: 1 }, encoding: { shape: { field: 'source', type: 'nominal', title: null, scale: { domain, range: ['circle', 'diamond'] } } } },
-      { transform: [{ filter: "datum.source === 'model'" }], mark: { type: 'text', dy: 16, fontSize: 11 }, encoding: { text: { field: 'label' } } },
+      { transform: [{ filter: "datum.source === 'model' && datum.below" }], mark: { type: 'text', dy: 16, fontSize: 11 }, encoding: { text: { field: 'label' } } },
+      { transform: [{ filter: "datum.source === 'model' && !datum.below" }], mark: { type: 'text', dy: -14, fontSize: 11 }, encoding: { text: { field: 'label' } } },
     ],
   } as TopLevelSpec;
 }
