@@ -146,6 +146,7 @@ export async function nodeAction(topology: Topology | null, o: LiveFabricOptions
     writeSettings(state, s);
   }
   const node = checkNode(s.topology, o.name);
+  if (node.role === 'host') await probeTcp(s); // a clear error, not EADDRINUSE from deep in a server
   const listen = parseAddress(o.listen ?? `${s.listenHost}:0`, '--listen');
   const peers: Record<string, { host: string; port: number }> = {};
   for (const p of o.peer ?? []) {
