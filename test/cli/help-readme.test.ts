@@ -64,6 +64,15 @@ test('completion bash completes every subcommand and a command\'s options and ch
   }
 });
 
+test('a mistyped subcommand or option is answered with the nearest one', () => {
+  const cmd = run('cpy', 'sda', 'sdb');
+  assert.equal(cmd.code, 2);
+  assert.match(cmd.stderr, /unknown command 'cpy'\n\(Did you mean copy\?\)/);
+  const opt = run('copy', 'sda', 'sdb', '--lenght', '1MiB');
+  assert.equal(opt.code, 2);
+  assert.match(opt.stderr, /Did you mean --length\?/);
+});
+
 test('a mistyped --set path is answered with the nearest one', () => {
   const r = run('copy', 'sda', 'sdb', '--length', '1MiB', '--set', 'host.lane=1');
   assert.equal(r.code, 2);
