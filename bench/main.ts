@@ -51,6 +51,33 @@ import { runLiveBench } from './live.js';
 
 const args = process.argv.slice(2);
 const flag = (n: string) => args.includes(n);
+
+/** What each section costs on the project's 2-core machine (from its targets and past runs): said by --help and at the start. */
+const SECTIONS = [
+  ['memory', 'a 1 GiB copy in a child process, under a minute'],
+  ['kernel', 'about a minute with ns-3 installed, seconds without'],
+  ['model', 'the paper\'s move direct and conventional, 3 runs each, a minute or two'],
+  ['sweep', '6 points, 3 runs, up to 30 s a run'],
+  ['repro', 'the whole evaluation once, up to 60 s (--skip-repro)'],
+  ['scale', 'fig7 on paper-2012 and modern, up to 8 minutes (--skip-scale)'],
+  ['nbd', 'nbdcopy against copy --live, a few minutes, only with the Debian tools (--skip-nbd)'],
+  ['nic', 'three NIC moves at full fidelity and two at 4x, a few minutes (--skip-nic)'],
+  ['live', 'real processes, about 7 minutes, --quick about 2.5 (--skip-live)'],
+] as const;
+if (flag('--help')) {
+  process.stdout.write(
+    [
+      'npm run bench -- [--json] [--quick] [--size SIZE] [--runs N] [--fidelity fast|full] [--skip-repro] [--skip-scale] [--skip-nic] [--skip-live] [--skip-nbd]',
+      'How fast the simulator runs here, each figure beside its target. The whole run takes 15 minutes or more;',
+      '--quick (64 MiB moves, 1 run, smaller live runs) about a third of that; --skip-* leave sections out, e.g.',
+      'npm run bench -- --quick --skip-scale --skip-live --skip-nbd for a few minutes. Sections, in order:',
+      ...SECTIONS.map(([n, cost]) => `  ${n.padEnd(7)} ${cost}`),
+      '',
+    ].join('\n'),
+  );
+  process.exit(0);
+}
+process.stderr.write(`bench: ${flag('--quick') ? 'quick run' : 'the whole run takes 15 minutes or more (--quick about a third; --help says what each section costs)'}\n`);
 const opt = (n: string, d: string) => (args.includes(n) ? args[args.indexOf(n) + 1] : d);
 const quick = flag('--quick');
 const json = flag('--json');

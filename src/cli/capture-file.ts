@@ -2,6 +2,8 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { DconnectError } from '../core/errors.js';
 import { captureConnect } from '../runtime/capture.js';
 import { pcapFileHeader, pcapRecord } from '../runtime/pcap.js';
+import { pcapngInterface, pcapngPacket, pcapngSectionHeader } from '../runtime/pcapng.js';
+import { checkOutputFile } from './output-paths.js';
 import type { ConnectFn } from '../topology/builder.js';
 import type { Topology } from '../topology/schema.js';
 
@@ -10,14 +12,19 @@ const BUFFER_BYTES = 1 << 20;
 
 /**
  * `copy --capture LINK[,LINK...] --pcap FILE`: a channel factory that captures the named links into
- * FILE as they are simulated (written in 1 MiB pieces), and `close` to finish the file.
+ * FILE (pcapng, one interface per link, when FILE ends in .pcapng; else pcap, one link) as they are simulated (written in 1 MiB pieces), and `close` to finish the file.
  */
-export function openCapture(topology: Topology, capture: string | undefined, pcap: string | undefined, inner?: ConnectFn): { connect: ConnectFn; close: () => { frames: number; path: string } } | null {
+export function openCapture(topology: Topology, capture: string | undefined, pcap: string | undefined, inner?: ConnectFn): { connect: ConnectFn; close: () => { frames: number; path: string; perLink: [string, number][] } } | null {
   if (capture === undefined && pcap === undefined) return null;
   if (capture === undefined || pcap === undefined) throw new DconnectError('BAD_OPTION', '--capture and --pcap go together', 'e.g. --capture host --pcap move.pcap (dconnect links lists the link names)');
   const links = capture.split(',').map((l) => l.trim()).filter((l) => l.length > 0);
   if (links.length === 0) throw new DconnectError('BAD_OPTION', '--capture names no link', 'dconnect links lists them, e.g. --capture host,box0.slot2');
+  checkOutputFile(pcap, '--pcap');
+  // pcapng names each cable (one interface each); classic pcap has no interfaces, so it takes one cable.
+  const ng = /\.pcapng$/i.test(pcap);
+  if (!ng && links.length > 1) throw new DconnectError('BAD_OPTION', `--pcap '${pcap}': a capture of ${links.length} cables needs pcapng, which says which cable each frame was on`, `name the file ${pcap.replace(/\.pcap$/i, '')}.pcapng`);
   let frames = 0;
+  const perLink = new Map(links.map((l) => [l, 0]));
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
   let fd: number | null = null;
@@ -26,15 +33,17 @@ export function openCapture(topology: Topology, capture: string | undefined, pca
   const flush = () => {
     if (fd === null) {
       fd = openSync(pcap, 'w');
-      writeSync(fd, pcapFileHeader());
+      if (ng) for (const b of [pcapngSectionHeader(), ...links.map(pcapngInterface)]) writeSync(fd, b);
+      else writeSync(fd, pcapFileHeader());
     }
     for (const p of pending) writeSync(fd, p);
     pending = [];
     pendingBytes = 0;
   };
-  const connect = captureConnect(topology, links, (_link, timePs, frame) => {
-    const rec = pcapRecord(timePs, frame);
+  const connect = captureConnect(topology, links, (link, timePs, frame) => {
+    const rec = ng ? pcapngPacket(links.indexOf(link), timePs, frame) : pcapRecord(timePs, frame);
     frames++;
+    perLink.set(link, (perLink.get(link) ?? 0) + 1);
     pending.push(rec);
     pendingBytes += rec.length;
     if (pendingBytes >= BUFFER_BYTES) flush();
@@ -46,7 +55,7 @@ export function openCapture(topology: Topology, capture: string | undefined, pca
       flush();
       closeSync(fd!);
       fd = null;
-      return { frames, path: pcap };
+      return { frames, path: pcap, perLink: [...perLink] };
     },
   };
 }

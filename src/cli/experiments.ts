@@ -18,6 +18,7 @@ import type { Override } from '../topology/params.js';
 import type { Topology } from '../topology/schema.js';
 import { parseSeed, parseVia } from './args.js';
 import { jobProgress } from './progress.js';
+import { checkOutputDir } from './output-paths.js';
 
 /**
  * The actions of `repro`, `sweep` and `merge` (loaded on demand: the experiments pull in the chart
@@ -57,12 +58,13 @@ async function runShard(command: ShardCommand, parameters: Record<string, unknow
   const file = shardFile(command, parameters, spec, jobs, results, wallSeconds);
   const [written] = await writeArtifacts(o.out, [{ name: shardFileName(command, spec).replace(/\.json$/, ''), json: file }]);
   if (o.json) process.stdout.write(JSON.stringify(file) + '\n');
-  else process.stdout.write(`shard ${shardName(spec)} of ${command}: ${mine.length} of ${jobs.length} jobs; wrote ${written}\nonce every shard is done: dconnect merge ${o.out}/${command}.shard-*-of-${spec.count}.json --out DIR\n`);
+  else process.stdout.write(`shard ${shardName(spec)} of ${command}: ${mine.length} of ${jobs.length} jobs; wrote ${written}\nonce every shard is done: dconnect merge ${o.out}/${command}.shard-*-of-${spec.count}.json --out ${o.out}\n`);
 }
 
 export async function reproAction(o: RunOptions & { runs: string; size: string; only?: string; fidelity: FidelityMode }, t: Loaded): Promise<void> {
   const plan: ReproPlan = { topology: t.topology, overrides: t.overrides, runs: parseCount(o.runs, '--runs', 1, 100), sizeBytes: parseSize(o.size, '--size'), only: o.only === undefined ? undefined : parseFigures(o.only), fidelity: o.fidelity };
   const spec = o.shard === undefined ? undefined : parseShard(o.shard);
+  checkOutputDir(o.out);
   const jobs = reproJobs(plan);
   const fig8 = jobs.find((j) => j.nic !== undefined);
   if (fig8 && fig8.topology.name !== plan.topology.name) process.stderr.write(`repro: fig8 runs on ${fig8.topology.name}: ${plan.topology.name} has no NIC\n`);
@@ -101,12 +103,14 @@ async function writeRepro(r: ReproResult, o: { out: string; json?: boolean }, wa
 }
 
 export async function sweepAction(o: RunOptions & { param: string[]; metric: Metric; via: string; size: string; seed: string; fidelity: FidelityMode }, t: Loaded): Promise<void> {
+  if (o.param.length === 0) throw new DconnectError('BAD_PARAM', 'sweep needs at least one --param', 'e.g. dconnect sweep --param host.lanes=1,2,4,8 (a wrong path lists the valid ones)');
   const params = o.param.map((p) => parseSweepParam(t.topology, p));
   if (params.length > 3) throw new DconnectError('BAD_PARAM', `${params.length} parameters given; a sweep takes at most 3`);
   const points = params.reduce((n, p) => n * p.values.length, 1);
   if (points > 1000) throw new DconnectError('BAD_PARAM', `the sweep has ${points} points; at most 1000`, 'give fewer values');
   const plan: SweepPlan = { topology: t.topology, overrides: t.overrides, params, via: parseVia(o.via), sizeBytes: parseSize(o.size, '--size'), seed: parseSeed(o.seed), metric: o.metric, fidelity: o.fidelity };
   const spec = o.shard === undefined ? undefined : parseShard(o.shard);
+  checkOutputDir(o.out);
   const jobs = sweepJobs(plan);
   const value = (r: JobResult) => metricText(o.metric, r[o.metric]);
   if (spec) return runShard('sweep', sweepParameters(plan), jobs, spec, o, value);
@@ -130,6 +134,7 @@ function metricText(metric: Metric, v: number): string {
 
 /** `dconnect merge FILES... --out DIR`: every check first, so a bad set writes nothing. */
 export async function mergeAction(paths: string[], o: { out: string; json?: boolean }): Promise<void> {
+  checkOutputDir(o.out);
   const m = mergeShards(
     paths.map((path) => ({ path, file: readShardFile(path) })),
     jobsOf,

@@ -1,7 +1,19 @@
-import { formatBytes, formatTimePs } from '../core/units.js';
+import { formatBytes, formatSizeExact, formatTimePs } from '../core/units.js';
 import type { CopyResult, Fidelity, LinkPayload, MovesResult } from '../runtime/copy.js';
 import { tagOf } from '../experiments/fidelity.js';
 import type { NicMoveResult } from '../runtime/nic-moves.js';
+
+/** Columns padded to their widest cell (the header's included), two spaces apart, one row a line. */
+export function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  return [head, ...rows].map((r) => r.map((c, i) => (c ?? '').padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+}
+
+/** Drives are sold in decimal units (the paper's "256 GB"); memory in binary ones (formatBytes). */
+export const driveCapacity = (bytes: number): string => (bytes >= 1e9 ? `${+(bytes / 1e9).toFixed(1)} GB` : `${+(bytes / 1e6).toFixed(1)} MB`);
+
+/** A move's end as the command line takes it: `sda:1GiB`, not `sda:1073741824`. */
+export const end = (device: string, offsetBytes: number): string => `${device}:${formatSizeExact(offsetBytes)}`;
 
 /** The host link's payload each way: what the paper's PCIe analyzer showed. */
 export function hostLinkLines(h: LinkPayload, movedBytes: number): string[] {
@@ -19,7 +31,7 @@ export function fidelityLines(f: Fidelity): string[] {
 
 export function formatCopy(r: CopyResult): string {
   const lines = [
-    `${r.mode} move ${r.src}:${r.srcOffset} -> ${r.dst}:${r.dstOffset}, ${formatBytes(r.bytes)} in ${formatBytes(r.chunkBytes)} chunks, ${r.depth} commands in flight, host link x${r.hostLanes}`,
+    `${r.mode} move ${end(r.src, r.srcOffset)} -> ${end(r.dst, r.dstOffset)}, ${formatBytes(r.bytes)} in ${formatBytes(r.chunkBytes)} chunks, ${r.depth} commands in flight, run by ${r.host ?? 'host'}, host link x${r.hostLanes}`,
     `  time        ${formatTimePs(r.simulatedSeconds * 1e12)} simulated`,
     `  bandwidth   ${r.mbPerSec.toFixed(1)} MB/s (relayed by ${r.relay})`,
     `  verified    ${r.verified ? 'yes' : 'NO: destination differs from source'} (sha256 ${r.sha256.slice(0, 16)}...)`,
@@ -34,10 +46,10 @@ export function formatCopy(r: CopyResult): string {
 export function formatMoves(r: MovesResult): string {
   const bytes = r.aggregate.bytes;
   const lines = [
-    `${r.moves.length} ${r.moves[0].mode} moves at once, ${formatBytes(r.moves[0].bytes)} each in ${formatBytes(r.chunkBytes)} chunks, ${r.depth} commands in flight per move, host link x${r.hostLanes}`,
+    `${r.moves.length} ${r.moves[0].mode} moves at once, ${formatBytes(r.moves[0].bytes)} each in ${formatBytes(r.chunkBytes)} chunks, ${r.depth} commands in flight per move, run by ${[...new Set(r.moves.map((m) => m.host ?? 'host'))].join(' and ')}, host link x${r.hostLanes}`,
     ...r.moves.map(
       (m) =>
-        `  ${`${m.src}:${m.srcOffset} -> ${m.dst}:${m.dstOffset}`.padEnd(24)} ${m.mbPerSec.toFixed(1).padStart(8)} MB/s  via ${m.relay}  ${m.verified ? 'verified' : 'NOT VERIFIED'} (sha256 ${m.sha256.slice(0, 16)}...)`,
+        `  ${`${end(m.src, m.srcOffset)} -> ${end(m.dst, m.dstOffset)}`.padEnd(24)} ${m.mbPerSec.toFixed(1).padStart(8)} MB/s  via ${m.relay}  ${m.verified ? 'verified' : 'NOT VERIFIED'} (sha256 ${m.sha256.slice(0, 16)}...)`,
     ),
     `  aggregate   ${r.aggregate.mbPerSec.toFixed(1)} MB/s (${formatBytes(bytes)} in ${formatTimePs(r.aggregate.simulatedSeconds * 1e12)} simulated, until the last move ended)`,
     ...hostLinkLines(r.hostLink, bytes),
@@ -50,7 +62,7 @@ export function formatMoves(r: MovesResult): string {
 /** A move with a NIC (serve, ingest, pipeline): as a copy's, with the frames and the NIC. */
 export function formatNicMove(r: NicMoveResult): string {
   const lines = [
-    `${r.mode} ${r.kind} ${r.src}${r.src.startsWith('net:') ? '' : `:${r.srcOffset}`} -> ${r.dst}${r.dst.startsWith('net:') ? '' : `:${r.dstOffset}`} through ${r.nic}, ${formatBytes(r.bytes)}${r.kind === 'pipeline' ? '' : ` in ${formatBytes(r.chunkBytes)} chunks, ${r.depth} commands in flight`}, host link x${r.hostLanes}`,
+    `${r.mode} ${r.kind} ${r.src.startsWith('net:') ? r.src : end(r.src, r.srcOffset)} -> ${r.dst.startsWith('net:') ? r.dst : end(r.dst, r.dstOffset)} through ${r.nic}, ${formatBytes(r.bytes)}${r.kind === 'pipeline' ? '' : ` in ${formatBytes(r.chunkBytes)} chunks, ${r.depth} commands in flight`}, host link x${r.hostLanes}`,
     `  time        ${formatTimePs(r.simulatedSeconds * 1e12)} simulated`,
     `  bandwidth   ${r.mbPerSec.toFixed(1)} MB/s (relayed by ${r.relay})`,
     `  verified    ${r.verified ? 'yes' : 'NO: the far end differs from the source'} (at the far end, byte for byte)`,
@@ -59,4 +71,11 @@ export function formatNicMove(r: NicMoveResult): string {
     ...fidelityLines(r.fidelity),
   ];
   return lines.join('\n');
+}
+
+/** The cables a capture holds, each with its frames when there are several: `host (80) and box0.slot2 (40)`. */
+export function capturedOn(perLink: [string, number][]): string {
+  if (perLink.length === 1) return perLink[0][0];
+  const parts = perLink.map(([l, n]) => `${l} (${n})`);
+  return `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}`;
 }

@@ -3,7 +3,7 @@
  * host node's control API. Live code runs here and in src/live/, never in the model layers.
  */
 import { DconnectError } from '../core/errors.js';
-import { formatBytes } from '../core/units.js';
+import { formatBytes, formatSizeExact } from '../core/units.js';
 import { parseFault, parseMediaError } from '../runtime/faults.js';
 import type { Topology } from '../topology/schema.js';
 import { runBoxNode } from '../live/box-node.js';
@@ -13,8 +13,11 @@ import { runHostNode } from '../live/host-node.js';
 import { checkNode, crossingLinks, nodesOf } from '../live/placement.js';
 import { PACES, type Pace } from '../live/realtime-scheduler.js';
 import { StateDir } from '../live/state-dir.js';
-import { down, nodeStatuses, readSettings, up, writeSettings, type FabricSettings } from '../live/supervisor.js';
+import { down, nodeStatuses, readSettings, settingsPath, up, writeSettings, type FabricSettings } from '../live/supervisor.js';
+import { assertTcpFree } from '../live/port-probe.js';
+import { rmSync } from 'node:fs';
 import { progressBar } from './progress.js';
+import { liveDevicesText, stateArg, statusText, withState, type LiveDevices, type StatusJob, type StatusSession } from './live-format.js';
 
 export interface LiveFabricOptions {
   state: string;
@@ -90,10 +93,17 @@ function settingsOf(topology: Topology, o: LiveFabricOptions): FabricSettings {
   return { topology, pace, dilation, hardLimitMs, seed, faults, listenHost: o.listenHost ?? '127.0.0.1', controlTcp, nbdTcp, peerTimeoutMs };
 }
 
+/** The host node's TCP addresses (--nbd, --control-tcp) are free: checked before any node starts. */
+async function probeTcp(s: FabricSettings): Promise<void> {
+  if (s.nbdTcp) await assertTcpFree(s.nbdTcp, '--nbd');
+  if (s.controlTcp) await assertTcpFree(s.controlTcp, '--control-tcp');
+}
+
 export async function upAction(topology: Topology, given: boolean, o: LiveFabricOptions & { json?: boolean }): Promise<void> {
   const state = new StateDir(o.state);
   // A new fabric's settings are checked (and its dilation measured) before anything is written.
   const fresh = readSettings(state) === null ? settingsOf(topology, o) : null;
+  if (fresh) await probeTcp(fresh);
   state.ensure();
   const release = state.acquireUpLock();
   try {
@@ -103,19 +113,24 @@ export async function upAction(topology: Topology, given: boolean, o: LiveFabric
     }
     const running = s ? nodeStatuses(state, s.topology).filter((n) => n.running) : [];
     if (s && running.length === nodesOf(s.topology).length) {
-      say(`a fabric is already running in ${state.root}: ${running.map((n) => `${n.name} (pid ${n.pid})`).join(', ')}; dconnect status shows it, dconnect down stops it`);
+      say(`a fabric is already running in ${state.root}: ${running.map((n) => `${n.name} (pid ${n.pid})`).join(', ')}; dconnect status${stateArg(o.state)} shows it, dconnect down${stateArg(o.state)} stops it`);
       if (o.json) process.stdout.write(JSON.stringify({ started: [], nodes: running }) + '\n');
       return;
     }
+    const wrote = !s;
     if (!s) {
       s = fresh ?? settingsOf(topology, o); // fresh is null only if another up wrote settings meanwhile
       writeSettings(state, s);
-    }
-    const r = await up(state, s.topology, say);
+    } else if (!running.some((n) => n.role === 'host')) await probeTcp(s);
+    // up() stops the nodes it started if one fails; a fabric that never came up keeps no settings either.
+    const r = await up(state, s.topology, say).catch((e: unknown) => {
+      if (wrote) rmSync(settingsPath(state), { force: true });
+      throw e;
+    });
     // Boot now, so a fabric that cannot boot fails here, not at the first copy.
     const devices = await controlRequest<{ blockDevices: { name: string }[]; dcBuffers: { name: string }[] }>({ socketPath: state.controlSocketPath }, 'GET', '/devices', undefined, { timeoutMs: 120_000 });
     say(`fabric up in ${state.root}: ${s.topology.name}, pace ${s.pace}${s.pace === 'model' ? `, time dilation ${s.dilation}` : ''}; devices ${[...devices.blockDevices, ...devices.dcBuffers].map((d) => d.name).join(', ')}`);
-    say(`copy with: dconnect copy sda sdb --length 64MiB --live${o.state !== '.dconnect' ? ` --state ${o.state}` : ''}; NBD: nbdinfo --list 'nbd+unix:///?socket=${state.nbdSocketPath}'; stop with: dconnect down`);
+    say(`copy with: dconnect copy sda sdb --length 64MiB --live${stateArg(o.state)}; NBD: nbdinfo --list 'nbd+unix:///?socket=${state.nbdSocketPath}'; stop with: dconnect down${stateArg(o.state)}`);
     if (o.json) process.stdout.write(JSON.stringify({ started: r.started, nodes: r.nodes, devices }) + '\n');
   } finally {
     release();
@@ -132,6 +147,7 @@ export async function nodeAction(topology: Topology | null, o: LiveFabricOptions
     writeSettings(state, s);
   }
   const node = checkNode(s.topology, o.name);
+  if (node.role === 'host') await probeTcp(s); // a clear error, not EADDRINUSE from deep in a server
   const listen = parseAddress(o.listen ?? `${s.listenHost}:0`, '--listen');
   const peers: Record<string, { host: string; port: number }> = {};
   for (const p of o.peer ?? []) {
@@ -203,11 +219,11 @@ export async function downAction(o: { state: string; json?: boolean }): Promise<
 }
 
 interface HostStatus {
-  session: { epoch: number; booted: boolean; events: number; simulatedSeconds: number; lag: { events: number; maxMs: number; p99Ms: number } | null } | null;
+  session: StatusSession | null;
   pace: string;
   dilation: number;
   transport: Record<string, number>;
-  jobs: { id: string; state: string; src: string; dst: string; lengthBytes: number; bytesDone: number; doneBytes: number; error?: { message: string } }[];
+  jobs: StatusJob[];
 }
 
 export async function statusAction(o: { state: string; json?: boolean }): Promise<void> {
@@ -218,34 +234,20 @@ export async function statusAction(o: { state: string; json?: boolean }): Promis
   const host = nodes.find((n) => n.role === 'host');
   const hs = host?.running ? await controlRequest<HostStatus>({ socketPath: state.controlSocketPath }, 'GET', '/status').catch(() => null) : null;
   if (o.json) {
-    process.stdout.write(JSON.stringify({ state: state.root, topology: s.topology.name, pace: s.pace, dilation: s.dilation, nodes, session: hs?.session ?? null, transport: hs?.transport ?? null, jobs: (hs?.jobs ?? []).map((j) => ({ id: j.id, state: j.state, src: j.src, dst: j.dst, lengthBytes: j.lengthBytes, bytesDone: j.bytesDone, ...(j.error ? { error: j.error.message } : {}) })) }) + '\n');
+    process.stdout.write(JSON.stringify({ state: state.root, topology: s.topology.name, pace: s.pace, dilation: s.dilation, nodes, session: hs?.session ?? null, transport: hs?.transport ?? null, jobs: (hs?.jobs ?? []).map((j) => ({ id: j.id, state: j.state, src: j.src, dst: j.dst, srcOffset: j.srcOffset, dstOffset: j.dstOffset, lengthBytes: j.lengthBytes, bytesDone: j.bytesDone, ...(j.error ? { error: j.error.message } : {}) })) }) + '\n');
     return;
   }
-  process.stdout.write(`fabric ${state.root}: ${s.topology.name}, pace ${s.pace}${s.pace === 'model' ? `, time dilation ${s.dilation}` : ''}\n`);
-  for (const n of nodes) {
-    const rep = n.report as { lag?: { maxMs: number; p99Ms: number } | null; faults?: Record<string, number> | null } | undefined;
-    process.stdout.write(`  ${n.name.padEnd(8)} ${n.role.padEnd(4)} ${n.running ? `running, pid ${n.pid}` : 'stopped'}${n.udp ? `, udp ${n.udp.host}:${n.udp.port}` : ''}${n.control ? `, control ${n.control.socket}` : ''}${rep?.lag ? `, lag max ${rep.lag.maxMs.toFixed(1)} ms, p99 <= ${rep.lag.p99Ms} ms` : ''}${rep?.faults ? `, own cables: ${rep.faults.lost} lost, ${rep.faults.down} lost while down, ${rep.faults.overflowDrops} overflowed` : ''}\n`);
-  }
-  if (hs?.session) {
-    const l = hs.session.lag;
-    process.stdout.write(`  session ${hs.session.epoch}: ${hs.session.booted ? 'booted' : 'booting'}, ${hs.session.events} events, ${hs.session.simulatedSeconds.toFixed(3)} s simulated${l ? `, lag max ${l.maxMs.toFixed(1)} ms, p99 <= ${l.p99Ms} ms` : ''}\n`);
-  }
-  for (const j of hs?.jobs ?? []) {
-    process.stdout.write(`  job ${j.id}: ${j.state}, ${j.src} -> ${j.dst}, ${formatBytes(j.bytesDone)} of ${formatBytes(j.lengthBytes)}${j.error ? ` (${j.error.message})` : ''}\n`);
-  }
+  process.stdout.write(statusText({ root: state.root, topology: s.topology.name, pace: s.pace, dilation: s.dilation }, nodes, hs?.session ?? null, hs?.jobs ?? []) + '\n');
 }
 
 export async function liveDevicesAction(o: { state: string; json?: boolean }): Promise<void> {
   const state = new StateDir(o.state);
-  const d = await controlRequest<{ blockDevices: { name: string; serial: string; capacityBytes: number; box: string; slot: number; bdf: string }[]; dcBuffers: { name: string; sizeBytes: number; box: string; slot: number; bdf: string }[]; nics?: { name: string; mac: string; box: string; slot: number; bdf: string }[] }>({ socketPath: state.controlSocketPath }, 'GET', '/devices', undefined, { timeoutMs: 120_000 });
+  const d = await controlRequest<LiveDevices>({ socketPath: state.controlSocketPath }, 'GET', '/devices', undefined, { timeoutMs: 120_000 });
   if (o.json) {
     process.stdout.write(JSON.stringify(d) + '\n');
     return;
   }
-  for (const b of d.blockDevices) process.stdout.write(`${b.name}  ssd        ${b.box}/slot${b.slot}  ${b.bdf}  ${formatBytes(b.capacityBytes)}  ${b.serial}\n`);
-  for (const b of d.dcBuffers) process.stdout.write(`${b.name}  dc-buffer  ${b.box}/slot${b.slot}  ${b.bdf}  ${formatBytes(b.sizeBytes)}\n`);
-  // A NIC comes up live too (its network runs in its box's node); moves through it run in simulation.
-  for (const b of d.nics ?? []) process.stdout.write(`${b.name}  nic        ${b.box}/slot${b.slot}  ${b.bdf}  MAC ${b.mac}\n`);
+  process.stdout.write(liveDevicesText(d) + '\n');
 }
 
 interface JobView {
@@ -254,6 +256,9 @@ interface JobView {
   lengthBytes: number;
   bytesDone: number;
   doneBytes: number;
+  capture?: { links: string[]; path: string };
+  /** While verifying: bytes of the range read back and compared. */
+  verifiedBytes?: number;
   error?: { code: string; message: string; hint?: string };
   result?: Record<string, unknown> & { verified: boolean | null; mbPerSecWall: number; wallSeconds: number; mbPerSecSimulated: number; verifySeconds: number; hostLink: { upstreamPayloadBytes: number; downstreamPayloadBytes: number }; relay: string; mode: string; movedBytes: number; dilation?: number; lag?: { maxMs: number; p99Ms: number } | null };
 }
@@ -262,13 +267,15 @@ interface JobView {
 const POLL_MS = 200;
 
 /** Submits a copy (or resumes a job) and follows it to the end: a progress bar on a terminal, plain lines in logs. */
-export async function liveCopyAction(req: { src: string; dst: string; srcOffset: number; dstOffset: number; lengthBytes: number; via: string; chunkBytes?: number; depth?: number; verify?: boolean; capture?: { links: string[]; name: string } } | { resume: string }, o: { state: string; json?: boolean }): Promise<void> {
+export async function liveCopyAction(req: { src: string; dst: string; srcOffset: number; dstOffset: number; lengthBytes: number; via: string; chunkBytes?: number; depth?: number; verify?: boolean; capture?: { links: string[]; name: string } } | { resume: string; verify?: boolean }, o: { state: string; json?: boolean }): Promise<void> {
   const state = new StateDir(o.state);
   if (!('resume' in req) && req.capture) state.capturePath(req.capture.name); // a bad name is refused here, before anything is asked
   const target = { socketPath: state.controlSocketPath };
-  let job = 'resume' in req ? await controlRequest<JobView>(target, 'POST', `/jobs/${encodeURIComponent(req.resume)}/resume`) : await controlRequest<JobView>(target, 'POST', '/jobs', req, { timeoutMs: 120_000 });
-  say(`job ${job.id}: ${'resume' in req ? `resumed from byte ${job.doneBytes}` : 'submitted'} (dconnect status shows it; Ctrl-C cancels it)`);
-  const bar = progressBar(`copy ${job.id}`, job.lengthBytes, 'bytes', { lines: true });
+  let job = 'resume' in req ? await controlRequest<JobView>(target, 'POST', `/jobs/${encodeURIComponent(req.resume)}/resume`, req.verify === undefined ? undefined : { verify: req.verify }) : await controlRequest<JobView>(target, 'POST', '/jobs', req, { timeoutMs: 120_000 });
+  say(`job ${job.id}: ${'resume' in req ? `resumed from ${formatSizeExact(job.doneBytes)} into the range` : 'submitted'} (dconnect status${stateArg(o.state)} shows it; Ctrl-C cancels it)`);
+  // The copy's bar, then the verification's (reading both ranges back is as long again, and cancellable too).
+  let bar = progressBar(`copy ${job.id}`, job.lengthBytes, 'bytes', { lines: true });
+  let verifying = false;
   let interrupted = false;
   const onInt = () => {
     interrupted = true;
@@ -279,8 +286,15 @@ export async function liveCopyAction(req: { src: string; dst: string; srcOffset:
     while (job.state === 'queued' || job.state === 'running' || job.state === 'verifying') {
       await new Promise((r) => setTimeout(r, POLL_MS));
       job = await controlRequest<JobView>(target, 'GET', `/jobs/${job.id}`);
-      bar.update(job.bytesDone);
+      if (job.state === 'verifying' && !verifying) {
+        verifying = true;
+        bar.update(job.lengthBytes);
+        bar.stop();
+        bar = progressBar(`verify ${job.id}`, job.lengthBytes, 'bytes', { lines: true });
+      }
+      bar.update(verifying ? (job.verifiedBytes ?? 0) : job.bytesDone);
     }
+    if (job.state === 'done') bar.update(job.lengthBytes);
   } finally {
     bar.stop();
     process.off('SIGINT', onInt);
@@ -294,18 +308,20 @@ export async function liveCopyAction(req: { src: string; dst: string; srcOffset:
           `job ${job.id}: ${r.mode} copy of ${formatBytes(job.lengthBytes)} via ${r.relay}: done, ${r.verified === null ? 'NOT verified (--no-verify)' : 'verified by reading both ranges back through the devices'}`,
           `  this run moved ${formatBytes(r.movedBytes)} in ${r.wallSeconds.toFixed(2)} s wall (${r.mbPerSecWall.toFixed(1)} MB/s${r.pace === 'none' ? '; unpaced, so simulated time says nothing' : `; ${r.mbPerSecSimulated.toFixed(1)} MB/s in simulated time at dilation ${r.dilation}${r.lag ? `, lag max ${r.lag.maxMs.toFixed(1)} ms, p99 ${r.lag.p99Ms.toFixed(1)} ms` : ''}`}); verification ${r.verifySeconds.toFixed(2)} s`,
           `  host link payload during the move: ${formatBytes(r.hostLink.downstreamPayloadBytes)} down, ${formatBytes(r.hostLink.upstreamPayloadBytes)} up`,
-          ...(r.captured ? [`  captured ${(r.captured as { frames: number }).frames} frames into ${(r.captured as { path: string }).path} (the host node's side; wall-clock timestamps)`] : []),
+          ...(r.captured ? [`  captured ${(r.captured as { frames: number }).frames} frames on ${(job.capture?.links ?? []).join(', ')} into ${(r.captured as { path: string }).path} (the move, not the verification's reads; wall-clock timestamps)`] : []),
         ].join('\n') + '\n',
       );
     }
     return;
   }
   if (job.state === 'cancelled') {
-    say(`job ${job.id}: cancelled; bytes [0, ${job.doneBytes}) of the range are copied and flushed; dconnect copy --resume ${job.id} --live finishes it`);
+    const resume = `dconnect copy --resume ${job.id} --live${stateArg(o.state)}`;
+    if (job.doneBytes >= job.lengthBytes) say(`job ${job.id}: cancelled while verifying; the whole range is copied and flushed; ${resume} verifies it (add --no-verify to finish it unverified)`);
+    else say(`job ${job.id}: cancelled; bytes [0, ${job.doneBytes}) of the range are copied and flushed; ${resume} finishes it`);
     process.exitCode = interrupted ? 130 : 1;
     return;
   }
   say(`dconnect: error [${job.error?.code ?? 'FAILED'}]: job ${job.id} failed: ${job.error?.message ?? 'unknown'}`);
-  if (job.error?.hint) say(`  hint: ${job.error.hint}`);
+  if (job.error?.hint) say(`  hint: ${withState(job.error.hint, o.state)}`);
   process.exitCode = job.error?.code === 'VERIFY_FAILED' ? 3 : 1;
 }

@@ -8,13 +8,24 @@ import { listDevices } from '../runtime/devices.js';
 import { DEFAULT_PRESET, loadTopology } from '../topology/load.js';
 import { applySettings, overridesOf } from '../topology/params.js';
 import { FIDELITY_MODES, parseDeviceRange, parseSeed, parseVia } from './args.js';
-import { formatCopy, formatMoves } from './format.js';
+import { capturedOn, driveCapacity, formatCopy, formatMoves, table } from './format.js';
 import { openCapture } from './capture-file.js';
+import { checkOutputFile } from './output-paths.js';
+import { withState } from './live-format.js';
+import { completionScript, SHELLS } from './completion.js';
 import { listLinks } from '../runtime/capture.js';
-import { faultConnect, parseFault, parseMediaError } from '../runtime/faults.js';
+import { faultConnect, faultHelp, parseFault, parseMediaError } from '../runtime/faults.js';
 import { progressBar } from './progress.js';
 import { isNetEnd } from '../runtime/nic-moves.js';
 import { nicCopyAction } from './nic-copy.js';
+
+// A closed stdout or stderr (dconnect status | head -1) ends the command quietly, not with an EPIPE stack.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+}
 
 const program = new Command();
 program
@@ -68,19 +79,16 @@ program
       process.stdout.write(JSON.stringify({ devices }) + '\n');
       return;
     }
-    // Drives are sold in decimal units (the paper's "256 GB"); memory in binary ones.
-    const capacity = (d: (typeof devices)[number]) => (d.kind === 'nic' ? '-' : d.kind !== 'ssd' ? formatBytes(d.capacityBytes) : d.capacityBytes >= 1e9 ? `${+(d.capacityBytes / 1e9).toFixed(1)} GB` : `${+(d.capacityBytes / 1e6).toFixed(1)} MB`);
+    const capacity = (d: (typeof devices)[number]) => (d.kind === 'nic' ? '-' : d.kind !== 'ssd' ? formatBytes(d.capacityBytes) : driveCapacity(d.capacityBytes));
     const rows = devices.map((d) => [d.name, d.kind, `${d.box}/slot${d.slot}`, d.bdf, capacity(d), `0x${d.bar0.toString(16)}`, d.serial ?? (d.mac !== undefined ? `MAC ${d.mac}` : '-')]);
-    const head = ['NAME', 'KIND', 'BOX/SLOT', 'BDF', 'CAPACITY', 'BAR0', 'SERIAL'];
-    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    for (const r of [head, ...rows]) process.stdout.write(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n');
+    process.stdout.write(table(['NAME', 'KIND', 'BOX/SLOT', 'BDF', 'CAPACITY', 'BAR0', 'SERIAL'], rows) + '\n');
   });
 
 program
   .command('copy')
   .description('copy a range from one SSD to another, directly through the DC buffer (default) or through host memory; more pairs (sda sdb sdc sdd) move concurrently; net:CLIENT at either end moves through a NIC (sda net:client0, net:client0 sdb, net:client0 net:client1)')
-  .argument('[src]', 'source device and optional offset: sda or sda:1GiB')
-  .argument('[dst]', 'destination device and optional offset: sdb or sdb:4KiB')
+  .argument('[src]', "source drive, by name or serial, and optional offset: sda, sda:1GiB, or the serial 'dconnect devices' shows")
+  .argument('[dst]', 'destination drive (name or serial) and optional offset: sdb or sdb:4KiB')
   .argument('[more...]', 'further source/destination pairs, moved at the same time: sdc sdd ...')
   .option('--length <size>', 'bytes to move, with units: 512, 4KiB, 256MiB, 1GiB (required)')
   .option('--depth <n>', 'I/O commands in flight over source and destination together (the paper: 3)')
@@ -91,7 +99,7 @@ program
   .addOption(seedOption())
   .addOption(topologyOption())
   .addOption(setOption())
-  .option('--fault <spec>', "frame faults on cables, seeded by --seed (repeatable): loss=1%,reorder=1%,dup=0.5%,corrupt=0.1%, on every cable or ...@LINK on one; or media-error=sdb:LBA[:write] (reads, or writes, of that block fail)", (v: string, prev: string[] = []) => [...prev, v])
+  .option('--fault <spec>', faultHelp(false), (v: string, prev: string[] = []) => [...prev, v])
   .option('--capture <links>', "record the frames on these links (comma-separated; 'dconnect links' lists them, the host's cable is 'host') into --pcap")
   .option('--pcap <file>', 'the capture file: pcap, nanosecond timestamps in simulated time, real frame bytes (Wireshark, tshark)')
   .option('--host <name>', "the host that runs the move, in a topology of several (extraHosts); its devices are its ExpEther group's (default: the first, 'host')")
@@ -104,7 +112,8 @@ program
     if (o.resume !== undefined) {
       if (srcArg !== undefined) throw new DconnectError('BAD_OPTION', '--resume takes no devices: the job has them', `dconnect copy --resume ${o.resume} --live`);
       const { liveCopyAction } = await import('./live.js');
-      return liveCopyAction({ resume: o.resume }, o);
+      // --no-verify given on the resume changes the job's choice; otherwise the job keeps its own.
+      return liveCopyAction({ resume: o.resume, ...(cmd.getOptionValueSource('verify') === 'cli' ? { verify: o.verify } : {}) }, o);
     }
     if (srcArg === undefined || dstArg === undefined) throw new DconnectError('BAD_OPTION', 'copy needs a source and a destination', 'e.g. dconnect copy sda sdb --length 256MiB');
     if (o.length === undefined) throw new DconnectError('BAD_OPTION', 'copy needs --length', 'e.g. --length 256MiB');
@@ -144,11 +153,21 @@ program
     const fidelity: FidelityMode = faults?.hasDowns && o.fidelity === 'fast' ? 'full' : o.fidelity;
     if (fidelity !== o.fidelity) process.stderr.write('note: --fault down=... runs at --fidelity full (the fast fidelity could jump over the outage)\n');
     const capture = openCapture(topology, o.capture, o.pcap, faults?.connect);
-    const bar = progressBar('copy', lengthBytes * pairs.length, 'bytes', { lines: true });
+    let bar = progressBar('copy', lengthBytes * pairs.length, 'bytes', { lines: true });
+    // After the move, the verification (byte for byte) gets a bar of its own: on a long move it takes a while too.
+    const onVerify = (d: number, total: number) => {
+      if (d === 0) {
+        bar.update(total);
+        bar.stop();
+        bar = progressBar('verify', total, 'bytes', { lines: true });
+      }
+      bar.update(d);
+    };
     try {
-      const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity, onProgress: (d: number) => bar.update(d), connect: capture?.connect ?? faults?.connect, mediaErrors, onStart: faults?.start, ...(o.host ? { host: o.host } : {}) };
+      const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity, onProgress: (d: number) => bar.update(d), onVerify, connect: capture?.connect ?? faults?.connect, mediaErrors, onStart: faults?.start, ...(o.host ? { host: o.host } : {}) };
       // One pair keeps the single move's result shape; several report each move and the aggregate.
       const r = pairs.length === 1 ? runCopy({ ...common, ...pairs[0] }) : runMoves({ ...common, pairs });
+      bar.update(lengthBytes * pairs.length); // done (and verified): the fast fidelity's jump reports no progress of its own
       bar.stop();
       if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
       else process.stdout.write(('moves' in r ? formatMoves(r) : formatCopy(r)) + '\n');
@@ -162,7 +181,7 @@ program
         const c = capture.close();
         const f = r.fidelity;
         const jumped = f.totalChunks - f.detailedChunks;
-        process.stderr.write(`captured ${c.frames} frames on ${o.capture} into ${c.path}${jumped > 0 ? ` (the ${jumped} chunks the fast fidelity jumped carry no frames: --fidelity full captures every one)` : ''}\n`);
+        process.stderr.write(`captured ${c.frames} frames on ${capturedOn(c.perLink)} into ${c.path}${jumped > 0 ? ` (the ${jumped} chunks the fast fidelity jumped carry no frames: --fidelity full captures every one)` : ''}\n`);
       }
     } finally {
       bar.stop();
@@ -175,7 +194,7 @@ const liveFabricOptions = (c: Command) =>
     .option('--time-dilation <n|auto>', 'wall seconds per simulated second with --pace model (default auto: measured here)')
     .option('--hard-limit <ms>', 'stop a node with an error when an event runs this late (default: best effort, lag reported)')
     .addOption(seedOption())
-    .option('--fault <spec>', 'frame faults on the UDP channels, seeded: loss=1%,reorder=1%,dup=0.5%,corrupt=0.1% (repeatable; ...@LINK for one)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--fault <spec>', faultHelp(true), (v: string, prev: string[] = []) => [...prev, v])
     .option('--control-tcp <host:port>', 'serve the control API on loopback TCP too (the Unix socket is always there)')
     .option('--peer-timeout <ms>', 'the host gives up on a box it waits on after this long without hearing from it (boxes send keepalives; slow progress is not silence); the job fails, resumable; default 5000')
     .option('--nbd <host:port>', 'serve the block devices over NBD on loopback TCP too, e.g. 127.0.0.1:10809 (the Unix socket nbd.sock is always there)');
@@ -248,7 +267,7 @@ program
   .option('--runs <n>', 'runs per Fig. 5 bar (they differ by seed)', '10')
   .option('--size <size>', 'bytes moved per run (the paper: 1 GB)', '1GiB')
   .option('--only <figures>', "the figures to run, comma-separated: fig5, fig6 (the paper's, the default), fig7 (concurrent pairs), fig8 (moves through a NIC, on paper-2012-nic; both beyond the paper)")
-  .option('--out <dir>', 'where to write fig5/fig6 .json/.svg/.png and report.md', 'results')
+  .option('--out <dir>', 'where to write each figure run (fig5 to fig8) as .json/.svg/.png, and report.md', 'results')
   .option('--threads <n>', 'worker threads (default: one per core)')
   .addOption(fidelityOption())
   .addOption(topologyOption())
@@ -293,6 +312,14 @@ program
     await mergeAction(files, o);
   });
 
+program
+  .command('completion')
+  .description('print a shell completion script for dconnect, generated from its commands: source <(dconnect completion bash), or for zsh source <(dconnect completion zsh)')
+  .argument('<shell>', `the shell: ${SHELLS.join(' or ')}`)
+  .action((shell: string) => {
+    process.stdout.write(completionScript(program, shell));
+  });
+
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
@@ -300,7 +327,9 @@ try {
   if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 2);
   if (e instanceof DconnectError) {
     process.stderr.write(`dconnect: error [${e.code}]: ${e.message}\n`);
-    if (e.hint) process.stderr.write(`  hint: ${e.hint}\n`);
+    // A hint's commands carry the --state this command was given, so they work when pasted.
+    const state = program.commands.find((c) => c.getOptionValueSource('state') === 'cli')?.opts().state as string | undefined;
+    if (e.hint) process.stderr.write(`  hint: ${state === undefined ? e.hint : withState(e.hint, state)}\n`);
     process.exit(2);
   }
   throw e;

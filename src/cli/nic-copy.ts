@@ -5,7 +5,7 @@ import type { Topology } from '../topology/schema.js';
 import { parseDeviceRange, parseSeed, parseVia } from './args.js';
 import { openCapture } from './capture-file.js';
 import { faultConnect, parseFault, parseMediaError } from '../runtime/faults.js';
-import { formatNicMove } from './format.js';
+import { capturedOn, formatNicMove } from './format.js';
 import { progressBar } from './progress.js';
 
 interface NicCopyOptions {
@@ -74,6 +74,7 @@ export function nicCopyAction(topology: Topology, srcArg: string, dstArg: string
   try {
     const connect = capture?.connect ?? faults?.connect;
     const r = runNicMove({ ...req, ...(connect ? { connect } : {}), ...(faults ? { onStart: faults.start } : {}), onProgress: (d) => bar.update(d) });
+    bar.update(req.lengthBytes);
     bar.stop();
     if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
     else process.stdout.write(formatNicMove(r) + '\n');
@@ -84,7 +85,7 @@ export function nicCopyAction(topology: Topology, srcArg: string, dstArg: string
     }
     if (capture) {
       const c = capture.close();
-      process.stderr.write(`captured ${c.frames} frames on ${o.capture} into ${c.path}\n`);
+      process.stderr.write(`captured ${c.frames} frames on ${capturedOn(c.perLink)} into ${c.path}\n`);
     }
   } finally {
     bar.stop();

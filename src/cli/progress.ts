@@ -2,23 +2,18 @@ import cliProgress from 'cli-progress';
 import type { JobDone } from '../experiments/pool.js';
 import { tagOf } from '../experiments/fidelity.js';
 
+/** Off a terminal, a plain progress line is printed at least this often while values come in, ms. */
+export const LINE_EVERY_MS = 5000;
+
 /**
  * A progress bar on stderr when it is a terminal. Elsewhere (CI, pipes) silent, or with `lines`, a
- * plain line at every tenth of the total, so a long single run (a `--fidelity full` copy) shows in logs.
+ * plain line at every tenth of the total or every LINE_EVERY_MS, whichever comes first, and a last
+ * one at the end, so a long single run (a `--fidelity full` copy, a live job) shows steadily in logs.
  */
 export function progressBar(label: string, total: number, unit: string, opts: { lines?: boolean } = {}): { update(v: number): void; stop(): void } {
   if (!process.stderr.isTTY) {
     if (!opts.lines || total <= 0) return { update() {}, stop() {} };
-    let shown = 0;
-    return {
-      update: (v) => {
-        const tenth = Math.min(10, Math.floor((v / total) * 10));
-        if (tenth <= shown) return;
-        shown = tenth;
-        process.stderr.write(`${label}: ${tenth * 10}% (${v}/${total} ${unit})\n`);
-      },
-      stop() {},
-    };
+    return plainLines(label, total, unit);
   }
   const bar = new cliProgress.SingleBar(
     { format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | {duration_formatted}`, stream: process.stderr, hideCursor: true, clearOnComplete: true },
@@ -26,6 +21,35 @@ export function progressBar(label: string, total: number, unit: string, opts: { 
   );
   bar.start(total, 0);
   return { update: (v) => bar.update(v), stop: () => bar.stop() };
+}
+
+/** The off-a-terminal progress: `copy: 30% (3/10 bytes)` lines, by tenths and by time; the last at stop. */
+function plainLines(label: string, total: number, unit: string): { update(v: number): void; stop(): void } {
+  let tenthShown = 0;
+  let lastShown = 0;
+  let last = 0;
+  let shownAt = Date.now();
+  let stopped = false;
+  const show = (v: number) => {
+    process.stderr.write(`${label}: ${Math.floor((100 * v) / total)}% (${v}/${total} ${unit})\n`);
+    lastShown = v;
+    shownAt = Date.now();
+  };
+  return {
+    update: (v) => {
+      last = v;
+      const tenth = Math.min(10, Math.floor((v / total) * 10));
+      if (tenth > tenthShown) {
+        tenthShown = tenth;
+        show(v);
+      } else if (v > lastShown && Date.now() - shownAt >= LINE_EVERY_MS) show(v);
+    },
+    stop: () => {
+      // A run that jumps (the fast fidelity) or ends between tenths still says where it ended.
+      if (!stopped && last > lastShown) show(last);
+      stopped = true;
+    },
+  };
 }
 
 export interface JobProgress {

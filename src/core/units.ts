@@ -32,7 +32,11 @@ export function parseSize(text: string, what = 'size'): number {
     );
   }
   const bytes = Number(m[1]) * unit;
-  if (!Number.isSafeInteger(bytes)) {
+  // Too large first: above 2^53 a fraction cannot even be represented, so "not whole" would mislead.
+  if (bytes > Number.MAX_SAFE_INTEGER) {
+    throw new DconnectError('BAD_SIZE', `${what} '${text}' is too large: at most ${Number.MAX_SAFE_INTEGER} bytes (2^53 - 1, about 8 PiB)`, 'give a smaller size, e.g. 1GiB or 256GB');
+  }
+  if (!Number.isInteger(bytes)) {
     throw new DconnectError('BAD_SIZE', `${what} '${text}' is not a whole number of bytes`, 'use a whole number of bytes');
   }
   return bytes;
@@ -58,6 +62,16 @@ export function formatBytes(bytes: number): string {
   }
   const s = String(Number(v.toFixed(v < 10 ? 2 : 1)));
   return `${s} ${units[i]}`;
+}
+
+/**
+ * An exact size in the form parseSize reads back, in the largest binary unit that divides it:
+ * 1073741824 -> "1GiB", 12288 -> "12KiB", 1000 -> "1000". For offsets, which a user pastes back.
+ */
+export function formatSizeExact(bytes: number): string {
+  const units: [string, number][] = [['TiB', 1024 ** 4], ['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]];
+  for (const [u, n] of units) if (bytes !== 0 && bytes % n === 0) return `${bytes / n}${u}`;
+  return String(bytes);
 }
 
 /** Formats picoseconds in a readable unit. */

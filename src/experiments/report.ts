@@ -38,9 +38,9 @@ export function reproTables(r: ReproResult): string {
   }
   if (r.fig7) {
     out.push(`Fig. 7 (beyond the paper): aggregate over concurrent pairs, ${fmtSize(r.sizeBytes)} per pair, box of 16 SSDs; ${fidelityLine(r.fig7.fidelity)}`);
-    const rows = r.fig7.points.map((p) => [`x${p.hostLanes}`, p.mode, String(p.pairs), f1(p.mbPerSec), f1(p.perPairMbPerSec), `${f1(p.predicted.mbPerSec)} (${p.predicted.resource})`, tagOf(p.fidelity), p.limit.explanation]);
-    const widths = [10, 13, 6, 9, 9, columnWidth('predicted', rows, 5), columnWidth('method', rows, 6)];
-    out.push(pad(['host link', 'mode', 'pairs', 'aggregate', 'per pair', 'predicted', 'method', 'limited by'], widths));
+    const rows = r.fig7.points.map((p) => [`x${p.hostLanes}`, p.mode, String(p.pairs), f1(p.mbPerSec), f1(p.perPairMbPerSec), `<= ${f1(p.predicted.mbPerSec)} (${p.predicted.resource})`, tagOf(p.fidelity), p.limit.explanation]);
+    const widths = [10, 13, 6, 9, 9, columnWidth('ceiling (upper bound)', rows, 5), columnWidth('method', rows, 6)];
+    out.push(pad(['host link', 'mode', 'pairs', 'aggregate', 'per pair', 'ceiling (upper bound)', 'method', 'limited by'], widths));
     for (const row of rows) out.push(pad(row, widths));
     out.push('');
   }
@@ -92,9 +92,9 @@ export function reproMarkdown(r: ReproResult, run: { wallSeconds: number; shards
       '',
       '![Fig. 7](fig7.png)',
       '',
-      `The paper's claim (section 3): with many SSDs, pairs move in parallel, and Direct Connect's aggregate grows while the conventional system carries every byte over the host link twice. The box is the preset's, grown to 16 SSDs; ${fmtSize(r.sizeBytes)} per pair. "Predicted" is the smallest bandwidth ceiling computed by hand from the preset's parameters before the run (docs/calibration.md, "Fig. 7: predicted saturation"); where the model lands well below it, a window binds, and "limited by" says which.`,
+      `The paper's claim (section 3): with many SSDs, pairs move in parallel, and Direct Connect's aggregate grows while the conventional system carries every byte over the host link twice. The box is the preset's, grown to 16 SSDs; ${fmtSize(r.sizeBytes)} per pair. "Ceiling" is the smallest bandwidth ceiling computed by hand from the preset's parameters before the run (docs/calibration.md, "Fig. 7: predicted saturation"): an upper bound, not a prediction. Where the model lands well below it, a window binds, and "limited by" says which.`,
       '',
-      '| host link | mode | pairs | aggregate (MB/s) | per pair (MB/s) | predicted (MB/s) | predicted limit | method | limited by |',
+      '| host link | mode | pairs | aggregate (MB/s) | per pair (MB/s) | ceiling (MB/s, upper bound) | ceiling resource | method | limited by |',
       '|---|---|---|---|---|---|---|---|---|',
     );
     for (const p of r.fig7.points) md.push(`| x${p.hostLanes} | ${p.mode} | ${p.pairs} | ${f1(p.mbPerSec)} | ${f1(p.perPairMbPerSec)} | ${f1(p.predicted.mbPerSec)} | ${p.predicted.resource} | ${tagOf(p.fidelity)} | ${p.limit.explanation} |`);

@@ -160,7 +160,10 @@ export function fig5Chart(r: ReproResult): TopLevelSpec {
   const values = bars.map((b) => ({ setting: setting(b.hostLanes), mode: b.mode, mbPerSec: b.mbPerSec, lo: b.mbPerSec - b.stdevMbPerSec, hi: b.mbPerSec + b.stdevMbPerSec, paper: b.paperMbPerSec, label: b.mbPerSec.toFixed(0) }));
   const xEnc = { field: 'setting', type: 'nominal', title: `Server-side bridge PCIe link (Gen${gen})`, sort: [setting(8), setting(1)], axis: { labelAngle: 0 } } as const;
   const paperLayer = { mark: { type: 'point', shape: 'diamond', filled: true, size: 120, color: 'black' }, encoding: { y: { field: 'paper', type: 'quantitative', title: 'Bandwidth (MB/s)' }, shape: { datum: 'paper (Fig. 5)', type: 'nominal', title: null, scale: { range: ['diamond'] } } } };
-  const xOffset = { field: 'mode', sort: ['direct', 'conventional'] } as const;
+  // The bars fill their offset bands exactly (the gap is the scale's padding), so every other layer,
+  // placed at a band's centre, sits on its bar's centre: error bars, caps and the paper's diamonds.
+  const xOffset = { field: 'mode', sort: ['direct', 'conventional'], scale: { paddingInner: 0.08 } } as const;
+  const cap = (field: 'lo' | 'hi') => ({ mark: { type: 'tick', thickness: 1.5, size: 18, color: '#222' }, encoding: { y: { field, type: 'quantitative' } } });
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: { text: `Fig. 5: moving ${fmtSize(r.sizeBytes)} between two SSDs`, subtitle: [`model: mean of ${r.runs} run${r.runs === 1 ? '' : 's'}, error bars ±1 sd`, r.testbed ? `testbed ${r.preset} (not the paper's); multiplicity 3` : `diamonds: the paper; multiplicity 3`, fidelityLine(r.fig5!.fidelity)] },
@@ -170,8 +173,10 @@ export function fig5Chart(r: ReproResult): TopLevelSpec {
     data: { values },
     encoding: { x: xEnc, xOffset },
     layer: [
-      { mark: { type: 'bar', width: { band: 0.9 } }, encoding: { y: { field: 'mbPerSec', type: 'quantitative', title: 'Bandwidth (MB/s)', scale: { domain: [0, yMax(values.flatMap((v) => [v.hi, v.paper ?? 0]))] } }, color: { field: 'mode', type: 'nominal', title: 'Model', sort: ['direct', 'conventional'], scale: { range: ['#2f6db5', '#e08a2c'] } } } },
-      { mark: { type: 'errorbar', ticks: true, color: '#222' }, encoding: { y: { field: 'lo', type: 'quantitative', title: 'Bandwidth (MB/s)' }, y2: { field: 'hi' } } },
+      { mark: { type: 'bar' }, encoding: { y: { field: 'mbPerSec', type: 'quantitative', title: 'Bandwidth (MB/s)', scale: { domain: [0, yMax(values.flatMap((v) => [v.hi, v.paper ?? 0]))] } }, color: { field: 'mode', type: 'nominal', title: 'Model', sort: ['direct', 'conventional'], scale: { range: ['#2f6db5', '#e08a2c'] } } } },
+      { mark: { type: 'rule', color: '#222', strokeWidth: 1.5 }, encoding: { y: { field: 'lo', type: 'quantitative', title: 'Bandwidth (MB/s)' }, y2: { field: 'hi' } } },
+      cap('lo'),
+      cap('hi'),
       { mark: { type: 'text', dy: 16, fontSize: 13, fontWeight: 'bold', color: 'white' }, encoding: { y: { field: 'mbPerSec', type: 'quantitative', title: 'Bandwidth (MB/s)' }, text: { field: 'label' } } },
       ...(r.testbed ? [] : [paperLayer]),
     ],
@@ -179,8 +184,10 @@ export function fig5Chart(r: ReproResult): TopLevelSpec {
 }
 
 export function fig6Chart(r: ReproResult): TopLevelSpec {
-  const values = r.fig6!.points.flatMap((p) => [
-    { commands: p.commands, mbPerSec: p.mbPerSec, source: 'model', label: p.mbPerSec.toFixed(0) },
+  // A label goes below its point where the line climbs (by 2% or more) to the next one, else above: never on the line.
+  const pts = r.fig6!.points;
+  const values = pts.flatMap((p, i) => [
+    { commands: p.commands, mbPerSec: p.mbPerSec, source: 'model', label: p.mbPerSec.toFixed(0), below: i + 1 < pts.length && pts[i + 1].mbPerSec > 1.02 * p.mbPerSec },
     ...(p.paperMbPerSec === null ? [] : [{ commands: p.commands, mbPerSec: p.paperMbPerSec, source: 'paper (Fig. 6)', label: '' }]),
   ]);
   const domain = r.testbed ? ['model'] : ['model', 'paper (Fig. 6)'];
@@ -200,7 +207,8 @@ export function fig6Chart(r: ReproResult): TopLevelSpec {
     layer: [
       { transform: [{ filter: "datum.source === 'model'" }], mark: { type: 'line', strokeWidth: 2 } },
       { mark: { type: 'point', filled: true, size: 90, opacity: 1 }, encoding: { shape: { field: 'source', type: 'nominal', title: null, scale: { domain, range: ['circle', 'diamond'] } } } },
-      { transform: [{ filter: "datum.source === 'model'" }], mark: { type: 'text', dy: 16, fontSize: 11 }, encoding: { text: { field: 'label' } } },
+      { transform: [{ filter: "datum.source === 'model' && datum.below" }], mark: { type: 'text', dy: 16, fontSize: 11 }, encoding: { text: { field: 'label' } } },
+      { transform: [{ filter: "datum.source === 'model' && !datum.below" }], mark: { type: 'text', dy: -14, fontSize: 11 }, encoding: { text: { field: 'label' } } },
     ],
   } as TopLevelSpec;
 }

@@ -8,7 +8,8 @@ import type { JobResult, Job } from './jobs.js';
 import { runJobs, type PoolOptions } from './pool.js';
 import { withParam, type SweepParam } from './sweep-params.js';
 
-import type { Metric } from './metrics.js';
+import { METRIC_TITLES, type Metric } from './metrics.js';
+import { formatBytes } from '../core/units.js';
 
 export { METRICS, type Metric } from './metrics.js';
 
@@ -104,19 +105,28 @@ function overridesLines(r: SweepResult): string[] {
 /** First parameter on the x axis; a second one, if any, as one line per value. */
 export function sweepChart(r: SweepResult): TopLevelSpec {
   const [x, series] = r.params;
-  const values = r.rows.map((row) => ({ x: row.params[x.name], series: series ? `${series.name}=${row.params[series.name]}` : r.via, value: row.value }));
+  const values = r.rows.map((row) => ({ x: row.params[x.name], series: series ? `${series.name} = ${valueText(series.name, row.params[series.name])}` : r.via === 'dc-buffer' ? 'direct' : 'conventional', value: row.value }));
+  const xs = [...new Set(values.map((v) => v.x))].sort((a, b) => a - b);
+  // Ticks at the swept values only, labelled as they were given (8, not 8.0; 64 KiB, not 65536).
+  const labelExpr = xs.map((v) => `datum.value == ${v} ? '${valueText(x.name, v)}' : `).join('') + "''";
+  const title = METRIC_TITLES[r.metric];
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: { text: `${r.metric} against ${x.name}`, subtitle: [`preset ${r.preset}, ${r.via === 'dc-buffer' ? 'direct' : 'conventional'} move, ${r.sizeBytes} B, seed ${r.seed}`, fidelityLine(r.fidelity)] },
+    title: { text: `${title.noun} against ${x.name}`, subtitle: [`preset ${r.preset}, ${r.via === 'dc-buffer' ? 'direct' : 'conventional'} move of ${formatBytes(r.sizeBytes)}, seed ${r.seed}`, fidelityLine(r.fidelity)] },
     width: 420,
     height: 280,
     config: CHART_CONFIG,
     data: { values },
     mark: { type: 'line', point: { filled: true, size: 60 } },
     encoding: {
-      x: { field: 'x', type: 'quantitative', title: x.name, scale: { zero: false } },
-      y: { field: 'value', type: 'quantitative', title: r.metric === 'mbPerSec' ? 'Bandwidth (MB/s)' : r.metric },
-      color: { field: 'series', type: 'nominal', title: series ? null : 'mode' },
+      x: { field: 'x', type: 'quantitative', title: x.name, scale: { zero: false }, axis: { values: xs, labelExpr } },
+      y: { field: 'value', type: 'quantitative', title: title.axis },
+      color: { field: 'series', type: 'nominal', title: series ? null : 'move' },
     },
   } as TopLevelSpec;
+}
+
+/** A swept value as a reader reads it: sizes (paths naming bytes, or a chunk) in binary units, else the number. */
+function valueText(path: string, v: number): string {
+  return /bytes$/i.test(path) || path === 'chunk' ? formatBytes(v) : String(v);
 }

@@ -93,7 +93,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
   /** The counters of the last session that ended (GET /counters shows them until a new one boots). */
   let lastTrace: Record<string, Record<string, number>> = {};
   const queue: string[] = [];
-  let running: { id: string; bytes: number; onSessionLost: (e: Error) => void } | null = null;
+  let running: { id: string; bytes: number; verifiedBytes: number; onSessionLost: (e: Error) => void } | null = null;
   const cancels = new Set<string>();
 
   const resolvePeers = (): void => {
@@ -213,7 +213,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
     if (running || queue.length === 0) return;
     const id = queue.shift()!;
     const rec = jobs.require(id);
-    const r = (running = { id, bytes: rec.doneBytes, onSessionLost: (_e: Error) => {} });
+    const r = (running = { id, bytes: rec.doneBytes, verifiedBytes: 0, onSessionLost: (_e: Error) => {} });
     // A capture lasts as long as this run of the job (a resumed job captures again, into the same file).
     let capture: JobCapture | null = null;
     const captureReady: Promise<void> = rec.capture
@@ -266,7 +266,12 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
                   r.bytes = n;
                   jobs.update(id, { doneBytes: n });
                 },
-                verifying: () => jobs.update(id, { state: 'verifying', doneBytes: rec.lengthBytes }),
+                verified: (n) => void (r.verifiedBytes = n),
+                verifying: () => {
+                  jobs.update(id, { state: 'verifying', doneBytes: rec.lengthBytes });
+                  // A capture holds the move, not the verification's reads: it ends here (finish merges it).
+                  void (capture as JobCapture | null)?.stop().catch(() => {});
+                },
                 cancelled: () => cancels.has(id),
               },
               (res) => (res === 'cancelled' ? finish({ state: 'cancelled' }) : finish({ state: res.verified !== false ? 'done' : 'failed', doneBytes: rec.lengthBytes, result: { ...res, pace: o.pace, dilation: o.dilation, lag: s.scheduler.lagSummary() }, ...(res.verified !== false ? {} : { error: { code: 'VERIFY_FAILED', message: `the destination range differs from the source (sha256 ${res.dstSha256} != ${res.srcSha256})` } }) })),
@@ -298,7 +303,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
     return route;
   };
 
-  const publicRecord = (rec: JobRecord) => ({ ...rec, bytesDone: running?.id === rec.id ? running.bytes : rec.state === 'done' ? rec.lengthBytes : rec.doneBytes });
+  const publicRecord = (rec: JobRecord) => ({ ...rec, bytesDone: running?.id === rec.id ? running.bytes : rec.state === 'done' ? rec.lengthBytes : rec.doneBytes, ...(rec.state === 'verifying' && running?.id === rec.id ? { verifiedBytes: running.verifiedBytes } : {}) });
 
   const routes: Route[] = [
     {
@@ -357,17 +362,20 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
           queue.splice(queue.indexOf(rec.id), 1);
           return publicRecord(jobs.update(rec.id, { state: 'cancelled' }));
         }
-        if (rec.state === 'running') cancels.add(rec.id); // takes effect at the next segment boundary
+        if (rec.state === 'running' || rec.state === 'verifying') cancels.add(rec.id); // takes effect at the next segment boundary or verification chunk
         return publicRecord(jobs.require(rec.id));
       },
     },
     {
       method: 'POST',
       pattern: '/jobs/:id/resume',
-      handler: ({ params }) => {
+      handler: ({ params, body }) => {
         const rec = jobs.require(params.id);
         if (rec.state !== 'failed' && rec.state !== 'cancelled') throw new DconnectError('CONFLICT', `job ${rec.id} is ${rec.state}: only a failed or cancelled job resumes`);
-        const r = jobs.update(rec.id, { state: 'queued', resumes: rec.resumes + 1, error: undefined });
+        // { verify: false } (copy --resume J --no-verify) changes the job's choice; no body keeps it.
+        const verify = (body as { verify?: unknown } | undefined)?.verify;
+        if (verify !== undefined && typeof verify !== 'boolean') throw new DconnectError('BAD_REQUEST', `field verify must be true or false, not ${JSON.stringify(verify)}`);
+        const r = jobs.update(rec.id, { state: 'queued', resumes: rec.resumes + 1, error: undefined, ...(verify === undefined ? {} : { verify }) });
         queue.push(rec.id);
         o.log(`job ${rec.id}: resumed from byte ${rec.doneBytes}`);
         pump();

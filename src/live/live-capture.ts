@@ -94,8 +94,14 @@ export class JobCapture {
     return new JobCapture(o.path, host, boxes, () => o.setTap(null));
   }
 
-  /** Stops every part and merges them by time into the file; returns the frames written. */
-  async stop(): Promise<{ frames: number; path: string }> {
+  private stopping: Promise<{ frames: number; path: string }> | null = null;
+
+  /** Stops every part and merges them by time into the file; returns the frames written. Once: a second call gets the first's answer. */
+  stop(): Promise<{ frames: number; path: string }> {
+    return (this.stopping ??= this.stopAndMerge());
+  }
+
+  private async stopAndMerge(): Promise<{ frames: number; path: string }> {
     this.untap();
     const parts: string[] = [];
     if (this.host) {

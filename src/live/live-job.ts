@@ -60,11 +60,14 @@ export interface JobResult {
 }
 
 export interface JobHooks {
-  /** Bytes written to the destination so far (not yet flushed); during verification, the whole length at each chunk compared. */
+  /** Bytes written to the destination so far (not yet flushed). */
   progress(doneBytes: number): void;
+  /** During verification: bytes of the range read back and compared so far (each call is progress, for the watchdog too). */
+  verified(bytes: number): void;
   /** A segment is copied and flushed: record the restart marker durably. */
   segmentDone(doneBytes: number): void;
   verifying(): void;
+  /** Asked at each segment boundary and each verification chunk: a cancelled job stops there. */
   cancelled(): boolean;
 }
 
@@ -224,6 +227,8 @@ export function runJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, rec:
     let same = true;
     const verifyStartMs = performance.now();
     const step = (): void => {
+      // Cancelling a verification loses nothing: the copy is flushed, a resume verifies again.
+      if (off < rec.lengthBytes && rec.verify !== false && hooks.cancelled()) return done('cancelled');
       if (off >= rec.lengthBytes || rec.verify === false) {
         const wall = (moveEndMs - startMs) / 1000;
         const sim = (moveEndPs - startPs) / PS_PER_S;
@@ -260,7 +265,7 @@ export function runJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, rec:
           hd.update(b);
           if (same && Buffer.compare(a, b) !== 0) same = false;
           off += n;
-          hooks.progress(rec.lengthBytes);
+          hooks.verified(off);
           step();
         });
       read(src, rec.srcOffset + off, bufA);

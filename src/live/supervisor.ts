@@ -116,7 +116,14 @@ export async function up(state: StateDir, t: Topology, say: (line: string) => vo
     const rec = state.readNodeRecord(n.name);
     if (rec && isAlive(rec.pid)) continue;
     // A node restarted takes its old port, so its peers' addresses for it stay right.
-    const r = await startNode(state, n.name, rec?.udp.port ?? 0);
+    let r: NodeRecord;
+    try {
+      r = await startNode(state, n.name, rec?.udp.port ?? 0);
+    } catch (e) {
+      // Roll back: a fabric half up (a box with no host) serves nobody and would need a `down`.
+      for (const name of started.reverse()) await stopNode(state, name, say);
+      throw e;
+    }
     say(`started ${n.role} ${n.name}: pid ${r.pid}, udp ${r.udp.host}:${r.udp.port}${r.control ? `, control ${r.control.socket}${r.control.tcp ? ` and http://${r.control.tcp.host}:${r.control.tcp.port}` : ''}` : ''}${r.nbd ? `, NBD ${r.nbd.socket}${r.nbd.tcp ? ` and nbd://${r.nbd.tcp.host}:${r.nbd.tcp.port}` : ''}` : ''}; log ${state.logPath(n.name)}`);
     started.push(n.name);
   }
@@ -127,20 +134,24 @@ export async function up(state: StateDir, t: Topology, say: (line: string) => vo
 export async function down(state: StateDir, t: Topology, say: (line: string) => void): Promise<string[]> {
   const stopped: string[] = [];
   const order = [...nodesOf(t).filter((n) => n.role === 'host'), ...nodesOf(t).filter((n) => n.role === 'box')];
-  for (const n of order) {
-    const rec = state.readNodeRecord(n.name);
-    if (!rec) continue;
-    if (isAlive(rec.pid)) {
-      process.kill(rec.pid, 'SIGTERM');
-      const deadline = Date.now() + STOP_TIMEOUT_MS;
-      while (isAlive(rec.pid) && Date.now() < deadline) await sleep(50);
-      if (isAlive(rec.pid)) {
-        process.kill(rec.pid, 'SIGKILL');
-        say(`${n.name} (pid ${rec.pid}) did not stop in ${STOP_TIMEOUT_MS / 1000} s: killed`);
-      } else say(`stopped ${n.name} (pid ${rec.pid})`);
-      stopped.push(n.name);
-    }
-    state.removeNodeRecord(n.name);
-  }
+  for (const n of order) if (await stopNode(state, n.name, say)) stopped.push(n.name);
   return stopped;
+}
+
+/** Stops one node by its record (SIGTERM, then SIGKILL after STOP_TIMEOUT_MS) and removes the record; true if it was running. */
+async function stopNode(state: StateDir, name: string, say: (line: string) => void): Promise<boolean> {
+  const rec = state.readNodeRecord(name);
+  if (!rec) return false;
+  const alive = isAlive(rec.pid);
+  if (alive) {
+    process.kill(rec.pid, 'SIGTERM');
+    const deadline = Date.now() + STOP_TIMEOUT_MS;
+    while (isAlive(rec.pid) && Date.now() < deadline) await sleep(50);
+    if (isAlive(rec.pid)) {
+      process.kill(rec.pid, 'SIGKILL');
+      say(`${name} (pid ${rec.pid}) did not stop in ${STOP_TIMEOUT_MS / 1000} s: killed`);
+    } else say(`stopped ${name} (pid ${rec.pid})`);
+  }
+  state.removeNodeRecord(name);
+  return alive;
 }

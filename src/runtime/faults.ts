@@ -25,6 +25,25 @@ import { checkLinks, linkName } from './capture.js';
 import type { Topology } from '../topology/schema.js';
 
 export const FAULT_KINDS = ['loss', 'corrupt', 'dup', 'reorder'] as const;
+/**
+ * Every form `--fault` takes, in the order help and README list them: the one table `copy --help`
+ * and `up --help` are written from (test/cli/help-readme.test.ts holds the README to it).
+ */
+export const FAULT_FORMS = [
+  { name: 'loss', form: 'loss=RATE', example: 'loss=1%', what: 'frames lost' },
+  { name: 'reorder', form: 'reorder=RATE', example: 'reorder=1%', what: 'overtaken by later ones' },
+  { name: 'dup', form: 'dup=RATE', example: 'dup=0.5%', what: 'duplicated' },
+  { name: 'corrupt', form: 'corrupt=RATE', example: 'corrupt=0.1%', what: 'corrupted, dropped by the FCS' },
+  { name: 'down', form: 'down=START+DURATION', example: 'down=2ms+500us@host', what: 'the link down from START for DURATION' },
+  { name: 'buffer', form: 'buffer=SIZE', example: 'buffer=1600@box0.slot2', what: "a port's output buffer shrunk, so it overflows" },
+  { name: 'media-error', form: 'media-error=DRIVE:LBA[:write]', example: 'media-error=sdb:2048', what: 'a bad block: reads (or writes) of it fail' },
+] as const;
+
+/** `--fault`'s help, from FAULT_FORMS; `live` adds where each applies on a live fabric. */
+export function faultHelp(live: boolean): string {
+  const forms = FAULT_FORMS.map((f) => `${f.form} (${f.what}, e.g. ${f.example})`).join('; ');
+  return `faults, seeded by --seed, repeatable, comma-separated: ${forms}; on every cable, or ...@LINK on one (dconnect links lists them)${live ? "; live, down and buffer apply to a node's own cables, the UDP channels between processes take the rates" : ''}`;
+}
 export type FaultKind = (typeof FAULT_KINDS)[number];
 /** The smallest output buffer a `buffer=` fault may leave: one full-size (1500-byte payload) frame; with jumbo frames, `faultConnect` asks for one of the topology's largest. */
 const MIN_BUFFER_BYTES = wireBytes(MAX_PAYLOAD_BYTES);

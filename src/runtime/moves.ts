@@ -18,6 +18,9 @@ import { DcOperator, type MoveHandle, type MoveObserver, type MoveStats } from '
 export type FidelityMode = 'fast' | 'full';
 export type Via = 'dc-buffer' | 'host';
 
+/** How often the verification reports its progress (onVerify), bytes: a multiple of its 4 MiB step. */
+const VERIFY_REPORT_BYTES = 256 << 20;
+
 /** One move of a set: a source range to a destination range (the length is the set's). */
 export interface MovePair {
   src: string;
@@ -53,6 +56,8 @@ export interface MovesRequest {
   recordChunkTimes?: boolean;
   /** Progress: bytes written to the destinations so far, of all moves (called from the simulation). */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /** Progress of the verification after the moves: bytes compared so far, of all moves (a long move's verification takes a while too). */
+  onVerify?: (doneBytes: number, totalBytes: number) => void;
   /** The channel every cable uses (default the builder's: in-memory frames; `connectBytes` encodes each one). */
   connect?: ConnectFn;
   /** Called once the host has booted and the moves are about to start, with the simulated time (faults' down windows count from it). */
@@ -391,6 +396,7 @@ export function runMoves(req: MovesRequest): MovesResult {
   const results: MoveResult[] = moves.map((m, i) => {
     let verified = true;
     for (let off = 0; off < req.lengthBytes && verified; off += step) {
+      if (off % VERIFY_REPORT_BYTES === 0) req.onVerify?.(i * req.lengthBytes + off, moves.length * req.lengthBytes);
       const n = Math.min(step, req.lengthBytes - off);
       const want = wantBuf.subarray(0, n);
       const got = gotBuf.subarray(0, n);

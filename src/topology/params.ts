@@ -1,3 +1,4 @@
+import { closest } from '../core/suggest.js';
 import { parse as parseYaml } from 'yaml';
 import type { ZodIssue } from 'zod';
 import { DconnectError } from '../core/errors.js';
@@ -111,7 +112,9 @@ function setAt(t: Topology, path: string[], value: unknown, which: 'numeric' | '
 
 function unknownPath(t: Topology, name: string, which: 'numeric' | 'all'): DconnectError {
   const what = which === 'numeric' ? 'a numeric parameter' : 'a parameter';
-  return new DconnectError('BAD_PARAM', `'${name}' is not ${what} of topology '${t.name}'`, `valid parameters: ${parameterPaths(t, which).join(', ')}`);
+  const paths = parameterPaths(t, which);
+  const guess = closest(name, paths);
+  return new DconnectError('BAD_PARAM', `'${name}' is not ${what} of topology '${t.name}'${guess ? `; did you mean ${guess}?` : ''}`, `valid parameters: ${paths.join(', ')}`);
 }
 
 /** Splits `PATH=VALUE`; `flag` and `example` make the error say what was expected. */

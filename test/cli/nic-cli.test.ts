@@ -40,7 +40,7 @@ test('copy text output: the move, the NIC, the relay, "verified    yes"; --via h
   assert.match(p.stdout, /verified {4}yes/);
   const i = run('copy', 'net:client0', 'sdb:1MiB', '--length', '1MiB', ...NIC, '--via', 'host', '--host-lanes', '1');
   assert.equal(i.status, 0, i.stderr);
-  assert.match(i.stdout, /^conventional ingest net:client0 -> sdb:1048576 through nic0, 1 MiB in 128 KiB chunks, 3 commands in flight, host link x1$/m);
+  assert.match(i.stdout, /^conventional ingest net:client0 -> sdb:1MiB through nic0, 1 MiB in 128 KiB chunks, 3 commands in flight, host link x1$/m);
   assert.match(i.stdout, /relayed by host memory/);
   assert.match(i.stdout, /verified {4}yes/);
   assert.match(i.stdout, /8 drive commands/);

@@ -32,7 +32,7 @@ test('--host-lanes N is an alias of --set host.lanes=N: the same JSON, byte for 
 
 test('--set errors exit 2 with the message sweep gives, and nothing on stdout', () => {
   const cases: [string[], RegExp][] = [
-    [['copy', 'sda', 'sdb', '--length', '1MiB', '--set', 'host.lanez=1'], /BAD_PARAM.*'host\.lanez' is not a parameter of topology 'paper-2012'\n {2}hint: valid parameters: .*host\.lanes/],
+    [['copy', 'sda', 'sdb', '--length', '1MiB', '--set', 'host.lanez=1'], /BAD_PARAM.*'host\.lanez' is not a parameter of topology 'paper-2012'; did you mean host\.lanes\?\n {2}hint: valid parameters: .*host\.lanes/],
     [['copy', 'sda', 'sdb', '--length', '1MiB', '--set', 'host.lanes=3'], /BAD_PARAM.*--set host\.lanes=3 is not valid: host\.link\.lanes: lanes must be one of 1, 2, 4, 8, 16/],
     [['copy', 'sda', 'sdb', '--length', '1MiB', '--host-lanes', '3'], /BAD_PARAM.*--host-lanes 3 is not valid: host\.link\.lanes: lanes must be one of/],
     [['copy', 'sda', 'sdb', '--length', '1MiB', '--set', 'ssd.writeMBps=fast'], /BAD_PARAM.*'fast' is not a value for ssd\.writeMBps/],

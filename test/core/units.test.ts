@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DconnectError } from '../../src/core/errors.js';
-import { formatBytes, formatTimePs, parseCount, parseSize } from '../../src/core/units.js';
+import { formatBytes, formatSizeExact, formatTimePs, parseCount, parseSize } from '../../src/core/units.js';
 
 function assertDconnectError(fn: () => unknown, code: string, mentions: string): void {
   assert.throws(fn, (e: unknown) => {
@@ -100,6 +100,29 @@ describe('parseCount', () => {
       assertDconnectError(() => parseCount(bad, 'depth', 1, 64), 'BAD_OPTION', `depth '${bad}'`);
     }
     assertDconnectError(() => parseCount('99', 'depth', 1, 64), 'BAD_OPTION', '1 to 64');
+  });
+});
+
+describe('parseSize: too large', () => {
+  it('a size beyond 2^53 - 1 bytes is refused as too large, with the limit (not as "not whole")', () => {
+    for (const big of ['9999999999999999999999', '9007199254740992', '100000TiB']) {
+      assertDconnectError(() => parseSize(big, '--length'), 'BAD_SIZE', 'too large');
+      assertDconnectError(() => parseSize(big, '--length'), 'BAD_SIZE', String(Number.MAX_SAFE_INTEGER));
+    }
+    assert.equal(parseSize(String(Number.MAX_SAFE_INTEGER)), Number.MAX_SAFE_INTEGER);
+    assertDconnectError(() => parseSize('1.5'), 'BAD_SIZE', 'not a whole number');
+  });
+});
+
+describe('formatSizeExact', () => {
+  it('prints an offset in the largest binary unit that divides it, as parseSize reads it back', () => {
+    assert.equal(formatSizeExact(0), '0');
+    assert.equal(formatSizeExact(1000), '1000');
+    assert.equal(formatSizeExact(4096), '4KiB');
+    assert.equal(formatSizeExact(12288), '12KiB');
+    assert.equal(formatSizeExact(1073741824), '1GiB');
+    assert.equal(formatSizeExact(1536 * 1024 ** 2), '1536MiB');
+    for (const n of [0, 1, 512, 4096, 1048576 + 4096, 3 * 1024 ** 4, 123456789]) assert.equal(parseSize(formatSizeExact(n)), n);
   });
 });
 

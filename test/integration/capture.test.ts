@@ -17,6 +17,7 @@ import { wireBytes } from '../../src/ethernet/frame.js';
 import { captureConnect, linkName, listLinks } from '../../src/runtime/capture.js';
 import * as faults from '../../src/runtime/faults.js';
 import { runCopy } from '../../src/runtime/copy.js';
+import { readPcapng } from '../../src/runtime/pcapng.js';
 import { pcapFileHeader, pcapRecord, readPcap } from '../../src/runtime/pcap.js';
 import { loadTopology } from '../../src/topology/load.js';
 import { boot } from '../../src/runtime/boot.js';
@@ -65,15 +66,32 @@ test('a capture of the host cable holds the TLPs the host link carried, and chan
   assert.ok(up.MWr > 100, 'the conventional move wrote into host memory');
 });
 
-test('copy --capture --pcap writes a pcap file; a bad link exits 2 and writes nothing', () => {
+test('copy --capture --pcap writes a pcap file of one cable, pcapng of several (an interface each, named after its cable); a bad link exits 2 and writes nothing', () => {
   const dir = mkdtempSync(join(tmpdir(), 'dconnect-pcap-'));
   try {
     const file = join(dir, 'move.pcap');
-    const r = spawnSync(process.execPath, [CLI, 'copy', 'sda', 'sdb', '--length', '1MiB', '--capture', 'host,box0.slot2', '--pcap', file, '--fidelity', 'full', '--json'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [CLI, 'copy', 'sda', 'sdb', '--length', '1MiB', '--capture', 'host', '--pcap', file, '--fidelity', 'full', '--json'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, /captured \d+ frames on host,box0\.slot2/);
+    assert.match(r.stderr, /captured \d+ frames on host into/);
     const records = readPcap(new Uint8Array(readFileSync(file)));
     assert.ok(records.length > 100);
+    // Several cables into a .pcap would lose which cable a frame was on: refused before the move.
+    const several = spawnSync(process.execPath, [CLI, 'copy', 'sda', 'sdb', '--length', '1MiB', '--capture', 'host,box0.slot2', '--pcap', join(dir, 'two.pcap')], { encoding: 'utf8' });
+    assert.equal(several.status, 2);
+    assert.match(several.stderr, /needs pcapng.*two\.pcapng/s);
+    assert.equal(several.stdout, '');
+    const ngFile = join(dir, 'move.pcapng');
+    const ng = spawnSync(process.execPath, [CLI, 'copy', 'sda', 'sdb', '--length', '1MiB', '--capture', 'host,box0.slot2', '--pcap', ngFile, '--fidelity', 'full', '--json'], { encoding: 'utf8' });
+    assert.equal(ng.status, 0, ng.stderr);
+    assert.match(ng.stderr, /captured \d+ frames on host \(\d+\) and box0\.slot2 \(\d+\) into/);
+    const cap = readPcapng(new Uint8Array(readFileSync(ngFile)));
+    assert.deepEqual(cap.interfaces, ['host', 'box0.slot2']);
+    const on = (i: number) => cap.packets.filter((p) => p.iface === i);
+    assert.ok(on(0).length > 10 && on(1).length > 100, 'frames on both cables');
+    // A direct move's data is on the DC buffer's cable, not the host's: the interface tells them apart.
+    const bytes = (i: number) => on(i).reduce((n, p) => n + p.frame.length, 0);
+    assert.ok(bytes(1) > 2 * (1 << 20), 'the data, both ways, on the DC buffer\'s cable');
+    assert.ok(bytes(0) < bytes(1) / 10, 'commands and completions only on the host\'s');
     const bad = spawnSync(process.execPath, [CLI, 'copy', 'sda', 'sdb', '--length', '1MiB', '--capture', 'nowhere', '--pcap', join(dir, 'bad.pcap')], { encoding: 'utf8' });
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /no link 'nowhere'.*links: sw0-sw1, host/s);

@@ -16,6 +16,7 @@ import { captureConnect } from '../../src/runtime/capture.js';
 import { runCopy } from '../../src/runtime/copy.js';
 import { runNicMove } from '../../src/runtime/nic-moves.js';
 import { pcapFileHeader, pcapRecord, readPcap } from '../../src/runtime/pcap.js';
+import { pcapngInterface, pcapngPacket, pcapngSectionHeader, readPcapng } from '../../src/runtime/pcapng.js';
 import { loadTopology } from '../../src/topology/load.js';
 
 const DISSECTOR = fileURLToPath(new URL('../../../tools/wireshark/dconnect.lua', import.meta.url));
@@ -81,6 +82,29 @@ test('tshark decodes a NIC network capture as block transfer frames: every DATA 
     assert.deepEqual(data.map(([, seq]) => Number(seq)), Array.from({ length: r.frames }, (_, i) => i), 'every DATA frame, in order');
     assert.equal(data.reduce((n, [, , len]) => n + Number(len), 0), length);
     assert.ok(rows.some(([type]) => type === 'CREDIT'), 'the client\'s credits are on its cable too');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('tshark reads a pcapng capture of two cables: each frame on the interface named after its cable, decoded by the dissector', { skip: haveTshark ? false : 'tshark is not installed (.ci/run installs it: apt-get install tshark)', timeout: 120_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dconnect-tshark-ng-'));
+  try {
+    const t = loadTopology('paper-2012');
+    const links = ['host', 'box0.slot2'];
+    const chunks: Uint8Array[] = [pcapngSectionHeader(), ...links.map(pcapngInterface)];
+    const connect = captureConnect(t, links, (l, ps, frame) => chunks.push(pcapngPacket(links.indexOf(l), ps, frame)));
+    assert.equal(runCopy({ topology: t, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: 256 * 1024, via: 'dc-buffer', seed: 2, fidelity: 'full', connect }).verified, true);
+    const file = join(dir, 'move.pcapng');
+    const bytes = new Uint8Array(Buffer.concat(chunks));
+    writeFileSync(file, bytes);
+    const ours = readPcapng(bytes);
+    const out = spawnSync('tshark', ['-X', `lua_script:${DISSECTOR}`, '-r', file, '-T', 'fields', '-e', 'frame.interface_name', '-e', 'dconnect.tlp.type'], { encoding: 'utf8', timeout: 100_000 });
+    assert.equal(out.status, 0, out.stderr);
+    const rows = out.stdout.split('\n').filter((l) => l).map((l) => l.split('\t'));
+    assert.equal(rows.length, ours.packets.length);
+    for (const [i, name] of links.entries()) assert.equal(rows.filter(([n]) => n === name).length, ours.packets.filter((p) => p.iface === i).length, `frames on ${name}`);
+    assert.ok(rows.some(([n, type]) => n === 'box0.slot2' && type === 'MWr'), 'the dissector decodes the TLPs in pcapng too');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

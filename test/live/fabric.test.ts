@@ -168,6 +168,10 @@ describe('live fabric (pace none): up, copy, kill and resume, down', { timeout: 
     const bigWritesToBuffer = frames.filter((f) => f.dst === dcbufMac && f.payload.tlp?.kind === 'MWr' && (f.payload.tlp.data?.length ?? 0) >= 1024).length;
     assert.ok(bigWritesToBuffer >= 1024 * 1024 / 1024 / 2, `${bigWritesToBuffer} data writes into the DC buffer captured`);
     assert.ok(new Set(frames.map((f) => f.src)).has(0x0060_b900_0001), 'and the host bridge\'s frames');
+    // The capture holds the move, not the verification: reading both ranges back would put 2 MiB of read
+    // completions on the host's cable; a direct move puts none there.
+    const dataToHost = frames.filter((f) => f.dst === 0x0060_b900_0001 && f.payload.tlp?.kind === 'CplD' && (f.payload.tlp.data?.length ?? 0) >= 256).length;
+    assert.equal(dataToHost, 0, `${dataToHost} data completions toward the host captured: the verification's reads`);
     assert.ok(recs.every((r, i) => i === 0 || r.timeNs >= recs[i - 1].timeNs - 1e3), 'merged in time order');
     const refused = dconnect(['copy', 'sda', 'sdb', '--length', '1MiB', '--live', '--state', state, '--capture', 'nowhere', '--pcap', 'no.pcap']);
     assert.equal(refused.status, 2);

@@ -33,7 +33,7 @@ test('--set: numbers (aliases, sizes), strings, optional sections, whole lists; 
 });
 
 test('--set: unknown paths list the valid ones; bad values say what the schema wants', () => {
-  fails(['host.lanez=1'], /'host\.lanez' is not a parameter of topology 'paper-2012'\nvalid parameters: boxes\.0\.name, .*boxes\.0\.slots\.1\.serial, .*host\.lanes, .*ssd\.writeMBps/s);
+  fails(['host.lanez=1'], /'host\.lanez' is not a parameter of topology 'paper-2012'; did you mean host\.lanes\?\nvalid parameters: boxes\.0\.name, .*boxes\.0\.slots\.1\.serial, .*host\.lanes, .*ssd\.writeMBps/s);
   fails(['ssd.capacity=64MiB'], /'ssd\.capacity' is not a parameter/);
   fails(['boxes.3.name=x'], /'boxes\.3' is not a parameter/);
   fails(['host.link.lanes.x=1'], /'host\.link\.lanes\.x' is not a parameter/);

@@ -1,0 +1,101 @@
+/**
+ * What the live commands print, as pure functions of what the host node answered: `status`, the
+ * `devices --live` table, and hints a user pastes back (which must carry the --state they gave).
+ */
+import { formatBytes } from '../core/units.js';
+import { driveCapacity, end, table } from './format.js';
+
+/** The state directory `up` and friends use when --state is not given. */
+export const DEFAULT_STATE = '.dconnect';
+
+/** A word as a POSIX shell reads it back: bare when safe, else in single quotes. */
+export function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** ` --state DIR` for a printed command when DIR is not the default; '' when it is. */
+export function stateArg(state: string): string {
+  return state === DEFAULT_STATE ? '' : ` --state ${shellQuote(state)}`;
+}
+
+/**
+ * A hint (from the host node, or any live error) made pasteable with the user's --state: every live
+ * command in it (`dconnect copy ... --live`, `devices --live`, `status`, `down`, `up`) gains
+ * `--state DIR`. Unchanged for the default directory, or when the hint already names this one.
+ */
+export function withState(text: string, state: string): string {
+  const arg = stateArg(state);
+  if (arg === '' || text.includes(arg)) return text;
+  return text.replace(/--live\b/g, `--live${arg}`).replace(/\bdconnect (status|down|up)\b/g, `dconnect $1${arg}`);
+}
+
+/** Milliseconds for a reader: 12.738610569999764 -> "12.7". */
+const msText = (ms: number): string => ms.toFixed(1);
+
+export interface Lag {
+  maxMs: number;
+  p99Ms: number;
+}
+export const lagText = (l: Lag): string => `lag max ${msText(l.maxMs)} ms, p99 <= ${msText(l.p99Ms)} ms`;
+
+export interface StatusNode {
+  name: string;
+  role: string;
+  running: boolean;
+  pid: number | null;
+  udp: { host: string; port: number } | null;
+  control: { socket: string } | null | undefined;
+  report?: unknown;
+}
+export interface StatusJob {
+  id: string;
+  state: string;
+  src: string;
+  dst: string;
+  srcOffset?: number;
+  dstOffset?: number;
+  lengthBytes: number;
+  bytesDone: number;
+  error?: { message: string };
+}
+export interface StatusSession {
+  epoch: number;
+  booted: boolean;
+  events: number;
+  simulatedSeconds: number;
+  lag: Lag | null;
+}
+
+/** `dconnect status`'s text. */
+export function statusText(s: { root: string; topology: string; pace: string; dilation: number }, nodes: StatusNode[], session: StatusSession | null, jobs: StatusJob[]): string {
+  const lines = [`fabric ${s.root}: ${s.topology}, pace ${s.pace}${s.pace === 'model' ? `, time dilation ${s.dilation}` : ''}`];
+  for (const n of nodes) {
+    const rep = n.report as { lag?: Lag | null; faults?: Record<string, number> | null } | undefined;
+    lines.push(`  ${n.name.padEnd(8)} ${n.role.padEnd(4)} ${n.running ? `running, pid ${n.pid}` : 'stopped'}${n.udp ? `, udp ${n.udp.host}:${n.udp.port}` : ''}${n.control ? `, control ${n.control.socket}` : ''}${rep?.lag ? `, ${lagText(rep.lag)}` : ''}${rep?.faults ? `, own cables: ${rep.faults.lost} lost, ${rep.faults.down} lost while down, ${rep.faults.overflowDrops} overflowed` : ''}`);
+  }
+  if (session) {
+    lines.push(`  session ${session.epoch}: ${session.booted ? 'booted' : 'booting'}, ${session.events} events, ${session.simulatedSeconds.toFixed(3)} s simulated${session.lag ? `, ${lagText(session.lag)}` : ''}`);
+  }
+  for (const j of jobs) {
+    lines.push(`  job ${j.id}: ${j.state}, ${end(j.src, j.srcOffset ?? 0)} -> ${end(j.dst, j.dstOffset ?? 0)}, ${formatBytes(j.bytesDone)} of ${formatBytes(j.lengthBytes)}${j.error ? ` (${j.error.message})` : ''}`);
+  }
+  return lines.join('\n');
+}
+
+export interface LiveDevices {
+  blockDevices: { name: string; serial: string; capacityBytes: number; box: string; slot: number; bdf: string }[];
+  dcBuffers: { name: string; sizeBytes: number; box: string; slot: number; bdf: string }[];
+  nics?: { name: string; mac: string; box: string; slot: number; bdf: string }[];
+}
+
+/** `devices --live`: the simulated `devices` table's columns that a live host knows (no BAR0 here). */
+export function liveDevicesText(d: LiveDevices): string {
+  const rows = [
+    ...d.blockDevices.map((b) => [b.name, 'ssd', `${b.box}/slot${b.slot}`, b.bdf, driveCapacity(b.capacityBytes), b.serial]),
+    ...d.dcBuffers.map((b) => [b.name, 'dc-buffer', `${b.box}/slot${b.slot}`, b.bdf, formatBytes(b.sizeBytes), '-']),
+    // A NIC comes up live too (its network runs in its box's node); moves through it run in simulation.
+    ...(d.nics ?? []).map((b) => [b.name, 'nic', `${b.box}/slot${b.slot}`, b.bdf, '-', `MAC ${b.mac}`]),
+  ];
+  return table(['NAME', 'KIND', 'BOX/SLOT', 'BDF', 'CAPACITY', 'SERIAL'], rows);
+}
+
