@@ -4,7 +4,7 @@
  */
 import { DconnectError } from '../core/errors.js';
 import { formatBytes, formatSizeExact } from '../core/units.js';
-import { parseFault, parseMediaError } from '../runtime/faults.js';
+import { isDriveFault, parseFault, parseMediaError, parseStoreFault } from '../runtime/faults.js';
 import type { Topology } from '../topology/schema.js';
 import { runBoxNode } from '../live/box-node.js';
 import { controlRequest } from '../live/control-http.js';
@@ -68,7 +68,7 @@ function settingsOf(topology: Topology, o: LiveFabricOptions): FabricSettings {
   const faults = o.fault ?? [];
   const crossing = crossingLinks(topology);
   for (const f of faults) {
-    if (parseMediaError(f) !== null) continue;
+    if (isDriveFault(f)) continue;
     const spec = parseFault(f); // refused now, not in a node's log
     if ((spec.downs.length > 0 || spec.bufferBytes !== null) && (spec.link === null || crossing.includes(spec.link))) {
       throw new DconnectError('BAD_OPTION', `--fault '${f}': live, down and buffer faults apply to a node's own cables (name one, e.g. @box0.slot2); the cables between processes (${crossing.join(', ')}) take loss, corrupt, dup and reorder`, 'e.g. dconnect up --fault down=50ms+20ms@box0.slot1 --fault loss=1%');
@@ -156,14 +156,15 @@ export async function nodeAction(topology: Topology | null, o: LiveFabricOptions
     checkNode(s.topology, m[1]);
     peers[m[1]] = parseAddress(m[2], '--peer');
   }
-  const faults = s.faults.filter((f) => parseMediaError(f) === null).map(parseFault);
+  const faults = s.faults.filter((f) => !isDriveFault(f)).map(parseFault);
   const mediaErrors = s.faults.map(parseMediaError).filter((m) => m !== null);
+  const storeFaults = s.faults.map(parseStoreFault).filter((m) => m !== null);
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${node.name}: ${line}\n`);
   const common = { topology: s.topology, state, seed: s.seed, pace: s.pace, dilation: s.dilation, listen, faults, log };
   const running =
     node.role === 'host'
       ? await runHostNode({ ...common, hardLimitMs: s.hardLimitMs, peers, tcp: s.controlTcp, nbdTcp: s.nbdTcp, peerTimeoutMs: o.peerTimeout !== undefined ? peerTimeoutOf(o.peerTimeout) : (s.peerTimeoutMs ?? DEFAULT_PEER_TIMEOUT_MS) })
-      : await runBoxNode({ ...common, name: node.name, mediaErrors });
+      : await runBoxNode({ ...common, name: node.name, mediaErrors, storeFaults });
   const udp = running.transport.address();
   state.writeNodeRecord({
     name: node.name,
@@ -178,11 +179,19 @@ export async function nodeAction(topology: Topology | null, o: LiveFabricOptions
   log(`running (pid ${process.pid}, udp ${udp.host}:${udp.port}, pace ${s.pace}${s.pace === 'model' ? `, dilation ${s.dilation}` : ''})`);
   // A box has no control API: it reports its lag and its own cables' faults in its node record.
   const record = state.readNodeRecord(node.name)!;
+  let recordFailing = false;
   const reporter =
     'report' in running
       ? setInterval(() => {
-          const rec = state.readNodeRecord(node.name);
-          if (rec?.pid === process.pid) state.writeNodeRecord({ ...record, report: running.report() });
+          // A record that cannot be written (a full disk) is logged, once per failure run, and the node goes on.
+          try {
+            const rec = state.readNodeRecord(node.name);
+            if (rec?.pid === process.pid) state.writeNodeRecord({ ...record, report: running.report() });
+            recordFailing = false;
+          } catch (e) {
+            if (!recordFailing) log(`cannot write its node record (status will show it stale): ${(e as Error).message}`);
+            recordFailing = true;
+          }
         }, REPORT_MS)
       : null;
   await new Promise<void>((resolve) => {

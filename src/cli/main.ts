@@ -14,7 +14,7 @@ import { checkOutputFile } from './output-paths.js';
 import { withState } from './live-format.js';
 import { completionScript, SHELLS } from './completion.js';
 import { listLinks } from '../runtime/capture.js';
-import { faultConnect, faultHelp, parseFault, parseMediaError } from '../runtime/faults.js';
+import { faultConnect, faultHelp, parseFault, parseMediaError, parseStoreFault } from '../runtime/faults.js';
 import { progressBar } from './progress.js';
 import { isNetEnd } from '../runtime/nic-moves.js';
 import { nicCopyAction } from './nic-copy.js';
@@ -146,6 +146,8 @@ program
     const chunkBytes = o.chunk === undefined ? undefined : parseSize(o.chunk, '--chunk');
     const via = parseVia(o.via);
     const seed = parseSeed(o.seed);
+    const storeFault = (o.fault ?? []).find((f) => parseStoreFault(f) !== null);
+    if (storeFault) throw new DconnectError('BAD_OPTION', `--fault ${storeFault}: store faults break a live fabric's drive files; a simulated drive keeps its bytes in memory`, `give it to the live fabric: dconnect up --fault ${storeFault} (then dconnect copy ... --live); media-error=... fails blocks in simulation`);
     const mediaErrors = (o.fault ?? []).map(parseMediaError).filter((m) => m !== null);
     const cableFaults = (o.fault ?? []).filter((f) => parseMediaError(f) === null);
     const faults = cableFaults.length > 0 ? faultConnect(topology, cableFaults.map(parseFault), seed) : null;

@@ -4,7 +4,7 @@ import { checkNicMove, isNetEnd, runNicMove, type NicMoveRequest } from '../runt
 import type { Topology } from '../topology/schema.js';
 import { parseDeviceRange, parseSeed, parseVia } from './args.js';
 import { openCapture } from './capture-file.js';
-import { faultConnect, parseFault, parseMediaError } from '../runtime/faults.js';
+import { faultConnect, isDriveFault, parseFault } from '../runtime/faults.js';
 import { capturedOn, formatNicMove } from './format.js';
 import { progressBar } from './progress.js';
 
@@ -41,7 +41,7 @@ function endOf(text: string, role: string): { name: string; offset: number } {
 export function nicCopyAction(topology: Topology, srcArg: string, dstArg: string, more: string[], o: NicCopyOptions): void {
   if (more.length > 0) throw new DconnectError('BAD_OPTION', 'a move through a NIC is one pair', 'give one source and one destination');
   const faultSpecs = o.fault ?? [];
-  if (faultSpecs.some((f) => parseMediaError(f) !== null)) throw new DconnectError('BAD_OPTION', '--fault media-error=... does not apply to moves through a NIC yet', 'use cable faults (loss=1%,reorder=1%, down=..., buffer=...), or move between drives');
+  if (faultSpecs.some((f) => isDriveFault(f))) throw new DconnectError('BAD_OPTION', 'drive faults (media-error=..., store-error=..., disk-full=...) do not apply to moves through a NIC yet', 'use cable faults (loss=1%,reorder=1%, down=..., buffer=...), or move between drives');
   if (o.host) throw new DconnectError('BAD_OPTION', '--host does not apply to moves through a NIC yet: the first host runs them', 'drop --host');
   if (o.length === undefined) throw new DconnectError('BAD_OPTION', 'copy needs --length', 'e.g. --length 64MiB');
   if (o.fidelity !== 'fast' && o.fidelity !== 'full') throw new DconnectError('BAD_OPTION', `--fidelity '${o.fidelity}' is not fast or full`, 'use --fidelity fast or --fidelity full');

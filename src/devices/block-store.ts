@@ -3,11 +3,26 @@
  * (live/file-store.ts, injected through the builder's `storeFor`). The SSD model only reads, writes
  * and flushes; everything else about a store (patterns, reference copies) is the simulation harness's.
  */
+/**
+ * A store that could not read or write (a drive file's disk is full, or an I/O error): the SSD
+ * completes that one command with an error status and goes on (nvme-ssd.ts), as a real drive whose
+ * media failed would. Anything else a store throws is a bug and stops the model.
+ */
+export class StoreError extends Error {
+  constructor(
+    /** `no-space`: ENOSPC/EDQUOT (NVMe Capacity Exceeded); `io`: anything else (Write Fault, Unrecovered Read Error). */
+    readonly kind: 'no-space' | 'io',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export interface BlockStore {
   readonly sizeBytes: number;
-  /** Copies `len` bytes out from `addr` (a fresh array, or a view the caller may keep). */
+  /** Copies `len` bytes out from `addr` (a fresh array, or a view the caller may keep); throws StoreError when the backing store fails. */
   read(addr: number, len: number): Uint8Array;
-  /** Copies `data` in at `addr`. */
+  /** Copies `data` in at `addr`; throws StoreError when the backing store fails (what was written before it may stay: a torn write). */
   write(addr: number, data: Uint8Array): void;
   /**
    * Makes every write so far durable, then calls `done` (true; false: it could not, the NVMe Flush

@@ -11,7 +11,7 @@ import { ADMIN_OPCODE, CC_EN, CQE_BYTES, decodeDoorbell, encodeCap, IDENTIFY_CNS
 import { createIoCqFields, createIoSqFields, decodeSqe, encodeCqe, encodeIdentifyController, encodeIdentifyNamespace, ioFields, type SubmissionEntry } from './nvme/nvme-structs.js';
 import { decodePrpEntries, prpListFetches, prpListSegments, prpPlan, type Segment } from './nvme/prp.js';
 import { SsdMedia, type MediaParams } from './ssd-media.js';
-import type { BlockStore } from './block-store.js';
+import { StoreError, type BlockStore } from './block-store.js';
 import { SparseMemory } from './sparse-memory.js';
 
 export interface SsdParams extends MediaParams, DmaParams {
@@ -89,7 +89,7 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements EndpointDev
    * gets a UR completion, a posted write is dropped; other kinds); writesOutsideBar: the posted writes
    * among them, which no completion reports.
    */
-  readonly counters = { commands: 0, reads: 0, writes: 0, flushes: 0, errors: 0, bytesRead: 0, bytesWritten: 0, unsupportedRequests: 0, writesOutsideBar: 0 };
+  readonly counters = { commands: 0, reads: 0, writes: 0, flushes: 0, errors: 0, bytesRead: 0, bytesWritten: 0, unsupportedRequests: 0, writesOutsideBar: 0, storeErrors: 0 };
 
   constructor(
     readonly name: string,
@@ -359,6 +359,7 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements EndpointDev
       }
     }
     const unit = this.params.streamUnitBytes;
+    let storeFailed = false;
     for (let pos = 0; pos < len; pos += unit) {
       const n = Math.min(unit, len - pos);
       const readyAt = this.media.readUnit(firstData, n);
@@ -367,7 +368,13 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements EndpointDev
       this.scheduler.schedule(
         readyAt - now,
         labelCallback(() => {
-          const data = this.store.read(offset + pos, n);
+          if (storeFailed) return;
+          const data = this.storeRead(offset + pos, n);
+          if (!data) {
+            // The backing store failed (live: the drive file): this command fails, the drive goes on.
+            storeFailed = true;
+            return this.complete(sqid, cid, STATUS.UNRECOVERED_READ_ERROR);
+          }
           this.dmaOut(sliceSegments(segs, pos, n), data, finish);
         }, `${this.name}>unit-ready:${sqid}:${n}:${last}`),
       );
@@ -382,6 +389,7 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements EndpointDev
     let lastProgrammed = 0;
     let failed = false;
     let writeFault = false;
+    let noSpace = false;
     const bs = this.params.blockBytes;
     for (let pos = 0; pos < len; pos += unit) {
       const n = Math.min(unit, len - pos);
@@ -392,11 +400,16 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements EndpointDev
           let bad = false;
           for (const lba of this.badWriteBlocks) if (lba * bs >= offset + pos && lba * bs < offset + pos + n) bad = true;
           if (bad) writeFault = true;
-          else this.store.write(offset + pos, data);
+          else {
+            const stored = this.storeWrite(offset + pos, data);
+            if (stored === 'no-space') noSpace = true;
+            else if (stored === 'io') writeFault = true;
+          }
           lastProgrammed = Math.max(lastProgrammed, this.media.programUnit(this.scheduler.now(), n));
         }
         if (--remaining > 0) return;
         if (failed) return this.complete(sqid, cid, STATUS.DATA_TRANSFER_ERROR);
+        if (noSpace) return this.complete(sqid, cid, STATUS.CAPACITY_EXCEEDED);
         if (writeFault) {
           this.scheduler.schedule(lastProgrammed + latency - this.scheduler.now(), labelCallback(() => this.complete(sqid, cid, STATUS.WRITE_FAULT), `${this.name}>write-fault:${sqid}`));
           return;
@@ -406,6 +419,29 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements EndpointDev
       // Command ids are labels (which id a command gets is the driver's free-list order), so they stay out;
       // the units still to come for a command are the DMA jobs queued behind this one.
       this.dma.read(sliceSegments(segs, pos, n), labelCallback(unitDone, `${this.name}>unit-fetched:${sqid}:${n}:${latency}`));
+    }
+  }
+
+  /** The store's bytes, or null when the backing store failed (counted; other exceptions are bugs and propagate). */
+  private storeRead(addr: number, len: number): Uint8Array | null {
+    try {
+      return this.store.read(addr, len);
+    } catch (e) {
+      if (!(e instanceof StoreError)) throw e;
+      this.counters.storeErrors++;
+      return null;
+    }
+  }
+
+  /** Writes to the store: 'ok', or how the backing store failed (counted). */
+  private storeWrite(addr: number, data: Uint8Array): 'ok' | StoreError['kind'] {
+    try {
+      this.store.write(addr, data);
+      return 'ok';
+    } catch (e) {
+      if (!(e instanceof StoreError)) throw e;
+      this.counters.storeErrors++;
+      return e.kind;
     }
   }
 

@@ -21,10 +21,11 @@ import { NvmeSsd } from '../devices/nvme-ssd.js';
 import { blockName } from '../runtime/boot.js';
 import { FileStore } from './file-store.js';
 import { TrackedStore } from './extent-map.js';
+import { FaultyStore } from './store-faults.js';
 import { buildNodeFabric, type NodeFabric } from './node-fabric.js';
 import { RealtimeScheduler, type Pace } from './realtime-scheduler.js';
 import { assertSocketPathFits, type StateDir } from './state-dir.js';
-import { faultConnect, type FaultSpec } from '../runtime/faults.js';
+import { faultConnect, type FaultSpec, type StoreFault } from '../runtime/faults.js';
 import type { Topology } from '../topology/schema.js';
 import { UdpTransport } from './udp-transport.js';
 
@@ -39,6 +40,8 @@ export interface BoxNodeOptions {
   faults: FaultSpec[];
   /** `--fault media-error=sdb:LBA`: blocks whose reads fail, by the host's device names (SSDs named in slot order, as boot names them). */
   mediaErrors?: { device: string; lba: number; op?: 'read' | 'write' }[];
+  /** `--fault store-error=...`, `disk-full=...`: the drive files fail as a failing file system would (store-faults.ts). */
+  storeFaults?: StoreFault[];
   log: (line: string) => void;
 }
 
@@ -62,13 +65,24 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
   const incarnation = randomBytes(4).readUInt32BE(0);
   // Each drive's file, with the record of which ranges hold data (NBD's base:allocation asks: extent-map.ts).
   const stores = new Map<string, TrackedStore>();
+  const faulty = new Map<string, FaultyStore<TrackedStore>>();
+  // The host names SSDs in enumeration order, which is slot order across the boxes.
+  const ssdSlots = o.topology.boxes.flatMap((b) => b.slots.map((sl, i) => ({ name: `${b.name}.slot${i}`, kind: sl.kind }))).filter((x) => x.kind === 'ssd');
+  const deviceOfSlot = (slot: string): string | null => {
+    const at = ssdSlots.findIndex((x) => x.name === slot);
+    return at < 0 ? null : blockName(at);
+  };
   const storeFor = (slot: string, capacityBytes: number) => {
     let s = stores.get(slot);
-    if (!s) stores.set(slot, (s = new TrackedStore(new FileStore(o.state.drivePath(slot), capacityBytes))));
+    if (!s) {
+      stores.set(slot, (s = new TrackedStore(new FileStore(o.state.drivePath(slot), capacityBytes))));
+      const mine = (o.storeFaults ?? []).filter((f) => f.device === deviceOfSlot(slot));
+      if (mine.length > 0) faulty.set(slot, new FaultyStore(s, mine, o.topology.ssd.blockBytes));
+    }
     // Called while build() lays out a session: unpaced, a flush completes into that session's scheduler (paced, it blocks: file-store.ts).
     const sched = scheduler!;
     s.enter = o.pace === 'none' ? (fn) => sched.inject(fn) : null;
-    return s;
+    return faulty.get(slot) ?? s;
   };
   let scheduler: RealtimeScheduler | null = null;
   let part: NodeFabric | null = null;
@@ -108,8 +122,6 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
     const tapped = captureConnect(o.topology, ownLinks, (link, _ps, frame) => capture?.tap(link, frame), local?.connect, () => capture !== null);
     part = buildNodeFabric(o.topology, { node: o.name, seed: o.seed, scheduler: s, transport, storeFor, local: tapped });
     localFaults = local;
-    // The host names SSDs in enumeration order, which is slot order across the boxes.
-    const ssdSlots = o.topology.boxes.flatMap((b) => b.slots.map((sl, i) => ({ name: `${b.name}.slot${i}`, kind: sl.kind }))).filter((x) => x.kind === 'ssd');
     for (const m of o.mediaErrors ?? []) {
       const at = ssdSlots.findIndex((_, i) => blockName(i) === m.device);
       const slot = at < 0 ? undefined : part.fabric.slots.find((x) => `${x.box}.slot${x.slot}` === ssdSlots[at].name);

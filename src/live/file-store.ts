@@ -17,7 +17,7 @@
  */
 import { closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { DconnectError } from '../core/errors.js';
-import type { BlockStore } from '../devices/block-store.js';
+import { StoreError, type BlockStore } from '../devices/block-store.js';
 
 /** Reads are carved from slabs of this size; a slab is dropped (to the GC, with its last view) when full. */
 const READ_SLAB_BYTES = 1 << 20;
@@ -79,8 +79,14 @@ export class FileStore implements BlockStore {
     this.check(addr, len);
     const out = this.buffer(len);
     let done = 0;
+    const fd = this.open();
     while (done < len) {
-      const n = readSync(this.open(), out, done, len - done, addr + done);
+      let n: number;
+      try {
+        n = readSync(fd, out, done, len - done, addr + done);
+      } catch (e) {
+        throw storeError(e, `reading ${this.path} at ${addr + done}`);
+      }
       if (n === 0) break; // the file's size is the capacity, so this is never short; zeros stand in if it were
       done += n;
     }
@@ -90,7 +96,12 @@ export class FileStore implements BlockStore {
   write(addr: number, data: Uint8Array): void {
     this.check(addr, data.length);
     let done = 0;
-    while (done < data.length) done += writeSync(this.open(), data, done, data.length - done, addr + done);
+    const fd = this.open();
+    try {
+      while (done < data.length) done += writeSync(fd, data, done, data.length - done, addr + done);
+    } catch (e) {
+      throw storeError(e, `writing ${this.path} at ${addr + done}`);
+    }
   }
 
   flush(done: (ok: boolean) => void): void {
@@ -125,4 +136,10 @@ export class FileStore implements BlockStore {
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
   }
+}
+
+/** A failed read or write of the drive's file as the SSD model takes it: that command fails, the box goes on. */
+function storeError(e: unknown, what: string): StoreError {
+  const code = (e as NodeJS.ErrnoException).code;
+  return new StoreError(code === 'ENOSPC' || code === 'EDQUOT' ? 'no-space' : 'io', `${what}: ${(e as Error).message}`);
 }

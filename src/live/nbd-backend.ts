@@ -15,7 +15,7 @@
  * copy jobs keep their `depth` within the rest of the queue).
  */
 import { DconnectError } from '../core/errors.js';
-import { isSuccess, statusName, type NvmeStatus } from '../devices/nvme/nvme-defs.js';
+import { isSuccess, STATUS, statusEquals, statusName, type NvmeStatus } from '../devices/nvme/nvme-defs.js';
 import type { BlockDevice } from '../host/dc/manager.js';
 import type { BootedHost } from '../runtime/boot.js';
 import { controlRequest } from './control-http.js';
@@ -138,7 +138,8 @@ export class NbdIo {
       this.inFlight.set(d.name, (this.inFlight.get(d.name) ?? 1) - 1);
       if (buf !== null) this.free.push(buf);
     };
-    const fail = (what: string, st: NvmeStatus) => new DconnectError('DEVICE_ERROR', `${what} of ${d.name} failed: ${statusName(st)}`);
+    // A drive whose file's disk is full says Capacity Exceeded: the client gets ENOSPC (nbd-server's errnoOf), anything else EIO.
+    const fail = (what: string, st: NvmeStatus) => Object.assign(new DconnectError('DEVICE_ERROR', `${what} of ${d.name} failed: ${statusName(st)}`), statusEquals(st, STATUS.CAPACITY_EXCEEDED) ? { code: 'NOSPC' } : {});
     if (op.kind === 'flush') {
       d.driver.submitFlush((st) => {
         release(null);

@@ -37,6 +37,8 @@ export const FAULT_FORMS = [
   { name: 'down', form: 'down=START+DURATION', example: 'down=2ms+500us@host', what: 'the link down from START for DURATION' },
   { name: 'buffer', form: 'buffer=SIZE', example: 'buffer=1600@box0.slot2', what: "a port's output buffer shrunk, so it overflows" },
   { name: 'media-error', form: 'media-error=DRIVE:LBA[:write]', example: 'media-error=sdb:2048', what: 'a bad block: reads (or writes) of it fail' },
+  { name: 'store-error', form: 'store-error=DRIVE:LBA[:write]', example: 'store-error=sdb:2048', what: "live: the drive's file fails to read (or write) that block, EIO" },
+  { name: 'disk-full', form: 'disk-full=DRIVE', example: 'disk-full=sdb', what: "live: the drive file's disk is full, writes get ENOSPC" },
 ] as const;
 
 /** `--fault`'s help, from FAULT_FORMS; `live` adds where each applies on a live fabric. */
@@ -221,6 +223,34 @@ function stationLinks(t: Topology): Set<string> {
     },
   });
   return out;
+}
+
+/** A failing backing store (live: the drive's file), as `store-error=` and `disk-full=` inject it (live/store-faults.ts). */
+export interface StoreFault {
+  device: string;
+  /** `io`: EIO on the block's reads or writes; `no-space`: every write that reaches the file gets ENOSPC. */
+  kind: 'io' | 'no-space';
+  /** The logical block (`io`), null for `no-space`. */
+  lba: number | null;
+  op: 'read' | 'write';
+}
+
+/** `store-error=sdb:LBA[:read|:write]` or `disk-full=sdb`; null when `text` is another kind of fault. */
+export function parseStoreFault(text: string): StoreFault | null {
+  if (text.startsWith('disk-full=')) {
+    const m = /^disk-full=([A-Za-z][\w-]*)$/.exec(text);
+    if (!m) throw new DconnectError('BAD_OPTION', `--fault '${text}' is not disk-full=DEVICE`, 'e.g. --fault disk-full=sdb (writes to that drive\'s file get ENOSPC)');
+    return { device: m[1], kind: 'no-space', lba: null, op: 'write' };
+  }
+  if (!text.startsWith('store-error=')) return null;
+  const m = /^store-error=([A-Za-z][\w-]*):(\d+)(?::(read|write))?$/.exec(text);
+  if (!m) throw new DconnectError('BAD_OPTION', `--fault '${text}' is not store-error=DEVICE:LBA[:read|:write]`, 'e.g. --fault store-error=sdb:2048 (reads of that block of the drive\'s file fail with EIO), or store-error=sdb:2048:write');
+  return { device: m[1], kind: 'io', lba: Number(m[2]), op: (m[3] as 'read' | 'write' | undefined) ?? 'read' };
+}
+
+/** Whether `text` is a fault of a drive (media or store) rather than of a cable. */
+export function isDriveFault(text: string): boolean {
+  return parseMediaError(text) !== null || parseStoreFault(text) !== null;
 }
 
 /** `media-error=sdb:LBA[:read|:write]`: reads (the default) or writes of that logical block on that drive fail (unrecovered read error, write fault); null when `text` is another kind of fault. */

@@ -391,3 +391,37 @@ describe('live fabric under faults: frame loss on the UDP channel, a media error
     assert.match(bad.stderr, /copied and flushed/);
   });
 });
+
+describe('live fabric with failing drive files: a store error fails that request, and the fabric goes on', { timeout: 120_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dconnect-store-'));
+  const state = join(dir, 's');
+  after(() => {
+    dconnect(['down', '--state', state]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('disk-full on sdb fails a copy into it with Capacity Exceeded (ENOSPC over NBD); EIO on a block of sda fails its read; the box keeps serving', async () => {
+    // Block 4096 of 512 B is byte 2 MiB of sda.
+    ok(['up', '--state', state, '--topology', 'paper-2012-live', '--set', 'ssd.capacityBytes=64MiB', '--fault', 'disk-full=sdb', '--fault', 'store-error=sda:4096']);
+    const boxPid = JSON.parse(ok(['status', '--state', state, '--json'])).nodes.find((n: { name: string }) => n.name === 'box0').pid;
+    const full = dconnect(['copy', 'sda:8MiB', 'sdb:8MiB', '--length', '4MiB', '--live', '--state', state]);
+    assert.equal(full.status, 1, full.stderr);
+    assert.match(full.stderr, /DEVICE_ERROR.*write of sdb.*CAPACITY_EXCEEDED/);
+    const eio = dconnect(['copy', 'sda:0', 'sdc:0', '--length', '4MiB', '--live', '--state', state]);
+    assert.equal(eio.status, 2, 'an unknown device is still refused up front');
+    const bad = dconnect(['copy', 'sda:0', 'sda:32MiB', '--length', '4MiB', '--live', '--state', state]);
+    assert.equal(bad.status, 1, bad.stderr);
+    assert.match(bad.stderr, /DEVICE_ERROR.*read of sda.*UNRECOVERED_READ_ERROR/);
+    assert.ok(pidAlive(boxPid), 'the box is still running');
+    // The rest of the drives still work: a copy that neither reads block 4096 of sda nor writes sdb.
+    const good = JSON.parse(ok(['copy', 'sdb:0', 'sda:16MiB', '--length', '4MiB', '--live', '--state', state, '--json']));
+    assert.equal(good.result.verified, true);
+    const { have, runTool, TOOL_ENV } = await import('../helpers/nbd-tools.js');
+    if (!have('qemu-io', ['--version'])) return;
+    const sock = join(state, 'nbd.sock');
+    const w = await runTool('qemu-io', ['-f', 'raw', '-c', 'write -P 7 0 64k', `nbd+unix:///sdb?socket=${sock}`], 30_000, TOOL_ENV);
+    assert.match(w.stdout + w.stderr, /No space left on device/, 'NBD answers ENOSPC for that one request');
+    const r = await runTool('qemu-io', ['-f', 'raw', '-c', 'read 0 64k', `nbd+unix:///sda?socket=${sock}`], 30_000, TOOL_ENV);
+    assert.match(r.stdout, /read 65536\/65536 bytes/, 'and goes on serving');
+  });
+});

@@ -200,6 +200,8 @@ export const STATUS = {
   COMMAND_SEQUENCE_ERROR: { sct: 0, sc: 0x0c },
   PRP_OFFSET_INVALID: { sct: 0, sc: 0x13 },
   LBA_OUT_OF_RANGE: { sct: 0, sc: 0x80 },
+  /** NVM command set generic (§4.6.1.2.2): a thin-provisioned namespace ran out of space (a drive file's disk is full). */
+  CAPACITY_EXCEEDED: { sct: 0, sc: 0x81 },
   COMPLETION_QUEUE_INVALID: { sct: 1, sc: 0x00 },
   INVALID_QUEUE_IDENTIFIER: { sct: 1, sc: 0x01 },
   INVALID_QUEUE_SIZE: { sct: 1, sc: 0x02 },
