@@ -75,7 +75,7 @@ export const MS_PER_TURN = 1;
  */
 export const INITIAL_TIMEOUT_WALL_MS = 20 * MS_PER_TURN;
 /** Pace none: the least wall time a timeout waits however short the measured round trip, ms (two of a peer's turns). */
-export const MIN_TIMEOUT_WALL_MS = 2 * MS_PER_TURN;
+export const MIN_TIMEOUT_WALL_MS = 5 * MS_PER_TURN;
 
 /**
  * A wall round-trip estimate and the timeout it gives (RFC 6298 section 2: alpha 1/8, beta 1/4,
