@@ -23,8 +23,8 @@
  *   simulated time and its wall deadline (armed at wall time w with delay d: w + max(d x dilation,
  *   the wall timeout)), and input that arrives meanwhile runs first. The wall timeout follows the
  *   measured wall round trip, as RFC 6298 sizes TCP's: the bridges time one frame at a time to its
- *   ACK (`timeoutStamp`, `roundTrip`), and the timeout is srtt + max(MS_PER_TURN, 4 rttvar), at
- *   least MIN_TIMEOUT_WALL_MS; INITIAL_TIMEOUT_WALL_MS before the first measurement. Simulated time
+ *   ACK (`timeoutStamp`, `roundTrip`), and the timeout is srtt + max(MS_PER_TURN, 4 rttvar), within
+ *   MIN_TIMEOUT_WALL_MS..INITIAL_TIMEOUT_WALL_MS; INITIAL_TIMEOUT_WALL_MS before the first measurement. Simulated time
  *   then says nothing about wall time, and lag is not reported.
  */
 import { DconnectError } from '../core/errors.js';
@@ -69,17 +69,18 @@ const EVENTS_PER_TURN = 4096;
 /** And at most this much wall time per turn, ms. */
 export const MS_PER_TURN = 1;
 /**
- * Pace none: the wall time a timeout waits before any round trip was measured, ms (the fixed value
- * this replaced: a peer reads its socket only between its turns, so an answer can wait there a few
- * turns, and one event can block a node for milliseconds).
+ * Pace none: the wall time a timeout waits before any round trip was measured, and the most it ever
+ * waits, ms (the fixed value this replaced: a peer reads its socket only between its turns, so an
+ * answer can wait there a few turns, and one event can block a node for milliseconds). The cap keeps
+ * one outlier (a node blocked by an fsync) from inflating every later timeout for long.
  */
 export const INITIAL_TIMEOUT_WALL_MS = 20 * MS_PER_TURN;
 /** Pace none: the least wall time a timeout waits however short the measured round trip, ms (two of a peer's turns). */
-export const MIN_TIMEOUT_WALL_MS = 5 * MS_PER_TURN;
+export const MIN_TIMEOUT_WALL_MS = 2 * MS_PER_TURN;
 
 /**
  * A wall round-trip estimate and the timeout it gives (RFC 6298 section 2: alpha 1/8, beta 1/4,
- * K 4, clock granularity one turn), ms. Pure arithmetic: the samples come from the caller.
+ * K 4, clock granularity one turn; no backoff, capped at INITIAL_TIMEOUT_WALL_MS), ms. Pure arithmetic: the samples come from the caller.
  */
 export class RttEstimator {
   srttMs = -1;
@@ -100,7 +101,7 @@ export class RttEstimator {
 
   timeoutMs(): number {
     if (this.srttMs < 0) return INITIAL_TIMEOUT_WALL_MS;
-    return Math.max(MIN_TIMEOUT_WALL_MS, this.srttMs + Math.max(MS_PER_TURN, 4 * this.rttvarMs));
+    return Math.min(INITIAL_TIMEOUT_WALL_MS, Math.max(MIN_TIMEOUT_WALL_MS, this.srttMs + Math.max(MS_PER_TURN, 4 * this.rttvarMs)));
   }
 }
 

@@ -195,10 +195,14 @@ describe('RttEstimator (RFC 6298)', () => {
   it('first sample: srtt = r, rttvar = r/2; then alpha 1/8, beta 1/4; the floor and the initial value', () => {
     const e = new RttEstimator();
     assert.equal(e.timeoutMs(), INITIAL_TIMEOUT_WALL_MS);
-    e.add(8);
-    assert.equal(e.srttMs, 8);
-    assert.equal(e.rttvarMs, 4);
-    assert.equal(e.timeoutMs(), 8 + 16);
+    e.add(3);
+    assert.equal(e.srttMs, 3);
+    assert.equal(e.rttvarMs, 1.5);
+    assert.equal(e.timeoutMs(), 3 + 6);
+    e.add(200);
+    assert.equal(e.timeoutMs(), INITIAL_TIMEOUT_WALL_MS, 'an outlier inflates it only up to the cap');
+    e.srttMs = 8;
+    e.rttvarMs = 4;
     e.add(0);
     assert.equal(e.rttvarMs, 0.75 * 4 + 0.25 * 8);
     assert.equal(e.srttMs, 7);
