@@ -23,6 +23,8 @@ export interface BridgeCounters {
   framesSent: number;
   acksSent: number;
   retransmittedFrames: number;
+  /** Of those, the frames the retransmission timer resent (the backstop; the rest were NAKed). */
+  timeoutResentFrames: number;
   duplicateFrames: number;
   /** Frames beyond the reorder buffer (seq >= expected + window; a correct sender never sends one): dropped. */
   outOfOrderFrames: number;
@@ -109,6 +111,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     framesSent: 0,
     acksSent: 0,
     retransmittedFrames: 0,
+    timeoutResentFrames: 0,
     duplicateFrames: 0,
     outOfOrderFrames: 0,
     receiveBufferDrops: 0,
@@ -390,22 +393,29 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
 
   /**
    * The retransmission timer, a backstop behind the NAKs: it recovers what no NAK can name (a lost
-   * NAK, a lost tail frame with nothing after it to reveal the gap, a lost ACK). It resends only the
-   * frames unacknowledged for the whole timeout since they were last sent, then waits for the next
-   * oldest. A frame a NAK had resent was restamped then, so the timer leaves it alone for a timeout.
+   * NAK or resend, a lost tail frame with nothing after it to reveal the gap, a lost ACK). When the
+   * first unacknowledged frame has waited a whole timeout since it was last sent, it resends that one
+   * frame only: the frames after it may well be in the receiver's reorder buffer, and the receiver
+   * NAKs every gap it sees. ACKs that then advance short of what was outstanding resend the next
+   * frame at once (`acknowledged`). Lossless, the first frame is always the oldest, so this is the
+   * timer go-back-N had, which never fires.
    *
-   * Only frames sent before this timer was armed count as old: under virtual time that is no limit
+   * Only a frame sent before this timer was armed counts as old: under virtual time that is no limit
    * (the timer was armed at most a timeout ago), but live and unpaced a timeout also waits its wall
-   * deadline while a node's simulated time may run far ahead of its peer's, so simulated age alone
-   * would call a whole window old.
+   * deadline while a node's simulated time may run far ahead of its peer's.
    */
   private retransmitCheck(peer: Peer): void {
     peer.retransmitTimerArmed = false;
-    const oldest = peer.sender.oldestSentPs();
-    if (oldest < 0) return;
+    const s = peer.sender;
+    const first = s.firstSentPs();
+    if (first < 0) return;
     const now = this.scheduler.now();
-    if (now - oldest >= this.rtoPs) this.resend(peer, peer.sender.takeOlderThan(Math.min(now - this.rtoPs, peer.retransmitArmedAtPs), now));
-    this.scheduleRetransmit(peer, Math.max(0, peer.sender.oldestSentPs() + this.rtoPs - now));
+    if (now - first >= this.rtoPs && first <= peer.retransmitArmedAtPs) {
+      s.recoverSeq = s.lastSent();
+      this.counters.timeoutResentFrames++;
+      this.resend(peer, [s.takeFirst(now)!]);
+    }
+    this.scheduleRetransmit(peer, Math.max(0, s.firstSentPs() + this.rtoPs - now));
   }
 
   private resend(peer: Peer, pdus: ExpEtherPdu[]): void {
@@ -480,6 +490,11 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
       this.scheduler.roundTrip?.(s.timedStamp);
     }
     if (s.acknowledge(ack) > 0) {
+      if (s.recoverSeq >= 0) {
+        // After a timeout: a partial ACK means the next frame is missing too; resend it now.
+        if (ack < s.recoverSeq) this.resend(peer, [s.takeFirst(this.scheduler.now())!]);
+        else s.recoverSeq = -1;
+      }
       const routes = peer.pendingRoutes;
       if (routes) {
         peer.pendingRoutes = null;

@@ -37,6 +37,12 @@ export class ReliableSender {
    */
   timedSeq = -1;
   timedStamp = 0;
+  /**
+   * After a timeout: the last sequence number outstanding then, until acknowledged (-1: none). An ACK
+   * that advances but stays below it shows the next frame missing too (a lost tail), which is resent
+   * at once: one round trip per such frame rather than one timeout (NewReno's partial ACK, RFC 6582).
+   */
+  recoverSeq = -1;
 
   constructor(readonly windowFrames: number) {
     this.sentAtPs = new Float64Array(windowFrames);
@@ -75,6 +81,7 @@ export class ReliableSender {
     const oldest = this.oldestSentPs();
     if (oldest >= 0 && d.nowPs - oldest >= rtoPs / 2) d.str(`old@${d.nowPs}`);
     d.num(this.retransmissions);
+    d.num(this.recoverSeq < 0 ? -1e9 : this.recoverSeq - this.nextSeq);
   }
 
   /** Drops every PDU with seq <= ack; returns how many were released. */
@@ -97,7 +104,22 @@ export class ReliableSender {
     return oldest;
   }
 
-  /** Timer backstop: the PDUs last sent at or before `cutoffPs`, in order, marked sent now. */
+  /** Time the first unacknowledged PDU was last sent, or -1. */
+  firstSentPs(): number {
+    return this.unacked.length > 0 ? this.sentAtPs[this.unacked.peek()!.seq % this.windowFrames] : -1;
+  }
+
+  /** The first unacknowledged PDU, marked sent now (the timer backstop's and a partial ACK's resend), or null. */
+  takeFirst(nowPs: number): ExpEtherPdu | null {
+    return this.unacked.length > 0 ? this.resending(this.unacked.peek()!, nowPs) : null;
+  }
+
+  /** The last sequence number sent (-1 before any). */
+  lastSent(): number {
+    return this.nextSeq - 1;
+  }
+
+  /** The PDUs last sent at or before `cutoffPs`, in order, marked sent now. */
   takeOlderThan(cutoffPs: number, nowPs: number): ExpEtherPdu[] {
     const out: ExpEtherPdu[] = [];
     for (let i = 0; i < this.unacked.length; i++) {

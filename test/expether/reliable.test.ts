@@ -453,6 +453,20 @@ describe('ExpEther bridges: reliable delivery between two bridges', () => {
     assert.deepEqual(w.resent, [N - 1], 'only the old frame is resent');
     assert.ok(s.now() >= bp.retransmitTimeoutNs * 1000, 'recovered by the timeout');
     assert.equal(a.counters.retransmittedFrames, 1);
+    assert.equal(a.counters.timeoutResentFrames, 1);
+  });
+
+  it('a lost tail of several frames: the timer resends the first, and each partial ACK the next, at once', () => {
+    const { s, a, b, devA, devB, cable, bp } = twoBridges();
+    const w = watch(cable, (p, i) => p.kind === 'tlp' && i >= N - 2 && i <= N);
+    stream(devA);
+    s.run({ maxEvents: 1e6 });
+    assertAllInOrder(devB.got, N);
+    assert.deepEqual(w.lost, [N - 3, N - 2, N - 1]);
+    assert.deepEqual(w.resent, [N - 3, N - 2, N - 1]);
+    assert.equal(b.counters.naksSent, 0);
+    assert.equal(a.counters.timeoutResentFrames, 1, 'one timeout, not three');
+    void bp;
   });
 
   it('the timer backstop recovers lost NAKs: with every NAK lost, the missing frames are still resent', () => {
@@ -463,7 +477,9 @@ describe('ExpEther bridges: reliable delivery between two bridges', () => {
     assertAllInOrder(devB.got, N);
     assert.ok(b.counters.naksSent >= 2, 'the receiver NAKed (and repeated)');
     assert.equal(a.counters.naksReceived, 0);
-    assert.ok(w.resent.includes(4) && w.resent.includes(39));
+    assert.equal(w.lost.length, 2);
+    for (const seq of w.lost) assert.ok(w.resent.includes(seq), `lost seq ${seq} resent (${w.resent})`);
+    assert.ok(a.counters.timeoutResentFrames >= 1, 'by the timer');
     assert.ok(s.now() >= bp.retransmitTimeoutNs * 1000, 'recovered by the timeout');
   });
 
