@@ -153,7 +153,7 @@ export class RealtimeScheduler implements Scheduler {
   private failure: ((e: Error) => void) | null = null;
   /**
    * Pace none: timeouts waiting for their wall deadline, earliest first, with their simulated due time.
-   * Bounded by the model: each bridge keeps at most one retransmission timer per peer armed.
+   * Bounded by the model: each bridge keeps at most one retransmission and one NAK timer per peer armed.
    */
   private readonly walled: { deadlineMs: number; duePs: number; fn: Callback }[] = [];
   private wallTimer: unknown = null;
