@@ -1,12 +1,12 @@
 /**
- * An NBD server (NetworkBlockDevice/nbd doc/proto.md, fixed newstyle, no TLS) over a Unix socket and/or
- * TCP, independent of the model: what it serves comes from an `NbdBackend` (exports, read, write,
+ * An NBD server (NetworkBlockDevice/nbd doc/proto.md, fixed newstyle) over a Unix socket (plain) and/or
+ * TCP (TLS-PSK required unless `tcpInsecure`: nbd-tls.ts), independent of the model: what it serves comes from an `NbdBackend` (exports, read, write,
  * flush, trim, write zeroes). `nbdinfo`, `nbdcopy`, `nbdsh`, `qemu-img` and `qemu-io` use it unmodified.
  *
  * ## One connection's state machine
  *
  * ```
- *  accept ──(connections ≥ maxConnections)──> destroyed at once (counted as refused)
+ *  accept ──(connections ≥ maxConnections)──> told "server full" (ERR_POLICY to every option; `accept`)
  *    │ S: NBDMAGIC IHAVEOPT u16 FIXED_NEWSTYLE|NO_ZEROES
  *    v
  *  CLIENT_FLAGS  C: u32 ── unknown bit ──> hard close
@@ -18,7 +18,9 @@
  *    │                    unknown export -> NBD_REP_ERR_UNKNOWN; malformed -> NBD_REP_ERR_INVALID
  *    ├ STRUCTURED_REPLY -> ACK (READ replies become OFFSET_DATA chunks, errors ERROR chunks)
  *    ├ LIST/SET_META_CONTEXT -> base:allocation only (extents from backend.blockStatus; all data without it)
- *    ├ anything else (STARTTLS included) -> NBD_REP_ERR_UNSUP, keep parsing
+ *    ├ TLS required, not started: STARTTLS -> ACK, TLS handshake, options go on inside TLS;
+ *    │                    any other option but ABORT -> NBD_REP_ERR_TLS_REQD (EXPORT_NAME: close)
+ *    ├ anything else (STARTTLS on a plain listener included) -> NBD_REP_ERR_UNSUP, keep parsing
  *    ├ ABORT           -> ACK, then close                                   ──> CLOSED
  *    ├ EXPORT_NAME     -> u64 size, u16 flags (+124 zeroes unless NO_ZEROES);
  *    │                    unknown export -> hard close (the option has no error reply)
@@ -28,7 +30,9 @@
  *    │  bad magic, or an unknown command flagged as carrying a payload -> hard close
  *    │  before reading a request: wait while maxInFlightPerConnection requests are in flight or the
  *    │  socket's unsent replies exceed WRITE_HIGH_WATER (the socket is not read: backpressure);
- *    │  after its header: wait while its payload would exceed maxInFlightBytesPerConnection
+ *    │  after its header: wait while its payload would exceed maxInFlightBytesPerConnection, then
+ *    │  for the server-wide budget (maxInFlightBytes, nbd-admission.ts), held until the reply is written;
+ *    │  unsent replies with no socket activity for replyStallMs -> disconnected (idle is fine)
  *    ├ invalid (unknown command or flag, read-only, range, alignment, oversize) -> error reply at once
  *    ├ READ WRITE TRIM WRITE_ZEROES CACHE BLOCK_STATUS -> backend call, reply when it settles
  *    │    (replies in completion order; each reply's bytes written in one go, never interleaved)
