@@ -29,6 +29,7 @@ export interface LiveFabricOptions {
   listenHost?: string;
   controlTcp?: string;
   nbd?: string;
+  nbdInsecure?: boolean;
   peerTimeout?: string;
 }
 
@@ -77,6 +78,8 @@ function settingsOf(topology: Topology, o: LiveFabricOptions): FabricSettings {
   const seed = Number(o.seed);
   const controlTcp = o.controlTcp ? parseAddress(o.controlTcp, '--control-tcp') : undefined;
   const nbdTcp = o.nbd ? parseAddress(o.nbd, '--nbd') : undefined;
+  if (o.nbdInsecure && !nbdTcp) throw new DconnectError('BAD_OPTION', '--nbd-insecure applies to --nbd HOST:PORT, which is not given', 'e.g. dconnect up --nbd 127.0.0.1:10809 (TLS-PSK), or add --nbd-insecure to it for plain TCP');
+  if (o.nbdInsecure) say(`warning: --nbd-insecure: NBD on ${o.nbd} is plain TCP, without authentication or encryption: anyone who can reach that port reads and writes every drive`);
   const peerTimeoutMs = peerTimeoutOf(o.peerTimeout);
   // Last, once every option is known good: measuring the dilation takes seconds.
   let dilation: number;
@@ -90,7 +93,7 @@ function settingsOf(topology: Topology, o: LiveFabricOptions): FabricSettings {
     dilation = Number(d);
     if (!(dilation > 0) || !Number.isFinite(dilation)) throw new DconnectError('BAD_OPTION', `--time-dilation '${d}' is not a positive number or auto`, 'e.g. --time-dilation 20, or auto');
   }
-  return { topology, pace, dilation, hardLimitMs, seed, faults, listenHost: o.listenHost ?? '127.0.0.1', controlTcp, nbdTcp, peerTimeoutMs };
+  return { topology, pace, dilation, hardLimitMs, seed, faults, listenHost: o.listenHost ?? '127.0.0.1', controlTcp, nbdTcp, ...(o.nbdInsecure ? { nbdInsecure: true } : {}), peerTimeoutMs };
 }
 
 /** The host node's TCP addresses (--nbd, --control-tcp) are free: checked before any node starts. */
@@ -131,6 +134,7 @@ export async function upAction(topology: Topology, given: boolean, o: LiveFabric
     const devices = await controlRequest<{ blockDevices: { name: string }[]; dcBuffers: { name: string }[] }>({ socketPath: state.controlSocketPath }, 'GET', '/devices', undefined, { timeoutMs: 120_000 });
     say(`fabric up in ${state.root}: ${s.topology.name}, pace ${s.pace}${s.pace === 'model' ? `, time dilation ${s.dilation}` : ''}; devices ${[...devices.blockDevices, ...devices.dcBuffers].map((d) => d.name).join(', ')}`);
     say(`copy with: dconnect copy sda sdb --length 64MiB --live${stateArg(o.state)}; NBD: nbdinfo --list 'nbd+unix:///?socket=${state.nbdSocketPath}'; stop with: dconnect down${stateArg(o.state)}`);
+    if (s.nbdTcp && !s.nbdInsecure) say(`NBD over TCP needs TLS-PSK: nbdinfo 'nbds://${s.nbdTcp.host}:${s.nbdTcp.port}/sda?tls-psk-file=${state.nbdPskPath}' (the file's user is the TLS username: nbds://USER@HOST:PORT/ if it is not your login name)`);
     if (o.json) process.stdout.write(JSON.stringify({ started: r.started, nodes: r.nodes, devices }) + '\n');
   } finally {
     release();
@@ -163,7 +167,7 @@ export async function nodeAction(topology: Topology | null, o: LiveFabricOptions
   const common = { topology: s.topology, state, seed: s.seed, pace: s.pace, dilation: s.dilation, listen, faults, log };
   const running =
     node.role === 'host'
-      ? await runHostNode({ ...common, hardLimitMs: s.hardLimitMs, peers, tcp: s.controlTcp, nbdTcp: s.nbdTcp, peerTimeoutMs: o.peerTimeout !== undefined ? peerTimeoutOf(o.peerTimeout) : (s.peerTimeoutMs ?? DEFAULT_PEER_TIMEOUT_MS) })
+      ? await runHostNode({ ...common, hardLimitMs: s.hardLimitMs, peers, tcp: s.controlTcp, nbdTcp: s.nbdTcp, nbdInsecure: s.nbdInsecure === true, peerTimeoutMs: o.peerTimeout !== undefined ? peerTimeoutOf(o.peerTimeout) : (s.peerTimeoutMs ?? DEFAULT_PEER_TIMEOUT_MS) })
       : await runBoxNode({ ...common, name: node.name, mediaErrors, storeFaults });
   const udp = running.transport.address();
   state.writeNodeRecord({

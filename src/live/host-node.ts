@@ -24,6 +24,7 @@ import { JobStore, type JobRecord } from './job-store.js';
 import { checkJob, runJob, SlotPool, type JobRequest } from './live-job.js';
 import { boxExtents, NbdIo, type NbdExportInfo } from './nbd-backend.js';
 import { startNbdServer, type NbdBackend, type NbdServer } from './nbd-server.js';
+import { ensurePskFile } from './nbd-tls.js';
 import { JobCapture, type CaptureRoute } from './live-capture.js';
 import { buildNodeFabric, type CrossingCable } from './node-fabric.js';
 import { HOST_NODE, linkOwners } from './placement.js';
@@ -44,6 +45,8 @@ export interface HostNodeOptions {
   tcp?: { host: string; port: number };
   /** Serve NBD on loopback TCP too (`--nbd HOST:PORT`); the Unix socket nbd.sock is always there. */
   nbdTcp?: { host: string; port: number };
+  /** Plain NBD on `nbdTcp` (`--nbd-insecure`); otherwise TLS-PSK with the keys in `state.nbdPskPath`. */
+  nbdInsecure?: boolean;
   faults: FaultSpec[];
   /** A box that sends nothing (not even a keepalive) this long while the host waits on it is lost, ms. */
   peerTimeoutMs: number;
@@ -440,8 +443,11 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
   const control = await startControlServer({ socketPath: o.state.controlSocketPath, tcp: o.tcp, ...(o.tcp ? { token: o.state.controlToken() } : {}), routes });
   // Boot now, so the exports are known when the first NBD client lists them.
   await booted().catch((e: Error) => o.log(`boot failed: ${e.message} (the next request retries)`));
-  const nbd = await startNbdServer({ backend, socketPath: o.state.nbdSocketPath, tcp: o.nbdTcp, log: o.log });
-  o.log(`NBD exports ${lastExports.map((e) => e.name).join(', ')} on ${nbd.socketPath}${nbd.tcp ? ` and nbd://${nbd.tcp.host}:${nbd.tcp.port}` : ''}`);
+  const tls = o.nbdTcp && !o.nbdInsecure ? ensurePskFile(o.state.nbdPskPath) : null;
+  if (tls?.created) o.log(`NBD TLS keys made in ${o.state.nbdPskPath}`);
+  if (o.nbdTcp && o.nbdInsecure) o.log(`warning: NBD on TCP ${o.nbdTcp.host}:${o.nbdTcp.port} without TLS (--nbd-insecure): anyone who can reach the port reads and writes every drive`);
+  const nbd = await startNbdServer({ backend, socketPath: o.state.nbdSocketPath, tcp: o.nbdTcp, ...(tls ? { tls: { keys: tls.keys } } : { tcpInsecure: true }), log: o.log });
+  o.log(`NBD exports ${lastExports.map((e) => e.name).join(', ')} on ${nbd.socketPath}${nbd.tcp ? ` and ${tls ? 'nbds' : 'nbd'}://${nbd.tcp.host}:${nbd.tcp.port}` : ''}`);
   return {
     transport,
     control,

@@ -1,12 +1,12 @@
 /**
- * An NBD server (NetworkBlockDevice/nbd doc/proto.md, fixed newstyle, no TLS) over a Unix socket and/or
- * TCP, independent of the model: what it serves comes from an `NbdBackend` (exports, read, write,
+ * An NBD server (NetworkBlockDevice/nbd doc/proto.md, fixed newstyle) over a Unix socket (plain) and/or
+ * TCP (TLS-PSK required unless `tcpInsecure`: nbd-tls.ts), independent of the model: what it serves comes from an `NbdBackend` (exports, read, write,
  * flush, trim, write zeroes). `nbdinfo`, `nbdcopy`, `nbdsh`, `qemu-img` and `qemu-io` use it unmodified.
  *
  * ## One connection's state machine
  *
  * ```
- *  accept ──(connections ≥ maxConnections)──> destroyed at once (counted as refused)
+ *  accept ──(connections ≥ maxConnections)──> told "server full" (ERR_POLICY to every option; `accept`)
  *    │ S: NBDMAGIC IHAVEOPT u16 FIXED_NEWSTYLE|NO_ZEROES
  *    v
  *  CLIENT_FLAGS  C: u32 ── unknown bit ──> hard close
@@ -18,7 +18,9 @@
  *    │                    unknown export -> NBD_REP_ERR_UNKNOWN; malformed -> NBD_REP_ERR_INVALID
  *    ├ STRUCTURED_REPLY -> ACK (READ replies become OFFSET_DATA chunks, errors ERROR chunks)
  *    ├ LIST/SET_META_CONTEXT -> base:allocation only (extents from backend.blockStatus; all data without it)
- *    ├ anything else (STARTTLS included) -> NBD_REP_ERR_UNSUP, keep parsing
+ *    ├ TLS required, not started: STARTTLS -> ACK, TLS handshake, options go on inside TLS;
+ *    │                    any other option but ABORT -> NBD_REP_ERR_TLS_REQD (EXPORT_NAME: close)
+ *    ├ anything else (STARTTLS on a plain listener included) -> NBD_REP_ERR_UNSUP, keep parsing
  *    ├ ABORT           -> ACK, then close                                   ──> CLOSED
  *    ├ EXPORT_NAME     -> u64 size, u16 flags (+124 zeroes unless NO_ZEROES);
  *    │                    unknown export -> hard close (the option has no error reply)
@@ -28,7 +30,9 @@
  *    │  bad magic, or an unknown command flagged as carrying a payload -> hard close
  *    │  before reading a request: wait while maxInFlightPerConnection requests are in flight or the
  *    │  socket's unsent replies exceed WRITE_HIGH_WATER (the socket is not read: backpressure);
- *    │  after its header: wait while its payload would exceed maxInFlightBytesPerConnection
+ *    │  after its header: wait while its payload would exceed maxInFlightBytesPerConnection, then
+ *    │  for the server-wide budget (maxInFlightBytes, nbd-admission.ts), held until the reply is written;
+ *    │  unsent replies with no socket activity for replyStallMs -> disconnected (idle is fine)
  *    ├ invalid (unknown command or flag, read-only, range, alignment, oversize) -> error reply at once
  *    ├ READ WRITE TRIM WRITE_ZEROES CACHE BLOCK_STATUS -> backend call, reply when it settles
  *    │    (replies in completion order; each reply's bytes written in one go, never interleaved)
@@ -68,7 +72,9 @@
  */
 import { lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
+import { ByteBudget } from './nbd-admission.js';
 import * as P from './nbd-protocol.js';
+import { startTlsServer, type PskKeys } from './nbd-tls.js';
 
 export interface NbdExport {
   name: string;
@@ -113,14 +119,25 @@ export interface NbdServerOptions {
   /** Port 0 picks a free port; the server's `tcp.port` says which. */
   tcp?: { host: string; port: number };
   log?: (line: string) => void;
-  /** Open connections at most (default 64); more are closed at once. */
+  /**
+   * TCP connections must start TLS with one of these PSKs (NBD_OPT_STARTTLS; anything else first gets
+   * NBD_REP_ERR_TLS_REQD). The Unix socket is always plain (it is 0600 in a 0700 dir).
+   */
+  tls?: { keys: PskKeys };
+  /** Plain TCP without `tls`: refused unless this says so (`--nbd-insecure`). */
+  tcpInsecure?: boolean;
+  /** Open connections at most (default 64); more are told the server is full (see `accept`). */
   maxConnections?: number;
   /** Requests in flight per connection at most (default 16); beyond, the socket is not read. */
   maxInFlightPerConnection?: number;
   /** READ/WRITE payload bytes in flight per connection at most (default 64 MiB; one request always fits). */
   maxInFlightBytesPerConnection?: number;
-  /** A client must reach transmission within this time (default 30 s), else it is disconnected. */
+  /** READ/WRITE payload bytes in flight across all connections at most (default 256 MiB; see nbd-admission.ts). */
+  maxInFlightBytes?: number;
+  /** A client must reach transmission within this time (default 10 s), else it is disconnected. */
   handshakeTimeoutMs?: number;
+  /** A connection whose unsent replies make no progress this long is disconnected (default 30 s). */
+  replyStallMs?: number;
 }
 
 const MiB = 1 << 20;
@@ -128,7 +145,22 @@ export const NBD_DEFAULT_MAX_PAYLOAD = 32 * MiB;
 const DEFAULT_MAX_CONNECTIONS = 64;
 const DEFAULT_MAX_IN_FLIGHT = 16;
 const DEFAULT_MAX_IN_FLIGHT_BYTES = 64 * MiB;
-const DEFAULT_HANDSHAKE_TIMEOUT_MS = 30_000;
+/** 256 MiB = 8 maximum-size requests in flight at once: enough to keep the fabric busy, far from the host's memory. */
+const DEFAULT_MAX_IN_FLIGHT_BYTES_TOTAL = 256 * MiB;
+/**
+ * qemu-nbd's default (handshake-max-seconds 10): a TLS handshake and option haggling take milliseconds
+ * on a loaded machine, and a slot held by a client that never finishes is free again within 10 s.
+ */
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Long enough for a slow but live reader; a client that stops reading returns its budget within it. */
+const DEFAULT_REPLY_STALL_MS = 30_000;
+/**
+ * Connections beyond maxConnections that are told so at most at once (greeting, then
+ * NBD_REP_ERR_POLICY "server full" to every option); beyond this they are closed at once. Each is
+ * given REFUSAL_TIMEOUT_MS to read its refusal.
+ */
+const MAX_REFUSING = 16;
+const REFUSAL_TIMEOUT_MS = 2_000;
 /** Option data larger than this gets NBD_REP_ERR_TOO_BIG and a closed connection. */
 export const MAX_OPTION_BYTES = 64 * 1024;
 /** Options per connection at most (a client haggling forever is disconnected). */
@@ -155,16 +187,34 @@ class StreamReader {
   private waiter: (() => void) | null = null;
   private ended: Hangup | null = null;
 
+  private readonly onData = (d: Buffer): void => {
+    if (this.ended) return;
+    this.chunks.push(d);
+    this.buffered += d.length;
+    if (this.buffered >= Math.max(READER_HIGH_WATER, this.need)) this.sock.pause();
+    this.wake();
+  };
+  private readonly onEnd = (): void => this.end('end of stream');
+  private readonly onClose = (): void => this.end('connection closed');
+
   constructor(private readonly sock: net.Socket) {
-    sock.on('data', (d: Buffer) => {
-      if (this.ended) return;
-      this.chunks.push(d);
-      this.buffered += d.length;
-      if (this.buffered >= Math.max(READER_HIGH_WATER, this.need)) sock.pause();
-      this.wake();
-    });
-    sock.on('end', () => this.end('end of stream'));
-    sock.on('close', () => this.end('connection closed'));
+    sock.on('data', this.onData);
+    sock.on('end', this.onEnd);
+    sock.on('close', this.onClose);
+  }
+
+  /**
+   * Stops reading and lets go of the socket (STARTTLS hands it to TLS): returns how many bytes were
+   * received but not read (after STARTTLS, any is a client that did not wait for the ACK).
+   */
+  detach(): number {
+    this.sock.pause();
+    this.sock.off('data', this.onData);
+    this.sock.off('end', this.onEnd);
+    this.sock.off('close', this.onClose);
+    const left = this.buffered;
+    this.end('detached');
+    return left;
   }
 
   /** No more reads: a pending one rejects, and so will later ones. */
@@ -340,6 +390,13 @@ class Server {
     connections: 0,
     connectionsOpen: 0,
     connectionsRefused: 0,
+    connectionsToldFull: 0,
+    tlsHandshakes: 0,
+    tlsFailed: 0,
+    tlsRequiredRefusals: 0,
+    replyStalls: 0,
+    budgetWaits: 0,
+    inFlightBytesHighWater: 0,
     handshakesCompleted: 0,
     handshakesFailed: 0,
     badMagic: 0,
@@ -367,18 +424,31 @@ class Server {
   };
   /** Open connections, each with the promise of its end. */
   readonly conns = new Map<Connection, Promise<void>>();
+  /** Connections beyond maxConnections being told the server is full (at most MAX_REFUSING). */
+  readonly refusing = new Map<Connection, Promise<void>>();
   private nextId = 1;
   closing = false;
   readonly maxConnections: number;
   readonly maxInFlight: number;
   readonly maxInFlightBytes: number;
   readonly handshakeTimeoutMs: number;
+  readonly replyStallMs: number;
+  /** READ/WRITE payload bytes in flight on all connections (nbd-admission.ts). */
+  readonly budget: ByteBudget;
 
   constructor(readonly o: NbdServerOptions) {
     this.maxConnections = positive(o.maxConnections, DEFAULT_MAX_CONNECTIONS, 'maxConnections');
     this.maxInFlight = positive(o.maxInFlightPerConnection, DEFAULT_MAX_IN_FLIGHT, 'maxInFlightPerConnection');
     this.maxInFlightBytes = positive(o.maxInFlightBytesPerConnection, DEFAULT_MAX_IN_FLIGHT_BYTES, 'maxInFlightBytesPerConnection');
     this.handshakeTimeoutMs = positive(o.handshakeTimeoutMs, DEFAULT_HANDSHAKE_TIMEOUT_MS, 'handshakeTimeoutMs');
+    this.replyStallMs = positive(o.replyStallMs, DEFAULT_REPLY_STALL_MS, 'replyStallMs');
+    this.budget = new ByteBudget(positive(o.maxInFlightBytes, DEFAULT_MAX_IN_FLIGHT_BYTES_TOTAL, 'maxInFlightBytes'));
+  }
+
+  /** The budget's measures into `counters` (after every take). */
+  syncBudgetCounters(): void {
+    this.counters.inFlightBytesHighWater = this.budget.highWaterBytes;
+    this.counters.budgetWaits = this.budget.waits;
   }
 
   count(key: string, by = 1): void {
@@ -420,26 +490,40 @@ class Server {
     return out;
   }
 
+  /**
+   * A connection beyond maxConnections is told why, the only way NBD lets a server say so: it gets the
+   * greeting, and every option but ABORT gets NBD_REP_ERR_POLICY with the message "server full" (libnbd
+   * and qemu print it); EXPORT_NAME, which has no error reply, gets a closed connection. At most
+   * MAX_REFUSING are told at once, for REFUSAL_TIMEOUT_MS each; more are closed at once.
+   */
   accept(sock: net.Socket, where: string): void {
     this.count('connections');
-    if (this.closing || this.conns.size >= this.maxConnections) {
+    const tls = where === 'tcp' && this.o.tls ? this.o.tls.keys : null;
+    let full: string | null = null;
+    if (!this.closing && this.conns.size >= this.maxConnections) full = `server full: ${this.conns.size} NBD connections open, the most it serves (maxConnections); try again later`;
+    if (this.closing || (full !== null && this.refusing.size >= MAX_REFUSING)) {
       this.count('connectionsRefused');
-      this.log(`refused a connection on ${where}: ${this.closing ? 'shutting down' : `${this.conns.size} open (maxConnections)`}`);
+      this.log(`refused a connection on ${where}: ${this.closing ? 'shutting down' : `${this.conns.size} open (maxConnections) and ${this.refusing.size} being told so`}`);
       sock.destroy();
       return;
     }
-    const c = new Connection(this, sock, this.nextId++, where);
+    if (full !== null) {
+      this.count('connectionsToldFull');
+      this.log(`connection on ${where}: ${full}`);
+    }
+    const set = full === null ? this.conns : this.refusing;
+    const c = new Connection(this, sock, this.nextId++, where, tls, full);
     const done = c
       .run()
       .catch((e) => {
         this.log(`connection ${where}: ${messageOf(e)}`);
-        sock.destroy();
+        c.destroy();
       })
       .finally(() => {
-        this.conns.delete(c);
+        set.delete(c);
         this.counters.connectionsOpen = this.conns.size;
       });
-    this.conns.set(c, done);
+    set.set(c, done);
     this.counters.connectionsOpen = this.conns.size;
   }
 }
@@ -451,8 +535,15 @@ function positive(v: number | undefined, dflt: number, what: string): number {
 }
 
 class Connection {
-  private readonly reader: StreamReader;
+  /** The socket spoken on: the accepted one, then its TLS socket after STARTTLS. */
+  private sock: net.Socket;
+  private reader: StreamReader;
   private readonly closed: Promise<void>;
+  private markClosed!: () => void;
+  /** Whether this connection is inside TLS (then STARTTLS again is invalid). */
+  private secure = false;
+  /** Aborted when the connection ends: a request waiting for the shared budget stops waiting. */
+  private readonly ended = new AbortController();
   private noZeroes = false;
   private structured = false;
   /** The export SET_META_CONTEXT selected base:allocation for, if any. */
@@ -461,22 +552,43 @@ class Connection {
   private exp: Export | null = null;
   private eflags = 0;
   private readonly inFlight = new Set<Promise<void>>();
+  /** READ/WRITE payload bytes of this connection's requests not yet answered on the wire. */
   private inFlightBytes = 0;
+  /** Releases of those bytes (dispatch); whatever is left when the connection closes is released then. */
+  private readonly holds = new Set<() => void>();
   private waiters: (() => void)[] = [];
   private shuttingDown = false;
 
   constructor(
     private readonly srv: Server,
-    private readonly sock: net.Socket,
+    sock: net.Socket,
     private readonly id: number,
     private readonly where: string,
+    /** TLS is required with these keys (TCP with `tls`), or null (plain). */
+    private readonly tlsKeys: PskKeys | null,
+    /** Why the server is full, if it is: this connection is only told so (Server.accept). */
+    private readonly full: string | null,
   ) {
+    this.sock = sock;
     this.reader = new StreamReader(sock);
-    this.closed = new Promise((r) => sock.once('close', () => r()));
+    this.closed = new Promise((r) => (this.markClosed = r));
+    this.watch(sock);
+    if (typeof sock.setNoDelay === 'function') sock.setNoDelay(true);
+  }
+
+  /** Listens to a socket this connection speaks on (the TLS socket too: the raw one goes quiet under it). */
+  private watch(sock: net.Socket): void {
     sock.on('error', (e: NodeJS.ErrnoException) => this.log(e.code === 'EPIPE' || e.code === 'ECONNRESET' ? `client gone (${e.code})` : `socket error: ${e.message}`));
     sock.on('drain', () => this.signal());
-    sock.on('close', () => this.signal());
-    if (typeof sock.setNoDelay === 'function') sock.setNoDelay(true);
+    sock.once('close', () => {
+      this.ended.abort(new Hangup('connection closed'));
+      this.signal();
+      this.markClosed();
+    });
+  }
+
+  destroy(): void {
+    this.sock.destroy();
   }
 
   private log(line: string): void {
@@ -487,21 +599,24 @@ class Connection {
   shutdown(): void {
     this.shuttingDown = true;
     this.reader.end('server shutting down');
+    this.ended.abort(new Hangup('server shutting down'));
     this.signal();
   }
 
   async run(): Promise<void> {
+    const deadlineMs = this.full !== null ? REFUSAL_TIMEOUT_MS : this.srv.handshakeTimeoutMs;
     const timer = setTimeout(() => {
-      this.log(`no transmission after ${this.srv.handshakeTimeoutMs} ms: disconnecting`);
-      this.srv.count('handshakesFailed');
+      this.log(`no transmission after ${deadlineMs} ms: disconnecting`);
+      if (this.full === null) this.srv.count('handshakesFailed');
       this.sock.destroy();
-    }, this.srv.handshakeTimeoutMs);
+    }, deadlineMs);
     timer.unref();
     try {
       const go = await this.handshake();
       clearTimeout(timer);
       if (go) {
         this.srv.count('handshakesCompleted');
+        this.watchStalls();
         await this.transmission();
       }
     } catch (e) {
@@ -521,21 +636,41 @@ class Connection {
       t.unref();
       await this.closed;
       clearTimeout(t);
+      for (const release of [...this.holds]) release();
     }
+  }
+
+  /**
+   * Idle connections may stay (as in nbdkit); a client that stops reading its replies may not: with
+   * unsent replies and no socket activity for replyStallMs, it is disconnected (its budget returns).
+   */
+  private watchStalls(): void {
+    const ms = this.srv.replyStallMs;
+    this.sock.setTimeout(ms, () => {
+      if (this.sock.writableLength === 0) return; // idle, or the backend is slow: not the client's doing
+      this.srv.count('replyStalls');
+      this.log(`${this.sock.writableLength} reply bytes unread for ${ms} ms: disconnecting`);
+      this.sock.destroy();
+    });
   }
 
   /**
    * Writes one message whole (its parts back to back in one tick, so never interleaved with another's).
    * A reply that cannot be delivered (connection gone now, or its write fails) is counted as dropped.
    */
-  private send(parts: P.Bytes[], isReply = false): void {
+  private send(parts: P.Bytes[], isReply = false, written?: () => void): void {
     if (this.sock.destroyed || this.sock.writableEnded) {
       if (isReply) this.srv.count('repliesDropped');
+      written?.();
       return;
     }
     if (parts.length > 1) this.sock.cork();
     parts.forEach((p, i) => {
-      if (isReply && i === parts.length - 1) this.sock.write(view(p), (err) => err && this.srv.count('repliesDropped'));
+      if (isReply && i === parts.length - 1)
+        this.sock.write(view(p), (err) => {
+          if (err) this.srv.count('repliesDropped');
+          written?.();
+        });
       else this.sock.write(view(p));
     });
     if (parts.length > 1) this.sock.uncork();
@@ -598,9 +733,69 @@ class Connection {
         return false;
       }
       const data = await this.reader.read(len);
-      const next = this.option(opt, data);
+      const next = this.gate(opt) ?? (opt === P.NBD_OPT_STARTTLS && this.tlsKeys ? await this.startTls(data, this.tlsKeys) : this.option(opt, data));
       if (next === 'transmission') return true;
       if (next === 'end') return false;
+    }
+  }
+
+  /**
+   * What a full server, or one that requires TLS not yet started, answers to `opt`; null when the option
+   * goes on as usual. ABORT is always honoured; EXPORT_NAME, which has no error reply, gets a close.
+   */
+  private gate(opt: number): 'continue' | 'end' | null {
+    if (opt === P.NBD_OPT_ABORT) return null;
+    const refuse = (type: number, why: string, counter: string): 'continue' | 'end' => {
+      this.srv.count(counter);
+      if (opt === P.NBD_OPT_EXPORT_NAME) {
+        this.log(`EXPORT_NAME: ${why}: closing (the option has no error reply)`);
+        this.sock.destroy();
+        return 'end';
+      }
+      this.error(opt, type, why);
+      return 'continue';
+    };
+    if (this.full !== null) return refuse(P.NBD_REP_ERR_POLICY, this.full, 'optionsRefusedFull');
+    if (this.tlsKeys && !this.secure && opt !== P.NBD_OPT_STARTTLS) return refuse(P.NBD_REP_ERR_TLS_REQD, 'TLS is required on this TCP port: use NBD_OPT_STARTTLS with the PSK file (nbds://...?tls-psk-file=...)', 'tlsRequiredRefusals');
+    return null;
+  }
+
+  /**
+   * NBD_OPT_STARTTLS: ACK, then the TLS handshake on the same socket; the options that follow are read
+   * inside TLS. A failed handshake (unknown identity, wrong key) ends the connection.
+   */
+  private async startTls(data: Buffer, keys: PskKeys): Promise<'continue' | 'end'> {
+    if (this.secure) {
+      this.error(P.NBD_OPT_STARTTLS, P.NBD_REP_ERR_INVALID, 'TLS is already started');
+      return 'continue';
+    }
+    if (data.length !== 0) {
+      this.error(P.NBD_OPT_STARTTLS, P.NBD_REP_ERR_INVALID, 'NBD_OPT_STARTTLS takes no data');
+      return 'continue';
+    }
+    const raw = this.sock;
+    // The ACK must be on the wire before TLS takes the socket over.
+    await new Promise<void>((resolve, reject) => raw.write(view(P.encodeOptionReply(P.NBD_OPT_STARTTLS, P.NBD_REP_ACK)), (e) => (e ? reject(new Hangup(e.message)) : resolve())));
+    if (this.reader.detach() > 0) {
+      this.srv.count('tlsFailed');
+      this.violation('bytes after NBD_OPT_STARTTLS before its ACK');
+      return 'end';
+    }
+    try {
+      const t = await startTlsServer(raw, keys, (id, known) => this.log(`TLS identity '${id}'${known ? '' : ' is not in the PSK file'}`));
+      this.sock = t;
+      this.reader = new StreamReader(t);
+      this.watch(t);
+      this.secure = true;
+      this.srv.count('tlsHandshakes');
+      this.log(`TLS started (${t.getProtocol()}, ${t.getCipher().name})`);
+      return 'continue';
+    } catch (e) {
+      this.srv.count('tlsFailed');
+      this.srv.count('handshakesFailed');
+      this.log(`TLS handshake failed: ${messageOf(e)}`);
+      raw.destroy();
+      return 'end';
     }
   }
 
@@ -792,8 +987,18 @@ class Connection {
           await this.reader.skip(req.length);
           this.srv.count('payloadBytesDiscarded', req.length);
         } else if (!invalid && (req.type === P.NBD_CMD_WRITE || req.type === P.NBD_CMD_READ)) {
-          await this.waitUntil(() => this.inFlight.size === 0 || this.inFlightBytes + req.length <= this.srv.maxInFlightBytes);
-          if (req.type === P.NBD_CMD_WRITE) payload = await this.reader.readParts(req.length);
+          await this.waitUntil(() => this.inFlightBytes === 0 || this.inFlightBytes + req.length <= this.srv.maxInFlightBytes);
+          // Then the server-wide budget (held until the reply is written: dispatch), before any payload is read.
+          await this.srv.budget.take(req.length, this.ended.signal);
+          this.srv.syncBudgetCounters();
+          if (req.type === P.NBD_CMD_WRITE) {
+            try {
+              payload = await this.reader.readParts(req.length);
+            } catch (e) {
+              this.srv.budget.give(req.length);
+              throw e;
+            }
+          }
         }
       } catch (e) {
         if (e instanceof Hangup) return; // gone in the middle of a payload: nothing reaches the backend
@@ -847,20 +1052,30 @@ class Connection {
     this.send(this.errorParts(r, errno, message), true);
   }
 
-  /** Runs a valid request; in flight (counted, and awaited by a later FLUSH) until its reply is written. */
+  /**
+   * Runs a valid request; in flight (counted, and awaited by a later FLUSH) until its reply is sent. A
+   * READ/WRITE's payload bytes (taken from the budget by the caller) are held until the kernel has its
+   * reply (the write callback), or the connection is gone (`holds`, released in `run`).
+   */
   private dispatch(r: Request, e: Export, payload: Buffer[] | null): void {
     const bytes = r.type === P.NBD_CMD_READ || r.type === P.NBD_CMD_WRITE ? r.length : 0;
     const before = r.type === P.NBD_CMD_FLUSH ? [...this.inFlight] : [];
     this.inFlightBytes += bytes;
+    const release = (): void => {
+      if (!this.holds.delete(release)) return;
+      this.inFlightBytes -= bytes;
+      this.srv.budget.give(bytes);
+      this.signal();
+    };
+    if (bytes > 0) this.holds.add(release);
     const p: Promise<void> = this.execute(r, e, payload, before)
-      .then((parts) => this.send(parts, true))
+      .then((parts) => this.send(parts, true, release))
       .catch((err) => {
         this.log(`internal error: ${messageOf(err)}`);
         this.sock.destroy();
       })
       .finally(() => {
         this.inFlight.delete(p);
-        this.inFlightBytes -= bytes;
         this.signal();
       });
     this.inFlight.add(p);
@@ -973,6 +1188,9 @@ const closeListener = (s: net.Server): Promise<void> => new Promise((r) => s.clo
  */
 export async function startNbdServer(o: NbdServerOptions): Promise<NbdServer> {
   if (o.socketPath === undefined && o.tcp === undefined) throw new Error('startNbdServer: give socketPath, tcp or both');
+  // Anyone who can reach a TCP port can read and write every drive: plain TCP only when asked for by name.
+  if (o.tcp !== undefined && o.tls === undefined && o.tcpInsecure !== true) throw new Error('startNbdServer: TCP needs tls (PSK keys) or tcpInsecure: true');
+  if (o.tls !== undefined && o.tls.keys.size === 0) throw new Error('startNbdServer: tls.keys is empty');
   for (const e of o.backend.exports()) resolveExport(e);
   const srv = new Server(o);
   const listeners: net.Server[] = [];
@@ -998,7 +1216,7 @@ export async function startNbdServer(o: NbdServerOptions): Promise<NbdServer> {
     await Promise.all(listeners.filter((l) => l.listening).map(closeListener));
     throw e;
   }
-  srv.log(`listening on ${[result.socketPath, result.tcp && `${result.tcp.host}:${result.tcp.port}`].filter(Boolean).join(' and ')}`);
+  srv.log(`listening on ${[result.socketPath, result.tcp && `${result.tcp.host}:${result.tcp.port} (${o.tls ? 'TLS-PSK required' : 'plain TCP: no authentication, no encryption'})`].filter(Boolean).join(' and ')}`);
   let closing: Promise<void> | null = null;
   return {
     ...result,

@@ -311,6 +311,11 @@ export class StateDir {
   }
 
   /** `<root>/host.sock`; throws STATE_PATH when the root is too long for a Unix socket path. */
+  /** The NBD TLS keys (`identity:hexkey`, 0600): what a client gives as `tls-psk-file` (nbd-tls.ts). */
+  get nbdPskPath(): string {
+    return join(this.root, 'nbd.psk');
+  }
+
   /** Where the host serves NBD (`nbd+unix:///sda?socket=...`). */
   get nbdSocketPath(): string {
     return assertSocketPathFits(join(this.root, 'nbd.sock'));

@@ -30,6 +30,8 @@ export interface FabricSettings {
   peerTimeoutMs?: number;
   /** Serve NBD on this loopback TCP address too (the Unix socket nbd.sock is always there). */
   nbdTcp?: { host: string; port: number };
+  /** `nbdTcp` is plain TCP (`--nbd-insecure`), not TLS-PSK. */
+  nbdInsecure?: boolean;
 }
 
 export function settingsPath(state: StateDir): string {

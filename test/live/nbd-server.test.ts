@@ -21,7 +21,7 @@ const NBDMAGIC = 0x4e42444d41474943n;
 const IHAVEOPT = 0x49484156454f5054n;
 const REPLY_MAGIC = 0x3e889045565a9n;
 const OPT = { EXPORT_NAME: 1, ABORT: 2, LIST: 3, STARTTLS: 5, INFO: 6, GO: 7, STRUCTURED_REPLY: 8 };
-const REP = { ACK: 1, SERVER: 2, INFO: 3, ERR_UNSUP: 0x8000_0001, ERR_INVALID: 0x8000_0003, ERR_UNKNOWN: 0x8000_0006, ERR_TOO_BIG: 0x8000_0009 };
+const REP = { ACK: 1, SERVER: 2, INFO: 3, ERR_UNSUP: 0x8000_0001, ERR_POLICY: 0x8000_0002, ERR_INVALID: 0x8000_0003, ERR_UNKNOWN: 0x8000_0006, ERR_TOO_BIG: 0x8000_0009 };
 const INFO = { EXPORT: 0, NAME: 1, DESCRIPTION: 2, BLOCK_SIZE: 3 };
 const CMD = { READ: 0, WRITE: 1, DISC: 2, FLUSH: 3, TRIM: 4, CACHE: 5, WRITE_ZEROES: 6 };
 const FLAG = { HAS_FLAGS: 1, READ_ONLY: 2, SEND_FLUSH: 4, SEND_FUA: 8, SEND_TRIM: 32, SEND_WRITE_ZEROES: 64, CAN_MULTI_CONN: 256 };
@@ -492,12 +492,72 @@ describe('NBD server: handshake and options (hand-written client)', () => {
   it('a client that never completes the handshake is disconnected after handshakeTimeoutMs', T, async () => {
     await withServer(
       new MemBackend(EXPORTS()),
-      async (_s, path, cs) => {
+      async (s, path, cs) => {
         const c = await client(path, cs);
         await c.recv(18);
+        c.send(u32(3)); // client flags, then nothing: a slow handshaker holds a slot until the deadline
         await c.waitClosed(3000);
+        assert.equal(s.counters.handshakesFailed, 1);
+        await until(() => s.counters.connectionsOpen === 0, 'the slot to free');
       },
       { handshakeTimeoutMs: 200 },
+    );
+  });
+});
+
+// ---- Admission across connections ---------------------------------------------------------------------
+
+describe('NBD server: admission across connections', () => {
+  it('many connections with large pipelined reads stay within maxInFlightBytes (server-wide), and all get their bytes', T, async () => {
+    const be = new MemBackend([{ name: 'sda', sizeBytes: 16 * MiB, blockBytes: 512 }]);
+    be.data.get('sda')!.set(pattern(16 * MiB, 9));
+    be.delay = () => 5; // reads overlap, so admission has something to bound
+    const totalBound = 6 * MiB;
+    await withServer(
+      be,
+      async (s, path, cs) => {
+        const conns = await Promise.all(Array.from({ length: 8 }, () => client(path, cs)));
+        await Promise.all(conns.map((c) => c.open('sda')));
+        // 8 connections x 4 reads of 1 MiB = 32 MiB asked for at once; each connection alone may hold 4 MiB.
+        conns.forEach((c, k) => {
+          for (let i = 0; i < 4; i++) c.request(CMD.READ, i, ((k * 4 + i) % 16) * MiB, MiB);
+        });
+        await Promise.all(
+          conns.map(async (c, k) => {
+            for (let i = 0; i < 4; i++) {
+              const r = await c.simpleReply(() => MiB);
+              assert.equal(r.error, 0);
+              const off = ((k * 4 + r.cookie) % 16) * MiB;
+              assert.ok(sameBytes(r.data, be.data.get('sda')!.subarray(off, off + MiB)), `connection ${k} read ${r.cookie}`);
+            }
+          }),
+        );
+        assert.ok(s.counters.inFlightBytesHighWater! <= totalBound, `high water ${s.counters.inFlightBytesHighWater} > ${totalBound}`);
+        assert.ok(s.counters.inFlightBytesHighWater! >= MiB);
+        assert.ok(s.counters.budgetWaits! > 0, 'some reads waited for the shared budget');
+      },
+      { maxInFlightBytes: totalBound, maxInFlightBytesPerConnection: 4 * MiB },
+    );
+  });
+
+  it('a client that stops reading its replies is cut off after replyStallMs and its bytes return; idle connections stay', T, async () => {
+    const be = new MemBackend([{ name: 'sda', sizeBytes: 64 * MiB, blockBytes: 512 }]);
+    await withServer(
+      be,
+      async (s, path, cs) => {
+        const idle = await client(path, cs);
+        await idle.open('sda');
+        const hog = await client(path, cs);
+        await hog.open('sda');
+        hog.sock.pause(); // reads nothing more: 32 MiB of replies cannot all fit in the socket buffers
+        for (let i = 0; i < 16; i++) hog.request(CMD.READ, i, i * 2 * MiB, 2 * MiB);
+        await until(() => s.counters.replyStalls === 1, 'the stalled reader to be cut off', 10_000);
+        await until(() => s.counters.connectionsOpen === 1, 'its slot to free', 5_000);
+        // The idle connection, silent all along, still works; the budget came back.
+        idle.request(CMD.READ, 99, 0, 4096);
+        assert.equal((await idle.simpleReply(() => 4096)).error, 0);
+      },
+      { replyStallMs: 300, maxInFlightBytes: 64 * MiB },
     );
   });
 });
@@ -1019,10 +1079,10 @@ describe('NBD server: transmission (hand-written client)', () => {
     });
   });
 
-  it('connections beyond maxConnections are closed at once; TCP works too', T, async () => {
+  it('a connection beyond maxConnections is told the server is full (ERR_POLICY with a message, ABORT honoured); TCP works too', T, async () => {
     const be = new MemBackend(EXPORTS());
     const dir = mkdtempSync(join(tmpdir(), 'nbd-test-'));
-    const server = await startNbdServer({ backend: be, socketPath: join(dir, 's'), tcp: { host: '127.0.0.1', port: 0 }, maxConnections: 2 });
+    const server = await startNbdServer({ backend: be, socketPath: join(dir, 's'), tcp: { host: '127.0.0.1', port: 0 }, tcpInsecure: true, maxConnections: 2 });
     const socks: net.Socket[] = [];
     try {
       assert.ok(server.tcp && server.tcp.port > 0);
@@ -1033,8 +1093,16 @@ describe('NBD server: transmission (hand-written client)', () => {
       await b.recv(18);
       const c = await RawClient.connect(join(dir, 's'));
       socks.push(c.sock);
+      await c.greet();
+      c.option(OPT.GO, infoData('sda', []));
+      const r = await c.optReply();
+      assert.deepEqual([r.opt, r.type], [OPT.GO, REP.ERR_POLICY]);
+      assert.match(r.data.toString(), /server full: 2 NBD connections open/);
+      c.option(OPT.ABORT);
+      assert.deepEqual((await c.optReply()).type, REP.ACK);
       await c.waitClosed();
-      assert.equal(server.counters.connectionsRefused, 1);
+      assert.equal(server.counters.connectionsToldFull, 1);
+      assert.equal(server.counters.connectionsOpen, 2);
       a.destroy();
       await until(() => server.counters.connectionsOpen === 1, 'a slot to free');
       const t = net.connect({ host: '127.0.0.1', port: server.tcp!.port });
