@@ -70,7 +70,7 @@
  * reads more than its length), and WRITE_HIGH_WATER of unsent replies (plus the replies of requests
  * already in flight).
  */
-import { lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { ByteBudget } from './nbd-admission.js';
 import * as P from './nbd-protocol.js';
@@ -1178,6 +1178,7 @@ async function listenUnix(server: net.Server, path: string): Promise<void> {
       await listen(server, { path });
     } else throw e;
   }
+  chmodSync(path, 0o600); // the socket is the door: only the user who ran up (its mode, not the umask's, says so)
 }
 
 const closeListener = (s: net.Server): Promise<void> => new Promise((r) => s.close(() => r()));

@@ -126,7 +126,7 @@ export async function up(state: StateDir, t: Topology, say: (line: string) => vo
       for (const name of started.reverse()) await stopNode(state, name, say);
       throw e;
     }
-    say(`started ${n.role} ${n.name}: pid ${r.pid}, udp ${r.udp.host}:${r.udp.port}${r.control ? `, control ${r.control.socket}${r.control.tcp ? ` and http://${r.control.tcp.host}:${r.control.tcp.port}` : ''}` : ''}${r.nbd ? `, NBD ${r.nbd.socket}${r.nbd.tcp ? ` and nbd://${r.nbd.tcp.host}:${r.nbd.tcp.port}` : ''}` : ''}; log ${state.logPath(n.name)}`);
+    say(`started ${n.role} ${n.name}: pid ${r.pid}, udp ${r.udp.host}:${r.udp.port}${r.control ? `, control ${r.control.socket}${r.control.tcp ? ` and http://${r.control.tcp.host}:${r.control.tcp.port}` : ''}` : ''}${r.nbd ? `, NBD ${r.nbd.socket}${r.nbd.tcp ? ` and ${readSettings(state)?.nbdInsecure ? 'nbd' : 'nbds'}://${r.nbd.tcp.host}:${r.nbd.tcp.port}` : ''}` : ''}; log ${state.logPath(n.name)}`);
     started.push(n.name);
   }
   return { started, nodes: nodeStatuses(state, t) };
