@@ -30,6 +30,7 @@ export interface LiveFabricOptions {
   controlTcp?: string;
   nbd?: string;
   nbdInsecure?: boolean;
+  preallocate?: boolean;
   peerTimeout?: string;
 }
 
@@ -93,7 +94,7 @@ function settingsOf(topology: Topology, o: LiveFabricOptions): FabricSettings {
     dilation = Number(d);
     if (!(dilation > 0) || !Number.isFinite(dilation)) throw new DconnectError('BAD_OPTION', `--time-dilation '${d}' is not a positive number or auto`, 'e.g. --time-dilation 20, or auto');
   }
-  return { topology, pace, dilation, hardLimitMs, seed, faults, listenHost: o.listenHost ?? '127.0.0.1', controlTcp, nbdTcp, ...(o.nbdInsecure ? { nbdInsecure: true } : {}), peerTimeoutMs };
+  return { topology, pace, dilation, hardLimitMs, seed, faults, listenHost: o.listenHost ?? '127.0.0.1', controlTcp, nbdTcp, ...(o.nbdInsecure ? { nbdInsecure: true } : {}), ...(o.preallocate ? { preallocate: true } : {}), peerTimeoutMs };
 }
 
 /** The host node's TCP addresses (--nbd, --control-tcp) are free: checked before any node starts. */
@@ -168,7 +169,7 @@ export async function nodeAction(topology: Topology | null, o: LiveFabricOptions
   const running =
     node.role === 'host'
       ? await runHostNode({ ...common, hardLimitMs: s.hardLimitMs, peers, tcp: s.controlTcp, nbdTcp: s.nbdTcp, nbdInsecure: s.nbdInsecure === true, peerTimeoutMs: o.peerTimeout !== undefined ? peerTimeoutOf(o.peerTimeout) : (s.peerTimeoutMs ?? DEFAULT_PEER_TIMEOUT_MS) })
-      : await runBoxNode({ ...common, name: node.name, mediaErrors, storeFaults });
+      : await runBoxNode({ ...common, name: node.name, mediaErrors, storeFaults, preallocate: s.preallocate === true });
   const udp = running.transport.address();
   state.writeNodeRecord({
     name: node.name,

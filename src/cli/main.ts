@@ -200,7 +200,8 @@ const liveFabricOptions = (c: Command) =>
     .option('--control-tcp <host:port>', 'serve the control API on loopback TCP too (the Unix socket is always there)')
     .option('--peer-timeout <ms>', 'the host gives up on a box it waits on after this long without hearing from it (boxes send keepalives; slow progress is not silence); the job fails, resumable; default 5000')
     .option('--nbd <host:port>', 'serve the block devices over NBD on TCP too, e.g. 127.0.0.1:10809, with TLS-PSK required (keys: nbd.psk in the state directory); the Unix socket nbd.sock is always there')
-    .option('--nbd-insecure', 'with --nbd: plain TCP, no TLS (anyone who can reach the port reads and writes every drive)');
+    .option('--nbd-insecure', 'with --nbd: plain TCP, no TLS (anyone who can reach the port reads and writes every drive)')
+    .option('--preallocate', "reserve each drive file's whole capacity on disk at its creation (fallocate), so a declared capacity is real and a full disk cannot fail a write later");
 
 liveFabricOptions(
   program
@@ -211,7 +212,7 @@ liveFabricOptions(
     .addOption(stateOption()),
 )
   .option('--json', 'one JSON object on stdout')
-  .action(async (o: { topology: string; set?: string[]; state: string; pace: string; timeDilation?: string; hardLimit?: string; seed: string; fault?: string[]; controlTcp?: string; nbd?: string; nbdInsecure?: boolean; peerTimeout?: string; json?: boolean }, cmd: Command) => {
+  .action(async (o: { topology: string; set?: string[]; state: string; pace: string; timeDilation?: string; hardLimit?: string; seed: string; fault?: string[]; controlTcp?: string; nbd?: string; nbdInsecure?: boolean; preallocate?: boolean; peerTimeout?: string; json?: boolean }, cmd: Command) => {
     const { upAction } = await import('./live.js');
     const given = cmd.getOptionValueSource('topology') === 'cli' || (o.set?.length ?? 0) > 0;
     // A state directory keeps its fabric's topology; --topology/--set must agree with it when given.

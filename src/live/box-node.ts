@@ -42,6 +42,8 @@ export interface BoxNodeOptions {
   mediaErrors?: { device: string; lba: number; op?: 'read' | 'write' }[];
   /** `--fault store-error=...`, `disk-full=...`: the drive files fail as a failing file system would (store-faults.ts). */
   storeFaults?: StoreFault[];
+  /** `up --preallocate`: a drive file made here is reserved whole on disk (FileStore.reserve). */
+  preallocate?: boolean;
   log: (line: string) => void;
 }
 
@@ -75,7 +77,9 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
   const storeFor = (slot: string, capacityBytes: number) => {
     let s = stores.get(slot);
     if (!s) {
-      stores.set(slot, (s = new TrackedStore(new FileStore(o.state.drivePath(slot), capacityBytes))));
+      const file = new FileStore(o.state.drivePath(slot), capacityBytes);
+      if (o.preallocate) file.reserve();
+      stores.set(slot, (s = new TrackedStore(file)));
       const mine = (o.storeFaults ?? []).filter((f) => f.device === deviceOfSlot(slot));
       if (mine.length > 0) faulty.set(slot, new FaultyStore(s, mine, o.topology.ssd.blockBytes));
     }

@@ -17,6 +17,7 @@
  */
 import { closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { DconnectError } from '../core/errors.js';
+import { spawnSync } from 'node:child_process';
 import { StoreError, type BlockStore } from '../devices/block-store.js';
 
 /** Reads are carved from slabs of this size; a slab is dropped (to the GC, with its last view) when full. */
@@ -49,6 +50,20 @@ export class FileStore implements BlockStore {
       closeSync(this.fd);
       this.fd = null;
       throw new DconnectError('BAD_TOPOLOGY', `${path} holds ${size} bytes, but the drive is declared with ${sizeBytes}`, 'use the topology the state directory was made with, or another --state directory');
+    }
+  }
+
+  /**
+   * Reserves the file's whole size on disk (`up --preallocate`), so writes cannot meet a full disk
+   * later: fallocate(1), since Node has no posix_fallocate. Already reserved blocks cost nothing
+   * again. Refused with a clear error where the file system cannot (some network file systems) or
+   * the disk has no room now.
+   */
+  reserve(): void {
+    const r = spawnSync('fallocate', ['-l', String(this.sizeBytes), this.path], { encoding: 'utf8', timeout: 600_000 });
+    if (r.status !== 0) {
+      const why = r.error ? r.error.message : r.stderr.trim();
+      throw new DconnectError('BAD_STATE', `--preallocate: could not reserve ${this.sizeBytes} bytes for ${this.path}: ${why}`, 'free space on that disk or choose a smaller ssd.capacityBytes, or start without --preallocate');
     }
   }
 

@@ -32,6 +32,8 @@ export interface FabricSettings {
   nbdTcp?: { host: string; port: number };
   /** `nbdTcp` is plain TCP (`--nbd-insecure`), not TLS-PSK. */
   nbdInsecure?: boolean;
+  /** `--preallocate`: drive files are reserved whole on disk when created (file-store.ts). */
+  preallocate?: boolean;
 }
 
 export function settingsPath(state: StateDir): string {

@@ -13,6 +13,21 @@ import { loadTopology } from '../../src/topology/load.js';
 const MiB = 1 << 20;
 
 describe('FileStore: a drive in a sparse file, kept across restarts', () => {
+  it('reserve() (up --preallocate) allocates the whole capacity on disk; the file still reads zeros', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dc-fs-'));
+    try {
+      const f = new FileStore(join(dir, 'd.img'), 8 << 20);
+      assert.ok(statSync(f.path).blocks * 512 < 8 << 20, 'sparse before');
+      f.reserve();
+      assert.ok(statSync(f.path).blocks * 512 >= 8 << 20, 'reserved after');
+      assert.equal(statSync(f.path).size, 8 << 20);
+      assert.ok(f.read(4 << 20, 4096).every((b) => b === 0));
+      f.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('creates a sparse file of the capacity, reads zeros where nothing was written, keeps writes across a reopen', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dconnect-store-'));
     try {
