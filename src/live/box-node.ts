@@ -36,6 +36,8 @@ export interface BoxNodeOptions {
   pace: Pace;
   dilation: number;
   listen: { host: string; port: number };
+  /** The fabric key (udp-transport.ts UdpTransportOptions.key). */
+  key: Uint8Array | null;
   faults: FaultSpec[];
   /** `--fault media-error=sdb:LBA`: blocks whose reads fail, by the host's device names (SSDs named in slot order, as boot names them). */
   mediaErrors?: { device: string; lba: number; op?: 'read' | 'write' }[];
@@ -81,6 +83,7 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
     bind: o.listen,
     epoch: 0,
     role: 'box',
+    key: o.key,
     faults: o.faults,
     seed: o.seed,
     onNewEpoch: (epoch) => {
