@@ -760,11 +760,14 @@ async function kill(o: LiveBenchOptions) {
  * conventional one (half that), --no-verify, with the MAC on and off (DCONNECT_BENCH_NO_MAC=1 in the
  * nodes' environment: a CRC instead, no replay check), alternated on, off, on, off in fresh fabrics; the
  * faster run of each is compared (this machine is shared). Target: the MAC costs at most 15% of each.
+ * The nodes' CPU-ms per MiB (least of the two runs, host + box) is reported beside it: on a loaded
+ * machine wall throughput swings more than the MAC costs, CPU per byte much less.
  */
 async function macCost(o: LiveBenchOptions) {
   const direct = o.quick ? 128 * MiB : 512 * MiB;
   const conventional = direct / 2;
   const best: Record<'on' | 'off', { direct: number; conventional: number }> = { on: { direct: 0, conventional: 0 }, off: { direct: 0, conventional: 0 } };
+  const cpu: Record<'on' | 'off', { direct: number; conventional: number }> = { on: { direct: Infinity, conventional: Infinity }, off: { direct: Infinity, conventional: Infinity } };
   const problems: string[] = [];
   for (const mac of ['on', 'off', 'on', 'off'] as const) {
     if (mac === 'off') process.env.DCONNECT_BENCH_NO_MAC = '1';
@@ -772,11 +775,16 @@ async function macCost(o: LiveBenchOptions) {
       await withFabric(`mac ${mac}`, ['--topology', 'paper-2012-live', '--pace', 'none'], o, async (f) => {
         writeSeeded(f.drive(0), 0, direct, 'mac');
         for (const [mode, length, extra] of [['direct', direct, []], ['conventional', conventional, ['--via', 'host']]] as const) {
+          const cpu0 = nodeCpuMs(f);
           const c = await liveCopy(f, ['sda', 'sdb', '--length', String(length), '--no-verify', ...extra], 600_000);
+          const perMiB = Object.values(cpuMsPerMiB(cpu0, nodeCpuMs(f), length)).reduce((a, b) => a + b, 0);
           const mbps = c.job?.result?.mbPerSecWall ?? NaN;
           if (c.problem) problems.push(`${mode}, MAC ${mac}: ${c.problem}`);
-          else best[mac][mode] = Math.max(best[mac][mode], mbps);
-          o.progress(`live mac: ${mode} ${mib(length)}, MAC ${mac}: ${c.problem ?? `${f1(mbps)} MB/s`}`);
+          else {
+            best[mac][mode] = Math.max(best[mac][mode], mbps);
+            cpu[mac][mode] = Math.min(cpu[mac][mode], perMiB);
+          }
+          o.progress(`live mac: ${mode} ${mib(length)}, MAC ${mac}: ${c.problem ?? `${f1(mbps)} MB/s, ${perMiB.toFixed(2)} CPU-ms/MiB`}`);
         }
       });
     } finally {
@@ -787,9 +795,10 @@ async function macCost(o: LiveBenchOptions) {
   const v: Verdict = { target: 'the MAC costs at most 15% of unpaced throughput, direct and conventional', met: problems.length === 0 && cost('direct') <= 0.15 && cost('conventional') <= 0.15 };
   o.log(
     `live mac: paper-2012-live, pace none, --no-verify, best of 2 each: direct ${mib(direct)} ${f1(best.on.direct)} MB/s with the MAC, ${f1(best.off.direct)} without (${(100 * cost('direct')).toFixed(1)}% cost); ` +
-      `conventional ${mib(conventional)} ${f1(best.on.conventional)} vs ${f1(best.off.conventional)} MB/s (${(100 * cost('conventional')).toFixed(1)}% cost)${problems.length ? `; problems: ${problems.join('; ')}` : ''}; ${said(v)}`,
+      `conventional ${mib(conventional)} ${f1(best.on.conventional)} vs ${f1(best.off.conventional)} MB/s (${(100 * cost('conventional')).toFixed(1)}% cost); ` +
+      `CPU-ms/MiB (host + box, least of 2) direct ${cpu.on.direct.toFixed(2)} vs ${cpu.off.direct.toFixed(2)}, conventional ${cpu.on.conventional.toFixed(2)} vs ${cpu.off.conventional.toFixed(2)}${problems.length ? `; problems: ${problems.join('; ')}` : ''}; ${said(v)}`,
   );
-  return { best, costDirect: cost('direct'), costConventional: cost('conventional'), problems, ...v };
+  return { best, cpuMsPerMiB: cpu, costDirect: cost('direct'), costConventional: cost('conventional'), problems, ...v };
 }
 
 // ---------------------------------------------------------------------------------------------------
