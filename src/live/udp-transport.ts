@@ -12,10 +12,11 @@
  *   byte  5      flags: reserved, sent 0, ignored
  *   bytes 6-7    record count (at least 1)
  *   bytes 8-11   epoch, u32: the host's session number
- *   bytes 12-19  counter, u64: the sender's, increasing (datagram-auth.ts), checked against a replay window
+ *   bytes 12-15  salt, u32: drawn per sending process (the nonce's first part)
+ *   bytes 16-23  counter, u64: the sender's, increasing (datagram-auth.ts), checked against a replay window
  *   then         the records, back to back
- *   last 16      tag: HMAC-SHA-256 of every byte before it under the sender's key, truncated to 128 bits
- *                (datagram-auth.ts). Without a key (the bench's MAC-off measurement only) the tag is
+ *   last 16      tag: the Poly1305 MAC of every byte before it under the sender's key, nonce bytes 12-23
+ *                (ChaCha20-Poly1305 with all of it as associated data; datagram-auth.ts). Without a key (the bench's MAC-off measurement only) the tag is
  *                the CRC-32 of those bytes, little-endian, then 12 zero bytes.
  *
  * A record (one frame):
@@ -70,7 +71,7 @@ import { JUMBO_MAX_PAYLOAD_BYTES, type Frame } from '../ethernet/frame.js';
 import type { EthChannel, EthPort } from '../ethernet/port.js';
 import { decodeExpEtherFrame, encodeExpEtherFrame, FRAME_HEADER_BYTES } from '../expether/pdu-codec.js';
 import { drawFault, type FaultKind, type FaultSpec } from '../runtime/faults.js';
-import { ReplayWindow, SendCounter, senderKey, TAG_BYTES, tagMatches, writeTag } from './datagram-auth.js';
+import { drawSalt, NONCE_BYTES, ReplayWindow, SendCounter, senderKey, TAG_BYTES, tagMatches, writeTag } from './datagram-auth.js';
 
 /** A scheduler live code can push outside input into: `inject(fn)` runs fn as an event "now". */
 export interface InjectableScheduler extends Scheduler {
@@ -146,7 +147,9 @@ export interface UdpCounters {
 
 export const DATAGRAM_MAGIC = 0x44434c56;
 export const DATAGRAM_VERSION = 4;
-export const DATAGRAM_HEADER_BYTES = 20;
+export const DATAGRAM_HEADER_BYTES = 24;
+/** Where the nonce (salt and counter) sits in the header. */
+const NONCE_AT = 12;
 /** The tag that ends a datagram (datagram-auth.ts). */
 export const DATAGRAM_TAG_BYTES = TAG_BYTES;
 export const RECORD_HEADER_BYTES = 6;
@@ -209,16 +212,17 @@ function putRecord(out: Uint8Array, at: number, cableId: number, body: Uint8Arra
  * Writes the header and the tag of a train whose records fill [DATAGRAM_HEADER_BYTES, end); returns the
  * datagram's length. `key`: the sender's key (datagram-auth.ts senderKey); null, a CRC (see the file comment).
  */
-export function sealDatagram(out: Uint8Array, end: number, count: number, epoch: number, counter: number, key: Uint8Array | null): number {
+export function sealDatagram(out: Uint8Array, end: number, count: number, epoch: number, salt: number, counter: number, key: Uint8Array | null): number {
   const v = new DataView(out.buffer, out.byteOffset, out.length);
   v.setUint32(0, DATAGRAM_MAGIC);
   out[4] = DATAGRAM_VERSION;
   out[5] = 0;
   v.setUint16(6, count);
   v.setUint32(8, epoch);
-  v.setUint32(12, Math.floor(counter / 2 ** 32));
-  v.setUint32(16, counter >>> 0);
-  if (key) writeTag(key, out.subarray(0, end), out, end);
+  v.setUint32(12, salt);
+  v.setUint32(16, Math.floor(counter / 2 ** 32));
+  v.setUint32(20, counter >>> 0);
+  if (key) writeTag(key, out.subarray(NONCE_AT, NONCE_AT + NONCE_BYTES), out.subarray(0, end), out, end);
   else {
     v.setUint32(end, crc32(out.subarray(0, end)), true);
     out.fill(0, end + 4, end + DATAGRAM_TAG_BYTES);
@@ -238,12 +242,12 @@ export function withFcs(frame: Uint8Array): Uint8Array {
  * One datagram holding `records` (see the file comment): for tests and tools; the transport builds its
  * trains in place. `auth`: the sender's key (senderKey) and counter; without it, keyless (a CRC).
  */
-export function encodeDatagram(epoch: number, records: { cable: number; frame: Uint8Array; fcs?: boolean }[], auth?: { key: Uint8Array; counter: number }): Uint8Array {
+export function encodeDatagram(epoch: number, records: { cable: number; frame: Uint8Array; fcs?: boolean }[], auth?: { key: Uint8Array; counter: number; salt?: number }): Uint8Array {
   const body = records.map((r) => (r.fcs ? withFcs(r.frame) : r.frame));
   const out = new Uint8Array(DATAGRAM_HEADER_BYTES + body.reduce((n, b) => n + RECORD_HEADER_BYTES + b.length, 0) + DATAGRAM_TAG_BYTES);
   let at = DATAGRAM_HEADER_BYTES;
   records.forEach((r, i) => (at = putRecord(out, at, r.cable, body[i]!, r.fcs === true)));
-  sealDatagram(out, at, records.length, epoch, auth?.counter ?? 0, auth?.key ?? null);
+  sealDatagram(out, at, records.length, epoch, auth?.salt ?? 0, auth?.counter ?? 0, auth?.key ?? null);
   return out;
 }
 
@@ -395,6 +399,7 @@ export class UdpTransport {
   private readonly ownKey: Uint8Array | null;
   private readonly peerKeys = new Map<string, Uint8Array>();
   private readonly counter = new SendCounter();
+  private readonly salt = drawSalt();
   /** Per sending node: the counters seen (datagram-auth.ts). One per peer node: bounded by the topology. */
   private readonly windows = new Map<string, ReplayWindow>();
 
@@ -534,7 +539,7 @@ export class UdpTransport {
       this.counters.sendErrors += t.count;
       return;
     }
-    const len = sealDatagram(t.buf, t.end, t.count, this.epoch, this.counter.next(), this.ownKey);
+    const len = sealDatagram(t.buf, t.end, t.count, this.epoch, this.salt, this.counter.next(), this.ownKey);
     const buf = t.buf;
     try {
       this.socket.send(buf.subarray(0, len), peer.port, peer.host, (err) => {
@@ -610,11 +615,11 @@ export class UdpTransport {
     }
     let key = this.peerKeys.get(cable.remote);
     if (!key) this.peerKeys.set(cable.remote, (key = senderKey(this.o.key, cable.remote)));
-    if (!tagMatches(key, msg.subarray(0, end), msg.subarray(end, end + TAG_BYTES))) {
+    if (!tagMatches(key, msg.subarray(NONCE_AT, NONCE_AT + NONCE_BYTES), msg.subarray(0, end), msg.subarray(end, end + TAG_BYTES))) {
       c.authFailures++;
       return false;
     }
-    const counter = v.getUint32(12) * 2 ** 32 + v.getUint32(16);
+    const counter = v.getUint32(16) * 2 ** 32 + v.getUint32(20);
     let w = this.windows.get(cable.remote);
     if (!w) this.windows.set(cable.remote, (w = new ReplayWindow()));
     if (!w.check(counter)) {

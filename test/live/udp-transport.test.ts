@@ -165,9 +165,9 @@ function resealed(dg: Uint8Array, sender = 'host'): Uint8Array {
   const out = dg.slice();
   const end = out.length - 16;
   const counter = crafted++;
-  new DataView(out.buffer).setUint32(12, Math.floor(counter / 2 ** 32));
-  new DataView(out.buffer).setUint32(16, counter >>> 0);
-  writeTag(senderKey(KEY, sender), out.subarray(0, end), out, end);
+  new DataView(out.buffer).setUint32(16, Math.floor(counter / 2 ** 32));
+  new DataView(out.buffer).setUint32(20, counter >>> 0);
+  writeTag(senderKey(KEY, sender), out.subarray(12, 24), out.subarray(0, end), out, end);
   return out;
 }
 
@@ -230,8 +230,8 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
         await waitFor(() => sizes.length === host.t.counters.datagramsSent && host.t.counters.framesSent === frames.length, 'the trains');
         assert.ok(sizes.every((n) => n <= MAX_DATAGRAM_BYTES), `datagrams of ${sizes.join(', ')} bytes`);
         const recordBytes = frames.reduce((n, f) => n + 6 + encodeExpEtherFrame(f).length, 0);
-        assert.equal(sizes.length, Math.ceil(recordBytes / (MAX_DATAGRAM_BYTES - 36)), 'as few trains as fit');
-        assert.equal(sizes.reduce((a, b) => a + b, 0), recordBytes + 36 * sizes.length, 'a 20-byte header and a 16-byte tag each');
+        assert.equal(sizes.length, Math.ceil(recordBytes / (MAX_DATAGRAM_BYTES - 40)), 'as few trains as fit');
+        assert.equal(sizes.reduce((a, b) => a + b, 0), recordBytes + 40 * sizes.length, 'a 24-byte header and a 16-byte tag each');
       } finally {
         raw.sock.close();
       }
@@ -257,16 +257,16 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
           [mutate(dg, 4, 0x02), 'badDatagrams'], // version
           [new Uint8Array(9100), 'badDatagrams'], // longer than any frame, jumbo ones included
           [one(1, 1, encodeExpEtherFrame(jumbo(6))), 'badDatagrams'], // a good jumbo frame, but the port's MTU is 1500
-          [mutate(dg, 20 + 40, 0x10), 'authFailures'], // a bit of the frame
+          [mutate(dg, 24 + 40, 0x10), 'authFailures'], // a bit of the frame
           [mutate(dg, dg.length - 1, 0x01), 'authFailures'], // a bit of the tag
           [encodeDatagram(1, [{ cable: 1, frame: good }]), 'authFailures'], // keyless: a CRC where the tag goes
-          [resealed(mutate(encodeDatagram(1, [{ cable: 1, frame: good, fcs: true }]), 20 + 6 + 40, 0x10)), 'fcsErrors'], // a frame with its own FCS, corrupted before the datagram's tag
+          [resealed(mutate(encodeDatagram(1, [{ cable: 1, frame: good, fcs: true }]), 24 + 6 + 40, 0x10)), 'fcsErrors'], // a frame with its own FCS, corrupted before the datagram's tag
           [one(9, 1, good), 'unknownCable'],
           [one(1, 1, new Uint8Array(40).fill(0xab)), 'badDatagrams'], // right FCS, not a frame: BAD_PDU
           [one(1, 1, good.subarray(0, good.length - 3)), 'badDatagrams'], // a truncated frame
           [one(1, 0, good), 'staleEpoch'], // an older session
-          [resealed(mutate(dg, 20, 0x02)), 'badDatagrams'], // a record whose length runs past the end
-          [resealed(mutate(dg, 20 + 5, 0x04)), 'badDatagrams'], // a record header shorter than its fields
+          [resealed(mutate(dg, 24, 0x02)), 'badDatagrams'], // a record whose length runs past the end
+          [resealed(mutate(dg, 24 + 5, 0x04)), 'badDatagrams'], // a record header shorter than its fields
           [resealed(Uint8Array.from([...dg.subarray(0, 6), 0, 0, ...dg.subarray(8)])), 'badDatagrams'], // no records, bytes after them
         ];
         const want: Record<string, number> = {};
