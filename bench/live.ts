@@ -1,5 +1,5 @@
 /**
- * `node dist/bench/live.js [--json] [--quick] [--only paced,unpaced,loss,kill] [--kill-seeds 3,7]`: the
+ * `node dist/bench/live.js [--json] [--quick] [--only paced,unpaced,mac,loss,kill] [--kill-seeds 3,7]`: the
  * live fabric (issue "Live fabric", its "Targets") measured on this machine, each figure beside its
  * target. Also run by bench/main.ts (unless --skip-live). Timings are reported (met / NOT met), never
  * asserted. Every fabric runs in a fresh temporary state directory with the CLI as child processes
@@ -16,6 +16,9 @@
  *   run (twice; judged against the faster). Target: >= 0.5x dd. CPU-ms per MiB moved of each node
  *   process (user + system, all threads, from /proc/<pid>/stat) is reported beside it. A verified copy
  *   of 64 MiB (--quick 16 MiB) is reported apart.
+ * - mac: the cost of authenticating every datagram (issue 20): an unpaced direct copy of 512 MiB
+ *   (--quick 128 MiB) and a conventional one of half that, --no-verify, with the MAC on and off
+ *   (DCONNECT_BENCH_NO_MAC=1, a measurement setting only), alternated twice. Target: at most 15% each.
  * - loss (issue 19, selective repeat): first simulated, at full fidelity: a conventional copy of
  *   16 MiB on paper-2012-live with `--fault loss=1%,reorder=1%` on every cable beside the lossless one
  *   (target: >= 0.5x), and paper-2012 with a x1 host link, lossless and with `loss=1%@host` (reported).
@@ -52,7 +55,7 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
 
-export const LIVE_SECTIONS = ['paced', 'unpaced', 'loss', 'kill'] as const;
+export const LIVE_SECTIONS = ['paced', 'unpaced', 'mac', 'loss', 'kill'] as const;
 export type LiveSection = (typeof LIVE_SECTIONS)[number];
 
 export interface LiveBenchOptions {
@@ -798,6 +801,55 @@ async function kill(o: LiveBenchOptions) {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// MAC: the cost of authenticating every datagram (issue 20)
+
+/**
+ * `paper-2012-live --pace none`, an unpaced direct copy (--quick 128 MiB, else 512 MiB) and a
+ * conventional one (half that), --no-verify, with the MAC on and off (DCONNECT_BENCH_NO_MAC=1 in the
+ * nodes' environment: a CRC instead, no replay check), alternated on, off, on, off in fresh fabrics; the
+ * faster run of each is compared (this machine is shared). Target: the MAC costs at most 15% of each.
+ * The nodes' CPU-ms per MiB (least of the two runs, host + box) is reported beside it: on a loaded
+ * machine wall throughput swings more than the MAC costs, CPU per byte much less.
+ */
+async function macCost(o: LiveBenchOptions) {
+  const direct = o.quick ? 128 * MiB : 512 * MiB;
+  const conventional = direct / 2;
+  const best: Record<'on' | 'off', { direct: number; conventional: number }> = { on: { direct: 0, conventional: 0 }, off: { direct: 0, conventional: 0 } };
+  const cpu: Record<'on' | 'off', { direct: number; conventional: number }> = { on: { direct: Infinity, conventional: Infinity }, off: { direct: Infinity, conventional: Infinity } };
+  const problems: string[] = [];
+  for (const mac of ['on', 'off', 'on', 'off'] as const) {
+    if (mac === 'off') process.env.DCONNECT_BENCH_NO_MAC = '1';
+    try {
+      await withFabric(`mac ${mac}`, ['--topology', 'paper-2012-live', '--pace', 'none'], o, async (f) => {
+        writeSeeded(f.drive(0), 0, direct, 'mac');
+        for (const [mode, length, extra] of [['direct', direct, []], ['conventional', conventional, ['--via', 'host']]] as const) {
+          const cpu0 = nodeCpuMs(f);
+          const c = await liveCopy(f, ['sda', 'sdb', '--length', String(length), '--no-verify', ...extra], 600_000);
+          const perMiB = Object.values(cpuMsPerMiB(cpu0, nodeCpuMs(f), length)).reduce((a, b) => a + b, 0);
+          const mbps = c.job?.result?.mbPerSecWall ?? NaN;
+          if (c.problem) problems.push(`${mode}, MAC ${mac}: ${c.problem}`);
+          else {
+            best[mac][mode] = Math.max(best[mac][mode], mbps);
+            cpu[mac][mode] = Math.min(cpu[mac][mode], perMiB);
+          }
+          o.progress(`live mac: ${mode} ${mib(length)}, MAC ${mac}: ${c.problem ?? `${f1(mbps)} MB/s, ${perMiB.toFixed(2)} CPU-ms/MiB`}`);
+        }
+      });
+    } finally {
+      delete process.env.DCONNECT_BENCH_NO_MAC;
+    }
+  }
+  const cost = (m: 'direct' | 'conventional') => 1 - best.on[m] / best.off[m];
+  const v: Verdict = { target: 'the MAC costs at most 15% of unpaced throughput, direct and conventional', met: problems.length === 0 && cost('direct') <= 0.15 && cost('conventional') <= 0.15 };
+  o.log(
+    `live mac: paper-2012-live, pace none, --no-verify, best of 2 each: direct ${mib(direct)} ${f1(best.on.direct)} MB/s with the MAC, ${f1(best.off.direct)} without (${(100 * cost('direct')).toFixed(1)}% cost); ` +
+      `conventional ${mib(conventional)} ${f1(best.on.conventional)} vs ${f1(best.off.conventional)} MB/s (${(100 * cost('conventional')).toFixed(1)}% cost); ` +
+      `CPU-ms/MiB (host + box, least of 2) direct ${cpu.on.direct.toFixed(2)} vs ${cpu.off.direct.toFixed(2)}, conventional ${cpu.on.conventional.toFixed(2)} vs ${cpu.off.conventional.toFixed(2)}${problems.length ? `; problems: ${problems.join('; ')}` : ''}; ${said(v)}`,
+  );
+  return { best, cpuMsPerMiB: cpu, costDirect: cost('direct'), costConventional: cost('conventional'), problems, ...v };
+}
+
+// ---------------------------------------------------------------------------------------------------
 
 export async function runLiveBench(o: LiveBenchOptions): Promise<Record<string, unknown>> {
   const only = new Set<LiveSection>(o.only ?? LIVE_SECTIONS);
@@ -815,6 +867,7 @@ export async function runLiveBench(o: LiveBenchOptions): Promise<Record<string, 
   };
   await section('paced', () => paced(o));
   await section('unpaced', () => unpaced(o));
+  await section('mac', () => macCost(o));
   await section('loss', () => loss(o));
   await section('kill', () => kill(o));
   out.wallSeconds = wallNow() - t0;

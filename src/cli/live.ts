@@ -12,7 +12,7 @@ import { autoDilation } from '../live/dilation.js';
 import { runHostNode } from '../live/host-node.js';
 import { checkNode, crossingLinks, nodesOf } from '../live/placement.js';
 import { PACES, type Pace } from '../live/realtime-scheduler.js';
-import { StateDir } from '../live/state-dir.js';
+import { readKeyFile, StateDir } from '../live/state-dir.js';
 import { down, nodeStatuses, readSettings, settingsPath, up, writeSettings, type FabricSettings } from '../live/supervisor.js';
 import { assertTcpFree } from '../live/port-probe.js';
 import { rmSync } from 'node:fs';
@@ -142,7 +142,7 @@ export async function upAction(topology: Topology, given: boolean, o: LiveFabric
   }
 }
 
-export async function nodeAction(topology: Topology | null, o: LiveFabricOptions & { name: string; listen?: string; peer?: string[]; peerTimeout?: string }): Promise<void> {
+export async function nodeAction(topology: Topology | null, o: LiveFabricOptions & { name: string; listen?: string; peer?: string[]; peerTimeout?: string; keyFile?: string }): Promise<void> {
   const state = new StateDir(o.state);
   state.ensure();
   let s = readSettings(state);
@@ -165,7 +165,14 @@ export async function nodeAction(topology: Topology | null, o: LiveFabricOptions
   const mediaErrors = s.faults.map(parseMediaError).filter((m) => m !== null);
   const storeFaults = s.faults.map(parseStoreFault).filter((m) => m !== null);
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${node.name}: ${line}\n`);
-  const common = { topology: s.topology, state, seed: s.seed, pace: s.pace, dilation: s.dilation, listen, faults, log };
+  // The host makes the fabric key if none exists; a box reads its state dir's copy or --key-file (a box on another machine).
+  let key: Uint8Array | null = o.keyFile !== undefined ? readKeyFile(o.keyFile) : state.fabricKey(node.role === 'host');
+  if (process.env.DCONNECT_BENCH_NO_MAC === '1') {
+    // Only to measure the MAC's cost (bench/live.ts): the port then takes anyone's datagrams.
+    log('DCONNECT_BENCH_NO_MAC=1: datagrams are NOT authenticated (a measurement setting, never for use)');
+    key = null;
+  }
+  const common = { topology: s.topology, state, seed: s.seed, pace: s.pace, dilation: s.dilation, listen, faults, log, key };
   const running =
     node.role === 'host'
       ? await runHostNode({ ...common, hardLimitMs: s.hardLimitMs, peers, tcp: s.controlTcp, nbdTcp: s.nbdTcp, nbdInsecure: s.nbdInsecure === true, peerTimeoutMs: o.peerTimeout !== undefined ? peerTimeoutOf(o.peerTimeout) : (s.peerTimeoutMs ?? DEFAULT_PEER_TIMEOUT_MS) })

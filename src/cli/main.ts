@@ -228,8 +228,9 @@ liveFabricOptions(
     .addOption(setOption())
     .addOption(stateOption())
     .option('--listen <host:port>', 'the UDP address to listen on (port 0: any free one)')
-    .option('--peer <name=host:port>', "a box's address, for the host node (repeatable); default: from the state directory's node records", (v: string, prev: string[] = []) => [...prev, v]),
-).action(async (o: { name: string; topology: string; set?: string[]; state: string; listen?: string; peer?: string[]; peerTimeout?: string; pace: string; timeDilation?: string; hardLimit?: string; seed: string; fault?: string[]; controlTcp?: string }) => {
+    .option('--peer <name=host:port>', "a box's address, for the host node (repeatable); default: from the state directory's node records", (v: string, prev: string[] = []) => [...prev, v])
+    .option('--key-file <file>', "the fabric key (0600), for a node on another machine than the host: a copy of the host's <state>/fabric.key (scp it); default: <state>/fabric.key"),
+).action(async (o: { keyFile?: string; name: string; topology: string; set?: string[]; state: string; listen?: string; peer?: string[]; peerTimeout?: string; pace: string; timeDilation?: string; hardLimit?: string; seed: string; fault?: string[]; controlTcp?: string }) => {
   const { nodeAction } = await import('./live.js');
   await nodeAction(topologyOf(o).topology, o);
 });

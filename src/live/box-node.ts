@@ -37,6 +37,8 @@ export interface BoxNodeOptions {
   pace: Pace;
   dilation: number;
   listen: { host: string; port: number };
+  /** The fabric key (udp-transport.ts UdpTransportOptions.key). */
+  key: Uint8Array | null;
   faults: FaultSpec[];
   /** `--fault media-error=sdb:LBA`: blocks whose reads fail, by the host's device names (SSDs named in slot order, as boot names them). */
   mediaErrors?: { device: string; lba: number; op?: 'read' | 'write' }[];
@@ -51,8 +53,8 @@ export interface RunningBox {
   transport: UdpTransport;
   /** The box's control socket (captures the host asks for). */
   control: ControlServer;
-  /** What the box reports in its node record: its scheduler's lag (pace model) and the faults on its own cables. */
-  report(): { lag: { events: number; maxMs: number; p99Ms: number } | null; faults: Record<string, number> | null };
+  /** What the box reports in its node record: its scheduler's lag (pace model), the faults on its own cables, its transport's counters (authFailures, replays). */
+  report(): { lag: { events: number; maxMs: number; p99Ms: number } | null; faults: Record<string, number> | null; transport: Record<string, number> };
   epoch(): number;
   /** The current part of the model (replaced at each new epoch). */
   part(): NodeFabric;
@@ -99,6 +101,7 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
     bind: o.listen,
     epoch: 0,
     role: 'box',
+    key: o.key,
     faults: o.faults,
     seed: o.seed,
     onNewEpoch: (epoch) => {
@@ -184,7 +187,7 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
   return {
     transport,
     control,
-    report: () => ({ lag: scheduler?.lagSummary() ?? null, faults: localFaults ? { ...localFaults.counts, overflowDrops: localFaults.overflowDrops() } : null }),
+    report: () => ({ lag: scheduler?.lagSummary() ?? null, faults: localFaults ? { ...localFaults.counts, overflowDrops: localFaults.overflowDrops() } : null, transport: { ...transport.counters } }),
     epoch: () => transport.epoch,
     part: () => {
       if (failed) throw failed;

@@ -40,6 +40,8 @@ export interface HostNodeOptions {
   dilation: number;
   hardLimitMs?: number;
   listen: { host: string; port: number };
+  /** The fabric key (udp-transport.ts UdpTransportOptions.key). */
+  key: Uint8Array | null;
   /** Box addresses given on the command line; others are read from the state directory's node records at each session. */
   peers: Record<string, { host: string; port: number }>;
   tcp?: { host: string; port: number };
@@ -89,7 +91,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
   const t = o.topology;
   const boxes = t.boxes.map((b) => b.name);
   const jobs = new JobStore(o.state.jobsDir);
-  const transport = await UdpTransport.open({ node: HOST_NODE, bind: o.listen, epoch: 0, role: 'host', faults: o.faults, seed: o.seed, onKeepalive: (b, inc, st) => onKeepalive(b, inc, st) });
+  const transport = await UdpTransport.open({ node: HOST_NODE, bind: o.listen, epoch: 0, role: 'host', key: o.key, faults: o.faults, seed: o.seed, onKeepalive: (b, inc, st) => onKeepalive(b, inc, st) });
   let session: Session | null = null;
   /** The exports of the last booted session (NBD lists them even while a new session boots). */
   let lastExports: NbdExportInfo[] = [];

@@ -10,6 +10,7 @@
  *   <root>/jobs/          durable copy-job records (job-store.ts)
  *   <root>/captures/      live captures (`copy --live --pcap NAME`): a client names a file here, never a path
  *   <root>/control.token  the bearer token the control API asks for on loopback TCP (control-http.ts)
+ *   <root>/fabric.key     the 256-bit key every datagram between nodes is MACed with (datagram-auth.ts)
  *
  * The directory is private, always: every `ensure()` (each `up` and `node`) makes it and its folders
  * 0700 and every file in them 0600, whatever an earlier run or a umask left, and refuses a root that is
@@ -21,7 +22,8 @@
  * Live code: synchronous file I/O and process signals; it lives outside the model layers.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, constants as fsc, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants as fsc, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { FABRIC_KEY_BYTES, parseFabricKey } from './datagram-auth.js';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DconnectError, type ErrorCode } from '../core/errors.js';
 
@@ -46,7 +48,8 @@ export type LiveErrorCode =
   | 'BAD_RESPONSE' // a control response that is not JSON, or too large
   | 'INTERNAL' // an unexpected exception inside the control server
   | 'FORBIDDEN' // a control request refused for where it comes from (an Origin, a wrong Host, no token)
-  | 'UNSUPPORTED_MEDIA'; // a control request body that is not application/json
+  | 'UNSUPPORTED_MEDIA' // a control request body that is not application/json
+  | 'NO_KEY'; // no usable fabric key (missing, malformed, or readable by others)
 
 export function liveError(code: LiveErrorCode, message: string, hint?: string): DconnectError {
   return new DconnectError(code as ErrorCode, message, hint);
@@ -294,6 +297,23 @@ export class StateDir {
     return t;
   }
 
+  get fabricKeyPath(): string {
+    return join(this.root, 'fabric.key');
+  }
+
+  /**
+   * The fabric key (64 hex digits, 0600), made at the first call when `create` (the host's side: `up`,
+   * or the host node) and read after; a box on another machine gets a copy (`--key-file`), never a new one.
+   */
+  fabricKey(create: boolean): Uint8Array {
+    const path = this.fabricKeyPath;
+    if (create) createFileExclusiveSync(path, `${randomBytes(FABRIC_KEY_BYTES).toString('hex')}\n`);
+    else if (readIfExists(path) === null) {
+      throw liveError('NO_KEY', `${path} does not exist: this node has no fabric key, so every datagram it sends or receives would be refused`, `copy the key from the host's machine (scp HOST:STATE/fabric.key ${path}; chmod 600 ${path}) or pass --key-file FILE`);
+    }
+    return readKeyFile(path);
+  }
+
   nodeRecordPath(name: string): string {
     return join(this.root, 'nodes', `${safeName('node', name)}.json`);
   }
@@ -447,6 +467,26 @@ function privateEntries(dir: string): void {
     const want = st.isDirectory() ? 0o700 : 0o600;
     if ((st.mode & 0o777) !== want) chmodSync(p, want);
   }
+}
+
+/**
+ * The fabric key in `path` (`dconnect node --key-file`, or the state dir's fabric.key): refused when it
+ * is readable by others (anyone who has it can drive the fabric) or does not hold one.
+ */
+export function readKeyFile(path: string): Uint8Array {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    throw liveError('NO_KEY', `cannot read the fabric key ${path}: ${(e as Error).message}`, "copy it from the host's state directory (fabric.key) with scp, then chmod 600 it");
+  }
+  const uid = process.getuid?.();
+  if ((st.mode & 0o077) !== 0 || (uid !== undefined && st.uid !== uid)) {
+    throw liveError('NO_KEY', `the fabric key ${path} is ${st.uid !== uid ? `owned by user ${st.uid}` : `mode 0${(st.mode & 0o777).toString(8)}`}: others could read it and speak to the fabric`, `chmod 600 ${path} (as its owner; a key must be yours and private)`);
+  }
+  const key = parseFabricKey(readFileSync(path, 'utf8').slice(0, 1000));
+  if (!key) throw liveError('NO_KEY', `${path} does not hold a fabric key (64 hex digits)`, "copy the host's <state>/fabric.key again; it is made by the first dconnect up");
+  return key;
 }
 
 function parseNodeRecord(path: string, text: string): NodeRecord {

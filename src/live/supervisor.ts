@@ -115,6 +115,7 @@ export function nodeStatuses(state: StateDir, t: Topology): NodeStatus[] {
 /** Starts every node of the fabric that is not running (boxes first); returns the ones it started. */
 export async function up(state: StateDir, t: Topology, say: (line: string) => void): Promise<{ started: string[]; nodes: NodeStatus[] }> {
   const started: string[] = [];
+  state.fabricKey(true); // before any node starts: every node reads it (datagram-auth.ts)
   const order = [...nodesOf(t).filter((n) => n.role === 'box'), ...nodesOf(t).filter((n) => n.role === 'host')];
   for (const n of order) {
     const rec = state.readNodeRecord(n.name);

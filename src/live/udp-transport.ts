@@ -8,12 +8,16 @@
  * node's cost with small TLPs, a 64-byte read completion being a frame):
  *
  *   bytes 0-3    magic 0x44434C56 ('DCLV')
- *   byte  4      version, 3
+ *   byte  4      version, 4
  *   byte  5      flags: reserved, sent 0, ignored
- *   bytes 6-7    record count
+ *   bytes 6-7    record count (at least 1)
  *   bytes 8-11   epoch, u32: the host's session number
+ *   bytes 12-15  salt, u32: drawn per sending process (the nonce's first part)
+ *   bytes 16-23  counter, u64: the sender's, increasing (datagram-auth.ts), checked against a replay window
  *   then         the records, back to back
- *   last 4       CRC-32 of every byte before it, little-endian
+ *   last 16      tag: the Poly1305 MAC of every byte before it under the sender's key, nonce bytes 12-23
+ *                (ChaCha20-Poly1305 with all of it as associated data; datagram-auth.ts). Without a key (the bench's MAC-off measurement only) the tag is
+ *                the CRC-32 of those bytes, little-endian, then 12 zero bytes.
  *
  * A record (one frame):
  *
@@ -31,10 +35,17 @@
  * KEEPALIVE_MS and at every new epoch: the host judges a box alive by any record from it, and restarted
  * by a new incarnation (host-node.ts), never by data progress.
  *
- * One CRC guards the whole datagram (UDP's own checksum is optional and may be off). A frame carries
+ * Authentication (issue 20): the MAC replaces the CRC-32 this format had (a MAC detects every error a
+ * CRC does, and forgeries). A receiver picks the sender's key by the first record's cable (whose far end
+ * names the sender), checks the tag, then the counter against that sender's replay window, and only then
+ * reads anything else: an unauthenticated datagram (`authFailures`) or a replayed one (`replays`) is
+ * dropped with no reply and changes nothing (no epoch, no peer address, no liveness). Every record of a
+ * datagram must come from the same sender.
+ *
+ * The tag guards the whole datagram (UDP's own checksum is optional and may be off). A frame carries
  * its own FCS only on a cable that injects corruption (`--fault corrupt=...`): the bit is flipped after
- * the FCS was computed and before the datagram's CRC, as on a wire, so the receiver drops that frame
- * alone, the way a MAC does, and the bridges' retransmission recovers it. A datagram whose CRC fails
+ * the FCS was computed and before the datagram's tag, as on a wire, so the receiver drops that frame
+ * alone, the way a MAC does, and the bridges' retransmission recovers it. A datagram whose tag fails
  * is dropped whole: lost frames, which the bridges recover as any others. The receiver decodes
  * frames as views of the datagram (Node gives each datagram its own buffer), not copies.
  *
@@ -60,6 +71,7 @@ import { JUMBO_MAX_PAYLOAD_BYTES, type Frame } from '../ethernet/frame.js';
 import type { EthChannel, EthPort } from '../ethernet/port.js';
 import { decodeExpEtherFrame, encodeExpEtherFrame, FRAME_HEADER_BYTES } from '../expether/pdu-codec.js';
 import { drawFault, type FaultKind, type FaultSpec } from '../runtime/faults.js';
+import { drawSalt, NONCE_BYTES, ReplayWindow, SendCounter, senderKey, TAG_BYTES, tagMatches, writeTag } from './datagram-auth.js';
 
 /** A scheduler live code can push outside input into: `inject(fn)` runs fn as an event "now". */
 export interface InjectableScheduler extends Scheduler {
@@ -82,6 +94,12 @@ export interface UdpTransportOptions {
   onNewEpoch?: (epoch: number) => void;
   /** Hears every keepalive of the current epoch that passes the checks: which node, its incarnation and state. */
   onKeepalive?: (node: string, incarnation: number, state: number) => void;
+  /**
+   * The fabric key (datagram-auth.ts; 32 bytes): every datagram is MACed with it and checked against it.
+   * null: no MAC, a CRC-32 in the tag's place, and no replay check: only for measuring the MAC's cost
+   * (bench/live.ts, DCONNECT_BENCH_NO_MAC=1); anyone who reaches the port can then drive the fabric.
+   */
+  key: Uint8Array | null;
   /** Hears of an error that is not the datagram's fault (a socket error, onNewEpoch or the scheduler throwing); it is counted in `otherErrors` either way. */
   onError?: (e: Error) => void;
 }
@@ -102,8 +120,12 @@ export interface UdpCounters {
   bytesReceived: number;
   /** Too short or long, bad magic or version, a record that runs past the end, or a frame the PDU codec refuses (counted per datagram or record). */
   badDatagrams: number;
-  /** The datagram's CRC did not match: dropped whole. */
+  /** Without a key only: the datagram's CRC did not match; dropped whole. */
   crcErrors: number;
+  /** The tag did not match the sender's key (forged, corrupted, or another fabric's key): dropped whole, unanswered. */
+  authFailures: number;
+  /** An authentic datagram whose counter is older than the replay window or was seen already: dropped whole, unanswered. */
+  replays: number;
   /** A frame's FCS did not match: corrupted on the way (injected corruption ends here). */
   fcsErrors: number;
   /** Of another session (see the epoch rule). */
@@ -124,9 +146,12 @@ export interface UdpCounters {
 }
 
 export const DATAGRAM_MAGIC = 0x44434c56;
-export const DATAGRAM_VERSION = 3;
-export const DATAGRAM_HEADER_BYTES = 12;
-export const DATAGRAM_CRC_BYTES = 4;
+export const DATAGRAM_VERSION = 4;
+export const DATAGRAM_HEADER_BYTES = 24;
+/** Where the nonce (salt and counter) sits in the header. */
+const NONCE_AT = 12;
+/** The tag that ends a datagram (datagram-auth.ts). */
+export const DATAGRAM_TAG_BYTES = TAG_BYTES;
 export const RECORD_HEADER_BYTES = 6;
 export const FCS_BYTES = 4;
 /** Record flag: the frame's FCS follows it. */
@@ -183,16 +208,26 @@ function putRecord(out: Uint8Array, at: number, cableId: number, body: Uint8Arra
   return at + RECORD_HEADER_BYTES + body.length;
 }
 
-/** Writes the header and the CRC of a train whose records fill [DATAGRAM_HEADER_BYTES, end); returns the datagram's length. */
-function sealDatagram(out: Uint8Array, end: number, count: number, epoch: number): number {
+/**
+ * Writes the header and the tag of a train whose records fill [DATAGRAM_HEADER_BYTES, end); returns the
+ * datagram's length. `key`: the sender's key (datagram-auth.ts senderKey); null, a CRC (see the file comment).
+ */
+export function sealDatagram(out: Uint8Array, end: number, count: number, epoch: number, salt: number, counter: number, key: Uint8Array | null): number {
   const v = new DataView(out.buffer, out.byteOffset, out.length);
   v.setUint32(0, DATAGRAM_MAGIC);
   out[4] = DATAGRAM_VERSION;
   out[5] = 0;
   v.setUint16(6, count);
   v.setUint32(8, epoch);
-  v.setUint32(end, crc32(out.subarray(0, end)), true);
-  return end + DATAGRAM_CRC_BYTES;
+  v.setUint32(12, salt);
+  v.setUint32(16, Math.floor(counter / 2 ** 32));
+  v.setUint32(20, counter >>> 0);
+  if (key) writeTag(key, out.subarray(NONCE_AT, NONCE_AT + NONCE_BYTES), out.subarray(0, end), out, end);
+  else {
+    v.setUint32(end, crc32(out.subarray(0, end)), true);
+    out.fill(0, end + 4, end + DATAGRAM_TAG_BYTES);
+  }
+  return end + DATAGRAM_TAG_BYTES;
 }
 
 /** A frame with its FCS appended (what a record carries on a cable that injects corruption). */
@@ -203,13 +238,16 @@ export function withFcs(frame: Uint8Array): Uint8Array {
   return out;
 }
 
-/** One datagram holding `records` (see the file comment): for tests and tools; the transport builds its trains in place. */
-export function encodeDatagram(epoch: number, records: { cable: number; frame: Uint8Array; fcs?: boolean }[]): Uint8Array {
+/**
+ * One datagram holding `records` (see the file comment): for tests and tools; the transport builds its
+ * trains in place. `auth`: the sender's key (senderKey) and counter; without it, keyless (a CRC).
+ */
+export function encodeDatagram(epoch: number, records: { cable: number; frame: Uint8Array; fcs?: boolean }[], auth?: { key: Uint8Array; counter: number; salt?: number }): Uint8Array {
   const body = records.map((r) => (r.fcs ? withFcs(r.frame) : r.frame));
-  const out = new Uint8Array(DATAGRAM_HEADER_BYTES + body.reduce((n, b) => n + RECORD_HEADER_BYTES + b.length, 0) + DATAGRAM_CRC_BYTES);
+  const out = new Uint8Array(DATAGRAM_HEADER_BYTES + body.reduce((n, b) => n + RECORD_HEADER_BYTES + b.length, 0) + DATAGRAM_TAG_BYTES);
   let at = DATAGRAM_HEADER_BYTES;
   records.forEach((r, i) => (at = putRecord(out, at, r.cable, body[i]!, r.fcs === true)));
-  sealDatagram(out, at, records.length, epoch);
+  sealDatagram(out, at, records.length, epoch, auth?.salt ?? 0, auth?.counter ?? 0, auth?.key ?? null);
   return out;
 }
 
@@ -331,6 +369,8 @@ export class UdpTransport {
     bytesReceived: 0,
     badDatagrams: 0,
     crcErrors: 0,
+    authFailures: 0,
+    replays: 0,
     fcsErrors: 0,
     staleEpoch: 0,
     unknownCable: 0,
@@ -355,12 +395,20 @@ export class UdpTransport {
   /** Train buffers back from the socket, for reuse (at most POOLED_TRAINS). */
   private readonly pool: Uint8Array[] = [];
   private flushArmed = false;
+  /** This node's key for what it sends, and each peer's (by node name, derived on first use); null: no MAC. */
+  private readonly ownKey: Uint8Array | null;
+  private readonly peerKeys = new Map<string, Uint8Array>();
+  private readonly counter = new SendCounter();
+  private readonly salt = drawSalt();
+  /** Per sending node: the counters seen (datagram-auth.ts). One per peer node: bounded by the topology. */
+  private readonly windows = new Map<string, ReplayWindow>();
 
   private constructor(
     private readonly o: UdpTransportOptions,
     private readonly socket: dgram.Socket,
   ) {
     this.epoch = o.epoch;
+    this.ownKey = o.key ? senderKey(o.key, o.node) : null;
     this.streams = new RngFactory(o.seed ?? 0);
     socket.on('message', (msg, rinfo) => {
       try {
@@ -463,7 +511,7 @@ export class UdpTransport {
     }
     const need = RECORD_HEADER_BYTES + body.length;
     let t = this.trains.get(node);
-    if (t && (t.epoch !== this.epoch || t.end + need + DATAGRAM_CRC_BYTES > MAX_DATAGRAM_BYTES)) {
+    if (t && (t.epoch !== this.epoch || t.end + need + DATAGRAM_TAG_BYTES > MAX_DATAGRAM_BYTES)) {
       this.flushTo(node, t);
       t = undefined;
     }
@@ -491,7 +539,7 @@ export class UdpTransport {
       this.counters.sendErrors += t.count;
       return;
     }
-    const len = sealDatagram(t.buf, t.end, t.count, this.epoch);
+    const len = sealDatagram(t.buf, t.end, t.count, this.epoch, this.salt, this.counter.next(), this.ownKey);
     const buf = t.buf;
     try {
       this.socket.send(buf.subarray(0, len), peer.port, peer.host, (err) => {
@@ -521,15 +569,12 @@ export class UdpTransport {
     c.datagramsReceived++;
     c.bytesReceived += msg.length;
     const v = new DataView(msg.buffer, msg.byteOffset, msg.length);
-    const end = msg.length - DATAGRAM_CRC_BYTES;
+    const end = msg.length - DATAGRAM_TAG_BYTES;
     if (end < DATAGRAM_HEADER_BYTES || v.getUint32(0) !== DATAGRAM_MAGIC || msg[4] !== DATAGRAM_VERSION) {
       c.badDatagrams++;
       return;
     }
-    if (crc32(msg.subarray(0, end)) !== v.getUint32(end, true)) {
-      c.crcErrors++;
-      return;
-    }
+    if (!this.authentic(msg, v, end)) return;
     const epoch = v.getUint32(8);
     if (epoch !== this.epoch) {
       if (this.o.role === 'host' || epoch < this.epoch) {
@@ -547,7 +592,49 @@ export class UdpTransport {
     }
   }
 
-  /** The records of a datagram whose header and CRC are good: each checked, the good frames queued in `arrivals`. */
+  /**
+   * The tag, then the counter (see the file comment); counts and returns false on a failure. The
+   * sender is the far end of the first record's cable: an unknown cable names no key (`unknownCable`).
+   */
+  private authentic(msg: Uint8Array, v: DataView, end: number): boolean {
+    const c = this.counters;
+    this.sender = null;
+    if (!this.o.key) {
+      if (crc32(msg.subarray(0, end)) === v.getUint32(end, true)) return true;
+      c.crcErrors++;
+      return false;
+    }
+    if (v.getUint16(6) === 0 || end < DATAGRAM_HEADER_BYTES + RECORD_HEADER_BYTES) {
+      c.badDatagrams++;
+      return false;
+    }
+    const cable = this.cables.get(v.getUint16(DATAGRAM_HEADER_BYTES + 2));
+    if (!cable) {
+      c.unknownCable++;
+      return false;
+    }
+    let key = this.peerKeys.get(cable.remote);
+    if (!key) this.peerKeys.set(cable.remote, (key = senderKey(this.o.key, cable.remote)));
+    if (!tagMatches(key, msg.subarray(NONCE_AT, NONCE_AT + NONCE_BYTES), msg.subarray(0, end), msg.subarray(end, end + TAG_BYTES))) {
+      c.authFailures++;
+      return false;
+    }
+    const counter = v.getUint32(16) * 2 ** 32 + v.getUint32(20);
+    let w = this.windows.get(cable.remote);
+    if (!w) this.windows.set(cable.remote, (w = new ReplayWindow()));
+    if (!w.check(counter)) {
+      c.replays++;
+      return false;
+    }
+    w.accept(counter);
+    this.sender = cable.remote;
+    return true;
+  }
+
+  /** The sender of the datagram being read, once authentic (null without a key: records are not checked for it). */
+  private sender: string | null = null;
+
+  /** The records of a datagram whose header and tag are good: each checked, the good frames queued in `arrivals`. */
   private receiveRecords(msg: Uint8Array, v: DataView, end: number, rinfo: dgram.RemoteInfo): void {
     const c = this.counters;
     const count = v.getUint16(6);
@@ -572,6 +659,7 @@ export class UdpTransport {
     const c = this.counters;
     const cable = this.cables.get(cableId);
     if (!cable) return void c.unknownCable++;
+    if (this.sender !== null && cable.remote !== this.sender) return void c.badDatagrams++; // a record of another sender's cable
     if (body.length !== KEEPALIVE_BYTES) return void c.badDatagrams++;
     c.keepalivesReceived++;
     this.heard.set(cable.remote, performance.now());
@@ -589,6 +677,7 @@ export class UdpTransport {
       c.unknownCable++;
       return;
     }
+    if (this.sender !== null && cable.remote !== this.sender) return void c.badDatagrams++; // a record of another sender's cable
     if (frameBytes.length - FRAME_HEADER_BYTES > cable.local.maxPayloadBytes) {
       c.badDatagrams++; // larger than the receiving port's MTU (ethernet.maxPayloadBytes): a giant, dropped as a MAC drops one
       return;

@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DconnectError } from '../../src/core/errors.js';
-import { DEFAULT_STATE_DIR, isAlive, MAX_SOCKET_PATH_BYTES, StateDir, type NodeRecord } from '../../src/live/state-dir.js';
+import { DEFAULT_STATE_DIR, isAlive, MAX_SOCKET_PATH_BYTES, readKeyFile, StateDir, type NodeRecord } from '../../src/live/state-dir.js';
 
 const T = { timeout: 10_000 };
 
@@ -190,6 +190,28 @@ describe('StateDir: the live fabric state directory', () => {
       writeFileSync(lock, ''); // a crash before the pid was written
       s.acquireUpLock()();
       assert.equal(existsSync(lock), false);
+    }),
+  );
+
+  it('the fabric key: made once by the host side (0600, 256 bits), never by a box; a key file others can read, or not a key, is refused', T, () =>
+    withDir((dir) => {
+      const s = new StateDir(join(dir, 'st'));
+      s.ensure();
+      assert.throws(() => s.fabricKey(false), codeOf('NO_KEY', /does not exist/));
+      const k = s.fabricKey(true);
+      assert.equal(k.length, 32);
+      assert.equal(statSync(s.fabricKeyPath).mode & 0o777, 0o600);
+      assert.deepEqual(s.fabricKey(true), k, 'kept');
+      assert.deepEqual(s.fabricKey(false), k);
+      const carried = join(dir, 'carried.key');
+      writeFileSync(carried, readFileSync(s.fabricKeyPath, 'utf8'), { mode: 0o644 });
+      chmodSync(carried, 0o644);
+      assert.throws(() => readKeyFile(carried), codeOf('NO_KEY', /mode 0644/));
+      chmodSync(carried, 0o600);
+      assert.deepEqual(readKeyFile(carried), k);
+      writeFileSync(carried, 'not a key\n');
+      assert.throws(() => readKeyFile(carried), codeOf('NO_KEY', /64 hex digits/));
+      assert.throws(() => readKeyFile(join(dir, 'nowhere.key')), codeOf('NO_KEY', /cannot read/));
     }),
   );
 });

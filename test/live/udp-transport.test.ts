@@ -7,8 +7,8 @@ import { Frame } from '../../src/ethernet/frame.js';
 import { EthPort, type EthPortParams, type FrameReceiver } from '../../src/ethernet/port.js';
 import { encodeExpEtherFrame } from '../../src/expether/pdu-codec.js';
 import { EXPETHER_ETHERTYPE, ExpEtherPdu } from '../../src/expether/pdu.js';
-import * as zlib from 'node:zlib';
-import { encodeDatagram, MAX_DATAGRAM_BYTES, UdpTransport, withFcs, type InjectableScheduler, type UdpTransportOptions } from '../../src/live/udp-transport.js';
+import { ReplayWindow, REPLAY_WINDOW, senderKey, writeTag } from '../../src/live/datagram-auth.js';
+import { encodeDatagram, MAX_DATAGRAM_BYTES, UdpTransport, type InjectableScheduler, type UdpTransportOptions } from '../../src/live/udp-transport.js';
 import { Tlp } from '../../src/pcie/tlp.js';
 import { drawFault, type FaultKind, type FaultSpec } from '../../src/runtime/faults.js';
 
@@ -32,6 +32,13 @@ class Sink implements FrameReceiver {
 
 const PORT = { rateBitsPerSec: 10e9, queueLimitBytes: 1 << 20 };
 const LOOPBACK = { host: '127.0.0.1', port: 0 };
+/** The fabric key of the tests' nodes. */
+const KEY = new Uint8Array(32).map((_, i) => i * 11 + 3);
+/**
+ * Counters of the datagrams the tests craft: each new, and ahead of the real nodes' (which start at the
+ * wall clock in microseconds, datagram-auth.ts), so a crafted one is never taken for a replay.
+ */
+let crafted = Date.now() * 1000 + 1e9;
 
 function pduFrame(p: ExpEtherPdu): Frame {
   const f = new Frame(0x0060_b900_0100, 0x0060_b900_0001, 1, EXPETHER_ETHERTYPE, p, p.payloadBytes());
@@ -86,7 +93,7 @@ const CABLES = [
 ];
 
 async function node(o: Partial<UdpTransportOptions> & { node: string; role: 'host' | 'box' }, remote: string, port: EthPortParams = PORT): Promise<Node> {
-  const t = await UdpTransport.open({ bind: LOOPBACK, epoch: 1, ...o });
+  const t = await UdpTransport.open({ bind: LOOPBACK, epoch: 1, key: KEY, ...o });
   const s = new TestScheduler();
   const sinks = CABLES.map(() => new Sink());
   const ports = CABLES.map((c, i) => new EthPort(`${o.node}.${c.name}`, s, port, sinks[i]));
@@ -150,14 +157,17 @@ function expectedDelivery(r: Record<FaultKind, number>, seed: number, cable: str
   return out.filter((i) => i >= 0);
 }
 
-/** A datagram of one record: `frame` on cable `cable`, in session `epoch`. */
-const one = (cable: number, epoch: number, frame: Uint8Array) => encodeDatagram(epoch, [{ cable, frame }]);
+/** A datagram of one record: `frame` on cable `cable`, in session `epoch`, authentic from `sender` (by default the host, to a box). */
+const one = (cable: number, epoch: number, frame: Uint8Array, sender = 'host') => encodeDatagram(epoch, [{ cable, frame }], { key: senderKey(KEY, sender), counter: crafted++ });
 
-/** `dg` with its CRC made right again after a change (what corruption before the CRC looks like). */
-function resealed(dg: Uint8Array): Uint8Array {
+/** `dg` with a new counter and its tag made right again after a change (what a sender holding the key could send). */
+function resealed(dg: Uint8Array, sender = 'host'): Uint8Array {
   const out = dg.slice();
-  const end = out.length - 4;
-  new DataView(out.buffer).setUint32(end, (zlib as unknown as { crc32(b: Uint8Array): number }).crc32(out.subarray(0, end)), true);
+  const end = out.length - 16;
+  const counter = crafted++;
+  new DataView(out.buffer).setUint32(16, Math.floor(counter / 2 ** 32));
+  new DataView(out.buffer).setUint32(20, counter >>> 0);
+  writeTag(senderKey(KEY, sender), out.subarray(12, 24), out.subarray(0, end), out, end);
   return out;
 }
 
@@ -193,7 +203,7 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
       assert.ok(box.t.address().port > 0);
       for (const n of [host, box]) {
         const c = n.t.counters;
-        assert.equal(c.badDatagrams + c.crcErrors + c.fcsErrors + c.staleEpoch + c.unknownCable + c.otherErrors, 0);
+        assert.equal(c.badDatagrams + c.crcErrors + c.authFailures + c.replays + c.fcsErrors + c.staleEpoch + c.unknownCable + c.otherErrors, 0);
       }
     });
   });
@@ -220,8 +230,8 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
         await waitFor(() => sizes.length === host.t.counters.datagramsSent && host.t.counters.framesSent === frames.length, 'the trains');
         assert.ok(sizes.every((n) => n <= MAX_DATAGRAM_BYTES), `datagrams of ${sizes.join(', ')} bytes`);
         const recordBytes = frames.reduce((n, f) => n + 6 + encodeExpEtherFrame(f).length, 0);
-        assert.equal(sizes.length, Math.ceil(recordBytes / (MAX_DATAGRAM_BYTES - 16)), 'as few trains as fit');
-        assert.equal(sizes.reduce((a, b) => a + b, 0), recordBytes + 16 * sizes.length, 'a 12-byte header and a 4-byte CRC each');
+        assert.equal(sizes.length, Math.ceil(recordBytes / (MAX_DATAGRAM_BYTES - 40)), 'as few trains as fit');
+        assert.equal(sizes.reduce((a, b) => a + b, 0), recordBytes + 40 * sizes.length, 'a 24-byte header and a 16-byte tag each');
       } finally {
         raw.sock.close();
       }
@@ -247,15 +257,16 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
           [mutate(dg, 4, 0x02), 'badDatagrams'], // version
           [new Uint8Array(9100), 'badDatagrams'], // longer than any frame, jumbo ones included
           [one(1, 1, encodeExpEtherFrame(jumbo(6))), 'badDatagrams'], // a good jumbo frame, but the port's MTU is 1500
-          [mutate(dg, 12 + 40, 0x10), 'crcErrors'], // a bit of the frame
-          [mutate(dg, dg.length - 1, 0x01), 'crcErrors'], // a bit of the CRC
-          [resealed(mutate(encodeDatagram(1, [{ cable: 1, frame: good, fcs: true }]), 12 + 6 + 40, 0x10)), 'fcsErrors'], // a frame with its own FCS, corrupted before the datagram's CRC
+          [mutate(dg, 24 + 40, 0x10), 'authFailures'], // a bit of the frame
+          [mutate(dg, dg.length - 1, 0x01), 'authFailures'], // a bit of the tag
+          [encodeDatagram(1, [{ cable: 1, frame: good }]), 'authFailures'], // keyless: a CRC where the tag goes
+          [resealed(mutate(encodeDatagram(1, [{ cable: 1, frame: good, fcs: true }]), 24 + 6 + 40, 0x10)), 'fcsErrors'], // a frame with its own FCS, corrupted before the datagram's tag
           [one(9, 1, good), 'unknownCable'],
           [one(1, 1, new Uint8Array(40).fill(0xab)), 'badDatagrams'], // right FCS, not a frame: BAD_PDU
           [one(1, 1, good.subarray(0, good.length - 3)), 'badDatagrams'], // a truncated frame
           [one(1, 0, good), 'staleEpoch'], // an older session
-          [resealed(mutate(dg, 12, 0x02)), 'badDatagrams'], // a record whose length runs past the end
-          [resealed(mutate(dg, 12 + 5, 0x04)), 'badDatagrams'], // a record header shorter than its fields
+          [resealed(mutate(dg, 24, 0x02)), 'badDatagrams'], // a record whose length runs past the end
+          [resealed(mutate(dg, 24 + 5, 0x04)), 'badDatagrams'], // a record header shorter than its fields
           [resealed(Uint8Array.from([...dg.subarray(0, 6), 0, 0, ...dg.subarray(8)])), 'badDatagrams'], // no records, bytes after them
         ];
         const want: Record<string, number> = {};
@@ -275,7 +286,7 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
         await waitFor(() => c.datagramsReceived === total, `${total} datagrams at the box`);
         await waitFor(() => box.sinks[0].got.length >= 1, 'the good frame');
         for (const [k, n] of Object.entries(want)) assert.ok(c[k] >= n, `${k}: ${c[k]} < ${n}`);
-        assert.equal(c.badDatagrams + c.crcErrors + c.fcsErrors + c.unknownCable + c.staleEpoch + box.sinks[0].got.length, total);
+        assert.equal(c.badDatagrams + c.authFailures + c.fcsErrors + c.unknownCable + c.staleEpoch + box.sinks[0].got.length, total);
         assert.equal(c.otherErrors, 0);
         assert.deepEqual(box.sinks[0].seqs().at(-1), 5);
         // The box answers whoever sent the good datagram.
@@ -306,9 +317,9 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
       const raw = await rawSocket();
       try {
         const good = encodeExpEtherFrame(frame(1));
-        raw.send(host.t, one(1, 1, good));
-        raw.send(host.t, one(1, 3, good));
-        raw.send(host.t, one(1, 2, good));
+        raw.send(host.t, one(1, 1, good, 'box0'));
+        raw.send(host.t, one(1, 3, good, 'box0'));
+        raw.send(host.t, one(1, 2, good, 'box0'));
         await waitFor(() => host.t.counters.datagramsReceived === 3, 'three datagrams at the host');
         await waitFor(() => host.sinks[0].got.length === 1, 'the current-epoch frame');
         assert.equal(host.t.counters.staleEpoch, 2);
@@ -425,5 +436,109 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
     // Whatever the draw order, every frame neither lost nor corrupted arrives at least once.
     const gone = N - a.counters.lost - a.counters.corrupted;
     assert.equal(new Set(a.seqs).size, gone);
+  });
+
+  it('a forged datagram (right magic, a CRC or a tag under another key) with a huge epoch changes nothing, is counted and gets no reply', async () => {
+    const epochs: number[] = [];
+    await withPair({ box: { onNewEpoch: (e) => epochs.push(e) } }, async (_host, box) => {
+      const raw = await rawSocket();
+      try {
+        const replies: Buffer[] = [];
+        raw.sock.on('message', (m) => replies.push(m));
+        const good = encodeExpEtherFrame(frame(1));
+        const wrongKey = senderKey(new Uint8Array(32).fill(7), 'host');
+        raw.send(box.t, encodeDatagram(0xffff_ffff, [{ cable: 1, frame: good }])); // keyless, as before issue 20
+        raw.send(box.t, encodeDatagram(0xffff_ffff, [{ cable: 1, frame: good }], { key: wrongKey, counter: crafted++ }));
+        raw.send(box.t, encodeDatagram(0xffff_ffff, [{ cable: 1, frame: good }], { key: senderKey(KEY, 'box0'), counter: crafted++ })); // the box's own key: a reflection
+        const c = box.t.counters;
+        await waitFor(() => c.datagramsReceived === 3, 'three datagrams at the box');
+        assert.equal(c.authFailures, 3);
+        assert.equal(box.t.epoch, 1, 'the epoch stays');
+        assert.deepEqual(epochs, [], 'no rebuild');
+        assert.equal(box.t.lastHeardMs('host'), null, 'no liveness, no peer learned');
+        assert.equal(box.sinks[0].got.length, 0);
+        box.t.sendKeepalive(1, 0); // the box knows no peer: nothing leaves, not even toward the forger
+        send(box, 0, [frame(2)]);
+        await new Promise((r) => setImmediate(r));
+        assert.equal(c.datagramsSent, 0, 'no reply of any kind');
+        assert.deepEqual(replies, []);
+      } finally {
+        raw.sock.close();
+      }
+    });
+  });
+
+  it('a replayed datagram is dropped and counted, whoever resends it, and does not re-point the peer; a fresh authentic one from a new address does', async () => {
+    await withPair({}, async (host, box) => {
+      const tap = await rawSocket(); // where the host's datagrams go first: a capture
+      const other = await rawSocket(); // another sender
+      try {
+        const captured: Uint8Array[] = [];
+        tap.sock.on('message', (m) => captured.push(new Uint8Array(m)));
+        const toTap: Buffer[] = [];
+        host.t.setPeer('box0', { host: '127.0.0.1', port: tap.sock.address().port });
+        send(host, 0, [frame(1)]);
+        await waitFor(() => captured.length === 1, 'the captured datagram');
+        // The tap relays it: authentic and new, so the box takes it and answers the tap.
+        tap.send(box.t, captured[0]);
+        await waitFor(() => box.sinks[0].got.length === 1, 'the relayed frame');
+        tap.sock.removeAllListeners('message');
+        tap.sock.on('message', (m) => toTap.push(m));
+        // Replays, from the tap and from another address: dropped, counted, nothing delivered.
+        tap.send(box.t, captured[0]);
+        other.send(box.t, captured[0]);
+        const c = box.t.counters;
+        await waitFor(() => c.replays === 2, 'two replays counted');
+        assert.equal(box.sinks[0].got.length, 1);
+        // The box still answers the tap, not the other sender.
+        send(box, 0, [frame(2)]);
+        await waitFor(() => toTap.length === 1, "the box's answer at the tap");
+        // A fresh authentic datagram from the other address re-points the peer (a restarted host).
+        other.send(box.t, one(1, 1, encodeExpEtherFrame(frame(3))));
+        await waitFor(() => box.sinks[0].got.length === 2, 'the fresh frame');
+        const atOther: Buffer[] = [];
+        other.sock.on('message', (m) => atOther.push(m));
+        send(box, 0, [frame(4)]);
+        await waitFor(() => atOther.length === 1, "the box's answer at the new address");
+        assert.equal(c.authFailures, 0);
+      } finally {
+        tap.sock.close();
+        other.sock.close();
+      }
+    });
+  });
+
+  it('a datagram whose records name two senders is refused record by record; an older epoch from the right key is stale, not adopted', async () => {
+    await withPair({}, async (host, box) => {
+      const raw = await rawSocket();
+      try {
+        // Cable 1 leads to the host at the box: a record of an unknown cable after it is counted, the first delivered.
+        raw.send(box.t, encodeDatagram(1, [{ cable: 1, frame: encodeExpEtherFrame(frame(1)) }, { cable: 9, frame: encodeExpEtherFrame(frame(2)) }], { key: senderKey(KEY, 'host'), counter: crafted++ }));
+        await waitFor(() => box.sinks[0].got.length === 1 && box.t.counters.unknownCable === 1, 'one frame delivered, one refused');
+        assert.equal(host.t.counters.authFailures, 0);
+      } finally {
+        raw.sock.close();
+      }
+    });
+  });
+
+  it('the replay window accepts each counter once, out of order within REPLAY_WINDOW, nothing older', () => {
+    const w = new ReplayWindow();
+    const take = (n: number) => {
+      const ok = w.check(n);
+      if (ok) w.accept(n);
+      return ok;
+    };
+    assert.ok(take(5000));
+    assert.ok(!take(5000), 'a duplicate');
+    assert.ok(take(4990), 'an older one not seen, within the window');
+    assert.ok(!take(4990));
+    assert.ok(take(5000 + REPLAY_WINDOW), 'far ahead');
+    assert.ok(!take(5000), 'now outside the window');
+    assert.ok(take(5001 + 1), 'inside the new window, not seen');
+    assert.ok(!take(1), 'long gone');
+    // check() alone moves nothing: a forged counter must not.
+    assert.ok(w.check(1e15));
+    assert.ok(w.check(5003));
   });
 });
