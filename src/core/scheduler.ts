@@ -21,6 +21,14 @@ export interface Scheduler {
    * wall time instead of jumping to it (live/realtime-scheduler.ts).
    */
   scheduleTimeout(delayPs: number, fn: Callback): void;
+  /**
+   * Live unpaced only (absent elsewhere): timeouts wait in wall time there, so they are sized by a
+   * measured wall round trip. A reliable sender takes a stamp when it sends a frame it times and
+   * hands it back to `roundTrip` when that frame is acknowledged (live/realtime-scheduler.ts). The
+   * stamp is opaque to the model.
+   */
+  timeoutStamp?(): number;
+  roundTrip?(stamp: number): void;
 }
 
 /** Thrown when a run exceeds the event budget it was given: a model that never settles is a bug. */

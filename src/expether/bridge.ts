@@ -8,7 +8,7 @@ import type { EthPort, FrameReceiver } from '../ethernet/port.js';
 import type { PciePort, TlpReceiver } from '../pcie/link.js';
 import { CPL_STATUS, digestTlp, Tlp } from '../pcie/tlp.js';
 import { encodedLength } from '../pcie/tlp-codec.js';
-import { EXPETHER_ETHERTYPE, EXPETHER_HEADER_BYTES, ExpEtherPdu, type PortRoute } from './pdu.js';
+import { EXPETHER_ETHERTYPE, EXPETHER_HEADER_BYTES, ExpEtherPdu, type NakRange, type PortRoute } from './pdu.js';
 import { ReliableReceiver, ReliableSender, type ReliableParams } from './reliable.js';
 
 export interface BridgeParams extends ReliableParams {
@@ -24,7 +24,13 @@ export interface BridgeCounters {
   acksSent: number;
   retransmittedFrames: number;
   duplicateFrames: number;
+  /** Frames beyond the reorder buffer (seq >= expected + window; a correct sender never sends one): dropped. */
   outOfOrderFrames: number;
+  /** Frames that arrived ahead of a gap and waited in the reorder buffer. */
+  heldOutOfOrder: number;
+  /** NAKs this bridge sent (first for a gap, and repeats), and received. */
+  naksSent: number;
+  naksReceived: number;
   receiveBufferDrops: number;
   unsupportedRequests: number;
   /** Frames of another ExpEther group (802.1Q VLAN id not this bridge's group id) that reached this bridge: dropped. */
@@ -40,18 +46,20 @@ export const ROUTE_UNSUPPORTED: RouteDecision = { to: 'unsupported' };
 
 export class Peer {
   readonly sender: ReliableSender;
-  readonly receiver = new ReliableReceiver();
+  readonly receiver: ReliableReceiver;
   retransmitTimerArmed = false;
   /** A routing table waiting for a full window to open (management PDUs are reliable too). */
   pendingRoutes: PortRoute[] | null = null;
   /** Timer callbacks, made once per peer rather than once per arming (set by the bridge). */
   ackTimeout: Callback = () => {};
   retransmitTimeout: Callback = () => {};
+  nakTimeout: Callback = () => {};
   constructor(
     readonly mac: number,
     windowFrames: number,
   ) {
     this.sender = new ReliableSender(windowFrames);
+    this.receiver = new ReliableReceiver(windowFrames);
   }
 }
 
@@ -103,6 +111,9 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     receiveBufferDrops: 0,
     unsupportedRequests: 0,
     otherGroupFrames: 0,
+    heldOutOfOrder: 0,
+    naksSent: 0,
+    naksReceived: 0,
   };
 
   constructor(
@@ -167,16 +178,12 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     for (const p of this.peerList) {
       d.num(p.mac);
       p.sender.digest(d, this.rtoPs);
-      const r = p.receiver;
-      const b = base(p.mac, this.mac);
-      d.num(r.expected - b);
-      d.num(r.delivered - b);
-      d.num(r.unackedCount);
-      d.flag(r.ackTimerArmed);
+      p.receiver.digest(d, base(p.mac, this.mac));
       d.flag(p.retransmitTimerArmed);
       d.flag(p.pendingRoutes !== null);
       d.name(p.ackTimeout, `${this.name}>ack-timer>${p.mac}`);
       d.name(p.retransmitTimeout, `${this.name}>rto-timer>${p.mac}`);
+      d.name(p.nakTimeout, `${this.name}>nak-timer>${p.mac}`);
     }
   }
 
@@ -189,6 +196,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
       if (r.unackedCount > 0) this.sendAck(peer);
     };
     peer.retransmitTimeout = () => this.retransmitCheck(peer);
+    peer.nakTimeout = () => this.nakCheck(peer);
     this.peers.set(mac, peer);
     this.peerList.push(peer);
   }
@@ -318,6 +326,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     }
     const pdu = new ExpEtherPdu('tlp', -1, -1, tlp, null);
     peer.sender.track(pdu, this.scheduler.now());
+    this.timeRoundTrip(peer, pdu.seq);
     this.counters.tlpsToEthernet++;
     this.transmit(peer, pdu);
     this.armRetransmit(peer);
@@ -371,21 +380,40 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     this.scheduler.scheduleTimeout(this.rtoPs, peer.retransmitTimeout);
   }
 
+  /**
+   * The retransmission timer, a backstop behind the NAKs: it recovers what no NAK can name (a lost
+   * NAK, a lost tail frame with nothing after it to reveal the gap, a lost ACK). It resends only the
+   * frames unacknowledged for the whole timeout since they were last sent, then waits for the next
+   * oldest. A frame a NAK had resent was restamped then, so the timer leaves it alone for a timeout.
+   */
   private retransmitCheck(peer: Peer): void {
     peer.retransmitTimerArmed = false;
-    const oldest = peer.sender.oldestSentPs();
+    let oldest = peer.sender.oldestSentPs();
     if (oldest < 0) return;
     const now = this.scheduler.now();
     if (now - oldest >= this.rtoPs) {
-      const resend = peer.sender.takeForRetransmit(now);
-      this.counters.retransmittedFrames += resend.length;
-      for (const pdu of resend) this.transmit(peer, pdu);
-      peer.retransmitTimerArmed = true;
-      this.scheduler.scheduleTimeout(this.rtoPs, peer.retransmitTimeout);
-    } else {
-      peer.retransmitTimerArmed = true;
-      this.scheduler.scheduleTimeout(oldest + this.rtoPs - now, peer.retransmitTimeout);
+      this.resend(peer, peer.sender.takeOlderThan(now - this.rtoPs, now));
+      oldest = peer.sender.oldestSentPs();
     }
+    peer.retransmitTimerArmed = true;
+    this.scheduler.scheduleTimeout(oldest + this.rtoPs - now, peer.retransmitTimeout);
+  }
+
+  private resend(peer: Peer, pdus: ExpEtherPdu[]): void {
+    this.counters.retransmittedFrames += pdus.length;
+    for (const pdu of pdus) this.transmit(peer, pdu);
+  }
+
+  /**
+   * Live only (the scheduler offers `timeoutStamp`): times one new frame at a time to its ACK, so
+   * the scheduler can size timeouts' wall deadlines by the measured round trip. Under virtual time
+   * the timeout is the fixed retransmitTimeoutNs and nothing is timed.
+   */
+  private timeRoundTrip(peer: Peer, seq: number): void {
+    const stamp = this.scheduler.timeoutStamp;
+    if (!stamp || peer.sender.timedSeq >= 0) return;
+    peer.sender.timedSeq = seq;
+    peer.sender.timedStamp = stamp.call(this.scheduler);
   }
 
   receiveFrame(frame: Frame): void {
@@ -399,7 +427,50 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     if (frame.dst !== this.mac) return; // flooded within the group: for another bridge
     const peer = this.peer(frame.src);
     if (!peer) return; // not a member of this bridge's group
-    if (pdu.ack >= 0 && peer.sender.acknowledge(pdu.ack) > 0) {
+    if (pdu.ack >= 0) this.acknowledged(peer, pdu.ack);
+    if (pdu.kind === 'ack') return;
+    if (pdu.kind === 'nak') {
+      // Selective repeat: resend exactly the frames the NAK names that are still unacknowledged.
+      this.counters.naksReceived++;
+      this.resend(peer, peer.sender.takeNaked(pdu.nak!, this.scheduler.now()));
+      return;
+    }
+    const r = peer.receiver;
+    const cls = r.classify(pdu.seq);
+    if (cls === 'duplicate') {
+      this.counters.duplicateFrames++;
+      if (pdu.seq < r.expected) this.sendAck(peer); // our ACK may have been lost: repeat it
+      return;
+    }
+    if (cls === 'beyond') {
+      this.counters.outOfOrderFrames++;
+      return;
+    }
+    if (cls === 'held') {
+      // Ahead of a gap: wait in the reorder buffer, and NAK the gap at once if this frame reveals one.
+      this.counters.heldOutOfOrder++;
+      const gap = r.hold(pdu, this.scheduler.now());
+      if (gap) this.sendNak(peer, gap);
+      return;
+    }
+    if (pdu.tlp && this.egressTlp.length >= this.egressCapacity()) {
+      this.counters.receiveBufferDrops++;
+      return; // not acknowledged: the sender retransmits
+    }
+    this.accept(peer, pdu, frame.src);
+    // The gap before the held frames may have closed: they follow in order, through the same path.
+    // They fit: held frames and this peer's egress entries are all unacknowledged, so within its window.
+    for (let held = r.takeHeld(); held !== null; held = r.takeHeld()) this.accept(peer, held, frame.src);
+  }
+
+  /** A cumulative ACK from `peer` (piggybacked or bare): frees its window and reports a timed round trip. */
+  private acknowledged(peer: Peer, ack: number): void {
+    const s = peer.sender;
+    if (s.timedSeq >= 0 && ack >= s.timedSeq) {
+      s.timedSeq = -1;
+      this.scheduler.roundTrip?.(s.timedStamp);
+    }
+    if (s.acknowledge(ack) > 0) {
       const routes = peer.pendingRoutes;
       if (routes) {
         peer.pendingRoutes = null;
@@ -407,29 +478,52 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
       }
       this.drainIngress();
     }
-    if (pdu.kind === 'ack') return;
-    const r = peer.receiver;
-    const cls = r.classify(pdu.seq);
-    if (cls !== 'next') {
-      if (cls === 'duplicate') this.counters.duplicateFrames++;
-      else this.counters.outOfOrderFrames++;
-      this.sendAck(peer);
-      return;
-    }
-    if (pdu.tlp && this.egressTlp.length >= this.egressCapacity()) {
-      this.counters.receiveBufferDrops++;
-      return; // not acknowledged: the sender retransmits
-    }
-    r.expected++;
+  }
+
+  /** The next expected frame (fresh or out of the reorder buffer) goes on: in order, acknowledged once delivered. */
+  private accept(peer: Peer, pdu: ExpEtherPdu, fromMac: number): void {
+    peer.receiver.acceptNext(this.scheduler.now());
     if (pdu.routes) {
-      this.onRoutes(pdu.routes, frame.src);
+      this.onRoutes(pdu.routes, fromMac);
       this.delivered(peer, pdu.seq);
       return;
     }
     this.counters.tlpsFromEthernet++;
-    const tlp = this.fromEthernet(pdu.tlp!, frame.src);
+    const tlp = this.fromEthernet(pdu.tlp!, fromMac);
     if (tlp) this.toPcie(tlp, peer, pdu.seq);
     else this.delivered(peer, pdu.seq);
+  }
+
+  /** Sends a NAK for `gap` (with the cumulative ACK); the first arms the NAK timer, which repeats it while the gap stays. */
+  private sendNak(peer: Peer, gap: NakRange): void {
+    const pdu = new ExpEtherPdu('nak', -1, peer.receiver.cumulativeAck(), null, null, gap);
+    peer.receiver.unackedCount = 0;
+    this.counters.naksSent++;
+    this.eth.send(new Frame(peer.mac, this.mac, this.groupId, EXPETHER_ETHERTYPE, pdu, pdu.payloadBytes()), this.latencyPs);
+    if (!peer.receiver.nakTimerArmed) {
+      peer.receiver.nakTimerArmed = true;
+      this.scheduler.scheduleTimeout(this.nakRepeatPs(peer), peer.nakTimeout);
+    }
+  }
+
+  /** How long a NAK gets before it is repeated: the measured repair time, a quarter of the backstop timeout before one was measured. */
+  private nakRepeatPs(peer: Peer): number {
+    return peer.receiver.nakRepeatPs(Math.ceil(this.rtoPs / 4));
+  }
+
+  /** The NAK timer: repeats the NAK of every gap still open a repair time after it was last NAK'd. */
+  private nakCheck(peer: Peer): void {
+    const r = peer.receiver;
+    r.nakTimerArmed = false;
+    if (!r.hasGap()) return;
+    const now = this.scheduler.now();
+    const repeatPs = this.nakRepeatPs(peer);
+    const { ranges, nextAtPs } = r.dueNaks(now - repeatPs, now);
+    if (nextAtPs < 0) return;
+    // Armed before sending, so the sends do not arm it again: next due is the earliest NAK stamp left.
+    r.nakTimerArmed = true;
+    this.scheduler.scheduleTimeout(Math.max(0, nextAtPs + repeatPs - now), peer.nakTimeout);
+    for (const gap of ranges) this.sendNak(peer, gap);
   }
 
   private sendAck(peer: Peer): void {

@@ -5,17 +5,18 @@
  *
  * ExpEther header, EXPETHER_HEADER_BYTES = 12:
  *
- *   byte  0     version (bits 7:4, = 1) | kind (bits 3:0: 1 tlp, 2 ack, 3 routes)
+ *   byte  0     version (bits 7:4, = 1) | kind (bits 3:0: 1 tlp, 2 ack, 3 routes, 4 nak)
  *   byte  1     flags: bit 0 SEQ (the sequence field is valid), bit 1 ACK (the ack field is valid);
  *               bits 7:2 reserved, 0
- *   bytes 2-3   body length: bytes after the header (tlp: the encoded TLP; ack: 0; routes: 2 + 16 n)
+ *   bytes 2-3   body length: bytes after the header (tlp: the encoded TLP; ack: 0; routes: 2 + 16 n; nak: 8)
  *   bytes 4-7   sequence number (0 when SEQ is clear; the model's seq is then -1)
  *   bytes 8-11  cumulative ACK (0 when ACK is clear; the model's ack is then -1)
  *
  * Body: tlp: one TLP as pcie/tlp-codec.ts encodes it (PCIe Base Spec §2.2, header then payload).
  * routes: entry count (2 bytes), then per downstream port 16 bytes: MAC (6), secondary bus (1),
  * subordinate bus (1), memory window base (4) and inclusive limit (4; limit < base: no window).
- * ack: none. A tlp PDU always has SEQ set, an ack PDU never, a routes PDU always.
+ * nak: first (4) and last (4) missing sequence number, first <= last (selective repeat: the sender
+ * resends exactly those). ack: none. A tlp or routes PDU always has SEQ set, an ack or nak PDU never.
  *
  * The group id is not in the header: it is the frame's 802.1Q VLAN id. A whole frame
  * (`encodeExpEtherFrame`) is: destination MAC (6), source MAC (6), TPID 0x8100 (2), TCI (2: PCP 0,
@@ -29,11 +30,11 @@ import { DconnectError } from '../core/errors.js';
 import { Frame, JUMBO_MAX_PAYLOAD_BYTES, MAC_HEADER_BYTES, VLAN_TAG_BYTES } from '../ethernet/frame.js';
 import { decodeStationFrame, encodeStationFrame } from '../ethernet/mac-port.js';
 import { decodeTlp, encodedLength, encodeTlpInto, get32, put32 } from '../pcie/tlp-codec.js';
-import { EXPETHER_ETHERTYPE, EXPETHER_HEADER_BYTES, ExpEtherPdu, type PduKind, type PortRoute } from './pdu.js';
+import { EXPETHER_ETHERTYPE, EXPETHER_HEADER_BYTES, ExpEtherPdu, NAK_BODY_BYTES, type PduKind, type PortRoute } from './pdu.js';
 
 export const EXPETHER_VERSION = 1;
-const KIND_CODE: Record<PduKind, number> = { tlp: 1, ack: 2, routes: 3 };
-const KIND_OF_CODE: Array<PduKind | undefined> = [undefined, 'tlp', 'ack', 'routes'];
+const KIND_CODE: Record<PduKind, number> = { tlp: 1, ack: 2, routes: 3, nak: 4 };
+const KIND_OF_CODE: Array<PduKind | undefined> = [undefined, 'tlp', 'ack', 'routes', 'nak'];
 export const FLAG_SEQ = 0x01;
 export const FLAG_ACK = 0x02;
 const ROUTE_ENTRY_BYTES = 16;
@@ -67,8 +68,11 @@ function bodyLength(pdu: ExpEtherPdu): number {
       return ROUTE_COUNT_BYTES + pdu.routes.length * ROUTE_ENTRY_BYTES;
     case 'ack':
       return 0;
+    case 'nak':
+      if (!pdu.nak) throw bad('cannot encode ExpEther PDU: kind nak but its range is null');
+      return NAK_BODY_BYTES;
     default:
-      throw bad(`cannot encode ExpEther PDU: kind ${String(pdu.kind)} is not tlp, ack or routes`);
+      throw bad(`cannot encode ExpEther PDU: kind ${String(pdu.kind)} is not tlp, ack, routes or nak`);
   }
 }
 
@@ -87,10 +91,11 @@ export function encodePduInto(pdu: ExpEtherPdu, out: Uint8Array, offset: number)
   if (body > 0xffff) throw bad(`cannot encode ExpEther PDU: body length ${body} exceeds 65535`);
   if (pdu.kind === 'tlp' && pdu.routes) throw bad('cannot encode ExpEther PDU: kind tlp also carries routes');
   if (pdu.kind === 'routes' && pdu.tlp) throw bad('cannot encode ExpEther PDU: kind routes also carries a tlp');
-  if (pdu.kind === 'ack' && (pdu.tlp || pdu.routes)) throw bad('cannot encode ExpEther PDU: kind ack carries a tlp or routes');
+  if ((pdu.kind === 'ack' || pdu.kind === 'nak') && (pdu.tlp || pdu.routes)) throw bad(`cannot encode ExpEther PDU: kind ${pdu.kind} carries a tlp or routes`);
+  if (pdu.kind !== 'nak' && pdu.nak) throw bad(`cannot encode ExpEther PDU: kind ${pdu.kind} also carries a NAK range`);
   let flags = 0;
-  if (pdu.kind === 'ack') {
-    if (pdu.seq !== -1) throw bad(`cannot encode ExpEther PDU: an ack has no sequence number, but seq is ${pdu.seq} (expected -1)`);
+  if (pdu.kind === 'ack' || pdu.kind === 'nak') {
+    if (pdu.seq !== -1) throw bad(`cannot encode ExpEther PDU: an ${pdu.kind} has no sequence number, but seq is ${pdu.seq} (expected -1)`);
   } else {
     checkUint(pdu.seq, MAX_U32, `${pdu.kind} seq`);
     flags |= FLAG_SEQ;
@@ -106,7 +111,14 @@ export function encodePduInto(pdu: ExpEtherPdu, out: Uint8Array, offset: number)
   put32(out, offset + 4, flags & FLAG_SEQ ? pdu.seq : 0);
   put32(out, offset + 8, flags & FLAG_ACK ? pdu.ack : 0);
   let i = offset + EXPETHER_HEADER_BYTES;
-  if (pdu.tlp) {
+  if (pdu.nak) {
+    const { first, last } = pdu.nak;
+    checkUint(first, MAX_U32, 'nak first');
+    checkUint(last, MAX_U32, 'nak last');
+    if (last < first) throw bad(`cannot encode ExpEther PDU: nak range ${first}..${last} is empty (last < first)`);
+    put32(out, i, first);
+    put32(out, i + 4, last);
+  } else if (pdu.tlp) {
     try {
       encodeTlpInto(pdu.tlp, out, i);
     } catch (e) {
@@ -147,7 +159,7 @@ export function decodePdu(bytes: Uint8Array): ExpEtherPdu {
   const version = b0 >>> 4;
   if (version !== EXPETHER_VERSION) throw bad(`ExpEther PDU version is ${version}, expected ${EXPETHER_VERSION} (byte 0 = 0x${b0.toString(16)})`);
   const kind = KIND_OF_CODE[b0 & 0x0f];
-  if (kind === undefined) throw bad(`ExpEther PDU kind is ${b0 & 0x0f}, not 1 (tlp), 2 (ack) or 3 (routes)`);
+  if (kind === undefined) throw bad(`ExpEther PDU kind is ${b0 & 0x0f}, not 1 (tlp), 2 (ack), 3 (routes) or 4 (nak)`);
   const flags = bytes[1]!;
   if (flags & ~(FLAG_SEQ | FLAG_ACK)) throw bad(`ExpEther PDU flags 0x${flags.toString(16)} set reserved bits (only 0x1 SEQ and 0x2 ACK are defined)`);
   const body = (bytes[2]! << 8) | bytes[3]!;
@@ -155,7 +167,8 @@ export function decodePdu(bytes: Uint8Array): ExpEtherPdu {
   const seqField = get32(bytes, 4);
   const ackField = get32(bytes, 8);
   const hasSeq = (flags & FLAG_SEQ) !== 0;
-  if (kind === 'ack' ? hasSeq : !hasSeq) throw bad(`ExpEther ${kind} PDU has the SEQ flag ${hasSeq ? 'set' : 'clear'} (${kind === 'ack' ? 'an ack has no sequence number' : 'it is sent reliably and must have one'})`);
+  const unsequenced = kind === 'ack' || kind === 'nak';
+  if (unsequenced ? hasSeq : !hasSeq) throw bad(`ExpEther ${kind} PDU has the SEQ flag ${hasSeq ? 'set' : 'clear'} (${unsequenced ? `an ${kind} has no sequence number` : 'it is sent reliably and must have one'})`);
   if (!hasSeq && seqField !== 0) throw bad(`ExpEther PDU sequence field is ${seqField} but the SEQ flag is clear (must be 0)`);
   const hasAck = (flags & FLAG_ACK) !== 0;
   if (!hasAck && ackField !== 0) throw bad(`ExpEther PDU ack field is ${ackField} but the ACK flag is clear (must be 0)`);
@@ -165,6 +178,13 @@ export function decodePdu(bytes: Uint8Array): ExpEtherPdu {
     case 'ack':
       if (body !== 0) throw bad(`ExpEther ack PDU has a ${body}-byte body, but an ack has none`);
       return new ExpEtherPdu('ack', seq, ack, null, null);
+    case 'nak': {
+      if (body !== NAK_BODY_BYTES) throw bad(`ExpEther nak PDU has a ${body}-byte body, expected ${NAK_BODY_BYTES} (first and last missing sequence number)`);
+      const first = get32(bytes, EXPETHER_HEADER_BYTES);
+      const last = get32(bytes, EXPETHER_HEADER_BYTES + 4);
+      if (last < first) throw bad(`ExpEther nak PDU names ${first}..${last}, an empty range (last < first)`);
+      return new ExpEtherPdu('nak', seq, ack, null, null, { first, last });
+    }
     case 'tlp': {
       if (body === 0) throw bad('ExpEther tlp PDU has an empty body (no TLP)');
       try {

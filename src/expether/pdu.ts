@@ -12,7 +12,16 @@ import { digestTlp, type Tlp } from '../pcie/tlp.js';
 export const EXPETHER_ETHERTYPE = 0x88b5;
 export const EXPETHER_HEADER_BYTES = 12;
 
-export type PduKind = 'tlp' | 'ack' | 'routes';
+export type PduKind = 'tlp' | 'ack' | 'routes' | 'nak';
+
+/** The missing sequence numbers a NAK names, inclusive (first <= last). */
+export interface NakRange {
+  first: number;
+  last: number;
+}
+
+/** Bytes of a NAK PDU body: first (4) and last (4) missing sequence number. */
+export const NAK_BODY_BYTES = 8;
 
 /** A downstream port's routing state, as the host-side bridge distributes it to its group. */
 export interface PortRoute {
@@ -36,11 +45,14 @@ export class ExpEtherPdu {
     public ack: number,
     readonly tlp: Tlp | null,
     readonly routes: PortRoute[] | null,
+    /** A NAK's missing range (kind 'nak' only; like an ack it has no sequence number of its own). */
+    readonly nak: NakRange | null = null,
   ) {}
 
   payloadBytes(): number {
     if (this.tlp) return EXPETHER_HEADER_BYTES + encodedLength(this.tlp);
     if (this.routes) return EXPETHER_HEADER_BYTES + 2 + this.routes.length * ROUTE_ENTRY_BYTES;
+    if (this.nak) return EXPETHER_HEADER_BYTES + NAK_BODY_BYTES;
     return EXPETHER_HEADER_BYTES;
   }
 }
@@ -61,4 +73,9 @@ export function digestFrame(d: StateDigest, f: Frame, base: (fromMac: number, to
   d.num(pdu.ack < 0 ? -1e9 : pdu.ack - base(f.dst, f.src));
   if (pdu.tlp) digestTlp(d, pdu.tlp);
   if (pdu.routes) d.str(JSON.stringify(pdu.routes));
+  if (pdu.nak) {
+    const b = base(f.dst, f.src);
+    d.num(pdu.nak.first - b);
+    d.num(pdu.nak.last - b);
+  }
 }

@@ -1,11 +1,11 @@
 import type { StateDigest } from '../core/digest.js';
 import { Ring } from '../core/ring.js';
-import type { ExpEtherPdu } from './pdu.js';
+import type { ExpEtherPdu, NakRange } from './pdu.js';
 
 export interface ReliableParams {
-  /** Unacknowledged frames a sender may have outstanding to one peer (the window). */
+  /** Unacknowledged frames a sender may have outstanding to one peer (the window; also each peer's share of the receive buffer). */
   windowFrames: number;
-  /** Time after which the oldest unacknowledged frame is resent with everything after it (go-back-N), ns. */
+  /** Backstop: a frame unacknowledged this long after it was last sent is resent (a lost NAK, a lost tail frame), ns. */
   retransmitTimeoutNs: number;
   /** A receiver acknowledges at least every this many in-order frames... */
   ackEveryFrames: number;
@@ -14,17 +14,33 @@ export interface ReliableParams {
 }
 
 /**
- * Sender half of a per-peer reliable, in-order link (layer 2, as ExpEther does it): sequence numbers,
- * a bounded window of unacknowledged frames kept for retransmission, cumulative acknowledgements.
+ * Sender half of a per-peer reliable, in-order link (layer 2, as ExpEther does it) with selective
+ * repeat: sequence numbers, a bounded window of unacknowledged frames kept for retransmission,
+ * cumulative acknowledgements; a NAK resends only the frames it names, and the retransmission timer
+ * resends only frames unacknowledged for longer than the timeout.
  */
 export class ReliableSender {
   private nextSeq = 0;
-  /** Unacknowledged PDUs in sequence order, with the time each was last sent (rings: no compaction copies). */
+  /** Unacknowledged PDUs in sequence order (a ring: no compaction copies). At most windowFrames. */
   private readonly unacked = new Ring<ExpEtherPdu>();
-  private readonly sentAtPs = new Ring<number>();
+  /**
+   * When each unacknowledged PDU was last sent, ps, in slot seq % windowFrames: the unacknowledged
+   * sequence numbers are consecutive and fewer than the window, so slots never collide. Resending one
+   * from the middle restamps it, so the oldest is not always the first.
+   */
+  private readonly sentAtPs: Float64Array;
   retransmissions = 0;
+  /**
+   * Live round-trip measurement (RFC 6298 with Karn's rule): one frame at a time is timed, from a
+   * stamp the scheduler gave (`Scheduler.timeoutStamp`), until acknowledged; a resend of it cancels
+   * the measurement. -1: none timed. Unused under virtual time (the simulator's timeout is fixed).
+   */
+  timedSeq = -1;
+  timedStamp = 0;
 
-  constructor(readonly windowFrames: number) {}
+  constructor(readonly windowFrames: number) {
+    this.sentAtPs = new Float64Array(windowFrames);
+  }
 
   inFlight(): number {
     return this.unacked.length;
@@ -39,7 +55,7 @@ export class ReliableSender {
     if (!this.canSend()) throw new Error('reliable sender: window full');
     pdu.seq = this.nextSeq++;
     this.unacked.push(pdu);
-    this.sentAtPs.push(nowPs);
+    this.sentAtPs[pdu.seq % this.windowFrames] = nowPs;
   }
 
   /** The next sequence number: the base that makes this flow's sequence numbers relative in digests. */
@@ -66,32 +82,66 @@ export class ReliableSender {
     let n = 0;
     while (this.unacked.length > 0 && this.unacked.peek()!.seq <= ack) {
       this.unacked.shift();
-      this.sentAtPs.shift();
       n++;
     }
     return n;
   }
 
-  /** Time the oldest unacknowledged PDU was sent, or -1. */
+  /** Time the longest-unsent unacknowledged PDU was last sent, or -1 (a scan of at most the window). */
   oldestSentPs(): number {
-    return this.sentAtPs.length > 0 ? this.sentAtPs.peek()! : -1;
+    let oldest = -1;
+    for (let i = 0; i < this.unacked.length; i++) {
+      const t = this.sentAtPs[this.unacked.at(i)!.seq % this.windowFrames];
+      if (oldest < 0 || t < oldest) oldest = t;
+    }
+    return oldest;
   }
 
-  /** PDUs to resend (all unacknowledged, in order) and marks them sent now. */
-  takeForRetransmit(nowPs: number): ExpEtherPdu[] {
-    const n = this.unacked.length;
+  /** Timer backstop: the PDUs last sent at or before `cutoffPs`, in order, marked sent now. */
+  takeOlderThan(cutoffPs: number, nowPs: number): ExpEtherPdu[] {
     const out: ExpEtherPdu[] = [];
-    for (let i = 0; i < n; i++) {
-      out.push(this.unacked.at(i)!);
-      this.sentAtPs.shift();
-      this.sentAtPs.push(nowPs);
+    for (let i = 0; i < this.unacked.length; i++) {
+      const pdu = this.unacked.at(i)!;
+      if (this.sentAtPs[pdu.seq % this.windowFrames] <= cutoffPs) out.push(this.resending(pdu, nowPs));
     }
-    this.retransmissions += out.length;
     return out;
+  }
+
+  /** A NAK: the still unacknowledged PDUs it names, in order, marked sent now. Nothing else is resent. */
+  takeNaked(nak: NakRange, nowPs: number): ExpEtherPdu[] {
+    const out: ExpEtherPdu[] = [];
+    const n = this.unacked.length;
+    if (n === 0) return out;
+    // Unacknowledged sequence numbers are consecutive: index = seq - first one's.
+    const base = this.unacked.peek()!.seq;
+    const from = Math.max(0, nak.first - base);
+    const to = Math.min(n - 1, nak.last - base);
+    for (let i = from; i <= to; i++) out.push(this.resending(this.unacked.at(i)!, nowPs));
+    return out;
+  }
+
+  private resending(pdu: ExpEtherPdu, nowPs: number): ExpEtherPdu {
+    this.sentAtPs[pdu.seq % this.windowFrames] = nowPs;
+    this.retransmissions++;
+    if (pdu.seq === this.timedSeq) this.timedSeq = -1; // Karn: a resent frame's ACK measures nothing
+    return pdu;
   }
 }
 
-/** Receiver half: accepts only the next expected sequence number (go-back-N). */
+/** What a receiver does with an arriving reliable frame. */
+export type Arrival = 'next' | 'duplicate' | 'held' | 'beyond';
+
+/**
+ * Receiver half, selective repeat: the next expected frame goes on at once; a later one within the
+ * window waits in a reorder buffer until the gap before it fills. A gap gets a NAK naming it as soon
+ * as it is seen, repeated while it stays (the bridge's NAK timer, `dueNaks`).
+ *
+ * The reorder buffer is bounded by the window: a sender has at most windowFrames frames beyond the
+ * last one acknowledged, and this receiver acknowledges only what has left its buffers, so every
+ * frame worth holding has seq < expected + windowFrames, and held frames plus this peer's frames in
+ * the bridge's egress buffer together stay within the window (the window is still the receive
+ * buffer: layer-2 flow control holds).
+ */
 export class ReliableReceiver {
   /** Next sequence number expected. */
   expected = 0;
@@ -100,14 +150,141 @@ export class ReliableReceiver {
   /** In-order frames received since the last ACK sent. */
   unackedCount = 0;
   ackTimerArmed = false;
+  /** The reorder buffer: frames in (expected, expected + windowFrames), in slot seq % windowFrames. */
+  private readonly held: (ExpEtherPdu | null)[];
+  heldCount = 0;
+  /** Highest sequence number held; below `expected` when nothing is. */
+  private highestHeld = -1;
+  /** For each missing sequence number in [expected, highestHeld] (slot seq % windowFrames): when it was last NAK'd, ps. -1 otherwise. */
+  private readonly nakAtPs: Float64Array;
+  /** Per slot as nakAtPs: 1 once the NAK was repeated (Karn's rule: its repair then measures nothing). */
+  private readonly nakRepeated: Uint8Array;
+  nakTimerArmed = false;
+  /** Smoothed time from a NAK to the frame it named arriving, and its mean deviation (RFC 6298), ps; srtt -1 before the first. */
+  repairSrttPs = -1;
+  repairRttvarPs = 0;
 
-  classify(seq: number): 'next' | 'duplicate' | 'gap' {
+  constructor(readonly windowFrames: number) {
+    this.held = Array.from({ length: windowFrames }, () => null);
+    this.nakAtPs = new Float64Array(windowFrames).fill(-1);
+    this.nakRepeated = new Uint8Array(windowFrames);
+  }
+
+  classify(seq: number): Arrival {
     if (seq === this.expected) return 'next';
-    return seq < this.expected ? 'duplicate' : 'gap';
+    if (seq < this.expected) return 'duplicate';
+    if (seq >= this.expected + this.windowFrames) return 'beyond';
+    return this.held[seq % this.windowFrames] ? 'duplicate' : 'held';
   }
 
   /** The cumulative ACK value to send: the last sequence number delivered onward. */
   cumulativeAck(): number {
     return this.delivered;
+  }
+
+  /** Whether a gap stays open (something is held, so some frame before it is missing). */
+  hasGap(): boolean {
+    return this.heldCount > 0;
+  }
+
+  /**
+   * The next expected frame arrived (it is passed on by the caller): notes a repair if it was NAK'd
+   * and moves on to the next sequence number.
+   */
+  acceptNext(nowPs: number): void {
+    this.arrived(this.expected, nowPs);
+    this.expected++;
+  }
+
+  /** The held frame that is now next, removed from the reorder buffer, or null. Call acceptNext for it. */
+  takeHeld(): ExpEtherPdu | null {
+    const slot = this.expected % this.windowFrames;
+    const pdu = this.held[slot];
+    if (!pdu) return null;
+    this.held[slot] = null;
+    this.heldCount--;
+    return pdu;
+  }
+
+  /**
+   * Holds a frame classified 'held'. Returns the gap it reveals, to NAK at once (the frames between
+   * the highest one seen so far and this one), or null when it lands inside a gap already NAK'd.
+   */
+  hold(pdu: ExpEtherPdu, nowPs: number): NakRange | null {
+    const seq = pdu.seq;
+    this.arrived(seq, nowPs);
+    this.held[seq % this.windowFrames] = pdu;
+    this.heldCount++;
+    const from = Math.max(this.expected, this.highestHeld + 1);
+    if (seq < from) return null;
+    this.highestHeld = seq;
+    if (seq === from) return null;
+    for (let s = from; s < seq; s++) this.nakAtPs[s % this.windowFrames] = nowPs;
+    return { first: from, last: seq - 1 };
+  }
+
+  /** A frame arrived: if it was NAK'd, the time since is a repair-time sample. */
+  private arrived(seq: number, nowPs: number): void {
+    const slot = seq % this.windowFrames;
+    const at = this.nakAtPs[slot];
+    if (at < 0) return;
+    this.nakAtPs[slot] = -1;
+    if (this.nakRepeated[slot]) {
+      this.nakRepeated[slot] = 0;
+      return;
+    }
+    const sample = nowPs - at;
+    if (this.repairSrttPs < 0) {
+      this.repairSrttPs = sample;
+      this.repairRttvarPs = sample / 2;
+    } else {
+      this.repairRttvarPs = Math.round(0.75 * this.repairRttvarPs + 0.25 * Math.abs(this.repairSrttPs - sample));
+      this.repairSrttPs = Math.round(0.875 * this.repairSrttPs + 0.125 * sample);
+    }
+  }
+
+  /**
+   * How long a NAK is given before it is repeated, ps: the repair time as RFC 6298 sizes a timeout
+   * (srtt + 4 rttvar), or `initialPs` before any repair was measured.
+   */
+  nakRepeatPs(initialPs: number): number {
+    return this.repairSrttPs < 0 ? initialPs : Math.max(1, Math.ceil(this.repairSrttPs + 4 * this.repairRttvarPs));
+  }
+
+  /**
+   * The NAK timer: the missing ranges last NAK'd at or before `cutoffPs`, restamped `nowPs` (each
+   * range is NAK'd again), and the earliest stamp left (-1 for none) to re-arm the timer by.
+   */
+  dueNaks(cutoffPs: number, nowPs: number): { ranges: NakRange[]; nextAtPs: number } {
+    const ranges: NakRange[] = [];
+    let nextAtPs = -1;
+    let open: NakRange | null = null;
+    for (let s = this.expected; s < this.highestHeld; s++) {
+      const slot = s % this.windowFrames;
+      const at = this.nakAtPs[slot];
+      const due = this.held[slot] === null && at >= 0 && at <= cutoffPs;
+      if (due) {
+        this.nakAtPs[slot] = nowPs;
+        this.nakRepeated[slot] = 1;
+        if (open && open.last === s - 1) open.last = s;
+        else ranges.push((open = { first: s, last: s }));
+      } else if (this.held[slot] === null && at >= 0 && (nextAtPs < 0 || at < nextAtPs)) nextAtPs = at;
+    }
+    if (ranges.length > 0 && (nextAtPs < 0 || nowPs < nextAtPs)) nextAtPs = nowPs;
+    return { ranges, nextAtPs };
+  }
+
+  /** Reorder buffer and NAK state, sequence numbers relative to `base` (see ExpEtherBridge.digest). */
+  digest(d: StateDigest, base: number): void {
+    d.num(this.expected - base);
+    d.num(this.delivered - base);
+    d.num(this.unackedCount);
+    d.flag(this.ackTimerArmed);
+    d.num(this.heldCount);
+    d.flag(this.nakTimerArmed);
+    d.num(this.repairSrttPs);
+    d.num(this.repairRttvarPs);
+    // A reorder buffer or a NAK pending is repair in progress: never part of a steady period.
+    if (this.heldCount > 0 || this.nakTimerArmed) d.str(`repair@${d.nowPs}`);
   }
 }
