@@ -4,6 +4,7 @@ import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
 import type { StateDigest } from '../core/digest.js';
 import { Tlp, digestTlp, headerBytes, type TlpKind } from './tlp.js';
+import { isBurst, partBytes, partHeaderBytes } from './burst.js';
 import {
   ackIntervalBytes,
   DLLP_BYTES,
@@ -128,7 +129,7 @@ class Direction {
     const q = this.queues[c];
     // Posted requests may pass everything; others must not pass an older posted request (PCIe ordering).
     const mayGoNow = q.length === 0 && (c === 0 || this.queues[0].length === 0);
-    if (mayGoNow && this.hasCredits(c, dataBytes)) {
+    if (mayGoNow && this.hasCredits(c, tlp.parts ? tlp.parts[0] : dataBytes)) {
       this.transmit(tlp, c, dataBytes);
       return true;
     }
@@ -136,6 +137,8 @@ class Direction {
       this.wantReady = true;
       return false;
     }
+    // A burst that waits keeps the time it was handed over: its constituents were ready then.
+    if (tlp.count > 1 && tlp.readyPs === null) tlp.readyPs = new Float64Array(tlp.count).fill(this.link.scheduler.now());
     this.counters.creditStalls++;
     q.push(tlp);
     this.queueSeqs[c].push(this.queueSeq++);
@@ -150,6 +153,7 @@ class Direction {
   }
 
   private transmit(tlp: Tlp, c: number, dataBytes: number): void {
+    if (isBurst(tlp)) return this.transmitBurst(tlp, c, dataBytes);
     this.credits[2 * c] -= 1;
     this.credits[2 * c + 1] -= dataBytes;
     const sched = this.link.scheduler;
@@ -187,10 +191,79 @@ class Direction {
     this.inFlightWire.push(wire);
   }
 
+  /**
+   * A burst: its constituents, served one after another exactly as per-TLP serves a flow that has the
+   * wire to itself (start = max(ready, busyUntil), possibly before now: serialization is analytic),
+   * in one event at the last one's arrival. It takes all its credits (they may go negative: the
+   * receiver's buffer holds at most one burst beyond what it advertised), since it was committed
+   * when its first constituent's were available.
+   */
+  private transmitBurst(tlp: Tlp, c: number, dataBytes: number): void {
+    const n = tlp.count;
+    this.credits[2 * c] -= n;
+    this.credits[2 * c + 1] -= dataBytes;
+    const sched = this.link.scheduler;
+    const now = sched.now();
+    const ready = tlp.readyPs;
+    const arrivals = new Float64Array(n);
+    const k = this.counters;
+    let busy = this.busyUntilPs;
+    let off = 0;
+    let wireTotal = 0;
+    for (let i = 0; i < n; i++) {
+      const bytes = partBytes(tlp, i);
+      const wire = partHeaderBytes(tlp, off) + bytes + TLP_FRAMING_BYTES;
+      const r = ready ? ready[i] : now;
+      const start = busy > r ? busy : r;
+      const dur = Math.ceil(wire * this.link.psPerByte);
+      busy = start + dur;
+      arrivals[i] = busy + this.link.latencyPs;
+      wireTotal += wire;
+      k.busyPs += dur;
+      off += bytes;
+    }
+    this.busyUntilPs = busy;
+    k.tlps += n;
+    k.payloadBytes += dataBytes;
+    k.wireBytes += wireTotal;
+    if (tlp.kind === 'MWr') {
+      k.MWr += n;
+      k.MWrPayloadBytes += dataBytes;
+    } else if (tlp.kind === 'CplD') {
+      k.CplD += n;
+      k.CplDPayloadBytes += dataBytes;
+    } else if (tlp.kind === 'MRd') k.MRd += n;
+    else if (tlp.kind === 'Cpl') k.Cpl += n;
+    else k.Cfg += n;
+    const last = arrivals[n - 1];
+    sched.schedule(last > now ? last - now : 0, this.arriveNext);
+    tlp.readyPs = arrivals;
+    this.inFlight.push(tlp);
+    this.inFlightWire.push(wireTotal);
+  }
+
+  /** A burst arrived whole: the receiver's ACK DLLPs go out per constituent, at each one's arrival. */
+  private arriveBurst(tlp: Tlp): void {
+    const arrivals = tlp.readyPs!;
+    const interval = this.link.ackIntervalBytes;
+    let off = 0;
+    for (let i = 0; i < tlp.count; i++) {
+      const bytes = partBytes(tlp, i);
+      this.rxBytesSinceAck += partHeaderBytes(tlp, off) + bytes + TLP_FRAMING_BYTES;
+      off += bytes;
+      if (this.rxBytesSinceAck >= interval) {
+        this.rxBytesSinceAck -= interval;
+        this.reverse.sendDllp(arrivals[i]);
+      }
+    }
+    this.to.deliver(tlp);
+  }
+
   /** The arrival event of the oldest TLP on the wire. */
   private readonly arriveNext = (): void => {
     const tlp = this.inFlight.shift()!;
     const wire = this.inFlightWire.shift()!;
+    if (tlp.readyPs !== null) return this.arriveBurst(tlp);
     // The receiver acknowledges TLP traffic with ACK DLLPs in the reverse direction.
     this.rxBytesSinceAck += wire;
     if (this.rxBytesSinceAck >= this.link.ackIntervalBytes) {
@@ -201,9 +274,8 @@ class Direction {
   };
 
   /** Occupies the wire with one DLLP (ACK or UpdateFC), after whatever is already committed. */
-  sendDllp(): void {
-    const now = this.link.scheduler.now();
-    const start = this.busyUntilPs > now ? this.busyUntilPs : now;
+  sendDllp(atPs = this.link.scheduler.now()): void {
+    const start = this.busyUntilPs > atPs ? this.busyUntilPs : atPs;
     const dur = Math.ceil(DLLP_BYTES * this.link.psPerByte);
     this.busyUntilPs = start + dur;
     this.counters.dllps++;
@@ -214,7 +286,7 @@ class Direction {
   /** The receiver (the port this direction delivers to) freed a TLP's buffer space. */
   release(tlp: Tlp): void {
     const c = classIndex(tlp.kind);
-    this.pendingRelease[2 * c] += 1;
+    this.pendingRelease[2 * c] += tlp.count;
     this.pendingRelease[2 * c + 1] += tlp.data ? tlp.data.length : 0;
     // Batch UpdateFC DLLPs: return credits when a quarter of a class's headers is pending or the sender waits.
     const quarter = this.link.releaseBatchHeaders;
@@ -257,7 +329,7 @@ class Direction {
         const q = queues[c];
         if (q.length === 0) continue;
         const head = q.peek()!;
-        if (!this.hasCredits(c, head.data ? head.data.length : 0)) continue;
+        if (!this.hasCredits(c, head.parts ? head.parts[0] : head.data ? head.data.length : 0)) continue;
         const s = seqs[c].peek()!;
         if (c !== 0 && queues[0].length > 0 && seqs[0].peek()! < s) continue;
         if (s < bestSeq) {
@@ -327,6 +399,11 @@ export class PciePort {
   /** Set by the link: this end's transmit direction and its receive direction. */
   tx!: Direction;
   rx!: Direction;
+  /**
+   * Burst granularity of the run (pcie/burst.ts), set by the builder: what a DMA engine, root complex
+   * or endpoint core on this port may send as one burst, bytes (0: one TLP at a time). Devices never read it.
+   */
+  burstBytes = 0;
 
   constructor(readonly name: string) {}
 
