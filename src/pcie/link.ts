@@ -286,11 +286,23 @@ class Direction {
   /** The receiver (the port this direction delivers to) freed a TLP's buffer space. */
   release(tlp: Tlp): void {
     const c = classIndex(tlp.kind);
+    if (tlp.count > 1) this.releaseBurstUpdates(c, tlp.count);
     this.pendingRelease[2 * c] += tlp.count;
     this.pendingRelease[2 * c + 1] += tlp.data ? tlp.data.length : 0;
     // Batch UpdateFC DLLPs: return credits when a quarter of a class's headers is pending or the sender waits.
     const quarter = this.link.releaseBatchHeaders;
     if (this.pendingRelease[2 * c] >= quarter || this.queues[c].length > 0 || this.queues[0].length > 0) this.reverse.flushCreditsFor(this);
+  }
+
+  /**
+   * A burst's release is one UpdateFC where per-TLP releases its constituents one by one, returning
+   * credits every quarter of the headers: the UpdateFC DLLPs per-TLP would have sent before the last
+   * occupy the reverse wire here (counted and timed; the credits travel in the one that follows).
+   */
+  private releaseBurstUpdates(c: number, count: number): void {
+    const quarter = this.link.releaseBatchHeaders;
+    const extra = Math.floor((this.pendingRelease[2 * c] + count) / quarter) - 1;
+    for (let i = 0; i < extra; i++) this.reverse.sendDllp();
   }
 
   /** Sends an UpdateFC from `dir`'s receiver back to its transmitter (called on the reverse direction, so dir.reverse === this). */
