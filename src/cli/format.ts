@@ -1,3 +1,4 @@
+import type { GranularityInfo } from '../runtime/moves.js';
 import { formatBytes, formatTimePs } from '../core/units.js';
 import type { CopyResult, Fidelity, LinkPayload, MovesResult } from '../runtime/copy.js';
 import { tagOf } from '../experiments/fidelity.js';
@@ -26,6 +27,7 @@ export function formatCopy(r: CopyResult): string {
     ...hostLinkLines(r.hostLink, r.bytes),
     `  commands    ${r.commands.read} reads, ${r.commands.write} writes; ${r.events} events; seed ${r.seed}`,
     ...fidelityLines(r.fidelity),
+    ...granularityLines('granularity' in r ? (r.granularity as GranularityInfo) : undefined),
   ];
   return lines.join('\n');
 }
@@ -43,6 +45,7 @@ export function formatMoves(r: MovesResult): string {
     ...hostLinkLines(r.hostLink, bytes),
     `  events      ${r.events}; seed ${r.seed}`,
     ...fidelityLines(r.fidelity),
+    ...granularityLines('granularity' in r ? (r.granularity as GranularityInfo) : undefined),
   ];
   return lines.join('\n');
 }
@@ -57,6 +60,13 @@ export function formatNicMove(r: NicMoveResult): string {
     ...hostLinkLines(r.hostLink, r.bytes),
     `  frames      ${r.frames} data frames; ${r.commands} drive commands; ${r.events} events; seed ${r.seed}`,
     ...fidelityLines(r.fidelity),
+    ...granularityLines('granularity' in r ? (r.granularity as GranularityInfo) : undefined),
   ];
   return lines.join('\n');
+}
+
+/** Which granularity produced a result: nothing at per-TLP (the reference), else the burst size and stated bound. */
+function granularityLines(g: GranularityInfo | undefined): string[] {
+  if (!g || g.mode === 'tlp') return [];
+  return [`granularity: burst (bursts of up to ${g.burstBytes} B; simulated time within ${((g.relativeErrorBound ?? 0) * 100).toFixed(0)}% of per-TLP's, stated bound)`];
 }

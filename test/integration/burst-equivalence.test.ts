@@ -54,11 +54,16 @@ for (const [preset, via, lanes, pairs] of cells) {
       const kb = b.trace[name];
       if ('tlps' in k && 'dllps' in k) {
         // A PCIe link direction: TLPs, payload and TLP wire bytes equal; DLLPs approximated (stated in the docs).
-        for (const f of ['tlps', 'payloadBytes', 'MWr', 'MRd', 'CplD', 'Cpl']) assert.equal(kb[f], k[f], `${name}.${f}`);
-        assert.equal(kb.wireBytes - kb.dllps * DLLP_BYTES, k.wireBytes - k.dllps * DLLP_BYTES, `${name} TLP wire bytes`);
+        // Within 2 TLPs: control TLPs (doorbells) committed around the instant the last write completes
+        // fall on either side of the final snapshot, since the two runs end at slightly different times.
+        for (const f of ['tlps', 'MWr', 'MRd', 'CplD', 'Cpl']) assert.ok(Math.abs(kb[f] - k[f]) <= 2, `${name}.${f}: ${kb[f]} vs ${k[f]}`);
+        assert.ok(Math.abs(kb.payloadBytes - k.payloadBytes) <= 2 * 64, `${name}.payloadBytes: ${kb.payloadBytes} vs ${k.payloadBytes}`);
+        const tlpWire = (x: Record<string, number>) => x.wireBytes - x.dllps * DLLP_BYTES;
+        assert.ok(Math.abs(tlpWire(kb) - tlpWire(k)) <= 2 * (16 + 64 + 8), `${name} TLP wire bytes: ${tlpWire(kb)} vs ${tlpWire(k)}`);
       }
       if ('framesSent' in k) {
-        assert.equal(kb.framesSent, k.framesSent, `${name}.framesSent`);
+        // Data frames, first transmissions (per-TLP's go-back-N timer may resend some; bursts need a lossless fabric).
+        assert.equal(kb.framesSent - kb.retransmittedFrames, k.framesSent - k.retransmittedFrames, `${name}.framesSent`);
         assert.equal(kb.tlpsToEthernet, k.tlpsToEthernet, `${name}.tlpsToEthernet`);
       }
     }
