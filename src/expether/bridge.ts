@@ -49,6 +49,9 @@ export class Peer {
   readonly sender: ReliableSender;
   readonly receiver: ReliableReceiver;
   retransmitTimerArmed = false;
+  /** When the retransmission and NAK timers were last armed, ps: only what was pending then can have waited a whole timeout. */
+  retransmitArmedAtPs = 0;
+  nakArmedAtPs = 0;
   /** A routing table waiting for a full window to open (management PDUs are reliable too). */
   pendingRoutes: PortRoute[] | null = null;
   /** Timer callbacks, made once per peer rather than once per arming (set by the bridge). */
@@ -397,8 +400,13 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
 
   private armRetransmit(peer: Peer): void {
     if (peer.retransmitTimerArmed) return;
+    this.scheduleRetransmit(peer, this.rtoPs);
+  }
+
+  private scheduleRetransmit(peer: Peer, delayPs: number): void {
     peer.retransmitTimerArmed = true;
-    this.scheduler.scheduleTimeout(this.rtoPs, peer.retransmitTimeout);
+    peer.retransmitArmedAtPs = this.scheduler.now();
+    this.scheduler.scheduleTimeout(delayPs, peer.retransmitTimeout);
   }
 
   /**
@@ -406,18 +414,19 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
    * NAK, a lost tail frame with nothing after it to reveal the gap, a lost ACK). It resends only the
    * frames unacknowledged for the whole timeout since they were last sent, then waits for the next
    * oldest. A frame a NAK had resent was restamped then, so the timer leaves it alone for a timeout.
+   *
+   * Only frames sent before this timer was armed count as old: under virtual time that is no limit
+   * (the timer was armed at most a timeout ago), but live and unpaced a timeout also waits its wall
+   * deadline while a node's simulated time may run far ahead of its peer's, so simulated age alone
+   * would call a whole window old.
    */
   private retransmitCheck(peer: Peer): void {
     peer.retransmitTimerArmed = false;
-    let oldest = peer.sender.oldestSentPs();
+    const oldest = peer.sender.oldestSentPs();
     if (oldest < 0) return;
     const now = this.scheduler.now();
-    if (now - oldest >= this.rtoPs) {
-      this.resend(peer, peer.sender.takeOlderThan(now - this.rtoPs, now));
-      oldest = peer.sender.oldestSentPs();
-    }
-    peer.retransmitTimerArmed = true;
-    this.scheduler.scheduleTimeout(oldest + this.rtoPs - now, peer.retransmitTimeout);
+    if (now - oldest >= this.rtoPs) this.resend(peer, peer.sender.takeOlderThan(Math.min(now - this.rtoPs, peer.retransmitArmedAtPs), now));
+    this.scheduleRetransmit(peer, Math.max(0, peer.sender.oldestSentPs() + this.rtoPs - now));
   }
 
   private resend(peer: Peer, pdus: ExpEtherPdu[]): void {
@@ -524,10 +533,13 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     peer.receiver.unackedCount = 0;
     this.counters.naksSent++;
     this.eth.send(new Frame(peer.mac, this.mac, this.groupId, EXPETHER_ETHERTYPE, pdu, pdu.payloadBytes()), this.latencyPs);
-    if (!peer.receiver.nakTimerArmed) {
-      peer.receiver.nakTimerArmed = true;
-      this.scheduler.scheduleTimeout(this.nakRepeatPs(peer), peer.nakTimeout);
-    }
+    if (!peer.receiver.nakTimerArmed) this.scheduleNakCheck(peer, this.nakRepeatPs(peer));
+  }
+
+  private scheduleNakCheck(peer: Peer, delayPs: number): void {
+    peer.receiver.nakTimerArmed = true;
+    peer.nakArmedAtPs = this.scheduler.now();
+    this.scheduler.scheduleTimeout(delayPs, peer.nakTimeout);
   }
 
   /** How long a NAK gets before it is repeated: the measured repair time, a quarter of the backstop timeout before one was measured. */
@@ -535,18 +547,20 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     return peer.receiver.nakRepeatPs(Math.ceil(this.rtoPs / 4));
   }
 
-  /** The NAK timer: repeats the NAK of every gap still open a repair time after it was last NAK'd. */
+  /**
+   * The NAK timer: repeats the NAK of every gap still open a repair time after it was last NAK'd
+   * (and, as for the retransmission timer, before this timer was armed).
+   */
   private nakCheck(peer: Peer): void {
     const r = peer.receiver;
     r.nakTimerArmed = false;
     if (!r.hasGap()) return;
     const now = this.scheduler.now();
     const repeatPs = this.nakRepeatPs(peer);
-    const { ranges, nextAtPs } = r.dueNaks(now - repeatPs, now);
+    const { ranges, nextAtPs } = r.dueNaks(Math.min(now - repeatPs, peer.nakArmedAtPs), now);
     if (nextAtPs < 0) return;
     // Armed before sending, so the sends do not arm it again: next due is the earliest NAK stamp left.
-    r.nakTimerArmed = true;
-    this.scheduler.scheduleTimeout(Math.max(0, nextAtPs + repeatPs - now), peer.nakTimeout);
+    this.scheduleNakCheck(peer, Math.max(0, nextAtPs + repeatPs - now));
     for (const gap of ranges) this.sendNak(peer, gap);
   }
 

@@ -95,7 +95,7 @@ export function encodePduInto(pdu: ExpEtherPdu, out: Uint8Array, offset: number)
   if (pdu.kind !== 'nak' && pdu.nak) throw bad(`cannot encode ExpEther PDU: kind ${pdu.kind} also carries a NAK range`);
   let flags = 0;
   if (pdu.kind === 'ack' || pdu.kind === 'nak') {
-    if (pdu.seq !== -1) throw bad(`cannot encode ExpEther PDU: an ${pdu.kind} has no sequence number, but seq is ${pdu.seq} (expected -1)`);
+    if (pdu.seq !== -1) throw bad(`cannot encode ExpEther PDU: ${pdu.kind === 'ack' ? 'an ack' : 'a nak'} has no sequence number, but seq is ${pdu.seq} (expected -1)`);
   } else {
     checkUint(pdu.seq, MAX_U32, `${pdu.kind} seq`);
     flags |= FLAG_SEQ;
@@ -168,7 +168,7 @@ export function decodePdu(bytes: Uint8Array): ExpEtherPdu {
   const ackField = get32(bytes, 8);
   const hasSeq = (flags & FLAG_SEQ) !== 0;
   const unsequenced = kind === 'ack' || kind === 'nak';
-  if (unsequenced ? hasSeq : !hasSeq) throw bad(`ExpEther ${kind} PDU has the SEQ flag ${hasSeq ? 'set' : 'clear'} (${unsequenced ? `an ${kind} has no sequence number` : 'it is sent reliably and must have one'})`);
+  if (unsequenced ? hasSeq : !hasSeq) throw bad(`ExpEther ${kind} PDU has the SEQ flag ${hasSeq ? 'set' : 'clear'} (${unsequenced ? `${kind === 'ack' ? 'an ack' : 'a nak'} has no sequence number` : 'it is sent reliably and must have one'})`);
   if (!hasSeq && seqField !== 0) throw bad(`ExpEther PDU sequence field is ${seqField} but the SEQ flag is clear (must be 0)`);
   const hasAck = (flags & FLAG_ACK) !== 0;
   if (!hasAck && ackField !== 0) throw bad(`ExpEther PDU ack field is ${ackField} but the ACK flag is clear (must be 0)`);

@@ -21,9 +21,11 @@
  *   not ours, so a timeout judged by our simulated clock alone would fire before the peer could
  *   answer whenever we run faster than real time. A timeout therefore runs at the later of its
  *   simulated time and its wall deadline (armed at wall time w with delay d: w + max(d x dilation,
- *   MIN_TIMEOUT_WALL_MS)), and
- *   input that arrives meanwhile runs first. Simulated time then says nothing about wall time, and
- *   lag is not reported.
+ *   the wall timeout)), and input that arrives meanwhile runs first. The wall timeout follows the
+ *   measured wall round trip, as RFC 6298 sizes TCP's: the bridges time one frame at a time to its
+ *   ACK (`timeoutStamp`, `roundTrip`), and the timeout is srtt + max(MS_PER_TURN, 4 rttvar), at
+ *   least MIN_TIMEOUT_WALL_MS; INITIAL_TIMEOUT_WALL_MS before the first measurement. Simulated time
+ *   then says nothing about wall time, and lag is not reported.
  */
 import { DconnectError } from '../core/errors.js';
 import { VirtualScheduler, type Callback, type Scheduler } from '../core/scheduler.js';
@@ -65,12 +67,42 @@ export interface RealtimeOptions {
 /** Events run in one turn of the event loop at most, so socket input and the control API are served between turns. */
 const EVENTS_PER_TURN = 4096;
 /** And at most this much wall time per turn, ms. */
-const MS_PER_TURN = 1;
+export const MS_PER_TURN = 1;
 /**
- * Pace none: the least wall time a timeout waits, ms. A peer reads its socket only between its turns
- * (up to MS_PER_TURN each), so an answer can wait there a few turns; a shorter timeout would call it lost.
+ * Pace none: the wall time a timeout waits before any round trip was measured, ms (the fixed value
+ * this replaced: a peer reads its socket only between its turns, so an answer can wait there a few
+ * turns, and one event can block a node for milliseconds).
  */
-export const MIN_TIMEOUT_WALL_MS = 20 * MS_PER_TURN;
+export const INITIAL_TIMEOUT_WALL_MS = 20 * MS_PER_TURN;
+/** Pace none: the least wall time a timeout waits however short the measured round trip, ms (two of a peer's turns). */
+export const MIN_TIMEOUT_WALL_MS = 5 * MS_PER_TURN;
+
+/**
+ * A wall round-trip estimate and the timeout it gives (RFC 6298 section 2: alpha 1/8, beta 1/4,
+ * K 4, clock granularity one turn), ms. Pure arithmetic: the samples come from the caller.
+ */
+export class RttEstimator {
+  srttMs = -1;
+  rttvarMs = 0;
+  samples = 0;
+
+  add(sampleMs: number): void {
+    const r = Math.max(0, sampleMs);
+    this.samples++;
+    if (this.srttMs < 0) {
+      this.srttMs = r;
+      this.rttvarMs = r / 2;
+      return;
+    }
+    this.rttvarMs = 0.75 * this.rttvarMs + 0.25 * Math.abs(this.srttMs - r);
+    this.srttMs = 0.875 * this.srttMs + 0.125 * r;
+  }
+
+  timeoutMs(): number {
+    if (this.srttMs < 0) return INITIAL_TIMEOUT_WALL_MS;
+    return Math.max(MIN_TIMEOUT_WALL_MS, this.srttMs + Math.max(MS_PER_TURN, 4 * this.rttvarMs));
+  }
+}
 
 /** Lag of events, in a histogram of fixed buckets (bounded memory however long the run). */
 export class LagStats {
@@ -125,6 +157,8 @@ export class RealtimeScheduler implements Scheduler {
   private readonly walled: { deadlineMs: number; duePs: number; fn: Callback }[] = [];
   private wallTimer: unknown = null;
   readonly lag = new LagStats();
+  /** Pace none: the wall round trip the bridges measure, which sizes every timeout's wall deadline. */
+  readonly rtt = new RttEstimator();
 
   constructor(private readonly o: RealtimeOptions) {
     if (!(o.dilation > 0) || !Number.isFinite(o.dilation)) throw new DconnectError('BAD_OPTION', `--time-dilation ${o.dilation} is not a positive number`, 'use e.g. --time-dilation 10 (one simulated second takes ten wall seconds)');
@@ -152,11 +186,21 @@ export class RealtimeScheduler implements Scheduler {
 
   scheduleTimeout(delayPs: number, fn: Callback): void {
     if (this.pace === 'model') return this.schedule(delayPs, fn);
-    const t = { deadlineMs: this.clock.nowMs() + Math.max(MIN_TIMEOUT_WALL_MS, (delayPs / 1e9) * this.o.dilation), duePs: this.inner.now() + Math.ceil(delayPs), fn };
+    const t = { deadlineMs: this.clock.nowMs() + Math.max(this.rtt.timeoutMs(), (delayPs / 1e9) * this.o.dilation), duePs: this.inner.now() + Math.ceil(delayPs), fn };
     let i = this.walled.length;
     while (i > 0 && this.walled[i - 1].deadlineMs > t.deadlineMs) i--;
     this.walled.splice(i, 0, t);
     if (i === 0 && this.running) this.armWall();
+  }
+
+  /** A stamp for a frame a bridge times: the wall clock, ms (see Scheduler.timeoutStamp). */
+  timeoutStamp(): number {
+    return this.clock.nowMs();
+  }
+
+  /** The frame stamped `stamp` was acknowledged: one wall round-trip sample. */
+  roundTrip(stamp: number): void {
+    this.rtt.add(this.clock.nowMs() - stamp);
   }
 
   /** Pace none: moves every timeout whose wall deadline has passed into the queue, at its simulated time or now if that has passed. */

@@ -97,7 +97,10 @@ const route: fc.Arbitrary<PortRoute> = fc.record({
 const tlpPdu = fc.record({ seq: u32, ack: seqOrNone, tlp: anyTlp }).map((r) => new ExpEtherPdu('tlp', r.seq, r.ack, r.tlp, null));
 const ackPdu = seqOrNone.map((ack) => new ExpEtherPdu('ack', -1, ack, null, null));
 const routesPdu = fc.record({ seq: u32, ack: seqOrNone, routes: fc.array(route, { maxLength: 40 }) }).map((r) => new ExpEtherPdu('routes', r.seq, r.ack, null, r.routes));
-const anyPdu = fc.oneof(tlpPdu, ackPdu, routesPdu);
+const nakPdu = fc
+  .record({ ack: seqOrNone, first: u32, n: fc.nat(300) })
+  .map((r) => new ExpEtherPdu('nak', -1, r.ack, null, null, { first: r.first, last: Math.min(0xffff_ffff, r.first + r.n) }));
+const anyPdu = fc.oneof(tlpPdu, ackPdu, routesPdu, nakPdu);
 
 function isBadPdu(e: unknown): boolean {
   return e instanceof DconnectError && e.code === 'BAD_PDU';
@@ -115,7 +118,7 @@ function decodesOrBadPdu(f: () => unknown): boolean {
 }
 
 describe('ExpEther PDU codec', () => {
-  it('round-trips every kind of PDU (tlp of each TLP kind, ack, routes), and its length is payloadBytes()', () => {
+  it('round-trips every kind of PDU (tlp of each TLP kind, ack, routes, nak), and its length is payloadBytes()', () => {
     fc.assert(
       fc.property(anyPdu, (pdu) => {
         const bytes = encodePdu(pdu);
@@ -145,6 +148,27 @@ describe('ExpEther PDU codec', () => {
     assert.deepEqual([...encodePdu(new ExpEtherPdu('ack', -1, -1, null, null))], [0x12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     const r = encodePdu(new ExpEtherPdu('routes', 0, -1, null, [{ mac: 0x0060_b900_0100, secondaryBus: 3, subordinateBus: 4, memBase: 0xe000_0000, memLimit: 0xe00f_ffff }]));
     assert.deepEqual([...r], [0x13, 0x01, 0, 18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x00, 0x60, 0xb9, 0x00, 0x01, 0x00, 3, 4, 0xe0, 0, 0, 0, 0xe0, 0x0f, 0xff, 0xff]);
+    // A NAK: kind 4, ACK flag (the cumulative ACK rides along), no SEQ; body first and last missing.
+    const n = encodePdu(new ExpEtherPdu('nak', -1, 0x10, null, null, { first: 0x11, last: 0x0102_0314 }));
+    assert.deepEqual([...n], [0x14, 0x02, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0x11, 1, 2, 3, 0x14]);
+  });
+
+  it('nak PDUs: bytes with a valid header up front decode or throw BAD_PDU; a decoded one re-encodes to the same bytes', () => {
+    const nakBytes = fc.tuple(fc.constantFrom(0, 1, 2, 3), fc.uint8Array({ minLength: 8, maxLength: 8 }), fc.integer({ min: 0, max: 12 })).map(([flags, rest, body]) => {
+      const b = new Uint8Array(EXPETHER_HEADER_BYTES + body);
+      b.set([0x14, flags, 0, body]);
+      b.set(rest.subarray(0, Math.min(8, b.length - 4)), 4);
+      return b;
+    });
+    fc.assert(
+      fc.property(nakBytes, fc.uint8Array({ minLength: 8, maxLength: 8 }), (b, body) => {
+        if (b.length === EXPETHER_HEADER_BYTES + 8) b.set(body, EXPETHER_HEADER_BYTES);
+        let pdu: ExpEtherPdu | null = null;
+        if (!decodesOrBadPdu(() => (pdu = decodePdu(b)))) return;
+        assert.deepEqual([...encodePdu(pdu!)], [...b]);
+      }),
+      { numRuns: 500, seed: 19 },
+    );
   });
 
   it('every truncation and every single-byte corruption decodes or throws BAD_PDU, never anything else', () => {
@@ -189,6 +213,9 @@ describe('ExpEther PDU codec', () => {
       [new Uint8Array([0x12, 0x01, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]), /ack PDU has the SEQ flag set/],
       [new Uint8Array([0x12, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]), /ack PDU has a 1-byte body/],
       [new Uint8Array([0x13, 0x01, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]), /shorter than its 2-byte route count/],
+      [new Uint8Array([0x14, 0x01, 0, 8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1]), /nak PDU has the SEQ flag set \(a nak has no sequence number\)/],
+      [new Uint8Array([0x14, 0x00, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]), /nak PDU has a 4-byte body, expected 8/],
+      [new Uint8Array([0x14, 0x00, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 4]), /nak PDU names 5\.\.4, an empty range/],
       [new Uint8Array([0x13, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]), /route count says 1 entries \(18 body bytes\) but the body is 2 bytes/],
     ];
     for (const [b, re] of cases) {
@@ -204,6 +231,10 @@ describe('ExpEther PDU codec', () => {
       [new ExpEtherPdu('tlp', 0, 1.5, tlp, null), /ack 1.5/],
       [new ExpEtherPdu('ack', 4, 0, null, null), /an ack has no sequence number/],
       [new ExpEtherPdu('tlp', 0, -1, null, null), /kind tlp but tlp is null/],
+      [new ExpEtherPdu('nak', -1, -1, null, null), /kind nak but its range is null/],
+      [new ExpEtherPdu('nak', 3, -1, null, null, { first: 1, last: 1 }), /a nak has no sequence number/],
+      [new ExpEtherPdu('nak', -1, -1, null, null, { first: 4, last: 3 }), /nak range 4\.\.3 is empty/],
+      [new ExpEtherPdu('ack', -1, -1, null, null, { first: 1, last: 1 }), /kind ack also carries a NAK range/],
       [new ExpEtherPdu('routes', 0, -1, null, [{ mac: 1, secondaryBus: 256, subordinateBus: 0, memBase: 0, memLimit: 0 }]), /routes\[0\]\.secondaryBus 256/],
       [new ExpEtherPdu('tlp', 0, -1, Tlp.memWrite(1, 2, new Uint8Array(4)), null), /tlp: cannot encode MWr: address 2/],
     ];

@@ -11,7 +11,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeExpEtherFrame } from '../../src/expether/pdu-codec.js';
+import { Frame } from '../../src/ethernet/frame.js';
+import { EXPETHER_ETHERTYPE, ExpEtherPdu } from '../../src/expether/pdu.js';
+import { decodeExpEtherFrame, encodeExpEtherFrame } from '../../src/expether/pdu-codec.js';
 import { captureConnect } from '../../src/runtime/capture.js';
 import { runCopy } from '../../src/runtime/copy.js';
 import { runNicMove } from '../../src/runtime/nic-moves.js';
@@ -81,6 +83,25 @@ test('tshark decodes a NIC network capture as block transfer frames: every DATA 
     assert.deepEqual(data.map(([, seq]) => Number(seq)), Array.from({ length: r.frames }, (_, i) => i), 'every DATA frame, in order');
     assert.equal(data.reduce((n, [, , len]) => n + Number(len), 0), length);
     assert.ok(rows.some(([type]) => type === 'CREDIT'), 'the client\'s credits are on its cable too');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('tshark shows a NAK: its kind, the missing range it names and the cumulative ACK it carries', { skip: haveTshark ? false : 'tshark is not installed (.ci/run installs it: apt-get install tshark)', timeout: 60_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dconnect-tshark-nak-'));
+  try {
+    const nak = new ExpEtherPdu('nak', -1, 41, null, null, { first: 42, last: 45 });
+    const frames = [nak, new ExpEtherPdu('ack', -1, 46, null, null)].map((pdu) => encodeExpEtherFrame(new Frame(0x0060_b900_0001, 0x0060_b900_0002, 1, EXPETHER_ETHERTYPE, pdu, pdu.payloadBytes())));
+    const file = join(dir, 'nak.pcap');
+    writeFileSync(file, new Uint8Array(Buffer.concat([pcapFileHeader(), ...frames.map((f, i) => pcapRecord(1000 * i, f))])));
+    const out = spawnSync('tshark', ['-X', `lua_script:${DISSECTOR}`, '-r', file, '-T', 'fields', '-e', 'dconnect.kind', '-e', 'dconnect.nak.first', '-e', 'dconnect.nak.last', '-e', 'dconnect.ack', '-e', '_ws.col.Info'], { encoding: 'utf8', timeout: 50_000 });
+    assert.equal(out.status, 0, out.stderr);
+    const rows = out.stdout.split('\n').filter((l) => l).map((l) => l.split('\t'));
+    assert.deepEqual(rows, [
+      ['nak', '42', '45', '41', 'nak 42..45 ack 41'],
+      ['ack', '', '', '46', 'ack seq 0 ack 46'],
+    ]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DconnectError } from '../../src/core/errors.js';
-import { LagStats, MIN_TIMEOUT_WALL_MS, RealtimeScheduler, type WallClock } from '../../src/live/realtime-scheduler.js';
+import { INITIAL_TIMEOUT_WALL_MS, LagStats, MIN_TIMEOUT_WALL_MS, MS_PER_TURN, RealtimeScheduler, RttEstimator, type WallClock } from '../../src/live/realtime-scheduler.js';
 
 /** A wall clock the test moves by hand: timers fire when `advance` passes them. No real time is read. */
 class FakeClock implements WallClock {
@@ -136,12 +136,12 @@ describe('RealtimeScheduler (live mode): events at simulated time x dilation on 
     s.inject(() => ran.push(['input', s.now(), clock.nowMs()]));
     clock.advance(0);
     assert.deepEqual(ran[1], ['input', 5_000_000, 1000.1]);
-    clock.advance(MIN_TIMEOUT_WALL_MS - 0.2);
-    assert.equal(ran.length, 2, 'still waiting: a timeout waits at least MIN_TIMEOUT_WALL_MS of wall time');
+    clock.advance(INITIAL_TIMEOUT_WALL_MS - 0.2);
+    assert.equal(ran.length, 2, 'still waiting: before a round trip is measured, a timeout waits INITIAL_TIMEOUT_WALL_MS of wall time');
     clock.advance(0.2);
     assert.equal(ran[2][0], 'timeout');
     assert.equal(ran[2][1], 205_000_000, 'at its own simulated time');
-    assert.ok(ran[2][2] >= 1000 + MIN_TIMEOUT_WALL_MS - 1e-9, `ran at wall ${ran[2][2]}`);
+    assert.ok(ran[2][2] >= 1000 + INITIAL_TIMEOUT_WALL_MS - 1e-9, `ran at wall ${ran[2][2]}`);
   });
 
   it('pace model: input while events run late enters right behind the backlog, not ahead of it', () => {
@@ -165,7 +165,45 @@ describe('RealtimeScheduler (live mode): events at simulated time x dilation on 
     s.start((e) => assert.fail(e));
     clock.advance(0);
     assert.deepEqual(ran, ['work1', 'work2', 'work3', 'work4', 'work5'], 'the work ran at once; the timeout waits for the wall');
-    clock.advance(MIN_TIMEOUT_WALL_MS);
+    clock.advance(INITIAL_TIMEOUT_WALL_MS);
     assert.equal(ran[5], 'timeout@5000000000', 'then it runs, at the current simulated time (its own has passed)');
+  });
+
+  it('pace none: once round trips are measured, a timeout waits srtt + max(one turn, 4 rttvar), never under MIN_TIMEOUT_WALL_MS', () => {
+    const clock = new FakeClock();
+    const s = new RealtimeScheduler({ dilation: 1, pace: 'none', clock });
+    s.start((e) => assert.fail(e));
+    // Round trips of 3 ms, steady: the timeout tends to 3 + 1 (one turn, rttvar shrinking).
+    for (let i = 0; i < 40; i++) {
+      const stamp = s.timeoutStamp();
+      clock.ms += 3;
+      s.roundTrip(stamp);
+    }
+    assert.ok(Math.abs(s.rtt.timeoutMs() - (3 + MS_PER_TURN)) < 0.01, `timeout ${s.rtt.timeoutMs()} ms`);
+    const ran: number[] = [];
+    s.scheduleTimeout(1000, () => ran.push(clock.nowMs()));
+    const armed = clock.nowMs();
+    clock.advance(3.9);
+    assert.deepEqual(ran, []);
+    clock.advance(0.2);
+    assert.equal(ran.length, 1);
+    assert.ok(ran[0] - armed >= 3.99 && ran[0] - armed < INITIAL_TIMEOUT_WALL_MS, `waited ${ran[0] - armed} ms`);
+  });
+});
+
+describe('RttEstimator (RFC 6298)', () => {
+  it('first sample: srtt = r, rttvar = r/2; then alpha 1/8, beta 1/4; the floor and the initial value', () => {
+    const e = new RttEstimator();
+    assert.equal(e.timeoutMs(), INITIAL_TIMEOUT_WALL_MS);
+    e.add(8);
+    assert.equal(e.srttMs, 8);
+    assert.equal(e.rttvarMs, 4);
+    assert.equal(e.timeoutMs(), 8 + 16);
+    e.add(0);
+    assert.equal(e.rttvarMs, 0.75 * 4 + 0.25 * 8);
+    assert.equal(e.srttMs, 7);
+    const fast = new RttEstimator();
+    for (let i = 0; i < 100; i++) fast.add(0.1);
+    assert.equal(fast.timeoutMs(), MIN_TIMEOUT_WALL_MS, 'a fast round trip still waits the floor');
   });
 });

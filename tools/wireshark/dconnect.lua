@@ -1,11 +1,11 @@
 -- Wireshark dissector for dconnect's ExpEther frames (EtherType 0x88b5, inside an 802.1Q tag):
--- the 12-byte ExpEther header (src/expether/pdu-codec.ts) and the PCIe TLP it carries
+-- the 12-byte ExpEther header (src/expether/pdu-codec.ts), a NAK's missing range, and the PCIe TLP it carries
 -- (src/pcie/tlp-codec.ts, PCIe Base Specification section 2.2).
 --   wireshark -X lua_script:tools/wireshark/dconnect.lua move.pcap
 --   tshark -X lua_script:tools/wireshark/dconnect.lua -r move.pcap -T fields -e dconnect.tlp.type
 local p = Proto("dconnect", "dconnect ExpEther")
 
-local KINDS = { [1] = "tlp", [2] = "ack", [3] = "routes" }
+local KINDS = { [1] = "tlp", [2] = "ack", [3] = "routes", [4] = "nak" }
 local f = p.fields
 f.version = ProtoField.uint8("dconnect.version", "Version")
 f.kind = ProtoField.string("dconnect.kind", "Kind")
@@ -13,6 +13,8 @@ f.flags = ProtoField.uint8("dconnect.flags", "Flags", base.HEX)
 f.length = ProtoField.uint16("dconnect.length", "Body length")
 f.seq = ProtoField.uint32("dconnect.seq", "Sequence")
 f.ack = ProtoField.uint32("dconnect.ack", "Cumulative ack")
+f.nak_first = ProtoField.uint32("dconnect.nak.first", "First missing sequence")
+f.nak_last = ProtoField.uint32("dconnect.nak.last", "Last missing sequence")
 f.tlp_type = ProtoField.string("dconnect.tlp.type", "TLP type")
 f.tlp_length = ProtoField.uint16("dconnect.tlp.length_dw", "Length (DW)")
 f.tlp_requester = ProtoField.uint16("dconnect.tlp.requester", "Requester ID", base.HEX)
@@ -86,6 +88,13 @@ function p.dissector(buf, pinfo, tree)
   t:add(f.seq, buf(4, 4))
   t:add(f.ack, buf(8, 4))
   local info = kind .. " seq " .. buf(4, 4):uint() .. " ack " .. buf(8, 4):uint()
+  -- A NAK (selective repeat): its 8-byte body names the missing frames the sender is to resend.
+  if kind == "nak" and body == 8 and buf:len() >= 20 then
+    local nt = tree:add(p, buf(12, 8), "NAK")
+    nt:add(f.nak_first, buf(12, 4))
+    nt:add(f.nak_last, buf(16, 4))
+    info = string.format("nak %d..%d ack %d", buf(12, 4):uint(), buf(16, 4):uint(), buf(8, 4):uint())
+  end
   if kind == "tlp" and body > 0 and buf:len() >= 12 + body then
     local name = dissect_tlp(buf(12, body), tree)
     if name then info = name .. " (" .. info .. ")" end
