@@ -306,7 +306,17 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
       const head = this.egressTlp.peek();
       if (head === undefined) return;
       const left = head.readyPs; // a burst's arrival times here (sending replaces them with the link's)
-      if (!this.pcie.send(head)) return;
+      const taken = this.pcie.offer(head);
+      if (taken === 0) return;
+      if (taken < head.count) {
+        // Per-TLP's transmit queue took only these: the rest waits here, unacknowledged.
+        const peer = this.egressPeer.peek()!;
+        const seq = this.egressSeq.peek()!;
+        this.egressTlp.setHead(sliceBurst(head, taken, head.count));
+        this.egressSeq.setHead(seq + taken);
+        if (peer && left !== null) this.deliveredBurst(peer, seq, taken, left);
+        return;
+      }
       if (this.egressTlp.shift()!.kind === 'MRd') this.countRead(-1);
       const peer = this.egressPeer.shift()!;
       const seq = this.egressSeq.shift()!;
@@ -686,13 +696,20 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     for (let i = 0; i < tlp.count; i++) r.acceptNext(arrivals[i]);
     this.counters.tlpsFromEthernet += tlp.count;
     tlp.readyPs = arrivals;
-    if (this.egressTlp.length === 0 && this.pcie.send(tlp)) {
-      this.deliveredBurst(peer, pdu.seq, tlp.count, arrivals);
-      return;
+    let rest = tlp;
+    let seq = pdu.seq;
+    if (this.egressTlp.length === 0) {
+      const taken = this.pcie.offer(tlp);
+      if (taken > 0) this.deliveredBurst(peer, seq, taken, arrivals);
+      if (taken === tlp.count) return;
+      if (taken > 0) {
+        rest = sliceBurst(tlp, taken, tlp.count);
+        seq += taken;
+      }
     }
-    this.egressTlp.push(tlp);
+    this.egressTlp.push(rest);
     this.egressPeer.push(peer);
-    this.egressSeq.push(pdu.seq);
+    this.egressSeq.push(seq);
   }
 
   /**

@@ -4,7 +4,7 @@ import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
 import type { StateDigest } from '../core/digest.js';
 import { Tlp, digestTlp, headerBytes, type TlpKind } from './tlp.js';
-import { isBurst, partBytes, partHeaderBytes } from './burst.js';
+import { isBurst, partBytes, partHeaderBytes, sliceBurst } from './burst.js';
 import {
   ackIntervalBytes,
   DLLP_BYTES,
@@ -91,6 +91,8 @@ class Direction {
   private updateInFlight = false;
   /** TLPs waiting for credits, per class, with the order they were queued in (for the oldest-first drain). */
   readonly queues: Ring<Tlp>[] = [new Ring(), new Ring(), new Ring()];
+  /** TLPs in each class's queue, counting a burst's constituents (what `txQueueTlps` bounds). */
+  private readonly queuedTlps = [0, 0, 0];
   private readonly queueSeqs: Ring<number>[] = [new Ring(), new Ring(), new Ring()];
   private queueSeq = 0;
   /** TLPs on the wire and their wire bytes, oldest first. */
@@ -120,7 +122,23 @@ class Direction {
 
   canQueue(kind: TlpKind): boolean {
     const c = classIndex(kind);
-    return this.queues[c].length < this.link.params.txQueueTlps;
+    return this.queuedTlps[c] < this.link.params.txQueueTlps;
+  }
+
+  /**
+   * Takes the first constituents of `tlp` that per-TLP would have taken: all of it if it may go now
+   * (see transmitBurst), else as many as the class's transmit queue has room for. Returns how many;
+   * the rest (`sliceBurst(tlp, taken, tlp.count)`) stays the caller's. A plain TLP is `send`.
+   */
+  offer(tlp: Tlp): number {
+    if (tlp.count === 1) return this.send(tlp) ? 1 : 0;
+    const c = classIndex(tlp.kind);
+    const room = this.link.params.txQueueTlps - this.queuedTlps[c];
+    const mayGoNow = this.queues[c].length === 0 && (c === 0 || this.queues[0].length === 0);
+    if ((mayGoNow && this.hasCredits(c, tlp.parts![0])) || room >= tlp.count) return this.send(tlp) ? tlp.count : 0;
+    this.wantReady = true; // the rest was refused: the owner hears when there is room again
+    if (room <= 0) return 0;
+    return this.send(sliceBurst(tlp, 0, room)) ? room : 0;
   }
 
   send(tlp: Tlp): boolean {
@@ -133,7 +151,7 @@ class Direction {
       this.transmit(tlp, c, dataBytes);
       return true;
     }
-    if (q.length >= this.link.params.txQueueTlps) {
+    if (this.queuedTlps[c] >= this.link.params.txQueueTlps) {
       this.wantReady = true;
       return false;
     }
@@ -141,9 +159,10 @@ class Direction {
     if (tlp.count > 1 && tlp.readyPs === null) tlp.readyPs = new Float64Array(tlp.count).fill(this.link.scheduler.now());
     this.counters.creditStalls++;
     q.push(tlp);
+    this.queuedTlps[c] += tlp.count;
     this.queueSeqs[c].push(this.queueSeq++);
     this.creditWait.set(1);
-    if (c === 1) this.readsQueued.set(q.length);
+    if (c === 1) this.readsQueued.set(this.queuedTlps[1]);
     this.reverse.flushCreditsFor(this);
     return true;
   }
@@ -351,20 +370,22 @@ class Direction {
       }
       if (best < 0) break;
       const tlp = queues[best].shift()!;
+      this.queuedTlps[best] -= tlp.count;
       seqs[best].shift();
-      if (best === 1) this.readsQueued.set(queues[1].length);
+      if (best === 1) this.readsQueued.set(this.queuedTlps[1]);
       this.transmit(tlp, best, tlp.data ? tlp.data.length : 0);
     }
     if (this.queued() === 0) this.creditWait.set(0);
     const limit = this.link.params.txQueueTlps;
-    if (this.wantReady && queues[0].length < limit && queues[1].length < limit && queues[2].length < limit) {
+    const n = this.queuedTlps;
+    if (this.wantReady && n[0] < limit && n[1] < limit && n[2] < limit) {
       this.wantReady = false;
       this.from.ready();
     }
   }
 
   queued(): number {
-    return this.queues[0].length + this.queues[1].length + this.queues[2].length;
+    return this.queuedTlps[0] + this.queuedTlps[1] + this.queuedTlps[2];
   }
 
   /**
@@ -426,6 +447,11 @@ export class PciePort {
   /** Queues a TLP for transmission; false when the class's transmit queue is full (wait for portReady). */
   send(tlp: Tlp): boolean {
     return this.tx.send(tlp);
+  }
+
+  /** Queues the first constituents of a burst that per-TLP would have queued; returns how many (Direction.offer). */
+  offer(tlp: Tlp): number {
+    return this.tx.offer(tlp);
   }
 
   canSend(kind: TlpKind): boolean {
