@@ -126,19 +126,33 @@ class Direction {
   }
 
   /**
-   * Takes the first constituents of `tlp` that per-TLP would have taken: all of it if it may go now
-   * (see transmitBurst), else as many as the class's transmit queue has room for. Returns how many;
-   * the rest (`sliceBurst(tlp, taken, tlp.count)`) stays the caller's. A plain TLP is `send`.
+   * Takes the first constituents of `tlp` that per-TLP would have taken: those the credits cover (if
+   * it may go now), then as many as the class's transmit queue has room for. Returns how many; the
+   * rest (`sliceBurst(tlp, taken, tlp.count)`) stays the caller's. A plain TLP is `send`.
    */
   offer(tlp: Tlp): number {
     if (tlp.count === 1) return this.send(tlp) ? 1 : 0;
     const c = classIndex(tlp.kind);
     const room = this.link.params.txQueueTlps - this.queuedTlps[c];
     const mayGoNow = this.queues[c].length === 0 && (c === 0 || this.queues[0].length === 0);
-    if ((mayGoNow && this.hasCredits(c, tlp.parts![0])) || room >= tlp.count) return this.send(tlp) ? tlp.count : 0;
-    this.wantReady = true; // the rest was refused: the owner hears when there is room again
-    if (room <= 0) return 0;
-    return this.send(sliceBurst(tlp, 0, room)) ? room : 0;
+    const credited = mayGoNow ? this.creditedPrefix(tlp, c) : 0;
+    const take = Math.min(tlp.count, credited + (room > 0 ? room : 0));
+    if (take < tlp.count) this.wantReady = true; // the rest was refused: the owner hears when there is room again
+    if (take === 0) return 0;
+    return this.send(take === tlp.count ? tlp : sliceBurst(tlp, 0, take)) ? take : 0;
+  }
+
+  /** How many of a burst's first constituents the class's credits cover now. */
+  private creditedPrefix(tlp: Tlp, c: number): number {
+    let h = this.credits[2 * c];
+    let d = this.credits[2 * c + 1];
+    let k = 0;
+    while (k < tlp.count && h >= 1 && d >= partBytes(tlp, k)) {
+      h -= 1;
+      d -= partBytes(tlp, k);
+      k++;
+    }
+    return k;
   }
 
   send(tlp: Tlp): boolean {
@@ -148,13 +162,28 @@ class Direction {
     // Posted requests may pass everything; others must not pass an older posted request (PCIe ordering).
     const mayGoNow = q.length === 0 && (c === 0 || this.queues[0].length === 0);
     if (mayGoNow && this.hasCredits(c, tlp.parts ? tlp.parts[0] : dataBytes)) {
-      this.transmit(tlp, c, dataBytes);
+      // A burst goes as far as its credits do, as per-TLP's would; the rest waits in the queue.
+      const k = tlp.count > 1 ? this.creditedPrefix(tlp, c) : 1;
+      if (k === tlp.count) {
+        this.transmit(tlp, c, dataBytes);
+        return true;
+      }
+      const head = sliceBurst(tlp, 0, k);
+      this.transmit(head, c, head.data ? head.data.length : 0);
+      this.enqueue(sliceBurst(tlp, k, tlp.count), c);
       return true;
     }
     if (this.queuedTlps[c] >= this.link.params.txQueueTlps) {
       this.wantReady = true;
       return false;
     }
+    this.enqueue(tlp, c);
+    return true;
+  }
+
+  /** Puts a TLP (or a burst, counting its constituents) in its class's transmit queue to wait for credits. */
+  private enqueue(tlp: Tlp, c: number): void {
+    const q = this.queues[c];
     // A burst that waits keeps the time it was handed over: its constituents were ready then.
     if (tlp.count > 1 && tlp.readyPs === null) tlp.readyPs = new Float64Array(tlp.count).fill(this.link.scheduler.now());
     this.counters.creditStalls++;
@@ -164,15 +193,15 @@ class Direction {
     this.creditWait.set(1);
     if (c === 1) this.readsQueued.set(this.queuedTlps[1]);
     this.reverse.flushCreditsFor(this);
-    return true;
   }
 
   private hasCredits(c: number, dataBytes: number): boolean {
     return this.credits[2 * c] >= 1 && this.credits[2 * c + 1] >= dataBytes;
   }
 
-  private transmit(tlp: Tlp, c: number, dataBytes: number): void {
-    if (isBurst(tlp)) return this.transmitBurst(tlp, c, dataBytes);
+  /** Commits a TLP to the wire; a burst's constituents start no earlier than `notBeforePs` (when its credits came). */
+  private transmit(tlp: Tlp, c: number, dataBytes: number, notBeforePs = -Infinity): void {
+    if (isBurst(tlp)) return this.transmitBurst(tlp, c, dataBytes, notBeforePs);
     this.credits[2 * c] -= 1;
     this.credits[2 * c + 1] -= dataBytes;
     const sched = this.link.scheduler;
@@ -213,11 +242,11 @@ class Direction {
   /**
    * A burst: its constituents, served one after another exactly as per-TLP serves a flow that has the
    * wire to itself (start = max(ready, busyUntil), possibly before now: serialization is analytic),
-   * in one event at the last one's arrival. It takes all its credits (they may go negative: the
-   * receiver's buffer holds at most one burst beyond what it advertised), since it was committed
-   * when its first constituent's were available.
+   * in one event at the last one's arrival, none before `notBeforePs` (a burst that waited in the
+   * queue starts when its credits came). Its credits cover it: `send`, `offer` and `drain` chop a
+   * burst where the credits run out, as per-TLP's constituents would stop there.
    */
-  private transmitBurst(tlp: Tlp, c: number, dataBytes: number): void {
+  private transmitBurst(tlp: Tlp, c: number, dataBytes: number, notBeforePs: number): void {
     const n = tlp.count;
     this.credits[2 * c] -= n;
     this.credits[2 * c + 1] -= dataBytes;
@@ -232,7 +261,8 @@ class Direction {
     for (let i = 0; i < n; i++) {
       const bytes = partBytes(tlp, i);
       const wire = partHeaderBytes(tlp, off) + bytes + TLP_FRAMING_BYTES;
-      const r = ready ? ready[i] : now;
+      const r0 = ready ? ready[i] : now;
+      const r = r0 > notBeforePs ? r0 : notBeforePs;
       const start = busy > r ? busy : r;
       const dur = Math.ceil(wire * this.link.psPerByte);
       busy = start + dur;
@@ -369,11 +399,20 @@ class Direction {
         }
       }
       if (best < 0) break;
-      const tlp = queues[best].shift()!;
-      this.queuedTlps[best] -= tlp.count;
-      seqs[best].shift();
+      const head = queues[best].peek()!;
+      const k = head.count > 1 ? this.creditedPrefix(head, best) : 1;
+      let tlp = head;
+      if (k < head.count) {
+        // As far as the credits go; the rest stays at the head of the queue.
+        tlp = sliceBurst(head, 0, k);
+        queues[best].setHead(sliceBurst(head, k, head.count));
+      } else {
+        queues[best].shift();
+        seqs[best].shift();
+      }
+      this.queuedTlps[best] -= k;
       if (best === 1) this.readsQueued.set(this.queuedTlps[1]);
-      this.transmit(tlp, best, tlp.data ? tlp.data.length : 0);
+      this.transmit(tlp, best, tlp.data ? tlp.data.length : 0, this.link.scheduler.now());
     }
     if (this.queued() === 0) this.creditWait.set(0);
     const limit = this.link.params.txQueueTlps;

@@ -70,9 +70,6 @@ for (const [preset, via, lanes, pairs] of cells) {
     }
     const err = (b.aggregate.simulatedSeconds - a.aggregate.simulatedSeconds) / a.aggregate.simulatedSeconds;
     t.diagnostic(`error ${(err * 100).toFixed(3)}%; events per MiB ${Math.round(a.events / (2 * pairs))} -> ${Math.round(b.events / (2 * pairs))} (${((b.events / a.events) * 100).toFixed(1)}%)`);
-    // Known miss (unfinished): paper-2012 conventional at x1 runs 16.7% slow at burst granularity (the
-    // x1 host link's credit loop and the host bridge's window bind there; see the report). Held to 20% until fixed.
-    const bound = preset === 'paper-2012' && via === 'host' && lanes === 1 ? 0.2 : BURST_RELATIVE_ERROR_BOUND;
-    assert.ok(Math.abs(err) <= bound, `|error| ${(err * 100).toFixed(3)}% within the stated ${bound * 100}%`);
+    assert.ok(Math.abs(err) <= BURST_RELATIVE_ERROR_BOUND, `|error| ${(err * 100).toFixed(3)}% within the stated ${BURST_RELATIVE_ERROR_BOUND * 100}%`);
   });
 }
