@@ -1,3 +1,4 @@
+import { granularityLine } from '../experiments/fidelity.js';
 import type { GranularityInfo } from '../runtime/moves.js';
 import { formatBytes, formatTimePs } from '../core/units.js';
 import type { CopyResult, Fidelity, LinkPayload, MovesResult } from '../runtime/copy.js';
@@ -68,5 +69,5 @@ export function formatNicMove(r: NicMoveResult): string {
 /** Which granularity produced a result: nothing at per-TLP (the reference), else the burst size and stated bound. */
 function granularityLines(g: GranularityInfo | undefined): string[] {
   if (!g || g.mode === 'tlp') return [];
-  return [`granularity: burst (bursts of up to ${g.burstBytes} B; simulated time within ${((g.relativeErrorBound ?? 0) * 100).toFixed(0)}% of per-TLP's, stated bound)`];
+  return [granularityLine(g)];
 }

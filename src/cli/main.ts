@@ -45,6 +45,12 @@ const shardOption = () =>
     'run only the I-th of N shares of the jobs (I counts from 1: 1/3, 2/3, 3/3; job k, from 0, is in share (k mod N) + 1) and write NAME.shard-I-of-N.json into --out instead of the figures; then `dconnect merge` them',
   );
 const seedOption = () => new Option('--seed <n>', 'root seed of every random stream').default('1');
+const granularityOption = () =>
+  new Option('--granularity <g>', 'tlp: every TLP its own events, the reference; burst: the TLPs of one flow sent back to back travel as one burst (far fewer events; simulated time within a stated bound; implies --fidelity full)').choices(['tlp', 'burst']).default('tlp');
+/** Burst granularity implies the full fidelity unless --fidelity was given (then runMoves refuses fast with burst). */
+const burstImpliesFull = (o: { granularity: Granularity; fidelity: FidelityMode }, cmd: Command) => {
+  if (o.granularity === 'burst' && cmd.getOptionValueSource('fidelity') !== 'cli') o.fidelity = 'full';
+};
 const fidelityOption = () =>
   new Option('--fidelity <mode>', 'fast: same answers from far fewer events (exact where the state repeats, else with a stated 99.7% interval); full: every TLP simulated, the reference')
     .choices(FIDELITY_MODES)
@@ -90,7 +96,7 @@ program
   .addOption(new Option('--via <path>', 'dc-buffer: direct (Direct Connect); host: conventional, through host memory').default('dc-buffer'))
   .option('--host-lanes <n>', 'lanes of the server-side bridge\'s PCIe link (the paper: 8 or 1); an alias of --set host.lanes=N, applied after the --sets')
   .addOption(fidelityOption())
-  .addOption(new Option('--granularity <g>', 'tlp: every TLP its own events, the reference; burst: the TLPs of one flow sent back to back travel as one burst (far fewer events; simulated time within a stated bound; implies --fidelity full)').choices(['tlp', 'burst']).default('tlp'))
+  .addOption(granularityOption())
   .option('--burst-bytes <size>', 'largest burst at --granularity burst (4KiB..1MiB; default 64KiB)')
   .addOption(seedOption())
   .addOption(topologyOption())
@@ -260,8 +266,10 @@ program
   .addOption(topologyOption())
   .addOption(setOption())
   .addOption(shardOption())
+  .addOption(granularityOption())
   .option('--json', 'one JSON object on stdout (files are still written)')
-  .action(async (o: { runs: string; size: string; only?: string; out: string; threads?: string; fidelity: FidelityMode; topology: string; set?: string[]; shard?: string; json?: boolean }) => {
+  .action(async (o: { runs: string; size: string; only?: string; out: string; threads?: string; fidelity: FidelityMode; granularity: Granularity; topology: string; set?: string[]; shard?: string; json?: boolean }, cmd: Command) => {
+    burstImpliesFull(o, cmd);
     const loaded = topologyOf(o);
     const { reproAction } = await import('./experiments.js');
     await reproAction(o, loaded);
@@ -281,8 +289,10 @@ program
   .addOption(topologyOption())
   .addOption(setOption())
   .addOption(shardOption())
+  .addOption(granularityOption())
   .option('--json', 'one JSON object on stdout')
-  .action(async (o: { param: string[]; metric: Metric; via: string; size: string; seed: string; out: string; threads?: string; fidelity: FidelityMode; topology: string; set?: string[]; shard?: string; json?: boolean }) => {
+  .action(async (o: { param: string[]; metric: Metric; via: string; size: string; seed: string; out: string; threads?: string; fidelity: FidelityMode; granularity: Granularity; topology: string; set?: string[]; shard?: string; json?: boolean }, cmd: Command) => {
+    burstImpliesFull(o, cmd);
     const loaded = topologyOf(o);
     const { sweepAction } = await import('./experiments.js');
     await sweepAction(o, loaded);
