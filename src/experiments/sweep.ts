@@ -96,7 +96,7 @@ export function sweepTable(r: SweepResult): string {
   const rows = r.rows.map((row) => [...names.map((n) => String(row.params[n])), r.metric === 'simulatedSeconds' ? row.value.toFixed(6) : Number.isInteger(row.value) ? String(row.value) : row.value.toFixed(1), tagOf(row.fidelity), row.limit]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i].length)));
   const lines = [head, ...rows].map((cells) => cells.map((c, i) => (i < cells.length - 1 ? c.padEnd(widths[i]) : c)).join('  '));
-  return [fidelityLine(r.fidelity), granularityLine(r.granularity ?? granularityInfo(0)), ...overridesLines(r), ...lines].join('\n');
+  return [fidelityLine(r.fidelity), ...(r.granularity?.mode === 'burst' ? [granularityLine(r.granularity)] : []), ...overridesLines(r), ...lines].join('\n');
 }
 
 /** "overrides: --set a=1, --set b=2" when there are any, noting those a swept parameter supersedes. */
