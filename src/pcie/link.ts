@@ -88,6 +88,13 @@ class Direction {
   readonly pendingRelease = new Float64Array(6);
   /** Credits carried by the UpdateFC in flight toward this direction's transmitter. */
   private readonly returning = new Float64Array(6);
+  /**
+   * Burst granularity only: credits a burst's release returned, per class, in the tranches per-TLP's
+   * quarter-batched UpdateFCs would have returned them, each with when it would have reached this
+   * transmitter (a burst's constituents are released together at its end; per-TLP's one by one as
+   * they arrived). A queued burst that takes them may start that early. Empty in per-TLP runs.
+   */
+  private readonly earlyCredits: { h: number; at: number }[][] = [[], [], []];
   private updateInFlight = false;
   /** TLPs waiting for credits, per class, with the order they were queued in (for the oldest-first drain). */
   readonly queues: Ring<Tlp>[] = [new Ring(), new Ring(), new Ring()];
@@ -200,7 +207,7 @@ class Direction {
   }
 
   /** Commits a TLP to the wire; a burst's constituents start no earlier than `notBeforePs` (when its credits came). */
-  private transmit(tlp: Tlp, c: number, dataBytes: number, notBeforePs = -Infinity): void {
+  private transmit(tlp: Tlp, c: number, dataBytes: number, notBeforePs: number | Float64Array = -Infinity): void {
     if (isBurst(tlp)) return this.transmitBurst(tlp, c, dataBytes, notBeforePs);
     this.credits[2 * c] -= 1;
     this.credits[2 * c + 1] -= dataBytes;
@@ -246,7 +253,7 @@ class Direction {
    * queue starts when its credits came). Its credits cover it: `send`, `offer` and `drain` chop a
    * burst where the credits run out, as per-TLP's constituents would stop there.
    */
-  private transmitBurst(tlp: Tlp, c: number, dataBytes: number, notBeforePs: number): void {
+  private transmitBurst(tlp: Tlp, c: number, dataBytes: number, notBeforePs: number | Float64Array): void {
     const n = tlp.count;
     this.credits[2 * c] -= n;
     this.credits[2 * c + 1] -= dataBytes;
@@ -262,7 +269,8 @@ class Direction {
       const bytes = partBytes(tlp, i);
       const wire = partHeaderBytes(tlp, off) + bytes + TLP_FRAMING_BYTES;
       const r0 = ready ? ready[i] : now;
-      const r = r0 > notBeforePs ? r0 : notBeforePs;
+      const nb = typeof notBeforePs === 'number' ? notBeforePs : notBeforePs[i];
+      const r = r0 > nb ? r0 : nb;
       const start = busy > r ? busy : r;
       const dur = Math.ceil(wire * this.link.psPerByte);
       busy = start + dur;
@@ -332,10 +340,49 @@ class Direction {
     this.counters.busyPs += dur;
   }
 
+  /**
+   * When the credits for the next `k` constituents of class c came, for a queued burst committed now:
+   * from the early tranches a burst's release left (earlyCredits), else now.
+   */
+  private creditTimes(c: number, k: number): Float64Array {
+    const now = this.link.scheduler.now();
+    const out = new Float64Array(k).fill(now);
+    const early = this.earlyCredits[c];
+    for (let i = 0; i < k && early.length > 0; i++) {
+      const t = early[0];
+      out[i] = t.at < now ? t.at : now;
+      if (--t.h <= 0) early.shift();
+    }
+    return out;
+  }
+
+  /** A burst's release: the tranches of its credits per-TLP would have returned before the whole burst was released (earlyCredits). */
+  private noteEarlyCredits(tlp: Tlp, c: number): void {
+    const arrivals = tlp.readyPs;
+    if (arrivals === null || arrivals.length !== tlp.count || this.queues[c].length === 0) return;
+    const now = this.link.scheduler.now();
+    const lag = Math.max(0, now - arrivals[tlp.count - 1]); // the receiver's own delay, as for the last constituent
+    const loop = Math.ceil(DLLP_BYTES * this.link.psPerByte) + this.link.latencyPs;
+    const quarter = this.link.releaseBatchHeaders;
+    let pending = this.pendingRelease[2 * c];
+    let h = 0;
+    for (let i = 0; i < tlp.count; i++) {
+      h++;
+      if (pending + h >= quarter) {
+        this.earlyCredits[c].push({ h, at: arrivals[i] + lag + loop });
+        pending = 0;
+        h = 0;
+      }
+    }
+  }
+
   /** The receiver (the port this direction delivers to) freed a TLP's buffer space. */
   release(tlp: Tlp): void {
     const c = classIndex(tlp.kind);
-    if (tlp.count > 1) this.releaseBurstUpdates(c, tlp.count);
+    if (tlp.count > 1) {
+      this.releaseBurstUpdates(c, tlp.count);
+      this.noteEarlyCredits(tlp, c);
+    }
     this.pendingRelease[2 * c] += tlp.count;
     this.pendingRelease[2 * c + 1] += tlp.data ? tlp.data.length : 0;
     // Batch UpdateFC DLLPs: return credits when a quarter of a class's headers is pending or the sender waits.
@@ -412,9 +459,12 @@ class Direction {
       }
       this.queuedTlps[best] -= k;
       if (best === 1) this.readsQueued.set(this.queuedTlps[1]);
-      this.transmit(tlp, best, tlp.data ? tlp.data.length : 0, this.link.scheduler.now());
+      this.transmit(tlp, best, tlp.data ? tlp.data.length : 0, isBurst(tlp) ? this.creditTimes(best, k) : this.link.scheduler.now());
     }
-    if (this.queued() === 0) this.creditWait.set(0);
+    if (this.queued() === 0) {
+      this.creditWait.set(0);
+      for (let c = 0; c < 3; c++) this.earlyCredits[c].length = 0; // credits returned while nobody waited hold no time
+    }
     const limit = this.link.params.txQueueTlps;
     const n = this.queuedTlps;
     if (this.wantReady && n[0] < limit && n[1] < limit && n[2] < limit) {
