@@ -73,7 +73,7 @@ export async function reproAction(o: RunOptions & { runs: string; size: string; 
   const r = assembleRepro(plan, results);
   await writeRepro(r, o, { wallSeconds });
   const sizes = [...new Set(jobs.map((j) => j.sizeBytes))].map((n) => formatBytes(n)).join(' and ');
-  process.stderr.write(`repro: ${jobs.length} moves of ${sizes} in ${secondsSince(started).toFixed(1)} s wall; ${fidelityLine(r.fidelity)}; ${granularityLine(r.granularity)}\n`);
+  process.stderr.write(`repro: ${jobs.length} moves of ${sizes} in ${secondsSince(started).toFixed(1)} s wall; ${fidelityLine(r.fidelity)}${r.granularity.mode === 'burst' ? `; ${granularityLine(r.granularity)}` : ''}\n`);
 }
 
 /** `--only fig7` or `--only fig5,fig6,fig7,fig8`: known figures, each once, in the canonical order. */
