@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [--json] [--quick] [--size SIZE] [--runs N] [--fidelity fast|full] [--skip-repro] [--skip-scale] [--skip-nic] [--skip-live] [--skip-nbd]`:
+ * `npm run bench -- [--json] [--quick] [--size SIZE] [--runs N] [--fidelity fast|full] [--skip-repro] [--skip-scale] [--skip-burst] [--skip-nic] [--skip-live] [--skip-nbd]`:
  * how fast the simulator runs on this machine, each figure beside the issue's target. Never part of
  * the test suite; timings are reported (with met / not met), never asserted.
  *
@@ -27,6 +27,9 @@
  * - nbd (issue "NBD"): bench/nbd.ts in a process of its own (nbdcopy sda->sdb against copy --live,
  *   paced and unpaced; the export through nbdcopy against nbdkit's file plugin, target >= 0.25x);
  *   skipped with --skip-nbd or without the Debian tools.
+ * - burst (issue 18): the model's two moves (paper-2012, x1, full fidelity) at per-TLP and at burst
+ *   granularity (64 KiB bursts): events per MiB, wall time, simulated time and the difference.
+ *   Target: burst's events per MiB under 1% of per-TLP's. At most 64 MiB (per-TLP is slow); skipped with --skip-burst.
  * - nic (issue 9): the three moves through a NIC (serve, ingest, pipeline), direct, x8, on
  *   paper-2012-nic at full fidelity: wall time, real-time factor, events/s; then serve and ingest
  *   at 4x the size, full against the statistical fast fidelity (speedup, stated interval, the
@@ -189,6 +192,38 @@ log(modelLine('direct:      ', direct));
 const conventional = model('host', 4);
 log(modelLine('conventional:', conventional));
 
+/** Issue 18: the same moves at burst granularity against per-TLP, events per MiB and wall time. */
+let burst: Record<string, unknown> = { skipped: true };
+if (!flag('--skip-burst')) {
+  const burstBytes = Math.min(sizeBytes, 64 << 20);
+  log(`burst: ${mib(burstBytes)} moves on paper-2012, x1, full fidelity, per-TLP against burst granularity (64 KiB), one run after a warm-up ...`);
+  const topology = loadTopology('paper-2012');
+  topology.host.link.lanes = 1;
+  const rows = (['dc-buffer', 'host'] as const).map((via) => {
+    const timed = (granularity: 'tlp' | 'burst', bytes: number) => {
+      const t0 = wallNow();
+      const r = runCopy({ topology, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: bytes, via, seed: 1, fidelity: 'full', granularity });
+      return { wall: wallNow() - t0, r };
+    };
+    timed('burst', 4 << 20); // warm-up: JIT
+    const a = timed('tlp', burstBytes);
+    const b = timed('burst', burstBytes);
+    const perMiB = (events: number) => events / (burstBytes / 2 ** 20);
+    const ratio = b.r.events / a.r.events;
+    const diff = b.r.simulatedSeconds / a.r.simulatedSeconds - 1;
+    const out = {
+      via, sizeBytes: burstBytes,
+      tlp: { wallSeconds: a.wall, events: a.r.events, eventsPerMiB: perMiB(a.r.events), simulatedSeconds: a.r.simulatedSeconds },
+      burst: { wallSeconds: b.wall, events: b.r.events, eventsPerMiB: perMiB(b.r.events), simulatedSeconds: b.r.simulatedSeconds, granularity: b.r.granularity },
+      eventsRatio: ratio, relativeDifference: diff, verified: a.r.verified && b.r.verified,
+      ...verdict('burst events/MiB < 1% of per-TLP', true, ratio < 0.01),
+    };
+    log(`  ${(via === 'host' ? 'conventional' : 'direct').padEnd(12)} events/MiB ${Math.round(out.tlp.eventsPerMiB)} -> ${Math.round(out.burst.eventsPerMiB)} (${(100 * ratio).toFixed(1)}%), wall ${a.wall.toFixed(2)} -> ${b.wall.toFixed(2)} s, simulated ${(100 * diff).toFixed(2)}% off${out.verified ? '' : ', NOT verified'}; ${said(out)}`);
+    return out;
+  });
+  burst = { skipped: false, rows };
+}
+
 /** Issue 9's moves through a NIC: every TLP and frame at full fidelity, and the fast fidelity of serve and ingest against it. */
 let nic: Record<string, unknown> = { skipped: true };
 if (!flag('--skip-nic')) {
@@ -316,6 +351,7 @@ if (json) {
       sweep: sweepOut,
       repro,
       scale,
+      burst,
       nic,
       memory,
       live,

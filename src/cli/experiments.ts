@@ -1,7 +1,8 @@
 import { DconnectError } from '../core/errors.js';
 import { formatBytes, parseCount, parseSize } from '../core/units.js';
 import type { FidelityMode } from '../runtime/copy.js';
-import { fidelityLine } from '../experiments/fidelity.js';
+import { fidelityLine, granularityLine } from '../experiments/fidelity.js';
+import type { Granularity } from '../runtime/moves.js';
 import type { Job, JobResult } from '../experiments/jobs.js';
 import type { Metric } from '../experiments/metrics.js';
 import { writeArtifacts } from '../experiments/output.js';
@@ -61,8 +62,8 @@ async function runShard(command: ShardCommand, parameters: Record<string, unknow
   else process.stdout.write(`shard ${shardName(spec)} of ${command}: ${mine.length} of ${jobs.length} jobs; wrote ${written}\nonce every shard is done: dconnect merge ${o.out}/${command}.shard-*-of-${spec.count}.json --out ${o.out}\n`);
 }
 
-export async function reproAction(o: RunOptions & { runs: string; size: string; only?: string; fidelity: FidelityMode }, t: Loaded): Promise<void> {
-  const plan: ReproPlan = { topology: t.topology, overrides: t.overrides, runs: parseCount(o.runs, '--runs', 1, 100), sizeBytes: parseSize(o.size, '--size'), only: o.only === undefined ? undefined : parseFigures(o.only), fidelity: o.fidelity };
+export async function reproAction(o: RunOptions & { runs: string; size: string; only?: string; fidelity: FidelityMode; granularity: Granularity }, t: Loaded): Promise<void> {
+  const plan: ReproPlan = { topology: t.topology, overrides: t.overrides, runs: parseCount(o.runs, '--runs', 1, 100), sizeBytes: parseSize(o.size, '--size'), only: o.only === undefined ? undefined : parseFigures(o.only), fidelity: o.fidelity, granularity: o.granularity };
   const spec = o.shard === undefined ? undefined : parseShard(o.shard);
   checkOutputDir(o.out);
   const jobs = reproJobs(plan);
@@ -74,7 +75,7 @@ export async function reproAction(o: RunOptions & { runs: string; size: string; 
   const r = assembleRepro(plan, results);
   await writeRepro(r, o, { wallSeconds });
   const sizes = [...new Set(jobs.map((j) => j.sizeBytes))].map((n) => formatBytes(n)).join(' and ');
-  process.stderr.write(`repro: ${jobs.length} moves of ${sizes} in ${secondsSince(started).toFixed(1)} s wall; ${fidelityLine(r.fidelity)}\n`);
+  process.stderr.write(`repro: ${jobs.length} moves of ${sizes} in ${secondsSince(started).toFixed(1)} s wall; ${fidelityLine(r.fidelity)}${r.granularity.mode === 'burst' ? `; ${granularityLine(r.granularity)}` : ''}\n`);
 }
 
 /** `--only fig7` or `--only fig5,fig6,fig7,fig8`: known figures, each once, in the canonical order. */
@@ -102,13 +103,13 @@ async function writeRepro(r: ReproResult, o: { out: string; json?: boolean }, wa
   }
 }
 
-export async function sweepAction(o: RunOptions & { param: string[]; metric: Metric; via: string; size: string; seed: string; fidelity: FidelityMode }, t: Loaded): Promise<void> {
+export async function sweepAction(o: RunOptions & { param: string[]; metric: Metric; via: string; size: string; seed: string; fidelity: FidelityMode; granularity: Granularity }, t: Loaded): Promise<void> {
   if (o.param.length === 0) throw new DconnectError('BAD_PARAM', 'sweep needs at least one --param', 'e.g. dconnect sweep --param host.lanes=1,2,4,8 (a wrong path lists the valid ones)');
   const params = o.param.map((p) => parseSweepParam(t.topology, p));
   if (params.length > 3) throw new DconnectError('BAD_PARAM', `${params.length} parameters given; a sweep takes at most 3`);
   const points = params.reduce((n, p) => n * p.values.length, 1);
   if (points > 1000) throw new DconnectError('BAD_PARAM', `the sweep has ${points} points; at most 1000`, 'give fewer values');
-  const plan: SweepPlan = { topology: t.topology, overrides: t.overrides, params, via: parseVia(o.via), sizeBytes: parseSize(o.size, '--size'), seed: parseSeed(o.seed), metric: o.metric, fidelity: o.fidelity };
+  const plan: SweepPlan = { topology: t.topology, overrides: t.overrides, params, via: parseVia(o.via), sizeBytes: parseSize(o.size, '--size'), seed: parseSeed(o.seed), metric: o.metric, fidelity: o.fidelity, granularity: o.granularity };
   const spec = o.shard === undefined ? undefined : parseShard(o.shard);
   checkOutputDir(o.out);
   const jobs = sweepJobs(plan);

@@ -1,3 +1,5 @@
+import { granularityLine } from '../experiments/fidelity.js';
+import type { GranularityInfo } from '../runtime/moves.js';
 import { formatBytes, formatSizeExact, formatTimePs } from '../core/units.js';
 import type { CopyResult, Fidelity, LinkPayload, MovesResult } from '../runtime/copy.js';
 import { tagOf } from '../experiments/fidelity.js';
@@ -38,6 +40,7 @@ export function formatCopy(r: CopyResult): string {
     ...hostLinkLines(r.hostLink, r.bytes),
     `  commands    ${r.commands.read} reads, ${r.commands.write} writes; ${r.events} events; seed ${r.seed}`,
     ...fidelityLines(r.fidelity),
+    ...granularityLines('granularity' in r ? (r.granularity as GranularityInfo) : undefined),
   ];
   return lines.join('\n');
 }
@@ -55,6 +58,7 @@ export function formatMoves(r: MovesResult): string {
     ...hostLinkLines(r.hostLink, bytes),
     `  events      ${r.events}; seed ${r.seed}`,
     ...fidelityLines(r.fidelity),
+    ...granularityLines('granularity' in r ? (r.granularity as GranularityInfo) : undefined),
   ];
   return lines.join('\n');
 }
@@ -69,6 +73,7 @@ export function formatNicMove(r: NicMoveResult): string {
     ...hostLinkLines(r.hostLink, r.bytes),
     `  frames      ${r.frames} data frames; ${r.commands} drive commands; ${r.events} events; seed ${r.seed}`,
     ...fidelityLines(r.fidelity),
+    ...granularityLines('granularity' in r ? (r.granularity as GranularityInfo) : undefined),
   ];
   return lines.join('\n');
 }
@@ -78,4 +83,10 @@ export function capturedOn(perLink: [string, number][]): string {
   if (perLink.length === 1) return perLink[0][0];
   const parts = perLink.map(([l, n]) => `${l} (${n})`);
   return `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}`;
+}
+
+/** Which granularity produced a result: nothing at per-TLP (the reference), else the burst size and stated bound. */
+function granularityLines(g: GranularityInfo | undefined): string[] {
+  if (!g || g.mode === 'tlp') return [];
+  return [granularityLine(g)];
 }

@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { DconnectError } from '../core/errors.js';
 import { formatBytes, parseSize } from '../core/units.js';
 import { runCopy, runMoves, type FidelityMode } from '../runtime/copy.js';
+import type { Granularity } from '../runtime/moves.js';
 import { METRICS, type Metric } from '../experiments/metrics.js';
 import { listDevices } from '../runtime/devices.js';
 import { DEFAULT_PRESET, loadTopology } from '../topology/load.js';
@@ -54,6 +55,12 @@ const shardOption = () =>
     'run only the I-th of N shares of the jobs (I counts from 1: 1/3, 2/3, 3/3; job k, from 0, is in share (k mod N) + 1) and write NAME.shard-I-of-N.json into --out instead of the figures; then `dconnect merge` them',
   );
 const seedOption = () => new Option('--seed <n>', 'root seed of every random stream').default('1');
+const granularityOption = () =>
+  new Option('--granularity <g>', 'tlp: every TLP its own events, the reference; burst: the TLPs of one flow sent back to back travel as one burst (far fewer events; simulated time within a stated bound; implies --fidelity full)').choices(['tlp', 'burst']).default('tlp');
+/** Burst granularity implies the full fidelity unless --fidelity was given (then runMoves refuses fast with burst). */
+const burstImpliesFull = (o: { granularity: Granularity; fidelity: FidelityMode }, cmd: Command) => {
+  if (o.granularity === 'burst' && cmd.getOptionValueSource('fidelity') !== 'cli') o.fidelity = 'full';
+};
 const fidelityOption = () =>
   new Option('--fidelity <mode>', 'fast: same answers from far fewer events (exact where the state repeats, else with a stated 99.7% interval); full: every TLP simulated, the reference')
     .choices(FIDELITY_MODES)
@@ -96,6 +103,8 @@ program
   .addOption(new Option('--via <path>', 'dc-buffer: direct (Direct Connect); host: conventional, through host memory').default('dc-buffer'))
   .option('--host-lanes <n>', 'lanes of the server-side bridge\'s PCIe link (the paper: 8 or 1); an alias of --set host.lanes=N, applied after the --sets')
   .addOption(fidelityOption())
+  .addOption(granularityOption())
+  .option('--burst-bytes <size>', 'largest burst at --granularity burst (4KiB..1MiB; default 64KiB)')
   .addOption(seedOption())
   .addOption(topologyOption())
   .addOption(setOption())
@@ -108,7 +117,7 @@ program
   .option('--resume <job>', 'finish a live job that failed or was cancelled, from its last flushed byte (implies --live)')
   .addOption(stateOption())
   .option('--json', 'one JSON object on stdout')
-  .action(async (srcArg: string | undefined, dstArg: string | undefined, more: string[], o: { length?: string; depth?: string; chunk?: string; via: string; hostLanes?: string; fidelity: FidelityMode; seed: string; topology: string; set?: string[]; fault?: string[]; capture?: string; pcap?: string; json?: boolean; live?: boolean; resume?: string; state: string; verify: boolean; host?: string }, cmd: Command) => {
+  .action(async (srcArg: string | undefined, dstArg: string | undefined, more: string[], o: { length?: string; depth?: string; chunk?: string; via: string; hostLanes?: string; fidelity: FidelityMode; seed: string; topology: string; set?: string[]; fault?: string[]; capture?: string; pcap?: string; json?: boolean; live?: boolean; resume?: string; state: string; verify: boolean; host?: string; granularity: Granularity; burstBytes?: string }, cmd: Command) => {
     if (o.resume !== undefined) {
       if (srcArg !== undefined) throw new DconnectError('BAD_OPTION', '--resume takes no devices: the job has them', `dconnect copy --resume ${o.resume} --live`);
       const { liveCopyAction } = await import('./live.js');
@@ -152,8 +161,11 @@ program
     const cableFaults = (o.fault ?? []).filter((f) => parseMediaError(f) === null);
     const faults = cableFaults.length > 0 ? faultConnect(topology, cableFaults.map(parseFault), seed) : null;
     // Down windows are scheduled in time: the fast fidelity could jump over one, so they run per TLP.
-    const fidelity: FidelityMode = faults?.hasDowns && o.fidelity === 'fast' ? 'full' : o.fidelity;
-    if (fidelity !== o.fidelity) process.stderr.write('note: --fault down=... runs at --fidelity full (the fast fidelity could jump over the outage)\n');
+    let fidelity: FidelityMode = faults?.hasDowns && o.fidelity === 'fast' ? 'full' : o.fidelity;
+    // Burst granularity implies the full fidelity (the fast one's digests do not cover bursts); asked for both, runMoves refuses.
+    if (o.granularity === 'burst' && cmd.getOptionValueSource('fidelity') !== 'cli') fidelity = 'full';
+    const burst = o.granularity === 'burst' ? { granularity: o.granularity, ...(o.burstBytes ? { burstBytes: parseSize(o.burstBytes, '--burst-bytes') } : {}) } : {};
+    if (fidelity !== o.fidelity && o.granularity !== 'burst') process.stderr.write('note: --fault down=... runs at --fidelity full (the fast fidelity could jump over the outage)\n');
     const capture = openCapture(topology, o.capture, o.pcap, faults?.connect);
     let bar = progressBar('copy', lengthBytes * pairs.length, 'bytes', { lines: true });
     // After the move, the verification (byte for byte) gets a bar of its own: on a long move it takes a while too.
@@ -166,7 +178,7 @@ program
       bar.update(d);
     };
     try {
-      const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity, onProgress: (d: number) => bar.update(d), onVerify, connect: capture?.connect ?? faults?.connect, mediaErrors, onStart: faults?.start, ...(o.host ? { host: o.host } : {}) };
+      const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity, onProgress: (d: number) => bar.update(d), onVerify, connect: capture?.connect ?? faults?.connect, mediaErrors, onStart: faults?.start, ...(o.host ? { host: o.host } : {}), ...burst };
       // One pair keeps the single move's result shape; several report each move and the aggregate.
       const r = pairs.length === 1 ? runCopy({ ...common, ...pairs[0] }) : runMoves({ ...common, pairs });
       bar.update(lengthBytes * pairs.length); // done (and verified): the fast fidelity's jump reports no progress of its own
@@ -278,8 +290,10 @@ program
   .addOption(topologyOption())
   .addOption(setOption())
   .addOption(shardOption())
+  .addOption(granularityOption())
   .option('--json', 'one JSON object on stdout (files are still written)')
-  .action(async (o: { runs: string; size: string; only?: string; out: string; threads?: string; fidelity: FidelityMode; topology: string; set?: string[]; shard?: string; json?: boolean }) => {
+  .action(async (o: { runs: string; size: string; only?: string; out: string; threads?: string; fidelity: FidelityMode; granularity: Granularity; topology: string; set?: string[]; shard?: string; json?: boolean }, cmd: Command) => {
+    burstImpliesFull(o, cmd);
     const loaded = topologyOf(o);
     const { reproAction } = await import('./experiments.js');
     await reproAction(o, loaded);
@@ -299,8 +313,10 @@ program
   .addOption(topologyOption())
   .addOption(setOption())
   .addOption(shardOption())
+  .addOption(granularityOption())
   .option('--json', 'one JSON object on stdout')
-  .action(async (o: { param: string[]; metric: Metric; via: string; size: string; seed: string; out: string; threads?: string; fidelity: FidelityMode; topology: string; set?: string[]; shard?: string; json?: boolean }) => {
+  .action(async (o: { param: string[]; metric: Metric; via: string; size: string; seed: string; out: string; threads?: string; fidelity: FidelityMode; granularity: Granularity; topology: string; set?: string[]; shard?: string; json?: boolean }, cmd: Command) => {
+    burstImpliesFull(o, cmd);
     const loaded = topologyOf(o);
     const { sweepAction } = await import('./experiments.js');
     await sweepAction(o, loaded);

@@ -41,6 +41,12 @@ export class Ring<T> {
     return x;
   }
 
+  /** Replaces the oldest element (a burst whose first constituents left: the rest stays at the head). */
+  setHead(x: T): void {
+    if (this.count === 0) throw new Error('ring: setHead on an empty ring');
+    this.items[this.head] = x;
+  }
+
   /** The i-th oldest element (0 = the head); undefined outside 0..length-1. */
   at(i: number): T | undefined {
     return i >= 0 && i < this.count ? this.items[(this.head + i) & this.mask] : undefined;

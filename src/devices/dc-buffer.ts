@@ -154,7 +154,9 @@ export class DcBuffer implements EndpointDevice {
       this.held.shift();
       if (isRead) this.countHeld(-1);
       this.endpoint.release(tlp);
-      this.rxFifo++;
+      // A burst takes an entry per constituent; admitted when one is free, it may hold up to a burst's
+      // worth beyond the FIFO's depth (the bound at burst granularity: depth + one burst's constituents).
+      this.rxFifo += tlp.count;
       if (this.rxFifo > this.counters.maxRxFifo) this.counters.maxRxFifo = this.rxFifo;
       if (isRead) {
         this.pendingReads.push(tlp);
@@ -170,6 +172,7 @@ export class DcBuffer implements EndpointDevice {
    * in the order they started: one preallocated callback serves the oldest.
    */
   private rxDdr(tlp: Tlp): void {
+    if (tlp.count > 1) return this.rxDdrBurst(tlp);
     const now = this.scheduler.now();
     const bytes = tlp.lengthDw * 4;
     const doneAt = this.ddrServer.serve(now, bytes) + this.ddrLatencyPs;
@@ -179,18 +182,32 @@ export class DcBuffer implements EndpointDevice {
     this.inDdr.push(tlp);
   }
 
+  /**
+   * A burst in one DDR access: each constituent is served as per-TLP serves it on arrival (DDR
+   * transfers one after another from its ready time), one event when the last is done.
+   */
+  private rxDdrBurst(tlp: Tlp): void {
+    const now = this.scheduler.now();
+    const ready = tlp.readyPs;
+    let doneAt = now;
+    for (let i = 0; i < tlp.count; i++) doneAt = this.ddrServer.serve(ready ? Math.max(ready[i], 0) : now, tlp.parts![i]) + this.ddrLatencyPs;
+    this.counters.ddrBusyPs = this.ddrServer.busyPs;
+    this.scheduler.schedule(doneAt > now ? doneAt - now : 0, this.ddrDone);
+    this.inDdr.push(tlp);
+  }
+
   private readonly ddrDone = (): void => {
     const tlp = this.inDdr.shift()!;
     const bytes = tlp.lengthDw * 4;
     const offset = tlp.address - this.config.barAddress(0);
     if (tlp.kind === 'MWr') {
       this.ddr.write(offset, tlp.data!);
-      this.counters.writeRequests++;
-      this.counters.bytesWritten += bytes;
+      this.counters.writeRequests += tlp.count;
+      this.counters.bytesWritten += tlp.data!.length;
     } else {
       this.txDdr(tlp, this.ddr.read(offset, bytes));
     }
-    this.rxFifo--;
+    this.rxFifo -= tlp.count;
     this.admit();
   };
 

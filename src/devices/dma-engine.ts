@@ -4,6 +4,7 @@ import { Ring } from '../core/ring.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { PciePort } from '../pcie/link.js';
 import { CPL_STATUS, digestTlp, Tlp } from '../pcie/tlp.js';
+import { asBurst, splitParts } from '../pcie/burst.js';
 
 export interface DmaParams {
   /** Max payload size programmed in the device (bytes per MWr). */
@@ -200,10 +201,12 @@ export class DmaEngine {
     const job = this.writes.peek();
     if (!job) return false;
     const addr = job.address + job.offset;
-    const n = Math.min(this.params.mpsBytes, job.data.length - job.offset, BOUNDARY - (addr % BOUNDARY));
+    const burst = this.port.burstBytes; // burst granularity: constituents split exactly as one TLP at a time
+    const n = burst > 0 ? Math.min(burst, job.data.length - job.offset) : Math.min(this.params.mpsBytes, job.data.length - job.offset, BOUNDARY - (addr % BOUNDARY));
     const tlp = Tlp.memWrite(this.requesterId(), addr, job.data.subarray(job.offset, job.offset + n));
+    if (burst > 0) asBurst(tlp, splitParts(addr, n, this.mwrBytes));
     job.offset += n;
-    this.counters.mwr++;
+    this.counters.mwr += tlp.count;
     this.counters.bytesWritten += n;
     const last = job.offset >= job.data.length;
     if (last) this.writes.shift();
@@ -215,6 +218,9 @@ export class DmaEngine {
     if (last) job.done?.();
     return true;
   }
+
+  /** One MWr's payload from `address` with `restBytes` to go: at most MPS, never across 4 KiB. */
+  private readonly mwrBytes = (address: number, restBytes: number): number => Math.min(this.params.mpsBytes, restBytes, BOUNDARY - (address % BOUNDARY));
 
   private pumpRead(): boolean {
     if (this.blockedRead) {

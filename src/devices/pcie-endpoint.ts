@@ -6,6 +6,7 @@ import { endpointConfig, type BarSpec, type ConfigSpace } from '../pcie/config-s
 import type { PciePort, TlpReceiver } from '../pcie/link.js';
 import { bdfBus, CPL_STATUS, digestTlps, Tlp } from '../pcie/tlp.js';
 import { DmaEngine, type DmaParams } from './dma-engine.js';
+import { asBurst, splitParts } from '../pcie/burst.js';
 
 /** Who the function says it is in configuration space (Linux matches drivers on these). */
 export interface EndpointIdentity {
@@ -142,6 +143,12 @@ export class PcieEndpoint implements TlpReceiver {
    * ending on a naturally aligned read completion boundary of `rcbBytes` (PCIe 2.3.1.1).
    */
   sendReadData(tlp: Tlp, data: Uint8Array, mpsBytes: number, rcbBytes: number): number {
+    if (this.port.burstBytes > 0) {
+      // Burst granularity: the same completions as one burst (pcie/burst.ts).
+      const parts = splitParts(tlp.address, data.length, (addr, rest) => Math.min(mpsBytes - (addr % rcbBytes), rest));
+      this.send(asBurst(Tlp.completion(tlp, this.completerId, CPL_STATUS.SC, data, data.length, tlp.address), parts));
+      return parts.length;
+    }
     let off = 0;
     let n = 0;
     while (off < data.length) {

@@ -1,3 +1,4 @@
+import { asBurst, splitParts } from '../pcie/burst.js';
 import type { StateDigest } from '../core/digest.js';
 import { Ring } from '../core/ring.js';
 import type { Scheduler } from '../core/scheduler.js';
@@ -211,6 +212,12 @@ export class RootComplex implements TlpReceiver {
     const data = this.memory.read(req.address, len);
     this.counters.dmaReadBytes += len;
     const rcb = this.params.readCompletionBytes;
+    if (this.port.burstBytes > 0) {
+      // Burst granularity: the same completions as one burst (pcie/burst.ts).
+      const parts = splitParts(req.address, len, (addr, rest) => Math.min(rcb - (addr % rcb), rest));
+      this.enqueue(asBurst(Tlp.completion(req, this.requesterId, CPL_STATUS.SC, data, len, req.address), parts));
+      return;
+    }
     let off = 0;
     while (off < len) {
       const addr = req.address + off;

@@ -24,6 +24,13 @@ export class Frame<P = unknown> {
    * request, whose time waiting in output buffers ports count apart (`readQueuedPs`).
    */
   readRequest = false;
+  /**
+   * Burst granularity (pcie/burst.ts): the payload bytes of each of the frames this object stands for,
+   * back to back (null: one frame; else `payloadBytes` is their sum), and when each is wholly
+   * available at its current holder, ps (null: all at the time it is handed over).
+   */
+  readonly parts: Uint16Array | null = null;
+  readyPs: Float64Array | null = null;
 
   constructor(
     readonly dst: number,
@@ -34,9 +41,28 @@ export class Frame<P = unknown> {
     readonly payload: P,
     /** Bytes of payload after the EtherType (before padding). */
     readonly payloadBytes: number,
+    parts: Uint16Array | null = null,
   ) {
+    if (parts) {
+      this.parts = parts;
+      for (let i = 0; i < parts.length; i++) if (parts[i] > JUMBO_MAX_PAYLOAD_BYTES) throw new RangeError(`Ethernet payload of ${parts[i]} B exceeds ${JUMBO_MAX_PAYLOAD_BYTES} B (jumbo frames)`);
+      return;
+    }
     if (payloadBytes > JUMBO_MAX_PAYLOAD_BYTES) throw new RangeError(`Ethernet payload of ${payloadBytes} B exceeds ${JUMBO_MAX_PAYLOAD_BYTES} B (jumbo frames)`);
   }
+}
+
+/** Frames a frame object stands for (a burst's count, else 1). */
+export function frameCount(f: Frame): number {
+  return f.parts ? f.parts.length : 1;
+}
+
+/** The same frame, with its own ready times (a hop hands a burst on without touching the one it got). */
+export function withReady<P>(f: Frame<P>, readyPs: Float64Array): Frame<P> {
+  const g = new Frame(f.dst, f.src, f.vlan, f.etherType, f.payload, f.payloadBytes, f.parts);
+  g.readRequest = f.readRequest;
+  g.readyPs = readyPs;
+  return g;
 }
 
 /** Bytes a frame occupies on the wire, including preamble, padding, FCS and the inter-frame gap. */

@@ -1,6 +1,6 @@
 import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
-import { wireBytes, type Frame } from './frame.js';
+import { wireBytes, withReady, type Frame } from './frame.js';
 import { EthPort, type EthPortParams, type FrameReceiver } from './port.js';
 
 /**
@@ -108,6 +108,23 @@ export class EthSwitch implements FrameReceiver {
     return delay > 0 ? delay : 0;
   }
 
+  /** A burst: each frame may leave its forwarding delay after it arrived whole (as per frame). */
+  private forwardBurst(frame: Frame, out: EthPort): void {
+    const parts = frame.parts!;
+    const ready = frame.readyPs!;
+    const at = new Float64Array(parts.length);
+    for (let i = 0; i < parts.length; i++) {
+      let delay = this.latencyPs;
+      if (this.cutThrough) {
+        delay -= Math.ceil(wireBytes(parts[i]) * this.psPerByte);
+        if (delay < 0) delay = 0;
+      }
+      at[i] = ready[i] + delay;
+    }
+    this.counters.forwarded += parts.length;
+    if (!out.send(withReady(frame, at), 0)) this.counters.drops += parts.length;
+  }
+
   receiveFrame(frame: Frame, inPort: EthPort): void {
     if (!this.carries(inPort, frame.vlan)) {
       this.counters.filtered++;
@@ -121,10 +138,12 @@ export class EthSwitch implements FrameReceiver {
         this.counters.filtered++;
         return;
       }
+      if (frame.parts) return this.forwardBurst(frame, out);
       this.counters.forwarded++;
       if (!out.send(frame, this.forwardingDelayPs(frame))) this.counters.drops++;
       return;
     }
+    if (frame.parts) throw new Error(`switch ${this.name}: a burst for an unlearnt MAC (bursts are never flooded: the fabric learns every bridge at boot)`);
     this.counters.flooded++;
     const delay = this.forwardingDelayPs(frame);
     for (const p of this.ports) {

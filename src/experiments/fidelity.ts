@@ -1,4 +1,11 @@
 import type { Fidelity, FidelityMode } from '../runtime/copy.js';
+import type { GranularityInfo } from '../runtime/moves.js';
+
+/** Which granularity produced a result, in one line: per-TLP (the reference), or the burst size and the stated bound. */
+export function granularityLine(g: GranularityInfo): string {
+  if (g.mode === 'tlp') return 'granularity: per-TLP (the reference)';
+  return `granularity: burst (bursts of up to ${g.burstBytes} B; simulated time within ${((g.relativeErrorBound ?? 0) * 100).toFixed(0)}% of per-TLP's, stated bound)`;
+}
 
 /** How several moves were obtained, taken together: a bar averaged over seeds, a sweep, a whole run. */
 export interface FidelitySummary {

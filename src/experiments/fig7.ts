@@ -1,3 +1,4 @@
+import type { Granularity } from '../runtime/moves.js';
 import type { TopLevelSpec } from 'vega-lite';
 import type { Topology } from '../topology/schema.js';
 import type { Limit } from './bottleneck.js';
@@ -43,7 +44,7 @@ export function fig7Topology(t: Topology): Topology {
   return { ...t, boxes: [{ name: box.name, slots }] };
 }
 
-export function fig7Jobs(o: { topology: Topology; sizeBytes: number; fidelity?: FidelityMode }): Job[] {
+export function fig7Jobs(o: { topology: Topology; sizeBytes: number; fidelity?: FidelityMode; granularity?: Granularity }): Job[] {
   const t = fig7Topology(o.topology);
   return FIG7_KEYS.map(({ hostLanes, mode, pairs }) => ({
     topology: withLanes(t, hostLanes),
@@ -52,6 +53,7 @@ export function fig7Jobs(o: { topology: Topology; sizeBytes: number; fidelity?: 
     sizeBytes: o.sizeBytes,
     seed: 1,
     fidelity: o.fidelity,
+    granularity: o.granularity,
     pairs,
     label: `fig7 ${mode} x${hostLanes} ${pairs} pair${pairs === 1 ? '' : 's'}`,
   }));

@@ -1,4 +1,5 @@
 import { copyResultOf, runCopy, runMoves, type CopyResult, type Fidelity, type FidelityMode, type MovesResult, type Via } from '../runtime/copy.js';
+import { granularityInfo, type Granularity, type GranularityInfo } from '../runtime/moves.js';
 import { blockName } from '../runtime/boot.js';
 import { runNicMove, type NicMoveResult } from '../runtime/nic-moves.js';
 import type { Topology } from '../topology/schema.js';
@@ -13,6 +14,8 @@ export interface Job {
   seed: number;
   /** How the move is simulated; runCopy's default ('fast') when absent. */
   fidelity?: FidelityMode;
+  /** runMoves' granularity ('tlp' when absent); burst implies the full fidelity. A NIC move runs per TLP. */
+  granularity?: Granularity;
   /** What the job is, for progress lines: "fig5 direct x1 seed 3". */
   label?: string;
   /** Concurrent pairs (sda->sdb, sdc->sdd, ...), each moving sizeBytes; absent: the one move sda->sdb. */
@@ -36,6 +39,8 @@ export interface JobResult {
   utilizations: Utilization[];
   /** How the numbers were obtained (mode, exact or their 99.7% error, chunks simulated in detail). */
   fidelity: Fidelity;
+  /** Which granularity produced them (at burst: the burst size and the stated bound on simulated time). */
+  granularity: GranularityInfo;
 }
 
 /** The topology with the server-side bridge's link at `lanes` (Fig. 5 and Fig. 7 vary it). */
@@ -46,7 +51,7 @@ export function withLanes(t: Topology, lanes: number): Topology {
 export function runJob(job: Job): JobResult {
   if (job.nic !== undefined) return runNicJob(job, job.nic);
   if (job.pairs !== undefined) return runPairsJob(job, job.pairs);
-  const r: CopyResult = runCopy({ topology: job.topology, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: job.sizeBytes, depth: job.depth, via: job.via, seed: job.seed, fidelity: job.fidelity, sha256: false });
+  const r: CopyResult = runCopy({ topology: job.topology, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: job.sizeBytes, depth: job.depth, via: job.via, seed: job.seed, fidelity: job.fidelity, granularity: job.granularity, sha256: false });
   if (!r.verified) throw new Error(`copy did not verify (seed ${job.seed}): the model corrupted data`);
   return resultOf(r, limitOf(r));
 }
@@ -63,6 +68,7 @@ function resultOf(r: CopyResult | NicMoveResult, limit: Limit): JobResult {
     limit,
     utilizations: utilizations(r).slice(0, 6),
     fidelity: r.fidelity,
+    granularity: 'granularity' in r ? r.granularity : granularityInfo(0),
   };
 }
 
@@ -86,6 +92,7 @@ function runPairsJob(job: Job, pairs: number): JobResult {
     via: job.via,
     seed: job.seed,
     fidelity: job.fidelity,
+    granularity: job.granularity,
     sha256: false,
   });
   if (!r.aggregate.verified) throw new Error(`a move did not verify (seed ${job.seed}, ${pairs} pairs): the model corrupted data`);
@@ -100,6 +107,7 @@ function runPairsJob(job: Job, pairs: number): JobResult {
     limit: limitOf(whole),
     utilizations: utilizations(whole).slice(0, 6),
     fidelity: r.fidelity,
+    granularity: r.granularity,
   };
 }
 

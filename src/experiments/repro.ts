@@ -5,6 +5,7 @@ import type { Topology } from '../topology/schema.js';
 import { CHART_CONFIG } from './charts.js';
 import type { Limit } from './bottleneck.js';
 import { fidelityLine, summarizeFidelity, type FidelitySummary } from './fidelity.js';
+import { DEFAULT_BURST_BYTES, granularityInfo, type Granularity, type GranularityInfo } from '../runtime/moves.js';
 import { runJobs, type PoolOptions } from './pool.js';
 import { checkBounds, PAPER, paperTestbedDifferences, type BoundCheck } from './paper.js';
 import { linkBytesPerSec, type PcieGeneration } from '../pcie/link-params.js';
@@ -50,6 +51,8 @@ export interface ReproResult {
   overrides: Override[];
   /** Over every move of the run. */
   fidelity: FidelitySummary;
+  /** The run's granularity (Fig. 8's moves through a NIC run per TLP whatever it is). */
+  granularity: GranularityInfo;
   fig5?: { bars: Fig5Bar[]; fidelity: FidelitySummary };
   fig6?: { hostLanes: number; points: Fig6Point[]; fidelity: FidelitySummary };
   fig7?: { points: Fig7Point[]; fidelity: FidelitySummary };
@@ -75,6 +78,8 @@ export interface ReproOptions {
   threads?: number;
   /** runCopy's default ('fast') when absent. */
   fidelity?: FidelityMode;
+  /** 'tlp' when absent; burst runs Fig. 5 to Fig. 7 at burst granularity (DEFAULT_BURST_BYTES) and full fidelity. */
+  granularity?: Granularity;
   onStart?: PoolOptions['onStart'];
   onDone?: PoolOptions['onDone'];
 }
@@ -84,7 +89,7 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const stdev = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 
 /** What fixes a repro run's jobs and results: everything but how it is run (threads, progress). */
-export type ReproPlan = Pick<ReproOptions, 'topology' | 'runs' | 'sizeBytes' | 'only' | 'fidelity' | 'overrides'>;
+export type ReproPlan = Pick<ReproOptions, 'topology' | 'runs' | 'sizeBytes' | 'only' | 'fidelity' | 'granularity' | 'overrides'>;
 
 const FIG5_KEYS = [8, 1].flatMap((hostLanes) => (['direct', 'conventional'] as const).map((mode) => ({ hostLanes, mode })));
 
@@ -100,12 +105,12 @@ export function reproJobs(o: ReproPlan): Job[] {
   if (wants(o, 'fig5')) {
     for (const { hostLanes, mode } of FIG5_KEYS) {
       for (let run = 1; run <= o.runs; run++) {
-        jobs.push({ topology: withLanes(t, hostLanes), via: mode === 'direct' ? 'dc-buffer' : 'host', depth: t.copy.depth, sizeBytes: o.sizeBytes, seed: run, fidelity: o.fidelity, label: `fig5 ${mode} x${hostLanes} seed ${run}` });
+        jobs.push({ topology: withLanes(t, hostLanes), via: mode === 'direct' ? 'dc-buffer' : 'host', depth: t.copy.depth, sizeBytes: o.sizeBytes, seed: run, fidelity: o.fidelity, granularity: o.granularity, label: `fig5 ${mode} x${hostLanes} seed ${run}` });
       }
     }
   }
   if (wants(o, 'fig6')) {
-    for (let commands = 1; commands <= 8; commands++) jobs.push({ topology: t, via: 'dc-buffer', depth: commands, sizeBytes: o.sizeBytes, seed: 1, fidelity: o.fidelity, label: `fig6 direct ${commands} command${commands === 1 ? '' : 's'} seed 1` });
+    for (let commands = 1; commands <= 8; commands++) jobs.push({ topology: t, via: 'dc-buffer', depth: commands, sizeBytes: o.sizeBytes, seed: 1, fidelity: o.fidelity, granularity: o.granularity, label: `fig6 direct ${commands} command${commands === 1 ? '' : 's'} seed 1` });
   }
   if (wants(o, 'fig7')) jobs.push(...fig7Jobs(o));
   if (wants(o, 'fig8')) jobs.push(...fig8Jobs(o));
@@ -124,7 +129,7 @@ export function assembleRepro(o: ReproPlan, results: JobResult[]): ReproResult {
   const fig6Start = fig5Keys.length * o.runs;
   const fig7Start = fig6Start + (wants(o, 'fig6') ? 8 : 0);
   const fig8Start = fig7Start + (wants(o, 'fig7') ? FIG7_JOBS : 0);
-  const out: ReproResult = { preset: t.name, sizeBytes: o.sizeBytes, runs: o.runs, overrides: o.overrides ?? [], fidelity: summarizeFidelity(results.map((r) => r.fidelity)), bounds: [] };
+  const out: ReproResult = { preset: t.name, sizeBytes: o.sizeBytes, runs: o.runs, overrides: o.overrides ?? [], fidelity: summarizeFidelity(results.map((r) => r.fidelity)), granularity: granularityInfo(o.granularity === 'burst' ? DEFAULT_BURST_BYTES : 0), bounds: [] };
   const differsFromPaper = paperTestbedDifferences(t);
   const paperTestbed = differsFromPaper.length === 0;
   if (wants(o, 'fig5')) {

@@ -1,5 +1,6 @@
 import { DconnectError } from '../core/errors.js';
 import type { FidelityMode } from '../runtime/copy.js';
+import type { Granularity } from '../runtime/moves.js';
 import type { Job } from './jobs.js';
 import { METRICS } from './metrics.js';
 import { FIGURES, reproJobs, type ReproPlan } from './repro.js';
@@ -13,12 +14,15 @@ import { sweepJobs, type SweepPlan } from './sweep.js';
  * file says as the CLI validates options, since a file may have been edited.
  */
 
+/** The granularity, carried only when burst: per-TLP runs' parameters (and their digests) stay as they were. */
+const burstOf = (p: { granularity?: Granularity }) => (p.granularity === 'burst' ? { granularity: 'burst' as const } : {});
+
 export function reproParameters(p: ReproPlan): Record<string, unknown> {
-  return { topology: p.topology, overrides: p.overrides ?? [], runs: p.runs, sizeBytes: p.sizeBytes, only: p.only ?? null, fidelity: p.fidelity ?? 'fast' };
+  return { topology: p.topology, overrides: p.overrides ?? [], runs: p.runs, sizeBytes: p.sizeBytes, only: p.only ?? null, fidelity: p.fidelity ?? 'fast', ...burstOf(p) };
 }
 
 export function sweepParameters(p: SweepPlan): Record<string, unknown> {
-  return { topology: p.topology, overrides: p.overrides ?? [], params: p.params, via: p.via, sizeBytes: p.sizeBytes, seed: p.seed, metric: p.metric, fidelity: p.fidelity ?? 'fast' };
+  return { topology: p.topology, overrides: p.overrides ?? [], params: p.params, via: p.via, sizeBytes: p.sizeBytes, seed: p.seed, metric: p.metric, fidelity: p.fidelity ?? 'fast', ...burstOf(p) };
 }
 
 const bad = (what: string) => new DconnectError('BAD_SHARDS', `shard parameters: ${what}`, 'the file was edited or written by another dconnect; run the shards again');
@@ -30,7 +34,9 @@ function common(p: Record<string, unknown>) {
   if (!Array.isArray(overrides) || !overrides.every((o) => o && typeof o.set === 'string' && typeof o.path === 'string')) throw bad('overrides is not a list of --set');
   if (!Number.isSafeInteger(p.sizeBytes) || (p.sizeBytes as number) <= 0) throw bad('sizeBytes is not a size');
   if (p.fidelity !== 'fast' && p.fidelity !== 'full') throw bad(`fidelity ${String(p.fidelity)} is not fast or full`);
-  return { topology: v.topology, overrides: overrides as Override[], sizeBytes: p.sizeBytes as number, fidelity: p.fidelity as FidelityMode };
+  const granularity = p.granularity ?? 'tlp'; // absent in shard files written before burst granularity
+  if (granularity !== 'tlp' && granularity !== 'burst') throw bad(`granularity ${String(granularity)} is not tlp or burst`);
+  return { topology: v.topology, overrides: overrides as Override[], sizeBytes: p.sizeBytes as number, fidelity: p.fidelity as FidelityMode, ...burstOf({ granularity: granularity as Granularity }) };
 }
 
 export function reproPlanOf(p: Record<string, unknown>): ReproPlan {

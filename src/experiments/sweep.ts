@@ -3,7 +3,8 @@ import type { Fidelity, FidelityMode, Via } from '../runtime/copy.js';
 import { overridesOn, resolveParamPath, type Override } from '../topology/params.js';
 import type { Topology } from '../topology/schema.js';
 import { CHART_CONFIG } from './charts.js';
-import { fidelityLine, summarizeFidelity, tagOf, type FidelitySummary } from './fidelity.js';
+import { fidelityLine, granularityLine, summarizeFidelity, tagOf, type FidelitySummary } from './fidelity.js';
+import { DEFAULT_BURST_BYTES, granularityInfo, type Granularity, type GranularityInfo } from '../runtime/moves.js';
 import type { JobResult, Job } from './jobs.js';
 import { runJobs, type PoolOptions } from './pool.js';
 import { withParam, type SweepParam } from './sweep-params.js';
@@ -30,6 +31,7 @@ export interface SweepResult {
   overrides: Override[];
   /** Over every point. */
   fidelity: FidelitySummary;
+  granularity: GranularityInfo;
   params: { name: string; values: number[] }[];
   rows: SweepRow[];
 }
@@ -47,6 +49,8 @@ export interface SweepOptions {
   threads?: number;
   /** runCopy's default ('fast') when absent. */
   fidelity?: FidelityMode;
+  /** 'tlp' when absent; burst runs every point at burst granularity (DEFAULT_BURST_BYTES) and full fidelity. */
+  granularity?: Granularity;
   onStart?: PoolOptions['onStart'];
   onDone?: PoolOptions['onDone'];
 }
@@ -64,7 +68,7 @@ function sweepPoints(o: SweepPlan): { t: Topology; params: Record<string, number
 /** The sweep's jobs, one per point, in canonical order. */
 export function sweepJobs(o: SweepPlan): Job[] {
   const label = (params: Record<string, number>) => Object.entries(params).map(([k, v]) => `${k}=${v}`).join(' ');
-  return sweepPoints(o).map((c) => ({ topology: c.t, via: o.via, depth: c.t.copy.depth, sizeBytes: o.sizeBytes, seed: o.seed, fidelity: o.fidelity, label: label(c.params) }));
+  return sweepPoints(o).map((c) => ({ topology: c.t, via: o.via, depth: c.t.copy.depth, sizeBytes: o.sizeBytes, seed: o.seed, fidelity: o.fidelity, granularity: o.granularity, label: label(c.params) }));
 }
 
 export async function sweep(o: SweepOptions): Promise<SweepResult> {
@@ -81,6 +85,7 @@ export function assembleSweep(o: SweepPlan, results: JobResult[]): SweepResult {
     metric: o.metric,
     overrides: o.overrides ?? [],
     fidelity: summarizeFidelity(results.map((x) => x.fidelity)),
+    granularity: granularityInfo(o.granularity === 'burst' ? DEFAULT_BURST_BYTES : 0),
     params: o.params.map((p) => ({ name: p.name, values: p.values })),
     rows: sweepPoints(o).map((c, i) => ({ params: c.params, value: results[i][o.metric], limit: results[i].limit.explanation, fidelity: results[i].fidelity })),
   };
@@ -92,7 +97,7 @@ export function sweepTable(r: SweepResult): string {
   const rows = r.rows.map((row) => [...names.map((n) => String(row.params[n])), r.metric === 'simulatedSeconds' ? row.value.toFixed(6) : Number.isInteger(row.value) ? String(row.value) : row.value.toFixed(1), tagOf(row.fidelity), row.limit]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i].length)));
   const lines = [head, ...rows].map((cells) => cells.map((c, i) => (i < cells.length - 1 ? c.padEnd(widths[i]) : c)).join('  '));
-  return [fidelityLine(r.fidelity), ...overridesLines(r), ...lines].join('\n');
+  return [fidelityLine(r.fidelity), ...(r.granularity?.mode === 'burst' ? [granularityLine(r.granularity)] : []), ...overridesLines(r), ...lines].join('\n');
 }
 
 /** "overrides: --set a=1, --set b=2" when there are any, noting those a swept parameter supersedes. */

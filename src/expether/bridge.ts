@@ -7,6 +7,7 @@ import { Frame } from '../ethernet/frame.js';
 import type { EthPort, FrameReceiver } from '../ethernet/port.js';
 import type { PciePort, TlpReceiver } from '../pcie/link.js';
 import { CPL_STATUS, digestTlp, Tlp } from '../pcie/tlp.js';
+import { constituent, encodedParts, sliceBurst } from '../pcie/burst.js';
 import { encodedLength } from '../pcie/tlp-codec.js';
 import { EXPETHER_ETHERTYPE, EXPETHER_HEADER_BYTES, ExpEtherPdu, type NakRange, type PortRoute } from './pdu.js';
 import { ReliableReceiver, ReliableSender, type ReliableParams } from './reliable.js';
@@ -59,12 +60,21 @@ export class Peer {
   ackTimeout: Callback = () => {};
   retransmitTimeout: Callback = () => {};
   nakTimeout: Callback = () => {};
+  /**
+   * Burst granularity's window timeline (bridge.ts "Bursts"): when the ACK covering each of the last
+   * `windowFrames` sequence numbers arrived (slot seq % window), through `ackedThrough`; and the due
+   * time of the ACK delay timer as bursts computed it (-1: none).
+   */
+  readonly ackAtPs: Float64Array;
+  ackedThrough = -1;
+  ackDuePs = -1;
   constructor(
     readonly mac: number,
     windowFrames: number,
   ) {
     this.sender = new ReliableSender(windowFrames);
     this.receiver = new ReliableReceiver(windowFrames);
+    this.ackAtPs = new Float64Array(windowFrames);
   }
 }
 
@@ -199,6 +209,8 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     const r = peer.receiver;
     peer.ackTimeout = () => {
       r.ackTimerArmed = false;
+      if (peer.ackDuePs > this.scheduler.now()) return this.armAckTimer(peer); // a burst moved it later
+      peer.ackDuePs = -1;
       if (r.unackedCount > 0) this.sendAck(peer);
     };
     peer.retransmitTimeout = () => this.retransmitCheck(peer);
@@ -239,6 +251,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     if (d.to === 'peer') {
       const mac = d.mac;
       const out = d.tlp;
+      if (out.readyPs !== null) return this.receiveBurst(mac, out, port);
       if (this.ingressTlp.length === 0 && this.trySend(mac, out)) {
         port.release(tlp);
         return;
@@ -292,11 +305,26 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
   }
 
   private drainEgress(): void {
-    while (this.egressTlp.length > 0 && this.pcie.send(this.egressTlp.peek()!)) {
+    for (;;) {
+      const head = this.egressTlp.peek();
+      if (head === undefined) return;
+      const left = head.readyPs; // a burst's arrival times here (sending replaces them with the link's)
+      const taken = this.pcie.offer(head);
+      if (taken === 0) return;
+      if (taken < head.count) {
+        // Per-TLP's transmit queue took only these: the rest waits here, unacknowledged.
+        const peer = this.egressPeer.peek()!;
+        const seq = this.egressSeq.peek()!;
+        this.egressTlp.setHead(sliceBurst(head, taken, head.count));
+        this.egressSeq.setHead(seq + taken);
+        if (peer && left !== null) this.deliveredBurst(peer, seq, taken, left);
+        return;
+      }
       if (this.egressTlp.shift()!.kind === 'MRd') this.countRead(-1);
       const peer = this.egressPeer.shift()!;
       const seq = this.egressSeq.shift()!;
-      if (peer) this.delivered(peer, seq);
+      if (peer && left !== null) this.deliveredBurst(peer, seq, head.count, left);
+      else if (peer) this.delivered(peer, seq);
     }
   }
 
@@ -365,7 +393,10 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
 
   private drainIngress(): void {
     while (this.ingressTlp.length > 0) {
-      if (!this.trySend(this.ingressMac.peek()!, this.ingressTlp.peek()!)) return;
+      const head = this.ingressTlp.peek()!;
+      if (head.readyPs !== null) {
+        if (!this.drainBurst(head)) return;
+      } else if (!this.trySend(this.ingressMac.peek()!, head)) return;
       if (this.ingressTlp.shift()!.kind === 'MRd') this.countRead(-1);
       this.ingressMac.shift();
       const original = this.ingressOriginal.shift();
@@ -446,8 +477,10 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     if (frame.dst !== this.mac) return; // flooded within the group: for another bridge
     const peer = this.peer(frame.src);
     if (!peer) return; // not a member of this bridge's group
+    if (frame.readyPs !== null) this.burstAckTimes(peer, pdu, frame.readyPs);
     if (pdu.ack >= 0) this.acknowledged(peer, pdu.ack);
     if (pdu.kind === 'ack') return;
+    if (frame.parts !== null) return this.receiveBurstFrame(peer, pdu, frame.readyPs!);
     if (pdu.kind === 'nak') {
       // Selective repeat: resend exactly the frames the NAK names that are still unacknowledged.
       this.counters.naksReceived++;
@@ -484,6 +517,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
 
   /** A cumulative ACK from `peer` (piggybacked or bare): frees its window and reports a timed round trip. */
   private acknowledged(peer: Peer, ack: number): void {
+    this.recordAckTimes(peer, ack, this.scheduler.now());
     const s = peer.sender;
     if (s.timedSeq >= 0 && ack >= s.timedSeq) {
       s.timedSeq = -1;
@@ -566,5 +600,177 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
   protected sendToPeer(mac: number, tlp: Tlp): void {
     if (this.ingressTlp.length === 0 && this.trySend(mac, tlp)) return;
     this.queueIngress(tlp, null, mac);
+  }
+
+  // ---- Bursts (burst granularity; docs/architecture.md "Two granularities") -----------------------
+  //
+  // A burst from PCIe goes out as consecutive frames, one per constituent, as far as its peer's window
+  // allows (the rest waits at the head of the ingress queue, holding its credits); frame i starts no
+  // earlier than its constituent was ready here and than the ACK that opened its window slot arrived
+  // (`Peer.ackAtPs`). A burst of frames from Ethernet goes to PCIe as one burst, and its ACKs are
+  // made per frame at the time each left toward PCIe (every `ackEveryFrames`, or `ackDelayNs` after the
+  // first unacknowledged), carried as one burst of bare ACK frames. Bursts need a lossless fabric.
+
+  /** Notes when the ACKs up to `ack` arrived (the window timeline bursts are sent against). */
+  private recordAckTimes(peer: Peer, ack: number, atPs: number): void {
+    const w = peer.ackAtPs.length;
+    let s = peer.ackedThrough + 1;
+    if (ack - s >= w) s = ack - w + 1; // older slots are overwritten anyway
+    for (; s <= ack; s++) peer.ackAtPs[s % w] = atPs;
+    if (ack > peer.ackedThrough) peer.ackedThrough = ack;
+  }
+
+  /** The ACK times a burst frame brings: each bare ACK's at its own arrival, a piggybacked one at the first frame's. */
+  private burstAckTimes(peer: Peer, pdu: ExpEtherPdu, arrivals: Float64Array): void {
+    const acks = pdu.burstAcks;
+    if (acks) for (let j = 0; j < acks.length; j++) this.recordAckTimes(peer, acks[j], arrivals[j]);
+    else if (pdu.ack >= 0) this.recordAckTimes(peer, pdu.ack, arrivals[0]);
+  }
+
+  /** A burst from PCIe: what the window takes goes now, the rest waits (holding its credits). */
+  private receiveBurst(mac: number, tlp: Tlp, port: PciePort): void {
+    if (this.ingressTlp.length === 0) {
+      const sent = this.sendBurst(mac, tlp);
+      if (sent === tlp.count) {
+        port.release(tlp);
+        return;
+      }
+      if (sent > 0) {
+        port.release(sliceBurst(tlp, 0, sent));
+        tlp = sliceBurst(tlp, sent, tlp.count);
+      }
+    }
+    this.queueIngress(tlp, tlp, mac);
+  }
+
+  /** The burst at the head of the ingress queue: sends what the window takes; true when all of it went. */
+  private drainBurst(head: Tlp): boolean {
+    const sent = this.sendBurst(this.ingressMac.peek()!, head);
+    if (sent === head.count) return true;
+    if (sent > 0) {
+      const original = this.ingressOriginal.peek();
+      if (original) this.pcie.release(sliceBurst(head, 0, sent));
+      const rest = sliceBurst(head, sent, head.count);
+      this.ingressTlp.setHead(rest);
+      this.ingressOriginal.setHead(original ? rest : null);
+    }
+    return false;
+  }
+
+  /** Sends the first constituents of `tlp` that the window and the Ethernet buffer take, as one burst of frames; returns how many. */
+  private sendBurst(mac: number, tlp: Tlp): number {
+    const peer = this.peer(mac);
+    if (!peer) throw new Error(`bridge ${this.name}: no peer ${mac.toString(16)}`);
+    const s = peer.sender;
+    const w = s.windowFrames;
+    const free = w - s.inFlight();
+    if (free <= 0) {
+      this.waiting(1, 0);
+      return 0;
+    }
+    const lengths = encodedParts(tlp, new Float64Array(tlp.count));
+    if (!this.eth.hasRoom(EXPETHER_HEADER_BYTES + lengths[0], this.latencyPs)) {
+      this.waiting(0, 1);
+      return 0;
+    }
+    const k = Math.min(free, tlp.count);
+    const piece = k === tlp.count ? tlp : sliceBurst(tlp, 0, k);
+    const now = this.scheduler.now();
+    const ready = piece.readyPs;
+    const starts = new Float64Array(k);
+    const parts = new Uint16Array(k);
+    let total = 0;
+    let first = -1;
+    for (let i = 0; i < k; i++) {
+      // Each frame is tracked as the TLP per-TLP would have sent (what a retransmission resends).
+      const one = new ExpEtherPdu('tlp', -1, -1, constituent(piece, i), null);
+      s.track(one, now);
+      if (first < 0) first = one.seq;
+      const slot = one.seq >= w ? peer.ackAtPs[(one.seq - w) % w] : 0;
+      const r = ready ? ready[i] : now;
+      starts[i] = r > slot ? r : slot;
+      parts[i] = EXPETHER_HEADER_BYTES + lengths[i];
+      total += parts[i];
+    }
+    this.counters.tlpsToEthernet += k;
+    this.counters.framesSent += k;
+    const pdu = new ExpEtherPdu('tlp', first, peer.receiver.cumulativeAck(), piece, null);
+    peer.receiver.unackedCount = 0;
+    const frame = new Frame(peer.mac, this.mac, this.groupId, EXPETHER_ETHERTYPE, pdu, total, parts);
+    frame.readyPs = starts;
+    this.eth.send(frame, this.latencyPs);
+    this.armRetransmit(peer);
+    return k;
+  }
+
+  /** A burst of frames from a peer: in order (a lossless fabric), on to PCIe as one burst. */
+  private receiveBurstFrame(peer: Peer, pdu: ExpEtherPdu, arrivals: Float64Array): void {
+    const r = peer.receiver;
+    if (r.classify(pdu.seq) !== 'next') throw new Error(`bridge ${this.name}: a burst of frames out of order (burst granularity needs a lossless fabric)`);
+    const tlp = pdu.tlp!;
+    for (let i = 0; i < tlp.count; i++) r.acceptNext(arrivals[i]);
+    this.counters.tlpsFromEthernet += tlp.count;
+    tlp.readyPs = arrivals;
+    let rest = tlp;
+    let seq = pdu.seq;
+    if (this.egressTlp.length === 0) {
+      const taken = this.pcie.offer(tlp);
+      if (taken > 0) this.deliveredBurst(peer, seq, taken, arrivals);
+      if (taken === tlp.count) return;
+      if (taken > 0) {
+        rest = sliceBurst(tlp, taken, tlp.count);
+        seq += taken;
+      }
+    }
+    this.egressTlp.push(rest);
+    this.egressPeer.push(peer);
+    this.egressSeq.push(seq);
+  }
+
+  /**
+   * Frames first..first+n-1 left toward PCIe at `left[i]` (not before now if they waited here): their
+   * ACKs, per frame as `delivered` makes them, go out as one burst of bare ACK frames.
+   */
+  private deliveredBurst(peer: Peer, first: number, n: number, left: Float64Array): void {
+    const r = peer.receiver;
+    const now = this.scheduler.now();
+    const every = this.params.ackEveryFrames;
+    const times: number[] = [];
+    const values: number[] = [];
+    let due = r.unackedCount > 0 ? peer.ackDuePs : -1; // an ACK sent since (piggybacked, bare) restarted it
+    for (let i = 0; i < n; i++) {
+      const at = left[i] > now ? left[i] : now;
+      if (due >= 0 && due <= at && r.unackedCount > 0) {
+        times.push(due);
+        values.push(r.delivered);
+        r.unackedCount = 0;
+        due = -1;
+      }
+      r.delivered = first + i;
+      r.unackedCount++;
+      if (r.unackedCount >= every) {
+        times.push(at);
+        values.push(first + i);
+        r.unackedCount = 0;
+        due = -1;
+      } else if (due < 0) due = at + this.ackDelayPs;
+    }
+    peer.ackDuePs = r.unackedCount > 0 ? due : -1;
+    if (peer.ackDuePs >= 0 && !r.ackTimerArmed) this.armAckTimer(peer);
+    if (times.length === 0) return;
+    const pdu = new ExpEtherPdu('ack', -1, values[values.length - 1], null, null);
+    pdu.burstAcks = Float64Array.from(values);
+    const bytes = pdu.payloadBytes();
+    this.counters.acksSent += times.length;
+    const frame = new Frame(peer.mac, this.mac, this.groupId, EXPETHER_ETHERTYPE, pdu, bytes * times.length, new Uint16Array(times.length).fill(bytes));
+    frame.readyPs = Float64Array.from(times);
+    this.eth.send(frame, this.latencyPs);
+  }
+
+  /** Arms the ACK delay timer for the due time bursts computed. */
+  private armAckTimer(peer: Peer): void {
+    peer.receiver.ackTimerArmed = true;
+    const now = this.scheduler.now();
+    this.scheduler.schedule(peer.ackDuePs > now ? peer.ackDuePs - now : 0, peer.ackTimeout);
   }
 }

@@ -48,6 +48,11 @@ export class ExpEtherPdu {
     /** A NAK's missing range (kind 'nak' only; like an ack it has no sequence number of its own). */
     readonly nak: NakRange | null = null,
   ) {}
+  /**
+   * Burst granularity: a burst of bare ACKs (frame `parts`) carries each one's cumulative value here,
+   * oldest first (`ack` is the last); a burst of TLP frames has `seq` its first frame's and a burst `tlp`.
+   */
+  burstAcks: Float64Array | null = null;
 
   payloadBytes(): number {
     if (this.tlp) return EXPETHER_HEADER_BYTES + encodedLength(this.tlp);

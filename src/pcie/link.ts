@@ -4,6 +4,7 @@ import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
 import type { StateDigest } from '../core/digest.js';
 import { Tlp, digestTlp, headerBytes, type TlpKind } from './tlp.js';
+import { isBurst, partBytes, partHeaderBytes, sliceBurst } from './burst.js';
 import {
   ackIntervalBytes,
   DLLP_BYTES,
@@ -87,9 +88,18 @@ class Direction {
   readonly pendingRelease = new Float64Array(6);
   /** Credits carried by the UpdateFC in flight toward this direction's transmitter. */
   private readonly returning = new Float64Array(6);
+  /**
+   * Burst granularity only: credits a burst's release returned, per class, in the tranches per-TLP's
+   * quarter-batched UpdateFCs would have returned them, each with when it would have reached this
+   * transmitter (a burst's constituents are released together at its end; per-TLP's one by one as
+   * they arrived). A queued burst that takes them may start that early. Empty in per-TLP runs.
+   */
+  private readonly earlyCredits: { h: number; at: number }[][] = [[], [], []];
   private updateInFlight = false;
   /** TLPs waiting for credits, per class, with the order they were queued in (for the oldest-first drain). */
   readonly queues: Ring<Tlp>[] = [new Ring(), new Ring(), new Ring()];
+  /** TLPs in each class's queue, counting a burst's constituents (what `txQueueTlps` bounds). */
+  private readonly queuedTlps = [0, 0, 0];
   private readonly queueSeqs: Ring<number>[] = [new Ring(), new Ring(), new Ring()];
   private queueSeq = 0;
   /** TLPs on the wire and their wire bytes, oldest first. */
@@ -119,7 +129,37 @@ class Direction {
 
   canQueue(kind: TlpKind): boolean {
     const c = classIndex(kind);
-    return this.queues[c].length < this.link.params.txQueueTlps;
+    return this.queuedTlps[c] < this.link.params.txQueueTlps;
+  }
+
+  /**
+   * Takes the first constituents of `tlp` that per-TLP would have taken: those the credits cover (if
+   * it may go now), then as many as the class's transmit queue has room for. Returns how many; the
+   * rest (`sliceBurst(tlp, taken, tlp.count)`) stays the caller's. A plain TLP is `send`.
+   */
+  offer(tlp: Tlp): number {
+    if (tlp.count === 1) return this.send(tlp) ? 1 : 0;
+    const c = classIndex(tlp.kind);
+    const room = this.link.params.txQueueTlps - this.queuedTlps[c];
+    const mayGoNow = this.queues[c].length === 0 && (c === 0 || this.queues[0].length === 0);
+    const credited = mayGoNow ? this.creditedPrefix(tlp, c) : 0;
+    const take = Math.min(tlp.count, credited + (room > 0 ? room : 0));
+    if (take < tlp.count) this.wantReady = true; // the rest was refused: the owner hears when there is room again
+    if (take === 0) return 0;
+    return this.send(take === tlp.count ? tlp : sliceBurst(tlp, 0, take)) ? take : 0;
+  }
+
+  /** How many of a burst's first constituents the class's credits cover now. */
+  private creditedPrefix(tlp: Tlp, c: number): number {
+    let h = this.credits[2 * c];
+    let d = this.credits[2 * c + 1];
+    let k = 0;
+    while (k < tlp.count && h >= 1 && d >= partBytes(tlp, k)) {
+      h -= 1;
+      d -= partBytes(tlp, k);
+      k++;
+    }
+    return k;
   }
 
   send(tlp: Tlp): boolean {
@@ -128,28 +168,47 @@ class Direction {
     const q = this.queues[c];
     // Posted requests may pass everything; others must not pass an older posted request (PCIe ordering).
     const mayGoNow = q.length === 0 && (c === 0 || this.queues[0].length === 0);
-    if (mayGoNow && this.hasCredits(c, dataBytes)) {
-      this.transmit(tlp, c, dataBytes);
+    if (mayGoNow && this.hasCredits(c, tlp.parts ? tlp.parts[0] : dataBytes)) {
+      // A burst goes as far as its credits do, as per-TLP's would; the rest waits in the queue.
+      const k = tlp.count > 1 ? this.creditedPrefix(tlp, c) : 1;
+      if (k === tlp.count) {
+        this.transmit(tlp, c, dataBytes);
+        return true;
+      }
+      const head = sliceBurst(tlp, 0, k);
+      this.transmit(head, c, head.data ? head.data.length : 0);
+      this.enqueue(sliceBurst(tlp, k, tlp.count), c);
       return true;
     }
-    if (q.length >= this.link.params.txQueueTlps) {
+    if (this.queuedTlps[c] >= this.link.params.txQueueTlps) {
       this.wantReady = true;
       return false;
     }
+    this.enqueue(tlp, c);
+    return true;
+  }
+
+  /** Puts a TLP (or a burst, counting its constituents) in its class's transmit queue to wait for credits. */
+  private enqueue(tlp: Tlp, c: number): void {
+    const q = this.queues[c];
+    // A burst that waits keeps the time it was handed over: its constituents were ready then.
+    if (tlp.count > 1 && tlp.readyPs === null) tlp.readyPs = new Float64Array(tlp.count).fill(this.link.scheduler.now());
     this.counters.creditStalls++;
     q.push(tlp);
+    this.queuedTlps[c] += tlp.count;
     this.queueSeqs[c].push(this.queueSeq++);
     this.creditWait.set(1);
-    if (c === 1) this.readsQueued.set(q.length);
+    if (c === 1) this.readsQueued.set(this.queuedTlps[1]);
     this.reverse.flushCreditsFor(this);
-    return true;
   }
 
   private hasCredits(c: number, dataBytes: number): boolean {
     return this.credits[2 * c] >= 1 && this.credits[2 * c + 1] >= dataBytes;
   }
 
-  private transmit(tlp: Tlp, c: number, dataBytes: number): void {
+  /** Commits a TLP to the wire; a burst's constituents start no earlier than `notBeforePs` (when its credits came). */
+  private transmit(tlp: Tlp, c: number, dataBytes: number, notBeforePs: number | Float64Array = -Infinity): void {
+    if (isBurst(tlp)) return this.transmitBurst(tlp, c, dataBytes, notBeforePs);
     this.credits[2 * c] -= 1;
     this.credits[2 * c + 1] -= dataBytes;
     const sched = this.link.scheduler;
@@ -187,10 +246,81 @@ class Direction {
     this.inFlightWire.push(wire);
   }
 
+  /**
+   * A burst: its constituents, served one after another exactly as per-TLP serves a flow that has the
+   * wire to itself (start = max(ready, busyUntil), possibly before now: serialization is analytic),
+   * in one event at the last one's arrival, none before `notBeforePs` (a burst that waited in the
+   * queue starts when its credits came). Its credits cover it: `send`, `offer` and `drain` chop a
+   * burst where the credits run out, as per-TLP's constituents would stop there.
+   */
+  private transmitBurst(tlp: Tlp, c: number, dataBytes: number, notBeforePs: number | Float64Array): void {
+    const n = tlp.count;
+    this.credits[2 * c] -= n;
+    this.credits[2 * c + 1] -= dataBytes;
+    const sched = this.link.scheduler;
+    const now = sched.now();
+    const ready = tlp.readyPs;
+    const arrivals = new Float64Array(n);
+    const k = this.counters;
+    let busy = this.busyUntilPs;
+    let off = 0;
+    let wireTotal = 0;
+    for (let i = 0; i < n; i++) {
+      const bytes = partBytes(tlp, i);
+      const wire = partHeaderBytes(tlp, off) + bytes + TLP_FRAMING_BYTES;
+      const r0 = ready ? ready[i] : now;
+      const nb = typeof notBeforePs === 'number' ? notBeforePs : notBeforePs[i];
+      const r = r0 > nb ? r0 : nb;
+      const start = busy > r ? busy : r;
+      const dur = Math.ceil(wire * this.link.psPerByte);
+      busy = start + dur;
+      arrivals[i] = busy + this.link.latencyPs;
+      wireTotal += wire;
+      k.busyPs += dur;
+      off += bytes;
+    }
+    this.busyUntilPs = busy;
+    k.tlps += n;
+    k.payloadBytes += dataBytes;
+    k.wireBytes += wireTotal;
+    if (tlp.kind === 'MWr') {
+      k.MWr += n;
+      k.MWrPayloadBytes += dataBytes;
+    } else if (tlp.kind === 'CplD') {
+      k.CplD += n;
+      k.CplDPayloadBytes += dataBytes;
+    } else if (tlp.kind === 'MRd') k.MRd += n;
+    else if (tlp.kind === 'Cpl') k.Cpl += n;
+    else k.Cfg += n;
+    const last = arrivals[n - 1];
+    sched.schedule(last > now ? last - now : 0, this.arriveNext);
+    tlp.readyPs = arrivals;
+    this.inFlight.push(tlp);
+    this.inFlightWire.push(wireTotal);
+  }
+
+  /** A burst arrived whole: the receiver's ACK DLLPs go out per constituent, at each one's arrival. */
+  private arriveBurst(tlp: Tlp): void {
+    const arrivals = tlp.readyPs!;
+    const interval = this.link.ackIntervalBytes;
+    let off = 0;
+    for (let i = 0; i < tlp.count; i++) {
+      const bytes = partBytes(tlp, i);
+      this.rxBytesSinceAck += partHeaderBytes(tlp, off) + bytes + TLP_FRAMING_BYTES;
+      off += bytes;
+      if (this.rxBytesSinceAck >= interval) {
+        this.rxBytesSinceAck -= interval;
+        this.reverse.sendDllp(arrivals[i]);
+      }
+    }
+    this.to.deliver(tlp);
+  }
+
   /** The arrival event of the oldest TLP on the wire. */
   private readonly arriveNext = (): void => {
     const tlp = this.inFlight.shift()!;
     const wire = this.inFlightWire.shift()!;
+    if (tlp.readyPs !== null) return this.arriveBurst(tlp);
     // The receiver acknowledges TLP traffic with ACK DLLPs in the reverse direction.
     this.rxBytesSinceAck += wire;
     if (this.rxBytesSinceAck >= this.link.ackIntervalBytes) {
@@ -201,9 +331,8 @@ class Direction {
   };
 
   /** Occupies the wire with one DLLP (ACK or UpdateFC), after whatever is already committed. */
-  sendDllp(): void {
-    const now = this.link.scheduler.now();
-    const start = this.busyUntilPs > now ? this.busyUntilPs : now;
+  sendDllp(atPs = this.link.scheduler.now()): void {
+    const start = this.busyUntilPs > atPs ? this.busyUntilPs : atPs;
     const dur = Math.ceil(DLLP_BYTES * this.link.psPerByte);
     this.busyUntilPs = start + dur;
     this.counters.dllps++;
@@ -211,14 +340,65 @@ class Direction {
     this.counters.busyPs += dur;
   }
 
+  /**
+   * When the credits for the next `k` constituents of class c came, for a queued burst committed now:
+   * from the early tranches a burst's release left (earlyCredits), else now.
+   */
+  private creditTimes(c: number, k: number): Float64Array {
+    const now = this.link.scheduler.now();
+    const out = new Float64Array(k).fill(now);
+    const early = this.earlyCredits[c];
+    for (let i = 0; i < k && early.length > 0; i++) {
+      const t = early[0];
+      out[i] = t.at < now ? t.at : now;
+      if (--t.h <= 0) early.shift();
+    }
+    return out;
+  }
+
+  /** A burst's release: the tranches of its credits per-TLP would have returned before the whole burst was released (earlyCredits). */
+  private noteEarlyCredits(tlp: Tlp, c: number): void {
+    const arrivals = tlp.readyPs;
+    if (arrivals === null || arrivals.length !== tlp.count || this.queues[c].length === 0) return;
+    const now = this.link.scheduler.now();
+    const lag = Math.max(0, now - arrivals[tlp.count - 1]); // the receiver's own delay, as for the last constituent
+    const loop = Math.ceil(DLLP_BYTES * this.link.psPerByte) + this.link.latencyPs;
+    const quarter = this.link.releaseBatchHeaders;
+    let pending = this.pendingRelease[2 * c];
+    let h = 0;
+    for (let i = 0; i < tlp.count; i++) {
+      h++;
+      if (pending + h >= quarter) {
+        this.earlyCredits[c].push({ h, at: arrivals[i] + lag + loop });
+        pending = 0;
+        h = 0;
+      }
+    }
+  }
+
   /** The receiver (the port this direction delivers to) freed a TLP's buffer space. */
   release(tlp: Tlp): void {
     const c = classIndex(tlp.kind);
-    this.pendingRelease[2 * c] += 1;
+    if (tlp.count > 1) {
+      this.releaseBurstUpdates(c, tlp.count);
+      this.noteEarlyCredits(tlp, c);
+    }
+    this.pendingRelease[2 * c] += tlp.count;
     this.pendingRelease[2 * c + 1] += tlp.data ? tlp.data.length : 0;
     // Batch UpdateFC DLLPs: return credits when a quarter of a class's headers is pending or the sender waits.
     const quarter = this.link.releaseBatchHeaders;
     if (this.pendingRelease[2 * c] >= quarter || this.queues[c].length > 0 || this.queues[0].length > 0) this.reverse.flushCreditsFor(this);
+  }
+
+  /**
+   * A burst's release is one UpdateFC where per-TLP releases its constituents one by one, returning
+   * credits every quarter of the headers: the UpdateFC DLLPs per-TLP would have sent before the last
+   * occupy the reverse wire here (counted and timed; the credits travel in the one that follows).
+   */
+  private releaseBurstUpdates(c: number, count: number): void {
+    const quarter = this.link.releaseBatchHeaders;
+    const extra = Math.floor((this.pendingRelease[2 * c] + count) / quarter) - 1;
+    for (let i = 0; i < extra; i++) this.reverse.sendDllp();
   }
 
   /** Sends an UpdateFC from `dir`'s receiver back to its transmitter (called on the reverse direction, so dir.reverse === this). */
@@ -257,7 +437,7 @@ class Direction {
         const q = queues[c];
         if (q.length === 0) continue;
         const head = q.peek()!;
-        if (!this.hasCredits(c, head.data ? head.data.length : 0)) continue;
+        if (!this.hasCredits(c, head.parts ? head.parts[0] : head.data ? head.data.length : 0)) continue;
         const s = seqs[c].peek()!;
         if (c !== 0 && queues[0].length > 0 && seqs[0].peek()! < s) continue;
         if (s < bestSeq) {
@@ -266,21 +446,35 @@ class Direction {
         }
       }
       if (best < 0) break;
-      const tlp = queues[best].shift()!;
-      seqs[best].shift();
-      if (best === 1) this.readsQueued.set(queues[1].length);
-      this.transmit(tlp, best, tlp.data ? tlp.data.length : 0);
+      const head = queues[best].peek()!;
+      const k = head.count > 1 ? this.creditedPrefix(head, best) : 1;
+      let tlp = head;
+      if (k < head.count) {
+        // As far as the credits go; the rest stays at the head of the queue.
+        tlp = sliceBurst(head, 0, k);
+        queues[best].setHead(sliceBurst(head, k, head.count));
+      } else {
+        queues[best].shift();
+        seqs[best].shift();
+      }
+      this.queuedTlps[best] -= k;
+      if (best === 1) this.readsQueued.set(this.queuedTlps[1]);
+      this.transmit(tlp, best, tlp.data ? tlp.data.length : 0, isBurst(tlp) ? this.creditTimes(best, k) : this.link.scheduler.now());
     }
-    if (this.queued() === 0) this.creditWait.set(0);
+    if (this.queued() === 0) {
+      this.creditWait.set(0);
+      for (let c = 0; c < 3; c++) this.earlyCredits[c].length = 0; // credits returned while nobody waited hold no time
+    }
     const limit = this.link.params.txQueueTlps;
-    if (this.wantReady && queues[0].length < limit && queues[1].length < limit && queues[2].length < limit) {
+    const n = this.queuedTlps;
+    if (this.wantReady && n[0] < limit && n[1] < limit && n[2] < limit) {
       this.wantReady = false;
       this.from.ready();
     }
   }
 
   queued(): number {
-    return this.queues[0].length + this.queues[1].length + this.queues[2].length;
+    return this.queuedTlps[0] + this.queuedTlps[1] + this.queuedTlps[2];
   }
 
   /**
@@ -327,6 +521,11 @@ export class PciePort {
   /** Set by the link: this end's transmit direction and its receive direction. */
   tx!: Direction;
   rx!: Direction;
+  /**
+   * Burst granularity of the run (pcie/burst.ts), set by the builder: what a DMA engine, root complex
+   * or endpoint core on this port may send as one burst, bytes (0: one TLP at a time). Devices never read it.
+   */
+  burstBytes = 0;
 
   constructor(readonly name: string) {}
 
@@ -337,6 +536,11 @@ export class PciePort {
   /** Queues a TLP for transmission; false when the class's transmit queue is full (wait for portReady). */
   send(tlp: Tlp): boolean {
     return this.tx.send(tlp);
+  }
+
+  /** Queues the first constituents of a burst that per-TLP would have queued; returns how many (Direction.offer). */
+  offer(tlp: Tlp): number {
+    return this.tx.offer(tlp);
   }
 
   canSend(kind: TlpKind): boolean {

@@ -32,8 +32,16 @@ export class Tlp {
   /** Config requests: target bus/device/function and DW-aligned register byte offset (0..4092). */
   targetId = 0;
   register = 0;
-  /** Payload for MWr, CplD, CfgWr: exactly lengthDw * 4 bytes. */
+  /** Payload for MWr, CplD, CfgWr: exactly lengthDw * 4 bytes (a burst's: all its constituents', contiguous). */
   data: Uint8Array | null = null;
+  /**
+   * Burst granularity (pcie/burst.ts): the TLPs this object stands for, back to back (1: a plain TLP;
+   * the header fields then describe the first constituent), the payload bytes of each (null: one TLP),
+   * and when each is wholly available at its current holder, ps (null: all at the time it is handed over).
+   */
+  count = 1;
+  parts: Uint16Array | null = null;
+  readyPs: Float64Array | null = null;
 
   static memWrite(requesterId: number, address: number, data: Uint8Array, tag = 0): Tlp {
     const t = new Tlp();

@@ -1,5 +1,5 @@
 import type { Fidelity } from './fast/fast-forward.js';
-import { runMoves, type LinkPayload, type MovePair, type MoveResult, type MovesRequest, type MovesResult } from './moves.js';
+import { runMoves, type GranularityInfo, type LinkPayload, type MovePair, type MoveResult, type MovesRequest, type MovesResult } from './moves.js';
 
 export { bytesEqual, runMoves, validateCopy, type FidelityMode, type LinkPayload, type MovePair, type MoveResult, type MovesRequest, type MovesResult, type Via } from './moves.js';
 export type { Fidelity } from './fast/fast-forward.js';
@@ -31,6 +31,8 @@ export interface CopyResult {
   fidelity: Fidelity;
   /** Which device sits in each slot, by the slot's trace prefix (`box0.slot2` -> `dcbuf0`). */
   devices: Record<string, string>;
+  /** Which granularity produced it (at burst: burst size and stated error bound). */
+  granularity: GranularityInfo;
   /** What relayed the data: the DC buffer chosen (by distance, then load), or host memory. */
   relay: string;
   /** The host that ran the move, when it is not the first (`host`, the field's absence): src, dst and relay are its names. */
@@ -78,6 +80,7 @@ export function copyResultOf(r: MovesResult, m: MoveResult): CopyResult {
     trace: r.trace,
     fidelity: m.fidelity,
     devices: r.devices,
+    granularity: r.granularity,
     relay: m.relay,
     ...(m.host !== undefined ? { host: m.host } : {}),
     ...(m.chunkDonePs ? { chunkDonePs: m.chunkDonePs } : {}),

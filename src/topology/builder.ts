@@ -99,6 +99,11 @@ export interface FabricOptions<S extends Scheduler = VirtualScheduler> {
   connect?: ConnectFn;
   /** Where each SSD keeps its bytes (live mode: a file per drive); default an in-memory SparseMemory. */
   storeFor?: (slotName: string, capacityBytes: number) => BlockStore;
+  /**
+   * Burst granularity (docs/architecture.md "Two granularities"): the largest burst the DMA engines,
+   * the root complex and the endpoint cores send, bytes (set on every PCIe port). 0 or absent: per TLP.
+   */
+  burstBytes?: number;
 }
 
 /** The default channel factory while `withConnect` runs (or as `setDefaultConnect` set it); null: `connectCable`. */
@@ -149,8 +154,11 @@ export function buildFabric(topology: Topology, options: number | FabricOptions<
   const rng = new RngFactory(opts.seed);
   const portCredits: FcCredits = t.pcie.portCredits;
   const endpointCredits: FcCredits = { ...portCredits, ...INFINITE_CPL };
-  const mkLink = (name: string, cfg: LinkConfig, upCredits: FcCredits, downCredits: FcCredits) =>
-    new PcieLink(name, scheduler, { generation: cfg.generation as PcieGeneration, lanes: cfg.lanes as PcieLanes, latencyNs: cfg.latencyNs, mpsBytes: t.pcie.mpsBytes, txQueueTlps: t.pcie.txQueueTlps }, upCredits, downCredits, trace);
+  const mkLink = (name: string, cfg: LinkConfig, upCredits: FcCredits, downCredits: FcCredits) => {
+    const link = new PcieLink(name, scheduler, { generation: cfg.generation as PcieGeneration, lanes: cfg.lanes as PcieLanes, latencyNs: cfg.latencyNs, mpsBytes: t.pcie.mpsBytes, txQueueTlps: t.pcie.txQueueTlps }, upCredits, downCredits, trace);
+    link.up.burstBytes = link.down.burstBytes = opts.burstBytes ?? 0;
+    return link;
+  };
   const bridgeParams: BridgeParams = {
     bridgeLatencyNs: t.expether.bridgeLatencyNs,
     windowFrames: t.expether.windowFrames,

@@ -2,7 +2,7 @@
  * `--fidelity full` is the per-TLP reference and must never change. The fixture holds runCopy's whole
  * result (simulated time, events, every trace counter, sha256) for three moves as computed by commit
  * 988f69e, before the fast fidelity existed; the same moves at full fidelity must reproduce it
- * exactly (the `fidelity`, `devices` and `relay` fields, added since, aside; trace counters added
+ * exactly (the `fidelity`, `granularity`, `devices` and `relay` fields, added since, aside; trace counters added
  * since are not in the fixture, every counter it holds must be equal). A deliberate model change updates the fixture
  * in the same commit and says why.
  */
@@ -35,6 +35,9 @@ for (const [i, c] of cases.entries()) {
     const chunks = (r.commands as { read: number }).read;
     assert.deepEqual(r.fidelity, { mode: 'full', exact: true, relativeError99: 0, detailedChunks: chunks, totalChunks: chunks, method: 'full: every TLP simulated' });
     delete r.fidelity;
+    // Added since: the granularity that produced it (per-TLP, the default and the reference).
+    assert.deepEqual(r.granularity, { mode: 'tlp' });
+    delete r.granularity;
     // Added since, and not model output: the names of the devices behind the counters.
     assert.deepEqual(r.devices, { 'box0.slot0': 'sda', 'box0.slot1': 'sdb', 'box0.slot2': 'dcbuf0' });
     delete r.devices;
