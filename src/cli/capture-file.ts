@@ -1,6 +1,6 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { DconnectError } from '../core/errors.js';
-import { captureConnect } from '../runtime/capture.js';
+import { captureConnect, captureFormat } from '../runtime/capture.js';
 import { pcapFileHeader, pcapRecord } from '../runtime/pcap.js';
 import { pcapngInterface, pcapngPacket, pcapngSectionHeader } from '../runtime/pcapng.js';
 import { checkOutputFile } from './output-paths.js';
@@ -21,8 +21,7 @@ export function openCapture(topology: Topology, capture: string | undefined, pca
   if (links.length === 0) throw new DconnectError('BAD_OPTION', '--capture names no link', 'dconnect links lists them, e.g. --capture host,box0.slot2');
   checkOutputFile(pcap, '--pcap');
   // pcapng names each cable (one interface each); classic pcap has no interfaces, so it takes one cable.
-  const ng = /\.pcapng$/i.test(pcap);
-  if (!ng && links.length > 1) throw new DconnectError('BAD_OPTION', `--pcap '${pcap}': a capture of ${links.length} cables needs pcapng, which says which cable each frame was on`, `name the file ${pcap.replace(/\.pcap$/i, '')}.pcapng`);
+  const ng = captureFormat(pcap, links) === 'pcapng';
   let frames = 0;
   const perLink = new Map(links.map((l) => [l, 0]));
   let pending: Uint8Array[] = [];

@@ -4,6 +4,7 @@
  */
 import { DconnectError } from '../core/errors.js';
 import { formatBytes, formatSizeExact } from '../core/units.js';
+import { captureFormat } from '../runtime/capture.js';
 import { isDriveFault, parseFault, parseMediaError, parseStoreFault } from '../runtime/faults.js';
 import type { Topology } from '../topology/schema.js';
 import { runBoxNode } from '../live/box-node.js';
@@ -290,7 +291,11 @@ const POLL_MS = 200;
 /** Submits a copy (or resumes a job) and follows it to the end: a progress bar on a terminal, plain lines in logs. */
 export async function liveCopyAction(req: { src: string; dst: string; srcOffset: number; dstOffset: number; lengthBytes: number; via: string; chunkBytes?: number; depth?: number; verify?: boolean; capture?: { links: string[]; name: string } } | { resume: string; verify?: boolean }, o: { state: string; json?: boolean }): Promise<void> {
   const state = new StateDir(o.state);
-  if (!('resume' in req) && req.capture) state.capturePath(req.capture.name); // a bad name is refused here, before anything is asked
+  if (!('resume' in req) && req.capture) {
+    // A bad name, or several cables into a classic pcap, is refused here, before anything is asked.
+    state.capturePath(req.capture.name);
+    captureFormat(req.capture.name, req.capture.links);
+  }
   const target = { socketPath: state.controlSocketPath };
   let job = 'resume' in req ? await controlRequest<JobView>(target, 'POST', `/jobs/${encodeURIComponent(req.resume)}/resume`, req.verify === undefined ? undefined : { verify: req.verify }) : await controlRequest<JobView>(target, 'POST', '/jobs', req, { timeoutMs: 120_000 });
   say(`job ${job.id}: ${'resume' in req ? `resumed from ${formatSizeExact(job.doneBytes)} into the range` : 'submitted'} (dconnect status${stateArg(o.state)} shows it; Ctrl-C cancels it)`);

@@ -26,6 +26,7 @@ import { boxExtents, NbdIo, type NbdExportInfo } from './nbd-backend.js';
 import { startNbdServer, type NbdBackend, type NbdServer } from './nbd-server.js';
 import { ensurePskFile } from './nbd-tls.js';
 import { JobCapture, type CaptureRoute } from './live-capture.js';
+import { captureFormat } from '../runtime/capture.js';
 import { buildNodeFabric, type CrossingCable } from './node-fabric.js';
 import { HOST_NODE, linkOwners } from './placement.js';
 import { RealtimeScheduler, type Pace } from './realtime-scheduler.js';
@@ -504,6 +505,7 @@ function captureOf(v: unknown, state: StateDir): { links: string[]; path: string
     throw new DconnectError('BAD_REQUEST', 'field capture must be { links: [names...], name: "file.pcap" } (the file is written into the state directory\'s captures/)');
   }
   const path = state.capturePath(c.name);
+  captureFormat(c.name, c.links as string[], 'capture'); // several cables need pcapng
   if (existsSync(path)) throw liveError('CONFLICT', `${path} exists: a capture never replaces a file`, `choose another --pcap name, or remove ${path}`);
   return { links: c.links as string[], path };
 }

@@ -9,49 +9,69 @@ import { closeSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { openNewPrivateFile } from './state-dir.js';
 import { controlRequest } from './control-http.js';
+import { captureFormat } from '../runtime/capture.js';
 import { pcapFileHeader, pcapRecordAt } from '../runtime/pcap.js';
+import { pcapngInterface, pcapngPacketAt, pcapngSectionHeader } from '../runtime/pcapng.js';
 
 const BUFFER_BYTES = 1 << 20;
 
+/**
+ * One node's part of a live capture: a classic pcap per captured link (`<prefix>.<link>.part`), so the
+ * merge knows which cable every frame was on (pcapng names them).
+ */
 export class LiveCapture {
   frames = 0;
-  private fd: number;
-  private pending: Uint8Array[] = [];
-  private pendingBytes = 0;
-  private readonly links: Set<string>;
+  private readonly parts = new Map<string, { fd: number; pending: Uint8Array[]; pendingBytes: number }>();
 
   constructor(
+    /** The parts' common prefix (a path in the state directory's captures/). */
     readonly path: string,
     links: string[],
   ) {
-    this.links = new Set(links);
-    this.fd = openNewPrivateFile(path); // 0600, never replacing a file or following a symlink
-    writeSync(this.fd, pcapFileHeader());
+    try {
+      for (const l of links) {
+        const fd = openNewPrivateFile(partPath(path, l)); // 0600, never replacing a file or following a symlink
+        this.parts.set(l, { fd, pending: [], pendingBytes: 0 });
+        writeSync(fd, pcapFileHeader());
+      }
+    } catch (e) {
+      this.close();
+      throw e;
+    }
   }
 
   /** The transport's tap: keeps the frames of the captured links. */
   readonly tap = (cable: string, frame: Uint8Array): void => {
-    if (!this.links.has(cable)) return;
+    const part = this.parts.get(cable);
+    if (!part) return;
     const ms = performance.timeOrigin + performance.now();
     const seconds = Math.floor(ms / 1000);
     const rec = pcapRecordAt(seconds, Math.min(999_999_999, Math.round((ms - seconds * 1000) * 1e6)), frame);
     this.frames++;
-    this.pending.push(rec);
-    this.pendingBytes += rec.length;
-    if (this.pendingBytes >= BUFFER_BYTES) this.flush();
+    part.pending.push(rec);
+    part.pendingBytes += rec.length;
+    if (part.pendingBytes >= BUFFER_BYTES) flushPart(part);
   };
 
-  private flush(): void {
-    for (const p of this.pending) writeSync(this.fd, p);
-    this.pending = [];
-    this.pendingBytes = 0;
-  }
-
   close(): { frames: number; path: string } {
-    this.flush();
-    closeSync(this.fd);
+    for (const part of this.parts.values()) {
+      flushPart(part);
+      closeSync(part.fd);
+    }
+    this.parts.clear();
     return { frames: this.frames, path: this.path };
   }
+}
+
+/** Where a node keeps one link's part of a capture. */
+function partPath(prefix: string, link: string): string {
+  return `${prefix}.${link}.part`;
+}
+
+function flushPart(part: { fd: number; pending: Uint8Array[]; pendingBytes: number }): void {
+  for (const p of part.pending) writeSync(part.fd, p);
+  part.pending = [];
+  part.pendingBytes = 0;
 }
 
 /** Where each link's frames are seen live: the host node (its crossing cables) or a box node (its own cables). */
@@ -69,19 +89,20 @@ export interface CaptureRoute {
 export class JobCapture {
   private constructor(
     private readonly path: string,
+    private readonly route: CaptureRoute,
     private readonly host: LiveCapture | null,
     private readonly boxes: { box: string; socket: string; part: string }[],
     private readonly untap: () => void,
   ) {}
 
   static async start(o: { path: string; route: CaptureRoute; setTap: (tap: ((cable: string, frame: Uint8Array) => void) | null) => void; boxSocket: (box: string) => string }): Promise<JobCapture> {
-    const host = o.route.host.length > 0 ? new LiveCapture(`${o.path}.host.part`, o.route.host) : null;
+    const host = o.route.host.length > 0 ? new LiveCapture(`${o.path}.host`, o.route.host) : null;
     if (host) o.setTap(host.tap);
     const boxes: { box: string; socket: string; part: string }[] = [];
     try {
       for (const [box, links] of o.route.boxes) {
         const socket = o.boxSocket(box);
-        const part = `${o.path}.${box}.part`;
+        const part = `${o.path}.${box}`;
         // The box writes into its own state directory's captures/ (the same folder on one machine): it is told a name.
         await controlRequest({ socketPath: socket }, 'POST', '/capture', { links, name: basename(part) }, { timeoutMs: 10_000 });
         boxes.push({ box, socket, part });
@@ -91,7 +112,7 @@ export class JobCapture {
       host?.close();
       throw e;
     }
-    return new JobCapture(o.path, host, boxes, () => o.setTap(null));
+    return new JobCapture(o.path, o.route, host, boxes, () => o.setTap(null));
   }
 
   private stopping: Promise<{ frames: number; path: string }> | null = null;
@@ -103,21 +124,22 @@ export class JobCapture {
 
   private async stopAndMerge(): Promise<{ frames: number; path: string }> {
     this.untap();
-    const parts: string[] = [];
+    const parts: { link: string; path: string }[] = [];
     if (this.host) {
       this.host.close();
-      parts.push(this.host.path);
+      for (const link of this.route.host) parts.push({ link, path: partPath(this.host.path, link) });
     }
     for (const b of this.boxes) {
       await controlRequest({ socketPath: b.socket }, 'POST', '/capture/stop', {}, { timeoutMs: 10_000 }).catch(() => {}); // a dead box's part is what it wrote
-      parts.push(b.part);
+      for (const link of this.route.boxes.get(b.box) ?? []) parts.push({ link, path: partPath(b.part, link) });
     }
-    // Merged in memory (a capture is of one job): records keep their own bytes, ordered by their stamps.
-    const recs: { sec: number; ns: number; bytes: Uint8Array }[] = [];
-    for (const p of parts) {
+    // Merged in memory (a capture is of one job): records ordered by their stamps, each on its cable's interface.
+    const links = parts.map((p) => p.link);
+    const recs: { sec: number; ns: number; iface: number; bytes: Uint8Array }[] = [];
+    for (const [iface, p] of parts.entries()) {
       let file: Uint8Array;
       try {
-        file = new Uint8Array(readFileSync(p));
+        file = new Uint8Array(readFileSync(p.path));
       } catch {
         continue; // a part never written (its node died first)
       }
@@ -125,12 +147,15 @@ export class JobCapture {
       for (let at = 24; at + 16 <= file.length; ) {
         const len = v.getUint32(at + 8, true);
         if (at + 16 + len > file.length) break; // a part cut short by a dying node: what is whole counts
-        recs.push({ sec: v.getUint32(at, true), ns: v.getUint32(at + 4, true), bytes: file.subarray(at, at + 16 + len) });
+        recs.push({ sec: v.getUint32(at, true), ns: v.getUint32(at + 4, true), iface, bytes: file.subarray(at, at + 16 + len) });
         at += 16 + len;
       }
     }
     recs.sort((a, b) => a.sec - b.sec || a.ns - b.ns);
-    const all = [pcapFileHeader(), ...recs.map((r) => r.bytes)];
+    const all =
+      captureFormat(this.path, links) === 'pcapng'
+        ? [pcapngSectionHeader(), ...links.map(pcapngInterface), ...recs.map((r) => pcapngPacketAt(r.iface, r.sec, r.ns, r.bytes.subarray(16)))]
+        : [pcapFileHeader(), ...recs.map((r) => r.bytes)];
     const out = new Uint8Array(all.reduce((n, b) => n + b.length, 0));
     let at = 0;
     for (const b of all) {
@@ -143,7 +168,7 @@ export class JobCapture {
     } finally {
       closeSync(fd);
     }
-    for (const p of parts) rmSync(p, { force: true });
+    for (const p of parts) rmSync(p.path, { force: true });
     return { frames: recs.length, path: this.path };
   }
 }

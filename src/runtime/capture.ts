@@ -51,6 +51,17 @@ export function checkLinks(topology: Topology, links: readonly string[], option:
   }
 }
 
+/**
+ * The capture file's format from its name: pcapng (one interface per cable, named after it) when it
+ * ends in `.pcapng`, else classic pcap, which has no interfaces and so takes one cable only (a capture
+ * of several into it could not say which cable a frame was on): refused, naming the file to use.
+ */
+export function captureFormat(file: string, links: readonly string[], option = '--pcap'): 'pcap' | 'pcapng' {
+  if (/\.pcapng$/i.test(file)) return 'pcapng';
+  if (links.length > 1) throw new DconnectError('BAD_OPTION', `${option} '${file}': a capture of ${links.length} cables needs pcapng, which says which cable each frame was on`, `name the file ${file.replace(/\.pcap$/i, '')}.pcapng`);
+  return 'pcap';
+}
+
 /** Receives every captured frame in time order: the cable's name, the time its first bit left (ps), the frame's bytes (Ethernet header on). */
 export type CaptureSink = (link: string, timePs: number, frame: Uint8Array) => void;
 

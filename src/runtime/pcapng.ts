@@ -75,7 +75,10 @@ export function pcapngInterface(name: string): Uint8Array {
 
 /** An Enhanced Packet Block: the frame on interface `iface` (its IDB's index, from 0) at `timePs`. */
 export function pcapngPacket(iface: number, timePs: number, frame: Uint8Array): Uint8Array {
-  const ns = BigInt(Math.floor(timePs / 1000));
+  return pcapngPacketNs(iface, BigInt(Math.floor(timePs / 1000)), frame);
+}
+
+function pcapngPacketNs(iface: number, ns: bigint, frame: Uint8Array): Uint8Array {
   const body = new Uint8Array(20 + pad4(frame.length));
   const v = new DataView(body.buffer);
   v.setUint32(0, iface, true);
@@ -85,6 +88,11 @@ export function pcapngPacket(iface: number, timePs: number, frame: Uint8Array): 
   v.setUint32(16, frame.length, true);
   body.set(frame, 20);
   return block(EPB, body);
+}
+
+/** An Enhanced Packet Block stamped `seconds` + `nanos` (live captures' wall clock: Unix time in ps is beyond a double's integers). */
+export function pcapngPacketAt(iface: number, seconds: number, nanos: number, frame: Uint8Array): Uint8Array {
+  return pcapngPacketNs(iface, BigInt(seconds) * 1_000_000_000n + BigInt(nanos), frame);
 }
 
 /** Reads a pcapng file of this module's kind back (tests, and anyone checking a capture without Wireshark). */

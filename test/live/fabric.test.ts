@@ -151,16 +151,23 @@ describe('live fabric (pace none): up, copy, kill and resume, down', { timeout: 
     assert.equal(outside.status, 2);
     assert.match(outside.stderr, /not a plain file name/);
     assert.ok(!existsSync(join(dir, 'elsewhere.pcap')));
-    const pcap = join(state, 'captures', 'live.pcap');
-    const job = JSON.parse(ok(['copy', 'sda:64MiB', 'sdb:96MiB', '--length', '1MiB', '--live', '--state', state, '--json', '--capture', 'host,box0.slot2', '--pcap', 'live.pcap']));
+    // Several cables need pcapng (a classic pcap could not say which cable a frame was on): refused up front.
+    const classic = dconnect(['copy', 'sda', 'sdb', '--length', '1MiB', '--live', '--state', state, '--capture', 'host,box0.slot2', '--pcap', 'live.pcap']);
+    assert.equal(classic.status, 2);
+    assert.match(classic.stderr, /needs pcapng/);
+    const pcap = join(state, 'captures', 'live.pcapng');
+    const job = JSON.parse(ok(['copy', 'sda:64MiB', 'sdb:96MiB', '--length', '1MiB', '--live', '--state', state, '--json', '--capture', 'host,box0.slot2', '--pcap', 'live.pcapng']));
     assert.equal(statSync(pcap).mode & 0o777, 0o600);
-    const again = dconnect(['copy', 'sda', 'sdb', '--length', '1MiB', '--live', '--state', state, '--capture', 'host', '--pcap', 'live.pcap']);
+    const again = dconnect(['copy', 'sda', 'sdb', '--length', '1MiB', '--live', '--state', state, '--capture', 'host', '--pcap', 'live.pcapng']);
     assert.equal(again.status, 2, 'an existing capture is never replaced');
     assert.match(again.stderr, /exists/);
     assert.equal(job.result.verified, true);
-    const { readPcap } = await import('../../src/runtime/pcap.js');
+    const { readPcapng } = await import('../../src/runtime/pcapng.js');
     const { decodeExpEtherFrame } = await import('../../src/expether/pdu-codec.js');
-    const recs = readPcap(new Uint8Array(readFileSync(pcap)));
+    const ng = readPcapng(new Uint8Array(readFileSync(pcap)));
+    assert.deepEqual(ng.interfaces, ['host', 'box0.slot2'], 'one interface per cable, named after it');
+    const recs = ng.packets;
+    assert.ok(ng.interfaces.every((_, i) => recs.some((r) => r.iface === i)), 'frames on each cable');
     assert.equal(recs.length, job.result.captured.frames);
     const frames = recs.map((r) => decodeExpEtherFrame(r.frame));
     // The data of a direct move is on the DC buffer's cable (MWr of 1 KiB payloads), not on the host's.
