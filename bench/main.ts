@@ -64,13 +64,14 @@ const SECTIONS = [
   ['repro', 'the whole evaluation once, up to 60 s (--skip-repro)'],
   ['scale', 'fig7 on paper-2012 and modern, up to 8 minutes (--skip-scale)'],
   ['nbd', 'nbdcopy against copy --live, a few minutes, only with the Debian tools (--skip-nbd)'],
+  ['burst', 'two moves at per-TLP and at burst granularity, full fidelity, about a minute at 64 MiB (--skip-burst)'],
   ['nic', 'three NIC moves at full fidelity and two at 4x, a few minutes (--skip-nic)'],
   ['live', 'real processes, about 7 minutes, --quick about 2.5 (--skip-live)'],
 ] as const;
 if (flag('--help')) {
   process.stdout.write(
     [
-      'npm run bench -- [--json] [--quick] [--size SIZE] [--runs N] [--fidelity fast|full] [--skip-repro] [--skip-scale] [--skip-nic] [--skip-live] [--skip-nbd]',
+      'npm run bench -- [--json] [--quick] [--size SIZE] [--runs N] [--fidelity fast|full] [--skip-repro] [--skip-scale] [--skip-burst] [--skip-nic] [--skip-live] [--skip-nbd]',
       'How fast the simulator runs here, each figure beside its target. The whole run takes 15 minutes or more;',
       '--quick (64 MiB moves, 1 run, smaller live runs) about a third of that; --skip-* leave sections out, e.g.',
       'npm run bench -- --quick --skip-scale --skip-live --skip-nbd for a few minutes. Sections, in order:',
