@@ -27,8 +27,9 @@ export function hostLinkLines(h: LinkPayload, movedBytes: number): string[] {
 }
 
 /** How the numbers were obtained: a fast result is exact or carries its 99.7% interval. */
-export function fidelityLines(f: Fidelity): string[] {
-  return [`  fidelity    ${tagOf(f)}; ${f.detailedChunks} of ${f.totalChunks} chunks simulated TLP by TLP`, `              ${f.method}`];
+export function fidelityLines(f: Fidelity, granularity?: GranularityInfo): string[] {
+  const unit = granularity && granularity.mode !== 'tlp' ? 'burst by burst' : 'TLP by TLP';
+  return [`  fidelity    ${tagOf(f)}; ${f.detailedChunks} of ${f.totalChunks} chunks simulated ${unit}`, `              ${f.method}`];
 }
 
 export function formatCopy(r: CopyResult): string {
@@ -39,7 +40,7 @@ export function formatCopy(r: CopyResult): string {
     `  verified    ${r.verified ? 'yes' : 'NO: destination differs from source'} (sha256 ${r.sha256.slice(0, 16)}...)`,
     ...hostLinkLines(r.hostLink, r.bytes),
     `  commands    ${r.commands.read} reads, ${r.commands.write} writes; ${r.events} events; seed ${r.seed}`,
-    ...fidelityLines(r.fidelity),
+    ...fidelityLines(r.fidelity, 'granularity' in r ? (r.granularity as GranularityInfo) : undefined),
     ...granularityLines('granularity' in r ? (r.granularity as GranularityInfo) : undefined),
   ];
   return lines.join('\n');
@@ -57,7 +58,7 @@ export function formatMoves(r: MovesResult): string {
     `  aggregate   ${r.aggregate.mbPerSec.toFixed(1)} MB/s (${formatBytes(bytes)} in ${formatTimePs(r.aggregate.simulatedSeconds * 1e12)} simulated, until the last move ended)`,
     ...hostLinkLines(r.hostLink, bytes),
     `  events      ${r.events}; seed ${r.seed}`,
-    ...fidelityLines(r.fidelity),
+    ...fidelityLines(r.fidelity, 'granularity' in r ? (r.granularity as GranularityInfo) : undefined),
     ...granularityLines('granularity' in r ? (r.granularity as GranularityInfo) : undefined),
   ];
   return lines.join('\n');
@@ -72,7 +73,7 @@ export function formatNicMove(r: NicMoveResult): string {
     `  verified    ${r.verified ? 'yes' : 'NO: the far end differs from the source'} (at the far end, byte for byte)`,
     ...hostLinkLines(r.hostLink, r.bytes),
     `  frames      ${r.frames} data frames; ${r.commands} drive commands; ${r.events} events; seed ${r.seed}`,
-    ...fidelityLines(r.fidelity),
+    ...fidelityLines(r.fidelity, 'granularity' in r ? (r.granularity as GranularityInfo) : undefined),
     ...granularityLines('granularity' in r ? (r.granularity as GranularityInfo) : undefined),
   ];
   return lines.join('\n');
@@ -88,5 +89,5 @@ export function capturedOn(perLink: [string, number][]): string {
 /** Which granularity produced a result: nothing at per-TLP (the reference), else the burst size and stated bound. */
 function granularityLines(g: GranularityInfo | undefined): string[] {
   if (!g || g.mode === 'tlp') return [];
-  return [granularityLine(g)];
+  return [`  granularity ${granularityLine(g).replace(/^granularity: /, '')}`];
 }
