@@ -7,11 +7,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fileRange, sha, writeRange } from '../helpers/drive-files.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 /** Any one command's limit, ms (a copy of a few MiB takes well under a second here). */
@@ -28,27 +29,6 @@ function ok(args: string[]): string {
   return r.stdout;
 }
 
-function fileRange(path: string, offset: number, length: number): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const b = new Uint8Array(length);
-    readSync(fd, b, 0, length, offset);
-    return Buffer.from(b.buffer, 0, length);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function writeRange(path: string, offset: number, data: Buffer): void {
-  const fd = openSync(path, 'r+');
-  try {
-    writeSync(fd, new Uint8Array(data.buffer, data.byteOffset, data.length), 0, data.length, offset);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-const sha = (b: Buffer) => createHash('sha256').update(new Uint8Array(b.buffer, b.byteOffset, b.length)).digest('hex');
 const MiB = 1 << 20;
 
 function pidAlive(pid: number): boolean {

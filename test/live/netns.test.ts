@@ -11,11 +11,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fileRange, sha, writeRange } from '../helpers/drive-files.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const TRANSPORT = fileURLToPath(new URL('../../src/live/udp-transport.js', import.meta.url));
@@ -52,18 +53,6 @@ function unavailable(): string | null {
 
 const skip = unavailable();
 
-function fileRange(path: string, offset: number, length: number): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const b = new Uint8Array(length);
-    readSync(fd, b, 0, length, offset);
-    return Buffer.from(b.buffer, 0, length);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-const sha = (b: Buffer) => createHash('sha256').update(new Uint8Array(b.buffer, b.byteOffset, b.length)).digest('hex');
 
 async function waitFor(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
@@ -148,12 +137,7 @@ describe('two machines: host and box in two network namespaces over a veth pair,
 
   it('a direct copy of 8 MiB crosses the veth and verifies', () => {
     const data = randomBytes(8 * MiB);
-    const fd = openSync(sdaFile, 'r+');
-    try {
-      writeSync(fd, new Uint8Array(data.buffer, data.byteOffset, data.length), 0, data.length, 0);
-    } finally {
-      closeSync(fd);
-    }
+    writeRange(sdaFile, 0, data);
     const job = copy(['sda', 'sdb', '--length', '8MiB']);
     assert.equal(job.result.mode, 'direct');
     assert.equal(job.result.verified, true);
@@ -194,12 +178,7 @@ describe('two machines: host and box in two network namespaces over a veth pair,
     assert.equal(readFileSync(join(dir, 'box.log'), 'utf8').match(/started a new session/g)?.length ?? 0, 1, 'the box rebuilt only for the host (epoch 1), never for the forger');
 
     const data = randomBytes(8 * MiB);
-    const fd = openSync(sdaFile, 'r+');
-    try {
-      writeSync(fd, new Uint8Array(data.buffer, data.byteOffset, data.length), 0, data.length, 16 * MiB);
-    } finally {
-      closeSync(fd);
-    }
+    writeRange(sdaFile, 16 * MiB, data);
     const job = copy(['sda:16MiB', 'sdb:32MiB', '--length', '8MiB', '--via', 'host']);
     assert.equal(job.result.mode, 'conventional');
     assert.equal(job.result.verified, true);
