@@ -7,7 +7,7 @@
  * the constituents analytically and keeps per-TLP's counters; `constituent` rebuilds one exactly
  * where bytes or a per-TLP object are needed (retransmission).
  */
-import { headerBytes, Tlp } from './tlp.js';
+import { headerBytes, headerBytesAt, Tlp } from './tlp.js';
 
 /** Largest burst a run may ask for, bytes: bounds every burst's constituents (4096 at MPS 128... 65536 at 16 B). */
 export const MAX_BURST_BYTES = 1 << 20;
@@ -44,8 +44,7 @@ export function isBurst(t: Tlp): boolean {
 
 /** Header bytes of the constituent starting `offsetBytes` into the burst (a 4DW header from 4 GiB). */
 export function partHeaderBytes(t: Tlp, offsetBytes: number): number {
-  if (t.kind !== 'MWr' && t.kind !== 'MRd') return 12;
-  return t.address + offsetBytes >= 0x1_0000_0000 ? 16 : 12;
+  return headerBytesAt(t.kind, t.address + offsetBytes);
 }
 
 /** Constituents [from, to) as a burst of their own (a view: data, parts and ready times are shared). */

@@ -119,7 +119,12 @@ export function hasData(kind: TlpKind): boolean {
 
 /** Header bytes: 16 (4DW) for memory requests at >= 4 GiB, else 12 (3DW). */
 export function headerBytes(t: Tlp): number {
-  return (t.kind === 'MRd' || t.kind === 'MWr') && t.address >= 0x1_0000_0000 ? 16 : 12;
+  return headerBytesAt(t.kind, t.address);
+}
+
+/** Header bytes of a TLP of `kind` at `address` (a burst's constituent starts further on: pcie/burst.ts). */
+export function headerBytesAt(kind: TlpKind, address: number): number {
+  return (kind === 'MRd' || kind === 'MWr') && address >= 0x1_0000_0000 ? 16 : 12;
 }
 
 /** Payload bytes carried by the TLP (0 for requests without data and for Cpl). */
