@@ -3,7 +3,8 @@
  * host node's control API. Live code runs here and in src/live/, never in the model layers.
  */
 import { DconnectError } from '../core/errors.js';
-import { formatBytes, formatSizeExact } from '../core/units.js';
+import { formatBytes, formatSizeExact, parseSize } from '../core/units.js';
+import { burstBytesOf } from '../runtime/moves.js';
 import { captureFormat } from '../runtime/capture.js';
 import { isDriveFault, parseFault, parseMediaError, parseStoreFault } from '../runtime/faults.js';
 import type { Topology } from '../topology/schema.js';
@@ -33,6 +34,8 @@ export interface LiveFabricOptions {
   nbdInsecure?: boolean;
   preallocate?: boolean;
   peerTimeout?: string;
+  granularity?: string;
+  burstBytes?: string;
 }
 
 /** HOST:PORT -> address; `what` names the option. */
@@ -62,6 +65,11 @@ function peerTimeoutOf(text: string | undefined): number {
 
 const say = (line: string) => process.stderr.write(line + '\n');
 
+/** How a fabric's nodes run their model, for its messages. */
+export function granularityText(burstBytes: number): string {
+  return burstBytes > 0 ? `bursts of up to ${formatBytes(burstBytes)}` : 'per TLP';
+}
+
 /** The settings of a fabric from `up`'s options (measuring the dilation when it is auto). */
 function settingsOf(topology: Topology, o: LiveFabricOptions): FabricSettings {
   nodesOf(topology); // first: a topology live mode cannot run (several hosts) has no placement
@@ -77,6 +85,7 @@ function settingsOf(topology: Topology, o: LiveFabricOptions): FabricSettings {
       throw new DconnectError('BAD_OPTION', `--fault '${f}': live, down and buffer faults apply to a node's own cables (name one, e.g. @box0.slot2); the cables between processes (${crossing.join(', ')}) take loss, corrupt, dup and reorder`, 'e.g. dconnect up --fault down=50ms+20ms@box0.slot1 --fault loss=1%');
     }
   }
+  const burstBytes = burstBytesOfLive(o, pace, faults, crossing);
   const seed = Number(o.seed);
   const controlTcp = o.controlTcp ? parseAddress(o.controlTcp, '--control-tcp') : undefined;
   const nbdTcp = o.nbd ? parseAddress(o.nbd, '--nbd') : undefined;
@@ -95,7 +104,32 @@ function settingsOf(topology: Topology, o: LiveFabricOptions): FabricSettings {
     dilation = Number(d);
     if (!(dilation > 0) || !Number.isFinite(dilation)) throw new DconnectError('BAD_OPTION', `--time-dilation '${d}' is not a positive number or auto`, 'e.g. --time-dilation 20, or auto');
   }
-  return { topology, pace, dilation, hardLimitMs, seed, faults, listenHost: o.listenHost ?? '127.0.0.1', controlTcp, nbdTcp, ...(o.nbdInsecure ? { nbdInsecure: true } : {}), ...(o.preallocate ? { preallocate: true } : {}), peerTimeoutMs };
+  return { topology, pace, dilation, hardLimitMs, seed, faults, listenHost: o.listenHost ?? '127.0.0.1', controlTcp, nbdTcp, ...(o.nbdInsecure ? { nbdInsecure: true } : {}), ...(o.preallocate ? { preallocate: true } : {}), peerTimeoutMs, burstBytes };
+}
+
+/**
+ * The live fabric's burst size (0: per TLP). Unpaced, bursts are the default: a live fabric is for
+ * moving bytes at this machine's speed. Paced runs stay per TLP (their timing is the point), and so do
+ * fabrics whose own in-process cables drop frames (`--fault` without @LINK, or naming a box's cable):
+ * a burst crosses only cables that deliver it whole. The cables between processes split a burst into
+ * its frames (live/udp-transport.ts), so loss there is fine.
+ */
+function burstBytesOfLive(o: LiveFabricOptions, pace: Pace, faults: string[], crossing: string[]): number {
+  const localFault = faults.find((f) => {
+    if (isDriveFault(f)) return false;
+    const link = parseFault(f).link;
+    return link === null || !crossing.includes(link);
+  });
+  const given = o.granularity;
+  if (given !== undefined && given !== 'tlp' && given !== 'burst') throw new DconnectError('BAD_OPTION', `--granularity '${given}' is not tlp or burst`);
+  const granularity = given ?? (pace === 'none' && localFault === undefined ? 'burst' : 'tlp');
+  if (granularity === 'tlp') {
+    if (o.burstBytes !== undefined) throw new DconnectError('BAD_OPTION', `--burst-bytes applies to --granularity burst, and this fabric runs per TLP${given ? '' : ` (the default with ${pace === 'model' ? '--pace model' : `--fault ${localFault}`})`}`, 'drop --burst-bytes, or give --granularity burst');
+    return 0;
+  }
+  if (pace === 'model') throw new DconnectError('BAD_OPTION', '--granularity burst runs unpaced: a paced fabric keeps every TLP its own events, for its timing', 'use --pace none with --granularity burst, or drop --granularity');
+  if (localFault !== undefined) throw new DconnectError('BAD_OPTION', `--fault ${localFault} drops frames on a node's own cables, which carry bursts whole`, 'put the fault on the host\'s cable (@host), or give --granularity tlp');
+  return burstBytesOf({ granularity: 'burst', fidelity: 'full', burstBytes: o.burstBytes === undefined ? undefined : parseSize(o.burstBytes, '--burst-bytes') });
 }
 
 /** The host node's TCP addresses (--nbd, --control-tcp) are free: checked before any node starts. */
@@ -134,7 +168,7 @@ export async function upAction(topology: Topology, given: boolean, o: LiveFabric
     });
     // Boot now, so a fabric that cannot boot fails here, not at the first copy.
     const devices = await controlRequest<{ blockDevices: { name: string }[]; dcBuffers: { name: string }[] }>({ socketPath: state.controlSocketPath }, 'GET', '/devices', undefined, { timeoutMs: 120_000 });
-    say(`fabric up in ${state.root}: ${s.topology.name}, pace ${s.pace}${s.pace === 'model' ? `, time dilation ${s.dilation}` : ''}; devices ${[...devices.blockDevices, ...devices.dcBuffers].map((d) => d.name).join(', ')}`);
+    say(`fabric up in ${state.root}: ${s.topology.name}, pace ${s.pace}${s.pace === 'model' ? `, time dilation ${s.dilation}` : ''}, ${granularityText(s.burstBytes ?? 0)}; devices ${[...devices.blockDevices, ...devices.dcBuffers].map((d) => d.name).join(', ')}`);
     say(`copy with: dconnect copy sda sdb --length 64MiB --live${stateArg(o.state)}; NBD: nbdinfo --list 'nbd+unix:///?socket=${state.nbdSocketPath}'; stop with: dconnect down${stateArg(o.state)}`);
     if (s.nbdTcp && !s.nbdInsecure) say(`NBD over TCP needs TLS-PSK: nbdinfo 'nbds://${s.nbdTcp.host}:${s.nbdTcp.port}/sda?tls-psk-file=${state.nbdPskPath}' (the file's user is the TLS username: nbds://USER@HOST:PORT/ if it is not your login name)`);
     if (o.json) process.stdout.write(JSON.stringify({ started: r.started, nodes: r.nodes, devices }) + '\n');
@@ -173,7 +207,7 @@ export async function nodeAction(topology: Topology | null, o: LiveFabricOptions
     log('DCONNECT_BENCH_NO_MAC=1: datagrams are NOT authenticated (a measurement setting, never for use)');
     key = null;
   }
-  const common = { topology: s.topology, state, seed: s.seed, pace: s.pace, dilation: s.dilation, listen, faults, log, key };
+  const common = { topology: s.topology, state, seed: s.seed, pace: s.pace, dilation: s.dilation, burstBytes: s.burstBytes ?? 0, listen, faults, log, key };
   const running =
     node.role === 'host'
       ? await runHostNode({ ...common, hardLimitMs: s.hardLimitMs, peers, tcp: s.controlTcp, nbdTcp: s.nbdTcp, nbdInsecure: s.nbdInsecure === true, peerTimeoutMs: o.peerTimeout !== undefined ? peerTimeoutOf(o.peerTimeout) : (s.peerTimeoutMs ?? DEFAULT_PEER_TIMEOUT_MS) })
@@ -189,7 +223,7 @@ export async function nodeAction(topology: Topology | null, o: LiveFabricOptions
     startedAt: new Date().toISOString(),
     topology: s.topology.name,
   });
-  log(`running (pid ${process.pid}, udp ${udp.host}:${udp.port}, pace ${s.pace}${s.pace === 'model' ? `, dilation ${s.dilation}` : ''})`);
+  log(`running (pid ${process.pid}, udp ${udp.host}:${udp.port}, pace ${s.pace}${s.pace === 'model' ? `, dilation ${s.dilation}` : ''}, ${granularityText(s.burstBytes ?? 0)})`);
   // A box has no control API: it reports its lag and its own cables' faults in its node record.
   const record = state.readNodeRecord(node.name)!;
   let recordFailing = false;
@@ -332,7 +366,7 @@ export async function liveCopyAction(req: { src: string; dst: string; srcOffset:
       process.stdout.write(
         [
           `job ${job.id}: ${r.mode} copy of ${formatBytes(job.lengthBytes)} via ${r.relay}: done, ${r.verified === null ? 'NOT verified (--no-verify)' : 'verified by reading both ranges back through the devices'}`,
-          `  this run moved ${formatBytes(r.movedBytes)} in ${r.wallSeconds.toFixed(2)} s wall (${r.mbPerSecWall.toFixed(1)} MB/s${r.pace === 'none' ? '; unpaced, so simulated time says nothing' : `; ${r.mbPerSecSimulated.toFixed(1)} MB/s in simulated time at dilation ${r.dilation}${r.lag ? `, lag max ${r.lag.maxMs.toFixed(1)} ms, p99 ${r.lag.p99Ms.toFixed(1)} ms` : ''}`}); verification ${r.verifySeconds.toFixed(2)} s`,
+          `  this run moved ${formatBytes(r.movedBytes)} in ${r.wallSeconds.toFixed(2)} s wall (${r.mbPerSecWall.toFixed(1)} MB/s${r.pace === 'none' ? `; unpaced, so simulated time says nothing; ${granularityText((r.granularity as { burstBytes?: number } | undefined)?.burstBytes ?? 0)}` : `; ${r.mbPerSecSimulated.toFixed(1)} MB/s in simulated time at dilation ${r.dilation}${r.lag ? `, lag max ${r.lag.maxMs.toFixed(1)} ms, p99 ${r.lag.p99Ms.toFixed(1)} ms` : ''}`}); verification ${r.verifySeconds.toFixed(2)} s`,
           `  host link payload during the move: ${formatBytes(r.hostLink.downstreamPayloadBytes)} down, ${formatBytes(r.hostLink.upstreamPayloadBytes)} up`,
           ...(r.captured ? [`  captured ${(r.captured as { frames: number }).frames} frames on ${(job.capture?.links ?? []).join(', ')} into ${(r.captured as { path: string }).path} (the move, not the verification's reads; wall-clock timestamps)`] : []),
         ].join('\n') + '\n',

@@ -213,7 +213,9 @@ const liveFabricOptions = (c: Command) =>
     .option('--peer-timeout <ms>', 'the host gives up on a box it waits on after this long without hearing from it (boxes send keepalives; slow progress is not silence); the job fails, resumable; default 5000')
     .option('--nbd <host:port>', 'serve the block devices over NBD on TCP too, e.g. 127.0.0.1:10809, with TLS-PSK required (keys: nbd.psk in the state directory); the Unix socket nbd.sock is always there')
     .option('--nbd-insecure', 'with --nbd: plain TCP, no TLS (anyone who can reach the port reads and writes every drive)')
-    .option('--preallocate', "reserve each drive file's whole capacity on disk at its creation (fallocate), so a declared capacity is real and a full disk cannot fail a write later");
+    .option('--preallocate', "reserve each drive file's whole capacity on disk at its creation (fallocate), so a declared capacity is real and a full disk cannot fail a write later")
+    .addOption(new Option('--granularity <g>', 'burst: the TLPs of one flow move as one burst (far fewer events; the default with --pace none unless --fault names a box\'s own cables); tlp: every TLP its own events (the default with --pace model)').choices(['tlp', 'burst']))
+    .option('--burst-bytes <size>', 'largest burst with --granularity burst (4KiB..1MiB; default 64KiB)');
 
 liveFabricOptions(
   program
@@ -224,7 +226,7 @@ liveFabricOptions(
     .addOption(stateOption()),
 )
   .option('--json', 'one JSON object on stdout')
-  .action(async (o: { topology: string; set?: string[]; state: string; pace: string; timeDilation?: string; hardLimit?: string; seed: string; fault?: string[]; controlTcp?: string; nbd?: string; nbdInsecure?: boolean; preallocate?: boolean; peerTimeout?: string; json?: boolean }, cmd: Command) => {
+  .action(async (o: { topology: string; set?: string[]; state: string; pace: string; timeDilation?: string; hardLimit?: string; seed: string; fault?: string[]; controlTcp?: string; nbd?: string; nbdInsecure?: boolean; preallocate?: boolean; peerTimeout?: string; granularity?: string; burstBytes?: string; json?: boolean }, cmd: Command) => {
     const { upAction } = await import('./live.js');
     const given = cmd.getOptionValueSource('topology') === 'cli' || (o.set?.length ?? 0) > 0;
     // A state directory keeps its fabric's topology; --topology/--set must agree with it when given.
@@ -242,7 +244,7 @@ liveFabricOptions(
     .option('--listen <host:port>', 'the UDP address to listen on (port 0: any free one)')
     .option('--peer <name=host:port>', "a box's address, for the host node (repeatable); default: from the state directory's node records", (v: string, prev: string[] = []) => [...prev, v])
     .option('--key-file <file>', "the fabric key (0600), for a node on another machine than the host: a copy of the host's <state>/fabric.key (scp it); default: <state>/fabric.key"),
-).action(async (o: { keyFile?: string; name: string; topology: string; set?: string[]; state: string; listen?: string; peer?: string[]; peerTimeout?: string; pace: string; timeDilation?: string; hardLimit?: string; seed: string; fault?: string[]; controlTcp?: string }) => {
+).action(async (o: { keyFile?: string; name: string; topology: string; set?: string[]; state: string; listen?: string; peer?: string[]; peerTimeout?: string; pace: string; timeDilation?: string; hardLimit?: string; seed: string; fault?: string[]; controlTcp?: string; granularity?: string; burstBytes?: string }) => {
   const { nodeAction } = await import('./live.js');
   await nodeAction(topologyOf(o).topology, o);
 });

@@ -11,6 +11,7 @@ import { constituent, encodedParts, sliceBurst } from '../pcie/burst.js';
 import { encodedLength } from '../pcie/tlp-codec.js';
 import { EXPETHER_ETHERTYPE, EXPETHER_HEADER_BYTES, ExpEtherPdu, type NakRange, type PortRoute } from './pdu.js';
 import { ReliableReceiver, ReliableSender, type ReliableParams } from './reliable.js';
+import { constituentFrames } from './burst-frames.js';
 
 export interface BridgeParams extends ReliableParams {
   /** Encapsulation plus decapsulation latency of one bridge traversal pair (PCIe -> frame -> PCIe), ns. */
@@ -480,7 +481,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     if (frame.readyPs !== null) this.burstAckTimes(peer, pdu, frame.readyPs);
     if (pdu.ack >= 0) this.acknowledged(peer, pdu.ack);
     if (pdu.kind === 'ack') return;
-    if (frame.parts !== null) return this.receiveBurstFrame(peer, pdu, frame.readyPs!);
+    if (frame.parts !== null) return this.receiveBurstFrame(peer, frame, pdu, frame.readyPs!);
     if (pdu.kind === 'nak') {
       // Selective repeat: resend exactly the frames the NAK names that are still unacknowledged.
       this.counters.naksReceived++;
@@ -703,10 +704,18 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     return k;
   }
 
-  /** A burst of frames from a peer: in order (a lossless fabric), on to PCIe as one burst. */
-  private receiveBurstFrame(peer: Peer, pdu: ExpEtherPdu, arrivals: Float64Array): void {
+  /**
+   * A burst of frames from a peer, in order: on to PCIe as one burst. One that is not next in order
+   * (a channel that loses whole datagrams: live/udp-transport.ts), or that arrives while the reorder
+   * buffer holds frames, goes frame by frame through the per-frame path, which holds, NAKs and drops
+   * duplicates as for any frame.
+   */
+  private receiveBurstFrame(peer: Peer, frame: Frame, pdu: ExpEtherPdu, arrivals: Float64Array): void {
     const r = peer.receiver;
-    if (r.classify(pdu.seq) !== 'next') throw new Error(`bridge ${this.name}: a burst of frames out of order (burst granularity needs a lossless fabric)`);
+    if (r.classify(pdu.seq) !== 'next' || r.hasGap()) {
+      for (const f of constituentFrames(frame)) this.receiveFrame(f);
+      return;
+    }
     const tlp = pdu.tlp!;
     for (let i = 0; i < tlp.count; i++) r.acceptNext(arrivals[i]);
     this.counters.tlpsFromEthernet += tlp.count;

@@ -35,6 +35,8 @@ export interface BoxNodeOptions {
   state: StateDir;
   seed: number;
   pace: Pace;
+  /** Burst granularity's largest burst, bytes (0: per TLP): the fabric's setting. */
+  burstBytes: number;
   dilation: number;
   listen: { host: string; port: number };
   /** The fabric key (udp-transport.ts UdpTransportOptions.key). */
@@ -127,7 +129,7 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
     const local = o.faults.length > 0 ? faultConnect(o.topology, o.faults, o.seed, o.pace === 'none' ? () => Math.round((performance.now() - wallStartMs) * 1e9) : undefined) : null;
     // Every own cable is tapped at its sender for live captures (one test per frame while none runs).
     const tapped = captureConnect(o.topology, ownLinks, (link, _ps, frame) => capture?.tap(link, frame), local?.connect, () => capture !== null);
-    part = buildNodeFabric(o.topology, { node: o.name, seed: o.seed, scheduler: s, transport, storeFor, local: tapped });
+    part = buildNodeFabric(o.topology, { node: o.name, seed: o.seed, scheduler: s, transport, storeFor, local: tapped, burstBytes: o.burstBytes });
     localFaults = local;
     for (const m of o.mediaErrors ?? []) {
       const at = ssdSlots.findIndex((_, i) => blockName(i) === m.device);

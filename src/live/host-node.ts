@@ -15,6 +15,7 @@
 import { existsSync } from 'node:fs';
 import { formatMac } from '../ethernet/frame.js';
 import { DconnectError } from '../core/errors.js';
+import { granularityInfo } from '../runtime/moves.js';
 import { startBoot, type BootedHost } from '../runtime/boot.js';
 import type { FaultSpec } from '../runtime/faults.js';
 import type { Fabric } from '../topology/builder.js';
@@ -38,6 +39,8 @@ export interface HostNodeOptions {
   state: StateDir;
   seed: number;
   pace: Pace;
+  /** Burst granularity's largest burst, bytes (0: per TLP): the fabric's setting. */
+  burstBytes: number;
   dilation: number;
   hardLimitMs?: number;
   listen: { host: string; port: number };
@@ -150,7 +153,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
         s.nbdPending.clear();
       },
     };
-    const { fabric, crossing } = buildNodeFabric(t, { node: HOST_NODE, seed: o.seed, scheduler, transport });
+    const { fabric, crossing } = buildNodeFabric(t, { node: HOST_NODE, seed: o.seed, scheduler, transport, burstBytes: o.burstBytes });
     s.fabric = fabric;
     s.crossing = crossing;
     scheduler.start((e) => s.fail(e));
@@ -280,7 +283,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
                 },
                 cancelled: () => cancels.has(id),
               },
-              (res) => (res === 'cancelled' ? finish({ state: 'cancelled' }) : finish({ state: res.verified !== false ? 'done' : 'failed', doneBytes: rec.lengthBytes, result: { ...res, pace: o.pace, dilation: o.dilation, lag: s.scheduler.lagSummary() }, ...(res.verified !== false ? {} : { error: { code: 'VERIFY_FAILED', message: `the destination range differs from the source (sha256 ${res.dstSha256} != ${res.srcSha256})` } }) })),
+              (res) => (res === 'cancelled' ? finish({ state: 'cancelled' }) : finish({ state: res.verified !== false ? 'done' : 'failed', doneBytes: rec.lengthBytes, result: { ...res, pace: o.pace, dilation: o.dilation, granularity: granularityInfo(o.burstBytes), lag: s.scheduler.lagSummary() }, ...(res.verified !== false ? {} : { error: { code: 'VERIFY_FAILED', message: `the destination range differs from the source (sha256 ${res.dstSha256} != ${res.srcSha256})` } }) })),
               failWith,
             );
             if (running === r) for (const b of boxes) s.waitingOn.add(b); // not if it already ended (cancelled before its first segment)

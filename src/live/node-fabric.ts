@@ -47,7 +47,7 @@ export interface NodeFabric {
 
 export function buildNodeFabric(
   t: Topology,
-  o: { node: string; seed: number; scheduler: RealtimeScheduler; transport: UdpTransport; storeFor?: (slot: string, capacityBytes: number) => BlockStore; local?: ConnectFn },
+  o: { node: string; seed: number; scheduler: RealtimeScheduler; transport: UdpTransport; storeFor?: (slot: string, capacityBytes: number) => BlockStore; local?: ConnectFn; /** Burst granularity's largest burst (0: per TLP); every node of a fabric runs the same. */ burstBytes?: number },
 ): NodeFabric {
   const crossing: CrossingCable[] = [];
   let cable = 0;
@@ -55,6 +55,7 @@ export function buildNodeFabric(
     seed: o.seed,
     scheduler: o.scheduler,
     storeFor: o.storeFor,
+    burstBytes: o.burstBytes ?? 0,
     connect: (a, b, ns, name) => {
       const id = cable++;
       const oa = ownerOfPort(t, a.name);

@@ -34,6 +34,8 @@ export interface FabricSettings {
   nbdInsecure?: boolean;
   /** `--preallocate`: drive files are reserved whole on disk when created (file-store.ts). */
   preallocate?: boolean;
+  /** Burst granularity's largest burst, bytes; 0 or absent (a fabric made before bursts ran live): per TLP. */
+  burstBytes?: number;
 }
 
 export function settingsPath(state: StateDir): string {

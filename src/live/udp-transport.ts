@@ -23,11 +23,19 @@
  *
  *   bytes 0-1    frame length n
  *   bytes 2-3    cable id (the builder's cable; both nodes build the same topology, so they agree)
- *   byte  4      flags: bit 0, an FCS follows the frame; bit 1, a keepalive (below); the others reserved, sent 0
+ *   byte  4      flags: bit 0, an FCS follows the frame; bit 1, a keepalive (below); bit 2, a burst
+ *                (below); the others reserved, sent 0
  *   byte  5      record header length h, 6 (a longer header, e.g. an authentication tag, is skipped by
  *                this reader; it reads only the fields above)
  *   bytes h..    the tagged Ethernet frame as expether/pdu-codec.ts encodes it (no padding)
  *   then         with flag bit 0: the frame's FCS, CRC-32 little-endian as on an Ethernet wire
+ *
+ * A burst record (flag bit 2) carries, instead of one frame, a burst of TLP frames (burst granularity:
+ * one DMA write's MWr frames, one read's completion frames) in expether/burst-frames.ts's encoding: the
+ * constituents' shared header once, their data back to back, decoded as one view. Only a cable without
+ * injected faults carries them (faults are drawn per frame), and only while no capture taps the cable;
+ * otherwise, and for bursts of bare ACKs, a burst crosses as its frames, one record each. A receiver
+ * hands a burst record to its port as one burst frame.
  *
  * A keepalive record (flag bit 1) carries, instead of a frame, 5 bytes: the sender's incarnation (u32,
  * drawn at process start) and its state (0 running, 1 its model stopped). Its cable id is one of the
@@ -67,8 +75,11 @@ import * as zlib from 'node:zlib';
 import { Ring } from '../core/ring.js';
 import { RngFactory, type RngStream } from '../core/rng.js';
 import type { Callback, Scheduler } from '../core/scheduler.js';
-import { JUMBO_MAX_PAYLOAD_BYTES, type Frame } from '../ethernet/frame.js';
+import { Frame, JUMBO_MAX_PAYLOAD_BYTES } from '../ethernet/frame.js';
 import type { EthChannel, EthPort } from '../ethernet/port.js';
+import { constituentFrames, decodeBurstFrame, encodeBurstFrame, isTlpBurstFrame } from '../expether/burst-frames.js';
+import { ExpEtherPdu } from '../expether/pdu.js';
+import { sliceBurst } from '../pcie/burst.js';
 import { decodeExpEtherFrame, encodeExpEtherFrame, FRAME_HEADER_BYTES } from '../expether/pdu-codec.js';
 import { drawFault, type FaultKind, type FaultSpec } from '../runtime/faults.js';
 import { drawSalt, NONCE_BYTES, ReplayWindow, SendCounter, senderKey, TAG_BYTES, tagMatches, writeTag } from './datagram-auth.js';
@@ -158,11 +169,15 @@ export const FCS_BYTES = 4;
 export const RECORD_FLAG_FCS = 0x01;
 /** Record flag: a keepalive, not a frame (see the file comment). */
 export const RECORD_FLAG_KEEPALIVE = 0x02;
+/** Record flag: a burst of TLP frames in expether/burst-frames.ts's encoding, not one frame (see the file comment). */
+export const RECORD_FLAG_BURST = 0x04;
 const KEEPALIVE_BYTES = 5;
 /** The largest UDP payload IPv4 carries: a train is at most this long (one datagram on loopback, a few IP fragments elsewhere). */
 export const MAX_DATAGRAM_BYTES = 65_507;
 /** The longest frame any cable may carry: tagged Ethernet header and a jumbo payload (each cable's port has its own limit, checked per record). */
 const MAX_FRAME_BYTES = FRAME_HEADER_BYTES + JUMBO_MAX_PAYLOAD_BYTES;
+/** The longest record body a train holds: one record alone in a datagram (a burst longer than this crosses in pieces). */
+const MAX_RECORD_BODY_BYTES = MAX_DATAGRAM_BYTES - DATAGRAM_HEADER_BYTES - DATAGRAM_TAG_BYTES - RECORD_HEADER_BYTES;
 const MAX_U32 = 0xffff_ffff;
 /** A reordered frame waits for the next one on its cable, but no longer than this, wall ms. */
 const REORDER_HOLD_MS = 1;
@@ -267,6 +282,8 @@ class UdpCable implements EthChannel {
   private readonly bodies = new Ring<Uint8Array>();
   /** Parallel to `bodies`: the frame was drawn for reordering. */
   private readonly holds = new Ring<boolean>();
+  /** Parallel to `bodies`: a burst record (RECORD_FLAG_BURST), not one frame. */
+  private readonly bursts = new Ring<boolean>();
   /** A reordered frame waiting to follow the next one (at most one per cable). */
   private held: Uint8Array | null = null;
   private heldTimer: ReturnType<typeof setTimeout> | null = null;
@@ -291,6 +308,42 @@ class UdpCable implements EthChannel {
   }
 
   carry(_from: EthPort, frame: Frame, serializedInPs: number): void {
+    const done = frame.readyPs;
+    if (frame.parts === null || done === null) return this.carryOne(frame, serializedInPs);
+    // A burst (burst granularity) crosses as the frames it stands for, each leaving when its last bit
+    // does: the far bridge gets plain frames, and loss, duplication and reordering hit each one.
+    const now = this.scheduler.now();
+    if (this.rates === null && this.transport.tap === null && isTlpBurstFrame(frame)) return this.carryBursts(frame, done, now);
+    const frames = constituentFrames(frame);
+    for (let i = 0; i < frames.length; i++) this.carryOne(frames[i], done[i] > now ? done[i] - now : 0);
+  }
+
+  /** A burst of TLP frames as burst records, each as many constituents as fit a datagram, leaving with its last frame's last bit. */
+  private carryBursts(frame: Frame, done: Float64Array, now: number): void {
+    const pdu = frame.payload as ExpEtherPdu;
+    const tlp = pdu.tlp!;
+    const framesParts = frame.parts!;
+    const dataParts = tlp.parts!;
+    for (let from = 0; from < tlp.count; ) {
+      // Header and lengths of the first frame, then each constituent's payload: as many as fit one record.
+      let bytes = 2 + FRAME_HEADER_BYTES + framesParts[from] - dataParts[from];
+      let to = from;
+      while (to < tlp.count && bytes + 2 + dataParts[to] <= MAX_RECORD_BODY_BYTES) bytes += 2 + dataParts[to++];
+      const delay = done[to - 1] > now ? done[to - 1] - now : 0;
+      if (to - from === 1) {
+        this.carryOne(constituentFrames(frame)[from], delay);
+      } else {
+        const piece = from === 0 && to === tlp.count ? frame : burstPiece(frame, from, to);
+        this.scheduler.schedule(delay + this.propagationPs, this.sendNext);
+        this.bodies.push(encodeBurstFrame(piece));
+        this.holds.push(false);
+        this.bursts.push(true);
+      }
+      from = to;
+    }
+  }
+
+  private carryOne(frame: Frame, serializedInPs: number): void {
     // Encoded now: the sender may change its objects once this returns (a retransmission buffer).
     const bytes = encodeExpEtherFrame(frame);
     this.transport.tap?.(this.name, bytes);
@@ -317,13 +370,16 @@ class UdpCable implements EthChannel {
       this.scheduler.schedule(delay, this.sendNext); // first: it throws on a bad delay
       this.bodies.push(body);
       this.holds.push(hold);
+      this.bursts.push(false);
     }
   }
 
   private readonly sendNext: Callback = () => {
     const body = this.bodies.shift()!;
     const hold = this.holds.shift()!;
+    const burst = this.bursts.shift()!;
     if (this.detached) return; // a replaced model's frames never leave
+    if (burst) return this.transport.sendRecord(this.remote, this.id, body, false, RECORD_FLAG_BURST);
     if (hold) {
       if (this.held) this.flushHeld(); // at most one held: the older one goes first
       this.held = body;
@@ -351,11 +407,23 @@ class UdpCable implements EthChannel {
   }
 }
 
+/** Constituents [from, to) of a TLP burst frame as a burst frame of their own. */
+function burstPiece(frame: Frame, from: number, to: number): Frame {
+  const pdu = frame.payload as ExpEtherPdu;
+  const one = new ExpEtherPdu('tlp', pdu.seq + from, pdu.ack, sliceBurst(pdu.tlp!, from, to), null);
+  const parts = frame.parts!.subarray(from, to);
+  let total = 0;
+  for (let i = 0; i < parts.length; i++) total += parts[i];
+  return new Frame(frame.dst, frame.src, frame.vlan, frame.etherType, one, total, parts);
+}
+
 /** The train being filled for one peer: a pooled buffer, the records' end and count, and the session its frames belong to. */
 interface Train {
   buf: Uint8Array;
   end: number;
   count: number;
+  /** Frames in its records (a burst record holds several). */
+  frames: number;
   epoch: number;
 }
 
@@ -515,9 +583,10 @@ export class UdpTransport {
       this.flushTo(node, t);
       t = undefined;
     }
-    if (!t) this.trains.set(node, (t = { buf: this.pool.pop() ?? new Uint8Array(MAX_DATAGRAM_BYTES), end: DATAGRAM_HEADER_BYTES, count: 0, epoch: this.epoch }));
+    if (!t) this.trains.set(node, (t = { buf: this.pool.pop() ?? new Uint8Array(MAX_DATAGRAM_BYTES), end: DATAGRAM_HEADER_BYTES, count: 0, frames: 0, epoch: this.epoch }));
     t.end = putRecord(t.buf, t.end, cableId, body, withFcs, flags);
     t.count++;
+    t.frames += flags & RECORD_FLAG_BURST ? (body[0]! << 8) | body[1]! : 1;
     if (!this.flushArmed) {
       this.flushArmed = true;
       setImmediate(this.flushAll);
@@ -536,7 +605,7 @@ export class UdpTransport {
     if (t.epoch !== this.epoch) return void this.pool.push(t.buf);
     const peer = this.peers.get(node);
     if (!peer || this.closed) {
-      this.counters.sendErrors += t.count;
+      this.counters.sendErrors += t.frames;
       return;
     }
     const len = sealDatagram(t.buf, t.end, t.count, this.epoch, this.salt, this.counter.next(), this.ownKey);
@@ -547,7 +616,7 @@ export class UdpTransport {
         if (this.pool.length < POOLED_TRAINS) this.pool.push(buf);
       });
       this.counters.datagramsSent++;
-      this.counters.framesSent += t.count;
+      this.counters.framesSent += t.frames;
       this.counters.bytesSent += len;
     } catch {
       this.counters.sendErrors++;
@@ -648,6 +717,7 @@ export class UdpTransport {
       const next = at + h + n + (hasFcs ? FCS_BYTES : 0);
       if (h < RECORD_HEADER_BYTES || next > end) return void c.badDatagrams++;
       if (msg[at + 4]! & RECORD_FLAG_KEEPALIVE) this.receiveKeepalive(v.getUint16(at + 2), msg.subarray(at + h, at + h + n));
+      else if (msg[at + 4]! & RECORD_FLAG_BURST) this.receiveBurstRecord(v.getUint16(at + 2), msg.subarray(at + h, at + h + n), hasFcs, rinfo);
       else this.receiveRecord(v.getUint16(at + 2), msg.subarray(at + h, at + h + n), hasFcs ? v.getUint32(at + h + n, true) : null, rinfo);
       at = next;
     }
@@ -664,6 +734,25 @@ export class UdpTransport {
     c.keepalivesReceived++;
     this.heard.set(cable.remote, performance.now());
     this.o.onKeepalive?.(cable.remote, new DataView(body.buffer, body.byteOffset, body.length).getUint32(0), body[4]!);
+  }
+
+  /** A burst record: checked and decoded whole (a view of the datagram), then delivered to its cable's port as one burst frame. */
+  private receiveBurstRecord(cableId: number, body: Uint8Array, hasFcs: boolean, rinfo: dgram.RemoteInfo): void {
+    const c = this.counters;
+    const cable = this.cables.get(cableId);
+    if (!cable) return void c.unknownCable++;
+    if (this.sender !== null && cable.remote !== this.sender) return void c.badDatagrams++; // a record of another sender's cable
+    if (hasFcs) return void c.badDatagrams++; // bursts cross only cables without injected faults
+    let frame: Frame;
+    try {
+      frame = decodeBurstFrame(body, cable.local.maxPayloadBytes);
+    } catch {
+      return void c.badDatagrams++;
+    }
+    c.framesReceived += frame.parts!.length;
+    this.setPeer(cable.remote, { host: rinfo.address, port: rinfo.port });
+    this.heard.set(cable.remote, performance.now());
+    this.arrivals.push({ cable, frame });
   }
 
   /** One record: checked, then delivered to its cable's port. `frameBytes` is a view of the datagram. */
@@ -715,6 +804,8 @@ export class UdpTransport {
         for (const { cable, frame } of run) {
           const local = cable.local;
           if (!local.owner) throw new Error(`Ethernet port ${local.name} received a frame but has no owner`);
+          // A burst record's frames arrived together, now.
+          if (frame.parts !== null) frame.readyPs = new Float64Array(frame.parts.length).fill(scheduler.now());
           local.owner.receiveFrame(frame, local);
         }
       });

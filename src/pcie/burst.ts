@@ -60,7 +60,8 @@ export function sliceBurst(t: Tlp, from: number, to: number): Tlp {
   s.completerId = t.completerId;
   s.status = t.status;
   s.firstBe = t.firstBe;
-  s.lastBe = t.lastBe;
+  // A request of one DW has no last byte enables (PCIe Base Spec 2.2.5): a 1-DW constituent of a longer burst drops them.
+  s.lastBe = to - from === 1 && len === 4 && t.kind !== 'CplD' && t.kind !== 'Cpl' ? 0 : t.lastBe;
   s.address = t.address + off;
   s.byteCount = t.byteCount - off;
   s.lowerAddress = (t.lowerAddress + off) & 0x7f;

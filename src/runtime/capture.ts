@@ -14,6 +14,7 @@
 import { DconnectError } from '../core/errors.js';
 import type { EthPort } from '../ethernet/port.js';
 import type { Frame } from '../ethernet/frame.js';
+import { constituentFrames } from '../expether/burst-frames.js';
 import { encodeFrame } from '../expether/pdu-codec.js';
 import { buildFabric, connectCable, type ConnectFn } from '../topology/builder.js';
 import type { Topology } from '../topology/schema.js';
@@ -141,9 +142,12 @@ export function captureConnect(topology: Topology, links: string[], sink: Captur
     const carry = ch.carry.bind(ch);
     ch.carry = (from: EthPort, frame: Frame, serializedInPs: number) => {
       if (enabled()) {
-        // The port hands over a frame when it commits it; its last bit leaves serializedInPs from now.
+        // The port hands over a frame when it commits it; its last bit leaves serializedInPs from now
+        // (a burst's frames each at their own time, as the frames per-TLP would have sent).
         const now = from.scheduler.now();
-        order.add(link, now + serializedInPs - from.serializationPs(frame.payloadBytes), encodeFrame(frame), now);
+        const done = frame.readyPs;
+        if (frame.parts === null || done === null) order.add(link, now + serializedInPs - from.serializationPs(frame.payloadBytes), encodeFrame(frame), now);
+        else constituentFrames(frame).forEach((f, i) => order.add(link, done[i] - from.serializationPs(f.payloadBytes), encodeFrame(f), now));
       }
       carry(from, frame, serializedInPs);
     };

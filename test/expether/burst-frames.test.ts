@@ -1,0 +1,103 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { DconnectError } from '../../src/core/errors.js';
+import { Frame } from '../../src/ethernet/frame.js';
+import { burstFrameBytes, constituentFrames, decodeBurstFrame, encodeBurstFrame } from '../../src/expether/burst-frames.js';
+import { decodeExpEtherFrame, encodeExpEtherFrame } from '../../src/expether/pdu-codec.js';
+import { EXPETHER_ETHERTYPE, EXPETHER_HEADER_BYTES, ExpEtherPdu } from '../../src/expether/pdu.js';
+import { asBurst, encodedParts, splitParts } from '../../src/pcie/burst.js';
+import { CPL_STATUS, Tlp } from '../../src/pcie/tlp.js';
+
+/** A burst frame as a bridge sends it: `tlp`'s constituents, one frame each, from sequence number `seq`. */
+function burstFrame(tlp: Tlp, seq: number, ack: number): Frame<ExpEtherPdu> {
+  const lengths = encodedParts(tlp, new Float64Array(tlp.count));
+  const parts = Uint16Array.from(lengths, (n) => EXPETHER_HEADER_BYTES + n);
+  const total = parts.reduce((a, b) => a + b, 0);
+  return new Frame(0x02_00_00_00_00_02, 0x02_00_00_00_00_01, 1, EXPETHER_ETHERTYPE, new ExpEtherPdu('tlp', seq, ack, tlp, null), total, parts);
+}
+
+function writeBurst(address: number, data: Uint8Array, mps: number): Tlp {
+  const t = Tlp.memWrite(0x0100, address, data);
+  return asBurst(t, splitParts(address, data.length, (a, rest) => Math.min(mps, rest, 4096 - (a % 4096))));
+}
+
+/** One read's completions as a root complex sends them at burst granularity: split at the read completion boundary. */
+function completionBurst(address: number, data: Uint8Array, rcb: number): Tlp {
+  const req = Tlp.memRead(0x0200, 5, address, data.length);
+  const t = Tlp.completion(req, 0x0000, CPL_STATUS.SC, data, data.length, address & 0x7f);
+  return asBurst(t, splitParts(address, data.length, (a, rest) => Math.min(rest, rcb - (a % rcb))));
+}
+
+const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
+
+describe('burst frames (expether/burst-frames.ts)', () => {
+  it('splits a burst into the frames per-TLP sends: consecutive sequence numbers, each constituent encodable alone', () => {
+    const data = bytes(5000, 3);
+    const f = burstFrame(writeBurst(0x1000_0f00, data, 1024), 40, 7);
+    const frames = constituentFrames(f);
+    assert.equal(frames.length, f.parts!.length);
+    let off = 0;
+    frames.forEach((c, i) => {
+      const pdu = c.payload as ExpEtherPdu;
+      assert.equal(pdu.seq, 40 + i);
+      assert.equal(pdu.ack, 7);
+      assert.equal(c.payloadBytes, f.parts![i]);
+      const back = decodeExpEtherFrame(encodeExpEtherFrame(c)).payload.tlp!;
+      assert.equal(back.address, 0x1000_0f00 + off);
+      assert.deepEqual(back.data, data.subarray(off, off + back.data!.length));
+      off += back.data!.length;
+    });
+    assert.equal(off, data.length);
+  });
+
+  it('round-trips write and completion bursts through the compact record: same constituents, one view of the data', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 40 }), fc.integer({ min: 0, max: 1023 }), fc.constantFrom(128, 256, 1024), fc.boolean(), (dws, startDw, size, completion) => {
+        const address = 0x2000_0000 + startDw * 4;
+        const data = bytes(dws * 64, dws);
+        const tlp = completion ? completionBurst(address, data, size) : writeBurst(address, data, size);
+        if (tlp.count < 2) return;
+        const f = burstFrame(tlp, 1000, 999);
+        const enc = encodeBurstFrame(f);
+        assert.equal(enc.length, burstFrameBytes(f));
+        const back = decodeBurstFrame(enc, 1500);
+        assert.deepEqual([...back.parts!], [...f.parts!]);
+        assert.equal(back.payloadBytes, f.payloadBytes);
+        const a = constituentFrames(f).map((x) => encodeExpEtherFrame(x));
+        const b = constituentFrames(back).map((x) => encodeExpEtherFrame(x));
+        assert.deepEqual(b, a);
+        const t = back.payload.tlp!;
+        assert.equal(t.data!.buffer, enc.buffer, 'the data is a view of the record, not a copy');
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('refuses malformed records with a BAD_PDU error naming the field', () => {
+    const f = burstFrame(writeBurst(0x3000_0000, bytes(4096, 1), 1024), 1, -1);
+    const enc = encodeBurstFrame(f);
+    const cases: [string, Uint8Array, RegExp][] = [
+      ['too short', enc.subarray(0, 1), /too short/],
+      ['count 1', Uint8Array.from([0, 1, ...enc.subarray(2)]), /count 1/],
+      ['truncated data', enc.subarray(0, enc.length - 100), /first TLP carries|more than the record|BAD|bytes/],
+      ['a constituent over the MTU', enc, /more than the port's 1000/],
+    ];
+    for (const [what, b, msg] of cases) {
+      assert.throws(() => decodeBurstFrame(b, what === 'a constituent over the MTU' ? 1000 : 1500), (e: unknown) => e instanceof DconnectError && e.code === 'BAD_PDU' && msg.test(e.message), what);
+    }
+  });
+
+  it('fuzz: no byte string makes the decoder throw anything but BAD_PDU', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 3000 }), (b) => {
+        try {
+          decodeBurstFrame(b, 1500);
+        } catch (e) {
+          assert.ok(e instanceof DconnectError && e.code === 'BAD_PDU', String(e));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
