@@ -681,13 +681,13 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     const starts = new Float64Array(k);
     const parts = new Uint16Array(k);
     let total = 0;
-    let first = -1;
+    // The burst's frames are tracked together; a retransmission makes the one per-TLP would have sent (ReliableSender.frameAt).
+    const pdu = new ExpEtherPdu('tlp', -1, peer.receiver.cumulativeAck(), piece, null);
+    s.trackBurst(pdu, k, now);
+    const first = pdu.seq;
     for (let i = 0; i < k; i++) {
-      // Each frame is tracked as the TLP per-TLP would have sent (what a retransmission resends).
-      const one = new ExpEtherPdu('tlp', -1, -1, constituent(piece, i), null);
-      s.track(one, now);
-      if (first < 0) first = one.seq;
-      const slot = one.seq >= w ? peer.ackAtPs[(one.seq - w) % w] : 0;
+      const seq = first + i;
+      const slot = seq >= w ? peer.ackAtPs[(seq - w) % w] : 0;
       const r = ready ? ready[i] : now;
       starts[i] = r > slot ? r : slot;
       parts[i] = EXPETHER_HEADER_BYTES + lengths[i];
@@ -695,7 +695,6 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     }
     this.counters.tlpsToEthernet += k;
     this.counters.framesSent += k;
-    const pdu = new ExpEtherPdu('tlp', first, peer.receiver.cumulativeAck(), piece, null);
     peer.receiver.unackedCount = 0;
     const frame = new Frame(peer.mac, this.mac, this.groupId, EXPETHER_ETHERTYPE, pdu, total, parts);
     frame.readyPs = starts;

@@ -1,6 +1,7 @@
 import type { StateDigest } from '../core/digest.js';
 import { Ring } from '../core/ring.js';
-import type { ExpEtherPdu, NakRange } from './pdu.js';
+import { constituent } from '../pcie/burst.js';
+import { ExpEtherPdu, type NakRange } from './pdu.js';
 
 export interface ReliableParams {
   /** Unacknowledged frames a sender may have outstanding to one peer (the window; also each peer's share of the receive buffer). */
@@ -21,8 +22,14 @@ export interface ReliableParams {
  */
 export class ReliableSender {
   private nextSeq = 0;
-  /** Unacknowledged PDUs in sequence order (a ring: no compaction copies). At most windowFrames. */
+  /**
+   * Unacknowledged PDUs in sequence order, one entry per sequence number (a ring: no compaction
+   * copies). At most windowFrames. Their sequence numbers are consecutive, ending at nextSeq - 1. A
+   * burst's frames (burst granularity) share one entry object, the burst's PDU, with each frame's
+   * index into it in `unackedIndex`; the frame a retransmission needs is made from it then (`frameAt`).
+   */
   private readonly unacked = new Ring<ExpEtherPdu>();
+  private readonly unackedIndex = new Ring<number>();
   /**
    * When each unacknowledged PDU was last sent, ps, in slot seq % windowFrames: the unacknowledged
    * sequence numbers are consecutive and fewer than the window, so slots never collide. Resending one
@@ -61,7 +68,36 @@ export class ReliableSender {
     if (!this.canSend()) throw new Error('reliable sender: window full');
     pdu.seq = this.nextSeq++;
     this.unacked.push(pdu);
+    this.unackedIndex.push(0);
     this.sentAtPs[pdu.seq % this.windowFrames] = nowPs;
+  }
+
+  /**
+   * Assigns `count` consecutive sequence numbers to the frames of a burst whose PDU (its TLP a burst
+   * of `count` constituents) is `pdu`, which gets the first; keeps it until each is acknowledged.
+   */
+  trackBurst(pdu: ExpEtherPdu, count: number, nowPs: number): void {
+    if (this.inFlight() + count > this.windowFrames) throw new Error('reliable sender: window full');
+    pdu.seq = this.nextSeq;
+    for (let i = 0; i < count; i++) {
+      this.unacked.push(pdu);
+      this.unackedIndex.push(i);
+      this.sentAtPs[(this.nextSeq + i) % this.windowFrames] = nowPs;
+    }
+    this.nextSeq += count;
+  }
+
+  /** Sequence number of the i-th unacknowledged frame. */
+  private seqAt(i: number): number {
+    return this.nextSeq - this.unacked.length + i;
+  }
+
+  /** The i-th unacknowledged frame's PDU as per-TLP granularity sent it (a burst's frame made from the burst). */
+  private frameAt(i: number): ExpEtherPdu {
+    const pdu = this.unacked.at(i)!;
+    const k = this.unackedIndex.at(i)!;
+    if (pdu.tlp === null || (pdu.tlp.count === 1 && pdu.tlp.readyPs === null && k === 0)) return pdu;
+    return new ExpEtherPdu('tlp', pdu.seq + k, -1, constituent(pdu.tlp, k), null);
   }
 
   /** The next sequence number: the base that makes this flow's sequence numbers relative in digests. */
@@ -77,7 +113,7 @@ export class ReliableSender {
    */
   digest(d: StateDigest, rtoPs: number): void {
     d.num(this.unacked.length);
-    for (let i = 0; i < this.unacked.length; i++) d.num(this.unacked.at(i)!.seq - this.nextSeq);
+    for (let i = 0; i < this.unacked.length; i++) d.num(this.seqAt(i) - this.nextSeq);
     const oldest = this.oldestSentPs();
     if (oldest >= 0 && d.nowPs - oldest >= rtoPs / 2) d.str(`old@${d.nowPs}`);
     d.num(this.retransmissions);
@@ -87,8 +123,9 @@ export class ReliableSender {
   /** Drops every PDU with seq <= ack; returns how many were released. */
   acknowledge(ack: number): number {
     let n = 0;
-    while (this.unacked.length > 0 && this.unacked.peek()!.seq <= ack) {
+    while (this.unacked.length > 0 && this.seqAt(0) <= ack) {
       this.unacked.shift();
+      this.unackedIndex.shift();
       n++;
     }
     return n;
@@ -98,7 +135,7 @@ export class ReliableSender {
   oldestSentPs(): number {
     let oldest = -1;
     for (let i = 0; i < this.unacked.length; i++) {
-      const t = this.sentAtPs[this.unacked.at(i)!.seq % this.windowFrames];
+      const t = this.sentAtPs[this.seqAt(i) % this.windowFrames];
       if (oldest < 0 || t < oldest) oldest = t;
     }
     return oldest;
@@ -106,12 +143,12 @@ export class ReliableSender {
 
   /** Time the first unacknowledged PDU was last sent, or -1. */
   firstSentPs(): number {
-    return this.unacked.length > 0 ? this.sentAtPs[this.unacked.peek()!.seq % this.windowFrames] : -1;
+    return this.unacked.length > 0 ? this.sentAtPs[this.seqAt(0) % this.windowFrames] : -1;
   }
 
   /** The first unacknowledged PDU, marked sent now (the timer backstop's and a partial ACK's resend), or null. */
   takeFirst(nowPs: number): ExpEtherPdu | null {
-    return this.unacked.length > 0 ? this.resending(this.unacked.peek()!, nowPs) : null;
+    return this.unacked.length > 0 ? this.resending(this.frameAt(0), nowPs) : null;
   }
 
   /** The last sequence number sent (-1 before any). */
@@ -123,8 +160,7 @@ export class ReliableSender {
   takeOlderThan(cutoffPs: number, nowPs: number): ExpEtherPdu[] {
     const out: ExpEtherPdu[] = [];
     for (let i = 0; i < this.unacked.length; i++) {
-      const pdu = this.unacked.at(i)!;
-      if (this.sentAtPs[pdu.seq % this.windowFrames] <= cutoffPs) out.push(this.resending(pdu, nowPs));
+      if (this.sentAtPs[this.seqAt(i) % this.windowFrames] <= cutoffPs) out.push(this.resending(this.frameAt(i), nowPs));
     }
     return out;
   }
@@ -135,10 +171,10 @@ export class ReliableSender {
     const n = this.unacked.length;
     if (n === 0) return out;
     // Unacknowledged sequence numbers are consecutive: index = seq - first one's.
-    const base = this.unacked.peek()!.seq;
+    const base = this.seqAt(0);
     const from = Math.max(0, nak.first - base);
     const to = Math.min(n - 1, nak.last - base);
-    for (let i = from; i <= to; i++) out.push(this.resending(this.unacked.at(i)!, nowPs));
+    for (let i = from; i <= to; i++) out.push(this.resending(this.frameAt(i), nowPs));
     return out;
   }
 

@@ -34,8 +34,8 @@
  * one DMA write's MWr frames, one read's completion frames) in expether/burst-frames.ts's encoding: the
  * constituents' shared header once, their data back to back, decoded as one view. Only a cable without
  * injected faults carries them (faults are drawn per frame), and only while no capture taps the cable;
- * otherwise, and for bursts of bare ACKs, a burst crosses as its frames, one record each. A receiver
- * hands a burst record to its port as one burst frame.
+ * otherwise a burst crosses as its frames, one record each. A burst of bare ACKs (cumulative) crosses
+ * as its last one alone on such a cable. A receiver hands a burst record to its port as one burst frame.
  *
  * A keepalive record (flag bit 1) carries, instead of a frame, 5 bytes: the sender's incarnation (u32,
  * drawn at process start) and its state (0 running, 1 its model stopped). Its cable id is one of the
@@ -313,8 +313,14 @@ class UdpCable implements EthChannel {
     // A burst (burst granularity) crosses as the frames it stands for, each leaving when its last bit
     // does: the far bridge gets plain frames, and loss, duplication and reordering hit each one.
     const now = this.scheduler.now();
-    if (this.rates === null && this.transport.tap === null && isTlpBurstFrame(frame)) return this.carryBursts(frame, done, now);
     const frames = constituentFrames(frame);
+    if (this.rates === null && this.transport.tap === null) {
+      if (isTlpBurstFrame(frame)) return this.carryBursts(frame, done, now);
+      // A burst of bare cumulative ACKs: the last says all the others do, and they would reach the far
+      // node in the same datagram, so at the same moment: it alone crosses.
+      const last = frames.length - 1;
+      if ((frames[last].payload as ExpEtherPdu).kind === 'ack') return this.carryOne(frames[last], done[last] > now ? done[last] - now : 0);
+    }
     for (let i = 0; i < frames.length; i++) this.carryOne(frames[i], done[i] > now ? done[i] - now : 0);
   }
 
