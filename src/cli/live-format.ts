@@ -67,8 +67,8 @@ export interface StatusSession {
 }
 
 /** `dconnect status`'s text. */
-export function statusText(s: { root: string; topology: string; pace: string; dilation: number }, nodes: StatusNode[], session: StatusSession | null, jobs: StatusJob[]): string {
-  const lines = [`fabric ${s.root}: ${s.topology}, pace ${s.pace}${s.pace === 'model' ? `, time dilation ${s.dilation}` : ''}`];
+export function statusText(s: { root: string; topology: string; pace: string; dilation: number; burstBytes?: number }, nodes: StatusNode[], session: StatusSession | null, jobs: StatusJob[]): string {
+  const lines = [`fabric ${s.root}: ${s.topology}, pace ${s.pace}${s.pace === 'model' ? `, time dilation ${s.dilation}` : ''}, ${granularityText(s.burstBytes ?? 0)}`];
   for (const n of nodes) {
     const rep = n.report as { lag?: Lag | null; faults?: Record<string, number> | null } | undefined;
     lines.push(`  ${n.name.padEnd(8)} ${n.role.padEnd(4)} ${n.running ? `running, pid ${n.pid}` : 'stopped'}${n.udp ? `, udp ${n.udp.host}:${n.udp.port}` : ''}${n.control ? `, control ${n.control.socket}` : ''}${rep?.lag ? `, ${lagText(rep.lag)}` : ''}${rep?.faults ? `, own cables: ${rep.faults.lost} lost, ${rep.faults.down} lost while down, ${rep.faults.overflowDrops} overflowed` : ''}`);
@@ -99,3 +99,8 @@ export function liveDevicesText(d: LiveDevices): string {
   return table(['NAME', 'KIND', 'BOX/SLOT', 'BDF', 'CAPACITY', 'SERIAL'], rows);
 }
 
+
+/** How a fabric's nodes run their model, for its messages. */
+export function granularityText(burstBytes: number): string {
+  return burstBytes > 0 ? `bursts of up to ${formatBytes(burstBytes)}` : 'per TLP';
+}

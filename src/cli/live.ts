@@ -19,7 +19,7 @@ import { down, nodeStatuses, readSettings, settingsPath, up, writeSettings, type
 import { assertTcpFree } from '../live/port-probe.js';
 import { rmSync } from 'node:fs';
 import { progressBar } from './progress.js';
-import { liveDevicesText, stateArg, statusText, withState, type LiveDevices, type StatusJob, type StatusSession } from './live-format.js';
+import { granularityText, liveDevicesText, stateArg, statusText, withState, type LiveDevices, type StatusJob, type StatusSession } from './live-format.js';
 
 export interface LiveFabricOptions {
   state: string;
@@ -65,10 +65,6 @@ function peerTimeoutOf(text: string | undefined): number {
 
 const say = (line: string) => process.stderr.write(line + '\n');
 
-/** How a fabric's nodes run their model, for its messages. */
-export function granularityText(burstBytes: number): string {
-  return burstBytes > 0 ? `bursts of up to ${formatBytes(burstBytes)}` : 'per TLP';
-}
 
 /** The settings of a fabric from `up`'s options (measuring the dilation when it is auto). */
 function settingsOf(topology: Topology, o: LiveFabricOptions): FabricSettings {
@@ -290,10 +286,10 @@ export async function statusAction(o: { state: string; json?: boolean }): Promis
   const host = nodes.find((n) => n.role === 'host');
   const hs = host?.running ? await controlRequest<HostStatus>({ socketPath: state.controlSocketPath }, 'GET', '/status').catch(() => null) : null;
   if (o.json) {
-    process.stdout.write(JSON.stringify({ state: state.root, topology: s.topology.name, pace: s.pace, dilation: s.dilation, nodes, session: hs?.session ?? null, transport: hs?.transport ?? null, jobs: (hs?.jobs ?? []).map((j) => ({ id: j.id, state: j.state, src: j.src, dst: j.dst, srcOffset: j.srcOffset, dstOffset: j.dstOffset, lengthBytes: j.lengthBytes, bytesDone: j.bytesDone, ...(j.error ? { error: j.error.message } : {}) })) }) + '\n');
+    process.stdout.write(JSON.stringify({ state: state.root, topology: s.topology.name, pace: s.pace, dilation: s.dilation, burstBytes: s.burstBytes ?? 0, nodes, session: hs?.session ?? null, transport: hs?.transport ?? null, jobs: (hs?.jobs ?? []).map((j) => ({ id: j.id, state: j.state, src: j.src, dst: j.dst, srcOffset: j.srcOffset, dstOffset: j.dstOffset, lengthBytes: j.lengthBytes, bytesDone: j.bytesDone, ...(j.error ? { error: j.error.message } : {}) })) }) + '\n');
     return;
   }
-  process.stdout.write(statusText({ root: state.root, topology: s.topology.name, pace: s.pace, dilation: s.dilation }, nodes, hs?.session ?? null, hs?.jobs ?? []) + '\n');
+  process.stdout.write(statusText({ root: state.root, topology: s.topology.name, pace: s.pace, dilation: s.dilation, burstBytes: s.burstBytes ?? 0 }, nodes, hs?.session ?? null, hs?.jobs ?? []) + '\n');
 }
 
 export async function liveDevicesAction(o: { state: string; json?: boolean }): Promise<void> {

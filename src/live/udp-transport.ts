@@ -154,6 +154,8 @@ export interface UdpCounters {
   otherErrors: number;
   /** Keepalive records received (not counted in framesReceived: they carry no frame). */
   keepalivesReceived: number;
+  /** Burst records received (their frames are counted in framesReceived). */
+  burstRecordsReceived: number;
 }
 
 export const DATAGRAM_MAGIC = 0x44434c56;
@@ -455,6 +457,7 @@ export class UdpTransport {
     reordered: 0,
     otherErrors: 0,
     keepalivesReceived: 0,
+    burstRecordsReceived: 0,
   };
   epoch: number;
   /** Sees every frame this node sends (as the sender transmits it, before any fault) or receives intact on a crossing cable: captures. */
@@ -756,6 +759,7 @@ export class UdpTransport {
       return void c.badDatagrams++;
     }
     c.framesReceived += frame.parts!.length;
+    c.burstRecordsReceived++;
     this.setPeer(cable.remote, { host: rinfo.address, port: rinfo.port });
     this.heard.set(cable.remote, performance.now());
     this.arrivals.push({ cable, frame });
