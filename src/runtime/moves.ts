@@ -275,7 +275,6 @@ export function runMoves(req: MovesRequest): MovesResult {
   if (req.pairs.length < 1) throw new DconnectError('BAD_OPTION', 'no move given', 'name a source and a destination: dconnect copy sda sdb');
   if (req.recordChunkTimes && req.pairs.length > 1) throw new Error('recordChunkTimes is for one move');
   const burstBytes = burstBytesOf(req);
-  if (burstBytes > 0 && req.connect) throw new DconnectError('BAD_OPTION', 'burst granularity runs on frame-object cables only (no captures, faults or bytes-mode channel yet)', 'use --granularity tlp with --capture or --fault');
   const fabric = buildFabric(t, { seed: req.seed, connect: req.connect, burstBytes });
   // The hosts that run moves boot, one after the other in the fabric's order; the others stay off.
   const mainHost = hostOf(fabric, req.host);

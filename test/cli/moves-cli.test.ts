@@ -38,3 +38,18 @@ test('an odd number of devices is refused with exit 2', () => {
   assert.match(r.stderr, /3 devices given; moves need them in pairs/);
   assert.equal(r.stdout, '');
 });
+
+test('copy --granularity burst: the result names it, a capture works, cable faults are refused before the work', () => {
+  const j = JSON.parse(run('copy', 'sda', 'sdb', '--length', '1MiB', '--granularity', 'burst', '--json').stdout);
+  assert.equal(j.verified, true);
+  assert.equal(j.granularity.mode, 'burst');
+  assert.equal(j.fidelity.mode, 'full', 'burst implies the full fidelity');
+  const pcap = join(dir, 'burst.pcap');
+  const c = run('copy', 'sda', 'sdb', '--length', '1MiB', '--via', 'host', '--granularity', 'burst', '--capture', 'host', '--pcap', pcap);
+  assert.equal(c.status, 0, c.stderr);
+  assert.match(c.stderr, /captured \d+ frames on host/);
+  const f = run('copy', 'sda', 'sdb', '--length', '1MiB', '--granularity', 'burst', '--fault', 'loss=1%', '--json');
+  assert.equal(f.status, 2);
+  assert.match(f.stderr, /--fault loss=1% drops or delays frames on cables/);
+  assert.equal(f.stdout, '');
+});
