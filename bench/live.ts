@@ -449,6 +449,12 @@ async function paced(o: LiveBenchOptions) {
 // ---------------------------------------------------------------------------------------------------
 // 2. Unpaced: a direct copy against dd
 
+/** The granularity a live job's result names (burst size, or per TLP). */
+function granularityOf(r: { granularity?: unknown } | undefined): string {
+  const g = r?.granularity as { mode?: string; burstBytes?: number } | undefined;
+  return g?.mode === 'burst' ? `bursts of ${(g.burstBytes ?? 0) / 1024} KiB` : 'per TLP';
+}
+
 async function unpaced(o: LiveBenchOptions) {
   const size = o.quick ? 256 * MiB : GiB;
   const small = o.quick ? 16 * MiB : 64 * MiB;
@@ -500,13 +506,13 @@ async function unpaced(o: LiveBenchOptions) {
     const ratio = dc.mbPerSecWall / ddMBps;
     const v: Verdict = { target: '>= 0.5x dd bs=4M', met: c.problem === null && dc.filesEqual && ddRuns.every((r) => r.ok) && ratio >= 0.5 };
     o.log(
-      `live unpaced: ${label}, pace none, direct ${mib(size)} --no-verify: ${dc.wallSeconds.toFixed(2)} s, ${f1(dc.mbPerSecWall)} MB/s (files ${dc.filesEqual ? 'equal' : 'DIFFER'}), CPU-ms/MiB ${cpuLine(cpu)}; ` +
+      `live unpaced: ${label}, pace none, ${granularityOf(r)}, direct ${mib(size)} --no-verify: ${dc.wallSeconds.toFixed(2)} s, ${f1(dc.mbPerSecWall)} MB/s (files ${dc.filesEqual ? 'equal' : 'DIFFER'}), CPU-ms/MiB ${cpuLine(cpu)}; ` +
         `dd bs=4M conv=notrunc ${ddSeconds.toFixed(2)} s, ${f1(ddMBps)} MB/s (the faster of ${ddRuns.map((r) => f1(r.mbPerSec)).join(' and ')})${ddEqual ? '' : ' (a dd copy DIFFERS)'}, conv=notrunc,fsync ${f1(ddSyncMBps)} MB/s (not judged): ${ratio.toFixed(3)}x dd; ${said(v)}`,
     );
     o.log(
       `live unpaced: verified copy of ${mib(small)}: ${verifiedCopy.verified === true && smallEqual ? 'verified' : `NOT verified${v2.problem ? ` (${v2.problem})` : ''}`}, move ${verifiedCopy.wallSeconds.toFixed(2)} s (${f1(verifiedCopy.mbPerSecWall)} MB/s), verification ${verifiedCopy.verifySeconds.toFixed(2)} s`,
     );
-    return { sizeBytes: size, topology: 'paper-2012-live', set: o.set ?? [], dconnect: dc, dd: { seconds: ddSeconds, mbPerSec: ddMBps, filesEqual: ddEqual, runs: ddRuns }, ddFsync: ddSync, ratio, verifiedCopy, ...v };
+    return { sizeBytes: size, topology: 'paper-2012-live', set: o.set ?? [], granularity: r?.granularity ?? null, dconnect: dc, dd: { seconds: ddSeconds, mbPerSec: ddMBps, filesEqual: ddEqual, runs: ddRuns }, ddFsync: ddSync, ratio, verifiedCopy, ...v };
   });
 }
 
