@@ -450,8 +450,8 @@ async function paced(o: LiveBenchOptions) {
 // 2. Unpaced: a direct copy against dd
 
 /** The granularity a live job's result names (burst size, or per TLP). */
-function granularityOf(r: { granularity?: unknown } | undefined): string {
-  const g = r?.granularity as { mode?: string; burstBytes?: number } | undefined;
+function granularityOf(r: object | undefined): string {
+  const g = (r as { granularity?: { mode?: string; burstBytes?: number } } | undefined)?.granularity;
   return g?.mode === 'burst' ? `bursts of ${(g.burstBytes ?? 0) / 1024} KiB` : 'per TLP';
 }
 
