@@ -11,23 +11,15 @@ import { PcieLink, type FcCredits } from '../pcie/link.js';
 import type { PcieGeneration, PcieLanes } from '../pcie/link-params.js';
 import type { BlockStore } from '../devices/block-store.js';
 import { RootComplex } from '../devices/root-complex.js';
-import type { DeviceKind, FabricNode, SlotDevice } from './device-kind.js';
+import type { DeviceKind, FabricNode, KindSlot, SlotDevice } from './device-kind.js';
+import type { ConnectFn, FabricOptions } from './fabric-options.js';
+export type { ConnectFn, FabricOptions } from './fabric-options.js';
 import { kindOf, slotParams, type DeviceKindName } from './device-registry.js';
 import { groupOf, hostsOf, FIRST_HOST, type HostConfig, type Topology } from './schema.js';
 import type { LinkConfig } from './schema-parts.js';
 
-export interface SlotInstance {
-  box: string;
-  slot: number;
-  /** Its ExpEther group (the slot's `group`, default expether.groupId): the host of that group enumerates it. */
-  group: number;
-  /** Which kind of device it holds (the slot's `kind:`; device-registry.ts). */
-  kind: DeviceKindName;
-  bridge: IoSideBridge;
-  link: PcieLink;
-  /** Its device, built by its kind's entry; narrow with `instanceof` (`NvmeSsd`: its store is in memory unless the builder was given `storeFor`, live mode's files). */
-  device: SlotDevice;
-}
+/** A box slot of a built fabric: its kind, bridge, link and device (`device-kind.ts` KindSlot, with the registry's kind names). */
+export type SlotInstance = KindSlot<DeviceKindName>;
 
 /**
  * One host: root complex -- host link -- server-side bridge on the shared switches, and the slots of
@@ -81,30 +73,9 @@ const INFINITE_CPL: Pick<FcCredits, 'completionHeaders' | 'completionDataBytes'>
 const HOST_BRIDGE_MAC = 0x0060_b900_0001; // NEC's OUI 00:60:B9, locally numbered; host i's is this + i
 const IO_BRIDGE_MAC_BASE = 0x0060_b900_0100;
 
-/**
- * Joins two Ethernet ports with a channel (propagation `latencyNs`) and returns it; it must set both
- * ports' `channel`. `name` says which cable (`a.name<->b.name`), for channels that need one (a socket).
- */
-export type ConnectFn = (a: EthPort, b: EthPort, latencyNs: number, name: string) => EthChannel;
-
 /** The default `connect`: an in-process cable that hands the frame object itself to the far end. */
 export const connectCable: ConnectFn = (a, b, latencyNs) => new CableChannel(a, b, latencyNs);
 
-export interface FabricOptions<S extends Scheduler = VirtualScheduler> {
-  /** Root seed of every component's RNG stream. */
-  seed: number;
-  /** The scheduler every component runs on (any `Scheduler`, e.g. live/'s real-time one); default a fresh VirtualScheduler. */
-  scheduler?: S;
-  /** The channel factory for every cable; default `connectCable` (or the one `withConnect` sets). */
-  connect?: ConnectFn;
-  /** Where each SSD keeps its bytes (live mode: a file per drive); default an in-memory SparseMemory. */
-  storeFor?: (slotName: string, capacityBytes: number) => BlockStore;
-  /**
-   * Burst granularity (docs/architecture.md "Two granularities"): the largest burst the DMA engines,
-   * the root complex and the endpoint cores send, bytes (set on every PCIe port). 0 or absent: per TLP.
-   */
-  burstBytes?: number;
-}
 
 /** The default channel factory while `withConnect` runs (or as `setDefaultConnect` set it); null: `connectCable`. */
 let scopedConnect: ConnectFn | null = null;

@@ -10,11 +10,41 @@ import type { DcManager } from '../host/dc/manager.js';
 import type { FoundFunction } from '../host/enumeration.js';
 import type { HostMemoryAllocator } from '../host/host-memory-allocator.js';
 import type { Seq } from '../host/coroutine.js';
+import type { IoSideBridge } from '../expether/io-bridge.js';
 import type { ConfigSpace } from '../pcie/config-space.js';
 import type { PcieLink } from '../pcie/link.js';
-import type { FabricOptions, SlotInstance } from './builder.js';
-import type { HostConfig, Topology } from './schema.js';
+import type { FabricOptions } from './fabric-options.js';
 import type { LinkConfig } from './schema-parts.js';
+
+/**
+ * What a kind reads of the whole topology and of the booting host. Structural, not schema.ts's
+ * `Topology` and `HostConfig`: the schema builds its slot union from the kinds (device-registry.ts),
+ * so a kind that imported it would close an import cycle. The whole types satisfy these; a kind that
+ * needs another field adds it here.
+ */
+export interface KindTopology {
+  pcie: { mpsBytes: number; mrrsBytes: number };
+  ethernet: { cableLatencyNs: number };
+  boxes: readonly { name: string }[];
+}
+export interface KindHost {
+  queueEntries: number;
+  driverSubmitNs: number;
+}
+
+/** A box slot of a built fabric (the builder's `SlotInstance`, whose `kind` is one of the registry's names). */
+export interface KindSlot<Kind extends string = string> {
+  box: string;
+  slot: number;
+  /** Its ExpEther group (the slot's `group`, default expether.groupId): the host of that group enumerates it. */
+  group: number;
+  /** Which kind of device it holds (the slot's `kind:`; device-registry.ts). */
+  kind: Kind;
+  bridge: IoSideBridge;
+  link: PcieLink;
+  /** Its device, built by its kind's entry; narrow with `instanceof` (`NvmeSsd`: its store is in memory unless the builder was given `storeFor`, live mode's files). */
+  device: SlotDevice;
+}
 
 /**
  * What every device in a box slot is, to the code that does not care which kind it is (the fast
@@ -50,7 +80,7 @@ export interface BuildContext<Slot = unknown, Params = unknown> {
   spec: Slot;
   /** The kind's parameters for this slot: its `defaults` if any, the topology's block (`ssd:`) and the slot's overrides (`slots[i].ssd`) laid over each other, field by field. */
   params: Params;
-  topology: Topology;
+  topology: KindTopology;
   scheduler: Scheduler;
   rng: RngFactory;
   trace: TraceRegistry;
@@ -76,10 +106,10 @@ export interface BuildContext<Slot = unknown, Params = unknown> {
 export interface ProbeContext<Params = unknown> {
   fn: FoundFunction;
   /** The box slot the function sits in (from the downstream port above it). */
-  slot: SlotInstance;
+  slot: KindSlot;
   /** The slot's parameters, as the builder gave them to its device (`BuildContext.params`). */
   params: Params;
-  topology: Topology;
+  topology: KindTopology;
   /** The name the host gives it: its kind's `name(index)`. */
   name: string;
   /** Of the functions of its kind this host found, which (from 0, in enumeration order). */
@@ -89,7 +119,7 @@ export interface ProbeContext<Params = unknown> {
   allocator: HostMemoryAllocator;
   manager: DcManager;
   /** The booting host's parameters (queue entries, driver submit time). */
-  host: HostConfig;
+  host: KindHost;
   /** Largest transfer per command the host will ask for (the copy's chunk). */
   maxTransferBytes: number;
   /** The host's next free MSI vector (from 0x40, in the order drivers ask). */

@@ -1,7 +1,6 @@
 import { DconnectError } from '../core/errors.js';
 import type { FoundFunction } from '../host/enumeration.js';
 import type { DeviceKind } from './device-kind.js';
-import type { Topology } from './schema.js';
 import { dcBufferKind } from './kinds/dc-buffer.js';
 import { nicKind } from './kinds/nic.js';
 import { ssdKind } from './kinds/ssd.js';
@@ -55,7 +54,7 @@ export function deviceTraceKey(key: string): { kind: DeviceKind; slot: string } 
  * A slot's parameters, as the builder gives them to its device and boot to its driver: the kind's
  * `defaults`, the topology's block (`ssd:`) and the slot's overrides (`slots[i].ssd`), field by field.
  */
-export function slotParams(t: Topology, box: string, slot: number): unknown {
+export function slotParams(t: { name: string; boxes: readonly { name: string; slots: readonly { kind: string }[] }[] }, box: string, slot: number): unknown {
   const spec = t.boxes.find((b) => b.name === box)?.slots[slot];
   if (!spec) throw new DconnectError('BAD_TOPOLOGY', `topology ${t.name} has no slot ${box}.slot${slot}`);
   const k = kindOf(spec.kind);

@@ -62,6 +62,53 @@ test('every import under src/ points down the layer table (docs/architecture.md)
   assert.deepEqual(violations(), []);
 });
 
+/** The files `file` imports or re-exports (relative specifiers, type-only ones included), as .ts paths. */
+function importedFiles(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const specs = [...text.matchAll(/(?:^|\n)\s*(?:import|export)[^'"]*?from\s+'(\.[^']+)'/g), ...text.matchAll(/import\(\s*'(\.[^']+)'\s*\)/g)].map((m) => m[1]);
+  return specs.map((spec) => resolve(dirname(file), spec).replace(/\.js$/, '.ts'));
+}
+
+/** The strongly connected components of more than one file (Tarjan): each is an import cycle. */
+export function cycles(graph: Map<string, string[]>): string[][] {
+  let next = 0;
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const out: string[][] = [];
+  const visit = (v: string): void => {
+    index.set(v, next);
+    low.set(v, next++);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of graph.get(v) ?? []) {
+      if (!graph.has(w)) continue;
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) !== index.get(v)) return;
+    const scc: string[] = [];
+    let w: string;
+    do {
+      w = stack.pop()!;
+      onStack.delete(w);
+      scc.push(w);
+    } while (w !== v);
+    if (scc.length > 1) out.push(scc.sort());
+  };
+  for (const v of graph.keys()) if (!index.has(v)) visit(v);
+  return out;
+}
+
+test('no import cycle under src/, type-only imports included (a value import on a cycle fails at load)', () => {
+  const graph = new Map(files(SRC).map((f) => [f, importedFiles(f)] as [string, string[]]));
+  assert.deepEqual(cycles(graph).map((c) => c.map((f) => relative(SRC, f))), []);
+  assert.deepEqual(cycles(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']], ['d', ['a']]])), [['a', 'b', 'c']], 'the check finds a cycle when there is one');
+});
+
 test('every folder under src/ is a layer of the table or the live folder', () => {
   const folders = readdirSync(SRC).filter((n) => statSync(join(SRC, n)).isDirectory());
   for (const f of folders) assert.ok((LAYERS as readonly string[]).includes(f) || f === LIVE, `src/${f}/ is in no layer of docs/architecture.md`);
