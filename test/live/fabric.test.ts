@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fileRange, sha, writeRange } from '../helpers/drive-files.js';
+import { controlRequest } from '../../src/live/control-http.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 /** Any one command's limit, ms (a copy of a few MiB takes well under a second here). */
@@ -200,10 +201,12 @@ describe('live fabric (pace none): up, copy, kill and resume, down', { timeout: 
       const deadline = Date.now() + COMMAND_MS;
       for (;;) {
         assert.ok(Date.now() < deadline, 'the copy never got going');
-        const s = JSON.parse(ok(['status', '--state', state, '--json']));
-        const job = s.jobs.find((j: { state: string }) => j.state === 'running');
+        // The control API directly, not a `status` process per poll: on a loaded machine a process
+        // takes longer to start than the whole copy takes, and the kill point would be missed.
+        const jobs = await controlRequest<{ state: string; bytesDone: number }[]>({ socketPath: join(state, 'host.sock') }, 'GET', '/jobs').catch(() => []);
+        const job = jobs.find((j) => j.state === 'running');
         if (job && job.bytesDone >= 10 * MiB) break;
-        await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, 5));
       }
       process.kill(box.pid, 'SIGKILL');
       const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), COMMAND_MS))]);
@@ -358,7 +361,6 @@ describe('live fabric under faults: frame loss on the UDP channel, a media error
     const job = JSON.parse(ok(['copy', 'sda', 'sdb', '--length', '2MiB', '--via', 'host', '--chunk', '256KiB', '--live', '--state', state, '--json']));
     assert.equal(job.result.verified, true);
     assert.equal(sha(fileRange(join(state, 'drives', 'box0.slot1.img'), 0, 2 * MiB)), sha(data));
-    const { controlRequest } = await import('../../src/live/control-http.js');
     const c = await controlRequest<{ trace: Record<string, Record<string, number>>; transport: Record<string, number> }>({ socketPath: join(state, 'host.sock') }, 'GET', '/counters');
     assert.ok(c.transport.lost > 0 && c.transport.reordered > 0 && c.transport.duplicated > 0 && c.transport.corrupted > 0, JSON.stringify(c.transport));
     assert.ok(c.trace['bridge.host'].retransmittedFrames > 0, 'the bridge retransmitted what was lost');
