@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'PROTOCOL' // a block transfer stream broke its protocol (a gap, a frame from the wrong peer)
   | 'LAG_LIMIT' // live mode: an event ran later than --hard-limit allows
   | 'VERIFY_FAILED' // the destination did not match the source after a copy
+  | 'ABORTED' // a library run cancelled through its AbortSignal (experiments/background.ts)
   // Live mode (src/live/, src/cli/live.ts):
   | 'NOT_RUNNING' // no live fabric answers (no state, no node, no control socket)
   | 'ALREADY_RUNNING' // a live fabric or control server already runs there
