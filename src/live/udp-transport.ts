@@ -315,14 +315,15 @@ class UdpCable implements EthChannel {
     // A burst (burst granularity) crosses as the frames it stands for, each leaving when its last bit
     // does: the far bridge gets plain frames, and loss, duplication and reordering hit each one.
     const now = this.scheduler.now();
-    const frames = constituentFrames(frame);
     if (this.rates === null && this.transport.tap === null) {
       if (isTlpBurstFrame(frame)) return this.carryBursts(frame, done, now);
       // A burst of bare cumulative ACKs: the last says all the others do, and they would reach the far
       // node in the same datagram, so at the same moment: it alone crosses.
-      const last = frames.length - 1;
-      if ((frames[last].payload as ExpEtherPdu).kind === 'ack') return this.carryOne(frames[last], done[last] > now ? done[last] - now : 0);
+      const pdu = frame.payload as ExpEtherPdu;
+      const last = done.length - 1;
+      if (pdu.kind === 'ack') return this.carryOne(new Frame(frame.dst, frame.src, frame.vlan, frame.etherType, new ExpEtherPdu('ack', -1, pdu.ack, null, null), frame.parts[last]), done[last] > now ? done[last] - now : 0);
     }
+    const frames = constituentFrames(frame);
     for (let i = 0; i < frames.length; i++) this.carryOne(frames[i], done[i] > now ? done[i] - now : 0);
   }
 
@@ -339,7 +340,7 @@ class UdpCable implements EthChannel {
       while (to < tlp.count && bytes + 2 + dataParts[to] <= MAX_RECORD_BODY_BYTES) bytes += 2 + dataParts[to++];
       const delay = done[to - 1] > now ? done[to - 1] - now : 0;
       if (to - from === 1) {
-        this.carryOne(constituentFrames(frame)[from], delay);
+        this.carryOne(constituentFrames(burstPiece(frame, from, to))[0], delay);
       } else {
         const piece = from === 0 && to === tlp.count ? frame : burstPiece(frame, from, to);
         this.scheduler.schedule(delay + this.propagationPs, this.sendNext);
