@@ -4,7 +4,9 @@
  * drives as they were. Reads of never-written ranges return zeros (the file's holes).
  *
  * Reads and writes are synchronous, inside the event that needs them (a page-cache copy: the model's
- * order of reads and writes is the file's). Reads land in views of a shared slab, not a fresh
+ * order of reads and writes is the file's). A read that continues the last one is served from a 1 MiB
+ * read-ahead, which every write over it updates and which lasts one turn of the event loop (another
+ * process may write the file between turns), so it holds what the file does. Reads land in views of a shared slab, not a fresh
  * ArrayBuffer each (a backing store and a finalizer per 16 KiB unit cost more than the copy).
  * `flush` is fdatasync. Given `enter` (the box's scheduler's inject; unpaced), it runs on libuv's
  * thread pool, so the box's model goes on while the disk works, and its completion enters the model
@@ -24,6 +26,8 @@ import { StoreError, type BlockStore } from '../devices/block-store.js';
 const READ_SLAB_BYTES = 1 << 20;
 /** A read larger than this gets its own buffer: slabs are for the SSD's stream units. */
 const MAX_SLAB_READ_BYTES = READ_SLAB_BYTES / 4;
+/** A sequential read fetches this much at once (one drive's memory for it: bounded), bytes. */
+const READ_AHEAD_BYTES = 1 << 20;
 
 export class FileStore implements BlockStore {
   private fd: number | null;
@@ -34,6 +38,11 @@ export class FileStore implements BlockStore {
   private closing = false;
   private slab = new ArrayBuffer(READ_SLAB_BYTES);
   private slabUsed = 0;
+  /** The read-ahead: [aheadAddr, aheadAddr + aheadLen) of the file (aheadLen 0: none), and where the last read ended. */
+  private readonly ahead = new Uint8Array(READ_AHEAD_BYTES);
+  private aheadAddr = 0;
+  private aheadLen = 0;
+  private lastReadEnd = -1;
 
   /** Opens `path`, creating it as a sparse file of `sizeBytes` if it does not exist; an existing file must have that size. */
   constructor(
@@ -93,6 +102,52 @@ export class FileStore implements BlockStore {
   read(addr: number, len: number): Uint8Array {
     this.check(addr, len);
     const out = this.buffer(len);
+    // A sequential read (the SSD streams a command's units in order) is served from a read-ahead of
+    // READ_AHEAD_BYTES: one pread per that many bytes instead of one per 16 KiB unit.
+    const ahead = this.ahead;
+    if (addr >= this.aheadAddr && addr + len <= this.aheadAddr + this.aheadLen) {
+      out.set(ahead.subarray(addr - this.aheadAddr, addr - this.aheadAddr + len));
+      this.lastReadEnd = addr + len;
+      return out;
+    }
+    if (addr === this.lastReadEnd && len <= READ_AHEAD_BYTES && this.fillAhead(addr)) {
+      out.set(ahead.subarray(0, len));
+      this.lastReadEnd = addr + len;
+      return out;
+    }
+    this.lastReadEnd = addr + len;
+    this.readInto(addr, out);
+    return out;
+  }
+
+  /** Reads [addr, addr + READ_AHEAD_BYTES) (to the end of the drive) into the read-ahead; false if that read failed (the caller reads just its own range, which reports any error). */
+  private fillAhead(addr: number): boolean {
+    const n = Math.min(READ_AHEAD_BYTES, this.sizeBytes - addr);
+    this.aheadLen = 0;
+    try {
+      this.readInto(addr, this.ahead.subarray(0, n));
+    } catch {
+      return false;
+    }
+    this.aheadAddr = addr;
+    this.aheadLen = n;
+    // Kept for this turn of the event loop only: between turns another process may write the file
+    // (a user, a test seeding a drive), and the read-ahead must not hide what it wrote.
+    if (!this.dropArmed) {
+      this.dropArmed = true;
+      setImmediate(this.dropAhead);
+    }
+    return true;
+  }
+
+  private dropArmed = false;
+  private readonly dropAhead = (): void => {
+    this.dropArmed = false;
+    this.aheadLen = 0;
+  };
+
+  private readInto(addr: number, out: Uint8Array): void {
+    const len = out.length;
     let done = 0;
     const fd = this.open();
     while (done < len) {
@@ -105,11 +160,14 @@ export class FileStore implements BlockStore {
       if (n === 0) break; // the file's size is the capacity, so this is never short; zeros stand in if it were
       done += n;
     }
-    return out;
   }
 
   write(addr: number, data: Uint8Array): void {
     this.check(addr, data.length);
+    // The read-ahead keeps what the file holds: a write over it is copied in too.
+    const from = Math.max(addr, this.aheadAddr);
+    const to = Math.min(addr + data.length, this.aheadAddr + this.aheadLen);
+    if (from < to) this.ahead.set(data.subarray(from - addr, to - addr), from - this.aheadAddr);
     let done = 0;
     const fd = this.open();
     try {
