@@ -293,6 +293,18 @@ program
   });
 
 program
+  .command('view')
+  .description("the web view of a live fabric (served by the host's control API on its loopback TCP address: dconnect up --control-tcp 127.0.0.1:PORT): the topology, each cable coloured by its utilisation, bytes and job progress, a few times a second; prints the URL to open")
+  .addOption(stateOption())
+  .option('--replay <file>', 'instead, write a page that replays a trace-event file of a simulated run (copy --trace-events) with a time slider, into --out')
+  .option('--out <file>', 'with --replay: the HTML page to write (it loads nothing from anywhere)')
+  .option('--json', 'one JSON object on stdout')
+  .action(async (o: { state: string; json?: boolean; replay?: string; out?: string }) => {
+    const { viewAction } = await import('./view.js');
+    await viewAction(o);
+  });
+
+program
   .command('links')
   .description("list the topology's links (cables) by the names --capture takes")
   .addOption(topologyOption())
@@ -316,8 +328,10 @@ program
   .addOption(setOption())
   .addOption(shardOption())
   .addOption(granularityOption())
+  .option('--trace-events <file>', "also write a Chrome/Perfetto trace-event JSON of the first move of each figure and mode, run again at --fidelity full (open at ui.perfetto.dev)")
+  .option('--trace-window <time>', 'the first sampling window of --trace-events, e.g. 10us (default: sized to each move)')
   .option('--json', 'one JSON object on stdout (files are still written)')
-  .action(async (o: { runs: string; size: string; only?: string; out: string; threads?: string; fidelity: FidelityMode; granularity: Granularity; topology: string; set?: string[]; shard?: string; json?: boolean }, cmd: Command) => {
+  .action(async (o: { runs: string; size: string; only?: string; out: string; threads?: string; fidelity: FidelityMode; granularity: Granularity; topology: string; set?: string[]; shard?: string; json?: boolean; traceEvents?: string; traceWindow?: string }, cmd: Command) => {
     burstImpliesFull(o, cmd);
     const loaded = topologyOf(o);
     const { reproAction } = await import('./experiments.js');

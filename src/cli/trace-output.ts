@@ -5,6 +5,7 @@ import { renderChart } from '../experiments/charts.js';
 import { timelineChart } from '../experiments/timeline.js';
 import { cableEnds } from '../runtime/capture.js';
 import { traceFile, type TraceRun } from '../runtime/trace-events.js';
+import { viewTopology } from '../runtime/view-topology.js';
 import type { TraceRecording, TraceRecordingRequest } from '../runtime/trace-sampler.js';
 import type { Topology } from '../topology/schema.js';
 import { checkOutputFile } from './output-paths.js';
@@ -49,7 +50,7 @@ export function recordInto(runs: TraceRun[], label: string, topology: Topology, 
 }
 
 export function runOf(label: string, topology: Topology, r: TraceRecording): TraceRun {
-  return { label, samples: r.samples, commands: r.commands, droppedCommands: r.droppedCommands, cables: cableEnds(topology), devices: r.devices, clock: 'simulated' };
+  return { label, samples: r.samples, commands: r.commands, droppedCommands: r.droppedCommands, cables: cableEnds(topology), devices: r.devices, clock: 'simulated', topology: viewTopology(topology, r.devices) };
 }
 
 /** Writes the files asked for; returns a line per file for stderr. */

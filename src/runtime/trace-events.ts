@@ -14,6 +14,7 @@
  */
 import type { CommandSlice, TraceSample } from './trace-sampler.js';
 import { incidents, linkDirections, occupancyAt, utilisation, type Cable } from './trace-series.js';
+import type { ViewTopology } from './view-topology.js';
 
 export interface TraceEvent {
   name: string;
@@ -38,6 +39,8 @@ export interface TraceRun {
   /** Slot -> device name (`box0.slot2` -> `dcbuf0`). */
   devices: Record<string, string>;
   clock: 'simulated' | 'wall';
+  /** The picture the web view replays the run on (otherData.runs[i].topology). */
+  topology?: ViewTopology;
 }
 
 export interface TraceFile {
@@ -148,6 +151,10 @@ export function traceFile(runs: TraceRun[], otherData: Record<string, unknown>):
         windowPs: r.samples.length > 1 ? r.samples[1].ps - r.samples[0].ps : 0,
         commands: r.commands.length,
         droppedCommands: r.droppedCommands,
+        // For a replay: which counter track (by name, in process pidBase + 1) counts which trace source.
+        links: r.samples.length > 0 ? linkDirections(r.samples[0].counters, r.cables, r.devices).map((d) => ({ track: d.label, source: d.source })) : [],
+        ...(r.topology ? { topology: r.topology } : {}),
+        pidBase: runs.indexOf(r) * 1000,
       })),
     },
   };
