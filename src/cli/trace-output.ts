@@ -73,5 +73,6 @@ export async function writeViewOutputs(v: ViewOutputs, runs: TraceRun[], meta: R
 
 function windowText(r: TraceRun): string {
   const ps = r.samples.length > 1 ? r.samples[1].ps - r.samples[0].ps : 0;
-  return ps >= 1e9 ? `${ps / 1e9} ms` : ps >= 1e6 ? `${ps / 1e6} us` : `${ps / 1e3} ns`;
+  const n = (x: number) => String(Number(x.toPrecision(4)));
+  return ps >= 1e9 ? `${n(ps / 1e9)} ms` : ps >= 1e6 ? `${n(ps / 1e6)} us` : `${n(ps / 1e3)} ns`;
 }

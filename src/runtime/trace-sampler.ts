@@ -29,6 +29,8 @@ export const DEFAULT_FIRST_WINDOW_PS = 1_000_000;
 export interface TraceSample {
   ps: number;
   simPs: number;
+  /** Live: the simulated time of the node that counts each source, ps (each node keeps its own clock); absent: simPs for all. */
+  simPsOf?: Record<string, number>;
   counters: Record<string, CounterSet>;
   gauges: Record<string, CounterSet>;
 }
@@ -40,6 +42,18 @@ export interface CommandSlice extends CommandInfo {
   /** -1 while outstanding (a failed run). */
   endPs: number;
   ok: boolean;
+}
+
+/**
+ * Past MAX_SAMPLES + 1 boundaries, keeps boundaries 0, 2, 4, ... (the last, index MAX_SAMPLES, is
+ * even: the newest stays) and says so: the caller's window is now twice as long.
+ */
+export function thinSamples(samples: TraceSample[]): boolean {
+  if (samples.length <= MAX_SAMPLES) return false;
+  let j = 0;
+  for (let i = 0; i < samples.length; i += 2) samples[j++] = samples[i];
+  samples.length = j;
+  return true;
 }
 
 export class TraceSampler {
@@ -107,11 +121,7 @@ export class TraceSampler {
     if (this.stopped) return;
     this.ownEvents++;
     this.take();
-    if (this.samples.length > MAX_SAMPLES) {
-      // Keep boundaries 0, 2, 4, ...: the last one (index MAX_SAMPLES, even) is now's.
-      let j = 0;
-      for (let i = 0; i < this.samples.length; i += 2) this.samples[j++] = this.samples[i];
-      this.samples.length = j;
+    if (thinSamples(this.samples)) {
       this.windowPs *= 2;
       this.coarsened++;
     }

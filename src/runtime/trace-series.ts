@@ -73,7 +73,7 @@ const windows = (samples: TraceSample[], f: (a: TraceSample, b: TraceSample) => 
 /** Utilisation of one link direction per window (busy ps over simulated ps; 0 for a window of no simulated time). */
 export function utilisation(samples: TraceSample[], source: string): WindowValue[] {
   return windows(samples, (a, b) => {
-    const dt = b.simPs - a.simPs;
+    const dt = (b.simPsOf?.[source] ?? b.simPs) - (a.simPsOf?.[source] ?? a.simPs);
     return dt > 0 ? ((b.counters[source]?.busyPs ?? 0) - (a.counters[source]?.busyPs ?? 0)) / dt : 0;
   });
 }

@@ -92,10 +92,10 @@ function fmtBytes(n: number): string {
   return `${i === 0 ? n.toFixed(0) : n.toFixed(1)} ${u[i]}`;
 }
 
-/** Idle grey-blue through yellow to red. */
+/** Idle (under 1%) grey; then blue through green and yellow to red. */
 function colour(u: number): string {
   const x = Math.max(0, Math.min(1, u));
-  return x < 0.005 ? '#b8c4d6' : `hsl(${Math.round(200 - 200 * x)}, 85%, ${Math.round(48 - 8 * x)}%)`;
+  return x < 0.01 ? '#b8c4d6' : `hsl(${Math.round(200 - 200 * x)}, 85%, ${Math.round(48 - 8 * x)}%)`;
 }
 
 function el<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>, parent: Element): SVGElementTagNameMap[K] {
@@ -198,7 +198,7 @@ async function draw(t: VTopology): Promise<Picture> {
   app.appendChild(table);
   const legend = document.createElement('p');
   legend.className = 'legend';
-  legend.textContent = 'Each link is coloured by its busier direction (grey: idle, yellow to red: busy); dashed: PCIe, solid: Ethernet. Labels: bytes carried each way.';
+  legend.textContent = 'Each link is coloured by its busier direction (grey: under 1% busy; blue, green, yellow to red: busier); dashed: PCIe, solid: Ethernet. Labels: bytes carried each way.';
   app.appendChild(legend);
   return {
     update(util, bytes) {
@@ -334,26 +334,36 @@ async function replay(file: { traceEvents: TraceEv[]; otherData?: { runs?: Trace
     slider.disabled = false;
     slider.max = String(Math.max(0, ts.length - 1));
     slider.value = '0';
-    const at = (list: [number, number][], t: number) => {
+    // A counter track is a step function; the picture shows its average over the last `span` µs
+    // (a hundredth of the run), from its running integral, so short idle gaps between chunks do not flicker.
+    const span = Math.max(1e-3, ((ts[ts.length - 1] ?? 0) - (ts[0] ?? 0)) / 100);
+    const integrals = new Map<string, number[]>();
+    for (const [s, list] of series) {
+      const cum = [0];
+      for (let i = 0; i + 1 < list.length; i++) cum.push(cum[i] + list[i][1] * (list[i + 1][0] - list[i][0]));
+      integrals.set(s, cum);
+    }
+    const integral = (list: [number, number][], cum: number[], t: number) => {
       let lo = 0;
       let hi = list.length - 1;
-      let v = 0;
+      let i = -1;
       while (lo <= hi) {
         const mid = (lo + hi) >> 1;
         if (list[mid][0] <= t) {
-          v = list[mid][1];
+          i = mid;
           lo = mid + 1;
         } else hi = mid - 1;
       }
-      return v;
+      return i < 0 ? 0 : cum[i] + list[i][1] * (t - list[i][0]);
     };
     const render = () => {
       const t = ts[Number(slider.value)] ?? 0;
+      const from = Math.max(ts[0] ?? 0, t - span);
       const util: Record<string, number> = {};
-      for (const [s, list] of series) util[s] = at(list, t);
+      for (const [s, list] of series) util[s] = t > from ? (integral(list, integrals.get(s)!, t) - integral(list, integrals.get(s)!, from)) / (t - from) : 0;
       pic.update(util, null);
       const written = writes.reduce((n, [w, b]) => (w <= t ? n + b : n), 0);
-      $('time').textContent = `t = ${(t / 1000).toFixed(3)} ms of ${((ts[ts.length - 1] ?? 0) / 1000).toFixed(3)} ms`;
+      $('time').textContent = `t = ${(t / 1000).toFixed(3)} ms of ${((ts[ts.length - 1] ?? 0) / 1000).toFixed(3)} ms (busy: average over the last ${(span / 1000).toFixed(3)} ms)`;
       $('time').dataset.window = slider.value;
       $('status').textContent = `replay: ${run.label || 'run'} (simulated time)`;
       $('jobs').textContent = total > 0 ? `written ${fmtBytes(written)} of ${fmtBytes(total)} (${Math.floor((100 * written) / total)}%)` : '';
