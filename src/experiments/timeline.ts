@@ -38,6 +38,19 @@ function rowsOf(run: TraceRun): { row: string; dirs: LinkDirection[] }[] {
 
 /** Windows drawn per run at most: neighbouring windows are merged (their counters are cumulative, so a merged window is exact). */
 export const TIMELINE_WINDOWS = 240;
+/**
+ * Chunks per drawn window at least: a link's traffic comes in chunk-sized bursts, and a window shorter
+ * than a few of them draws the beat between the two periods rather than the link's load.
+ */
+export const CHUNKS_PER_WINDOW = 4;
+/** Windows drawn per run at least (a short move still gets a line). */
+const MIN_WINDOWS = 20;
+
+/** How many windows to draw of a run: TIMELINE_WINDOWS, fewer when the run has few chunks. */
+export function windowsFor(run: TraceRun): number {
+  const writes = run.commands.filter((c) => c.kind === 'write').length + run.droppedCommands / 2;
+  return writes > 0 ? Math.max(MIN_WINDOWS, Math.min(TIMELINE_WINDOWS, Math.floor(writes / CHUNKS_PER_WINDOW))) : TIMELINE_WINDOWS;
+}
 
 /** Every k-th sample (and the last), so at most `max` windows remain. */
 export function coarserSamples<T>(samples: T[], max: number): T[] {
@@ -57,7 +70,7 @@ export function timelineChart(runs: TraceRun[], subtitle: string): TopLevelSpec 
       if (!rowOrder.includes(row)) rowOrder.push(row);
       for (const d of dirs) {
         // A step line: each window's value from its start to its end.
-        for (const w of utilisation(coarserSamples(run.samples, TIMELINE_WINDOWS), d.source)) {
+        for (const w of utilisation(coarserSamples(run.samples, windowsFor(run)), d.source)) {
           for (const t of [w.startPs, w.endPs]) values.push({ run: run.label, row, way: way(d), ms: (t - zero) / 1e9, utilisation: w.value });
         }
       }
@@ -65,7 +78,7 @@ export function timelineChart(runs: TraceRun[], subtitle: string): TopLevelSpec 
   }
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: { text: 'Link utilisation during the move (busy time per window)', subtitle: [subtitle, `${TIMELINE_WINDOWS} windows or fewer per run; the same samples as --trace-events`] },
+    title: { text: 'Link utilisation during the move (busy time per window)', subtitle: [subtitle, `windows: ${runs.map((r) => `${r.label} ${Math.min(r.samples.length - 1, windowsFor(r))}`).join(', ')} (${CHUNKS_PER_WINDOW}+ chunks each, at most ${TIMELINE_WINDOWS});`, 'the same samples as --trace-events'] },
     config: { ...CHART_CONFIG, header: { labelFontSize: 12, labelFontWeight: 'bold', labelAngle: 0, labelAlign: 'left', labelAnchor: 'start', labelOrient: 'top', labelLimit: 0 } },
     data: { values },
     facet: {

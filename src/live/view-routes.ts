@@ -1,7 +1,7 @@
 /**
  * The web view's routes on the host's control API (issue "See a move happen"; `dconnect view`):
  * - GET /view: one HTML page, the layout library (elkjs's bundle) and the page's script
- *   (src/web/view-app.ts, compiled by tsc) inlined, so it loads nothing from anywhere. It holds no
+ *   (live/web/view-app.ts, compiled by tsc) inlined, so it loads nothing from anywhere. It holds no
  *   data, so on TCP it is served without the token (`public`); it asks for the rest with the token
  *   the URL's fragment carries (`#token=...`, never sent to a server).
  * - GET /view/topology: the fabric as a picture's data (runtime/view-topology.ts).
@@ -104,7 +104,7 @@ export function viewPage(): string {
   if (page !== null) return page;
   const require = createRequire(import.meta.url);
   const elk = readFileSync(require.resolve('elkjs/lib/elk.bundled.js'), 'utf8');
-  const app = readFileSync(fileURLToPath(new URL('../web/view-app.js', import.meta.url)), 'utf8');
+  const app = readFileSync(fileURLToPath(new URL('./web/view-app.js', import.meta.url)), 'utf8');
   // A script's text may not contain "</script": it would end the element early.
   const inline = (js: string) => js.replace(/<\/script/gi, '<\\/script');
   page = SHELL.replace('<!--ELK-->', () => `<script>${inline(elk)}</script>`).replace('<!--APP-->', () => `<script type="module">${inline(app)}</script>`);

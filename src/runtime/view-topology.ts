@@ -3,7 +3,7 @@
  * with its root complex and server-side bridge, the switches, each box with its slots' bridges and
  * devices) and the links between them (the host's PCIe link, every Ethernet cable, each slot's PCIe
  * link), each link with the trace sources that count its two directions. The web view lays it out
- * and colours it (src/web/view-app.ts); a trace-event file carries it so a recorded run can be
+ * and colours it (live/web/view-app.ts); a trace-event file carries it so a recorded run can be
  * replayed on the same picture. Pure: from the topology and the devices' names.
  */
 import { cableEnds } from './capture.js';
