@@ -4,9 +4,10 @@
  * series of trace-series.ts:
  * - counter tracks (`C`): each link direction's utilisation per window, each DC buffer's occupancy,
  *   each bridge's window in use, each PCIe link direction's credits;
- * - NVMe commands as async slices (`b`/`e`, category `nvme`), one process per drive, its I/O queue a
- *   thread; each chunk's read and write joined by a flow arrow (`s` at the read's end, `f` at the
- *   write's start, category `chunk`);
+ * - NVMe commands as async slices (`b`/`e`, category `nvme`, named `read`/`write` so Perfetto packs
+ *   each drive's commands into a few rows), one process per drive; each chunk's read and write joined
+ *   by a flow arrow: Perfetto's flow v2 on the slices themselves (`bind_id`, `flow_out` on the read's
+ *   `b`, `flow_in` on the write's), since v1 flows (`s`/`f`) bind only to slices on thread tracks;
  * - retransmissions, drops and injected faults as instant events (`i`) at the end of their window.
  * `ts` is in µs from the run's start: simulated time in a simulation, wall time live (each counter
  * sample then carries the simulated time as `args.simulatedUs`). Output is a pure function of the
@@ -26,6 +27,10 @@ export interface TraceEvent {
   id?: string;
   s?: string;
   bp?: string;
+  /** Flow v2: the flow this slice starts (`flow_out`) or ends (`flow_in`). */
+  bind_id?: string;
+  flow_out?: boolean;
+  flow_in?: boolean;
   args?: Record<string, unknown>;
 }
 
@@ -116,24 +121,19 @@ function commandEvents(run: TraceRun, pidBase: number, zero: number, proc: (pid:
     proc(PID.firstDrive + i, `drive ${d}`, PID.firstDrive + i);
     ev.push({ name: 'thread_name', ph: 'M', pid: pidOf.get(d)!, tid: IO_QUEUE, args: { name: `I/O queue ${IO_QUEUE}` } });
   });
-  const reads = new Map<string, CommandSlice>();
+  // A flow joins a chunk's read and its write when both are in the file.
+  const key = (c: CommandSlice) => `${c.move}:${c.chunk}`;
+  const written = new Set(run.commands.filter((c) => c.kind === 'write').map(key));
+  const read = new Set(run.commands.filter((c) => c.kind === 'read' && c.endPs >= 0).map(key));
   run.commands.forEach((c, k) => {
     if (c.endPs < 0) return; // outstanding when the run ended (a failure): no end to draw
     const pid = pidOf.get(c.device)!;
     const id = `${pidBase}:${k}`;
-    const name = `${c.kind} chunk ${c.chunk}`;
-    const args = { move: c.move, chunk: c.chunk, slba: c.slba, bytes: c.bytes, ok: c.ok };
-    ev.push({ name, ph: 'b', cat: 'nvme', id, ts: us(c.startPs, zero), pid, tid: IO_QUEUE, args });
+    const name = `${c.kind} (I/O queue ${IO_QUEUE})`;
+    const flow = read.has(key(c)) && written.has(key(c)) ? { bind_id: `${pidBase}:m${c.move}c${c.chunk}`, ...(c.kind === 'read' ? { flow_out: true } : { flow_in: true }) } : {};
+    ev.push({ name, ph: 'b', cat: 'nvme', id, ts: us(c.startPs, zero), pid, tid: IO_QUEUE, ...flow, args: { move: c.move, chunk: c.chunk, slba: c.slba, bytes: c.bytes, ok: c.ok } });
     ev.push({ name, ph: 'e', cat: 'nvme', id, ts: us(c.endPs, zero), pid, tid: IO_QUEUE });
-    if (c.kind === 'read') reads.set(`${c.move}:${c.chunk}`, c);
   });
-  for (const w of run.commands) {
-    const r = w.kind === 'write' ? reads.get(`${w.move}:${w.chunk}`) : undefined;
-    if (!r || w.endPs < 0) continue;
-    const id = `${pidBase}:m${w.move}c${w.chunk}`;
-    ev.push({ name: `chunk ${w.chunk}`, ph: 's', cat: 'chunk', id, ts: us(r.endPs, zero), pid: pidOf.get(r.device)!, tid: IO_QUEUE });
-    ev.push({ name: `chunk ${w.chunk}`, ph: 'f', bp: 'e', cat: 'chunk', id, ts: us(w.startPs, zero), pid: pidOf.get(w.device)!, tid: IO_QUEUE });
-  }
   return ev;
 }
 

@@ -84,23 +84,20 @@ function checkStructure(file: TraceFile, r: CopyResult, run: TraceRun): void {
   }
   assert.equal(open.size, 0, 'every slice ended');
   assert.equal(slices, r.commands.read + r.commands.write);
-  // Flows: each chunk's arrow starts where its read ends (on the source drive) and ends where its write starts (on the destination).
+  // Flows: each chunk's read slice starts a flow (flow_out) that its write slice ends (flow_in), later, on the destination.
   const chunks = LENGTH / r.chunkBytes;
   const flows = new Map<string, TraceEvent[]>();
-  for (const e of ev.filter((x) => x.cat === 'chunk')) flows.set(e.id!, [...(flows.get(e.id!) ?? []), e]);
+  for (const e of ev.filter((x) => x.bind_id !== undefined)) flows.set(e.bind_id!, [...(flows.get(e.bind_id!) ?? []), e]);
   assert.equal(flows.size, chunks);
   const drivePid = (name: string) => ev.find((e) => e.ph === 'M' && e.name === 'process_name' && (e.args!.name as string).endsWith(`drive ${name}`))!.pid;
   for (const [id, pair] of flows) {
-    assert.deepEqual(pair.map((e) => e.ph), ['s', 'f'], `flow ${id}`);
-    const [s, f] = pair;
-    const chunk = Number(/c(\d+)$/.exec(id)![1]);
-    assert.ok(s.ts! <= f.ts!, `flow ${id} goes forward in time`);
-    const read = [...slice.values()].find((x) => x.b.name === `read chunk ${chunk}`)!;
-    const write = [...slice.values()].find((x) => x.b.name === `write chunk ${chunk}`)!;
-    assert.equal(s.pid, drivePid('sda'));
-    assert.equal(f.pid, drivePid('sdb'));
-    assert.ok(read.b.ts! <= s.ts! && s.ts! <= read.e.ts!, `flow ${id} starts inside its read`);
-    assert.ok(write.b.ts! <= f.ts! && f.ts! <= write.e.ts!, `flow ${id} ends inside its write`);
+    assert.equal(pair.length, 2, `flow ${id}: one start, one end`);
+    const [out, into] = pair;
+    assert.ok(out.ph === 'b' && out.flow_out && !out.flow_in && out.name.startsWith('read') && out.pid === drivePid('sda'), `flow ${id} starts on a read of sda`);
+    assert.ok(into.ph === 'b' && into.flow_in && !into.flow_out && into.name.startsWith('write') && into.pid === drivePid('sdb'), `flow ${id} ends on a write of sdb`);
+    assert.equal(out.args!.chunk, into.args!.chunk, `flow ${id} joins one chunk`);
+    const readEnd = slice.get(out.id!)!.e.ts!;
+    assert.ok(readEnd <= into.ts!, `flow ${id}: the write starts after its read ended`);
   }
 }
 
