@@ -70,18 +70,23 @@ async function runShard(command: ShardCommand, parameters: Record<string, unknow
  * same seed, so the same move), one labelled run each in one file. Moves through a NIC (Fig. 8) are
  * not traced: their harness has no recording yet.
  */
-async function traceRepro(jobs: Job[], plan: ReproPlan, views: ViewOutputs): Promise<void> {
+/** The jobs `repro --trace-events` traces; refused before any work when there are none. */
+function tracedJobs(jobs: Job[]): Job[] {
   const firsts = new Map<string, Job>();
   for (const j of jobs) {
     const key = `${(j.label ?? '').split(' ')[0]} ${j.via}`;
     if (j.nic === undefined && !firsts.has(key)) firsts.set(key, j);
   }
+  if (firsts.size === 0) throw new DconnectError('BAD_OPTION', '--trace-events: the figures asked for have no drive-to-drive move to trace (Fig. 8 moves through a NIC)', 'add a figure with drive moves, e.g. --only fig5,fig8');
+  return [...firsts.values()];
+}
+
+async function traceRepro(traced: Job[], plan: ReproPlan, views: ViewOutputs): Promise<void> {
   const runs: TraceRun[] = [];
-  for (const j of firsts.values()) {
+  for (const j of traced) {
     process.stderr.write(`repro: tracing ${j.label ?? 'a move'} at the full fidelity\n`);
     runJob({ ...j, fidelity: 'full' }, recordInto(runs, j.label ?? '', j.topology, views));
   }
-  if (runs.length === 0) throw new DconnectError('BAD_OPTION', '--trace-events: the figures asked for have no drive-to-drive move to trace (Fig. 8 moves through a NIC)', 'add a figure with drive moves, e.g. --only fig5,fig8');
   for (const line of await writeViewOutputs(views, runs, { command: 'repro', topology: plan.topology.name, only: plan.only ?? PAPER_FIGURES }, '')) process.stderr.write(line + '\n');
 }
 
@@ -92,6 +97,7 @@ export async function reproAction(o: RunOptions & { runs: string; size: string; 
   const views = viewOutputsOf(o, false);
   if (views && spec) throw new DconnectError('BAD_OPTION', '--trace-events traces a whole run, not a shard', 'drop --shard, or trace with a run of its own: dconnect repro --only fig5 --trace-events trace.json');
   const jobs = reproJobs(plan);
+  const traced = views ? tracedJobs(jobs) : [];
   const fig8 = jobs.find((j) => j.nic !== undefined);
   if (fig8 && fig8.topology.name !== plan.topology.name) process.stderr.write(`repro: fig8 runs on ${fig8.topology.name}: ${plan.topology.name} has no NIC\n`);
   if (spec) return runShard('repro', reproParameters(plan), jobs, spec, o, mbPerSec);
@@ -99,7 +105,7 @@ export async function reproAction(o: RunOptions & { runs: string; size: string; 
   const { results, wallSeconds } = await run('repro', jobs, o.threads, mbPerSec);
   const r = assembleRepro(plan, results);
   await writeRepro(r, o, { wallSeconds });
-  if (views) await traceRepro(jobs, plan, views);
+  if (views) await traceRepro(traced, plan, views);
   const sizes = [...new Set(jobs.map((j) => j.sizeBytes))].map((n) => formatBytes(n)).join(' and ');
   process.stderr.write(`repro: ${jobs.length} moves of ${sizes} in ${secondsSince(started).toFixed(1)} s wall; ${fidelityLine(r.fidelity)}${r.granularity.mode === 'burst' ? `; ${granularityLine(r.granularity)}` : ''}\n`);
 }

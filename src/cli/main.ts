@@ -125,9 +125,10 @@ program
   .action(async (srcArg: string | undefined, dstArg: string | undefined, more: string[], o: { length?: string; depth?: string; chunk?: string; via: string; hostLanes?: string; fidelity: FidelityMode; seed: string; topology: string; set?: string[]; fault?: string[]; capture?: string; pcap?: string; json?: boolean; live?: boolean; resume?: string; state: string; verify: boolean; host?: string; granularity: Granularity; burstBytes?: string; traceEvents?: string; traceWindow?: string; timeline?: string }, cmd: Command) => {
     if (o.resume !== undefined) {
       if (srcArg !== undefined) throw new DconnectError('BAD_OPTION', '--resume takes no devices: the job has them', `dconnect copy --resume ${o.resume} --live`);
+      const views = viewOutputsOf(o, false);
       const { liveCopyAction } = await import('./live.js');
       // --no-verify given on the resume changes the job's choice; otherwise the job keeps its own.
-      return liveCopyAction({ resume: o.resume, ...(cmd.getOptionValueSource('verify') === 'cli' ? { verify: o.verify } : {}) }, o);
+      return liveCopyAction({ resume: o.resume, ...(cmd.getOptionValueSource('verify') === 'cli' ? { verify: o.verify } : {}) }, { ...o, ...(views ? { views } : {}) });
     }
     if (srcArg === undefined || dstArg === undefined) throw new DconnectError('BAD_OPTION', 'copy needs a source and a destination', 'e.g. dconnect copy sda sdb --length 256MiB');
     if (o.length === undefined) throw new DconnectError('BAD_OPTION', 'copy needs --length', 'e.g. --length 256MiB');
@@ -147,6 +148,7 @@ program
       return liveCopyAction({ src: src.device, srcOffset: src.offset, dst: dst.device, dstOffset: dst.offset, lengthBytes: parseSize(o.length, '--length'), via: parseVia(o.via), ...(o.chunk ? { chunkBytes: parseSize(o.chunk, '--chunk') } : {}), ...(o.depth ? { depth: Number(o.depth) } : {}), verify: o.verify, ...(capture ? { capture } : {}) }, { ...o, ...(views ? { views } : {}) });
     }
     const { topology } = topologyOf(o, o.hostLanes === undefined ? [] : [{ spec: `host.lanes=${o.hostLanes}`, shown: `--host-lanes ${o.hostLanes}` }]);
+    if ((isNetEnd(srcArg) || isNetEnd(dstArg)) && (o.traceEvents !== undefined || o.timeline !== undefined)) throw new DconnectError('BAD_OPTION', '--trace-events and --timeline record moves between drives; a move through a NIC is not traced yet', 'trace a drive move: dconnect copy sda sdb --length 64MiB --trace-events trace.json');
     if (isNetEnd(srcArg) || isNetEnd(dstArg)) return nicCopyAction(topology, srcArg, dstArg, more, { ...o, fidelityGiven: cmd.getOptionValueSource('fidelity') === 'cli' });
     if (more.length % 2 !== 0) throw new DconnectError('BAD_OPTION', `${more.length + 2} devices given; moves need them in pairs`, 'name a destination for every source: dconnect copy sda sdb sdc sdd');
     const args = [srcArg, dstArg, ...more];

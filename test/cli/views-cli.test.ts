@@ -58,6 +58,13 @@ test('repro --trace-events traces the first direct and conventional move of Fig.
   const trace = JSON.parse(readFileSync(join(dir, 'fig5.json'), 'utf8'));
   assert.deepEqual(trace.otherData.runs.map((x: { label: string }) => x.label), ['fig5 direct x8 seed 1', 'fig5 conventional x8 seed 1']);
   assert.ok(trace.traceEvents.some((e: { cat?: string }) => e.cat === 'nvme'));
+  const fig8 = run('repro', '--only', 'fig8', '--out', 'results8', '--trace-events', 'fig8.json');
+  assert.equal(fig8.code, 2);
+  assert.match(fig8.stderr, /no drive-to-drive move to trace/);
+  assert.ok(!existsSync(join(dir, 'results8')), 'refused before any work');
+  const nic = run('copy', 'sda', 'net:client0', '--length', '1MiB', '--topology', 'paper-2012-nic', '--trace-events', 'nic.json');
+  assert.equal(nic.code, 2);
+  assert.match(nic.stderr, /through a NIC is not traced yet/);
   const shard = run('repro', '--only', 'fig5', '--runs', '1', '--size', '1MiB', '--out', 'results', '--trace-events', 'shard.json', '--shard', '1/2');
   assert.equal(shard.code, 2);
   assert.match(shard.stderr, /not a shard/);
