@@ -3,7 +3,9 @@ import { formatBytes, parseCount, parseSize } from '../core/units.js';
 import type { FidelityMode } from '../runtime/copy.js';
 import { fidelityLine, granularityLine } from '../experiments/fidelity.js';
 import type { Granularity } from '../runtime/moves.js';
-import type { Job, JobResult } from '../experiments/jobs.js';
+import { runJob, type Job, type JobResult } from '../experiments/jobs.js';
+import type { TraceRun } from '../runtime/trace-events.js';
+import { recordInto, viewOutputsOf, writeViewOutputs, type ViewOutputs } from './trace-output.js';
 import type { Metric } from '../experiments/metrics.js';
 import { writeArtifacts } from '../experiments/output.js';
 import { runJobs } from '../experiments/pool.js';
@@ -62,11 +64,40 @@ async function runShard(command: ShardCommand, parameters: Record<string, unknow
   else process.stdout.write(`shard ${shardName(spec)} of ${command}: ${mine.length} of ${jobs.length} jobs; wrote ${written}\nonce every shard is done: dconnect merge ${o.out}/${command}.shard-*-of-${spec.count}.json --out ${o.out}\n`);
 }
 
-export async function reproAction(o: RunOptions & { runs: string; size: string; only?: string; fidelity: FidelityMode; granularity: Granularity }, t: Loaded): Promise<void> {
+/**
+ * `repro --trace-events FILE`: the first job of each figure and mode (Fig. 5's first direct and first
+ * conventional move, Fig. 6's first, ...), run again here at the full fidelity with a recording (the
+ * same seed, so the same move), one labelled run each in one file. Moves through a NIC (Fig. 8) are
+ * not traced: their harness has no recording yet.
+ */
+/** The jobs `repro --trace-events` traces; refused before any work when there are none. */
+function tracedJobs(jobs: Job[]): Job[] {
+  const firsts = new Map<string, Job>();
+  for (const j of jobs) {
+    const key = `${(j.label ?? '').split(' ')[0]} ${j.via}`;
+    if (j.nic === undefined && !firsts.has(key)) firsts.set(key, j);
+  }
+  if (firsts.size === 0) throw new DconnectError('BAD_OPTION', '--trace-events: the figures asked for have no drive-to-drive move to trace (Fig. 8 moves through a NIC)', 'add a figure with drive moves, e.g. --only fig5,fig8');
+  return [...firsts.values()];
+}
+
+async function traceRepro(traced: Job[], plan: ReproPlan, views: ViewOutputs): Promise<void> {
+  const runs: TraceRun[] = [];
+  for (const j of traced) {
+    process.stderr.write(`repro: tracing ${j.label ?? 'a move'} at the full fidelity\n`);
+    runJob({ ...j, fidelity: 'full' }, recordInto(runs, j.label ?? '', j.topology, views));
+  }
+  for (const line of await writeViewOutputs(views, runs, { command: 'repro', topology: plan.topology.name, only: plan.only ?? PAPER_FIGURES }, '')) process.stderr.write(line + '\n');
+}
+
+export async function reproAction(o: RunOptions & { runs: string; size: string; only?: string; fidelity: FidelityMode; granularity: Granularity; traceEvents?: string; traceWindow?: string }, t: Loaded): Promise<void> {
   const plan: ReproPlan = { topology: t.topology, overrides: t.overrides, runs: parseCount(o.runs, '--runs', 1, 100), sizeBytes: parseSize(o.size, '--size'), only: o.only === undefined ? undefined : parseFigures(o.only), fidelity: o.fidelity, granularity: o.granularity };
   const spec = o.shard === undefined ? undefined : parseShard(o.shard);
   checkOutputDir(o.out);
+  const views = viewOutputsOf(o, false);
+  if (views && spec) throw new DconnectError('BAD_OPTION', '--trace-events traces a whole run, not a shard', 'drop --shard, or trace with a run of its own: dconnect repro --only fig5 --trace-events trace.json');
   const jobs = reproJobs(plan);
+  const traced = views ? tracedJobs(jobs) : [];
   const fig8 = jobs.find((j) => j.nic !== undefined);
   if (fig8 && fig8.topology.name !== plan.topology.name) process.stderr.write(`repro: fig8 runs on ${fig8.topology.name}: ${plan.topology.name} has no NIC\n`);
   if (spec) return runShard('repro', reproParameters(plan), jobs, spec, o, mbPerSec);
@@ -74,6 +105,7 @@ export async function reproAction(o: RunOptions & { runs: string; size: string; 
   const { results, wallSeconds } = await run('repro', jobs, o.threads, mbPerSec);
   const r = assembleRepro(plan, results);
   await writeRepro(r, o, { wallSeconds });
+  if (views) await traceRepro(traced, plan, views);
   const sizes = [...new Set(jobs.map((j) => j.sizeBytes))].map((n) => formatBytes(n)).join(' and ');
   process.stderr.write(`repro: ${jobs.length} moves of ${sizes} in ${secondsSince(started).toFixed(1)} s wall; ${fidelityLine(r.fidelity)}${r.granularity.mode === 'burst' ? `; ${granularityLine(r.granularity)}` : ''}\n`);
 }

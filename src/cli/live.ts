@@ -19,6 +19,8 @@ import { down, nodeStatuses, readSettings, settingsPath, up, writeSettings, type
 import { assertTcpFree } from '../live/port-probe.js';
 import { rmSync } from 'node:fs';
 import { progressBar } from './progress.js';
+import { LIVE_WINDOW_MS, LiveTraceRecorder } from './live-trace.js';
+import { writeViewOutputs, type ViewOutputs } from './trace-output.js';
 import { granularityText, liveDevicesText, stateArg, statusText, withState, type LiveDevices, type StatusJob, type StatusSession } from './live-format.js';
 
 export interface LiveFabricOptions {
@@ -319,8 +321,13 @@ interface JobView {
 const POLL_MS = 200;
 
 /** Submits a copy (or resumes a job) and follows it to the end: a progress bar on a terminal, plain lines in logs. */
-export async function liveCopyAction(req: { src: string; dst: string; srcOffset: number; dstOffset: number; lengthBytes: number; via: string; chunkBytes?: number; depth?: number; verify?: boolean; capture?: { links: string[]; name: string } } | { resume: string; verify?: boolean }, o: { state: string; json?: boolean }): Promise<void> {
+export async function liveCopyAction(req: { src: string; dst: string; srcOffset: number; dstOffset: number; lengthBytes: number; via: string; chunkBytes?: number; depth?: number; verify?: boolean; capture?: { links: string[]; name: string } } | { resume: string; verify?: boolean }, o: { state: string; json?: boolean; views?: ViewOutputs }): Promise<void> {
   const state = new StateDir(o.state);
+  // --trace-events: the fabric's counters sampled while the job moves (its topology is the state directory's).
+  const settings = o.views ? readSettings(state) : null;
+  if (o.views && !settings) throw new DconnectError('NOT_RUNNING', `no fabric in ${state.root}`, 'start one with dconnect up (or pass the --state DIR it was started with)');
+  const tracer = o.views && settings ? new LiveTraceRecorder({ socketPath: state.controlSocketPath }, settings.topology, o.views.firstWindowPs !== undefined ? o.views.firstWindowPs / 1e9 : LIVE_WINDOW_MS) : null;
+  if (tracer) await tracer.start();
   if (!('resume' in req) && req.capture) {
     // A bad name, or several cables into a classic pcap, is refused here, before anything is asked.
     state.capturePath(req.capture.name);
@@ -333,6 +340,13 @@ export async function liveCopyAction(req: { src: string; dst: string; srcOffset:
   let bar = progressBar(`copy ${job.id}`, job.lengthBytes, 'bytes', { lines: true });
   let verifying = false;
   let interrupted = false;
+  let traced = false;
+  const traceDone = async () => {
+    if (!tracer || traced) return;
+    traced = true;
+    const run = await tracer.stop(`live job ${job.id}`);
+    for (const line of await writeViewOutputs(o.views!, [run], { command: 'copy --live', job: job.id, topology: settings!.topology.name }, '')) say(line);
+  };
   const onInt = () => {
     interrupted = true;
     void controlRequest(target, 'POST', `/jobs/${job.id}/cancel`).catch(() => {});
@@ -342,6 +356,8 @@ export async function liveCopyAction(req: { src: string; dst: string; srcOffset:
     while (job.state === 'queued' || job.state === 'running' || job.state === 'verifying') {
       await new Promise((r) => setTimeout(r, POLL_MS));
       job = await controlRequest<JobView>(target, 'GET', `/jobs/${job.id}`);
+      // The trace covers the move, not the verification's reads.
+      if (tracer && job.state !== 'queued' && job.state !== 'running') await traceDone();
       if (job.state === 'verifying' && !verifying) {
         verifying = true;
         bar.update(job.lengthBytes);
@@ -351,9 +367,11 @@ export async function liveCopyAction(req: { src: string; dst: string; srcOffset:
       bar.update(verifying ? (job.verifiedBytes ?? 0) : job.bytesDone);
     }
     if (job.state === 'done') bar.update(job.lengthBytes);
+    await traceDone();
   } finally {
     bar.stop();
     process.off('SIGINT', onInt);
+    if (!traced) await tracer?.stop('');
   }
   if (o.json) process.stdout.write(JSON.stringify(job) + '\n');
   if (job.state === 'done' && job.result) {

@@ -19,6 +19,8 @@ import { faultConnect, faultHelp, parseFault, parseMediaError, parseStoreFault }
 import { progressBar } from './progress.js';
 import { isNetEnd } from '../runtime/nic-moves.js';
 import { nicCopyAction } from './nic-copy.js';
+import { recordInto, viewOutputsOf, writeViewOutputs } from './trace-output.js';
+import type { TraceRun } from '../runtime/trace-events.js';
 
 // A closed stdout or stderr (dconnect status | head -1) ends the command quietly, not with an EPIPE stack.
 for (const stream of [process.stdout, process.stderr]) {
@@ -100,7 +102,7 @@ program
   .option('--length <size>', 'bytes to move, with units: 512, 4KiB, 256MiB, 1GiB (required)')
   .option('--depth <n>', 'I/O commands in flight over source and destination together (the paper: 3)')
   .option('--chunk <size>', 'bytes per I/O command (default: the topology\'s copy.chunkBytes)')
-  .addOption(new Option('--via <path>', 'dc-buffer: direct (Direct Connect); host: conventional, through host memory').default('dc-buffer'))
+  .addOption(new Option('--via <path>', 'dc-buffer: direct (Direct Connect); host: conventional, through host memory; both: the direct move, then the conventional one (simulation)').default('dc-buffer'))
   .option('--host-lanes <n>', 'lanes of the server-side bridge\'s PCIe link (the paper: 8 or 1); an alias of --set host.lanes=N, applied after the --sets')
   .addOption(fidelityOption())
   .addOption(granularityOption())
@@ -111,18 +113,22 @@ program
   .option('--fault <spec>', faultHelp(false), (v: string, prev: string[] = []) => [...prev, v])
   .option('--capture <links>', "record the frames on these links (comma-separated; 'dconnect links' lists them, the host's cable is 'host') into --pcap")
   .option('--pcap <file>', 'the capture file: pcap, nanosecond timestamps in simulated time, real frame bytes (Wireshark, tshark)')
+  .option('--trace-events <file>', 'write a Chrome/Perfetto trace-event JSON of the move (link utilisation, DC buffer, windows, credits, NVMe commands, chunk flows, retransmissions; open at ui.perfetto.dev); simulation: at --fidelity full')
+  .option('--trace-window <time>', 'the first sampling window of --trace-events/--timeline, e.g. 10us (default: sized to the run; doubled past 4096 windows)')
+  .option('--timeline <file>', 'draw per-link utilisation against simulated time into FILE.png or FILE.svg (with --via both: direct and conventional side by side)')
   .option('--host <name>', "the host that runs the move, in a topology of several (extraHosts); its devices are its ExpEther group's (default: the first, 'host')")
   .option('--live', 'copy on the running live fabric (dconnect up) as a job: real processes, sockets and files; verified by reading both ranges back')
   .option('--no-verify', 'live: skip reading both ranges back at the end (for speed runs; the copy is then reported unverified)')
   .option('--resume <job>', 'finish a live job that failed or was cancelled, from its last flushed byte (implies --live)')
   .addOption(stateOption())
   .option('--json', 'one JSON object on stdout')
-  .action(async (srcArg: string | undefined, dstArg: string | undefined, more: string[], o: { length?: string; depth?: string; chunk?: string; via: string; hostLanes?: string; fidelity: FidelityMode; seed: string; topology: string; set?: string[]; fault?: string[]; capture?: string; pcap?: string; json?: boolean; live?: boolean; resume?: string; state: string; verify: boolean; host?: string; granularity: Granularity; burstBytes?: string }, cmd: Command) => {
+  .action(async (srcArg: string | undefined, dstArg: string | undefined, more: string[], o: { length?: string; depth?: string; chunk?: string; via: string; hostLanes?: string; fidelity: FidelityMode; seed: string; topology: string; set?: string[]; fault?: string[]; capture?: string; pcap?: string; json?: boolean; live?: boolean; resume?: string; state: string; verify: boolean; host?: string; granularity: Granularity; burstBytes?: string; traceEvents?: string; traceWindow?: string; timeline?: string }, cmd: Command) => {
     if (o.resume !== undefined) {
       if (srcArg !== undefined) throw new DconnectError('BAD_OPTION', '--resume takes no devices: the job has them', `dconnect copy --resume ${o.resume} --live`);
+      const views = viewOutputsOf(o, false);
       const { liveCopyAction } = await import('./live.js');
       // --no-verify given on the resume changes the job's choice; otherwise the job keeps its own.
-      return liveCopyAction({ resume: o.resume, ...(cmd.getOptionValueSource('verify') === 'cli' ? { verify: o.verify } : {}) }, o);
+      return liveCopyAction({ resume: o.resume, ...(cmd.getOptionValueSource('verify') === 'cli' ? { verify: o.verify } : {}) }, { ...o, ...(views ? { views } : {}) });
     }
     if (srcArg === undefined || dstArg === undefined) throw new DconnectError('BAD_OPTION', 'copy needs a source and a destination', 'e.g. dconnect copy sda sdb --length 256MiB');
     if (o.length === undefined) throw new DconnectError('BAD_OPTION', 'copy needs --length', 'e.g. --length 256MiB');
@@ -137,10 +143,12 @@ program
       }
       const src = parseDeviceRange(srcArg, 'source');
       const dst = parseDeviceRange(dstArg, 'destination');
+      const views = viewOutputsOf(o, false);
       const { liveCopyAction } = await import('./live.js');
-      return liveCopyAction({ src: src.device, srcOffset: src.offset, dst: dst.device, dstOffset: dst.offset, lengthBytes: parseSize(o.length, '--length'), via: parseVia(o.via), ...(o.chunk ? { chunkBytes: parseSize(o.chunk, '--chunk') } : {}), ...(o.depth ? { depth: Number(o.depth) } : {}), verify: o.verify, ...(capture ? { capture } : {}) }, o);
+      return liveCopyAction({ src: src.device, srcOffset: src.offset, dst: dst.device, dstOffset: dst.offset, lengthBytes: parseSize(o.length, '--length'), via: parseVia(o.via), ...(o.chunk ? { chunkBytes: parseSize(o.chunk, '--chunk') } : {}), ...(o.depth ? { depth: Number(o.depth) } : {}), verify: o.verify, ...(capture ? { capture } : {}) }, { ...o, ...(views ? { views } : {}) });
     }
     const { topology } = topologyOf(o, o.hostLanes === undefined ? [] : [{ spec: `host.lanes=${o.hostLanes}`, shown: `--host-lanes ${o.hostLanes}` }]);
+    if ((isNetEnd(srcArg) || isNetEnd(dstArg)) && (o.traceEvents !== undefined || o.timeline !== undefined)) throw new DconnectError('BAD_OPTION', '--trace-events and --timeline record moves between drives; a move through a NIC is not traced yet', 'trace a drive move: dconnect copy sda sdb --length 64MiB --trace-events trace.json');
     if (isNetEnd(srcArg) || isNetEnd(dstArg)) return nicCopyAction(topology, srcArg, dstArg, more, { ...o, fidelityGiven: cmd.getOptionValueSource('fidelity') === 'cli' });
     if (more.length % 2 !== 0) throw new DconnectError('BAD_OPTION', `${more.length + 2} devices given; moves need them in pairs`, 'name a destination for every source: dconnect copy sda sdb sdc sdd');
     const args = [srcArg, dstArg, ...more];
@@ -153,7 +161,8 @@ program
     const depth = o.depth === undefined ? undefined : Number(o.depth);
     if (depth !== undefined && !Number.isInteger(depth)) throw new DconnectError('BAD_OPTION', `--depth '${o.depth}' is not an integer`, 'use 1..64');
     const chunkBytes = o.chunk === undefined ? undefined : parseSize(o.chunk, '--chunk');
-    const via = parseVia(o.via);
+    const vias = o.via === 'both' ? (['dc-buffer', 'host'] as const) : [parseVia(o.via)];
+    const views = viewOutputsOf(o);
     const seed = parseSeed(o.seed);
     const storeFault = (o.fault ?? []).find((f) => parseStoreFault(f) !== null);
     if (storeFault) throw new DconnectError('BAD_OPTION', `--fault ${storeFault}: store faults break a live fabric's drive files; a simulated drive keeps its bytes in memory`, `give it to the live fabric: dconnect up --fault ${storeFault} (then dconnect copy ... --live); media-error=... fails blocks in simulation`);
@@ -167,39 +176,57 @@ program
     if (o.granularity === 'burst' && cmd.getOptionValueSource('fidelity') !== 'cli') fidelity = 'full';
     const burst = o.granularity === 'burst' ? { granularity: o.granularity, ...(o.burstBytes ? { burstBytes: parseSize(o.burstBytes, '--burst-bytes') } : {}) } : {};
     if (fidelity !== o.fidelity && o.granularity !== 'burst') process.stderr.write('note: --fault down=... runs at --fidelity full (the fast fidelity could jump over the outage)\n');
+    // A trace draws every chunk: the fast fidelity jumps over most of them.
+    if (views && fidelity === 'fast') {
+      if (cmd.getOptionValueSource('fidelity') === 'cli') throw new DconnectError('BAD_OPTION', '--trace-events and --timeline record the move at the full fidelity only (the fast one jumps over most chunks)', 'drop --fidelity fast');
+      fidelity = 'full';
+    }
+    if (vias.length > 1 && (o.capture !== undefined || cableFaults.length > 0)) throw new DconnectError('BAD_OPTION', '--via both runs two moves; --capture and cable faults take one', 'run them one at a time: --via dc-buffer, then --via host');
+    const traceRuns: TraceRun[] = [];
     const capture = openCapture(topology, o.capture, o.pcap, faults?.connect);
-    let bar = progressBar('copy', lengthBytes * pairs.length, 'bytes', { lines: true });
-    // After the move, the verification (byte for byte) gets a bar of its own: on a long move it takes a while too.
-    const onVerify = (d: number, total: number) => {
-      if (d === 0) {
-        bar.update(total);
+    const both: Record<string, unknown> = {};
+    for (const via of vias) {
+      const label = vias.length > 1 ? (via === 'dc-buffer' ? 'direct' : 'conventional') : '';
+      let bar = progressBar(vias.length > 1 ? `copy (${label})` : 'copy', lengthBytes * pairs.length, 'bytes', { lines: true });
+      // After the move, the verification (byte for byte) gets a bar of its own: on a long move it takes a while too.
+      const onVerify = (d: number, total: number) => {
+        if (d === 0) {
+          bar.update(total);
+          bar.stop();
+          bar = progressBar('verify', total, 'bytes', { lines: true });
+        }
+        bar.update(d);
+      };
+      try {
+        const traceRecording = views ? recordInto(traceRuns, label || (via === 'dc-buffer' ? 'direct' : 'conventional'), topology, views, faults ? { faults: () => ({ ...faults.counts }) } : undefined) : undefined;
+        const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity, onProgress: (d: number) => bar.update(d), onVerify, connect: capture?.connect ?? faults?.connect, mediaErrors, onStart: faults?.start, ...(o.host ? { host: o.host } : {}), ...burst, ...(traceRecording ? { traceRecording } : {}) };
+        // One pair keeps the single move's result shape; several report each move and the aggregate.
+        const r = pairs.length === 1 ? runCopy({ ...common, ...pairs[0] }) : runMoves({ ...common, pairs });
+        bar.update(lengthBytes * pairs.length); // done (and verified): the fast fidelity's jump reports no progress of its own
         bar.stop();
-        bar = progressBar('verify', total, 'bytes', { lines: true });
+        if (o.json && vias.length > 1) both[label] = r;
+        else if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
+        else process.stdout.write((label ? `${label}:\n` : '') + ('moves' in r ? formatMoves(r) : formatCopy(r)) + '\n');
+        const verified = 'moves' in r ? r.aggregate.verified : r.verified;
+        if (!verified) process.exitCode = 3;
+        if (faults) {
+          const f = faults.counts;
+          process.stderr.write(`faults: ${f.lost} lost, ${f.down} lost while a link was down, ${f.corrupted} corrupted (dropped by the FCS), ${f.duplicated} duplicated, ${f.reordered} reordered, of ${f.frames} frames on faulty cables; ${faults.overflowDrops()} dropped by shrunk buffers\n`);
+        }
+        if (capture) {
+          const c = capture.close();
+          const f = r.fidelity;
+          const jumped = f.totalChunks - f.detailedChunks;
+          process.stderr.write(`captured ${c.frames} frames on ${capturedOn(c.perLink)} into ${c.path}${jumped > 0 ? ` (the ${jumped} chunks the fast fidelity jumped carry no frames: --fidelity full captures every one)` : ''}\n`);
+        }
+      } finally {
+        bar.stop();
       }
-      bar.update(d);
-    };
-    try {
-      const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity, onProgress: (d: number) => bar.update(d), onVerify, connect: capture?.connect ?? faults?.connect, mediaErrors, onStart: faults?.start, ...(o.host ? { host: o.host } : {}), ...burst };
-      // One pair keeps the single move's result shape; several report each move and the aggregate.
-      const r = pairs.length === 1 ? runCopy({ ...common, ...pairs[0] }) : runMoves({ ...common, pairs });
-      bar.update(lengthBytes * pairs.length); // done (and verified): the fast fidelity's jump reports no progress of its own
-      bar.stop();
-      if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
-      else process.stdout.write(('moves' in r ? formatMoves(r) : formatCopy(r)) + '\n');
-      const verified = 'moves' in r ? r.aggregate.verified : r.verified;
-      if (!verified) process.exitCode = 3;
-      if (faults) {
-        const f = faults.counts;
-        process.stderr.write(`faults: ${f.lost} lost, ${f.down} lost while a link was down, ${f.corrupted} corrupted (dropped by the FCS), ${f.duplicated} duplicated, ${f.reordered} reordered, of ${f.frames} frames on faulty cables; ${faults.overflowDrops()} dropped by shrunk buffers\n`);
-      }
-      if (capture) {
-        const c = capture.close();
-        const f = r.fidelity;
-        const jumped = f.totalChunks - f.detailedChunks;
-        process.stderr.write(`captured ${c.frames} frames on ${capturedOn(c.perLink)} into ${c.path}${jumped > 0 ? ` (the ${jumped} chunks the fast fidelity jumped carry no frames: --fidelity full captures every one)` : ''}\n`);
-      }
-    } finally {
-      bar.stop();
+    }
+    if (o.json && vias.length > 1) process.stdout.write(JSON.stringify(both) + '\n');
+    if (views) {
+      const what = `${pairs.map((p) => `${p.src} -> ${p.dst}`).join(', ')}, ${o.length}, topology ${topology.name}, seed ${seed}`;
+      for (const line of await writeViewOutputs(views, traceRuns, { command: 'copy', topology: topology.name, seed, lengthBytes, fidelity }, what)) process.stderr.write(line + '\n');
     }
   });
 
@@ -271,6 +298,18 @@ program
   });
 
 program
+  .command('view')
+  .description("the web view of a live fabric (served by the host's control API on its loopback TCP address: dconnect up --control-tcp 127.0.0.1:PORT): the topology, each cable coloured by its utilisation, bytes and job progress, a few times a second; prints the URL to open")
+  .addOption(stateOption())
+  .option('--replay <file>', 'instead, write a page that replays a trace-event file of a simulated run (copy --trace-events) with a time slider, into --out')
+  .option('--out <file>', 'with --replay: the HTML page to write (it loads nothing from anywhere)')
+  .option('--json', 'one JSON object on stdout')
+  .action(async (o: { state: string; json?: boolean; replay?: string; out?: string }) => {
+    const { viewAction } = await import('./view.js');
+    await viewAction(o);
+  });
+
+program
   .command('links')
   .description("list the topology's links (cables) by the names --capture takes")
   .addOption(topologyOption())
@@ -294,8 +333,10 @@ program
   .addOption(setOption())
   .addOption(shardOption())
   .addOption(granularityOption())
+  .option('--trace-events <file>', "also write a Chrome/Perfetto trace-event JSON of the first move of each figure and mode, run again at --fidelity full (open at ui.perfetto.dev)")
+  .option('--trace-window <time>', 'the first sampling window of --trace-events, e.g. 10us (default: sized to each move)')
   .option('--json', 'one JSON object on stdout (files are still written)')
-  .action(async (o: { runs: string; size: string; only?: string; out: string; threads?: string; fidelity: FidelityMode; granularity: Granularity; topology: string; set?: string[]; shard?: string; json?: boolean }, cmd: Command) => {
+  .action(async (o: { runs: string; size: string; only?: string; out: string; threads?: string; fidelity: FidelityMode; granularity: Granularity; topology: string; set?: string[]; shard?: string; json?: boolean; traceEvents?: string; traceWindow?: string }, cmd: Command) => {
     burstImpliesFull(o, cmd);
     const loaded = topologyOf(o);
     const { reproAction } = await import('./experiments.js');

@@ -14,11 +14,25 @@ export function prefixKeys(prefix: string, counters: CounterSet): CounterSet {
 
 export class TraceRegistry {
   private readonly sources = new Map<string, () => CounterSet>();
+  /** Instantaneous levels (a bridge's window in use, a link's credits): read by views, never summed, never in a snapshot. */
+  private readonly gaugeSources = new Map<string, () => CounterSet>();
 
   /** Registers a counter set; names must be unique (they identify a link, port or device). */
   register(name: string, read: () => CounterSet): void {
     if (this.sources.has(name)) throw new Error(`trace source '${name}' registered twice`);
     this.sources.set(name, read);
+  }
+
+  /** Registers an instantaneous level under a name (unique among gauges); `gauges()` reads them all. */
+  registerGauge(name: string, read: () => CounterSet): void {
+    if (this.gaugeSources.has(name)) throw new Error(`trace gauge '${name}' registered twice`);
+    this.gaugeSources.set(name, read);
+  }
+
+  gauges(): Record<string, CounterSet> {
+    const out: Record<string, CounterSet> = {};
+    for (const [k, r] of this.gaugeSources) out[k] = { ...r() };
+    return out;
   }
 
   names(): string[] {

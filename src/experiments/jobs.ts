@@ -3,6 +3,7 @@ import { granularityInfo, type Granularity, type GranularityInfo } from '../runt
 import { blockName } from '../runtime/boot.js';
 import { runNicMove, type NicMoveResult } from '../runtime/nic-moves.js';
 import type { Topology } from '../topology/schema.js';
+import type { TraceRecordingRequest } from '../runtime/trace-sampler.js';
 import { limitOf, namedLimitOf, utilizations, type Limit, type Utilization } from './bottleneck.js';
 
 /** One simulated move: everything a worker needs, as plain data. */
@@ -48,10 +49,11 @@ export function withLanes(t: Topology, lanes: number): Topology {
   return { ...t, host: { ...t.host, link: { ...t.host.link, lanes } } };
 }
 
-export function runJob(job: Job): JobResult {
+/** Runs a job; `traceRecording` records it for a trace-event file (drive moves only; full fidelity). */
+export function runJob(job: Job, traceRecording?: TraceRecordingRequest): JobResult {
   if (job.nic !== undefined) return runNicJob(job, job.nic);
-  if (job.pairs !== undefined) return runPairsJob(job, job.pairs);
-  const r: CopyResult = runCopy({ topology: job.topology, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: job.sizeBytes, depth: job.depth, via: job.via, seed: job.seed, fidelity: job.fidelity, granularity: job.granularity, sha256: false });
+  if (job.pairs !== undefined) return runPairsJob(job, job.pairs, traceRecording);
+  const r: CopyResult = runCopy({ topology: job.topology, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: job.sizeBytes, depth: job.depth, via: job.via, seed: job.seed, fidelity: job.fidelity, granularity: job.granularity, sha256: false, ...(traceRecording ? { traceRecording } : {}) });
   if (!r.verified) throw new Error(`copy did not verify (seed ${job.seed}): the model corrupted data`);
   return resultOf(r, limitOf(r));
 }
@@ -83,7 +85,7 @@ function runNicJob(job: Job, ends: { src: string; dst: string }): JobResult {
   return resultOf(r, namedLimitOf(r));
 }
 
-function runPairsJob(job: Job, pairs: number): JobResult {
+function runPairsJob(job: Job, pairs: number, traceRecording?: TraceRecordingRequest): JobResult {
   const r = runMoves({
     topology: job.topology,
     pairs: Array.from({ length: pairs }, (_, i) => ({ src: blockName(2 * i), srcOffset: 0, dst: blockName(2 * i + 1), dstOffset: 0 })),
@@ -94,6 +96,7 @@ function runPairsJob(job: Job, pairs: number): JobResult {
     fidelity: job.fidelity,
     granularity: job.granularity,
     sha256: false,
+    ...(traceRecording ? { traceRecording } : {}),
   });
   if (!r.aggregate.verified) throw new Error(`a move did not verify (seed ${job.seed}, ${pairs} pairs): the model corrupted data`);
   const whole = asOneMove(r);

@@ -159,6 +159,8 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
       ethBufferWaitPs: this.ethBufferWait.readPs(),
       readQueuedPs: this.readsQueued.readPs(),
     }));
+    // The window in use now: unacknowledged frames to every peer (views: trace-events, the web view).
+    trace?.registerGauge(`bridge.${name}`, () => ({ windowFrames: this.peerList.reduce((n, p) => n + p.sender.inFlight(), 0) }));
   }
 
   /** This bridge's next sequence number toward `mac` (the base of that flow's relative numbers). */

@@ -146,6 +146,12 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
     socketPath: assertSocketPathFits(join(o.state.root, `${o.name}.sock`)),
     routes: [
       {
+        // This box's part of the counters (fabric-counters.ts merges every node's for GET /counters on the host).
+        method: 'GET',
+        pattern: '/counters',
+        handler: () => ({ trace: part?.fabric.trace.snapshot() ?? {}, gauges: part?.fabric.trace.gauges() ?? {}, simulatedSeconds: (scheduler?.now() ?? 0) / 1e12 }),
+      },
+      {
         method: 'POST',
         pattern: '/capture',
         handler: ({ body }) => {

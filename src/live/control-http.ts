@@ -27,6 +27,28 @@ export interface Route {
   /** Literal segments and `:name` parameters, e.g. '/jobs/:id/cancel'. */
   pattern: string;
   handler: Handler;
+  /**
+   * Served on TCP without the bearer token (the Host and Origin rules still hold): for a page that
+   * holds no data of its own (the web view's HTML, which then asks for data with the token).
+   */
+  public?: boolean;
+}
+
+/** A handler's answer that is not JSON: sent as is, with its content type (the web view's page). */
+export class RawResponse {
+  constructor(
+    readonly contentType: string,
+    readonly body: string,
+  ) {}
+}
+
+/**
+ * A handler's answer that stays open: a Server-Sent Events stream. `start` gets `send` (one event;
+ * false while the socket's buffer is full, so the caller skips rather than queues: the buffer is the
+ * bound) and `onClose` (the client went away or the server closes).
+ */
+export class EventStream {
+  constructor(readonly start: (send: (event: string, data: unknown) => boolean, onClose: (fn: () => void) => void) => void) {}
 }
 
 export interface ControlServer {
@@ -200,11 +222,14 @@ class HttpError extends Error {
  * Refuses a request that does not come the way the CLI sends it (see the file comment): a browser's
  * (Origin), a body of another type, and on TCP a wrong Host or a missing or wrong token.
  */
-function checkAccess(req: IncomingMessage, access: TcpAccess | null): void {
-  if (req.headers.origin !== undefined) throw new HttpError(403, 'FORBIDDEN', 'the control API does not answer requests from web pages (the request has an Origin header)', 'use the dconnect CLI, or curl without an Origin header');
+function checkAccess(req: IncomingMessage, access: TcpAccess | null, isPublic = false): void {
+  // A page this server served (the web view, on TCP) is the one web page let in: its Origin is this server's own address.
+  const sameOrigin = access !== null && req.headers.origin !== undefined && access.hosts.has(req.headers.host ?? '') && req.headers.origin === `http://${req.headers.host}`;
+  if (req.headers.origin !== undefined && !sameOrigin) throw new HttpError(403, 'FORBIDDEN', 'the control API does not answer requests from web pages (the request has an Origin header)', 'use the dconnect CLI, or curl without an Origin header');
   if (access) {
     const host = req.headers.host ?? '';
     if (!access.hosts.has(host)) throw new HttpError(403, 'FORBIDDEN', `the Host header ${JSON.stringify(host)} is not this server's address`, `send Host: ${[...access.hosts][0]}`);
+    if (isPublic) return;
     const auth = req.headers.authorization ?? '';
     const given = new TextEncoder().encode(auth.startsWith('Bearer ') ? auth.slice(7).trim() : '');
     const want = new TextEncoder().encode(access.token);
@@ -237,7 +262,7 @@ async function serve(routes: CompiledRoute[], req: IncomingMessage, res: ServerR
       }
     }
     const body = await readBody(req); // read even when refusing, so the answer is not lost in a reset
-    checkAccess(req, access);
+    checkAccess(req, access, route?.public === true);
     if (body.length > 0 && !/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) {
       throw new HttpError(415, 'UNSUPPORTED_MEDIA', `the request body is ${JSON.stringify(req.headers['content-type'] ?? 'untyped')}, not application/json`, 'send Content-Type: application/json');
     }
@@ -253,12 +278,40 @@ async function serve(routes: CompiledRoute[], req: IncomingMessage, res: ServerR
       }
     }
     const value = await route.handler({ method, path: url.pathname, params, query: url.searchParams, body: parsed });
-    send(res, 200, JSON.stringify(value ?? null));
+    if (value instanceof RawResponse) sendRaw(res, value);
+    else if (value instanceof EventStream) startStream(req, res, value);
+    else send(res, 200, JSON.stringify(value ?? null));
   } catch (e) {
     if (e instanceof HttpError) send(res, e.status, errorBody(e.code, e.message, e.hint), e.headers);
     else if (e instanceof DconnectError) send(res, STATUS_OF_CODE.get(e.code) ?? 400, errorBody(e.code, e.message, e.hint));
     else send(res, 500, errorBody('INTERNAL', e instanceof Error ? e.message : String(e)));
   }
+}
+
+function sendRaw(res: ServerResponse, r: RawResponse): void {
+  if (res.headersSent || res.destroyed) return;
+  // The page runs no script from elsewhere and is framed by nobody.
+  res.writeHead(200, { 'content-type': r.contentType, 'content-length': Buffer.byteLength(r.body), 'cache-control': 'no-store', 'x-frame-options': 'DENY', 'content-security-policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:" });
+  res.end(r.body);
+}
+
+function startStream(req: IncomingMessage, res: ServerResponse, s: EventStream): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+  // No request timeout on a stream: it ends when the client goes or the server closes.
+  req.socket.setTimeout(0);
+  let id = 0;
+  let full = false;
+  res.on('drain', () => (full = false));
+  const closers: (() => void)[] = [];
+  res.on('close', () => closers.forEach((f) => f()));
+  s.start(
+    (event, data) => {
+      if (full || res.destroyed) return false;
+      full = !res.write(`id: ${++id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      return true;
+    },
+    (fn) => closers.push(fn),
+  );
 }
 
 function errorBody(code: string, message: string, hint?: string): string {

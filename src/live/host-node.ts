@@ -28,6 +28,9 @@ import { startNbdServer, type NbdBackend, type NbdServer } from './nbd-server.js
 import { ensurePskFile } from './nbd-tls.js';
 import { JobCapture, type CaptureRoute } from './live-capture.js';
 import { captureFormat } from '../runtime/capture.js';
+import { viewTopology, type ViewTopology } from '../runtime/view-topology.js';
+import { fabricCounters, ownerOfSource } from './fabric-counters.js';
+import { viewRoutes } from './view-routes.js';
 import { buildNodeFabric, type CrossingCable } from './node-fabric.js';
 import { HOST_NODE, linkOwners } from './placement.js';
 import { RealtimeScheduler, type Pace } from './realtime-scheduler.js';
@@ -314,6 +317,17 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
 
   const publicRecord = (rec: JobRecord) => ({ ...rec, bytesDone: running?.id === rec.id ? running.bytes : rec.state === 'done' ? rec.lengthBytes : rec.doneBytes, ...(rec.state === 'verifying' && running?.id === rec.id ? { verifiedBytes: running.verifiedBytes } : {}) });
 
+  /** Every node's counters, each source from the node that runs it (fabric-counters.ts): GET /counters' `fabric`, the web view. */
+  const boxSocket = (b: string) => o.state.readNodeRecord(b)?.control?.socket ?? `${o.state.root}/${b}.sock`;
+  const wholeFabric = () => fabricCounters(t, { trace: session ? session.fabric.trace.snapshot() : lastTrace, gauges: session ? session.fabric.trace.gauges() : {}, simulatedSeconds: session ? session.scheduler.now() / 1e12 : 0 }, boxSocket);
+  let view: ViewTopology | null = null;
+  const viewOf = async (): Promise<ViewTopology> => {
+    if (view) return view;
+    const m = (await booted()).manager;
+    const devices = Object.fromEntries([...m.blockDevices(), ...m.dcBuffers(), ...m.nics()].map((d) => [`${d.box}.slot${d.slot}`, d.name]));
+    return (view = viewTopology(t, devices));
+  };
+
   const routes: Route[] = [
     {
       method: 'GET',
@@ -331,8 +345,9 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
     {
       method: 'GET',
       pattern: '/counters',
-      handler: () => ({ epoch: session?.epoch ?? null, trace: session ? session.fabric.trace.snapshot() : lastTrace, ...(session ? {} : { ended: true }), transport: transport.counters }),
+      handler: async () => ({ epoch: session?.epoch ?? null, trace: session ? session.fabric.trace.snapshot() : lastTrace, ...(session ? {} : { ended: true }), transport: transport.counters, fabric: await wholeFabric() }),
     },
+    ...viewRoutes({ topology: viewOf, counters: wholeFabric, jobs: () => jobs.list().map(publicRecord), ownerOf: (source) => ownerOfSource(t, source) }),
     {
       method: 'GET',
       pattern: '/devices',

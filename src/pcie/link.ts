@@ -1,7 +1,7 @@
 import { LevelTimer } from '../core/level-timer.js';
 import { Ring } from '../core/ring.js';
 import type { Scheduler } from '../core/scheduler.js';
-import type { TraceRegistry } from '../core/trace.js';
+import type { CounterSet, TraceRegistry } from '../core/trace.js';
 import type { StateDigest } from '../core/digest.js';
 import { Tlp, digestTlp, headerBytes, type TlpKind } from './tlp.js';
 import { isBurst, partBytes, partHeaderBytes, sliceBurst } from './burst.js';
@@ -614,6 +614,9 @@ export class PcieLink {
     if (trace) {
       trace.register(`${name}.downstream`, () => this.downstream.snapshot());
       trace.register(`${name}.upstream`, () => this.upstream.snapshot());
+      // The credits each sender holds now (views: trace-events, the web view); finite classes only.
+      trace.registerGauge(`${name}.downstream`, () => creditLevels(this.downstream.credits));
+      trace.registerGauge(`${name}.upstream`, () => creditLevels(this.upstream.credits));
     }
   }
 
@@ -627,4 +630,14 @@ export class PcieLink {
   wireTimePs(bytes: number): number {
     return Math.ceil(bytes * this.psPerByte);
   }
+}
+
+/** A sender's credits now, by class (headers in TLPs, data in bytes), leaving out the infinite ones. */
+function creditLevels(c: Float64Array): CounterSet {
+  const names = ['postedHeaders', 'postedDataBytes', 'nonPostedHeaders', 'nonPostedDataBytes', 'completionHeaders', 'completionDataBytes'];
+  const out: CounterSet = {};
+  names.forEach((n, i) => {
+    if (Number.isFinite(c[i])) out[n] = c[i];
+  });
+  return out;
 }

@@ -33,15 +33,20 @@ export function linkName(a: string, b: string): string {
 
 /** Every cable's name in a topology, in the order the builder lays them. */
 export function listLinks(topology: Topology): string[] {
-  const names: string[] = [];
+  return cableEnds(topology).map((c) => c.cable);
+}
+
+/** Every cable with its two ports' names (`a`, `b`: the trace names `eth.<a>`, `eth.<b>` count what each sends), in the builder's order. */
+export function cableEnds(topology: Topology): { cable: string; a: string; b: string }[] {
+  const out: { cable: string; a: string; b: string }[] = [];
   buildFabric(topology, {
     seed: 1,
     connect: (a, b, ns) => {
-      names.push(linkName(a.name, b.name));
+      out.push({ cable: linkName(a.name, b.name), a: a.name, b: b.name });
       return connectCable(a, b, ns, '');
     },
   });
-  return names;
+  return out;
 }
 
 /** Refuses link names the topology does not have, naming the option and listing the links. */

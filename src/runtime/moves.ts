@@ -15,6 +15,7 @@ import { deviceKinds } from '../topology/device-registry.js';
 import { FIRST_HOST, groupOf, hostsOf, type Topology } from '../topology/schema.js';
 import type { BlockDevice } from '../host/dc/manager.js';
 import { DcOperator, type MoveHandle, type MoveObserver, type MoveStats } from '../host/dc/operator.js';
+import { DEFAULT_FIRST_WINDOW_PS, TraceSampler, type TraceRecordingRequest } from './trace-sampler.js';
 
 
 /** A jump's functional copy reports progress after each slice of this many bytes (the copy itself is one loop). */
@@ -76,6 +77,11 @@ export interface MovesRequest {
   onStart?: (startPs: number) => void;
   /** Logical blocks whose reads fail on a drive (fault injection: `--fault media-error=sdb:LBA`). */
   mediaErrors?: { device: string; lba: number; op?: 'read' | 'write' }[];
+  /**
+   * Record what a trace-event file or a timeline is drawn from (runtime/trace-sampler.ts): counters
+   * sampled every window, each NVMe command. Full fidelity only (the fast one jumps chunks).
+   */
+  traceRecording?: TraceRecordingRequest;
 }
 
 export type { LinkPayload } from './counters.js';
@@ -333,6 +339,8 @@ export function runMoves(req: MovesRequest): MovesResult {
   const chunks = Math.ceil(req.lengthBytes / chunk);
   const fullChunks = Math.floor(req.lengthBytes / chunk);
   const fast = (req.fidelity ?? (burstBytes > 0 ? 'full' : 'fast')) === 'fast';
+  if (fast && req.traceRecording) throw new DconnectError('BAD_OPTION', 'a trace or timeline is recorded at the full fidelity only (the fast one jumps over most chunks)', 'use --fidelity full (the default with --trace-events and --timeline)');
+  const sampler = req.traceRecording ? new TraceSampler(fabric.trace, fabric.scheduler, req.traceRecording.firstWindowPs ?? DEFAULT_FIRST_WINDOW_PS, req.traceRecording.extra) : null;
   const handles: MoveHandle[] = [];
   const total = req.lengthBytes * moves.length;
   /** Bytes the skipped chunks moved functionally so far (progress counts them with the simulated ones). */
@@ -367,7 +375,8 @@ export function runMoves(req: MovesRequest): MovesResult {
       : null;
   const joint = fast && moves.length > 1 ? new JointFastForward({ startPs, moves: moves.map(() => ({ chunks, fullChunks })), counters: () => fabric.trace.snapshot() }) : null;
   const chunkDone: number[] = [];
-  const observerOf = (i: number): MoveObserver | undefined => {
+  const observerOf = (i: number): MoveObserver | undefined => (sampler ? sampler.observer(i, innerObserverOf(i)) : innerObserverOf(i));
+  const innerObserverOf = (i: number): MoveObserver | undefined => {
     if (single) {
       return {
         chunkWritten: (c, nextRead) => {
@@ -395,6 +404,7 @@ export function runMoves(req: MovesRequest): MovesResult {
     if (req.recordChunkTimes) return { chunkWritten: (c) => ((chunkDone[c] = fabric.scheduler.now()), 0) };
     return undefined;
   };
+  sampler?.start();
   moves.forEach((m, i) => {
     handles.push(
       operators.get(hostsOfMoves[i].host.name)!.move(
@@ -416,6 +426,7 @@ export function runMoves(req: MovesRequest): MovesResult {
       return failure !== null || stats.every((s) => s !== null);
     },
   });
+  sampler?.finish();
   if (failure) throw failure;
   if (!stats.every((s) => s !== null)) throw new Error('the move did not finish: the fabric went idle with commands outstanding');
   const done = stats as MoveStats[];
@@ -497,6 +508,7 @@ export function runMoves(req: MovesRequest): MovesResult {
     for (const d of deviceKinds.flatMap((k) => k.driver.devices(h.manager))) devices[`${d.box}.slot${d.slot}`] = `${prefix}${d.name}`;
   }
   const link = mainHost.link.name;
+  if (sampler) req.traceRecording!.done({ samples: sampler.samples, commands: sampler.commands, droppedCommands: sampler.droppedCommands, windowPs: sampler.windowPs, coarsened: sampler.coarsened, devices });
   return {
     chunkBytes: chunk,
     depth,
@@ -505,7 +517,7 @@ export function runMoves(req: MovesRequest): MovesResult {
     moves: results,
     aggregate: { bytes: total, simulatedSeconds: elapsedPs / PS_PER_S, mbPerSec: total / (elapsedPs / PS_PER_S) / 1e6, verified: results.every((r) => r.verified) },
     hostLink: linkPayload(trace, link, elapsedPs),
-    events: fabric.scheduler.eventsExecuted - eventsBefore,
+    events: fabric.scheduler.eventsExecuted - eventsBefore - (sampler?.ownEvents ?? 0),
     trace,
     devices,
     granularity: granularityInfo(burstBytes),

@@ -26,7 +26,21 @@ export interface MoveObserver {
    * chunk not yet read. Returns how many chunks from `nextRead` on the operator should treat as already
    * moved (0: none); they must be whole chunks before the last one.
    */
-  chunkWritten(chunk: number, nextRead: number): number;
+  chunkWritten?(chunk: number, nextRead: number): number;
+  /** A read or write command was handed to its device's driver (views: trace-events' NVMe slices). */
+  commandIssued?(c: CommandInfo): void;
+  /** That command completed (`ok`: with success). */
+  commandCompleted?(c: CommandInfo, ok: boolean): void;
+}
+
+/** One of the operator's commands, as its observer sees it. */
+export interface CommandInfo {
+  kind: 'read' | 'write';
+  chunk: number;
+  /** The block device's name (sda). */
+  device: string;
+  slba: number;
+  bytes: number;
 }
 
 /** The operator's view of a move in progress: for digests (slot identities and chunk numbers are labels) and for a runtime that moves chunks by other means. */
@@ -105,13 +119,16 @@ export class DcOperator {
       else stats.writeCommands++;
       const bytes = span(chunk);
       const slba = (base + chunk * chunkBytes) / dev.blockBytes;
+      const info: CommandInfo | null = spec.observer?.commandIssued ? { kind, chunk, device: dev.name, slba, bytes } : null;
+      if (info) spec.observer!.commandIssued!(info);
       const completed = (st: NvmeStatus): void => {
         inFlight--;
+        if (info) spec.observer!.commandCompleted?.(info, isSuccess(st));
         if (!check(`${kind} of ${dev.name} blocks ${slba}..${slba + bytes / dev.blockBytes - 1} (bytes ${slba * dev.blockBytes}..${(slba * dev.blockBytes + bytes - 1)}, chunk ${chunk} of the move)`, st)) return;
         if (kind === 'read') readyToWrite.push({ chunk, slot });
         else {
           freeSlots.push(slot);
-          const skip = spec.observer ? spec.observer.chunkWritten(chunk, nextRead) : 0;
+          const skip = spec.observer?.chunkWritten ? spec.observer.chunkWritten(chunk, nextRead) : 0;
           if (++written === chunks) {
             stats.endPs = this.scheduler.now();
             done(stats);
