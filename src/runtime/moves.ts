@@ -242,7 +242,7 @@ function lookupOn(host: BootedHost, t: Topology, nameOrSerial: string, role: str
   }
 }
 
-function ssdOf(host: BootedHost, d: BlockDevice): NvmeSsd {
+export function ssdOf(host: BootedHost, d: BlockDevice): NvmeSsd {
   const s = host.fabric.slots.find((x) => x.box === d.box && x.slot === d.slot)!.device;
   if (!(s instanceof NvmeSsd)) throw new Error(`${d.name} is not an SSD model`);
   // The harness seeds and verifies through the in-memory store (patterns, reference copies).

@@ -10,10 +10,11 @@ export interface BlockIo {
   readonly sizeBytes: number;
   /** The device's block size: every offset and length is a multiple of it. */
   readonly blockBytes: number;
-  read(offsetBytes: number, lengthBytes: number): Op<Uint8Array>;
-  write(offsetBytes: number, data: Uint8Array): Op<void>;
+  /** Each operation resumes with its result, or with an Error (a device error), which the helpers below throw inside the sequence. */
+  read(offsetBytes: number, lengthBytes: number): Op<Uint8Array | Error>;
+  write(offsetBytes: number, data: Uint8Array): Op<void | Error>;
   /** Completes once every write completed before it is durable. */
-  flush(): Op<void>;
+  flush(): Op<void | Error>;
 }
 
 /** Bytes each direction, for reports (metadata bytes over the host link). */
@@ -24,16 +25,21 @@ export interface IoCounts {
   writes: number;
 }
 
+function thrown<T>(r: T | Error): T {
+  if (r instanceof Error) throw r;
+  return r;
+}
+
 export function* readBytes(io: BlockIo, offsetBytes: number, lengthBytes: number): Seq<Uint8Array> {
-  return yield* call<Uint8Array>(io.read(offsetBytes, lengthBytes));
+  return thrown(yield* call<Uint8Array | Error>(io.read(offsetBytes, lengthBytes)));
 }
 
 export function* writeBytes(io: BlockIo, offsetBytes: number, data: Uint8Array): Seq<void> {
-  yield* call<void>(io.write(offsetBytes, data));
+  thrown(yield* call<void | Error>(io.write(offsetBytes, data)));
 }
 
 export function* flushIo(io: BlockIo): Seq<void> {
-  yield* call<void>(io.flush());
+  thrown(yield* call<void | Error>(io.flush()));
 }
 
 /**
