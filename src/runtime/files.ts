@@ -175,10 +175,13 @@ export function runFileCopy(req: FileCopyRequest): FileCopyReport {
   let result;
   try {
     result = runOnFabric(host, sequence());
-  } finally {
-    // A failed copy's drives are saved too: what a crash leaves is what the tools should judge.
-    saveDrives(host, req.saves ?? []);
+  } catch (e) {
+    // A copy that failed after writing is saved too (what a crash leaves is what the tools should
+    // judge); one refused before writing anything saves nothing, as any refused command.
+    if (srcIo.counts.writtenBytes + dstIo.counts.writtenBytes > 0) saveDrives(host, req.saves ?? []);
+    throw e;
   }
+  saveDrives(host, req.saves ?? []);
   const endPs = host.fabric.scheduler.now();
   const trace = traceDelta(before, host.fabric.trace.snapshot());
   const hostLink = linkPayload(trace, host.host.link.name, endPs - startPs);
