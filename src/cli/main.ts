@@ -10,6 +10,7 @@ import { DEFAULT_PRESET, loadTopology } from '../topology/load.js';
 import { applySettings, overridesOf } from '../topology/params.js';
 import { FIDELITY_MODES, parseDeviceRange, parseFileEnd, parseSeed, parseVia } from './args.js';
 import { fileCopyAction, lsAction } from './file-copy.js';
+import { imageOf, saveOf } from './image-files.js';
 import { capturedOn, driveCapacity, formatCopy, formatMoves, table } from './format.js';
 import { openCapture } from './capture-file.js';
 import { checkOutputFile } from './output-paths.js';
@@ -117,8 +118,8 @@ program
   .option('--no-verify', 'live: skip reading both ranges back at the end (for speed runs; the copy is then reported unverified)')
   .option('--resume <job>', 'finish a live job that failed or was cancelled, from its last flushed byte (implies --live)')
   .addOption(stateOption())
-  .option('--image <dev=file>', 'file copies: load a raw image (mkfs.ext4 -d TREE img 64M) into a drive before anything runs; repeatable', (v: string, prev: string[] = []) => [...prev, v])
-  .option('--save <dev=file>', 'file copies: write a drive out to a sparse file (0600) afterwards, e.g. for e2fsck -fn; repeatable', (v: string, prev: string[] = []) => [...prev, v])
+  .option('--image <dev=file>', 'load a raw image (mkfs.ext4 -d TREE img 64M) into a drive before anything runs (a source range keeps its bytes instead of seeded data); repeatable', (v: string, prev: string[] = []) => [...prev, v])
+  .option('--save <dev=file>', 'write a drive out to a sparse file (0600) afterwards, e.g. for e2fsck -fn; repeatable', (v: string, prev: string[] = []) => [...prev, v])
   .option('-r, --recursive', 'file copies: copy a directory tree (sda:/data sdb:/backup)')
   .option('--force', 'file copies: replace an existing destination file')
   .option('--json', 'one JSON object on stdout')
@@ -132,7 +133,7 @@ program
     if (srcArg === undefined || dstArg === undefined) throw new DconnectError('BAD_OPTION', 'copy needs a source and a destination', 'e.g. dconnect copy sda sdb --length 256MiB');
     // A path after the device (sda:/data/big.bin) means a file on its file system (src/cli/file-copy.ts).
     if (parseFileEnd(srcArg) || parseFileEnd(dstArg)) return fileCopyAction(topologyOf(o, o.hostLanes === undefined ? [] : [{ spec: `host.lanes=${o.hostLanes}`, shown: `--host-lanes ${o.hostLanes}` }]).topology, srcArg, dstArg, more, o);
-    for (const [flag, v] of [['--image', o.image], ['--save', o.save], ['-r', o.recursive], ['--force', o.force]] as const) {
+    for (const [flag, v] of [['-r', o.recursive], ['--force', o.force]] as const) {
       if (v !== undefined) throw new DconnectError('BAD_OPTION', `${flag} applies to file copies (sda:/path sdb:/path)`, 'name files: dconnect copy sda:/data/big.bin sdb:/backup/big.bin --image sda=src.ext4 --image sdb=dst.ext4');
     }
     if (o.length === undefined) throw new DconnectError('BAD_OPTION', 'copy needs --length', 'e.g. --length 256MiB');
@@ -177,6 +178,9 @@ program
     const burst = o.granularity === 'burst' ? { granularity: o.granularity, ...(o.burstBytes ? { burstBytes: parseSize(o.burstBytes, '--burst-bytes') } : {}) } : {};
     if (fidelity !== o.fidelity && o.granularity !== 'burst') process.stderr.write('note: --fault down=... runs at --fidelity full (the fast fidelity could jump over the outage)\n');
     const capture = openCapture(topology, o.capture, o.pcap, faults?.connect);
+    // Raw images in and out (a range copy of a whole image is dd between drives); checked now, read after boot.
+    const images = (o.image ?? []).map(imageOf);
+    const saves = (o.save ?? []).map(saveOf);
     let bar = progressBar('copy', lengthBytes * pairs.length, 'bytes', { lines: true });
     // After the move, the verification (byte for byte) gets a bar of its own: on a long move it takes a while too.
     const onVerify = (d: number, total: number) => {
@@ -188,7 +192,7 @@ program
       bar.update(d);
     };
     try {
-      const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity, onProgress: (d: number) => bar.update(d), onVerify, connect: capture?.connect ?? faults?.connect, mediaErrors, onStart: faults?.start, ...(o.host ? { host: o.host } : {}), ...burst };
+      const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity, images, saves, onProgress: (d: number) => bar.update(d), onVerify, connect: capture?.connect ?? faults?.connect, mediaErrors, onStart: faults?.start, ...(o.host ? { host: o.host } : {}), ...burst };
       // One pair keeps the single move's result shape; several report each move and the aggregate.
       const r = pairs.length === 1 ? runCopy({ ...common, ...pairs[0] }) : runMoves({ ...common, pairs });
       bar.update(lengthBytes * pairs.length); // done (and verified): the fast fidelity's jump reports no progress of its own

@@ -2,8 +2,8 @@ import { DconnectError } from '../core/errors.js';
 import type { BlockDevice } from '../host/dc/manager.js';
 import type { BlockIo, IoCounts } from '../host/fs/block-io.js';
 import type { Op } from '../host/coroutine.js';
-import type { SparseMemory } from '../devices/sparse-memory.js';
-import { ssdOf } from './moves.js';
+import { NvmeSsd } from '../devices/nvme-ssd.js';
+import { SparseMemory } from '../devices/sparse-memory.js';
 import type { BootedHost } from './boot.js';
 
 /**
@@ -44,6 +44,15 @@ export function saveDrives(host: BootedHost, saves: readonly DriveSave[]): void 
     const store = storeOf(host, d);
     s.save((off, out) => store.readInto(off, out), d.capacityBytes, store.dataRanges());
   }
+}
+
+/** A drive's SSD model, whose store is in memory (the simulation harnesses seed, load, save and verify through it). */
+export function ssdOf(host: BootedHost, d: BlockDevice): NvmeSsd {
+  const s = host.fabric.slots.find((x) => x.box === d.box && x.slot === d.slot)!.device;
+  if (!(s instanceof NvmeSsd)) throw new Error(`${d.name} is not an SSD model`);
+  // The harness seeds and verifies through the in-memory store (patterns, reference copies).
+  if (!(s.store instanceof SparseMemory)) throw new Error(`${d.name} keeps its bytes outside memory: the simulation harness needs in-memory stores`);
+  return s as NvmeSsd;
 }
 
 export function storeOf(host: BootedHost, d: BlockDevice): SparseMemory {

@@ -12,8 +12,8 @@ import { buildFabric } from '../topology/builder.js';
 import type { Topology } from '../topology/schema.js';
 import { boot, type BootedHost } from './boot.js';
 import { linkPayload, traceDelta, type LinkPayload } from './counters.js';
-import { loadImages, saveDrives, StoreBlockIo, storeOf, type DriveImage, type DriveSave } from './drive-images.js';
-import { ssdOf, type Via } from './moves.js';
+import { loadImages, saveDrives, ssdOf, StoreBlockIo, storeOf, type DriveImage, type DriveSave } from './drive-images.js';
+import type { Via } from './moves.js';
 
 /**
  * File copies in simulation (issue 23): the DC command's front end for `copy sda:/path sdb:/path`. The

@@ -8,7 +8,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DconnectError } from '../../src/core/errors.js';
@@ -97,6 +98,17 @@ describe('file copies between simulated drives, judged by e2fsck and debugfs', {
     assert.equal(e2fsck(out).status, 0, e2fsck(out).out);
     assert.equal(dump(out, '/backup/odd.bin').length, 0, 'nothing readable: never stale data');
     assert.equal(extentsOf(out, '/backup/odd.bin').uninit, true);
+  });
+
+  it('a range copy of a whole image (dd between drives) with --image and --save: the saved drive is clean and identical', () => {
+    const out = join(dir, 'out-range.ext4');
+    const r = spawnSync(process.execPath, [CLI, 'copy', 'sda', 'sdb', '--length', '64MiB', '--image', `sda=${srcImg}`, '--save', `sdb=${out}`, '--set', 'ssd.capacityBytes=128MiB', '--json'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.verified, true);
+    assert.equal(j.sha256, createHash('sha256').update(new Uint8Array(readFileSync(srcImg))).digest('hex'), 'verified against the image, not a seeded pattern');
+    assert.equal(e2fsck(out).status, 0);
+    assert.ok(same(dump(out, '/data/frag.bin'), dump(srcImg, '/data/frag.bin')));
   });
 
   it('the CLI: copy with --image/--save and --json, ls, and refusals before any work', () => {
