@@ -5,6 +5,7 @@ import { dotBlock, emptyLeaf, FT, insertRecord, sealLeaf } from './dirent.js';
 import { nameBytes, type Ext4, type FileMap } from './ext4.js';
 import { buildTree, sealBlock, toExtents, treeBlocksFor, type Extent } from './extents.js';
 import { crc32cU32 } from './crc32c.js';
+import { u16, u32 } from './le.js';
 import { FL, isDir, isReg, S_IFDIR, S_IFMT, S_IFREG, type Inode } from './inode.js';
 
 /**
@@ -146,6 +147,7 @@ function* existing(fs: Ext4, dir: Inode, name: string, force: boolean, path: str
   if (!force) throw new DconnectError('FS_EXISTS', `'${path}' exists on the destination`, 'give --force to replace it, or another destination path');
   if (!isReg(i)) throw new DconnectError('FS_EXISTS', `'${path}' exists and is not a regular file; --force replaces files only`);
   if (i.links !== 1) throw new DconnectError('FS_EXISTS', `'${path}' has ${i.links} hard links; replacing it would change the others`, 'remove the other links first, or copy to another path');
+  if (u32(i.raw, 0x68) !== 0 || u16(i.raw, 0x76) !== 0) throw new DconnectError('FS_EXISTS', `'${path}' has an extended attribute block, which --force would leak`, 'remove the file first, or copy to another path');
   return i;
 }
 

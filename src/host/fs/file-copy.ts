@@ -130,6 +130,14 @@ export function* copyFiles(src: Ext4, dst: Ext4, srcPath: string, dstPath: strin
   const target = yield* parentOf(dst, dstPath, srcParts[srcParts.length - 1]);
   const { dir: dstParent, name } = target;
   dstPath = target.path;
+  if (src === dst) {
+    // One file system: never a file onto itself, never a tree into itself (the walk would copy its own copies).
+    const norm = '/' + srcParts.join('/');
+    const dstNorm = '/' + splitPath(dstPath).join('/');
+    if (dstNorm === norm || dstNorm.startsWith(norm + '/')) throw new DconnectError('BAD_OPTION', `'${dstPath}' is '${srcPath}' or inside it, on the same drive`, 'copy to a path outside the source');
+    const there = yield* existsAt(dst, dstPath);
+    if (there && there.ino === root.ino) throw new DconnectError('BAD_OPTION', `'${dstPath}' is the source file itself`);
+  }
   // Resolve: every source file's map, and the destination directories (made now: empty directories are consistent at any moment).
   if (isReg(root)) {
     pending.push({ srcPath, dstPath, inode: root, map: yield* src.fileMap(root), dstDir: dstParent.ino, name });

@@ -126,6 +126,29 @@ describe('ext4 writer: file copies judged by e2fsck and debugfs', { skip: SKIP_E
     judge(srcImg, dst, [['/data/frag.bin', '/backup/keep.txt']]);
   });
 
+  it("on 1 KiB-block images (Debian's default below 512 MiB): a tree and a 20 MiB file spanning lazily initialised groups", () => {
+    const t = join(dir, 'small');
+    writeTree(t, { 'big/twenty.bin': seededBytes(20 << 20, 11), 'big/n/x.txt': seededBytes(3000, 12) });
+    const src = join(dir, 'src1k.ext4');
+    const dst = join(dir, 'dst1k.ext4');
+    mkfs(src, t, '64M');
+    mkfs(dst, null, '64M');
+    assert.match(debugfs(dst, ['stats']), /Block size:\s+1024/);
+    assert.match(debugfs(dst, ['stats']), /Block not init/);
+    const r = copy(src, dst, '/big', '/copy', { ...opts, recursive: true });
+    assert.equal(r.files.length, 2);
+    judge(src, dst, [['/big/twenty.bin', '/copy/twenty.bin'], ['/big/n/x.txt', '/copy/n/x.txt']]);
+  });
+
+  it('refuses copying a file onto itself or a tree into itself on one drive', () => {
+    const img = fresh('self.ext4', join(dir, 'src'));
+    const io = load(img);
+    const fs = runSync(Ext4.mount(io));
+    for (const [from, to, o] of [['/data/odd.bin', '/data/odd.bin', { ...opts, force: true }], ['/data', '/data/nested/inside', { ...opts, recursive: true }]] as const) {
+      assert.throws(() => runSync(copyFiles(fs, fs, from, to, o, memMove(io, io))), (e: unknown) => e instanceof DconnectError && e.code === 'BAD_OPTION');
+    }
+  });
+
   it('a copy that fails before its commit leaves both images clean and the file empty (never old data)', () => {
     const dst = fresh('dst5.ext4', join(dir, 'dst'));
     const failing = () => (): Op<void> => () => {
