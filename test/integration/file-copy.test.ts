@@ -79,6 +79,11 @@ describe('file copies between simulated drives, judged by e2fsck and debugfs', {
     assert.ok(ls.entries.find((e) => e.name === 'frag.bin')!.extents.length >= 1);
   });
 
+  it('is deterministic: the same copy with the same seed gives the same report', () => {
+    const once = () => JSON.stringify(runFileCopy({ topology, src: 'sda', srcPath: '/data/nested', dst: 'sdb', dstPath: '/n', via: 'dc-buffer', seed: 7, recursive: true, force: false, nowSec: 1_800_000_000, images: [imageOf(`sda=${srcImg}`), imageOf(`sdb=${dstImg}`)] }));
+    assert.equal(once(), once());
+  });
+
   it('copies conventionally (--via host): same result, the data over the host link', () => {
     const out = join(dir, 'out-host.ext4');
     const r = runFileCopy({ topology, src: 'sda', srcPath: '/data/frag.bin', dst: 'sdb', dstPath: '/backup/frag.bin', via: 'host', seed: 1, recursive: false, force: false, nowSec: 1_800_000_000, images: [imageOf(`sda=${srcImg}`), imageOf(`sdb=${dstImg}`)], saves: [saveOf(`sdb=${out}`)] });
