@@ -19,7 +19,7 @@ import type { Via } from './moves.js';
  * File copies in simulation (issue 23): the DC command's front end for `copy sda:/path sdb:/path`. The
  * host boots, the drives get their images, and one host sequence runs the file system work over the
  * fabric (every metadata block through the NVMe driver and host memory) while the DC operator moves
- * the run list, run by run, directly through the DC buffer (or through host memory with --via host).
+ * the run list as one pipelined move, directly through the DC buffer (or through host memory with --via host).
  * Then every copied file is read back through both file systems and compared, and drives are saved.
  */
 
@@ -144,25 +144,23 @@ export function runFileCopy(req: FileCopyRequest): FileCopyReport {
   const srcIo = fsIo(host, src);
   const dstIo = src === dst ? srcIo : fsIo(host, dst);
   const operator = new DcOperator(host.fabric.scheduler);
-  let movedBytes = 0;
-  let totalBytes = 0;
-  /** The DC operator moves the run list one run after the other, each pipelined and multiplexed as a range move. */
+  /**
+   * The DC operator moves the whole run list as one move: chunks end at run boundaries, and the
+   * pipeline (depth commands over both drives) runs on from one run into the next.
+   */
   const move = (runs: CopyRun[]): Op<void | Error> => (resume) => {
-    totalBytes = runs.reduce((n, r) => n + r.lengthBytes, 0);
-    const next = (i: number): void => {
-      if (i >= runs.length) return resume(undefined);
-      const r = runs[i];
-      operator.move(
-        { src, srcOffset: r.srcByte, dst, dstOffset: r.dstByte, lengthBytes: r.lengthBytes, chunkBytes: chunk, depth, slots },
-        () => {
-          movedBytes += r.lengthBytes;
-          req.onProgress?.(movedBytes, totalBytes);
-          next(i + 1);
-        },
-        (e) => resume(e),
-      );
+    const total = runs.reduce((n, r) => n + r.lengthBytes, 0);
+    let written = 0;
+    const segments = runs.map((r) => ({ srcOffset: r.srcByte, dstOffset: r.dstByte, lengthBytes: r.lengthBytes }));
+    const sizes = segments.flatMap((sg) => Array.from({ length: Math.ceil(sg.lengthBytes / chunk) }, (_, k) => Math.min(chunk, sg.lengthBytes - k * chunk)));
+    const observer = {
+      chunkWritten: (c: number) => {
+        written += sizes[c];
+        req.onProgress?.(written, total);
+        return 0;
+      },
     };
-    next(0);
+    operator.move({ src, srcOffset: 0, dst, dstOffset: 0, lengthBytes: total, chunkBytes: chunk, depth, slots, segments, observer }, () => resume(undefined), (e) => resume(e));
   };
 
   const before = host.fabric.trace.snapshot();
