@@ -22,3 +22,19 @@ export function parseVia(text: string): 'dc-buffer' | 'host' {
   if (text !== 'dc-buffer' && text !== 'host') throw new DconnectError('BAD_OPTION', `--via '${text}' is not a path`, "use --via dc-buffer (direct, the default) or --via host (conventional, through host memory)");
   return text;
 }
+
+/** `sda:/data/big.bin` -> device and file path (a path after the device means a file); null for a range end (`sda`, `sda:1GiB`). */
+export function parseFileEnd(text: string): { device: string; path: string } | null {
+  const i = text.indexOf(':');
+  if (i < 0 || text[i + 1] !== '/') return null;
+  const device = text.slice(0, i);
+  if (!device) throw new DconnectError('BAD_OPTION', `'${text}' has no device name`, 'write a file as DEVICE:/PATH, e.g. sda:/data/big.bin');
+  return { device, path: text.slice(i + 1) };
+}
+
+/** `sda=FILE` (--image, --save) -> device and file. */
+export function parseDriveFile(text: string, option: string): { device: string; file: string } {
+  const i = text.indexOf('=');
+  if (i <= 0 || i === text.length - 1) throw new DconnectError('BAD_OPTION', `${option} '${text}' is not DEVICE=FILE`, `e.g. ${option} sda=src.ext4`);
+  return { device: text.slice(0, i), file: text.slice(i + 1) };
+}

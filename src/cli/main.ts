@@ -8,7 +8,9 @@ import { METRICS, type Metric } from '../experiments/metrics.js';
 import { listDevices } from '../runtime/devices.js';
 import { DEFAULT_PRESET, loadTopology } from '../topology/load.js';
 import { applySettings, overridesOf } from '../topology/params.js';
-import { FIDELITY_MODES, parseDeviceRange, parseSeed, parseVia } from './args.js';
+import { FIDELITY_MODES, parseDeviceRange, parseFileEnd, parseSeed, parseVia } from './args.js';
+import { fileCopyAction, lsAction } from './file-copy.js';
+import { imageOf, saveOf } from './image-files.js';
 import { capturedOn, driveCapacity, formatCopy, formatMoves, table } from './format.js';
 import { openCapture } from './capture-file.js';
 import { checkOutputFile } from './output-paths.js';
@@ -121,8 +123,12 @@ program
   .option('--no-verify', 'live: skip reading both ranges back at the end (for speed runs; the copy is then reported unverified)')
   .option('--resume <job>', 'finish a live job that failed or was cancelled, from its last flushed byte (implies --live)')
   .addOption(stateOption())
+  .option('--image <dev=file>', 'load a raw image (mkfs.ext4 -d TREE img 64M) into a drive before anything runs (a source range keeps its bytes instead of seeded data); repeatable', (v: string, prev: string[] = []) => [...prev, v])
+  .option('--save <dev=file>', 'write a drive out to a sparse file (0600) afterwards, e.g. for e2fsck -fn; repeatable', (v: string, prev: string[] = []) => [...prev, v])
+  .option('-r, --recursive', 'file copies: copy a directory tree (sda:/data sdb:/backup)')
+  .option('--force', 'file copies: replace an existing destination file')
   .option('--json', 'one JSON object on stdout')
-  .action(async (srcArg: string | undefined, dstArg: string | undefined, more: string[], o: { length?: string; depth?: string; chunk?: string; via: string; hostLanes?: string; fidelity: FidelityMode; seed: string; topology: string; set?: string[]; fault?: string[]; capture?: string; pcap?: string; json?: boolean; live?: boolean; resume?: string; state: string; verify: boolean; host?: string; granularity: Granularity; burstBytes?: string; traceEvents?: string; traceWindow?: string; timeline?: string }, cmd: Command) => {
+  .action(async (srcArg: string | undefined, dstArg: string | undefined, more: string[], o: { image?: string[]; save?: string[]; recursive?: boolean; force?: boolean; length?: string; depth?: string; chunk?: string; via: string; hostLanes?: string; fidelity: FidelityMode; seed: string; topology: string; set?: string[]; fault?: string[]; capture?: string; pcap?: string; json?: boolean; live?: boolean; resume?: string; state: string; verify: boolean; host?: string; granularity: Granularity; burstBytes?: string; traceEvents?: string; traceWindow?: string; timeline?: string }, cmd: Command) => {
     if (o.resume !== undefined) {
       if (srcArg !== undefined) throw new DconnectError('BAD_OPTION', '--resume takes no devices: the job has them', `dconnect copy --resume ${o.resume} --live`);
       const views = viewOutputsOf(o, false);
@@ -131,6 +137,11 @@ program
       return liveCopyAction({ resume: o.resume, ...(cmd.getOptionValueSource('verify') === 'cli' ? { verify: o.verify } : {}) }, { ...o, ...(views ? { views } : {}) });
     }
     if (srcArg === undefined || dstArg === undefined) throw new DconnectError('BAD_OPTION', 'copy needs a source and a destination', 'e.g. dconnect copy sda sdb --length 256MiB');
+    // A path after the device (sda:/data/big.bin) means a file on its file system (src/cli/file-copy.ts).
+    if (parseFileEnd(srcArg) || parseFileEnd(dstArg)) return fileCopyAction(topologyOf(o, o.hostLanes === undefined ? [] : [{ spec: `host.lanes=${o.hostLanes}`, shown: `--host-lanes ${o.hostLanes}` }]).topology, srcArg, dstArg, more, o);
+    for (const [flag, v] of [['-r', o.recursive], ['--force', o.force]] as const) {
+      if (v !== undefined) throw new DconnectError('BAD_OPTION', `${flag} applies to file copies (sda:/path sdb:/path)`, 'name files: dconnect copy sda:/data/big.bin sdb:/backup/big.bin --image sda=src.ext4 --image sdb=dst.ext4');
+    }
     if (o.length === undefined) throw new DconnectError('BAD_OPTION', 'copy needs --length', 'e.g. --length 256MiB');
     if (o.live) {
       if (isNetEnd(srcArg) || isNetEnd(dstArg)) throw new DconnectError('BAD_OPTION', 'moves through a NIC run in simulation only: a live fabric moves between drives', `drop --live: dconnect copy ${srcArg} ${dstArg} --length ${o.length} --topology paper-2012-nic`);
@@ -184,6 +195,9 @@ program
     if (vias.length > 1 && (o.capture !== undefined || cableFaults.length > 0)) throw new DconnectError('BAD_OPTION', '--via both runs two moves; --capture and cable faults take one', 'run them one at a time: --via dc-buffer, then --via host');
     const traceRuns: TraceRun[] = [];
     const capture = openCapture(topology, o.capture, o.pcap, faults?.connect);
+    // Raw images in and out (a range copy of a whole image is dd between drives); checked now, read after boot.
+    const images = (o.image ?? []).map(imageOf);
+    const saves = (o.save ?? []).map(saveOf);
     const both: Record<string, unknown> = {};
     for (const via of vias) {
       const label = vias.length > 1 ? (via === 'dc-buffer' ? 'direct' : 'conventional') : '';
@@ -199,7 +213,7 @@ program
       };
       try {
         const traceRecording = views ? recordInto(traceRuns, label || (via === 'dc-buffer' ? 'direct' : 'conventional'), topology, views, faults ? { faults: () => ({ ...faults.counts }) } : undefined) : undefined;
-        const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity, onProgress: (d: number) => bar.update(d), onVerify, connect: capture?.connect ?? faults?.connect, mediaErrors, onStart: faults?.start, ...(o.host ? { host: o.host } : {}), ...burst, ...(traceRecording ? { traceRecording } : {}) };
+        const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity, images, saves, onProgress: (d: number) => bar.update(d), onVerify, connect: capture?.connect ?? faults?.connect, mediaErrors, onStart: faults?.start, ...(o.host ? { host: o.host } : {}), ...burst, ...(traceRecording ? { traceRecording } : {}) };
         // One pair keeps the single move's result shape; several report each move and the aggregate.
         const r = pairs.length === 1 ? runCopy({ ...common, ...pairs[0] }) : runMoves({ ...common, pairs });
         bar.update(lengthBytes * pairs.length); // done (and verified): the fast fidelity's jump reports no progress of its own
@@ -229,6 +243,17 @@ program
       for (const line of await writeViewOutputs(views, traceRuns, { command: 'copy', topology: topology.name, seed, lengthBytes, fidelity }, what)) process.stderr.write(line + '\n');
     }
   });
+
+program
+  .command('ls')
+  .description("list a directory of a drive's ext4 file system (name, type, size, extents), read through the host's file system code over the fabric")
+  .argument('<dev:/path>', 'a drive and a path: sda:/ or sda:/data')
+  .option('--image <dev=file>', 'load a raw image into a drive first (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+  .addOption(topologyOption())
+  .addOption(setOption())
+  .addOption(seedOption())
+  .option('--json', 'one JSON object on stdout')
+  .action((target: string, o: { image?: string[]; topology: string; set?: string[]; seed: string; json?: boolean }) => lsAction(topologyOf(o).topology, target, o));
 
 const liveFabricOptions = (c: Command) =>
   c

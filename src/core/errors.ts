@@ -19,6 +19,13 @@ export type ErrorCode =
   | 'LAG_LIMIT' // live mode: an event ran later than --hard-limit allows
   | 'VERIFY_FAILED' // the destination did not match the source after a copy
   | 'ABORTED' // a library run cancelled through its AbortSignal (experiments/background.ts)
+  // File systems (src/host/fs/):
+  | 'FS_UNSUPPORTED' // an ext4 feature or state the host's file system code does not handle (named)
+  | 'FS_CORRUPT' // ext4 metadata that is malformed or fails its checksum
+  | 'FS_NOT_FOUND' // a path that does not exist on a device's file system
+  | 'FS_EXISTS' // a destination file that exists (without --force)
+  | 'FS_NO_SPACE' // no free blocks or inodes for the copy, or a directory with no room
+  | 'BAD_IMAGE' // a --image / --save file that cannot be used (missing, too big)
   // Live mode (src/live/, src/cli/live.ts):
   | 'NOT_RUNNING' // no live fabric answers (no state, no node, no control socket)
   | 'ALREADY_RUNNING' // a live fabric or control server already runs there

@@ -39,6 +39,18 @@ export class SparseMemory implements BlockStore {
     return this.pages.size * PAGE_BYTES;
   }
 
+  /** Where anything but zeros may be: materialized pages and pattern regions, sorted and merged (saving a drive to a sparse file). */
+  dataRanges(): { start: number; end: number }[] {
+    const all = [...[...this.pages.keys()].map((i) => ({ start: i * PAGE_BYTES, end: Math.min(this.sizeBytes, (i + 1) * PAGE_BYTES) })), ...this.patterns.map((r) => ({ start: r.start, end: r.end }))].sort((a, b) => a.start - b.start);
+    const out: { start: number; end: number }[] = [];
+    for (const r of all) {
+      const last = out[out.length - 1];
+      if (last && r.start <= last.end) last.end = Math.max(last.end, r.end);
+      else out.push({ ...r });
+    }
+    return out;
+  }
+
   private check(addr: number, len: number): void {
     if (!(addr >= 0 && len >= 0 && addr + len <= this.sizeBytes)) {
       throw new RangeError(`${this.name}: access [${addr}, ${addr + len}) outside 0..${this.sizeBytes}`);

@@ -3,7 +3,7 @@ import { DconnectError } from '../core/errors.js';
 import { PS_PER_S } from '../core/scheduler.js';
 import type { CounterSet } from '../core/trace.js';
 import { sha256InSteps, startPatternDigest, type PendingDigest } from '../devices/pattern-digest.js';
-import { patternBytes, SparseMemory } from '../devices/sparse-memory.js';
+import { patternBytes } from '../devices/sparse-memory.js';
 import { NvmeSsd } from '../devices/nvme-ssd.js';
 import { blockName, boot, type BootedHost } from './boot.js';
 import { linkPayload, traceDelta, type LinkPayload } from './counters.js';
@@ -16,6 +16,7 @@ import { FIRST_HOST, groupOf, hostsOf, type Topology } from '../topology/schema.
 import type { BlockDevice } from '../host/dc/manager.js';
 import { DcOperator, type MoveHandle, type MoveObserver, type MoveStats } from '../host/dc/operator.js';
 import { DEFAULT_FIRST_WINDOW_PS, TraceSampler, type TraceRecordingRequest } from './trace-sampler.js';
+import { loadImages, saveDrives, ssdOf, type DriveImage, type DriveSave } from './drive-images.js';
 
 
 /** A jump's functional copy reports progress after each slice of this many bytes (the copy itself is one loop). */
@@ -82,6 +83,10 @@ export interface MovesRequest {
    * sampled every window, each NVMe command. Full fidelity only (the fast one jumps chunks).
    */
   traceRecording?: TraceRecordingRequest;
+  /** Raw images loaded into drives after boot (`--image`): a source with one keeps its bytes (no seeded pattern) and is verified against them. */
+  images?: DriveImage[];
+  /** Drives written out after the moves (`--save`). */
+  saves?: DriveSave[];
 }
 
 export type { LinkPayload } from './counters.js';
@@ -248,13 +253,6 @@ function lookupOn(host: BootedHost, t: Topology, nameOrSerial: string, role: str
   }
 }
 
-function ssdOf(host: BootedHost, d: BlockDevice): NvmeSsd {
-  const s = host.fabric.slots.find((x) => x.box === d.box && x.slot === d.slot)!.device;
-  if (!(s instanceof NvmeSsd)) throw new Error(`${d.name} is not an SSD model`);
-  // The harness seeds and verifies through the in-memory store (patterns, reference copies).
-  if (!(s.store instanceof SparseMemory)) throw new Error(`${d.name} keeps its bytes outside memory: the simulation harness needs in-memory stores`);
-  return s as NvmeSsd;
-}
 
 /** The seed of move i's source data: move 0's is the single-move seed, the others differ so that crossed moves are caught. */
 export function patternSeedOf(seed: number, move: number): number {
@@ -325,8 +323,11 @@ export function runMoves(req: MovesRequest): MovesResult {
   const srcStores = moves.map((m) => ssdOf(host, m.src).store);
   const dstSsds = moves.map((m) => ssdOf(host, m.dst));
   const seeds = moves.map((_, i) => patternSeedOf(req.seed, i));
-  moves.forEach((m, i) => srcStores[i].fillPattern(m.srcOffset, req.lengthBytes, seeds[i]));
-  const srcDigests: (PendingDigest | null)[] = moves.map((m, i) => (req.sha256 === false ? null : startPatternDigest(seeds[i], m.srcOffset, req.lengthBytes)));
+  loadImages(host, req.images ?? []);
+  const imaged = new Set((req.images ?? []).map((im) => mgr.lookup(im.device)));
+  const fromImage = moves.map((m) => imaged.has(m.src));
+  moves.forEach((m, i) => fromImage[i] || srcStores[i].fillPattern(m.srcOffset, req.lengthBytes, seeds[i]));
+  const srcDigests: (PendingDigest | null)[] = moves.map((m, i) => (req.sha256 === false || fromImage[i] ? null : startPatternDigest(seeds[i], m.srcOffset, req.lengthBytes)));
 
   const before = fabric.trace.snapshot();
   const eventsBefore = fabric.scheduler.eventsExecuted;
@@ -470,14 +471,15 @@ export function runMoves(req: MovesRequest): MovesResult {
       const n = Math.min(step, req.lengthBytes - off);
       const want = wantBuf.subarray(0, n);
       const got = gotBuf.subarray(0, n);
-      patternBytes(seeds[i], m.srcOffset + off, want);
+      if (fromImage[i]) srcStores[i].readInto(m.srcOffset + off, want);
+      else patternBytes(seeds[i], m.srcOffset + off, want);
       dstSsds[i].store.readInto(m.dstOffset + off, got);
       verified = bytesEqual(want, got);
     }
     // The destination's digest: when every byte equals the source's, it is the source's digest
     // (hashed during the move); otherwise the destination is hashed as it is.
     const digest = srcDigests[i];
-    const sha256 = digest === null ? '' : verified ? digest.result() : sha256InSteps(req.lengthBytes, (off, b) => dstSsds[i].store.readInto(m.dstOffset + off, b));
+    const sha256 = digest === null ? (fromImage[i] && req.sha256 !== false ? sha256InSteps(req.lengthBytes, (off, b) => dstSsds[i].store.readInto(m.dstOffset + off, b)) : '') : verified ? digest.result() : sha256InSteps(req.lengthBytes, (off, b) => dstSsds[i].store.readInto(m.dstOffset + off, b));
     const seconds = (endPs[i] - startPs) / PS_PER_S;
     return {
       mode: req.via === 'dc-buffer' ? 'direct' : 'conventional',
@@ -498,6 +500,7 @@ export function runMoves(req: MovesRequest): MovesResult {
     };
   });
 
+  saveDrives(host, req.saves ?? []);
   const lastEndPs = Math.max(...endPs);
   const elapsedPs = lastEndPs - startPs;
   const trace = traceDelta(before, after);

@@ -17,6 +17,21 @@ export interface MoveSpec {
   slots: number[];
   /** Told of every chunk written; may answer that chunks were moved by other means (see MoveObserver). */
   observer?: MoveObserver;
+  /**
+   * A run list instead of one range (a file copy's extents): chunks never cross a run's end, and the
+   * pipeline runs on from one run into the next. Their lengths sum to lengthBytes; srcOffset and
+   * dstOffset are then unused.
+   */
+  segments?: readonly { srcOffset: number; dstOffset: number; lengthBytes: number }[];
+}
+
+/** Where each chunk of a run list lies on both devices (bounded by the move's length over the chunk size, plus one per run). */
+function chunkTable(segments: NonNullable<MoveSpec['segments']>, chunkBytes: number): { src: number; dst: number; bytes: number }[] {
+  const out: { src: number; dst: number; bytes: number }[] = [];
+  for (const s of segments) {
+    for (let at = 0; at < s.lengthBytes; at += chunkBytes) out.push({ src: s.srcOffset + at, dst: s.dstOffset + at, bytes: Math.min(chunkBytes, s.lengthBytes - at) });
+  }
+  return out;
 }
 
 /** What the operator tells whoever watches the move (the runtime's fast path), at chunk boundaries. */
@@ -77,7 +92,8 @@ export class DcOperator {
 
   move(spec: MoveSpec, done: (stats: MoveStats) => void, fail: (err: Error) => void): MoveHandle {
     const { src, dst, chunkBytes, lengthBytes } = spec;
-    const chunks = Math.ceil(lengthBytes / chunkBytes);
+    const table = spec.segments ? chunkTable(spec.segments, chunkBytes) : null;
+    const chunks = table ? table.length : Math.ceil(lengthBytes / chunkBytes);
     const freeSlots = spec.slots.slice().reverse();
     const readyToWrite: { chunk: number; slot: number }[] = [];
     const stats: MoveStats = { chunks, readCommands: 0, writeCommands: 0, maxInFlight: 0, startPs: this.scheduler.now(), endPs: 0 };
@@ -92,7 +108,7 @@ export class DcOperator {
       failed = true;
       return false;
     };
-    const span = (chunk: number) => Math.min(chunkBytes, lengthBytes - chunk * chunkBytes);
+    const span = (chunk: number) => (table ? table[chunk].bytes : Math.min(chunkBytes, lengthBytes - chunk * chunkBytes));
 
     const pump = (): void => {
       while (!failed && inFlight < spec.depth) {
@@ -118,7 +134,7 @@ export class DcOperator {
       if (kind === 'read') stats.readCommands++;
       else stats.writeCommands++;
       const bytes = span(chunk);
-      const slba = (base + chunk * chunkBytes) / dev.blockBytes;
+      const slba = (table ? (kind === 'read' ? table[chunk].src : table[chunk].dst) : base + chunk * chunkBytes) / dev.blockBytes;
       const info: CommandInfo | null = spec.observer?.commandIssued ? { kind, chunk, device: dev.name, slba, bytes } : null;
       if (info) spec.observer!.commandIssued!(info);
       const completed = (st: NvmeStatus): void => {

@@ -1,0 +1,249 @@
+import { DconnectError } from '../core/errors.js';
+import { PS_PER_S } from '../core/scheduler.js';
+import { spawn, type Op, type Seq } from '../host/coroutine.js';
+import { DcOperator } from '../host/dc/operator.js';
+import type { BlockDevice } from '../host/dc/manager.js';
+import { runSync } from '../host/fs/block-io.js';
+import { Ext4, type DirEntry } from '../host/fs/ext4.js';
+import { copyFiles, verifyFiles, type CopyRun, type FileCheck, type FileCopyPlanEntry } from '../host/fs/file-copy.js';
+import { isDir } from '../host/fs/inode.js';
+import { NvmeBlockIo } from '../host/fs/nvme-block-io.js';
+import { buildFabric } from '../topology/builder.js';
+import type { Topology } from '../topology/schema.js';
+import { boot, type BootedHost } from './boot.js';
+import { linkPayload, traceDelta, type LinkPayload } from './counters.js';
+import { loadImages, saveDrives, ssdOf, StoreBlockIo, storeOf, type DriveImage, type DriveSave } from './drive-images.js';
+import type { Via } from './moves.js';
+
+/**
+ * File copies in simulation (issue 23): the DC command's front end for `copy sda:/path sdb:/path`. The
+ * host boots, the drives get their images, and one host sequence runs the file system work over the
+ * fabric (every metadata block through the NVMe driver and host memory) while the DC operator moves
+ * the run list as one pipelined move, directly through the DC buffer (or through host memory with --via host).
+ * Then every copied file is read back through both file systems and compared, and drives are saved.
+ */
+
+/** Bounce buffer for the file system's metadata I/O, per drive (host memory). */
+const BOUNCE_BYTES = 128 << 10;
+
+export interface FileCopyRequest {
+  topology: Topology;
+  src: string;
+  srcPath: string;
+  dst: string;
+  dstPath: string;
+  via: Via;
+  seed: number;
+  depth?: number;
+  chunkBytes?: number;
+  recursive: boolean;
+  force: boolean;
+  /** The new inodes' ctime (the CLI's wall clock; the model reads none). */
+  nowSec: number;
+  images?: DriveImage[];
+  saves?: DriveSave[];
+  /** Logical blocks whose reads or writes fail (fault injection: a move that fails mid-copy). */
+  mediaErrors?: { device: string; lba: number; op?: 'read' | 'write' }[];
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
+}
+
+export interface FileCopyReport {
+  mode: 'direct' | 'conventional';
+  src: string;
+  srcPath: string;
+  dst: string;
+  dstPath: string;
+  files: number;
+  directories: number;
+  skipped: string[];
+  /** Bytes of the files (their sizes). */
+  bytes: number;
+  /** Bytes the runs moved (whole blocks of written extents; holes move nothing). */
+  dataBytes: number;
+  runs: number;
+  /** File system metadata through the host (bounce buffer): both drives, read and written. */
+  metadata: { readBytes: number; writtenBytes: number; commands: number };
+  /** Everything that crossed the host link during the copy, each direction (metadata, NVMe commands and completions, and the data on a conventional copy). */
+  hostLink: LinkPayload;
+  /** Host-link payload beyond the metadata: commands, completions, PRP lists, and the data when it goes through host memory. */
+  hostLinkOtherBytes: number;
+  relay: string;
+  chunkBytes: number;
+  depth: number;
+  seed: number;
+  simulatedSeconds: number;
+  /** File bytes over simulated time, metadata work included. */
+  mbPerSec: number;
+  verified: boolean;
+  checks: FileCheck[];
+  list: FileCopyPlanEntry[];
+}
+
+function bootWithImages(topology: Topology, seed: number, chunk: number, images: readonly DriveImage[]): BootedHost {
+  const fabric = buildFabric(topology, { seed });
+  const host = boot(fabric, { maxTransferBytes: Math.max(chunk, BOUNCE_BYTES) });
+  loadImages(host, images);
+  return host;
+}
+
+/** Runs a host sequence on the fabric's scheduler to its end. */
+function runOnFabric<R>(host: BootedHost, seq: Seq<R>): R {
+  let result: { value: R } | null = null;
+  let error: unknown = null;
+  spawn(seq, (v) => (result = { value: v }), (e) => (error = e));
+  host.fabric.scheduler.run({ maxEvents: 2e10, stop: () => result !== null || error !== null });
+  if (error) throw error;
+  if (!result) throw new Error('the file system sequence did not finish: the fabric went idle with commands outstanding');
+  return (result as { value: R }).value;
+}
+
+/** Mounts a drive's file system, its errors naming the drive (a drive given no --image has none). */
+function* mountOn(io: NvmeBlockIo, d: BlockDevice): Seq<Ext4> {
+  try {
+    return yield* Ext4.mount(io);
+  } catch (e) {
+    if (e instanceof DconnectError) throw new DconnectError(e.code, `${d.name}: ${e.message}`, e.hint);
+    throw e;
+  }
+}
+
+function fsIo(host: BootedHost, d: BlockDevice): NvmeBlockIo {
+  return new NvmeBlockIo(d, host.host.rootComplex.memory, host.allocator.alloc(BOUNCE_BYTES), BOUNCE_BYTES);
+}
+
+/** A view of a drive's file system read straight from its store (verification, off the fabric). */
+function storeFs(host: BootedHost, d: BlockDevice): Ext4 {
+  return runSync(Ext4.mount(new StoreBlockIo(storeOf(host, d), d.capacityBytes, d.blockBytes)));
+}
+
+export function runFileCopy(req: FileCopyRequest): FileCopyReport {
+  const t = req.topology;
+  const depth = req.depth ?? t.copy.depth;
+  const chunk = req.chunkBytes ?? t.copy.chunkBytes;
+  if (!Number.isInteger(depth) || depth < 1 || depth > 64) throw new DconnectError('BAD_OPTION', `depth ${depth} is outside 1..64`);
+  if (depth + 1 > t.host.queueEntries) throw new DconnectError('BAD_OPTION', `depth ${depth} needs NVMe queues of at least ${depth + 1} entries; the topology has ${t.host.queueEntries}`);
+  const host = bootWithImages(t, req.seed, chunk, req.images ?? []);
+  const src = host.manager.lookup(req.src);
+  const dst = host.manager.lookup(req.dst);
+  if (chunk % src.blockBytes !== 0 || chunk % dst.blockBytes !== 0 || chunk <= 0) throw new DconnectError('UNALIGNED', `chunk size ${chunk} is not a multiple of the block size`, 'use e.g. --chunk 128KiB');
+  for (const m of req.mediaErrors ?? []) {
+    const d = host.manager.lookup(m.device);
+    const ssd = ssdOf(host, d);
+    (m.op === 'write' ? ssd.badWriteBlocks : ssd.badBlocks).add(m.lba);
+  }
+  // Relay slots: `depth` chunks of the DC buffer nearest both drives, or of host memory.
+  let relay = 'host memory';
+  let slots: number[];
+  if (req.via === 'dc-buffer') {
+    const buf = host.manager.relayFor(src, dst);
+    if (depth * chunk > buf.sizeBytes) throw new DconnectError('BAD_OPTION', `the copy needs ${depth * chunk} bytes of relay slots in the ${buf.sizeBytes}-byte DC buffer ${buf.name}`, 'use a smaller --chunk or --depth');
+    relay = buf.name;
+    slots = Array.from({ length: depth }, (_, i) => buf.bar0 + i * chunk);
+  } else slots = Array.from({ length: depth }, () => host.allocator.alloc(chunk));
+
+  const srcIo = fsIo(host, src);
+  const dstIo = src === dst ? srcIo : fsIo(host, dst);
+  const operator = new DcOperator(host.fabric.scheduler);
+  /**
+   * The DC operator moves the whole run list as one move: chunks end at run boundaries, and the
+   * pipeline (depth commands over both drives) runs on from one run into the next.
+   */
+  const move = (runs: CopyRun[]): Op<void | Error> => (resume) => {
+    const total = runs.reduce((n, r) => n + r.lengthBytes, 0);
+    let written = 0;
+    const segments = runs.map((r) => ({ srcOffset: r.srcByte, dstOffset: r.dstByte, lengthBytes: r.lengthBytes }));
+    const sizes = segments.flatMap((sg) => Array.from({ length: Math.ceil(sg.lengthBytes / chunk) }, (_, k) => Math.min(chunk, sg.lengthBytes - k * chunk)));
+    const observer = {
+      chunkWritten: (c: number) => {
+        written += sizes[c];
+        req.onProgress?.(written, total);
+        return 0;
+      },
+    };
+    operator.move({ src, srcOffset: 0, dst, dstOffset: 0, lengthBytes: total, chunkBytes: chunk, depth, slots, segments, observer }, () => resume(undefined), (e) => resume(e));
+  };
+
+  const before = host.fabric.trace.snapshot();
+  const startPs = host.fabric.scheduler.now();
+  const sequence = function* () {
+    const srcFs = yield* mountOn(srcIo, src);
+    const dstFs = src === dst ? srcFs : yield* mountOn(dstIo, dst);
+    return yield* copyFiles(srcFs, dstFs, req.srcPath, req.dstPath, { recursive: req.recursive, force: req.force, nowSec: req.nowSec }, move);
+  };
+  let result;
+  try {
+    result = runOnFabric(host, sequence());
+  } catch (e) {
+    // A copy that failed after writing is saved too (what a crash leaves is what the tools should
+    // judge); one refused before writing anything saves nothing, as any refused command.
+    if (srcIo.counts.writtenBytes + dstIo.counts.writtenBytes > 0) saveDrives(host, req.saves ?? []);
+    throw e;
+  }
+  saveDrives(host, req.saves ?? []);
+  const endPs = host.fabric.scheduler.now();
+  const trace = traceDelta(before, host.fabric.trace.snapshot());
+  const hostLink = linkPayload(trace, host.host.link.name, endPs - startPs);
+  const ios = srcIo === dstIo ? [srcIo] : [srcIo, dstIo];
+  const metadata = { readBytes: ios.reduce((n, io) => n + io.counts.readBytes, 0), writtenBytes: ios.reduce((n, io) => n + io.counts.writtenBytes, 0), commands: ios.reduce((n, io) => n + io.counts.reads + io.counts.writes, 0) };
+  const checks = runSync(verifyFiles(storeFs(host, src), src === dst ? storeFs(host, src) : storeFs(host, dst), result.files));
+  const seconds = (endPs - startPs) / PS_PER_S;
+  return {
+    mode: req.via === 'dc-buffer' ? 'direct' : 'conventional',
+    src: src.name,
+    srcPath: req.srcPath,
+    dst: dst.name,
+    dstPath: req.dstPath,
+    files: result.files.length,
+    directories: result.directories,
+    skipped: result.skipped,
+    bytes: result.bytes,
+    dataBytes: result.dataBytes,
+    runs: result.runs.length,
+    metadata,
+    hostLink,
+    hostLinkOtherBytes: Math.max(0, hostLink.upstreamPayloadBytes + hostLink.downstreamPayloadBytes - metadata.readBytes - metadata.writtenBytes),
+    relay,
+    chunkBytes: chunk,
+    depth,
+    seed: req.seed,
+    simulatedSeconds: seconds,
+    mbPerSec: seconds > 0 ? result.bytes / seconds / 1e6 : 0,
+    verified: checks.every((c) => c.verified),
+    checks,
+    list: result.files,
+  };
+}
+
+
+export interface ListingEntry {
+  name: string;
+  type: 'file' | 'dir' | 'symlink' | 'other';
+  sizeBytes: number;
+  /** Extents (file block, fs block, blocks, unwritten) of a regular file. */
+  extents: { logical: number; physical: number; length: number; unwritten: boolean }[];
+}
+
+/** `dconnect ls sda:/dir`: the directory read through the host's file system code over the fabric. */
+export function runListing(req: { topology: Topology; device: string; path: string; seed: number; images?: DriveImage[] }): { device: string; path: string; entries: ListingEntry[]; metadataBytes: number } {
+  const host = bootWithImages(req.topology, req.seed, req.topology.copy.chunkBytes, req.images ?? []);
+  const d = host.manager.lookup(req.device);
+  const io = fsIo(host, d);
+  const entries = runOnFabric(
+    host,
+    (function* () {
+      const fs = yield* mountOn(io, d);
+      const at = yield* fs.lookup(req.path);
+      const list: DirEntry[] = isDir(at) ? yield* fs.readDir(at) : [{ name: req.path.split('/').pop() ?? req.path, ino: at.ino, fileType: 1 }];
+      const out: ListingEntry[] = [];
+      for (const e of list) {
+        if (e.name === '.' || e.name === '..') continue;
+        const i = yield* fs.inode(e.ino);
+        const kind = (i.mode & 0xf000) === 0x8000 ? 'file' : (i.mode & 0xf000) === 0x4000 ? 'dir' : (i.mode & 0xf000) === 0xa000 ? 'symlink' : 'other';
+        const extents = kind === 'file' ? (yield* fs.fileMap(i)).extents : [];
+        out.push({ name: e.name, type: kind, sizeBytes: i.sizeBytes, extents });
+      }
+      return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    })(),
+  );
+  return { device: d.name, path: req.path, entries, metadataBytes: io.counts.readBytes };
+}
