@@ -186,6 +186,9 @@ export class ReliableSender {
   }
 }
 
+/** The most a NAK's repeat interval backs off (x its base: 64 x a quarter of the retransmission timeout). */
+const NAK_BACKOFF_MAX = 64;
+
 /** What a receiver does with an arriving reliable frame. */
 export type Arrival = 'next' | 'duplicate' | 'held' | 'beyond';
 
@@ -221,6 +224,13 @@ export class ReliableReceiver {
   /** Smoothed time from a NAK to the frame it named arriving, and its mean deviation (RFC 6298), ps; srtt -1 before the first. */
   repairSrttPs = -1;
   repairRttvarPs = 0;
+  /**
+   * Doubles each time the NAK timer repeats a NAK, back to 1 at the next repair measured (RFC 6298
+   * section 5.5's backoff). Without it, a first repeat interval shorter than the real repair time
+   * (a resent frame queued behind a large window's frames) repeats every NAK, Karn's rule then never
+   * measures a repair, and the repeats resend whole gaps over and over. At most NAK_BACKOFF_MAX.
+   */
+  nakBackoff = 1;
 
   constructor(readonly windowFrames: number) {
     this.held = Array.from({ length: windowFrames }, () => null);
@@ -292,6 +302,7 @@ export class ReliableReceiver {
       return;
     }
     const sample = nowPs - at;
+    this.nakBackoff = 1;
     if (this.repairSrttPs < 0) {
       this.repairSrttPs = sample;
       this.repairRttvarPs = sample / 2;
@@ -306,7 +317,8 @@ export class ReliableReceiver {
    * (srtt + 4 rttvar), or `initialPs` before any repair was measured.
    */
   nakRepeatPs(initialPs: number): number {
-    return this.repairSrttPs < 0 ? initialPs : Math.max(1, Math.ceil(this.repairSrttPs + 4 * this.repairRttvarPs));
+    const base = this.repairSrttPs < 0 ? initialPs : Math.max(1, Math.ceil(this.repairSrttPs + 4 * this.repairRttvarPs));
+    return base * this.nakBackoff;
   }
 
   /**
@@ -329,6 +341,7 @@ export class ReliableReceiver {
       } else if (this.held[slot] === null && at >= 0 && (nextAtPs < 0 || at < nextAtPs)) nextAtPs = at;
     }
     if (ranges.length > 0 && (nextAtPs < 0 || nowPs < nextAtPs)) nextAtPs = nowPs;
+    if (ranges.length > 0) this.nakBackoff = Math.min(this.nakBackoff * 2, NAK_BACKOFF_MAX);
     return { ranges, nextAtPs };
   }
 
@@ -342,6 +355,7 @@ export class ReliableReceiver {
     d.flag(this.nakTimerArmed);
     d.num(this.repairSrttPs);
     d.num(this.repairRttvarPs);
+    d.num(this.nakBackoff);
     // A reorder buffer or a NAK pending is repair in progress: never part of a steady period.
     if (this.heldCount > 0 || this.nakTimerArmed) d.str(`repair@${d.nowPs}`);
   }
