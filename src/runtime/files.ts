@@ -13,7 +13,7 @@ import type { Topology } from '../topology/schema.js';
 import { boot, type BootedHost } from './boot.js';
 import { linkPayload, traceDelta, type LinkPayload } from './counters.js';
 import { loadImages, saveDrives, ssdOf, StoreBlockIo, storeOf, type DriveImage, type DriveSave } from './drive-images.js';
-import type { Via } from './moves.js';
+import { pipelineOf, type Via } from './moves.js';
 
 /**
  * File copies in simulation (issue 23): the DC command's front end for `copy sda:/path sdb:/path`. The
@@ -118,10 +118,7 @@ function storeFs(host: BootedHost, d: BlockDevice): Ext4 {
 
 export function runFileCopy(req: FileCopyRequest): FileCopyReport {
   const t = req.topology;
-  const depth = req.depth ?? t.copy.depth;
-  const chunk = req.chunkBytes ?? t.copy.chunkBytes;
-  if (!Number.isInteger(depth) || depth < 1 || depth > 64) throw new DconnectError('BAD_OPTION', `depth ${depth} is outside 1..64`);
-  if (depth + 1 > t.host.queueEntries) throw new DconnectError('BAD_OPTION', `depth ${depth} needs NVMe queues of at least ${depth + 1} entries; the topology has ${t.host.queueEntries}`);
+  const { depth, chunk } = pipelineOf(req);
   const host = bootWithImages(t, req.seed, chunk, req.images ?? []);
   const src = host.manager.lookup(req.src);
   const dst = host.manager.lookup(req.dst);

@@ -104,6 +104,16 @@ export function burstBytesOf(req: Pick<MovesRequest, 'granularity' | 'burstBytes
   return b;
 }
 
+/** A move's pipeline, the request's or the topology's, checked: commands in flight (1..64, within the NVMe queues) and bytes per command. */
+export function pipelineOf(req: { topology: Topology; depth?: number; chunkBytes?: number }): { depth: number; chunk: number } {
+  const t = req.topology;
+  const depth = req.depth ?? t.copy.depth;
+  const chunk = req.chunkBytes ?? t.copy.chunkBytes;
+  if (!Number.isInteger(depth) || depth < 1 || depth > 64) throw new DconnectError('BAD_OPTION', `depth ${depth} is outside 1..64`);
+  if (depth + 1 > t.host.queueEntries) throw new DconnectError('BAD_OPTION', `depth ${depth} needs NVMe queues of at least ${depth + 1} entries; the topology has ${t.host.queueEntries}`);
+  return { depth, chunk };
+}
+
 /** One move's outcome. */
 export interface MoveResult {
   mode: 'direct' | 'conventional';
@@ -272,10 +282,7 @@ export function patternSeedOf(seed: number, move: number): number {
  */
 export function runMoves(req: MovesRequest): MovesResult {
   const t = req.topology;
-  const depth = req.depth ?? t.copy.depth;
-  const chunk = req.chunkBytes ?? t.copy.chunkBytes;
-  if (!Number.isInteger(depth) || depth < 1 || depth > 64) throw new DconnectError('BAD_OPTION', `depth ${depth} is outside 1..64`);
-  if (depth + 1 > t.host.queueEntries) throw new DconnectError('BAD_OPTION', `depth ${depth} needs NVMe queues of at least ${depth + 1} entries; the topology has ${t.host.queueEntries}`);
+  const { depth, chunk } = pipelineOf(req);
   if (req.pairs.length < 1) throw new DconnectError('BAD_OPTION', 'no move given', 'name a source and a destination: dconnect copy sda sdb');
   if (req.recordChunkTimes && req.pairs.length > 1) throw new Error('recordChunkTimes is for one move');
   const burstBytes = burstBytesOf(req);
