@@ -49,6 +49,7 @@ import type { JobResult } from '../src/live/live-job.js';
 import { runCopy } from '../src/runtime/copy.js';
 import { faultConnect, parseFault } from '../src/runtime/faults.js';
 import { loadTopology } from '../src/topology/load.js';
+import { granularityText } from '../src/cli/live-format.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const KiB = 1024;
@@ -449,10 +450,10 @@ async function paced(o: LiveBenchOptions) {
 // ---------------------------------------------------------------------------------------------------
 // 2. Unpaced: a direct copy against dd
 
-/** The granularity a live job's result names (burst size, or per TLP). */
+/** The granularity a live job's result names, as `dconnect status` says it. */
 function granularityOf(r: object | undefined): string {
-  const g = (r as { granularity?: { mode?: string; burstBytes?: number } } | undefined)?.granularity;
-  return g?.mode === 'burst' ? `bursts of ${(g.burstBytes ?? 0) / 1024} KiB` : 'per TLP';
+  const g = (r as { granularity?: { burstBytes?: number } } | undefined)?.granularity;
+  return granularityText(g?.burstBytes ?? 0);
 }
 
 async function unpaced(o: LiveBenchOptions) {

@@ -7,27 +7,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { controlRequest } from '../../src/live/control-http.js';
+import { dconnect, mustRun } from '../helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const COMMAND_MS = 60_000;
 const MiB = 1 << 20;
-
-function dconnect(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: COMMAND_MS });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function ok(args: string[]): { stdout: string; stderr: string } {
-  const r = dconnect(args);
-  assert.equal(r.status, 0, `dconnect ${args.join(' ')} exited ${r.status}:\n${r.stderr}`);
-  return r;
-}
+const ok = mustRun;
 
 interface Counters {
   transport: { burstRecordsReceived: number; framesReceived: number; lost: number };

@@ -6,29 +6,16 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { fileRange, sha, writeRange } from '../helpers/drive-files.js';
 import { controlRequest } from '../../src/live/control-http.js';
+import { CLI, COMMAND_MS, dconnect, mustRun } from '../helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-/** Any one command's limit, ms (a copy of a few MiB takes well under a second here). */
-const COMMAND_MS = 60_000;
-
-function dconnect(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: COMMAND_MS });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function ok(args: string[]): string {
-  const r = dconnect(args);
-  assert.equal(r.status, 0, `dconnect ${args.join(' ')} exited ${r.status}:\n${r.stderr}`);
-  return r.stdout;
-}
+const ok = (args: string[]): string => mustRun(args).stdout;
 
 const MiB = 1 << 20;
 

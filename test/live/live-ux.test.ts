@@ -6,20 +6,13 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { CLI, COMMAND_MS, dconnect } from '../helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const COMMAND_MS = 60_000;
-
-function dconnect(args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: COMMAND_MS });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 describe('live: what a new user trips over', { timeout: 240_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'dconnect-live-ux-'));

@@ -6,19 +6,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dconnect } from '../helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const COMMAND_MS = 60_000;
-
-function dconnect(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: COMMAND_MS });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 describe('a NIC topology on the live fabric', { timeout: 240_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'dconnect-live-nic-'));
