@@ -4,8 +4,8 @@
  * drives as they were. Reads of never-written ranges return zeros (the file's holes).
  *
  * Reads and writes are synchronous, inside the event that needs them (a page-cache copy: the model's
- * order of reads and writes is the file's). A read that continues the last one is served from a 1 MiB
- * read-ahead, which every write over it updates and which lasts one turn of the event loop (another
+ * order of reads and writes is the file's). A read that continues the last one is served from a
+ * read-ahead (up to 1 MiB, sized by what the last turn read), which every write over it updates and which lasts one turn of the event loop (another
  * process may write the file between turns), so it holds what the file does. Reads land in views of a shared slab, not a fresh
  * ArrayBuffer each (a backing store and a finalizer per 16 KiB unit cost more than the copy).
  * `flush` is fdatasync. Given `enter` (the box's scheduler's inject; unpaced), it runs on libuv's
@@ -26,8 +26,10 @@ import { StoreError, type BlockStore } from '../devices/block-store.js';
 const READ_SLAB_BYTES = 1 << 20;
 /** A read larger than this gets its own buffer: slabs are for the SSD's stream units. */
 const MAX_SLAB_READ_BYTES = READ_SLAB_BYTES / 4;
-/** A sequential read fetches this much at once (one drive's memory for it: bounded), bytes. */
+/** The most a sequential read fetches at once (one drive's memory for it: bounded), bytes. */
 const READ_AHEAD_BYTES = 1 << 20;
+/** The least it fetches, bytes: a few of the SSD's 16 KiB stream units per pread. */
+const MIN_READ_AHEAD_BYTES = 64 << 10;
 
 export class FileStore implements BlockStore {
   private fd: number | null;
@@ -43,6 +45,15 @@ export class FileStore implements BlockStore {
   private aheadAddr = 0;
   private aheadLen = 0;
   private lastReadEnd = -1;
+  /**
+   * How much the next read-ahead fetches: twice what the last turn took from it, within
+   * [MIN_READ_AHEAD_BYTES, READ_AHEAD_BYTES]. A read-ahead lasts one turn of the event loop, and an
+   * unpaced box runs ~1 ms of events per turn (~0.2-0.3 MiB of a copy): a fixed 1 MiB fetch read each
+   * byte four times over.
+   */
+  private aheadFetchBytes = MIN_READ_AHEAD_BYTES;
+  /** Bytes served from read-aheads in this turn of the event loop. */
+  private aheadServedBytes = 0;
 
   /** Opens `path`, creating it as a sparse file of `sizeBytes` if it does not exist; an existing file must have that size. */
   constructor(
@@ -102,17 +113,19 @@ export class FileStore implements BlockStore {
   read(addr: number, len: number): Uint8Array {
     this.check(addr, len);
     const out = this.buffer(len);
-    // A sequential read (the SSD streams a command's units in order) is served from a read-ahead of
-    // READ_AHEAD_BYTES: one pread per that many bytes instead of one per 16 KiB unit.
+    // A sequential read (the SSD streams a command's units in order) is served from a read-ahead:
+    // one pread per aheadFetchBytes instead of one per 16 KiB unit.
     const ahead = this.ahead;
     if (addr >= this.aheadAddr && addr + len <= this.aheadAddr + this.aheadLen) {
       out.set(ahead.subarray(addr - this.aheadAddr, addr - this.aheadAddr + len));
       this.lastReadEnd = addr + len;
+      this.aheadServedBytes += len;
       return out;
     }
-    if (addr === this.lastReadEnd && len <= READ_AHEAD_BYTES && this.fillAhead(addr)) {
+    if (addr === this.lastReadEnd && len <= READ_AHEAD_BYTES && this.fillAhead(addr, len)) {
       out.set(ahead.subarray(0, len));
       this.lastReadEnd = addr + len;
+      this.aheadServedBytes += len;
       return out;
     }
     this.lastReadEnd = addr + len;
@@ -120,9 +133,9 @@ export class FileStore implements BlockStore {
     return out;
   }
 
-  /** Reads [addr, addr + READ_AHEAD_BYTES) (to the end of the drive) into the read-ahead; false if that read failed (the caller reads just its own range, which reports any error). */
-  private fillAhead(addr: number): boolean {
-    const n = Math.min(READ_AHEAD_BYTES, this.sizeBytes - addr);
+  /** Reads [addr, addr + aheadFetchBytes) (at least `len`, to the end of the drive) into the read-ahead; false if that read failed (the caller reads just its own range, which reports any error). */
+  private fillAhead(addr: number, len: number): boolean {
+    const n = Math.min(Math.max(this.aheadFetchBytes, len), this.sizeBytes - addr);
     this.aheadLen = 0;
     try {
       this.readInto(addr, this.ahead.subarray(0, n));
@@ -144,6 +157,8 @@ export class FileStore implements BlockStore {
   private readonly dropAhead = (): void => {
     this.dropArmed = false;
     this.aheadLen = 0;
+    this.aheadFetchBytes = Math.min(READ_AHEAD_BYTES, Math.max(MIN_READ_AHEAD_BYTES, 2 * this.aheadServedBytes));
+    this.aheadServedBytes = 0;
   };
 
   private readInto(addr: number, out: Uint8Array): void {

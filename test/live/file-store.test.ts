@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DconnectError } from '../../src/core/errors.js';
@@ -22,6 +22,39 @@ describe('FileStore: a drive in a sparse file, kept across restarts', () => {
       assert.ok(statSync(f.path).blocks * 512 >= 8 << 20, 'reserved after');
       assert.equal(statSync(f.path).size, 8 << 20);
       assert.ok(f.read(4 << 20, 4096).every((b) => b === 0));
+      f.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('sequential reads come from a read-ahead: the bytes the file holds, unchanged by later writes, and other writers seen at the next turn', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dc-fs-'));
+    try {
+      const path = join(dir, 'd.img');
+      const bytes = new Uint8Array(4 * MiB).map((_, i) => (i * 7 + 3) & 0xff);
+      writeFileSync(path, bytes);
+      const f = new FileStore(path, 4 * MiB);
+      const unit = 16384;
+      const first = f.read(0, unit);
+      const units = [first];
+      for (let a = unit; a < 2 * MiB; a += unit) units.push(f.read(a, unit));
+      units.forEach((u, i) => assert.deepEqual(u, bytes.subarray(i * unit, (i + 1) * unit), `unit ${i}`));
+      // A write over what was read ahead: the next read sees it, and a unit handed out before keeps its bytes.
+      const held = f.read(2 * MiB, unit);
+      f.write(2 * MiB + 100, Uint8Array.of(1, 2, 3));
+      assert.deepEqual(held, bytes.subarray(2 * MiB, 2 * MiB + unit), 'a unit handed out does not change');
+      const again = f.read(2 * MiB + unit, unit);
+      assert.deepEqual(again, bytes.subarray(2 * MiB + unit, 2 * MiB + 2 * unit));
+      assert.deepEqual(f.read(2 * MiB + 100, 3), Uint8Array.of(1, 2, 3));
+      // Another process writes the file between turns: the next turn's reads see it.
+      f.read(3 * MiB, unit);
+      await new Promise((r) => setImmediate(r));
+      const other = new Uint8Array(unit).fill(0xee);
+      const fd = openSync(path, 'r+');
+      writeSync(fd, other, 0, unit, 3 * MiB + unit);
+      closeSync(fd);
+      assert.deepEqual(f.read(3 * MiB + unit, unit), other);
       f.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
