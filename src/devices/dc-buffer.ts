@@ -6,6 +6,7 @@ import type { TraceRegistry } from '../core/trace.js';
 import type { ConfigSpace } from '../pcie/config-space.js';
 import type { PciePort } from '../pcie/link.js';
 import { digestTlps, type Tlp } from '../pcie/tlp.js';
+import { spanBytes } from '../pcie/burst.js';
 import { SparseMemory } from './sparse-memory.js';
 import { BandwidthServer } from './bandwidth-server.js';
 import { PcieEndpoint, type EndpointDevice } from './pcie-endpoint.js';
@@ -70,8 +71,12 @@ export class DcBuffer implements EndpointDevice {
   private readonly held = new Ring<Tlp>();
   private rxFifo = 0;
   private readonly pendingReads = new Ring<Tlp>();
+  /** Read requests in pending_read_fifo, counting a read burst's constituents (what its depth bounds). */
+  private pendingReadCount = 0;
   /** Requests DDR is serving, in order: they finish in the order they started (see rxDdr). */
   private readonly inDdr = new Ring<Tlp>();
+  /** Beside each in inDdr: a read burst's requests' DDR finish times, ps (null otherwise). */
+  private readonly inDdrDonePs = new Ring<Float64Array | null>();
   private readonly ddrServer: BandwidthServer;
   private readonly ddrLatencyPs: number;
   readonly counters: DcBufferCounters = {
@@ -147,7 +152,7 @@ export class DcBuffer implements EndpointDevice {
         return;
       }
       const isRead = tlp.kind === 'MRd';
-      if (isRead && this.pendingReads.length >= p.pendingReadFifoEntries) {
+      if (isRead && this.pendingReadCount >= p.pendingReadFifoEntries) {
         this.counters.pendingFifoFullStalls++;
         return;
       }
@@ -159,8 +164,10 @@ export class DcBuffer implements EndpointDevice {
       this.rxFifo += tlp.count;
       if (this.rxFifo > this.counters.maxRxFifo) this.counters.maxRxFifo = this.rxFifo;
       if (isRead) {
+        // Like rx_request_fifo, a read burst takes an entry per request (bound: depth + one burst).
         this.pendingReads.push(tlp);
-        if (this.pendingReads.length > this.counters.maxPendingReads) this.counters.maxPendingReads = this.pendingReads.length;
+        this.pendingReadCount += tlp.count;
+        if (this.pendingReadCount > this.counters.maxPendingReads) this.counters.maxPendingReads = this.pendingReadCount;
       }
       this.rxDdr(tlp);
     }
@@ -180,6 +187,7 @@ export class DcBuffer implements EndpointDevice {
     if (tlp.kind === 'MRd') this.counters.readQueuedPs += this.ddrServer.lastWaitPs;
     this.scheduler.schedule(doneAt - now, this.ddrDone);
     this.inDdr.push(tlp);
+    this.inDdrDonePs.push(null);
   }
 
   /**
@@ -189,35 +197,47 @@ export class DcBuffer implements EndpointDevice {
   private rxDdrBurst(tlp: Tlp): void {
     const now = this.scheduler.now();
     const ready = tlp.readyPs;
+    const reads = tlp.reads;
+    const donePs = reads ? new Float64Array(tlp.count) : null;
     let doneAt = now;
-    for (let i = 0; i < tlp.count; i++) doneAt = this.ddrServer.serve(ready ? Math.max(ready[i], 0) : now, tlp.parts![i]) + this.ddrLatencyPs;
+    for (let i = 0; i < tlp.count; i++) {
+      const at = ready ? Math.max(ready[i], 0) : now;
+      doneAt = this.ddrServer.serve(at, reads ? reads.lens[i] : tlp.parts![i]) + this.ddrLatencyPs;
+      if (donePs) {
+        donePs[i] = doneAt;
+        this.counters.readQueuedPs += this.ddrServer.lastWaitPs;
+      }
+    }
     this.counters.ddrBusyPs = this.ddrServer.busyPs;
     this.scheduler.schedule(doneAt > now ? doneAt - now : 0, this.ddrDone);
     this.inDdr.push(tlp);
+    this.inDdrDonePs.push(donePs);
   }
 
   private readonly ddrDone = (): void => {
     const tlp = this.inDdr.shift()!;
-    const bytes = tlp.lengthDw * 4;
+    const donePs = this.inDdrDonePs.shift()!;
+    const bytes = spanBytes(tlp);
     const offset = tlp.address - this.config.barAddress(0);
     if (tlp.kind === 'MWr') {
       this.ddr.write(offset, tlp.data!);
       this.counters.writeRequests += tlp.count;
       this.counters.bytesWritten += tlp.data!.length;
     } else {
-      this.txDdr(tlp, this.ddr.read(offset, bytes));
+      this.txDdr(tlp, this.ddr.read(offset, bytes), donePs);
     }
     this.rxFifo -= tlp.count;
     this.admit();
   };
 
   /** tx_ddr: the head of pending_read_fifo describes the completions for the data DDR returned. */
-  private txDdr(tlp: Tlp, data: Uint8Array): void {
+  private txDdr(tlp: Tlp, data: Uint8Array, donePs: Float64Array | null): void {
     const head = this.pendingReads.shift();
     if (head !== tlp) throw new Error(`${this.name}: DDR returned data out of order`);
-    this.counters.readRequests++;
+    this.pendingReadCount -= tlp.count;
+    this.counters.readRequests += tlp.count;
     this.counters.bytesRead += data.length;
-    this.counters.completions += this.endpoint.sendReadData(tlp, data, this.params.mpsBytes, READ_COMPLETION_BOUNDARY);
+    this.counters.completions += this.endpoint.sendReadData(tlp, data, this.params.mpsBytes, READ_COMPLETION_BOUNDARY, donePs);
   }
 
   /** Trace only: a read request entered (+1) or left (-1) the PCIe core's buffer. */

@@ -4,7 +4,7 @@ import { Ring } from '../core/ring.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { PciePort } from '../pcie/link.js';
 import { CPL_STATUS, digestTlp, Tlp } from '../pcie/tlp.js';
-import { asBurst, splitParts } from '../pcie/burst.js';
+import { asBurst, MAX_READ_BURST_REQUESTS, readBurst, readSet, requestAt, splitParts } from '../pcie/burst.js';
 
 export interface DmaParams {
   /** Max payload size programmed in the device (bytes per MWr). */
@@ -39,6 +39,8 @@ interface ReadJob {
   received: number;
   failed: boolean;
   cb: (data: Uint8Array | null) => void;
+  /** When the read was asked for, ps: at burst granularity, no request of it goes out earlier. */
+  askedPs: number;
 }
 
 
@@ -56,6 +58,8 @@ export class DmaEngine {
   private readonly tagReceived: Float64Array;
   private readonly tagLength: Float64Array;
   private freeTags: number[];
+  /** Per tag: when it was last freed, ps (the arrival of its request's last completion). */
+  private readonly tagFreedPs: Float64Array;
   private blockedWrite: Tlp | null = null;
   private blockedWriteDone: (() => void) | null = null;
   private pumping = false;
@@ -71,7 +75,7 @@ export class DmaEngine {
     private readonly port: PciePort,
     private readonly requesterId: () => number,
     readonly params: DmaParams,
-    clock: Pick<Scheduler, 'now'>,
+    private readonly clock: Pick<Scheduler, 'now'>,
   ) {
     this.tagsInUse = new LevelTimer(clock);
     this.tagsExhausted = new LevelTimer(clock);
@@ -79,6 +83,7 @@ export class DmaEngine {
     this.tagBufOffset = new Float64Array(params.maxReadTags);
     this.tagReceived = new Float64Array(params.maxReadTags);
     this.tagLength = new Float64Array(params.maxReadTags);
+    this.tagFreedPs = new Float64Array(params.maxReadTags);
     this.freeTags = [];
     for (let t = params.maxReadTags - 1; t >= 0; t--) this.freeTags.push(t);
   }
@@ -93,7 +98,7 @@ export class DmaEngine {
   read(segments: DmaSegment[], cb: (data: Uint8Array | null) => void): void {
     let total = 0;
     for (const s of segments) total += s.lengthBytes;
-    this.reads.push({ segments, buf: new Uint8Array(total), seg: 0, segOffset: 0, issued: 0, received: 0, failed: false, cb });
+    this.reads.push({ segments, buf: new Uint8Array(total), seg: 0, segOffset: 0, issued: 0, received: 0, failed: false, cb, askedPs: this.clock.now() });
     this.pump();
   }
 
@@ -151,6 +156,7 @@ export class DmaEngine {
 
   /** Feeds a completion for one of this engine's reads; false if it is not ours. */
   completion(tlp: Tlp): boolean {
+    if (tlp.reads !== null) return this.readsCompletion(tlp);
     const tag = tlp.tag;
     const job = this.tagJob[tag];
     if (!job || tlp.requesterId !== this.requesterId()) return false;
@@ -163,15 +169,56 @@ export class DmaEngine {
       this.tagReceived[tag] += tlp.data.length;
     }
     if (this.tagReceived[tag] >= length) {
-      this.tagJob[tag] = null;
-      this.freeTags.push(tag);
-      this.tagsInUse.set(this.params.maxReadTags - this.freeTags.length);
-      this.tagsExhausted.set(0);
-      job.received += length;
-      if (job.received === job.buf.length) job.cb(job.failed ? null : job.buf);
+      const arrived = tlp.readyPs;
+      this.finishTag(tag, arrived ? arrived[arrived.length - 1] : this.clock.now());
       this.pump();
     }
     return true;
+  }
+
+  /**
+   * A completion burst answering several of this engine's requests (pcie/burst.ts): each request's
+   * bytes go to its tag's place, and a tag whose request is complete is free from the arrival of its
+   * last completion (so a read burst issued now may start then, as per-TLP's next request would have).
+   */
+  private readsCompletion(tlp: Tlp): boolean {
+    const r = tlp.reads!;
+    const data = tlp.data!;
+    const first = this.tagJob[r.tags[requestAt(r, tlp.readsOffsetBytes)]];
+    if (!first || tlp.requesterId !== this.requesterId()) return false;
+    const arrived = tlp.readyPs;
+    const parts = tlp.parts!;
+    const base = tlp.readsOffsetBytes;
+    let c = 0;
+    let cEnd = parts[0];
+    for (let at = base; at < base + data.length; ) {
+      const j = requestAt(r, at);
+      const tag = r.tags[j];
+      const job = this.tagJob[tag];
+      const piece = Math.min(base + data.length, r.ends[j]) - at;
+      if (!job) throw new Error(`DMA engine: a completion burst for tag ${tag}, which has no read outstanding`);
+      job.buf.set(data.subarray(at - base, at - base + piece), this.tagBufOffset[tag] + this.tagReceived[tag]);
+      this.tagReceived[tag] += piece;
+      at += piece;
+      if (this.tagReceived[tag] >= this.tagLength[tag]) {
+        while (cEnd < at - base && c < parts.length - 1) cEnd += parts[++c];
+        this.finishTag(tag, arrived ? arrived[c] : this.clock.now());
+      }
+    }
+    this.pump();
+    return true;
+  }
+
+  /** Tag `tag`'s request is complete (its last completion arrived at `atPs`): the tag is free, and its read done if that was the last. */
+  private finishTag(tag: number, atPs: number): void {
+    const job = this.tagJob[tag]!;
+    this.tagJob[tag] = null;
+    this.freeTags.push(tag);
+    this.tagFreedPs[tag] = atPs;
+    this.tagsInUse.set(this.params.maxReadTags - this.freeTags.length);
+    this.tagsExhausted.set(0);
+    job.received += this.tagLength[tag];
+    if (job.received === job.buf.length) job.cb(job.failed ? null : job.buf);
   }
 
   /** Sends as many TLPs as the port accepts, writes first (posted traffic carries the data out). */
@@ -219,6 +266,57 @@ export class DmaEngine {
     return true;
   }
 
+  /**
+   * Burst granularity: the requests per-TLP would issue back to back for this read, one per free tag
+   * (the earliest freed first), up to MAX_READ_BURST_REQUESTS and the run's burst size, within one
+   * segment, as one MRd burst.
+   * Each request goes no earlier than its tag was freed and the read was asked for.
+   */
+  private pumpReadBurst(job: ReadJob): boolean {
+    const seg = job.segments[job.seg];
+    const start = seg.address + job.segOffset;
+    const high = start >= 2 ** 32; // requests on both sides of 4 GiB have different headers: not one burst
+    const lens: number[] = [];
+    let total = 0;
+    while (lens.length < MAX_READ_BURST_REQUESTS && lens.length < this.freeTags.length && job.segOffset + total < seg.lengthBytes && total < this.port.burstBytes) {
+      const a = start + total;
+      if (a >= 2 ** 32 !== high) break;
+      const n = Math.min(this.params.mrrsBytes, seg.lengthBytes - job.segOffset - total, BOUNDARY - (a % BOUNDARY));
+      lens.push(n);
+      total += n;
+    }
+    const k = lens.length;
+    // The k earliest freed tags, in the order they were freed.
+    const free = this.freeTags;
+    free.sort((x, y) => this.tagFreedPs[y] - this.tagFreedPs[x] || y - x);
+    const tags = free.splice(free.length - k, k).reverse();
+    const ready = new Float64Array(k);
+    for (let i = 0, off = job.issued; i < k; off += lens[i++]) {
+      const tag = tags[i];
+      this.tagJob[tag] = job;
+      this.tagBufOffset[tag] = off;
+      this.tagReceived[tag] = 0;
+      this.tagLength[tag] = lens[i];
+      ready[i] = Math.max(this.tagFreedPs[tag], job.askedPs);
+    }
+    this.tagsInUse.set(this.params.maxReadTags - free.length);
+    job.issued += total;
+    job.segOffset += total;
+    if (job.segOffset >= seg.lengthBytes) {
+      job.seg++;
+      job.segOffset = 0;
+    }
+    this.counters.mrd += k;
+    this.counters.bytesRead += total;
+    const tlp = readBurst(this.requesterId(), readSet(start, tags, lens));
+    tlp.readyPs = ready;
+    if (!this.port.send(tlp)) {
+      this.blockedRead = tlp;
+      return false;
+    }
+    return true;
+  }
+
   /** One MWr's payload from `address` with `restBytes` to go: at most MPS, never across 4 KiB. */
   private readonly mwrBytes = (address: number, restBytes: number): number => Math.min(this.params.mpsBytes, restBytes, BOUNDARY - (address % BOUNDARY));
 
@@ -238,6 +336,7 @@ export class DmaEngine {
       this.tagsExhausted.set(1);
       return false;
     }
+    if (this.port.burstBytes > 0) return this.pumpReadBurst(job);
     const seg = job.segments[job.seg];
     const addr = seg.address + job.segOffset;
     const n = Math.min(this.params.mrrsBytes, seg.lengthBytes - job.segOffset, BOUNDARY - (addr % BOUNDARY));

@@ -6,7 +6,7 @@ import { endpointConfig, type BarSpec, type ConfigSpace } from '../pcie/config-s
 import type { PciePort, TlpReceiver } from '../pcie/link.js';
 import { bdfBus, CPL_STATUS, digestTlps, Tlp } from '../pcie/tlp.js';
 import { DmaEngine, type DmaParams } from './dma-engine.js';
-import { asBurst, splitParts } from '../pcie/burst.js';
+import { completionBurst, constituent, spanBytes } from '../pcie/burst.js';
 
 /** Who the function says it is in configuration space (Linux matches drivers on these). */
 export interface EndpointIdentity {
@@ -114,7 +114,12 @@ export class PcieEndpoint implements TlpReceiver {
     }
     const bar = kind === 'MWr' || kind === 'MRd' ? this.config.barContains(tlp.address) : -1;
     const offset = bar >= 0 ? tlp.address - this.config.barAddress(bar) : 0;
-    if (bar < 0 || offset + tlp.lengthDw * 4 > this.config.barSize(bar)) {
+    if (bar < 0 || offset + spanBytes(tlp) > this.config.barSize(bar)) {
+      // A read burst that leaves the BAR: each request is answered (or refused) on its own, as per-TLP's.
+      if (tlp.reads !== null) {
+        for (let i = 0; i < tlp.count; i++) this.receiveTlp(constituent(tlp, i), port);
+        return;
+      }
       port.release(tlp);
       // Unsupported Request (PCIe 2.3.1): a non-posted request gets a UR completion; a posted write is dropped, and counted.
       this.o.counters.unsupportedRequests++;
@@ -124,6 +129,11 @@ export class PcieEndpoint implements TlpReceiver {
     }
     const dev = this.device;
     if (dev.memoryRequest) return dev.memoryRequest(tlp, bar, offset);
+    if (tlp.reads !== null) {
+      // Registers answer one request at a time.
+      for (let i = 0; i < tlp.count; i++) this.receiveTlp(constituent(tlp, i), port);
+      return;
+    }
     port.release(tlp);
     if (kind === 'MWr') {
       dev.regWrite?.(bar, offset, tlp.data!);
@@ -142,12 +152,13 @@ export class PcieEndpoint implements TlpReceiver {
    * Answers a memory read with its data: completions of at most `mpsBytes`, every one but the last
    * ending on a naturally aligned read completion boundary of `rcbBytes` (PCIe 2.3.1.1).
    */
-  sendReadData(tlp: Tlp, data: Uint8Array, mpsBytes: number, rcbBytes: number): number {
+  sendReadData(tlp: Tlp, data: Uint8Array, mpsBytes: number, rcbBytes: number, requestReadyPs: Float64Array | null = null): number {
     if (this.port.burstBytes > 0) {
-      // Burst granularity: the same completions as one burst (pcie/burst.ts).
-      const parts = splitParts(tlp.address, data.length, (addr, rest) => Math.min(mpsBytes - (addr % rcbBytes), rest));
-      this.send(asBurst(Tlp.completion(tlp, this.completerId, CPL_STATUS.SC, data, data.length, tlp.address), parts));
-      return parts.length;
+      // Burst granularity: the same completions as one burst (pcie/burst.ts); a read burst's requests
+      // each become ready at its own time (`requestReadyPs`).
+      const burst = completionBurst(tlp, this.completerId, CPL_STATUS.SC, data, (addr, rest) => Math.min(mpsBytes - (addr % rcbBytes), rest), requestReadyPs);
+      this.send(burst);
+      return burst.count;
     }
     let off = 0;
     let n = 0;

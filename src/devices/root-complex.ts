@@ -1,4 +1,4 @@
-import { asBurst, splitParts } from '../pcie/burst.js';
+import { completionBurst, constituent, spanBytes } from '../pcie/burst.js';
 import type { StateDigest } from '../core/digest.js';
 import { Ring } from '../core/ring.js';
 import type { Scheduler } from '../core/scheduler.js';
@@ -195,8 +195,13 @@ export class RootComplex implements TlpReceiver {
 
   /** Reads DRAM after the memory latency and returns completions split at the completion size. */
   private serveRead(req: Tlp): void {
-    const len = req.lengthDw * 4;
+    const len = spanBytes(req);
     if (!this.isDram(req.address, len)) {
+      // A read burst that leaves DRAM: each request is answered (or refused) on its own, as per-TLP's.
+      if (req.reads !== null) {
+        for (let i = 0; i < req.count; i++) this.serveRead(constituent(req, i));
+        return;
+      }
       this.counters.unsupported++;
       this.enqueue(Tlp.completion(req, this.requesterId, CPL_STATUS.UR, null, 0, 0));
       return;
@@ -208,14 +213,17 @@ export class RootComplex implements TlpReceiver {
   /** The oldest device read has waited the memory latency: its completions go out. */
   private readonly readServed = (): void => {
     const req = this.readsInService.shift()!;
-    const len = req.lengthDw * 4;
+    const len = spanBytes(req);
     const data = this.memory.read(req.address, len);
     this.counters.dmaReadBytes += len;
     const rcb = this.params.readCompletionBytes;
     if (this.port.burstBytes > 0) {
-      // Burst granularity: the same completions as one burst (pcie/burst.ts).
-      const parts = splitParts(req.address, len, (addr, rest) => Math.min(rcb - (addr % rcb), rest));
-      this.enqueue(asBurst(Tlp.completion(req, this.requesterId, CPL_STATUS.SC, data, len, req.address), parts));
+      // Burst granularity: the same completions as one burst (pcie/burst.ts); a read burst's requests
+      // are each served the memory latency after it arrived.
+      const latencyPs = this.params.memoryReadLatencyNs * 1000;
+      const arrived = req.reads !== null ? req.readyPs : null;
+      const ready = arrived ? arrived.map((a) => a + latencyPs) : null;
+      this.enqueue(completionBurst(req, this.requesterId, CPL_STATUS.SC, data, (addr, rest) => Math.min(rcb - (addr % rcb), rest), ready));
       return;
     }
     let off = 0;

@@ -57,9 +57,13 @@ function bad(message: string): DconnectError {
   return new DconnectError('BAD_PDU', message);
 }
 
-/** Whether `frame` is a burst of TLP frames (what `encodeBurstFrame` takes). */
+/**
+ * Whether `frame` is a burst of TLP frames of one write or one read's completions (what
+ * `encodeBurstFrame` takes). A read burst (requests, or several requests' completions) crosses frame
+ * by frame: its constituents' tags are not derivable from the first.
+ */
 export function isTlpBurstFrame(frame: Frame): boolean {
-  return frame.parts !== null && frame.payload instanceof ExpEtherPdu && frame.payload.tlp !== null && frame.payload.tlp.count > 1 && frame.payload.tlp.data !== null;
+  return frame.parts !== null && frame.payload instanceof ExpEtherPdu && frame.payload.tlp !== null && frame.payload.tlp.count > 1 && frame.payload.tlp.data !== null && frame.payload.tlp.reads === null;
 }
 
 /** Bytes `encodeBurstFrame` makes of `frame` (a TLP burst frame). */

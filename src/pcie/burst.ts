@@ -6,11 +6,26 @@
  * bytes before it; a completion's byte count and lower address follow the same way. Every hop serves
  * the constituents analytically and keeps per-TLP's counters; `constituent` rebuilds one exactly
  * where bytes or a per-TLP object are needed (retransmission).
+ *
+ * Reads travel as bursts too: an MRd burst is the read requests a DMA engine issues back to back (one
+ * per free tag, contiguous addresses), and the completer answers it with one completion burst holding
+ * every request's completions in order. Both carry a `ReadSet` (each request's tag and length), from
+ * which a constituent's tag, address, byte count and lower address follow.
  */
-import { headerBytes, headerBytesAt, Tlp } from './tlp.js';
+import { headerBytes, headerBytesAt, Tlp, type ReadSet } from './tlp.js';
 
 /** Largest burst a run may ask for, bytes: bounds every burst's constituents (4096 at MPS 128... 65536 at 16 B). */
 export const MAX_BURST_BYTES = 1 << 20;
+
+/**
+ * Most read requests in one MRd burst. A read burst's completions free their tags at one event, and
+ * the next requests then meet, at every hop they share with another flow, whatever that flow
+ * committed meanwhile (per-TLP's would have slipped in between): the longer the burst, the later the
+ * read loop runs. Measured on the equivalence matrix (2 MiB moves): 2 requests keep the worst cell at
+ * 2.6% (modern, conventional, x8) and cut events per MiB by a fifth to a quarter against one request;
+ * 4 gave 4.4%, 32 gave 14%.
+ */
+export const MAX_READ_BURST_REQUESTS = 2;
 
 /** Splits `total` bytes from `address` into constituent payloads of `limit(address, rest)` bytes each. */
 export function splitParts(address: number, total: number, limit: (address: number, restBytes: number) => number): Uint16Array {
@@ -30,6 +45,112 @@ export function asBurst(t: Tlp, parts: Uint16Array): Tlp {
   t.parts = parts.length > 1 ? parts : null;
   if (t.parts) t.lengthDw = parts[0] >>> 2;
   return t;
+}
+
+/** The read set of requests `tags[j]` asking `lens[j]` bytes each, back to back from `address`. */
+export function readSet(address: number, tags: ArrayLike<number>, lens: ArrayLike<number>): ReadSet {
+  const ends = new Float64Array(lens.length);
+  let end = 0;
+  for (let j = 0; j < lens.length; j++) ends[j] = end += lens[j];
+  return { address, tags: Uint16Array.from(tags), lens: Uint16Array.from(lens), ends };
+}
+
+/** Requests [from, to) of a read set as one of their own (views). */
+function subReads(r: ReadSet, from: number, to: number): ReadSet {
+  const before = from > 0 ? r.ends[from - 1] : 0;
+  const ends = new Float64Array(to - from);
+  for (let j = from; j < to; j++) ends[j - from] = r.ends[j] - before;
+  return { address: r.address + before, tags: r.tags.subarray(from, to), lens: r.lens.subarray(from, to), ends };
+}
+
+/** The request of a read set holding byte `offset` (counted from its first requested byte). */
+export function requestAt(r: ReadSet, offset: number): number {
+  let lo = 0;
+  let hi = r.ends.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (r.ends[mid] <= offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** An MRd burst standing for the requests of `reads` (one TLP when it holds one). */
+export function readBurst(requesterId: number, reads: ReadSet): Tlp {
+  const t = Tlp.memRead(requesterId, reads.tags[0], reads.address, reads.lens[0]);
+  if (reads.lens.length === 1) return t;
+  t.reads = reads;
+  t.count = reads.lens.length;
+  t.parts = new Uint16Array(t.count); // requests carry no payload
+  return t;
+}
+
+/**
+ * The completions answering `req` (a read or a read burst) with `data`, split by `limit(address,
+ * restBytes)` within each request as per-TLP splits them: a plain TLP, one read's burst, or one burst
+ * holding every request's completions in order.
+ */
+export function completionBurst(req: Tlp, completerId: number, status: number, data: Uint8Array, limit: (address: number, restBytes: number) => number, requestReadyPs: Float64Array | null = null): Tlp {
+  const reads = req.reads;
+  const first = Tlp.completion(req, completerId, status, data, reads ? reads.lens[0] : data.length, req.address);
+  if (reads === null) return asBurst(first, splitParts(req.address, data.length, limit));
+  // Each request's completions, split as per-TLP splits them, ready when the completer had its data.
+  const out: number[] = [];
+  const ready: number[] = [];
+  for (let j = 0, start = 0; j < reads.lens.length; start = reads.ends[j++]) {
+    const a = reads.address + start;
+    for (let off = 0; off < reads.lens[j]; ) {
+      const n = limit(a + off, reads.lens[j] - off);
+      out.push(n);
+      if (requestReadyPs) ready.push(requestReadyPs[j]);
+      off += n;
+    }
+  }
+  first.reads = reads;
+  first.readsOffsetBytes = 0;
+  if (requestReadyPs) first.readyPs = Float64Array.from(ready);
+  return asBurst(first, Uint16Array.from(out));
+}
+
+/**
+ * The read burst that `tlps` (its constituents, in order, as `constituent` made them) stand for: an
+ * MRd burst, or a completion burst whose read set starts at its first completion (the inverse of
+ * `constituent`, for a channel that carried a read burst frame by frame).
+ */
+export function mergeReadBurst(tlps: Tlp[]): Tlp {
+  const first = tlps[0];
+  if (first.kind === 'MRd') {
+    const t = readBurst(first.requesterId, readSet(first.address, tlps.map((x) => x.tag), tlps.map((x) => x.lengthDw * 4)));
+    return t;
+  }
+  // Completions: a new request where the tag changes; each request's length is what its first completion here says remains.
+  const tags: number[] = [];
+  const lens: number[] = [];
+  let total = 0;
+  for (const x of tlps) {
+    if (tags.length === 0 || x.tag !== tags[tags.length - 1]) {
+      tags.push(x.tag);
+      lens.push(x.byteCount);
+    }
+    total += x.data ? x.data.length : 0;
+  }
+  const data = new Uint8Array(total);
+  let off = 0;
+  for (const x of tlps) {
+    data.set(x.data!, off);
+    off += x.data!.length;
+  }
+  const t = Tlp.completion(first, first.completerId, first.status, data, first.byteCount, first.lowerAddress);
+  t.requesterId = first.requesterId;
+  t.reads = readSet(first.lowerAddress, tags, lens);
+  t.readsOffsetBytes = 0;
+  return asBurst(t, Uint16Array.from(tlps, (x) => x.data!.length));
+}
+
+/** Bytes a request (or an MRd burst, all of them) asks for, or a write's payload: what a completer checks against its BAR. */
+export function spanBytes(t: Tlp): number {
+  if (t.kind === 'MRd') return t.reads ? t.reads.ends[t.reads.ends.length - 1] : t.lengthDw * 4;
+  return t.data ? t.data.length : t.lengthDw * 4;
 }
 
 /** Payload bytes of constituent i. */
@@ -68,9 +189,35 @@ export function sliceBurst(t: Tlp, from: number, to: number): Tlp {
   s.data = t.data ? t.data.subarray(off, off + len) : null;
   s.count = to - from;
   s.parts = t.parts && s.count > 1 ? t.parts.subarray(from, to) : null;
-  s.lengthDw = (s.parts ? s.parts[0] : len) >>> 2;
+  s.lengthDw = s.parts ? s.parts[0] >>> 2 : t.data ? len >>> 2 : t.lengthDw; // a request without data keeps its length
   s.readyPs = t.readyPs ? t.readyPs.subarray(from, to) : null;
+  if (t.reads !== null) sliceReads(t, s, from, to, off);
   return s;
+}
+
+/** A read burst's slice: its requests (an MRd burst) or where its completions start (a completion burst), and its first constituent's fields. */
+function sliceReads(t: Tlp, s: Tlp, from: number, to: number, off: number): void {
+  const r = t.reads!;
+  if (t.kind === 'MRd') {
+    const sub = subReads(r, from, to);
+    s.address = sub.address;
+    s.tag = sub.tags[0];
+    s.lengthDw = sub.lens[0] >>> 2;
+    s.lastBe = s.lengthDw > 1 ? 0xf : 0;
+    if (to - from > 1) s.reads = sub;
+    else s.parts = null;
+    return;
+  }
+  const at = t.readsOffsetBytes + off;
+  const j = requestAt(r, at);
+  s.tag = r.tags[j];
+  s.byteCount = r.ends[j] - at;
+  s.lowerAddress = (r.address + at) & 0x7f;
+  s.address = 0;
+  if (to - from > 1) {
+    s.reads = r;
+    s.readsOffsetBytes = at;
+  }
 }
 
 /** Constituent i as the plain TLP per-TLP granularity would have sent. */

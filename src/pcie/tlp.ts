@@ -13,6 +13,17 @@ export const CPL_STATUS = { SC: 0, UR: 1, CRS: 2, CA: 4 } as const;
 /** Flow-control class that a TLP consumes credits from. */
 export type FcClass = 'P' | 'NP' | 'CPL';
 
+/**
+ * Read requests back to back from `address` (burst granularity, pcie/burst.ts): request j asks for
+ * `lens[j]` bytes with tag `tags[j]`; `ends[j]` is where it ends, in bytes from `address`.
+ */
+export interface ReadSet {
+  readonly address: number;
+  readonly tags: Uint16Array;
+  readonly lens: Uint16Array;
+  readonly ends: Float64Array;
+}
+
 export class Tlp {
   kind: TlpKind = 'MWr';
   /** Memory requests: byte address of the first DW (DW aligned). 4DW header iff >= 4 GiB. */
@@ -42,6 +53,13 @@ export class Tlp {
   count = 1;
   parts: Uint16Array | null = null;
   readyPs: Float64Array | null = null;
+  /**
+   * A read burst (pcie/burst.ts `ReadSet`): the read requests an MRd burst stands for, or those the
+   * completions of a completion burst answer, with `readsOffsetBytes` (a completion burst's first
+   * byte, counted from the set's first requested byte). null: one request (a plain read's completions).
+   */
+  reads: ReadSet | null = null;
+  readsOffsetBytes = 0;
 
   static memWrite(requesterId: number, address: number, data: Uint8Array, tag = 0): Tlp {
     const t = new Tlp();
@@ -174,6 +192,12 @@ export function digestTlp(d: StateDigest, t: Tlp): void {
   d.num(t.lowerAddress);
   d.num(t.targetId);
   d.num(t.register);
+  if (t.reads !== null) {
+    // A read burst: its requests' lengths and where its completions start (tags are labels).
+    d.num(t.count);
+    d.num(t.readsOffsetBytes);
+    for (let j = 0; j < t.reads.lens.length; j++) d.num(t.reads.lens[j]);
+  }
 }
 
 /** A queue of TLPs for digests: its length, then each TLP oldest first. */
