@@ -15,3 +15,26 @@ export { runMovesInBackground, type BackgroundMovesRequest, type BackgroundOptio
 export { reproduce, type ReproOptions, type ReproResult } from './experiments/repro.js';
 export { sweep, type SweepOptions, type SweepResult } from './experiments/sweep.js';
 export type { FidelityMode } from './runtime/moves.js';
+
+// The types the calls above take and return (the public surface `etc/dconnect.api.md` records;
+// the model's own classes that advanced hooks such as `MovesRequest.connect` pass are not part of it).
+export type { Override } from './topology/params.js';
+export type { DriveImage, DriveSave } from './runtime/drive-images.js';
+export type { Fidelity } from './runtime/fast/fast-forward.js';
+export type { GranularityInfo } from './runtime/moves.js';
+export type { LinkPayload } from './runtime/counters.js';
+export type { BoundCheck } from './experiments/paper.js';
+export type { FidelitySummary } from './experiments/fidelity.js';
+export type { Figure } from './experiments/repro.js';
+export type { Metric } from './experiments/metrics.js';
+export type { SweepParam } from './experiments/sweep-params.js';
+export type { SweepRow } from './experiments/sweep.js';
+export type { CounterSet } from './core/trace.js';
+export type { SwitchForwarding } from './ethernet/switch.js';
+export { FIGURES } from './experiments/repro.js';
+export { METRICS } from './experiments/metrics.js';
+export type { Fig5Bar, Fig6Point } from './experiments/repro.js';
+export type { Fig7Point } from './experiments/fig7.js';
+export type { Ceiling, Fig7Prediction } from './experiments/fig7-predict.js';
+export type { Binding, Limit, Utilization } from './experiments/bottleneck.js';
+export type { Fig8Bar, Fig8Result } from './experiments/fig8.js';
