@@ -29,7 +29,10 @@
  *   skipped with --skip-nbd or without the Debian tools.
  * - burst (issue 18): the model's two moves (paper-2012, x1, full fidelity) at per-TLP and at burst
  *   granularity (64 KiB bursts): events per MiB, wall time, simulated time and the difference.
- *   Target: burst's events per MiB under 1% of per-TLP's. At most 64 MiB (per-TLP is slow); skipped with --skip-burst.
+ *   Target: burst's events per MiB under 1% of per-TLP's. At most 64 MiB (per-TLP is slow). Then
+ *   1, 2, 7 and 14 concurrent direct pairs of up to 16 MiB each at burst granularity on the largest
+ *   fabric one host enumerates (2 boxes x 15 SSDs, modern): wall seconds per GiB moved as the pairs
+ *   grow. Skipped with --skip-burst.
  * - nic (issue 9): the three moves through a NIC (serve, ingest, pipeline), direct, x8, on
  *   paper-2012-nic at full fidelity: wall time, real-time factor, events/s; then serve and ingest
  *   at 4x the size, full against the statistical fast fidelity (speedup, stated interval, the
@@ -48,6 +51,8 @@ import { sweep } from '../src/experiments/sweep.js';
 import { parseSweepParam } from '../src/experiments/sweep-params.js';
 import { runCopy, type Fidelity, type FidelityMode } from '../src/runtime/copy.js';
 import { runNicMove } from '../src/runtime/nic-moves.js';
+import { runMoves } from '../src/runtime/moves.js';
+import { blockName } from '../src/topology/kinds/ssd.js';
 import { loadTopology } from '../src/topology/load.js';
 import { fastestNs3, runKernelBench, runNs3HoldBench } from './kernel.js';
 import { runLiveBench } from './live.js';
@@ -222,7 +227,29 @@ if (!flag('--skip-burst')) {
     log(`  ${(via === 'host' ? 'conventional' : 'direct').padEnd(12)} events/MiB ${Math.round(out.tlp.eventsPerMiB)} -> ${Math.round(out.burst.eventsPerMiB)} (${(100 * ratio).toFixed(1)}%), wall ${a.wall.toFixed(2)} -> ${b.wall.toFixed(2)} s, simulated ${(100 * diff).toFixed(2)}% off${out.verified ? '' : ', NOT verified'}; ${said(out)}`);
     return out;
   });
-  burst = { skipped: false, rows };
+  // Scale at burst granularity (issue 18): how wall time grows with concurrent direct pairs on the
+  // largest fabric one host enumerates (its virtual switch has 32 device numbers: 2 boxes of 15 SSDs
+  // and a DC buffer, modern parts). Linear in bytes moved means constant wall seconds per GiB.
+  const perPair = Math.min(sizeBytes, 16 << 20);
+  const scaleTopology = loadTopology('modern');
+  const ssd = scaleTopology.boxes[0].slots.find((x) => x.kind === 'ssd')!;
+  const buffer = scaleTopology.boxes[0].slots.find((x) => x.kind === 'dc-buffer')!;
+  scaleTopology.boxes = [0, 1].map((b) => ({ name: `box${b}`, slots: [...Array.from({ length: 15 }, (_, i) => ({ ...ssd, serial: `B${b}-S${i}` })), { ...buffer }] }));
+  log(`burst: concurrent direct pairs of ${mib(perPair)} each on 2 boxes x 15 SSDs (modern), burst granularity, full fidelity ...`);
+  const scaleRows = [1, 2, 7, 14].map((n) => {
+    const pairs = Array.from({ length: n }, (_, p) => {
+      const base = (p % 2) * 15 + 2 * Math.floor(p / 2);
+      return { src: blockName(base), srcOffset: 0, dst: blockName(base + 1), dstOffset: 0 };
+    });
+    const t0 = wallNow();
+    const r = runMoves({ topology: scaleTopology, pairs, lengthBytes: perPair, via: 'dc-buffer', seed: 1, fidelity: 'full', granularity: 'burst' });
+    const wall = wallNow() - t0;
+    const gib = (n * perPair) / GiB;
+    const row = { pairs: n, bytes: n * perPair, wallSeconds: wall, wallSecondsPerGiB: wall / gib, eventsPerMiB: r.events / ((n * perPair) / 2 ** 20), verified: r.moves.every((m) => m.verified) };
+    log(`  ${String(n).padStart(2)} pairs: ${wall.toFixed(1)} s wall, ${row.wallSecondsPerGiB.toFixed(0)} s per GiB moved, ${Math.round(row.eventsPerMiB)} events/MiB${row.verified ? '' : ', NOT verified'}`);
+    return row;
+  });
+  burst = { skipped: false, rows, scale: { perPairBytes: perPair, rows: scaleRows } };
 }
 
 /** Issue 9's moves through a NIC: every TLP and frame at full fidelity, and the fast fidelity of serve and ingest against it. */
