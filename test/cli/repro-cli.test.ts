@@ -64,3 +64,11 @@ test('sweep refuses an unknown parameter, listing the valid ones', () => {
   assert.match(r.stderr, /BAD_PARAM/);
   assert.match(r.stderr, /ssd\.writeMBps/);
 });
+
+test('repro at a size too small for the paper\'s bounds exits 1 and says which size to use', () => {
+  const out = mkdtempSync(join(tmpdir(), 'dconnect-repro-'));
+  const r = run('repro', '--only', 'fig5', '--runs', '1', '--size', '1MiB', '--out', out);
+  assert.equal(r.status, 1);
+  assert.match(r.stdout, /FAIL Fig\. 5 x1 direct/);
+  assert.match(r.stderr, /the paper's bounds describe its 1 GB moves; in moves of 1 MiB .* Try --size 16MiB or more/);
+});
