@@ -347,11 +347,12 @@ program
 
 program
   .command('repro')
-  .description("regenerate the paper's Fig. 5 and Fig. 6 from the model, beside the paper's values; --only fig7 adds concurrent pairs, --only fig8 moves through a NIC (both beyond the paper)")
+  .description("regenerate the paper's Fig. 5 and Fig. 6 from the model, beside the paper's values; --only fig7 adds concurrent pairs, --only fig8 moves through a NIC, --only files copies trees of files (all beyond the paper)")
   .option('--runs <n>', 'runs per Fig. 5 bar (they differ by seed)', '10')
   .option('--size <size>', 'bytes moved per run (the paper: 1 GB)', '1GiB')
-  .option('--only <figures>', "the figures to run, comma-separated: fig5, fig6 (the paper's, the default), fig7 (concurrent pairs), fig8 (moves through a NIC, on paper-2012-nic; both beyond the paper)")
-  .option('--out <dir>', 'where to write each figure run (fig5 to fig8) as .json/.svg/.png, and report.md', 'results')
+  .option('--only <figures>', "the figures to run, comma-separated: fig5, fig6 (the paper's, the default), fig7 (concurrent pairs), fig8 (moves through a NIC, on paper-2012-nic), files (trees of files 4 KiB and up, direct against conventional; all beyond the paper)")
+  .option('--max-file-size <size>', 'the largest file of --only files: 4KiB..1GiB (default 64MiB; 1GiB takes minutes)')
+  .option('--out <dir>', 'where to write each figure run (fig5 to fig8, files) as .json/.svg/.png, and report.md', 'results')
   .option('--threads <n>', 'worker threads (default: one per core)')
   .addOption(fidelityOption())
   .addOption(topologyOption())
@@ -361,7 +362,7 @@ program
   .option('--trace-events <file>', "also write a Chrome/Perfetto trace-event JSON of the first move of each figure and mode, run again at --fidelity full (open at ui.perfetto.dev)")
   .option('--trace-window <time>', 'the first sampling window of --trace-events, e.g. 10us (default: sized to each move)')
   .option('--json', 'one JSON object on stdout (files are still written)')
-  .action(async (o: { runs: string; size: string; only?: string; out: string; threads?: string; fidelity: FidelityMode; granularity: Granularity; topology: string; set?: string[]; shard?: string; json?: boolean; traceEvents?: string; traceWindow?: string }, cmd: Command) => {
+  .action(async (o: { runs: string; size: string; only?: string; maxFileSize?: string; out: string; threads?: string; fidelity: FidelityMode; granularity: Granularity; topology: string; set?: string[]; shard?: string; json?: boolean; traceEvents?: string; traceWindow?: string }, cmd: Command) => {
     burstImpliesFull(o, cmd);
     const loaded = topologyOf(o);
     const { reproAction } = await import('./experiments.js');
