@@ -5,7 +5,7 @@ import { DcOperator } from '../host/dc/operator.js';
 import type { BlockDevice } from '../host/dc/manager.js';
 import { runSync } from '../host/fs/block-io.js';
 import { Ext4, type DirEntry } from '../host/fs/ext4.js';
-import { copyFiles, verifyFiles, type CopyRun, type FileCheck, type FileCopyPlanEntry } from '../host/fs/file-copy.js';
+import { copyFiles, moveRuns, verifyFiles, type CopyRun, type FileCheck, type FileCopyPlanEntry } from '../host/fs/file-copy.js';
 import { isDir } from '../host/fs/inode.js';
 import { NvmeBlockIo } from '../host/fs/nvme-block-io.js';
 import { buildFabric } from '../topology/builder.js';
@@ -26,7 +26,7 @@ import { deviceKinds } from '../topology/device-registry.js';
  */
 
 /** Bounce buffer for the file system's metadata I/O, per drive (host memory). */
-const BOUNCE_BYTES = 128 << 10;
+export const BOUNCE_BYTES = 128 << 10;
 
 export interface FileCopyRequest {
   topology: Topology;
@@ -160,29 +160,17 @@ export function runFileCopy(req: FileCopyRequest): FileCopyReport {
   const dstIo = src === dst ? srcIo : fsIo(host, dst);
   const operator = new DcOperator(host.fabric.scheduler);
   /**
-   * The DC operator moves the whole run list as one move: chunks end at run boundaries, and the
-   * pipeline (depth commands over both drives) runs on from one run into the next.
+   * The data move (`moveRuns`: the run list as one pipelined move), timed with its own counters so
+   * the metadata work around it can be told apart (`dataMove`).
    */
   let movePhase: { startPs: number; endPs: number; before: ReturnType<typeof host.fabric.trace.snapshot>; trace?: Record<string, Record<string, number>> } | null = null;
   const move = (runs: CopyRun[]): Op<void | Error> => (resume) => {
     movePhase = { startPs: host.fabric.scheduler.now(), endPs: 0, before: host.fabric.trace.snapshot() };
-    const ended = (v: void | Error) => {
+    moveRuns(operator, { src, dst, chunkBytes: chunk, depth, slots }, runs, req.onProgress)((v) => {
       movePhase!.endPs = host.fabric.scheduler.now();
       movePhase!.trace = traceDelta(movePhase!.before, host.fabric.trace.snapshot());
       resume(v);
-    };
-    const total = runs.reduce((n, r) => n + r.lengthBytes, 0);
-    let written = 0;
-    const segments = runs.map((r) => ({ srcOffset: r.srcByte, dstOffset: r.dstByte, lengthBytes: r.lengthBytes }));
-    const sizes = segments.flatMap((sg) => Array.from({ length: Math.ceil(sg.lengthBytes / chunk) }, (_, k) => Math.min(chunk, sg.lengthBytes - k * chunk)));
-    const observer = {
-      chunkWritten: (c: number) => {
-        written += sizes[c];
-        req.onProgress?.(written, total);
-        return 0;
-      },
-    };
-    operator.move({ src, srcOffset: 0, dst, dstOffset: 0, lengthBytes: total, chunkBytes: chunk, depth, slots, segments, observer }, () => ended(undefined), (e) => ended(e));
+    });
   };
 
   const before = host.fabric.trace.snapshot();
