@@ -158,7 +158,7 @@ export function filesChart(f: FilesResult): TopLevelSpec {
   const colors = ['#2f6db5', '#e08a2c', '#2f6db5', '#e08a2c'];
   const dashes = [[1, 0], [1, 0], [6, 4], [6, 4]];
   const values = f.points.map((p) => ({ series: series(p), size: sizeText(p.fileBytes), fileBytes: p.fileBytes, mbPerSec: p.mbPerSec, share: 100 * p.metadataShare, limit: filesLimitName(p) }));
-  const x = { field: 'fileBytes', type: 'quantitative', title: 'File size (log scale)', scale: { type: 'log', base: 2, domain: [f.sizes[0] / 1.4, f.sizes[f.sizes.length - 1] * 1.4] }, axis: { values: f.sizes, labelExpr: SIZE_LABEL, grid: true } } as const;
+  const x = { field: 'fileBytes', type: 'quantitative', title: 'File size (log scale)', scale: { type: 'log', base: 2, domain: [f.sizes[0] / 1.4, f.sizes[f.sizes.length - 1] * 1.4] }, axis: { values: f.sizes, labelExpr: SIZE_LABEL, labelOverlap: false, labelFontSize: 11, grid: true } } as const;
   const color = { field: 'series', type: 'nominal', title: 'copy, host link', sort: order, scale: { domain: order, range: colors } } as const;
   const strokeDash = { field: 'series', type: 'nominal', title: 'copy, host link', sort: order, scale: { domain: order, range: dashes } } as const;
   const top = Math.max(...f.points.map((p) => p.mbPerSec));
@@ -173,13 +173,13 @@ export function filesChart(f: FilesResult): TopLevelSpec {
     data: { values },
     vconcat: [
       {
-        width: 480,
+        width: 540,
         height: 260,
         encoding: { x: { ...x, title: null }, y: { field: 'mbPerSec', type: 'quantitative', title: 'Bandwidth (MB/s)', scale: { domain: [0, Math.max(300, Math.ceil((top * 1.1) / 50) * 50)] } } },
         layer: [{ mark: { type: 'line', strokeWidth: 2.5, point: { filled: true, size: 60 } }, encoding: { color, strokeDash } }, ...plateauLabels(f)],
       },
       {
-        width: 480,
+        width: 540,
         height: 130,
         encoding: { x, y: { field: 'share', type: 'quantitative', title: ['metadata share of', 'host-link bytes (%)', '(x8 and x1 alike)'], scale: { domain: [0, 100] } }, color, strokeDash },
         layer: [{ mark: { type: 'line', strokeWidth: 2.5, point: { filled: true, size: 60 } } }],
