@@ -62,6 +62,7 @@ describe('live file copies: up --image, copy --live, a box killed mid-copy, --re
     assert.equal(job.result.verified, true);
     assert.equal(job.result.files, 1);
     assert.equal(job.result.directories, 2);
+    assert.match(ok(['status', '--state', state]), new RegExp(`job ${job.id}: done, files sda:/data/nested -> sdb:/nested`));
     const small = JSON.parse(ok(['copy', 'sda:/data/small.txt', 'sdb:/small.txt', '--live', '--state', state, '--json']));
     assert.equal(small.state, 'done');
     const sparse = JSON.parse(ok(['copy', 'sda:/data/sparse.bin', 'sdb:/sparse.bin', '--live', '--state', state, '--json']));
