@@ -121,7 +121,7 @@ export function runFileJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, 
     if (rec.doneBytes < plan.dataBytes || plan.dataBytes === 0) {
       if (plan.runs.length > 0) {
         const moved = yield* call<void | Error>(moveRuns(new DcOperator(sched), { src, dst, chunkBytes: chunk, depth: rec.depth, slots: slots.at }, plan.runs, (n) => hooks.progress(n)));
-        if (moved instanceof Error) throw new DconnectError((moved as DconnectError).code ?? 'DEVICE_ERROR', `${moved.message}; the destination files are reserved (empty) and nothing is committed`, `dconnect copy --resume ${rec.id} --live moves the data again and commits`);
+        if (moved instanceof Error) throw new DconnectError((moved as DconnectError).code ?? 'DEVICE_ERROR', `${moved.message}; the destination files are reserved and empty`, `dconnect copy --resume ${rec.id} --live moves the data again and commits`);
         movedBytes = plan.dataBytes;
       }
       yield* flushIo(dstIo);

@@ -257,8 +257,10 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
     const failWith = (e: Error) => {
       const cur = jobs.require(id);
       const err = e as DconnectError;
-      const marker = `bytes [0, ${cur.doneBytes}) of the range are copied and flushed`;
-      finish({ state: 'failed', error: { code: err.code ?? 'INTERNAL', message: e.message.includes('copied and flushed') ? e.message : `${e.message}; ${marker}`, hint: err.hint?.includes('--resume') ? err.hint : `${err.hint ? `${err.hint}; then ` : ''}dconnect copy --resume ${id} --live finishes it` } });
+      const marker = cur.files ? fileJobMarker(cur) : `bytes [0, ${cur.doneBytes}) of the range are copied and flushed`;
+      // A file job refused by its file systems (no such path, a name taken, no space) fails the same way again: no resume.
+      const final = cur.files !== undefined && (err.code?.startsWith('FS_') || err.code === 'BAD_OPTION');
+      finish({ state: 'failed', error: { code: err.code ?? 'INTERNAL', message: e.message.includes('copied and flushed') || e.message.includes(marker) ? e.message : `${e.message}; ${marker}`, hint: final || err.hint?.includes('--resume') ? err.hint : `${err.hint ? `${err.hint}; then ` : ''}dconnect copy --resume ${id} --live finishes it` } });
     };
     r.onSessionLost = failWith;
     jobs.update(id, { state: 'running', error: undefined });
@@ -513,6 +515,12 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
       await transport.close();
     },
   };
+}
+
+/** Where a failed file job stands, for its error message. */
+function fileJobMarker(rec: JobRecord): string {
+  if (!rec.files?.plan) return 'nothing is reserved on the destination by this job';
+  return `the destination files are reserved and empty${rec.doneBytes >= rec.lengthBytes ? '; their data is moved and flushed, not yet committed' : ''}`;
 }
 
 /** A job request from the API's JSON, checked field by field (sizes are bytes). */

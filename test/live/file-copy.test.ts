@@ -71,6 +71,10 @@ describe('live file copies: up --image, copy --live, a box killed mid-copy, --re
     const exists = dconnect(['copy', 'sda:/data/small.txt', 'sdb:/small.txt', '--live', '--state', state]);
     assert.notEqual(exists.status, 0);
     assert.match(exists.stderr, /FS_EXISTS.*exists on the destination/);
+    assert.doesNotMatch(exists.stderr, /--resume/, 'a refusal by the file systems is final: no resume offered');
+    const missing = dconnect(['copy', 'sda:/data/nope.bin', 'sdb:/nope.bin', '--live', '--state', state]);
+    assert.notEqual(missing.status, 0);
+    assert.match(missing.stderr, /FS_NOT_FOUND.*no '\/data\/nope.bin'.*nothing is reserved on the destination/);
   });
 
   it('a box killed mid-copy: the job fails, both file systems are clean with the destination reserved and empty; up and --resume finish it', async () => {
