@@ -25,8 +25,8 @@ export const FILE_SIZES = [4 * KiB, 64 * KiB, MiB, 16 * MiB, 64 * MiB, 256 * MiB
 /**
  * The largest file by default. File copies run at the full fidelity (the fast fidelity's jump does not
  * cover run lists; burst granularity saves events but little wall time here, the drives' stores being
- * the cost), about 5 s of one core per 128 MiB copied: up to 64 MiB the whole figure takes about
- * 40 s on two cores; `--max-file-size 1GiB` adds 256 MiB and 1 GiB files (several minutes).
+ * the cost), about 7 s of one core per 128 MiB copied: up to 64 MiB the whole figure takes about
+ * 50 s on two cores; `--max-file-size 1GiB` adds 256 MiB and 1 GiB files (about 8 minutes).
  */
 export const FILES_DEFAULT_MAX_BYTES = 64 * MiB;
 export const FILES_MAX_BYTES = GiB;

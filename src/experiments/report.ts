@@ -163,7 +163,7 @@ function filesSection(f: FilesResult, r: ReproResult): string[] {
   const c1l = at(1, 'conventional', large);
   const x1 = f.crossover.find((c) => c.hostLanes === 1)!;
   const x8 = f.crossover.find((c) => c.hostLanes === 8)!;
-  const cut = large < FILES_MAX_BYTES ? ` Files stop at ${sizeText(large)}${large === FILES_DEFAULT_MAX_BYTES ? ' by default' : ''}: file copies run at the full fidelity (the fast fidelity's jump does not cover run lists), about 5 s of one core per 128 MiB; \`--max-file-size 1GiB\` adds the larger ones.` : '';
+  const cut = large < FILES_MAX_BYTES ? ` Files stop at ${sizeText(large)}${large === FILES_DEFAULT_MAX_BYTES ? ' by default' : ''}: file copies run at the full fidelity (the fast fidelity's jump does not cover run lists), about 7 s of one core per 128 MiB; \`--max-file-size 1GiB\` adds the larger ones.` : '';
   const para = [
     `The paper's other next step (section 4): handling the file-system metadata of data moved directly. Each point copies a tree of ${FILES_PER_TREE} equal files (fewer where they would pass 64 MiB) from \`sda:/tree\` to \`sdb:/tree\` with \`-r\`, on ext4 images dconnect generates (${sizeText(f.fsBytes)} each); the file system's work (mount, lookups, reserving the destination as unwritten extents, committing) goes through the host's NVMe driver and a bounce buffer in host memory, one command at a time, and only the data moves directly. Bandwidth is file bytes over the whole copy, metadata included; every copy is verified file by file.${cut}`,
     '',

@@ -492,7 +492,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
   // Jobs left running or queued by a host that died are failed (their marker stands): resume continues them.
   for (const rec of jobs.list()) {
     if (rec.state === 'running' || rec.state === 'verifying' || rec.state === 'queued') {
-      jobs.update(rec.id, { state: 'failed', error: { code: 'HOST_RESTARTED', message: `the host node stopped during job ${rec.id}; bytes [0, ${rec.doneBytes}) of the range are copied and flushed`, hint: `dconnect copy --resume ${rec.id} --live finishes it` } });
+      jobs.update(rec.id, { state: 'failed', error: { code: 'HOST_RESTARTED', message: `the host node stopped during job ${rec.id}; ${rec.files ? fileJobMarker(rec) : `bytes [0, ${rec.doneBytes}) of the range are copied and flushed`}`, hint: `dconnect copy --resume ${rec.id} --live finishes it` } });
     }
   }
   const control = await startControlServer({ socketPath: o.state.controlSocketPath, tcp: o.tcp, ...(o.tcp ? { token: o.state.controlToken() } : {}), routes });

@@ -127,13 +127,11 @@ const setBits = (b: Uint8Array, from: number, to: number) => {
 /** Formats `io` and makes `lost+found`; the file system is synced and clean when it returns. */
 export function* formatExt4(io: BlockIo, o: FormatOptions): Seq<void> {
   const g = geometryOf(io, o);
-  const rootDirBlock = (() => {
-    // The root directory's block follows group 0's inode table.
-    return 1 + g.gdtBlocks + 2 + g.itBlocks;
-  })();
   // A provisional superblock tells the shared helpers (backups, checksums) the geometry; counts are set below.
   const provisional = parseSuperblock(superblockBytes(g, o, 0, 0), io.sizeBytes);
   const layouts = Array.from({ length: g.groups }, (_, k) => groupLayout(g, provisional, k));
+  // The root directory's block follows group 0's inode table.
+  const rootDirBlock = layouts[0].start + layouts[0].used;
   const freeBlocks = layouts.reduce((n, l, k) => n + BLOCKS_PER_GROUP - l.used - (k === 0 ? 1 : 0), 0);
   const freeInodes = g.groups * g.ipg - (FIRST_INO - 1);
   const sbRaw = superblockBytes(g, o, freeBlocks, freeInodes);
