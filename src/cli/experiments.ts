@@ -13,6 +13,7 @@ import { reproMarkdown, reproTables } from '../experiments/report.js';
 import { assembleRepro, fig5Chart, fig6Chart, FIGURES, fmtSize, PAPER_FIGURES, reproJobs, type Figure, type ReproPlan, type ReproResult } from '../experiments/repro.js';
 import { fig7Chart } from '../experiments/fig7.js';
 import { fig8Chart } from '../experiments/fig8.js';
+import { filesChart, filesSizes } from '../experiments/files.js';
 import { jobsOf, reproParameters, reproPlanOf, sweepParameters, sweepPlanOf } from '../experiments/shard-plans.js';
 import { inShard, mergeShards, parseShard, readShardFile, shardFile, shardFileName, shardName, type ShardCommand, type ShardSpec } from '../experiments/shard.js';
 import { parseSweepParam } from '../experiments/sweep-params.js';
@@ -75,9 +76,9 @@ function tracedJobs(jobs: Job[]): Job[] {
   const firsts = new Map<string, Job>();
   for (const j of jobs) {
     const key = `${(j.label ?? '').split(' ')[0]} ${j.via}`;
-    if (j.nic === undefined && !firsts.has(key)) firsts.set(key, j);
+    if (j.nic === undefined && j.files === undefined && !firsts.has(key)) firsts.set(key, j);
   }
-  if (firsts.size === 0) throw new DconnectError('BAD_OPTION', '--trace-events: the figures asked for have no drive-to-drive move to trace (Fig. 8 moves through a NIC)', 'add a figure with drive moves, e.g. --only fig5,fig8');
+  if (firsts.size === 0) throw new DconnectError('BAD_OPTION', '--trace-events: the figures asked for have no drive-to-drive move to trace (Fig. 8 moves through a NIC; file copies are not traced)', 'add a figure with drive moves, e.g. --only fig5,fig8');
   return [...firsts.values()];
 }
 
@@ -90,8 +91,12 @@ async function traceRepro(traced: Job[], plan: ReproPlan, views: ViewOutputs): P
   for (const line of await writeViewOutputs(views, runs, { command: 'repro', topology: plan.topology.name, only: plan.only ?? PAPER_FIGURES }, '')) process.stderr.write(line + '\n');
 }
 
-export async function reproAction(o: RunOptions & { runs: string; size: string; only?: string; fidelity: FidelityMode; granularity: Granularity; traceEvents?: string; traceWindow?: string }, t: Loaded): Promise<void> {
-  const plan: ReproPlan = { topology: t.topology, overrides: t.overrides, runs: parseCount(o.runs, '--runs', 1, 100), sizeBytes: parseSize(o.size, '--size'), only: o.only === undefined ? undefined : parseFigures(o.only), fidelity: o.fidelity, granularity: o.granularity };
+export async function reproAction(o: RunOptions & { runs: string; size: string; only?: string; maxFileSize?: string; fidelity: FidelityMode; granularity: Granularity; traceEvents?: string; traceWindow?: string }, t: Loaded): Promise<void> {
+  const only = o.only === undefined ? undefined : parseFigures(o.only);
+  if (o.maxFileSize !== undefined && !only?.includes('files')) throw new DconnectError('BAD_OPTION', '--max-file-size sizes the files figure, which this run does not include', 'add it: --only files --max-file-size 1GiB');
+  const maxFileBytes = o.maxFileSize === undefined ? undefined : parseSize(o.maxFileSize, '--max-file-size');
+  if (maxFileBytes !== undefined) filesSizes(maxFileBytes);
+  const plan: ReproPlan = { topology: t.topology, overrides: t.overrides, runs: parseCount(o.runs, '--runs', 1, 100), sizeBytes: parseSize(o.size, '--size'), only, fidelity: o.fidelity, granularity: o.granularity, ...(maxFileBytes !== undefined ? { maxFileBytes } : {}) };
   const spec = o.shard === undefined ? undefined : parseShard(o.shard);
   checkOutputDir(o.out);
   const views = viewOutputsOf(o, false);
@@ -127,6 +132,7 @@ async function writeRepro(r: ReproResult, o: { out: string; json?: boolean }, wa
   if (r.fig6) files.push({ name: 'fig6', json: { preset: r.preset, sizeBytes: r.sizeBytes, overrides: r.overrides, fig6: r.fig6 }, chart: fig6Chart(r) });
   if (r.fig7) files.push({ name: 'fig7', json: { preset: r.preset, sizeBytes: r.sizeBytes, overrides: r.overrides, fig7: r.fig7 }, chart: fig7Chart(r, fmtSize(r.sizeBytes)) });
   if (r.fig8) files.push({ name: 'fig8', json: { preset: r.fig8.preset, sizeBytes: r.fig8.sizeBytes, overrides: r.overrides, fig8: r.fig8 }, chart: fig8Chart(r.fig8, fmtSize(r.fig8.sizeBytes)) });
+  if (r.files) files.push({ name: 'files', json: { preset: r.files.preset, overrides: r.overrides, granularity: r.granularity, files: r.files }, chart: filesChart(r.files) });
   files.push({ name: 'report.md', text: reproMarkdown(r, wall) });
   const written = await writeArtifacts(o.out, files);
   if (o.json) process.stdout.write(JSON.stringify(r) + '\n');

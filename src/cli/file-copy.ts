@@ -28,14 +28,43 @@ export interface FileCopyOptions {
   fidelity: FidelityMode;
 }
 
+/**
+ * `dconnect copy sda:/path sdb:/path --live`: the job request for the live fabric's host (live/file-job.ts).
+ * The fabric's settings (and its drives' file systems, seeded by `up --image`) are the fabric's:
+ * options that set up a simulation are refused by name.
+ */
+export function liveFileCopyRequest(srcArg: string, dstArg: string, more: string[], o: FileCopyOptions & { verify?: boolean; set?: string[]; hostLanes?: string; pcap?: string }): { src: string; dst: string; srcOffset: number; dstOffset: number; lengthBytes: number; via: string; chunkBytes?: number; depth?: number; verify?: boolean; files: { srcPath: string; dstPath: string; recursive: boolean; force: boolean; nowSec: number } } {
+  const src = parseFileEnd(srcArg);
+  const dst = parseFileEnd(dstArg);
+  if (!src || !dst) throw new DconnectError('BAD_OPTION', `a file copy needs a file at both ends ('${srcArg}' -> '${dstArg}')`, 'write both as DEVICE:/PATH, e.g. dconnect copy sda:/data/big.bin sdb:/backup/big.bin --live');
+  if (more.length > 0) throw new DconnectError('BAD_OPTION', 'a file copy takes one source and one destination', 'copy a directory with -r instead');
+  for (const [flag, v] of [['--length', o.length], ['--capture', o.capture], ['--image', o.image], ['--save', o.save], ['--fault', o.fault], ['--set', o.set], ['--host-lanes', o.hostLanes]] as const) {
+    if (v !== undefined) throw new DconnectError('BAD_OPTION', `${flag} does not apply to a live file copy`, flag === '--image' ? 'seed the drives when the fabric first starts: dconnect up --image sda=src.ext4' : flag === '--save' ? "the live drives are files already: after dconnect down, e2fsck -fn <state>/drives/<slot>.img" : `drop ${flag}`);
+  }
+  const depth = o.depth === undefined ? undefined : Number(o.depth);
+  if (depth !== undefined && !Number.isInteger(depth)) throw new DconnectError('BAD_OPTION', `--depth '${o.depth}' is not an integer`, 'use 1..64');
+  return {
+    src: src.device,
+    dst: dst.device,
+    srcOffset: 0,
+    dstOffset: 0,
+    lengthBytes: 0,
+    via: parseVia(o.via),
+    ...(o.chunk ? { chunkBytes: parseSize(o.chunk, '--chunk') } : {}),
+    ...(depth !== undefined ? { depth } : {}),
+    ...(o.verify === undefined ? {} : { verify: o.verify }),
+    files: { srcPath: src.path, dstPath: dst.path, recursive: o.recursive === true, force: o.force === true, nowSec: Math.floor(Date.now() / 1000) },
+  };
+}
+
 /** `dconnect copy sda:/path sdb:/path`: both ends must be files on drives. */
 export function fileCopyAction(topology: Topology, srcArg: string, dstArg: string, more: string[], o: FileCopyOptions): void {
   const src = parseFileEnd(srcArg);
   const dst = parseFileEnd(dstArg);
   if (!src || !dst) throw new DconnectError('BAD_OPTION', `a file copy needs a file at both ends ('${srcArg}' -> '${dstArg}')`, 'write both as DEVICE:/PATH, e.g. dconnect copy sda:/data/big.bin sdb:/backup/big.bin');
   if (more.length > 0) throw new DconnectError('BAD_OPTION', 'a file copy takes one source and one destination', 'copy a directory with -r instead');
-  for (const [flag, v] of [['--length', o.length], ['--capture', o.capture], ['--live', o.live]] as const) {
-    if (v !== undefined && v !== false) throw new DconnectError('BAD_OPTION', `${flag} does not apply to a file copy${flag === '--length' ? ': the files decide the length' : ' yet (simulation only, no captures)'}`, `drop ${flag}`);
+  for (const [flag, v] of [['--length', o.length], ['--capture', o.capture]] as const) {
+    if (v !== undefined) throw new DconnectError('BAD_OPTION', `${flag} does not apply to a file copy${flag === '--length' ? ': the files decide the length' : ' (no captures of file copies yet)'}`, `drop ${flag}`);
   }
   const cableFaults = (o.fault ?? []).filter((f) => parseMediaError(f) === null);
   if (cableFaults.length > 0) throw new DconnectError('BAD_OPTION', `--fault ${cableFaults[0]}: a file copy takes media-error=DEV:LBA faults only`, 'e.g. --fault media-error=sda:4096');

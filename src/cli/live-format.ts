@@ -57,6 +57,8 @@ export interface StatusJob {
   lengthBytes: number;
   bytesDone: number;
   error?: { message: string };
+  /** A file copy: its paths, and its plan once the destination is reserved (lengthBytes is then the data's bytes). */
+  files?: { srcPath: string; dstPath: string; plan?: unknown };
 }
 export interface StatusSession {
   epoch: number;
@@ -77,7 +79,9 @@ export function statusText(s: { root: string; topology: string; pace: string; di
     lines.push(`  session ${session.epoch}: ${session.booted ? 'booted' : 'booting'}, ${session.events} events, ${session.simulatedSeconds.toFixed(3)} s simulated${session.lag ? `, ${lagText(session.lag)}` : ''}`);
   }
   for (const j of jobs) {
-    lines.push(`  job ${j.id}: ${j.state}, ${end(j.src, j.srcOffset ?? 0)} -> ${end(j.dst, j.dstOffset ?? 0)}, ${formatBytes(j.bytesDone)} of ${formatBytes(j.lengthBytes)}${j.error ? ` (${j.error.message})` : ''}`);
+    const ends = j.files ? `files ${j.src}:${j.files.srcPath} -> ${j.dst}:${j.files.dstPath}` : `${end(j.src, j.srcOffset ?? 0)} -> ${end(j.dst, j.dstOffset ?? 0)}`;
+    const bytes = j.files && !j.files.plan ? 'resolving and reserving' : `${formatBytes(j.bytesDone)} of ${formatBytes(j.lengthBytes)}`;
+    lines.push(`  job ${j.id}: ${j.state}, ${ends}, ${bytes}${j.error ? ` (${j.error.message})` : ''}`);
   }
   return lines.join('\n');
 }

@@ -18,6 +18,7 @@ import { readKeyFile, StateDir } from '../live/state-dir.js';
 import { down, nodeStatuses, readSettings, settingsPath, up, writeSettings, type FabricSettings } from '../live/supervisor.js';
 import { assertTcpFree } from '../live/port-probe.js';
 import { rmSync } from 'node:fs';
+import { seedDriveFiles } from './image-files.js';
 import { progressBar } from './progress.js';
 import { LIVE_WINDOW_MS, LiveTraceRecorder } from './live-trace.js';
 import { writeViewOutputs, type ViewOutputs } from './trace-output.js';
@@ -136,10 +137,18 @@ async function probeTcp(s: FabricSettings): Promise<void> {
   if (s.controlTcp) await assertTcpFree(s.controlTcp, '--control-tcp');
 }
 
-export async function upAction(topology: Topology, given: boolean, o: LiveFabricOptions & { json?: boolean }): Promise<void> {
+export async function upAction(topology: Topology, given: boolean, o: LiveFabricOptions & { json?: boolean; image?: string[] }): Promise<void> {
   const state = new StateDir(o.state);
   // A new fabric's settings are checked (and its dilation measured) before anything is written.
-  const fresh = readSettings(state) === null ? settingsOf(topology, o) : null;
+  const existing = readSettings(state);
+  const fresh = existing === null ? settingsOf(topology, o) : null;
+  // --image seeds drives before their box first opens them: checked now, written once the state directory exists.
+  let seed: (() => string[]) | null = null;
+  if (o.image && o.image.length > 0) {
+    const t = existing?.topology ?? fresh!.topology;
+    if (existing && nodeStatuses(state, t).some((n) => n.running)) throw new DconnectError('BAD_IMAGE', `--image: the fabric in ${state.root} is running, its drives open`, `stop it first (dconnect down${stateArg(o.state)}), or seed a new fabric with another --state`);
+    seed = seedDriveFiles(t, o.image, (slot) => state.drivePath(slot));
+  }
   if (fresh) await probeTcp(fresh);
   state.ensure();
   const release = state.acquireUpLock();
@@ -159,6 +168,7 @@ export async function upAction(topology: Topology, given: boolean, o: LiveFabric
       s = fresh ?? settingsOf(topology, o); // fresh is null only if another up wrote settings meanwhile
       writeSettings(state, s);
     } else if (!running.some((n) => n.role === 'host')) await probeTcp(s);
+    for (const line of seed?.() ?? []) say(`seeded ${line}`);
     // up() stops the nodes it started if one fails; a fabric that never came up keeps no settings either.
     const r = await up(state, s.topology, say).catch((e: unknown) => {
       if (wrote) rmSync(settingsPath(state), { force: true });
@@ -311,17 +321,31 @@ interface JobView {
   bytesDone: number;
   doneBytes: number;
   capture?: { links: string[]; path: string };
+  /** A file copy's paths (its result then has files, bytes, dataBytes, runs and metadata). */
+  files?: { srcPath: string; dstPath: string };
+  src?: string;
+  dst?: string;
   /** While verifying: bytes of the range read back and compared. */
   verifiedBytes?: number;
   error?: { code: string; message: string; hint?: string };
   result?: Record<string, unknown> & { verified: boolean | null; mbPerSecWall: number; wallSeconds: number; mbPerSecSimulated: number; verifySeconds: number; hostLink: { upstreamPayloadBytes: number; downstreamPayloadBytes: number }; relay: string; mode: string; movedBytes: number; dilation?: number; lag?: { maxMs: number; p99Ms: number } | null };
 }
 
+/** A finished live file copy for people: what was copied, how fast, what crossed the host link. */
+function liveFileCopyText(job: JobView): string {
+  const r = job.result as unknown as { mode: string; relay: string; files: number; directories: number; bytes: number; dataBytes: number; runs: number; movedBytes: number; wallSeconds: number; mbPerSecWall: number; verified: boolean | null; metadata: { readBytes: number; writtenBytes: number; commands: number }; hostLink: { upstreamPayloadBytes: number; downstreamPayloadBytes: number } };
+  return [
+    `job ${job.id}: ${r.mode} file copy ${job.src}:${job.files!.srcPath} -> ${job.dst}:${job.files!.dstPath}: ${r.files} file${r.files === 1 ? '' : 's'}, ${r.directories} director${r.directories === 1 ? 'y' : 'ies'}, ${formatBytes(r.bytes)} (${formatBytes(r.dataBytes)} of data in ${r.runs} runs) via ${r.relay}: done, ${r.verified === null ? 'NOT verified (--no-verify)' : 'verified: every file read back through both file systems and equal'}`,
+    `  this run moved ${formatBytes(r.movedBytes)}; reserve, move and commit took ${r.wallSeconds.toFixed(2)} s wall (${r.mbPerSecWall.toFixed(1)} MB/s of file bytes)`,
+    `  metadata ${formatBytes(r.metadata.readBytes)} read, ${formatBytes(r.metadata.writtenBytes)} written through host memory (${r.metadata.commands} commands); host link payload ${formatBytes(r.hostLink.downstreamPayloadBytes)} down, ${formatBytes(r.hostLink.upstreamPayloadBytes)} up`,
+  ].join('\n');
+}
+
 /** How often `copy --live` polls its job, ms. */
 const POLL_MS = 200;
 
 /** Submits a copy (or resumes a job) and follows it to the end: a progress bar on a terminal, plain lines in logs. */
-export async function liveCopyAction(req: { src: string; dst: string; srcOffset: number; dstOffset: number; lengthBytes: number; via: string; chunkBytes?: number; depth?: number; verify?: boolean; capture?: { links: string[]; name: string } } | { resume: string; verify?: boolean }, o: { state: string; json?: boolean; views?: ViewOutputs }): Promise<void> {
+export async function liveCopyAction(req: { src: string; dst: string; srcOffset: number; dstOffset: number; lengthBytes: number; via: string; chunkBytes?: number; depth?: number; verify?: boolean; capture?: { links: string[]; name: string }; files?: { srcPath: string; dstPath: string; recursive: boolean; force: boolean; nowSec: number } } | { resume: string; verify?: boolean }, o: { state: string; json?: boolean; views?: ViewOutputs }): Promise<void> {
   const state = new StateDir(o.state);
   // --trace-events: the fabric's counters sampled while the job moves (its topology is the state directory's).
   const settings = o.views ? readSettings(state) : null;
@@ -374,6 +398,10 @@ export async function liveCopyAction(req: { src: string; dst: string; srcOffset:
     if (!traced) await tracer?.stop('');
   }
   if (o.json) process.stdout.write(JSON.stringify(job) + '\n');
+  if (job.state === 'done' && job.result && job.files) {
+    if (!o.json) process.stdout.write(liveFileCopyText(job) + '\n');
+    return;
+  }
   if (job.state === 'done' && job.result) {
     const r = job.result;
     if (!o.json) {

@@ -119,7 +119,7 @@ program
   .option('--trace-window <time>', 'the first sampling window of --trace-events/--timeline, e.g. 10us (default: sized to the run; doubled past 4096 windows)')
   .option('--timeline <file>', 'draw per-link utilisation against simulated time into FILE.png or FILE.svg (with --via both: direct and conventional side by side)')
   .option('--host <name>', "the host that runs the move, in a topology of several (extraHosts); its devices are its ExpEther group's (default: the first, 'host')")
-  .option('--live', 'copy on the running live fabric (dconnect up) as a job: real processes, sockets and files; verified by reading both ranges back')
+  .option('--live', 'copy on the running live fabric (dconnect up) as a job: real processes, sockets and files; verified by reading both ranges (or, for files, both files) back')
   .option('--no-verify', 'live: skip reading both ranges back at the end (for speed runs; the copy is then reported unverified)')
   .option('--resume <job>', 'finish a live job that failed or was cancelled, from its last flushed byte (implies --live)')
   .addOption(stateOption())
@@ -138,6 +138,12 @@ program
     }
     if (srcArg === undefined || dstArg === undefined) throw new DconnectError('BAD_OPTION', 'copy needs a source and a destination', 'e.g. dconnect copy sda sdb --length 256MiB');
     // A path after the device (sda:/data/big.bin) means a file on its file system (src/cli/file-copy.ts).
+    if ((parseFileEnd(srcArg) || parseFileEnd(dstArg)) && o.live) {
+      const { liveFileCopyRequest } = await import('./file-copy.js');
+      const req = liveFileCopyRequest(srcArg, dstArg, more, o);
+      const { liveCopyAction } = await import('./live.js');
+      return liveCopyAction(req, o);
+    }
     if (parseFileEnd(srcArg) || parseFileEnd(dstArg)) return fileCopyAction(topologyOf(o, o.hostLanes === undefined ? [] : [{ spec: `host.lanes=${o.hostLanes}`, shown: `--host-lanes ${o.hostLanes}` }]).topology, srcArg, dstArg, more, o);
     for (const [flag, v] of [['-r', o.recursive], ['--force', o.force]] as const) {
       if (v !== undefined) throw new DconnectError('BAD_OPTION', `${flag} applies to file copies (sda:/path sdb:/path)`, 'name files: dconnect copy sda:/data/big.bin sdb:/backup/big.bin --image sda=src.ext4 --image sdb=dst.ext4');
@@ -278,8 +284,9 @@ liveFabricOptions(
     .addOption(setOption())
     .addOption(stateOption()),
 )
+  .option('--image <dev=file>', "seed a drive's file from a raw image at the fabric's first start (mkfs.ext4 -d TREE img 64M); refused if it does not fit or the drive already holds data; repeatable", (v: string, prev: string[] = []) => [...prev, v])
   .option('--json', 'one JSON object on stdout')
-  .action(async (o: { topology: string; set?: string[]; state: string; pace: string; timeDilation?: string; hardLimit?: string; seed: string; fault?: string[]; controlTcp?: string; nbd?: string; nbdInsecure?: boolean; preallocate?: boolean; peerTimeout?: string; granularity?: string; burstBytes?: string; json?: boolean }, cmd: Command) => {
+  .action(async (o: { image?: string[]; topology: string; set?: string[]; state: string; pace: string; timeDilation?: string; hardLimit?: string; seed: string; fault?: string[]; controlTcp?: string; nbd?: string; nbdInsecure?: boolean; preallocate?: boolean; peerTimeout?: string; granularity?: string; burstBytes?: string; json?: boolean }, cmd: Command) => {
     const { upAction } = await import('./live.js');
     const given = cmd.getOptionValueSource('topology') === 'cli' || (o.set?.length ?? 0) > 0;
     // A state directory keeps its fabric's topology; --topology/--set must agree with it when given.
@@ -347,11 +354,12 @@ program
 
 program
   .command('repro')
-  .description("regenerate the paper's Fig. 5 and Fig. 6 from the model, beside the paper's values; --only fig7 adds concurrent pairs, --only fig8 moves through a NIC (both beyond the paper)")
+  .description("regenerate the paper's Fig. 5 and Fig. 6 from the model, beside the paper's values; --only fig7 adds concurrent pairs, --only fig8 moves through a NIC, --only files copies trees of files (all beyond the paper)")
   .option('--runs <n>', 'runs per Fig. 5 bar (they differ by seed)', '10')
   .option('--size <size>', 'bytes moved per run (the paper: 1 GB)', '1GiB')
-  .option('--only <figures>', "the figures to run, comma-separated: fig5, fig6 (the paper's, the default), fig7 (concurrent pairs), fig8 (moves through a NIC, on paper-2012-nic; both beyond the paper)")
-  .option('--out <dir>', 'where to write each figure run (fig5 to fig8) as .json/.svg/.png, and report.md', 'results')
+  .option('--only <figures>', "the figures to run, comma-separated: fig5, fig6 (the paper's, the default), fig7 (concurrent pairs), fig8 (moves through a NIC, on paper-2012-nic), files (trees of files 4 KiB and up, direct against conventional; all beyond the paper)")
+  .option('--max-file-size <size>', 'the largest file of --only files: 4KiB..1GiB (default 64MiB; 1GiB takes minutes)')
+  .option('--out <dir>', 'where to write each figure run (fig5 to fig8, files) as .json/.svg/.png, and report.md', 'results')
   .option('--threads <n>', 'worker threads (default: one per core)')
   .addOption(fidelityOption())
   .addOption(topologyOption())
@@ -361,7 +369,7 @@ program
   .option('--trace-events <file>', "also write a Chrome/Perfetto trace-event JSON of the first move of each figure and mode, run again at --fidelity full (open at ui.perfetto.dev)")
   .option('--trace-window <time>', 'the first sampling window of --trace-events, e.g. 10us (default: sized to each move)')
   .option('--json', 'one JSON object on stdout (files are still written)')
-  .action(async (o: { runs: string; size: string; only?: string; out: string; threads?: string; fidelity: FidelityMode; granularity: Granularity; topology: string; set?: string[]; shard?: string; json?: boolean; traceEvents?: string; traceWindow?: string }, cmd: Command) => {
+  .action(async (o: { runs: string; size: string; only?: string; maxFileSize?: string; out: string; threads?: string; fidelity: FidelityMode; granularity: Granularity; topology: string; set?: string[]; shard?: string; json?: boolean; traceEvents?: string; traceWindow?: string }, cmd: Command) => {
     burstImpliesFull(o, cmd);
     const loaded = topologyOf(o);
     const { reproAction } = await import('./experiments.js');

@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'FS_NOT_FOUND' // a path that does not exist on a device's file system
   | 'FS_EXISTS' // a destination file that exists (without --force)
   | 'FS_NO_SPACE' // no free blocks or inodes for the copy, or a directory with no room
+  | 'FS_CHANGED' // a destination a resumed file copy reserved that no longer holds its reservation
   | 'BAD_IMAGE' // a --image / --save file that cannot be used (missing, too big)
   // Live mode (src/live/, src/cli/live.ts):
   | 'NOT_RUNNING' // no live fabric answers (no state, no node, no control socket)

@@ -4,7 +4,9 @@ import { blockName } from '../runtime/boot.js';
 import { runNicMove, type NicMoveResult } from '../runtime/nic-moves.js';
 import type { Topology } from '../topology/schema.js';
 import type { TraceRecordingRequest } from '../runtime/trace-sampler.js';
-import { limitOf, namedLimitOf, utilizations, type Limit, type Utilization } from './bottleneck.js';
+import { limitOf, namedLimitOf, utilizations, type Limit, type LimitInput, type Utilization } from './bottleneck.js';
+import { runFileCopy, type FileCopyReport } from '../runtime/files.js';
+import { fileTreeImages, TREE_PATH, TREE_TIME_SEC } from '../runtime/file-trees.js';
 
 /** One simulated move: everything a worker needs, as plain data. */
 export interface Job {
@@ -27,6 +29,12 @@ export interface Job {
    * (pipeline). Fig. 8 runs them at full fidelity: `fidelity` must be absent or 'full'.
    */
   nic?: { src: string; dst: string };
+  /**
+   * A file copy (runtime/files.ts): a tree of `files` files of `fileBytes` each, on generated ext4
+   * images of `fsBytes` (runtime/file-trees.ts), copied sda:/tree -> sdb:/tree with -r. Full fidelity
+   * only (the fast fidelity's jump does not cover run lists); `granularity` applies.
+   */
+  files?: { fileBytes: number; files: number; fsBytes: number };
 }
 
 export interface JobResult {
@@ -42,6 +50,19 @@ export interface JobResult {
   fidelity: Fidelity;
   /** Which granularity produced them (at burst: the burst size and the stated bound on simulated time). */
   granularity: GranularityInfo;
+  /** A file copy's own numbers (Job.files). */
+  files?: FilesJobResult;
+}
+
+export interface FilesJobResult {
+  /** Bytes of the files copied. */
+  bytes: number;
+  /** File-system metadata read and written through the host (both drives). */
+  metadataBytes: number;
+  metadataCommands: number;
+  runs: number;
+  /** Simulated seconds of the data move alone; the rest of the copy is metadata work. */
+  dataMoveSeconds: number;
 }
 
 /** The topology with the server-side bridge's link at `lanes` (Fig. 5 and Fig. 7 vary it). */
@@ -52,6 +73,7 @@ export function withLanes(t: Topology, lanes: number): Topology {
 /** Runs a job; `traceRecording` records it for a trace-event file (drive moves only; full fidelity). */
 export function runJob(job: Job, traceRecording?: TraceRecordingRequest): JobResult {
   if (job.nic !== undefined) return runNicJob(job, job.nic);
+  if (job.files !== undefined) return runFilesJob(job, job.files);
   if (job.pairs !== undefined) return runPairsJob(job, job.pairs, traceRecording);
   const r: CopyResult = runCopy({ topology: job.topology, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: job.sizeBytes, depth: job.depth, via: job.via, seed: job.seed, fidelity: job.fidelity, granularity: job.granularity, sha256: false, ...(traceRecording ? { traceRecording } : {}) });
   if (!r.verified) throw new Error(`copy did not verify (seed ${job.seed}): the model corrupted data`);
@@ -72,6 +94,52 @@ function resultOf(r: CopyResult | NicMoveResult, limit: Limit): JobResult {
     fidelity: r.fidelity,
     granularity: 'granularity' in r ? r.granularity : granularityInfo(0),
   };
+}
+
+/**
+ * A file copy of a generated tree. Its limit: the metadata's round trips when they take most of the
+ * copy's time (the data move is the smaller part), else what limits the data move, from its own
+ * counters (bottleneck.ts).
+ */
+function runFilesJob(job: Job, tree: NonNullable<Job['files']>): JobResult {
+  if (job.fidelity !== undefined && job.fidelity !== 'full') throw new Error(`a file copy runs at full fidelity only, not ${job.fidelity}`);
+  const r = runFileCopy({ topology: job.topology, src: 'sda', srcPath: TREE_PATH, dst: 'sdb', dstPath: TREE_PATH, via: job.via, depth: job.depth, seed: job.seed, recursive: true, force: false, nowSec: TREE_TIME_SEC, granularity: job.granularity, images: fileTreeImages({ ...tree, seed: job.seed }, 'sda', 'sdb') });
+  if (!r.verified) throw new Error(`a file copy did not verify (seed ${job.seed}, ${tree.files} x ${tree.fileBytes} B): the model corrupted data`);
+  const whole = { trace: r.trace, devices: r.devices, simulatedSeconds: r.simulatedSeconds, depth: r.depth, hostLanes: r.hostLanes, relay: r.relay };
+  const metadataBytes = r.metadata.readBytes + r.metadata.writtenBytes;
+  const dataMoveSeconds = r.dataMove?.simulatedSeconds ?? 0;
+  const limit = filesLimitOf(r, whole, dataMoveSeconds);
+  return {
+    mbPerSec: r.mbPerSec,
+    simulatedSeconds: r.simulatedSeconds,
+    verified: r.verified,
+    hostUpstreamPayloadBytes: r.hostLink.upstreamPayloadBytes,
+    hostDownstreamPayloadBytes: r.hostLink.downstreamPayloadBytes,
+    events: r.events,
+    limit,
+    utilizations: utilizations(whole).slice(0, 6),
+    fidelity: r.fidelity,
+    granularity: r.granularity,
+    files: { bytes: r.bytes, metadataBytes, metadataCommands: r.metadata.commands, runs: r.runs, dataMoveSeconds },
+  };
+}
+
+function filesLimitOf(r: FileCopyReport, whole: LimitInput, dataMoveSeconds: number): Limit {
+  const ms = (s: number) => `${(s * 1e3).toFixed(s < 0.01 ? 2 : 1)} ms`;
+  const metadataSeconds = r.simulatedSeconds - dataMoveSeconds;
+  if (r.dataMove === null || metadataSeconds >= dataMoveSeconds) {
+    const busiest = utilizations(whole)[0] ?? { resource: 'host link', utilization: 0 };
+    return {
+      resource: busiest.resource,
+      utilization: busiest.utilization,
+      saturated: false,
+      binds: 'latency',
+      name: 'metadata round trips',
+      explanation: `metadata round trips: ${r.metadata.commands} metadata commands, one at a time through the host's bounce buffer (mount, bitmaps, inodes, directories, reserve, commit, flushes), took ${ms(metadataSeconds)} of the copy's ${ms(r.simulatedSeconds)}; the data move ${ms(dataMoveSeconds)}`,
+    };
+  }
+  const move = namedLimitOf({ ...whole, trace: r.dataMove.trace, simulatedSeconds: dataMoveSeconds });
+  return { ...move, explanation: `data move (${ms(dataMoveSeconds)} of ${ms(r.simulatedSeconds)}): ${move.explanation}` };
 }
 
 /**

@@ -12,6 +12,7 @@ import { linkBytesPerSec, type PcieGeneration } from '../pcie/link-params.js';
 import { withLanes, type Job, type JobResult } from './jobs.js';
 import { assembleFig7, FIG7_JOBS, fig7Jobs, type Fig7Point } from './fig7.js';
 import { assembleFig8, FIG8_JOBS, fig8Jobs, type Fig8Result } from './fig8.js';
+import { assembleFiles, filesJobs, type FilesResult } from './files.js';
 
 export interface Fig5Bar {
   hostLanes: number;
@@ -37,9 +38,9 @@ export interface Fig6Point {
   fidelity: Fidelity;
 }
 
-export const FIGURES = ['fig5', 'fig6', 'fig7', 'fig8'] as const;
+export const FIGURES = ['fig5', 'fig6', 'fig7', 'fig8', 'files'] as const;
 export type Figure = (typeof FIGURES)[number];
-/** What `repro` runs by default: the paper's evaluation (Fig. 7 and Fig. 8 go beyond the paper and are asked for). */
+/** What `repro` runs by default: the paper's evaluation (Fig. 7, Fig. 8 and files go beyond the paper and are asked for). */
 export const PAPER_FIGURES: Figure[] = ['fig5', 'fig6'];
 const wants = (o: { only?: Figure[] }, f: Figure) => (o.only ?? PAPER_FIGURES).includes(f);
 
@@ -58,6 +59,8 @@ export interface ReproResult {
   fig7?: { points: Fig7Point[]; fidelity: FidelitySummary };
   /** On its own topology and size (fig8.ts: `fig8Topology`, `fig8SizeBytes`), which it records. */
   fig8?: Fig8Result;
+  /** File copies on generated trees (files.ts), on the run's topology, its file sizes up to `--max-file-size`. */
+  files?: FilesResult;
   bounds: BoundCheck[];
   /**
    * Present only when the topology is not the paper's testbed (paper.ts `paperTestbedDifferences`,
@@ -78,8 +81,10 @@ export interface ReproOptions {
   threads?: number;
   /** runCopy's default ('fast') when absent. */
   fidelity?: FidelityMode;
-  /** 'tlp' when absent; burst runs Fig. 5 to Fig. 7 at burst granularity (DEFAULT_BURST_BYTES) and full fidelity. */
+  /** 'tlp' when absent; burst runs Fig. 5 to Fig. 7 and the file copies at burst granularity (DEFAULT_BURST_BYTES) and full fidelity. */
   granularity?: Granularity;
+  /** The files figure's largest file (files.ts FILES_DEFAULT_MAX_BYTES when absent). */
+  maxFileBytes?: number;
   onStart?: PoolOptions['onStart'];
   onDone?: PoolOptions['onDone'];
 }
@@ -89,7 +94,7 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const stdev = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 
 /** What fixes a repro run's jobs and results: everything but how it is run (threads, progress). */
-export type ReproPlan = Pick<ReproOptions, 'topology' | 'runs' | 'sizeBytes' | 'only' | 'fidelity' | 'granularity' | 'overrides'>;
+export type ReproPlan = Pick<ReproOptions, 'topology' | 'runs' | 'sizeBytes' | 'only' | 'fidelity' | 'granularity' | 'overrides' | 'maxFileBytes'>;
 
 const FIG5_KEYS = [8, 1].flatMap((hostLanes) => (['direct', 'conventional'] as const).map((mode) => ({ hostLanes, mode })));
 
@@ -114,6 +119,7 @@ export function reproJobs(o: ReproPlan): Job[] {
   }
   if (wants(o, 'fig7')) jobs.push(...fig7Jobs(o));
   if (wants(o, 'fig8')) jobs.push(...fig8Jobs(o));
+  if (wants(o, 'files')) jobs.push(...filesJobs(o));
   return jobs;
 }
 
@@ -151,7 +157,9 @@ export function assembleRepro(o: ReproPlan, results: JobResult[]): ReproResult {
     };
   }
   if (wants(o, 'fig7')) out.fig7 = assembleFig7(o, results.slice(fig7Start, fig8Start));
-  if (wants(o, 'fig8')) out.fig8 = assembleFig8(o, results.slice(fig8Start, fig8Start + FIG8_JOBS));
+  const filesStart = fig8Start + (wants(o, 'fig8') ? FIG8_JOBS : 0);
+  if (wants(o, 'fig8')) out.fig8 = assembleFig8(o, results.slice(fig8Start, filesStart));
+  if (wants(o, 'files')) out.files = assembleFiles(o, results.slice(filesStart));
   if (paperTestbed) out.bounds = checkBounds(out.fig5?.bars ?? null, out.fig6?.points ?? null);
   else out.testbed = { hostLinkGeneration: t.host.link.generation, differsFromPaper };
   return out;

@@ -4,6 +4,7 @@ import type { Granularity } from '../runtime/moves.js';
 import type { Job } from './jobs.js';
 import { METRICS } from './metrics.js';
 import { FIGURES, reproJobs, type ReproPlan } from './repro.js';
+import { filesSizes } from './files.js';
 import type { ShardCommand } from './shard.js';
 import { checkParamValues, numericParamPath, validateTopology, type Override } from '../topology/params.js';
 import { sweepJobs, type SweepPlan } from './sweep.js';
@@ -18,7 +19,7 @@ import { sweepJobs, type SweepPlan } from './sweep.js';
 const burstOf = (p: { granularity?: Granularity }) => (p.granularity === 'burst' ? { granularity: 'burst' as const } : {});
 
 export function reproParameters(p: ReproPlan): Record<string, unknown> {
-  return { topology: p.topology, overrides: p.overrides ?? [], runs: p.runs, sizeBytes: p.sizeBytes, only: p.only ?? null, fidelity: p.fidelity ?? 'fast', ...burstOf(p) };
+  return { topology: p.topology, overrides: p.overrides ?? [], runs: p.runs, sizeBytes: p.sizeBytes, only: p.only ?? null, fidelity: p.fidelity ?? 'fast', ...burstOf(p), ...(p.maxFileBytes !== undefined ? { maxFileBytes: p.maxFileBytes } : {}) };
 }
 
 export function sweepParameters(p: SweepPlan): Record<string, unknown> {
@@ -44,7 +45,12 @@ export function reproPlanOf(p: Record<string, unknown>): ReproPlan {
   if (!Number.isSafeInteger(p.runs) || (p.runs as number) < 1 || (p.runs as number) > 100) throw bad('runs is not 1..100');
   const only = p.only;
   if (only !== null && !(Array.isArray(only) && only.length > 0 && only.every((f) => (FIGURES as readonly unknown[]).includes(f)))) throw bad(`only is not a list of ${FIGURES.join(', ')}`);
-  return { ...c, runs: p.runs as number, only: (only ?? undefined) as ReproPlan['only'] };
+  const maxFileBytes = p.maxFileBytes; // absent unless --max-file-size was given
+  if (maxFileBytes !== undefined) {
+    if (!Number.isSafeInteger(maxFileBytes)) throw bad('maxFileBytes is not a size');
+    filesSizes(maxFileBytes as number);
+  }
+  return { ...c, runs: p.runs as number, only: (only ?? undefined) as ReproPlan['only'], ...(maxFileBytes !== undefined ? { maxFileBytes: maxFileBytes as number } : {}) };
 }
 
 export function sweepPlanOf(p: Record<string, unknown>): SweepPlan {

@@ -21,8 +21,9 @@ import type { FaultSpec } from '../runtime/faults.js';
 import type { Fabric } from '../topology/builder.js';
 import type { Topology } from '../topology/schema.js';
 import { startControlServer, type ControlServer, type Route } from './control-http.js';
-import { JobStore, type JobRecord } from './job-store.js';
+import { JobStore, type FileJobSpec, type JobRecord } from './job-store.js';
 import { checkJob, runJob, SlotPool, type JobRequest } from './live-job.js';
+import { checkFileJob, runFileJob, type FileJobResult } from './file-job.js';
 import { boxExtents, NbdIo, type NbdExportInfo } from './nbd-backend.js';
 import { startNbdServer, type NbdBackend, type NbdServer } from './nbd-server.js';
 import { ensurePskFile } from './nbd-tls.js';
@@ -256,8 +257,10 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
     const failWith = (e: Error) => {
       const cur = jobs.require(id);
       const err = e as DconnectError;
-      const marker = `bytes [0, ${cur.doneBytes}) of the range are copied and flushed`;
-      finish({ state: 'failed', error: { code: err.code ?? 'INTERNAL', message: e.message.includes('copied and flushed') ? e.message : `${e.message}; ${marker}`, hint: err.hint?.includes('--resume') ? err.hint : `${err.hint ? `${err.hint}; then ` : ''}dconnect copy --resume ${id} --live finishes it` } });
+      const marker = cur.files ? fileJobMarker(cur) : `bytes [0, ${cur.doneBytes}) of the range are copied and flushed`;
+      // A file job refused by its file systems (no such path, a name taken, no space) fails the same way again: no resume.
+      const final = cur.files !== undefined && (err.code?.startsWith('FS_') || err.code === 'BAD_OPTION');
+      finish({ state: 'failed', error: { code: err.code ?? 'INTERNAL', message: e.message.includes('copied and flushed') || e.message.includes(marker) ? e.message : `${e.message}; ${marker}`, hint: final || err.hint?.includes('--resume') ? err.hint : `${err.hint ? `${err.hint}; then ` : ''}dconnect copy --resume ${id} --live finishes it` } });
     };
     r.onSessionLost = failWith;
     jobs.update(id, { state: 'running', error: undefined });
@@ -268,6 +271,36 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
         host.fabric.scheduler.inject(() => {
           if (running !== r) return;
           try {
+            if (rec.files) {
+              const { boxes } = runFileJob(
+                host,
+                s.pool!,
+                rec,
+                {
+                  planned: (plan) => {
+                    rec.files = { ...rec.files!, plan };
+                    rec.lengthBytes = plan.dataBytes;
+                    jobs.update(id, { files: rec.files, lengthBytes: plan.dataBytes });
+                    o.log(`job ${id}: reserved ${plan.files.length} files (${plan.dataBytes} bytes of data in ${plan.runs.length} runs) on ${rec.dst}`);
+                  },
+                  progress: (n) => void (r.bytes = n),
+                  segmentDone: (n) => {
+                    r.bytes = n;
+                    jobs.update(id, { doneBytes: n });
+                  },
+                  verified: (n) => void (r.verifiedBytes = n),
+                  verifying: () => void jobs.update(id, { state: 'verifying' }),
+                  cancelled: () => cancels.has(id),
+                },
+                (res: FileJobResult | 'cancelled') =>
+                  res === 'cancelled'
+                    ? finish({ state: 'cancelled' })
+                    : finish({ state: res.verified !== false ? 'done' : 'failed', doneBytes: rec.lengthBytes, result: { ...res, pace: o.pace, dilation: o.dilation, granularity: granularityInfo(o.burstBytes), lag: s.scheduler.lagSummary() }, ...(res.verified !== false ? {} : { error: { code: 'VERIFY_FAILED', message: `copied files differ from their sources: ${res.checks.map((c) => `${c.dstPath}: ${c.problem}`).join('; ')}` } }) }),
+                failWith,
+              );
+              if (running === r) for (const b of boxes) s.waitingOn.add(b);
+              return;
+            }
             const { boxes } = runJob(
               host,
               s.pool!,
@@ -366,7 +399,8 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
       handler: async ({ body }) => {
         const req = jobRequestOf(body, t, o.state);
         const host = await booted();
-        checkJob(host, req); // before anything is recorded or written
+        if (req.files) checkFileJob(host, req);
+        else checkJob(host, req); // before anything is recorded or written
         if (req.capture) captureRoute(req.capture.links, true);
         const rec = jobs.create(req);
         queue.push(rec.id);
@@ -458,7 +492,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
   // Jobs left running or queued by a host that died are failed (their marker stands): resume continues them.
   for (const rec of jobs.list()) {
     if (rec.state === 'running' || rec.state === 'verifying' || rec.state === 'queued') {
-      jobs.update(rec.id, { state: 'failed', error: { code: 'HOST_RESTARTED', message: `the host node stopped during job ${rec.id}; bytes [0, ${rec.doneBytes}) of the range are copied and flushed`, hint: `dconnect copy --resume ${rec.id} --live finishes it` } });
+      jobs.update(rec.id, { state: 'failed', error: { code: 'HOST_RESTARTED', message: `the host node stopped during job ${rec.id}; ${rec.files ? fileJobMarker(rec) : `bytes [0, ${rec.doneBytes}) of the range are copied and flushed`}`, hint: `dconnect copy --resume ${rec.id} --live finishes it` } });
     }
   }
   const control = await startControlServer({ socketPath: o.state.controlSocketPath, tcp: o.tcp, ...(o.tcp ? { token: o.state.controlToken() } : {}), routes });
@@ -483,6 +517,12 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
   };
 }
 
+/** Where a failed file job stands, for its error message. */
+function fileJobMarker(rec: JobRecord): string {
+  if (!rec.files?.plan) return 'nothing is reserved on the destination by this job';
+  return `the destination files are reserved and empty${rec.doneBytes >= rec.lengthBytes ? '; their data is moved and flushed, not yet committed' : ''}`;
+}
+
 /** A job request from the API's JSON, checked field by field (sizes are bytes). */
 function jobRequestOf(body: unknown, t: Topology, state: StateDir): JobRequest {
   if (!body || typeof body !== 'object') throw new DconnectError('BAD_REQUEST', 'the request body must be a JSON object', 'e.g. {"src":"sda","dst":"sdb","lengthBytes":1048576}');
@@ -498,18 +538,39 @@ function jobRequestOf(body: unknown, t: Topology, state: StateDir): JobRequest {
   };
   const via = b.via ?? 'dc-buffer';
   if (via !== 'dc-buffer' && via !== 'host') throw new DconnectError('BAD_REQUEST', `field via must be dc-buffer or host, not ${JSON.stringify(via)}`);
+  const files = b.files === undefined ? undefined : fileSpecOf(b.files);
   return {
     src: str('src'),
     dst: str('dst'),
-    srcOffset: int('srcOffset', 0),
-    dstOffset: int('dstOffset', 0),
-    lengthBytes: int('lengthBytes'),
+    srcOffset: files ? 0 : int('srcOffset', 0),
+    dstOffset: files ? 0 : int('dstOffset', 0),
+    lengthBytes: files ? 0 : int('lengthBytes'),
+    ...(files ? { files } : {}),
     via,
     chunkBytes: int('chunkBytes', t.copy.chunkBytes),
     depth: int('depth', t.copy.depth),
     ...(b.capture === undefined ? {} : { capture: captureOf(b.capture, state) }),
     verify: b.verify === undefined ? true : b.verify === true ? true : b.verify === false ? false : (() => { throw new DconnectError('BAD_REQUEST', `field verify must be true or false, not ${JSON.stringify(b.verify)}`); })(),
   };
+}
+
+/** A file copy's request: `{ srcPath, dstPath, recursive?, force?, nowSec? }` (absolute paths on each drive's ext4). */
+function fileSpecOf(v: unknown): FileJobSpec {
+  const f = v as Record<string, unknown> | null;
+  const path = (k: string) => {
+    const p = f?.[k];
+    if (typeof p !== 'string' || !p.startsWith('/') || p.length > 4096) throw new DconnectError('BAD_REQUEST', `field files.${k} must be an absolute path on the drive's file system, e.g. "/data/big.bin"`);
+    return p;
+  };
+  const flag = (k: string) => {
+    const x = f?.[k] ?? false;
+    if (typeof x !== 'boolean') throw new DconnectError('BAD_REQUEST', `field files.${k} must be true or false`);
+    return x;
+  };
+  if (!f || typeof f !== 'object' || Array.isArray(f)) throw new DconnectError('BAD_REQUEST', 'field files must be { srcPath, dstPath, recursive?, force? }');
+  const nowSec = f.nowSec ?? Math.floor(Date.now() / 1000);
+  if (typeof nowSec !== 'number' || !Number.isSafeInteger(nowSec) || nowSec < 0) throw new DconnectError('BAD_REQUEST', 'field files.nowSec must be seconds since 1970');
+  return { srcPath: path('srcPath'), dstPath: path('dstPath'), recursive: flag('recursive'), force: flag('force'), nowSec };
 }
 
 /**

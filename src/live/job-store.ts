@@ -10,6 +10,8 @@
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DconnectError } from '../core/errors.js';
+import type { Reservation } from '../host/fs/create.js';
+import type { CopyRun, FileCopyPlanEntry } from '../host/fs/file-copy.js';
 import { createFileExclusiveSync, liveError, writeFileAtomicSync } from './state-dir.js';
 
 export type JobState = 'queued' | 'running' | 'verifying' | 'done' | 'failed' | 'cancelled';
@@ -37,6 +39,33 @@ export interface JobRecord {
   result?: Record<string, unknown>;
   createdAt: string;
   updatedAt: string;
+  /**
+   * A file copy (`copy --live sda:/data sdb:/backup`; live/file-job.ts): the offsets are 0, lengthBytes
+   * is the data the runs move (0 until the destination is reserved), doneBytes reaches it once the
+   * data is moved and flushed. `plan` is recorded once the destination is reserved and synced.
+   */
+  files?: FileJobSpec;
+}
+
+export interface FileJobSpec {
+  srcPath: string;
+  dstPath: string;
+  recursive: boolean;
+  force: boolean;
+  /** The new inodes' ctime (the client's clock when it asked). */
+  nowSec: number;
+  plan?: FilePlan;
+}
+
+/** What a file job reserved: enough to move the data again and commit after a crash. */
+export interface FilePlan {
+  runs: CopyRun[];
+  reservations: Reservation[];
+  files: FileCopyPlanEntry[];
+  directories: number;
+  skipped: string[];
+  bytes: number;
+  dataBytes: number;
 }
 
 export type NewJob = Omit<JobRecord, 'id' | 'state' | 'doneBytes' | 'resumes' | 'createdAt' | 'updatedAt'>;
@@ -174,6 +203,21 @@ function jobProblem(v: unknown): string | null {
   }
   if (r.result !== undefined && (typeof r.result !== 'object' || r.result === null || Array.isArray(r.result))) return 'result is not an object';
   if (typeof r.createdAt !== 'string' || typeof r.updatedAt !== 'string') return 'createdAt and updatedAt must be ISO times';
+  if (r.files !== undefined) return fileSpecProblem(r.files);
+  return null;
+}
+
+/** Why `v` is not a FileJobSpec (its plan checked for shape: a record is written only by the host), or null. */
+function fileSpecProblem(v: unknown): string | null {
+  const f = v as Partial<Record<keyof FileJobSpec, unknown>> | null;
+  if (typeof f !== 'object' || f === null || Array.isArray(f)) return 'files is not an object';
+  if (typeof f.srcPath !== 'string' || !f.srcPath.startsWith('/') || typeof f.dstPath !== 'string' || !f.dstPath.startsWith('/')) return 'files.srcPath and files.dstPath must be absolute paths';
+  if (typeof f.recursive !== 'boolean' || typeof f.force !== 'boolean') return 'files.recursive and files.force must be true or false';
+  if (!isCount(f.nowSec)) return 'files.nowSec is not a time in seconds';
+  if (f.plan !== undefined) {
+    const p = f.plan as Partial<Record<keyof FilePlan, unknown>> | null;
+    if (typeof p !== 'object' || p === null || !Array.isArray(p.runs) || !Array.isArray(p.reservations) || !Array.isArray(p.files) || !Array.isArray(p.skipped) || !isCount(p.bytes) || !isCount(p.dataBytes) || !isCount(p.directories)) return 'files.plan is not a file copy plan';
+  }
   return null;
 }
 

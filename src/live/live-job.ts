@@ -37,7 +37,7 @@ export const MOVE_BYTES = 128 << 20;
 export const FLUSHES_IN_FLIGHT = 1;
 
 /** What a client asks for: the job record's request fields (job-store.ts says what each means). */
-export type JobRequest = Pick<JobRecord, 'src' | 'dst' | 'srcOffset' | 'dstOffset' | 'lengthBytes' | 'via' | 'chunkBytes' | 'depth' | 'verify' | 'capture'>;
+export type JobRequest = Pick<JobRecord, 'src' | 'dst' | 'srcOffset' | 'dstOffset' | 'lengthBytes' | 'via' | 'chunkBytes' | 'depth' | 'verify' | 'capture' | 'files'>;
 
 export interface JobResult {
   [k: string]: unknown;

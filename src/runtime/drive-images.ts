@@ -15,8 +15,12 @@ export interface DriveImage {
   device: string;
   /** The image's size, checked against the drive's capacity before anything is written. */
   sizeBytes: number;
-  /** Calls `write` with the image's bytes (zero runs may be skipped: the drive starts zero). */
-  load(write: (offsetBytes: number, bytes: Uint8Array) => void): void;
+  /**
+   * Calls `write` with the image's bytes (zero runs may be skipped: the drive starts zero), and
+   * `pattern` for ranges that hold the seeded pattern (`SparseMemory.fillPattern`: a generated image's
+   * file data, kept as a pattern region instead of materialized pages).
+   */
+  load(write: (offsetBytes: number, bytes: Uint8Array) => void, pattern: (offsetBytes: number, lengthBytes: number, seed: number) => void): void;
 }
 
 export interface DriveSave {
@@ -35,7 +39,7 @@ export function loadImages(host: BootedHost, images: readonly DriveImage[]): voi
     if (im.sizeBytes > d.capacityBytes) throw new DconnectError('BAD_IMAGE', `the image for ${d.name} is ${im.sizeBytes} bytes, larger than the drive's ${d.capacityBytes}`, `use a larger drive: --set ssd.capacityBytes=${im.sizeBytes} (or a smaller image)`);
     return { im, store: storeOf(host, d) };
   });
-  for (const { im, store } of targets) im.load((off, bytes) => store.write(off, bytes));
+  for (const { im, store } of targets) im.load((off, bytes) => store.write(off, bytes), (off, len, seed) => store.fillPattern(off, len, seed));
 }
 
 export function saveDrives(host: BootedHost, saves: readonly DriveSave[]): void {

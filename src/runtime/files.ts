@@ -5,7 +5,7 @@ import { DcOperator } from '../host/dc/operator.js';
 import type { BlockDevice } from '../host/dc/manager.js';
 import { runSync } from '../host/fs/block-io.js';
 import { Ext4, type DirEntry } from '../host/fs/ext4.js';
-import { copyFiles, verifyFiles, type CopyRun, type FileCheck, type FileCopyPlanEntry } from '../host/fs/file-copy.js';
+import { copyFiles, moveRuns, verifyFiles, type CopyRun, type FileCheck, type FileCopyPlanEntry } from '../host/fs/file-copy.js';
 import { isDir } from '../host/fs/inode.js';
 import { NvmeBlockIo } from '../host/fs/nvme-block-io.js';
 import { buildFabric } from '../topology/builder.js';
@@ -13,7 +13,9 @@ import type { Topology } from '../topology/schema.js';
 import { boot, type BootedHost } from './boot.js';
 import { linkPayload, traceDelta, type LinkPayload } from './counters.js';
 import { loadImages, saveDrives, ssdOf, StoreBlockIo, storeOf, type DriveImage, type DriveSave } from './drive-images.js';
-import { pipelineOf, type Via } from './moves.js';
+import { burstBytesOf, fullFidelity, granularityInfo, pipelineOf, type Granularity, type GranularityInfo, type Via } from './moves.js';
+import type { Fidelity } from './fast/fast-forward.js';
+import { deviceKinds } from '../topology/device-registry.js';
 
 /**
  * File copies in simulation (issue 23): the DC command's front end for `copy sda:/path sdb:/path`. The
@@ -24,7 +26,7 @@ import { pipelineOf, type Via } from './moves.js';
  */
 
 /** Bounce buffer for the file system's metadata I/O, per drive (host memory). */
-const BOUNCE_BYTES = 128 << 10;
+export const BOUNCE_BYTES = 128 << 10;
 
 export interface FileCopyRequest {
   topology: Topology;
@@ -45,6 +47,12 @@ export interface FileCopyRequest {
   /** Logical blocks whose reads or writes fail (fault injection: a move that fails mid-copy). */
   mediaErrors?: { device: string; lba: number; op?: 'read' | 'write' }[];
   onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /**
+   * 'tlp' (default) or 'burst' (docs/architecture.md "Two granularities"): the whole copy, metadata
+   * and data, at that granularity. The fast fidelity's jump does not cover run lists: file copies
+   * always run at the full fidelity.
+   */
+  granularity?: Granularity;
 }
 
 export interface FileCopyReport {
@@ -77,10 +85,19 @@ export interface FileCopyReport {
   verified: boolean;
   checks: FileCheck[];
   list: FileCopyPlanEntry[];
+  /** Every trace counter's change over the copy, the table of devices by slot and what was simulated: what the limit analysis reads (experiments/bottleneck.ts). */
+  trace: Record<string, Record<string, number>>;
+  devices: Record<string, string>;
+  hostLanes: number;
+  events: number;
+  fidelity: Fidelity;
+  granularity: GranularityInfo;
+  /** The data move alone (the DC operator's run list, without the metadata before and after it): its simulated time and trace counters; null when nothing moved. */
+  dataMove: { simulatedSeconds: number; trace: Record<string, Record<string, number>> } | null;
 }
 
-function bootWithImages(topology: Topology, seed: number, chunk: number, images: readonly DriveImage[]): BootedHost {
-  const fabric = buildFabric(topology, { seed });
+function bootWithImages(topology: Topology, seed: number, chunk: number, images: readonly DriveImage[], burstBytes = 0): BootedHost {
+  const fabric = buildFabric(topology, { seed, burstBytes });
   const host = boot(fabric, { maxTransferBytes: Math.max(chunk, BOUNCE_BYTES) });
   loadImages(host, images);
   return host;
@@ -119,7 +136,8 @@ function storeFs(host: BootedHost, d: BlockDevice): Ext4 {
 export function runFileCopy(req: FileCopyRequest): FileCopyReport {
   const t = req.topology;
   const { depth, chunk } = pipelineOf(req);
-  const host = bootWithImages(t, req.seed, chunk, req.images ?? []);
+  const burstBytes = burstBytesOf({ granularity: req.granularity, fidelity: 'full' });
+  const host = bootWithImages(t, req.seed, chunk, req.images ?? [], burstBytes);
   const src = host.manager.lookup(req.src);
   const dst = host.manager.lookup(req.dst);
   if (chunk % src.blockBytes !== 0 || chunk % dst.blockBytes !== 0 || chunk <= 0) throw new DconnectError('UNALIGNED', `chunk size ${chunk} is not a multiple of the block size`, 'use e.g. --chunk 128KiB');
@@ -142,25 +160,21 @@ export function runFileCopy(req: FileCopyRequest): FileCopyReport {
   const dstIo = src === dst ? srcIo : fsIo(host, dst);
   const operator = new DcOperator(host.fabric.scheduler);
   /**
-   * The DC operator moves the whole run list as one move: chunks end at run boundaries, and the
-   * pipeline (depth commands over both drives) runs on from one run into the next.
+   * The data move (`moveRuns`: the run list as one pipelined move), timed with its own counters so
+   * the metadata work around it can be told apart (`dataMove`).
    */
+  let movePhase: { startPs: number; endPs: number; before: ReturnType<typeof host.fabric.trace.snapshot>; trace?: Record<string, Record<string, number>> } | null = null;
   const move = (runs: CopyRun[]): Op<void | Error> => (resume) => {
-    const total = runs.reduce((n, r) => n + r.lengthBytes, 0);
-    let written = 0;
-    const segments = runs.map((r) => ({ srcOffset: r.srcByte, dstOffset: r.dstByte, lengthBytes: r.lengthBytes }));
-    const sizes = segments.flatMap((sg) => Array.from({ length: Math.ceil(sg.lengthBytes / chunk) }, (_, k) => Math.min(chunk, sg.lengthBytes - k * chunk)));
-    const observer = {
-      chunkWritten: (c: number) => {
-        written += sizes[c];
-        req.onProgress?.(written, total);
-        return 0;
-      },
-    };
-    operator.move({ src, srcOffset: 0, dst, dstOffset: 0, lengthBytes: total, chunkBytes: chunk, depth, slots, segments, observer }, () => resume(undefined), (e) => resume(e));
+    movePhase = { startPs: host.fabric.scheduler.now(), endPs: 0, before: host.fabric.trace.snapshot() };
+    moveRuns(operator, { src, dst, chunkBytes: chunk, depth, slots }, runs, req.onProgress)((v) => {
+      movePhase!.endPs = host.fabric.scheduler.now();
+      movePhase!.trace = traceDelta(movePhase!.before, host.fabric.trace.snapshot());
+      resume(v);
+    });
   };
 
   const before = host.fabric.trace.snapshot();
+  const eventsBefore = host.fabric.scheduler.eventsExecuted;
   const startPs = host.fabric.scheduler.now();
   const sequence = function* () {
     const srcFs = yield* mountOn(srcIo, src);
@@ -184,6 +198,9 @@ export function runFileCopy(req: FileCopyRequest): FileCopyReport {
   const metadata = { readBytes: ios.reduce((n, io) => n + io.counts.readBytes, 0), writtenBytes: ios.reduce((n, io) => n + io.counts.writtenBytes, 0), commands: ios.reduce((n, io) => n + io.counts.reads + io.counts.writes, 0) };
   const checks = runSync(verifyFiles(storeFs(host, src), src === dst ? storeFs(host, src) : storeFs(host, dst), result.files));
   const seconds = (endPs - startPs) / PS_PER_S;
+  const devices: Record<string, string> = {};
+  for (const d of deviceKinds.flatMap((k) => k.driver.devices(host.manager))) devices[`${d.box}.slot${d.slot}`] = d.name;
+  const chunks = result.runs.reduce((n, r) => n + Math.ceil(r.lengthBytes / chunk), 0);
   return {
     mode: req.via === 'dc-buffer' ? 'direct' : 'conventional',
     src: src.name,
@@ -208,9 +225,19 @@ export function runFileCopy(req: FileCopyRequest): FileCopyReport {
     verified: checks.every((c) => c.verified),
     checks,
     list: result.files,
+    trace,
+    devices,
+    hostLanes: host.host.config.link.lanes,
+    events: host.fabric.scheduler.eventsExecuted - eventsBefore,
+    fidelity: fullFidelity(burstBytes, chunks),
+    granularity: granularityInfo(burstBytes),
+    dataMove: dataMoveOf(movePhase),
   };
 }
 
+function dataMoveOf(p: { startPs: number; endPs: number; trace?: Record<string, Record<string, number>> } | null): FileCopyReport['dataMove'] {
+  return p && p.trace ? { simulatedSeconds: (p.endPs - p.startPs) / PS_PER_S, trace: p.trace } : null;
+}
 
 export interface ListingEntry {
   name: string;

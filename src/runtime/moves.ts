@@ -167,6 +167,13 @@ export interface GranularityInfo {
 /** Stated bound on burst granularity's relative error in simulated time (checked by test/integration/burst-equivalence.test.ts). */
 export const BURST_RELATIVE_ERROR_BOUND = 0.03; // measured -1.69%..+2.09% (modern, conventional, x8): see the test's diagnostics
 
+/** A move simulated in full: exact per TLP; at burst granularity within the stated bound (reported where a 99.7% interval goes). */
+export function fullFidelity(burstBytes: number, chunks: number): Fidelity {
+  return burstBytes > 0
+    ? { mode: 'full', exact: false, relativeError99: BURST_RELATIVE_ERROR_BOUND, detailedChunks: chunks, totalChunks: chunks, method: `full at burst granularity: every burst simulated; simulated time within ${BURST_RELATIVE_ERROR_BOUND * 100}% of per-TLP's (stated bound)` }
+    : { mode: 'full', exact: true, relativeError99: 0, detailedChunks: chunks, totalChunks: chunks, method: 'full: every TLP simulated' };
+}
+
 export function granularityInfo(burstBytes: number): GranularityInfo {
   return burstBytes > 0 ? { mode: 'burst', burstBytes, relativeErrorBound: BURST_RELATIVE_ERROR_BOUND } : { mode: 'tlp' };
 }
@@ -444,11 +451,7 @@ export function runMoves(req: MovesRequest): MovesResult {
   };
   let endPs = done.map((s) => s.endPs);
   let skipped = moves.map(() => 0);
-  // At burst granularity the full fidelity is not exact: its error is the stated bound (a hard bound, reported where a 99.7% interval goes).
-  const full: Fidelity =
-    burstBytes > 0
-      ? { mode: 'full', exact: false, relativeError99: BURST_RELATIVE_ERROR_BOUND, detailedChunks: chunks, totalChunks: chunks, method: `full at burst granularity: every burst simulated; simulated time within ${BURST_RELATIVE_ERROR_BOUND * 100}% of per-TLP's (stated bound)` }
-      : { mode: 'full', exact: true, relativeError99: 0, detailedChunks: chunks, totalChunks: chunks, method: 'full: every TLP simulated' };
+  const full = fullFidelity(burstBytes, chunks);
   let fidelities: Fidelity[] = moves.map(() => ({ ...full }));
   let chunkDonePs: number[] | undefined = req.recordChunkTimes ? chunkDone : undefined;
   if (single) {

@@ -5,6 +5,7 @@ import { dotBlock, emptyLeaf, FT, insertRecord, sealLeaf } from './dirent.js';
 import { nameBytes, type Ext4, type FileMap } from './ext4.js';
 import { buildTree, sealBlock, toExtents, treeBlocksFor, type Extent } from './extents.js';
 import { crc32cU32 } from './crc32c.js';
+import { splitLeafAndInsert } from './htree.js';
 import { u16, u32 } from './le.js';
 import { FL, isDir, isReg, S_IFDIR, S_IFMT, S_IFREG, type Inode } from './inode.js';
 
@@ -88,8 +89,8 @@ const singles = (blocks: number[]): BlockRun[] => blocks.map((b) => ({ physical:
 
 /**
  * Adds (`name`, `ino`) to a directory. Linear directories take it in the first block with room, or
- * grow by a block; an htree directory takes it in the leaf its hash leads to, if that leaf has room
- * (splitting a leaf is not done: refused, naming the directory).
+ * grow by a block; an htree directory takes it in the leaf its hash leads to, splitting that leaf
+ * when it is full (htree.ts).
  */
 export function* addEntry(fs: Ext4, dirIno: number, name: string, ino: number, fileType: number): Seq<void> {
   const dir = yield* fs.inode(dirIno);
@@ -99,17 +100,17 @@ export function* addEntry(fs: Ext4, dirIno: number, name: string, ino: number, f
   const map = yield* fs.fileMap(dir);
   const phys = (l: number) => map.extents.find((e) => l >= e.logical && l < e.logical + e.length);
   if (fs.isIndexed(dir)) {
-    const { logical } = yield* fs.dxLeaf(dir, nb);
-    const e = phys(logical);
-    if (!e) throw new DconnectError('FS_CORRUPT', `directory inode ${dir.ino}: htree leaf ${logical} is a hole`);
-    const p = e.physical + logical - e.logical;
+    const probe = yield* fs.dxLeaf(dir, nb);
+    const e = phys(probe.logical);
+    if (!e) throw new DconnectError('FS_CORRUPT', `directory inode ${dir.ino}: htree leaf ${probe.logical} is a hole`);
+    const p = e.physical + probe.logical - e.logical;
     const b = yield* fs.block(p);
-    if (!insertRecord(b, csum, nb, ino, fileType, `directory inode ${dir.ino} block ${logical}`)) {
-      throw new DconnectError('FS_NO_SPACE', `the htree leaf of directory inode ${dir.ino} where '${name}' belongs is full, and dconnect does not split htree leaves`, 'copy into another directory, or make room with e2fsck -fD on the destination image');
+    if (insertRecord(b, csum, nb, ino, fileType, `directory inode ${dir.ino} block ${probe.logical}`)) {
+      if (csum) sealLeaf(b, seed);
+      fs.markDirty(p);
+      return;
     }
-    if (csum) sealLeaf(b, seed);
-    fs.markDirty(p);
-    return;
+    return yield* splitLeafAndInsert(fs, dir, probe, nb, ino, fileType, (d, m, bytes) => appendDirBlock(fs, d, m, bytes));
   }
   const blocks = Math.ceil(dir.sizeBytes / fs.blockBytes);
   for (let l = 0; l < blocks; l++) {
@@ -123,13 +124,19 @@ export function* addEntry(fs: Ext4, dirIno: number, name: string, ino: number, f
       return;
     }
   }
-  // No room: one more block, and the directory's extent tree rebuilt with it.
-  const last = map.extents[map.extents.length - 1];
-  const [run] = yield* allocBlocks(fs, 1, last ? last.physical + last.length : 0);
+  // No room: one more block.
   const nbk = emptyLeaf(fs.blockBytes, csum);
   insertRecord(nbk, csum, nb, ino, fileType, 'new directory block');
   if (csum) sealLeaf(nbk, seed);
-  fs.newBlock(run.physical, nbk);
+  yield* appendDirBlock(fs, dir, map, nbk);
+}
+
+/** Appends `bytes` as a new last block of a directory (allocated after its last extent), its extent tree rebuilt and its size grown; returns the block's logical number. */
+function* appendDirBlock(fs: Ext4, dir: Inode, map: FileMap, bytes: Uint8Array): Seq<number> {
+  const blocks = Math.ceil(dir.sizeBytes / fs.blockBytes);
+  const last = map.extents[map.extents.length - 1];
+  const [run] = yield* allocBlocks(fs, 1, last ? last.physical + last.length : 0);
+  fs.newBlock(run.physical, bytes);
   const extents = [...map.extents];
   if (last && last.physical + last.length === run.physical && last.logical + last.length === blocks && last.length < 32768 && !last.unwritten) extents[extents.length - 1] = { ...last, length: last.length + 1 };
   else extents.push({ logical: blocks, physical: run.physical, length: 1, unwritten: false });
@@ -137,6 +144,7 @@ export function* addEntry(fs: Ext4, dirIno: number, name: string, ino: number, f
   const tree = yield* allocTreeBlocks(fs, extents.length, run.physical);
   dir.sizeBytes = (blocks + 1) * fs.blockBytes;
   yield* writeTree(fs, dir, extents, tree, extents.reduce((n, x) => n + x.length, 0));
+  return blocks;
 }
 
 /** The entry's inode if the directory has `name`, checked to be a regular file when it is to be replaced. */

@@ -153,3 +153,35 @@ export function dxChild(n: DxNode, hash: number): number {
   }
   return lo;
 }
+
+/** Inserts (hash, block) as entry `pos` of a dx node (pos >= 1), shifting the later ones; returns the node as it now is. The caller checked count < limit. */
+export function dxInsert(b: Uint8Array, n: DxNode, pos: number, hash: number, block: number): DxNode {
+  const from = n.at + 8 * pos;
+  b.copyWithin(from + 8, from, n.at + 8 * n.count);
+  set32(b, from, hash);
+  set32(b, from + 4, block);
+  set16(b, n.at + 2, n.count + 1);
+  const entries = [...n.entries.slice(0, pos), { hash, block }, ...n.entries.slice(pos)];
+  return { ...n, count: n.count + 1, entries };
+}
+
+/** Writes a dx node's tail (reserved word, checksum) for its current count. */
+export function sealDx(b: Uint8Array, n: DxNode, seed: number): void {
+  const tail = n.at + n.limit * 8;
+  set32(b, tail, 0);
+  set32(b, tail + 4, dxCsum(b, n, seed));
+}
+
+/** A leaf block holding `recs` packed in order, the last record reaching the end (or the checksum tail); unsealed. */
+export function leafOf(blockBytes: number, csum: boolean, recs: readonly { name: Uint8Array; ino: number; fileType: number }[]): Uint8Array {
+  if (recs.length === 0) return emptyLeaf(blockBytes, csum);
+  const b = new Uint8Array(blockBytes);
+  const end = usableBytes(b, csum);
+  let o = 0;
+  recs.forEach((r, k) => {
+    const len = k === recs.length - 1 ? end - o : direntBytes(r.name.length);
+    putRecord(b, o, r.ino, len, r.name, r.fileType);
+    o += len;
+  });
+  return b;
+}

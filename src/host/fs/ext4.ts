@@ -2,7 +2,7 @@ import { DconnectError } from '../../core/errors.js';
 import type { Seq } from '../coroutine.js';
 import { flushIo, readBytes, writeBytes, type BlockIo } from './block-io.js';
 import { dirHash } from './dirhash.js';
-import { checkDxCsum, checkLeafCsum, dxChild, dxNode, records, type Dirent } from './dirent.js';
+import { checkDxCsum, checkLeafCsum, dxChild, dxNode, records, type Dirent, type DxNode } from './dirent.js';
 import { blockCsumOk, indexEntry, leafEntry, MAX_DEPTH, nodeHeader, type Extent } from './extents.js';
 import { bitmapCsum, decodeGroupDesc, descTableBlock, encodeGroupDesc, type GroupDesc } from './group-desc.js';
 import { decodeInode, encodeInode, FL, iBlock, inodeBlocks, inodeCsumSeed, isDir, ROOT_INO, S_IFLNK, S_IFMT, type Inode } from './inode.js';
@@ -22,6 +22,13 @@ export interface DirEntry {
 }
 
 /** A file's map: its extents (sorted by logical block) and the tree blocks outside the inode. */
+/** One index node on the way to an htree leaf: its block, the node as read, and the entry followed. */
+export interface DxStep {
+  physical: number;
+  node: DxNode;
+  entry: number;
+}
+
 export interface FileMap {
   extents: Extent[];
   treeBlocks: number[];
@@ -205,9 +212,10 @@ export class Ext4 {
 
   /**
    * The htree leaf block (logical) where `name` lives or would be inserted (kernel `dx_probe`): hash the
-   * name, then at each level the last index entry whose hash is at most it. Every node's checksum is checked.
+   * name, then at each level the last index entry whose hash is at most it. Every node's checksum is
+   * checked. `path` holds each index node passed (its physical block, the node, the entry taken), root first.
    */
-  *dxLeaf(dir: Inode, name: Uint8Array): Seq<{ logical: number; map: FileMap }> {
+  *dxLeaf(dir: Inode, name: Uint8Array): Seq<{ logical: number; map: FileMap; hash: number; hashVersion: number; path: DxStep[] }> {
     const map = yield* this.fileMap(dir);
     const seed = this.csumSeedOf(dir);
     const rootP = Ext4.physicalOf(map, 0);
@@ -217,15 +225,21 @@ export class Ext4 {
     if (u8(root, 0x1d) !== 8) throw new DconnectError('FS_CORRUPT', `${where}: info length ${u8(root, 0x1d)}`, 'check the image with e2fsck -fn');
     const levels = u8(root, 0x1e);
     if (levels > 2) throw new DconnectError('FS_CORRUPT', `${where}: ${levels} indirect levels`, 'check the image with e2fsck -fn');
-    const hash = dirHash(name, u8(root, 0x1c), this.sb.hashSeed, this.sb.unsignedHash);
+    const hashVersion = u8(root, 0x1c);
+    const hash = dirHash(name, hashVersion, this.sb.hashSeed, this.sb.unsignedHash);
     let node = dxNode(root, 0x20, where);
     let b = root;
+    let p = rootP;
+    const path: DxStep[] = [];
     for (let level = 0; ; level++) {
       if (this.sb.metadataCsum) checkDxCsum(b, node, seed, where);
-      const child = node.entries[dxChild(node, hash)].block;
-      if (level === levels) return { logical: child, map };
-      const p = Ext4.physicalOf(map, child);
-      if (p === null) throw new DconnectError('FS_CORRUPT', `${where}: index points at a hole (block ${child})`);
+      const at = dxChild(node, hash);
+      path.push({ physical: p, node, entry: at });
+      const child = node.entries[at].block;
+      if (level === levels) return { logical: child, map, hash, hashVersion, path };
+      const cp = Ext4.physicalOf(map, child);
+      if (cp === null) throw new DconnectError('FS_CORRUPT', `${where}: index points at a hole (block ${child})`);
+      p = cp;
       b = yield* this.block(p);
       node = dxNode(b, 8, `directory inode ${dir.ino} htree node ${child}`);
     }

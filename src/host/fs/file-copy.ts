@@ -4,6 +4,8 @@ import { flushIo } from './block-io.js';
 import { attrsOf, commitFile, makeDir, reserveFile, type Reservation } from './create.js';
 import { Ext4, splitPath, type FileMap } from './ext4.js';
 import { isDir, isReg, type Inode } from './inode.js';
+import type { BlockDevice } from '../dc/manager.js';
+import type { DcOperator } from '../dc/operator.js';
 
 /**
  * A file copy between two ext4 file systems in the order that keeps both consistent at every step
@@ -118,7 +120,29 @@ function* parentOf(fs: Ext4, path: string, srcName: string): Seq<{ dir: Inode; n
   return { dir, name: parts[parts.length - 1], path };
 }
 
+/** A copy between its reservation and its commit: what a live job records to redo the move and commit after a crash. */
+export interface ReservedCopy {
+  result: FileCopyResult;
+  reservations: Reservation[];
+}
+
+/**
+ * Resolve, reserve, move, commit: the whole copy in one sequence (`reserveCopy`, the move, `commitCopy`).
+ * A live job runs the three apart, recording the reservation between them (live/file-job.ts).
+ */
 export function* copyFiles(src: Ext4, dst: Ext4, srcPath: string, dstPath: string, opts: FileCopyOptions, move: (runs: CopyRun[]) => Op<void | Error>): Seq<FileCopyResult> {
+  const { result, reservations } = yield* reserveCopy(src, dst, srcPath, dstPath, opts);
+  // The device copy, then (in commitCopy) the destination's data made durable before the commit points at it.
+  if (result.runs.length > 0) {
+    const moved = yield* call<void | Error>(move(result.runs));
+    if (moved instanceof Error) throw moved;
+  }
+  yield* commitCopy(dst, reservations);
+  return result;
+}
+
+/** Resolves the source and reserves every destination file as unwritten extents, synced: nothing of the data has moved yet. */
+export function* reserveCopy(src: Ext4, dst: Ext4, srcPath: string, dstPath: string, opts: FileCopyOptions): Seq<ReservedCopy> {
   if (src.blockBytes !== dst.blockBytes) {
     throw new DconnectError('FS_UNSUPPORTED', `the source file system has ${src.blockBytes}-byte blocks and the destination ${dst.blockBytes}-byte blocks; a direct copy moves whole blocks`, 'make both images with the same block size (mkfs.ext4 -b 4096)');
   }
@@ -179,15 +203,51 @@ export function* copyFiles(src: Ext4, dst: Ext4, srcPath: string, dstPath: strin
     result.dataBytes += dataBytes;
   }
   yield* dst.sync();
-  // The device copy, then the destination's data made durable before the commit points at it.
-  if (result.runs.length > 0) {
-    const moved = yield* call<void | Error>(move(result.runs));
-    if (moved instanceof Error) throw moved;
-  }
+  return { result, reservations };
+}
+
+/**
+ * Flushes the destination (the moved data durable before anything points at it), marks every
+ * reserved extent written, sets the sizes, and syncs. Redone after a crash, it finds each file either
+ * still as reserved or already committed (a crash after the sync), and commits only the former; a file
+ * that is neither (changed since by someone else) is refused before anything is written.
+ */
+export function* commitCopy(dst: Ext4, reservations: readonly Reservation[]): Seq<void> {
   yield* flushIo(dst.io);
-  for (const r of reservations) yield* commitFile(dst, r);
+  const todo: Reservation[] = [];
+  for (const r of reservations) {
+    const i = yield* dst.inode(r.ino);
+    const m = yield* dst.fileMap(i);
+    const same = m.extents.length === r.extents.length && m.extents.every((e, k) => e.logical === r.extents[k].logical && e.physical === r.extents[k].physical && e.length === r.extents[k].length);
+    if (!isReg(i) || !same) throw new DconnectError('FS_CHANGED', `destination inode ${r.ino} no longer holds the extents this copy reserved`, 'the destination changed since the copy reserved it; copy again (with --force to replace the file)');
+    if (m.extents.every((e) => e.unwritten) && i.sizeBytes === 0) todo.push(r);
+    else if (m.extents.some((e) => e.unwritten) || i.sizeBytes !== r.sizeBytes) throw new DconnectError('FS_CHANGED', `destination inode ${r.ino} is half committed (some extents written, size ${i.sizeBytes})`, 'check the destination with e2fsck -fn; copy again with --force');
+  }
+  for (const r of todo) yield* commitFile(dst, r);
   yield* dst.sync();
-  return result;
+}
+
+/**
+ * The DC operator's move of a whole run list (simulation and live): one move whose chunks end at run
+ * boundaries, so the pipeline (`depth` commands over both drives) runs on from one run into the next,
+ * through `slots` (the DC buffer's, or host memory's). `written` hears each chunk's bytes as it lands.
+ */
+export function moveRuns(operator: DcOperator, ends: { src: BlockDevice; dst: BlockDevice; chunkBytes: number; depth: number; slots: number[] }, runs: readonly CopyRun[], written?: (doneBytes: number, totalBytes: number) => void): Op<void | Error> {
+  return (resume) => {
+    const chunk = ends.chunkBytes;
+    const total = runs.reduce((n, r) => n + r.lengthBytes, 0);
+    const segments = runs.map((r) => ({ srcOffset: r.srcByte, dstOffset: r.dstByte, lengthBytes: r.lengthBytes }));
+    const sizes = segments.flatMap((sg) => Array.from({ length: Math.ceil(sg.lengthBytes / chunk) }, (_, k) => Math.min(chunk, sg.lengthBytes - k * chunk)));
+    let done = 0;
+    const observer = {
+      chunkWritten: (c: number) => {
+        done += sizes[c];
+        written?.(done, total);
+        return 0;
+      },
+    };
+    operator.move({ src: ends.src, srcOffset: 0, dst: ends.dst, dstOffset: 0, lengthBytes: total, chunkBytes: chunk, depth: ends.depth, slots: ends.slots, segments, observer }, () => resume(undefined), (e) => resume(e));
+  };
 }
 
 /** Verification slice: files are compared this many bytes at a time. */
