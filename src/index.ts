@@ -38,3 +38,4 @@ export type { Fig7Point } from './experiments/fig7.js';
 export type { Ceiling, Fig7Prediction } from './experiments/fig7-predict.js';
 export type { Binding, Limit, Utilization } from './experiments/bottleneck.js';
 export type { Fig8Bar, Fig8Result } from './experiments/fig8.js';
+export type { FilesPoint, FilesResult } from './experiments/files.js';
