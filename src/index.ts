@@ -11,7 +11,7 @@ export { applySettings, parameterPaths, type Setting } from './topology/params.j
 export type { Topology } from './topology/schema.js';
 export { runCopy, type CopyRequest, type CopyResult } from './runtime/copy.js';
 export { runMoves, DEFAULT_BURST_BYTES, BURST_RELATIVE_ERROR_BOUND, type MovesRequest, type MovesResult, type MoveResult, type MovePair, type Via, type Granularity } from './runtime/moves.js';
-export { runMovesInBackground, type BackgroundMovesRequest, type BackgroundOptions } from './experiments/background.js';
+export { runMovesInBackground, streamMovesInBackground, type BackgroundMovesRequest, type BackgroundOptions, type MovesProgress } from './experiments/background.js';
 export { reproduce, type ReproOptions, type ReproResult } from './experiments/repro.js';
 export { sweep, type SweepOptions, type SweepResult } from './experiments/sweep.js';
 export type { FidelityMode } from './runtime/moves.js';

@@ -51,3 +51,48 @@ export function runMovesInBackground(req: BackgroundMovesRequest, o: BackgroundO
     worker.on('exit', (code) => settle(() => reject(new Error(`the run's worker thread exited (code ${code}) before it answered`))));
   });
 }
+
+/** Progress of a background run: bytes written to the destinations so far, of all moves. */
+export interface MovesProgress {
+  doneBytes: number;
+  totalBytes: number;
+}
+
+/**
+ * `runMovesInBackground` with its progress as an async iterator: `for await (const p of run.progress)`
+ * sees each report, and ends when the run does (`run.result` then holds the result or the error).
+ * A consumer slower than the reports sees the latest one (the queue keeps one report: bounded).
+ */
+export function streamMovesInBackground(req: BackgroundMovesRequest, o: Pick<BackgroundOptions, 'signal'> = {}): { progress: AsyncIterableIterator<MovesProgress>; result: Promise<MovesResult> } {
+  let latest: MovesProgress | null = null;
+  let finished = false;
+  let wake: (() => void) | null = null;
+  const poke = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  const result = runMovesInBackground(req, {
+    ...o,
+    onProgress: (doneBytes, totalBytes) => {
+      latest = { doneBytes, totalBytes };
+      poke();
+    },
+  });
+  const end = () => {
+    finished = true;
+    poke();
+  };
+  result.then(end, end);
+  async function* reports(): AsyncGenerator<MovesProgress> {
+    for (;;) {
+      if (latest === null && !finished) await new Promise<void>((r) => (wake = r));
+      if (latest !== null) {
+        const p: MovesProgress = latest;
+        latest = null;
+        yield p;
+      } else if (finished) return;
+    }
+  }
+  return { progress: reports(), result };
+}
