@@ -109,7 +109,7 @@ export class EthSwitch implements FrameReceiver {
   }
 
   /** A burst: each frame may leave its forwarding delay after it arrived whole (as per frame). */
-  private forwardBurst(frame: Frame, out: EthPort): void {
+  private forwardBurst(frame: Frame, out: EthPort, forwarded = true): void {
     const parts = frame.parts!;
     const ready = frame.readyPs!;
     const at = new Float64Array(parts.length);
@@ -121,7 +121,7 @@ export class EthSwitch implements FrameReceiver {
       }
       at[i] = ready[i] + delay;
     }
-    this.counters.forwarded += parts.length;
+    if (forwarded) this.counters.forwarded += parts.length;
     if (!out.send(withReady(frame, at), 0)) this.counters.drops += parts.length;
   }
 
@@ -143,7 +143,16 @@ export class EthSwitch implements FrameReceiver {
       if (!out.send(frame, this.forwardingDelayPs(frame))) this.counters.drops++;
       return;
     }
-    if (frame.parts) throw new Error(`switch ${this.name}: a burst for an unlearnt MAC (bursts are never flooded: the fabric learns every bridge at boot)`);
+    if (frame.parts) {
+      // A burst for a MAC not learnt yet (a bridge in another box that has sent nothing through this
+      // switch) floods as its frames would: each port gets a copy with its own times (forwardBurst).
+      this.counters.flooded += frame.parts.length;
+      for (const p of this.ports) {
+        if (p === inPort || !this.carries(p, frame.vlan) || !p.channel) continue;
+        this.forwardBurst(frame, p, false);
+      }
+      return;
+    }
     this.counters.flooded++;
     const delay = this.forwardingDelayPs(frame);
     for (const p of this.ports) {

@@ -188,6 +188,27 @@ describe('EthSwitch', () => {
     assert.equal(hosts[2].sink.got.length, 1, 'host 2 saw only the flooded learning frame');
   });
 
+  it('floods a burst for an unlearnt MAC as its frames would: every other port gets it, at per-frame times', () => {
+    // Per frame, for reference: three frames to an unknown MAC, flooded one by one.
+    const per = star(3);
+    for (let i = 0; i < 3; i++) per.hosts[0].port.send(frame(0x999, per.hosts[0].mac, 1000));
+    per.s.run();
+    // The same three as one burst (burst granularity): no learnt port for 0x999 either.
+    const b = star(3);
+    const burst = new Frame(0x999, b.hosts[0].mac, 1, 0x88b5, 0, 3000, Uint16Array.of(1000, 1000, 1000));
+    burst.readyPs = new Float64Array(3);
+    b.hosts[0].port.send(burst);
+    b.s.run();
+    assert.equal(b.sw.counters.flooded, 3);
+    for (const h of [1, 2]) {
+      const got = b.hosts[h].sink.got;
+      assert.equal(got.length, 1, `host ${h} got the burst`);
+      const last = per.hosts[h].sink.got.map((g) => g.t);
+      assert.equal(got[0].t, last[last.length - 1], `host ${h}: the burst arrives with per-frame's last frame`);
+      assert.deepEqual([...got[0].frame.readyPs!], last, `host ${h}: each frame at per-frame's time`);
+    }
+  });
+
   it('is cut-through when configured: last bit out = last bit in + latency (the latency counts from the first bit in)', () => {
     const rate = 100e9; // 80 ps per byte
     const latNs = 300;
