@@ -1,3 +1,4 @@
+import type { NicDevice } from '../../src/host/dc/manager.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ZodTypeAny } from 'zod';
@@ -128,7 +129,7 @@ test('a NIC slot (paper-2012-nic) builds the NIC, its network and its clients, a
     deviceKinds.flatMap((k) => k.driver.devices(host.manager).map((d) => d.name)),
     ['sda', 'sdb', 'dcbuf0', 'nic0'],
   );
-  const nic = host.manager.nics()[0];
+  const nic = host.manager.devicesOf<NicDevice>('nic')[0];
   assert.equal(nic.driver.mac, nic.mac);
   assert.equal(nic.driver.rxBufferBytes, 512 * 1024, 'the driver read the receive packet buffer from PBA');
 });
