@@ -1,5 +1,5 @@
-import { copyResultOf, runCopy, runMoves, type CopyResult, type Fidelity, type FidelityMode, type MovesResult, type Via } from '../runtime/copy.js';
-import { granularityInfo, type Granularity, type GranularityInfo } from '../runtime/moves.js';
+import { copyResultOf, runCopy, runMoves, type CopyResult, type Fidelity, type FidelityMode, type MovesResult } from '../runtime/copy.js';
+import { granularityInfo, type Granularity, type GranularityInfo, type MoveVia } from '../runtime/moves.js';
 import { blockName } from '../runtime/boot.js';
 import { runNicMove, type NicMoveResult } from '../runtime/nic-moves.js';
 import type { Topology } from '../topology/schema.js';
@@ -9,7 +9,8 @@ import { limitOf, namedLimitOf, utilizations, type Limit, type Utilization } fro
 /** One simulated move: everything a worker needs, as plain data. */
 export interface Job {
   topology: Topology;
-  via: Via;
+  /** Where the relay is (runtime/moves.ts `MoveVia`); a NIC move takes dc-buffer or host. */
+  via: MoveVia;
   depth: number;
   sizeBytes: number;
   seed: number;
@@ -81,6 +82,7 @@ function resultOf(r: CopyResult | NicMoveResult, limit: Limit): JobResult {
  */
 function runNicJob(job: Job, ends: { src: string; dst: string }): JobResult {
   if (job.fidelity !== undefined && job.fidelity !== 'full') throw new Error(`a NIC move runs at full fidelity only, not ${job.fidelity}`);
+  if (job.via !== 'dc-buffer' && job.via !== 'host') throw new Error(`a NIC move relays through a DC buffer or host memory, not ${job.via}`);
   const r = runNicMove({ topology: job.topology, src: ends.src, dst: ends.dst, lengthBytes: job.sizeBytes, depth: job.depth, via: job.via, seed: job.seed });
   return resultOf(r, namedLimitOf(r));
 }

@@ -3,6 +3,7 @@ import { overridesOn } from '../topology/params.js';
 import type { ReproResult } from './repro.js';
 import { fmtSize } from './repro.js';
 import { endsText, FIG8_MAX_BYTES, limitName } from './fig8.js';
+import { relaysParagraph } from './relays.js';
 
 const f1 = (x: number) => x.toFixed(1);
 /** The paper's value, or a dash on a testbed that is not the paper's. */
@@ -52,6 +53,15 @@ export function reproTables(r: ReproResult): string {
     out.push(pad(['host link', 'move', 'ends', 'mode', 'MB/s', 'host B/B', 'verified', 'limiting resource', 'why'], widths));
     for (const row of rows) out.push(pad(row, widths));
     out.push(`  host B/B: payload bytes on the host link (both directions) per byte moved`);
+    out.push('');
+  }
+  if (r.relays) {
+    const f = r.relays;
+    out.push(`Beside Fig. 5: the relay in the DC buffer, the destination's CMB (${f.cmbSizeBytes / 2 ** 20} MiB${f.cmbAdded ? ', added' : ''}) or host memory, ${fmtSize(r.sizeBytes)}, ${r.runs} runs per bar; ${fidelityLine(f.fidelity)}`);
+    const rows = f.bars.map((b) => [`x${b.hostLanes}`, b.place, f1(b.mbPerSec), b.stdevMbPerSec.toFixed(2), b.hostLinkBytesPerByte.toFixed(3), fidelityTag(b.fidelity), b.limit.explanation]);
+    const widths = [10, columnWidth('relay in', rows, 1), 8, 6, 9, columnWidth('method', rows, 5)];
+    out.push(pad(['host link', 'relay in', 'MB/s', 'sd', 'host B/B', 'method', 'limited by'], widths));
+    for (const row of rows) out.push(pad(row, widths));
     out.push('');
   }
   if (!r.fig5 && !r.fig6) return out.join('\n');
@@ -115,6 +125,12 @@ export function reproMarkdown(r: ReproResult, run: { wallSeconds: number; shards
       '|---|---|---|---|---|---|---|---|---|',
     );
     for (const b of f.bars) md.push(`| ${b.move} | ${endsText(b)} | ${b.mode} | x${b.hostLanes} | ${f1(b.mbPerSec)} | ${b.hostLinkBytesPerByte.toFixed(3)} | ${b.verified ? 'yes' : '**NO**'} | ${limitName(b.limit)} | ${b.limit.explanation} |`);
+    md.push('');
+  }
+  if (r.relays) {
+    const f = r.relays;
+    md.push('## Beside Fig. 5: the relay in the DC buffer, the destination\'s CMB or host memory', '', '![Relays](relays.png)', '', relaysParagraph(f), '', '| host link | relay in | MB/s | sd | host link B/B | method | limited by |', '|---|---|---|---|---|---|---|');
+    for (const b of f.bars) md.push(`| x${b.hostLanes} | ${b.place} | ${f1(b.mbPerSec)} | ${b.stdevMbPerSec.toFixed(2)} | ${b.hostLinkBytesPerByte.toFixed(3)} | ${fidelityTag(b.fidelity)} | ${b.limit.explanation} |`);
     md.push('');
   }
   if (!r.fig5 && !r.fig6) return md.join('\n');

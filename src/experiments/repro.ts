@@ -12,6 +12,7 @@ import { linkBytesPerSec, type PcieGeneration } from '../pcie/link-params.js';
 import { withLanes, type Job, type JobResult } from './jobs.js';
 import { assembleFig7, FIG7_JOBS, fig7Jobs, type Fig7Point } from './fig7.js';
 import { assembleFig8, FIG8_JOBS, fig8Jobs, type Fig8Result } from './fig8.js';
+import { assembleRelays, relaysJobCount, relaysJobs, type RelaysResult } from './relays.js';
 
 export interface Fig5Bar {
   hostLanes: number;
@@ -37,7 +38,7 @@ export interface Fig6Point {
   fidelity: Fidelity;
 }
 
-export const FIGURES = ['fig5', 'fig6', 'fig7', 'fig8'] as const;
+export const FIGURES = ['fig5', 'fig6', 'fig7', 'fig8', 'relays'] as const;
 export type Figure = (typeof FIGURES)[number];
 /** What `repro` runs by default: the paper's evaluation (Fig. 7 and Fig. 8 go beyond the paper and are asked for). */
 export const PAPER_FIGURES: Figure[] = ['fig5', 'fig6'];
@@ -58,6 +59,8 @@ export interface ReproResult {
   fig7?: { points: Fig7Point[]; fidelity: FidelitySummary };
   /** On its own topology and size (fig8.ts: `fig8Topology`, `fig8SizeBytes`), which it records. */
   fig8?: Fig8Result;
+  /** Beside Fig. 5: the relay in the DC buffer, the destination's CMB, host memory (relays.ts). */
+  relays?: RelaysResult;
   bounds: BoundCheck[];
   /**
    * Present only when the topology is not the paper's testbed (paper.ts `paperTestbedDifferences`,
@@ -114,6 +117,7 @@ export function reproJobs(o: ReproPlan): Job[] {
   }
   if (wants(o, 'fig7')) jobs.push(...fig7Jobs(o));
   if (wants(o, 'fig8')) jobs.push(...fig8Jobs(o));
+  if (wants(o, 'relays')) jobs.push(...relaysJobs(o));
   return jobs;
 }
 
@@ -151,7 +155,9 @@ export function assembleRepro(o: ReproPlan, results: JobResult[]): ReproResult {
     };
   }
   if (wants(o, 'fig7')) out.fig7 = assembleFig7(o, results.slice(fig7Start, fig8Start));
-  if (wants(o, 'fig8')) out.fig8 = assembleFig8(o, results.slice(fig8Start, fig8Start + FIG8_JOBS));
+  const relaysStart = fig8Start + (wants(o, 'fig8') ? FIG8_JOBS : 0);
+  if (wants(o, 'fig8')) out.fig8 = assembleFig8(o, results.slice(fig8Start, relaysStart));
+  if (wants(o, 'relays')) out.relays = assembleRelays(o, results.slice(relaysStart, relaysStart + relaysJobCount(o.runs)));
   if (paperTestbed) out.bounds = checkBounds(out.fig5?.bars ?? null, out.fig6?.points ?? null);
   else out.testbed = { hostLinkGeneration: t.host.link.generation, differsFromPaper };
   return out;
@@ -219,7 +225,7 @@ export function fig6Chart(r: ReproResult): TopLevelSpec {
 }
 
 /** The host link's generation: the paper's Gen1 unless the testbed says otherwise. */
-const hostLinkGeneration = (r: ReproResult): PcieGeneration => (r.testbed?.hostLinkGeneration ?? 1) as PcieGeneration;
+export const hostLinkGeneration = (r: ReproResult): PcieGeneration => (r.testbed?.hostLinkGeneration ?? 1) as PcieGeneration;
 
 /** The bandwidth axis: 0..300 MB/s for the paper's scale, or up to the next half decade above the largest value. */
 function yMax(values: number[]): number {
