@@ -47,6 +47,8 @@ export interface RelaysResult {
   cmbSizeBytes: number;
   cmbAdded: boolean;
   cmbMBps: number;
+  /** The DC buffer's DDR rate, MB/s (the other relay's memory, for the reading). */
+  ddrMBps: number;
   bars: RelaysBar[];
   fidelity: FidelitySummary;
 }
@@ -84,6 +86,7 @@ export function assembleRelays(o: RelaysPlan, results: JobResult[]): RelaysResul
     cmbSizeBytes: topology.ssd.cmbSizeBytes ?? 0,
     cmbAdded,
     cmbMBps: topology.ssd.cmbMBps ?? CMB_DEFAULTS.cmbMBps,
+    ddrMBps: topology.dcBuffer.ddrMBps,
     bars: KEYS.map((k, i) => {
       const rs = results.slice(i * o.runs, (i + 1) * o.runs);
       const xs = rs.map((r) => r.mbPerSec);
@@ -144,15 +147,25 @@ export function relaysChart(r: RelaysResult, o: { sizeBytes: number; runs: numbe
 
 const f1 = (x: number) => x.toFixed(1);
 
-/** The paragraph and table of report.md (and the terminal's table): what the figure shows, with its numbers. */
+/** The paragraph of report.md: what the figure shows, with its numbers, read from the bars (any topology). */
 export function relaysParagraph(r: RelaysResult): string {
   const bar = (lanes: number, via: string) => r.bars.find((b) => b.hostLanes === lanes && b.via === via)!;
-  const [d1, c1, h1] = ['dc-buffer', 'cmb', 'host'].map((v) => bar(1, v));
-  const [d8, c8, h8] = ['dc-buffer', 'cmb', 'host'].map((v) => bar(8, v));
   const pct = (a: number, b: number) => `${a >= b ? '+' : ''}${f1(100 * (a / b - 1))}%`;
+  const short = (l: Limit) => l.explanation.split(/[:;(]/)[0].trim();
+  const lanes = [8, 1].map((n) => {
+    const [d, c, h] = ['dc-buffer', 'cmb', 'host'].map((v) => bar(n, v));
+    return `At x${n}: DC buffer ${f1(d.mbPerSec)} MB/s (${short(d.limit)}), destination's CMB ${f1(c.mbPerSec)} MB/s (${pct(c.mbPerSec, d.mbPerSec)}; ${short(c.limit)}), host memory ${f1(h.mbPerSec)} MB/s (${short(h.limit)}; ${h.hostLinkBytesPerByte.toFixed(2)} B on the host link per byte moved, against ${d.hostLinkBytesPerByte.toFixed(3)} and ${c.hostLinkBytesPerByte.toFixed(3)} for the direct relays).`;
+  });
+  const cmbBinds = r.bars.some((b) => b.via === 'cmb' && /\bCMB\b/.test(b.limit.resource));
+  const same = r.bars.filter((b) => b.via === 'cmb').every((c) => Math.abs(c.mbPerSec / bar(c.hostLanes, 'dc-buffer').mbPerSec - 1) < 0.01);
+  const reading = cmbBinds
+    ? `The CMB binds: every relayed byte passes its memory twice (in as the source's writes, out as the controller's own read for the write command), so it relays at most half its ${r.cmbMBps} MB/s, ${f1(r.cmbMBps / 2)} MB/s; the DC buffer's DDR takes the same two passes at ${r.ddrMBps} MB/s. A relay in the drive pays off only when the drive's memory is fast beside its flash and its link.`
+    : same
+      ? 'The CMB saves the relayed data\'s second trip across the box switch and the destination\'s read round trips to the relay, but here neither limits the move, so the two direct relays run alike.'
+      : 'The CMB saves the relayed data\'s second trip across the box switch and the destination\'s read round trips to the relay.';
   return [
-    `The relay of Fig. 5's move in three places. In the box's DC buffer (the paper's), the source's data crosses the box switch into the buffer and the destination reads it back across the switch (MRd out, CplD back). In the destination's Controller Memory Buffer (${r.cmbSizeBytes / 2 ** 20} MiB in BAR2 of each SSD${r.cmbAdded ? ', given to the SSDs for this figure; the paper\'s drive predates NVMe 1.2' : ''}), the source writes into the destination's BAR2 across the switch once, and the destination's write command takes its data from its own memory without a PCIe transaction: this is what Linux's P2PDMA and SPDK's \`cmb_copy\` do. In host memory, every byte crosses the host link twice.`,
+    `The relay of Fig. 5's move in three places. In the box's DC buffer (the paper's), the source's data crosses the box switch into the buffer and the destination reads it back across the switch (MRd out, CplD back). In the destination's Controller Memory Buffer (${r.cmbSizeBytes / 2 ** 20} MiB in BAR2 of each SSD at ${r.cmbMBps} MB/s${r.cmbAdded ? ', given to the SSDs for this figure: the paper\'s drive predates NVMe 1.2' : ''}), the source writes into the destination's BAR2 across the switch once, and the destination's write command takes its data from its own memory without a PCIe transaction, as Linux's P2PDMA and SPDK's \`cmb_copy\` relay. In host memory every byte crosses the host link twice.`,
     '',
-    `At x1 the host link binds the conventional move (${f1(h1.mbPerSec)} MB/s, ${h1.hostLinkBytesPerByte.toFixed(2)} B on the host link per byte moved), while both direct relays leave the host link to commands (${d1.hostLinkBytesPerByte.toFixed(3)} and ${c1.hostLinkBytesPerByte.toFixed(3)} B/B) and run at ${f1(d1.mbPerSec)} (DC buffer) and ${f1(c1.mbPerSec)} MB/s (CMB, ${pct(c1.mbPerSec, d1.mbPerSec)}): ${pct(c1.mbPerSec, h1.mbPerSec)} over conventional. At x8 all three run at ${f1(d8.mbPerSec)}, ${f1(c8.mbPerSec)} and ${f1(h8.mbPerSec)} MB/s. The CMB saves the relayed data's second trip across the box switch and the destination's read round trips, but in this testbed neither is the limit: ${c1.limit.explanation.replace(/\.$/, '')}. A relay in the destination matters where the switch or the relay's own link is shared (many pairs through one DC buffer) or the buffer's read latency leaves the destination's read tags short; the planner (\`--via nearest\`) ranks it first by distance for exactly that reason.`,
+    `${lanes.join(' ')} ${reading}`,
   ].join('\n');
 }
