@@ -1,5 +1,5 @@
 import { DconnectError } from '../../core/errors.js';
-import type { HostDevice, Relay } from './manager.js';
+import type { HostDevice, Relay } from './host-device.js';
 
 /** Which relays a move may use: every relay (`nearest`), one sort (`dc-buffer`, `cmb`), or one by name (`dcbuf1`, `sdb CMB`). */
 export type RelayChoice = { nearest: true } | { via: string } | { name: string };
