@@ -354,7 +354,7 @@ program
   .option('--runs <n>', 'runs per Fig. 5 bar (they differ by seed)', '10')
   .option('--size <size>', 'bytes moved per run (the paper: 1 GB)', '1GiB')
   .option('--only <figures>', "the figures to run, comma-separated: fig5, fig6 (the paper's, the default), fig7 (concurrent pairs), fig8 (moves through a NIC, on paper-2012-nic), relays (Fig. 5's move with the relay in the DC buffer, the destination's CMB or host memory; all three beyond the paper)")
-  .option('--out <dir>', 'where to write each figure run (fig5 to fig8) as .json/.svg/.png, and report.md', 'results')
+  .option('--out <dir>', 'where to write each figure run (fig5 to fig8, relays) as .json/.svg/.png, and report.md', 'results')
   .option('--threads <n>', 'worker threads (default: one per core)')
   .addOption(fidelityOption())
   .addOption(topologyOption())
