@@ -10,7 +10,7 @@ export { loadTopology, parseTopology, presetNames } from './topology/load.js';
 export { applySettings, parameterPaths, type Setting } from './topology/params.js';
 export type { Topology } from './topology/schema.js';
 export { runCopy, type CopyRequest, type CopyResult } from './runtime/copy.js';
-export { runMoves, DEFAULT_BURST_BYTES, BURST_RELATIVE_ERROR_BOUND, type MovesRequest, type MovesResult, type MoveResult, type MovePair, type Via, type Granularity } from './runtime/moves.js';
+export { runMoves, DEFAULT_BURST_BYTES, BURST_RELATIVE_ERROR_BOUND, type MovesRequest, type MovesResult, type MoveResult, type MovePair, type Via, type MoveVia, MOVE_VIAS, type Granularity } from './runtime/moves.js';
 export { runMovesInBackground, type BackgroundMovesRequest, type BackgroundOptions } from './experiments/background.js';
 export { reproduce, type ReproOptions, type ReproResult } from './experiments/repro.js';
 export { sweep, type SweepOptions, type SweepResult } from './experiments/sweep.js';
