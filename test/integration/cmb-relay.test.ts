@@ -51,6 +51,18 @@ test('--via nearest: each move relays in its own destination\'s CMB, the nearest
   assert.deepEqual(dflt.moves.map((m) => m.relay), ['dcbuf0', 'dcbuf0']);
 });
 
+test('the source\'s CMB when the destination has none: the source places its data in its own CMB, the destination reads it from there by MRd', () => {
+  const len = 4 * MiB;
+  const t = applySettings(loadTopology('paper-2012'), ['boxes.0.slots.0.ssd.cmbSizeBytes=1MiB']).topology;
+  const r = runCopy({ topology: t, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: len, via: 'cmb', seed: 5, fidelity: 'full' });
+  assert.equal(r.verified, true);
+  assert.equal(r.relay, 'sda CMB');
+  const sda = r.trace['ssd.box0.slot0'];
+  assert.equal(sda.cmbOwnWriteBytes, len, 'the read commands\' data went into the CMB without PCIe');
+  assert.equal(sda.cmbPeerReadBytes, len, 'and left it as the destination\'s reads');
+  assert.ok(sda['dma.bytesWritten'] < len / 100, `the source DMA-wrote only completions and interrupts (${sda['dma.bytesWritten']} B)`);
+});
+
 test('--via cmb on drives without a CMB is an error naming the --set that gives them one', () => {
   assert.throws(
     () => runCopy({ topology: loadTopology('paper-2012'), src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: MiB, via: 'cmb', seed: 1 }),

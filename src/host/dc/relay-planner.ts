@@ -1,8 +1,8 @@
 import { DconnectError } from '../../core/errors.js';
 import type { HostDevice, Relay } from './host-device.js';
 
-/** Which relays a move may use: every relay (`nearest`), one sort (`dc-buffer`, `cmb`), or one by name (`dcbuf1`, `sdb CMB`). */
-export type RelayChoice = { nearest: true } | { via: string } | { name: string };
+/** Which relays a move may use: every relay (`nearest`), or one sort (`dc-buffer`, `cmb`). */
+export type RelayChoice = { nearest: true } | { via: string };
 
 /**
  * Switch traversals of a relayed move's data, the way Linux's `pci_p2pdma_distance` ranks providers:
@@ -22,12 +22,11 @@ export function relayDistance(src: HostDevice, relay: Relay, dst: HostDevice): n
  * the order the drivers found them. None to choose from is an error naming what there is.
  */
 export function planRelay(relays: readonly Relay[], src: HostDevice, dst: HostDevice, choice: RelayChoice, load: ReadonlyMap<string, number> = new Map()): Relay {
-  const pool = relays.filter((r) => ('name' in choice ? r.name === choice.name || r.device === choice.name : 'via' in choice ? r.via === choice.via : true));
+  const pool = relays.filter((r) => ('via' in choice ? r.via === choice.via : true));
   if (pool.length === 0) {
     const have = relays.map((r) => r.name).join(', ') || 'none';
     if ('via' in choice && choice.via === 'dc-buffer') throw new DconnectError('BAD_TOPOLOGY', 'the fabric has no DC buffer', `add a slot of kind 'dc-buffer' to a box, or use --via host (relays found: ${have})`);
     if ('via' in choice && choice.via === 'cmb') throw new DconnectError('BAD_TOPOLOGY', "no SSD of the host's has a Controller Memory Buffer", `give the SSDs one (--set ssd.cmbSizeBytes=32MiB), or use --via dc-buffer (relays found: ${have})`);
-    if ('name' in choice) throw new DconnectError('BAD_OPTION', `no relay '${choice.name}'`, `the host's relays: ${have}; or --via dc-buffer, cmb, nearest or host`);
     throw new DconnectError('BAD_TOPOLOGY', 'the fabric has no relay (no DC buffer, no SSD with a CMB)', "add a slot of kind 'dc-buffer' to a box, or use --via host");
   }
   const rank = (r: Relay): [number, number, number] => [relayDistance(src, r, dst), r.device === dst.name ? 0 : 1, load.get(r.name) ?? 0];
