@@ -15,3 +15,4 @@ export { runMovesInBackground, type BackgroundMovesRequest, type BackgroundOptio
 export { reproduce, type ReproOptions, type ReproResult } from './experiments/repro.js';
 export { sweep, type SweepOptions, type SweepResult } from './experiments/sweep.js';
 export type { FidelityMode } from './runtime/moves.js';
+export type { RelayPlace, RelayPlaceVia, RelaysBar, RelaysResult } from './experiments/relays.js';

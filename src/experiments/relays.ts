@@ -16,13 +16,17 @@ import { withLanes, type Job, type JobResult } from './jobs.js';
  * link x8 and x1, `runs` seeds each, as Fig. 5.
  */
 
+/** Where the relay is, as the chart and tables say it. */
+export type RelayPlace = 'DC buffer' | "destination's CMB" | 'host memory';
+/** The `--via` that puts it there. */
+export type RelayPlaceVia = 'dc-buffer' | 'cmb' | 'host';
+
 /** The three places, in the chart's order, with the `--via` that puts the relay there. */
-export const RELAY_PLACES = [
+export const RELAY_PLACES: readonly { via: RelayPlaceVia; place: RelayPlace }[] = [
   { via: 'dc-buffer', place: 'DC buffer' },
   { via: 'cmb', place: "destination's CMB" },
   { via: 'host', place: 'host memory' },
-] as const;
-export type RelayPlace = (typeof RELAY_PLACES)[number]['place'];
+];
 
 const KEYS = [8, 1].flatMap((hostLanes) => RELAY_PLACES.map((p) => ({ hostLanes, ...p })));
 
@@ -32,7 +36,7 @@ export const RELAYS_CMB_BYTES = 32 * 2 ** 20;
 export interface RelaysBar {
   hostLanes: number;
   place: RelayPlace;
-  via: (typeof RELAY_PLACES)[number]['via'];
+  via: RelayPlaceVia;
   mbPerSec: number;
   stdevMbPerSec: number;
   runsMbPerSec: number[];
