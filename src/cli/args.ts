@@ -1,6 +1,7 @@
 import { DconnectError } from '../core/errors.js';
 import { parseCount, parseSize } from '../core/units.js';
 import type { FidelityMode } from '../runtime/copy.js';
+import { MOVE_VIAS, type MoveVia } from '../runtime/moves.js';
 
 /** The choices of --fidelity, in the order the help lists them. */
 export const FIDELITY_MODES = ['fast', 'full'] as const satisfies readonly FidelityMode[];
@@ -21,6 +22,13 @@ export function parseSeed(text: string): number {
 export function parseVia(text: string): 'dc-buffer' | 'host' {
   if (text !== 'dc-buffer' && text !== 'host') throw new DconnectError('BAD_OPTION', `--via '${text}' is not a path`, "use --via dc-buffer (direct, the default) or --via host (conventional, through host memory)");
   return text;
+}
+
+/** `--via` of a move between drives: a relay sort (`dc-buffer`, `cmb`), `nearest` (every relay, by distance then load) or `host`. */
+export function parseMoveVia(text: string): MoveVia {
+  const v = MOVE_VIAS.find((x) => x === text);
+  if (!v) throw new DconnectError('BAD_OPTION', `--via '${text}' is not a path`, 'use --via dc-buffer (direct through a DC buffer, the default), cmb (direct through an SSD\'s Controller Memory Buffer), nearest (direct through the nearest relay of either), host (conventional, through host memory) or both');
+  return v;
 }
 
 /** `sda:/data/big.bin` -> device and file path (a path after the device means a file); null for a range end (`sda`, `sda:1GiB`). */

@@ -10,7 +10,8 @@ import type { Metric } from '../experiments/metrics.js';
 import { writeArtifacts } from '../experiments/output.js';
 import { runJobs } from '../experiments/pool.js';
 import { reproMarkdown, reproTables } from '../experiments/report.js';
-import { assembleRepro, fig5Chart, fig6Chart, FIGURES, fmtSize, PAPER_FIGURES, reproJobs, type Figure, type ReproPlan, type ReproResult } from '../experiments/repro.js';
+import { assembleRepro, fig5Chart, fig6Chart, FIGURES, fmtSize, hostLinkGeneration, PAPER_FIGURES, reproJobs, type Figure, type ReproPlan, type ReproResult } from '../experiments/repro.js';
+import { relaysChart } from '../experiments/relays.js';
 import { fig7Chart } from '../experiments/fig7.js';
 import { fig8Chart } from '../experiments/fig8.js';
 import { filesChart, filesSizes } from '../experiments/files.js';
@@ -132,6 +133,7 @@ async function writeRepro(r: ReproResult, o: { out: string; json?: boolean }, wa
   if (r.fig6) files.push({ name: 'fig6', json: { preset: r.preset, sizeBytes: r.sizeBytes, overrides: r.overrides, fig6: r.fig6 }, chart: fig6Chart(r) });
   if (r.fig7) files.push({ name: 'fig7', json: { preset: r.preset, sizeBytes: r.sizeBytes, overrides: r.overrides, fig7: r.fig7 }, chart: fig7Chart(r, fmtSize(r.sizeBytes)) });
   if (r.fig8) files.push({ name: 'fig8', json: { preset: r.fig8.preset, sizeBytes: r.fig8.sizeBytes, overrides: r.overrides, fig8: r.fig8 }, chart: fig8Chart(r.fig8, fmtSize(r.fig8.sizeBytes)) });
+  if (r.relays) files.push({ name: 'relays', json: { preset: r.preset, sizeBytes: r.sizeBytes, overrides: r.overrides, relays: r.relays }, chart: relaysChart(r.relays, { sizeBytes: r.sizeBytes, runs: r.runs, preset: r.preset, generation: hostLinkGeneration(r) }) });
   if (r.files) files.push({ name: 'files', json: { preset: r.files.preset, overrides: r.overrides, granularity: r.granularity, files: r.files }, chart: filesChart(r.files) });
   files.push({ name: 'report.md', text: reproMarkdown(r, wall) });
   const written = await writeArtifacts(o.out, files);

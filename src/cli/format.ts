@@ -12,7 +12,7 @@ export function table(head: string[], rows: string[][]): string {
 }
 
 /** Drives are sold in decimal units (the paper's "256 GB"); memory in binary ones (formatBytes). */
-export const driveCapacity = (bytes: number): string => (bytes >= 1e9 ? `${+(bytes / 1e9).toFixed(1)} GB` : `${+(bytes / 1e6).toFixed(1)} MB`);
+export { driveCapacity } from '../core/units.js';
 
 /** A move's end as the command line takes it: `sda:1GiB`, not `sda:1073741824`. */
 export const end = (device: string, offsetBytes: number): string => `${device}:${formatSizeExact(offsetBytes)}`;

@@ -3,7 +3,9 @@
  * `devices --live` table, and hints a user pastes back (which must carry the --state they gave).
  */
 import { formatBytes } from '../core/units.js';
-import { driveCapacity, end, table } from './format.js';
+import { end, table } from './format.js';
+import { deviceKinds } from '../topology/device-registry.js';
+import type { KnownDevice } from '../topology/device-kind.js';
 
 /** The state directory `up` and friends use when --state is not given. */
 export const DEFAULT_STATE = '.dconnect';
@@ -86,20 +88,22 @@ export function statusText(s: { root: string; topology: string; pace: string; di
   return lines.join('\n');
 }
 
+/** GET /devices: every device the live host's drivers recorded, kind by kind in the registry's order (the rows of `dconnect devices`). */
 export interface LiveDevices {
-  blockDevices: { name: string; serial: string; capacityBytes: number; box: string; slot: number; bdf: string }[];
-  dcBuffers: { name: string; sizeBytes: number; box: string; slot: number; bdf: string }[];
-  nics?: { name: string; mac: string; box: string; slot: number; bdf: string }[];
+  devices: (KnownDevice & { kind: string })[];
 }
 
-/** `devices --live`: the simulated `devices` table's columns that a live host knows (no BAR0 here). */
+/**
+ * `devices --live`: the simulated `devices` table's columns that a live host knows (no BAR0 here),
+ * each kind's printed by the kind (`DeviceKind.columns`); a kind this client does not know (a newer
+ * host's) still gets its row.
+ */
 export function liveDevicesText(d: LiveDevices): string {
-  const rows = [
-    ...d.blockDevices.map((b) => [b.name, 'ssd', `${b.box}/slot${b.slot}`, b.bdf, driveCapacity(b.capacityBytes), b.serial]),
-    ...d.dcBuffers.map((b) => [b.name, 'dc-buffer', `${b.box}/slot${b.slot}`, b.bdf, formatBytes(b.sizeBytes), '-']),
-    // A NIC comes up live too (its network runs in its box's node); moves through it run in simulation.
-    ...(d.nics ?? []).map((b) => [b.name, 'nic', `${b.box}/slot${b.slot}`, b.bdf, '-', `MAC ${b.mac}`]),
-  ];
+  const rows = d.devices.map((x) => {
+    const k = deviceKinds.find((e) => e.kind === x.kind);
+    const c = k ? k.columns(x) : { capacity: x.capacityBytes > 0 ? formatBytes(x.capacityBytes) : '-', id: x.serial ?? '-' };
+    return [x.name, x.kind, `${x.box}/slot${x.slot}`, x.bdf, c.capacity, c.id];
+  });
   return table(['NAME', 'KIND', 'BOX/SLOT', 'BDF', 'CAPACITY', 'SERIAL'], rows);
 }
 

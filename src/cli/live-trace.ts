@@ -6,6 +6,7 @@ import { viewTopology } from '../runtime/view-topology.js';
 import type { Topology } from '../topology/schema.js';
 import { controlRequest, type ControlTarget } from '../live/control-http.js';
 import { ownerOfSource, type FabricCounters } from '../live/fabric-counters.js';
+import type { LiveDevices } from './live-format.js';
 
 /** `copy --live --trace-events`: the sampling period when none is asked, ms. */
 export const LIVE_WINDOW_MS = 250;
@@ -35,8 +36,8 @@ export class LiveTraceRecorder {
   }
 
   async start(): Promise<void> {
-    const d = await controlRequest<{ blockDevices: { name: string; box: string; slot: number }[]; dcBuffers: { name: string; box: string; slot: number }[]; nics: { name: string; box: string; slot: number }[] }>(this.target, 'GET', '/devices', undefined, { timeoutMs: 120_000 });
-    this.devices = Object.fromEntries([...d.blockDevices, ...d.dcBuffers, ...d.nics].map((x) => [`${x.box}.slot${x.slot}`, x.name]));
+    const d = await controlRequest<LiveDevices>(this.target, 'GET', '/devices', undefined, { timeoutMs: 120_000 });
+    this.devices = Object.fromEntries(d.devices.map((x) => [`${x.box}.slot${x.slot}`, x.name]));
     this.startNs = process.hrtime.bigint();
     await this.sample();
     this.timer = setInterval(() => void this.sample(), this.periodMs);

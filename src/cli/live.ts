@@ -175,8 +175,8 @@ export async function upAction(topology: Topology, given: boolean, o: LiveFabric
       throw e;
     });
     // Boot now, so a fabric that cannot boot fails here, not at the first copy.
-    const devices = await controlRequest<{ blockDevices: { name: string }[]; dcBuffers: { name: string }[] }>({ socketPath: state.controlSocketPath }, 'GET', '/devices', undefined, { timeoutMs: 120_000 });
-    say(`fabric up in ${state.root}: ${s.topology.name}, pace ${s.pace}${s.pace === 'model' ? `, time dilation ${s.dilation}` : ''}, ${granularityText(s.burstBytes ?? 0)}; devices ${[...devices.blockDevices, ...devices.dcBuffers].map((d) => d.name).join(', ')}`);
+    const devices = await controlRequest<LiveDevices>({ socketPath: state.controlSocketPath }, 'GET', '/devices', undefined, { timeoutMs: 120_000 });
+    say(`fabric up in ${state.root}: ${s.topology.name}, pace ${s.pace}${s.pace === 'model' ? `, time dilation ${s.dilation}` : ''}, ${granularityText(s.burstBytes ?? 0)}; devices ${devices.devices.filter((d) => d.kind !== 'nic').map((d) => d.name).join(', ')}`);
     say(`copy with: dconnect copy sda sdb --length 64MiB --live${stateArg(o.state)}; NBD: nbdinfo --list 'nbd+unix:///?socket=${state.nbdSocketPath}'; stop with: dconnect down${stateArg(o.state)}`);
     if (s.nbdTcp && !s.nbdInsecure) say(`NBD over TCP needs TLS-PSK: nbdinfo 'nbds://${s.nbdTcp.host}:${s.nbdTcp.port}/sda?tls-psk-file=${state.nbdPskPath}' (the file's user is the TLS username: nbds://USER@HOST:PORT/ if it is not your login name)`);
     if (o.json) process.stdout.write(JSON.stringify({ started: r.started, nodes: r.nodes, devices }) + '\n');

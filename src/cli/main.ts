@@ -7,11 +7,12 @@ import type { Granularity } from '../runtime/moves.js';
 import { METRICS, type Metric } from '../experiments/metrics.js';
 import { listDevices } from '../runtime/devices.js';
 import { DEFAULT_PRESET, loadTopology } from '../topology/load.js';
+import { kindOf } from '../topology/device-registry.js';
 import { applySettings, overridesOf } from '../topology/params.js';
-import { FIDELITY_MODES, parseDeviceRange, parseFileEnd, parseSeed, parseVia } from './args.js';
+import { FIDELITY_MODES, parseDeviceRange, parseFileEnd, parseMoveVia, parseSeed, parseVia } from './args.js';
 import { fileCopyAction, lsAction } from './file-copy.js';
 import { imageOf, saveOf } from './image-files.js';
-import { capturedOn, driveCapacity, formatCopy, formatMoves, table } from './format.js';
+import { capturedOn, formatCopy, formatMoves, table } from './format.js';
 import { openCapture } from './capture-file.js';
 import { checkOutputFile } from './output-paths.js';
 import { withState } from './live-format.js';
@@ -90,8 +91,10 @@ program
       process.stdout.write(JSON.stringify({ devices }) + '\n');
       return;
     }
-    const capacity = (d: (typeof devices)[number]) => (d.kind === 'nic' ? '-' : d.kind !== 'ssd' ? formatBytes(d.capacityBytes) : driveCapacity(d.capacityBytes));
-    const rows = devices.map((d) => [d.name, d.kind, `${d.box}/slot${d.slot}`, d.bdf, capacity(d), `0x${d.bar0.toString(16)}`, d.serial ?? (d.mac !== undefined ? `MAC ${d.mac}` : '-')]);
+    const rows = devices.map((d) => {
+      const c = kindOf(d.kind).columns(d);
+      return [d.name, d.kind, `${d.box}/slot${d.slot}`, d.bdf, c.capacity, `0x${d.bar0.toString(16)}`, c.id];
+    });
     process.stdout.write(table(['NAME', 'KIND', 'BOX/SLOT', 'BDF', 'CAPACITY', 'BAR0', 'SERIAL'], rows) + '\n');
   });
 
@@ -104,7 +107,7 @@ program
   .option('--length <size>', 'bytes to move, with units: 512, 4KiB, 256MiB, 1GiB (required)')
   .option('--depth <n>', 'I/O commands in flight over source and destination together (the paper: 3)')
   .option('--chunk <size>', 'bytes per I/O command (default: the topology\'s copy.chunkBytes)')
-  .addOption(new Option('--via <path>', 'dc-buffer: direct (Direct Connect); host: conventional, through host memory; both: the direct move, then the conventional one (simulation)').default('dc-buffer'))
+  .addOption(new Option('--via <path>', "dc-buffer: direct (Direct Connect), through the nearest DC buffer; cmb: direct, through the nearest SSD's Controller Memory Buffer (the destination's; --set ssd.cmbSizeBytes=32MiB gives the SSDs one); nearest: direct, through the nearest relay of either; host: conventional, through host memory; both: the direct move, then the conventional one (simulation). Moves through a NIC, file copies and --live take dc-buffer or host").default('dc-buffer'))
   .option('--host-lanes <n>', 'lanes of the server-side bridge\'s PCIe link (the paper: 8 or 1); an alias of --set host.lanes=N, applied after the --sets')
   .addOption(fidelityOption())
   .addOption(granularityOption())
@@ -178,7 +181,7 @@ program
     const depth = o.depth === undefined ? undefined : Number(o.depth);
     if (depth !== undefined && !Number.isInteger(depth)) throw new DconnectError('BAD_OPTION', `--depth '${o.depth}' is not an integer`, 'use 1..64');
     const chunkBytes = o.chunk === undefined ? undefined : parseSize(o.chunk, '--chunk');
-    const vias = o.via === 'both' ? (['dc-buffer', 'host'] as const) : [parseVia(o.via)];
+    const vias = o.via === 'both' ? (['dc-buffer', 'host'] as const) : [parseMoveVia(o.via)];
     const views = viewOutputsOf(o);
     const seed = parseSeed(o.seed);
     const storeFault = (o.fault ?? []).find((f) => parseStoreFault(f) !== null);
@@ -206,7 +209,7 @@ program
     const saves = (o.save ?? []).map(saveOf);
     const both: Record<string, unknown> = {};
     for (const via of vias) {
-      const label = vias.length > 1 ? (via === 'dc-buffer' ? 'direct' : 'conventional') : '';
+      const label = vias.length > 1 ? (via === 'host' ? 'conventional' : 'direct') : '';
       let bar = progressBar(vias.length > 1 ? `copy (${label})` : 'copy', lengthBytes * pairs.length, 'bytes', { lines: true });
       // After the move, the verification (byte for byte) gets a bar of its own: on a long move it takes a while too.
       const onVerify = (d: number, total: number) => {
@@ -218,7 +221,7 @@ program
         bar.update(d);
       };
       try {
-        const traceRecording = views ? recordInto(traceRuns, label || (via === 'dc-buffer' ? 'direct' : 'conventional'), topology, views, faults ? { faults: () => ({ ...faults.counts }) } : undefined) : undefined;
+        const traceRecording = views ? recordInto(traceRuns, label || (via === 'host' ? 'conventional' : 'direct'), topology, views, faults ? { faults: () => ({ ...faults.counts }) } : undefined) : undefined;
         const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity, images, saves, onProgress: (d: number) => bar.update(d), onVerify, connect: capture?.connect ?? faults?.connect, mediaErrors, onStart: faults?.start, ...(o.host ? { host: o.host } : {}), ...burst, ...(traceRecording ? { traceRecording } : {}) };
         // One pair keeps the single move's result shape; several report each move and the aggregate.
         const r = pairs.length === 1 ? runCopy({ ...common, ...pairs[0] }) : runMoves({ ...common, pairs });
@@ -354,12 +357,12 @@ program
 
 program
   .command('repro')
-  .description("regenerate the paper's Fig. 5 and Fig. 6 from the model, beside the paper's values; --only fig7 adds concurrent pairs, --only fig8 moves through a NIC, --only files copies trees of files (all beyond the paper)")
+  .description("regenerate the paper's Fig. 5 and Fig. 6 from the model, beside the paper's values; --only fig7 adds concurrent pairs, --only fig8 moves through a NIC, --only relays puts the relay in three places, --only files copies trees of files (all beyond the paper)")
   .option('--runs <n>', 'runs per Fig. 5 bar (they differ by seed)', '10')
   .option('--size <size>', 'bytes moved per run (the paper: 1 GB)', '1GiB')
-  .option('--only <figures>', "the figures to run, comma-separated: fig5, fig6 (the paper's, the default), fig7 (concurrent pairs), fig8 (moves through a NIC, on paper-2012-nic), files (trees of files 4 KiB and up, direct against conventional; all beyond the paper)")
+  .option('--only <figures>', "the figures to run, comma-separated: fig5, fig6 (the paper's, the default), fig7 (concurrent pairs), fig8 (moves through a NIC, on paper-2012-nic), relays (Fig. 5's move with the relay in the DC buffer, the destination's CMB or host memory), files (trees of files 4 KiB and up, direct against conventional; all beyond the paper)")
   .option('--max-file-size <size>', 'the largest file of --only files: 4KiB..1GiB (default 64MiB; 1GiB takes minutes)')
-  .option('--out <dir>', 'where to write each figure run (fig5 to fig8, files) as .json/.svg/.png, and report.md', 'results')
+  .option('--out <dir>', 'where to write each figure run (fig5 to fig8, relays, files) as .json/.svg/.png, and report.md', 'results')
   .option('--threads <n>', 'worker threads (default: one per core)')
   .addOption(fidelityOption())
   .addOption(topologyOption())

@@ -8,6 +8,8 @@ export class RngStream {
   private s1: number;
   private s2: number;
   private s3: number;
+  /** Numbers drawn so far: a stream that never drew leaves a run deterministic (`RngFactory.drew`). */
+  private drawn = 0;
 
   constructor(seed: number) {
     let x = seed >>> 0;
@@ -30,8 +32,14 @@ export class RngStream {
     return `${this.s0}:${this.s1}:${this.s2}:${this.s3}`;
   }
 
+  /** Whether anything was drawn from this stream. */
+  hasDrawn(): boolean {
+    return this.drawn > 0;
+  }
+
   /** Uniform 32-bit unsigned integer. */
   nextU32(): number {
+    this.drawn++;
     const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
     const t = this.s1 << 9;
     this.s2 ^= this.s0;
@@ -91,10 +99,22 @@ export function deriveSeed(rootSeed: number, name: string): number {
   return Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 0;
 }
 
-/** Hands out one named stream per component from a single root seed. */
+/**
+ * Hands out one named stream per component from a single root seed, and answers whether any of them
+ * drew: a run in which nothing drew is deterministic whatever its components are (the exact fast path
+ * asks this, not which classes the fabric holds).
+ */
 export class RngFactory {
+  private readonly streams: RngStream[] = [];
   constructor(readonly rootSeed: number) {}
   stream(name: string): RngStream {
-    return new RngStream(deriveSeed(this.rootSeed, name));
+    const s = new RngStream(deriveSeed(this.rootSeed, name));
+    this.streams.push(s);
+    return s;
+  }
+
+  /** Whether any stream handed out has drawn a number. */
+  drew(): boolean {
+    return this.streams.some((s) => s.hasDrawn());
   }
 }

@@ -91,3 +91,6 @@ export function parseTime(text: string, what = 'time'): number {
   return Math.round(Number(m[1]) * TIME_UNITS_PS[m[2]]);
 }
 
+
+/** A drive's capacity as drives are sold, in decimal units: `256 GB`, `512.1 MB`. */
+export const driveCapacity = (bytes: number): string => (bytes >= 1e9 ? `${+(bytes / 1e9).toFixed(1)} GB` : `${+(bytes / 1e6).toFixed(1)} MB`);

@@ -13,8 +13,10 @@ import { decodePrpEntries, prpListFetches, prpListSegments, prpPlan, type Segmen
 import { SsdMedia, type MediaParams } from './ssd-media.js';
 import { StoreError, type BlockStore } from './block-store.js';
 import { SparseMemory } from './sparse-memory.js';
+import { CmbMemory, type CmbParams } from './nvme/cmb-memory.js';
+import { CAP_HI_CMBS, CMBMSC_CRE, CMBSZ_RDS, CMBSZ_WDS, encodeCmb } from './nvme/cmb.js';
 
-export interface SsdParams extends MediaParams, DmaParams {
+export interface SsdParams extends MediaParams, DmaParams, Partial<CmbParams> {
   /** User capacity, bytes (decimal, as drives are sold). */
   capacityBytes: number;
   /** Logical block size, bytes. */
@@ -32,6 +34,8 @@ export interface SsdParams extends MediaParams, DmaParams {
 /** Memory page size the controller uses (CC.MPS = 0: 4 KiB). */
 const PAGE_BYTES = 4096;
 const BAR0_BYTES = 16 * 1024;
+/** The BAR that holds the CMB, when the drive has one (CMBLOC.BIR; BAR2 as QEMU's NVMe controller puts it). */
+export const CMB_BAR = 2;
 
 /** Who the SSD says it is: an NVM Express I/O controller (class 01:08:02: mass storage, NVM, NVMe) of OCZ's vendor id. */
 export const NVME_SSD_ID = { vendorId: 0x1b85, deviceId: 0x8084, classCode: 0x010802 } as const;
@@ -84,6 +88,10 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements EndpointDev
   private readonly noCommand: LevelTimer;
   /** Controller capabilities (CAP), fixed by the parameters. */
   private readonly cap: bigint;
+  /** The Controller Memory Buffer in BAR2 (NVMe 1.4 §4.7), when `cmbSizeBytes` > 0; null: none (the paper's drive predates NVMe 1.2). */
+  readonly cmb: CmbMemory | null;
+  /** CMBMSC as the host wrote it (CRE makes CMBLOC and CMBSZ readable). */
+  private cmbmsc = 0;
   /**
    * unsupportedRequests: requests refused as Unsupported Request (memory requests outside BAR0: a read
    * gets a UR completion, a posted write is dropped; other kinds); writesOutsideBar: the posted writes
@@ -101,9 +109,11 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements EndpointDev
     trace?: TraceRegistry,
     store?: S,
   ) {
-    this.cap = encodeCap({ mqes: params.maxQueueEntries - 1, cqr: true, ams: 0, to: 1, dstrd: 0, nssrs: false, css: 1, mpsmin: 0, mpsmax: 0 });
+    const cmbBytes = params.cmbSizeBytes ?? 0;
+    this.cap = encodeCap({ mqes: params.maxQueueEntries - 1, cqr: true, ams: 0, to: 1, dstrd: 0, nssrs: false, css: 1, mpsmin: 0, mpsmax: 0 }) | (cmbBytes > 0 ? BigInt(CAP_HI_CMBS) << 32n : 0n);
+    this.cmb = cmbBytes > 0 ? new CmbMemory(name, scheduler, { cmbSizeBytes: cmbBytes, cmbMBps: params.cmbMBps!, cmbLatencyNs: params.cmbLatencyNs! }) : null;
     this.endpoint = new PcieEndpoint(name, scheduler, port, {
-      identity: { ...NVME_SSD_ID, bars: [{ sizeBytes: BAR0_BYTES }], msi: true },
+      identity: { ...NVME_SSD_ID, bars: cmbBytes > 0 ? [{ sizeBytes: BAR0_BYTES }, null, { sizeBytes: cmbBytes, prefetchable: true }] : [{ sizeBytes: BAR0_BYTES }], msi: true },
       link,
       dma: { mpsBytes: params.mpsBytes, mrrsBytes: params.mrrsBytes, maxReadTags: params.maxReadTags },
       counters: this.counters,
@@ -118,7 +128,8 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements EndpointDev
     this.noCommand.set(1);
     this.endpoint.attach(this);
     // commandPs: commands in work x ps (over the time, the mean in work); idlePs: time with none in work.
-    trace?.register(`ssd.${name}`, () => ({ ...this.counters, ...this.media.snapshot(), ...prefixKeys('dma', this.dma.snapshot()), commandPs: this.commandsInWork.readPs(), idlePs: this.noCommand.readPs() }));
+    // A drive with a CMB adds its counters (cmbBusyPs, cmb*Bytes); one without traces exactly as it always did.
+    trace?.register(`ssd.${name}`, () => ({ ...this.counters, ...this.media.snapshot(), ...prefixKeys('dma', this.dma.snapshot()), commandPs: this.commandsInWork.readPs(), idlePs: this.noCommand.readPs(), ...this.cmb?.snapshot() }));
   }
 
   get blocks(): number {
@@ -127,14 +138,27 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements EndpointDev
 
   // ---- PCIe target side (configuration, decode and UR are the endpoint core's) -------------------
 
-  /** A read of BAR0: one 32-bit register per DW. */
-  regRead(_bar: number, offset: number, lengthBytes: number): Uint8Array {
+  /** A read of BAR0: one 32-bit register per DW; of BAR2, the CMB's bytes (a peer reading relayed data). */
+  regRead(bar: number, offset: number, lengthBytes: number): Uint8Array {
+    if (bar === CMB_BAR && this.cmb) return this.cmb.peerRead(offset, lengthBytes);
     return dwords(offset, lengthBytes, (off) => this.readRegister(off));
   }
 
-  /** A write of BAR0: each DW is its own register write, in address order. */
-  regWrite(_bar: number, offset: number, data: Uint8Array): void {
+  /** A write of BAR0: each DW is its own register write, in address order; of BAR2, bytes into the CMB (a peer's DMA). */
+  regWrite(bar: number, offset: number, data: Uint8Array): void {
+    if (bar === CMB_BAR && this.cmb) return this.cmb.peerWrite(offset, data);
     for (let i = 0; i + 4 <= data.length; i += 4) this.writeRegister(offset + i, dwordAt(data, i));
+  }
+
+  /** CMBLOC and CMBSZ (§3.1.11-12): the CMB in BAR2 from offset 0, holding read and write data; 0 until CMBMSC.CRE, or without a CMB. */
+  private cmbRegisters(): { cmbloc: number; cmbsz: number } {
+    if (!this.cmb || (this.cmbmsc & CMBMSC_CRE) === 0) return { cmbloc: 0, cmbsz: 0 };
+    return encodeCmb({ sizeBytes: this.cmb.sizeBytes, bar: CMB_BAR, offsetBytes: 0, flags: CMBSZ_RDS | CMBSZ_WDS });
+  }
+
+  /** The CMB's bus address (its BAR as enumeration assigned it). */
+  private get cmbBase(): number {
+    return this.config.barAddress(CMB_BAR);
   }
 
   private readRegister(off: number): number {
@@ -159,6 +183,12 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements EndpointDev
         return low32(this.acq);
       case REG.ACQ + 4:
         return high32(this.acq);
+      case REG.CMBLOC:
+        return this.cmbRegisters().cmbloc;
+      case REG.CMBSZ:
+        return this.cmbRegisters().cmbsz;
+      case REG.CMBMSC:
+        return this.cmbmsc;
       default:
         return 0;
     }
@@ -207,6 +237,10 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements EndpointDev
       case REG.ACQ + 4:
         this.acq = low32(this.acq) + v * 2 ** 32;
         return;
+      case REG.CMBMSC:
+        // CRE only (CMSE and the controller base address are for hosts that move the CMB; this one is where its BAR is).
+        if (this.cmb) this.cmbmsc = v & CMBMSC_CRE;
+        return;
     }
   }
 
@@ -243,6 +277,7 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements EndpointDev
     }
     this.media.digest(d);
     this.dma.digest(d);
+    this.cmb?.digest(d);
   }
 
   // ---- Command processing ---------------------------------------------------------------------
@@ -418,7 +453,7 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements EndpointDev
       };
       // Command ids are labels (which id a command gets is the driver's free-list order), so they stay out;
       // the units still to come for a command are the DMA jobs queued behind this one.
-      this.dma.read(sliceSegments(segs, pos, n), labelCallback(unitDone, `${this.name}>unit-fetched:${sqid}:${n}:${latency}`));
+      this.fetchData(sliceSegments(segs, pos, n), labelCallback(unitDone, `${this.name}>unit-fetched:${sqid}:${n}:${latency}`));
     }
   }
 
@@ -456,7 +491,20 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements EndpointDev
     this.complete(sqid, cid, STATUS.SUCCESS);
   }
 
+  /**
+   * A write command's data: by DMA, or from the controller's own CMB without crossing PCIe (NVMe 1.4
+   * §4.7: PRPs may point into the CMB). A transfer partly in the CMB fails (Data Transfer Error).
+   */
+  private fetchData(segs: Segment[], cb: (data: Uint8Array | null) => void): void {
+    const where = this.cmb ? this.cmb.placement(segs, this.cmbBase) : 'none';
+    if (where === 'none') return this.dma.read(segs, cb);
+    if (where === 'mixed') return void this.scheduler.schedule(0, labelCallback(() => cb(null), `${this.name}>cmb-mixed`));
+    this.cmb!.ownRead(segs, this.cmbBase, cb, `${segs.length}`);
+  }
+
   private dmaOut(segs: DmaSegment[], data: Uint8Array, done: (() => void) | null): void {
+    const where = this.cmb ? this.cmb.placement(segs, this.cmbBase) : 'none';
+    if (where === 'all') return this.cmb!.ownWrite(segs, this.cmbBase, data, done, `${data.length}:${done !== null}`);
     let off = 0;
     segs.forEach((s, i) => {
       this.dma.write(s.address, data.subarray(off, off + s.lengthBytes), i === segs.length - 1 ? done : null);

@@ -1,5 +1,5 @@
-import { copyResultOf, runCopy, runMoves, type CopyResult, type Fidelity, type FidelityMode, type MovesResult, type Via } from '../runtime/copy.js';
-import { granularityInfo, type Granularity, type GranularityInfo } from '../runtime/moves.js';
+import { copyResultOf, runCopy, runMoves, type CopyResult, type Fidelity, type FidelityMode, type MovesResult } from '../runtime/copy.js';
+import { granularityInfo, type Granularity, type GranularityInfo, type MoveVia } from '../runtime/moves.js';
 import { blockName } from '../runtime/boot.js';
 import { runNicMove, type NicMoveResult } from '../runtime/nic-moves.js';
 import type { Topology } from '../topology/schema.js';
@@ -11,7 +11,8 @@ import { fileTreeImages, TREE_PATH, TREE_TIME_SEC } from '../runtime/file-trees.
 /** One simulated move: everything a worker needs, as plain data. */
 export interface Job {
   topology: Topology;
-  via: Via;
+  /** Where the relay is (runtime/moves.ts `MoveVia`); a NIC move takes dc-buffer or host. */
+  via: MoveVia;
   depth: number;
   sizeBytes: number;
   seed: number;
@@ -103,6 +104,7 @@ function resultOf(r: CopyResult | NicMoveResult, limit: Limit): JobResult {
  */
 function runFilesJob(job: Job, tree: NonNullable<Job['files']>): JobResult {
   if (job.fidelity !== undefined && job.fidelity !== 'full') throw new Error(`a file copy runs at full fidelity only, not ${job.fidelity}`);
+  if (job.via !== 'dc-buffer' && job.via !== 'host') throw new Error(`a file copy relays through a DC buffer or host memory, not ${job.via}`);
   const r = runFileCopy({ topology: job.topology, src: 'sda', srcPath: TREE_PATH, dst: 'sdb', dstPath: TREE_PATH, via: job.via, depth: job.depth, seed: job.seed, recursive: true, force: false, nowSec: TREE_TIME_SEC, granularity: job.granularity, images: fileTreeImages({ ...tree, seed: job.seed }, 'sda', 'sdb') });
   if (!r.verified) throw new Error(`a file copy did not verify (seed ${job.seed}, ${tree.files} x ${tree.fileBytes} B): the model corrupted data`);
   const whole = { trace: r.trace, devices: r.devices, simulatedSeconds: r.simulatedSeconds, depth: r.depth, hostLanes: r.hostLanes, relay: r.relay };
@@ -149,6 +151,7 @@ function filesLimitOf(r: FileCopyReport, whole: LimitInput, dataMoveSeconds: num
  */
 function runNicJob(job: Job, ends: { src: string; dst: string }): JobResult {
   if (job.fidelity !== undefined && job.fidelity !== 'full') throw new Error(`a NIC move runs at full fidelity only, not ${job.fidelity}`);
+  if (job.via !== 'dc-buffer' && job.via !== 'host') throw new Error(`a NIC move relays through a DC buffer or host memory, not ${job.via}`);
   const r = runNicMove({ topology: job.topology, src: ends.src, dst: ends.dst, lengthBytes: job.sizeBytes, depth: job.depth, via: job.via, seed: job.seed });
   return resultOf(r, namedLimitOf(r));
 }

@@ -4,6 +4,7 @@ import type { ReproResult } from './repro.js';
 import { fmtSize } from './repro.js';
 import { endsText, FIG8_MAX_BYTES, limitName } from './fig8.js';
 import { crossoverText, FILES_AHEAD, FILES_DEFAULT_MAX_BYTES, FILES_MAX_BYTES, FILES_PER_TREE, filesLimitName, sizeText, type FilesResult } from './files.js';
+import { relaysParagraph } from './relays.js';
 
 const f1 = (x: number) => x.toFixed(1);
 /** The paper's value, or a dash on a testbed that is not the paper's. */
@@ -53,6 +54,15 @@ export function reproTables(r: ReproResult): string {
     out.push(pad(['host link', 'move', 'ends', 'mode', 'MB/s', 'host B/B', 'verified', 'limiting resource', 'why'], widths));
     for (const row of rows) out.push(pad(row, widths));
     out.push(`  host B/B: payload bytes on the host link (both directions) per byte moved`);
+    out.push('');
+  }
+  if (r.relays) {
+    const f = r.relays;
+    out.push(`Beside Fig. 5: the relay in the DC buffer, the destination's CMB (${f.cmbSizeBytes / 2 ** 20} MiB${f.cmbAdded ? ', added' : ''}) or host memory, ${fmtSize(r.sizeBytes)}, ${r.runs} runs per bar; ${fidelityLine(f.fidelity)}`);
+    const rows = f.bars.map((b) => [`x${b.hostLanes}`, b.place, f1(b.mbPerSec), b.stdevMbPerSec.toFixed(2), b.hostLinkBytesPerByte.toFixed(3), fidelityTag(b.fidelity), b.limit.explanation]);
+    const widths = [10, columnWidth('relay in', rows, 1), 8, 6, 9, columnWidth('method', rows, 5)];
+    out.push(pad(['host link', 'relay in', 'MB/s', 'sd', 'host B/B', 'method', 'limited by'], widths));
+    for (const row of rows) out.push(pad(row, widths));
     out.push('');
   }
   if (r.files) {
@@ -128,6 +138,12 @@ export function reproMarkdown(r: ReproResult, run: { wallSeconds: number; shards
       '|---|---|---|---|---|---|---|---|---|',
     );
     for (const b of f.bars) md.push(`| ${b.move} | ${endsText(b)} | ${b.mode} | x${b.hostLanes} | ${f1(b.mbPerSec)} | ${b.hostLinkBytesPerByte.toFixed(3)} | ${b.verified ? 'yes' : '**NO**'} | ${limitName(b.limit)} | ${b.limit.explanation} |`);
+    md.push('');
+  }
+  if (r.relays) {
+    const f = r.relays;
+    md.push('## Beside Fig. 5: the relay in the DC buffer, the destination\'s CMB or host memory', '', '![Relays](relays.png)', '', relaysParagraph(f), '', '| host link | relay in | MB/s | sd | host link B/B | method | limited by |', '|---|---|---|---|---|---|---|');
+    for (const b of f.bars) md.push(`| x${b.hostLanes} | ${b.place} | ${f1(b.mbPerSec)} | ${b.stdevMbPerSec.toFixed(2)} | ${b.hostLinkBytesPerByte.toFixed(3)} | ${fidelityTag(b.fidelity)} | ${b.limit.explanation} |`);
     md.push('');
   }
   if (r.files) md.push(...filesSection(r.files, r));

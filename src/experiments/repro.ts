@@ -13,6 +13,7 @@ import { withLanes, type Job, type JobResult } from './jobs.js';
 import { assembleFig7, FIG7_JOBS, fig7Jobs, type Fig7Point } from './fig7.js';
 import { assembleFig8, FIG8_JOBS, fig8Jobs, type Fig8Result } from './fig8.js';
 import { assembleFiles, filesJobs, type FilesResult } from './files.js';
+import { assembleRelays, relaysJobCount, relaysJobs, type RelaysResult } from './relays.js';
 
 export interface Fig5Bar {
   hostLanes: number;
@@ -38,7 +39,7 @@ export interface Fig6Point {
   fidelity: Fidelity;
 }
 
-export const FIGURES = ['fig5', 'fig6', 'fig7', 'fig8', 'files'] as const;
+export const FIGURES = ['fig5', 'fig6', 'fig7', 'fig8', 'relays', 'files'] as const;
 export type Figure = (typeof FIGURES)[number];
 /** What `repro` runs by default: the paper's evaluation (Fig. 7, Fig. 8 and files go beyond the paper and are asked for). */
 export const PAPER_FIGURES: Figure[] = ['fig5', 'fig6'];
@@ -59,6 +60,8 @@ export interface ReproResult {
   fig7?: { points: Fig7Point[]; fidelity: FidelitySummary };
   /** On its own topology and size (fig8.ts: `fig8Topology`, `fig8SizeBytes`), which it records. */
   fig8?: Fig8Result;
+  /** Beside Fig. 5: the relay in the DC buffer, the destination's CMB, host memory (relays.ts). */
+  relays?: RelaysResult;
   /** File copies on generated trees (files.ts), on the run's topology, its file sizes up to `--max-file-size`. */
   files?: FilesResult;
   bounds: BoundCheck[];
@@ -119,6 +122,7 @@ export function reproJobs(o: ReproPlan): Job[] {
   }
   if (wants(o, 'fig7')) jobs.push(...fig7Jobs(o));
   if (wants(o, 'fig8')) jobs.push(...fig8Jobs(o));
+  if (wants(o, 'relays')) jobs.push(...relaysJobs(o));
   if (wants(o, 'files')) jobs.push(...filesJobs(o));
   return jobs;
 }
@@ -157,8 +161,10 @@ export function assembleRepro(o: ReproPlan, results: JobResult[]): ReproResult {
     };
   }
   if (wants(o, 'fig7')) out.fig7 = assembleFig7(o, results.slice(fig7Start, fig8Start));
-  const filesStart = fig8Start + (wants(o, 'fig8') ? FIG8_JOBS : 0);
-  if (wants(o, 'fig8')) out.fig8 = assembleFig8(o, results.slice(fig8Start, filesStart));
+  const relaysStart = fig8Start + (wants(o, 'fig8') ? FIG8_JOBS : 0);
+  if (wants(o, 'fig8')) out.fig8 = assembleFig8(o, results.slice(fig8Start, relaysStart));
+  const filesStart = relaysStart + (wants(o, 'relays') ? relaysJobCount(o.runs) : 0);
+  if (wants(o, 'relays')) out.relays = assembleRelays(o, results.slice(relaysStart, filesStart));
   if (wants(o, 'files')) out.files = assembleFiles(o, results.slice(filesStart));
   if (paperTestbed) out.bounds = checkBounds(out.fig5?.bars ?? null, out.fig6?.points ?? null);
   else out.testbed = { hostLinkGeneration: t.host.link.generation, differsFromPaper };
@@ -227,7 +233,7 @@ export function fig6Chart(r: ReproResult): TopLevelSpec {
 }
 
 /** The host link's generation: the paper's Gen1 unless the testbed says otherwise. */
-const hostLinkGeneration = (r: ReproResult): PcieGeneration => (r.testbed?.hostLinkGeneration ?? 1) as PcieGeneration;
+export const hostLinkGeneration = (r: ReproResult): PcieGeneration => (r.testbed?.hostLinkGeneration ?? 1) as PcieGeneration;
 
 /** The bandwidth axis: 0..300 MB/s for the paper's scale, or up to the next half decade above the largest value. */
 function yMax(values: number[]): number {

@@ -4,6 +4,7 @@ import type { RootComplex } from '../devices/root-complex.js';
 import { CC_EN, CQE_BYTES, doorbellOffset, encodeAqa, encodeCc, IDENTIFY_CNS, isSuccess, NVM_OPCODE, REG, SQE_BYTES, statusName, type NvmeStatus } from '../devices/nvme/nvme-defs.js';
 import { createIoCqCommand, createIoSqCommand, decodeCqe, decodeIdentifyController, decodeIdentifyNamespace, encodeSqe, identifyCommand, ioCommand, type SubmissionEntry } from '../devices/nvme/nvme-structs.js';
 import { buildPrps, encodePrpEntries, type Segment } from '../devices/nvme/prp.js';
+import { CAP_HI_CMBS, CMBMSC_CRE, CMBSZ_RDS, CMBSZ_WDS, decodeCmb } from '../devices/nvme/cmb.js';
 import { call, type Seq } from './coroutine.js';
 import { enableMsi } from './pci-msi.js';
 import type { HostMemoryAllocator } from './host-memory-allocator.js';
@@ -105,6 +106,26 @@ export class NvmeDriver {
     yield* this.adminCmd(createIoSqCommand(0, { qid: 1, entries: this.io.entries, cqid: 1, prp1: this.io.sqBase, priority: 0 }));
     this.ns = { blocks: ns.nszeBlocks, blockBytes: 2 ** ns.lbaDataSizeLog2, serial: ctrl.serial, model: ctrl.model };
     return this.ns;
+  }
+
+  /**
+   * The controller's Controller Memory Buffer, as Linux's `nvme_map_cmb` finds it: CAP.CMBS says
+   * CMBMSC exists, CMBMSC.CRE makes CMBLOC and CMBSZ readable, CMBLOC names the BAR (BIR) and the
+   * offset in it, CMBSZ the size and what may be put there. Usable as a relay only when both read and
+   * write data may be (RDS and WDS, as `pci_p2pdma` and SPDK's `cmb_copy` require). Null: none, or
+   * one the BAR does not hold.
+   */
+  *findCmb(bars: readonly { index: number; address: number; sizeBytes: number }[]): Seq<{ busAddress: number; sizeBytes: number } | null> {
+    const capHi = yield* call<number>((k) => this.rc.mmioRead32(this.bar0 + REG.CAP + 4, k));
+    if ((capHi & CAP_HI_CMBS) === 0) return null;
+    this.mmio(REG.CMBMSC, CMBMSC_CRE);
+    const cmbloc = yield* call<number>((k) => this.rc.mmioRead32(this.bar0 + REG.CMBLOC, k));
+    const cmbsz = yield* call<number>((k) => this.rc.mmioRead32(this.bar0 + REG.CMBSZ, k));
+    const cmb = decodeCmb(cmbloc, cmbsz);
+    if (!cmb || (cmb.flags & (CMBSZ_RDS | CMBSZ_WDS)) !== (CMBSZ_RDS | CMBSZ_WDS)) return null;
+    const bar = bars.find((b) => b.index === cmb.bar);
+    if (!bar || cmb.offsetBytes + cmb.sizeBytes > bar.sizeBytes) return null;
+    return { busAddress: bar.address + cmb.offsetBytes, sizeBytes: cmb.sizeBytes };
   }
 
   private mmio(reg: number, v: number): void {

@@ -13,7 +13,7 @@
  * flight). Their records are durable in the state directory (job-store.ts).
  */
 import { existsSync } from 'node:fs';
-import { formatMac } from '../ethernet/frame.js';
+import { deviceKinds } from '../topology/device-registry.js';
 import { DconnectError } from '../core/errors.js';
 import { granularityInfo } from '../runtime/moves.js';
 import { startBoot, type BootedHost } from '../runtime/boot.js';
@@ -171,7 +171,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
         s.nbd = new NbdIo(host);
         lastExports = s.nbd.exports();
         s.waitingOn.clear();
-        o.log(`session ${epoch}: booted: ${host.manager.blockDevices().map((d) => d.name).join(', ')}; ${host.manager.dcBuffers().length} DC buffer(s)`);
+        o.log(`session ${epoch}: booted: ${host.manager.blockDevices().map((d) => d.name).join(', ')}; relays ${host.manager.relays().map((r) => r.name).join(', ') || 'none'}`);
         resolve(host);
       },
       (e) => s.fail(e instanceof Error ? e : new Error(String(e))),
@@ -357,7 +357,7 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
   const viewOf = async (): Promise<ViewTopology> => {
     if (view) return view;
     const m = (await booted()).manager;
-    const devices = Object.fromEntries([...m.blockDevices(), ...m.dcBuffers(), ...m.nics()].map((d) => [`${d.box}.slot${d.slot}`, d.name]));
+    const devices = Object.fromEntries(deviceKinds.flatMap((k) => k.driver.devices(m)).map((d) => [`${d.box}.slot${d.slot}`, d.name]));
     return (view = viewTopology(t, devices));
   };
 
@@ -386,11 +386,8 @@ export async function runHostNode(o: HostNodeOptions): Promise<RunningHost> {
       pattern: '/devices',
       handler: async () => {
         const host = await booted();
-        return {
-          blockDevices: host.manager.blockDevices().map((d) => ({ name: d.name, serial: d.serial, model: d.model, capacityBytes: d.capacityBytes, blockBytes: d.blockBytes, bdf: d.bdf, box: d.box, slot: d.slot })),
-          dcBuffers: host.manager.dcBuffers().map((d) => ({ name: d.name, sizeBytes: d.sizeBytes, bdf: d.bdf, box: d.box, slot: d.slot })),
-          nics: host.manager.nics().map((d) => ({ name: d.name, mac: formatMac(d.mac), bdf: d.bdf, box: d.box, slot: d.slot })),
-        };
+        // Every kind's devices, as its driver recorded them (the rows of `dconnect devices`; a new kind appears without a change here).
+        return { devices: deviceKinds.flatMap((k) => k.driver.devices(host.manager).map((d) => ({ kind: k.kind, ...d }))) };
       },
     },
     {

@@ -4,7 +4,7 @@ import type { KnownDevice } from '../topology/device-kind.js';
 import { DEVICE_KINDS, type DeviceKindName } from '../topology/device-registry.js';
 import type { Topology } from '../topology/schema.js';
 
-/** A row of `dconnect devices`: what the kind's driver recorded (`KnownDevice`), and the kind. */
+/** A row of `dconnect devices`: what the kind's driver recorded (`KnownDevice`), and the kind (whose `columns` print it). */
 export interface DeviceRow extends KnownDevice {
   kind: DeviceKindName;
 }
@@ -17,6 +17,6 @@ export interface DeviceRow extends KnownDevice {
 export function listDevices(topology: Topology, seed: number, host?: string): DeviceRow[] {
   const booted = boot(buildFabric(topology, seed), { maxTransferBytes: topology.copy.chunkBytes, host });
   return DEVICE_KINDS.flatMap((k) =>
-    k.driver.devices(booted.manager).map(({ name, box, slot, bdf, capacityBytes, bar0, serial, mac }): DeviceRow => ({ name, kind: k.kind, box, slot, bdf, capacityBytes, bar0, ...(serial !== undefined ? { serial } : {}), ...(mac !== undefined ? { mac } : {}) })),
+    k.driver.devices(booted.manager).map(({ name, box, slot, bdf, capacityBytes, bar0, serial, mac, relayBytes }): DeviceRow => ({ name, kind: k.kind, box, slot, bdf, capacityBytes, bar0, ...(serial !== undefined ? { serial } : {}), ...(mac !== undefined ? { mac } : {}), ...(relayBytes !== undefined ? { relayBytes } : {}) })),
   );
 }

@@ -4,7 +4,6 @@ import { PS_PER_S } from '../core/scheduler.js';
 import type { CounterSet } from '../core/trace.js';
 import { sha256InSteps, startPatternDigest, type PendingDigest } from '../devices/pattern-digest.js';
 import { patternBytes } from '../devices/sparse-memory.js';
-import { NvmeSsd } from '../devices/nvme-ssd.js';
 import { blockName, boot, type BootedHost } from './boot.js';
 import { linkPayload, traceDelta, type LinkPayload } from './counters.js';
 import { digestFabric } from './fast/fabric-digest.js';
@@ -14,6 +13,7 @@ import { buildFabric, hostOf, type ConnectFn } from '../topology/builder.js';
 import { deviceKinds } from '../topology/device-registry.js';
 import { FIRST_HOST, groupOf, hostsOf, type Topology } from '../topology/schema.js';
 import type { BlockDevice } from '../host/dc/manager.js';
+import { planRelay, type RelayChoice } from '../host/dc/relay-planner.js';
 import { DcOperator, type MoveHandle, type MoveObserver, type MoveStats } from '../host/dc/operator.js';
 import { DEFAULT_FIRST_WINDOW_PS, TraceSampler, type TraceRecordingRequest } from './trace-sampler.js';
 import { loadImages, saveDrives, ssdOf, type DriveImage, type DriveSave } from './drive-images.js';
@@ -22,7 +22,17 @@ import { loadImages, saveDrives, ssdOf, type DriveImage, type DriveSave } from '
 /** A jump's functional copy reports progress after each slice of this many bytes (the copy itself is one loop). */
 const FUNCTIONAL_SLICE_BYTES = 64 << 20;
 export type FidelityMode = 'fast' | 'full';
+/** The paths of moves that relay through DC buffers or host memory only (file copies, moves through a NIC, live jobs). */
 export type Via = 'dc-buffer' | 'host';
+/**
+ * Where a drive-to-drive move's data is relayed (`--via`): `host`, host memory (conventional);
+ * otherwise directly, through the relay the relay planner (host/dc/relay-planner.ts) ranks first by
+ * distance, then load, among the DC buffers (`dc-buffer`, the paper's), the SSDs' Controller Memory
+ * Buffers (`cmb`), or every relay the host found (`nearest`).
+ */
+export type MoveVia = Via | 'cmb' | 'nearest';
+/** Every `MoveVia`, in the order help text lists them. */
+export const MOVE_VIAS: readonly MoveVia[] = ['dc-buffer', 'cmb', 'nearest', 'host'];
 
 /** How often the verification reports its progress (onVerify), bytes: a multiple of its 4 MiB step. */
 const VERIFY_REPORT_BYTES = 256 << 20;
@@ -52,7 +62,7 @@ export interface MovesRequest {
   /** Commands in flight per move over its source and destination together; default the topology's copy.depth. */
   depth?: number;
   chunkBytes?: number;
-  via: Via;
+  via: MoveVia;
   seed: number;
   /** fast (default): jump the steady state, exactly where it repeats, else with a stated interval; full: every TLP. */
   fidelity?: FidelityMode;
@@ -122,7 +132,7 @@ export interface MoveResult {
   srcOffset: number;
   dstOffset: number;
   bytes: number;
-  /** What relayed the data: a DC buffer's name, or host memory. */
+  /** What relayed the data: a DC buffer's name (`dcbuf0`), an SSD's CMB (`sdb CMB`), or host memory. */
   relay: string;
   /** From the common start to this move's last write, s. */
   simulatedSeconds: number;
@@ -319,17 +329,19 @@ export function runMoves(req: MovesRequest): MovesResult {
   const relayLoads = new Map<string, Map<string, number>>();
   const relays = moves.map((m, i) => {
     const h = hostsOfMoves[i];
-    if (req.via !== 'dc-buffer') return { name: 'host memory', slots: Array.from({ length: slotCount }, () => h.allocator.alloc(chunk)) };
+    if (req.via === 'host') return { name: 'host memory', slots: Array.from({ length: slotCount }, () => h.allocator.alloc(chunk)) };
     const relayLoad = relayLoads.get(h.host.name) ?? new Map<string, number>();
     relayLoads.set(h.host.name, relayLoad);
-    const buf = h.manager.relayFor(m.src, m.dst, relayLoad);
+    const choice: RelayChoice = req.via === 'nearest' ? { nearest: true } : { via: req.via };
+    const buf = planRelay(h.manager.relays(), m.src, m.dst, choice, relayLoad);
     relayLoad.set(buf.name, (relayLoad.get(buf.name) ?? 0) + 1);
     const used = usedBytes.get(`${h.host.name}/${buf.name}`) ?? 0;
     if (used + slotCount * chunk > buf.sizeBytes) {
-      throw new DconnectError('BAD_OPTION', `${used > 0 ? 'these moves need' : 'the move needs'} ${used + slotCount * chunk} bytes of relay slots in the ${buf.sizeBytes}-byte DC buffer ${buf.name}`, 'use a smaller --chunk or --depth, or fewer concurrent moves');
+      const what = buf.via === 'dc-buffer' ? `DC buffer ${buf.name}` : buf.name;
+      throw new DconnectError('BAD_OPTION', `${used > 0 ? 'these moves need' : 'the move needs'} ${used + slotCount * chunk} bytes of relay slots in the ${buf.sizeBytes}-byte ${what}`, 'use a smaller --chunk or --depth, or fewer concurrent moves');
     }
     usedBytes.set(`${h.host.name}/${buf.name}`, used + slotCount * chunk);
-    return { name: buf.name, slots: Array.from({ length: slotCount }, (_, i) => buf.bar0 + used + i * chunk) };
+    return { name: buf.name, slots: Array.from({ length: slotCount }, (_, i) => buf.busAddress + used + i * chunk) };
   });
 
   // Each source range holds seeded data before the move (as if written earlier); its digest is
@@ -383,7 +395,7 @@ export function runMoves(req: MovesRequest): MovesResult {
           startPs,
           chunks,
           fullChunks,
-          deterministic: fabric.slots.every((s) => !(s.device instanceof NvmeSsd) || s.device.media.params.latencyJitterFraction === 0),
+          deterministic: () => !fabric.rng.drew(),
           digest: () => digestFabric(fabric, [...[...booted.values()].flatMap((h) => h.manager.blockDevices().map((b) => b.driver)), handles[0]]),
           counters: () => fabric.trace.snapshot(),
         })
@@ -492,7 +504,7 @@ export function runMoves(req: MovesRequest): MovesResult {
     const sha256 = digest === null ? (fromImage[i] && req.sha256 !== false ? sha256InSteps(req.lengthBytes, (off, b) => dstSsds[i].store.readInto(m.dstOffset + off, b)) : '') : verified ? digest.result() : sha256InSteps(req.lengthBytes, (off, b) => dstSsds[i].store.readInto(m.dstOffset + off, b));
     const seconds = (endPs[i] - startPs) / PS_PER_S;
     return {
-      mode: req.via === 'dc-buffer' ? 'direct' : 'conventional',
+      mode: req.via === 'host' ? 'conventional' : 'direct',
       src: m.src.name,
       dst: m.dst.name,
       srcOffset: m.srcOffset,

@@ -166,7 +166,7 @@ function setUp(req: NicMoveRequest): SetUp {
   const fabric = buildFabric(t, { seed: req.seed, connect: req.connect, storeFor: req.storeFor });
   const host = boot(fabric, { maxTransferBytes: chunk });
   const mgr = host.manager;
-  const nicDev: NicDevice | undefined = mgr.nics().find((n) => n.box === home.box && n.slot === home.slot);
+  const nicDev: NicDevice | undefined = mgr.devicesOf<NicDevice>('nic').find((n) => n.box === home.box && n.slot === home.slot);
   if (!nicDev) throw new DconnectError('UNKNOWN_DEVICE', `the NIC of ${clientSide}'s network (${home.box}.slot${home.slot}) is not one of host's devices`, 'put the NIC slot in the host\'s ExpEther group');
   const drive = kind === 'serve' ? mgr.lookup(req.src) : kind === 'ingest' ? mgr.lookup(req.dst) : undefined;
   const srcOffset = req.srcOffset ?? 0;
@@ -183,12 +183,12 @@ function setUp(req: NicMoveRequest): SetUp {
   let relay = 'host memory';
   let base: number;
   if (req.via === 'dc-buffer') {
-    const bufs = mgr.dcBuffers();
+    const bufs = mgr.relays().filter((r) => r.via === 'dc-buffer');
     if (bufs.length === 0) throw new DconnectError('BAD_TOPOLOGY', 'the fabric has no DC buffer', "add a slot of kind 'dc-buffer' to a box, or use --via host");
     const buf = bufs.find((b) => b.box === nicDev.box) ?? bufs[0];
     if (relaySpace > buf.sizeBytes) throw new DconnectError('BAD_OPTION', `the move needs ${relaySpace} bytes of relay space in the ${buf.sizeBytes}-byte DC buffer ${buf.name}`, 'use a smaller --chunk or --depth');
     relay = buf.name;
-    base = buf.bar0;
+    base = buf.busAddress;
   } else {
     try {
       base = host.allocator.alloc(relaySpace);
@@ -273,7 +273,7 @@ export function runNicMove(req: NicMoveRequest): NicMoveResult {
         startPs,
         chunks,
         fullChunks: Math.floor(req.lengthBytes / chunk),
-        deterministic: fabric.slots.every((x) => !(x.device instanceof NvmeSsd) || x.device.media.params.latencyJitterFraction === 0),
+        deterministic: () => !fabric.rng.drew(),
         // No digest of the NIC's, the clients' and the operator's state (yet): statistical only.
         digest: null,
         counters: () => fabric.trace.snapshot(),

@@ -137,7 +137,17 @@ export interface KnownDevice {
   serial?: string;
   /** A NIC's station address, `00:60:b9:...`. */
   mac?: string;
+  /** Bytes the device offers as a relay besides its own function (an SSD's CMB); a DC buffer's relay is its capacity. */
+  relayBytes?: number;
 }
+
+/**
+ * What a kind offers the DC command, declared by the kind and recorded by its probe in the DC manager:
+ * `endpoint`, a device a move names as its source or destination (block devices, `addEndpoint`);
+ * `relay`, memory a direct move's data may pass through (`addRelay`: a DC buffer, an SSD's CMB when it
+ * has one). The relay planner (host/dc/relay-planner.ts) ranks every relay the host recorded.
+ */
+export type Capability = 'endpoint' | 'relay';
 
 /** The host side of a kind: which PCI functions its driver takes, and bringing them up. */
 export interface DeviceDriver<Params = unknown> {
@@ -181,6 +191,10 @@ export interface DeviceKind<
   /** Constructs the device for one slot: `ctx.mkLink(...)` first, then the device on the link's downstream port. */
   build(ctx: BuildContext<z.output<Slot>, z.output<Params>>): SlotDevice;
   readonly driver: DeviceDriver<z.output<Params>>;
+  /** The columns of the devices tables (`dconnect devices`, `devices --live`) that depend on the kind: its capacity and what identifies it (serial, MAC). */
+  columns(d: KnownDevice): { capacity: string; id: string };
+  /** What the kind offers the DC command (`Capability`); a device may offer less (an SSD without a CMB is no relay). */
+  readonly capabilities: readonly Capability[];
   /** How the host names the i-th device of the kind it finds (from 0): sda, sdb, ... or dcbuf0, dcbuf1, ... */
   name(index: number): string;
   /** The prefix of the device's trace key (`ssd` in `ssd.box0.slot0`); the device registers `<tracePrefix>.<slot>`. */

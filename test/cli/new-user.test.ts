@@ -105,14 +105,21 @@ test('status rounds its lag; devices --live is a table with a header row and ali
   assert.match(text, /lag max 3\.3 ms, p99 <= 1\.0 ms/);
   assert.match(text, /job j1: done, sda:1GiB -> sdb:4KiB, 1 MiB of 1 MiB/);
   const table = liveDevicesText({
-    blockDevices: [{ name: 'sda', serial: 'S1', capacityBytes: 256e9, box: 'box0', slot: 0, bdf: '01:00.0' }],
-    dcBuffers: [{ name: 'dcbuf0', sizeBytes: 1 << 20, box: 'box0', slot: 2, bdf: '03:00.0' }],
-    nics: [{ name: 'nic0', mac: '02:00:00:00:00:01', box: 'box0', slot: 3, bdf: '04:00.0' }],
+    devices: [
+      { kind: 'ssd', name: 'sda', serial: 'S1', capacityBytes: 256e9, box: 'box0', slot: 0, bdf: '01:00.0', bar0: 0 },
+      { kind: 'dc-buffer', name: 'dcbuf0', capacityBytes: 1 << 20, box: 'box0', slot: 2, bdf: '03:00.0', bar0: 0 },
+      { kind: 'nic', name: 'nic0', mac: '02:00:00:00:00:01', capacityBytes: 0, box: 'box0', slot: 3, bdf: '04:00.0', bar0: 0 },
+      // A kind this client does not know (a newer host's) still gets its row.
+      { kind: 'gpu', name: 'gpu0', capacityBytes: 1 << 30, box: 'box0', slot: 4, bdf: '05:00.0', bar0: 0 },
+    ],
   }).split('\n');
   assert.match(table[0], /^NAME\s+KIND\s+BOX\/SLOT\s+BDF\s+CAPACITY\s+SERIAL$/);
   const col = (h: string) => table[0].indexOf(h);
   for (const row of table.slice(1)) assert.equal(row.indexOf('box0'), col('BOX/SLOT'), row);
   assert.match(table[1], /^sda\s+ssd\s+box0\/slot0\s+01:00\.0\s+256 GB\s+S1$/);
+  assert.match(table[2], /^dcbuf0\s+dc-buffer\s+box0\/slot2\s+03:00\.0\s+1 MiB\s+-$/);
+  assert.match(table[3], /^nic0\s+nic\s+box0\/slot3\s+04:00\.0\s+-\s+MAC 02:00:00:00:00:01$/);
+  assert.match(table[4], /^gpu0\s+gpu\s+box0\/slot4\s+05:00\.0\s+1 GiB\s+-$/);
 });
 
 test('off a terminal, a fast copy\'s progress lines end at 100%, not where the fast fidelity jumped', () => {

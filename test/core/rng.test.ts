@@ -138,3 +138,17 @@ describe('RngFactory', () => {
     assert.notEqual(deriveSeed(1, 'a'), deriveSeed(1 + 2 ** 32, 'a'));
   });
 });
+
+describe('RngFactory.drew', () => {
+  it('says whether any stream it handed out drew: the question the exact fast path asks', () => {
+    const f = new RngFactory(3);
+    const a = f.stream('a');
+    f.stream('b');
+    assert.equal(f.drew(), false);
+    a.position();
+    assert.equal(f.drew(), false, 'reading a position is no draw');
+    a.uniform(0, 1);
+    assert.equal(f.drew(), true);
+    assert.equal(a.hasDrawn(), true);
+  });
+});

@@ -80,3 +80,13 @@ test('docs/calibration.md documents every NIC parameter of the paper-2012-nic pr
   }
   for (const path of documented.keys()) assert.ok(params.some(([p]) => p === path), `${path} is documented but not in the preset`);
 });
+
+test('docs/calibration.md gives the CMB\'s optional SSD fields with the values the code uses when they are absent', async () => {
+  const { CMB_DEFAULTS } = await import('../../src/topology/kinds/ssd.js');
+  const documented = rows(section('## The NVMe CMB'));
+  assert.deepEqual([...documented.keys()], ['ssd.cmbSizeBytes', 'ssd.cmbMBps', 'ssd.cmbLatencyNs']);
+  assert.equal(documented.get('ssd.cmbSizeBytes')![0], '0');
+  assert.equal(documented.get('ssd.cmbMBps')![0], String(CMB_DEFAULTS.cmbMBps));
+  assert.equal(documented.get('ssd.cmbLatencyNs')![0], String(CMB_DEFAULTS.cmbLatencyNs));
+  for (const p of ['paper-2012', 'modern']) assert.equal(loadTopology(p).ssd.cmbSizeBytes, undefined, `${p} gives no CMB`);
+});

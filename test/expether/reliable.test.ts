@@ -1,3 +1,4 @@
+import type { DcBufferDevice } from '../../src/host/dc/manager.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -552,7 +553,7 @@ function copyThroughDcBuffer(dropNth: number[]) {
   const [srcSlot, dstSlot, dcSlot] = fabric.slots;
   assert.ok(srcSlot.device instanceof NvmeSsd && dstSlot.device instanceof NvmeSsd && dcSlot.device instanceof DcBuffer);
   (srcSlot.device as NvmeSsd).store.fillPattern(0, LEN, SEED);
-  const dc = host.manager.dcBuffers()[0];
+  const dc = host.manager.devicesOf<DcBufferDevice>('dc-buffer')[0];
   const sda = host.manager.lookup('sda').driver;
   const sdb = host.manager.lookup('sdb').driver;
   const channel = dcSlot.bridge.eth.channel as CableChannel;
@@ -624,7 +625,7 @@ describe('ExpEther bridges in the default fabric: random loss everywhere', () =>
     const src = fabric.slots[0].device as NvmeSsd;
     const dst = fabric.slots[1].device as NvmeSsd;
     src.store.fillPattern(0, LEN, SEED);
-    const dc = host.manager.dcBuffers()[0];
+    const dc = host.manager.devicesOf<DcBufferDevice>('dc-buffer')[0];
     let st: NvmeStatus | null = null;
     host.manager.lookup('sda').driver.submitIo('read', 0, LEN / 512, [{ address: dc.bar0, lengthBytes: LEN }], (s1) => {
       assert.ok(isSuccess(s1));

@@ -6,6 +6,7 @@
  * address no window claims gets a UR completion (the command fails) and is counted where it was
  * decided; a write outside a BAR is counted (`writesOutsideBar`), not silently dropped.
  */
+import type { DcBufferDevice } from '../../src/host/dc/manager.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DconnectError } from '../../src/core/errors.js';
@@ -160,7 +161,7 @@ test('a move between groups is refused with a clear error naming the device, its
 test('a frame of another group sent to a bridge\'s MAC through the switches is dropped and counted; it changes nothing', () => {
   const f = buildFabric(loadTopology('two-hosts'), 1);
   const h = boot(f, { maxTransferBytes: MiB });
-  const buf = h.manager.dcBuffers()[0];
+  const buf = h.manager.devicesOf<DcBufferDevice>('dc-buffer')[0];
   const slot2 = f.slots[2];
   const host1 = f.hosts[1].bridge;
   assert.ok(slot2.device instanceof DcBuffer);
@@ -237,7 +238,7 @@ test('writes and reads outside a BAR are counted by the device, not silently dro
   const h = boot(f, { maxTransferBytes: MiB });
   const rc = f.rootComplex;
   const sda = h.manager.lookup('sda');
-  const dcbuf = h.manager.dcBuffers()[0];
+  const dcbuf = h.manager.devicesOf<DcBufferDevice>('dc-buffer')[0];
   let read: number | null = null;
   const settle = () => f.scheduler.run({ maxEvents: 1_000_000 });
   // An SSD: BAR0 is 16 KiB; its slot's window 1 MiB, so these reach the drive.

@@ -31,10 +31,11 @@ describe('a NIC topology on the live fabric', { timeout: 240_000 }, () => {
   it('lists the NIC the host booted over the fabric, with its MAC', () => {
     const r = dconnect(['devices', '--live', '--state', state, '--json']);
     assert.equal(r.status, 0, r.stderr);
-    const d = JSON.parse(r.stdout) as { blockDevices: { name: string }[]; dcBuffers: { name: string }[]; nics: { name: string; mac: string; box: string; slot: number }[] };
-    assert.deepEqual(d.blockDevices.map((x) => x.name), ['sda', 'sdb']);
-    assert.deepEqual(d.nics.map((x) => [x.name, x.box, x.slot]), [['nic0', 'box0', 3]]);
-    assert.match(d.nics[0].mac, /^00:60:b9:/);
+    const d = JSON.parse(r.stdout) as { devices: { name: string; kind: string; mac?: string; box: string; slot: number }[] };
+    assert.deepEqual(d.devices.filter((x) => x.kind === 'ssd').map((x) => x.name), ['sda', 'sdb']);
+    const nics = d.devices.filter((x) => x.kind === 'nic');
+    assert.deepEqual(nics.map((x) => [x.name, x.box, x.slot]), [['nic0', 'box0', 3]]);
+    assert.match(nics[0].mac!, /^00:60:b9:/);
   });
 
   it('copies between its drives as any live fabric does, verified', () => {

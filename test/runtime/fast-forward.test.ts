@@ -27,7 +27,7 @@ test('exact: a state that recurs twice at equal spacing is jumped by whole perio
     startPs: 0,
     chunks,
     fullChunks: chunks,
-    deterministic: true,
+    deterministic: () => true,
     digest: () => (k < 10 ? `warm${k}` : `phase${k % 3}`),
     counters: () => ({ link: { bytes, maxQueue: 7 } }),
   });
@@ -71,7 +71,7 @@ test('statistical: random chunk times are jumped at the mean, and the interval c
     const truth: number[] = [];
     let t = 0;
     for (let k = 0; k < chunks; k++) truth.push((t += 1_000_000 * (0.95 + 0.1 * rnd())));
-    const ff = new FastForward({ startPs: 0, chunks, fullChunks: chunks, deterministic: false, digest: null, counters: () => ({}) });
+    const ff = new FastForward({ startPs: 0, chunks, fullChunks: chunks, deterministic: () => false, digest: null, counters: () => ({}) });
     for (let label = 0; label < chunks; label++) {
       const now = truth[label];
       const skip = ff.chunkWritten(label, label + 1, now);

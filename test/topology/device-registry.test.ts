@@ -1,3 +1,4 @@
+import type { NicDevice } from '../../src/host/dc/manager.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ZodTypeAny } from 'zod';
@@ -128,7 +129,7 @@ test('a NIC slot (paper-2012-nic) builds the NIC, its network and its clients, a
     deviceKinds.flatMap((k) => k.driver.devices(host.manager).map((d) => d.name)),
     ['sda', 'sdb', 'dcbuf0', 'nic0'],
   );
-  const nic = host.manager.nics()[0];
+  const nic = host.manager.devicesOf<NicDevice>('nic')[0];
   assert.equal(nic.driver.mac, nic.mac);
   assert.equal(nic.driver.rxBufferBytes, 512 * 1024, 'the driver read the receive packet buffer from PBA');
 });
@@ -142,4 +143,23 @@ test('client names on NICs\' networks are unique, and differ from hosts\' and bo
   t.boxes[0].slots[3].clients = [{ name: 'box0' }];
   r = validateTopology(t);
   assert.ok(!r.ok && r.issues.some((i) => /'box0' is taken \(by a host or box\)/.test(i.message)));
+});
+
+test('capabilities are the kinds\' own: every relay a host records is of a kind that declares relay, every endpoint of one that declares endpoint', () => {
+  const t = loadTopology('paper-2012-nic');
+  t.ssd.cmbSizeBytes = 1 << 20;
+  const host = boot(buildFabric(t, 1), { maxTransferBytes: 1 << 20 });
+  const kindOfDevice = (name: string) => deviceKinds.find((k) => k.driver.devices(host.manager).some((d) => d.name === name))!;
+  assert.deepEqual(host.manager.relays().map((r) => r.name), ['sda CMB', 'sdb CMB', 'dcbuf0']);
+  for (const r of host.manager.relays()) assert.ok(kindOfDevice(r.device).capabilities.includes('relay'), r.name);
+  for (const d of host.manager.blockDevices()) assert.ok(kindOfDevice(d.name).capabilities.includes('endpoint'), d.name);
+  assert.deepEqual(nicKind.capabilities, []);
+});
+
+test('each kind prints its own columns of the devices tables', () => {
+  const row = { name: 'x', box: 'box0', slot: 0, bdf: '03:00.0', bar0: 0 };
+  assert.deepEqual(ssdKind.columns({ ...row, capacityBytes: 256e9, serial: 'S1' }), { capacity: '256 GB', id: 'S1' });
+  assert.deepEqual(ssdKind.columns({ ...row, capacityBytes: 256e9, serial: 'S1', relayBytes: 32 << 20 }), { capacity: '256 GB', id: 'S1 (CMB 32 MiB)' });
+  assert.deepEqual(dcBufferKind.columns({ ...row, capacityBytes: 64 << 20 }), { capacity: '64 MiB', id: '-' });
+  assert.deepEqual(nicKind.columns({ ...row, capacityBytes: 0, mac: '00:60:b9:20:00:03' }), { capacity: '-', id: 'MAC 00:60:b9:20:00:03' });
 });

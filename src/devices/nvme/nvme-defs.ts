@@ -14,6 +14,9 @@ export const REG = {
   AQA: 0x24, // Admin Queue Attributes
   ASQ: 0x28, // Admin Submission Queue base address, 64-bit
   ACQ: 0x30, // Admin Completion Queue base address, 64-bit
+  CMBLOC: 0x38, // Controller Memory Buffer Location (§3.1.11)
+  CMBSZ: 0x3c, // Controller Memory Buffer Size (§3.1.12)
+  CMBMSC: 0x50, // Controller Memory Buffer Memory Space Control, 64-bit (§3.1.20)
 } as const;
 
 /** First doorbell register (SQ 0 tail) in BAR0 (NVMe 1.4 §3.1.24). */

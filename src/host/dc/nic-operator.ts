@@ -1,4 +1,4 @@
-import { labelCallback } from '../../core/digest.js';
+import { labelCallback, type StateDigest } from '../../core/digest.js';
 import { DconnectError } from '../../core/errors.js';
 import type { Scheduler } from '../../core/scheduler.js';
 import { isSuccess, statusName, type NvmeStatus } from '../../devices/nvme/nvme-defs.js';
@@ -82,328 +82,460 @@ const BATCH_FRAMES = 64;
 export class NicOperator {
   constructor(private readonly scheduler: Scheduler) {}
 
-  move(spec: NicMoveSpec, done: (stats: NicMoveStats) => void, fail: (err: Error) => void): void {
-    const s = spec;
-    const F = s.frameBytes;
-    if (s.chunkBytes % F !== 0 && s.kind !== 'pipeline') throw new DconnectError('BAD_OPTION', `chunk size ${s.chunkBytes} is not a multiple of the ${F}-byte frame payload`, `use a chunk that is a multiple of ${F} bytes`);
-    const nic = s.nic;
-    // Frames and chunks on the wire: skipped chunks (the observer's answers) leave the move, and the
-    // chunks after a skip keep consecutive wire numbers; `dataChunk` names where their bytes are.
-    let totalFrames = framesOf(s.lengthBytes, F);
-    const framesPerChunk = s.chunkBytes / F;
-    let chunks = Math.ceil(s.lengthBytes / s.chunkBytes);
-    let gapChunk = Infinity;
-    let gapChunks = 0;
-    const dataChunk = (c: number): number => (c >= gapChunk ? c + gapChunks : c);
-    /** Removes `k` whole chunks from wire chunk `from` on (one skip per move). */
-    const skipChunks = (from: number, k: number): void => {
-      if (!Number.isInteger(k) || k < 1 || gapChunks > 0 || from + k >= chunks || s.observer === undefined) throw new Error(`nic operator: cannot skip ${k} chunks from ${from} of ${chunks}`);
-      gapChunk = from;
-      gapChunks = k;
-      chunks -= k;
-      totalFrames -= k * framesPerChunk;
-      s.observer.skipped(from * framesPerChunk, k * framesPerChunk);
-    };
-    const stats: NicMoveStats = { frames: totalFrames, commands: 0, creditsSent: 0, startPs: this.scheduler.now(), endPs: 0 };
-    let failed = false;
-    let finished = false;
-    const stop = (e: Error): void => {
-      if (failed || finished) return;
-      failed = true;
-      fail(e);
-    };
-    const finish = (): void => {
-      if (failed || finished) return;
-      finished = true;
-      stats.endPs = this.scheduler.now();
-      done(stats);
-    };
-    const frameLen = (seq: number) => Math.min(F, s.lengthBytes - (seq + (seq >= gapChunk * framesPerChunk ? gapChunks * framesPerChunk : 0)) * F);
-    const header = (h: Omit<BtHeader, 'src'>) => encodeBtHeader({ ...h, src: nic.mac });
+  /** Starts a move; the returned object is the move in progress (its state, `digest()`). */
+  move(spec: NicMoveSpec, done: (stats: NicMoveStats) => void, fail: (err: Error) => void): NicMove {
+    const F = spec.frameBytes;
+    if (spec.chunkBytes % F !== 0 && spec.kind !== 'pipeline') throw new DconnectError('BAD_OPTION', `chunk size ${spec.chunkBytes} is not a multiple of the ${F}-byte frame payload`, `use a chunk that is a multiple of ${F} bytes`);
+    const m = spec.kind === 'serve' ? new ServeMove(this.scheduler, spec, done, fail) : spec.kind === 'ingest' ? new IngestMove(this.scheduler, spec, done, fail) : new PipelineMove(this.scheduler, spec, done, fail);
+    m.start();
+    return m;
+  }
+}
 
-    // The host CPU: work that costs perFrameCpuNs per frame runs when the CPU is free.
-    let cpuFreePs = 0;
-    const cpu = (frames: number, fn: () => void, label: string): void => {
-      const now = this.scheduler.now();
-      cpuFreePs = Math.max(cpuFreePs, now) + frames * s.perFrameCpuNs * 1000;
-      if (s.cpu) s.cpu.cpuBusyPs += frames * s.perFrameCpuNs * 1000;
-      this.scheduler.schedule(cpuFreePs - now, labelCallback(fn, label));
-    };
+/**
+ * A move with a NIC in progress, as an object (DcOperator's move is the model): the parts every kind
+ * shares are here (the host CPU, sending within a client's credit, receiving and granting credit, the
+ * drive's commands, the skip the fast path asks for); each kind adds where a frame's payload is, what
+ * happens when one has left, and how it starts. `digest()` describes the state relative to now, with
+ * slot addresses, chunk and frame numbers as labels (only how many of each).
+ */
+export abstract class NicMove {
+  protected readonly F: number;
+  protected readonly nic: NicDriver;
+  /** Frames and chunks on the wire: skipped chunks (the observer's answers) leave the move, and the chunks after a skip keep consecutive wire numbers; `dataChunk` names where their bytes are. */
+  protected totalFrames: number;
+  protected readonly framesPerChunk: number;
+  protected chunks: number;
+  private gapChunk = Infinity;
+  private gapChunks = 0;
+  readonly stats: NicMoveStats;
+  protected failed = false;
+  private finished = false;
+  /** The host CPU: work that costs perFrameCpuNs per frame runs when it is free. */
+  private cpuFreePs = 0;
+  // Sending frames to a client within its credit (serve: from chunks; pipeline: from frame buffers).
+  private outCredit = 0;
+  private nextOut = 0;
+  protected sentDone = 0;
+  private sending = false;
+  // Receiving frames from a client into posted buffers, granting credit for them. Credit never passes
+  // the buffers posted, nor what the NIC's receive packet buffer holds beyond the frames already
+  // placed: a NIC that places frames slower than the line brings them (its DMA bound by the fabric)
+  // buffers the difference, and a frame that does not fit would be missed. One frame's room stays for
+  // the other client's credit frames.
+  private readonly window: number;
+  /** Credit is sent in steps of a quarter window (delayed acknowledgement), or when it reaches the end. */
+  private readonly creditStep: number;
+  private inCredit = 0;
+  private nextIn = 0;
+  private creditPending = false;
 
-    // ---- Sending frames to a client within its credit (serve: from chunks; pipeline: from frame buffers).
-    let outCredit = 0;
-    let nextOut = 0;
-    let sentDone = 0;
-    /** Where frame `seq`'s payload is, once it is there (null: not yet). */
-    let payloadOf: (seq: number) => number | null = () => null;
-    let onSent: (seq: number) => void = () => {};
-    let sending = false;
-    const pumpOut = (): void => {
-      if (sending || failed) return;
-      // The batch is posted after its CPU time, all at once: it needs two descriptors a frame (header and
-      // payload) from what is free now, less one kept for a credit frame that may be posted meanwhile.
-      const batch: [number, number][] = [];
-      while (batch.length < BATCH_FRAMES && nextOut < totalFrames && nextOut < outCredit && nic.txFree() >= 2 * (batch.length + 1) + 1) {
-        const at = payloadOf(nextOut);
-        if (at === null) break;
-        batch.push([nextOut++, at]);
-      }
-      if (batch.length === 0) return;
-      sending = true;
-      cpu(batch.length, () => {
-        sending = false;
-        for (const [seq, at] of batch) {
-          const len = frameLen(seq);
-          nic.transmit(header({ dst: s.toMac!, type: BT_TYPE.DATA, stream: s.stream, seq, value: len }), { address: at, lengthBytes: len }, (ok) => {
-            if (!ok) return stop(new DconnectError('DEVICE_ERROR', `the NIC refused frame ${seq} of the move (bad descriptor)`));
-            sentDone++;
-            onSent(seq);
-          });
-        }
-        pumpOut();
-      }, 'nic-op>send');
-    };
+  constructor(
+    protected readonly scheduler: Scheduler,
+    protected readonly s: NicMoveSpec,
+    private readonly done: (stats: NicMoveStats) => void,
+    private readonly fail: (err: Error) => void,
+  ) {
+    this.F = s.frameBytes;
+    this.nic = s.nic;
+    this.totalFrames = framesOf(s.lengthBytes, this.F);
+    this.framesPerChunk = s.chunkBytes / this.F;
+    this.chunks = Math.ceil(s.lengthBytes / s.chunkBytes);
+    this.stats = { frames: this.totalFrames, commands: 0, creditsSent: 0, startPs: scheduler.now(), endPs: 0 };
+    this.window = Math.max(1, Math.floor(this.nic.rxBufferBytes / (BT_FRAME_HEADER_BYTES + this.F)) - 1);
+    this.creditStep = Math.max(1, Math.floor(this.window / 4));
+  }
 
-    // ---- Receiving frames from a client into posted buffers, granting credit for them. Credit never
-    // passes the buffers posted, nor what the NIC's receive packet buffer holds beyond the frames
-    // already placed: a NIC that places frames slower than the line brings them (its DMA bound by the
-    // fabric) buffers the difference, and a frame that does not fit would be missed. One frame's room
-    // stays for the other client's credit frames.
-    const window = Math.max(1, Math.floor(nic.rxBufferBytes / (BT_FRAME_HEADER_BYTES + F)) - 1);
-    /** Credit is sent in steps of a quarter window (delayed acknowledgement), or when it reaches the end. */
-    const creditStep = Math.max(1, Math.floor(window / 4));
-    let inCredit = 0;
-    let nextIn = 0;
-    let creditPending = false;
-    const grant = (posted: number): void => {
-      const limit = Math.min(posted, nextIn + window, totalFrames);
-      if (limit <= inCredit || (limit < totalFrames && limit - inCredit < creditStep && inCredit > nextIn)) return;
-      inCredit = limit;
-      if (creditPending) return;
-      creditPending = true;
-      // The credit frame waits for a free transmit descriptor if the ring is full (it needs one).
-      const sendCredit = (): void => {
-        if (nic.txFree() < 1) return void this.scheduler.schedule(1_000_000, labelCallback(sendCredit, 'nic-op>credit-retry'));
-        creditPending = false;
-        stats.creditsSent++;
-        nic.transmit(header({ dst: s.fromMac!, type: BT_TYPE.CREDIT, stream: s.stream, seq: 0, value: inCredit }), null, (ok) => {
-          if (!ok) stop(new DconnectError('DEVICE_ERROR', 'the NIC refused a credit frame'));
+  /** Starts the move (an empty one finishes at once). */
+  start(): void {
+    if (this.totalFrames === 0) return this.finish();
+    this.begin();
+  }
+
+  /** The kind's first steps. */
+  protected abstract begin(): void;
+  /** Where frame `seq`'s payload is, once it is there (null: not yet). */
+  protected payloadOf(_seq: number): number | null {
+    return null;
+  }
+  /** Frame `seq` has left the NIC (sentDone counts it already). */
+  protected onSent(_seq: number): void {}
+  /** The kind's own state, for `digest`. */
+  protected abstract digestKind(d: StateDigest): void;
+
+  /**
+   * The move's state relative to now: frames and credit each way (as distances, not absolute
+   * numbers: sequence numbers are labels), whether a send batch or a credit is on its way, when the
+   * host CPU is free, the skip, and the kind's own.
+   */
+  digest(d: StateDigest): void {
+    d.section(`nic-move:${this.s.kind}`);
+    d.num(this.totalFrames - this.nextOut);
+    d.num(this.outCredit - this.nextOut);
+    d.num(this.nextOut - this.sentDone);
+    d.num(this.inCredit - this.nextIn);
+    d.num(this.totalFrames - this.nextIn);
+    d.flag(this.sending);
+    d.flag(this.creditPending);
+    d.flag(this.failed);
+    d.flag(this.finished);
+    d.until(this.cpuFreePs);
+    d.num(this.chunks);
+    this.digestKind(d);
+  }
+
+  protected dataChunk(c: number): number {
+    return c >= this.gapChunk ? c + this.gapChunks : c;
+  }
+
+  /** Removes `k` whole chunks from wire chunk `from` on (one skip per move). */
+  protected skipChunks(from: number, k: number): void {
+    const s = this.s;
+    if (!Number.isInteger(k) || k < 1 || this.gapChunks > 0 || from + k >= this.chunks || s.observer === undefined) throw new Error(`nic operator: cannot skip ${k} chunks from ${from} of ${this.chunks}`);
+    this.gapChunk = from;
+    this.gapChunks = k;
+    this.chunks -= k;
+    this.totalFrames -= k * this.framesPerChunk;
+    s.observer.skipped(from * this.framesPerChunk, k * this.framesPerChunk);
+  }
+
+  protected stop(e: Error): void {
+    if (this.failed || this.finished) return;
+    this.failed = true;
+    this.fail(e);
+  }
+
+  protected finish(): void {
+    if (this.failed || this.finished) return;
+    this.finished = true;
+    this.stats.endPs = this.scheduler.now();
+    this.done(this.stats);
+  }
+
+  protected frameLen(seq: number): number {
+    const F = this.F;
+    return Math.min(F, this.s.lengthBytes - (seq + (seq >= this.gapChunk * this.framesPerChunk ? this.gapChunks * this.framesPerChunk : 0)) * F);
+  }
+
+  private header(h: Omit<BtHeader, 'src'>): Uint8Array {
+    return encodeBtHeader({ ...h, src: this.nic.mac });
+  }
+
+  /** Work of `frames` frames' CPU time, run when the host CPU is free. */
+  protected cpu(frames: number, fn: () => void, label: string): void {
+    const s = this.s;
+    const now = this.scheduler.now();
+    this.cpuFreePs = Math.max(this.cpuFreePs, now) + frames * s.perFrameCpuNs * 1000;
+    if (s.cpu) s.cpu.cpuBusyPs += frames * s.perFrameCpuNs * 1000;
+    this.scheduler.schedule(this.cpuFreePs - now, labelCallback(fn, label));
+  }
+
+  /** Sends what the credit allows and has its payload in place, a batch at a time. */
+  protected pumpOut(): void {
+    if (this.sending || this.failed) return;
+    const nic = this.nic;
+    // The batch is posted after its CPU time, all at once: it needs two descriptors a frame (header and
+    // payload) from what is free now, less one kept for a credit frame that may be posted meanwhile.
+    const batch: [number, number][] = [];
+    while (batch.length < BATCH_FRAMES && this.nextOut < this.totalFrames && this.nextOut < this.outCredit && nic.txFree() >= 2 * (batch.length + 1) + 1) {
+      const at = this.payloadOf(this.nextOut);
+      if (at === null) break;
+      batch.push([this.nextOut++, at]);
+    }
+    if (batch.length === 0) return;
+    this.sending = true;
+    this.cpu(batch.length, () => {
+      this.sending = false;
+      for (const [seq, at] of batch) {
+        const len = this.frameLen(seq);
+        nic.transmit(this.header({ dst: this.s.toMac!, type: BT_TYPE.DATA, stream: this.s.stream, seq, value: len }), { address: at, lengthBytes: len }, (ok) => {
+          if (!ok) return this.stop(new DconnectError('DEVICE_ERROR', `the NIC refused frame ${seq} of the move (bad descriptor)`));
+          this.sentDone++;
+          this.onSent(seq);
         });
-      };
-      cpu(1, sendCredit, 'nic-op>credit');
-    };
-    /** Checks a received data frame: ours, in order, with its payload where the buffer was. */
-    const takeData = (r: Received): BtHeader | null => {
-      if (r.errors) {
-        stop(new DconnectError('DEVICE_ERROR', `the NIC refused a received frame (errors 0x${r.errors.toString(16)}): its buffers were too small`));
-        return null;
       }
-      let h: BtHeader;
-      try {
-        h = decodeBtHeader(r.header, r.header.length + r.packetBytes);
-      } catch (e) {
-        stop(e as Error);
-        return null;
-      }
-      if (h.type === BT_TYPE.CREDIT) {
-        if (h.stream === s.stream && h.src === s.toMac && h.value > outCredit) {
-          outCredit = Math.min(h.value, totalFrames);
-          pumpOut();
-        }
-        return null;
-      }
-      if (h.stream !== s.stream || h.src !== s.fromMac || h.seq !== nextIn) {
-        stop(new DconnectError('PROTOCOL', `expected frame ${nextIn} of stream ${s.stream} from the sending client, got frame ${h.seq} of stream ${h.stream}`, 'a frame was lost or reordered on the NIC network'));
-        return null;
-      }
-      nextIn++;
-      return h;
-    };
-    /** Receive descriptors for credit frames only (serve): no packet buffer, the header is all there is. */
-    const postCreditBuffers = (): void => {
-      while (nic.rxFree() > 0) nic.postReceive(0, onCreditOnly);
-    };
-    const onCreditOnly = (r: Received): void => {
-      if (r.errors === 0) takeData(r);
-      else stop(new DconnectError('PROTOCOL', 'a data frame arrived where only credit was expected'));
-      postCreditBuffers();
-    };
+      this.pumpOut();
+    }, 'nic-op>send');
+  }
 
-    /**
-     * One drive command for a chunk (serve reads it into its slot, ingest writes it from there): its
-     * bytes and blocks from the chunk's place in the data. `done(ok)` from the completion; a failure
-     * has already stopped the move.
-     */
-    const driveIo = (op: 'read' | 'write', chunk: number, slot: number, done: (ok: boolean) => void): void => {
-      const drive = s.drive!;
-      const bytes = Math.min(s.chunkBytes, s.lengthBytes - dataChunk(chunk) * s.chunkBytes);
-      const slba = (s.driveOffset! + dataChunk(chunk) * s.chunkBytes) / drive.blockBytes;
-      stats.commands++;
-      drive.driver.submitIo(op, slba, bytes / drive.blockBytes, [{ address: slot, lengthBytes: bytes }], labelCallback((st: NvmeStatus) => {
-        if (!isSuccess(st)) stop(new DconnectError('DEVICE_ERROR', `${op} of ${drive.name} blocks ${slba}.. (chunk ${chunk}) failed: ${statusName(st)}`));
-        done(isSuccess(st));
-      }, `nic-op>${op}:${bytes}`));
-    };
+  /** Grants the sending client credit up to `posted` buffers (within the window), in steps. */
+  protected grant(posted: number): void {
+    const limit = Math.min(posted, this.nextIn + this.window, this.totalFrames);
+    if (limit <= this.inCredit || (limit < this.totalFrames && limit - this.inCredit < this.creditStep && this.inCredit > this.nextIn)) return;
+    this.inCredit = limit;
+    if (this.creditPending) return;
+    this.creditPending = true;
+    this.cpu(1, () => this.sendCredit(), 'nic-op>credit');
+  }
 
-    if (totalFrames === 0) return finish();
+  /** The credit frame; it waits for a free transmit descriptor if the ring is full (it needs one). */
+  private sendCredit(): void {
+    const nic = this.nic;
+    if (nic.txFree() < 1) return void this.scheduler.schedule(1_000_000, labelCallback(() => this.sendCredit(), 'nic-op>credit-retry'));
+    this.creditPending = false;
+    this.stats.creditsSent++;
+    nic.transmit(this.header({ dst: this.s.fromMac!, type: BT_TYPE.CREDIT, stream: this.s.stream, seq: 0, value: this.inCredit }), null, (ok) => {
+      if (!ok) this.stop(new DconnectError('DEVICE_ERROR', 'the NIC refused a credit frame'));
+    });
+  }
 
-    if (s.kind === 'serve') {
-      // Chunks are read from the drive into free slots (up to depth commands) and sent in order.
-      const drive = s.drive!;
-      const freeSlots = s.slots.slice().reverse();
-      const slotOf = new Map<number, number>();
-      const readDone = new Set<number>();
-      let nextRead = 0;
-      let reads = 0;
-      const readMore = (): void => {
-        while (!failed && nextRead < chunks && reads < s.depth && freeSlots.length > 0 && drive.driver.freeSlots() > 0) {
-          const chunk = nextRead++;
-          const slot = freeSlots.pop()!;
-          slotOf.set(chunk, slot);
-          reads++;
-          driveIo('read', chunk, slot, (ok) => {
-            reads--;
-            if (!ok) return;
-            readDone.add(chunk);
-            pumpOut();
-            readMore();
-          });
+  /** Checks a received data frame: ours, in order, with its payload where the buffer was (a credit frame is taken here and answers null). */
+  protected takeData(r: Received): BtHeader | null {
+    const s = this.s;
+    if (r.errors) {
+      this.stop(new DconnectError('DEVICE_ERROR', `the NIC refused a received frame (errors 0x${r.errors.toString(16)}): its buffers were too small`));
+      return null;
+    }
+    let h: BtHeader;
+    try {
+      h = decodeBtHeader(r.header, r.header.length + r.packetBytes);
+    } catch (e) {
+      this.stop(e as Error);
+      return null;
+    }
+    if (h.type === BT_TYPE.CREDIT) {
+      if (h.stream === s.stream && h.src === s.toMac && h.value > this.outCredit) {
+        this.outCredit = Math.min(h.value, this.totalFrames);
+        this.pumpOut();
+      }
+      return null;
+    }
+    if (h.stream !== s.stream || h.src !== s.fromMac || h.seq !== this.nextIn) {
+      this.stop(new DconnectError('PROTOCOL', `expected frame ${this.nextIn} of stream ${s.stream} from the sending client, got frame ${h.seq} of stream ${h.stream}`, 'a frame was lost or reordered on the NIC network'));
+      return null;
+    }
+    this.nextIn++;
+    return h;
+  }
+
+  /**
+   * One drive command for a chunk (serve reads it into its slot, ingest writes it from there): its
+   * bytes and blocks from the chunk's place in the data. `done(ok)` from the completion; a failure
+   * has already stopped the move.
+   */
+  protected driveIo(op: 'read' | 'write', chunk: number, slot: number, done: (ok: boolean) => void): void {
+    const s = this.s;
+    const drive = s.drive!;
+    const bytes = Math.min(s.chunkBytes, s.lengthBytes - this.dataChunk(chunk) * s.chunkBytes);
+    const slba = (s.driveOffset! + this.dataChunk(chunk) * s.chunkBytes) / drive.blockBytes;
+    this.stats.commands++;
+    drive.driver.submitIo(op, slba, bytes / drive.blockBytes, [{ address: slot, lengthBytes: bytes }], labelCallback((st: NvmeStatus) => {
+      if (!isSuccess(st)) this.stop(new DconnectError('DEVICE_ERROR', `${op} of ${drive.name} blocks ${slba}.. (chunk ${chunk}) failed: ${statusName(st)}`));
+      done(isSuccess(st));
+    }, `nic-op>${op}:${bytes}`));
+  }
+}
+
+/** Serve: chunks are read from the drive into free slots (up to depth commands) and sent in order; the client's credit frames come back on buffers without a payload. */
+class ServeMove extends NicMove {
+  private readonly freeSlots = this.s.slots.slice().reverse();
+  private readonly slotOf = new Map<number, number>();
+  private readonly readDone = new Set<number>();
+  private nextRead = 0;
+  private reads = 0;
+
+  protected begin(): void {
+    this.nic.onInterrupt = () => this.pumpOut();
+    this.postCreditBuffers();
+    this.readMore();
+  }
+
+  private readMore(): void {
+    const s = this.s;
+    while (!this.failed && this.nextRead < this.chunks && this.reads < s.depth && this.freeSlots.length > 0 && s.drive!.driver.freeSlots() > 0) {
+      const chunk = this.nextRead++;
+      const slot = this.freeSlots.pop()!;
+      this.slotOf.set(chunk, slot);
+      this.reads++;
+      this.driveIo('read', chunk, slot, (ok) => {
+        this.reads--;
+        if (!ok) return;
+        this.readDone.add(chunk);
+        this.pumpOut();
+        this.readMore();
+      });
+    }
+  }
+
+  protected override payloadOf(seq: number): number | null {
+    const chunk = Math.floor(seq / this.framesPerChunk);
+    return this.readDone.has(chunk) ? this.slotOf.get(chunk)! + (seq % this.framesPerChunk) * this.F : null;
+  }
+
+  protected override onSent(seq: number): void {
+    const s = this.s;
+    const chunk = Math.floor(seq / this.framesPerChunk);
+    if ((seq + 1) % this.framesPerChunk === 0 || seq === this.totalFrames - 1) {
+      // The chunk's frames have all left (they finish in order): its slot is free again.
+      this.freeSlots.push(this.slotOf.get(chunk)!);
+      this.slotOf.delete(chunk);
+      this.readDone.delete(chunk);
+      if (s.observer && this.sentDone < this.totalFrames) {
+        const k = s.observer.chunkDone(this.dataChunk(chunk), this.dataChunk(this.nextRead));
+        if (k > 0) this.skipChunks(this.nextRead, k);
+      }
+      this.readMore();
+    }
+    if (this.sentDone === this.totalFrames) this.finish();
+  }
+
+  /** Receive descriptors for credit frames only: no packet buffer, the header is all there is. */
+  private postCreditBuffers(): void {
+    while (this.nic.rxFree() > 0) this.nic.postReceive(0, this.onCreditOnly);
+  }
+
+  private readonly onCreditOnly = (r: Received): void => {
+    if (r.errors === 0) this.takeData(r);
+    else this.stop(new DconnectError('PROTOCOL', 'a data frame arrived where only credit was expected'));
+    this.postCreditBuffers();
+  };
+
+  protected digestKind(d: StateDigest): void {
+    d.num(this.chunks - this.nextRead);
+    d.num(this.reads);
+    d.num(this.freeSlots.length);
+    d.num(this.readDone.size);
+  }
+}
+
+/** Ingest: receive buffers are posted chunk by chunk at the frame's place in its slot, so a chunk lands contiguous and is written to the drive with one command. */
+class IngestMove extends NicMove {
+  private readonly freeSlots = this.s.slots.slice().reverse();
+  private readonly slotOf = new Map<number, number>();
+  private postedFrames = 0;
+  private received = 0;
+  private writes = 0;
+  private written = 0;
+  /** Chunks whose frames have all arrived, waiting for their write. */
+  private readonly complete: number[] = [];
+
+  protected begin(): void {
+    this.postMore();
+  }
+
+  private postMore(): void {
+    while (!this.failed && this.postedFrames < this.totalFrames && this.nic.rxFree() > 0) {
+      const seq = this.postedFrames;
+      const chunk = Math.floor(seq / this.framesPerChunk);
+      if (seq % this.framesPerChunk === 0) {
+        if (this.freeSlots.length === 0) break;
+        this.slotOf.set(chunk, this.freeSlots.pop()!);
+      }
+      this.nic.postReceive(this.slotOf.get(chunk)! + (seq % this.framesPerChunk) * this.F, this.onData);
+      this.postedFrames++;
+    }
+    this.grant(this.postedFrames);
+  }
+
+  private readonly onData = (r: Received): void => {
+    const h = this.takeData(r);
+    if (!h) return;
+    if (r.packetBytes !== this.frameLen(h.seq)) return this.stop(new DconnectError('PROTOCOL', `frame ${h.seq} carried ${r.packetBytes} payload bytes, not ${this.frameLen(h.seq)}`));
+    this.received++;
+    this.grant(this.postedFrames);
+    if (this.received % this.framesPerChunk === 0 || this.received === this.totalFrames) {
+      const chunk = Math.floor(h.seq / this.framesPerChunk);
+      this.complete.push(chunk);
+      // The stack's work for the chunk's frames (a last chunk may be short).
+      this.cpu(this.received - chunk * this.framesPerChunk, this.writeMore, 'nic-op>chunk-in');
+    }
+  };
+
+  private readonly writeMore = (): void => {
+    const s = this.s;
+    while (!this.failed && this.complete.length > 0 && this.writes < s.depth && s.drive!.driver.freeSlots() > 0) {
+      const chunk = this.complete.shift()!;
+      const slot = this.slotOf.get(chunk)!;
+      this.writes++;
+      this.driveIo('write', chunk, slot, (ok) => {
+        this.writes--;
+        if (!ok) return;
+        this.slotOf.delete(chunk);
+        this.freeSlots.push(slot);
+        if (++this.written === this.chunks) return this.finish();
+        if (s.observer) {
+          // The first chunk no receive buffer was posted for: its frames have no credit yet.
+          const next = Math.ceil(this.postedFrames / this.framesPerChunk);
+          const k = next < this.chunks ? s.observer.chunkDone(this.dataChunk(chunk), this.dataChunk(next)) : 0;
+          if (k > 0) this.skipChunks(next, k);
         }
-      };
-      payloadOf = (seq) => {
-        const chunk = Math.floor(seq / framesPerChunk);
-        return readDone.has(chunk) ? slotOf.get(chunk)! + (seq % framesPerChunk) * F : null;
-      };
-      onSent = (seq) => {
-        const chunk = Math.floor(seq / framesPerChunk);
-        if ((seq + 1) % framesPerChunk === 0 || seq === totalFrames - 1) {
-          // The chunk's frames have all left (they finish in order): its slot is free again.
-          freeSlots.push(slotOf.get(chunk)!);
-          slotOf.delete(chunk);
-          readDone.delete(chunk);
-          if (s.observer && sentDone < totalFrames) {
-            const k = s.observer.chunkDone(dataChunk(chunk), dataChunk(nextRead));
-            if (k > 0) skipChunks(nextRead, k);
-          }
-          readMore();
-        }
-        if (sentDone === totalFrames) finish();
-      };
-      nic.onInterrupt = pumpOut;
-      postCreditBuffers();
-      readMore();
+        this.postMore();
+        this.writeMore();
+      });
+    }
+  };
+
+  protected digestKind(d: StateDigest): void {
+    d.num(this.totalFrames - this.postedFrames);
+    d.num(this.postedFrames - this.received);
+    d.num(this.chunks - this.written);
+    d.num(this.writes);
+    d.num(this.complete.length);
+    d.num(this.freeSlots.length);
+  }
+}
+
+/** Pipeline: each frame buffer is posted for receive, then sent on from where it landed, then reposted. */
+class PipelineMove extends NicMove {
+  private readonly free = this.s.slots.slice().reverse();
+  /** Frames parsed and waiting to be sent on, by sequence number: the buffer each landed in. */
+  private readonly landed = new Map<number, number>();
+
+  protected begin(): void {
+    this.nic.onInterrupt = () => this.pumpOut();
+    this.postMore();
+  }
+
+  private postMore(): void {
+    let posted = false;
+    while (!this.failed && this.free.length > 0 && this.nic.rxFree() > 0) {
+      const buf = this.free.pop()!;
+      this.nic.postReceive(buf, (r) => this.onFrame(r, buf));
+      posted = true;
+    }
+    // Credit up to the buffers posted: a buffer is held from its frame's arrival until it has been sent
+    // on, so frames below sentDone + (buffers not waiting to be posted) have a place. A credit frame from
+    // the receiving client takes a descriptor for a moment (its buffer is reposted at once); a data frame
+    // arriving meanwhile waits in the NIC's receive FIFO for the next one.
+    if (posted) this.grant(this.sentDone + this.s.slots.length - this.free.length);
+  }
+
+  private onFrame(r: Received, buf: number): void {
+    if (r.errors === 0 && r.packetBytes === 0) {
+      // A credit frame from the receiving client: its buffer was not used.
+      this.takeData(r);
+      this.free.push(buf);
+      this.postMore();
       return;
     }
+    const h = this.takeData(r);
+    if (!h) return;
+    // The stack parses the header (its CPU time per frame) before the frame can be sent on; sending
+    // it costs the same again in pumpOut, so a forwarded frame costs two frames' CPU.
+    this.cpu(
+      1,
+      () => {
+        this.landed.set(h.seq, buf);
+        this.pumpOut();
+      },
+      'nic-op>parsed',
+    );
+    this.grant(this.sentDone + this.s.slots.length - this.free.length);
+  }
 
-    if (s.kind === 'ingest') {
-      // Receive buffers are posted chunk by chunk at the frame's place in its slot, so a chunk lands
-      // contiguous and is written to the drive with one command.
-      const drive = s.drive!;
-      const freeSlots = s.slots.slice().reverse();
-      const slotOf = new Map<number, number>();
-      let postedFrames = 0;
-      let received = 0;
-      let writes = 0;
-      let written = 0;
-      const complete: number[] = [];
-      const postMore = (): void => {
-        while (!failed && postedFrames < totalFrames && nic.rxFree() > 0) {
-          const seq = postedFrames;
-          const chunk = Math.floor(seq / framesPerChunk);
-          if (seq % framesPerChunk === 0) {
-            if (freeSlots.length === 0) break;
-            slotOf.set(chunk, freeSlots.pop()!);
-          }
-          nic.postReceive(slotOf.get(chunk)! + (seq % framesPerChunk) * F, onData);
-          postedFrames++;
-        }
-        grant(postedFrames);
-      };
-      const onData = (r: Received): void => {
-        const h = takeData(r);
-        if (!h) return;
-        if (r.packetBytes !== frameLen(h.seq)) return stop(new DconnectError('PROTOCOL', `frame ${h.seq} carried ${r.packetBytes} payload bytes, not ${frameLen(h.seq)}`));
-        received++;
-        grant(postedFrames);
-        if (received % framesPerChunk === 0 || received === totalFrames) {
-          const chunk = Math.floor(h.seq / framesPerChunk);
-          complete.push(chunk);
-          // The stack's work for the chunk's frames (a last chunk may be short).
-          cpu(received - chunk * framesPerChunk, writeMore, 'nic-op>chunk-in');
-        }
-      };
-      const writeMore = (): void => {
-        while (!failed && complete.length > 0 && writes < s.depth && drive.driver.freeSlots() > 0) {
-          const chunk = complete.shift()!;
-          const slot = slotOf.get(chunk)!;
-          writes++;
-          driveIo('write', chunk, slot, (ok) => {
-            writes--;
-            if (!ok) return;
-            slotOf.delete(chunk);
-            freeSlots.push(slot);
-            if (++written === chunks) return finish();
-            if (s.observer) {
-              // The first chunk no receive buffer was posted for: its frames have no credit yet.
-              const next = Math.ceil(postedFrames / framesPerChunk);
-              const k = next < chunks ? s.observer.chunkDone(dataChunk(chunk), dataChunk(next)) : 0;
-              if (k > 0) skipChunks(next, k);
-            }
-            postMore();
-            writeMore();
-          });
-        }
-      };
-      postMore();
-      return;
-    }
+  protected override payloadOf(seq: number): number | null {
+    return this.landed.get(seq) ?? null;
+  }
 
-    // pipeline: each frame buffer is posted for receive, then sent on from where it landed, then reposted.
-    const free = s.slots.slice().reverse();
-    const landed = new Map<number, number>();
-    const postMore = (): void => {
-      let posted = false;
-      while (!failed && free.length > 0 && nic.rxFree() > 0) {
-        const buf = free.pop()!;
-        nic.postReceive(buf, (r) => onFrame(r, buf));
-        posted = true;
-      }
-      // Credit up to the buffers posted: a buffer is held from its frame's arrival until it has been sent
-      // on, so frames below sentDone + (buffers not waiting to be posted) have a place. A credit frame from
-      // the receiving client takes a descriptor for a moment (its buffer is reposted at once); a data frame
-      // arriving meanwhile waits in the NIC's receive FIFO for the next one.
-      if (posted) grant(sentDone + s.slots.length - free.length);
-    };
-    const onFrame = (r: Received, buf: number): void => {
-      if (r.errors === 0 && r.packetBytes === 0) {
-        // A credit frame from the receiving client: its buffer was not used.
-        takeData(r);
-        free.push(buf);
-        postMore();
-        return;
-      }
-      const h = takeData(r);
-      if (!h) return;
-      // The stack parses the header (its CPU time per frame) before the frame can be sent on; sending
-      // it costs the same again in pumpOut, so a forwarded frame costs two frames' CPU.
-      cpu(
-        1,
-        () => {
-          landed.set(h.seq, buf);
-          pumpOut();
-        },
-        'nic-op>parsed',
-      );
-      grant(sentDone + s.slots.length - free.length);
-    };
-    payloadOf = (seq) => landed.get(seq) ?? null;
-    onSent = (seq) => {
-      free.push(landed.get(seq)!);
-      landed.delete(seq);
-      if (sentDone === totalFrames) return finish();
-      postMore();
-    };
-    nic.onInterrupt = pumpOut;
-    postMore();
+  protected override onSent(seq: number): void {
+    this.free.push(this.landed.get(seq)!);
+    this.landed.delete(seq);
+    if (this.sentDone === this.totalFrames) return this.finish();
+    this.postMore();
+  }
+
+  protected digestKind(d: StateDigest): void {
+    d.num(this.free.length);
+    d.num(this.landed.size);
   }
 }

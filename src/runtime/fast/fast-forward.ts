@@ -21,8 +21,11 @@ export interface FastForwardOptions {
   chunks: number;
   /** Chunks of the full chunk size (the last may be shorter). */
   fullChunks: number;
-  /** True when nothing random is drawn during the move: only then can the state repeat exactly. */
-  deterministic: boolean;
+  /**
+   * Asked at each chunk boundary: true while nothing random has been drawn (the fabric's RNG streams,
+   * `RngFactory.drew`): only then can the state repeat exactly.
+   */
+  deterministic: () => boolean;
   /** The fabric's canonical state (null: no exact search). */
   digest: (() => string) | null;
   /** Every trace counter now. */
@@ -109,7 +112,7 @@ export class FastForward {
     this.snaps.push(this.o.counters());
     const maxSkip = Math.min(this.o.chunks - (this.o.tailChunks ?? 1), this.o.fullChunks) - nextRead;
     if (maxSkip < 1) return 0;
-    if (this.o.deterministic && this.o.digest && b < this.exactSearch) return this.tryExact(b, nextRead, nowPs, maxSkip);
+    if (this.o.deterministic() && this.o.digest && b < this.exactSearch) return this.tryExact(b, nextRead, nowPs, maxSkip);
     return this.tryStatistical(b, nextRead, nowPs, maxSkip);
   }
 
@@ -153,7 +156,7 @@ export class FastForward {
     // nothing random the batch variance is no model of the error at all (the intervals are a
     // deterministic cycle), and the mean itself is off by at most that range over the window used,
     // which the m jumped chunks multiply.
-    const phase = bm.phaseRange * (2 + (this.o.deterministic ? m / bm.used : 0));
+    const phase = bm.phaseRange * (2 + (this.o.deterministic() ? m / bm.used : 0));
     const hw = t * sd + m * bm.drift + phase;
     const projected = nowPs - this.o.startPs + (this.o.chunks - n) * bm.mean;
     if (hw / projected > this.target) return 0;

@@ -3,6 +3,8 @@ import { DC_BUFFER_ID, DcBuffer } from '../../devices/dc-buffer.js';
 
 export { DC_BUFFER_ID };
 import { pciMatch, type DeviceKind } from '../device-kind.js';
+import type { DcBufferDevice } from '../../host/dc/manager.js';
+import { formatBytes } from '../../core/units.js';
 import { count, linkSchema, nonNeg, positive, size, slotGroup } from '../schema-parts.js';
 
 /** The DC buffer (devices/dc-buffer.ts), the paper's Fig. 4: no driver of its own, the host only records it as a relay. */
@@ -38,10 +40,15 @@ export const dcBufferKind: DeviceKind<'dc-buffer', 'dcBuffer', typeof dcBufferSc
     match: pciMatch(DC_BUFFER_ID),
     // Nothing to bring up (no registers to set): the host records the buffer.
     *probe(c) {
-      c.manager.addDcBuffer({ name: c.name, kind: 'dc-buffer', sizeBytes: c.fn.bars[0].sizeBytes, bdf: c.fn.bdf, box: c.slot.box, slot: c.slot.slot, bar0: c.fn.bars[0].address });
+      const bar = c.fn.bars[0];
+      const dev: DcBufferDevice = { name: c.name, kind: 'dc-buffer', sizeBytes: bar.sizeBytes, bdf: c.fn.bdf, box: c.slot.box, slot: c.slot.slot, bar0: bar.address };
+      c.manager.add(dev);
+      c.manager.addRelay({ name: c.name, via: 'dc-buffer', device: c.name, box: c.slot.box, slot: c.slot.slot, busAddress: bar.address, sizeBytes: bar.sizeBytes });
     },
-    devices: (m) => m.dcBuffers().map((b) => ({ name: b.name, box: b.box, slot: b.slot, bdf: b.bdf, capacityBytes: b.sizeBytes, bar0: b.bar0 })),
+    devices: (m) => m.devicesOf<DcBufferDevice>('dc-buffer').map((b) => ({ name: b.name, box: b.box, slot: b.slot, bdf: b.bdf, capacityBytes: b.sizeBytes, bar0: b.bar0 })),
   },
+  columns: (d) => ({ capacity: formatBytes(d.capacityBytes), id: '-' }),
+  capabilities: ['relay'],
   name: (i) => `dcbuf${i}`,
   tracePrefix: 'dcbuffer',
   label: (device) => `${device} DDR`,

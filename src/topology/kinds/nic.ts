@@ -7,6 +7,7 @@ import { NIC_CLASS } from '../../devices/nic/nic-defs.js';
 import { ClientNode } from '../../net/client-node.js';
 import { BT_FRAME_HEADER_BYTES, BT_MAX_PAYLOAD_BYTES } from '../../net/block-transfer.js';
 import { NicDriver } from '../../host/nic-driver.js';
+import type { NicDevice } from '../../host/dc/manager.js';
 import { pciMatch, type DeviceKind } from '../device-kind.js';
 import { count, linkSchema, nonNeg, size, slotGroup } from '../schema-parts.js';
 
@@ -121,10 +122,13 @@ export const nicKind: DeviceKind<'nic', 'nic', typeof nicSchema, typeof nicSlotS
         submitCpuNs: c.host.driverSubmitNs,
       });
       const mac = yield* driver.init();
-      c.manager.addNic({ name: c.name, kind: 'nic', mac, bdf: c.fn.bdf, box: c.slot.box, slot: c.slot.slot, bar0: c.fn.bars[0].address, driver });
+      const dev: NicDevice = { name: c.name, kind: 'nic', mac, bdf: c.fn.bdf, box: c.slot.box, slot: c.slot.slot, bar0: c.fn.bars[0].address, driver };
+      c.manager.add(dev);
     },
-    devices: (m) => m.nics().map((n) => ({ name: n.name, box: n.box, slot: n.slot, bdf: n.bdf, capacityBytes: 0, bar0: n.bar0, mac: formatMac(n.mac) })),
+    devices: (m) => m.devicesOf<NicDevice>('nic').map((n) => ({ name: n.name, box: n.box, slot: n.slot, bdf: n.bdf, capacityBytes: 0, bar0: n.bar0, mac: formatMac(n.mac) })),
   },
+  columns: (d) => ({ capacity: '-', id: d.mac !== undefined ? `MAC ${d.mac}` : '-' }),
+  capabilities: [],
   name: (i) => `nic${i}`,
   tracePrefix: 'nic',
   label: (device) => device,
