@@ -224,8 +224,7 @@ export class DcBuffer implements EndpointDevice {
       this.counters.writeRequests += tlp.count;
       this.counters.bytesWritten += tlp.data!.length;
     } else {
-      // A view of the DDR, not a copy: the relay slot is rewritten only after the destination took it all.
-      this.txDdr(tlp, this.ddr.view(offset, bytes), donePs);
+      this.txDdr(tlp, this.ddr.read(offset, bytes), donePs);
     }
     this.rxFifo -= tlp.count;
     this.admit();

@@ -98,20 +98,6 @@ export class SparseMemory implements BlockStore {
     return out;
   }
 
-  /**
-   * `len` bytes from `addr` without a copy where they lie in one written page: a view that changes
-   * when the memory is written again (else a copy, as `read`). For a holder that is done with the
-   * bytes before anyone rewrites them (the DC buffer's completions: the DC operator reuses a relay
-   * slot only once the destination has taken everything read from it).
-   */
-  view(addr: number, len: number): Uint8Array {
-    const off = addr % PAGE_BYTES;
-    const p = off + len <= PAGE_BYTES ? this.pages.get((addr - off) / PAGE_BYTES) : undefined;
-    if (p === undefined) return this.read(addr, len);
-    this.check(addr, len);
-    return p.subarray(off, off + len);
-  }
-
   readInto(addr: number, out: Uint8Array): void {
     this.check(addr, out.length);
     let done = 0;
