@@ -188,7 +188,13 @@ describe('copy --live --trace-events, and GET /counters for the whole fabric', {
     const busy = (prefix: string) => track(prefix).slice(0, -3).reduce((m, e) => Math.max(m, e.args!.utilisation), 0);
     assert.ok(track('Ethernet box0.slot2').every((e) => typeof e.args!.simulatedUs === 'number'));
     assert.ok(busy('Ethernet box0.slot2 (dcbuf0) sw1.p') > 0.05, "the DC buffer's cable carried the data");
-    assert.ok(busy('PCIe hostLink upstream') < 0.05, 'the host link did not');
+    // While the DC buffer's cable carries the move, the host link idles: in the windows where the
+    // cable is busy, the host link is not (but for one, where the move's end meets the verification's
+    // reads through the host).
+    const cable = new Map(track('Ethernet box0.slot2 (dcbuf0) sw1.p').map((e) => [e.ts, e.args!.utilisation]));
+    const during = track('PCIe hostLink upstream').filter((e) => (cable.get(e.ts) ?? 0) > 0.05);
+    assert.ok(during.length >= 2, 'windows while the data moved');
+    assert.ok(during.filter((e) => e.args!.utilisation >= 0.05).length <= 1, `the host link did not: ${during.map((e) => e.args!.utilisation.toFixed(3)).join(' ')}`);
   });
 
   it("GET /counters' fabric holds each box component's counters from its box; the host's own trace has zeros there", async () => {
