@@ -78,11 +78,11 @@ export function runJob(job: Job, traceRecording?: TraceRecordingRequest): JobRes
   if (job.pairs !== undefined) return runPairsJob(job, job.pairs, traceRecording);
   const r: CopyResult = runCopy({ topology: job.topology, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: job.sizeBytes, depth: job.depth, via: job.via, seed: job.seed, fidelity: job.fidelity, granularity: job.granularity, sha256: false, ...(traceRecording ? { traceRecording } : {}) });
   if (!r.verified) throw new Error(`copy did not verify (seed ${job.seed}): the model corrupted data`);
-  return resultOf(r, limitOf(r));
+  return resultOf(r, limitOf(r), r);
 }
 
-/** A single move's job result (a copy's or a NIC move's), with its limit. */
-function resultOf(r: CopyResult | NicMoveResult, limit: Limit): JobResult {
+/** A single move's job result (a copy's, a NIC move's or a file copy's), with its limit; the utilizations from `counters` (a file copy: the whole copy, metadata included). */
+function resultOf(r: CopyResult | NicMoveResult | FileCopyReport, limit: Limit, counters: LimitInput): JobResult {
   return {
     mbPerSec: r.mbPerSec,
     simulatedSeconds: r.simulatedSeconds,
@@ -91,7 +91,7 @@ function resultOf(r: CopyResult | NicMoveResult, limit: Limit): JobResult {
     hostDownstreamPayloadBytes: r.hostLink.downstreamPayloadBytes,
     events: r.events,
     limit,
-    utilizations: utilizations(r).slice(0, 6),
+    utilizations: utilizations(counters).slice(0, 6),
     fidelity: r.fidelity,
     granularity: 'granularity' in r ? r.granularity : granularityInfo(0),
   };
@@ -110,18 +110,8 @@ function runFilesJob(job: Job, tree: NonNullable<Job['files']>): JobResult {
   const whole = { trace: r.trace, devices: r.devices, simulatedSeconds: r.simulatedSeconds, depth: r.depth, hostLanes: r.hostLanes, relay: r.relay };
   const metadataBytes = r.metadata.readBytes + r.metadata.writtenBytes;
   const dataMoveSeconds = r.dataMove?.simulatedSeconds ?? 0;
-  const limit = filesLimitOf(r, whole, dataMoveSeconds);
   return {
-    mbPerSec: r.mbPerSec,
-    simulatedSeconds: r.simulatedSeconds,
-    verified: r.verified,
-    hostUpstreamPayloadBytes: r.hostLink.upstreamPayloadBytes,
-    hostDownstreamPayloadBytes: r.hostLink.downstreamPayloadBytes,
-    events: r.events,
-    limit,
-    utilizations: utilizations(whole).slice(0, 6),
-    fidelity: r.fidelity,
-    granularity: r.granularity,
+    ...resultOf(r, filesLimitOf(r, whole, dataMoveSeconds), whole),
     files: { bytes: r.bytes, metadataBytes, metadataCommands: r.metadata.commands, runs: r.runs, dataMoveSeconds },
   };
 }
@@ -153,7 +143,7 @@ function runNicJob(job: Job, ends: { src: string; dst: string }): JobResult {
   if (job.fidelity !== undefined && job.fidelity !== 'full') throw new Error(`a NIC move runs at full fidelity only, not ${job.fidelity}`);
   if (job.via !== 'dc-buffer' && job.via !== 'host') throw new Error(`a NIC move relays through a DC buffer or host memory, not ${job.via}`);
   const r = runNicMove({ topology: job.topology, src: ends.src, dst: ends.dst, lengthBytes: job.sizeBytes, depth: job.depth, via: job.via, seed: job.seed });
-  return resultOf(r, namedLimitOf(r));
+  return resultOf(r, namedLimitOf(r), r);
 }
 
 function runPairsJob(job: Job, pairs: number, traceRecording?: TraceRecordingRequest): JobResult {

@@ -28,7 +28,7 @@ import { Ext4 } from '../host/fs/ext4.js';
 import { commitCopy, moveRuns, reserveCopy, verifyFiles, type FileCheck } from '../host/fs/file-copy.js';
 import { NvmeBlockIo } from '../host/fs/nvme-block-io.js';
 import type { BootedHost } from '../runtime/boot.js';
-import { BOUNCE_BYTES } from '../runtime/files.js';
+import { BOUNCE_BYTES, mountOn } from '../runtime/files.js';
 import type { FilePlan, JobRecord } from './job-store.js';
 import type { JobHooks, SlotPool } from './live-job.js';
 import { FLUSHES_IN_FLIGHT } from './live-job.js';
@@ -75,15 +75,6 @@ export function checkFileJob(host: BootedHost<RealtimeScheduler>, r: Pick<JobRec
     if (r.depth * r.chunkBytes > buf.sizeBytes) throw new DconnectError('BAD_OPTION', `the copy needs ${r.depth * r.chunkBytes} bytes of relay slots in the ${buf.sizeBytes}-byte DC buffer ${buf.name}`, 'use a smaller --chunk or --depth');
   }
   return { src, dst };
-}
-
-function* mountOn(io: NvmeBlockIo, d: BlockDevice): Seq<Ext4> {
-  try {
-    return yield* Ext4.mount(io);
-  } catch (e) {
-    if (e instanceof DconnectError) throw new DconnectError(e.code, `${d.name}: ${e.message}`, e.hint);
-    throw e;
-  }
 }
 
 /** Runs (or resumes) a file job; `done` or `fail` is called from a model event. Returns the boxes it waits on. */

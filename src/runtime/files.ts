@@ -115,7 +115,7 @@ function runOnFabric<R>(host: BootedHost, seq: Seq<R>): R {
 }
 
 /** Mounts a drive's file system, its errors naming the drive (a drive given no --image has none). */
-function* mountOn(io: NvmeBlockIo, d: BlockDevice): Seq<Ext4> {
+export function* mountOn(io: NvmeBlockIo, d: BlockDevice): Seq<Ext4> {
   try {
     return yield* Ext4.mount(io);
   } catch (e) {
