@@ -188,7 +188,6 @@ program
     if (storeFault) throw new DconnectError('BAD_OPTION', `--fault ${storeFault}: store faults break a live fabric's drive files; a simulated drive keeps its bytes in memory`, `give it to the live fabric: dconnect up --fault ${storeFault} (then dconnect copy ... --live); media-error=... fails blocks in simulation`);
     const mediaErrors = (o.fault ?? []).map(parseMediaError).filter((m) => m !== null);
     const cableFaults = (o.fault ?? []).filter((f) => parseMediaError(f) === null);
-    if (cableFaults.length > 0 && o.granularity === 'burst') throw new DconnectError('BAD_OPTION', `--fault ${cableFaults[0]} drops or delays frames on cables, which carry a burst whole at --granularity burst`, 'use --granularity tlp with cable faults (media-error=... works at either)');
     const faults = cableFaults.length > 0 ? faultConnect(topology, cableFaults.map(parseFault), seed) : null;
     // Down windows are scheduled in time: the fast fidelity could jump over one, so they run per TLP.
     let fidelity: FidelityMode = faults?.hasDowns && o.fidelity === 'fast' ? 'full' : o.fidelity;

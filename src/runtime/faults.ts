@@ -20,6 +20,7 @@ import type { StateDigest } from '../core/digest.js';
 import { RngFactory, type RngStream } from '../core/rng.js';
 import { MAX_PAYLOAD_BYTES, wireBytes, type Frame } from '../ethernet/frame.js';
 import { CableChannel, type EthPort } from '../ethernet/port.js';
+import { constituentFrames } from '../expether/burst-frames.js';
 import { buildFabric, connectCable, type ConnectFn } from '../topology/builder.js';
 import { checkLinks, linkName } from './capture.js';
 import type { Topology } from '../topology/schema.js';
@@ -133,6 +134,17 @@ class FaultyCable extends CableChannel {
   }
 
   override carry(from: EthPort, frame: Frame, serializedInPs: number): void {
+    const done = frame.readyPs;
+    if (done === null) return this.carryOne(from, frame, serializedInPs);
+    // A burst (burst granularity) crosses as the frames it stands for, each leaving when its last bit
+    // does, as between live nodes (live/udp-transport.ts): faults are drawn per frame, the far end
+    // gets plain frames, and the bridges' selective repeat recovers each one lost.
+    const frames = constituentFrames(frame);
+    const now = from.scheduler.now();
+    for (let i = 0; i < frames.length; i++) this.carryOne(from, frames[i], done[i] > now ? done[i] - now : 0);
+  }
+
+  private carryOne(from: EthPort, frame: Frame, serializedInPs: number): void {
     this.counts.frames++;
     const t = (this.origin.clockPs ? this.origin.clockPs() : from.scheduler.now()) - this.origin.ps;
     if (this.downs.some((w) => t >= w.startPs && t < w.startPs + w.durationPs)) {
