@@ -31,8 +31,8 @@ import type { BootedHost } from '../runtime/boot.js';
 import { BOUNCE_BYTES, mountOn } from '../runtime/files.js';
 import type { FilePlan, JobRecord } from './job-store.js';
 import type { JobHooks, SlotPool } from './live-job.js';
-import { FLUSHES_IN_FLIGHT } from './live-job.js';
-import { NBD_COMMANDS_PER_DEVICE } from './nbd-backend.js';
+import { JOB_QUEUE_RESERVE } from './live-job.js';
+import { checkChunkFor, pipelineOf, RelayPlan, type HostSlots, type RelaySlots } from '../runtime/engine/plan.js';
 import type { RealtimeScheduler } from './realtime-scheduler.js';
 
 export interface FileJobResult {
@@ -63,17 +63,18 @@ export interface FileJobHooks extends JobHooks {
   planned(plan: FilePlan): void;
 }
 
-/** Checks a file job's devices, depth and relay room; the paths are checked when the job runs (they need the file systems). */
-export function checkFileJob(host: BootedHost<RealtimeScheduler>, r: Pick<JobRecord, 'src' | 'dst' | 'depth' | 'chunkBytes' | 'via'>): { src: BlockDevice; dst: BlockDevice } {
+/** A file job's admission, the transfer engine's: devices, pipeline (beside NBD's commands and the flush), chunk, relay slots; the paths are checked when the job runs (they need the file systems). */
+function planFileJob(host: BootedHost<RealtimeScheduler>, r: Pick<JobRecord, 'src' | 'dst' | 'depth' | 'chunkBytes' | 'via'>, hostSlots: HostSlots): { src: BlockDevice; dst: BlockDevice; relay: RelaySlots } {
   const src = host.manager.lookup(r.src);
   const dst = host.manager.lookup(r.dst);
-  const room = host.fabric.topology.host.queueEntries - 1 - NBD_COMMANDS_PER_DEVICE - FLUSHES_IN_FLIGHT;
-  if (!Number.isInteger(r.depth) || r.depth < 1 || r.depth > room) throw new DconnectError('BAD_OPTION', `depth ${r.depth} is outside 1..${room} (the NVMe queues hold NBD's commands and a flush beside the copy's)`);
-  if (!Number.isInteger(r.chunkBytes) || r.chunkBytes <= 0 || r.chunkBytes % src.blockBytes !== 0 || r.chunkBytes % dst.blockBytes !== 0) throw new DconnectError('UNALIGNED', `chunk size ${r.chunkBytes} is not a multiple of the drives' block size`, 'use e.g. --chunk 128KiB');
-  if (r.via === 'dc-buffer') {
-    const buf = host.manager.relayFor(src, dst);
-    if (r.depth * r.chunkBytes > buf.sizeBytes) throw new DconnectError('BAD_OPTION', `the copy needs ${r.depth * r.chunkBytes} bytes of relay slots in the ${buf.sizeBytes}-byte DC buffer ${buf.name}`, 'use a smaller --chunk or --depth');
-  }
+  pipelineOf({ topology: host.fabric.topology, depth: r.depth, chunkBytes: r.chunkBytes }, JOB_QUEUE_RESERVE);
+  checkChunkFor(r.chunkBytes, [src, dst]);
+  return { src, dst, relay: new RelayPlan(host.manager, hostSlots).place(r.via, src, dst, r.depth, r.chunkBytes) };
+}
+
+/** Checks a file job's devices, depth, chunk and relay room; throws a DconnectError. */
+export function checkFileJob(host: BootedHost<RealtimeScheduler>, r: Pick<JobRecord, 'src' | 'dst' | 'depth' | 'chunkBytes' | 'via'>): { src: BlockDevice; dst: BlockDevice } {
+  const { src, dst } = planFileJob(host, r, () => []);
   return { src, dst };
 }
 
@@ -81,10 +82,8 @@ export function checkFileJob(host: BootedHost<RealtimeScheduler>, r: Pick<JobRec
 export function runFileJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, rec: JobRecord, hooks: FileJobHooks, done: (r: FileJobResult | 'cancelled') => void, fail: (e: Error) => void): { boxes: string[] } {
   const spec = rec.files!;
   const sched = host.fabric.scheduler;
-  const { src, dst } = checkFileJob(host, rec);
+  const { src, dst, relay } = planFileJob(host, rec, (count, bytes) => pool.take(bytes, count));
   const chunk = rec.chunkBytes;
-  const buf = rec.via === 'dc-buffer' ? host.manager.relayFor(src, dst) : null;
-  const slots = buf ? { name: buf.name, at: Array.from({ length: rec.depth }, (_, i) => buf.bar0 + i * chunk) } : { name: 'host memory', at: pool.take(chunk, rec.depth) };
   // Bounce buffers past any slot a move of the same size takes (0..depth-1).
   const [bSrc, bDst] = pool.take(BOUNCE_BYTES, rec.depth + 2).slice(rec.depth);
   const mem = host.fabric.rootComplex.memory;
@@ -111,7 +110,7 @@ export function runFileJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, 
     if (hooks.cancelled()) return 'cancelled';
     if (rec.doneBytes < plan.dataBytes || plan.dataBytes === 0) {
       if (plan.runs.length > 0) {
-        const moved = yield* call<void | Error>(moveRuns(new DcOperator(sched), { src, dst, chunkBytes: chunk, depth: rec.depth, slots: slots.at }, plan.runs, (n) => hooks.progress(n)));
+        const moved = yield* call<void | Error>(moveRuns(new DcOperator(sched), { src, dst, chunkBytes: chunk, depth: rec.depth, slots: relay.slots }, plan.runs, (n) => hooks.progress(n)));
         if (moved instanceof Error) throw new DconnectError((moved as DconnectError).code ?? 'DEVICE_ERROR', `${moved.message}; the destination files are reserved and empty`, `dconnect copy --resume ${rec.id} --live moves the data again and commits`);
         movedBytes = plan.dataBytes;
       }
@@ -137,7 +136,7 @@ export function runFileJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, 
     const delta = (n: string, k: string) => (afterMove[n]?.[k] ?? 0) - (before[n]?.[k] ?? 0);
     return {
       mode: rec.via === 'dc-buffer' ? 'direct' : 'conventional',
-      relay: slots.name,
+      relay: relay.name,
       files: plan.files.length,
       directories: plan.directories,
       bytes: plan.bytes,
@@ -155,5 +154,5 @@ export function runFileJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, 
     };
   };
   spawn(sequence(), done, (e) => fail(e as Error));
-  return { boxes: [...new Set([src.box, dst.box, ...(buf ? [buf.box] : [])])] };
+  return { boxes: [...new Set([src.box, dst.box, ...(relay.box ? [relay.box] : [])])] };
 }

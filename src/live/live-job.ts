@@ -21,7 +21,7 @@ import { isSuccess, statusName, type NvmeStatus } from '../devices/nvme/nvme-def
 import type { BlockDevice } from '../host/dc/manager.js';
 import { DcOperator } from '../host/dc/operator.js';
 import type { BootedHost } from '../runtime/boot.js';
-import { validateCopy } from '../runtime/moves.js';
+import { pipelineOf, RelayPlan, validateCopy, type HostSlots, type QueueReserve, type RelaySlots } from '../runtime/engine/plan.js';
 import type { JobRecord } from './job-store.js';
 import { NBD_COMMANDS_PER_DEVICE } from './nbd-backend.js';
 import type { RealtimeScheduler } from './realtime-scheduler.js';
@@ -71,20 +71,26 @@ export interface JobHooks {
   cancelled(): boolean;
 }
 
-/** Checks a request against the booted host's devices (names, alignment, ranges, overlap, relay room); throws a DconnectError. */
-export function checkJob(host: BootedHost<RealtimeScheduler>, r: JobRequest): { src: BlockDevice; dst: BlockDevice } {
+/** The NVMe queue entries a live job leaves to others: NBD's commands on the same drives and its own flush. */
+export const JOB_QUEUE_RESERVE: QueueReserve = { entries: NBD_COMMANDS_PER_DEVICE + FLUSHES_IN_FLIGHT, what: `NBD's ${NBD_COMMANDS_PER_DEVICE} commands and the job's flush` };
+
+/**
+ * A job's admission, the transfer engine's (runtime/engine/plan.ts): its devices, its pipeline within
+ * the NVMe queues beside NBD's commands and the flush, its ranges, and its relay slots (`depth` of
+ * them, in the relay the planner ranks first, or from `hostSlots`).
+ */
+function planJob(host: BootedHost<RealtimeScheduler>, r: JobRequest, hostSlots: HostSlots): { src: BlockDevice; dst: BlockDevice; relay: RelaySlots } {
   const mgr = host.manager;
   const src = mgr.lookup(r.src);
   const dst = mgr.lookup(r.dst);
-  if (!Number.isInteger(r.depth) || r.depth < 1 || r.depth > 64) throw new DconnectError('BAD_OPTION', `depth ${r.depth} is outside 1..64`);
-  // The queue also holds NBD's commands (at most NBD_COMMANDS_PER_DEVICE) and one entry stays empty.
-  const room = host.fabric.topology.host.queueEntries - 1 - NBD_COMMANDS_PER_DEVICE - FLUSHES_IN_FLIGHT;
-  if (r.depth > room) throw new DconnectError('BAD_OPTION', `depth ${r.depth} does not fit the ${host.fabric.topology.host.queueEntries}-entry NVMe queues beside NBD's ${NBD_COMMANDS_PER_DEVICE} commands and the job's flush`, `use --depth ${Math.max(1, room)} or less`);
+  pipelineOf({ topology: host.fabric.topology, depth: r.depth, chunkBytes: r.chunkBytes }, JOB_QUEUE_RESERVE);
   validateCopy(src, r.srcOffset, dst, r.dstOffset, r.lengthBytes, r.chunkBytes);
-  if (r.via === 'dc-buffer') {
-    const buf = mgr.relayFor(src, dst);
-    if (r.depth * r.chunkBytes > buf.sizeBytes) throw new DconnectError('BAD_OPTION', `the move needs ${r.depth * r.chunkBytes} bytes of relay slots in the ${buf.sizeBytes}-byte DC buffer ${buf.name}`, 'use a smaller --chunk or --depth');
-  }
+  return { src, dst, relay: new RelayPlan(mgr, hostSlots).place(r.via, src, dst, r.depth, r.chunkBytes) };
+}
+
+/** Checks a request against the booted host's devices (names, alignment, ranges, overlap, relay room); throws a DconnectError. */
+export function checkJob(host: BootedHost<RealtimeScheduler>, r: JobRequest): { src: BlockDevice; dst: BlockDevice } {
+  const { src, dst } = planJob(host, r, () => []);
   return { src, dst };
 }
 
@@ -106,10 +112,8 @@ export class SlotPool {
  */
 export function runJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, rec: JobRecord, hooks: JobHooks, done: (r: JobResult | 'cancelled') => void, fail: (e: Error) => void): { boxes: string[] } {
   const sched = host.fabric.scheduler;
-  const { src, dst } = checkJob(host, rec);
+  const { src, dst, relay } = planJob(host, rec, (count, bytes) => pool.take(bytes, count));
   const chunk = rec.chunkBytes;
-  const buf = rec.via === 'dc-buffer' ? host.manager.relayFor(src, dst) : null;
-  const slots = buf ? { name: buf.name, at: Array.from({ length: rec.depth }, (_, i) => buf.bar0 + i * chunk) } : { name: 'host memory', at: pool.take(chunk, rec.depth) };
   const op = new DcOperator(sched);
   const startMs = performance.now();
   const startPs = sched.now();
@@ -179,7 +183,7 @@ export function runJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, rec:
         lengthBytes: len,
         chunkBytes: chunk,
         depth: rec.depth,
-        slots: slots.at,
+        slots: relay.slots,
         observer: {
           chunkWritten: (c) => {
             chunksWritten++;
@@ -238,7 +242,7 @@ export function runJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, rec:
         const dstSha256 = hd.digest('hex');
         done({
           mode: rec.via === 'dc-buffer' ? 'direct' : 'conventional',
-          relay: slots.name,
+          relay: relay.name,
           bytes: rec.lengthBytes,
           movedBytes: moved,
           wallSeconds: wall,
@@ -275,5 +279,5 @@ export function runJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, rec:
   };
 
   segment();
-  return { boxes: [...new Set([src.box, dst.box, ...(buf ? [buf.box] : [])])] };
+  return { boxes: [...new Set([src.box, dst.box, ...(relay.box ? [relay.box] : [])])] };
 }

@@ -13,9 +13,10 @@ import type { Topology } from '../topology/schema.js';
 import { boot, type BootedHost } from './boot.js';
 import { linkPayload, traceDelta, type LinkPayload } from './counters.js';
 import { loadImages, saveDrives, ssdOf, StoreBlockIo, storeOf, type DriveImage, type DriveSave } from './drive-images.js';
-import { burstBytesOf, fullFidelity, granularityInfo, pipelineOf, type Granularity, type GranularityInfo, type Via } from './moves.js';
+import { burstBytesOf, fullFidelity, granularityInfo, type Granularity, type GranularityInfo } from './moves.js';
+import { checkChunkFor, pipelineOf, RelayPlan, slotPerAllocation, type Via } from './engine/plan.js';
+import { deviceTable, runTransfer } from './engine/runner.js';
 import type { Fidelity } from './fast/fast-forward.js';
-import { deviceKinds } from '../topology/device-registry.js';
 
 /**
  * File copies in simulation (issue 23): the DC command's front end for `copy sda:/path sdb:/path`. The
@@ -103,12 +104,12 @@ function bootWithImages(topology: Topology, seed: number, chunk: number, images:
   return host;
 }
 
-/** Runs a host sequence on the fabric's scheduler to its end. */
+/** Runs a host sequence on the fabric's scheduler to its end (the transfer engine's runner). */
 function runOnFabric<R>(host: BootedHost, seq: Seq<R>): R {
   let result: { value: R } | null = null;
   let error: unknown = null;
   spawn(seq, (v) => (result = { value: v }), (e) => (error = e));
-  host.fabric.scheduler.run({ maxEvents: 2e10, stop: () => result !== null || error !== null });
+  runTransfer(host.fabric, { finished: () => result !== null, failed: () => error !== null });
   if (error) throw error;
   if (!result) throw new Error('the file system sequence did not finish: the fabric went idle with commands outstanding');
   return (result as { value: R }).value;
@@ -140,21 +141,14 @@ export function runFileCopy(req: FileCopyRequest): FileCopyReport {
   const host = bootWithImages(t, req.seed, chunk, req.images ?? [], burstBytes);
   const src = host.manager.lookup(req.src);
   const dst = host.manager.lookup(req.dst);
-  if (chunk % src.blockBytes !== 0 || chunk % dst.blockBytes !== 0 || chunk <= 0) throw new DconnectError('UNALIGNED', `chunk size ${chunk} is not a multiple of the block size`, 'use e.g. --chunk 128KiB');
+  checkChunkFor(chunk, [src, dst]);
   for (const m of req.mediaErrors ?? []) {
     const d = host.manager.lookup(m.device);
     const ssd = ssdOf(host, d);
     (m.op === 'write' ? ssd.badWriteBlocks : ssd.badBlocks).add(m.lba);
   }
-  // Relay slots: `depth` chunks of the DC buffer nearest both drives, or of host memory.
-  let relay = 'host memory';
-  let slots: number[];
-  if (req.via === 'dc-buffer') {
-    const buf = host.manager.relayFor(src, dst);
-    if (depth * chunk > buf.sizeBytes) throw new DconnectError('BAD_OPTION', `the copy needs ${depth * chunk} bytes of relay slots in the ${buf.sizeBytes}-byte DC buffer ${buf.name}`, 'use a smaller --chunk or --depth');
-    relay = buf.name;
-    slots = Array.from({ length: depth }, (_, i) => buf.bar0 + i * chunk);
-  } else slots = Array.from({ length: depth }, () => host.allocator.alloc(chunk));
+  // Relay slots: `depth` chunks of the relay the planner ranks first for both drives, or of host memory.
+  const { name: relay, slots } = new RelayPlan(host.manager, slotPerAllocation(host.allocator)).place(req.via, src, dst, depth, chunk);
 
   const srcIo = fsIo(host, src);
   const dstIo = src === dst ? srcIo : fsIo(host, dst);
@@ -198,8 +192,7 @@ export function runFileCopy(req: FileCopyRequest): FileCopyReport {
   const metadata = { readBytes: ios.reduce((n, io) => n + io.counts.readBytes, 0), writtenBytes: ios.reduce((n, io) => n + io.counts.writtenBytes, 0), commands: ios.reduce((n, io) => n + io.counts.reads + io.counts.writes, 0) };
   const checks = runSync(verifyFiles(storeFs(host, src), src === dst ? storeFs(host, src) : storeFs(host, dst), result.files));
   const seconds = (endPs - startPs) / PS_PER_S;
-  const devices: Record<string, string> = {};
-  for (const d of deviceKinds.flatMap((k) => k.driver.devices(host.manager))) devices[`${d.box}.slot${d.slot}`] = d.name;
+  const devices = deviceTable([host]);
   const chunks = result.runs.reduce((n, r) => n + Math.ceil(r.lengthBytes / chunk), 0);
   return {
     mode: req.via === 'dc-buffer' ? 'direct' : 'conventional',

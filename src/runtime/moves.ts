@@ -1,19 +1,18 @@
 import { MAX_BURST_BYTES } from '../pcie/burst.js';
 import { DconnectError } from '../core/errors.js';
 import { PS_PER_S } from '../core/scheduler.js';
-import type { CounterSet } from '../core/trace.js';
 import { sha256InSteps, startPatternDigest, type PendingDigest } from '../devices/pattern-digest.js';
-import { patternBytes } from '../devices/sparse-memory.js';
-import { blockName, boot, type BootedHost } from './boot.js';
+import { blockName, type BootedHost } from './boot.js';
 import { linkPayload, traceDelta, type LinkPayload } from './counters.js';
 import { digestFabric } from './fast/fabric-digest.js';
 import { FastForward, type Fidelity } from './fast/fast-forward.js';
 import { JointFastForward } from './fast/joint-forward.js';
 import { buildFabric, hostOf, type ConnectFn } from '../topology/builder.js';
-import { deviceKinds } from '../topology/device-registry.js';
 import { FIRST_HOST, groupOf, hostsOf, type Topology } from '../topology/schema.js';
+import { checkDisjoint, pipelineOf, RelayPlan, slotPerAllocation, validateCopy, type MoveVia } from './engine/plan.js';
+import { contentOf, copyAcross, DriveRange, patternOf, seedPattern, verifyRange, verifyScratch } from './engine/endpoints.js';
+import { addCounters, beginTransfer, bootHosts, deviceTable, runTransfer } from './engine/runner.js';
 import type { BlockDevice } from '../host/dc/manager.js';
-import { planRelay, type RelayChoice } from '../host/dc/relay-planner.js';
 import { DcOperator, type MoveHandle, type MoveObserver, type MoveStats } from '../host/dc/operator.js';
 import { DEFAULT_FIRST_WINDOW_PS, TraceSampler, type TraceRecordingRequest } from './trace-sampler.js';
 import { loadImages, saveDrives, ssdOf, type DriveImage, type DriveSave } from './drive-images.js';
@@ -22,17 +21,9 @@ import { loadImages, saveDrives, ssdOf, type DriveImage, type DriveSave } from '
 /** A jump's functional copy reports progress after each slice of this many bytes (the copy itself is one loop). */
 const FUNCTIONAL_SLICE_BYTES = 64 << 20;
 export type FidelityMode = 'fast' | 'full';
-/** The paths of moves that relay through DC buffers or host memory only (file copies, moves through a NIC, live jobs). */
-export type Via = 'dc-buffer' | 'host';
-/**
- * Where a drive-to-drive move's data is relayed (`--via`): `host`, host memory (conventional);
- * otherwise directly, through the relay the relay planner (host/dc/relay-planner.ts) ranks first by
- * distance, then load, among the DC buffers (`dc-buffer`, the paper's), the SSDs' Controller Memory
- * Buffers (`cmb`), or every relay the host found (`nearest`).
- */
-export type MoveVia = Via | 'cmb' | 'nearest';
-/** Every `MoveVia`, in the order help text lists them. */
-export const MOVE_VIAS: readonly MoveVia[] = ['dc-buffer', 'cmb', 'nearest', 'host'];
+export { MOVE_VIAS, type MoveVia, type Via } from './engine/plan.js';
+export { bytesEqual } from './engine/endpoints.js';
+export { pipelineOf, validateCopy } from './engine/plan.js';
 
 /** How often the verification reports its progress (onVerify), bytes: a multiple of its 4 MiB step. */
 const VERIFY_REPORT_BYTES = 256 << 20;
@@ -115,16 +106,6 @@ export function burstBytesOf(req: Pick<MovesRequest, 'granularity' | 'burstBytes
   return b;
 }
 
-/** A move's pipeline, the request's or the topology's, checked: commands in flight (1..64, within the NVMe queues) and bytes per command. */
-export function pipelineOf(req: { topology: Topology; depth?: number; chunkBytes?: number }): { depth: number; chunk: number } {
-  const t = req.topology;
-  const depth = req.depth ?? t.copy.depth;
-  const chunk = req.chunkBytes ?? t.copy.chunkBytes;
-  if (!Number.isInteger(depth) || depth < 1 || depth > 64) throw new DconnectError('BAD_OPTION', `depth ${depth} is outside 1..64`);
-  if (depth + 1 > t.host.queueEntries) throw new DconnectError('BAD_OPTION', `depth ${depth} needs NVMe queues of at least ${depth + 1} entries; the topology has ${t.host.queueEntries}`);
-  return { depth, chunk };
-}
-
 /** One move's outcome. */
 export interface MoveResult {
   mode: 'direct' | 'conventional';
@@ -187,45 +168,6 @@ export function fullFidelity(burstBytes: number, chunks: number): Fidelity {
 
 export function granularityInfo(burstBytes: number): GranularityInfo {
   return burstBytes > 0 ? { mode: 'burst', burstBytes, relativeErrorBound: BURST_RELATIVE_ERROR_BOUND } : { mode: 'tlp' };
-}
-
-/** Validates a move against its devices before anything is written. */
-export function validateCopy(src: BlockDevice, srcOffset: number, dst: BlockDevice, dstOffset: number, length: number, chunk: number): void {
-  const bs = src.blockBytes;
-  const checks: [number, string][] = [
-    [srcOffset, `source offset ${srcOffset}`],
-    [dstOffset, `destination offset ${dstOffset}`],
-    [length, `length ${length}`],
-    [chunk, `chunk size ${chunk}`],
-  ];
-  for (const [v, what] of checks) {
-    if (v % bs !== 0 || v % dst.blockBytes !== 0) throw new DconnectError('UNALIGNED', `${what} is not a multiple of the ${bs}-byte block size`, `use a multiple of ${bs} bytes, e.g. 4KiB`);
-  }
-  if (length <= 0) throw new DconnectError('OUT_OF_RANGE', 'length must be greater than zero', 'give --length, e.g. --length 256MiB');
-  if (chunk <= 0 || chunk / bs > 65536) throw new DconnectError('BAD_OPTION', `chunk size ${chunk} is outside 1..65536 blocks`, 'use a chunk from 4KiB to 32MiB');
-  for (const [d, off, role] of [[src, srcOffset, 'source'], [dst, dstOffset, 'destination']] as const) {
-    if (off + length > d.capacityBytes) {
-      throw new DconnectError('OUT_OF_RANGE', `${role} range [${off}, ${off + length}) is beyond ${d.name}'s capacity of ${d.capacityBytes} bytes`, `keep offset + length <= ${d.capacityBytes}`);
-    }
-  }
-  if (src === dst && srcOffset < dstOffset + length && dstOffset < srcOffset + length) {
-    throw new DconnectError('OVERLAP', `source and destination ranges overlap on ${src.name}`, 'choose non-overlapping offsets');
-  }
-}
-
-/** Concurrent moves may not touch the same bytes: each source holds its own data, each destination is verified against it. */
-function checkDisjoint(moves: { src: BlockDevice; srcOffset: number; dst: BlockDevice; dstOffset: number }[], length: number): void {
-  const ranges = moves.flatMap((m, i) => [
-    { i, dev: m.src, off: m.srcOffset, role: 'source' },
-    { i, dev: m.dst, off: m.dstOffset, role: 'destination' },
-  ]);
-  for (const a of ranges) {
-    for (const b of ranges) {
-      if (a.i < b.i && a.dev === b.dev && a.off < b.off + length && b.off < a.off + length) {
-        throw new DconnectError('OVERLAP', `move ${a.i + 1}'s ${a.role} and move ${b.i + 1}'s ${b.role} overlap on ${a.dev.name}`, 'concurrent moves need disjoint ranges: give each its own device, or offsets (sda:1GiB)');
-      }
-    }
-  }
 }
 
 /** Where a device name or serial is found in a topology: which host names it so, in which group and slot. */
@@ -308,10 +250,7 @@ export function runMoves(req: MovesRequest): MovesResult {
   // The hosts that run moves boot, one after the other in the fabric's order; the others stay off.
   const mainHost = hostOf(fabric, req.host);
   const pairHosts = req.pairs.map((p) => hostOf(fabric, p.host ?? mainHost.name));
-  const booted = new Map<string, BootedHost>();
-  for (const h of fabric.hosts) {
-    if (h === mainHost || pairHosts.includes(h)) booted.set(h.name, boot(fabric, { maxTransferBytes: chunk, host: h.name }));
-  }
+  const booted = bootHosts(fabric, new Set([mainHost.name, ...pairHosts.map((h) => h.name)]), chunk);
   const host = booted.get(mainHost.name)!;
   const mgr = host.manager;
   const hostsOfMoves = pairHosts.map((h) => booted.get(h.name)!);
@@ -324,42 +263,23 @@ export function runMoves(req: MovesRequest): MovesResult {
   for (const m of moves) validateCopy(m.src, m.srcOffset, m.dst, m.dstOffset, req.lengthBytes, chunk);
   checkDisjoint(moves, req.lengthBytes);
 
+  // Each host has its own relays (names are per host: both may have a dcbuf0) and its own memory.
   const slotCount = Math.min(depth, Math.ceil(req.lengthBytes / chunk));
-  // Each host has its own buffers (names are per host: both may have a dcbuf0) and its own memory.
-  const usedBytes = new Map<string, number>();
-  const relayLoads = new Map<string, Map<string, number>>();
-  const relays = moves.map((m, i) => {
-    const h = hostsOfMoves[i];
-    if (req.via === 'host') return { name: 'host memory', slots: Array.from({ length: slotCount }, () => h.allocator.alloc(chunk)) };
-    const relayLoad = relayLoads.get(h.host.name) ?? new Map<string, number>();
-    relayLoads.set(h.host.name, relayLoad);
-    const choice: RelayChoice = req.via === 'nearest' ? { nearest: true } : { via: req.via };
-    const buf = planRelay(h.manager.relays(), m.src, m.dst, choice, relayLoad);
-    relayLoad.set(buf.name, (relayLoad.get(buf.name) ?? 0) + 1);
-    const used = usedBytes.get(`${h.host.name}/${buf.name}`) ?? 0;
-    if (used + slotCount * chunk > buf.sizeBytes) {
-      const what = buf.via === 'dc-buffer' ? `DC buffer ${buf.name}` : buf.name;
-      throw new DconnectError('BAD_OPTION', `${used > 0 ? 'these moves need' : 'the move needs'} ${used + slotCount * chunk} bytes of relay slots in the ${buf.sizeBytes}-byte ${what}`, 'use a smaller --chunk or --depth, or fewer concurrent moves');
-    }
-    usedBytes.set(`${h.host.name}/${buf.name}`, used + slotCount * chunk);
-    return { name: buf.name, slots: Array.from({ length: slotCount }, (_, i) => buf.busAddress + used + i * chunk) };
-  });
+  const plans = new Map([...booted].map(([name, h]) => [name, new RelayPlan(h.manager, slotPerAllocation(h.allocator))]));
+  const relays = moves.map((m, i) => plans.get(hostsOfMoves[i].host.name)!.place(req.via, m.src, m.dst, slotCount, chunk));
 
   // Each source range holds seeded data before the move (as if written earlier); its digest is
   // hashed on another core while the moves are simulated (see pattern-digest.ts).
-  const srcStores = moves.map((m) => ssdOf(host, m.src).store);
-  const dstSsds = moves.map((m) => ssdOf(host, m.dst));
+  const srcEnds = moves.map((m) => new DriveRange(ssdOf(host, m.src), m.srcOffset));
+  const dstEnds = moves.map((m) => new DriveRange(ssdOf(host, m.dst), m.dstOffset));
   const seeds = moves.map((_, i) => patternSeedOf(req.seed, i));
   loadImages(host, req.images ?? []);
   const imaged = new Set((req.images ?? []).map((im) => mgr.lookup(im.device)));
   const fromImage = moves.map((m) => imaged.has(m.src));
-  moves.forEach((m, i) => fromImage[i] || srcStores[i].fillPattern(m.srcOffset, req.lengthBytes, seeds[i]));
+  srcEnds.forEach((e, i) => fromImage[i] || seedPattern(e, req.lengthBytes, seeds[i]));
   const srcDigests: (PendingDigest | null)[] = moves.map((m, i) => (req.sha256 === false || fromImage[i] ? null : startPatternDigest(seeds[i], m.srcOffset, req.lengthBytes)));
 
-  const before = fabric.trace.snapshot();
-  const eventsBefore = fabric.scheduler.eventsExecuted;
-  const startPs = fabric.scheduler.now();
-  req.onStart?.(startPs);
+  const { before, eventsBefore, startPs } = beginTransfer(fabric, req.onStart);
   const stats: (MoveStats | null)[] = moves.map(() => null);
   let failure: Error | null = null;
   // Each host's DC operator runs that host's moves.
@@ -373,18 +293,16 @@ export function runMoves(req: MovesRequest): MovesResult {
   const total = req.lengthBytes * moves.length;
   /** Bytes the skipped chunks moved functionally so far (progress counts them with the simulated ones). */
   let functionalBytes = 0;
-  const progressNow = () => dstSsds.reduce((n, d) => n + d.counters.bytesWritten, 0) + functionalBytes;
+  const progressNow = () => dstEnds.reduce((n, d) => n + d.arrived(), 0) + functionalBytes;
   /**
    * The skipped chunks' bytes move functionally, source store to destination store, in slices of
    * FUNCTIONAL_SLICE_BYTES with progress after each: a jump over 200 GiB is most of a long run's wall time.
    */
   const moveBytes = (i: number, fromChunk: number, count: number) => {
-    const from = moves[i].srcOffset + fromChunk * chunk;
-    const to = moves[i].dstOffset + fromChunk * chunk;
     const len = count * chunk;
     for (let at = 0; at < len; at += FUNCTIONAL_SLICE_BYTES) {
       const n = Math.min(FUNCTIONAL_SLICE_BYTES, len - at);
-      dstSsds[i].store.copyFrom(srcStores[i], from + at, to + at, n);
+      copyAcross(srcEnds[i], dstEnds[i], fromChunk * chunk + at, n);
       functionalBytes += n;
       req.onProgress?.(Math.min(progressNow(), total), total);
     }
@@ -442,26 +360,16 @@ export function runMoves(req: MovesRequest): MovesResult {
       ),
     );
   });
-  const progressEvery = 1 << 20;
-  let nextProgress = progressEvery;
-  fabric.scheduler.run({
-    maxEvents: 2e10,
-    stop: () => {
-      if (req.onProgress && fabric.scheduler.eventsExecuted >= nextProgress) {
-        nextProgress = fabric.scheduler.eventsExecuted + progressEvery;
-        req.onProgress(Math.min(progressNow(), total), total);
-      }
-      return failure !== null || stats.every((s) => s !== null);
-    },
+  runTransfer(fabric, {
+    progress: req.onProgress ? () => req.onProgress!(Math.min(progressNow(), total), total) : undefined,
+    failed: () => failure !== null,
+    finished: () => stats.every((s) => s !== null),
   });
   sampler?.finish();
   if (failure) throw failure;
   if (!stats.every((s) => s !== null)) throw new Error('the move did not finish: the fabric went idle with commands outstanding');
   const done = stats as MoveStats[];
   const after = fabric.trace.snapshot();
-  const addCounters = (adds: Record<string, CounterSet>) => {
-    for (const [name, set] of Object.entries(adds)) for (const [k, v] of Object.entries(set)) if (after[name]) after[name][k] += v;
-  };
   let endPs = done.map((s) => s.endPs);
   let skipped = moves.map(() => 0);
   const full = fullFidelity(burstBytes, chunks);
@@ -473,36 +381,26 @@ export function runMoves(req: MovesRequest): MovesResult {
     skipped = [single.skipped().count];
     fidelities = [o.fidelity];
     if (req.recordChunkTimes) chunkDonePs = o.chunkDonePs;
-    addCounters(o.counterAdds);
+    addCounters(after, o.counterAdds);
   } else if (joint) {
     const o = joint.finish(endPs);
     endPs = o.endPs;
     skipped = o.skipped;
     fidelities = o.fidelity;
-    addCounters(o.counterAdds);
+    addCounters(after, o.counterAdds);
   }
 
-  // Verify: each destination range must equal its source pattern, byte for byte. Two chunk buffers
-  // are reused (fresh 4 MiB arrays per chunk cost page faults).
-  const step = 4 << 20;
-  const wantBuf = new Uint8Array(Math.min(step, req.lengthBytes));
-  const gotBuf = new Uint8Array(wantBuf.length);
+  // Verify: each destination range must equal its source (its seeded pattern, or its image's bytes), byte for byte.
+  const scratch = verifyScratch(req.lengthBytes);
   const results: MoveResult[] = moves.map((m, i) => {
-    let verified = true;
-    for (let off = 0; off < req.lengthBytes && verified; off += step) {
-      if (off % VERIFY_REPORT_BYTES === 0) req.onVerify?.(i * req.lengthBytes + off, moves.length * req.lengthBytes);
-      const n = Math.min(step, req.lengthBytes - off);
-      const want = wantBuf.subarray(0, n);
-      const got = gotBuf.subarray(0, n);
-      if (fromImage[i]) srcStores[i].readInto(m.srcOffset + off, want);
-      else patternBytes(seeds[i], m.srcOffset + off, want);
-      dstSsds[i].store.readInto(m.dstOffset + off, got);
-      verified = bytesEqual(want, got);
-    }
+    const expected = fromImage[i] ? contentOf(srcEnds[i]) : patternOf(srcEnds[i], seeds[i]);
+    const report = req.onVerify ? (off: number) => off % VERIFY_REPORT_BYTES === 0 && req.onVerify!(i * req.lengthBytes + off, moves.length * req.lengthBytes) : undefined;
+    const verified = verifyRange(req.lengthBytes, expected, contentOf(dstEnds[i]), scratch, report);
     // The destination's digest: when every byte equals the source's, it is the source's digest
     // (hashed during the move); otherwise the destination is hashed as it is.
     const digest = srcDigests[i];
-    const sha256 = digest === null ? (fromImage[i] && req.sha256 !== false ? sha256InSteps(req.lengthBytes, (off, b) => dstSsds[i].store.readInto(m.dstOffset + off, b)) : '') : verified ? digest.result() : sha256InSteps(req.lengthBytes, (off, b) => dstSsds[i].store.readInto(m.dstOffset + off, b));
+    const hashDst = () => sha256InSteps(req.lengthBytes, contentOf(dstEnds[i]));
+    const sha256 = digest === null ? (fromImage[i] && req.sha256 !== false ? hashDst() : '') : verified ? digest.result() : hashDst();
     const seconds = (endPs[i] - startPs) / PS_PER_S;
     return {
       mode: req.via === 'host' ? 'conventional' : 'direct',
@@ -528,11 +426,7 @@ export function runMoves(req: MovesRequest): MovesResult {
   const elapsedPs = lastEndPs - startPs;
   const trace = traceDelta(before, after);
   const exact = fidelities.every((f) => f.exact);
-  const devices: Record<string, string> = {};
-  for (const h of booted.values()) {
-    const prefix = h.host.name === FIRST_HOST ? '' : `${h.host.name}:`;
-    for (const d of deviceKinds.flatMap((k) => k.driver.devices(h.manager))) devices[`${d.box}.slot${d.slot}`] = `${prefix}${d.name}`;
-  }
+  const devices = deviceTable(booted.values());
   const link = mainHost.link.name;
   if (sampler) req.traceRecording!.done({ samples: sampler.samples, commands: sampler.commands, droppedCommands: sampler.droppedCommands, windowPs: sampler.windowPs, coarsened: sampler.coarsened, devices });
   return {
@@ -559,9 +453,4 @@ export function runMoves(req: MovesRequest): MovesResult {
             method: fidelities[0].method,
           },
   };
-}
-
-/** Byte equality, by the runtime's native compare (memcmp: ~20x a JavaScript loop over 1 GiB). */
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(a, b) === 0;
 }

@@ -1,7 +1,6 @@
 import { DconnectError } from '../../core/errors.js';
 import type { NicDriver } from '../nic-driver.js';
 import type { NvmeDriver } from '../nvme-driver.js';
-import { planRelay } from './relay-planner.js';
 import type { HostDevice, Relay } from './host-device.js';
 
 export type { HostDevice, Relay } from './host-device.js';
@@ -72,15 +71,6 @@ export class DcManager {
   /** Every relay, in the order the drivers found them. */
   relays(): readonly Relay[] {
     return this.relayList;
-  }
-
-  /**
-   * The DC buffer for a direct move from `src` to `dst`, for the callers that relay through DC buffers
-   * only (file copies, live jobs): `planRelay` among the DC buffers, by distance, then load, then order.
-   */
-  relayFor(src: HostDevice, dst: HostDevice, load: ReadonlyMap<string, number> = new Map()): Relay & { bar0: number } {
-    const r = planRelay(this.relayList, src, dst, { via: 'dc-buffer' }, load);
-    return { ...r, bar0: r.busAddress };
   }
 
   /** Finds a block device by name (`sda`) or serial number; unknown names are an error listing known ones. */
