@@ -7,7 +7,7 @@
  */
 import type { CounterSet } from '../core/trace.js';
 import type { Topology } from '../topology/schema.js';
-import { controlRequest } from './control-http.js';
+import { boxClient } from './control-client.js';
 import { HOST_NODE, ownerOfPort } from './placement.js';
 
 /** How long one box's counters may take (the view asks a few times a second). */
@@ -41,8 +41,8 @@ export async function fabricCounters(t: Topology, own: NodeCounters, boxSocket: 
   const out: FabricCounters = { trace: {}, gauges: {}, simulatedSeconds: own.simulatedSeconds, nodes: { [HOST_NODE]: 'here' }, nodeSeconds: { [HOST_NODE]: own.simulatedSeconds } };
   const answers = await Promise.all(
     t.boxes.map((b) =>
-      controlRequest<NodeCounters>({ socketPath: boxSocket(b.name) }, 'GET', '/counters', undefined, { timeoutMs: BOX_TIMEOUT_MS }).then(
-        (c) => [b.name, c] as const,
+      boxClient(boxSocket(b.name)).counters({ timeoutMs: BOX_TIMEOUT_MS }).then(
+        (c) => [b.name, c as NodeCounters] as const,
         () => [b.name, null] as const,
       ),
     ),

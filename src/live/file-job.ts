@@ -29,7 +29,7 @@ import { commitCopy, moveRuns, reserveCopy, verifyFiles, type FileCheck } from '
 import { NvmeBlockIo } from '../host/fs/nvme-block-io.js';
 import type { BootedHost } from '../runtime/boot.js';
 import { BOUNCE_BYTES, mountOn } from '../runtime/files.js';
-import type { FilePlan, JobRecord } from './job-store.js';
+import type { FilePlan, JobRecord } from './control-api.js';
 import type { JobHooks, SlotPool } from './live-job.js';
 import { FLUSHES_IN_FLIGHT } from './live-job.js';
 import { NBD_COMMANDS_PER_DEVICE } from './nbd-backend.js';

@@ -22,7 +22,7 @@ import type { BlockDevice } from '../host/dc/manager.js';
 import { DcOperator } from '../host/dc/operator.js';
 import type { BootedHost } from '../runtime/boot.js';
 import { validateCopy } from '../runtime/moves.js';
-import type { JobRecord } from './job-store.js';
+import type { JobRecord } from './control-api.js';
 import { NBD_COMMANDS_PER_DEVICE } from './nbd-backend.js';
 import type { RealtimeScheduler } from './realtime-scheduler.js';
 
