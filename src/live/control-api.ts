@@ -11,6 +11,7 @@
  */
 import { z } from 'zod';
 import { DconnectError } from '../core/errors.js';
+import type { ViewTopology } from '../runtime/view-topology.js';
 import type { Route } from './control-http.js';
 
 /** A zod option that makes every check of a value say `msg` (what the value must be). */
@@ -31,8 +32,8 @@ export type JobState = (typeof JOB_STATES)[number];
 const viaSchema = z.enum(['dc-buffer', 'host'], must('dc-buffer or host'));
 const errorSchema = z.object({ code: z.string(), message: z.string(), hint: z.string().optional() }, must('{ code, message, hint? }'));
 const absolutePath = z.string(must('an absolute path on the drive\'s file system, e.g. "/data/big.bin"')).refine((p) => p.startsWith('/') && p.length <= 4096, 'an absolute path on the drive\'s file system, e.g. "/data/big.bin"');
-const hostLinkSchema = z.object({ upstreamPayloadBytes: z.number(), downstreamPayloadBytes: z.number() }).passthrough();
-const lagSchema = z.object({ events: z.number().optional(), maxMs: z.number(), p99Ms: z.number() }).passthrough();
+const hostLinkSchema = z.object({ upstreamPayloadBytes: z.number(), downstreamPayloadBytes: z.number() });
+const lagSchema = z.object({ events: z.number().optional(), maxMs: z.number(), p99Ms: z.number() });
 
 // ---------------------------------------------------------------- the job record (job-store.ts)
 
@@ -84,7 +85,7 @@ export const runResultSchema = z
     hostLink: hostLinkSchema,
     pace: z.string().optional(),
     dilation: z.number().optional(),
-    granularity: z.object({ mode: z.string(), burstBytes: z.number().optional() }).passthrough().optional(),
+    granularity: z.object({ mode: z.enum(['tlp', 'burst']), burstBytes: z.number().optional(), relativeErrorBound: z.number().optional() }).optional(),
     lag: lagSchema.nullable().optional(),
     captured: z.object({ frames: z.number(), path: z.string() }).optional(),
     captureError: z.string().optional(),
@@ -204,7 +205,7 @@ export const hostStatusSchema = z
     pid: z.number(),
     pace: z.string(),
     dilation: z.number(),
-    session: z.object({ epoch: z.number(), booted: z.boolean(), events: z.number(), simulatedSeconds: z.number(), lag: lagSchema.nullable() }).passthrough().nullable(),
+    session: z.object({ epoch: z.number(), booted: z.boolean(), events: z.number(), simulatedSeconds: z.number(), lag: lagSchema.nullable() }).nullable(),
     transport: numberMap,
     jobs: z.array(jobViewSchema),
   })
@@ -216,15 +217,14 @@ export const devicesSchema = z
   .object({
     devices: z.array(
       z
-        .object({ kind: z.string(), name: z.string(), box: z.string(), slot: z.number(), bdf: z.string(), capacityBytes: z.number(), bar0: z.number(), serial: z.string().optional(), mac: z.string().optional(), relayBytes: z.number().optional() })
-        .passthrough(),
+        .object({ kind: z.string(), name: z.string(), box: z.string(), slot: z.number(), bdf: z.string(), capacityBytes: z.number(), bar0: z.number(), serial: z.string().optional(), mac: z.string().optional(), relayBytes: z.number().optional() }),
     ),
   })
   .passthrough();
 export type LiveDevicesAnswer = z.infer<typeof devicesSchema>;
 
 /** A node's own counters (a box's GET /counters; the host's part of its own). Counter sets by trace source. */
-export const nodeCountersSchema = z.object({ trace: z.record(numberMap), gauges: z.record(numberMap), simulatedSeconds: z.number() }).passthrough();
+export const nodeCountersSchema = z.object({ trace: z.record(numberMap), gauges: z.record(numberMap), simulatedSeconds: z.number() });
 
 /** The whole fabric's counters, each source from the node that runs it (fabric-counters.ts). */
 export const fabricCountersSchema = nodeCountersSchema.extend({ nodes: z.record(z.enum(['here', 'asked', 'unreachable'])), nodeSeconds: z.record(z.number()) });
@@ -235,7 +235,7 @@ export const hostCountersSchema = z
   .passthrough();
 
 /** GET /view/topology: the fabric as a picture's data (runtime/view-topology.ts). */
-export const viewTopologySchema = z.object({ topology: z.object({ name: z.string(), nodes: z.array(z.object({}).passthrough()), links: z.array(z.object({}).passthrough()) }).passthrough() }).passthrough();
+export const viewTopologySchema = z.object({ topology: z.custom<ViewTopology>((v) => typeof v === 'object' && v !== null && Array.isArray((v as ViewTopology).nodes) && Array.isArray((v as ViewTopology).links), 'a picture of the fabric { name, nodes, links }') });
 
 // ---------------------------------------------------------------- a box's routes (its own control socket)
 
