@@ -65,35 +65,38 @@ export const fileJobSpecSchema = z
   .strict();
 export type FileJobSpec = z.infer<typeof fileJobSpecSchema>;
 
-/**
- * What a finished run reports (live-job.ts JobResult, file-job.ts FileJobResult) with what the host
- * adds (pace, dilation, granularity, lag, a capture's outcome). Range copies carry verifySeconds and
- * the two SHA-256s; file copies their files, runs and metadata. Other fields pass through.
- */
-export const runResultSchema = z
-  .object({
-    mode: z.enum(['direct', 'conventional']),
-    relay: z.string(),
-    movedBytes: z.number(),
-    wallSeconds: z.number(),
-    mbPerSecWall: z.number(),
-    simulatedSeconds: z.number(),
-    mbPerSecSimulated: z.number(),
-    /** Null: not verified (--no-verify). */
-    verified: z.boolean().nullable(),
-    verifySeconds: z.number().optional(),
-    hostLink: hostLinkSchema,
-    pace: z.string().optional(),
-    dilation: z.number().optional(),
-    granularity: z.object({ mode: z.enum(['tlp', 'burst']), burstBytes: z.number().optional(), relativeErrorBound: z.number().optional() }).optional(),
-    lag: lagSchema.nullable().optional(),
-    captured: z.object({ frames: z.number(), path: z.string() }).optional(),
-    captureError: z.string().optional(),
-  })
-  .passthrough();
+/** What every finished run reports, with what the host adds (pace, dilation, granularity, lag, a capture's outcome). */
+const runBaseSchema = z.object({
+  mode: z.enum(['direct', 'conventional']),
+  relay: z.string(),
+  /** Bytes this run moved (a resumed job moves only the rest). */
+  movedBytes: z.number(),
+  wallSeconds: z.number(),
+  mbPerSecWall: z.number(),
+  simulatedSeconds: z.number(),
+  mbPerSecSimulated: z.number(),
+  /** Null: not verified (--no-verify). */
+  verified: z.boolean().nullable(),
+  /** Payload that crossed the host's PCIe link during the move (not the verification), bytes. */
+  hostLink: hostLinkSchema,
+  pace: z.string().optional(),
+  dilation: z.number().optional(),
+  granularity: z.object({ mode: z.enum(['tlp', 'burst']), burstBytes: z.number().optional(), relativeErrorBound: z.number().optional() }).optional(),
+  lag: lagSchema.nullable().optional(),
+  captured: z.object({ frames: z.number(), path: z.string() }).optional(),
+  captureError: z.string().optional(),
+});
+/** A range copy's result (live-job.ts JobResult): its verification's time and both ranges' SHA-256. */
+export const rangeResultSchema = runBaseSchema.extend({ bytes: z.number(), verifySeconds: z.number(), srcSha256: z.string(), dstSha256: z.string() });
+/** A file copy's result (file-job.ts FileJobResult): what was copied and the metadata I/O. */
+export const fileResultSchema = runBaseSchema
+  .extend({ files: z.number(), directories: z.number(), bytes: z.number(), dataBytes: z.number(), runs: z.number(), metadata: z.object({ readBytes: z.number(), writtenBytes: z.number(), commands: z.number() }), checks: z.array(z.object({ dstPath: z.string(), verified: z.boolean(), problem: z.string().optional() })) });
+export type RangeResult = z.infer<typeof rangeResultSchema>;
+export type FileResult = z.infer<typeof fileResultSchema>;
 /** A job that ended before a result (cancelled) may still report its capture. */
 const captureNoteSchema = z.object({ captured: z.object({ frames: z.number(), path: z.string() }).optional(), captureError: z.string().optional() }).strict();
-export type RunResult = z.infer<typeof runResultSchema>;
+/** A job's result: a range copy's, a file copy's, or only a capture's outcome. */
+export const jobResultSchema = z.union([rangeResultSchema, fileResultSchema, captureNoteSchema]);
 
 /**
  * A live copy job, durable in the state directory's jobs/ (job-store.ts), in the manner of a restart
@@ -119,7 +122,7 @@ export const jobRecordSchema = z
     doneBytes: bytes(),
     resumes: count(),
     error: errorSchema.optional(),
-    result: z.union([runResultSchema, captureNoteSchema]).optional(),
+    result: jobResultSchema.optional(),
     createdAt: z.string(),
     updatedAt: z.string(),
     /**
@@ -193,7 +196,7 @@ export const jobViewSchema = z
     capture: z.object({ links: z.array(z.string()), path: z.string() }).passthrough().optional(),
     files: z.object({ srcPath: z.string(), dstPath: z.string(), plan: z.unknown().optional() }).passthrough().optional(),
     error: errorSchema.optional(),
-    result: z.union([runResultSchema, captureNoteSchema.passthrough()]).optional(),
+    result: jobResultSchema.optional(),
   })
   .passthrough();
 export type JobView = z.infer<typeof jobViewSchema>;

@@ -14,7 +14,9 @@ import type { JobStore } from './job-store.js';
 import { JobCapture, type CaptureRoute } from './live-capture.js';
 import { runJob, type JobResult } from './live-job.js';
 import type { SessionManager } from './host-session.js';
-import type { Pace } from './realtime-scheduler.js';
+import type { Pace, RealtimeScheduler } from './realtime-scheduler.js';
+
+type RunResultLag = ReturnType<RealtimeScheduler['lagSummary']>;
 
 export interface JobRunnerContext {
   jobs: JobStore;
@@ -92,7 +94,7 @@ export function runJobOnSession(c: JobRunnerContext, job: RunningJob, done: () =
     const final = cur.files !== undefined && (err.code?.startsWith('FS_') || err.code === 'BAD_OPTION');
     finish({ state: 'failed', error: { code: err.code ?? 'INTERNAL', message: e.message.includes('copied and flushed') || e.message.includes(marker) ? e.message : `${e.message}; ${marker}`, hint: final || err.hint?.includes('--resume') ? err.hint : `${err.hint ? `${err.hint}; then ` : ''}dconnect copy --resume ${id} --live finishes it` } });
   };
-  const resultOf = (res: JobResult | FileJobResult, lag: unknown) => ({ ...res, pace: c.pace, dilation: c.dilation, granularity: granularityInfo(c.burstBytes), lag }) as JobRecord['result'];
+  const resultOf = <R extends JobResult | FileJobResult>(res: R, lag: RunResultLag): R => ({ ...res, pace: c.pace, dilation: c.dilation, granularity: granularityInfo(c.burstBytes), lag });
   const hooks = {
     progress: (n: number) => void (job.bytes = n),
     segmentDone: (n: number) => {
