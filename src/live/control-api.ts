@@ -159,7 +159,7 @@ export const jobRequestSchema = z
       verify: flag().optional(),
       /** Links (names) and the capture file's name: never a path (the file goes into the state directory's captures/). */
       capture: z
-        .object({ links: z.array(z.string().regex(/^[\w.-]{1,64}$/)).min(1), name: z.string() }, must('{ links: [names...], name: "file.pcap" } (the file is written into the state directory\'s captures/)'))
+        .object({ links: z.array(z.string(must('a link name')).regex(/^[\w.-]{1,64}$/, 'a link name (letters, digits, ".", "_" or "-"; dconnect links lists them)'), must('a list of link names')).min(1, 'a list of at least one link name'), name: z.string(must('a file name, e.g. "move.pcapng"')) }, must('{ links: [names...], name: "file.pcap" } (the file is written into the state directory\'s captures/)'))
         .strict()
         .optional(),
       files: z
