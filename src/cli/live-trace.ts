@@ -6,8 +6,7 @@ import { viewTopology } from '../runtime/view-topology.js';
 import type { Topology } from '../topology/schema.js';
 import type { ControlTarget } from '../live/control-http.js';
 import { hostClient } from '../live/control-client.js';
-import { ownerOfSource, type FabricCounters } from '../live/fabric-counters.js';
-import type { LiveDevices } from './live-format.js';
+import { ownerOfSource } from '../live/fabric-counters.js';
 
 /** `copy --live --trace-events`: the sampling period when none is asked, ms. */
 export const LIVE_WINDOW_MS = 250;

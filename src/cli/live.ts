@@ -23,7 +23,7 @@ import { seedDriveFiles } from './image-files.js';
 import { progressBar } from './progress.js';
 import { LIVE_WINDOW_MS, LiveTraceRecorder } from './live-trace.js';
 import { writeViewOutputs, type ViewOutputs } from './trace-output.js';
-import { granularityText, liveDevicesText, stateArg, statusText, withState, type LiveDevices, type StatusJob, type StatusSession } from './live-format.js';
+import { granularityText, liveDevicesText, stateArg, statusText, withState } from './live-format.js';
 
 export interface LiveFabricOptions {
   state: string;
