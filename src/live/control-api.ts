@@ -90,7 +90,18 @@ const runBaseSchema = z.object({
 export const rangeResultSchema = runBaseSchema.extend({ bytes: z.number(), verifySeconds: z.number(), srcSha256: z.string(), dstSha256: z.string() });
 /** A file copy's result (file-job.ts FileJobResult): what was copied and the metadata I/O. */
 export const fileResultSchema = runBaseSchema
-  .extend({ files: z.number(), directories: z.number(), bytes: z.number(), dataBytes: z.number(), runs: z.number(), metadata: z.object({ readBytes: z.number(), writtenBytes: z.number(), commands: z.number() }), checks: z.array(z.object({ dstPath: z.string(), verified: z.boolean(), problem: z.string().optional() })) });
+  .extend({
+    files: z.number(),
+    directories: z.number(),
+    /** Bytes of the files, and of the runs moved (holes move nothing). */
+    bytes: z.number(),
+    dataBytes: z.number(),
+    runs: z.number(),
+    /** File-system metadata through the host's bounce buffers in this run (reserve and commit, not the verification), both drives. */
+    metadata: z.object({ readBytes: z.number(), writtenBytes: z.number(), commands: z.number() }),
+    /** The files that did not verify, with why (host/fs/file-copy.ts FileCheck). */
+    checks: z.array(z.object({ dstPath: z.string(), verified: z.boolean(), problem: z.string().optional() })),
+  });
 export type RangeResult = z.infer<typeof rangeResultSchema>;
 export type FileResult = z.infer<typeof fileResultSchema>;
 /** A job that ended before a result (cancelled) may still report its capture. */

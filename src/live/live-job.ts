@@ -36,7 +36,7 @@ export const MOVE_BYTES = 128 << 20;
 /** Flushes a job keeps in flight: segment k's, while k+1 moves (the NVMe queue holds it beside the move's commands; checkJob leaves it room). */
 export const FLUSHES_IN_FLIGHT = 1;
 
-/** What a client asks for: the job record's request fields (job-store.ts says what each means). */
+/** What a client asks for, completed by the host: the job record's request fields (control-api.ts jobRecordSchema says what each means). */
 export type JobRequest = Pick<JobRecord, 'src' | 'dst' | 'srcOffset' | 'dstOffset' | 'lengthBytes' | 'via' | 'chunkBytes' | 'depth' | 'verify' | 'capture' | 'files'>;
 
 /** A range copy's result (control-api.ts rangeResultSchema: the job record and the API carry it as is). */
