@@ -3,6 +3,7 @@ import { formatBytes, formatTimePs } from '../core/units.js';
 import type { FidelityMode } from '../runtime/copy.js';
 import { runFileCopy, runListing, type FileCopyReport, type ListingEntry } from '../runtime/files.js';
 import type { Topology } from '../topology/schema.js';
+import type { JobRequestBody } from '../live/control-api.js';
 import { parseFileEnd, parseSeed, parseVia } from './args.js';
 import { table } from './format.js';
 import { imageOf, saveOf } from './image-files.js';
@@ -33,7 +34,7 @@ export interface FileCopyOptions {
  * The fabric's settings (and its drives' file systems, seeded by `up --image`) are the fabric's:
  * options that set up a simulation are refused by name.
  */
-export function liveFileCopyRequest(srcArg: string, dstArg: string, more: string[], o: FileCopyOptions & { verify?: boolean; set?: string[]; hostLanes?: string; pcap?: string }): { src: string; dst: string; srcOffset: number; dstOffset: number; lengthBytes: number; via: string; chunkBytes?: number; depth?: number; verify?: boolean; files: { srcPath: string; dstPath: string; recursive: boolean; force: boolean; nowSec: number } } {
+export function liveFileCopyRequest(srcArg: string, dstArg: string, more: string[], o: FileCopyOptions & { verify?: boolean; set?: string[]; hostLanes?: string; pcap?: string }): JobRequestBody {
   const src = parseFileEnd(srcArg);
   const dst = parseFileEnd(dstArg);
   if (!src || !dst) throw new DconnectError('BAD_OPTION', `a file copy needs a file at both ends ('${srcArg}' -> '${dstArg}')`, 'write both as DEVICE:/PATH, e.g. dconnect copy sda:/data/big.bin sdb:/backup/big.bin --live');

@@ -4,9 +4,9 @@ import type { TraceRun } from '../runtime/trace-events.js';
 import { thinSamples, type TraceSample } from '../runtime/trace-sampler.js';
 import { viewTopology } from '../runtime/view-topology.js';
 import type { Topology } from '../topology/schema.js';
-import { controlRequest, type ControlTarget } from '../live/control-http.js';
-import { ownerOfSource, type FabricCounters } from '../live/fabric-counters.js';
-import type { LiveDevices } from './live-format.js';
+import type { ControlTarget } from '../live/control-http.js';
+import { hostClient } from '../live/control-client.js';
+import { ownerOfSource } from '../live/fabric-counters.js';
 
 /** `copy --live --trace-events`: the sampling period when none is asked, ms. */
 export const LIVE_WINDOW_MS = 250;
@@ -36,7 +36,7 @@ export class LiveTraceRecorder {
   }
 
   async start(): Promise<void> {
-    const d = await controlRequest<LiveDevices>(this.target, 'GET', '/devices', undefined, { timeoutMs: 120_000 });
+    const d = await hostClient(this.target).devices({ timeoutMs: 120_000 });
     this.devices = Object.fromEntries(d.devices.map((x) => [`${x.box}.slot${x.slot}`, x.name]));
     this.startNs = process.hrtime.bigint();
     await this.sample();
@@ -46,7 +46,7 @@ export class LiveTraceRecorder {
   private sample(): Promise<void> {
     if (this.inFlight) return this.inFlight;
     const wallPs = Number(process.hrtime.bigint() - this.startNs) * 1000;
-    this.inFlight = controlRequest<{ fabric: FabricCounters }>(this.target, 'GET', '/counters', undefined, { timeoutMs: 5_000 })
+    this.inFlight = hostClient(this.target).counters({ timeoutMs: 5_000 })
       .then(({ fabric }) => {
         const simPsOf: Record<string, number> = {};
         for (const name of Object.keys(fabric.trace)) simPsOf[name] = Math.round((fabric.nodeSeconds[ownerOfSource(this.topology, name)] ?? fabric.simulatedSeconds) * 1e12);

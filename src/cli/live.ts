@@ -9,7 +9,8 @@ import { captureFormat } from '../runtime/capture.js';
 import { isDriveFault, parseFault, parseMediaError, parseStoreFault } from '../runtime/faults.js';
 import type { Topology } from '../topology/schema.js';
 import { runBoxNode } from '../live/box-node.js';
-import { controlRequest } from '../live/control-http.js';
+import { hostClient } from '../live/control-client.js';
+import type { JobRequestBody, JobView } from '../live/control-api.js';
 import { autoDilation } from '../live/dilation.js';
 import { runHostNode } from '../live/host-node.js';
 import { checkNode, crossingLinks, nodesOf } from '../live/placement.js';
@@ -22,7 +23,7 @@ import { seedDriveFiles } from './image-files.js';
 import { progressBar } from './progress.js';
 import { LIVE_WINDOW_MS, LiveTraceRecorder } from './live-trace.js';
 import { writeViewOutputs, type ViewOutputs } from './trace-output.js';
-import { granularityText, liveDevicesText, stateArg, statusText, withState, type LiveDevices, type StatusJob, type StatusSession } from './live-format.js';
+import { granularityText, liveDevicesText, stateArg, statusText, withState } from './live-format.js';
 
 export interface LiveFabricOptions {
   state: string;
@@ -168,7 +169,7 @@ export async function upAction(topology: Topology, given: boolean, o: LiveFabric
       throw e;
     });
     // Boot now, so a fabric that cannot boot fails here, not at the first copy.
-    const devices = await controlRequest<LiveDevices>({ socketPath: state.controlSocketPath }, 'GET', '/devices', undefined, { timeoutMs: 120_000 });
+    const devices = await hostClient({ socketPath: state.controlSocketPath }).devices({ timeoutMs: 120_000 });
     say(`fabric up in ${state.root}: ${s.topology.name}, pace ${s.pace}${s.pace === 'model' ? `, time dilation ${s.dilation}` : ''}, ${granularityText(s.burstBytes ?? 0)}; devices ${devices.devices.filter((d) => d.kind !== 'nic').map((d) => d.name).join(', ')}`);
     say(`copy with: dconnect copy sda sdb --length 64MiB --live${stateArg(o.state)}; NBD: nbdinfo --list 'nbd+unix:///?socket=${state.nbdSocketPath}'; stop with: dconnect down${stateArg(o.state)}`);
     if (s.nbdTcp && !s.nbdInsecure) say(`NBD over TCP needs TLS-PSK: nbdinfo 'nbds://${s.nbdTcp.host}:${s.nbdTcp.port}/sda?tls-psk-file=${state.nbdPskPath}' (the file's user is the TLS username: nbds://USER@HOST:PORT/ if it is not your login name)`);
@@ -275,21 +276,13 @@ export async function downAction(o: { state: string; json?: boolean }): Promise<
   if (o.json) process.stdout.write(JSON.stringify({ stopped }) + '\n');
 }
 
-interface HostStatus {
-  session: StatusSession | null;
-  pace: string;
-  dilation: number;
-  transport: Record<string, number>;
-  jobs: StatusJob[];
-}
-
 export async function statusAction(o: { state: string; json?: boolean }): Promise<void> {
   const state = new StateDir(o.state);
   const s = readSettings(state);
   if (!s) throw new DconnectError('NOT_RUNNING', `no fabric in ${state.root}`, 'start one with dconnect up (or pass the --state DIR it was started with)');
   const nodes = nodeStatuses(state, s.topology);
   const host = nodes.find((n) => n.role === 'host');
-  const hs = host?.running ? await controlRequest<HostStatus>({ socketPath: state.controlSocketPath }, 'GET', '/status').catch(() => null) : null;
+  const hs = host?.running ? await hostClient({ socketPath: state.controlSocketPath }).status().catch(() => null) : null;
   if (o.json) {
     process.stdout.write(JSON.stringify({ state: state.root, topology: s.topology.name, pace: s.pace, dilation: s.dilation, burstBytes: s.burstBytes ?? 0, nodes, session: hs?.session ?? null, transport: hs?.transport ?? null, jobs: (hs?.jobs ?? []).map((j) => ({ id: j.id, state: j.state, src: j.src, dst: j.dst, srcOffset: j.srcOffset, dstOffset: j.dstOffset, lengthBytes: j.lengthBytes, bytesDone: j.bytesDone, ...(j.error ? { error: j.error.message } : {}) })) }) + '\n');
     return;
@@ -299,29 +292,12 @@ export async function statusAction(o: { state: string; json?: boolean }): Promis
 
 export async function liveDevicesAction(o: { state: string; json?: boolean }): Promise<void> {
   const state = new StateDir(o.state);
-  const d = await controlRequest<LiveDevices>({ socketPath: state.controlSocketPath }, 'GET', '/devices', undefined, { timeoutMs: 120_000 });
+  const d = await hostClient({ socketPath: state.controlSocketPath }).devices({ timeoutMs: 120_000 });
   if (o.json) {
     process.stdout.write(JSON.stringify(d) + '\n');
     return;
   }
   process.stdout.write(liveDevicesText(d) + '\n');
-}
-
-interface JobView {
-  id: string;
-  state: string;
-  lengthBytes: number;
-  bytesDone: number;
-  doneBytes: number;
-  capture?: { links: string[]; path: string };
-  /** A file copy's paths (its result then has files, bytes, dataBytes, runs and metadata). */
-  files?: { srcPath: string; dstPath: string };
-  src?: string;
-  dst?: string;
-  /** While verifying: bytes of the range read back and compared. */
-  verifiedBytes?: number;
-  error?: { code: string; message: string; hint?: string };
-  result?: Record<string, unknown> & { verified: boolean | null; mbPerSecWall: number; wallSeconds: number; mbPerSecSimulated: number; verifySeconds: number; hostLink: { upstreamPayloadBytes: number; downstreamPayloadBytes: number }; relay: string; mode: string; movedBytes: number; dilation?: number; lag?: { maxMs: number; p99Ms: number } | null };
 }
 
 /** A finished live file copy for people: what was copied, how fast, what crossed the host link. */
@@ -338,7 +314,7 @@ function liveFileCopyText(job: JobView): string {
 const POLL_MS = 200;
 
 /** Submits a copy (or resumes a job) and follows it to the end: a progress bar on a terminal, plain lines in logs. */
-export async function liveCopyAction(req: { src: string; dst: string; srcOffset: number; dstOffset: number; lengthBytes: number; via: string; chunkBytes?: number; depth?: number; verify?: boolean; capture?: { links: string[]; name: string }; files?: { srcPath: string; dstPath: string; recursive: boolean; force: boolean; nowSec: number } } | { resume: string; verify?: boolean }, o: { state: string; json?: boolean; views?: ViewOutputs }): Promise<void> {
+export async function liveCopyAction(req: JobRequestBody | { resume: string; verify?: boolean }, o: { state: string; json?: boolean; views?: ViewOutputs }): Promise<void> {
   const state = new StateDir(o.state);
   // --trace-events: the fabric's counters sampled while the job moves (its topology is the state directory's).
   const settings = o.views ? readSettings(state) : null;
@@ -350,8 +326,8 @@ export async function liveCopyAction(req: { src: string; dst: string; srcOffset:
     state.capturePath(req.capture.name);
     captureFormat(req.capture.name, req.capture.links);
   }
-  const target = { socketPath: state.controlSocketPath };
-  let job = 'resume' in req ? await controlRequest<JobView>(target, 'POST', `/jobs/${encodeURIComponent(req.resume)}/resume`, req.verify === undefined ? undefined : { verify: req.verify }) : await controlRequest<JobView>(target, 'POST', '/jobs', req, { timeoutMs: 120_000 });
+  const client = hostClient({ socketPath: state.controlSocketPath });
+  let job = 'resume' in req ? await client.resume(req.resume, req.verify === undefined ? undefined : { verify: req.verify }) : await client.submit(req, { timeoutMs: 120_000 });
   say(`job ${job.id}: ${'resume' in req ? `resumed from ${formatSizeExact(job.doneBytes)} into the range` : 'submitted'} (dconnect status${stateArg(o.state)} shows it; Ctrl-C cancels it)`);
   // The copy's bar, then the verification's (reading both ranges back is as long again, and cancellable too).
   let bar = progressBar(`copy ${job.id}`, job.lengthBytes, 'bytes', { lines: true });
@@ -366,13 +342,13 @@ export async function liveCopyAction(req: { src: string; dst: string; srcOffset:
   };
   const onInt = () => {
     interrupted = true;
-    void controlRequest(target, 'POST', `/jobs/${job.id}/cancel`).catch(() => {});
+    void client.cancel(job.id).catch(() => {});
   };
   process.once('SIGINT', onInt);
   try {
     while (job.state === 'queued' || job.state === 'running' || job.state === 'verifying') {
       await new Promise((r) => setTimeout(r, POLL_MS));
-      job = await controlRequest<JobView>(target, 'GET', `/jobs/${job.id}`);
+      job = await client.job(job.id);
       // The trace covers the move, not the verification's reads.
       if (tracer && job.state !== 'queued' && job.state !== 'running') await traceDone();
       if (job.state === 'verifying' && !verifying) {
@@ -395,7 +371,7 @@ export async function liveCopyAction(req: { src: string; dst: string; srcOffset:
     if (!o.json) process.stdout.write(liveFileCopyText(job) + '\n');
     return;
   }
-  if (job.state === 'done' && job.result) {
+  if (job.state === 'done' && job.result && 'verifySeconds' in job.result) {
     const r = job.result;
     if (!o.json) {
       process.stdout.write(

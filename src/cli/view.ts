@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { DconnectError } from '../core/errors.js';
-import { controlRequest } from '../live/control-http.js';
+import { hostClient } from '../live/control-client.js';
 import { StateDir } from '../live/state-dir.js';
 import { readSettings } from '../live/supervisor.js';
 import { viewPage } from '../live/view-routes.js';
@@ -24,7 +24,7 @@ export async function viewAction(o: { state: string; json?: boolean; replay?: st
     throw new DconnectError('BAD_OPTION', `the fabric in ${state.root} serves its control API on the Unix socket only, and a browser cannot reach that`, `restart it with a loopback TCP address for the view: dconnect down${stateArg(o.state)}; dconnect up --control-tcp 127.0.0.1:7070${stateArg(o.state)}`);
   }
   // The fabric must answer (a stale record would print a dead address).
-  await controlRequest({ socketPath: state.controlSocketPath }, 'GET', '/status');
+  await hostClient({ socketPath: state.controlSocketPath }).status();
   const host = tcp.host.includes(':') ? `[${tcp.host}]` : tcp.host;
   const url = `http://${host}:${tcp.port}/view#token=${state.controlToken()}`;
   if (o.json) process.stdout.write(JSON.stringify({ url }) + '\n');

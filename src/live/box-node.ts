@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { DconnectError } from '../core/errors.js';
 import { captureConnect } from '../runtime/capture.js';
 import { startControlServer, type ControlServer } from './control-http.js';
+import { boxApi, route } from './control-api.js';
 import { LiveCapture } from './live-capture.js';
 import { linkOwners } from './placement.js';
 import { NvmeSsd } from '../devices/nvme-ssd.js';
@@ -145,49 +146,28 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
   const control = await startControlServer({
     socketPath: assertSocketPathFits(join(o.state.root, `${o.name}.sock`)),
     routes: [
-      {
-        // This box's part of the counters (fabric-counters.ts merges every node's for GET /counters on the host).
-        method: 'GET',
-        pattern: '/counters',
-        handler: () => ({ trace: part?.fabric.trace.snapshot() ?? {}, gauges: part?.fabric.trace.gauges() ?? {}, simulatedSeconds: (scheduler?.now() ?? 0) / 1e12 }),
-      },
-      {
-        method: 'POST',
-        pattern: '/capture',
-        handler: ({ body }) => {
-          const b = body as { links?: unknown; name?: unknown } | null;
-          if (!b || !Array.isArray(b.links) || !b.links.every((l) => typeof l === 'string') || typeof b.name !== 'string') throw new DconnectError('BAD_REQUEST', 'capture needs { links: [...], name: "file" } (written into the state directory\'s captures/)');
-          for (const l of b.links as string[]) if (!ownLinks.includes(l)) throw new DconnectError('BAD_REQUEST', `${o.name} does not carry link ${l}; its own: ${ownLinks.join(', ')}`);
-          if (capture) throw new DconnectError('CONFLICT', `${o.name} is already capturing into ${capture.path}`);
-          capture = new LiveCapture(o.state.capturePath(b.name), b.links as string[]);
-          return { capturing: b.links, path: capture.path };
-        },
-      },
-      {
-        // { drive: 'box0.slot1', offset, length } -> { extents: [{ lengthBytes, state }] }: what the host's NBD BLOCK_STATUS reports.
-        method: 'POST',
-        pattern: '/extents',
-        handler: ({ body }) => {
-          const b = body as { drive?: unknown; offset?: unknown; length?: unknown } | null;
-          const store = b && typeof b.drive === 'string' ? stores.get(b.drive) : undefined;
-          if (!store) throw new DconnectError('BAD_REQUEST', `extents needs { drive, offset, length } naming a drive of ${o.name}: ${[...stores.keys()].join(', ')}`);
-          const offset = b!.offset;
-          const length = b!.length;
-          if (typeof offset !== 'number' || typeof length !== 'number' || !Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0 || offset + length > store.sizeBytes) {
-            throw new DconnectError('BAD_REQUEST', `extents of ${JSON.stringify(length)} bytes at ${JSON.stringify(offset)}: not a range of the drive's ${store.sizeBytes} bytes`);
-          }
-          return { extents: store.extents(offset, length) };
-        },
-      },
-      {
-        method: 'POST',
-        pattern: '/capture/stop',
-        handler: () => {
-          const c = capture;
-          capture = null;
-          return c ? c.close() : { frames: 0, path: null };
-        },
-      },
+      // This box's part of the counters (fabric-counters.ts merges every node's for GET /counters on the host).
+      route(boxApi.counters, () => ({ trace: part?.fabric.trace.snapshot() ?? {}, gauges: part?.fabric.trace.gauges() ?? {}, simulatedSeconds: (scheduler?.now() ?? 0) / 1e12 })),
+      route(boxApi.capture, ({ body }) => {
+        for (const l of body.links) if (!ownLinks.includes(l)) throw new DconnectError('BAD_REQUEST', `${o.name} does not carry link ${l}; its own: ${ownLinks.join(', ')}`);
+        if (capture) throw new DconnectError('CONFLICT', `${o.name} is already capturing into ${capture.path}`);
+        capture = new LiveCapture(o.state.capturePath(body.name), body.links);
+        return { capturing: body.links, path: capture.path };
+      }),
+      // What the host's NBD BLOCK_STATUS reports of a drive's range.
+      route(boxApi.extents, ({ body }) => {
+        const store = stores.get(body.drive);
+        if (!store) throw new DconnectError('BAD_REQUEST', `extents needs { drive, offset, length } naming a drive of ${o.name}: ${[...stores.keys()].join(', ')}`);
+        if (body.length <= 0 || body.offset + body.length > store.sizeBytes) {
+          throw new DconnectError('BAD_REQUEST', `extents of ${body.length} bytes at ${body.offset}: not a range of the drive's ${store.sizeBytes} bytes`);
+        }
+        return { extents: store.extents(body.offset, body.length) };
+      }),
+      route(boxApi.captureStop, () => {
+        const c = capture;
+        capture = null;
+        return c ? c.close() : { frames: 0, path: null };
+      }),
     ],
   });
   // Every drive of the box is opened now (the builder asked for each), so a bad file fails at start.

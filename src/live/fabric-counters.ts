@@ -5,9 +5,10 @@
  * (GET /counters there), when the box runs on this machine. A box that does not answer within
  * BOX_TIMEOUT_MS is reported `unreachable` and its sources keep the host's zeros.
  */
-import type { CounterSet } from '../core/trace.js';
+import type { z } from 'zod';
 import type { Topology } from '../topology/schema.js';
-import { controlRequest } from './control-http.js';
+import type { fabricCountersSchema, nodeCountersSchema } from './control-api.js';
+import { boxClient } from './control-client.js';
 import { HOST_NODE, ownerOfPort } from './placement.js';
 
 /** How long one box's counters may take (the view asks a few times a second). */
@@ -22,26 +23,18 @@ export function ownerOfSource(t: Topology, name: string): string {
   return HOST_NODE;
 }
 
-export interface NodeCounters {
-  trace: Record<string, CounterSet>;
-  gauges: Record<string, CounterSet>;
-  /** The node's simulated time, s. */
-  simulatedSeconds: number;
-}
+/** A node's own counters (control-api.ts nodeCountersSchema: a box's GET /counters answer). */
+export type NodeCounters = z.infer<typeof nodeCountersSchema>;
 
-export interface FabricCounters extends NodeCounters {
-  /** Where each node's counters came from. */
-  nodes: Record<string, 'here' | 'asked' | 'unreachable'>;
-  /** Each node's own simulated time, s: a node's busy times are in its own clock (`simulatedSeconds` is the host's). */
-  nodeSeconds: Record<string, number>;
-}
+/** The whole fabric's counters (control-api.ts fabricCountersSchema): `nodes` says where each node's came from, `nodeSeconds` each node's own simulated time (a node's busy times are in its own clock; `simulatedSeconds` is the host's). */
+export type FabricCounters = z.infer<typeof fabricCountersSchema>;
 
 /** Merges the host's counters with each box's, every source from its owner. */
 export async function fabricCounters(t: Topology, own: NodeCounters, boxSocket: (box: string) => string): Promise<FabricCounters> {
   const out: FabricCounters = { trace: {}, gauges: {}, simulatedSeconds: own.simulatedSeconds, nodes: { [HOST_NODE]: 'here' }, nodeSeconds: { [HOST_NODE]: own.simulatedSeconds } };
   const answers = await Promise.all(
     t.boxes.map((b) =>
-      controlRequest<NodeCounters>({ socketPath: boxSocket(b.name) }, 'GET', '/counters', undefined, { timeoutMs: BOX_TIMEOUT_MS }).then(
+      boxClient(boxSocket(b.name)).counters({ timeoutMs: BOX_TIMEOUT_MS }).then(
         (c) => [b.name, c] as const,
         () => [b.name, null] as const,
       ),

@@ -29,34 +29,14 @@ import { commitCopy, moveRuns, reserveCopy, verifyFiles, type FileCheck } from '
 import { NvmeBlockIo } from '../host/fs/nvme-block-io.js';
 import type { BootedHost } from '../runtime/boot.js';
 import { BOUNCE_BYTES, mountOn } from '../runtime/files.js';
-import type { FilePlan, JobRecord } from './job-store.js';
+import type { FilePlan, FileResult, JobRecord } from './control-api.js';
 import type { JobHooks, SlotPool } from './live-job.js';
 import { JOB_QUEUE_RESERVE } from './live-job.js';
 import { checkChunkFor, pipelineOf, RelayPlan, type HostSlots, type RelaySlots } from '../runtime/engine/plan.js';
 import type { RealtimeScheduler } from './realtime-scheduler.js';
 
-export interface FileJobResult {
-  [k: string]: unknown;
-  mode: 'direct' | 'conventional';
-  relay: string;
-  files: number;
-  directories: number;
-  /** Bytes of the files, and of the runs moved (holes move nothing). */
-  bytes: number;
-  dataBytes: number;
-  runs: number;
-  /** Bytes this run moved (0 when a resume found the move done and flushed). */
-  movedBytes: number;
-  wallSeconds: number;
-  simulatedSeconds: number;
-  mbPerSecWall: number;
-  mbPerSecSimulated: number;
-  /** File-system metadata through the host's bounce buffers in this run (reserve and commit, not the verification), both drives. */
-  metadata: { readBytes: number; writtenBytes: number; commands: number };
-  verified: boolean | null;
-  checks: FileCheck[];
-  hostLink: { upstreamPayloadBytes: number; downstreamPayloadBytes: number };
-}
+/** A file copy's result (control-api.ts fileResultSchema: the job record and the API carry it as is). */
+export type FileJobResult = FileResult;
 
 export interface FileJobHooks extends JobHooks {
   /** The destination is reserved and synced: record the plan durably before any data moves. */

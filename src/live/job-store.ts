@@ -10,71 +10,14 @@
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DconnectError } from '../core/errors.js';
-import type { Reservation } from '../host/fs/create.js';
-import type { CopyRun, FileCopyPlanEntry } from '../host/fs/file-copy.js';
+import type { ZodIssue } from 'zod';
+import { describeIssueOf } from '../topology/params.js';
+import { JOB_ID, jobRecordSchema, type JobRecord } from './control-api.js';
 import { createFileExclusiveSync, liveError, writeFileAtomicSync } from './state-dir.js';
-
-export type JobState = 'queued' | 'running' | 'verifying' | 'done' | 'failed' | 'cancelled';
-const JOB_STATES: readonly JobState[] = ['queued', 'running', 'verifying', 'done', 'failed', 'cancelled'];
-
-export interface JobRecord {
-  id: string;
-  state: JobState;
-  src: string;
-  dst: string;
-  srcOffset: number;
-  dstOffset: number;
-  lengthBytes: number;
-  via: 'dc-buffer' | 'host';
-  chunkBytes: number;
-  depth: number;
-  /** Read both ranges back through the devices and compare them at the end (default true). */
-  verify?: boolean;
-  /** Record the frames on these links (the host node's crossing cables) into a pcap file while the job runs. */
-  capture?: { links: string[]; path: string };
-  /** Bytes from the start of the range that are copied AND flushed on the destination (a contiguous prefix). */
-  doneBytes: number;
-  resumes: number;
-  error?: { code: string; message: string; hint?: string };
-  result?: Record<string, unknown>;
-  createdAt: string;
-  updatedAt: string;
-  /**
-   * A file copy (`copy --live sda:/data sdb:/backup`; live/file-job.ts): the offsets are 0, lengthBytes
-   * is the data the runs move (0 until the destination is reserved), doneBytes reaches it once the
-   * data is moved and flushed. `plan` is recorded once the destination is reserved and synced.
-   */
-  files?: FileJobSpec;
-}
-
-export interface FileJobSpec {
-  srcPath: string;
-  dstPath: string;
-  recursive: boolean;
-  force: boolean;
-  /** The new inodes' ctime (the client's clock when it asked). */
-  nowSec: number;
-  plan?: FilePlan;
-}
-
-/** What a file job reserved: enough to move the data again and commit after a crash. */
-export interface FilePlan {
-  runs: CopyRun[];
-  reservations: Reservation[];
-  files: FileCopyPlanEntry[];
-  directories: number;
-  skipped: string[];
-  bytes: number;
-  dataBytes: number;
-}
 
 export type NewJob = Omit<JobRecord, 'id' | 'state' | 'doneBytes' | 'resumes' | 'createdAt' | 'updatedAt'>;
 
-/**
- * A job id: `j` and a number from 1, at most 15 digits (a safe integer). Anything else is refused
- * before it reaches a path, so no id can name a file outside the directory.
- */
-const JOB_ID = /^j[1-9]\d{0,14}$/;
+/** A job's file: its id (control-api.ts JOB_ID: anything else is refused before it reaches a path, so no id names a file outside the directory). */
 const JOB_FILE = /^(j[1-9]\d{0,14})\.json$/;
 /** The highest id ever given, kept apart from the records so an id is never given twice even if a record is deleted. */
 const LAST_ID_FILE = 'last-id';
@@ -181,45 +124,13 @@ function serialize(rec: JobRecord): string {
   return `${JSON.stringify(rec, null, 2)}\n`;
 }
 
-const isCount = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
-
-/** Why `v` is not a JobRecord, or null when it is one. Also run before every write, so what is written can be read back. */
+/** Why `v` is not a JobRecord (jobRecordSchema, control-api.ts), or null when it is one. Also run before every write, so what is written can be read back. */
 function jobProblem(v: unknown): string | null {
-  const r = v as Partial<Record<keyof JobRecord, unknown>> | null;
-  if (typeof r !== 'object' || r === null || Array.isArray(r)) return 'not a JSON object';
-  if (typeof r.id !== 'string' || !JOB_ID.test(r.id)) return 'id is not a job id';
-  if (!JOB_STATES.includes(r.state as JobState)) return `state ${JSON.stringify(r.state)} is not one of ${JOB_STATES.join(', ')}`;
-  if (typeof r.src !== 'string' || typeof r.dst !== 'string') return 'src and dst must be device names';
-  for (const k of ['srcOffset', 'dstOffset', 'lengthBytes', 'chunkBytes', 'depth', 'doneBytes', 'resumes'] as const) {
-    if (!isCount(r[k])) return `${k} is not a non-negative integer`;
-  }
-  if ((r.doneBytes as number) > (r.lengthBytes as number)) return `doneBytes ${r.doneBytes} exceeds lengthBytes ${r.lengthBytes}`;
-  if (r.via !== 'dc-buffer' && r.via !== 'host') return `via ${JSON.stringify(r.via)} is not dc-buffer or host`;
-  if (r.error !== undefined) {
-    const e = r.error as { code?: unknown; message?: unknown; hint?: unknown } | null;
-    if (typeof e !== 'object' || e === null || typeof e.code !== 'string' || typeof e.message !== 'string' || (e.hint !== undefined && typeof e.hint !== 'string')) {
-      return 'error is not {code, message, hint?}';
-    }
-  }
-  if (r.result !== undefined && (typeof r.result !== 'object' || r.result === null || Array.isArray(r.result))) return 'result is not an object';
-  if (typeof r.createdAt !== 'string' || typeof r.updatedAt !== 'string') return 'createdAt and updatedAt must be ISO times';
-  if (r.files !== undefined) return fileSpecProblem(r.files);
-  return null;
+  const r = jobRecordSchema.safeParse(v);
+  return r.success ? null : problemText(r.error.issues);
 }
 
-/** Why `v` is not a FileJobSpec (its plan checked for shape: a record is written only by the host), or null. */
-function fileSpecProblem(v: unknown): string | null {
-  const f = v as Partial<Record<keyof FileJobSpec, unknown>> | null;
-  if (typeof f !== 'object' || f === null || Array.isArray(f)) return 'files is not an object';
-  if (typeof f.srcPath !== 'string' || !f.srcPath.startsWith('/') || typeof f.dstPath !== 'string' || !f.dstPath.startsWith('/')) return 'files.srcPath and files.dstPath must be absolute paths';
-  if (typeof f.recursive !== 'boolean' || typeof f.force !== 'boolean') return 'files.recursive and files.force must be true or false';
-  if (!isCount(f.nowSec)) return 'files.nowSec is not a time in seconds';
-  if (f.plan !== undefined) {
-    const p = f.plan as Partial<Record<keyof FilePlan, unknown>> | null;
-    if (typeof p !== 'object' || p === null || !Array.isArray(p.runs) || !Array.isArray(p.reservations) || !Array.isArray(p.files) || !Array.isArray(p.skipped) || !isCount(p.bytes) || !isCount(p.dataBytes) || !isCount(p.directories)) return 'files.plan is not a file copy plan';
-  }
-  return null;
-}
+const problemText = (issues: ZodIssue[]): string => issues.map(describeIssueOf('a job record')).join('; ');
 
 function parseJob(path: string, text: string, id: string): JobRecord {
   let v: unknown;
@@ -228,10 +139,10 @@ function parseJob(path: string, text: string, id: string): JobRecord {
   } catch (e) {
     throw corrupt(path, `not JSON (${(e as Error).message})`);
   }
-  const problem = jobProblem(v);
-  if (problem) throw corrupt(path, problem);
-  if ((v as JobRecord).id !== id) throw corrupt(path, `it names job ${(v as JobRecord).id}`);
-  return v as JobRecord;
+  const r = jobRecordSchema.safeParse(v);
+  if (!r.success) throw corrupt(path, problemText(r.error.issues));
+  if (r.data.id !== id) throw corrupt(path, `it names job ${r.data.id}`);
+  return r.data;
 }
 
 function corrupt(path: string, why: string): DconnectError {

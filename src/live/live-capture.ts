@@ -8,7 +8,7 @@
 import { closeSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { openNewPrivateFile } from './state-dir.js';
-import { controlRequest } from './control-http.js';
+import { boxClient } from './control-client.js';
 import { captureFormat } from '../runtime/capture.js';
 import { pcapFileHeader, pcapRecordAt } from '../runtime/pcap.js';
 import { pcapngInterface, pcapngPacketAt, pcapngSectionHeader } from '../runtime/pcapng.js';
@@ -104,7 +104,7 @@ export class JobCapture {
         const socket = o.boxSocket(box);
         const part = `${o.path}.${box}`;
         // The box writes into its own state directory's captures/ (the same folder on one machine): it is told a name.
-        await controlRequest({ socketPath: socket }, 'POST', '/capture', { links, name: basename(part) }, { timeoutMs: 10_000 });
+        await boxClient(socket).capture({ links, name: basename(part) }, { timeoutMs: 10_000 });
         boxes.push({ box, socket, part });
       }
     } catch (e) {
@@ -130,7 +130,7 @@ export class JobCapture {
       for (const link of this.route.host) parts.push({ link, path: partPath(this.host.path, link) });
     }
     for (const b of this.boxes) {
-      await controlRequest({ socketPath: b.socket }, 'POST', '/capture/stop', {}, { timeoutMs: 10_000 }).catch(() => {}); // a dead box's part is what it wrote
+      await boxClient(b.socket).captureStop({ timeoutMs: 10_000 }).catch(() => {}); // a dead box's part is what it wrote
       for (const link of this.route.boxes.get(b.box) ?? []) parts.push({ link, path: partPath(b.part, link) });
     }
     // Merged in memory (a capture is of one job): records ordered by their stamps, each on its cable's interface.

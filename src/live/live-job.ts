@@ -22,7 +22,7 @@ import type { BlockDevice } from '../host/dc/manager.js';
 import { DcOperator } from '../host/dc/operator.js';
 import type { BootedHost } from '../runtime/boot.js';
 import { pipelineOf, RelayPlan, validateCopy, type HostSlots, type QueueReserve, type RelaySlots } from '../runtime/engine/plan.js';
-import type { JobRecord } from './job-store.js';
+import type { JobRecord, RangeResult } from './control-api.js';
 import { NBD_COMMANDS_PER_DEVICE } from './nbd-backend.js';
 import type { RealtimeScheduler } from './realtime-scheduler.js';
 
@@ -36,28 +36,11 @@ export const MOVE_BYTES = 128 << 20;
 /** Flushes a job keeps in flight: segment k's, while k+1 moves (the NVMe queue holds it beside the move's commands; checkJob leaves it room). */
 export const FLUSHES_IN_FLIGHT = 1;
 
-/** What a client asks for: the job record's request fields (job-store.ts says what each means). */
+/** What a client asks for, completed by the host: the job record's request fields (control-api.ts jobRecordSchema says what each means). */
 export type JobRequest = Pick<JobRecord, 'src' | 'dst' | 'srcOffset' | 'dstOffset' | 'lengthBytes' | 'via' | 'chunkBytes' | 'depth' | 'verify' | 'capture' | 'files'>;
 
-export interface JobResult {
-  [k: string]: unknown;
-  mode: 'direct' | 'conventional';
-  relay: string;
-  bytes: number;
-  /** Bytes this run moved (a resumed job moves only the rest). */
-  movedBytes: number;
-  wallSeconds: number;
-  mbPerSecWall: number;
-  simulatedSeconds: number;
-  mbPerSecSimulated: number;
-  /** Null: not verified (the job asked for no verification). */
-  verified: boolean | null;
-  verifySeconds: number;
-  srcSha256: string;
-  dstSha256: string;
-  /** Payload that crossed the host's PCIe link during the move (not the verification), bytes. */
-  hostLink: { upstreamPayloadBytes: number; downstreamPayloadBytes: number };
-}
+/** A range copy's result (control-api.ts rangeResultSchema: the job record and the API carry it as is). */
+export type JobResult = RangeResult;
 
 export interface JobHooks {
   /** Bytes written to the destination so far (not yet flushed). */

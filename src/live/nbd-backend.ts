@@ -18,7 +18,7 @@ import { DconnectError } from '../core/errors.js';
 import { isSuccess, STATUS, statusEquals, statusName, type NvmeStatus } from '../devices/nvme/nvme-defs.js';
 import type { BlockDevice } from '../host/dc/manager.js';
 import type { BootedHost } from '../runtime/boot.js';
-import { controlRequest } from './control-http.js';
+import { boxClient } from './control-client.js';
 import type { Extent } from './extent-map.js';
 import type { RealtimeScheduler } from './realtime-scheduler.js';
 
@@ -170,7 +170,7 @@ const EXTENTS_TIMEOUT_MS = 10_000;
  * (`POST /extents` on `socketPath`); all data when the box cannot be asked (data is always a true answer).
  */
 export function boxExtents(socketPath: string, drive: string, offset: number, length: number): Promise<Extent[]> {
-  return controlRequest<{ extents: Extent[] }>({ socketPath }, 'POST', '/extents', { drive, offset, length }, { timeoutMs: EXTENTS_TIMEOUT_MS }).then(
+  return boxClient(socketPath).extents({ drive, offset, length }, { timeoutMs: EXTENTS_TIMEOUT_MS }).then(
     (r) => r.extents,
     () => [{ lengthBytes: length, state: 0 }],
   );

@@ -42,7 +42,7 @@
  * drawn at process start) and its state (0 running, 1 its model stopped). Its cable id is one of the
  * sender's crossing cables to the receiver, which names the sender. A box sends one to each peer every
  * KEEPALIVE_MS and at every new epoch: the host judges a box alive by any record from it, and restarted
- * by a new incarnation (host-node.ts), never by data progress.
+ * by a new incarnation (watchdog.ts), never by data progress.
  *
  * Authentication (issue 20): the MAC replaces the CRC-32 this format had (a MAC detects every error a
  * CRC does, and forgeries). A receiver picks the sender's key by the first record's cable (whose far end

@@ -143,11 +143,16 @@ export function parseNumbers(name: string, text: string): number[] {
   });
 }
 
-/** One zod issue as `path: message`; an unknown key is named by its own path. */
-export function describeIssue(i: ZodIssue): string {
-  if (i.code === 'unrecognized_keys') return i.keys.map((k) => `${[...i.path, k].join('.')}: not a field of the topology`).join('; ');
-  return `${i.path.join('.') || '(root)'}: ${i.message}`;
-}
+/** One zod issue as `path: message`; an unknown key is named by its own path, as not a field of `of` (what the document is). */
+export const describeIssueOf =
+  (of: string) =>
+  (i: ZodIssue): string => {
+    if (i.code === 'unrecognized_keys') return i.keys.map((k) => `${[...i.path, k].join('.')}: not a field of ${of}`).join('; ');
+    return `${i.path.join('.') || '(root)'}: ${i.message}`;
+  };
+
+/** One zod issue of a topology as `path: message`. */
+export const describeIssue = describeIssueOf('the topology');
 
 /** Validates a topology; the parsed result (sizes as numbers) or the schema's issues. */
 export function validateTopology(doc: unknown): { ok: true; topology: Topology } | { ok: false; issues: ZodIssue[] } {
