@@ -82,3 +82,19 @@ export function addLiveFabricOptions<C extends Command>(c: C): C {
     .addOption(new Option('--granularity <g>', 'burst: the TLPs of one flow move as one burst (far fewer events; the default with --pace none unless --fault names a box\'s own cables); tlp: every TLP its own events (the default with --pace model)').choices(['tlp', 'burst']))
     .option('--burst-bytes <size>', 'largest burst with --granularity burst (4KiB..1MiB; default 64KiB)');
 }
+
+/** What `repro` and `sweep` both take: how their jobs run (threads, fidelity, granularity, a shard) and on what topology. */
+export interface JobRunOptions extends TopologyOptions, RunModeOptions {
+  threads?: string;
+  shard?: string;
+}
+
+export function addJobRunOptions<C extends Command>(c: C): C {
+  return c
+    .option('--threads <n>', 'worker threads (default: one per core)')
+    .addOption(fidelityOption())
+    .addOption(topologyOption())
+    .addOption(setOption())
+    .addOption(shardOption())
+    .addOption(granularityOption());
+}
