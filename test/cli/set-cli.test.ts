@@ -1,16 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dconnectIn } from '../helpers/cli-in-process.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const EXAMPLE = fileURLToPath(new URL('../../../docs/examples/small-ssds.yaml', import.meta.url));
-/** repro and sweep print through their own modules: they run as the executable. */
-const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 /** A conventional copy's JSON, run in-process. */
 const copyJson = async (...args: string[]) => {
   const r = await dconnectIn('copy', 'sda', 'sdb', '--length', '2MiB', '--via', 'host', '--json', ...args);
@@ -54,19 +50,19 @@ test('--set errors exit 2 with the message sweep gives, and nothing on stdout', 
   assert.equal(existsSync(out), false, 'nothing written');
 });
 
-test('repro and sweep take --set; the results and the report say which overrides were applied', () => {
+test('repro and sweep take --set; the results and the report say which overrides were applied', async () => {
   const out = mkdtempSync(join(tmpdir(), 'dconnect-set-'));
-  const r = run('repro', '--runs', '1', '--size', '1MiB', '--only', 'fig6', '--threads', '1', '--set', 'ssd.writeMBps=500', '--set', 'depth=2', '--out', out, '--json');
-  assert.equal(r.status === 0 || r.status === 1, true, r.stderr); // 1: a fidelity bound missed on purpose
+  const r = await dconnectIn('repro', '--runs', '1', '--size', '1MiB', '--only', 'fig6', '--threads', '1', '--set', 'ssd.writeMBps=500', '--set', 'depth=2', '--out', out, '--json');
+  assert.equal(r.code === 0 || r.code === 1, true, r.stderr); // 1: a fidelity bound missed on purpose
   const j = JSON.parse(r.stdout);
   assert.deepEqual(j.overrides, [{ set: 'ssd.writeMBps=500', path: 'ssd.writeMBps' }, { set: 'depth=2', path: 'copy.depth' }]);
   const report = readFileSync(join(out, 'report.md'), 'utf8');
   assert.match(report, /## Topology overrides\n\nTopology overrides applied to every move: `--set ssd\.writeMBps=500`, `--set depth=2`\.\nFig\. 6 sets the commands in flight \(1 to 8\) itself, over `--set depth=2`\./);
-  const plain = run('repro', '--runs', '1', '--size', '1MiB', '--only', 'fig6', '--threads', '1', '--out', out, '--json');
+  const plain = await dconnectIn('repro', '--runs', '1', '--size', '1MiB', '--only', 'fig6', '--threads', '1', '--out', out, '--json');
   assert.ok(j.fig6.points[1].mbPerSec > 1.3 * JSON.parse(plain.stdout).fig6.points[1].mbPerSec, 'a faster destination moves more');
 
-  const s = run('sweep', '--param', 'depth=1,2', '--size', '1MiB', '--threads', '1', '--set', 'host.lanes=1', '--set', 'depth=4', '--via', 'host', '--out', out);
-  assert.equal(s.status, 0, s.stderr);
+  const s = await dconnectIn('sweep', '--param', 'depth=1,2', '--size', '1MiB', '--threads', '1', '--set', 'host.lanes=1', '--set', 'depth=4', '--via', 'host', '--out', out);
+  assert.equal(s.code, 0, s.stderr);
   assert.match(s.stdout, /^overrides: --set host\.lanes=1, --set depth=4 \(superseded by --param\)$/m);
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8')).overrides.map((o: { set: string }) => o.set), ['host.lanes=1', 'depth=4']);
 });

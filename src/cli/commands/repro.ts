@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { CliCommand } from '../command.js';
+import type { Io } from '../io.js';
 import { addJobRunOptions, fidelityOf, jsonOption, topologyOf, type JobRunOptions, type JsonOptions } from '../options.js';
 
 export interface ReproOptions extends JobRunOptions, JsonOptions {
@@ -12,7 +13,7 @@ export interface ReproOptions extends JobRunOptions, JsonOptions {
   traceWindow?: string;
 }
 
-export function reproCommand(): CliCommand {
+export function reproCommand(io: Io): CliCommand {
   return addJobRunOptions(
     new CliCommand('repro')
       .description("regenerate the paper's Fig. 5 and Fig. 6 from the model, beside the paper's values; --only fig7 adds concurrent pairs, --only fig8 moves through a NIC, --only relays puts the relay in three places, --only files copies trees of files (all beyond the paper)")
@@ -29,6 +30,6 @@ export function reproCommand(): CliCommand {
     .action(async (o: ReproOptions, cmd: Command) => {
       const loaded = topologyOf(o);
       const { reproAction } = await import('../experiments.js');
-      await reproAction({ ...o, fidelity: fidelityOf(o, cmd.getOptionValueSource('fidelity') === 'cli') }, loaded);
+      await reproAction(io, { ...o, fidelity: fidelityOf(o, cmd.getOptionValueSource('fidelity') === 'cli') }, loaded);
     });
 }

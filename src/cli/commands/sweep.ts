@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { METRICS, type Metric } from '../../experiments/metrics.js';
 import { CliCommand } from '../command.js';
+import type { Io } from '../io.js';
 import { addJobRunOptions, fidelityOf, jsonOption, repeatable, seedOption, topologyOf, type JobRunOptions, type JsonOptions, type SeedOptions } from '../options.js';
 
 export interface SweepOptions extends JobRunOptions, SeedOptions, JsonOptions {
@@ -11,7 +12,7 @@ export interface SweepOptions extends JobRunOptions, SeedOptions, JsonOptions {
   out: string;
 }
 
-export function sweepCommand(): CliCommand {
+export function sweepCommand(io: Io): CliCommand {
   return addJobRunOptions(
     new CliCommand('sweep')
       .description('run the preset across parameter values and chart a metric (what the paper could not measure)')
@@ -26,6 +27,6 @@ export function sweepCommand(): CliCommand {
     .action(async (o: SweepOptions, cmd: Command) => {
       const loaded = topologyOf(o);
       const { sweepAction } = await import('../experiments.js');
-      await sweepAction({ ...o, fidelity: fidelityOf(o, cmd.getOptionValueSource('fidelity') === 'cli') }, loaded);
+      await sweepAction(io, { ...o, fidelity: fidelityOf(o, cmd.getOptionValueSource('fidelity') === 'cli') }, loaded);
     });
 }
