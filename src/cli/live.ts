@@ -84,7 +84,7 @@ function settingsOf(topology: Topology, o: LiveFabricOptions): FabricSettings {
       throw new DconnectError('BAD_OPTION', `--fault '${f}': live, down and buffer faults apply to a node's own cables (name one, e.g. @box0.slot2); the cables between processes (${crossing.join(', ')}) take loss, corrupt, dup and reorder`, 'e.g. dconnect up --fault down=50ms+20ms@box0.slot1 --fault loss=1%');
     }
   }
-  const burstBytes = burstBytesOfLive(o, pace, faults, crossing);
+  const burstBytes = burstBytesOfLive(o, pace);
   const seed = Number(o.seed);
   const controlTcp = o.controlTcp ? parseAddress(o.controlTcp, '--control-tcp') : undefined;
   const nbdTcp = o.nbd ? parseAddress(o.nbd, '--nbd') : undefined;
@@ -108,26 +108,19 @@ function settingsOf(topology: Topology, o: LiveFabricOptions): FabricSettings {
 
 /**
  * The live fabric's burst size (0: per TLP). Unpaced, bursts are the default: a live fabric is for
- * moving bytes at this machine's speed. Paced runs stay per TLP (their timing is the point), and so do
- * fabrics whose own in-process cables drop frames (`--fault` without @LINK, or naming a box's cable):
- * a burst crosses only cables that deliver it whole. The cables between processes split a burst into
- * its frames (live/udp-transport.ts), so loss there is fine.
+ * moving bytes at this machine's speed. Paced runs stay per TLP (their timing is the point). A cable
+ * with `--fault` carries a burst as its frames, each drawing its own fault (runtime/faults.ts, and
+ * live/udp-transport.ts between processes), so faults run at either granularity.
  */
-function burstBytesOfLive(o: LiveFabricOptions, pace: Pace, faults: string[], crossing: string[]): number {
-  const localFault = faults.find((f) => {
-    if (isDriveFault(f)) return false;
-    const link = parseFault(f).link;
-    return link === null || !crossing.includes(link);
-  });
+function burstBytesOfLive(o: LiveFabricOptions, pace: Pace): number {
   const given = o.granularity;
   if (given !== undefined && given !== 'tlp' && given !== 'burst') throw new DconnectError('BAD_OPTION', `--granularity '${given}' is not tlp or burst`);
-  const granularity = given ?? (pace === 'none' && localFault === undefined ? 'burst' : 'tlp');
+  const granularity = given ?? (pace === 'none' ? 'burst' : 'tlp');
   if (granularity === 'tlp') {
-    if (o.burstBytes !== undefined) throw new DconnectError('BAD_OPTION', `--burst-bytes applies to --granularity burst, and this fabric runs per TLP${given ? '' : ` (the default with ${pace === 'model' ? '--pace model' : `--fault ${localFault}`})`}`, 'drop --burst-bytes, or give --granularity burst');
+    if (o.burstBytes !== undefined) throw new DconnectError('BAD_OPTION', `--burst-bytes applies to --granularity burst, and this fabric runs per TLP${given ? '' : ' (the default with --pace model)'}`, 'drop --burst-bytes, or give --granularity burst');
     return 0;
   }
   if (pace === 'model') throw new DconnectError('BAD_OPTION', '--granularity burst runs unpaced: a paced fabric keeps every TLP its own events, for its timing', 'use --pace none with --granularity burst, or drop --granularity');
-  if (localFault !== undefined) throw new DconnectError('BAD_OPTION', `--fault ${localFault} drops frames on a node's own cables, which carry bursts whole`, 'put the fault on the host\'s cable (@host), or give --granularity tlp');
   return burstBytesOf({ granularity: 'burst', fidelity: 'full', burstBytes: o.burstBytes === undefined ? undefined : parseSize(o.burstBytes, '--burst-bytes') });
 }
 

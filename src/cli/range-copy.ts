@@ -71,7 +71,6 @@ export async function rangeCopyAction(io: Io, topology: Topology, args: string[]
   if (storeFault) throw new DconnectError('BAD_OPTION', `--fault ${storeFault}: store faults break a live fabric's drive files; a simulated drive keeps its bytes in memory`, `give it to the live fabric: dconnect up --fault ${storeFault} (then dconnect copy ... --live); media-error=... fails blocks in simulation`);
   const mediaErrors = (o.fault ?? []).map(parseMediaError).filter((m) => m !== null);
   const cableFaults = (o.fault ?? []).filter((f) => parseMediaError(f) === null);
-  if (cableFaults.length > 0 && o.granularity === 'burst') throw new DconnectError('BAD_OPTION', `--fault ${cableFaults[0]} drops or delays frames on cables, which carry a burst whole at --granularity burst`, 'use --granularity tlp with cable faults (media-error=... works at either)');
   const faults = cableFaults.length > 0 ? faultConnect(topology, cableFaults.map(parseFault), seed) : null;
   // Burst granularity implies the full fidelity (the fast one's digests do not cover bursts); asked for both, runMoves refuses.
   let fidelity = fidelityOf(o, fidelityGiven);

@@ -612,7 +612,8 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
   // earlier than its constituent was ready here and than the ACK that opened its window slot arrived
   // (`Peer.ackAtPs`). A burst of frames from Ethernet goes to PCIe as one burst, and its ACKs are
   // made per frame at the time each left toward PCIe (every `ackEveryFrames`, or `ackDelayNs` after the
-  // first unacknowledged), carried as one burst of bare ACK frames. Bursts need a lossless fabric.
+  // first unacknowledged), carried as one burst of bare ACK frames. A cable that drops frames splits a burst into its frames
+  // first (runtime/faults.ts, live/udp-transport.ts): a lost one is recovered frame by frame.
 
   /** Notes when the ACKs up to `ack` arrived (the window timeline bursts are sent against). */
   private recordAckTimes(peer: Peer, ack: number, atPs: number): void {

@@ -19,7 +19,7 @@
  */
 import { DconnectError } from '../core/errors.js';
 import { Frame } from '../ethernet/frame.js';
-import { asBurst, constituent, encodedParts, MAX_BURST_BYTES } from '../pcie/burst.js';
+import { asBurst, constituent, encodedParts, MAX_BURST_BYTES, sliceBurst } from '../pcie/burst.js';
 import { decodeExpEtherFrame, encodeExpEtherFrame, FRAME_HEADER_BYTES } from './pdu-codec.js';
 import { EXPETHER_HEADER_BYTES, ExpEtherPdu } from './pdu.js';
 
@@ -41,6 +41,30 @@ export function constituentFrames(frame: Frame): Frame[] {
   const acks = pdu.burstAcks;
   if (pdu.kind !== 'ack' || acks === null || acks.length !== parts.length) throw new Error(`a burst of ${parts.length} frames of kind ${pdu.kind} with ${acks ? acks.length : 'no'} ACK values: bursts carry TLPs or bare ACKs`);
   for (let i = 0; i < parts.length; i++) out[i] = plain(frame, new ExpEtherPdu('ack', -1, acks[i], null, null), parts[i]);
+  return out;
+}
+
+/**
+ * Frames [from, to) of a burst frame (TLP or bare-ACK; at least two) as one of their own, with their ready times when
+ * the burst has them (views: a hop that adds to the piece's times adds to the burst's). A channel
+ * that draws faults per frame sends the runs between faulty frames this way.
+ */
+export function burstPiece(frame: Frame, from: number, to: number): Frame {
+  if (to - from < 2) throw new RangeError(`a burst piece of ${to - from} frames: one frame crosses as constituentFrames' own`);
+  const pdu = frame.payload as ExpEtherPdu;
+  let one: ExpEtherPdu;
+  if (pdu.tlp !== null) one = new ExpEtherPdu('tlp', pdu.seq + from, pdu.ack, sliceBurst(pdu.tlp, from, to), null);
+  else {
+    const acks = pdu.burstAcks!.subarray(from, to);
+    one = new ExpEtherPdu('ack', -1, acks[acks.length - 1], null, null);
+    one.burstAcks = acks;
+  }
+  const parts = frame.parts!.subarray(from, to);
+  let total = 0;
+  for (let i = 0; i < parts.length; i++) total += parts[i];
+  const out = new Frame(frame.dst, frame.src, frame.vlan, frame.etherType, one, total, parts);
+  out.readRequest = frame.readRequest;
+  if (frame.readyPs) out.readyPs = frame.readyPs.subarray(from, to);
   return out;
 }
 

@@ -32,9 +32,10 @@
  *
  * A burst record (flag bit 2) carries, instead of one frame, a burst of TLP frames (burst granularity:
  * one DMA write's MWr frames, one read's completion frames) in expether/burst-frames.ts's encoding: the
- * constituents' shared header once, their data back to back, decoded as one view. Only a cable without
- * injected faults carries them (faults are drawn per frame), and only while no capture taps the cable;
- * otherwise a burst crosses as its frames, one record each. A burst of bare ACKs (cumulative) crosses
+ * constituents' shared header once, their data back to back, decoded as one view. A cable with injected
+ * loss, duplication or reordering draws each frame's fault in order and carries the runs no fault hit
+ * as burst records, each frame hit as its own record; corruption (a burst record has no FCS) and a
+ * capture tapping the cable make a burst cross as its frames, one record each. A burst of bare ACKs (cumulative) crosses
  * as its last one alone on such a cable. A receiver hands a burst record to its port as one burst frame.
  *
  * A keepalive record (flag bit 1) carries, instead of a frame, 5 bytes: the sender's incarnation (u32,
@@ -77,9 +78,8 @@ import { RngFactory, type RngStream } from '../core/rng.js';
 import type { Callback, Scheduler } from '../core/scheduler.js';
 import { Frame, JUMBO_MAX_PAYLOAD_BYTES } from '../ethernet/frame.js';
 import type { EthChannel, EthPort } from '../ethernet/port.js';
-import { constituentFrames, decodeBurstFrame, encodeBurstFrame, isTlpBurstFrame } from '../expether/burst-frames.js';
+import { burstPiece, constituentFrames, decodeBurstFrame, encodeBurstFrame, isTlpBurstFrame } from '../expether/burst-frames.js';
 import { ExpEtherPdu } from '../expether/pdu.js';
-import { sliceBurst } from '../pcie/burst.js';
 import { decodeExpEtherFrame, encodeExpEtherFrame, FRAME_HEADER_BYTES } from '../expether/pdu-codec.js';
 import { drawFault, type FaultKind, type FaultSpec } from '../runtime/faults.js';
 import { drawSalt, NONCE_BYTES, ReplayWindow, SendCounter, senderKey, TAG_BYTES, tagMatches, writeTag } from './datagram-auth.js';
@@ -323,8 +323,32 @@ class UdpCable implements EthChannel {
       const last = done.length - 1;
       if (pdu.kind === 'ack') return this.carryOne(new Frame(frame.dst, frame.src, frame.vlan, frame.etherType, new ExpEtherPdu('ack', -1, pdu.ack, null, null), frame.parts[last]), done[last] > now ? done[last] - now : 0);
     }
+    if (this.rates !== null && !this.fcs && this.transport.tap === null && isTlpBurstFrame(frame)) return this.carryDrawn(frame, done, now);
     const frames = constituentFrames(frame);
     for (let i = 0; i < frames.length; i++) this.carryOne(frames[i], done[i] > now ? done[i] - now : 0);
+  }
+
+  /**
+   * A burst of TLP frames on a cable with loss, duplication or reordering (no corruption: a burst
+   * record has no FCS): each frame draws its fault, in order; the runs no fault hit cross as burst
+   * records, and each frame hit crosses (or not) as its own record.
+   */
+  private carryDrawn(frame: Frame, done: Float64Array, now: number): void {
+    const n = done.length;
+    let frames: Frame[] | null = null;
+    let run = 0;
+    for (let i = 0; i < n; i++) {
+      const u = this.rng!.nextFloat();
+      if (drawFault(this.rates!, u) === null) continue;
+      frames ??= constituentFrames(frame);
+      if (i - run === 1) this.carryOne(frames[run], done[run] > now ? done[run] - now : 0, null);
+      else if (i > run) this.carryBursts(burstPiece(frame, run, i), done.subarray(run, i), now);
+      this.carryOne(frames[i], done[i] > now ? done[i] - now : 0, u);
+      run = i + 1;
+    }
+    if (run === 0) this.carryBursts(frame, done, now);
+    else if (n - run === 1) this.carryOne(frames![run], done[run] > now ? done[run] - now : 0, null);
+    else if (run < n) this.carryBursts(burstPiece(frame, run, n), done.subarray(run, n), now);
   }
 
   /** A burst of TLP frames as burst records, each as many constituents as fit a datagram, leaving with its last frame's last bit. */
@@ -352,16 +376,17 @@ class UdpCable implements EthChannel {
     }
   }
 
-  private carryOne(frame: Frame, serializedInPs: number): void {
+  /** One frame as a record; on a faulty cable it draws its fault, or takes `drawn`, the draw a burst made for it (null: it drew none). */
+  private carryOne(frame: Frame, serializedInPs: number, drawn?: number | null): void {
     // Encoded now: the sender may change its objects once this returns (a retransmission buffer).
     const bytes = encodeExpEtherFrame(frame);
     this.transport.tap?.(this.name, bytes);
     let body = bytes;
     let hold = false;
     let copies = 1;
-    if (this.rates && this.rng) {
+    if (this.rates && this.rng && drawn !== null) {
       if (this.fcs) body = withFcs(bytes);
-      const u = this.rng.nextFloat();
+      const u = drawn ?? this.rng.nextFloat();
       const fault = drawFault(this.rates, u);
       const c = this.transport.counters;
       if (fault !== null) c[fault]++;
@@ -414,16 +439,6 @@ class UdpCable implements EthChannel {
     this.heldTimer = null;
     this.held = null;
   }
-}
-
-/** Constituents [from, to) of a TLP burst frame as a burst frame of their own. */
-function burstPiece(frame: Frame, from: number, to: number): Frame {
-  const pdu = frame.payload as ExpEtherPdu;
-  const one = new ExpEtherPdu('tlp', pdu.seq + from, pdu.ack, sliceBurst(pdu.tlp!, from, to), null);
-  const parts = frame.parts!.subarray(from, to);
-  let total = 0;
-  for (let i = 0; i < parts.length; i++) total += parts[i];
-  return new Frame(frame.dst, frame.src, frame.vlan, frame.etherType, one, total, parts);
 }
 
 /** The train being filled for one peer: a pooled buffer, the records' end and count, and the session its frames belong to. */
@@ -752,7 +767,7 @@ export class UdpTransport {
     const cable = this.cables.get(cableId);
     if (!cable) return void c.unknownCable++;
     if (this.sender !== null && cable.remote !== this.sender) return void c.badDatagrams++; // a record of another sender's cable
-    if (hasFcs) return void c.badDatagrams++; // bursts cross only cables without injected faults
+    if (hasFcs) return void c.badDatagrams++; // a burst record never carries an FCS (corruption sends frames alone)
     let frame: Frame;
     try {
       frame = decodeBurstFrame(body, cable.local.maxPayloadBytes);

@@ -20,6 +20,7 @@ import type { StateDigest } from '../core/digest.js';
 import { RngFactory, type RngStream } from '../core/rng.js';
 import { MAX_PAYLOAD_BYTES, wireBytes, type Frame } from '../ethernet/frame.js';
 import { CableChannel, type EthPort } from '../ethernet/port.js';
+import { burstPiece, constituentFrames } from '../expether/burst-frames.js';
 import { buildFabric, connectCable, type ConnectFn } from '../topology/builder.js';
 import { checkLinks, linkName } from './capture.js';
 import type { Topology } from '../topology/schema.js';
@@ -133,14 +134,52 @@ class FaultyCable extends CableChannel {
   }
 
   override carry(from: EthPort, frame: Frame, serializedInPs: number): void {
-    this.counts.frames++;
-    const t = (this.origin.clockPs ? this.origin.clockPs() : from.scheduler.now()) - this.origin.ps;
-    if (this.downs.some((w) => t >= w.startPs && t < w.startPs + w.durationPs)) {
-      this.counts.down++;
-      return;
+    const done = frame.readyPs;
+    if (done === null) {
+      this.counts.frames++;
+      if (this.isDown(from)) return void this.counts.down++;
+      return this.apply(from, frame, serializedInPs, this.draw());
     }
+    // A burst (burst granularity): each of its frames draws its own fault, in order, as per-TLP's
+    // frames would. The runs of frames no fault hit cross as bursts of their own; a frame hit crosses
+    // (or not) alone, so the far bridge sees the gap and its selective repeat recovers the frame.
+    const n = done.length;
+    this.counts.frames += n;
+    if (this.isDown(from)) return void (this.counts.down += n);
+    const now = from.scheduler.now();
+    const delay = (i: number) => (done[i] > now ? done[i] - now : 0);
+    let frames: Frame[] | null = null;
+    const clean = (a: number, b: number) => {
+      if (b - a > 1) return super.carry(from, burstPiece(frame, a, b), delay(b - 1));
+      frames ??= constituentFrames(frame);
+      super.carry(from, frames[a], delay(a));
+    };
+    let run = 0;
+    for (let i = 0; i < n; i++) {
+      const fault = this.draw();
+      if (fault === null) continue;
+      if (i > run) clean(run, i);
+      frames ??= constituentFrames(frame);
+      this.apply(from, frames[i], delay(i), fault);
+      run = i + 1;
+    }
+    if (run === 0) super.carry(from, frame, serializedInPs);
+    else if (run < n) clean(run, n);
+  }
+
+  private isDown(from: EthPort): boolean {
+    const t = (this.origin.clockPs ? this.origin.clockPs() : from.scheduler.now()) - this.origin.ps;
+    return this.downs.some((w) => t >= w.startPs && t < w.startPs + w.durationPs);
+  }
+
+  private draw(): FaultOutcome | null {
     const fault = drawFault(this.rates, this.rng.nextFloat());
     if (fault !== null) this.counts[fault]++;
+    return fault;
+  }
+
+  /** One frame (not a burst) with its drawn fault. */
+  private apply(from: EthPort, frame: Frame, serializedInPs: number, fault: FaultOutcome | null): void {
     switch (fault) {
       case 'lost':
       case 'corrupted':

@@ -69,7 +69,8 @@ export interface MovesRequest {
   /**
    * tlp (default): every TLP its own object and events, the reference. burst: the TLPs of one flow
    * that per-TLP sends back to back travel as one burst (docs/architecture.md "Two granularities");
-   * implies the full fidelity, a lossless fabric and frame-object channels.
+   * implies the full fidelity and frame-object channels; a cable with injected faults carries a burst as
+   * its frames (runtime/faults.ts).
    */
   granularity?: Granularity;
   /** Largest burst at burst granularity, bytes (default DEFAULT_BURST_BYTES; 4 KiB..1 MiB). */
