@@ -32,15 +32,16 @@ export interface FileCopyOptions {
 /**
  * `dconnect copy sda:/path sdb:/path --live`: the job request for the live fabric's host (live/file-job.ts).
  * The fabric's settings (and its drives' file systems, seeded by `up --image`) are the fabric's:
- * options that set up a simulation are refused by name.
+ * options that set up a simulation are refused (by the command, or here by name).
  */
-export function liveFileCopyRequest(srcArg: string, dstArg: string, more: string[], o: FileCopyOptions & { verify?: boolean; set?: string[]; hostLanes?: string; pcap?: string }): JobRequestBody {
+export function liveFileCopyRequest(srcArg: string, dstArg: string, more: string[], o: FileCopyOptions & { verify?: boolean }): JobRequestBody {
   const src = parseFileEnd(srcArg);
   const dst = parseFileEnd(dstArg);
   if (!src || !dst) throw new DconnectError('BAD_OPTION', `a file copy needs a file at both ends ('${srcArg}' -> '${dstArg}')`, 'write both as DEVICE:/PATH, e.g. dconnect copy sda:/data/big.bin sdb:/backup/big.bin --live');
   if (more.length > 0) throw new DconnectError('BAD_OPTION', 'a file copy takes one source and one destination', 'copy a directory with -r instead');
-  for (const [flag, v] of [['--length', o.length], ['--capture', o.capture], ['--image', o.image], ['--save', o.save], ['--fault', o.fault], ['--set', o.set], ['--host-lanes', o.hostLanes]] as const) {
-    if (v !== undefined) throw new DconnectError('BAD_OPTION', `${flag} does not apply to a live file copy`, flag === '--image' ? 'seed the drives when the fabric first starts: dconnect up --image sda=src.ext4' : flag === '--save' ? "the live drives are files already: after dconnect down, e2fsck -fn <state>/drives/<slot>.img" : `drop ${flag}`);
+  // --image, --save, --fault, --set, --host-lanes are refused with --live by the copy command itself (cli/commands/copy.ts).
+  for (const [flag, v] of [['--length', o.length], ['--capture', o.capture]] as const) {
+    if (v !== undefined) throw new DconnectError('BAD_OPTION', `${flag} does not apply to a live file copy`, `drop ${flag}`);
   }
   const depth = o.depth === undefined ? undefined : Number(o.depth);
   if (depth !== undefined && !Number.isInteger(depth)) throw new DconnectError('BAD_OPTION', `--depth '${o.depth}' is not an integer`, 'use 1..64');

@@ -21,14 +21,13 @@ export interface ViewOutputs {
 /** Smallest `--trace-window`: below it a window holds less than one TLP on any link here. */
 const MIN_WINDOW_PS = 10_000;
 
-export function viewOutputsOf(o: { traceEvents?: string; timeline?: string; traceWindow?: string }, timelineAllowed = true): ViewOutputs | null {
+export function viewOutputsOf(o: { traceEvents?: string; timeline?: string; traceWindow?: string }): ViewOutputs | null {
   if (o.traceEvents === undefined && o.timeline === undefined) {
     if (o.traceWindow !== undefined) throw new DconnectError('BAD_OPTION', '--trace-window sets the window of --trace-events or --timeline, and neither is given', 'add --trace-events FILE.json (or --timeline FILE.png)');
     return null;
   }
   if (o.traceEvents !== undefined) checkOutputFile(o.traceEvents, '--trace-events');
   if (o.timeline !== undefined) {
-    if (!timelineAllowed) throw new DconnectError('BAD_OPTION', '--timeline is drawn from a simulated copy', 'drop --timeline here, or run the copy without --live');
     if (!/\.(png|svg)$/i.test(o.timeline)) throw new DconnectError('BAD_OPTION', `--timeline '${o.timeline}': the chart is written as PNG or SVG, by the file's extension`, 'name it e.g. timeline.png or timeline.svg');
     checkOutputFile(o.timeline, '--timeline');
   }

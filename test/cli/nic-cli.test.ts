@@ -1,7 +1,7 @@
 /**
  * `dconnect copy` with a client at one end or both (issue 9), end to end through the built CLI: the
- * JSON and text reports, and bad requests refused with `dconnect: error [CODE]`, a hint, exit 2, nothing
- * on stdout and no file written.
+ * JSON and text reports, and bad requests (run in-process, createProgram) refused with
+ * `dconnect: error [CODE]`, a hint, exit 2, nothing on stdout and no file written.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { dconnectIn } from '../helpers/cli-in-process.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
@@ -93,9 +94,9 @@ const refusals: { name: string; args: string[]; code: string; message: RegExp; h
 ];
 
 for (const c of refusals) {
-  test(`refused: ${c.name}`, () => {
-    const r = run(...c.args);
-    assert.equal(r.status, 2, `${c.args.join(' ')}\n${r.stderr}`);
+  test(`refused: ${c.name}`, async () => {
+    const r = await dconnectIn(...c.args);
+    assert.equal(r.code, 2, `${c.args.join(' ')}\n${r.stderr}`);
     assert.equal(r.stdout, '');
     const m = /^dconnect: error \[([A-Z_]+)\]: (.*)$/m.exec(r.stderr);
     assert.ok(m, r.stderr);
@@ -110,15 +111,15 @@ for (const c of refusals) {
   });
 }
 
-test('a bad request with --capture writes no capture file', () => {
+test('a bad request with --capture writes no capture file', async () => {
   for (const args of [
     ['sda', 'net:client0', '--length', '1000'],
     ['sda:300GB', 'net:client0', '--length', '1MiB'],
     ['net:client0', 'sdz', '--length', '1MiB'],
   ]) {
     const pcap = join(dir, `bad-${args[0].replace(/\W/g, '_')}.pcap`);
-    const r = run('copy', ...args, ...NIC, '--capture', 'host', '--pcap', pcap);
-    assert.equal(r.status, 2, r.stderr);
+    const r = await dconnectIn('copy', ...args, ...NIC, '--capture', 'host', '--pcap', pcap);
+    assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /dconnect: error \[/);
     assert.equal(existsSync(pcap), false, `${args.join(' ')} wrote ${pcap}`);
   }

@@ -1,13 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dconnectIn as run } from '../helpers/cli-in-process.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 /** Text before the "wrote ..." line: the tables themselves. */
 const tables = (stdout: string) => stdout.slice(0, stdout.indexOf('\nwrote '));
 /** report.md's one run-dependent figure: the wall time (and, merged, whose it is). */
@@ -29,21 +26,23 @@ function assertSameRun(one: string, merged: string, oneStdout: string, mergedStd
   else assert.equal(tables(mergedStdout), tables(oneStdout));
 }
 
-function shardRun(command: string[], n: number, dir: string): string[] {
-  return Array.from({ length: n }, (_, i) => {
-    const r = run(...command, '--shard', `${i + 1}/${n}`, '--threads', '1', '--out', dir);
-    assert.equal(r.status, 0, r.stderr);
+async function shardRun(command: string[], n: number, dir: string): Promise<string[]> {
+  const files: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = await run(...command, '--shard', `${i + 1}/${n}`, '--threads', '1', '--out', dir);
+    assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`^shard ${i + 1}/${n} of ${command[0]}: \\d+ of \\d+ jobs; wrote `));
-    return join(dir, `${command[0]}.shard-${i + 1}-of-${n}.json`);
-  });
+    files.push(join(dir, `${command[0]}.shard-${i + 1}-of-${n}.json`));
+  }
+  return files;
 }
 
-test('repro: 3 shards merged equal one unsharded run, byte for byte', () => {
+test('repro: 3 shards merged equal one unsharded run, byte for byte', async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'dconnect-shard-'));
   const command = ['repro', '--runs', '2', '--size', '4MiB', '--set', 'ssd.writeMBps=300'];
-  const one = run(...command, '--threads', '2', '--out', join(tmp, 'one'), '--json');
-  assert.ok(one.status === 0 || one.status === 1, one.stderr);
-  const files = shardRun(command, 3, join(tmp, 'shards'));
+  const one = await run(...command, '--threads', '2', '--out', join(tmp, 'one'), '--json');
+  assert.ok(one.code === 0 || one.code === 1, one.stderr);
+  const files = await shardRun(command, 3, join(tmp, 'shards'));
   assert.deepEqual(readdirSync(join(tmp, 'shards')).sort(), ['repro.shard-1-of-3.json', 'repro.shard-2-of-3.json', 'repro.shard-3-of-3.json'], 'a shard writes only its result file');
   const shard = JSON.parse(readFileSync(files[1], 'utf8'));
   assert.deepEqual([shard.command, shard.shard, shard.totalJobs, shard.jobs.length], ['repro', { index: 2, count: 3 }, 16, 5]);
@@ -51,33 +50,33 @@ test('repro: 3 shards merged equal one unsharded run, byte for byte', () => {
   for (const k of ['dconnectVersion', 'parametersSha256', 'assignment', 'wallSeconds']) assert.ok(k in shard, k);
   assert.deepEqual(Object.keys(shard.parameters).sort(), ['fidelity', 'only', 'overrides', 'runs', 'sizeBytes', 'topology']);
 
-  const merged = run('merge', ...[...files].reverse(), '--out', join(tmp, 'merged'), '--json');
-  assert.equal(merged.status, one.status, merged.stderr);
+  const merged = await run('merge', ...[...files].reverse(), '--out', join(tmp, 'merged'), '--json');
+  assert.equal(merged.code, one.code, merged.stderr);
   assert.match(merged.stderr, /^merge: 3 shards of repro, 16 jobs \(their wall time summed: [\d.]+ s\); fidelity: /m);
   assertSameRun(join(tmp, 'one'), join(tmp, 'merged'), one.stdout, merged.stdout, true);
   assert.match(readFileSync(join(tmp, 'merged', 'report.md'), 'utf8'), /summed over 3 shards, merged by `dconnect merge`/);
   assert.deepEqual(JSON.parse(merged.stdout).overrides, [{ set: 'ssd.writeMBps=300', path: 'ssd.writeMBps' }]);
 });
 
-test('sweep: 3 shards merged equal one unsharded run, byte for byte (and more shards than points works)', () => {
+test('sweep: 3 shards merged equal one unsharded run, byte for byte (and more shards than points works)', async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'dconnect-shard-'));
   const command = ['sweep', '--param', 'depth=1..3', '--param', 'ssd.writeMBps=250,500', '--size', '2MiB'];
-  const one = run(...command, '--out', join(tmp, 'one'));
-  assert.equal(one.status, 0, one.stderr);
-  const merged = run('merge', ...shardRun(command, 3, join(tmp, 'shards')), '--out', join(tmp, 'merged'));
-  assert.equal(merged.status, 0, merged.stderr);
+  const one = await run(...command, '--out', join(tmp, 'one'));
+  assert.equal(one.code, 0, one.stderr);
+  const merged = await run('merge', ...(await shardRun(command, 3, join(tmp, 'shards'))), '--out', join(tmp, 'merged'));
+  assert.equal(merged.code, 0, merged.stderr);
   assertSameRun(join(tmp, 'one'), join(tmp, 'merged'), one.stdout, merged.stdout);
   const small = ['sweep', '--param', 'depth=1,2', '--size', '1MiB'];
-  const wide = run('merge', ...shardRun(small, 4, join(tmp, 'wide')), '--out', join(tmp, 'wide-merged'), '--json');
-  assert.equal(wide.status, 0, wide.stderr);
+  const wide = await run('merge', ...(await shardRun(small, 4, join(tmp, 'wide'))), '--out', join(tmp, 'wide-merged'), '--json');
+  assert.equal(wide.code, 0, wide.stderr);
   assert.deepEqual(JSON.parse(wide.stdout).rows.map((r: { params: { depth: number } }) => r.params.depth), [1, 2]);
 });
 
-test('bad --shard and bad shard sets exit 2, naming the problem, with nothing written', () => {
+test('bad --shard and bad shard sets exit 2, naming the problem, with nothing written', async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'dconnect-shard-'));
   const command = ['sweep', '--param', 'depth=1,2,3', '--size', '1MiB'];
-  const [s1, s2, s3] = shardRun(command, 3, join(tmp, 'shards'));
-  const [other] = shardRun(['sweep', '--param', 'depth=1,2,3', '--size', '2MiB'], 1, join(tmp, 'other'));
+  const [s1, s2, s3] = await shardRun(command, 3, join(tmp, 'shards'));
+  const [other] = await shardRun(['sweep', '--param', 'depth=1,2,3', '--size', '2MiB'], 1, join(tmp, 'other'));
   const never = join(tmp, 'never');
   const cases: [string[], RegExp][] = [
     [['repro', '--shard', '0/3'], /BAD_OPTION.*--shard 0\/3: I must be 1 to 3 \(shards count from 1\)/],
@@ -91,11 +90,11 @@ test('bad --shard and bad shard sets exit 2, naming the problem, with nothing wr
     [['merge'], /missing required argument 'files'/],
   ];
   for (const [args, re] of cases) {
-    const r = run(...args, '--out', never);
-    assert.equal(r.status, 2, args.join(' '));
+    const r = await run(...args, '--out', never);
+    assert.equal(r.code, 2, args.join(' '));
     assert.match(r.stderr, re, args.join(' '));
     assert.equal(r.stdout, '', args.join(' '));
     assert.equal(existsSync(never), false, `${args.join(' ')}: nothing written`);
   }
-  assert.match(run('repro', '--help').stdout, /--shard <I\/N>.*I counts\s+from 1/s);
+  assert.match((await run('repro', '--help')).stdout, /--shard <I\/N>.*I counts\s+from 1/s);
 });
