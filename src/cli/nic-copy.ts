@@ -42,7 +42,6 @@ export function nicCopyAction(topology: Topology, srcArg: string, dstArg: string
   if (more.length > 0) throw new DconnectError('BAD_OPTION', 'a move through a NIC is one pair', 'give one source and one destination');
   const faultSpecs = o.fault ?? [];
   if (faultSpecs.some((f) => isDriveFault(f))) throw new DconnectError('BAD_OPTION', 'drive faults (media-error=..., store-error=..., disk-full=...) do not apply to moves through a NIC yet', 'use cable faults (loss=1%,reorder=1%, down=..., buffer=...), or move between drives');
-  if (o.host) throw new DconnectError('BAD_OPTION', '--host does not apply to moves through a NIC yet: the first host runs them', 'drop --host');
   if (o.length === undefined) throw new DconnectError('BAD_OPTION', 'copy needs --length', 'e.g. --length 64MiB');
   if (o.fidelity !== 'fast' && o.fidelity !== 'full') throw new DconnectError('BAD_OPTION', `--fidelity '${o.fidelity}' is not fast or full`, 'use --fidelity fast or --fidelity full');
   // Full unless asked: a NIC move's fast path is opt-in (serve and ingest; a pipeline runs in full).
@@ -64,6 +63,7 @@ export function nicCopyAction(topology: Topology, srcArg: string, dstArg: string
     via: parseVia(o.via),
     seed: parseSeed(o.seed),
     fidelity,
+    ...(o.host ? { host: o.host } : {}),
   };
   // The capture file is written as the move runs: the request is checked first, so a bad one writes nothing.
   if (o.capture !== undefined || o.pcap !== undefined) checkNicMove(req);

@@ -83,7 +83,7 @@ const refusals: { name: string; args: string[]; code: string; message: RegExp; h
   { name: 'net: without a name', args: ['copy', 'net:', 'sdb', '--length', '1MiB', ...NIC], code: 'BAD_OPTION', message: /names no client/, hint: /net:client0/ },
   { name: 'a fault on a NIC network cable', args: ['copy', 'net:client0', 'sdb', '--length', '1MiB', ...NIC, '--fault', 'loss=1%@client0-net.box0.slot3'], code: 'BAD_OPTION', message: /on a NIC's network, whose block transfer protocol does not retransmit/, hint: /ExpEther cables/ },
   { name: 'a media error with a client end', args: ['copy', 'net:client0', 'sdb', '--length', '1MiB', ...NIC, '--fault', 'media-error=sdb:8:write'], code: 'BAD_OPTION', message: /drive faults \(media-error=\.\.\..*\) do not apply to moves through a NIC/, hint: /cable faults/ },
-  { name: '--host with a client end', args: ['copy', 'sda', 'net:client0', '--length', '1MiB', ...NIC, '--host', 'host'], code: 'BAD_OPTION', message: /--host does not apply/, hint: /drop --host/ },
+  { name: '--host naming no host', args: ['copy', 'sda', 'net:client0', '--length', '1MiB', ...NIC, '--host', 'host9'], code: 'BAD_OPTION', message: /has no host 'host9'/, hint: /hosts: host \(group 1\)/ },
   { name: 'more than one pair', args: ['copy', 'sda', 'net:client0', 'sdb', 'net:client1', '--length', '1MiB', ...NIC], code: 'BAD_OPTION', message: /one pair/, hint: /one source and one destination/ },
   { name: 'no --length', args: ['copy', 'sda', 'net:client0', ...NIC], code: 'BAD_OPTION', message: /needs --length/, hint: /--length/ },
   { name: 'depth 0', args: ['copy', 'sda', 'net:client0', '--length', '1MiB', '--depth', '0', ...NIC], code: 'BAD_OPTION', message: /depth 0/, hint: /1 to 64/ },
@@ -134,4 +134,11 @@ test('cable faults on ExpEther cables: a NIC move still arrives verified, the fa
   assert.ok(m && Number(m[1]) > 0, r.stderr);
   assert.ok(j.trace['bridge.host'].retransmittedFrames > 0, 'the host bridge retransmitted what was lost');
   assert.equal(j.trace['nic.box0.slot3'].rxMissed, 0);
+});
+
+test('--host names the host that runs a move through a NIC (the first here, the same move as without it)', () => {
+  const a = JSON.parse(run('copy', 'net:client0', 'sdb', '--length', '1MiB', ...NIC, '--json').stdout);
+  const b = JSON.parse(run('copy', 'net:client0', 'sdb', '--length', '1MiB', ...NIC, '--host', 'host', '--json').stdout);
+  assert.equal(b.verified, true);
+  assert.equal(b.simulatedSeconds, a.simulatedSeconds);
 });
