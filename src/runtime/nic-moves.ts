@@ -10,7 +10,7 @@ import type { Topology } from '../topology/schema.js';
 import type { BootedHost } from './boot.js';
 import { ssdOf } from './drive-images.js';
 import { patternSeedOf, type FidelityMode } from './moves.js';
-import { checkDriveRange, pipelineInRange, RelayPlan, slotsInOneAllocation, type Via } from './engine/plan.js';
+import { checkDriveRange, pipelineInRange, pipelineOf, RelayPlan, slotsInOneAllocation, type Via } from './engine/plan.js';
 import { ClientStream, contentOf, copyAcross, DriveRange, patternOf, seedPattern, verifyRange, verifyScratch, type Endpoint } from './engine/endpoints.js';
 import { addCounters, beginTransfer, bootHosts, deviceTable, runTransfer } from './engine/runner.js';
 import { linkPayload, traceDelta, type LinkPayload } from './counters.js';
@@ -146,10 +146,9 @@ function setUp(req: NicMoveRequest): SetUp {
   }
   const p = slotParams(t, home.box, home.slot) as NicConfig;
   const F = p.framePayloadBytes;
-  // The depth's range only: a serve's or an ingest's drive commands in flight stay below `depth` in
-  // practice (frames arrive and leave at the line's pace), and test/integration/nic-moves.test.ts runs
-  // depth 64 on 64-entry queues; the operator does not yet bound its commands by the queue (issue 22).
-  const { depth, chunk } = pipelineInRange(req);
+  // A serve or an ingest keeps up to `depth` drive commands in flight: the same admission as moves
+  // between drives (room in the NVMe queues, one entry empty). A pipeline has no drive.
+  const { depth, chunk } = kind === 'pipeline' ? pipelineInRange(req) : pipelineOf(req);
   if (!Number.isInteger(req.lengthBytes) || req.lengthBytes <= 0 || req.lengthBytes % F !== 0) throw new DconnectError('UNALIGNED', `length ${req.lengthBytes} is not a positive multiple of the ${F}-byte frame payload`, `use a multiple of ${F} bytes, e.g. 64MiB`);
   if (!Number.isInteger(chunk) || chunk <= 0) throw new DconnectError('BAD_OPTION', `chunk size ${chunk} is not a positive number of bytes`, `use a multiple of ${F} bytes, e.g. 128KiB`);
   if (chunk % F !== 0) throw new DconnectError('UNALIGNED', `chunk size ${chunk} is not a multiple of the ${F}-byte frame payload`, `use a multiple of ${F} bytes`);

@@ -153,7 +153,7 @@ test('a partial last chunk, one command in flight, and the smallest relays verif
     { src: 'sda', dst: 'net:client0', lengthBytes: MiB + 5 * KiB, depth: 1 },
     { src: 'net:client0', dst: 'sdb', lengthBytes: MiB + 5 * KiB, depth: 1, via: 'host' },
     { src: 'net:client0', dst: 'net:client1', lengthBytes: 64 * KiB, chunkBytes: KiB, depth: 1 },
-    { src: 'net:client0', dst: 'sdb', lengthBytes: 256 * KiB, chunkBytes: 4 * KiB, depth: 64 },
+    { src: 'net:client0', dst: 'sdb', lengthBytes: 256 * KiB, chunkBytes: 4 * KiB, depth: 63 },
     { src: 'sda', dst: 'net:client1', lengthBytes: KiB, via: 'host' },
   ];
   for (const c of cases) {
@@ -277,6 +277,8 @@ test('bad requests fail with a named error before anything runs', () => {
   refused({ src: 'sdz' }, 'UNKNOWN_DEVICE', /no block device 'sdz'/, /sda .*sdb/);
   refused({ src: 'dcbuf0' }, 'UNKNOWN_DEVICE', /no block device 'dcbuf0'/);
   refused({ depth: 0 }, 'BAD_OPTION', /depth 0/, /1 to 64/);
+  // The same admission as moves between drives: a serve's drive commands fit the NVMe queues (one entry stays empty).
+  refused({ depth: 64 }, 'BAD_OPTION', /depth 64 needs NVMe queues of at least 65 entries/, /--depth 63 or less/);
   refused({ lengthBytes: 96 * MiB, chunkBytes: 32 * MiB, depth: 3 }, 'BAD_OPTION', /relay space in the 67108864-byte DC buffer/);
   // A topology without a NIC: the hint names the preset that has one.
   assert.throws(
