@@ -2,10 +2,10 @@
  * What the live commands print, as pure functions of what the host node answered: `status`, the
  * `devices --live` table, and hints a user pastes back (which must carry the --state they gave).
  */
+import type { HostStatus, JobView, LiveDevicesAnswer } from '../live/control-api.js';
 import { formatBytes } from '../core/units.js';
 import { end, table } from './format.js';
 import { deviceKinds } from '../topology/device-registry.js';
-import type { KnownDevice } from '../topology/device-kind.js';
 
 /** The state directory `up` and friends use when --state is not given. */
 export const DEFAULT_STATE = '.dconnect';
@@ -49,26 +49,10 @@ export interface StatusNode {
   control: { socket: string } | null | undefined;
   report?: unknown;
 }
-export interface StatusJob {
-  id: string;
-  state: string;
-  src: string;
-  dst: string;
-  srcOffset?: number;
-  dstOffset?: number;
-  lengthBytes: number;
-  bytesDone: number;
-  error?: { message: string };
-  /** A file copy: its paths, and its plan once the destination is reserved (lengthBytes is then the data's bytes). */
-  files?: { srcPath: string; dstPath: string; plan?: unknown };
-}
-export interface StatusSession {
-  epoch: number;
-  booted: boolean;
-  events: number;
-  simulatedSeconds: number;
-  lag: Lag | null;
-}
+/** What `status` prints of a job: the control API's job view (live/control-api.ts). */
+export type StatusJob = Pick<JobView, 'id' | 'state' | 'src' | 'dst' | 'lengthBytes' | 'bytesDone' | 'files' | 'error'> & Partial<Pick<JobView, 'srcOffset' | 'dstOffset'>>;
+/** The host's session as GET /status gives it. */
+export type StatusSession = NonNullable<HostStatus['session']>;
 
 /** `dconnect status`'s text. */
 export function statusText(s: { root: string; topology: string; pace: string; dilation: number; burstBytes?: number }, nodes: StatusNode[], session: StatusSession | null, jobs: StatusJob[]): string {
@@ -89,9 +73,8 @@ export function statusText(s: { root: string; topology: string; pace: string; di
 }
 
 /** GET /devices: every device the live host's drivers recorded, kind by kind in the registry's order (the rows of `dconnect devices`). */
-export interface LiveDevices {
-  devices: (KnownDevice & { kind: string })[];
-}
+/** GET /devices's answer (live/control-api.ts). */
+export type LiveDevices = LiveDevicesAnswer;
 
 /**
  * `devices --live`: the simulated `devices` table's columns that a live host knows (no BAR0 here),
