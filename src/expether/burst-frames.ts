@@ -68,6 +68,33 @@ export function burstPiece(frame: Frame, from: number, to: number): Frame {
   return out;
 }
 
+/**
+ * A burst frame split where per-frame faults hit it, in frame order (a channel that draws faults per
+ * frame): `isHit(i)` is asked for each frame in turn (the caller draws there); each frame hit goes to
+ * `hit` as its constituent, and each run between hits to `clean`: the frame itself when nothing hit,
+ * a burst piece of two or more frames, or one constituent.
+ */
+export function splitAtHits(frame: Frame, isHit: (i: number) => boolean, clean: (run: Frame, from: number, to: number) => void, hit: (one: Frame, i: number) => void): void {
+  // A frame with ready times may stand for one frame only (pcie/burst.ts asBurst): it is its own run.
+  const n = frame.readyPs?.length ?? frame.parts!.length;
+  let frames: Frame[] | null = null;
+  const run = (a: number, b: number) => {
+    if (a === 0 && b === n) return clean(frame, a, b);
+    if (b - a > 1) return clean(burstPiece(frame, a, b), a, b);
+    frames ??= constituentFrames(frame);
+    clean(frames[a], a, b);
+  };
+  let from = 0;
+  for (let i = 0; i < n; i++) {
+    if (!isHit(i)) continue;
+    if (i > from) run(from, i);
+    frames ??= constituentFrames(frame);
+    hit(frames[i], i);
+    from = i + 1;
+  }
+  if (from < n) run(from, n);
+}
+
 function plain(burst: Frame, pdu: ExpEtherPdu, payloadBytes: number): Frame {
   const f = new Frame(burst.dst, burst.src, burst.vlan, burst.etherType, pdu, payloadBytes);
   f.readRequest = burst.readRequest;

@@ -78,7 +78,7 @@ import { RngFactory, type RngStream } from '../core/rng.js';
 import type { Callback, Scheduler } from '../core/scheduler.js';
 import { Frame, JUMBO_MAX_PAYLOAD_BYTES } from '../ethernet/frame.js';
 import type { EthChannel, EthPort } from '../ethernet/port.js';
-import { burstPiece, constituentFrames, decodeBurstFrame, encodeBurstFrame, isTlpBurstFrame } from '../expether/burst-frames.js';
+import { burstPiece, constituentFrames, decodeBurstFrame, encodeBurstFrame, isTlpBurstFrame, splitAtHits } from '../expether/burst-frames.js';
 import { ExpEtherPdu } from '../expether/pdu.js';
 import { decodeExpEtherFrame, encodeExpEtherFrame, FRAME_HEADER_BYTES } from '../expether/pdu-codec.js';
 import { drawFault, type FaultKind, type FaultSpec } from '../runtime/faults.js';
@@ -334,21 +334,14 @@ class UdpCable implements EthChannel {
    * records, and each frame hit crosses (or not) as its own record.
    */
   private carryDrawn(frame: Frame, done: Float64Array, now: number): void {
-    const n = done.length;
-    let frames: Frame[] | null = null;
-    let run = 0;
-    for (let i = 0; i < n; i++) {
-      const u = this.rng!.nextFloat();
-      if (drawFault(this.rates!, u) === null) continue;
-      frames ??= constituentFrames(frame);
-      if (i - run === 1) this.carryOne(frames[run], done[run] > now ? done[run] - now : 0, null);
-      else if (i > run) this.carryBursts(burstPiece(frame, run, i), done.subarray(run, i), now);
-      this.carryOne(frames[i], done[i] > now ? done[i] - now : 0, u);
-      run = i + 1;
-    }
-    if (run === 0) this.carryBursts(frame, done, now);
-    else if (n - run === 1) this.carryOne(frames![run], done[run] > now ? done[run] - now : 0, null);
-    else if (run < n) this.carryBursts(burstPiece(frame, run, n), done.subarray(run, n), now);
+    const delay = (i: number) => (done[i] > now ? done[i] - now : 0);
+    let u = 0;
+    splitAtHits(
+      frame,
+      () => drawFault(this.rates!, (u = this.rng!.nextFloat())) !== null,
+      (run, a, b) => (b - a === 1 ? this.carryOne(run, delay(a), null) : this.carryBursts(run, done.subarray(a, b), now)),
+      (one, i) => this.carryOne(one, delay(i), u),
+    );
   }
 
   /** A burst of TLP frames as burst records, each as many constituents as fit a datagram, leaving with its last frame's last bit. */

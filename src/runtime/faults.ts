@@ -20,7 +20,7 @@ import type { StateDigest } from '../core/digest.js';
 import { RngFactory, type RngStream } from '../core/rng.js';
 import { MAX_PAYLOAD_BYTES, wireBytes, type Frame } from '../ethernet/frame.js';
 import { CableChannel, type EthPort } from '../ethernet/port.js';
-import { burstPiece, constituentFrames } from '../expether/burst-frames.js';
+import { splitAtHits } from '../expether/burst-frames.js';
 import { buildFabric, connectCable, type ConnectFn } from '../topology/builder.js';
 import { checkLinks, linkName } from './capture.js';
 import type { Topology } from '../topology/schema.js';
@@ -148,23 +148,13 @@ class FaultyCable extends CableChannel {
     if (this.isDown(from)) return void (this.counts.down += n);
     const now = from.scheduler.now();
     const delay = (i: number) => (done[i] > now ? done[i] - now : 0);
-    let frames: Frame[] | null = null;
-    const clean = (a: number, b: number) => {
-      if (b - a > 1) return super.carry(from, burstPiece(frame, a, b), delay(b - 1));
-      frames ??= constituentFrames(frame);
-      super.carry(from, frames[a], delay(a));
-    };
-    let run = 0;
-    for (let i = 0; i < n; i++) {
-      const fault = this.draw();
-      if (fault === null) continue;
-      if (i > run) clean(run, i);
-      frames ??= constituentFrames(frame);
-      this.apply(from, frames[i], delay(i), fault);
-      run = i + 1;
-    }
-    if (run === 0) super.carry(from, frame, serializedInPs);
-    else if (run < n) clean(run, n);
+    let fault: FaultOutcome | null = null;
+    splitAtHits(
+      frame,
+      () => (fault = this.draw()) !== null,
+      (run, _a, b) => super.carry(from, run, run === frame ? serializedInPs : delay(b - 1)),
+      (one, i) => this.apply(from, one, delay(i), fault),
+    );
   }
 
   private isDown(from: EthPort): boolean {
