@@ -6,7 +6,7 @@ import { DconnectError } from '../core/errors.js';
 import { formatBytes, formatSizeExact, parseSize } from '../core/units.js';
 import { burstBytesOf } from '../runtime/moves.js';
 import { captureFormat } from '../runtime/capture.js';
-import { isDriveFault, parseFault, parseMediaError, parseStoreFault } from '../runtime/faults.js';
+import { bufferSmallerThanBurst, isDriveFault, parseFault, parseMediaError, parseStoreFault } from '../runtime/faults.js';
 import type { Topology } from '../topology/schema.js';
 import { runBoxNode } from '../live/box-node.js';
 import { hostClient } from '../live/control-client.js';
@@ -85,7 +85,14 @@ function settingsOf(topology: Topology, o: LiveFabricOptions): FabricSettings {
       throw new DconnectError('BAD_OPTION', `--fault '${f}': live, down and buffer faults apply to a node's own cables (name one, e.g. @box0.slot2); the cables between processes (${crossing.join(', ')}) take loss, corrupt, dup and reorder`, 'e.g. dconnect up --fault down=50ms+20ms@box0.slot1 --fault loss=1%');
     }
   }
-  const burstBytes = burstBytesOfLive(o, pace);
+  let burstBytes = burstBytesOfLive(o, pace);
+  const small = burstBytes > 0 ? bufferSmallerThanBurst(faults.filter((f) => !isDriveFault(f)).map(parseFault), burstBytes) : null;
+  if (small) {
+    const what = `--fault buffer=${small.bufferBytes}@${small.link} is smaller than a burst (${burstBytes} B): burst granularity serves a burst as if it had each output buffer to itself, which so small a buffer breaks`;
+    if (o.granularity === 'burst') throw new DconnectError('BAD_OPTION', what, 'drop --granularity burst: the fabric then runs per TLP');
+    say(`note: ${what}; this fabric runs per TLP`);
+    burstBytes = 0;
+  }
   const seed = Number(o.seed);
   const controlTcp = o.controlTcp ? parseAddress(o.controlTcp, '--control-tcp') : undefined;
   const nbdTcp = o.nbd ? parseAddress(o.nbd, '--nbd') : undefined;

@@ -2,8 +2,8 @@ import type { JobRequestBody } from '../live/control-api.js';
 import { DconnectError } from '../core/errors.js';
 import { parseSize } from '../core/units.js';
 import { runCopy, runMoves, type FidelityMode } from '../runtime/copy.js';
-import type { Granularity } from '../runtime/moves.js';
-import { faultConnect, parseFault, parseMediaError, parseStoreFault } from '../runtime/faults.js';
+import { burstBytesOf, type Granularity } from '../runtime/moves.js';
+import { bufferSmallerThanBurst, faultConnect, parseFault, parseMediaError, parseStoreFault } from '../runtime/faults.js';
 import type { TraceRun } from '../runtime/trace-events.js';
 import type { Topology } from '../topology/schema.js';
 import { parseDeviceRange, parseMoveVia, parseSeed, parseVia } from './args.js';
@@ -78,6 +78,11 @@ export async function rangeCopyAction(io: Io, topology: Topology, args: string[]
   // Down windows are scheduled in time: the fast fidelity could jump over one, so they run per TLP.
   if (faults?.hasDowns && fidelity === 'fast') fidelity = 'full';
   const burst = o.granularity === 'burst' ? { granularity: o.granularity, ...(o.burstBytes ? { burstBytes: parseSize(o.burstBytes, '--burst-bytes') } : {}) } : {};
+  if (o.granularity === 'burst') {
+    const bytes = burstBytesOf({ granularity: 'burst', fidelity: 'full', burstBytes: o.burstBytes ? parseSize(o.burstBytes, '--burst-bytes') : undefined });
+    const small = bufferSmallerThanBurst(cableFaults.map(parseFault), bytes);
+    if (small) throw new DconnectError('BAD_OPTION', `--fault buffer=${small.bufferBytes}${small.link ? `@${small.link}` : ''} is smaller than a burst (${bytes} B): burst granularity serves a burst as if it had each output buffer to itself, which so small a buffer breaks`, 'run it per TLP: drop --granularity burst');
+  }
   if (fidelity !== o.fidelity && o.granularity !== 'burst') io.err.write('note: --fault down=... runs at --fidelity full (the fast fidelity could jump over the outage)\n');
   // A trace draws every chunk: the fast fidelity jumps over most of them.
   if (views && fidelity === 'fast') {

@@ -4,6 +4,13 @@ import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
 import { Frame, MAX_PAYLOAD_BYTES, wireBytes, withReady } from './frame.js';
 
+/**
+ * Splits a burst frame at the frames `isHit` names: the runs between them go to `clean` (as one frame
+ * of their own, or the burst itself when nothing was hit), each hit frame alone to `hit`. The layer
+ * that makes bursts knows their format (expether/burst-frames.ts splitAtHits); the builder hands it in.
+ */
+export type BurstSplitter = (frame: Frame, isHit: (i: number) => boolean, clean: (run: Frame, from: number, to: number) => void, hit: (one: Frame, i: number) => void) => void;
+
 export interface FrameReceiver {
   receiveFrame(frame: Frame, port: EthPort): void;
 }
@@ -40,6 +47,8 @@ export class EthPort {
   /** `params.maxPayloadBytes` (a frame above it is a bug of the layer that made it: `send` throws). */
   readonly maxPayloadBytes: number;
   channel: EthChannel | null = null;
+  /** How a burst some of whose frames overflow the buffer goes on in pieces (`sendBurst`); set by the builder. */
+  splitBurst: BurstSplitter | null = null;
   readonly counters: EthPortCounters = { txFrames: 0, txWireBytes: 0, txPayloadBytes: 0, drops: 0, busyPs: 0, maxQueuedBytes: 0, readQueuedPs: 0 };
 
   constructor(
@@ -67,6 +76,18 @@ export class EthPort {
   /** True when a frame of this payload size, entering the buffer `delayPs` from now, would fit. */
   hasRoom(payloadBytes: number, delayPs = 0): boolean {
     return this.queuedBytes(delayPs) + wireBytes(payloadBytes) <= this.params.queueLimitBytes;
+  }
+
+  /**
+   * How long from now until a frame of this payload size, entering `delayPs` from now, fits the
+   * buffer (0: it fits now): the backlog drains at line rate, so this is exact. A frame larger than
+   * the whole buffer never fits (Infinity).
+   */
+  roomInPs(payloadBytes: number, delayPs = 0): number {
+    const slackBytes = this.params.queueLimitBytes - wireBytes(payloadBytes);
+    if (slackBytes < 0) return Infinity;
+    const waitPs = this.busyUntilPs - this.scheduler.now() - delayPs - slackBytes * this.psPerByte;
+    return waitPs > 0 ? Math.ceil(waitPs) : 0;
   }
 
   /** Time this port takes to serialize a frame of this payload, ps (first bit out to last bit out). */
@@ -120,38 +141,78 @@ export class EthPort {
    * A burst of frames (ethernet/frame.ts `parts`): each served as per-frame serves a flow that has
    * the port to itself, start = max(ready + delay, busyUntil) (possibly before now: serialization is
    * analytic), in one event at the last one's arrival; the far end gets the frames' arrival times.
-   * The buffer check is the first frame's (the ExpEther window, not this buffer, bounds a burst).
+   * Each frame meets the buffer as per-frame's would, when it enters: one that does not fit is
+   * dropped (a switch's output overflowing), and the frames around it go on as runs of their own
+   * (`splitBurst`). A bridge admits only what fits (`admitBurst`), so its own port never drops.
    */
   private sendBurst(ch: EthChannel, frame: Frame, delayPs: number): boolean {
     const parts = frame.parts!;
     const n = parts.length;
-    const queued = this.queuedBytes(delayPs);
-    if (queued + wireBytes(parts[0]) > this.params.queueLimitBytes) {
-      this.counters.drops += n;
-      return false;
-    }
     const now = this.scheduler.now();
     const ready = frame.readyPs;
     const done = new Float64Array(n);
+    const limit = this.params.queueLimitBytes;
     const c = this.counters;
     let busy = this.busyUntilPs;
+    let dropped: Uint8Array | null = null;
+    let drops = 0;
+    let payload = 0;
     for (let i = 0; i < n; i++) {
       if (parts[i] > this.maxPayloadBytes) throw new RangeError(`Ethernet port ${this.name}: a payload of ${parts[i]} B exceeds the port's ${this.maxPayloadBytes} B (ethernet.maxPayloadBytes)`);
       const earliest = (ready ? ready[i] : now) + delayPs;
+      const bytes = wireBytes(parts[i]);
+      const queued = busy > earliest ? (busy - earliest) / this.psPerByte : 0;
+      if (queued + bytes > limit) {
+        (dropped ??= new Uint8Array(n))[i] = 1;
+        drops++;
+        continue;
+      }
+      if (queued + bytes > c.maxQueuedBytes) c.maxQueuedBytes = queued + bytes;
       const start = busy > earliest ? busy : earliest;
       const dur = this.serializationPs(parts[i]);
       busy = start + dur;
       done[i] = busy;
-      c.txWireBytes += wireBytes(parts[i]);
+      c.txWireBytes += bytes;
       c.busyPs += dur;
+      payload += parts[i];
     }
-    const backlog = (busy - now) / this.psPerByte;
-    if (backlog > c.maxQueuedBytes) c.maxQueuedBytes = backlog;
+    c.drops += drops;
+    if (drops === n) return false;
     this.busyUntilPs = busy;
-    c.txFrames += n;
-    c.txPayloadBytes += frame.payloadBytes;
-    ch.carry(this, withReady(frame, done), busy > now ? busy - now : 0);
+    c.txFrames += n - drops;
+    c.txPayloadBytes += payload;
+    const timed = withReady(frame, done);
+    if (dropped === null) {
+      ch.carry(this, timed, busy > now ? busy - now : 0);
+      return true;
+    }
+    const split = this.splitBurst;
+    if (!split) throw new Error(`Ethernet port ${this.name}: ${drops} of a burst's ${n} frames overflow its buffer, and nothing splits the burst (set EthPort.splitBurst)`);
+    const drop = dropped;
+    split(
+      timed,
+      (i) => drop[i] === 1,
+      (run, _from, to) => ch.carry(this, run, done[to - 1] > now ? done[to - 1] - now : 0),
+      () => {},
+    );
     return true;
+  }
+
+  /**
+   * A bridge's burst as per-frame's bridge would send it, which waits for room in this buffer before
+   * each frame (`hasRoom`): moves each frame's start (`startsPs`, when it would enter the buffer
+   * `delayPs` later) to no earlier than the earlier frames have drained enough for it.
+   */
+  admitBurst(parts: Uint16Array, startsPs: Float64Array, delayPs: number): void {
+    const limit = this.params.queueLimitBytes;
+    let busy = this.busyUntilPs;
+    for (let i = 0; i < parts.length; i++) {
+      const bytes = wireBytes(parts[i]);
+      const roomAt = Math.ceil(busy - delayPs - (limit - bytes) * this.psPerByte);
+      if (startsPs[i] < roomAt) startsPs[i] = roomAt;
+      const earliest = startsPs[i] + delayPs;
+      busy = (busy > earliest ? busy : earliest) + this.serializationPs(parts[i]);
+    }
   }
 }
 

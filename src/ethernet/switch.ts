@@ -122,7 +122,9 @@ export class EthSwitch implements FrameReceiver {
       at[i] = ready[i] + delay;
     }
     if (forwarded) this.counters.forwarded += parts.length;
-    if (!out.send(withReady(frame, at), 0)) this.counters.drops += parts.length;
+    const before = out.counters.drops; // frames that overflow the output buffer are dropped one by one
+    out.send(withReady(frame, at), 0);
+    this.counters.drops += out.counters.drops - before;
   }
 
   receiveFrame(frame: Frame, inPort: EthPort): void {

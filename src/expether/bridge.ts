@@ -113,6 +113,12 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
   /** Read requests waiting in the two buffers (ingress and egress), over time. */
   private readonly readsQueued: LevelTimer;
   private readsQueuedCount = 0;
+  /** The retry `waitForRoom` armed (at most one pending). */
+  private roomWakeArmed = false;
+  private readonly roomWake = (): void => {
+    this.roomWakeArmed = false;
+    this.drainIngress();
+  };
   private readonly latencyPs: number;
   private readonly rtoPs: number;
   private readonly ackDelayPs: number;
@@ -194,6 +200,8 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
       d.num(p ? p.mac : -1);
       d.num(p ? this.egressSeq.at(i)! - base(p.mac, this.mac) : 0);
     }
+    d.flag(this.roomWakeArmed);
+    d.name(this.roomWake, `${this.name}>room-wake`);
     for (const p of this.peerList) {
       d.num(p.mac);
       p.sender.digest(d, this.rtoPs);
@@ -279,10 +287,10 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     this.ingressTlp.push(tlp);
     this.ingressOriginal.push(original);
     this.ingressMac.push(mac);
-    if (tlp.kind === 'MRd') this.countRead(1);
+    if (tlp.kind === 'MRd') this.countRead(tlp.count);
   }
 
-  /** Trace only: a read request entered (+1) or left (-1) one of the bridge's buffers. */
+  /** Trace only: read requests (a burst's constituents each) entered (+n) or left (-n) one of the bridge's buffers. */
   private countRead(d: number): void {
     this.readsQueuedCount += d;
     this.readsQueued.set(this.readsQueuedCount);
@@ -304,7 +312,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     this.egressTlp.push(tlp);
     this.egressPeer.push(peer);
     this.egressSeq.push(seq);
-    if (tlp.kind === 'MRd') this.countRead(1);
+    if (tlp.kind === 'MRd') this.countRead(tlp.count);
   }
 
   private drainEgress(): void {
@@ -320,10 +328,12 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
         const seq = this.egressSeq.peek()!;
         this.egressTlp.setHead(sliceBurst(head, taken, head.count));
         this.egressSeq.setHead(seq + taken);
+        if (head.kind === 'MRd') this.countRead(-taken);
         if (peer && left !== null) this.deliveredBurst(peer, seq, taken, left);
         return;
       }
-      if (this.egressTlp.shift()!.kind === 'MRd') this.countRead(-1);
+      if (head.kind === 'MRd') this.countRead(-head.count);
+      this.egressTlp.shift();
       const peer = this.egressPeer.shift()!;
       const seq = this.egressSeq.shift()!;
       if (peer && left !== null) this.deliveredBurst(peer, seq, head.count, left);
@@ -358,7 +368,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     }
     // The PDU's payloadBytes(), computed before making it: a TLP that must wait allocates nothing.
     if (!this.eth.hasRoom(EXPETHER_HEADER_BYTES + encodedLength(tlp), this.latencyPs)) {
-      this.waiting(0, 1);
+      this.waitForRoom(EXPETHER_HEADER_BYTES + encodedLength(tlp));
       return false;
     }
     const pdu = new ExpEtherPdu('tlp', -1, -1, tlp, null);
@@ -400,12 +410,27 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
       if (head.readyPs !== null) {
         if (!this.drainBurst(head)) return;
       } else if (!this.trySend(this.ingressMac.peek()!, head)) return;
-      if (this.ingressTlp.shift()!.kind === 'MRd') this.countRead(-1);
+      const sent = this.ingressTlp.shift()!;
+      if (sent.kind === 'MRd') this.countRead(-sent.count);
       this.ingressMac.shift();
       const original = this.ingressOriginal.shift();
       if (original) this.pcie.release(original);
     }
     this.waiting(0, 0);
+  }
+
+  /**
+   * The oldest TLP from PCIe found the Ethernet output buffer full: try again when the backlog has
+   * drained enough for its frame. An ACK would also retry, but with nothing in flight (the buffer
+   * full of this bridge's own ACKs and NAKs, say) none comes, and the queue would wait for ever.
+   */
+  private waitForRoom(payloadBytes: number): void {
+    this.waiting(0, 1);
+    if (this.roomWakeArmed) return;
+    const inPs = this.eth.roomInPs(payloadBytes, this.latencyPs);
+    if (!Number.isFinite(inPs)) throw new RangeError(`bridge ${this.name}: a ${payloadBytes} B frame can never fit port ${this.eth.name}'s ${this.eth.params.queueLimitBytes} B output buffer (raise its buffer)`);
+    this.roomWakeArmed = true;
+    this.scheduler.schedule(inPs, this.roomWake);
   }
 
   /** What the oldest TLP from PCIe waits for (trace only). */
@@ -655,6 +680,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
       const original = this.ingressOriginal.peek();
       if (original) this.pcie.release(sliceBurst(head, 0, sent));
       const rest = sliceBurst(head, sent, head.count);
+      if (head.kind === 'MRd') this.countRead(-sent);
       this.ingressTlp.setHead(rest);
       this.ingressOriginal.setHead(original ? rest : null);
     }
@@ -674,7 +700,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     }
     const lengths = encodedParts(tlp, new Float64Array(tlp.count));
     if (!this.eth.hasRoom(EXPETHER_HEADER_BYTES + lengths[0], this.latencyPs)) {
-      this.waiting(0, 1);
+      this.waitForRoom(EXPETHER_HEADER_BYTES + lengths[0]);
       return 0;
     }
     const k = Math.min(free, tlp.count);
@@ -696,6 +722,8 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
       parts[i] = EXPETHER_HEADER_BYTES + lengths[i];
       total += parts[i];
     }
+    // Per-TLP's bridge waits for room in its output buffer before each frame: so do these.
+    this.eth.admitBurst(parts, starts, this.latencyPs);
     this.counters.tlpsToEthernet += k;
     this.counters.framesSent += k;
     peer.receiver.unackedCount = 0;
@@ -736,6 +764,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     this.egressTlp.push(rest);
     this.egressPeer.push(peer);
     this.egressSeq.push(seq);
+    if (rest.kind === 'MRd') this.countRead(rest.count);
   }
 
   /**

@@ -195,6 +195,16 @@ class FaultyCable extends CableChannel {
 }
 
 /**
+ * The first spec whose output buffer is smaller than a burst of `burstBytes`, or null. Burst
+ * granularity serves a burst as if it had each output buffer to itself (ethernet/port.ts sendBurst);
+ * a buffer smaller than one burst breaks that: at 1600 B on the DC buffer's switch port, a 16 MiB
+ * direct copy dropped 3,511 frames there at burst granularity against per-TLP's 20. Such a run goes per TLP.
+ */
+export function bufferSmallerThanBurst(specs: FaultSpec[], burstBytes: number): FaultSpec | null {
+  return specs.find((s) => s.bufferBytes !== null && s.bufferBytes < burstBytes) ?? null;
+}
+
+/**
  * A channel factory that lays faulty cables where `specs` say and plain ones elsewhere, and counts what
  * it did. Every spec naming a link (or every link) applies to it: the last one that sets rates gives
  * the rates, down windows add up, the last buffer size wins. `start(ps)` says when the move began (down

@@ -5,6 +5,7 @@ import { TraceRegistry } from '../core/trace.js';
 import { EthPort, CableChannel, type EthChannel, type EthPortParams } from '../ethernet/port.js';
 import { EthSwitch, type SwitchForwarding } from '../ethernet/switch.js';
 import type { BridgeParams } from '../expether/bridge.js';
+import { splitAtHits } from '../expether/burst-frames.js';
 import { HostSideBridge } from '../expether/host-bridge.js';
 import { IoSideBridge } from '../expether/io-bridge.js';
 import { PcieLink, type FcCredits } from '../pcie/link.js';
@@ -165,8 +166,11 @@ export function buildFabric(topology: Topology, options: number | FabricOptions<
   if (multi && h < 2) {
     throw new DconnectError('BAD_TOPOLOGY', `${t.boxes.length} boxes need ethernet.switchHops >= 2 (a shared switch on the host's side joining each box's own switch), not ${h}`, 'set ethernet.switchHops: 2 or more');
   }
-  const mkSwitch = (name: string, ports: number) =>
-    new EthSwitch(name, scheduler, { ...ethParams, latencyNs: t.ethernet.switchLatencyNs, forwarding: t.ethernet.switchForwarding as SwitchForwarding, ports, macTableEntries: 1024 }, trace);
+  const mkSwitch = (name: string, ports: number) => {
+    const sw = new EthSwitch(name, scheduler, { ...ethParams, latencyNs: t.ethernet.switchLatencyNs, forwarding: t.ethernet.switchForwarding as SwitchForwarding, ports, macTableEntries: 1024 }, trace);
+    for (const p of sw.ports) p.splitBurst = splitAtHits; // a burst overflowing an output buffer goes on around the frames dropped
+    return sw;
+  };
   const shared = multi ? h - 1 : h;
   const switches: EthSwitch[] = [];
   // Hosts after the first plug into sw0 too, on ports after the ones a single host's fabric has.
@@ -199,6 +203,7 @@ export function buildFabric(topology: Topology, options: number | FabricOptions<
     const { spec, link } = side;
     const first = spec.name === FIRST_HOST;
     const eth = new EthPort(first ? 'hostBridge' : `${spec.name}Bridge`, scheduler, ethParams, null, trace);
+    eth.splitBurst = splitAtHits;
     connect(eth, port, t.ethernet.cableLatencyNs);
     // Its virtual switch's downstream ports: its group's slots only, so it enumerates nothing else.
     const macs = slotMacs.filter((_, k) => slotGroups[k] === spec.groupId);
@@ -222,6 +227,7 @@ export function buildFabric(topology: Topology, options: number | FabricOptions<
       const hostMac = hostMacOf.get(group);
       if (hostMac === undefined) throw new DconnectError('BAD_TOPOLOGY', `${name} is in ExpEther group ${group}, which has no host`, `hosts' groups: ${hostSpecs.map((x) => `${x.groupId} (${x.name})`).join(', ')}`);
       const eth = new EthPort(name, scheduler, ethParams, null, trace);
+      eth.splitBurst = splitAtHits;
       connect(eth, slotPort(b, slot, k), t.ethernet.cableLatencyNs);
       const kind = kindOf(s.kind);
       let made: { link: PcieLink; bridge: IoSideBridge } | null = null;

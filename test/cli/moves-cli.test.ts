@@ -52,4 +52,13 @@ test('copy --granularity burst: the result names it, a capture works, cable faul
   assert.equal(lossy.verified, true);
   assert.equal(lossy.granularity.mode, 'burst');
   assert.ok(lossy.trace['bridge.host'].retransmittedFrames > 0, 'frames were lost and resent');
+  // A buffer smaller than a burst breaks the burst model's premise (a burst has each buffer to itself): refused, with the way out.
+  const small = await run('copy', 'sda', 'sdb', '--length', '1MiB', '--granularity', 'burst', '--fault', 'buffer=1600@box0.slot2');
+  assert.equal(small.code, 2, small.stderr);
+  assert.match(small.stderr, /--fault buffer=1600@box0\.slot2 is smaller than a burst \(65536 B\)/);
+  assert.match(small.stderr, /hint: run it per TLP: drop --granularity burst/);
+  assert.equal(small.stdout, '');
+  const fits = await run('copy', 'sda', 'sdb', '--length', '1MiB', '--granularity', 'burst', '--burst-bytes', '16KiB', '--fault', 'buffer=32KiB@box0.slot2', '--json');
+  assert.equal(fits.code, 0, fits.stderr);
+  assert.equal(JSON.parse(fits.stdout).verified, true);
 });

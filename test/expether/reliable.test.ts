@@ -8,7 +8,10 @@ import { DcBuffer } from '../../src/devices/dc-buffer.js';
 import { NvmeSsd } from '../../src/devices/nvme-ssd.js';
 import { expectedPattern } from '../../src/devices/sparse-memory.js';
 import { Frame } from '../../src/ethernet/frame.js';
-import { CableChannel, EthPort } from '../../src/ethernet/port.js';
+import { CableChannel, EthPort, type EthPortParams } from '../../src/ethernet/port.js';
+import { wireBytes } from '../../src/ethernet/frame.js';
+import { EXPETHER_HEADER_BYTES } from '../../src/expether/pdu.js';
+import { encodedLength } from '../../src/pcie/tlp-codec.js';
 import type { BridgeParams } from '../../src/expether/bridge.js';
 import { IoSideBridge } from '../../src/expether/io-bridge.js';
 import { EXPETHER_ETHERTYPE, ExpEtherPdu } from '../../src/expether/pdu.js';
@@ -294,11 +297,11 @@ class Device implements TlpReceiver {
   }
 }
 
-function twoBridges(params: Partial<BridgeParams> = {}) {
+function twoBridges(params: Partial<BridgeParams> = {}, portA: Partial<EthPortParams> = {}) {
   const s = new VirtualScheduler();
   const bp: BridgeParams = { bridgeLatencyNs: 800, windowFrames: 8, retransmitTimeoutNs: 20_000, ackEveryFrames: 4, ackDelayNs: 2000, ...params };
   const eth = { rateBitsPerSec: 10e9, queueLimitBytes: 1 << 20 };
-  const ea = new EthPort('a', s, eth);
+  const ea = new EthPort('a', s, { ...eth, ...portA });
   const eb = new EthPort('b', s, eth);
   const cable = new CableChannel(ea, eb, 25);
   const linkParams = { generation: 1 as const, lanes: 8 as const, latencyNs: 100, mpsBytes: 128, txQueueTlps: 4 };
@@ -349,6 +352,21 @@ describe('ExpEther bridges: reliable delivery between two bridges', () => {
     assert.equal(b.counters.duplicateFrames, 0);
     assert.equal(cable.lostFrames, 0);
     assert.ok(b.counters.acksSent >= N / 4 - 1, 'the receiver ACKs at least every ackEveryFrames');
+  });
+
+  it('a TLP that finds the output buffer full of ACKs, with nothing in flight, goes once the buffer drains (no ACK is coming to wake it)', () => {
+    // A's port is slow and holds one data frame: while B streams to A, A's own ACKs fill it.
+    const one = wireBytes(EXPETHER_HEADER_BYTES + encodedLength(Tlp.memWrite(0x100, 0x10000, payload(0))));
+    const { s, a, devA, devB } = twoBridges({}, { rateBitsPerSec: 1e8, queueLimitBytes: one + 40 });
+    for (let i = 0; i < N; i++) devB.send(Tlp.memWrite(0x100, 0x10000 + 128 * i, payload(i)));
+    // A's device writes once, when A is ACKing and has sent nothing: its window is empty.
+    s.schedule(30_000_000, () => {
+      assert.ok(a.eth.queuedBytes(800_000) > 40, 'the port holds ACKs');
+      devA.send(Tlp.memWrite(0x100, 0x10000, payload(0)));
+    });
+    s.run({ maxEvents: 1e6 });
+    assertAllInOrder(devA.got, N);
+    assertAllInOrder(devB.got, 1);
   });
 
   it('the sender never has more than windowFrames unacknowledged frames', () => {

@@ -23,7 +23,8 @@ function campaign(granularity: 'tlp' | 'burst'): void {
     const faults = [`loss=${pct(4)}%,corrupt=${pct(1)}%,dup=${pct(3)}%,reorder=${pct(4)}%`];
     // Every fourth mix also takes a cable down for a while; every fifth shrinks the DC buffer's switch port.
     if (seed % 4 === 0) faults.push(`down=${Math.round(r.nextFloat() * 400)}us+${50 + Math.round(r.nextFloat() * 250)}us@${['host', 'box0.slot0', 'box0.slot1', 'box0.slot2', 'sw0-sw1'][seed % 5]}`);
-    if (seed % 5 === 0) faults.push('buffer=1600@box0.slot2');
+    // At burst granularity the buffer holds one burst (a smaller one is refused: runtime/faults.ts bufferSmallerThanBurst).
+    if (seed % 5 === 0) faults.push(granularity === 'tlp' ? 'buffer=1600@box0.slot2' : 'buffer=64KiB@box0.slot2');
     const via = seed % 2 === 0 ? 'host' : 'dc-buffer';
     const lengthBytes = (seed % 3 === 0 ? 384 : 256) * 1024;
     const replay = `dconnect copy sda sdb --length ${lengthBytes / 1024}KiB --via ${via} --seed ${seed} --fidelity full --granularity ${granularity} ${faults.map((f) => `--fault ${f}`).join(' ')}`;
