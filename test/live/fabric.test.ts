@@ -343,6 +343,8 @@ describe('live fabric under faults: frame loss on the UDP channel, a media error
     // session's first 200 ms (wall clock, unpaced: boot's frames to sdb meet it), an overflowing
     // DC-buffer port, and a bad block.
     ok(['up', '--state', state, '--topology', 'paper-2012-live', '--set', 'ssd.capacityBytes=64MiB', '--pace', 'none', '--fault', 'loss=1%,reorder=1%,dup=0.5%,corrupt=0.5%@host', '--fault', 'down=0ms+200ms@box0.slot1', '--fault', 'buffer=1600@box0.slot2', '--fault', 'media-error=sda:20480']);
+    // A buffer smaller than a burst: the fabric runs per TLP (bursts assume a buffer holds one).
+    assert.match(ok(['status', '--state', state]), /pace none, per TLP/);
     const data = randomBytes(2 * MiB);
     writeRange(join(state, 'drives', 'box0.slot0.img'), 0, data);
     const job = JSON.parse(ok(['copy', 'sda', 'sdb', '--length', '2MiB', '--via', 'host', '--chunk', '256KiB', '--live', '--state', state, '--json']));
