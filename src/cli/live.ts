@@ -86,9 +86,8 @@ function settingsOf(topology: Topology, o: LiveFabricOptions): FabricSettings {
     }
   }
   let burstBytes = burstBytesOfLive(o, pace);
-  const small = burstBytes > 0 ? bufferSmallerThanBurst(faults.filter((f) => !isDriveFault(f)).map(parseFault), burstBytes) : null;
-  if (small) {
-    const what = `--fault buffer=${small.bufferBytes}@${small.link} is smaller than a burst (${burstBytes} B): burst granularity serves a burst as if it had each output buffer to itself, which so small a buffer breaks`;
+  const what = burstBytes > 0 ? bufferSmallerThanBurst(faults.filter((f) => !isDriveFault(f)).map(parseFault), burstBytes) : null;
+  if (what) {
     if (o.granularity === 'burst') throw new DconnectError('BAD_OPTION', what, 'drop --granularity burst: the fabric then runs per TLP');
     say(`note: ${what}; this fabric runs per TLP`);
     burstBytes = 0;

@@ -77,11 +77,11 @@ export async function rangeCopyAction(io: Io, topology: Topology, args: string[]
   let fidelity = fidelityOf(o, fidelityGiven);
   // Down windows are scheduled in time: the fast fidelity could jump over one, so they run per TLP.
   if (faults?.hasDowns && fidelity === 'fast') fidelity = 'full';
-  const burst = o.granularity === 'burst' ? { granularity: o.granularity, ...(o.burstBytes ? { burstBytes: parseSize(o.burstBytes, '--burst-bytes') } : {}) } : {};
+  const burstBytes = o.burstBytes ? parseSize(o.burstBytes, '--burst-bytes') : undefined;
+  const burst = o.granularity === 'burst' ? { granularity: o.granularity, ...(burstBytes !== undefined ? { burstBytes } : {}) } : {};
   if (o.granularity === 'burst') {
-    const bytes = burstBytesOf({ granularity: 'burst', fidelity: 'full', burstBytes: o.burstBytes ? parseSize(o.burstBytes, '--burst-bytes') : undefined });
-    const small = bufferSmallerThanBurst(cableFaults.map(parseFault), bytes);
-    if (small) throw new DconnectError('BAD_OPTION', `--fault buffer=${small.bufferBytes}${small.link ? `@${small.link}` : ''} is smaller than a burst (${bytes} B): burst granularity serves a burst as if it had each output buffer to itself, which so small a buffer breaks`, 'run it per TLP: drop --granularity burst');
+    const what = bufferSmallerThanBurst(cableFaults.map(parseFault), burstBytesOf({ granularity: 'burst', fidelity: 'full', burstBytes }));
+    if (what) throw new DconnectError('BAD_OPTION', what, 'run it per TLP: drop --granularity burst');
   }
   if (fidelity !== o.fidelity && o.granularity !== 'burst') io.err.write('note: --fault down=... runs at --fidelity full (the fast fidelity could jump over the outage)\n');
   // A trace draws every chunk: the fast fidelity jumps over most of them.

@@ -84,10 +84,14 @@ export class EthPort {
    * the whole buffer never fits (Infinity).
    */
   roomInPs(payloadBytes: number, delayPs = 0): number {
-    const slackBytes = this.params.queueLimitBytes - wireBytes(payloadBytes);
-    if (slackBytes < 0) return Infinity;
-    const waitPs = this.busyUntilPs - this.scheduler.now() - delayPs - slackBytes * this.psPerByte;
+    if (wireBytes(payloadBytes) > this.params.queueLimitBytes) return Infinity;
+    const waitPs = this.roomAtPs(this.busyUntilPs, wireBytes(payloadBytes), delayPs) - this.scheduler.now();
     return waitPs > 0 ? Math.ceil(waitPs) : 0;
+  }
+
+  /** When a frame of `bytes` on the wire, entering `delayPs` after, fits behind a backlog that ends at `busyPs` (not rounded). */
+  private roomAtPs(busyPs: number, bytes: number, delayPs: number): number {
+    return busyPs - delayPs - (this.params.queueLimitBytes - bytes) * this.psPerByte;
   }
 
   /** Time this port takes to serialize a frame of this payload, ps (first bit out to last bit out). */
@@ -204,11 +208,9 @@ export class EthPort {
    * `delayPs` later) to no earlier than the earlier frames have drained enough for it.
    */
   admitBurst(parts: Uint16Array, startsPs: Float64Array, delayPs: number): void {
-    const limit = this.params.queueLimitBytes;
     let busy = this.busyUntilPs;
     for (let i = 0; i < parts.length; i++) {
-      const bytes = wireBytes(parts[i]);
-      const roomAt = Math.ceil(busy - delayPs - (limit - bytes) * this.psPerByte);
+      const roomAt = Math.ceil(this.roomAtPs(busy, wireBytes(parts[i]), delayPs));
       if (startsPs[i] < roomAt) startsPs[i] = roomAt;
       const earliest = startsPs[i] + delayPs;
       busy = (busy > earliest ? busy : earliest) + this.serializationPs(parts[i]);

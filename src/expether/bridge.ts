@@ -367,8 +367,9 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
       return false;
     }
     // The PDU's payloadBytes(), computed before making it: a TLP that must wait allocates nothing.
-    if (!this.eth.hasRoom(EXPETHER_HEADER_BYTES + encodedLength(tlp), this.latencyPs)) {
-      this.waitForRoom(EXPETHER_HEADER_BYTES + encodedLength(tlp));
+    const frameBytes = EXPETHER_HEADER_BYTES + encodedLength(tlp);
+    if (!this.eth.hasRoom(frameBytes, this.latencyPs)) {
+      this.waitForRoom(frameBytes);
       return false;
     }
     const pdu = new ExpEtherPdu('tlp', -1, -1, tlp, null);

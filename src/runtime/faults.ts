@@ -195,13 +195,16 @@ class FaultyCable extends CableChannel {
 }
 
 /**
- * The first spec whose output buffer is smaller than a burst of `burstBytes`, or null. Burst
- * granularity serves a burst as if it had each output buffer to itself (ethernet/port.ts sendBurst);
- * a buffer smaller than one burst breaks that: at 1600 B on the DC buffer's switch port, a 16 MiB
- * direct copy dropped 3,511 frames there at burst granularity against per-TLP's 20. Such a run goes per TLP.
+ * What is wrong when a spec's output buffer is smaller than a burst of `burstBytes` (the first such
+ * spec), or null. Burst granularity serves a burst as if it had each output buffer to itself
+ * (ethernet/port.ts sendBurst); a buffer smaller than one burst breaks that: at 1600 B on the DC
+ * buffer's switch port, a 16 MiB direct copy dropped 3,511 frames there at burst granularity against
+ * per-TLP's 20. Such a run goes per TLP (the callers refuse or fall back, each with its own hint).
  */
-export function bufferSmallerThanBurst(specs: FaultSpec[], burstBytes: number): FaultSpec | null {
-  return specs.find((s) => s.bufferBytes !== null && s.bufferBytes < burstBytes) ?? null;
+export function bufferSmallerThanBurst(specs: FaultSpec[], burstBytes: number): string | null {
+  const s = specs.find((x) => x.bufferBytes !== null && x.bufferBytes < burstBytes);
+  if (!s) return null;
+  return `--fault buffer=${s.bufferBytes}${s.link ? `@${s.link}` : ''} is smaller than a burst (${burstBytes} B): burst granularity serves a burst as if it had each output buffer to itself, which so small a buffer breaks`;
 }
 
 /**
