@@ -9,6 +9,13 @@ import type { StateDigest } from './digest.js';
 
 export type Callback = () => void;
 
+/**
+ * What a timeout waits for, so live can size its wall deadline by the right measured time: 'ack', a
+ * frame's acknowledgement (the retransmission backstop); 'repair', a NAK'd frame's resend (the NAK's
+ * repeat). They differ: an ACK waits behind every gap the receiver is repairing, a repair does not.
+ */
+export type TimeoutKind = 'ack' | 'repair';
+
 export interface Scheduler {
   /** Current time, integer picoseconds. */
   now(): number;
@@ -20,15 +27,16 @@ export interface Scheduler {
    * peer is another process whose clock is not ours, an unpaced scheduler waits for such a timer in
    * wall time instead of jumping to it (live/realtime-scheduler.ts).
    */
-  scheduleTimeout(delayPs: number, fn: Callback): void;
+  scheduleTimeout(delayPs: number, fn: Callback, kind?: TimeoutKind): void;
   /**
    * Live unpaced only (absent elsewhere): timeouts wait in wall time there, so they are sized by a
-   * measured wall round trip. A reliable sender takes a stamp when it sends a frame it times and
-   * hands it back to `roundTrip` when that frame is acknowledged (live/realtime-scheduler.ts). The
-   * stamp is opaque to the model.
+   * measured wall time of their kind. A reliable sender takes a stamp when it sends a frame it times
+   * and hands it back to `roundTrip` when that frame is acknowledged ('ack'); a receiver takes one
+   * when it NAKs a gap and hands it back when the NAK'd frame arrives ('repair')
+   * (live/realtime-scheduler.ts). The stamp is opaque to the model.
    */
   timeoutStamp?(): number;
-  roundTrip?(stamp: number): void;
+  roundTrip?(stamp: number, kind?: TimeoutKind): void;
 }
 
 /** Thrown when a run exceeds the event budget it was given: a model that never settles is a bug. */
@@ -117,7 +125,7 @@ export class VirtualScheduler implements Scheduler {
     if (++this.size > 2 * this.nb) this.resize(this.nb * 2);
   }
 
-  scheduleTimeout(delayPs: number, fn: Callback): void {
+  scheduleTimeout(delayPs: number, fn: Callback, _kind?: TimeoutKind): void {
     this.schedule(delayPs, fn);
   }
 

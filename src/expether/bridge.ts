@@ -226,6 +226,9 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     };
     peer.retransmitTimeout = () => this.retransmitCheck(peer);
     peer.nakTimeout = () => this.nakCheck(peer);
+    const sch = this.scheduler;
+    // Live unpaced: NAK repairs timed in wall time too (Scheduler.timeoutStamp), for the NAK repeat's deadline.
+    if (sch.timeoutStamp && sch.roundTrip) r.wallRepairs = { stamp: () => sch.timeoutStamp!(), repaired: (stamp) => sch.roundTrip!(stamp, 'repair') };
     this.peers.set(mac, peer);
     this.peerList.push(peer);
   }
@@ -593,7 +596,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
   private scheduleNakCheck(peer: Peer, delayPs: number): void {
     peer.receiver.nakTimerArmed = true;
     peer.nakArmedAtPs = this.scheduler.now();
-    this.scheduler.scheduleTimeout(delayPs, peer.nakTimeout);
+    this.scheduler.scheduleTimeout(delayPs, peer.nakTimeout, 'repair');
   }
 
   /** How long a NAK gets before it is repeated: the measured repair time, a quarter of the backstop timeout before one was measured. */

@@ -231,11 +231,20 @@ export class ReliableReceiver {
    * measures a repair, and the repeats resend whole gaps over and over. At most NAK_BACKOFF_MAX.
    */
   nakBackoff = 1;
+  /**
+   * Live only (the scheduler's `timeoutStamp` and `roundTrip`): each NAK'd frame's wall stamp, so its
+   * repair is timed in wall time as well, which sizes the NAK repeat's wall deadline. Null under
+   * virtual time, where `repairSrttPs` alone times repairs.
+   */
+  wallRepairs: { stamp(): number; repaired(stamp: number): void } | null = null;
+  /** Per slot as nakAtPs: the wall stamp of its NAK (live only). */
+  private readonly nakStamp: Float64Array;
 
   constructor(readonly windowFrames: number) {
     this.held = Array.from({ length: windowFrames }, () => null);
     this.nakAtPs = new Float64Array(windowFrames).fill(-1);
     this.nakRepeated = new Uint8Array(windowFrames);
+    this.nakStamp = new Float64Array(windowFrames);
   }
 
   classify(seq: number): Arrival {
@@ -287,7 +296,11 @@ export class ReliableReceiver {
     if (seq < from) return null;
     this.highestHeld = seq;
     if (seq === from) return null;
-    for (let s = from; s < seq; s++) this.nakAtPs[s % this.windowFrames] = nowPs;
+    const stamp = this.wallRepairs ? this.wallRepairs.stamp() : 0;
+    for (let s = from; s < seq; s++) {
+      this.nakAtPs[s % this.windowFrames] = nowPs;
+      this.nakStamp[s % this.windowFrames] = stamp;
+    }
     return { first: from, last: seq - 1 };
   }
 
@@ -302,6 +315,7 @@ export class ReliableReceiver {
       return;
     }
     const sample = nowPs - at;
+    this.wallRepairs?.repaired(this.nakStamp[slot]);
     this.nakBackoff = 1;
     if (this.repairSrttPs < 0) {
       this.repairSrttPs = sample;

@@ -21,14 +21,15 @@
  *   not ours, so a timeout judged by our simulated clock alone would fire before the peer could
  *   answer whenever we run faster than real time. A timeout therefore runs at the later of its
  *   simulated time and its wall deadline (armed at wall time w with delay d: w + max(d x dilation,
- *   the wall timeout)), and input that arrives meanwhile runs first. The wall timeout follows the
- *   measured wall round trip, as RFC 6298 sizes TCP's: the bridges time one frame at a time to its
- *   ACK (`timeoutStamp`, `roundTrip`), and the timeout is srtt + max(MS_PER_TURN, 4 rttvar), within
+ *   the wall timeout)), and input that arrives meanwhile runs first. The wall timeout follows a
+ *   measured wall time, as RFC 6298 sizes TCP's: for a retransmission timeout ('ack') the bridges
+ *   time one frame at a time to its ACK, for a NAK's repeat ('repair') a first NAK to the frame it
+ *   named (`timeoutStamp`, `roundTrip`); the timeout is srtt + max(MS_PER_TURN, 4 rttvar), within
  *   MIN_TIMEOUT_WALL_MS..INITIAL_TIMEOUT_WALL_MS; INITIAL_TIMEOUT_WALL_MS before the first measurement. Simulated time
  *   then says nothing about wall time, and lag is not reported.
  */
 import { DconnectError } from '../core/errors.js';
-import { VirtualScheduler, type Callback, type Scheduler } from '../core/scheduler.js';
+import { VirtualScheduler, type Callback, type Scheduler, type TimeoutKind } from '../core/scheduler.js';
 
 export interface WallClock {
   /** Milliseconds, monotonic. */
@@ -158,8 +159,15 @@ export class RealtimeScheduler implements Scheduler {
   private readonly walled: { deadlineMs: number; duePs: number; fn: Callback }[] = [];
   private wallTimer: unknown = null;
   readonly lag = new LagStats();
-  /** Pace none: the wall round trip the bridges measure, which sizes every timeout's wall deadline. */
+  /** Pace none: the wall round trip the bridges measure (a frame to its ACK), which sizes the retransmission timeouts' wall deadlines. */
   readonly rtt = new RttEstimator();
+  /**
+   * Pace none: the wall time from a NAK to the frame it named, which sizes the NAK repeats' deadlines.
+   * Not the ACK round trip: a frame behind a gap is acknowledged only once the gap is repaired, so
+   * under loss ACK samples carry repair waits and their timeout sits at the cap, and a lost resend
+   * would wait that long for its NAK's repeat.
+   */
+  readonly repair = new RttEstimator();
 
   constructor(private readonly o: RealtimeOptions) {
     if (!(o.dilation > 0) || !Number.isFinite(o.dilation)) throw new DconnectError('BAD_OPTION', `--time-dilation ${o.dilation} is not a positive number`, 'use e.g. --time-dilation 10 (one simulated second takes ten wall seconds)');
@@ -185,9 +193,10 @@ export class RealtimeScheduler implements Scheduler {
     if (this.running && !this.firing && !(this.timer !== null && this.timerSoon)) this.arm();
   }
 
-  scheduleTimeout(delayPs: number, fn: Callback): void {
+  scheduleTimeout(delayPs: number, fn: Callback, kind: TimeoutKind = 'ack'): void {
     if (this.pace === 'model') return this.schedule(delayPs, fn);
-    const t = { deadlineMs: this.clock.nowMs() + Math.max(this.rtt.timeoutMs(), (delayPs / 1e9) * this.o.dilation), duePs: this.inner.now() + Math.ceil(delayPs), fn };
+    const waitMs = (kind === 'repair' ? this.repair : this.rtt).timeoutMs();
+    const t = { deadlineMs: this.clock.nowMs() + Math.max(waitMs, (delayPs / 1e9) * this.o.dilation), duePs: this.inner.now() + Math.ceil(delayPs), fn };
     let i = this.walled.length;
     while (i > 0 && this.walled[i - 1].deadlineMs > t.deadlineMs) i--;
     this.walled.splice(i, 0, t);
@@ -199,9 +208,9 @@ export class RealtimeScheduler implements Scheduler {
     return this.clock.nowMs();
   }
 
-  /** The frame stamped `stamp` was acknowledged: one wall round-trip sample. */
-  roundTrip(stamp: number): void {
-    this.rtt.add(this.clock.nowMs() - stamp);
+  /** The frame stamped `stamp` was acknowledged ('ack'), or the NAK stamped `stamp` repaired ('repair'): one wall sample. */
+  roundTrip(stamp: number, kind: TimeoutKind = 'ack'): void {
+    (kind === 'repair' ? this.repair : this.rtt).add(this.clock.nowMs() - stamp);
   }
 
   /** Pace none: moves every timeout whose wall deadline has passed into the queue, at its simulated time or now if that has passed. */

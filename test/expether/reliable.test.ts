@@ -210,6 +210,22 @@ describe('ReliableReceiver', () => {
     assert.equal(r.repairSrttPs, 40, 'a repeated NAK measures nothing');
   });
 
+  it('live: times a first NAK in wall time too, handing its stamp back when the frame arrives; a repeated NAK measures nothing', () => {
+    const r = new ReliableReceiver(16);
+    let wall = 1000;
+    const samples: number[] = [];
+    r.wallRepairs = { stamp: () => wall, repaired: (stamp) => samples.push(wall - stamp) };
+    r.hold(at(3), 100); // NAK 0..2 at wall 1000
+    wall = 1002.5;
+    r.acceptNext(140); // seq 0: repaired after 2.5 wall ms
+    assert.deepEqual(samples, [2.5]);
+    r.dueNaks(1000, 1000); // seq 1 and 2 NAKed again
+    wall = 1010;
+    r.acceptNext(1010);
+    r.acceptNext(1011);
+    assert.deepEqual(samples, [2.5], 'repeated NAKs give no sample');
+  });
+
   it('property: over a lossy, reordering, duplicating channel the reorder buffer stays below the window and every frame is delivered once, in order', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 32 }), fc.integer({ min: 1, max: 1e9 }), (window, seed) => {

@@ -189,6 +189,29 @@ describe('RealtimeScheduler (live mode): events at simulated time x dilation on 
     assert.equal(ran.length, 1);
     assert.ok(ran[0] - armed >= 3.99 && ran[0] - armed < INITIAL_TIMEOUT_WALL_MS, `waited ${ran[0] - armed} ms`);
   });
+  it("pace none: a NAK repeat ('repair') waits by the measured repair time, not by the ACK round trip that repairs inflate", () => {
+    const clock = new FakeClock();
+    const s = new RealtimeScheduler({ dilation: 1, pace: 'none', clock });
+    s.start((e) => assert.fail(e));
+    // ACKs wait behind repairs (12 ms), repairs themselves take 1 ms.
+    for (let i = 0; i < 40; i++) {
+      const stamp = s.timeoutStamp();
+      clock.ms += 12;
+      s.roundTrip(stamp);
+      const nak = s.timeoutStamp();
+      clock.ms += 1;
+      s.roundTrip(nak, 'repair');
+    }
+    assert.ok(s.rtt.timeoutMs() > 12, `ACK timeout ${s.rtt.timeoutMs()} ms`);
+    assert.equal(s.repair.timeoutMs(), MIN_TIMEOUT_WALL_MS, 'repairs of 1 ms: the floor');
+    const ran: string[] = [];
+    s.scheduleTimeout(1000, () => ran.push('nak'), 'repair');
+    s.scheduleTimeout(1000, () => ran.push('rto'));
+    clock.advance(MIN_TIMEOUT_WALL_MS + 0.1);
+    assert.deepEqual(ran, ['nak'], 'the NAK repeat is due first');
+    clock.advance(12);
+    assert.deepEqual(ran, ['nak', 'rto']);
+  });
 });
 
 describe('RttEstimator (RFC 6298)', () => {
