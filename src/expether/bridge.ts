@@ -61,6 +61,9 @@ export class Peer {
   ackTimeout: Callback = () => {};
   retransmitTimeout: Callback = () => {};
   nakTimeout: Callback = () => {};
+  /** NAKs the gaps seen in this instant's arrivals, after all of them (`ReliableReceiver.nakGaps`); armed while one is pending. */
+  gapCheck: Callback = () => {};
+  gapCheckArmed = false;
   /**
    * Burst granularity's window timeline (bridge.ts "Bursts"): when the ACK covering each of the last
    * `windowFrames` sequence numbers arrived (slot seq % window), through `ackedThrough`; and the due
@@ -211,6 +214,8 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
       d.name(p.ackTimeout, `${this.name}>ack-timer>${p.mac}`);
       d.name(p.retransmitTimeout, `${this.name}>rto-timer>${p.mac}`);
       d.name(p.nakTimeout, `${this.name}>nak-timer>${p.mac}`);
+      d.flag(p.gapCheckArmed);
+      d.name(p.gapCheck, `${this.name}>gap-check>${p.mac}`);
     }
   }
 
@@ -226,6 +231,10 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     };
     peer.retransmitTimeout = () => this.retransmitCheck(peer);
     peer.nakTimeout = () => this.nakCheck(peer);
+    peer.gapCheck = () => {
+      peer.gapCheckArmed = false;
+      for (const gap of r.nakGaps(this.scheduler.now())) this.sendNak(peer, gap);
+    };
     const sch = this.scheduler;
     // Live unpaced: NAK repairs timed in wall time too (Scheduler.timeoutStamp), for the NAK repeat's deadline.
     if (sch.timeoutStamp && sch.roundTrip) r.wallRepairs = { stamp: () => sch.timeoutStamp!(), repaired: (stamp) => sch.roundTrip!(stamp, 'repair') };
@@ -531,10 +540,14 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
       return;
     }
     if (cls === 'held') {
-      // Ahead of a gap: wait in the reorder buffer, and NAK the gap at once if this frame reveals one.
+      // Ahead of a gap: wait in the reorder buffer. A gap this frame reveals is NAK'd in this instant,
+      // after the frames that arrived with it (a live datagram's, a burst's): one merely overtaken by
+      // its neighbour arrives among them and is never NAK'd.
       this.counters.heldOutOfOrder++;
-      const gap = r.hold(pdu, this.scheduler.now());
-      if (gap) this.sendNak(peer, gap);
+      if (r.hold(pdu, this.scheduler.now()) && !peer.gapCheckArmed) {
+        peer.gapCheckArmed = true;
+        this.scheduler.schedule(0, peer.gapCheck);
+      }
       return;
     }
     if (pdu.tlp && this.egressTlp.length >= this.egressCapacity()) {

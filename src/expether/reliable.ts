@@ -194,8 +194,9 @@ export type Arrival = 'next' | 'duplicate' | 'held' | 'beyond';
 
 /**
  * Receiver half, selective repeat: the next expected frame goes on at once; a later one within the
- * window waits in a reorder buffer until the gap before it fills. A gap gets a NAK naming it as soon
- * as it is seen, repeated while it stays (the bridge's NAK timer, `dueNaks`).
+ * window waits in a reorder buffer until the gap before it fills. A gap gets a NAK naming it once the
+ * frames that arrived with the one revealing it have been seen (`nakGaps`, the bridge's gap check at
+ * the same instant), and the NAK is repeated while the gap stays (the bridge's NAK timer, `dueNaks`).
  *
  * The reorder buffer is bounded by the window: a sender has at most windowFrames frames beyond the
  * last one acknowledged, and this receiver acknowledges only what has left its buffers, so every
@@ -239,6 +240,8 @@ export class ReliableReceiver {
   wallRepairs: { stamp(): number; repaired(stamp: number): void } | null = null;
   /** Per slot as nakAtPs: the wall stamp of its NAK (live only). */
   private readonly nakStamp: Float64Array;
+  /** The highest sequence number `nakGaps` has looked at: every missing one up to it is NAK'd. */
+  private nakScanned = -1;
 
   constructor(readonly windowFrames: number) {
     this.held = Array.from({ length: windowFrames }, () => null);
@@ -284,8 +287,10 @@ export class ReliableReceiver {
   }
 
   /**
-   * Holds a frame classified 'held'. Returns the gap it reveals, to NAK at once (the frames between
-   * the highest one seen so far and this one), or null when it lands inside a gap already NAK'd.
+   * Holds a frame classified 'held'. Returns the gap it reveals (the frames between the highest one
+   * seen so far and this one), or null when it lands inside a gap already seen. The gap is NAK'd by
+   * `nakGaps`, once the frames that arrived with this one have been seen: a frame merely overtaken
+   * by its neighbour in the same delivery then fills the gap first and costs no NAK and no resend.
    */
   hold(pdu: ExpEtherPdu, nowPs: number): NakRange | null {
     const seq = pdu.seq;
@@ -296,12 +301,30 @@ export class ReliableReceiver {
     if (seq < from) return null;
     this.highestHeld = seq;
     if (seq === from) return null;
-    const stamp = this.wallRepairs ? this.wallRepairs.stamp() : 0;
-    for (let s = from; s < seq; s++) {
-      this.nakAtPs[s % this.windowFrames] = nowPs;
-      this.nakStamp[s % this.windowFrames] = stamp;
-    }
     return { first: from, last: seq - 1 };
+  }
+
+  /**
+   * The missing frames never NAK'd yet, as ranges, each stamped NAK'd now (the first NAK of each
+   * gap; the NAK timer repeats them, `dueNaks`). Empty when the gaps filled meanwhile.
+   */
+  nakGaps(nowPs: number): NakRange[] {
+    const ranges: NakRange[] = [];
+    let open: NakRange | null = null;
+    let stamp = -1;
+    // Every missing frame up to nakScanned was NAK'd by an earlier call: scan only what is new.
+    const from = Math.max(this.expected, this.nakScanned + 1);
+    this.nakScanned = Math.max(this.nakScanned, this.highestHeld - 1);
+    for (let s = from; s < this.highestHeld; s++) {
+      const slot = s % this.windowFrames;
+      if (this.held[slot] !== null || this.nakAtPs[slot] >= 0) continue;
+      if (stamp < 0) stamp = this.wallRepairs ? this.wallRepairs.stamp() : 0;
+      this.nakAtPs[slot] = nowPs;
+      this.nakStamp[slot] = stamp;
+      if (open && open.last === s - 1) open.last = s;
+      else ranges.push((open = { first: s, last: s }));
+    }
+    return ranges;
   }
 
   /** A frame arrived: if it was NAK'd, the time since is a repair-time sample. */

@@ -182,9 +182,13 @@ describe('ReliableReceiver', () => {
     const r = new ReliableReceiver(16);
     r.acceptNext(0); // seq 0
     assert.deepEqual(r.hold(at(4), 10), { first: 1, last: 3 });
+    assert.deepEqual(r.nakGaps(10), [{ first: 1, last: 3 }]);
+    assert.deepEqual(r.nakGaps(10), [], 'NAKed once');
     assert.equal(r.hold(at(5), 11), null, 'adjacent to the highest held: no new gap');
     assert.deepEqual(r.hold(at(9), 12), { first: 6, last: 8 });
+    assert.deepEqual(r.nakGaps(12), [{ first: 6, last: 8 }], 'only the new gap');
     assert.equal(r.hold(at(2), 13), null, 'inside a gap already NAKed');
+    assert.deepEqual(r.nakGaps(13), [], 'a frame inside a NAKed gap splits nothing to NAK again');
     assert.equal(r.heldCount, 4);
     assert.equal(r.takeHeld(), null, 'seq 1 is still missing');
     r.acceptNext(20); // seq 1 arrives: 2 follows from the reorder buffer, then 3 is missing
@@ -199,10 +203,22 @@ describe('ReliableReceiver', () => {
     assert.deepEqual(r.dueNaks(30, 31).ranges, [{ first: 3, last: 3 }, { first: 6, last: 8 }]);
   });
 
+  it('a frame overtaken by its neighbour in the same instant fills its gap before the check: no NAK', () => {
+    const r = new ReliableReceiver(16);
+    r.acceptNext(0); // seq 0
+    assert.deepEqual(r.hold(at(2), 10), { first: 1, last: 1 }, 'seq 2 arrives first');
+    r.acceptNext(10); // then seq 1, in the same delivery
+    assert.equal(r.takeHeld()!.seq, 2);
+    r.acceptNext(10);
+    assert.deepEqual(r.nakGaps(10), [], 'nothing is missing by the end of the instant');
+    assert.equal(r.nakRepeatPs(5), 5, 'and nothing was timed as a repair');
+  });
+
   it('measures the repair time of first NAKs only (Karn), and sizes the repeat as RFC 6298 does', () => {
     const r = new ReliableReceiver(16);
     assert.equal(r.nakRepeatPs(777), 777, 'before any repair: the initial value');
-    r.hold(at(2), 100); // NAK 0..1 at 100
+    r.hold(at(2), 100);
+    r.nakGaps(100); // NAK 0..1 at 100
     r.acceptNext(140); // seq 0 repaired after 40
     assert.equal(r.nakRepeatPs(777), 40 + 4 * 20);
     r.dueNaks(1000, 1000); // seq 1 NAKed again
@@ -215,7 +231,8 @@ describe('ReliableReceiver', () => {
     let wall = 1000;
     const samples: number[] = [];
     r.wallRepairs = { stamp: () => wall, repaired: (stamp) => samples.push(wall - stamp) };
-    r.hold(at(3), 100); // NAK 0..2 at wall 1000
+    r.hold(at(3), 100);
+    r.nakGaps(100); // NAK 0..2 at wall 1000
     wall = 1002.5;
     r.acceptNext(140); // seq 0: repaired after 2.5 wall ms
     assert.deepEqual(samples, [2.5]);
@@ -253,8 +270,7 @@ describe('ReliableReceiver', () => {
               const cls = r.classify(p.seq);
               assert.notEqual(cls, 'beyond');
               if (cls === 'held') {
-                const gap = r.hold(p, now);
-                if (gap) wire.push(...s.takeNaked(gap, now));
+                if (r.hold(p, now)) for (const g of r.nakGaps(now)) wire.push(...s.takeNaked(g, now));
               } else if (cls === 'next') {
                 r.acceptNext(now);
                 out.push(p.seq);
@@ -445,6 +461,42 @@ describe('ExpEther bridges: reliable delivery between two bridges', () => {
     assert.equal(a.counters.tlpsToEthernet, N, 'retransmissions are not new TLPs');
     assert.equal(a.counters.framesSent, N + a.counters.retransmittedFrames);
     void bp;
+  });
+
+  it('a frame overtaken by its neighbour within one instant (a live datagram) costs no NAK and no resend; overtaken across instants, it is NAKed', () => {
+    for (const laterPs of [0, 1_000_000]) {
+      const { s, a, b, devA, devB } = twoBridges();
+      const deliver = b.receiveFrame.bind(b);
+      let held: Frame | null = null;
+      let swapped = false;
+      b.receiveFrame = (f: Frame) => {
+        const p = f.payload as ExpEtherPdu;
+        if (!swapped && p.kind === 'tlp' && p.seq === 5) {
+          swapped = true;
+          held = f;
+          return;
+        }
+        deliver(f);
+        if (held && p.kind === 'tlp' && p.seq === 6) {
+          const h: Frame = held;
+          held = null;
+          if (laterPs === 0) deliver(h);
+          else s.schedule(laterPs, () => deliver(h));
+        }
+      };
+      stream(devA);
+      s.run({ maxEvents: 1e6 });
+      assertAllInOrder(devB.got, N);
+      if (laterPs === 0) {
+        assert.equal(b.counters.heldOutOfOrder, 1, 'seq 6 waited for seq 5');
+        assert.equal(b.counters.naksSent, 0, 'the gap filled within the instant');
+        assert.equal(a.counters.retransmittedFrames, 0);
+        assert.equal(b.counters.duplicateFrames, 0);
+      } else {
+        assert.equal(b.counters.naksSent, 1, 'the gap stood past its instant');
+        assert.equal(a.counters.retransmittedFrames, 1);
+      }
+    }
   });
 
   it('a run of lost frames is one NAK naming the whole range', () => {
