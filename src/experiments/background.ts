@@ -10,9 +10,10 @@
 import { Worker } from 'node:worker_threads';
 import { DconnectError, type ErrorCode } from '../core/errors.js';
 import type { MovesRequest, MovesResult } from '../runtime/moves.js';
+import { abortedError } from '../runtime/engine/runner.js';
 
 /** What a background run takes: a MovesRequest without functions. */
-export type BackgroundMovesRequest = Omit<MovesRequest, 'onProgress' | 'onVerify' | 'connect' | 'onStart'>;
+export type BackgroundMovesRequest = Omit<MovesRequest, 'onProgress' | 'onVerify' | 'connect' | 'onStart' | 'signal'>;
 
 export interface BackgroundOptions {
   /** Cancels the run: the worker stops at once and the promise rejects with DconnectError 'ABORTED'. */
@@ -28,7 +29,7 @@ export type WorkerMessage =
   | { kind: 'error'; code: ErrorCode | null; message: string; hint?: string };
 
 export function runMovesInBackground(req: BackgroundMovesRequest, o: BackgroundOptions = {}): Promise<MovesResult> {
-  const aborted = () => new DconnectError('ABORTED', 'the run was cancelled (AbortSignal)');
+  const aborted = abortedError;
   if (o.signal?.aborted) return Promise.reject(aborted());
   return new Promise<MovesResult>((resolve, reject) => {
     const worker = new Worker(new URL('./moves-worker.js', import.meta.url), { workerData: req });

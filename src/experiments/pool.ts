@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { runJob, type Job, type JobResult } from './jobs.js';
+import { abortedError, checkAborted } from '../runtime/engine/runner.js';
 
 /** A finished job, for progress reports. */
 export interface JobDone {
@@ -16,6 +17,12 @@ export interface PoolOptions {
   /** A job is handed to a thread (which is idle then): lets the caller time it with its own clock. */
   onStart?: (index: number) => void;
   onDone?: (d: JobDone) => void;
+  /**
+   * Cancels the run: the workers stop at once and the promise rejects with DconnectError 'ABORTED'.
+   * With a signal the jobs always run on worker threads (one at least), so an abort lands whatever a
+   * job is doing.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -23,6 +30,7 @@ export interface PoolOptions {
  * own seed, so results are identical to running them one after another; they come back in job order.
  */
 export async function runJobs(jobs: Job[], opts: PoolOptions = {}): Promise<JobResult[]> {
+  checkAborted(opts.signal);
   const threads = Math.max(1, Math.min(opts.threads ?? availableParallelism(), jobs.length));
   const results: JobResult[] = new Array(jobs.length);
   let done = 0;
@@ -30,7 +38,7 @@ export async function runJobs(jobs: Job[], opts: PoolOptions = {}): Promise<JobR
     results[index] = result;
     opts.onDone?.({ done: ++done, total: jobs.length, index, job: jobs[index], result });
   };
-  if (threads === 1) {
+  if (threads === 1 && !opts.signal) {
     for (let i = 0; i < jobs.length; i++) {
       opts.onStart?.(i);
       finish(i, runJob(jobs[i]));
@@ -40,8 +48,13 @@ export async function runJobs(jobs: Job[], opts: PoolOptions = {}): Promise<JobR
   }
   let next = 0;
   const workers = Array.from({ length: threads }, () => new Worker(new URL('./worker.js', import.meta.url)));
+  let onAbort: (() => void) | null = null;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(abortedError());
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+  });
   try {
-    await Promise.all(
+    await Promise.race([aborted, Promise.all(
       workers.map(
         (w) =>
           new Promise<void>((resolve, reject) => {
@@ -60,8 +73,9 @@ export async function runJobs(jobs: Job[], opts: PoolOptions = {}): Promise<JobR
             feed();
           }),
       ),
-    );
+    )]);
   } finally {
+    if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
     await Promise.all(workers.map((w) => w.terminate()));
   }
   return results;

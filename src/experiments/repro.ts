@@ -90,6 +90,8 @@ export interface ReproOptions {
   maxFileBytes?: number;
   onStart?: PoolOptions['onStart'];
   onDone?: PoolOptions['onDone'];
+  /** Cancels the run: its jobs' worker threads stop at once, and the promise rejects with DconnectError 'ABORTED'. */
+  signal?: AbortSignal;
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -129,7 +131,7 @@ export function reproJobs(o: ReproPlan): Job[] {
 
 /** The paper's evaluation: every job of `reproJobs`, run on worker threads, assembled. */
 export async function reproduce(o: ReproOptions): Promise<ReproResult> {
-  return assembleRepro(o, await runJobs(reproJobs(o), { threads: o.threads, onStart: o.onStart, onDone: o.onDone }));
+  return assembleRepro(o, await runJobs(reproJobs(o), { threads: o.threads, onStart: o.onStart, onDone: o.onDone, signal: o.signal }));
 }
 
 /** The figures from the results of `reproJobs(o)`, in that order (one run's, or merged shards'). */

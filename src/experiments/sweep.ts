@@ -53,10 +53,12 @@ export interface SweepOptions {
   granularity?: Granularity;
   onStart?: PoolOptions['onStart'];
   onDone?: PoolOptions['onDone'];
+  /** Cancels the run: its jobs' worker threads stop at once, and the promise rejects with DconnectError 'ABORTED'. */
+  signal?: AbortSignal;
 }
 
 /** What fixes a sweep's jobs and result: everything but how it is run (threads, progress). */
-export type SweepPlan = Omit<SweepOptions, 'threads' | 'onStart' | 'onDone'>;
+export type SweepPlan = Omit<SweepOptions, 'threads' | 'onStart' | 'onDone' | 'signal'>;
 
 /** Every point of the cartesian product, in the one canonical order (results, `--shard` and merge use it). */
 function sweepPoints(o: SweepPlan): { t: Topology; params: Record<string, number> }[] {
@@ -72,7 +74,7 @@ export function sweepJobs(o: SweepPlan): Job[] {
 }
 
 export async function sweep(o: SweepOptions): Promise<SweepResult> {
-  return assembleSweep(o, await runJobs(sweepJobs(o), { threads: o.threads, onStart: o.onStart, onDone: o.onDone }));
+  return assembleSweep(o, await runJobs(sweepJobs(o), { threads: o.threads, onStart: o.onStart, onDone: o.onDone, signal: o.signal }));
 }
 
 /** The sweep's result from the results of `sweepJobs(o)`, in that order (one run's, or merged shards'). */

@@ -11,7 +11,7 @@ import { buildFabric, hostOf, type ConnectFn } from '../topology/builder.js';
 import { FIRST_HOST, groupOf, hostsOf, type Topology } from '../topology/schema.js';
 import { checkDisjoint, pipelineOf, RelayPlan, slotPerAllocation, validateCopy, type MoveVia } from './engine/plan.js';
 import { contentOf, copyAcross, DriveRange, patternOf, seedPattern, verifyRange, verifyScratch } from './engine/endpoints.js';
-import { addCounters, beginTransfer, bootHosts, deviceTable, runTransfer } from './engine/runner.js';
+import { addCounters, beginTransfer, bootHosts, checkAborted, deviceTable, runTransfer } from './engine/runner.js';
 import type { BlockDevice } from '../host/dc/manager.js';
 import { DcOperator, type MoveHandle, type MoveObserver, type MoveStats } from '../host/dc/operator.js';
 import { DEFAULT_FIRST_WINDOW_PS, TraceSampler, type TraceRecordingRequest } from './trace-sampler.js';
@@ -89,6 +89,12 @@ export interface MovesRequest {
   images?: DriveImage[];
   /** Drives written out after the moves (`--save`). */
   saves?: DriveSave[];
+  /**
+   * Stops the run with DconnectError 'ABORTED': looked at before it starts, between slices of 2^20
+   * events and between the verification's 4 MiB pieces. The run is synchronous, so on this thread an
+   * abort can come only from a callback (`onProgress`); `runMovesInBackground` cancels from outside.
+   */
+  signal?: AbortSignal;
 }
 
 export type { LinkPayload } from './counters.js';
@@ -241,6 +247,7 @@ export function patternSeedOf(seed: number, move: number): number {
  * of 3 x 128 KiB).
  */
 export function runMoves(req: MovesRequest): MovesResult {
+  checkAborted(req.signal);
   const t = req.topology;
   const { depth, chunk } = pipelineOf(req);
   if (req.pairs.length < 1) throw new DconnectError('BAD_OPTION', 'no move given', 'name a source and a destination: dconnect copy sda sdb');
@@ -364,6 +371,7 @@ export function runMoves(req: MovesRequest): MovesResult {
     progress: req.onProgress ? () => req.onProgress!(Math.min(progressNow(), total), total) : undefined,
     failed: () => failure !== null,
     finished: () => stats.every((s) => s !== null),
+    signal: req.signal,
   });
   sampler?.finish();
   if (failure) throw failure;
@@ -394,7 +402,10 @@ export function runMoves(req: MovesRequest): MovesResult {
   const scratch = verifyScratch(req.lengthBytes);
   const results: MoveResult[] = moves.map((m, i) => {
     const expected = fromImage[i] ? contentOf(srcEnds[i]) : patternOf(srcEnds[i], seeds[i]);
-    const report = req.onVerify ? (off: number) => off % VERIFY_REPORT_BYTES === 0 && req.onVerify!(i * req.lengthBytes + off, moves.length * req.lengthBytes) : undefined;
+    const report = (off: number) => {
+      if (req.onVerify && off % VERIFY_REPORT_BYTES === 0) req.onVerify(i * req.lengthBytes + off, moves.length * req.lengthBytes);
+      checkAborted(req.signal);
+    };
     const verified = verifyRange(req.lengthBytes, expected, contentOf(dstEnds[i]), scratch, report);
     // The destination's digest: when every byte equals the source's, it is the source's digest
     // (hashed during the move); otherwise the destination is hashed as it is.

@@ -1,3 +1,4 @@
+import { DconnectError } from '../../core/errors.js';
 import type { CounterSet } from '../../core/trace.js';
 import { deviceKinds } from '../../topology/device-registry.js';
 import type { Fabric } from '../../topology/builder.js';
@@ -25,19 +26,33 @@ export function bootHosts(fabric: Fabric, names: ReadonlySet<string>, maxTransfe
   return booted;
 }
 
+/** The error of a run stopped by its AbortSignal. */
+export function abortedError(): DconnectError {
+  return new DconnectError('ABORTED', 'the run was cancelled (AbortSignal)');
+}
+
+/** Throws ABORTED if `signal` is aborted: runs check it before they start and between slices. */
+export function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortedError();
+}
+
 /**
  * Runs the scheduler until the transfer has `finished` or `failed` (or MAX_RUN_EVENTS, or nothing is
- * left to run), calling `progress` every PROGRESS_EVERY_EVENTS events.
+ * left to run), in slices of PROGRESS_EVERY_EVENTS events: after each it calls `progress` and looks
+ * at `signal` (an abort throws DconnectError 'ABORTED' within one slice). The run is synchronous, so
+ * on the caller's thread only a callback (`progress`) can abort it; experiments/background.ts runs
+ * it on a worker, whose abort stops the thread at once.
  */
-export function runTransfer(fabric: Fabric, o: { finished: () => boolean; failed: () => boolean; progress?: () => void }): void {
+export function runTransfer(fabric: Fabric, o: { finished: () => boolean; failed: () => boolean; progress?: () => void; signal?: AbortSignal }): void {
   const scheduler = fabric.scheduler;
-  let nextProgress = PROGRESS_EVERY_EVENTS;
+  let nextSlice = scheduler.eventsExecuted + PROGRESS_EVERY_EVENTS;
   scheduler.run({
     maxEvents: MAX_RUN_EVENTS,
     stop: () => {
-      if (o.progress && scheduler.eventsExecuted >= nextProgress) {
-        nextProgress = scheduler.eventsExecuted + PROGRESS_EVERY_EVENTS;
-        o.progress();
+      if (scheduler.eventsExecuted >= nextSlice) {
+        nextSlice = scheduler.eventsExecuted + PROGRESS_EVERY_EVENTS;
+        o.progress?.();
+        checkAborted(o.signal);
       }
       return o.failed() || o.finished();
     },
