@@ -16,7 +16,7 @@ const BUFFER_BYTES = 1 << 20;
  */
 export function openCapture(topology: Topology, capture: string | undefined, pcap: string | undefined, inner?: ConnectFn): { connect: ConnectFn; close: () => { frames: number; path: string; perLink: [string, number][] } } | null {
   if (capture === undefined && pcap === undefined) return null;
-  if (capture === undefined || pcap === undefined) throw new DconnectError('BAD_OPTION', '--capture and --pcap go together', 'e.g. --capture host --pcap move.pcap (dconnect links lists the link names)');
+  if (capture === undefined || pcap === undefined) throw new Error('the copy command declares that --capture and --pcap go together');
   const links = capture.split(',').map((l) => l.trim()).filter((l) => l.length > 0);
   if (links.length === 0) throw new DconnectError('BAD_OPTION', '--capture names no link', 'dconnect links lists them, e.g. --capture host,box0.slot2');
   checkOutputFile(pcap, '--pcap');

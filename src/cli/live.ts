@@ -95,7 +95,6 @@ function settingsOf(topology: Topology, o: LiveFabricOptions): FabricSettings {
   const seed = Number(o.seed);
   const controlTcp = o.controlTcp ? parseAddress(o.controlTcp, '--control-tcp') : undefined;
   const nbdTcp = o.nbd ? parseAddress(o.nbd, '--nbd') : undefined;
-  if (o.nbdInsecure && !nbdTcp) throw new DconnectError('BAD_OPTION', '--nbd-insecure applies to --nbd HOST:PORT, which is not given', 'e.g. dconnect up --nbd 127.0.0.1:10809 (TLS-PSK), or add --nbd-insecure to it for plain TCP');
   if (o.nbdInsecure) say(`warning: --nbd-insecure: NBD on ${o.nbd} is plain TCP, without authentication or encryption: anyone who can reach that port reads and writes every drive`);
   const peerTimeoutMs = peerTimeoutOf(o.peerTimeout);
   // Last, once every option is known good: measuring the dilation takes seconds.

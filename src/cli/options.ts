@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import type { CliCommand } from './command.js';
 import type { FidelityMode } from '../runtime/copy.js';
 import type { Granularity } from '../runtime/moves.js';
 import { faultHelp } from '../runtime/faults.js';
@@ -67,7 +68,7 @@ export function fidelityOf(o: RunModeOptions, fidelityGiven: boolean): FidelityM
 }
 
 /** The options of a live fabric's settings, which `up` and `node` both take (cli/live.ts reads them as LiveFabricOptions). */
-export function addLiveFabricOptions<C extends Command>(c: C): C {
+export function addLiveFabricOptions<C extends CliCommand>(c: C): C {
   return c
     .addOption(new Option('--pace <mode>', 'none: as fast as this machine goes; model: links and flash at their modelled rates, dilated (dilation and lag reported)').choices(['model', 'none']).default('none'))
     .option('--time-dilation <n|auto>', 'wall seconds per simulated second with --pace model (default auto: measured here)')
@@ -80,7 +81,8 @@ export function addLiveFabricOptions<C extends Command>(c: C): C {
     .option('--nbd-insecure', 'with --nbd: plain TCP, no TLS (anyone who can reach the port reads and writes every drive)')
     .option('--preallocate', "reserve each drive file's whole capacity on disk at its creation (fallocate), so a declared capacity is real and a full disk cannot fail a write later")
     .addOption(new Option('--granularity <g>', 'burst: the TLPs of one flow move as one burst (far fewer events; the default with --pace none unless --fault names a box\'s own cables); tlp: every TLP its own events (the default with --pace model)').choices(['tlp', 'burst']))
-    .option('--burst-bytes <size>', 'largest burst with --granularity burst (4KiB..1MiB; default 64KiB)');
+    .option('--burst-bytes <size>', 'largest burst with --granularity burst (4KiB..1MiB; default 64KiB)')
+    .requires('nbdInsecure', 'nbd', 'e.g. dconnect up --nbd 127.0.0.1:10809 (TLS-PSK), or add --nbd-insecure to it for plain TCP');
 }
 
 /** What `repro` and `sweep` both take: how their jobs run (threads, fidelity, granularity, a shard) and on what topology. */

@@ -52,7 +52,7 @@ function readTrace(file: string): string {
 }
 
 function replayPage(o: { replay?: string; out?: string }): void {
-  if (o.replay === undefined || o.out === undefined) throw new DconnectError('BAD_OPTION', '--replay and --out go together', 'dconnect view --replay trace.json --out view.html');
+  if (o.replay === undefined || o.out === undefined) throw new Error('viewCommand declares that --replay and --out go together');
   if (!/\.html?$/i.test(o.out)) throw new DconnectError('BAD_OPTION', `--out '${o.out}': the page is HTML`, 'name it e.g. view.html');
   checkOutputFile(o.out, '--out');
   const trace = readTrace(o.replay);

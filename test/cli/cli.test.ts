@@ -152,6 +152,10 @@ test('flags that do not go together are refused by the option parser: exit 2, th
     [['repro', '--only', 'fig5', '--shard', '1/2', '--trace-events', 't.json'], /option '--trace-events <file>' cannot be used with option '--shard <I\/N>'/, /not a shard: drop --shard/],
     [['devices', '--live', '--topology', 'paper-2012-nic'], /option '--topology <preset\|file>' cannot be used with option '--live'/, /started with \(dconnect up\): drop --topology/],
     [['devices', '--live', '--host', 'h1'], /option '--host <name>' cannot be used with option '--live'/, /drop --host/],
+    // Flags that need another (CliCommand.requires).
+    [['copy', 'sda', 'sdb', '--length', '1MiB', '--capture', 'host'], /option '--capture <links>' needs option '--pcap <file>'/, /--capture host --pcap move\.pcap/],
+    [['copy', 'sda', 'sdb', '--length', '1MiB', '--pcap', 'm.pcap'], /option '--pcap <file>' needs option '--capture <links>'/, /dconnect links/],
+    [['up', '--state', 'never-made', '--nbd-insecure'], /option '--nbd-insecure' needs option '--nbd <host:port>'/, /--nbd 127\.0\.0\.1:10809/],
   ];
   for (const [args, message, hint] of cases) {
     const r = await run(...args);

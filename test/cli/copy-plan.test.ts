@@ -35,6 +35,5 @@ test('the refusals that depend on values, each naming the problem', () => {
   assert.match(refusal('sda', 'sdb'), /needs --length/);
   assert.match(refusal('sda', 'net:client0', { length: '1MiB', live: true }), /simulation only/);
   assert.match(refusal('sda', 'sdb', { length: '1MiB', live: true }, ['sdc', 'sdd']), /one pair per job/);
-  assert.match(refusal('sda', 'sdb', { length: '1MiB', live: true, capture: 'host' }), /--capture and --pcap go together/);
   assert.match(refusal('sda', 'net:client0', { length: '1MiB', traceEvents: 't.json' }), /not traced yet/);
 });

@@ -83,7 +83,8 @@ test('view --replay writes a standalone page with the trace; a file that is not 
     [['--replay', 'not-a-trace.json', '--out', 'x.html'], /not a trace of a simulated dconnect run/],
     [['--replay', 'missing.json', '--out', 'x.html'], /--replay 'missing\.json'/],
     [['--replay', 'one.json', '--out', 'x.txt'], /the page is HTML/],
-    [['--replay', 'one.json'], /--replay and --out go together/],
+    [['--replay', 'one.json'], /option '--replay <file>' needs option '--out <file>'/],
+    [['--out', 'x.html'], /option '--out <file>' needs option '--replay <file>'/],
   ] as [string[], RegExp][]) {
     const bad = run('view', ...args);
     assert.equal(bad.code, 2, args.join(' '));

@@ -63,7 +63,6 @@ export function checkCopy(src: string | undefined, dst: string | undefined, more
   if (o.live) {
     if (nic) throw new DconnectError('BAD_OPTION', 'moves through a NIC run in simulation only: a live fabric moves between drives', `drop --live: dconnect copy ${src} ${dst} --length ${o.length} --topology paper-2012-nic`);
     if (more.length > 0) throw new DconnectError('BAD_OPTION', '--live copies one pair per job', 'submit one copy per pair (they queue)');
-    if ((o.capture === undefined) !== (o.pcap === undefined)) throw new DconnectError('BAD_OPTION', '--capture and --pcap go together', 'e.g. --capture host --pcap move.pcap');
     return { mode: 'live-range', src, dst, more, length: o.length };
   }
   if (nic && (o.traceEvents !== undefined || o.timeline !== undefined)) throw new DconnectError('BAD_OPTION', '--trace-events and --timeline record moves between drives; a move through a NIC is not traced yet', 'trace a drive move: dconnect copy sda sdb --length 64MiB --trace-events trace.json');
@@ -145,5 +144,7 @@ export function copyCommand(io: Io): CliCommand {
     .option('--force', 'file copies: replace an existing destination file')
     .addOption(jsonOption())
     .refuses('live', NOT_LIVE)
+    .requires('capture', 'pcap', 'e.g. --capture host --pcap move.pcap (dconnect links lists the link names)')
+    .requires('pcap', 'capture', 'e.g. --capture host --pcap move.pcap (dconnect links lists the link names)')
     .action((src: string | undefined, dst: string | undefined, more: string[], o: CopyOptions, cmd: Command) => copyAction(io, checkCopy(src, dst, more, o), o, cmd));
 }

@@ -13,6 +13,8 @@ export function viewCommand(): CliCommand {
     .option('--replay <file>', 'instead, write a page that replays a trace-event file of a simulated run (copy --trace-events) with a time slider, into --out')
     .option('--out <file>', 'with --replay: the HTML page to write (it loads nothing from anywhere)')
     .addOption(jsonOption())
+    .requires('replay', 'out', 'dconnect view --replay trace.json --out view.html')
+    .requires('out', 'replay', 'dconnect view --replay trace.json --out view.html')
     .action(async (o: ViewOptions) => {
       const { viewAction } = await import('../view.js');
       await viewAction(o);
