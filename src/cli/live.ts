@@ -2,6 +2,7 @@
  * The live commands: `up`, `node`, `status`, `down`, and `devices --live` / `copy --live` through the
  * host node's control API. Live code runs here and in src/live/, never in the model layers.
  */
+import { deviceKinds } from '../topology/device-registry.js';
 import { DconnectError } from '../core/errors.js';
 import { formatBytes, formatSizeExact, parseSize } from '../core/units.js';
 import { burstBytesOf } from '../runtime/moves.js';
@@ -24,6 +25,10 @@ import { progressBar } from './progress.js';
 import { LIVE_WINDOW_MS, LiveTraceRecorder } from './live-trace.js';
 import { writeViewOutputs, type ViewOutputs } from './trace-output.js';
 import { granularityText, liveDevicesText, stateArg, statusText, withState } from './live-format.js';
+
+
+/** A kind whose devices a copy can name (an endpoint or a relay; a NIC's moves are simulated only): what `up` lists. */
+const offersTheDcCommand = (kind: string): boolean => (deviceKinds.find((k) => k.kind === kind)?.capabilities.length ?? 0) > 0;
 
 export interface LiveFabricOptions {
   state: string;
@@ -175,7 +180,7 @@ export async function upAction(topology: Topology, given: boolean, o: LiveFabric
     });
     // Boot now, so a fabric that cannot boot fails here, not at the first copy.
     const devices = await hostClient({ socketPath: state.controlSocketPath }).devices({ timeoutMs: 120_000 });
-    say(`fabric up in ${state.root}: ${s.topology.name}, pace ${s.pace}${s.pace === 'model' ? `, time dilation ${s.dilation}` : ''}, ${granularityText(s.burstBytes ?? 0)}; devices ${devices.devices.filter((d) => d.kind !== 'nic').map((d) => d.name).join(', ')}`);
+    say(`fabric up in ${state.root}: ${s.topology.name}, pace ${s.pace}${s.pace === 'model' ? `, time dilation ${s.dilation}` : ''}, ${granularityText(s.burstBytes ?? 0)}; devices ${devices.devices.filter((d) => offersTheDcCommand(d.kind)).map((d) => d.name).join(', ')}`);
     say(`copy with: dconnect copy sda sdb --length 64MiB --live${stateArg(o.state)}; NBD: nbdinfo --list 'nbd+unix:///?socket=${state.nbdSocketPath}'; stop with: dconnect down${stateArg(o.state)}`);
     if (s.nbdTcp && !s.nbdInsecure) say(`NBD over TCP needs TLS-PSK: nbdinfo 'nbds://${s.nbdTcp.host}:${s.nbdTcp.port}/sda?tls-psk-file=${state.nbdPskPath}' (the file's user is the TLS username: nbds://USER@HOST:PORT/ if it is not your login name)`);
     if (o.json) process.stdout.write(JSON.stringify({ started: r.started, nodes: r.nodes, devices }) + '\n');
