@@ -231,7 +231,9 @@ export const devicesSchema = z
   .object({
     devices: z.array(
       z
-        .object({ kind: z.string(), name: z.string(), box: z.string(), slot: z.number(), bdf: z.string(), capacityBytes: z.number(), bar0: z.number(), serial: z.string().optional(), mac: z.string().optional(), relayBytes: z.number().optional() }),
+        .object({ kind: z.string(), name: z.string(), box: z.string(), slot: z.number(), bdf: z.string(), capacityBytes: z.number(), bar0: z.number(), serial: z.string().optional(), mac: z.string().optional(), relayBytes: z.number().optional() })
+        // A kind's own fields (topology/device-kind.ts KnownDevice) pass through.
+        .catchall(z.union([z.string(), z.number()])),
     ),
   })
   .passthrough();

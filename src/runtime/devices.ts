@@ -17,6 +17,6 @@ export interface DeviceRow extends KnownDevice {
 export function listDevices(topology: Topology, seed: number, host?: string): DeviceRow[] {
   const booted = boot(buildFabric(topology, seed), { maxTransferBytes: topology.copy.chunkBytes, host });
   return DEVICE_KINDS.flatMap((k) =>
-    k.driver.devices(booted.manager).map(({ name, box, slot, bdf, capacityBytes, bar0, serial, mac, relayBytes }): DeviceRow => ({ name, kind: k.kind, box, slot, bdf, capacityBytes, bar0, ...(serial !== undefined ? { serial } : {}), ...(mac !== undefined ? { mac } : {}), ...(relayBytes !== undefined ? { relayBytes } : {}) })),
+    k.driver.devices(booted.manager).map(({ name, box, slot, bdf, capacityBytes, bar0, ...own }): DeviceRow => ({ name, kind: k.kind, box, slot, bdf, capacityBytes, bar0, ...Object.fromEntries(Object.entries(own).filter(([, v]) => v !== undefined)) })),
   );
 }

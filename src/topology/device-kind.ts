@@ -139,6 +139,11 @@ export interface KnownDevice {
   mac?: string;
   /** Bytes the device offers as a relay besides its own function (an SSD's CMB); a DC buffer's relay is its capacity. */
   relayBytes?: number;
+  /**
+   * Any other field a kind records (its `columns` read it): rows carry them through `dconnect devices
+   * --json` and GET /devices unchanged, so a new kind's fields need no edit here or in either.
+   */
+  [field: string]: string | number | undefined;
 }
 
 /**

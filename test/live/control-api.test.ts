@@ -11,7 +11,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DconnectError } from '../../src/core/errors.js';
-import { hostApi, jobRecordSchema, jobViewSchema, route, type JobView } from '../../src/live/control-api.js';
+import { devicesSchema, hostApi, jobRecordSchema, jobViewSchema, route, type JobView } from '../../src/live/control-api.js';
+import { listDevices } from '../../src/runtime/devices.js';
+import { loadTopology } from '../../src/topology/load.js';
 import { hostClient } from '../../src/live/control-client.js';
 import { startControlServer, type Route } from '../../src/live/control-http.js';
 
@@ -91,5 +93,23 @@ describe('control API schemas: the server validates, the client parses', () => {
     assert.ok(!jobRecordSchema.safeParse({ ...RECORD, result: { ...RESULT, verifySeconds: 'x' } }).success, 'a result of neither shape is refused');
     const view = jobViewSchema.parse({ ...RECORD, result: RESULT, bytesDone: 5 });
     assert.equal(view.bytesDone, 5);
+  });
+});
+
+describe('GET /devices rows', () => {
+  it("carry a kind's own fields through (a new kind's columns need no schema edit), and refuse a field of another type", () => {
+    const row = { kind: 'ssd', name: 'sda', box: 'box0', slot: 0, bdf: '01:00.0', capacityBytes: 1 << 30, bar0: 0xf000_0000, serial: 'S1', firmware: '1.2', lanes: 4 };
+    const parsed = devicesSchema.parse({ devices: [row] });
+    assert.deepEqual(parsed.devices[0], row);
+    assert.equal(devicesSchema.safeParse({ devices: [{ ...row, firmware: { v: 1 } }] }).success, false);
+  });
+
+  it('listDevices gives each kind’s fields, in the order the kind records them, and no undefined ones', () => {
+    const rows = listDevices(loadTopology('paper-2012-nic'), 1);
+    const ssd = rows.find((r) => r.kind === 'ssd')!;
+    assert.deepEqual(Object.keys(ssd), ['name', 'kind', 'box', 'slot', 'bdf', 'capacityBytes', 'bar0', 'serial']);
+    const nic = rows.find((r) => r.kind === 'nic')!;
+    assert.match(String(nic.mac), /^00:60:b9:/);
+    assert.ok(Object.values(nic).every((v) => v !== undefined));
   });
 });
