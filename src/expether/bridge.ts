@@ -544,10 +544,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
       // after the frames that arrived with it (a live datagram's, a burst's): one merely overtaken by
       // its neighbour arrives among them and is never NAK'd.
       this.counters.heldOutOfOrder++;
-      if (r.hold(pdu, this.scheduler.now()) && !peer.gapCheckArmed) {
-        peer.gapCheckArmed = true;
-        this.scheduler.schedule(0, peer.gapCheck);
-      }
+      if (r.hold(pdu, this.scheduler.now())) this.armGapCheck(peer);
       return;
     }
     if (pdu.tlp && this.egressTlp.length >= this.egressCapacity()) {
@@ -558,6 +555,13 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     // The gap before the held frames may have closed: they follow in order, through the same path.
     // They fit: held frames and this peer's egress entries are all unacknowledged, so within its window.
     for (let held = r.takeHeld(); held !== null; held = r.takeHeld()) this.accept(peer, held, frame.src);
+  }
+
+  /** NAKs the gaps seen in this instant once all of its arrivals have been seen (ReliableReceiver.nakGaps). */
+  private armGapCheck(peer: Peer): void {
+    if (peer.gapCheckArmed) return;
+    peer.gapCheckArmed = true;
+    this.scheduler.schedule(0, peer.gapCheck);
   }
 
   /** A cumulative ACK from `peer` (piggybacked or bare): frees its window and reports a timed round trip. */
@@ -585,6 +589,8 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
 
   /** The next expected frame (fresh or out of the reorder buffer) goes on: in order, acknowledged once delivered. */
   private accept(peer: Peer, pdu: ExpEtherPdu, fromMac: number): void {
+    // A burst held whole in the reorder buffer: its frames go on now, as one burst.
+    if (pdu.tlp !== null && pdu.tlp.count > 1) return this.deliverBurst(peer, pdu, new Float64Array(pdu.tlp.count).fill(this.scheduler.now()));
     peer.receiver.acceptNext(this.scheduler.now());
     if (pdu.routes) {
       this.onRoutes(pdu.routes, fromMac);
@@ -759,10 +765,24 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
    */
   private receiveBurstFrame(peer: Peer, frame: Frame, pdu: ExpEtherPdu, arrivals: Float64Array): void {
     const r = peer.receiver;
-    if (r.classify(pdu.seq) !== 'next' || r.hasGap()) {
+    const cls = r.classify(pdu.seq);
+    if (cls === 'held' && r.canHoldBurst(pdu.seq, pdu.tlp!.count)) {
+      // Ahead of a gap, all of it new: it waits whole in the reorder buffer and goes on as a burst
+      // once the gap fills (per-TLP's frames would wait, then go, one by one).
+      this.counters.heldOutOfOrder += pdu.tlp!.count;
+      if (r.holdBurst(pdu, pdu.tlp!.count, this.scheduler.now())) this.armGapCheck(peer);
+      return;
+    }
+    if (cls !== 'next' || r.hasGap()) {
       for (const f of constituentFrames(frame)) this.receiveFrame(f);
       return;
     }
+    this.deliverBurst(peer, pdu, arrivals);
+  }
+
+  /** The next expected frames, a burst (arrived in order, or held whole until its gap filled): accepted and offered to PCIe as one burst. */
+  private deliverBurst(peer: Peer, pdu: ExpEtherPdu, arrivals: Float64Array): void {
+    const r = peer.receiver;
     const tlp = pdu.tlp!;
     for (let i = 0; i < tlp.count; i++) r.acceptNext(arrivals[i]);
     this.counters.tlpsFromEthernet += tlp.count;

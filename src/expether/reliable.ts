@@ -276,14 +276,45 @@ export class ReliableReceiver {
     this.expected++;
   }
 
-  /** The held frame that is now next, removed from the reorder buffer, or null. Call acceptNext for it. */
+  /**
+   * The held frame that is now next, removed from the reorder buffer, or null. Call acceptNext for
+   * it, once per frame: a burst held whole (`holdBurst`) comes back whole, its PDU's TLP a burst of
+   * `count` frames.
+   */
   takeHeld(): ExpEtherPdu | null {
     const slot = this.expected % this.windowFrames;
     const pdu = this.held[slot];
     if (!pdu) return null;
-    this.held[slot] = null;
-    this.heldCount--;
+    const n = pdu.tlp ? pdu.tlp.count : 1;
+    for (let i = 0; i < n; i++) this.held[(this.expected + i) % this.windowFrames] = null;
+    this.heldCount -= n;
     return pdu;
+  }
+
+  /** Whether the `count` frames from `first` on may be held as one burst: all ahead of a gap, within the window, none held yet. */
+  canHoldBurst(first: number, count: number): boolean {
+    if (first <= this.expected || first + count > this.expected + this.windowFrames) return false;
+    for (let s = first; s < first + count; s++) if (this.held[s % this.windowFrames] !== null) return false;
+    return true;
+  }
+
+  /**
+   * Holds a burst's frames whole (after `canHoldBurst`): every slot they take holds the burst's PDU,
+   * so each counts as held (a copy arriving later is a duplicate) and `takeHeld` returns the burst
+   * once, when the gap before it fills. Returns whether it reveals a gap, as `hold` does.
+   */
+  holdBurst(pdu: ExpEtherPdu, count: number, nowPs: number): boolean {
+    const first = pdu.seq;
+    const last = first + count - 1;
+    for (let s = first; s <= last; s++) {
+      this.arrived(s, nowPs);
+      this.held[s % this.windowFrames] = pdu;
+    }
+    this.heldCount += count;
+    const from = Math.max(this.expected, this.highestHeld + 1);
+    if (last < from) return false;
+    this.highestHeld = last;
+    return first > from;
   }
 
   /**

@@ -19,6 +19,7 @@ import { RngStream } from '../../src/core/rng.js';
 import { ReliableReceiver, ReliableSender } from '../../src/expether/reliable.js';
 import { PcieLink, type FcCredits, type PciePort, type TlpReceiver } from '../../src/pcie/link.js';
 import { Tlp } from '../../src/pcie/tlp.js';
+import { asBurst } from '../../src/pcie/burst.js';
 import { boot } from '../../src/runtime/boot.js';
 import { buildFabric } from '../../src/topology/builder.js';
 import { loadTopology } from '../../src/topology/load.js';
@@ -212,6 +213,28 @@ describe('ReliableReceiver', () => {
     r.acceptNext(10);
     assert.deepEqual(r.nakGaps(10), [], 'nothing is missing by the end of the instant');
     assert.equal(r.nakRepeatPs(5), 5, 'and nothing was timed as a repair');
+  });
+
+  it('a burst ahead of a gap waits whole: its frames count as held, and it comes back once, as the burst, when the gap fills', () => {
+    const r = new ReliableReceiver(16);
+    const burst = Object.assign(new ExpEtherPdu('tlp', -1, -1, asBurst(Tlp.memWrite(1, 0, new Uint8Array(16)), Uint16Array.of(4, 4, 4, 4)), null), { seq: 3 });
+    r.acceptNext(0); // seq 0
+    assert.equal(r.canHoldBurst(1, 4), false, 'seq 1 is next: not held');
+    assert.equal(r.canHoldBurst(14, 4), false, 'beyond the window');
+    assert.equal(r.canHoldBurst(3, 4), true);
+    assert.equal(r.holdBurst(burst, 4, 10), true, 'seqs 1..2 missing: a gap');
+    assert.equal(r.heldCount, 4);
+    assert.equal(r.classify(5), 'duplicate', 'each of its frames is held');
+    assert.equal(r.canHoldBurst(5, 2), false, 'overlaps what is held');
+    assert.deepEqual(r.nakGaps(10), [{ first: 1, last: 2 }]);
+    r.acceptNext(20); // seq 1
+    assert.equal(r.takeHeld(), null, 'seq 2 still missing');
+    r.acceptNext(21); // seq 2
+    assert.equal(r.takeHeld(), burst, 'the burst, once');
+    assert.equal(r.heldCount, 0);
+    for (let i = 0; i < 4; i++) r.acceptNext(21);
+    assert.equal(r.expected, 7);
+    assert.equal(r.takeHeld(), null);
   });
 
   it('measures the repair time of first NAKs only (Karn), and sizes the repeat as RFC 6298 does', () => {
