@@ -3,7 +3,7 @@ import { DconnectError } from '../core/errors.js';
 import { parseSize } from '../core/units.js';
 import { runCopy, runMoves, type FidelityMode } from '../runtime/copy.js';
 import { burstBytesOf, type Granularity } from '../runtime/moves.js';
-import { bufferSmallerThanBurst, faultConnect, parseFault, parseMediaError, parseStoreFault } from '../runtime/faults.js';
+import { simulatedFaults, type FaultCounts } from '../runtime/faults.js';
 import type { TraceRun } from '../runtime/trace-events.js';
 import type { Topology } from '../topology/schema.js';
 import { parseDeviceRange, parseMoveVia, parseSeed, parseVia } from './args.js';
@@ -68,30 +68,24 @@ export async function rangeCopyAction(io: Io, topology: Topology, args: string[]
   const vias = o.via === 'both' ? (['dc-buffer', 'host'] as const) : [parseMoveVia(o.via)];
   const views = viewOutputsOf(o);
   const seed = parseSeed(o.seed);
-  const storeFault = (o.fault ?? []).find((f) => parseStoreFault(f) !== null);
-  if (storeFault) throw new DconnectError('BAD_OPTION', `--fault ${storeFault}: store faults break a live fabric's drive files; a simulated drive keeps its bytes in memory`, `give it to the live fabric: dconnect up --fault ${storeFault} (then dconnect copy ... --live); media-error=... fails blocks in simulation`);
-  const mediaErrors = (o.fault ?? []).map(parseMediaError).filter((m) => m !== null);
-  const cableFaults = (o.fault ?? []).filter((f) => parseMediaError(f) === null);
-  const faults = cableFaults.length > 0 ? faultConnect(topology, cableFaults.map(parseFault), seed) : null;
+  const burstBytes = o.burstBytes ? parseSize(o.burstBytes, '--burst-bytes') : undefined;
+  const burst = o.granularity === 'burst' ? { granularity: o.granularity, ...(burstBytes !== undefined ? { burstBytes } : {}) } : {};
+  const faults = simulatedFaults(topology, o.fault ?? [], seed, o.granularity === 'burst' ? burstBytesOf({ granularity: 'burst', fidelity: 'full', burstBytes }) : 0);
+  const mediaErrors = faults.mediaErrors;
+  const cableFaults = faults.connect !== null;
   // Burst granularity implies the full fidelity (the fast one's digests do not cover bursts); asked for both, runMoves refuses.
   let fidelity = fidelityOf(o, fidelityGiven);
   // Down windows are scheduled in time: the fast fidelity could jump over one, so they run per TLP.
-  if (faults?.hasDowns && fidelity === 'fast') fidelity = 'full';
-  const burstBytes = o.burstBytes ? parseSize(o.burstBytes, '--burst-bytes') : undefined;
-  const burst = o.granularity === 'burst' ? { granularity: o.granularity, ...(burstBytes !== undefined ? { burstBytes } : {}) } : {};
-  if (o.granularity === 'burst') {
-    const what = bufferSmallerThanBurst(cableFaults.map(parseFault), burstBytesOf({ granularity: 'burst', fidelity: 'full', burstBytes }));
-    if (what) throw new DconnectError('BAD_OPTION', what, 'run it per TLP: drop --granularity burst');
-  }
+  if (faults.needsFullFidelity && fidelity === 'fast') fidelity = 'full';
   if (fidelity !== o.fidelity && o.granularity !== 'burst') io.err.write('note: --fault down=... runs at --fidelity full (the fast fidelity could jump over the outage)\n');
   // A trace draws every chunk: the fast fidelity jumps over most of them.
   if (views && fidelity === 'fast') {
     if (fidelityGiven) throw new DconnectError('BAD_OPTION', '--trace-events and --timeline record the move at the full fidelity only (the fast one jumps over most chunks)', 'drop --fidelity fast');
     fidelity = 'full';
   }
-  if (vias.length > 1 && (o.capture !== undefined || cableFaults.length > 0)) throw new DconnectError('BAD_OPTION', '--via both runs two moves; --capture and cable faults take one', 'run them one at a time: --via dc-buffer, then --via host');
+  if (vias.length > 1 && (o.capture !== undefined || cableFaults)) throw new DconnectError('BAD_OPTION', '--via both runs two moves; --capture and cable faults take one', 'run them one at a time: --via dc-buffer, then --via host');
   const traceRuns: TraceRun[] = [];
-  const capture = openCapture(topology, o.capture, o.pcap, faults?.connect);
+  const capture = openCapture(topology, o.capture, o.pcap, faults.connect ?? undefined);
   // Raw images in and out (a range copy of a whole image is dd between drives); checked now, read after boot.
   const images = (o.image ?? []).map(imageOf);
   const saves = (o.save ?? []).map(saveOf);
@@ -109,8 +103,8 @@ export async function rangeCopyAction(io: Io, topology: Topology, args: string[]
       bar.update(d);
     };
     try {
-      const traceRecording = views ? recordInto(traceRuns, label || (via === 'host' ? 'conventional' : 'direct'), topology, views, faults ? { faults: () => ({ ...faults.counts }) } : undefined) : undefined;
-      const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity, images, saves, onProgress: (d: number) => bar.update(d), onVerify, connect: capture?.connect ?? faults?.connect, mediaErrors, onStart: faults?.start, ...(o.host ? { host: o.host } : {}), ...burst, ...(traceRecording ? { traceRecording } : {}) };
+      const traceRecording = views ? recordInto(traceRuns, label || (via === 'host' ? 'conventional' : 'direct'), topology, views, cableFaults ? { faults: () => ({ ...withoutDrops(faults.counts()) }) } : undefined) : undefined;
+      const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity, images, saves, onProgress: (d: number) => bar.update(d), onVerify, connect: capture?.connect ?? faults.connect ?? undefined, mediaErrors, onStart: cableFaults ? faults.start : undefined, ...(o.host ? { host: o.host } : {}), ...burst, ...(traceRecording ? { traceRecording } : {}) };
       // One pair keeps the single move's result shape; several report each move and the aggregate.
       const r = pairs.length === 1 ? runCopy({ ...common, ...pairs[0] }) : runMoves({ ...common, pairs });
       bar.update(lengthBytes * pairs.length); // done (and verified): the fast fidelity's jump reports no progress of its own
@@ -120,9 +114,9 @@ export async function rangeCopyAction(io: Io, topology: Topology, args: string[]
       else io.out.write((label ? `${label}:\n` : '') + ('moves' in r ? formatMoves(r) : formatCopy(r)) + '\n');
       const verified = 'moves' in r ? r.aggregate.verified : r.verified;
       if (!verified) process.exitCode = 3;
-      if (faults) {
-        const f = faults.counts;
-        io.err.write(`faults: ${f.lost} lost, ${f.down} lost while a link was down, ${f.corrupted} corrupted (dropped by the FCS), ${f.duplicated} duplicated, ${f.reordered} reordered, of ${f.frames} frames on faulty cables; ${faults.overflowDrops()} dropped by shrunk buffers\n`);
+      if (cableFaults) {
+        const f = faults.counts();
+        io.err.write(`faults: ${f.lost} lost, ${f.down} lost while a link was down, ${f.corrupted} corrupted (dropped by the FCS), ${f.duplicated} duplicated, ${f.reordered} reordered, of ${f.frames} frames on faulty cables; ${f.overflowDrops} dropped by shrunk buffers\n`);
       }
       if (capture) {
         const c = capture.close();
@@ -139,4 +133,10 @@ export async function rangeCopyAction(io: Io, topology: Topology, args: string[]
     const what = `${pairs.map((p) => `${p.src} -> ${p.dst}`).join(', ')}, ${o.length}, topology ${topology.name}, seed ${seed}`;
     for (const line of await writeViewOutputs(views, traceRuns, { command: 'copy', topology: topology.name, seed, lengthBytes, fidelity }, what)) io.err.write(line + '\n');
   }
+}
+
+/** A run's fault counts as a trace records them (the shrunk buffers' drops are the ports' own counters there). */
+function withoutDrops(c: FaultCounts & { overflowDrops: number }): FaultCounts {
+  const { overflowDrops: _drops, ...counts } = c;
+  return counts;
 }

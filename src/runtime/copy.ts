@@ -39,6 +39,8 @@ export interface CopyResult {
   host?: string;
   /** Completion time of every chunk from the start of the move, ps (only with recordChunkTimes). */
   chunkDonePs?: number[];
+  /** With `faults`: what the faulty cables did (MovesResult.faults). */
+  faults?: MovesResult['faults'];
 }
 
 
@@ -84,5 +86,6 @@ export function copyResultOf(r: MovesResult, m: MoveResult): CopyResult {
     relay: m.relay,
     ...(m.host !== undefined ? { host: m.host } : {}),
     ...(m.chunkDonePs ? { chunkDonePs: m.chunkDonePs } : {}),
+    ...(r.faults ? { faults: r.faults } : {}),
   };
 }

@@ -109,13 +109,19 @@ export function drawFault(rates: Record<FaultKind, number>, u: number): FaultOut
   return null;
 }
 
+/** What the faulty cables did to the frames that crossed them. */
 export interface FaultCounts {
+  /** Frames that crossed a faulty cable (each drew its fault). */
   frames: number;
+  /** Lost on the way. */
   lost: number;
   /** Lost because the cable was down. */
   down: number;
+  /** Corrupted: dropped by the receiving MAC's FCS check. */
   corrupted: number;
+  /** Delivered twice. */
   duplicated: number;
+  /** Held back until later frames overtook them. */
   reordered: number;
 }
 
@@ -301,4 +307,45 @@ export function parseMediaError(text: string): { device: string; lba: number; op
   const m = /^media-error=([A-Za-z][\w-]*):(\d+)(?::(read|write))?$/.exec(text);
   if (!m) throw new DconnectError('BAD_OPTION', `--fault '${text}' is not media-error=DEVICE:LBA[:read|:write]`, 'e.g. --fault media-error=sda:2048 (a logical block of the drive, 512 B each on paper-2012; reads of it fail), or media-error=sdb:2048:write');
   return { device: m[1], lba: Number(m[2]), op: (m[3] as 'read' | 'write' | undefined) ?? 'read' };
+}
+
+/** What a simulated run's `--fault` specs came to (`simulatedFaults`). */
+export interface SimulatedFaults {
+  /** The faulty cables' channel factory; null when no spec is a cable's. */
+  connect: ConnectFn | null;
+  /** Tells the cables when the move began (down windows count from it). */
+  start: (ps: number) => void;
+  /** Blocks of drives whose reads or writes fail (`media-error=`). */
+  mediaErrors: { device: string; lba: number; op: 'read' | 'write' }[];
+  /** A cable goes down at a time: the fast fidelity could jump over the outage, so the run goes at full fidelity. */
+  needsFullFidelity: boolean;
+  /** What the faulty cables did so far, and the frames shrunk buffers dropped. */
+  counts: () => FaultCounts & { overflowDrops: number };
+}
+
+/**
+ * The `--fault` specs of a simulated run, parsed and checked in one place (the CLI's `copy` and a
+ * library's `MovesRequest.faults`): drive faults of the simulated kind (`media-error=`), cable faults
+ * laid by `faultConnect`. Refused with a clear error: store faults (they break a live fabric's drive
+ * files; a simulated drive has none) and, at burst granularity (`burstBytes` > 0), a buffer smaller
+ * than one burst.
+ */
+export function simulatedFaults(topology: Topology, specs: readonly string[], seed: number, burstBytes: number): SimulatedFaults {
+  const store = specs.find((f) => parseStoreFault(f) !== null);
+  if (store) throw new DconnectError('BAD_OPTION', `--fault ${store}: store faults break a live fabric's drive files; a simulated drive keeps its bytes in memory`, `give it to the live fabric: dconnect up --fault ${store} (then dconnect copy ... --live); media-error=... fails blocks in simulation`);
+  const mediaErrors = specs.map(parseMediaError).filter((m) => m !== null);
+  const cable = specs.filter((f) => parseMediaError(f) === null).map(parseFault);
+  if (burstBytes > 0) {
+    const what = bufferSmallerThanBurst(cable, burstBytes);
+    if (what) throw new DconnectError('BAD_OPTION', what, 'run it per TLP: drop --granularity burst');
+  }
+  const f = cable.length > 0 ? faultConnect(topology, cable, seed) : null;
+  const none: FaultCounts = { frames: 0, lost: 0, down: 0, corrupted: 0, duplicated: 0, reordered: 0 };
+  return {
+    connect: f?.connect ?? null,
+    start: (ps) => f?.start(ps),
+    mediaErrors,
+    needsFullFidelity: f?.hasDowns ?? false,
+    counts: () => ({ ...(f?.counts ?? none), overflowDrops: f ? f.overflowDrops() : 0 }),
+  };
 }

@@ -1,3 +1,4 @@
+import { simulatedFaults, type FaultCounts } from './faults.js';
 import { MAX_BURST_BYTES } from '../pcie/burst.js';
 import { DconnectError } from '../core/errors.js';
 import { PS_PER_S } from '../core/scheduler.js';
@@ -76,6 +77,13 @@ export interface MovesRequest {
   onVerify?: (doneBytes: number, totalBytes: number) => void;
   /** The channel every cable uses (default the builder's: in-memory frames; `connectBytes` encodes each one). */
   connect?: ConnectFn;
+  /**
+   * Faults, as `dconnect copy --fault` takes them: `loss=1%,reorder=1%,dup=0.5%,corrupt=0.1%[@LINK]`,
+   * `down=START+DURATION[@LINK]`, `buffer=SIZE[@LINK]`, `media-error=DRIVE:LBA[:write]`
+   * (runtime/faults.ts `simulatedFaults`); the result counts what the cables did (`faults`). Not with
+   * `connect` (which lays every cable itself). A `down=` window makes the run go at full fidelity.
+   */
+  faults?: string[];
   /** Called once the host has booted and the moves are about to start, with the simulated time (faults' down windows count from it). */
   onStart?: (startPs: number) => void;
   /** Logical blocks whose reads fail on a drive (fault injection: `--fault media-error=sdb:LBA`). */
@@ -153,6 +161,8 @@ export interface MovesResult {
   fidelity: Fidelity;
   /** Which granularity produced it; at burst, the burst size and the stated bound on simulated time's error. */
   granularity: GranularityInfo;
+  /** With `faults`: what the faulty cables did (frames that crossed them, lost, lost while down, corrupted, duplicated, reordered) and the frames shrunk buffers dropped. */
+  faults?: FaultCounts & { overflowDrops: number };
 }
 
 export interface GranularityInfo {
@@ -253,7 +263,9 @@ export function runMoves(req: MovesRequest): MovesResult {
   if (req.pairs.length < 1) throw new DconnectError('BAD_OPTION', 'no move given', 'name a source and a destination: dconnect copy sda sdb');
   if (req.recordChunkTimes && req.pairs.length > 1) throw new Error('recordChunkTimes is for one move');
   const burstBytes = burstBytesOf(req);
-  const fabric = buildFabric(t, { seed: req.seed, connect: req.connect, burstBytes });
+  if (req.faults?.length && req.connect) throw new DconnectError('BAD_OPTION', 'faults and a connect function together: the faults lay every cable', 'give the faults alone, or build them into your connect function (runtime/faults.ts faultConnect)');
+  const faults = req.faults?.length ? simulatedFaults(t, req.faults, req.seed, burstBytes) : null;
+  const fabric = buildFabric(t, { seed: req.seed, connect: faults?.connect ?? req.connect, burstBytes });
   // The hosts that run moves boot, one after the other in the fabric's order; the others stay off.
   const mainHost = hostOf(fabric, req.host);
   const pairHosts = req.pairs.map((p) => hostOf(fabric, p.host ?? mainHost.name));
@@ -262,7 +274,7 @@ export function runMoves(req: MovesRequest): MovesResult {
   const mgr = host.manager;
   const hostsOfMoves = pairHosts.map((h) => booted.get(h.name)!);
   const moves = req.pairs.map((p, i) => ({ ...p, src: lookupOn(hostsOfMoves[i], t, p.src, 'source'), dst: lookupOn(hostsOfMoves[i], t, p.dst, 'destination') }));
-  for (const m of req.mediaErrors ?? []) {
+  for (const m of [...(req.mediaErrors ?? []), ...(faults?.mediaErrors ?? [])]) {
     const d = mgr.lookup(m.device);
     if (m.lba * d.blockBytes >= d.capacityBytes) throw new DconnectError('OUT_OF_RANGE', `--fault media-error=${m.device}:${m.lba}: block ${m.lba} is beyond ${d.name}'s ${d.capacityBytes / d.blockBytes} blocks`);
     (m.op === 'write' ? ssdOf(host, d).badWriteBlocks : ssdOf(host, d).badBlocks).add(m.lba);
@@ -286,14 +298,18 @@ export function runMoves(req: MovesRequest): MovesResult {
   srcEnds.forEach((e, i) => fromImage[i] || seedPattern(e, req.lengthBytes, seeds[i]));
   const srcDigests: (PendingDigest | null)[] = moves.map((m, i) => (req.sha256 === false || fromImage[i] ? null : startPatternDigest(seeds[i], m.srcOffset, req.lengthBytes)));
 
-  const { before, eventsBefore, startPs } = beginTransfer(fabric, req.onStart);
+  const { before, eventsBefore, startPs } = beginTransfer(fabric, (ps) => {
+    faults?.start(ps);
+    req.onStart?.(ps);
+  });
   const stats: (MoveStats | null)[] = moves.map(() => null);
   let failure: Error | null = null;
   // Each host's DC operator runs that host's moves.
   const operators = new Map([...booted.keys()].map((name) => [name, new DcOperator(fabric.scheduler)]));
   const chunks = Math.ceil(req.lengthBytes / chunk);
   const fullChunks = Math.floor(req.lengthBytes / chunk);
-  const fast = (req.fidelity ?? (burstBytes > 0 ? 'full' : 'fast')) === 'fast';
+  // A cable that goes down at a time runs at full fidelity: the fast one could jump over the outage.
+  const fast = !faults?.needsFullFidelity && (req.fidelity ?? (burstBytes > 0 ? 'full' : 'fast')) === 'fast';
   if (fast && req.traceRecording) throw new DconnectError('BAD_OPTION', 'a trace or timeline is recorded at the full fidelity only (the fast one jumps over most chunks)', 'use --fidelity full (the default with --trace-events and --timeline)');
   const sampler = req.traceRecording ? new TraceSampler(fabric.trace, fabric.scheduler, req.traceRecording.firstWindowPs ?? DEFAULT_FIRST_WINDOW_PS, req.traceRecording.extra) : null;
   const handles: MoveHandle[] = [];
@@ -452,6 +468,7 @@ export function runMoves(req: MovesRequest): MovesResult {
     trace,
     devices,
     granularity: granularityInfo(burstBytes),
+    ...(faults ? { faults: faults.counts() } : {}),
     fidelity:
       fidelities.length === 1
         ? fidelities[0]
