@@ -19,15 +19,10 @@ export function parseSeed(text: string): number {
   return parseCount(text, '--seed', 0, 2 ** 32 - 1);
 }
 
-export function parseVia(text: string): 'dc-buffer' | 'host' {
-  if (text !== 'dc-buffer' && text !== 'host') throw new DconnectError('BAD_OPTION', `--via '${text}': this command moves through a DC buffer or host memory only${MOVE_VIAS.some((x) => x === text) ? ` (${text} is for moves between drives: copy, repro)` : ''}`, "use --via dc-buffer (direct, the default) or --via host (conventional, through host memory)");
-  return text;
-}
-
-/** `--via` of a move between drives: a relay sort (`dc-buffer`, `cmb`), `nearest` (every relay, by distance then load) or `host`. */
+/** `--via` of a move (between drives, through a NIC, of files, live): a relay sort (`dc-buffer`, `cmb`), `nearest` (every relay, by distance then load) or `host`. */
 export function parseMoveVia(text: string): MoveVia {
   const v = MOVE_VIAS.find((x) => x === text);
-  if (!v) throw new DconnectError('BAD_OPTION', `--via '${text}' is not a relay`, 'use --via dc-buffer (direct through a DC buffer, the default), cmb (direct through an SSD\'s Controller Memory Buffer), nearest (direct through the nearest relay of either), host (conventional, through host memory) or both');
+  if (!v) throw new DconnectError('BAD_OPTION', `--via '${text}' is not a relay`, 'use --via dc-buffer (direct through a DC buffer, the default), cmb (direct through an SSD\'s Controller Memory Buffer), nearest (direct through the nearest relay of either) or host (conventional, through host memory); a simulated copy between drives also takes both');
   return v;
 }
 

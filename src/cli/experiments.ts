@@ -21,7 +21,7 @@ import { parseSweepParam } from '../experiments/sweep-params.js';
 import { assembleSweep, sweepChart, sweepJobs, sweepTable, type SweepPlan, type SweepResult } from '../experiments/sweep.js';
 import type { Override } from '../topology/params.js';
 import type { Topology } from '../topology/schema.js';
-import { parseSeed, parseVia } from './args.js';
+import { parseMoveVia, parseSeed } from './args.js';
 import type { Io } from './io.js';
 import { jobProgress } from './progress.js';
 import { checkOutputDir } from './output-paths.js';
@@ -157,7 +157,7 @@ export async function sweepAction(io: Io, o: RunOptions & { param: string[]; met
   if (params.length > 3) throw new DconnectError('BAD_PARAM', `${params.length} parameters given; a sweep takes at most 3`);
   const points = params.reduce((n, p) => n * p.values.length, 1);
   if (points > 1000) throw new DconnectError('BAD_PARAM', `the sweep has ${points} points; at most 1000`, 'give fewer values');
-  const plan: SweepPlan = { topology: t.topology, overrides: t.overrides, params, via: parseVia(o.via), sizeBytes: parseSize(o.size, '--size'), seed: parseSeed(o.seed), metric: o.metric, fidelity: o.fidelity, granularity: o.granularity };
+  const plan: SweepPlan = { topology: t.topology, overrides: t.overrides, params, via: parseMoveVia(o.via), sizeBytes: parseSize(o.size, '--size'), seed: parseSeed(o.seed), metric: o.metric, fidelity: o.fidelity, granularity: o.granularity };
   const spec = o.shard === undefined ? undefined : parseShard(o.shard);
   checkOutputDir(o.out);
   const jobs = sweepJobs(plan);

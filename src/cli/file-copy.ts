@@ -4,7 +4,7 @@ import type { FidelityMode } from '../runtime/copy.js';
 import { runFileCopy, runListing, type FileCopyReport, type ListingEntry } from '../runtime/files.js';
 import type { Topology } from '../topology/schema.js';
 import type { JobRequestBody } from '../live/control-api.js';
-import { parseFileEnd, parseSeed, parseVia } from './args.js';
+import { parseFileEnd, parseMoveVia, parseSeed } from './args.js';
 import { table } from './format.js';
 import { imageOf, saveOf } from './image-files.js';
 import { progressBar } from './progress.js';
@@ -51,7 +51,7 @@ export function liveFileCopyRequest(srcArg: string, dstArg: string, more: string
     srcOffset: 0,
     dstOffset: 0,
     lengthBytes: 0,
-    via: parseVia(o.via),
+    via: parseMoveVia(o.via),
     ...(o.chunk ? { chunkBytes: parseSize(o.chunk, '--chunk') } : {}),
     ...(depth !== undefined ? { depth } : {}),
     ...(o.verify === undefined ? {} : { verify: o.verify }),
@@ -84,7 +84,7 @@ export function fileCopyAction(topology: Topology, srcArg: string, dstArg: strin
       srcPath: src.path,
       dst: dst.device,
       dstPath: dst.path,
-      via: parseVia(o.via),
+      via: parseMoveVia(o.via),
       seed: parseSeed(o.seed),
       ...(depth !== undefined ? { depth } : {}),
       ...(o.chunk !== undefined ? { chunkBytes: parseSize(o.chunk, '--chunk') } : {}),

@@ -2,7 +2,7 @@ import { DconnectError } from '../core/errors.js';
 import { parseSize } from '../core/units.js';
 import { checkNicMove, isNetEnd, runNicMove, type NicMoveRequest } from '../runtime/nic-moves.js';
 import type { Topology } from '../topology/schema.js';
-import { parseDeviceRange, parseSeed, parseVia } from './args.js';
+import { parseDeviceRange, parseMoveVia, parseSeed } from './args.js';
 import { openCapture } from './capture-file.js';
 import { faultConnect, isDriveFault, parseFault } from '../runtime/faults.js';
 import { capturedOn, formatNicMove } from './format.js';
@@ -60,7 +60,7 @@ export function nicCopyAction(topology: Topology, srcArg: string, dstArg: string
     lengthBytes,
     ...(depth !== undefined ? { depth } : {}),
     ...(o.chunk !== undefined ? { chunkBytes: parseSize(o.chunk, '--chunk') } : {}),
-    via: parseVia(o.via),
+    via: parseMoveVia(o.via),
     seed: parseSeed(o.seed),
     fidelity,
     ...(o.host ? { host: o.host } : {}),

@@ -6,7 +6,7 @@ import { burstBytesOf, type Granularity } from '../runtime/moves.js';
 import { simulatedFaults, type FaultCounts } from '../runtime/faults.js';
 import type { TraceRun } from '../runtime/trace-events.js';
 import type { Topology } from '../topology/schema.js';
-import { parseDeviceRange, parseMoveVia, parseSeed, parseVia } from './args.js';
+import { parseDeviceRange, parseMoveVia, parseSeed } from './args.js';
 import { openCapture } from './capture-file.js';
 import { capturedOn, formatCopy, formatMoves } from './format.js';
 import { imageOf, saveOf } from './image-files.js';
@@ -50,7 +50,7 @@ export function liveRangeRequest(srcArg: string, dstArg: string, o: RangeCopyOpt
   const src = parseDeviceRange(srcArg, 'source');
   const dst = parseDeviceRange(dstArg, 'destination');
   const views = viewOutputsOf(o);
-  return { req: { src: src.device, srcOffset: src.offset, dst: dst.device, dstOffset: dst.offset, lengthBytes: parseSize(o.length, '--length'), via: parseVia(o.via), ...(o.chunk ? { chunkBytes: parseSize(o.chunk, '--chunk') } : {}), ...(o.depth ? { depth: Number(o.depth) } : {}), verify: o.verify, ...(capture ? { capture } : {}) }, views };
+  return { req: { src: src.device, srcOffset: src.offset, dst: dst.device, dstOffset: dst.offset, lengthBytes: parseSize(o.length, '--length'), via: parseMoveVia(o.via), ...(o.chunk ? { chunkBytes: parseSize(o.chunk, '--chunk') } : {}), ...(o.depth ? { depth: Number(o.depth) } : {}), verify: o.verify, ...(capture ? { capture } : {}) }, views };
 }
 
 /** Simulated moves of the ranges `args` names in pairs (src dst src dst ...): results on `io.out`, progress and notes on `io.err`. */

@@ -29,7 +29,7 @@ export const JOB_ID = /^j[1-9]\d{0,14}$/;
 export const JOB_STATES = ['queued', 'running', 'verifying', 'done', 'failed', 'cancelled'] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
-const viaSchema = z.enum(['dc-buffer', 'host'], must('dc-buffer or host'));
+const viaSchema = z.enum(['dc-buffer', 'cmb', 'nearest', 'host'], must('dc-buffer, cmb, nearest or host'));
 const errorSchema = z.object({ code: z.string(), message: z.string(), hint: z.string().optional() }, must('{ code, message, hint? }'));
 const absolutePath = z.string(must('an absolute path on the drive\'s file system, e.g. "/data/big.bin"')).refine((p) => p.startsWith('/') && p.length <= 4096, 'an absolute path on the drive\'s file system, e.g. "/data/big.bin"');
 const hostLinkSchema = z.object({ upstreamPayloadBytes: z.number(), downstreamPayloadBytes: z.number() });
@@ -319,7 +319,7 @@ const shown = (v: unknown): string => (v === undefined ? 'missing' : `not ${JSON
 
 /**
  * The issues of a failed parse as one sentence naming each field: `field lengthBytes must be a
- * non-negative integer number of bytes, not -1`; `field via must be dc-buffer or host, not "dma"`;
+ * non-negative integer number of bytes, not -1`; `field via must be dc-buffer, cmb, nearest or host, not "dma"`;
  * `field lenghtBytes is not a field of the request (fields: src, dst, ...)`.
  */
 export function describeBadFields(issues: z.ZodIssue[], input: unknown, fields: readonly string[] = []): string {

@@ -115,7 +115,7 @@ export function runFileJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, 
     const sim = (moveEndPs - startPs) / PS_PER_S;
     const delta = (n: string, k: string) => (afterMove[n]?.[k] ?? 0) - (before[n]?.[k] ?? 0);
     return {
-      mode: rec.via === 'dc-buffer' ? 'direct' : 'conventional',
+      mode: rec.via === 'host' ? 'conventional' : 'direct',
       relay: relay.name,
       files: plan.files.length,
       directories: plan.directories,

@@ -224,7 +224,7 @@ export function runJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, rec:
         const srcSha256 = hs.digest('hex');
         const dstSha256 = hd.digest('hex');
         done({
-          mode: rec.via === 'dc-buffer' ? 'direct' : 'conventional',
+          mode: rec.via === 'host' ? 'conventional' : 'direct',
           relay: relay.name,
           bytes: rec.lengthBytes,
           movedBytes: moved,

@@ -14,7 +14,7 @@ import { boot, type BootedHost } from './boot.js';
 import { linkPayload, traceDelta, type LinkPayload } from './counters.js';
 import { loadImages, saveDrives, ssdOf, StoreBlockIo, storeOf, type DriveImage, type DriveSave } from './drive-images.js';
 import { burstBytesOf, fullFidelity, granularityInfo, type Granularity, type GranularityInfo } from './moves.js';
-import { checkChunkFor, pipelineOf, RelayPlan, slotPerAllocation, type Via } from './engine/plan.js';
+import { checkChunkFor, pipelineOf, RelayPlan, slotPerAllocation, type MoveVia } from './engine/plan.js';
 import { deviceTable, runTransfer } from './engine/runner.js';
 import type { Fidelity } from './fast/fast-forward.js';
 
@@ -35,7 +35,7 @@ export interface FileCopyRequest {
   srcPath: string;
   dst: string;
   dstPath: string;
-  via: Via;
+  via: MoveVia;
   seed: number;
   depth?: number;
   chunkBytes?: number;
@@ -195,7 +195,7 @@ export function runFileCopy(req: FileCopyRequest): FileCopyReport {
   const devices = deviceTable([host]);
   const chunks = result.runs.reduce((n, r) => n + Math.ceil(r.lengthBytes / chunk), 0);
   return {
-    mode: req.via === 'dc-buffer' ? 'direct' : 'conventional',
+    mode: req.via === 'host' ? 'conventional' : 'direct',
     src: src.name,
     srcPath: req.srcPath,
     dst: dst.name,

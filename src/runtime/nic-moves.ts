@@ -10,7 +10,7 @@ import type { Topology } from '../topology/schema.js';
 import type { BootedHost } from './boot.js';
 import { ssdOf } from './drive-images.js';
 import { patternSeedOf, type FidelityMode } from './moves.js';
-import { checkDriveRange, pipelineInRange, pipelineOf, RelayPlan, slotsInOneAllocation, type Via } from './engine/plan.js';
+import { checkDriveRange, pipelineInRange, pipelineOf, RelayPlan, slotsInOneAllocation, type MoveVia } from './engine/plan.js';
 import { ClientStream, contentOf, copyAcross, DriveRange, patternOf, seedPattern, verifyRange, verifyScratch, type Endpoint } from './engine/endpoints.js';
 import { addCounters, beginTransfer, bootHosts, deviceTable, runTransfer } from './engine/runner.js';
 import { linkPayload, traceDelta, type LinkPayload } from './counters.js';
@@ -33,7 +33,7 @@ export interface NicMoveRequest {
   lengthBytes: number;
   chunkBytes?: number;
   depth?: number;
-  via: Via;
+  via: MoveVia;
   seed: number;
   /** The host that runs the move (default the first, `host`): the NIC and the drive must be in its ExpEther group. */
   host?: string;
@@ -327,7 +327,7 @@ export function runNicMove(req: NicMoveRequest): NicMoveResult {
   const seconds = elapsedPs / PS_PER_S;
   return {
     kind,
-    mode: req.via === 'dc-buffer' ? 'direct' : 'conventional',
+    mode: req.via === 'host' ? 'conventional' : 'direct',
     src: req.src,
     dst: req.dst,
     srcOffset,

@@ -4,6 +4,9 @@ import { DconnectError } from '../../src/core/errors.js';
 import { runCopy, runMoves } from '../../src/runtime/copy.js';
 import { loadTopology } from '../../src/topology/load.js';
 import { applySettings } from '../../src/topology/params.js';
+import { runNicMove } from '../../src/runtime/nic-moves.js';
+import { sweep } from '../../src/experiments/sweep.js';
+import { parseSweepParam } from '../../src/experiments/sweep-params.js';
 
 const MiB = 1 << 20;
 const withCmb = (...more: string[]) => applySettings(loadTopology('paper-2012'), ['ssd.cmbSizeBytes=32MiB', 'host.lanes=1', ...more]).topology;
@@ -73,4 +76,17 @@ test('--via cmb on drives without a CMB is an error naming the --set that gives 
 test('relay slots must fit the CMB', () => {
   const t = applySettings(loadTopology('paper-2012'), ['ssd.cmbSizeBytes=256KiB']).topology;
   assert.throws(() => runCopy({ topology: t, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: 4 * MiB, via: 'cmb', seed: 1 }), /262144-byte sdb CMB/);
+});
+
+test('--via cmb and nearest reach moves through a NIC and sweeps too: the relay the planner ranks first, data off the host link', async () => {
+  const t = applySettings(loadTopology('paper-2012-nic'), ['ssd.cmbSizeBytes=32MiB']).topology;
+  const serve = runNicMove({ topology: t, src: 'sda', dst: 'net:client0', lengthBytes: 4 * MiB, via: 'cmb', seed: 1 });
+  assert.deepEqual([serve.relay, serve.mode, serve.verified], ['sda CMB', 'direct', true]);
+  const ingest = runNicMove({ topology: t, src: 'net:client0', dst: 'sdb', lengthBytes: 4 * MiB, via: 'nearest', seed: 1 });
+  assert.deepEqual([ingest.relay, ingest.mode, ingest.verified], ['sdb CMB', 'direct', true]);
+  // The host link carries the NIC's descriptors and frame headers (about 8% of the bytes, as through a DC buffer), not the data.
+  for (const r of [serve, ingest]) assert.ok(r.hostLink.upstreamPayloadBytes + r.hostLink.downstreamPayloadBytes < 0.1 * r.bytes, `${r.kind}: the data off the host link`);
+  const s = await sweep({ topology: withCmb(), params: [parseSweepParam(withCmb(), 'host.lanes=1,8')], via: 'cmb', sizeBytes: 8 * MiB, seed: 1, metric: 'mbPerSec', threads: 1 });
+  assert.equal(s.rows.length, 2);
+  assert.ok(s.rows.every((row) => row.value > 200), 'both points run through the CMB at the flash rate');
 });

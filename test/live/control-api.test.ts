@@ -55,7 +55,7 @@ describe('control API schemas: the server validates, the client parses', () => {
       await rejectsWith(bad({ src: 'sda', dst: 'sdb', lengthBytes: -1 }), 'BAD_REQUEST', /field lengthBytes must be a non-negative integer number of bytes, not -1/);
       await rejectsWith(bad({ src: 'sda', dst: 'sdb' }), 'BAD_REQUEST', /field lengthBytes must be a non-negative integer number of bytes, missing/);
       await rejectsWith(bad({ src: 'sda', dst: 'sdb', lengthBytes: 1.5 }), 'BAD_REQUEST', /field lengthBytes .* not 1\.5/);
-      await rejectsWith(bad({ src: 'sda', dst: 'sdb', lengthBytes: 1, via: 'dma' }), 'BAD_REQUEST', /field via must be dc-buffer or host, not "dma"/);
+      await rejectsWith(bad({ src: 'sda', dst: 'sdb', lengthBytes: 1, via: 'dma' }), 'BAD_REQUEST', /field via must be dc-buffer, cmb, nearest or host, not "dma"/);
       await rejectsWith(bad({ src: '', dst: 7, lengthBytes: 1 }), 'BAD_REQUEST', /field src must be a device name, not ""; field dst must be a device name, not 7/);
       await rejectsWith(bad({ src: 'sda', dst: 'sdb', lenghtBytes: 1 }), 'BAD_REQUEST', /field lenghtBytes is not a field of the request \(fields: src, dst, /);
       await rejectsWith(bad({ src: 'sda', dst: 'sdb', files: { srcPath: 'data', dstPath: '/b' } }), 'BAD_REQUEST', /field files\.srcPath must be an absolute path on the drive's file system/);

@@ -119,7 +119,7 @@ export function copyCommand(io: Io): CliCommand {
     .option('--length <size>', 'bytes to move, with units: 512, 4KiB, 256MiB, 1GiB (required)')
     .option('--depth <n>', 'I/O commands in flight over source and destination together (the paper: 3)')
     .option('--chunk <size>', 'bytes per I/O command (default: the topology\'s copy.chunkBytes)')
-    .addOption(new Option('--via <path>', "dc-buffer: direct (Direct Connect), through the nearest DC buffer; cmb: direct, through the nearest SSD's Controller Memory Buffer (the destination's; --set ssd.cmbSizeBytes=32MiB gives the SSDs one); nearest: direct, through the nearest relay of either; host: conventional, through host memory; both: the direct move, then the conventional one (simulation). Moves through a NIC, file copies and --live take dc-buffer or host").default('dc-buffer'))
+    .addOption(new Option('--via <path>', "dc-buffer: direct (Direct Connect), through the nearest DC buffer; cmb: direct, through the nearest SSD's Controller Memory Buffer (the destination's; --set ssd.cmbSizeBytes=32MiB gives the SSDs one); nearest: direct, through the nearest relay of either; host: conventional, through host memory; both: the direct move, then the conventional one (simulated copies between drives)").default('dc-buffer'))
     .option('--host-lanes <n>', 'lanes of the server-side bridge\'s PCIe link (the paper: 8 or 1); an alias of --set host.lanes=N, applied after the --sets')
     .addOption(fidelityOption())
     .addOption(granularityOption())
