@@ -3,6 +3,7 @@ import { DconnectError } from '../core/errors.js';
 import { parseSize } from '../core/units.js';
 import { runCopy, runMoves, type FidelityMode } from '../runtime/copy.js';
 import { burstBytesOf, type Granularity } from '../runtime/moves.js';
+import { modeOf } from '../runtime/engine/plan.js';
 import { simulatedFaults, type FaultCounts } from '../runtime/faults.js';
 import type { TraceRun } from '../runtime/trace-events.js';
 import type { Topology } from '../topology/schema.js';
@@ -91,7 +92,7 @@ export async function rangeCopyAction(io: Io, topology: Topology, args: string[]
   const saves = (o.save ?? []).map(saveOf);
   const both: Record<string, unknown> = {};
   for (const via of vias) {
-    const label = vias.length > 1 ? (via === 'host' ? 'conventional' : 'direct') : '';
+    const label = vias.length > 1 ? modeOf(via) : '';
     let bar = progressBar(vias.length > 1 ? `copy (${label})` : 'copy', lengthBytes * pairs.length, 'bytes', { lines: true, err: io.err });
     // After the move, the verification (byte for byte) gets a bar of its own: on a long move it takes a while too.
     const onVerify = (d: number, total: number) => {
@@ -103,7 +104,7 @@ export async function rangeCopyAction(io: Io, topology: Topology, args: string[]
       bar.update(d);
     };
     try {
-      const traceRecording = views ? recordInto(traceRuns, label || (via === 'host' ? 'conventional' : 'direct'), topology, views, cableFaults ? { faults: () => ({ ...withoutDrops(faults.counts()) }) } : undefined) : undefined;
+      const traceRecording = views ? recordInto(traceRuns, label || modeOf(via), topology, views, cableFaults ? { faults: () => ({ ...withoutDrops(faults.counts()) }) } : undefined) : undefined;
       const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity, images, saves, onProgress: (d: number) => bar.update(d), onVerify, connect: capture?.connect ?? faults.connect ?? undefined, mediaErrors, onStart: cableFaults ? faults.start : undefined, ...(o.host ? { host: o.host } : {}), ...burst, ...(traceRecording ? { traceRecording } : {}) };
       // One pair keeps the single move's result shape; several report each move and the aggregate.
       const r = pairs.length === 1 ? runCopy({ ...common, ...pairs[0] }) : runMoves({ ...common, pairs });

@@ -1,6 +1,6 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { Fidelity, FidelityMode } from '../runtime/copy.js';
-import type { MoveVia } from '../runtime/moves.js';
+import { modeOf, type MoveVia } from '../runtime/engine/plan.js';
 import { overridesOn, resolveParamPath, type Override } from '../topology/params.js';
 import type { Topology } from '../topology/schema.js';
 import { CHART_CONFIG } from './charts.js';
@@ -113,14 +113,14 @@ function overridesLines(r: SweepResult): string[] {
 /** First parameter on the x axis; a second one, if any, as one line per value. */
 export function sweepChart(r: SweepResult): TopLevelSpec {
   const [x, series] = r.params;
-  const values = r.rows.map((row) => ({ x: row.params[x.name], series: series ? `${series.name} = ${valueText(series.name, row.params[series.name])}` : r.via === 'host' ? 'conventional' : 'direct', value: row.value }));
+  const values = r.rows.map((row) => ({ x: row.params[x.name], series: series ? `${series.name} = ${valueText(series.name, row.params[series.name])}` : modeOf(r.via), value: row.value }));
   const xs = [...new Set(values.map((v) => v.x))].sort((a, b) => a - b);
   // Ticks at the swept values only, labelled as they were given (8, not 8.0; 64 KiB, not 65536).
   const labelExpr = xs.map((v) => `datum.value == ${v} ? '${valueText(x.name, v)}' : `).join('') + "''";
   const title = METRIC_TITLES[r.metric];
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: { text: `${title.noun} against ${x.name}`, subtitle: [`preset ${r.preset}, ${r.via === 'host' ? 'conventional' : r.via === 'dc-buffer' ? 'direct' : `direct (${r.via})`} move of ${formatBytes(r.sizeBytes)}, seed ${r.seed}`, fidelityLine(r.fidelity)] },
+    title: { text: `${title.noun} against ${x.name}`, subtitle: [`preset ${r.preset}, ${modeOf(r.via)}${r.via === 'host' || r.via === 'dc-buffer' ? '' : ` (${r.via})`} move of ${formatBytes(r.sizeBytes)}, seed ${r.seed}`, fidelityLine(r.fidelity)] },
     width: 420,
     height: 280,
     config: CHART_CONFIG,

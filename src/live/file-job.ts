@@ -32,7 +32,7 @@ import { BOUNCE_BYTES, mountOn } from '../runtime/files.js';
 import type { FilePlan, FileResult, JobRecord } from './control-api.js';
 import type { JobHooks, SlotPool } from './live-job.js';
 import { JOB_QUEUE_RESERVE } from './live-job.js';
-import { checkChunkFor, pipelineOf, RelayPlan, type HostSlots, type RelaySlots } from '../runtime/engine/plan.js';
+import { checkChunkFor, modeOf, pipelineOf, RelayPlan, type HostSlots, type RelaySlots } from '../runtime/engine/plan.js';
 import type { RealtimeScheduler } from './realtime-scheduler.js';
 
 /** A file copy's result (control-api.ts fileResultSchema: the job record and the API carry it as is). */
@@ -115,7 +115,7 @@ export function runFileJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, 
     const sim = (moveEndPs - startPs) / PS_PER_S;
     const delta = (n: string, k: string) => (afterMove[n]?.[k] ?? 0) - (before[n]?.[k] ?? 0);
     return {
-      mode: rec.via === 'host' ? 'conventional' : 'direct',
+      mode: modeOf(rec.via),
       relay: relay.name,
       files: plan.files.length,
       directories: plan.directories,

@@ -21,7 +21,7 @@ import { isSuccess, statusName, type NvmeStatus } from '../devices/nvme/nvme-def
 import type { BlockDevice } from '../host/dc/manager.js';
 import { DcOperator } from '../host/dc/operator.js';
 import type { BootedHost } from '../runtime/boot.js';
-import { pipelineOf, RelayPlan, validateCopy, type HostSlots, type QueueReserve, type RelaySlots } from '../runtime/engine/plan.js';
+import { modeOf, pipelineOf, RelayPlan, validateCopy, type HostSlots, type QueueReserve, type RelaySlots } from '../runtime/engine/plan.js';
 import type { JobRecord, RangeResult } from './control-api.js';
 import { NBD_COMMANDS_PER_DEVICE } from './nbd-backend.js';
 import type { RealtimeScheduler } from './realtime-scheduler.js';
@@ -224,7 +224,7 @@ export function runJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, rec:
         const srcSha256 = hs.digest('hex');
         const dstSha256 = hd.digest('hex');
         done({
-          mode: rec.via === 'host' ? 'conventional' : 'direct',
+          mode: modeOf(rec.via),
           relay: relay.name,
           bytes: rec.lengthBytes,
           movedBytes: moved,

@@ -14,7 +14,7 @@ import { boot, type BootedHost } from './boot.js';
 import { linkPayload, traceDelta, type LinkPayload } from './counters.js';
 import { loadImages, saveDrives, ssdOf, StoreBlockIo, storeOf, type DriveImage, type DriveSave } from './drive-images.js';
 import { burstBytesOf, fullFidelity, granularityInfo, type Granularity, type GranularityInfo } from './moves.js';
-import { checkChunkFor, pipelineOf, RelayPlan, slotPerAllocation, type MoveVia } from './engine/plan.js';
+import { checkChunkFor, modeOf, pipelineOf, RelayPlan, slotPerAllocation, type MoveVia } from './engine/plan.js';
 import { deviceTable, runTransfer } from './engine/runner.js';
 import type { Fidelity } from './fast/fast-forward.js';
 
@@ -195,7 +195,7 @@ export function runFileCopy(req: FileCopyRequest): FileCopyReport {
   const devices = deviceTable([host]);
   const chunks = result.runs.reduce((n, r) => n + Math.ceil(r.lengthBytes / chunk), 0);
   return {
-    mode: req.via === 'host' ? 'conventional' : 'direct',
+    mode: modeOf(req.via),
     src: src.name,
     srcPath: req.srcPath,
     dst: dst.name,

@@ -10,7 +10,7 @@ import { FastForward, type Fidelity } from './fast/fast-forward.js';
 import { JointFastForward } from './fast/joint-forward.js';
 import { buildFabric, hostOf, type ConnectFn } from '../topology/builder.js';
 import { FIRST_HOST, groupOf, hostsOf, type Topology } from '../topology/schema.js';
-import { checkDisjoint, pipelineOf, RelayPlan, slotPerAllocation, validateCopy, type MoveVia } from './engine/plan.js';
+import { checkDisjoint, modeOf, pipelineOf, RelayPlan, slotPerAllocation, validateCopy, type MoveVia } from './engine/plan.js';
 import { contentOf, copyAcross, DriveRange, patternOf, seedPattern, verifyRange, verifyScratch } from './engine/endpoints.js';
 import { addCounters, beginTransfer, bootHosts, checkAborted, deviceTable, runTransfer } from './engine/runner.js';
 import type { BlockDevice } from '../host/dc/manager.js';
@@ -430,7 +430,7 @@ export function runMoves(req: MovesRequest): MovesResult {
     const sha256 = digest === null ? (fromImage[i] && req.sha256 !== false ? hashDst() : '') : verified ? digest.result() : hashDst();
     const seconds = (endPs[i] - startPs) / PS_PER_S;
     return {
-      mode: req.via === 'host' ? 'conventional' : 'direct',
+      mode: modeOf(req.via),
       src: m.src.name,
       dst: m.dst.name,
       srcOffset: m.srcOffset,

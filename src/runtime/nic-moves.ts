@@ -10,7 +10,7 @@ import type { Topology } from '../topology/schema.js';
 import type { BootedHost } from './boot.js';
 import { ssdOf } from './drive-images.js';
 import { patternSeedOf, type FidelityMode } from './moves.js';
-import { checkDriveRange, pipelineInRange, pipelineOf, RelayPlan, slotsInOneAllocation, type MoveVia } from './engine/plan.js';
+import { checkDriveRange, modeOf, pipelineInRange, pipelineOf, RelayPlan, slotsInOneAllocation, type MoveVia } from './engine/plan.js';
 import { ClientStream, contentOf, copyAcross, DriveRange, patternOf, seedPattern, verifyRange, verifyScratch, type Endpoint } from './engine/endpoints.js';
 import { addCounters, beginTransfer, bootHosts, deviceTable, runTransfer } from './engine/runner.js';
 import { linkPayload, traceDelta, type LinkPayload } from './counters.js';
@@ -327,7 +327,7 @@ export function runNicMove(req: NicMoveRequest): NicMoveResult {
   const seconds = elapsedPs / PS_PER_S;
   return {
     kind,
-    mode: req.via === 'host' ? 'conventional' : 'direct',
+    mode: modeOf(req.via),
     src: req.src,
     dst: req.dst,
     srcOffset,

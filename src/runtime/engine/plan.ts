@@ -12,7 +12,7 @@ import type { Topology } from '../../topology/schema.js';
  * problem and what to do. Simulated moves, NIC moves, file copies and live jobs all use these.
  */
 
-/** The paths of moves that relay through DC buffers or host memory only (moves through a NIC, live jobs). */
+/** The paper's two paths (Fig. 5): through a DC buffer (direct) or host memory (conventional). */
 export type Via = 'dc-buffer' | 'host';
 /**
  * Where a move's data is relayed (`--via`): `host`, host memory (conventional); otherwise directly,
@@ -23,6 +23,11 @@ export type Via = 'dc-buffer' | 'host';
 export type MoveVia = Via | 'cmb' | 'nearest';
 /** Every `MoveVia`, in the order help text lists them. */
 export const MOVE_VIAS: readonly MoveVia[] = ['dc-buffer', 'cmb', 'nearest', 'host'];
+
+/** What a result calls a move: direct through any relay, conventional through host memory. */
+export function modeOf(via: MoveVia): 'direct' | 'conventional' {
+  return via === 'host' ? 'conventional' : 'direct';
+}
 
 /** Most commands in flight per move (and per job): the NVMe queues' depth bounds it too (`pipelineOf`). */
 export const MAX_DEPTH = 64;
