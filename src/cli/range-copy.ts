@@ -4,7 +4,7 @@ import { parseSize } from '../core/units.js';
 import { runCopy, runMoves, type FidelityMode } from '../runtime/copy.js';
 import { burstBytesOf, type Granularity } from '../runtime/moves.js';
 import { modeOf } from '../runtime/engine/plan.js';
-import { simulatedFaults, type FaultCounts } from '../runtime/faults.js';
+import { simulatedFaults } from '../runtime/faults.js';
 import type { TraceRun } from '../runtime/trace-events.js';
 import type { Topology } from '../topology/schema.js';
 import { parseDeviceRange, parseMoveVia, parseSeed } from './args.js';
@@ -104,8 +104,8 @@ export async function rangeCopyAction(io: Io, topology: Topology, args: string[]
       bar.update(d);
     };
     try {
-      const traceRecording = views ? recordInto(traceRuns, label || modeOf(via), topology, views, cableFaults ? { faults: () => ({ ...withoutDrops(faults.counts()) }) } : undefined) : undefined;
-      const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity, images, saves, onProgress: (d: number) => bar.update(d), onVerify, connect: capture?.connect ?? faults.connect ?? undefined, mediaErrors, onStart: cableFaults ? faults.start : undefined, ...(o.host ? { host: o.host } : {}), ...burst, ...(traceRecording ? { traceRecording } : {}) };
+      const traceRecording = views ? recordInto(traceRuns, label || modeOf(via), topology, views, cableFaults ? { faults: () => ({ ...faults.counts() }) } : undefined) : undefined;
+      const common = { topology, lengthBytes, depth, chunkBytes, via, seed, fidelity, images, saves, onProgress: (d: number) => bar.update(d), onVerify, connect: capture?.connect ?? faults.connect ?? undefined, mediaErrors, onStart: faults.start, ...(o.host ? { host: o.host } : {}), ...burst, ...(traceRecording ? { traceRecording } : {}) };
       // One pair keeps the single move's result shape; several report each move and the aggregate.
       const r = pairs.length === 1 ? runCopy({ ...common, ...pairs[0] }) : runMoves({ ...common, pairs });
       bar.update(lengthBytes * pairs.length); // done (and verified): the fast fidelity's jump reports no progress of its own
@@ -117,7 +117,7 @@ export async function rangeCopyAction(io: Io, topology: Topology, args: string[]
       if (!verified) process.exitCode = 3;
       if (cableFaults) {
         const f = faults.counts();
-        io.err.write(`faults: ${f.lost} lost, ${f.down} lost while a link was down, ${f.corrupted} corrupted (dropped by the FCS), ${f.duplicated} duplicated, ${f.reordered} reordered, of ${f.frames} frames on faulty cables; ${f.overflowDrops} dropped by shrunk buffers\n`);
+        io.err.write(`faults: ${f.lost} lost, ${f.down} lost while a link was down, ${f.corrupted} corrupted (dropped by the FCS), ${f.duplicated} duplicated, ${f.reordered} reordered, of ${f.frames} frames on faulty cables; ${faults.overflowDrops()} dropped by shrunk buffers\n`);
       }
       if (capture) {
         const c = capture.close();
@@ -134,10 +134,4 @@ export async function rangeCopyAction(io: Io, topology: Topology, args: string[]
     const what = `${pairs.map((p) => `${p.src} -> ${p.dst}`).join(', ')}, ${o.length}, topology ${topology.name}, seed ${seed}`;
     for (const line of await writeViewOutputs(views, traceRuns, { command: 'copy', topology: topology.name, seed, lengthBytes, fidelity }, what)) io.err.write(line + '\n');
   }
-}
-
-/** A run's fault counts as a trace records them (the shrunk buffers' drops are the ports' own counters there). */
-function withoutDrops(c: FaultCounts & { overflowDrops: number }): FaultCounts {
-  const { overflowDrops: _drops, ...counts } = c;
-  return counts;
 }

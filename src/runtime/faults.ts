@@ -319,8 +319,10 @@ export interface SimulatedFaults {
   mediaErrors: { device: string; lba: number; op: 'read' | 'write' }[];
   /** A cable goes down at a time: the fast fidelity could jump over the outage, so the run goes at full fidelity. */
   needsFullFidelity: boolean;
-  /** What the faulty cables did so far, and the frames shrunk buffers dropped. */
-  counts: () => FaultCounts & { overflowDrops: number };
+  /** What the faulty cables did so far (a copy). */
+  counts: () => FaultCounts;
+  /** Frames the shrunk buffers (`buffer=`) dropped so far. */
+  overflowDrops: () => number;
 }
 
 /**
@@ -346,6 +348,7 @@ export function simulatedFaults(topology: Topology, specs: readonly string[], se
     start: (ps) => f?.start(ps),
     mediaErrors,
     needsFullFidelity: f?.hasDowns ?? false,
-    counts: () => ({ ...(f?.counts ?? none), overflowDrops: f ? f.overflowDrops() : 0 }),
+    counts: () => ({ ...(f?.counts ?? none) }),
+    overflowDrops: () => (f ? f.overflowDrops() : 0),
   };
 }

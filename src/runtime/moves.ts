@@ -468,7 +468,7 @@ export function runMoves(req: MovesRequest): MovesResult {
     trace,
     devices,
     granularity: granularityInfo(burstBytes),
-    ...(faults ? { faults: faults.counts() } : {}),
+    ...(faults ? { faults: { ...faults.counts(), overflowDrops: faults.overflowDrops() } } : {}),
     fidelity:
       fidelities.length === 1
         ? fidelities[0]
