@@ -26,7 +26,6 @@ import { LIVE_WINDOW_MS, LiveTraceRecorder } from './live-trace.js';
 import { writeViewOutputs, type ViewOutputs } from './trace-output.js';
 import { granularityText, liveDevicesText, stateArg, statusText, withState } from './live-format.js';
 
-
 /** A kind whose devices a copy can name (an endpoint or a relay; a NIC's moves are simulated only): what `up` lists. */
 const offersTheDcCommand = (kind: string): boolean => (deviceKinds.find((k) => k.kind === kind)?.capabilities.length ?? 0) > 0;
 

@@ -29,8 +29,7 @@ export type WorkerMessage =
   | { kind: 'error'; code: ErrorCode | null; message: string; hint?: string };
 
 export function runMovesInBackground(req: BackgroundMovesRequest, o: BackgroundOptions = {}): Promise<MovesResult> {
-  const aborted = abortedError;
-  if (o.signal?.aborted) return Promise.reject(aborted());
+  if (o.signal?.aborted) return Promise.reject(abortedError());
   return new Promise<MovesResult>((resolve, reject) => {
     const worker = new Worker(new URL('./moves-worker.js', import.meta.url), { workerData: req });
     let settled = false;
@@ -40,7 +39,7 @@ export function runMovesInBackground(req: BackgroundMovesRequest, o: BackgroundO
       o.signal?.removeEventListener('abort', onAbort);
       fn();
     };
-    const onAbort = () => settle(() => void worker.terminate().then(() => reject(aborted()), () => reject(aborted())));
+    const onAbort = () => settle(() => void worker.terminate().then(() => reject(abortedError()), () => reject(abortedError())));
     o.signal?.addEventListener('abort', onAbort, { once: true });
     worker.on('message', (m: WorkerMessage) => {
       if (m.kind === 'progress') {

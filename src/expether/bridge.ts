@@ -321,6 +321,11 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
       if (peer) this.delivered(peer, seq);
       return;
     }
+    this.queueEgress(tlp, peer, seq);
+  }
+
+  /** A TLP from Ethernet (or made here: `peer` null) waits for the PCIe side, its read requests counted. */
+  private queueEgress(tlp: Tlp, peer: Peer | null, seq: number): void {
     this.egressTlp.push(tlp);
     this.egressPeer.push(peer);
     this.egressSeq.push(seq);
@@ -798,10 +803,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
         seq += taken;
       }
     }
-    this.egressTlp.push(rest);
-    this.egressPeer.push(peer);
-    this.egressSeq.push(seq);
-    if (rest.kind === 'MRd') this.countRead(rest.count);
+    this.queueEgress(rest, peer, seq);
   }
 
   /**

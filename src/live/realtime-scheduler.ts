@@ -195,7 +195,7 @@ export class RealtimeScheduler implements Scheduler {
 
   scheduleTimeout(delayPs: number, fn: Callback, kind: TimeoutKind = 'ack'): void {
     if (this.pace === 'model') return this.schedule(delayPs, fn);
-    const waitMs = (kind === 'repair' ? this.repair : this.rtt).timeoutMs();
+    const waitMs = this.estimator(kind).timeoutMs();
     const t = { deadlineMs: this.clock.nowMs() + Math.max(waitMs, (delayPs / 1e9) * this.o.dilation), duePs: this.inner.now() + Math.ceil(delayPs), fn };
     let i = this.walled.length;
     while (i > 0 && this.walled[i - 1].deadlineMs > t.deadlineMs) i--;
@@ -210,7 +210,11 @@ export class RealtimeScheduler implements Scheduler {
 
   /** The frame stamped `stamp` was acknowledged ('ack'), or the NAK stamped `stamp` repaired ('repair'): one wall sample. */
   roundTrip(stamp: number, kind: TimeoutKind = 'ack'): void {
-    (kind === 'repair' ? this.repair : this.rtt).add(this.clock.nowMs() - stamp);
+    this.estimator(kind).add(this.clock.nowMs() - stamp);
+  }
+
+  private estimator(kind: TimeoutKind): RttEstimator {
+    return kind === 'repair' ? this.repair : this.rtt;
   }
 
   /** Pace none: moves every timeout whose wall deadline has passed into the queue, at its simulated time or now if that has passed. */
