@@ -1,7 +1,8 @@
 /**
  * dconnect as a library (`import { ... } from 'dconnect'`): what a researcher scripts, the same calls
  * the CLI makes. Load a topology (a preset's name or a YAML file), change parameters as `--set` does,
- * run a copy or concurrent moves (on this thread, or on a worker with progress and an AbortSignal),
+ * run a copy or concurrent moves (on this thread, or on a worker with progress and an AbortSignal), a
+ * move through a NIC (`runNicMove`: a drive to a client on its network, back, or client to client),
  * regenerate the paper's figures or sweep parameters; results are typed objects, and every user-facing
  * failure is a `DconnectError` with a stable `code` and a `hint`. docs/library.md shows a script.
  */
@@ -11,6 +12,7 @@ export { applySettings, parameterPaths, type Setting } from './topology/params.j
 export type { Topology } from './topology/schema.js';
 export { runCopy, type CopyRequest, type CopyResult } from './runtime/copy.js';
 export { runMoves, DEFAULT_BURST_BYTES, BURST_RELATIVE_ERROR_BOUND, type MovesRequest, type MovesResult, type MoveResult, type MovePair, type Via, type MoveVia, MOVE_VIAS, type Granularity } from './runtime/moves.js';
+export { runNicMove, type NicMoveRequest, type NicMoveResult } from './runtime/nic-moves.js';
 export { runMovesInBackground, streamMovesInBackground, type BackgroundMovesRequest, type BackgroundOptions, type MovesProgress } from './experiments/background.js';
 export { reproduce, type ReproOptions, type ReproResult } from './experiments/repro.js';
 export { sweep, type SweepOptions, type SweepResult } from './experiments/sweep.js';
@@ -31,6 +33,7 @@ export type { SweepParam } from './experiments/sweep-params.js';
 export type { SweepRow } from './experiments/sweep.js';
 export type { CounterSet } from './core/trace.js';
 export type { FaultCounts } from './runtime/faults.js';
+export type { NicMoveKind } from './host/dc/nic-operator.js';
 export type { SwitchForwarding } from './ethernet/switch.js';
 export { FIGURES } from './experiments/repro.js';
 export { METRICS } from './experiments/metrics.js';

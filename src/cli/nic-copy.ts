@@ -1,10 +1,9 @@
 import { DconnectError } from '../core/errors.js';
 import { parseSize } from '../core/units.js';
-import { checkNicMove, isNetEnd, runNicMove, type NicMoveRequest } from '../runtime/nic-moves.js';
+import { checkNicMove, isNetEnd, nicMoveFaults, runNicMove, type NicMoveRequest } from '../runtime/nic-moves.js';
 import type { Topology } from '../topology/schema.js';
 import { parseDeviceRange, parseMoveVia, parseSeed } from './args.js';
 import { openCapture } from './capture-file.js';
-import { faultConnect, isDriveFault, parseFault } from '../runtime/faults.js';
 import { capturedOn, formatNicMove } from './format.js';
 import { progressBar } from './progress.js';
 
@@ -40,8 +39,6 @@ function endOf(text: string, role: string): { name: string; offset: number } {
  */
 export function nicCopyAction(topology: Topology, srcArg: string, dstArg: string, more: string[], o: NicCopyOptions): void {
   if (more.length > 0) throw new DconnectError('BAD_OPTION', 'a move through a NIC is one pair', 'give one source and one destination');
-  const faultSpecs = o.fault ?? [];
-  if (faultSpecs.some((f) => isDriveFault(f))) throw new DconnectError('BAD_OPTION', 'drive faults (media-error=..., store-error=..., disk-full=...) do not apply to moves through a NIC yet', 'use cable faults (loss=1%,reorder=1%, down=..., buffer=...), or move between drives');
   if (o.length === undefined) throw new DconnectError('BAD_OPTION', 'copy needs --length', 'e.g. --length 64MiB');
   if (o.fidelity !== 'fast' && o.fidelity !== 'full') throw new DconnectError('BAD_OPTION', `--fidelity '${o.fidelity}' is not fast or full`, 'use --fidelity fast or --fidelity full');
   // Full unless asked: a NIC move's fast path is opt-in (serve and ingest; a pipeline runs in full).
@@ -67,9 +64,10 @@ export function nicCopyAction(topology: Topology, srcArg: string, dstArg: string
   };
   // The capture file is written as the move runs: the request is checked first, so a bad one writes nothing.
   if (o.capture !== undefined || o.pcap !== undefined) checkNicMove(req);
-  // Cable faults on ExpEther's cables (a NIC network's carry no retransmission and are left out).
-  const faults = faultSpecs.length > 0 ? faultConnect(topology, faultSpecs.map(parseFault), req.seed) : null;
-  const capture = openCapture(topology, o.capture, o.pcap, faults?.connect);
+  // Cable faults on ExpEther's cables (a NIC network's carry no retransmission and are left out);
+  // laid here, under the capture, which records what the faulty cables delivered.
+  const faults = o.fault?.length ? nicMoveFaults(topology, o.fault, req.seed) : null;
+  const capture = openCapture(topology, o.capture, o.pcap, faults?.connect ?? undefined);
   const bar = progressBar('copy', lengthBytes, 'bytes', { lines: true });
   try {
     const connect = capture?.connect ?? faults?.connect;
@@ -80,7 +78,7 @@ export function nicCopyAction(topology: Topology, srcArg: string, dstArg: string
     else process.stdout.write(formatNicMove(r) + '\n');
     if (!r.verified) process.exitCode = 3;
     if (faults) {
-      const f = faults.counts;
+      const f = faults.counts();
       process.stderr.write(`faults: ${f.lost} lost, ${f.down} lost while a link was down, ${f.corrupted} corrupted (dropped by the FCS), ${f.duplicated} duplicated, ${f.reordered} reordered, of ${f.frames} frames on faulty cables; ${faults.overflowDrops()} dropped by shrunk buffers\n`);
     }
     if (capture) {

@@ -19,8 +19,9 @@ import { DconnectError } from '../core/errors.js';
 import { PS_PER_S } from '../core/scheduler.js';
 import { isSuccess, statusName, type NvmeStatus } from '../devices/nvme/nvme-defs.js';
 import type { BlockDevice } from '../host/dc/manager.js';
-import { DcOperator } from '../host/dc/operator.js';
+import { DcOperator, type MoveStats } from '../host/dc/operator.js';
 import type { BootedHost } from '../runtime/boot.js';
+import { TransferParts } from '../runtime/engine/runner.js';
 import { modeOf, pipelineOf, RelayPlan, validateCopy, type HostSlots, type QueueReserve, type RelaySlots } from '../runtime/engine/plan.js';
 import type { JobRecord, RangeResult } from './control-api.js';
 import { NBD_COMMANDS_PER_DEVICE } from './nbd-backend.js';
@@ -157,35 +158,42 @@ export function runJob(host: BootedHost<RealtimeScheduler>, pool: SlotPool, rec:
     const chunkDone = new Uint8Array(Math.ceil(len / chunk));
     let prefix = 0;
     let chunksWritten = 0;
-    op.move(
-      {
-        src,
-        srcOffset: rec.srcOffset + pos,
-        dst,
-        dstOffset: rec.dstOffset + pos,
-        lengthBytes: len,
-        chunkBytes: chunk,
-        depth: rec.depth,
-        slots: relay.slots,
-        observer: {
-          chunkWritten: (c) => {
-            chunksWritten++;
-            written = pos + Math.min(len, chunksWritten * chunk);
-            hooks.progress(written);
-            chunkDone[c] = 1;
-            while (prefix < chunkDone.length && chunkDone[prefix]) prefix++;
-            const prefixEnd = pos + Math.min(len, prefix * chunk);
-            if (prefixEnd - asked >= SEGMENT_BYTES) flushSegment(prefixEnd);
-            return 0;
+    // A segment is a transfer of one move (runtime/engine/runner.ts), run by the event loop: when it
+    // ends, the next segment starts, or the job fails saying what is copied and flushed.
+    const parts = new TransferParts<MoveStats>(sched, (p) => {
+      const e = p.failure;
+      if (e) return end(() => fail(new DconnectError((e as DconnectError).code ?? 'DEVICE_ERROR', `${e.message}; bytes [0, ${flushed}) of the range are copied and flushed`, `dconnect copy --resume ${rec.id} --live continues from byte ${flushed}`)));
+      pos += len;
+      if (pos > asked) flushSegment(pos);
+      segment();
+    });
+    parts.add((moved, failed) =>
+      op.move(
+        {
+          src,
+          srcOffset: rec.srcOffset + pos,
+          dst,
+          dstOffset: rec.dstOffset + pos,
+          lengthBytes: len,
+          chunkBytes: chunk,
+          depth: rec.depth,
+          slots: relay.slots,
+          observer: {
+            chunkWritten: (c) => {
+              chunksWritten++;
+              written = pos + Math.min(len, chunksWritten * chunk);
+              hooks.progress(written);
+              chunkDone[c] = 1;
+              while (prefix < chunkDone.length && chunkDone[prefix]) prefix++;
+              const prefixEnd = pos + Math.min(len, prefix * chunk);
+              if (prefixEnd - asked >= SEGMENT_BYTES) flushSegment(prefixEnd);
+              return 0;
+            },
           },
         },
-      },
-      () => {
-        pos += len;
-        if (pos > asked) flushSegment(pos);
-        segment();
-      },
-      (e) => end(() => fail(new DconnectError((e as DconnectError).code ?? 'DEVICE_ERROR', `${e.message}; bytes [0, ${flushed}) of the range are copied and flushed`, `dconnect copy --resume ${rec.id} --live continues from byte ${flushed}`))),
+        moved,
+        failed,
+      ),
     );
   };
 

@@ -15,7 +15,7 @@ import { linkPayload, traceDelta, type LinkPayload } from './counters.js';
 import { loadImages, saveDrives, ssdOf, StoreBlockIo, storeOf, type DriveImage, type DriveSave } from './drive-images.js';
 import { burstBytesOf, fullFidelity, granularityInfo, type Granularity, type GranularityInfo } from './moves.js';
 import { checkChunkFor, modeOf, pipelineOf, RelayPlan, slotPerAllocation, type MoveVia } from './engine/plan.js';
-import { deviceTable, runTransfer } from './engine/runner.js';
+import { deviceTable, runTransfer, TransferParts } from './engine/runner.js';
 import type { Fidelity } from './fast/fast-forward.js';
 
 /**
@@ -106,13 +106,10 @@ function bootWithImages(topology: Topology, seed: number, chunk: number, images:
 
 /** Runs a host sequence on the fabric's scheduler to its end (the transfer engine's runner). */
 function runOnFabric<R>(host: BootedHost, seq: Seq<R>): R {
-  let result: { value: R } | null = null;
-  let error: unknown = null;
-  spawn(seq, (v) => (result = { value: v }), (e) => (error = e));
-  runTransfer(host.fabric, { finished: () => result !== null, failed: () => error !== null });
-  if (error) throw error;
-  if (!result) throw new Error('the file system sequence did not finish: the fabric went idle with commands outstanding');
-  return (result as { value: R }).value;
+  const parts = new TransferParts<R>(host.fabric.scheduler);
+  parts.add((done, fail) => spawn(seq, done, (e) => fail(e as Error)));
+  runTransfer(host.fabric, parts);
+  return parts.settled('the file system sequence')[0];
 }
 
 /** Mounts a drive's file system, its errors naming the drive (a drive given no --image has none). */

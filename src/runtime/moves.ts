@@ -11,8 +11,8 @@ import { JointFastForward } from './fast/joint-forward.js';
 import { buildFabric, hostOf, type ConnectFn } from '../topology/builder.js';
 import { FIRST_HOST, groupOf, hostsOf, type Topology } from '../topology/schema.js';
 import { checkDisjoint, modeOf, pipelineOf, RelayPlan, slotPerAllocation, validateCopy, type MoveVia } from './engine/plan.js';
-import { contentOf, copyAcross, DriveRange, patternOf, seedPattern, verifyRange, verifyScratch } from './engine/endpoints.js';
-import { addCounters, beginTransfer, bootHosts, checkAborted, deviceTable, runTransfer } from './engine/runner.js';
+import { contentOf, copyAcross, DriveRange, patternOf, seedPattern, verifyEnds } from './engine/endpoints.js';
+import { addCounters, beginTransfer, bootHosts, checkAborted, deviceTable, runTransfer, TransferParts } from './engine/runner.js';
 import type { BlockDevice } from '../host/dc/manager.js';
 import { DcOperator, type MoveHandle, type MoveObserver, type MoveStats } from '../host/dc/operator.js';
 import { DEFAULT_FIRST_WINDOW_PS, TraceSampler, type TraceRecordingRequest } from './trace-sampler.js';
@@ -25,9 +25,6 @@ export type FidelityMode = 'fast' | 'full';
 export { MOVE_VIAS, type MoveVia, type Via } from './engine/plan.js';
 export { bytesEqual } from './engine/endpoints.js';
 export { pipelineOf, validateCopy } from './engine/plan.js';
-
-/** How often the verification reports its progress (onVerify), bytes: a multiple of its 4 MiB step. */
-const VERIFY_REPORT_BYTES = 256 << 20;
 
 /** One move of a set: a source range to a destination range (the length is the set's). */
 export interface MovePair {
@@ -302,8 +299,7 @@ export function runMoves(req: MovesRequest): MovesResult {
     faults?.start(ps);
     req.onStart?.(ps);
   });
-  const stats: (MoveStats | null)[] = moves.map(() => null);
-  let failure: Error | null = null;
+  const parts = new TransferParts<MoveStats>(fabric.scheduler);
   // Each host's DC operator runs that host's moves.
   const operators = new Map([...booted.keys()].map((name) => [name, new DcOperator(fabric.scheduler)]));
   const chunks = Math.ceil(req.lengthBytes / chunk);
@@ -374,25 +370,19 @@ export function runMoves(req: MovesRequest): MovesResult {
     return undefined;
   };
   sampler?.start();
-  moves.forEach((m, i) => {
-    handles.push(
-      operators.get(hostsOfMoves[i].host.name)!.move(
-        { src: m.src, srcOffset: m.srcOffset, dst: m.dst, dstOffset: m.dstOffset, lengthBytes: req.lengthBytes, chunkBytes: chunk, depth, slots: relays[i].slots, observer: observerOf(i) },
-        (s) => (stats[i] = s),
-        (e) => (failure ??= e),
+  moves.forEach((m, i) =>
+    parts.add((done, fail) =>
+      handles.push(
+        operators.get(hostsOfMoves[i].host.name)!.move({ src: m.src, srcOffset: m.srcOffset, dst: m.dst, dstOffset: m.dstOffset, lengthBytes: req.lengthBytes, chunkBytes: chunk, depth, slots: relays[i].slots, observer: observerOf(i) }, done, fail),
       ),
-    );
-  });
-  runTransfer(fabric, {
+    ),
+  );
+  runTransfer(fabric, parts, {
     progress: req.onProgress ? () => req.onProgress!(Math.min(progressNow(), total), total) : undefined,
-    failed: () => failure !== null,
-    finished: () => stats.every((s) => s !== null),
     signal: req.signal,
   });
   sampler?.finish();
-  if (failure) throw failure;
-  if (!stats.every((s) => s !== null)) throw new Error('the move did not finish: the fabric went idle with commands outstanding');
-  const done = stats as MoveStats[];
+  const done = parts.settled('the move');
   const after = fabric.trace.snapshot();
   let endPs = done.map((s) => s.endPs);
   let skipped = moves.map(() => 0);
@@ -415,14 +405,13 @@ export function runMoves(req: MovesRequest): MovesResult {
   }
 
   // Verify: each destination range must equal its source (its seeded pattern, or its image's bytes), byte for byte.
-  const scratch = verifyScratch(req.lengthBytes);
+  const verifiedEnds = verifyEnds(
+    moves.map((_, i) => ({ expected: fromImage[i] ? contentOf(srcEnds[i]) : patternOf(srcEnds[i], seeds[i]), dst: dstEnds[i] })),
+    req.lengthBytes,
+    req,
+  );
   const results: MoveResult[] = moves.map((m, i) => {
-    const expected = fromImage[i] ? contentOf(srcEnds[i]) : patternOf(srcEnds[i], seeds[i]);
-    const report = (off: number) => {
-      if (req.onVerify && off % VERIFY_REPORT_BYTES === 0) req.onVerify(i * req.lengthBytes + off, moves.length * req.lengthBytes);
-      checkAborted(req.signal);
-    };
-    const verified = verifyRange(req.lengthBytes, expected, contentOf(dstEnds[i]), scratch, report);
+    const verified = verifiedEnds[i];
     // The destination's digest: when every byte equals the source's, it is the source's digest
     // (hashed during the move); otherwise the destination is hashed as it is.
     const digest = srcDigests[i];

@@ -11,8 +11,9 @@ import type { BootedHost } from './boot.js';
 import { ssdOf } from './drive-images.js';
 import { patternSeedOf, type FidelityMode } from './moves.js';
 import { checkDriveRange, modeOf, pipelineInRange, pipelineOf, RelayPlan, slotsInOneAllocation, type MoveVia } from './engine/plan.js';
-import { ClientStream, contentOf, copyAcross, DriveRange, patternOf, seedPattern, verifyRange, verifyScratch, type Endpoint } from './engine/endpoints.js';
-import { addCounters, beginTransfer, bootHosts, deviceTable, runTransfer } from './engine/runner.js';
+import { ClientStream, copyAcross, DriveRange, patternOf, seedPattern, verifyEnds, type Endpoint } from './engine/endpoints.js';
+import { addCounters, beginTransfer, bootHosts, checkAborted, deviceTable, runTransfer, TransferParts } from './engine/runner.js';
+import { isDriveFault, simulatedFaults, type FaultCounts, type SimulatedFaults } from './faults.js';
 import { linkPayload, traceDelta, type LinkPayload } from './counters.js';
 import { FastForward, type Fidelity } from './fast/fast-forward.js';
 
@@ -23,22 +24,43 @@ export function isNetEnd(name: string): boolean {
   return name.startsWith(NET_PREFIX);
 }
 
+/**
+ * A move through a NIC (`runNicMove`): a drive's range to a client on the NIC's network (serve), a
+ * client's stream onto a drive (ingest), or one client to another (pipeline), directly through a relay
+ * in the box or through host memory.
+ */
 export interface NicMoveRequest {
+  /** The fabric (`loadTopology('paper-2012-nic')`): it must have a NIC with clients on its network. */
   topology: Topology;
   /** A drive (`sda`) or a client (`net:client0`); at least one end is a client. */
   src: string;
+  /** A drive (`sdb`) or a client (`net:client1`). */
   dst: string;
+  /** Where in the source drive the range starts, bytes (a client takes none: a stream starts at its beginning). */
   srcOffset?: number;
+  /** Where in the destination drive the range starts, bytes. */
   dstOffset?: number;
+  /** Bytes to move: a multiple of the NIC's frame payload. */
   lengthBytes: number;
+  /** Bytes per drive command (default the topology's copy.chunkBytes); a multiple of the frame payload. */
   chunkBytes?: number;
+  /** Drive commands in flight (default the topology's copy.depth); a pipeline keeps depth x chunk bytes of frames in flight. */
   depth?: number;
+  /** dc-buffer, cmb or nearest: direct, through a relay in the box; host: conventional, through host memory. */
   via: MoveVia;
+  /** Seeds the source's bytes and every random stream: the same seed gives the same run. */
   seed: number;
   /** The host that runs the move (default the first, `host`): the NIC and the drive must be in its ExpEther group. */
   host?: string;
+  /** The channel every cable uses (default the builder's); not with `faults`. */
   connect?: ConnectFn;
-  /** Where each SSD keeps its bytes (the builder's `storeFor`); the moved drive's store must be a SparseMemory. */
+  /**
+   * Cable faults, as `dconnect copy --fault` takes them (`loss=1%,reorder=1%[@LINK]`, `down=...`,
+   * `buffer=...`; runtime/faults.ts): on ExpEther's cables (a NIC network's carry no retransmission and
+   * are left out). Drive faults do not apply to NIC moves yet. The result counts what the cables did.
+   */
+  faults?: string[];
+  /** Where each SSD keeps its bytes (the builder's `storeFor`; tests read them back); the moved drive's store must be a SparseMemory. */
   storeFor?: FabricOptions['storeFor'];
   /** Bytes the receiving end has so far, of the total (called from the simulation). */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
@@ -49,10 +71,20 @@ export interface NicMoveRequest {
    * with a stated 99.7% interval (runtime/fast/fast-forward.ts, statistical; a pipeline runs in full).
    */
   fidelity?: FidelityMode;
+  /** Progress of the verification after the move: bytes compared so far, of the length. */
+  onVerify?: (doneBytes: number, totalBytes: number) => void;
+  /**
+   * Stops the run with DconnectError 'ABORTED': looked at before it starts, between slices of 2^20
+   * events and between the verification's 4 MiB pieces (as `MovesRequest.signal`).
+   */
+  signal?: AbortSignal;
 }
 
+/** What `runNicMove` did: times in the simulation, the far end verified, the fabric's counters. */
 export interface NicMoveResult {
+  /** serve (drive to client), ingest (client to drive) or pipeline (client to client). */
   kind: NicMoveKind;
+  /** direct (through a relay in the box) or conventional (through host memory). */
   mode: 'direct' | 'conventional';
   src: string;
   dst: string;
@@ -61,24 +93,34 @@ export interface NicMoveResult {
   bytes: number;
   /** The NIC the frames went through. */
   nic: string;
+  /** Where the data was relayed: a DC buffer's or a CMB's name, or host memory. */
   relay: string;
+  /** From the move's start to the last byte at the far end, simulated. */
   simulatedSeconds: number;
   mbPerSec: number;
   /** The far end's bytes equal the source's, byte for byte. */
   verified: boolean;
+  /** Frames the NIC sent or received for the move. */
   frames: number;
   /** Drive commands the host issued (reads when serving, writes when ingesting; none in a pipeline). */
   commands: number;
   chunkBytes: number;
   depth: number;
+  /** The host link's width, lanes. */
   hostLanes: number;
   seed: number;
+  /** Payload bytes the move put on the host's link, each way. */
   hostLink: LinkPayload;
+  /** Simulation events executed. */
   events: number;
+  /** How the result was obtained (full: every TLP and frame; fast: with its interval). */
   fidelity: Fidelity;
+  /** Every traced counter's change over the move (PCIe links, ports, bridges, devices, clients). */
   trace: Record<string, Record<string, number>>;
   /** Which device sits in each slot, by the slot's trace prefix (`box0.slot3` -> `nic0`). */
   devices: Record<string, string>;
+  /** What the faulty cables did (with `faults`). */
+  faults?: FaultCounts & { overflowDrops: number };
 }
 
 /** The client of that name and the NIC slot whose network holds it; an unknown name lists the clients. */
@@ -119,6 +161,7 @@ interface SetUp {
   depth: number;
   relay: string;
   slots: number[];
+  faults: SimulatedFaults | null;
 }
 
 /**
@@ -153,7 +196,9 @@ function setUp(req: NicMoveRequest): SetUp {
   if (!Number.isInteger(chunk) || chunk <= 0) throw new DconnectError('BAD_OPTION', `chunk size ${chunk} is not a positive number of bytes`, `use a multiple of ${F} bytes, e.g. 128KiB`);
   if (chunk % F !== 0) throw new DconnectError('UNALIGNED', `chunk size ${chunk} is not a multiple of the ${F}-byte frame payload`, `use a multiple of ${F} bytes`);
 
-  const fabric = buildFabric(t, { seed: req.seed, connect: req.connect, storeFor: req.storeFor });
+  if (req.faults?.length && req.connect) throw new DconnectError('BAD_OPTION', 'faults and a connect function together: the faults lay every cable', 'give the faults alone, or build them into your connect function (runtime/faults.ts faultConnect)');
+  const faults = req.faults?.length ? nicMoveFaults(t, req.faults, req.seed) : null;
+  const fabric = buildFabric(t, { seed: req.seed, connect: faults?.connect ?? req.connect, storeFor: req.storeFor });
   const hostName = hostOf(fabric, req.host).name;
   const host = bootHosts(fabric, new Set([hostName]), chunk).get(hostName)!;
   const mgr = host.manager;
@@ -173,7 +218,17 @@ function setUp(req: NicMoveRequest): SetUp {
   const from = kind === 'serve' ? drive! : nicDev;
   const to = kind === 'ingest' ? drive! : nicDev;
   const relay = new RelayPlan(mgr, slotsInOneAllocation(host.allocator)).place(req.via, from, to, count, slotBytes);
-  return { kind, srcNet, dstNet, srcName, dstName, srcOffset, dstOffset, nicDev, nic: p, drive, fabric, host, chunk, depth, relay: relay.name, slots: relay.slots };
+  return { kind, srcNet, dstNet, srcName, dstName, srcOffset, dstOffset, nicDev, nic: p, drive, fabric, host, chunk, depth, relay: relay.name, slots: relay.slots, faults };
+}
+
+/**
+ * The cable faults of a NIC move (`NicMoveRequest.faults`, `dconnect copy ... net:CLIENT --fault`):
+ * runtime/faults.ts's, refusing the drive faults a NIC move does not take yet.
+ */
+export function nicMoveFaults(t: Topology, specs: readonly string[], seed: number): SimulatedFaults {
+  const drive = specs.find((f) => isDriveFault(f));
+  if (drive) throw new DconnectError('BAD_OPTION', `--fault ${drive}: drive faults (media-error=..., store-error=..., disk-full=...) do not apply to moves through a NIC yet`, 'use cable faults (loss=1%,reorder=1%, down=..., buffer=...), or move between drives');
+  return simulatedFaults(t, specs, seed, 0);
 }
 
 /**
@@ -181,7 +236,7 @@ function setUp(req: NicMoveRequest): SetUp {
  * a capture file, only once the request is known good). Throws the DconnectError runNicMove would.
  */
 export function checkNicMove(req: NicMoveRequest): void {
-  setUp({ ...req, connect: undefined, storeFor: undefined, onProgress: undefined, onStart: undefined });
+  setUp({ ...req, connect: undefined, storeFor: undefined, onProgress: undefined, onStart: undefined, onVerify: undefined, signal: undefined });
 }
 
 /**
@@ -193,7 +248,8 @@ export function checkNicMove(req: NicMoveRequest): void {
  * with the interval in `fidelity`).
  */
 export function runNicMove(req: NicMoveRequest): NicMoveResult {
-  const { kind, srcNet, dstNet, srcName, dstName, srcOffset, dstOffset, nicDev, nic: p, drive, fabric, host, chunk, depth, relay, slots } = setUp(req);
+  checkAborted(req.signal);
+  const { kind, srcNet, dstNet, srcName, dstName, srcOffset, dstOffset, nicDev, nic: p, drive, fabric, host, chunk, depth, relay, slots, faults } = setUp(req);
   const F = p.framePayloadBytes;
   const chunks = Math.ceil(req.lengthBytes / chunk);
 
@@ -209,31 +265,29 @@ export function runNicMove(req: NicMoveRequest): NicMoveResult {
   // The host CPU's time in the transfer stack, traced like a client's (the limit analysis weighs it).
   const hostCpu = { cpuBusyPs: 0 };
   fabric.trace.register(`hostcpu.${host.host.name}`, () => hostCpu);
-  const { before, eventsBefore, startPs } = beginTransfer(fabric, req.onStart);
-  let failure: Error | null = null;
-  let opStats: NicMoveStats | null = null;
-  let clientsLeft = 0;
-  const clientDone = (e: Error | null) => {
-    if (e) failure ??= e;
-    else clientsLeft--;
-  };
+  const { before, eventsBefore, startPs } = beginTransfer(fabric, (ps) => {
+    faults?.start(ps);
+    req.onStart?.(ps);
+  });
+  // The parts that must end: the operator's move and each client's stream.
+  const parts = new TransferParts<NicMoveStats | null>(fabric.scheduler);
+  const clientPart = (done: (r: null) => void, fail: (e: Error) => void) => (e: Error | null) => (e ? fail(e) : done(null));
   const stream = 1;
   if (srcNet) {
-    clientsLeft++;
-    clientOf(fabric, srcName).send(stream, nicDev.mac, req.lengthBytes, F, (off, len) => {
-      const out = new Uint8Array(len);
-      appData(off, out);
-      return out;
-    }, clientDone);
+    parts.add((done, fail) =>
+      clientOf(fabric, srcName).send(stream, nicDev.mac, req.lengthBytes, F, (off, len) => {
+        const out = new Uint8Array(len);
+        appData(off, out);
+        return out;
+      }, clientPart(done, fail)),
+    );
   }
-  if (sink) {
-    clientsLeft++;
-    clientOf(fabric, dstName).receive(stream, nicDev.mac, req.lengthBytes, F, (off, data) => sink.receive(off, data), clientDone);
-  }
+  if (sink) parts.add((done, fail) => clientOf(fabric, dstName).receive(stream, nicDev.mac, req.lengthBytes, F, (off, data) => sink.receive(off, data), clientPart(done, fail)));
   // The fast path (serve, ingest): at chunk boundaries FastForward may answer "skip k chunks"; the
   // operator and the client relabel the frames after the gap (NicMoveObserver), the skipped bytes move
   // functionally here, and time and counters get the skipped chunks' share at the end.
-  const fast = (req.fidelity ?? 'full') === 'fast' && kind !== 'pipeline';
+  // A cable that goes down at a time runs at full fidelity: the fast one could jump over the outage.
+  const fast = (req.fidelity ?? 'full') === 'fast' && kind !== 'pipeline' && !faults?.needsFullFidelity;
   const client = clientOf(fabric, kind === 'serve' ? dstName : srcName);
   const framesPerChunk = chunk / F;
   // A receiving client's credit runs up to a window past the frames it consumed: the chunks after a
@@ -245,7 +299,8 @@ export function runNicMove(req: NicMoveRequest): NicMoveResult {
         chunks,
         fullChunks: Math.floor(req.lengthBytes / chunk),
         deterministic: () => !fabric.rng.drew(),
-        // No digest of the NIC's, the clients' and the operator's state (yet): statistical only.
+        // No digest: with the whole fabric's wired in, no state repeated within the exact search, which
+        // only delayed the statistical jump (docs/architecture.md, "Moves with a NIC": measured why).
         digest: null,
         counters: () => fabric.trace.snapshot(),
         tailChunks,
@@ -268,40 +323,32 @@ export function runNicMove(req: NicMoveRequest): NicMoveResult {
         },
       }
     : undefined;
-  new NicOperator(fabric.scheduler).move(
-    {
-      kind,
-      nic: nicDev.driver,
-      drive,
-      driveOffset: kind === 'serve' ? srcOffset : dstOffset,
-      fromMac: srcNet ? clientOf(fabric, srcName).mac : undefined,
-      toMac: dstNet ? clientOf(fabric, dstName).mac : undefined,
-      stream,
-      lengthBytes: req.lengthBytes,
-      chunkBytes: chunk,
-      depth,
-      slots,
-      frameBytes: F,
-      perFrameCpuNs: p.hostPacketCpuNs,
-      cpu: hostCpu,
-      observer,
-    },
-    (s) => (opStats = s),
-    (e) => (failure ??= e),
+  const opPart = parts.add((done, fail) =>
+    new NicOperator(fabric.scheduler).move(
+      {
+        kind,
+        nic: nicDev.driver,
+        drive,
+        driveOffset: kind === 'serve' ? srcOffset : dstOffset,
+        fromMac: srcNet ? clientOf(fabric, srcName).mac : undefined,
+        toMac: dstNet ? clientOf(fabric, dstName).mac : undefined,
+        stream,
+        lengthBytes: req.lengthBytes,
+        chunkBytes: chunk,
+        depth,
+        slots,
+        frameBytes: F,
+        perFrameCpuNs: p.hostPacketCpuNs,
+        cpu: hostCpu,
+        observer,
+      },
+      done,
+      fail,
+    ),
   );
-  let endPs = 0;
-  runTransfer(fabric, {
-    progress: req.onProgress ? () => req.onProgress!(dstEnd.arrived(), req.lengthBytes) : undefined,
-    failed: () => failure !== null,
-    finished: () => {
-      const finished = opStats !== null && clientsLeft === 0;
-      if (finished && endPs === 0) endPs = fabric.scheduler.now();
-      return finished;
-    },
-  });
-  if (failure) throw failure;
-  if (opStats === null || clientsLeft !== 0) throw new Error('the NIC move did not finish: the fabric went idle with frames or commands outstanding');
-  const stats: NicMoveStats = opStats;
+  runTransfer(fabric, parts, { progress: req.onProgress ? () => req.onProgress!(dstEnd.arrived(), req.lengthBytes) : undefined, signal: req.signal });
+  const stats = parts.settled('the NIC move')[opPart]!;
+  let endPs = parts.endPs;
   const after = fabric.trace.snapshot();
   let fidelity: Fidelity = {
     mode: 'full',
@@ -319,7 +366,7 @@ export function runNicMove(req: NicMoveRequest): NicMoveResult {
   }
 
   // Verify the far end against the source's pattern, byte for byte.
-  const verified = verifyRange(req.lengthBytes, appData, contentOf(dstEnd), verifyScratch(req.lengthBytes));
+  const [verified] = verifyEnds([{ expected: appData, dst: dstEnd }], req.lengthBytes, req);
 
   const trace = traceDelta(before, after);
   const elapsedPs = endPs - startPs;
@@ -349,5 +396,6 @@ export function runNicMove(req: NicMoveRequest): NicMoveResult {
     fidelity,
     trace,
     devices: deviceTable([host]),
+    ...(faults ? { faults: { ...faults.counts(), overflowDrops: faults.overflowDrops() } } : {}),
   };
 }

@@ -1,7 +1,8 @@
 /**
  * The transfer engine's admission and parts (src/runtime/engine/): one pipeline check with the NVMe
  * queues' room, relay slots placed through the relay planner and carved without sharing, the
- * verification's comparison, and a NIC move taking its relay from the planner like every other move.
+ * verification's comparison, a NIC move taking its relay from the planner like every other move, how a
+ * transfer's parts end, and a NIC move as a library call (AbortSignal, verification progress, faults).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +12,9 @@ import type { Relay } from '../../src/host/dc/host-device.js';
 import { pipelineOf, RelayPlan } from '../../src/runtime/engine/plan.js';
 import { verifyRange, verifyScratch, VERIFY_STEP_BYTES } from '../../src/runtime/engine/endpoints.js';
 import { runNicMove } from '../../src/runtime/nic-moves.js';
+import { TransferParts } from '../../src/runtime/engine/runner.js';
+import { connectCable } from '../../src/topology/builder.js';
+import * as lib from '../../src/index.js';
 import { loadTopology } from '../../src/topology/load.js';
 
 const MiB = 1 << 20;
@@ -89,4 +93,51 @@ test("a NIC move takes its relay from the planner (distance, then load, then the
   const ingest = runNicMove({ topology: t, src: 'net:client0', dst: 'sdb', lengthBytes: MiB, via: 'dc-buffer', seed: 1 });
   assert.equal(ingest.relay, 'dcbuf1');
   assert.equal(ingest.verified, true);
+});
+
+test('a transfer ends when every part is done (at that time), or at its first failure; each part reports once', () => {
+  let now = 0;
+  const ended: string[] = [];
+  const parts = new TransferParts<string>({ now: () => now }, (p) => ended.push(p.failure ? `failed: ${p.failure.message}` : `done at ${p.endPs}`));
+  const reports: ((r: string) => void)[] = [];
+  for (let i = 0; i < 3; i++) parts.add((done) => reports.push(done));
+  now = 5;
+  reports[1]('b');
+  reports[1]('again'); // a second report of a part is ignored
+  reports[0]('a');
+  assert.equal(parts.finished, false);
+  assert.throws(() => parts.settled('the test move'), /the test move did not finish: the fabric went idle/);
+  now = 9;
+  reports[2]('c');
+  assert.equal(parts.finished, true);
+  assert.equal(parts.endPs, 9);
+  assert.deepEqual(parts.settled('x'), ['a', 'b', 'c']);
+  assert.deepEqual(ended, ['done at 9']);
+
+  const failing = new TransferParts<number>({ now: () => 0 }, (p) => ended.push(`failed: ${p.failure!.message}`));
+  failing.add((_done, fail) => fail(new Error('first')));
+  failing.add((_done, fail) => fail(new Error('second')));
+  assert.throws(() => failing.settled('x'), /first/);
+  assert.deepEqual(ended.slice(1), ['failed: first'], 'told once, of the first failure');
+});
+
+test('a NIC move is a library call like the others: an AbortSignal stops it, the verification reports, faults are data', () => {
+  const topology = loadTopology('paper-2012-nic');
+  const req = { topology, src: 'sda', dst: 'net:client0', lengthBytes: 2 * MiB, via: 'dc-buffer' as const, seed: 5 };
+  const pre = new AbortController();
+  pre.abort();
+  refused(() => lib.runNicMove({ ...req, signal: pre.signal }), 'ABORTED', /cancelled/);
+  const stop = new AbortController();
+  refused(() => lib.runNicMove({ ...req, lengthBytes: 256 * MiB, signal: stop.signal, onProgress: () => stop.abort() }), 'ABORTED', /cancelled/);
+  const verifying: number[] = [];
+  const late = new AbortController();
+  refused(() => lib.runNicMove({ ...req, signal: late.signal, onVerify: (d) => (verifying.push(d), late.abort()) }), 'ABORTED', /cancelled/);
+  assert.deepEqual(verifying, [0], 'the verification reported, then the abort landed');
+
+  const lossy = lib.runNicMove({ ...req, faults: ['loss=1%'] });
+  assert.equal(lossy.verified, true);
+  assert.ok(lossy.faults && lossy.faults.lost > 0 && lossy.faults.frames > 0, JSON.stringify(lossy.faults));
+  assert.equal(lib.runNicMove(req).faults, undefined);
+  refused(() => lib.runNicMove({ ...req, faults: ['media-error=sda:0'] }), 'BAD_OPTION', /do not apply to moves through a NIC yet/);
+  refused(() => lib.runNicMove({ ...req, faults: ['loss=1%'], connect: connectCable }), 'BAD_OPTION', /faults and a connect function together/);
 });

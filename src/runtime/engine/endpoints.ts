@@ -1,5 +1,6 @@
 import { patternBytes, SparseMemory } from '../../devices/sparse-memory.js';
 import type { NvmeSsd } from '../../devices/nvme-ssd.js';
+import { checkAborted } from './runner.js';
 
 /**
  * The ends of a simulated transfer (docs/architecture.md "One transfer engine"): a drive's range or a
@@ -104,6 +105,30 @@ export function verifyRange(length: number, expected: (off: number, buf: Uint8Ar
     if (!bytesEqual(want, got)) return false;
   }
   return true;
+}
+
+/** How often the verification reports its progress (`onVerify`), bytes: a multiple of its step. */
+export const VERIFY_REPORT_BYTES = 256 << 20;
+
+/** A transfer's destination end and what its source held (the seeded pattern, an image's bytes). */
+export interface VerifiedEnd {
+  expected: (off: number, buf: Uint8Array) => void;
+  dst: Endpoint;
+}
+
+/**
+ * The verification after a transfer: each destination end against its source, byte for byte, `length`
+ * bytes each, one after another; `onVerify` hears the bytes compared over all of them every
+ * VERIFY_REPORT_BYTES, and `signal` is looked at before each step (DconnectError 'ABORTED').
+ */
+export function verifyEnds(ends: readonly VerifiedEnd[], length: number, o: { signal?: AbortSignal; onVerify?: (doneBytes: number, totalBytes: number) => void } = {}): boolean[] {
+  const scratch = verifyScratch(length);
+  return ends.map((end, i) =>
+    verifyRange(length, end.expected, contentOf(end.dst), scratch, (off) => {
+      if (o.onVerify && off % VERIFY_REPORT_BYTES === 0) o.onVerify(i * length + off, ends.length * length);
+      checkAborted(o.signal);
+    }),
+  );
 }
 
 /** The verification's two reusable buffers. */

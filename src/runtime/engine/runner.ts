@@ -37,13 +37,78 @@ export function checkAborted(signal: AbortSignal | undefined): void {
 }
 
 /**
- * Runs the scheduler until the transfer has `finished` or `failed` (or MAX_RUN_EVENTS, or nothing is
- * left to run), in slices of PROGRESS_EVERY_EVENTS events: after each it calls `progress` and looks
- * at `signal` (an abort throws DconnectError 'ABORTED' within one slice). The run is synchronous, so
- * on the caller's thread only a callback (`progress`) can abort it; experiments/background.ts runs
- * it on a worker, whose abort stops the thread at once.
+ * The parts of one transfer that must all end: the DC operator's moves, a NIC move's clients, a file
+ * copy's host sequence. Each part reports once, done (with its result) or failed; the transfer has
+ * finished when every part is done (`endPs` is then the simulated time it did) and failed at the first
+ * error. Simulated runs run the scheduler until then (`runTransfer`); a live job's segment is one on
+ * the event loop, told through `ended`. The one place that tracks how a transfer ends.
  */
-export function runTransfer(fabric: Fabric, o: { finished: () => boolean; failed: () => boolean; progress?: () => void; signal?: AbortSignal }): void {
+export class TransferParts<S = void> {
+  private readonly results: S[] = [];
+  private readonly done: boolean[] = [];
+  private left = 0;
+  /** The first error a part reported (the transfer failed), or null. */
+  failure: Error | null = null;
+  /** When the last part reported done, ps (-1: not yet). */
+  endPs = -1;
+  private over = false;
+
+  constructor(
+    private readonly scheduler: { now(): number },
+    /** Called once: when every part is done, or at the first failure. */
+    private readonly ended?: (parts: TransferParts<S>) => void,
+  ) {}
+
+  /** Starts a part: `start` gets the callbacks it reports through (a second report of a part is ignored). Returns the part's index. */
+  add(start: (done: (result: S) => void, fail: (e: Error) => void) => void): number {
+    const i = this.done.length;
+    this.done.push(false);
+    this.results.push(undefined as S);
+    this.left++;
+    start(
+      (result) => {
+        if (this.done[i]) return;
+        this.done[i] = true;
+        this.results[i] = result;
+        if (--this.left === 0) {
+          this.endPs = this.scheduler.now();
+          this.end();
+        }
+      },
+      (e) => {
+        this.failure ??= e;
+        this.end();
+      },
+    );
+    return i;
+  }
+
+  get finished(): boolean {
+    return this.left === 0 && this.failure === null;
+  }
+
+  private end(): void {
+    if (this.over) return;
+    this.over = true;
+    this.ended?.(this);
+  }
+
+  /** Every part's result, in the order added; throws the first failure, or says that `what` did not finish. */
+  settled(what: string): S[] {
+    if (this.failure) throw this.failure;
+    if (this.left > 0) throw new Error(`${what} did not finish: the fabric went idle with commands or frames outstanding`);
+    return this.results;
+  }
+}
+
+/**
+ * Runs the scheduler until the transfer's parts have finished or one failed (or MAX_RUN_EVENTS, or
+ * nothing is left to run), in slices of PROGRESS_EVERY_EVENTS events: after each it calls `progress`
+ * and looks at `signal` (an abort throws DconnectError 'ABORTED' within one slice). The run is
+ * synchronous, so on the caller's thread only a callback (`progress`) can abort it;
+ * experiments/background.ts runs it on a worker, whose abort stops the thread at once.
+ */
+export function runTransfer(fabric: Fabric, parts: { readonly failure: Error | null; readonly finished: boolean }, o: { progress?: () => void; signal?: AbortSignal } = {}): void {
   const scheduler = fabric.scheduler;
   let nextSlice = scheduler.eventsExecuted + PROGRESS_EVERY_EVENTS;
   scheduler.run({
@@ -54,7 +119,7 @@ export function runTransfer(fabric: Fabric, o: { finished: () => boolean; failed
         o.progress?.();
         checkAborted(o.signal);
       }
-      return o.failed() || o.finished();
+      return parts.failure !== null || parts.finished;
     },
   });
 }
