@@ -325,6 +325,11 @@ export interface SimulatedFaults {
   overflowDrops: () => number;
 }
 
+/** A library request's faults lay every cable, so they cannot come with the request's own `connect`: refused here, for every kind of move. */
+export function checkFaultsAlone(req: { faults?: readonly string[]; connect?: unknown }): void {
+  if (req.faults?.length && req.connect) throw new DconnectError('BAD_OPTION', 'faults and a connect function together: the faults lay every cable', 'give the faults alone, or build them into your connect function (runtime/faults.ts faultConnect)');
+}
+
 /**
  * The `--fault` specs of a simulated run, parsed and checked in one place (the CLI's `copy` and a
  * library's `MovesRequest.faults`): drive faults of the simulated kind (`media-error=`), cable faults

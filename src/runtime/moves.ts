@@ -1,4 +1,4 @@
-import { simulatedFaults, type FaultCounts } from './faults.js';
+import { checkFaultsAlone, simulatedFaults, type FaultCounts } from './faults.js';
 import { MAX_BURST_BYTES } from '../pcie/burst.js';
 import { DconnectError } from '../core/errors.js';
 import { PS_PER_S } from '../core/scheduler.js';
@@ -260,7 +260,7 @@ export function runMoves(req: MovesRequest): MovesResult {
   if (req.pairs.length < 1) throw new DconnectError('BAD_OPTION', 'no move given', 'name a source and a destination: dconnect copy sda sdb');
   if (req.recordChunkTimes && req.pairs.length > 1) throw new Error('recordChunkTimes is for one move');
   const burstBytes = burstBytesOf(req);
-  if (req.faults?.length && req.connect) throw new DconnectError('BAD_OPTION', 'faults and a connect function together: the faults lay every cable', 'give the faults alone, or build them into your connect function (runtime/faults.ts faultConnect)');
+  checkFaultsAlone(req);
   const faults = req.faults?.length ? simulatedFaults(t, req.faults, req.seed, burstBytes) : null;
   const fabric = buildFabric(t, { seed: req.seed, connect: faults?.connect ?? req.connect, burstBytes });
   // The hosts that run moves boot, one after the other in the fabric's order; the others stay off.

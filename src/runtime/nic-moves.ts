@@ -13,7 +13,7 @@ import { patternSeedOf, type FidelityMode } from './moves.js';
 import { checkDriveRange, modeOf, pipelineInRange, pipelineOf, RelayPlan, slotsInOneAllocation, type MoveVia } from './engine/plan.js';
 import { ClientStream, copyAcross, DriveRange, patternOf, seedPattern, verifyEnds, type Endpoint } from './engine/endpoints.js';
 import { addCounters, beginTransfer, bootHosts, checkAborted, deviceTable, runTransfer, TransferParts } from './engine/runner.js';
-import { isDriveFault, simulatedFaults, type FaultCounts, type SimulatedFaults } from './faults.js';
+import { checkFaultsAlone, isDriveFault, simulatedFaults, type FaultCounts, type SimulatedFaults } from './faults.js';
 import { linkPayload, traceDelta, type LinkPayload } from './counters.js';
 import { FastForward, type Fidelity } from './fast/fast-forward.js';
 
@@ -196,7 +196,7 @@ function setUp(req: NicMoveRequest): SetUp {
   if (!Number.isInteger(chunk) || chunk <= 0) throw new DconnectError('BAD_OPTION', `chunk size ${chunk} is not a positive number of bytes`, `use a multiple of ${F} bytes, e.g. 128KiB`);
   if (chunk % F !== 0) throw new DconnectError('UNALIGNED', `chunk size ${chunk} is not a multiple of the ${F}-byte frame payload`, `use a multiple of ${F} bytes`);
 
-  if (req.faults?.length && req.connect) throw new DconnectError('BAD_OPTION', 'faults and a connect function together: the faults lay every cable', 'give the faults alone, or build them into your connect function (runtime/faults.ts faultConnect)');
+  checkFaultsAlone(req);
   const faults = req.faults?.length ? nicMoveFaults(t, req.faults, req.seed) : null;
   const fabric = buildFabric(t, { seed: req.seed, connect: faults?.connect ?? req.connect, storeFor: req.storeFor });
   const hostName = hostOf(fabric, req.host).name;
