@@ -36,6 +36,7 @@ test('the packed package imports as `dconnect` from another project and runs the
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /direct [\d.]+ MB\/s, conventional [\d.]+ MB\/s, both verified: true/);
     assert.match(r.stdout, /direct is \d+% faster/);
+    assert.match(r.stdout, /serve through nic0: [\d.]+ MB\/s, \d+ frames, verified: true/);
     assert.match(r.stdout, /progress: \d+ of 1073741824 bytes\ncancelled: ABORTED/);
     assert.match(r.stdout, /error UNKNOWN_DEVICE: no block device 'sdz'/);
     const types = readFileSync(join(dir, 'node_modules', 'dconnect', 'dist', 'src', 'index.d.ts'), 'utf8');
