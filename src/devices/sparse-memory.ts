@@ -23,6 +23,17 @@ interface PatternRegion {
 export class SparseMemory implements BlockStore {
   private readonly pages = new Map<number, Uint8Array>();
   private readonly patterns: PatternRegion[] = [];
+  /**
+   * Ranges whose bytes are expected to become a pattern (a move's destination: `expectPattern`). A
+   * page there, once written whole and found equal to the pattern, is kept as that pattern
+   * (`patternPages`) instead of its bytes: a destination of 1 GiB costs no memory when the move is
+   * right, and exactly its bytes when it is not. At most one per move of a run.
+   */
+  private readonly expected: PatternRegion[] = [];
+  /** Pages that hold exactly a pattern (seed, shift) and keep no bytes; their reads generate it. */
+  private readonly patternPages = new Map<number, { seed: number; shift: number }>();
+  /** Bytes written into each materialized page of an expected range since it was materialized (a page written whole is then compared). */
+  private readonly writtenInPage = new Map<number, number>();
 
   constructor(
     readonly name: string,
@@ -41,7 +52,7 @@ export class SparseMemory implements BlockStore {
 
   /** Where anything but zeros may be: materialized pages and pattern regions, sorted and merged (saving a drive to a sparse file). */
   dataRanges(): { start: number; end: number }[] {
-    const all = [...[...this.pages.keys()].map((i) => ({ start: i * PAGE_BYTES, end: Math.min(this.sizeBytes, (i + 1) * PAGE_BYTES) })), ...this.patterns.map((r) => ({ start: r.start, end: r.end }))].sort((a, b) => a.start - b.start);
+    const all = [...[...this.pages.keys(), ...this.patternPages.keys()].map((i) => ({ start: i * PAGE_BYTES, end: Math.min(this.sizeBytes, (i + 1) * PAGE_BYTES) })), ...this.patterns.map((r) => ({ start: r.start, end: r.end }))].sort((a, b) => a.start - b.start);
     const out: { start: number; end: number }[] = [];
     for (const r of all) {
       const last = out[out.length - 1];
@@ -62,23 +73,64 @@ export class SparseMemory implements BlockStore {
     if (!p) {
       p = new Uint8Array(PAGE_BYTES);
       const base = index * PAGE_BYTES;
-      for (const r of this.patterns) {
-        const s = Math.max(r.start, base);
-        const e = Math.min(r.end, base + PAGE_BYTES);
-        if (s < e) patternBytes(r.seed, s + r.shift, p.subarray(s - base, e - base));
+      const kept = this.patternPages.get(index);
+      if (kept) {
+        patternBytes(kept.seed, base + kept.shift, p);
+        this.patternPages.delete(index);
+        this.writtenInPage.set(index, PAGE_BYTES); // defined whole: the next write looks again
+      } else {
+        for (const r of this.patterns) {
+          const s = Math.max(r.start, base);
+          const e = Math.min(r.end, base + PAGE_BYTES);
+          if (s < e) patternBytes(r.seed, s + r.shift, p.subarray(s - base, e - base));
+        }
       }
       this.pages.set(index, p);
     }
     return p;
   }
 
+  /**
+   * The range [addr, addr + len) should come to hold the seeded pattern that reads at address a as
+   * the bytes for a + shift (a move's destination, its source's pattern shifted): each of its whole
+   * pages is compared once written whole, and kept as the pattern when equal. Only a representation:
+   * what reads return never changes.
+   */
+  expectPattern(addr: number, len: number, seed: number, shift: number): void {
+    this.check(addr, len);
+    this.expected.push({ start: addr, end: addr + len, seed, shift });
+  }
+
+  /** Bytes were written into page `idx`: once it has been written whole, a page equal to its expected pattern keeps no bytes. */
+  private wrote(idx: number, n: number): void {
+    const total = (this.writtenInPage.get(idx) ?? 0) + n;
+    if (total < PAGE_BYTES) {
+      this.writtenInPage.set(idx, total);
+      return;
+    }
+    const base = idx * PAGE_BYTES;
+    const r = this.expected.find((x) => x.start <= base && base + PAGE_BYTES <= x.end);
+    if (!r) return void this.writtenInPage.delete(idx);
+    const p = this.pages.get(idx)!;
+    const want = scratchPage();
+    patternBytes(r.seed, base + r.shift, want);
+    // Not (yet) right: looked at again after each later write into it (a wrong page is an error's).
+    if (Buffer.compare(p, want) !== 0) return void this.writtenInPage.set(idx, PAGE_BYTES);
+    this.writtenInPage.delete(idx);
+    this.pages.delete(idx);
+    this.patternPages.set(idx, { seed: r.seed, shift: r.shift });
+  }
+
   /** Copies `data` in at `addr`. */
   write(addr: number, data: Uint8Array): void {
     this.check(addr, data.length);
     const off0 = addr % PAGE_BYTES;
+    const tracked = this.expected.length > 0;
     if (off0 + data.length <= PAGE_BYTES) {
       // Within one page (every TLP-sized access): no subarray view needed.
-      this.page((addr - off0) / PAGE_BYTES).set(data, off0);
+      const idx = (addr - off0) / PAGE_BYTES;
+      this.page(idx).set(data, off0);
+      if (tracked) this.wrote(idx, data.length);
       return;
     }
     let done = 0;
@@ -86,7 +138,9 @@ export class SparseMemory implements BlockStore {
       const a = addr + done;
       const off = a % PAGE_BYTES;
       const n = Math.min(PAGE_BYTES - off, data.length - done);
-      this.page((a - off) / PAGE_BYTES).set(data.subarray(done, done + n), off);
+      const idx = (a - off) / PAGE_BYTES;
+      this.page(idx).set(data.subarray(done, done + n), off);
+      if (tracked) this.wrote(idx, n);
       done += n;
     }
   }
@@ -107,7 +161,9 @@ export class SparseMemory implements BlockStore {
       const n = Math.min(PAGE_BYTES - off, out.length - done);
       const idx = (a - off) / PAGE_BYTES;
       const p = this.pages.get(idx);
+      const kept = p ? undefined : this.patternPages.get(idx);
       if (p) out.set(p.subarray(off, off + n), done);
+      else if (kept) patternBytes(kept.seed, a + kept.shift, out.subarray(done, done + n));
       else if (this.inPattern(a, n)) this.unwrittenInto(a, out.subarray(done, done + n));
       else out.fill(0, done, done + n);
       done += n;
@@ -144,8 +200,9 @@ export class SparseMemory implements BlockStore {
     from.check(fromAddr, len);
     this.check(toAddr, len);
     const region = from.patterns.length > 0 ? from.patterns[from.patterns.length - 1] : null;
-    const byReference = region !== null && region.start <= fromAddr && fromAddr + len <= region.end && !from.anyPage(fromAddr, len) && !this.anyPage(toAddr, len);
+    const byReference = region !== null && region.start <= fromAddr && fromAddr + len <= region.end && !from.anyPage(fromAddr, len) && !this.anyPage(toAddr, len) && !this.keptInPart(toAddr, len);
     if (byReference) {
+      this.forgetPatternPages(toAddr, len);
       this.patterns.push({ start: toAddr, end: toAddr + len, seed: region.seed, shift: region.shift + fromAddr - toAddr });
       return;
     }
@@ -177,6 +234,7 @@ export class SparseMemory implements BlockStore {
    */
   fillPattern(addr: number, len: number, seed: number): void {
     this.check(addr, len);
+    this.forgetPatternPages(addr, len);
     const end = addr + len;
     for (const [idx, p] of this.pages) {
       const base = idx * PAGE_BYTES;
@@ -186,6 +244,34 @@ export class SparseMemory implements BlockStore {
     }
     this.patterns.push({ start: addr, end, seed, shift: 0 });
   }
+
+  /** Whether a page kept as a pattern lies partly inside [addr, addr + len). */
+  private keptInPart(addr: number, len: number): boolean {
+    const end = addr + len;
+    for (const idx of this.patternPages.keys()) {
+      const base = idx * PAGE_BYTES;
+      if (base < end && addr < base + PAGE_BYTES && !(addr <= base && base + PAGE_BYTES <= end)) return true;
+    }
+    return false;
+  }
+
+  /** A region laid over [addr, addr + len) defines its bytes: pages kept as a pattern there give way to it (those it covers only in part are materialized, then written over). */
+  private forgetPatternPages(addr: number, len: number): void {
+    if (this.patternPages.size === 0) return;
+    const end = addr + len;
+    for (const idx of [...this.patternPages.keys()]) {
+      const base = idx * PAGE_BYTES;
+      if (base + PAGE_BYTES <= addr || end <= base) continue;
+      if (addr <= base && base + PAGE_BYTES <= end) this.patternPages.delete(idx);
+      else this.page(idx);
+    }
+  }
+}
+
+let scratch: Uint8Array | null = null;
+/** One page of scratch for comparisons (the simulation is single-threaded). */
+function scratchPage(): Uint8Array {
+  return (scratch ??= new Uint8Array(PAGE_BYTES));
 }
 
 /** Whether a Uint32Array stores a word's low byte first (true on every platform Node runs on today). */

@@ -11,7 +11,7 @@ import { JointFastForward } from './fast/joint-forward.js';
 import { buildFabric, hostOf, type ConnectFn } from '../topology/builder.js';
 import { FIRST_HOST, groupOf, hostsOf, type Topology } from '../topology/schema.js';
 import { checkDisjoint, modeOf, pipelineOf, RelayPlan, slotPerAllocation, validateCopy, type MoveVia } from './engine/plan.js';
-import { contentOf, copyAcross, DriveRange, patternOf, seedPattern, verifyEnds } from './engine/endpoints.js';
+import { contentOf, copyAcross, DriveRange, expectSeeded, patternOf, seedPattern, verifyEnds } from './engine/endpoints.js';
 import { addCounters, beginTransfer, bootHosts, checkAborted, deviceTable, runTransfer, TransferParts } from './engine/runner.js';
 import type { BlockDevice } from '../host/dc/manager.js';
 import { DcOperator, type MoveHandle, type MoveObserver, type MoveStats } from '../host/dc/operator.js';
@@ -292,7 +292,11 @@ export function runMoves(req: MovesRequest): MovesResult {
   loadImages(host, req.images ?? []);
   const imaged = new Set((req.images ?? []).map((im) => mgr.lookup(im.device)));
   const fromImage = moves.map((m) => imaged.has(m.src));
-  srcEnds.forEach((e, i) => fromImage[i] || seedPattern(e, req.lengthBytes, seeds[i]));
+  srcEnds.forEach((e, i) => {
+    if (fromImage[i]) return;
+    seedPattern(e, req.lengthBytes, seeds[i]);
+    expectSeeded(dstEnds[i], e, req.lengthBytes, seeds[i]);
+  });
   const srcDigests: (PendingDigest | null)[] = moves.map((m, i) => (req.sha256 === false || fromImage[i] ? null : startPatternDigest(seeds[i], m.srcOffset, req.lengthBytes)));
 
   const { before, eventsBefore, startPs } = beginTransfer(fabric, (ps) => {

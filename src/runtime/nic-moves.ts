@@ -11,7 +11,7 @@ import type { BootedHost } from './boot.js';
 import { ssdOf } from './drive-images.js';
 import { patternSeedOf, type FidelityMode } from './moves.js';
 import { checkDriveRange, modeOf, pipelineInRange, pipelineOf, RelayPlan, slotsInOneAllocation, type MoveVia } from './engine/plan.js';
-import { ClientStream, copyAcross, DriveRange, patternOf, seedPattern, verifyEnds, type Endpoint } from './engine/endpoints.js';
+import { ClientStream, copyAcross, DriveRange, expectSeeded, patternOf, seedPattern, verifyEnds, type Endpoint } from './engine/endpoints.js';
 import { addCounters, beginTransfer, bootHosts, checkAborted, deviceTable, runTransfer, TransferParts } from './engine/runner.js';
 import { checkFaultsAlone, isDriveFault, simulatedFaults, type FaultCounts, type SimulatedFaults } from './faults.js';
 import { linkPayload, traceDelta, type LinkPayload } from './counters.js';
@@ -260,6 +260,7 @@ export function runNicMove(req: NicMoveRequest): NicMoveResult {
   const sink = dstNet ? new ClientStream(`${dstName}.received`, req.lengthBytes) : null;
   const dstEnd: Endpoint = sink ?? new DriveRange(ssdOf(host, drive!), dstOffset);
   seedPattern(srcEnd, req.lengthBytes, seed);
+  expectSeeded(dstEnd, srcEnd, req.lengthBytes, seed);
   const appData = patternOf(srcEnd, seed);
 
   // The host CPU's time in the transfer stack, traced like a client's (the limit analysis weighs it).

@@ -157,4 +157,42 @@ describe('SparseMemory patterns', () => {
     m.fillPattern(PAGE_BYTES - 50, 100, 6); // overlaps page 0 (resident) and page 1 (not yet)
     assert.deepEqual(m.read(PAGE_BYTES - 60, 120), concat(expectedPattern(5, PAGE_BYTES - 60, 10), expectedPattern(6, PAGE_BYTES - 50, 100), expectedPattern(5, PAGE_BYTES + 50, 10)));
   });
+
+  it('a destination written right keeps its pages as the pattern, not their bytes; a wrong byte keeps its page; reads never change', () => {
+    const m = new SparseMemory('dst', 16 * PAGE_BYTES);
+    const shift = 7 * 4096 - 3 * PAGE_BYTES; // the source range started at 7 blocks, this one at 3 pages
+    m.expectPattern(3 * PAGE_BYTES, 4 * PAGE_BYTES, 11, shift);
+    assert.deepEqual(m.read(3 * PAGE_BYTES, 64), new Uint8Array(64), 'an expectation alone changes nothing: unwritten bytes read zero');
+    const right = expectedPattern(11, 3 * PAGE_BYTES + shift, 4 * PAGE_BYTES);
+    // Written in TLP-sized pieces out of order, as DMA does; the last page gets one wrong byte.
+    const wrong = right.slice();
+    wrong[3 * PAGE_BYTES + 100] ^= 0xff;
+    const order = [...Array(4 * 64).keys()].reverse();
+    for (const i of order) m.write(3 * PAGE_BYTES + i * 1024, wrong.subarray(i * 1024, (i + 1) * 1024));
+    assert.equal(m.residentBytes(), PAGE_BYTES, 'three right pages keep no bytes; the wrong one keeps its own');
+    assert.deepEqual(m.read(3 * PAGE_BYTES, 4 * PAGE_BYTES), wrong);
+    // A write into a kept page materializes it from the pattern; right again, it is kept again.
+    m.write(3 * PAGE_BYTES + 10, new Uint8Array([1, 2, 3]));
+    const now = wrong.slice();
+    now.set([1, 2, 3], 10);
+    assert.deepEqual(m.read(3 * PAGE_BYTES, 4 * PAGE_BYTES), now);
+    m.write(3 * PAGE_BYTES + 10, right.subarray(10, 13));
+    assert.equal(m.residentBytes(), PAGE_BYTES);
+    assert.deepEqual(m.read(3 * PAGE_BYTES, PAGE_BYTES), right.subarray(0, PAGE_BYTES));
+    assert.deepEqual(m.dataRanges(), [{ start: 3 * PAGE_BYTES, end: 7 * PAGE_BYTES }]);
+  });
+
+  it('a pattern laid over kept pages replaces them; a copy by reference over part of one copies bytes instead', () => {
+    const m = new SparseMemory('dst', 8 * PAGE_BYTES);
+    m.expectPattern(0, 4 * PAGE_BYTES, 4, 0);
+    m.write(0, expectedPattern(4, 0, 4 * PAGE_BYTES));
+    assert.equal(m.residentBytes(), 0);
+    m.fillPattern(PAGE_BYTES / 2, 2 * PAGE_BYTES, 9); // half of page 0, all of page 1, half of page 2
+    const want = concat(expectedPattern(4, 0, PAGE_BYTES / 2), expectedPattern(9, PAGE_BYTES / 2, 2 * PAGE_BYTES), expectedPattern(4, 2.5 * PAGE_BYTES, 1.5 * PAGE_BYTES));
+    assert.deepEqual(m.read(0, 4 * PAGE_BYTES), want);
+    const src = new SparseMemory('src', 8 * PAGE_BYTES);
+    src.fillPattern(0, 8 * PAGE_BYTES, 21);
+    m.copyFrom(src, 0, 3 * PAGE_BYTES + 100, PAGE_BYTES); // over the kept page 3 in part, and page 4
+    assert.deepEqual(m.read(3 * PAGE_BYTES, 2 * PAGE_BYTES), concat(expectedPattern(4, 3 * PAGE_BYTES, 100), expectedPattern(21, 0, PAGE_BYTES), new Uint8Array(PAGE_BYTES - 100)));
+  });
 });

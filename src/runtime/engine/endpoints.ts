@@ -71,6 +71,15 @@ export function seedPattern(end: Endpoint, length: number, seed: number): void {
   end.store.fillPattern(end.base, length, seed);
 }
 
+/**
+ * Tells a destination end what a right transfer leaves in it: the source's seeded pattern, shifted to
+ * the destination's place. The store then keeps each page that arrives right as the pattern instead of
+ * its bytes (`SparseMemory.expectPattern`), so moves of many GiB fit in memory; reads are unchanged.
+ */
+export function expectSeeded(dst: Endpoint, src: Endpoint, length: number, seed: number): void {
+  dst.store.expectPattern(dst.base, length, seed, src.base - dst.base);
+}
+
 /** Moves bytes [at, at + length) of the transfer from one end to the other functionally (chunks the fast path skipped). */
 export function copyAcross(from: Endpoint, to: Endpoint, at: number, length: number): void {
   to.store.copyFrom(from.store, from.base + at, to.base + at, length);
