@@ -32,7 +32,7 @@ export type { Metric } from './experiments/metrics.js';
 export type { SweepParam } from './experiments/sweep-params.js';
 export type { SweepRow } from './experiments/sweep.js';
 export type { CounterSet } from './core/trace.js';
-export type { FaultCounts } from './runtime/faults.js';
+export type { FaultCounts, FaultReport } from './runtime/faults.js';
 export type { NicMoveKind } from './host/dc/nic-operator.js';
 export type { SwitchForwarding } from './ethernet/switch.js';
 export { FIGURES } from './experiments/repro.js';

@@ -4,6 +4,7 @@ import { formatBytes, formatSizeExact, formatTimePs } from '../core/units.js';
 import type { CopyResult, Fidelity, LinkPayload, MovesResult } from '../runtime/copy.js';
 import { tagOf } from '../experiments/fidelity.js';
 import type { NicMoveResult } from '../runtime/nic-moves.js';
+import type { FaultReport } from '../runtime/faults.js';
 
 /** Columns padded to their widest cell (the header's included), two spaces apart, one row a line. */
 export function table(head: string[], rows: string[][]): string {
@@ -90,4 +91,9 @@ export function capturedOn(perLink: [string, number][]): string {
 function granularityLines(g: GranularityInfo | undefined): string[] {
   if (!g || g.mode === 'tlp') return [];
   return [`  granularity ${granularityLine(g).replace(/^granularity: /, '')}`];
+}
+
+/** What the faulty cables did, as `copy --fault` prints it on stderr after a move. */
+export function faultsLine(f: FaultReport): string {
+  return `faults: ${f.lost} lost, ${f.down} lost while a link was down, ${f.corrupted} corrupted (dropped by the FCS), ${f.duplicated} duplicated, ${f.reordered} reordered, of ${f.frames} frames on faulty cables; ${f.overflowDrops} dropped by shrunk buffers`;
 }

@@ -4,7 +4,7 @@ import { checkNicMove, isNetEnd, nicMoveFaults, runNicMove, type NicMoveRequest 
 import type { Topology } from '../topology/schema.js';
 import { parseDeviceRange, parseMoveVia, parseSeed } from './args.js';
 import { openCapture } from './capture-file.js';
-import { capturedOn, formatNicMove } from './format.js';
+import { capturedOn, faultsLine, formatNicMove } from './format.js';
 import { progressBar } from './progress.js';
 
 interface NicCopyOptions {
@@ -77,10 +77,7 @@ export function nicCopyAction(topology: Topology, srcArg: string, dstArg: string
     if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
     else process.stdout.write(formatNicMove(r) + '\n');
     if (!r.verified) process.exitCode = 3;
-    if (faults) {
-      const f = faults.counts();
-      process.stderr.write(`faults: ${f.lost} lost, ${f.down} lost while a link was down, ${f.corrupted} corrupted (dropped by the FCS), ${f.duplicated} duplicated, ${f.reordered} reordered, of ${f.frames} frames on faulty cables; ${faults.overflowDrops()} dropped by shrunk buffers\n`);
-    }
+    if (faults) process.stderr.write(faultsLine(faults.report()) + '\n');
     if (capture) {
       const c = capture.close();
       process.stderr.write(`captured ${c.frames} frames on ${capturedOn(c.perLink)} into ${c.path}\n`);

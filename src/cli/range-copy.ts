@@ -9,7 +9,7 @@ import type { TraceRun } from '../runtime/trace-events.js';
 import type { Topology } from '../topology/schema.js';
 import { parseDeviceRange, parseMoveVia, parseSeed } from './args.js';
 import { openCapture } from './capture-file.js';
-import { capturedOn, formatCopy, formatMoves } from './format.js';
+import { capturedOn, faultsLine, formatCopy, formatMoves } from './format.js';
 import { imageOf, saveOf } from './image-files.js';
 import type { Io } from './io.js';
 import { fidelityOf } from './options.js';
@@ -115,10 +115,7 @@ export async function rangeCopyAction(io: Io, topology: Topology, args: string[]
       else io.out.write((label ? `${label}:\n` : '') + ('moves' in r ? formatMoves(r) : formatCopy(r)) + '\n');
       const verified = 'moves' in r ? r.aggregate.verified : r.verified;
       if (!verified) process.exitCode = 3;
-      if (cableFaults) {
-        const f = faults.counts();
-        io.err.write(`faults: ${f.lost} lost, ${f.down} lost while a link was down, ${f.corrupted} corrupted (dropped by the FCS), ${f.duplicated} duplicated, ${f.reordered} reordered, of ${f.frames} frames on faulty cables; ${faults.overflowDrops()} dropped by shrunk buffers\n`);
-      }
+      if (cableFaults) io.err.write(faultsLine(faults.report()) + '\n');
       if (capture) {
         const c = capture.close();
         const f = r.fidelity;

@@ -175,7 +175,7 @@ export async function runBoxNode(o: BoxNodeOptions): Promise<RunningBox> {
   return {
     transport,
     control,
-    report: () => ({ lag: scheduler?.lagSummary() ?? null, faults: localFaults ? { ...localFaults.counts, overflowDrops: localFaults.overflowDrops() } : null, transport: { ...transport.counters } }),
+    report: () => ({ lag: scheduler?.lagSummary() ?? null, faults: localFaults ? { ...localFaults.report() } : null, transport: { ...transport.counters } }),
     epoch: () => transport.epoch,
     part: () => {
       if (failed) throw failed;

@@ -217,9 +217,10 @@ export function bufferSmallerThanBurst(specs: FaultSpec[], burstBytes: number): 
  * A channel factory that lays faulty cables where `specs` say and plain ones elsewhere, and counts what
  * it did. Every spec naming a link (or every link) applies to it: the last one that sets rates gives
  * the rates, down windows add up, the last buffer size wins. `start(ps)` says when the move began (down
- * windows count from there; before it, from time 0). `overflowDrops()`: frames the shrunk buffers dropped.
+ * windows count from there; before it, from time 0). `overflowDrops()`: frames the shrunk buffers dropped;
+ * `report()`: the counts and those drops together, as results report them.
  */
-export function faultConnect(topology: Topology, specs: FaultSpec[], seed: number, clockPs?: () => number): { connect: ConnectFn; counts: FaultCounts; start: (ps: number) => void; overflowDrops: () => number; hasDowns: boolean } {
+export function faultConnect(topology: Topology, specs: FaultSpec[], seed: number, clockPs?: () => number): { connect: ConnectFn; counts: FaultCounts; start: (ps: number) => void; overflowDrops: () => number; report: () => FaultReport; hasDowns: boolean } {
   checkLinks(
     topology,
     specs.flatMap((s) => (s.link === null ? [] : [s.link])),
@@ -256,7 +257,8 @@ export function faultConnect(topology: Topology, specs: FaultSpec[], seed: numbe
     if (!rates && downs.length === 0) return connectCable(a, b, ns, name);
     return new FaultyCable(a, b, ns, rates ?? { loss: 0, corrupt: 0, dup: 0, reorder: 0 }, streams.stream(`fault:${link}`), counts, downs, origin);
   };
-  return { connect, counts, start: (ps) => (origin.ps = ps), overflowDrops: () => limited.reduce((n, p) => n + p.counters.drops, 0), hasDowns: specs.some((s) => s.downs.length > 0) };
+  const overflowDrops = () => limited.reduce((n, p) => n + p.counters.drops, 0);
+  return { connect, counts, start: (ps) => (origin.ps = ps), overflowDrops, report: () => ({ ...counts, overflowDrops: overflowDrops() }), hasDowns: specs.some((s) => s.downs.length > 0) };
 }
 
 /** The cables of NICs' networks (a NIC's port, its network switch's ports, its clients'), by link name. */
@@ -309,6 +311,9 @@ export function parseMediaError(text: string): { device: string; lba: number; op
   return { device: m[1], lba: Number(m[2]), op: (m[3] as 'read' | 'write' | undefined) ?? 'read' };
 }
 
+/** What the faulty cables did, with the frames shrunk buffers (`buffer=`) dropped: a result's `faults`. */
+export type FaultReport = FaultCounts & { overflowDrops: number };
+
 /** What a simulated run's `--fault` specs came to (`simulatedFaults`). */
 export interface SimulatedFaults {
   /** The faulty cables' channel factory; null when no spec is a cable's. */
@@ -321,8 +326,8 @@ export interface SimulatedFaults {
   needsFullFidelity: boolean;
   /** What the faulty cables did so far (a copy). */
   counts: () => FaultCounts;
-  /** Frames the shrunk buffers (`buffer=`) dropped so far. */
-  overflowDrops: () => number;
+  /** What the faulty cables did so far and the frames shrunk buffers (`buffer=`) dropped, as a result reports them. */
+  report: () => FaultReport;
 }
 
 /** A library request's faults lay every cable, so they cannot come with the request's own `connect`: refused here, for every kind of move. */
@@ -354,6 +359,6 @@ export function simulatedFaults(topology: Topology, specs: readonly string[], se
     mediaErrors,
     needsFullFidelity: f?.hasDowns ?? false,
     counts: () => ({ ...(f?.counts ?? none) }),
-    overflowDrops: () => (f ? f.overflowDrops() : 0),
+    report: () => f?.report() ?? { ...none, overflowDrops: 0 },
   };
 }

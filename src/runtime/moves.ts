@@ -1,4 +1,4 @@
-import { checkFaultsAlone, simulatedFaults, type FaultCounts } from './faults.js';
+import { checkFaultsAlone, simulatedFaults, type FaultReport } from './faults.js';
 import { MAX_BURST_BYTES } from '../pcie/burst.js';
 import { DconnectError } from '../core/errors.js';
 import { PS_PER_S } from '../core/scheduler.js';
@@ -159,7 +159,7 @@ export interface MovesResult {
   /** Which granularity produced it; at burst, the burst size and the stated bound on simulated time's error. */
   granularity: GranularityInfo;
   /** With `faults`: what the faulty cables did (frames that crossed them, lost, lost while down, corrupted, duplicated, reordered) and the frames shrunk buffers dropped. */
-  faults?: FaultCounts & { overflowDrops: number };
+  faults?: FaultReport;
 }
 
 export interface GranularityInfo {
@@ -461,7 +461,7 @@ export function runMoves(req: MovesRequest): MovesResult {
     trace,
     devices,
     granularity: granularityInfo(burstBytes),
-    ...(faults ? { faults: { ...faults.counts(), overflowDrops: faults.overflowDrops() } } : {}),
+    ...(faults ? { faults: faults.report() } : {}),
     fidelity:
       fidelities.length === 1
         ? fidelities[0]

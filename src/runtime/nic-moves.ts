@@ -13,7 +13,7 @@ import { patternSeedOf, type FidelityMode } from './moves.js';
 import { checkDriveRange, modeOf, pipelineInRange, pipelineOf, RelayPlan, slotsInOneAllocation, type MoveVia } from './engine/plan.js';
 import { ClientStream, copyAcross, DriveRange, expectSeeded, patternOf, seedPattern, verifyEnds, type Endpoint } from './engine/endpoints.js';
 import { addCounters, beginTransfer, bootHosts, checkAborted, deviceTable, runTransfer, TransferParts } from './engine/runner.js';
-import { checkFaultsAlone, isDriveFault, simulatedFaults, type FaultCounts, type SimulatedFaults } from './faults.js';
+import { checkFaultsAlone, isDriveFault, simulatedFaults, type FaultReport, type SimulatedFaults } from './faults.js';
 import { linkPayload, traceDelta, type LinkPayload } from './counters.js';
 import { FastForward, type Fidelity } from './fast/fast-forward.js';
 
@@ -120,7 +120,7 @@ export interface NicMoveResult {
   /** Which device sits in each slot, by the slot's trace prefix (`box0.slot3` -> `nic0`). */
   devices: Record<string, string>;
   /** What the faulty cables did (with `faults`). */
-  faults?: FaultCounts & { overflowDrops: number };
+  faults?: FaultReport;
 }
 
 /** The client of that name and the NIC slot whose network holds it; an unknown name lists the clients. */
@@ -397,6 +397,6 @@ export function runNicMove(req: NicMoveRequest): NicMoveResult {
     fidelity,
     trace,
     devices: deviceTable([host]),
-    ...(faults ? { faults: { ...faults.counts(), overflowDrops: faults.overflowDrops() } } : {}),
+    ...(faults ? { faults: faults.report() } : {}),
   };
 }
