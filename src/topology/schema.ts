@@ -30,7 +30,7 @@ export const hostSchema = z
   .object({
     memoryBytes: size,
     memoryReadLatencyNs: nonNeg,
-    readCompletionBytes: z.union([z.literal(64), z.literal(128)]),
+    readCompletionBytes: z.union([z.literal(64), z.literal(128), z.literal(256), z.literal(512), z.literal(1024), z.literal(2048), z.literal(4096)]),
     interruptLatencyNs: nonNeg,
     driverSubmitNs: nonNeg,
     queueEntries: z.number().int().min(4).max(4096),
@@ -124,6 +124,10 @@ export const topologySchema = z
     const largest = EXPETHER_HEADER_BYTES + MAX_TLP_HEADER_BYTES + t.pcie.mpsBytes;
     if (largest > t.ethernet.maxPayloadBytes) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['pcie', 'mpsBytes'], message: `a TLP of ${t.pcie.mpsBytes} B of payload is a ${largest}-byte ExpEther frame payload (${MAX_TLP_HEADER_BYTES} B of TLP header, ${EXPETHER_HEADER_BYTES} B of ExpEther header), more than ethernet.maxPayloadBytes ${t.ethernet.maxPayloadBytes}: lower pcie.mpsBytes or raise ethernet.maxPayloadBytes (jumbo frames, up to ${JUMBO_MAX_PAYLOAD_BYTES})` });
+    }
+    // Above the RCB (64 or 128) the root complex combines completions, which PCIe caps at the MPS of the path.
+    if (t.host.readCompletionBytes > 128 && t.host.readCompletionBytes > t.pcie.mpsBytes) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['host', 'readCompletionBytes'], message: `completions of ${t.host.readCompletionBytes} B exceed pcie.mpsBytes ${t.pcie.mpsBytes}: a completion carries at most MPS; give 64, 128 or a power of two up to ${t.pcie.mpsBytes}` });
     }
     // A port advertising fewer data credits than one TLP of MPS bytes could never take it (PCIe requires at least MPS).
     for (const k of ['postedDataBytes', 'completionDataBytes'] as const) {

@@ -31,6 +31,21 @@ test('direct move verifies and keeps data off the host link', () => {
   assert.ok(r.mbPerSec > 0 && r.simulatedSeconds > 0);
 });
 
+test('the root complex completes device reads in pieces of host.readCompletionBytes: the RCB, or combined up to the MPS', () => {
+  const counts = ([128, 1024] as const).map((rcb) => {
+    const topology = loadTopology('paper-2012-live');
+    topology.host.readCompletionBytes = rcb;
+    const r = runCopy({ topology, src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0, lengthBytes: MiB, via: 'host', seed: 7 });
+    assert.equal(r.verified, true);
+    const down = r.trace['hostLink.downstream'];
+    assert.ok(down.CplDPayloadBytes >= MiB);
+    return down.CplD;
+  });
+  // The destination drive reads the MiB (and its PRP lists) from host memory: ~8192 completions of 128 B, ~1024 of 1 KiB.
+  assert.ok(counts[0] >= MiB / 128 && counts[0] < MiB / 128 + 64, `${counts[0]} completions at 128`);
+  assert.ok(counts[1] >= MiB / 1024 && counts[1] < MiB / 1024 + 64, `${counts[1]} completions at 1024`);
+});
+
 test('conventional move carries the data across the host link in both directions', () => {
   const r = copy({ via: 'host' });
   assert.equal(r.mode, 'conventional');

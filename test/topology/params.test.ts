@@ -73,3 +73,11 @@ test('ethernet.maxPayloadBytes: 1500 by default, up to 9000; one TLP of MPS byte
   const j = set('ethernet.maxPayloadBytes=9000', 'pcie.mpsBytes=4096', 'pcie.portCredits.postedDataBytes=8192', 'pcie.portCredits.completionDataBytes=16384');
   assert.deepEqual([j.ethernet.maxPayloadBytes, j.pcie.mpsBytes], [9000, 4096]);
 });
+
+test('host.readCompletionBytes: the RCB (64, 128) or combined completions up to the MPS', () => {
+  assert.equal(set('host.readCompletionBytes=128').host.readCompletionBytes, 128);
+  fails(['host.readCompletionBytes=96'], /host\.readCompletionBytes/);
+  fails(['host.readCompletionBytes=1024'], /host\.readCompletionBytes: completions of 1024 B exceed pcie\.mpsBytes 128: a completion carries at most MPS; give 64, 128 or a power of two up to 128/);
+  assert.equal(set('pcie.mpsBytes=1024', 'pcie.portCredits.postedDataBytes=16384', 'pcie.portCredits.completionDataBytes=32768', 'host.readCompletionBytes=1024').host.readCompletionBytes, 1024);
+  assert.equal(loadTopology('paper-2012-live').host.readCompletionBytes, 1024);
+});
