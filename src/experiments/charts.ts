@@ -1,8 +1,6 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { Resvg } from '@resvg/resvg-js';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 
 const FONT = 'DejaVu Sans';
 const require = createRequire(import.meta.url);
@@ -19,8 +17,15 @@ export const CHART_CONFIG = {
   padding: { left: 8, right: 16, top: 8, bottom: 16 },
 } as const;
 
+/** The chart libraries, loaded on first use: importing them takes ~0.4 s, which every other command (and each live node) would pay at start. */
+let libraries: Promise<{ vega: typeof import('vega'); compile: typeof import('vega-lite').compile; Resvg: typeof import('@resvg/resvg-js').Resvg }> | null = null;
+function chartLibraries() {
+  return (libraries ??= Promise.all([import('vega'), import('vega-lite'), import('@resvg/resvg-js')]).then(([vega, vegaLite, resvg]) => ({ vega, compile: vegaLite.compile, Resvg: resvg.Resvg })));
+}
+
 /** Renders a Vega-Lite spec to SVG (headless, no browser) and that SVG to PNG at 2x. */
 export async function renderChart(spec: TopLevelSpec): Promise<{ svg: string; png: Uint8Array }> {
+  const { vega, compile, Resvg } = await chartLibraries();
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   const svg = await view.toSVG();
   view.finalize();
