@@ -110,6 +110,12 @@ export class FileStore implements BlockStore {
     return out;
   }
 
+  /** `len` zero bytes for [addr, addr + len), which the caller knows the file holds (a hole), without reading it. */
+  zeros(addr: number, len: number): Uint8Array {
+    this.check(addr, len);
+    return this.buffer(len);
+  }
+
   read(addr: number, len: number): Uint8Array {
     this.check(addr, len);
     const out = this.buffer(len);

@@ -117,4 +117,21 @@ describe('TrackedStore: holes and data of a drive file', () => {
     ]);
     s.close();
   });
+
+  it('reads of known holes are zeros without the file, and a write by anyone shows in the next turn\'s reads', async () => {
+    const path = join(dir, 'h.img');
+    const s = new TrackedStore(new FileStore(path, 4 * MiB));
+    assert.deepEqual(s.read(G - 4096, 16384), new Uint8Array(16384), 'a fresh file reads as zeros');
+    s.write(2 * G, new Uint8Array(4096).fill(5));
+    assert.deepEqual(s.read(2 * G, 8192), Uint8Array.from({ length: 8192 }, (_, i) => (i < 4096 ? 5 : 0)), 'its own write is data at once');
+    // Someone else writes where the map says hole: the next turn's reads see it.
+    await new Promise((r) => setImmediate(r));
+    const fd = openSync(path, 'r+');
+    writeSync(fd, new Uint8Array(512).fill(9), 0, 512, 3 * G + 100);
+    closeSync(fd);
+    const back = s.read(3 * G, 1024);
+    assert.deepEqual(back.subarray(100, 612), new Uint8Array(512).fill(9));
+    assert.deepEqual(back.subarray(0, 100), new Uint8Array(100));
+    s.close();
+  });
 });
