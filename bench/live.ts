@@ -15,7 +15,8 @@
  *   conv=notrunc` copying the same bytes from sda's drive file into a fresh file beside it, in the same
  *   run (twice; judged against the faster). Target: >= 0.5x dd. CPU-ms per MiB moved of each node
  *   process (user + system, all threads, from /proc/<pid>/stat) is reported beside it. A verified copy
- *   of 64 MiB (--quick 16 MiB) is reported apart.
+ *   of 64 MiB (--quick 16 MiB) is reported apart, and so is the same direct copy from a range never
+ *   written (a new user's first copy reads holes), not judged.
  * - mac: the cost of authenticating every datagram (issue 20): an unpaced direct copy of 512 MiB
  *   (--quick 128 MiB) and a conventional one of half that, --no-verify, with the MAC on and off
  *   (DCONNECT_BENCH_NO_MAC=1, a measurement setting only), alternated twice. Target: at most 15% each.
@@ -505,6 +506,13 @@ async function unpaced(o: LiveBenchOptions) {
     const smallEqual = sha256Range(f.drive(1), smallAt, small) === sha256Range(f.drive(0), 0, small);
     const verifiedCopy = { sizeBytes: small, verified: v2.job?.result?.verified ?? false, wallSeconds: v2.job?.result?.wallSeconds ?? NaN, mbPerSecWall: v2.job?.result?.mbPerSecWall ?? NaN, verifySeconds: v2.job?.result?.verifySeconds ?? NaN, filesEqual: smallEqual, problem: v2.problem };
 
+    // A new user's first copy reads a drive never written: holes, which the box answers without the file.
+    const holeAt = 4 * GiB;
+    o.progress(`live unpaced: direct copy of ${mib(size)} from a never-written range, sda:${holeAt} -> sdb:${holeAt}, --no-verify ...`);
+    const cpuH0 = nodeCpuMs(f);
+    const h = await liveCopy(f, [`sda:${holeAt}`, `sdb:${holeAt}`, '--length', String(size), '--no-verify'], 900_000);
+    const holes = { wallSeconds: h.job?.result?.wallSeconds ?? NaN, mbPerSecWall: h.job?.result?.mbPerSecWall ?? NaN, cpuMsPerMiB: cpuMsPerMiB(cpuH0, nodeCpuMs(f), size), problem: h.problem };
+
     const ratio = dc.mbPerSecWall / ddMBps;
     const v: Verdict = { target: '>= 0.5x dd bs=4M', met: c.problem === null && dc.filesEqual && ddRuns.every((r) => r.ok) && ratio >= 0.5 };
     o.log(
@@ -514,7 +522,8 @@ async function unpaced(o: LiveBenchOptions) {
     o.log(
       `live unpaced: verified copy of ${mib(small)}: ${verifiedCopy.verified === true && smallEqual ? 'verified' : `NOT verified${v2.problem ? ` (${v2.problem})` : ''}`}, move ${verifiedCopy.wallSeconds.toFixed(2)} s (${f1(verifiedCopy.mbPerSecWall)} MB/s), verification ${verifiedCopy.verifySeconds.toFixed(2)} s`,
     );
-    return { sizeBytes: size, topology: 'paper-2012-live', set: o.set ?? [], granularity: r?.granularity ?? null, dconnect: dc, dd: { seconds: ddSeconds, mbPerSec: ddMBps, filesEqual: ddEqual, runs: ddRuns }, ddFsync: ddSync, ratio, verifiedCopy, ...v };
+    o.log(`live unpaced: the same direct copy from a never-written range (holes): ${holes.problem ?? `${holes.wallSeconds.toFixed(2)} s, ${f1(holes.mbPerSecWall)} MB/s, CPU-ms/MiB ${cpuLine(holes.cpuMsPerMiB)}`}; not judged`);
+    return { sizeBytes: size, topology: 'paper-2012-live', set: o.set ?? [], granularity: r?.granularity ?? null, dconnect: dc, dd: { seconds: ddSeconds, mbPerSec: ddMBps, filesEqual: ddEqual, runs: ddRuns }, ddFsync: ddSync, ratio, verifiedCopy, holes, ...v };
   });
 }
 
