@@ -106,16 +106,11 @@ export class TrackedStore implements BlockStore {
   /**
    * A range the map knows is all holes reads as zeros without the file: reading a hole makes the
    * kernel zero-fill page-cache pages, which was 15% of a box's CPU copying from a never-written drive.
-   * The map's holes are trusted after this turn's stamp check (as writes check it: a writer elsewhere
-   * within the same turn goes unseen).
+   * The map's holes are trusted after this turn's stamp check (`checkTurn`).
    */
   read(addr: number, len: number): Uint8Array {
     if (len > 0 && this.allHoles(addr, len)) {
-      if (!this.readChecked) {
-        this.readChecked = true;
-        this.checkStamp();
-        setImmediate(this.endReadTurn);
-      }
+      this.checkTurn();
       if (this.allHoles(addr, len)) return this.file.zeros(addr, len);
     }
     return this.file.read(addr, len);
@@ -127,32 +122,40 @@ export class TrackedStore implements BlockStore {
     return true;
   }
 
-  /** Whether this turn's stamp was checked for a read of holes. */
-  private readChecked = false;
-  private readonly endReadTurn = (): void => {
-    this.readChecked = false;
+  /**
+   * The stamp is checked before a turn's first write or read of holes and taken after its last write
+   * (an fstat costs ~2-15 us; a drive writes in 16 KiB units): a writer elsewhere within the same turn
+   * goes unseen.
+   */
+  private checkTurn(): void {
+    if (this.turnChecked) return;
+    this.turnChecked = true;
+    this.checkStamp();
+    setImmediate(this.endTurn);
+  }
+
+  /** Whether this turn checked the stamp (`checkTurn`). */
+  private turnChecked = false;
+  private readonly endTurn = (): void => {
+    this.turnChecked = false;
+    this.restamp();
   };
 
   write(addr: number, data: Uint8Array): void {
     if (data.length === 0) return this.file.write(addr, data);
-    // The stamp is checked before the first write of a turn and taken after its last (an fstat costs
-    // ~2-15 us; a drive writes in 16 KiB units): a writer elsewhere within the same turn goes unseen.
-    if (!this.writing) {
-      this.checkStamp();
-      this.writing = true;
-      setImmediate(this.restamp);
-    }
+    this.checkTurn();
+    this.writing = true;
     this.granules.fill(DATA, Math.floor(addr / GRANULE_BYTES), Math.floor((addr + data.length - 1) / GRANULE_BYTES) + 1);
     this.file.write(addr, data);
   }
 
-  /** Whether this turn's writes still await their stamp (`restamp`). */
+  /** Whether this store's writes since the last stamp still await it (`restamp`). */
   private writing = false;
-  private readonly restamp = (): void => {
+  private restamp(): void {
     if (!this.writing) return;
     this.writing = false;
     if (this.fd !== null) this.stamped = stamp(this.fd);
-  };
+  }
 
   /** Where the file's asynchronous flush completes (file-store.ts: the box scheduler's inject, unpaced). */
   set enter(fn: ((fn: () => void) => void) | null) {
