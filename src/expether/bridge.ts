@@ -490,9 +490,16 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     if (now - first >= this.rtoPs && first <= peer.retransmitArmedAtPs) {
       s.recoverSeq = s.lastSent();
       this.counters.timeoutResentFrames++;
-      this.resend(peer, [s.takeFirst(now)!]);
+      this.resendFirst(peer);
     }
     this.scheduleRetransmit(peer, Math.max(0, s.firstSentPs() + this.rtoPs - now));
+  }
+
+  /** Resends the first unacknowledged frame (the timeout's and a partial ACK's), noting it for the partial-ACK rule. */
+  private resendFirst(peer: Peer): void {
+    const pdu = peer.sender.takeFirst(this.scheduler.now())!;
+    peer.sender.recoverResent = pdu.seq;
+    this.resend(peer, [pdu]);
   }
 
   private resend(peer: Peer, pdus: ExpEtherPdu[]): void {
@@ -579,9 +586,11 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     }
     if (s.acknowledge(ack) > 0) {
       if (s.recoverSeq >= 0) {
-        // After a timeout: a partial ACK means the next frame is missing too; resend it now.
-        if (ack < s.recoverSeq) this.resend(peer, [s.takeFirst(this.scheduler.now())!]);
-        else s.recoverSeq = -1;
+        // After a timeout: an ACK that stops at the frame just resent means the next one is missing
+        // too; resend it now. One that stops elsewhere short of recoverSeq is the original frames'
+        // (a timeout that fired while they were under way) and resends nothing.
+        if (ack >= s.recoverSeq) s.recoverSeq = -1;
+        else if (ack === s.recoverResent) this.resendFirst(peer);
       }
       const routes = peer.pendingRoutes;
       if (routes) {

@@ -50,6 +50,12 @@ export class ReliableSender {
    * at once: one round trip per such frame rather than one timeout (NewReno's partial ACK, RFC 6582).
    */
   recoverSeq = -1;
+  /**
+   * The frame the timeout or the last partial ACK resent (-1: none). Only an ACK that stops exactly at
+   * it shows the next frame missing: after a spurious timeout the original frames' ACKs advance in
+   * steps short of `recoverSeq` too, and resending on each of them would resend the window frame by frame.
+   */
+  recoverResent = -1;
 
   constructor(readonly windowFrames: number) {
     this.sentAtPs = new Float64Array(windowFrames);
@@ -118,6 +124,7 @@ export class ReliableSender {
     if (oldest >= 0 && d.nowPs - oldest >= rtoPs / 2) d.str(`old@${d.nowPs}`);
     d.num(this.retransmissions);
     d.num(this.recoverSeq < 0 ? -1e9 : this.recoverSeq - this.nextSeq);
+    d.num(this.recoverResent < 0 ? -1e9 : this.recoverResent - this.nextSeq);
   }
 
   /** Drops every PDU with seq <= ack; returns how many were released. */
@@ -165,8 +172,13 @@ export class ReliableSender {
     return out;
   }
 
-  /** A NAK: the still unacknowledged PDUs it names, in order, marked sent now. Nothing else is resent. */
+  /**
+   * A NAK: the still unacknowledged PDUs it names, in order, marked sent now. Nothing else is resent.
+   * A frame timed for its round trip that lies behind the gap is no longer timed: its ACK waits for
+   * the repair, so it would time the repair, not the round trip (Karn's rule, extended to a gap).
+   */
   takeNaked(nak: NakRange, nowPs: number): ExpEtherPdu[] {
+    if (this.timedSeq >= nak.first) this.timedSeq = -1;
     const out: ExpEtherPdu[] = [];
     const n = this.unacked.length;
     if (n === 0) return out;

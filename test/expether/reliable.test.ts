@@ -608,6 +608,17 @@ describe('ExpEther bridges: reliable delivery between two bridges', () => {
     void bp;
   });
 
+  it('a spurious timeout (ACKs slower than the timeout, nothing lost) resends one frame per firing, not the window frame by frame on each ACK', () => {
+    // A timeout shorter than the round trip at this window: it fires with every frame under way.
+    const { s, a, devA, devB, cable } = twoBridges({ windowFrames: 64, retransmitTimeoutNs: 3000 });
+    stream(devA);
+    s.run({ maxEvents: 1e6 });
+    assertAllInOrder(devB.got, N);
+    assert.equal(cable.lostFrames, 0);
+    assert.ok(a.counters.timeoutResentFrames > 0, 'the timeout fired');
+    assert.ok(a.counters.retransmittedFrames <= 2 * a.counters.timeoutResentFrames, `${a.counters.retransmittedFrames} resent for ${a.counters.timeoutResentFrames} timeouts: an ACK that stops exactly at the frame a timeout resent may resend the next, once`);
+  });
+
   it('lost ACKs are recovered too: duplicates are discarded, not delivered twice', () => {
     const { s, a, b, devA, devB, cable } = twoBridges();
     let acks = 0;
