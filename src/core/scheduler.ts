@@ -25,9 +25,10 @@ export interface Scheduler {
    * As `schedule`, for a timer that detects something that did not happen (a retransmission
    * timeout), not a modelled duration. Under virtual time it is the same event; live, where the
    * peer is another process whose clock is not ours, an unpaced scheduler waits for such a timer in
-   * wall time instead of jumping to it (live/realtime-scheduler.ts).
+   * wall time instead of jumping to it (live/realtime-scheduler.ts), counted from `sinceStamp` (a
+   * `timeoutStamp` taken when what is timed began, e.g. a frame's send) or else from now.
    */
-  scheduleTimeout(delayPs: number, fn: Callback, kind?: TimeoutKind): void;
+  scheduleTimeout(delayPs: number, fn: Callback, kind?: TimeoutKind, sinceStamp?: number): void;
   /**
    * Live unpaced only (absent elsewhere): timeouts wait in wall time there, so they are sized by a
    * measured wall time of their kind. A reliable sender takes a stamp when it sends a frame it times
@@ -125,7 +126,7 @@ export class VirtualScheduler implements Scheduler {
     if (++this.size > 2 * this.nb) this.resize(this.nb * 2);
   }
 
-  scheduleTimeout(delayPs: number, fn: Callback, _kind?: TimeoutKind): void {
+  scheduleTimeout(delayPs: number, fn: Callback, _kind?: TimeoutKind, _sinceStamp?: number): void {
     this.schedule(delayPs, fn);
   }
 

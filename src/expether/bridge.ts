@@ -238,6 +238,8 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     const sch = this.scheduler;
     // Live unpaced: NAK repairs timed in wall time too (Scheduler.timeoutStamp), for the NAK repeat's deadline.
     if (sch.timeoutStamp && sch.roundTrip) r.wallRepairs = { stamp: () => sch.timeoutStamp!(), repaired: (stamp) => sch.roundTrip!(stamp, 'repair') };
+    // Live unpaced: sends stamped in wall time, so a frame's retransmission timeout counts from when it left.
+    if (sch.timeoutStamp) peer.sender.stampWith(() => sch.timeoutStamp!());
     this.peers.set(mac, peer);
     this.peerList.push(peer);
   }
@@ -462,10 +464,11 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     this.scheduleRetransmit(peer, this.rtoPs);
   }
 
-  private scheduleRetransmit(peer: Peer, delayPs: number): void {
+  /** Arms the timer `delayPs` from now, or live, a wall timeout from `sinceStamp` (the first unacknowledged frame's send). */
+  private scheduleRetransmit(peer: Peer, delayPs: number, sinceStamp?: number): void {
     peer.retransmitTimerArmed = true;
     peer.retransmitArmedAtPs = this.scheduler.now();
-    this.scheduler.scheduleTimeout(delayPs, peer.retransmitTimeout);
+    this.scheduler.scheduleTimeout(delayPs, peer.retransmitTimeout, 'ack', sinceStamp);
   }
 
   /**
@@ -492,7 +495,9 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
       this.counters.timeoutResentFrames++;
       this.resendFirst(peer);
     }
-    this.scheduleRetransmit(peer, Math.max(0, s.firstSentPs() + this.rtoPs - now));
+    // Live, the wall timeout counts from the first frame's send, not from now: a frame sent just after
+    // the timer was armed, and lost, would otherwise wait up to two timeouts.
+    this.scheduleRetransmit(peer, Math.max(0, s.firstSentPs() + this.rtoPs - now), s.firstSentStamp());
   }
 
   /** Resends the first unacknowledged frame (the timeout's and a partial ACK's), noting it for the partial-ACK rule. */

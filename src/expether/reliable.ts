@@ -36,6 +36,12 @@ export class ReliableSender {
    * from the middle restamps it, so the oldest is not always the first.
    */
   private readonly sentAtPs: Float64Array;
+  /**
+   * Live only (`stampWith`): the same, as a wall stamp of the scheduler's (`Scheduler.timeoutStamp`),
+   * so the retransmission timer can count a frame's timeout from when it really left. Null under virtual time.
+   */
+  private sentStamp: Float64Array | null = null;
+  private stamp: (() => number) | null = null;
   retransmissions = 0;
   /**
    * Live round-trip measurement (RFC 6298 with Karn's rule): one frame at a time is timed, from a
@@ -61,6 +67,17 @@ export class ReliableSender {
     this.sentAtPs = new Float64Array(windowFrames);
   }
 
+  /** Live: stamps every send with `stamp` (see sentStamp). */
+  stampWith(stamp: () => number): void {
+    this.stamp = stamp;
+    this.sentStamp = new Float64Array(this.windowFrames);
+  }
+
+  /** The wall stamp of the first unacknowledged PDU's last send; undefined under virtual time or with none. */
+  firstSentStamp(): number | undefined {
+    return this.sentStamp && this.unacked.length > 0 ? this.sentStamp[this.seqAt(0) % this.windowFrames] : undefined;
+  }
+
   inFlight(): number {
     return this.unacked.length;
   }
@@ -76,6 +93,7 @@ export class ReliableSender {
     this.unacked.push(pdu);
     this.unackedIndex.push(0);
     this.sentAtPs[pdu.seq % this.windowFrames] = nowPs;
+    if (this.sentStamp) this.sentStamp[pdu.seq % this.windowFrames] = this.stamp!();
   }
 
   /**
@@ -85,10 +103,12 @@ export class ReliableSender {
   trackBurst(pdu: ExpEtherPdu, count: number, nowPs: number): void {
     if (this.inFlight() + count > this.windowFrames) throw new Error('reliable sender: window full');
     pdu.seq = this.nextSeq;
+    const stamp = this.sentStamp ? this.stamp!() : 0;
     for (let i = 0; i < count; i++) {
       this.unacked.push(pdu);
       this.unackedIndex.push(i);
       this.sentAtPs[(this.nextSeq + i) % this.windowFrames] = nowPs;
+      if (this.sentStamp) this.sentStamp[(this.nextSeq + i) % this.windowFrames] = stamp;
     }
     this.nextSeq += count;
   }
@@ -192,6 +212,7 @@ export class ReliableSender {
 
   private resending(pdu: ExpEtherPdu, nowPs: number): ExpEtherPdu {
     this.sentAtPs[pdu.seq % this.windowFrames] = nowPs;
+    if (this.sentStamp) this.sentStamp[pdu.seq % this.windowFrames] = this.stamp!();
     this.retransmissions++;
     if (pdu.seq === this.timedSeq) this.timedSeq = -1; // Karn: a resent frame's ACK measures nothing
     return pdu;

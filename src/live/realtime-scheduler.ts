@@ -192,10 +192,13 @@ export class RealtimeScheduler implements Scheduler {
     if (this.running && !this.firing && !(this.timer !== null && this.timerSoon)) this.arm();
   }
 
-  scheduleTimeout(delayPs: number, fn: Callback, kind: TimeoutKind = 'ack'): void {
+  scheduleTimeout(delayPs: number, fn: Callback, kind: TimeoutKind = 'ack', sinceStamp?: number): void {
     if (this.pace === 'model') return this.schedule(delayPs, fn);
     const waitMs = this.estimator(kind).timeoutMs();
-    const t = { deadlineMs: this.clock.nowMs() + Math.max(waitMs, (delayPs / 1e9) * this.o.dilation), duePs: this.inner.now() + Math.ceil(delayPs), fn };
+    const nowMs = this.clock.nowMs();
+    // Counted from when the timed thing began (a stamp of this clock), never from before it began.
+    const fromMs = sinceStamp !== undefined && sinceStamp <= nowMs ? sinceStamp : nowMs;
+    const t = { deadlineMs: fromMs + Math.max(waitMs, (delayPs / 1e9) * this.o.dilation), duePs: this.inner.now() + Math.ceil(delayPs), fn };
     let i = this.walled.length;
     while (i > 0 && this.walled[i - 1].deadlineMs > t.deadlineMs) i--;
     this.walled.splice(i, 0, t);

@@ -189,6 +189,24 @@ describe('RealtimeScheduler (live mode): events at simulated time x dilation on 
     assert.equal(ran.length, 1);
     assert.ok(ran[0] - armed >= 6.99 && ran[0] - armed < INITIAL_TIMEOUT_WALL_MS, `waited ${ran[0] - armed} ms`);
   });
+  it('pace none: a timeout given the stamp of when its frame left counts from then, never from before now\'s stamp', () => {
+    const clock = new FakeClock();
+    const s = new RealtimeScheduler({ dilation: 1, pace: 'none', clock });
+    s.start((e) => assert.fail(e));
+    const sent = s.timeoutStamp();
+    clock.advance(5);
+    const ran: string[] = [];
+    s.scheduleTimeout(1000, () => ran.push('since'), 'ack', sent);
+    s.scheduleTimeout(1000, () => ran.push('now'));
+    clock.advance(INITIAL_TIMEOUT_WALL_MS - 5 + 0.1);
+    assert.deepEqual(ran, ['since'], 'the stamped one is due a timeout after the frame left');
+    clock.advance(5);
+    assert.deepEqual(ran, ['since', 'now']);
+    const later = s.timeoutStamp() + 1000;
+    s.scheduleTimeout(1000, () => ran.push('future'), 'ack', later);
+    clock.advance(INITIAL_TIMEOUT_WALL_MS + 0.1);
+    assert.deepEqual(ran, ['since', 'now', 'future'], 'a stamp after now counts from now');
+  });
   it("pace none: a NAK repeat ('repair') waits by the measured repair time, not by the ACK round trip that repairs inflate", () => {
     const clock = new FakeClock();
     const s = new RealtimeScheduler({ dilation: 1, pace: 'none', clock });
