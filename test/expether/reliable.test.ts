@@ -83,6 +83,33 @@ describe('ReliableSender', () => {
     assert.equal(s.inFlight(), 4, 'resending releases nothing');
   });
 
+  it("a NAK at or before the frame being timed cancels its round-trip measurement (its ACK would time the repair); one after it does not", () => {
+    const s = new ReliableSender(8);
+    for (let i = 0; i < 6; i++) s.track(pdu(), i);
+    s.timedSeq = 4;
+    s.takeNaked({ first: 5, last: 5 }, 10);
+    assert.equal(s.timedSeq, 4, 'a gap after the timed frame does not hold its ACK');
+    s.takeNaked({ first: 2, last: 3 }, 11);
+    assert.equal(s.timedSeq, -1, 'a gap before it does');
+  });
+
+  it('live: with a stamp source, every send and resend is stamped, and the first unacknowledged frame\'s stamp is its last send', () => {
+    let wall = 100;
+    const s = new ReliableSender(8);
+    assert.equal(s.firstSentStamp(), undefined, 'virtual time: no stamps');
+    s.stampWith(() => wall);
+    assert.equal(s.firstSentStamp(), undefined, 'nothing sent');
+    s.track(pdu(), 0);
+    wall = 105;
+    s.track(pdu(), 1);
+    assert.equal(s.firstSentStamp(), 100);
+    wall = 120;
+    s.takeFirst(2);
+    assert.equal(s.firstSentStamp(), 120, 'a resend restamps it');
+    s.acknowledge(0);
+    assert.equal(s.firstSentStamp(), 105);
+  });
+
   it('the timer backstop takes only PDUs last sent at or before the cutoff', () => {
     const s = new ReliableSender(8);
     const all: ExpEtherPdu[] = [];
