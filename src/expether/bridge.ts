@@ -518,10 +518,9 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
    * the timeout is the fixed retransmitTimeoutNs and nothing is timed.
    */
   private timeRoundTrip(peer: Peer, seq: number): void {
-    const stamp = this.scheduler.timeoutStamp;
-    if (!stamp || peer.sender.timedSeq >= 0) return;
+    // Live, every send is stamped (`stampWith` at the peer's creation): the timed frame's is its start.
+    if (!this.scheduler.timeoutStamp || peer.sender.timedSeq >= 0) return;
     peer.sender.timedSeq = seq;
-    peer.sender.timedStamp = stamp.call(this.scheduler);
   }
 
   receiveFrame(frame: Frame): void {
@@ -586,8 +585,8 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     this.recordAckTimes(peer, ack, this.scheduler.now());
     const s = peer.sender;
     if (s.timedSeq >= 0 && ack >= s.timedSeq) {
+      this.scheduler.roundTrip?.(s.sentStampOf(s.timedSeq)); // before `acknowledge`: the slot is still the timed frame's
       s.timedSeq = -1;
-      this.scheduler.roundTrip?.(s.timedStamp);
     }
     if (s.acknowledge(ack) > 0) {
       if (s.recoverSeq >= 0) {

@@ -44,12 +44,11 @@ export class ReliableSender {
   private stamp: (() => number) | null = null;
   retransmissions = 0;
   /**
-   * Live round-trip measurement (RFC 6298 with Karn's rule): one frame at a time is timed, from a
-   * stamp the scheduler gave (`Scheduler.timeoutStamp`), until acknowledged; a resend of it cancels
-   * the measurement. -1: none timed. Unused under virtual time (the simulator's timeout is fixed).
+   * Live round-trip measurement (RFC 6298 with Karn's rule): one frame at a time is timed, from its
+   * send stamp (`sentStampOf`), until acknowledged; a resend of it cancels the measurement. -1: none
+   * timed. Unused under virtual time (the simulator's timeout is fixed).
    */
   timedSeq = -1;
-  timedStamp = 0;
   /**
    * After a timeout: the last sequence number outstanding then, until acknowledged (-1: none). An ACK
    * that advances but stays below it shows the next frame missing too (a lost tail), which is resent
@@ -75,7 +74,12 @@ export class ReliableSender {
 
   /** The wall stamp of the first unacknowledged PDU's last send; undefined under virtual time or with none. */
   firstSentStamp(): number | undefined {
-    return this.sentStamp && this.unacked.length > 0 ? this.sentStamp[this.seqAt(0) % this.windowFrames] : undefined;
+    return this.sentStamp && this.unacked.length > 0 ? this.sentStampOf(this.seqAt(0)) : undefined;
+  }
+
+  /** Live (`stampWith`): the wall stamp of unacknowledged `seq`'s last send. */
+  sentStampOf(seq: number): number {
+    return this.sentStamp![seq % this.windowFrames];
   }
 
   inFlight(): number {
