@@ -9,17 +9,24 @@
  * carries bursts whole (the live UDP channel on a cable without injected faults): the constituents
  * share one header, so it is written once, with the data of all of them back to back:
  *
- *   bytes 0-1        constituent count k (2..MAX_BURST_PARTS)
- *   bytes 2..2+2k    each constituent's TLP payload bytes (u16, big-endian)
+ *   bytes 0-1        constituent count k (2..MAX_BURST_PARTS); bit 15 set: a read burst (below)
+ *   [read burst      u16 m, the requests its constituents belong to (1..k), then m tags (u16) and m
+ *                    lengths (u16): an MRd burst's requests, or for completions each request's bytes
+ *                    left at its first completion here (its byte count)]
+ *   then 2k bytes    each constituent's TLP payload bytes (u16, big-endian; 0 for a read request)
  *   then             constituent 0 as a whole frame (pdu-codec.ts encodeExpEtherFrame: its headers, its payload)
  *   then             the payloads of constituents 1..k-1, back to back
  *
  * Constituent 0's payload and the rest are adjacent, so a decoder takes the burst's data as one view.
- * Every other constituent follows from the first and the lengths (pcie/burst.ts).
+ * Every other constituent follows from the first, the lengths and, for a read burst, the requests'
+ * tags (pcie/burst.ts): a read burst is several requests back to back from one address (an MRd
+ * burst), or their completions in order (a completion burst), whose tags the first constituent alone
+ * does not give.
  */
 import { DconnectError } from '../core/errors.js';
 import { Frame } from '../ethernet/frame.js';
-import { asBurst, constituent, encodedParts, MAX_BURST_BYTES, sliceBurst } from '../pcie/burst.js';
+import { asBurst, constituent, encodedParts, readBurst, readSet, requestAt, sliceBurst } from '../pcie/burst.js';
+import type { Tlp } from '../pcie/tlp.js';
 import { decodeExpEtherFrame, encodeExpEtherFrame, FRAME_HEADER_BYTES } from './pdu-codec.js';
 import { EXPETHER_HEADER_BYTES, ExpEtherPdu } from './pdu.js';
 
@@ -101,47 +108,78 @@ function plain(burst: Frame, pdu: ExpEtherPdu, payloadBytes: number): Frame {
   return f;
 }
 
-/** Most constituents a burst record may hold: a burst of MAX_BURST_BYTES at 16-byte payloads. */
-export const MAX_BURST_PARTS = MAX_BURST_BYTES / 16;
+/** Most constituents a burst record may hold: the count field's 15 bits (a burst of more crosses frame by frame). */
+export const MAX_BURST_PARTS = 0x7fff;
+
+/** Bit 15 of the count field: the record holds a read burst, its requests' tags and lengths after the count. */
+const READ_BURST = 0x8000;
 
 function bad(message: string): DconnectError {
   return new DconnectError('BAD_PDU', message);
 }
 
 /**
- * Whether `frame` is a burst of TLP frames of one write or one read's completions (what
- * `encodeBurstFrame` takes). A read burst (requests, or several requests' completions) crosses frame
- * by frame: its constituents' tags are not derivable from the first.
+ * Whether `frame` is a burst of TLP frames that `encodeBurstFrame` takes: one write, one read's
+ * completions, an MRd burst, or several requests' completions, of at most MAX_BURST_PARTS constituents.
  */
 export function isTlpBurstFrame(frame: Frame): boolean {
-  return frame.parts !== null && frame.payload instanceof ExpEtherPdu && frame.payload.tlp !== null && frame.payload.tlp.count > 1 && frame.payload.tlp.data !== null && frame.payload.tlp.reads === null;
+  if (frame.parts === null || !(frame.payload instanceof ExpEtherPdu)) return false;
+  const t = frame.payload.tlp;
+  return t !== null && t.count > 1 && t.count <= MAX_BURST_PARTS && (t.data !== null || (t.kind === 'MRd' && t.reads !== null));
+}
+
+/** A read burst's requests as the record carries them: tags, and each request's bytes from its first constituent here. */
+function recordReads(t: Tlp): { tags: Uint16Array; lens: Uint16Array } | null {
+  const r = t.reads;
+  if (r === null) return null;
+  if (t.kind === 'MRd') return { tags: r.tags, lens: r.lens };
+  const from = t.readsOffsetBytes;
+  const j0 = requestAt(r, from);
+  const j1 = requestAt(r, from + t.data!.length - 1);
+  const lens = r.lens.slice(j0, j1 + 1);
+  lens[0] = r.ends[j0] - from;
+  return { tags: r.tags.subarray(j0, j1 + 1), lens };
+}
+
+/** The frames a record `encodeBurstFrame` made stands for (its constituent count), read from its first two bytes. */
+export function burstRecordFrames(record: Uint8Array): number {
+  return ((record[0]! << 8) | record[1]!) & ~READ_BURST;
 }
 
 /** Bytes `encodeBurstFrame` makes of `frame` (a TLP burst frame). */
 export function burstFrameBytes(frame: Frame): number {
   const tlp = (frame.payload as ExpEtherPdu).tlp!;
-  return 2 + 2 * tlp.count + FRAME_HEADER_BYTES + frame.parts![0] + (tlp.data!.length - tlp.parts![0]);
+  const reads = recordReads(tlp);
+  const dataBytes = tlp.data ? tlp.data.length - tlp.parts![0] : 0;
+  return 2 + (reads ? 2 + 4 * reads.tags.length : 0) + 2 * tlp.count + FRAME_HEADER_BYTES + frame.parts![0] + dataBytes;
 }
 
 /** A TLP burst frame in the compact encoding (see the file comment). */
 export function encodeBurstFrame(frame: Frame): Uint8Array {
-  if (!isTlpBurstFrame(frame)) throw bad('cannot encode a burst record: the frame is not a burst of TLP frames with data');
+  if (!isTlpBurstFrame(frame)) throw bad(`cannot encode a burst record: the frame is not a burst of 2..${MAX_BURST_PARTS} TLP frames (writes, completions or read requests)`);
   const pdu = frame.payload as ExpEtherPdu;
   const tlp = pdu.tlp!;
   const parts = tlp.parts!;
   const k = tlp.count;
-  if (k > MAX_BURST_PARTS) throw bad(`cannot encode a burst record of ${k} constituents (at most ${MAX_BURST_PARTS})`);
+  const reads = recordReads(tlp);
   const first = encodeExpEtherFrame(constituentFrames0(frame));
   const out = new Uint8Array(burstFrameBytes(frame));
-  out[0] = k >>> 8;
-  out[1] = k & 0xff;
-  for (let i = 0; i < k; i++) {
-    out[2 + 2 * i] = parts[i] >>> 8;
-    out[3 + 2 * i] = parts[i] & 0xff;
+  const v = new DataView(out.buffer);
+  v.setUint16(0, reads ? READ_BURST | k : k);
+  let at = 2;
+  if (reads) {
+    const m = reads.tags.length;
+    v.setUint16(at, m);
+    for (let j = 0; j < m; j++) {
+      v.setUint16(at + 2 + 2 * j, reads.tags[j]);
+      v.setUint16(at + 2 + 2 * m + 2 * j, reads.lens[j]);
+    }
+    at += 2 + 4 * m;
   }
-  const at = 2 + 2 * k;
+  for (let i = 0; i < k; i++) v.setUint16(at + 2 * i, parts[i]);
+  at += 2 * k;
   out.set(first, at);
-  out.set(tlp.data!.subarray(parts[0]), at + first.length);
+  if (tlp.data) out.set(tlp.data.subarray(parts[0]), at + first.length);
   return out;
 }
 
@@ -159,28 +197,59 @@ function constituentFrames0(frame: Frame): Frame {
 export function decodeBurstFrame(bytes: Uint8Array, maxPayloadBytes: number): Frame<ExpEtherPdu> {
   const n = bytes.length;
   if (n < 2) throw bad(`burst record is ${n} bytes, too short for its count`);
-  const k = (bytes[0]! << 8) | bytes[1]!;
+  const v = new DataView(bytes.buffer, bytes.byteOffset, n);
+  const word = v.getUint16(0);
+  const isRead = (word & READ_BURST) !== 0;
+  const k = word & ~READ_BURST;
   if (k < 2 || k > MAX_BURST_PARTS) throw bad(`burst record count ${k} is outside 2..${MAX_BURST_PARTS}`);
-  const at = 2 + 2 * k;
+  let at = 2;
+  let tags: Uint16Array | null = null;
+  let lens: Uint16Array | null = null;
+  if (isRead) {
+    if (n < at + 2) throw bad('read burst record is too short for its request count');
+    const m = v.getUint16(at);
+    if (m < 1 || m > k) throw bad(`read burst record: ${m} requests for ${k} constituents (1..${k})`);
+    if (n < at + 2 + 4 * m) throw bad(`read burst record is ${n} bytes, too short for its ${m} requests`);
+    tags = new Uint16Array(m);
+    lens = new Uint16Array(m);
+    for (let j = 0; j < m; j++) {
+      tags[j] = v.getUint16(at + 2 + 2 * j);
+      lens[j] = v.getUint16(at + 2 + 2 * m + 2 * j);
+      if (lens[j] === 0 || lens[j] % 4 !== 0 || lens[j] > 4096) throw bad(`read burst record: request ${j} asks ${lens[j]} bytes (a positive multiple of 4, at most 4096)`);
+    }
+    at += 2 + 4 * m;
+  }
+  const partsAt = at;
+  at += 2 * k;
   if (n < at + FRAME_HEADER_BYTES) throw bad(`burst record of ${k} constituents is ${n} bytes, too short for its lengths and first frame`);
   const parts = new Uint16Array(k);
   let rest = 0;
   for (let i = 0; i < k; i++) {
-    parts[i] = (bytes[2 + 2 * i]! << 8) | bytes[3 + 2 * i]!;
+    parts[i] = v.getUint16(partsAt + 2 * i);
     if (i > 0) rest += parts[i];
   }
   const firstEnd = n - rest;
   if (firstEnd <= at + FRAME_HEADER_BYTES) throw bad(`burst record: its lengths say ${rest} payload bytes follow the first frame, more than the record holds`);
   const f0 = decodeExpEtherFrame(bytes.subarray(at, firstEnd));
-  const t = f0.payload.tlp;
-  if (f0.payload.kind !== 'tlp' || !t || !t.data || (t.kind !== 'MWr' && t.kind !== 'CplD')) throw bad('burst record: its first frame is not a TLP with a payload (MWr or CplD)');
-  if (t.data.length !== parts[0]) throw bad(`burst record: its first TLP carries ${t.data.length} bytes, its lengths say ${parts[0]}`);
-  for (let i = 0; i < k; i++) if (parts[i] === 0 || parts[i] % 4 !== 0) throw bad(`burst record: constituent ${i} has ${parts[i]} payload bytes (a positive multiple of 4)`);
-  // The burst's data: constituent 0's payload and the rest are adjacent in the record.
-  t.data = bytes.subarray(firstEnd - parts[0], n);
-  // The burst spans more than one DW: its last byte enables are a write's whole DW, whatever constituent 0's (a 1-DW one has none).
-  if (t.kind === 'MWr') t.lastBe = 0xf;
-  asBurst(t, parts);
+  const t0 = f0.payload.tlp;
+  if (f0.payload.kind !== 'tlp' || !t0) throw bad('burst record: its first frame is not a TLP');
+  let t: Tlp;
+  if (tags !== null && lens !== null && t0.kind === 'MRd') t = readRequests(t0, tags, lens, parts);
+  else {
+    if (!t0.data || (t0.kind !== 'MWr' && t0.kind !== 'CplD')) throw bad(`burst record: its first frame is a ${t0.kind}, not a TLP with a payload (MWr or CplD)${tags ? ' or a read request' : ''}`);
+    if (t0.data.length !== parts[0]) throw bad(`burst record: its first TLP carries ${t0.data.length} bytes, its lengths say ${parts[0]}`);
+    for (let i = 0; i < k; i++) if (parts[i] === 0 || parts[i] % 4 !== 0) throw bad(`burst record: constituent ${i} has ${parts[i]} payload bytes (a positive multiple of 4)`);
+    t = t0;
+    // The burst's data: constituent 0's payload and the rest are adjacent in the record.
+    t.data = bytes.subarray(firstEnd - parts[0], n);
+    // The burst spans more than one DW: its last byte enables are a write's whole DW, whatever constituent 0's (a 1-DW one has none).
+    if (t.kind === 'MWr') t.lastBe = 0xf;
+    if (tags !== null && lens !== null) {
+      if (t.kind !== 'CplD') throw bad(`read burst record: its first frame is a ${t.kind}, not a read request or a completion`);
+      completionReads(t, tags, lens, parts);
+    }
+    asBurst(t, parts);
+  }
   const framePayloads = encodedParts(t, new Float64Array(k));
   const frameParts = new Uint16Array(k);
   let total = 0;
@@ -190,7 +259,43 @@ export function decodeBurstFrame(bytes: Uint8Array, maxPayloadBytes: number): Fr
     frameParts[i] = p;
     total += p;
   }
-  const frame = new Frame<ExpEtherPdu>(f0.dst, f0.src, f0.vlan, f0.etherType, f0.payload, total, frameParts);
+  const pdu = t === t0 ? f0.payload : new ExpEtherPdu('tlp', f0.payload.seq, f0.payload.ack, t, null);
+  const frame = new Frame<ExpEtherPdu>(f0.dst, f0.src, f0.vlan, f0.etherType, pdu, total, frameParts);
   frame.readRequest = false;
   return frame;
+}
+
+/** An MRd burst from its first request and the record's requests: back to back from its address, on one side of 4 GiB, none across 4 KiB. */
+function readRequests(t0: Tlp, tags: Uint16Array, lens: Uint16Array, parts: Uint16Array): Tlp {
+  const m = tags.length;
+  if (m !== parts.length) throw bad(`read burst record: ${m} requests, ${parts.length} constituents (one each)`);
+  for (let i = 0; i < parts.length; i++) if (parts[i] !== 0) throw bad(`read burst record: request ${i} has ${parts[i]} payload bytes (requests carry none)`);
+  if (t0.tag !== tags[0] || t0.lengthDw * 4 !== lens[0]) throw bad(`read burst record: its first request (tag ${t0.tag}, ${t0.lengthDw * 4} bytes) is not its first listed (tag ${tags[0]}, ${lens[0]} bytes)`);
+  const high = t0.address >= 2 ** 32;
+  for (let j = 0, a = t0.address; j < m; a += lens[j++]) {
+    if ((a % 4096) + lens[j] > 4096) throw bad(`read burst record: request ${j} at 0x${a.toString(16)} crosses a 4 KiB boundary`);
+    if (a >= 2 ** 32 !== high || (!high && a + lens[j] > 2 ** 32)) throw bad(`read burst record: request ${j} at 0x${a.toString(16)} is not on the first request's side of 4 GiB`);
+  }
+  return readBurst(t0.requesterId, readSet(t0.address, tags, lens));
+}
+
+/**
+ * A completion burst's read set from the record's requests: request j's completions are the next
+ * constituents, which give it all its listed bytes (the last request may have more to come).
+ */
+function completionReads(t: Tlp, tags: Uint16Array, lens: Uint16Array, parts: Uint16Array): void {
+  if (t.tag !== tags[0] || t.byteCount !== lens[0]) throw bad(`read burst record: its first completion (tag ${t.tag}, byte count ${t.byteCount}) is not its first request listed (tag ${tags[0]}, ${lens[0]} bytes)`);
+  let j = 0;
+  let left = lens[0];
+  for (let i = 0; i < parts.length; i++) {
+    if (left === 0) {
+      if (++j >= lens.length) throw bad(`read burst record: constituent ${i} answers no listed request (${lens.length} requests)`);
+      left = lens[j];
+    }
+    if (parts[i] > left) throw bad(`read burst record: constituent ${i} (${parts[i]} bytes) runs past request ${j}'s ${lens[j]}`);
+    left -= parts[i];
+  }
+  if (j !== lens.length - 1) throw bad(`read burst record: ${lens.length} requests listed, the constituents answer ${j + 1}`);
+  t.reads = readSet(t.lowerAddress, tags, lens);
+  t.readsOffsetBytes = 0;
 }

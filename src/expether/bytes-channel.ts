@@ -1,7 +1,5 @@
 import { Frame, JUMBO_MAX_PAYLOAD_BYTES } from '../ethernet/frame.js';
 import { CableChannel, type EthPort } from '../ethernet/port.js';
-import { mergeReadBurst } from '../pcie/burst.js';
-import type { Tlp } from '../pcie/tlp.js';
 import { constituentFrames, decodeBurstFrame, encodeBurstFrame, isTlpBurstFrame } from './burst-frames.js';
 import { decodeFrame, encodeFrame } from './pdu-codec.js';
 import { ExpEtherPdu } from './pdu.js';
@@ -68,13 +66,8 @@ interface BurstOnWire {
 function burstOf(frames: Frame<ExpEtherPdu>[]): Frame<ExpEtherPdu> {
   const first = frames[0];
   if (first.payload.kind !== 'ack') {
-    const parts = Uint16Array.from(frames, (f) => f.payloadBytes);
-    if (frames.length === 1) return new Frame(first.dst, first.src, first.vlan, first.etherType, first.payload, first.payloadBytes, parts);
-    // A read burst, carried frame by frame (burst-frames.ts isTlpBurstFrame).
-    const tlps = frames.map((f) => f.payload.tlp);
-    if (tlps.some((t) => t === null || (t.kind !== 'MRd' && t.kind !== 'CplD'))) throw new Error(`bytes channel: a burst of ${frames.length} frames of kind ${first.payload.kind} not in the burst encoding`);
-    const pdu = new ExpEtherPdu('tlp', first.payload.seq, first.payload.ack, mergeReadBurst(tlps as Tlp[]), null);
-    return new Frame(first.dst, first.src, first.vlan, first.etherType, pdu, parts.reduce((a, b) => a + b, 0), parts);
+    if (frames.length !== 1) throw new Error(`bytes channel: a burst of ${frames.length} TLP frames not in the burst encoding (burst-frames.ts isTlpBurstFrame)`);
+    return new Frame(first.dst, first.src, first.vlan, first.etherType, first.payload, first.payloadBytes, Uint16Array.of(first.payloadBytes));
   }
   const values = Float64Array.from(frames, (f) => f.payload.ack);
   const pdu = new ExpEtherPdu('ack', -1, values[values.length - 1], null, null);

@@ -31,8 +31,9 @@
  *   then         with flag bit 0: the frame's FCS, CRC-32 little-endian as on an Ethernet wire
  *
  * A burst record (flag bit 2) carries, instead of one frame, a burst of TLP frames (burst granularity:
- * one DMA write's MWr frames, one read's completion frames) in expether/burst-frames.ts's encoding: the
- * constituents' shared header once, their data back to back, decoded as one view. A cable with injected
+ * one DMA write's MWr frames, one read's completion frames, a DMA engine's read requests and their
+ * completions) in expether/burst-frames.ts's encoding: the constituents' shared header once, their
+ * data back to back, decoded as one view. A cable with injected
  * loss, duplication or reordering draws each frame's fault in order and carries the runs no fault hit
  * as burst records, each frame hit as its own record; corruption (a burst record has no FCS) and a
  * capture tapping the cable make a burst cross as its frames, one record each. A burst of bare ACKs (cumulative) crosses
@@ -78,7 +79,7 @@ import { RngFactory, type RngStream } from '../core/rng.js';
 import type { Callback, Scheduler } from '../core/scheduler.js';
 import { Frame, JUMBO_MAX_PAYLOAD_BYTES } from '../ethernet/frame.js';
 import type { EthChannel, EthPort } from '../ethernet/port.js';
-import { burstPiece, constituentFrames, decodeBurstFrame, encodeBurstFrame, isTlpBurstFrame, splitAtHits } from '../expether/burst-frames.js';
+import { burstPiece, burstRecordFrames, constituentFrames, decodeBurstFrame, encodeBurstFrame, isTlpBurstFrame, splitAtHits } from '../expether/burst-frames.js';
 import { ExpEtherPdu } from '../expether/pdu.js';
 import { decodeExpEtherFrame, encodeExpEtherFrame, FRAME_HEADER_BYTES } from '../expether/pdu-codec.js';
 import { drawFault, type FaultKind, type FaultSpec } from '../runtime/faults.js';
@@ -156,10 +157,12 @@ export interface UdpCounters {
   keepalivesReceived: number;
   /** Burst records received (their frames are counted in framesReceived). */
   burstRecordsReceived: number;
+  /** Of those, read bursts: several read requests, or their completions. */
+  readBurstRecordsReceived: number;
 }
 
 export const DATAGRAM_MAGIC = 0x44434c56;
-export const DATAGRAM_VERSION = 4;
+export const DATAGRAM_VERSION = 5;
 export const DATAGRAM_HEADER_BYTES = 24;
 /** Where the nonce (salt and counter) sits in the header. */
 const NONCE_AT = 12;
@@ -350,11 +353,14 @@ class UdpCable implements EthChannel {
     const tlp = pdu.tlp!;
     const framesParts = frame.parts!;
     const dataParts = tlp.parts!;
+    const reads = tlp.reads !== null;
     for (let from = 0; from < tlp.count; ) {
-      // Header and lengths of the first frame, then each constituent's payload: as many as fit one record.
-      let bytes = 2 + FRAME_HEADER_BYTES + framesParts[from] - dataParts[from];
+      // Header and lengths of the first frame, then each constituent's payload (and a read burst's
+      // request, at most one per constituent): as many as fit one record.
+      const perPart = reads ? 6 : 2;
+      let bytes = (reads ? 4 : 2) + FRAME_HEADER_BYTES + framesParts[from] - dataParts[from];
       let to = from;
-      while (to < tlp.count && bytes + 2 + dataParts[to] <= MAX_RECORD_BODY_BYTES) bytes += 2 + dataParts[to++];
+      while (to < tlp.count && bytes + perPart + dataParts[to] <= MAX_RECORD_BODY_BYTES) bytes += perPart + dataParts[to++];
       const delay = done[to - 1] > now ? done[to - 1] - now : 0;
       if (to - from === 1) {
         this.carryOne(constituentFrames(burstPiece(frame, from, to))[0], delay);
@@ -467,6 +473,7 @@ export class UdpTransport {
     otherErrors: 0,
     keepalivesReceived: 0,
     burstRecordsReceived: 0,
+    readBurstRecordsReceived: 0,
   };
   epoch: number;
   /** Sees every frame this node sends (as the sender transmits it, before any fault) or receives intact on a crossing cable: captures. */
@@ -604,7 +611,7 @@ export class UdpTransport {
     if (!t) this.trains.set(node, (t = { buf: this.pool.pop() ?? new Uint8Array(MAX_DATAGRAM_BYTES), end: DATAGRAM_HEADER_BYTES, count: 0, frames: 0, epoch: this.epoch }));
     t.end = putRecord(t.buf, t.end, cableId, body, withFcs, flags);
     t.count++;
-    t.frames += flags & RECORD_FLAG_BURST ? (body[0]! << 8) | body[1]! : 1;
+    t.frames += flags & RECORD_FLAG_BURST ? burstRecordFrames(body) : 1;
     if (!this.flushArmed) {
       this.flushArmed = true;
       setImmediate(this.flushAll);
@@ -769,6 +776,7 @@ export class UdpTransport {
     }
     c.framesReceived += frame.parts!.length;
     c.burstRecordsReceived++;
+    if ((frame.payload as ExpEtherPdu).tlp?.reads) c.readBurstRecordsReceived++;
     this.setPeer(cable.remote, { host: rinfo.address, port: rinfo.port });
     this.heard.set(cable.remote, performance.now());
     this.arrivals.push({ cable, frame });

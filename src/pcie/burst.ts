@@ -112,41 +112,6 @@ export function completionBurst(req: Tlp, completerId: number, status: number, d
   return asBurst(first, Uint16Array.from(out));
 }
 
-/**
- * The read burst that `tlps` (its constituents, in order, as `constituent` made them) stand for: an
- * MRd burst, or a completion burst whose read set starts at its first completion (the inverse of
- * `constituent`, for a channel that carried a read burst frame by frame).
- */
-export function mergeReadBurst(tlps: Tlp[]): Tlp {
-  const first = tlps[0];
-  if (first.kind === 'MRd') {
-    const t = readBurst(first.requesterId, readSet(first.address, tlps.map((x) => x.tag), tlps.map((x) => x.lengthDw * 4)));
-    return t;
-  }
-  // Completions: a new request where the tag changes; each request's length is what its first completion here says remains.
-  const tags: number[] = [];
-  const lens: number[] = [];
-  let total = 0;
-  for (const x of tlps) {
-    if (tags.length === 0 || x.tag !== tags[tags.length - 1]) {
-      tags.push(x.tag);
-      lens.push(x.byteCount);
-    }
-    total += x.data ? x.data.length : 0;
-  }
-  const data = new Uint8Array(total);
-  let off = 0;
-  for (const x of tlps) {
-    data.set(x.data!, off);
-    off += x.data!.length;
-  }
-  const t = Tlp.completion(first, first.completerId, first.status, data, first.byteCount, first.lowerAddress);
-  t.requesterId = first.requesterId;
-  t.reads = readSet(first.lowerAddress, tags, lens);
-  t.readsOffsetBytes = 0;
-  return asBurst(t, Uint16Array.from(tlps, (x) => x.data!.length));
-}
-
 /** Bytes a request (or an MRd burst, all of them) asks for, or a write's payload: what a completer checks against its BAR. */
 export function spanBytes(t: Tlp): number {
   if (t.kind === 'MRd') return t.reads ? t.reads.ends[t.reads.ends.length - 1] : t.lengthDw * 4;

@@ -6,7 +6,7 @@ import { Frame } from '../../src/ethernet/frame.js';
 import { burstFrameBytes, constituentFrames, decodeBurstFrame, encodeBurstFrame } from '../../src/expether/burst-frames.js';
 import { decodeExpEtherFrame, encodeExpEtherFrame } from '../../src/expether/pdu-codec.js';
 import { EXPETHER_ETHERTYPE, EXPETHER_HEADER_BYTES, ExpEtherPdu } from '../../src/expether/pdu.js';
-import { asBurst, encodedParts, splitParts } from '../../src/pcie/burst.js';
+import { asBurst, completionBurst as readCompletions, encodedParts, readBurst, readSet, sliceBurst, splitParts } from '../../src/pcie/burst.js';
 import { CPL_STATUS, Tlp } from '../../src/pcie/tlp.js';
 
 /** A burst frame as a bridge sends it: `tlp`'s constituents, one frame each, from sequence number `seq`. */
@@ -72,6 +72,65 @@ describe('burst frames (expether/burst-frames.ts)', () => {
       }),
       { numRuns: 60 },
     );
+  });
+
+  it('round-trips read bursts (several requests, their completions, slices of them) with every constituent\'s tag', () => {
+    // Requests back to back, none across 4 KiB; completions at a 64-byte completion boundary; a slice anywhere.
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 2, maxLength: 8 }), fc.integer({ min: 0, max: 63 }), fc.nat(), fc.nat(), (dws, startDw, a, b) => {
+        const address = 0x4000_0000 + startDw * 64;
+        const lens: number[] = [];
+        let at = address;
+        for (const d of dws) {
+          const n = Math.min(d * 16, 4096 - (at % 4096));
+          lens.push(n);
+          at += n;
+        }
+        const tags = lens.map((_, j) => (7 + 13 * j) & 0xff);
+        const mrd = readBurst(0x0300, readSet(address, tags, lens));
+        const data = bytes(at - address, lens.length);
+        const cpl = readCompletions(mrd, 0x0000, CPL_STATUS.SC, data, (x, rest) => Math.min(rest, 64 - (x % 64)));
+        const from = a % (cpl.count - 1);
+        const to = from + 2 + (b % (cpl.count - from - 1));
+        for (const tlp of [mrd, cpl, sliceBurst(cpl, from, to)]) {
+          if (tlp.count < 2) continue;
+          const f = burstFrame(tlp, 77, 76);
+          const enc = encodeBurstFrame(f);
+          assert.equal(enc.length, burstFrameBytes(f));
+          const back = decodeBurstFrame(enc, 1500);
+          assert.deepEqual([...back.parts!], [...f.parts!]);
+          const want = constituentFrames(f).map((x) => encodeExpEtherFrame(x));
+          assert.deepEqual(constituentFrames(back).map((x) => encodeExpEtherFrame(x)), want, `${tlp.kind} burst of ${tlp.count}`);
+        }
+      }),
+      { numRuns: 80 },
+    );
+  });
+
+  it('refuses malformed read burst records with a BAD_PDU error naming the field', () => {
+    const mrd = readBurst(0x0300, readSet(0x5000_0000, [1, 2, 3], [1024, 1024, 2048]));
+    const cpl = readCompletions(mrd, 0, CPL_STATUS.SC, bytes(4096, 2), (x, rest) => Math.min(rest, 1024 - (x % 1024)));
+    const encM = encodeBurstFrame(burstFrame(mrd, 1, -1));
+    const encC = encodeBurstFrame(burstFrame(cpl, 1, -1));
+    const edit = (b: Uint8Array, at: number, v: number) => {
+      const c = b.slice();
+      new DataView(c.buffer).setUint16(at, v);
+      return c;
+    };
+    // Layout: count (2), m (2), m tags, m lengths, k constituent lengths, first frame, data.
+    const cases: [string, Uint8Array, RegExp][] = [
+      ['more requests than constituents', edit(encM, 2, 4), /4 requests for 3 constituents/],
+      ['no requests', edit(encM, 2, 0), /0 requests/],
+      ['a first request not the listed one', edit(encM, 4, 9), /first request \(tag 1, 1024 bytes\) is not its first listed \(tag 9/],
+      ['a request across 4 KiB', edit(encM, 4 + 6 + 4, 4096), /request 2 at 0x50000800 crosses a 4 KiB boundary/],
+      ['a request of no bytes', edit(encM, 4 + 6 + 2, 0), /request 1 asks 0 bytes/],
+      ['a request with payload', edit(encM, 4 + 12, 4), /request 0 has 4 payload bytes/],
+      ['a completion past its request', edit(encC, 4 + 6, 512), /constituent 1 \(1024 bytes\) runs past request 0's 512|first completion/],
+      ['completions that answer fewer requests than listed', edit(encC, 4 + 6 + 2, 4096), /3 requests listed, the constituents answer 2/],
+    ];
+    for (const [what, b, msg] of cases) {
+      assert.throws(() => decodeBurstFrame(b, 1500), (e: unknown) => e instanceof DconnectError && e.code === 'BAD_PDU' && msg.test(e.message), `${what}: ${(() => { try { decodeBurstFrame(b, 1500); return 'no error'; } catch (e) { return String(e); } })()}`);
+    }
   });
 
   it('refuses malformed records with a BAD_PDU error naming the field', () => {

@@ -18,7 +18,7 @@ const MiB = 1 << 20;
 const ok = mustRun;
 
 interface Counters {
-  transport: { burstRecordsReceived: number; framesReceived: number; lost: number };
+  transport: { burstRecordsReceived: number; readBurstRecordsReceived: number; framesReceived: number; framesSent: number; lost: number };
   trace: Record<string, Record<string, number>>;
 }
 
@@ -45,7 +45,7 @@ describe('live fabric at burst granularity', { timeout: 240_000 }, () => {
   });
 
   it('a conventional copy crosses the host cable as burst records and verifies; its result names the granularity', async () => {
-    const before = (await counters(state)).transport.burstRecordsReceived;
+    const { burstRecordsReceived: before, readBurstRecordsReceived: readsBefore, framesSent: sentBefore } = (await counters(state)).transport;
     const out = ok(['copy', 'sda', 'sdb:64MiB', '--length', '8MiB', '--via', 'host', '--live', '--state', state, '--json']).stdout;
     const job = JSON.parse(out);
     assert.equal(job.state, 'done');
@@ -54,6 +54,10 @@ describe('live fabric at burst granularity', { timeout: 240_000 }, () => {
     const after = (await counters(state)).transport;
     // The source SSD's writes into host memory arrive as bursts: 8 MiB in 64 KiB bursts is at least 128.
     assert.ok(after.burstRecordsReceived - before >= 128, `burst records received: ${after.burstRecordsReceived - before}`);
+    // The destination SSD reads host memory with several requests at once (all its tags are free when a command starts): they cross whole.
+    assert.ok(after.readBurstRecordsReceived - readsBefore > 0, `read burst records received: ${after.readBurstRecordsReceived - readsBefore}`);
+    // The frames those records stand for, counted as per-TLP's would be: 8 MiB of 1 KiB completions, their requests and ACKs.
+    assert.ok(after.framesSent - sentBefore < 16_384, `frames sent: ${after.framesSent - sentBefore}`);
     const text = ok(['copy', 'sdb:64MiB', 'sda:128MiB', '--length', '2MiB', '--via', 'host', '--live', '--state', state]).stdout;
     assert.match(text, /bursts of up to 64 KiB/);
   });
