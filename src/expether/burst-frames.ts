@@ -39,10 +39,7 @@ export function constituentFrames(frame: Frame): Frame[] {
   const out: Frame[] = new Array(parts.length);
   if (pdu.tlp !== null) {
     // Every frame carries the cumulative ACK the burst piggybacked (per-TLP's would carry the same: none arrived in between).
-    for (let i = 0; i < parts.length; i++) {
-      const one = new ExpEtherPdu('tlp', pdu.seq + i, pdu.ack, constituent(pdu.tlp, i), null);
-      out[i] = plain(frame, one, parts[i]);
-    }
+    for (let i = 0; i < parts.length; i++) out[i] = constituentFrame(frame, i);
     return out;
   }
   const acks = pdu.burstAcks;
@@ -154,19 +151,39 @@ export function burstFrameBytes(frame: Frame): number {
   return 2 + (reads ? 2 + 4 * reads.tags.length : 0) + 2 * tlp.count + FRAME_HEADER_BYTES + frame.parts![0] + dataBytes;
 }
 
+/**
+ * How many constituents of a TLP burst frame, from `from` on, fit a record of at most `maxBytes`
+ * (a read burst counted as if each had a request of its own; 0 when not even one does).
+ */
+export function constituentsFitting(frame: Frame, from: number, maxBytes: number): number {
+  const tlp = (frame.payload as ExpEtherPdu).tlp!;
+  const dataParts = tlp.parts!;
+  const perPart = tlp.reads !== null ? 6 : 2;
+  let bytes = (tlp.reads !== null ? 4 : 2) + FRAME_HEADER_BYTES + frame.parts![from] - dataParts[from];
+  let to = from;
+  while (to < tlp.count && bytes + perPart + dataParts[to] <= maxBytes) bytes += perPart + dataParts[to++];
+  return to - from;
+}
+
 /** A TLP burst frame in the compact encoding (see the file comment). */
 export function encodeBurstFrame(frame: Frame): Uint8Array {
+  const out = new Uint8Array(burstFrameBytes(frame));
+  encodeBurstFrameInto(frame, out, 0);
+  return out;
+}
+
+/** Writes `frame` in the compact encoding at `out[at..]` (room for burstFrameBytes(frame)); returns where it ends. */
+export function encodeBurstFrameInto(frame: Frame, out: Uint8Array, at: number): number {
   if (!isTlpBurstFrame(frame)) throw bad(`cannot encode a burst record: the frame is not a burst of 2..${MAX_BURST_PARTS} TLP frames (writes, completions or read requests)`);
   const pdu = frame.payload as ExpEtherPdu;
   const tlp = pdu.tlp!;
   const parts = tlp.parts!;
   const k = tlp.count;
   const reads = recordReads(tlp);
-  const first = encodeExpEtherFrame(constituentFrames0(frame));
-  const out = new Uint8Array(burstFrameBytes(frame));
-  const v = new DataView(out.buffer);
-  v.setUint16(0, reads ? READ_BURST | k : k);
-  let at = 2;
+  const first = encodeExpEtherFrame(constituentFrame(frame, 0));
+  const v = new DataView(out.buffer, out.byteOffset, out.length);
+  v.setUint16(at, reads ? READ_BURST | k : k);
+  at += 2;
   if (reads) {
     const m = reads.tags.length;
     v.setUint16(at, m);
@@ -179,14 +196,19 @@ export function encodeBurstFrame(frame: Frame): Uint8Array {
   for (let i = 0; i < k; i++) v.setUint16(at + 2 * i, parts[i]);
   at += 2 * k;
   out.set(first, at);
-  if (tlp.data) out.set(tlp.data.subarray(parts[0]), at + first.length);
-  return out;
+  at += first.length;
+  if (tlp.data) {
+    const rest = tlp.data.subarray(parts[0]);
+    out.set(rest, at);
+    at += rest.length;
+  }
+  return at;
 }
 
-/** Constituent 0 of a TLP burst frame as its own frame. */
-function constituentFrames0(frame: Frame): Frame {
+/** Constituent i of a TLP burst frame as its own frame (what constituentFrames gives at i, alone). */
+export function constituentFrame(frame: Frame, i: number): Frame {
   const pdu = frame.payload as ExpEtherPdu;
-  return plain(frame, new ExpEtherPdu('tlp', pdu.seq, pdu.ack, constituent(pdu.tlp!, 0), null), frame.parts![0]);
+  return plain(frame, new ExpEtherPdu('tlp', pdu.seq + i, pdu.ack, constituent(pdu.tlp!, i), null), frame.parts![i]);
 }
 
 /**

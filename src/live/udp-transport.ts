@@ -79,7 +79,7 @@ import { RngFactory, type RngStream } from '../core/rng.js';
 import type { Callback, Scheduler } from '../core/scheduler.js';
 import { Frame, JUMBO_MAX_PAYLOAD_BYTES } from '../ethernet/frame.js';
 import type { EthChannel, EthPort } from '../ethernet/port.js';
-import { burstPiece, burstRecordFrames, constituentFrames, decodeBurstFrame, encodeBurstFrame, isTlpBurstFrame, splitAtHits } from '../expether/burst-frames.js';
+import { burstPiece, constituentFrame, constituentFrames, constituentsFitting, decodeBurstFrame, encodeBurstFrameInto, isTlpBurstFrame, splitAtHits } from '../expether/burst-frames.js';
 import { ExpEtherPdu } from '../expether/pdu.js';
 import { decodeExpEtherFrame, encodeExpEtherFrame, FRAME_HEADER_BYTES } from '../expether/pdu-codec.js';
 import { drawFault, type FaultKind, type FaultSpec } from '../runtime/faults.js';
@@ -217,15 +217,19 @@ export function recordBytes(n: number, withFcs: boolean): number {
 
 /** Writes one record at `at` of `out` (room checked by the caller): `body` is the frame, followed by its FCS when `withFcs`. Returns the next offset. */
 function putRecord(out: Uint8Array, at: number, cableId: number, body: Uint8Array, withFcs: boolean, flags = 0): number {
-  const n = body.length - (withFcs ? FCS_BYTES : 0);
-  out[at] = n >>> 8;
-  out[at + 1] = n & 0xff;
-  out[at + 2] = cableId >>> 8;
-  out[at + 3] = cableId & 0xff;
-  out[at + 4] = (withFcs ? RECORD_FLAG_FCS : 0) | flags;
-  out[at + 5] = RECORD_HEADER_BYTES;
+  putRecordHeader(out, at, cableId, body.length - (withFcs ? FCS_BYTES : 0), (withFcs ? RECORD_FLAG_FCS : 0) | flags);
   out.set(body, at + RECORD_HEADER_BYTES);
   return at + RECORD_HEADER_BYTES + body.length;
+}
+
+/** A record's header at `out[at..]`: `bodyBytes` (its FCS not counted), the cable, the flags. */
+function putRecordHeader(out: Uint8Array, at: number, cableId: number, bodyBytes: number, flags: number): void {
+  out[at] = bodyBytes >>> 8;
+  out[at + 1] = bodyBytes & 0xff;
+  out[at + 2] = cableId >>> 8;
+  out[at + 3] = cableId & 0xff;
+  out[at + 4] = flags;
+  out[at + 5] = RECORD_HEADER_BYTES;
 }
 
 /**
@@ -284,7 +288,7 @@ function checkU32(v: number, what: string): void {
  */
 class UdpCable implements EthChannel {
   /** Each frame's record body: the encoded frame, with its FCS on a cable that injects corruption. */
-  private readonly bodies = new Ring<Uint8Array>();
+  private readonly bodies = new Ring<Uint8Array | Frame>();
   /** Parallel to `bodies`: the frame was drawn for reordering. */
   private readonly holds = new Ring<boolean>();
   /** Parallel to `bodies`: a burst record (RECORD_FLAG_BURST), not one frame. */
@@ -347,27 +351,20 @@ class UdpCable implements EthChannel {
     );
   }
 
-  /** A burst of TLP frames as burst records, each as many constituents as fit a datagram, leaving with its last frame's last bit. */
+  /**
+   * A burst of TLP frames as burst records: pieces of as many constituents as fit a datagram, each
+   * leaving with its last frame's last bit, which the transport encodes straight into its trains
+   * (`sendBurst`, cutting a piece again where a train fills).
+   */
   private carryBursts(frame: Frame, done: Float64Array, now: number): void {
-    const pdu = frame.payload as ExpEtherPdu;
-    const tlp = pdu.tlp!;
-    const framesParts = frame.parts!;
-    const dataParts = tlp.parts!;
-    const reads = tlp.reads !== null;
-    for (let from = 0; from < tlp.count; ) {
-      // Header and lengths of the first frame, then each constituent's payload (and a read burst's
-      // request, at most one per constituent): as many as fit one record.
-      const perPart = reads ? 6 : 2;
-      let bytes = (reads ? 4 : 2) + FRAME_HEADER_BYTES + framesParts[from] - dataParts[from];
-      let to = from;
-      while (to < tlp.count && bytes + perPart + dataParts[to] <= MAX_RECORD_BODY_BYTES) bytes += perPart + dataParts[to++];
+    const n = frame.parts!.length;
+    for (let from = 0; from < n; ) {
+      const to = from + Math.max(1, constituentsFitting(frame, from, MAX_RECORD_BODY_BYTES));
       const delay = done[to - 1] > now ? done[to - 1] - now : 0;
-      if (to - from === 1) {
-        this.carryOne(constituentFrames(burstPiece(frame, from, to))[0], delay);
-      } else {
-        const piece = from === 0 && to === tlp.count ? frame : burstPiece(frame, from, to);
+      if (to - from === 1) this.carryOne(constituentFrame(frame, from), delay);
+      else {
         this.scheduler.schedule(delay + this.propagationPs, this.sendNext);
-        this.bodies.push(encodeBurstFrame(piece));
+        this.bodies.push(from === 0 && to === n ? frame : burstPiece(frame, from, to));
         this.holds.push(false);
         this.bursts.push(true);
       }
@@ -412,15 +409,15 @@ class UdpCable implements EthChannel {
     const hold = this.holds.shift()!;
     const burst = this.bursts.shift()!;
     if (this.detached) return; // a replaced model's frames never leave
-    if (burst) return this.transport.sendRecord(this.remote, this.id, body, false, RECORD_FLAG_BURST);
+    if (burst) return this.transport.sendBurst(this.remote, this.id, body as Frame);
     if (hold) {
       if (this.held) this.flushHeld(); // at most one held: the older one goes first
-      this.held = body;
+      this.held = body as Uint8Array;
       this.heldTimer = setTimeout(this.flushHeld, REORDER_HOLD_MS);
       this.heldTimer.unref();
       return;
     }
-    this.transport.sendRecord(this.remote, this.id, body, this.fcs);
+    this.transport.sendRecord(this.remote, this.id, body as Uint8Array, this.fcs);
     if (this.held) this.flushHeld();
   };
 
@@ -602,20 +599,59 @@ export class UdpTransport {
       this.counters.sendErrors++;
       return;
     }
-    const need = RECORD_HEADER_BYTES + body.length;
+    const t = this.trainWithRoom(node, RECORD_HEADER_BYTES + body.length);
+    t.end = putRecord(t.buf, t.end, cableId, body, withFcs, flags);
+    t.count++;
+    t.frames++;
+  }
+
+  /**
+   * Puts a burst of TLP frames (at most one datagram's worth) in the train toward `node` as burst
+   * records encoded in place: as many constituents as the current train has room for, the rest in the
+   * next, so trains leave full; a lone constituent goes as a frame record. Never throws.
+   */
+  sendBurst(node: string, cableId: number, frame: Frame): void {
+    const n = frame.parts!.length;
+    if (!this.peers.has(node) || this.closed) {
+      this.counters.sendErrors += n;
+      return;
+    }
+    for (let from = 0; from < n; ) {
+      if (n - from === 1) return this.sendRecord(node, cableId, encodeExpEtherFrame(constituentFrame(frame, from)), false);
+      let t = this.trainWithRoom(node, 0);
+      let k = constituentsFitting(frame, from, MAX_DATAGRAM_BYTES - DATAGRAM_TAG_BYTES - t.end - RECORD_HEADER_BYTES);
+      if (k < 2 && t.count > 0) {
+        // Not even two fit behind what the train holds: it leaves, and the next one starts empty.
+        this.flushTo(node, t);
+        t = this.trainWithRoom(node, 0);
+        k = constituentsFitting(frame, from, MAX_DATAGRAM_BYTES - DATAGRAM_TAG_BYTES - t.end - RECORD_HEADER_BYTES);
+      }
+      if (k < 2) throw new Error(`udp transport: a burst's constituents ${from}.. do not fit an empty datagram two at a time`);
+      const to = from + k;
+      const piece = from === 0 && to === n ? frame : burstPiece(frame, from, to);
+      const at = t.end + RECORD_HEADER_BYTES;
+      const end = encodeBurstFrameInto(piece, t.buf, at);
+      putRecordHeader(t.buf, t.end, cableId, end - at, RECORD_FLAG_BURST);
+      t.end = end;
+      t.count++;
+      t.frames += k;
+      from = to;
+    }
+  }
+
+  /** The train toward `node`, sent first and replaced by a new one if it has not `need` bytes left (or is of an older epoch); arms the turn's flush. */
+  private trainWithRoom(node: string, need: number): Train {
     let t = this.trains.get(node);
     if (t && (t.epoch !== this.epoch || t.end + need + DATAGRAM_TAG_BYTES > MAX_DATAGRAM_BYTES)) {
       this.flushTo(node, t);
       t = undefined;
     }
     if (!t) this.trains.set(node, (t = { buf: this.pool.pop() ?? new Uint8Array(MAX_DATAGRAM_BYTES), end: DATAGRAM_HEADER_BYTES, count: 0, frames: 0, epoch: this.epoch }));
-    t.end = putRecord(t.buf, t.end, cableId, body, withFcs, flags);
-    t.count++;
-    t.frames += flags & RECORD_FLAG_BURST ? burstRecordFrames(body) : 1;
     if (!this.flushArmed) {
       this.flushArmed = true;
       setImmediate(this.flushAll);
     }
+    return t;
   }
 
   private readonly flushAll = (): void => {
