@@ -25,6 +25,11 @@ export interface BlockStore {
   /** Copies `data` in at `addr`; throws StoreError when the backing store fails (what was written before it may stay: a torn write). */
   write(addr: number, data: Uint8Array): void;
   /**
+   * Copies `pieces`, back to back, in at `addr`, as `write` would each in turn (a drive file: one
+   * system call for them all); throws StoreError as `write` does.
+   */
+  writev(addr: number, pieces: readonly Uint8Array[]): void;
+  /**
    * Makes every write so far durable, then calls `done` (true; false: it could not, the NVMe Flush
    * fails) inside an event of the model's scheduler: at once, within this call (memory has nothing to
    * make durable), or later (a file's fsync runs off the event loop and its completion enters the

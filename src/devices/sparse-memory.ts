@@ -121,6 +121,14 @@ export class SparseMemory implements BlockStore {
     this.patternPages.set(idx, { seed: r.seed, shift: r.shift });
   }
 
+  /** Copies `pieces` in at `addr`, back to back. */
+  writev(addr: number, pieces: readonly Uint8Array[]): void {
+    for (const p of pieces) {
+      this.write(addr, p);
+      addr += p.length;
+    }
+  }
+
   /** Copies `data` in at `addr`. */
   write(addr: number, data: Uint8Array): void {
     this.check(addr, data.length);

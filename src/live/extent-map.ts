@@ -143,10 +143,22 @@ export class TrackedStore implements BlockStore {
 
   write(addr: number, data: Uint8Array): void {
     if (data.length === 0) return this.file.write(addr, data);
+    this.markData(addr, data.length);
+    this.file.write(addr, data);
+  }
+
+  writev(addr: number, pieces: readonly Uint8Array[]): void {
+    let len = 0;
+    for (const p of pieces) len += p.length;
+    if (len > 0) this.markData(addr, len);
+    this.file.writev(addr, pieces);
+  }
+
+  /** [addr, addr + len) is about to hold data: its granules are no longer holes. */
+  private markData(addr: number, len: number): void {
     this.checkTurn();
     this.writing = true;
-    this.granules.fill(DATA, Math.floor(addr / GRANULE_BYTES), Math.floor((addr + data.length - 1) / GRANULE_BYTES) + 1);
-    this.file.write(addr, data);
+    this.granules.fill(DATA, Math.floor(addr / GRANULE_BYTES), Math.floor((addr + len - 1) / GRANULE_BYTES) + 1);
   }
 
   /** Whether this store's writes since the last stamp still await it (`restamp`). */

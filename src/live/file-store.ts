@@ -17,7 +17,7 @@
  * Live code: it lives outside the model layers and is injected into the SSD model through the
  * builder's `storeFor`.
  */
-import { closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, writeSync, writevSync } from 'node:fs';
 import { DconnectError } from '../core/errors.js';
 import { spawnSync } from 'node:child_process';
 import { StoreError, type BlockStore } from '../devices/block-store.js';
@@ -185,10 +185,41 @@ export class FileStore implements BlockStore {
 
   write(addr: number, data: Uint8Array): void {
     this.check(addr, data.length);
-    // The read-ahead keeps what the file holds: a write over it is copied in too.
+    this.keepAhead(addr, data);
+    this.writeAt(addr, data);
+  }
+
+  /** One pwritev for all of `pieces` (an SSD's stream units of one command: a system call each cost more than their copies). */
+  writev(addr: number, pieces: readonly Uint8Array[]): void {
+    let len = 0;
+    for (const p of pieces) len += p.length;
+    this.check(addr, len);
+    for (let i = 0, a = addr; i < pieces.length; a += pieces[i++].length) this.keepAhead(a, pieces[i]);
+    const fd = this.open();
+    let done: number;
+    try {
+      done = writevSync(fd, pieces as Uint8Array[], addr);
+    } catch (e) {
+      throw storeError(e, `writing ${this.path} at ${addr}`);
+    }
+    // A short write (rare: a signal, a full disk) finishes piece by piece from where it stopped.
+    for (let i = 0, a = addr; i < pieces.length && done < len; a += pieces[i++].length) {
+      const end = a + pieces[i].length;
+      if (end <= addr + done) continue;
+      const from = addr + done - a;
+      this.writeAt(addr + done, pieces[i].subarray(from));
+      done += pieces[i].length - from;
+    }
+  }
+
+  /** The read-ahead keeps what the file holds: a write over it is copied in too. */
+  private keepAhead(addr: number, data: Uint8Array): void {
     const from = Math.max(addr, this.aheadAddr);
     const to = Math.min(addr + data.length, this.aheadAddr + this.aheadLen);
     if (from < to) this.ahead.set(data.subarray(from - addr, to - addr), from - this.aheadAddr);
+  }
+
+  private writeAt(addr: number, data: Uint8Array): void {
     let done = 0;
     const fd = this.open();
     try {

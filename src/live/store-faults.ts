@@ -39,6 +39,11 @@ export class FaultyStore<S extends Inner> implements BlockStore {
     this.inner.write(addr, data);
   }
 
+  writev(addr: number, pieces: readonly Uint8Array[]): void {
+    this.check('write', addr, totalBytes(pieces));
+    this.inner.writev(addr, pieces);
+  }
+
   flush(done: (ok: boolean) => void): void {
     this.inner.flush(done);
   }
@@ -57,4 +62,10 @@ export class FaultyStore<S extends Inner> implements BlockStore {
       }
     }
   }
+}
+
+function totalBytes(pieces: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const p of pieces) n += p.length;
+  return n;
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { DconnectError } from '../../src/core/errors.js';
 import { isSuccess, type NvmeStatus } from '../../src/devices/nvme/nvme-defs.js';
 import { FileStore } from '../../src/live/file-store.js';
+import { NvmeSsd } from '../../src/devices/nvme-ssd.js';
 import { boot } from '../../src/runtime/boot.js';
 import { buildFabric } from '../../src/topology/builder.js';
 import { loadTopology } from '../../src/topology/load.js';
@@ -174,6 +175,55 @@ describe('FileStore: a drive in a sparse file, kept across restarts', () => {
       const reopened = new FileStore(join(dir, 'box0.slot1.img'), 16 * MiB);
       assert.deepEqual(reopened.read(2048 * 512, 8192), bytes);
       reopened.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a write command reaches the file in runs of its 16 KiB units (a system call per 256 KiB), a unit over an unprogrammable block left out', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dconnect-store-'));
+    try {
+      const t = loadTopology('paper-2012');
+      t.ssd.capacityBytes = 16 * MiB;
+      const calls: string[] = [];
+      class Counting extends FileStore {
+        override write(addr: number, data: Uint8Array): void {
+          calls.push(`write ${addr} ${data.length}`);
+          super.write(addr, data);
+        }
+        override writev(addr: number, pieces: readonly Uint8Array[]): void {
+          calls.push(`writev ${addr} ${pieces.map((p) => p.length).join('+')}`);
+          super.writev(addr, pieces);
+        }
+      }
+      const stores: FileStore[] = [];
+      const fabric = buildFabric(t, { seed: 1, storeFor: (name, bytes) => (stores.push(new Counting(join(dir, `${name}.img`), bytes)), stores[stores.length - 1]) });
+      const host = boot(fabric, { maxTransferBytes: MiB });
+      const sdb = host.manager.lookup('sdb');
+      const ssd = fabric.slots.find((x) => x.box === sdb.box && x.slot === sdb.slot)!.device as NvmeSsd;
+      const buf = host.allocator.alloc(MiB);
+      const bytes = Uint8Array.from({ length: MiB }, (_, i) => (i * 13 + 5) & 0xff);
+      fabric.rootComplex.memory.write(buf, bytes);
+      const write = (lba: number): NvmeStatus => {
+        let st: NvmeStatus | null = null;
+        sdb.driver.submitIo('write', lba, MiB / 512, [{ address: buf, lengthBytes: MiB }], (s) => (st = s));
+        fabric.scheduler.run({ stop: () => st !== null, maxEvents: 5e6 });
+        return st!;
+      };
+      const unit = t.ssd.streamUnitBytes;
+      const units = (n: number) => Array(n).fill(unit).join('+');
+      assert.ok(isSuccess(write(0)));
+      assert.deepEqual(calls, [0, 1, 2, 3].map((i) => `writev ${i * 256 * 1024} ${units(16)}`), 'four runs of sixteen units');
+      const file = stores.find((s) => s.path.endsWith('box0.slot1.img'))!;
+      assert.deepEqual(file.read(0, MiB), bytes);
+      // A block in unit 20 cannot be programmed: the run stops before it and starts again after it, unit 20 is not stored, and the command fails.
+      calls.length = 0;
+      ssd.badWriteBlocks.add(4 * MiB / 512 + (20 * unit) / 512 + 3);
+      assert.ok(!isSuccess(write(4 * MiB / 512)));
+      assert.deepEqual(calls, [`writev ${4 * MiB} ${units(16)}`, `writev ${4 * MiB + 16 * unit} ${units(4)}`, `writev ${4 * MiB + 21 * unit} ${units(16)}`, `writev ${4 * MiB + 37 * unit} ${units(16)}`, `writev ${4 * MiB + 53 * unit} ${units(11)}`]);
+      assert.deepEqual(file.read(4 * MiB + 20 * unit, unit), new Uint8Array(unit), 'the refused unit was not stored');
+      assert.deepEqual(file.read(4 * MiB + 21 * unit, unit), bytes.subarray(21 * unit, 22 * unit));
+      for (const s of stores) s.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
