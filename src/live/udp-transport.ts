@@ -287,7 +287,11 @@ function checkU32(v: number, what: string): void {
  * what the model sends: the bridges' windows and the port's output buffer.
  */
 class UdpCable implements EthChannel {
-  /** Each frame's record body: the encoded frame, with its FCS on a cable that injects corruption. */
+  /**
+   * Each frame's record body: the encoded frame, with its FCS on a cable that injects corruption; or,
+   * for a burst record, the burst frame itself, encoded into the train when it leaves (a bridge never
+   * changes a burst's PDU, TLP or data once sent: a resend makes frames of its own).
+   */
   private readonly bodies = new Ring<Uint8Array | Frame>();
   /** Parallel to `bodies`: the frame was drawn for reordering. */
   private readonly holds = new Ring<boolean>();
