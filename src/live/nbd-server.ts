@@ -664,6 +664,7 @@ class Connection {
       written?.();
       return;
     }
+    if (isReply) this.corkForTurn();
     if (parts.length > 1) this.sock.cork();
     parts.forEach((p, i) => {
       if (isReply && i === parts.length - 1)
@@ -674,6 +675,22 @@ class Connection {
       else this.sock.write(view(p));
     });
     if (parts.length > 1) this.sock.uncork();
+  }
+
+  /**
+   * Replies finished in one turn of the event loop leave together, in one write at its end: the
+   * model completes commands in batches (a turn's events), and a socket call per reply, each waking
+   * the client, cost more than the replies' bytes.
+   */
+  private corkedForTurn = false;
+  private corkForTurn(): void {
+    if (this.corkedForTurn) return;
+    this.corkedForTurn = true;
+    this.sock.cork();
+    setImmediate(() => {
+      this.corkedForTurn = false;
+      this.sock.uncork();
+    });
   }
 
   /** A hard disconnect after a protocol violation. */
