@@ -43,6 +43,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { closeSync, fsyncSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeSync, ftruncateSync } from 'node:fs';
+import { cpuLine, cpuMsPerMiB, nodeCpuMs } from './node-cpu.js';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -174,40 +175,6 @@ interface Fabric {
   socketPath: string;
   drive(slot: number): string;
 }
-
-/** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ, 100 on Linux everywhere in practice). */
-const CLOCK_TICKS_PER_S = 100;
-
-/** CPU time (user + system, ms) each node process of the fabric has used so far, from /proc/<pid>/stat; a node without a record or /proc is left out. */
-function nodeCpuMs(f: Fabric): Record<string, number> {
-  const out: Record<string, number> = {};
-  let names: string[] = [];
-  try {
-    names = readdirSync(join(f.dir, 'nodes')).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5));
-  } catch {
-    return out;
-  }
-  for (const name of names) {
-    try {
-      const { pid } = JSON.parse(readFileSync(join(f.dir, 'nodes', `${name}.json`), 'utf8')) as { pid: number };
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      // Fields after the command name (which may hold spaces, so split after its closing parenthesis): utime is the 14th field, stime the 15th.
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out[name] = ((Number(rest[11]) + Number(rest[12])) * 1000) / CLOCK_TICKS_PER_S;
-    } catch {
-      /* gone, or not Linux */
-    }
-  }
-  return out;
-}
-
-/** CPU-ms per MiB moved of each node between two `nodeCpuMs` readings. */
-function cpuMsPerMiB(before: Record<string, number>, after: Record<string, number>, bytes: number): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [name, ms] of Object.entries(after)) if (before[name] !== undefined) out[name] = +((ms - before[name]) / (bytes / MiB)).toFixed(3);
-  return out;
-}
-const cpuLine = (c: Record<string, number>) => Object.entries(c).map(([n, ms]) => `${n} ${ms.toFixed(2)}`).join(', ') || 'not measured';
 
 async function withFabric<T>(label: string, upArgs: string[], o: LiveBenchOptions, fn: (f: Fabric) => Promise<T>): Promise<T> {
   hookSignals();
@@ -468,9 +435,9 @@ async function unpaced(o: LiveBenchOptions) {
     o.progress(`live unpaced: seeding sda [0, ${size}) with random bytes ...`);
     writeSeeded(f.drive(0), 0, size, 'unpaced');
     o.progress(`live unpaced: direct copy of ${mib(size)} sda -> sdb, --no-verify ...`);
-    const cpu0 = nodeCpuMs(f);
+    const cpu0 = nodeCpuMs(f.dir);
     const c = await liveCopy(f, ['sda', 'sdb', '--length', String(size), '--no-verify'], 900_000);
-    const cpu = cpuMsPerMiB(cpu0, nodeCpuMs(f), size);
+    const cpu = cpuMsPerMiB(cpu0, nodeCpuMs(f.dir), size);
     const r = c.job?.result;
     o.progress(`live unpaced: checking the copy from the files (sha256 of both ranges) ...`);
     const srcSha = sha256Range(f.drive(0), 0, size);
@@ -509,9 +476,9 @@ async function unpaced(o: LiveBenchOptions) {
     // A new user's first copy reads a drive never written: holes, which the box answers without the file.
     const holeAt = 4 * GiB;
     o.progress(`live unpaced: direct copy of ${mib(size)} from a never-written range, sda:${holeAt} -> sdb:${holeAt}, --no-verify ...`);
-    const cpuH0 = nodeCpuMs(f);
+    const cpuH0 = nodeCpuMs(f.dir);
     const h = await liveCopy(f, [`sda:${holeAt}`, `sdb:${holeAt}`, '--length', String(size), '--no-verify'], 900_000);
-    const holes = { wallSeconds: h.job?.result?.wallSeconds ?? NaN, mbPerSecWall: h.job?.result?.mbPerSecWall ?? NaN, cpuMsPerMiB: cpuMsPerMiB(cpuH0, nodeCpuMs(f), size), problem: h.problem };
+    const holes = { wallSeconds: h.job?.result?.wallSeconds ?? NaN, mbPerSecWall: h.job?.result?.mbPerSecWall ?? NaN, cpuMsPerMiB: cpuMsPerMiB(cpuH0, nodeCpuMs(f.dir), size), problem: h.problem };
 
     const ratio = dc.mbPerSecWall / ddMBps;
     const v: Verdict = { target: '>= 0.5x dd bs=4M', met: c.problem === null && dc.filesEqual && ddRuns.every((r) => r.ok) && ratio >= 0.5 };
@@ -876,9 +843,9 @@ async function macCost(o: LiveBenchOptions) {
       await withFabric(`mac ${mac}`, ['--topology', 'paper-2012-live', '--pace', 'none'], o, async (f) => {
         writeSeeded(f.drive(0), 0, direct, 'mac');
         for (const [mode, length, extra] of [['direct', direct, []], ['conventional', conventional, ['--via', 'host']]] as const) {
-          const cpu0 = nodeCpuMs(f);
+          const cpu0 = nodeCpuMs(f.dir);
           const c = await liveCopy(f, ['sda', 'sdb', '--length', String(length), '--no-verify', ...extra], 600_000);
-          const perMiB = Object.values(cpuMsPerMiB(cpu0, nodeCpuMs(f), length)).reduce((a, b) => a + b, 0);
+          const perMiB = Object.values(cpuMsPerMiB(cpu0, nodeCpuMs(f.dir), length)).reduce((a, b) => a + b, 0);
           const mbps = c.job?.result?.mbPerSecWall ?? NaN;
           if (c.problem) problems.push(`${mode}, MAC ${mac}: ${c.problem}`);
           else {

@@ -4,7 +4,7 @@
  *   (direct) on the same fabric: wall time and host-link payload of each, paced and unpaced.
  * - Throughput of our export through nbdcopy, each direction (a file onto sdb; sdb to a file), 256 MiB,
  *   against nbdkit's file plugin serving a file of that size, in the same run. Target: >= 0.33x each
- *   unpaced (goal 0.5x).
+ *   unpaced (goal 0.5x). CPU-ms per MiB of each of our node processes is reported beside it.
  * - qemu-img compare of a small image against an 8 GiB export holding it: the holes are skipped.
  * Needs the Debian tools (libnbd-bin, nbdkit); says so and exits 0 without them.
  */
@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { controlRequest } from '../src/live/control-http.js';
+import { cpuLine, cpuMsPerMiB, nodeCpuMs } from './node-cpu.js';
 
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) {
@@ -90,6 +91,8 @@ async function copyVersus(dir: string, pace: 'none' | 'model', size: number): Pr
 }
 
 interface Direction {
+  /** CPU-ms per MiB of each of our node processes (none for nbdkit's side). */
+  cpuMsPerMiB: Record<string, number>;
   ours: number;
   nbdkit: number;
   ratio: number;
@@ -107,10 +110,14 @@ async function exportVersusNbdkit(dir: string, size: number): Promise<{ write: D
   must(await dconnect(['up', '--state', state, '--topology', 'paper-2012-live', '--set', `ssd.capacityBytes=${size}`, '--pace', 'none']), 'dconnect up');
   let w: { seconds: number };
   let r: { seconds: number };
+  let cpu: Record<string, number>[] = [{}, {}];
   try {
     const uri = `nbd+unix:///sdb?socket=${join(state, 'nbd.sock')}`;
+    const cpu0 = nodeCpuMs(state);
     must((w = await run('nbdcopy', ['--flush', src, uri])) as { code: number; stderr: string }, 'nbdcopy onto the export');
+    const cpu1 = nodeCpuMs(state);
     must((r = await run('nbdcopy', [uri, join(dir, 'back.raw')])) as { code: number; stderr: string }, 'nbdcopy from the export');
+    cpu = [cpuMsPerMiB(cpu0, cpu1, size), cpuMsPerMiB(cpu1, nodeCpuMs(state), size)];
   } finally {
     await dconnect(['down', '--state', state]);
   }
@@ -121,8 +128,8 @@ async function exportVersusNbdkit(dir: string, size: number): Promise<{ write: D
   must(k, 'nbdkit file + nbdcopy');
   const [a, b, c] = k.stdout.trim().split(/\s+/).map(Number);
   const mb = (sec: number) => size / sec / 1e6;
-  const dir1 = (ours: number, nbdkit: number): Direction => ({ ours, nbdkit, ratio: ours / nbdkit });
-  return { write: dir1(mb(w.seconds), mb(b - a)), read: dir1(mb(r.seconds), mb(c - b)) };
+  const dir1 = (ours: number, nbdkit: number, cpuMs: Record<string, number>): Direction => ({ ours, nbdkit, ratio: ours / nbdkit, cpuMsPerMiB: cpuMs });
+  return { write: dir1(mb(w.seconds), mb(b - a), cpu[0]), read: dir1(mb(r.seconds), mb(c - b), cpu[1]) };
 }
 
 /** qemu-img compare of a small image against an export of the default 8 GiB drives holding it: the holes are skipped, not read. */
@@ -163,7 +170,7 @@ try {
   const exp = await exportVersusNbdkit(dir, expSize);
   const TARGET = 0.33;
   const met = exp.write.ratio >= TARGET && exp.read.ratio >= TARGET;
-  const dirLine = (label: string, d: Direction) => `${label}: ours ${d.ours.toFixed(1)} MB/s, nbdkit file ${d.nbdkit.toFixed(1)} MB/s: ${d.ratio.toFixed(3)}x`;
+  const dirLine = (label: string, d: Direction) => `${label}: ours ${d.ours.toFixed(1)} MB/s (CPU-ms/MiB ${cpuLine(d.cpuMsPerMiB)}), nbdkit file ${d.nbdkit.toFixed(1)} MB/s: ${d.ratio.toFixed(3)}x`;
   log(`${dirLine('file -> export', exp.write)}; ${dirLine('export -> file', exp.read)}; target >= ${TARGET}x each (goal 0.5x): ${met ? 'met' : 'NOT met'}`);
   const holes = await compareAgainstHoles(dir, 16 * MiB);
   log(`qemu-img compare of a 16 MiB image against the ${(holes.exportBytes / 2 ** 30).toFixed(0)} GiB export holding it: ${holes.seconds.toFixed(2)} s (BLOCK_STATUS reports the rest as holes)`);
