@@ -236,6 +236,10 @@ class RawClient {
   }
 
   request(type: number, cookie: number, offset: number | bigint, length: number, opts: { flags?: number; data?: Buffer } = {}): void {
+    this.send(this.encodeRequest(type, cookie, offset, length, opts));
+  }
+
+  encodeRequest(type: number, cookie: number, offset: number | bigint, length: number, opts: { flags?: number; data?: Buffer } = {}): Buffer {
     const h = Buffer.alloc(28);
     h.writeUInt32BE(REQUEST_MAGIC, 0);
     h.writeUInt16BE(opts.flags ?? 0, 4);
@@ -243,7 +247,7 @@ class RawClient {
     h.writeBigUInt64BE(BigInt(cookie), 8);
     h.writeBigUInt64BE(BigInt(offset), 16);
     h.writeUInt32BE(length, 24);
-    this.send(opts.data ? cat([h, opts.data]) : h);
+    return opts.data ? cat([h, opts.data]) : h;
   }
 
   /** One simple reply; `dataFor(cookie)` says how many data bytes follow a successful one. */
@@ -591,6 +595,36 @@ describe('NBD server: transmission (hand-written client)', () => {
       assert.equal(s.counters.bytesRead, 8192);
       assert.equal(s.counters['requests.write'], 1);
       assert.equal(s.counters['requests.read'], 1);
+    });
+  });
+
+  it('replies finished in one turn of the event loop leave in one socket write, not one each', T, async (t) => {
+    const be = new MemBackend(EXPORTS());
+    await withServer(be, async (_s, path, cs) => {
+      // Count the server side's writes to the kernel: a stream's _write or _writev per flush, on accepted sockets only.
+      let writes = 0;
+      const proto = net.Socket.prototype as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
+      const one = proto._write;
+      const many = proto._writev;
+      proto._write = function (this: net.Socket, ...a: unknown[]) {
+        if ((this as unknown as { server: unknown }).server) writes++;
+        return one.apply(this, a);
+      };
+      proto._writev = function (this: net.Socket, ...a: unknown[]) {
+        if ((this as unknown as { server: unknown }).server) writes++;
+        return many.apply(this, a);
+      };
+      t.after(() => {
+        proto._write = one;
+        proto._writev = many;
+      });
+      const c = await client(path, cs);
+      await c.open('sda');
+      const before = writes;
+      const reqs = cat(Array.from({ length: 16 }, (_, i) => c.encodeRequest(CMD.WRITE, i, i * 4096, 4096, { data: pattern(4096, i) })));
+      c.send(reqs); // all sixteen in one chunk: the server reads them in one turn or a few
+      for (let i = 0; i < 16; i++) assert.equal((await c.simpleReply()).error, 0);
+      assert.ok(writes - before <= 4, `16 replies took ${writes - before} socket writes`);
     });
   });
 
