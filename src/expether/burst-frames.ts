@@ -138,11 +138,6 @@ function recordReads(t: Tlp): { tags: Uint16Array; lens: Uint16Array } | null {
   return { tags: r.tags.subarray(j0, j1 + 1), lens };
 }
 
-/** The frames a record `encodeBurstFrame` made stands for (its constituent count), read from its first two bytes. */
-export function burstRecordFrames(record: Uint8Array): number {
-  return ((record[0]! << 8) | record[1]!) & ~READ_BURST;
-}
-
 /** Bytes `encodeBurstFrame` makes of `frame` (a TLP burst frame). */
 export function burstFrameBytes(frame: Frame): number {
   const tlp = (frame.payload as ExpEtherPdu).tlp!;
