@@ -18,6 +18,13 @@ export class StoreError extends Error {
   }
 }
 
+/** Bytes in `pieces` together (what a `writev` writes). */
+export function piecesBytes(pieces: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const p of pieces) n += p.length;
+  return n;
+}
+
 export interface BlockStore {
   readonly sizeBytes: number;
   /** Copies `len` bytes out from `addr` (a fresh array, or a view the caller may keep); throws StoreError when the backing store fails. */

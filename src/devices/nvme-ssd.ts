@@ -440,14 +440,12 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements EndpointDev
     // The run of consecutive units not yet stored: units runFirst.. of the command.
     let run: Uint8Array[] = [];
     let runFirst = 0;
-    let runBytes = 0;
     const storeRun = (): void => {
       if (run.length === 0) return;
       const stored = this.storeWrite(offset + runFirst * unit, run);
       if (stored === 'no-space') noSpace = true;
       else if (stored === 'io') writeFault = true;
       run = [];
-      runBytes = 0;
     };
     for (let i = 0, pos = 0; pos < len; i++, pos += unit) {
       const n = Math.min(unit, len - pos);
@@ -464,8 +462,8 @@ export class NvmeSsd<S extends BlockStore = SparseMemory> implements EndpointDev
             if (run.length > 0 && runFirst + run.length !== i) storeRun();
             if (run.length === 0) runFirst = i;
             run.push(data);
-            runBytes += n;
-            if (runBytes >= STORE_RUN_BYTES) storeRun();
+            // Every unit but a command's last is whole, and nothing follows the last in a run.
+            if (run.length * unit >= STORE_RUN_BYTES) storeRun();
           }
           lastProgrammed = Math.max(lastProgrammed, this.media.programUnit(this.scheduler.now(), n));
         }

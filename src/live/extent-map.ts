@@ -19,7 +19,7 @@
  * the file read per question (a longer unknown range is answered in part: NBD lets a reply be shorter).
  */
 import { appendFileSync, closeSync, fstatSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import type { BlockStore } from '../devices/block-store.js';
+import { piecesBytes, type BlockStore } from '../devices/block-store.js';
 import type { FileStore } from './file-store.js';
 
 /** Tracking granule: a write anywhere in one marks all of it data (the safe answer). */
@@ -148,8 +148,7 @@ export class TrackedStore implements BlockStore {
   }
 
   writev(addr: number, pieces: readonly Uint8Array[]): void {
-    let len = 0;
-    for (const p of pieces) len += p.length;
+    const len = piecesBytes(pieces);
     if (len > 0) this.markData(addr, len);
     this.file.writev(addr, pieces);
   }

@@ -20,7 +20,7 @@
 import { closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, writeSync, writevSync } from 'node:fs';
 import { DconnectError } from '../core/errors.js';
 import { spawnSync } from 'node:child_process';
-import { StoreError, type BlockStore } from '../devices/block-store.js';
+import { piecesBytes, StoreError, type BlockStore } from '../devices/block-store.js';
 
 /** Reads are carved from slabs of this size; a slab is dropped (to the GC, with its last view) when full. */
 const READ_SLAB_BYTES = 1 << 20;
@@ -191,8 +191,7 @@ export class FileStore implements BlockStore {
 
   /** One pwritev for all of `pieces` (an SSD's stream units of one command: a system call each cost more than their copies). */
   writev(addr: number, pieces: readonly Uint8Array[]): void {
-    let len = 0;
-    for (const p of pieces) len += p.length;
+    const len = piecesBytes(pieces);
     this.check(addr, len);
     for (let i = 0, a = addr; i < pieces.length; a += pieces[i++].length) this.keepAhead(a, pieces[i]);
     const fd = this.open();

@@ -5,7 +5,7 @@
  *
  * Live code (the drives are files only here); the model sees a BlockStore like any other.
  */
-import { StoreError, type BlockStore } from '../devices/block-store.js';
+import { piecesBytes, StoreError, type BlockStore } from '../devices/block-store.js';
 import type { StoreFault } from '../runtime/faults.js';
 
 /** What a drive's store must still offer besides the BlockStore methods (the box's TrackedStore). */
@@ -40,7 +40,7 @@ export class FaultyStore<S extends Inner> implements BlockStore {
   }
 
   writev(addr: number, pieces: readonly Uint8Array[]): void {
-    this.check('write', addr, totalBytes(pieces));
+    this.check('write', addr, piecesBytes(pieces));
     this.inner.writev(addr, pieces);
   }
 
@@ -62,10 +62,4 @@ export class FaultyStore<S extends Inner> implements BlockStore {
       }
     }
   }
-}
-
-function totalBytes(pieces: readonly Uint8Array[]): number {
-  let n = 0;
-  for (const p of pieces) n += p.length;
-  return n;
 }

@@ -612,7 +612,8 @@ export class UdpTransport {
   /**
    * Puts a burst of TLP frames (at most one datagram's worth) in the train toward `node` as burst
    * records encoded in place: as many constituents as the current train has room for, the rest in the
-   * next, so trains leave full; a lone constituent goes as a frame record. Never throws.
+   * next, so trains leave full; a lone constituent goes as a frame record. Throws only on a bug (two
+   * constituents that do not fit an empty datagram: carryBursts cuts pieces that do).
    */
   sendBurst(node: string, cableId: number, frame: Frame): void {
     const n = frame.parts!.length;
@@ -622,15 +623,14 @@ export class UdpTransport {
     }
     for (let from = 0; from < n; ) {
       if (n - from === 1) return this.sendRecord(node, cableId, encodeExpEtherFrame(constituentFrame(frame, from)), false);
-      let t = this.trainWithRoom(node, 0);
-      let k = constituentsFitting(frame, from, MAX_DATAGRAM_BYTES - DATAGRAM_TAG_BYTES - t.end - RECORD_HEADER_BYTES);
-      if (k < 2 && t.count > 0) {
+      const t = this.trainWithRoom(node, 0);
+      const k = constituentsFitting(frame, from, MAX_DATAGRAM_BYTES - DATAGRAM_TAG_BYTES - t.end - RECORD_HEADER_BYTES);
+      if (k < 2) {
+        if (t.count === 0) throw new Error(`udp transport: a burst's constituents ${from}.. do not fit an empty datagram two at a time`);
         // Not even two fit behind what the train holds: it leaves, and the next one starts empty.
         this.flushTo(node, t);
-        t = this.trainWithRoom(node, 0);
-        k = constituentsFitting(frame, from, MAX_DATAGRAM_BYTES - DATAGRAM_TAG_BYTES - t.end - RECORD_HEADER_BYTES);
+        continue;
       }
-      if (k < 2) throw new Error(`udp transport: a burst's constituents ${from}.. do not fit an empty datagram two at a time`);
       const to = from + k;
       const piece = from === 0 && to === n ? frame : burstPiece(frame, from, to);
       const at = t.end + RECORD_HEADER_BYTES;
