@@ -82,6 +82,9 @@ function newCounters(): LinkDirectionCounters {
  */
 class Direction {
   busyUntilPs = 0;
+  /** Burst granularity: DLLPs sent on a wire idle at their time, as one stretch [start, end) after busyUntilPs (`placeTlp`); -1: none. */
+  private gapStartPs = -1;
+  private gapEndPs = -1;
   /** Credits of the receiver's buffer still available to this transmitter: [P hdr, P data, NP hdr, NP data, CPL hdr, CPL data]. */
   readonly credits: Float64Array;
   /** Credits the receiver has freed but not yet returned in an UpdateFC. */
@@ -89,12 +92,33 @@ class Direction {
   /** Credits carried by the UpdateFC in flight toward this direction's transmitter. */
   private readonly returning = new Float64Array(6);
   /**
-   * Burst granularity only: credits a burst's release returned, per class, in the tranches per-TLP's
-   * quarter-batched UpdateFCs would have returned them, each with when it would have reached this
-   * transmitter (a burst's constituents are released together at its end; per-TLP's one by one as
-   * they arrived). A queued burst that takes them may start that early. Empty in per-TLP runs.
+   * Burst granularity only, per class with finite header credits: the credit ledger. A burst's
+   * constituents are released together at its end, per-TLP's one by one as they arrived, so per-TLP's
+   * transmitter would have had some of those credits back before the burst's release, and before a
+   * later burst (whose first constituents may be ready before that release) asked for them. So each
+   * credit the receiver frees gets an entry here, until its UpdateFC lands for real: when per-TLP's
+   * quarter-batched UpdateFC would have brought it back (`at`; Infinity for a plain TLP's release,
+   * which the real update times exactly) and its data bytes. A constituent that finds no real credit
+   * may borrow the oldest entries whose time has come, starting no earlier than their `at`; real
+   * credits then run below zero until the real update brings them. Entries: at most the class's header
+   * credits (each stands for a credit freed and not yet back). Empty in per-TLP runs.
    */
-  private readonly earlyCredits: { h: number; at: number }[][] = [[], [], []];
+  private readonly ledgerAt: Ring<number>[] = [new Ring(), new Ring(), new Ring()];
+  private readonly ledgerBytes: Ring<number>[] = [new Ring(), new Ring(), new Ring()];
+  /** Entries borrowed from the ledger's front, oldest first: the next real updates bring these first. */
+  private readonly borrowed = [0, 0, 0];
+  /**
+   * When per-TLP would have had each credit real updates brought back and no TLP has used yet, oldest
+   * first (a credit not listed was held earlier than any listed): a queued TLP that takes one starts
+   * no earlier than that. At most the credits held.
+   */
+  private readonly landedAt: Ring<number>[] = [new Ring(), new Ring(), new Ring()];
+  /** Set by `creditedPrefix` in a burst run: each covered constituent's earliest start by its credit, and the ledger entries that covers. */
+  private prefixTimes: Float64Array | null = null;
+  /** What prefixTimes views: read by the transmit that follows at once, never kept. */
+  private prefixScratch = new Float64Array(64);
+  private prefixBorrows = 0;
+  private prefixLanded = 0;
   private updateInFlight = false;
   /**
    * Burst granularity only: when the UpdateFC in flight reaches this transmitter, if no event was
@@ -159,17 +183,82 @@ class Direction {
     return this.send(take === tlp.count ? tlp : sliceBurst(tlp, 0, take)) ? take : 0;
   }
 
-  /** How many of a burst's first constituents the class's credits cover now. */
+  /**
+   * How many of a burst's (or a plain TLP's) first constituents the class's credits cover now. In a
+   * burst run also the ledger entries whose time has come (`prefixBorrows` of them) and each covered
+   * constituent's earliest start by when its credit came (`prefixTimes`, -Infinity: held long before).
+   */
   private creditedPrefix(tlp: Tlp, c: number): number {
     let h = this.credits[2 * c];
     let d = this.credits[2 * c + 1];
-    let k = 0;
-    while (k < tlp.count && h >= 1 && d >= partBytes(tlp, k)) {
-      h -= 1;
-      d -= partBytes(tlp, k);
-      k++;
+    const n = tlp.count;
+    const ledgered = this.from.burstBytes > 0 && Number.isFinite(h);
+    if (!ledgered) {
+      let k = 0;
+      while (k < n && h >= 1 && d >= partBytes(tlp, k)) {
+        h -= 1;
+        d -= partBytes(tlp, k);
+        k++;
+      }
+      this.prefixTimes = null;
+      return k;
     }
+    const now = this.link.scheduler.now();
+    const atR = this.ledgerAt[c];
+    const byR = this.ledgerBytes[c];
+    const landed = this.landedAt[c];
+    if (this.prefixScratch.length < n) this.prefixScratch = new Float64Array(Math.max(n, 2 * this.prefixScratch.length));
+    const times = this.prefixScratch;
+    let old = h - landed.length; // real credits held since before anything listed in landedAt
+    let li = 0;
+    let j = 0;
+    let borrowedAt = -Infinity;
+    let jCovered = 0;
+    let k = 0;
+    for (; k < n; k++) {
+      const need = partBytes(tlp, k);
+      while ((h < 1 || d < need) && j < atR.length && atR.at(j)! <= now) {
+        h += 1;
+        d += byR.at(j)!;
+        const at = atR.at(j)!;
+        if (at > borrowedAt) borrowedAt = at;
+        j++;
+      }
+      if (h < 1 || d < need) {
+        j = jCovered;
+        break;
+      }
+      jCovered = j;
+      // Which credit it takes: one held long since, then those real updates brought in order, then borrowed.
+      let t: number;
+      if (old >= 1) {
+        t = -Infinity;
+        old--;
+      } else if (li < landed.length) t = landed.at(li++)!;
+      else t = borrowedAt;
+      times[k] = t;
+      h -= 1;
+      d -= need;
+    }
+    this.prefixTimes = k > 0 ? times : null;
+    this.prefixBorrows = j;
+    this.prefixLanded = li;
     return k;
+  }
+
+  /** Commits what `creditedPrefix` planned for the first `k` constituents: landed credits used, ledger entries borrowed. */
+  private takePlannedCredits(c: number, k: number): Float64Array | number {
+    const times = this.prefixTimes;
+    this.prefixTimes = null;
+    if (times === null) return -Infinity;
+    const landed = this.landedAt[c];
+    for (let i = 0; i < this.prefixLanded; i++) landed.shift();
+    for (let i = 0; i < this.prefixBorrows; i++) {
+      this.ledgerAt[c].shift();
+      this.ledgerBytes[c].shift();
+      this.borrowed[c]++;
+    }
+    return times.subarray(0, k);
   }
 
   send(tlp: Tlp): boolean {
@@ -179,15 +268,16 @@ class Direction {
     const q = this.queues[c];
     // Posted requests may pass everything; others must not pass an older posted request (PCIe ordering).
     const mayGoNow = q.length === 0 && (c === 0 || this.queues[0].length === 0);
-    if (mayGoNow && this.hasCredits(c, tlp.parts ? tlp.parts[0] : dataBytes)) {
+    const k = mayGoNow ? this.creditedPrefix(tlp, c) : 0;
+    if (k > 0) {
       // A burst goes as far as its credits do, as per-TLP's would; the rest waits in the queue.
-      const k = tlp.count > 1 ? this.creditedPrefix(tlp, c) : 1;
+      const notBefore = this.takePlannedCredits(c, k);
       if (k === tlp.count) {
-        this.transmit(tlp, c, dataBytes);
+        this.transmit(tlp, c, dataBytes, notBefore);
         return true;
       }
       const head = sliceBurst(tlp, 0, k);
-      this.transmit(head, c, head.data ? head.data.length : 0);
+      this.transmit(head, c, head.data ? head.data.length : 0, notBefore);
       this.enqueue(sliceBurst(tlp, k, tlp.count), c);
       return true;
     }
@@ -220,14 +310,12 @@ class Direction {
 
   /** Applies an update in flight without an event (creditsDuePs) once its time has come. */
   settleCredits(): void {
-    if (this.creditsDuePs < 0 || this.link.scheduler.now() < this.creditsDuePs) return;
+    const lands = this.creditsDuePs;
+    if (lands < 0 || this.link.scheduler.now() < lands) return;
     this.creditsDuePs = -1;
     this.updateInFlight = false;
     for (let i = 0; i < 6; i++) this.credits[i] += this.returning[i];
-  }
-
-  private hasCredits(c: number, dataBytes: number): boolean {
-    return this.credits[2 * c] >= 1 && this.credits[2 * c + 1] >= dataBytes;
+    this.landed(this.returning, lands);
   }
 
   /** Commits a TLP to the wire; a burst's constituents start no earlier than `notBeforePs` (when its credits came). */
@@ -238,8 +326,8 @@ class Direction {
     const sched = this.link.scheduler;
     const wire = headerBytes(tlp) + dataBytes + TLP_FRAMING_BYTES;
     const now = sched.now();
-    const start = this.busyUntilPs > now ? this.busyUntilPs : now;
     const dur = Math.ceil(wire * this.link.psPerByte);
+    const start = this.gapEndPs < 0 ? (this.busyUntilPs > now ? this.busyUntilPs : now) : this.placeTlp(now, this.busyUntilPs, dur);
     this.busyUntilPs = start + dur;
     if (c === 1) this.readWireWaitPs += start - now;
     const k = this.counters;
@@ -295,8 +383,8 @@ class Direction {
       const r0 = ready ? ready[i] : now;
       const nb = typeof notBeforePs === 'number' ? notBeforePs : notBeforePs[i];
       const r = r0 > nb ? r0 : nb;
-      const start = busy > r ? busy : r;
       const dur = Math.ceil(wire * this.link.psPerByte);
+      const start = this.gapEndPs < 0 ? (busy > r ? busy : r) : this.placeTlp(r, busy, dur);
       busy = start + dur;
       arrivals[i] = busy + this.link.latencyPs;
       wireTotal += wire;
@@ -355,58 +443,107 @@ class Direction {
   };
 
   /** Occupies the wire with one DLLP (ACK or UpdateFC), after whatever is already committed. */
-  sendDllp(atPs = this.link.scheduler.now()): void {
+  sendDllp(atPs = this.link.scheduler.now()): number {
     const start = this.busyUntilPs > atPs ? this.busyUntilPs : atPs;
     const dur = Math.ceil(DLLP_BYTES * this.link.psPerByte);
-    this.busyUntilPs = start + dur;
     this.counters.dllps++;
     this.counters.wireBytes += DLLP_BYTES;
     this.counters.busyPs += dur;
+    if (this.from.burstBytes === 0) return (this.busyUntilPs = start + dur);
+    // Burst granularity: on a wire idle at that time the DLLP joins the stretch TLPs ready earlier may pass.
+    if (this.gapEndPs >= atPs) return (this.gapEndPs += dur);
+    if (this.gapEndPs >= 0) this.busyUntilPs = this.gapEndPs; // a stretch over before this one: committed behind the TLPs
+    this.gapStartPs = this.gapEndPs = -1;
+    if (atPs < this.busyUntilPs) return (this.busyUntilPs += dur);
+    this.gapStartPs = atPs;
+    return (this.gapEndPs = atPs + dur);
   }
 
   /**
-   * When the credits for the next `k` constituents of class c came, for a queued burst committed now:
-   * from the early tranches a burst's release left (earlyCredits), else now.
+   * Burst granularity: where a TLP of `durPs` on the wire, ready at `readyPs`, starts after the TLPs
+   * committed before it (`busyPs`) and the DLLP stretch. A burst's constituents are committed at its
+   * event, often after DLLPs (ACKs, UpdateFCs) were sent for times later than they were ready; per-TLP
+   * would have sent the TLP first and the DLLPs after it. So a TLP that would end before the stretch
+   * goes in front of it, one that would start inside it goes after it, and one that overlaps its
+   * start goes first and pushes the stretch back.
    */
-  private creditTimes(c: number, k: number): Float64Array {
-    const now = this.link.scheduler.now();
-    const out = new Float64Array(k).fill(now);
-    const early = this.earlyCredits[c];
-    for (let i = 0; i < k && early.length > 0; i++) {
-      const t = early[0];
-      out[i] = t.at < now ? t.at : now;
-      if (--t.h <= 0) early.shift();
+  private placeTlp(readyPs: number, busyPs: number, durPs: number): number {
+    let start = busyPs > readyPs ? busyPs : readyPs;
+    if (this.gapEndPs < 0) return start;
+    if (start >= this.gapStartPs) {
+      if (start < this.gapEndPs) start = this.gapEndPs;
+      this.gapStartPs = this.gapEndPs = -1; // behind it now
+    } else if (start + durPs > this.gapStartPs) {
+      const len = this.gapEndPs - this.gapStartPs;
+      this.gapStartPs = start + durPs;
+      this.gapEndPs = this.gapStartPs + len;
     }
-    return out;
+    return start;
   }
 
-  /** A burst's release: the tranches of its credits per-TLP would have returned before the whole burst was released (earlyCredits). */
-  private noteEarlyCredits(tlp: Tlp, c: number): void {
+  /**
+   * Burst granularity: the ledger entries for credits the receiver just freed (`tlp`'s constituents),
+   * each with when per-TLP's transmitter would have had it back: a burst's constituents in the
+   * quarter-batched tranches per-TLP's receiver would have returned as each arrived (its arrival, the
+   * receiver's delay as for the last, one DLLP and the wire's latency); the rest of the last tranche,
+   * and a plain TLP, when the real update lands (Infinity).
+   */
+  private noteLedger(tlp: Tlp, c: number): void {
+    const atR = this.ledgerAt[c];
+    const byR = this.ledgerBytes[c];
     const arrivals = tlp.readyPs;
-    if (arrivals === null || arrivals.length !== tlp.count || this.queues[c].length === 0) return;
+    const n = tlp.count;
+    for (let i = 0; i < n; i++) byR.push(partBytes(tlp, i));
+    if (arrivals === null || arrivals.length !== n || n === 1) {
+      for (let i = 0; i < n; i++) atR.push(Infinity);
+      return;
+    }
     const now = this.link.scheduler.now();
-    const lag = Math.max(0, now - arrivals[tlp.count - 1]); // the receiver's own delay, as for the last constituent
+    const lag = Math.max(0, now - arrivals[n - 1]);
     const loop = Math.ceil(DLLP_BYTES * this.link.psPerByte) + this.link.latencyPs;
     const quarter = this.link.releaseBatchHeaders;
     let pending = this.pendingRelease[2 * c];
-    let h = 0;
-    for (let i = 0; i < tlp.count; i++) {
-      h++;
-      if (pending + h >= quarter) {
-        this.earlyCredits[c].push({ h, at: arrivals[i] + lag + loop });
+    let first = 0;
+    for (let i = 0; i < n; i++) {
+      if (pending + (i - first + 1) >= quarter) {
+        const at = arrivals[i] + lag + loop;
+        for (let m = first; m <= i; m++) atR.push(at);
+        first = i + 1;
         pending = 0;
-        h = 0;
       }
     }
+    for (let m = first; m < n; m++) atR.push(Infinity);
+  }
+
+  /** A real update brought `h` credits of class c: the borrowed ones first, then ledger entries, whose times go to landedAt. */
+  private reconcile(c: number, h: number, landsPs: number): void {
+    while (h > 0 && this.borrowed[c] > 0) {
+      this.borrowed[c]--;
+      h--;
+    }
+    const atR = this.ledgerAt[c];
+    const landed = this.landedAt[c];
+    while (h > 0 && atR.length > 0) {
+      const at = atR.shift()!;
+      this.ledgerBytes[c].shift();
+      landed.push(at < landsPs ? at : landsPs);
+      h--;
+    }
+    while (landed.length > 0 && landed.length > this.credits[2 * c]) landed.shift(); // never more than the credits held
+  }
+
+  /** After real credits landed (creditsArrived, settleCredits): the ledger of each class that keeps one. */
+  private landed(returned: Float64Array, landsPs: number): void {
+    if (this.from.burstBytes === 0) return;
+    for (let c = 0; c < 3; c++) if (Number.isFinite(this.credits[2 * c]) && returned[2 * c] > 0) this.reconcile(c, returned[2 * c], landsPs);
   }
 
   /** The receiver (the port this direction delivers to) freed a TLP's buffer space. */
   release(tlp: Tlp): void {
     const c = classIndex(tlp.kind);
-    if (tlp.count > 1) {
-      this.releaseBurstUpdates(c, tlp.count);
-      this.noteEarlyCredits(tlp, c);
-    }
+    if (tlp.count > 1) this.releaseBurstUpdates(c, tlp.count);
+    const ledgered = this.from.burstBytes > 0 && Number.isFinite(this.credits[2 * c]);
+    if (ledgered) this.noteLedger(tlp, c);
     this.pendingRelease[2 * c] += tlp.count;
     this.pendingRelease[2 * c + 1] += tlp.data ? tlp.data.length : 0;
     // Batch UpdateFC DLLPs: return credits when a quarter of a class's headers is pending or the sender waits.
@@ -437,16 +574,17 @@ class Direction {
       p[i] = 0;
     }
     dir.updateInFlight = true;
-    this.sendDllp();
+    const lands = this.sendDllp() + this.link.latencyPs;
     const sched = this.link.scheduler;
-    if (dir.from.burstBytes > 0 && dir.queued() === 0) dir.creditsDuePs = this.busyUntilPs + this.link.latencyPs;
-    else sched.schedule(this.busyUntilPs + this.link.latencyPs - sched.now(), dir.creditsArrived);
+    if (dir.from.burstBytes > 0 && dir.queued() === 0) dir.creditsDuePs = lands;
+    else sched.schedule(lands - sched.now(), dir.creditsArrived);
   }
 
   /** The UpdateFC sent by flushCreditsFor reached this direction's transmitter. */
   private readonly creditsArrived = (): void => {
     this.updateInFlight = false;
     for (let i = 0; i < 6; i++) this.credits[i] += this.returning[i];
+    this.landed(this.returning, this.link.scheduler.now());
     this.drain();
     // Credits freed while this update was in flight go out now if the sender still waits.
     if (this.queued() > 0) this.reverse.flushCreditsFor(this);
@@ -463,17 +601,17 @@ class Direction {
         const q = queues[c];
         if (q.length === 0) continue;
         const head = q.peek()!;
-        if (!this.hasCredits(c, head.parts ? head.parts[0] : head.data ? head.data.length : 0)) continue;
         const s = seqs[c].peek()!;
         if (c !== 0 && queues[0].length > 0 && seqs[0].peek()! < s) continue;
-        if (s < bestSeq) {
+        if (s < bestSeq && this.creditedPrefix(head, c) > 0) {
           bestSeq = s;
           best = c;
         }
       }
       if (best < 0) break;
       const head = queues[best].peek()!;
-      const k = head.count > 1 ? this.creditedPrefix(head, best) : 1;
+      const k = this.creditedPrefix(head, best);
+      const times = this.takePlannedCredits(best, k);
       let tlp = head;
       if (k < head.count) {
         // As far as the credits go; the rest stays at the head of the queue.
@@ -485,12 +623,9 @@ class Direction {
       }
       this.queuedTlps[best] -= k;
       if (best === 1) this.readsQueued.set(this.queuedTlps[1]);
-      this.transmit(tlp, best, tlp.data ? tlp.data.length : 0, isBurst(tlp) ? this.creditTimes(best, k) : this.link.scheduler.now());
+      this.transmit(tlp, best, tlp.data ? tlp.data.length : 0, this.waitedStarts(times));
     }
-    if (this.queued() === 0) {
-      this.creditWait.set(0);
-      for (let c = 0; c < 3; c++) this.earlyCredits[c].length = 0; // credits returned while nobody waited hold no time
-    }
+    if (this.queued() === 0) this.creditWait.set(0);
     const limit = this.link.params.txQueueTlps;
     const n = this.queuedTlps;
     if (this.wantReady && n[0] < limit && n[1] < limit && n[2] < limit) {
@@ -503,6 +638,18 @@ class Direction {
   creditsNow(): Float64Array {
     this.settleCredits();
     return this.credits;
+  }
+
+  /**
+   * A queued burst's constituents start no earlier than their credits came (`times`, from
+   * creditedPrefix), nor than now if their credit was held before anything listed (they waited for
+   * something else: an older posted TLP).
+   */
+  private waitedStarts(times: Float64Array | number): Float64Array | number {
+    const now = this.link.scheduler.now();
+    if (typeof times === 'number') return now;
+    for (let i = 0; i < times.length; i++) if (times[i] === -Infinity) times[i] = now;
+    return times;
   }
 
   queued(): number {
@@ -522,6 +669,10 @@ class Direction {
   digest(d: StateDigest): void {
     this.settleCredits(); // an update whose time has come digests as applied, as its event would have left it
     d.until(this.busyUntilPs);
+    if (this.gapEndPs >= 0) {
+      d.until(this.gapStartPs);
+      d.until(this.gapEndPs);
+    }
     for (let i = 0; i < 6; i++) {
       d.num(this.credits[i]);
       d.num(this.pendingRelease[i]);
