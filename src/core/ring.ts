@@ -47,6 +47,12 @@ export class Ring<T> {
     this.items[this.head] = x;
   }
 
+  /** Replaces the i-th oldest element (0 = the head). */
+  setAt(i: number, x: T): void {
+    if (!(i >= 0 && i < this.count)) throw new RangeError(`ring: setAt(${i}) outside 0..${this.count - 1}`);
+    this.items[(this.head + i) & this.mask] = x;
+  }
+
   /** The i-th oldest element (0 = the head); undefined outside 0..length-1. */
   at(i: number): T | undefined {
     return i >= 0 && i < this.count ? this.items[(this.head + i) & this.mask] : undefined;

@@ -293,7 +293,10 @@ class Direction {
   private enqueue(tlp: Tlp, c: number): void {
     const q = this.queues[c];
     // A burst that waits keeps the time it was handed over: its constituents were ready then.
-    if (tlp.count > 1 && tlp.readyPs === null) tlp.readyPs = new Float64Array(tlp.count).fill(this.link.scheduler.now());
+    // At burst granularity a plain TLP keeps it too: it may then go when its credits came, which can
+    // be before the event that drains it (a CQE queued behind a write burst goes right after its last
+    // constituent, as per-TLP's does), and so it travels on as a burst of one.
+    if (tlp.readyPs === null && (tlp.count > 1 || this.from.burstBytes > 0)) tlp.readyPs = new Float64Array(tlp.count).fill(this.link.scheduler.now());
     this.counters.creditStalls++;
     q.push(tlp);
     this.queuedTlps[c] += tlp.count;
