@@ -47,12 +47,6 @@ export class Ring<T> {
     this.items[this.head] = x;
   }
 
-  /** Replaces the i-th oldest element (0 = the head). */
-  setAt(i: number, x: T): void {
-    if (!(i >= 0 && i < this.count)) throw new RangeError(`ring: setAt(${i}) outside 0..${this.count - 1}`);
-    this.items[(this.head + i) & this.mask] = x;
-  }
-
   /** The i-th oldest element (0 = the head); undefined outside 0..length-1. */
   at(i: number): T | undefined {
     return i >= 0 && i < this.count ? this.items[(this.head + i) & this.mask] : undefined;
@@ -62,6 +56,71 @@ export class Ring<T> {
     const old = this.items;
     const n = old.length;
     const items: (T | undefined)[] = Array.from({ length: n * 2 }, () => undefined);
+    for (let i = 0; i < n; i++) items[i] = old[(this.head + i) & this.mask];
+    this.items = items;
+    this.mask = n * 2 - 1;
+    this.head = 0;
+  }
+}
+
+/**
+ * A FIFO of numbers on a circular Float64Array: what `Ring<number>` would hold as boxed heap numbers
+ * (every push an allocation), unboxed. For per-TLP bookkeeping such as a link's credit ledger.
+ */
+export class NumberRing {
+  private items: Float64Array;
+  private mask: number;
+  private head = 0;
+  private count = 0;
+
+  constructor(capacity = 16) {
+    let cap = 1;
+    while (cap < capacity) cap *= 2;
+    this.items = new Float64Array(cap);
+    this.mask = cap - 1;
+  }
+
+  get length(): number {
+    return this.count;
+  }
+
+  push(x: number): void {
+    if (this.count === this.items.length) this.grow();
+    this.items[(this.head + this.count) & this.mask] = x;
+    this.count++;
+  }
+
+  /** Removes the oldest element and returns it (NaN when empty). */
+  shift(): number {
+    if (this.count === 0) return NaN;
+    const x = this.items[this.head];
+    this.head = (this.head + 1) & this.mask;
+    this.count--;
+    return x;
+  }
+
+  /** Removes the `n` oldest elements (all, if fewer). */
+  drop(n: number): void {
+    const k = n < this.count ? n : this.count;
+    this.head = (this.head + k) & this.mask;
+    this.count -= k;
+  }
+
+  /** The i-th oldest element (0 = the head); the caller keeps i within 0..length-1. */
+  at(i: number): number {
+    return this.items[(this.head + i) & this.mask];
+  }
+
+  /** Replaces the i-th oldest element (0 = the head). */
+  setAt(i: number, x: number): void {
+    if (!(i >= 0 && i < this.count)) throw new RangeError(`ring: setAt(${i}) outside 0..${this.count - 1}`);
+    this.items[(this.head + i) & this.mask] = x;
+  }
+
+  private grow(): void {
+    const old = this.items;
+    const n = old.length;
+    const items = new Float64Array(n * 2);
     for (let i = 0; i < n; i++) items[i] = old[(this.head + i) & this.mask];
     this.items = items;
     this.mask = n * 2 - 1;

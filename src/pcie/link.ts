@@ -1,5 +1,5 @@
 import { LevelTimer } from '../core/level-timer.js';
-import { Ring } from '../core/ring.js';
+import { NumberRing, Ring } from '../core/ring.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { CounterSet, TraceRegistry } from '../core/trace.js';
 import type { StateDigest } from '../core/digest.js';
@@ -103,8 +103,8 @@ class Direction {
    * credits then run below zero until the real update brings them. Entries: at most the class's header
    * credits (each stands for a credit freed and not yet back). Empty in per-TLP runs.
    */
-  private readonly ledgerAt: Ring<number>[] = [new Ring(), new Ring(), new Ring()];
-  private readonly ledgerBytes: Ring<number>[] = [new Ring(), new Ring(), new Ring()];
+  private readonly ledgerAt = [new NumberRing(), new NumberRing(), new NumberRing()];
+  private readonly ledgerBytes = [new NumberRing(), new NumberRing(), new NumberRing()];
   /** Entries borrowed from the ledger's front, oldest first: the next real updates bring these first. */
   private readonly borrowed = [0, 0, 0];
   /**
@@ -112,7 +112,7 @@ class Direction {
    * first (a credit not listed was held earlier than any listed): a queued TLP that takes one starts
    * no earlier than that. At most the credits held.
    */
-  private readonly landedAt: Ring<number>[] = [new Ring(), new Ring(), new Ring()];
+  private readonly landedAt = [new NumberRing(), new NumberRing(), new NumberRing()];
   /** Set by `creditedPrefix` in a burst run: each covered constituent's earliest start by its credit, and the ledger entries that covers. */
   private prefixTimes: Float64Array | null = null;
   /** What prefixTimes views: read by the transmit that follows at once, never kept. */
@@ -193,15 +193,20 @@ class Direction {
     let d = this.credits[2 * c + 1];
     const n = tlp.count;
     const ledgered = this.from.burstBytes > 0 && Number.isFinite(h);
-    if (!ledgered) {
+    if (!ledgered || h - this.landedAt[c].length >= n) {
+      // Per-TLP runs, and bursts the credits held since before any listed arrival cover (no times to take).
       let k = 0;
       while (k < n && h >= 1 && d >= partBytes(tlp, k)) {
         h -= 1;
         d -= partBytes(tlp, k);
         k++;
       }
-      this.prefixTimes = null;
-      return k;
+      if (k === n || !ledgered) {
+        this.prefixTimes = null;
+        return k;
+      }
+      h = this.credits[2 * c];
+      d = this.credits[2 * c + 1];
     }
     const now = this.link.scheduler.now();
     const atR = this.ledgerAt[c];
@@ -217,10 +222,10 @@ class Direction {
     let k = 0;
     for (; k < n; k++) {
       const need = partBytes(tlp, k);
-      while ((h < 1 || d < need) && j < atR.length && atR.at(j)! <= now) {
+      while ((h < 1 || d < need) && j < atR.length && atR.at(j) <= now) {
         h += 1;
-        d += byR.at(j)!;
-        const at = atR.at(j)!;
+        d += byR.at(j);
+        const at = atR.at(j);
         if (at > borrowedAt) borrowedAt = at;
         j++;
       }
@@ -234,7 +239,7 @@ class Direction {
       if (old >= 1) {
         t = -Infinity;
         old--;
-      } else if (li < landed.length) t = landed.at(li++)!;
+      } else if (li < landed.length) t = landed.at(li++);
       else t = borrowedAt;
       times[k] = t;
       h -= 1;
@@ -251,13 +256,10 @@ class Direction {
     const times = this.prefixTimes;
     this.prefixTimes = null;
     if (times === null) return -Infinity;
-    const landed = this.landedAt[c];
-    for (let i = 0; i < this.prefixLanded; i++) landed.shift();
-    for (let i = 0; i < this.prefixBorrows; i++) {
-      this.ledgerAt[c].shift();
-      this.ledgerBytes[c].shift();
-      this.borrowed[c]++;
-    }
+    this.landedAt[c].drop(this.prefixLanded);
+    this.ledgerAt[c].drop(this.prefixBorrows);
+    this.ledgerBytes[c].drop(this.prefixBorrows);
+    this.borrowed[c] += this.prefixBorrows;
     return times.subarray(0, k);
   }
 
@@ -527,7 +529,7 @@ class Direction {
     const atR = this.ledgerAt[c];
     const landed = this.landedAt[c];
     while (h > 0 && atR.length > 0) {
-      const at = atR.shift()!;
+      const at = atR.shift();
       this.ledgerBytes[c].shift();
       landed.push(at < landsPs ? at : landsPs);
       h--;

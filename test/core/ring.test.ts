@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Ring } from '../../src/core/ring.js';
+import { NumberRing, Ring } from '../../src/core/ring.js';
 
 describe('Ring', () => {
   it('is a FIFO: shift returns elements in push order, undefined when empty', () => {
@@ -35,5 +35,42 @@ describe('Ring', () => {
       }),
       { seed: 3, numRuns: 200 },
     );
+  });
+});
+
+describe('NumberRing', () => {
+  it('property: push, shift, drop and setAt behave like an array, across wrap-around and growth (times beyond 2^31 kept exactly)', () => {
+    const op = fc.oneof(fc.double({ min: 0, max: 2 ** 50, noNaN: true }), fc.constant(-1), fc.integer({ min: -20, max: -2 }));
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 300 }), (ops) => {
+        const r = new NumberRing(1);
+        const model: number[] = [];
+        for (const o of ops) {
+          if (o === -1) assert.equal(r.shift(), model.length > 0 ? model.shift() : NaN);
+          else if (o < -1) {
+            // drop(k) removes the k oldest; then the newest, if any, is overwritten with its index
+            const k = -o - 1;
+            r.drop(k);
+            model.splice(0, k);
+            if (model.length > 0) {
+              r.setAt(model.length - 1, model.length);
+              model[model.length - 1] = model.length;
+            }
+          } else {
+            r.push(o);
+            model.push(o);
+          }
+          assert.equal(r.length, model.length);
+          for (let i = 0; i < model.length; i++) assert.equal(r.at(i), model[i]);
+        }
+      }),
+      { seed: 5, numRuns: 200 },
+    );
+  });
+
+  it('refuses to set outside its elements', () => {
+    const r = new NumberRing();
+    r.push(1);
+    assert.throws(() => r.setAt(1, 2), /outside 0\.\.0/);
   });
 });
