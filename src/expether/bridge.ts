@@ -338,9 +338,19 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     for (;;) {
       const head = this.egressTlp.peek();
       if (head === undefined) return;
-      const left = head.readyPs; // a burst's arrival times here (sending replaces them with the link's)
+      const arrived = head.readyPs; // a burst's arrival times here (sending replaces them with the link's)
+      const kind = head.kind;
       const taken = this.pcie.offer(head);
       if (taken === 0) return;
+      // Each frame left toward PCIe when the port had room for it (per-TLP's hands them over one by one as
+      // places free), not before it arrived.
+      const room = arrived !== null ? this.pcie.takeRoomTimes(kind, taken) : null;
+      let left = arrived;
+      if (arrived !== null && room !== null) {
+        const now = this.scheduler.now();
+        left = new Float64Array(arrived.length);
+        for (let i = 0; i < arrived.length; i++) left[i] = i < taken ? Math.max(room[i], arrived[i]) : now;
+      }
       if (taken < head.count) {
         // Per-TLP's transmit queue took only these: the rest waits here, unacknowledged.
         const peer = this.egressPeer.peek()!;
@@ -348,14 +358,14 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
         this.egressTlp.setHead(sliceBurst(head, taken, head.count));
         this.egressSeq.setHead(seq + taken);
         if (head.kind === 'MRd') this.countRead(-taken);
-        if (peer && left !== null) this.deliveredBurst(peer, seq, taken, left);
+        if (peer && left !== null) this.deliveredBurst(peer, seq, taken, left, room !== null);
         return;
       }
       if (head.kind === 'MRd') this.countRead(-head.count);
       this.egressTlp.shift();
       const peer = this.egressPeer.shift()!;
       const seq = this.egressSeq.shift()!;
-      if (peer && left !== null) this.deliveredBurst(peer, seq, head.count, left);
+      if (peer && left !== null) this.deliveredBurst(peer, seq, head.count, left, room !== null);
       else if (peer) this.delivered(peer, seq);
     }
   }
@@ -823,7 +833,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
    * Frames first..first+n-1 left toward PCIe at `left[i]` (not before now if they waited here): their
    * ACKs, per frame as `delivered` makes them, go out as one burst of bare ACK frames.
    */
-  private deliveredBurst(peer: Peer, first: number, n: number, left: Float64Array): void {
+  private deliveredBurst(peer: Peer, first: number, n: number, left: Float64Array, leftMayBePast = false): void {
     const r = peer.receiver;
     const now = this.scheduler.now();
     const every = this.params.ackEveryFrames;
@@ -831,7 +841,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     const values: number[] = [];
     let due = r.unackedCount > 0 ? peer.ackDuePs : -1; // an ACK sent since (piggybacked, bare) restarted it
     for (let i = 0; i < n; i++) {
-      const at = left[i] > now ? left[i] : now;
+      const at = leftMayBePast || left[i] > now ? left[i] : now;
       if (due >= 0 && due <= at && r.unackedCount > 0) {
         times.push(due);
         values.push(r.delivered);

@@ -148,6 +148,13 @@ class Direction {
   private readWireWaitPs = 0;
   reverse!: Direction;
   wantReady = false;
+  /**
+   * Burst granularity: when each place a drain freed in a class's transmit queue came free (the credit
+   * time its constituent left with), for the owner that was refused (`takeRoomTimes`): per-TLP's owner
+   * hands over its next TLP at each such time, where the burst run's does so at the drain's event.
+   * Cleared once the owner has heard (`ready`): at most a drain's constituents.
+   */
+  private readonly roomAt = [new NumberRing(), new NumberRing(), new NumberRing()];
 
   constructor(
     private readonly link: PcieLink,
@@ -628,7 +635,12 @@ class Direction {
       }
       this.queuedTlps[best] -= k;
       if (best === 1) this.readsQueued.set(this.queuedTlps[1]);
-      this.transmit(tlp, best, tlp.data ? tlp.data.length : 0, this.waitedStarts(times));
+      const starts = this.waitedStarts(times);
+      if (this.wantReady && this.from.burstBytes > 0) {
+        const room = this.roomAt[best];
+        for (let i = 0; i < k; i++) room.push(typeof starts === 'number' ? starts : starts[i]);
+      }
+      this.transmit(tlp, best, tlp.data ? tlp.data.length : 0, starts);
     }
     if (this.queued() === 0) this.creditWait.set(0);
     const limit = this.link.params.txQueueTlps;
@@ -636,6 +648,7 @@ class Direction {
     if (this.wantReady && n[0] < limit && n[1] < limit && n[2] < limit) {
       this.wantReady = false;
       this.from.ready();
+      for (let c = 0; c < 3; c++) this.roomAt[c].drop(this.roomAt[c].length);
     }
   }
 
@@ -655,6 +668,16 @@ class Direction {
     if (typeof times === 'number') return now;
     for (let i = 0; i < times.length; i++) if (times[i] === -Infinity) times[i] = now;
     return times;
+  }
+
+  /** The times the first `n` places a drain freed in `kind`'s queue came free, consumed (null if it freed none: now). */
+  takeRoomTimes(kind: TlpKind, n: number): Float64Array | null {
+    const room = this.roomAt[classIndex(kind)];
+    if (room.length === 0) return null;
+    const out = new Float64Array(n).fill(this.link.scheduler.now());
+    const m = Math.min(n, room.length);
+    for (let i = 0; i < m; i++) out[i] = room.shift();
+    return out;
   }
 
   queued(): number {
@@ -741,6 +764,11 @@ export class PciePort {
   /** The owner has consumed a received TLP: its buffer credits go back to the sender. */
   release(tlp: Tlp): void {
     this.rx.release(tlp);
+  }
+
+  /** Burst granularity: when the places the last drain freed in `kind`'s transmit queue came free (Direction.takeRoomTimes). */
+  takeRoomTimes(kind: TlpKind, n: number): Float64Array | null {
+    return this.tx.takeRoomTimes(kind, n);
   }
 
   /** TLPs waiting in this end's transmit queue for credits. */
