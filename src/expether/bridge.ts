@@ -830,8 +830,9 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
   }
 
   /**
-   * Frames first..first+n-1 left toward PCIe at `left[i]` (not before now if they waited here): their
-   * ACKs, per frame as `delivered` makes them, go out as one burst of bare ACK frames.
+   * Frames first..first+n-1 left toward PCIe at `left[i]` (not before now if they waited here, unless
+   * `leftMayBePast`: the times the port's queue had room for them): their ACKs, per frame as
+   * `delivered` makes them, go out as one burst of bare ACK frames.
    */
   private deliveredBurst(peer: Peer, first: number, n: number, left: Float64Array, leftMayBePast = false): void {
     const r = peer.receiver;
