@@ -4,7 +4,7 @@ import type { Override } from '../topology/params.js';
 import type { Topology } from '../topology/schema.js';
 import { CHART_CONFIG } from './charts.js';
 import type { Limit } from './bottleneck.js';
-import { fidelityLine, summarizeFidelity, type FidelitySummary } from './fidelity.js';
+import { fidelityLine, granularityLine, summarizeFidelity, type FidelitySummary } from './fidelity.js';
 import { DEFAULT_BURST_BYTES, granularityInfo, type Granularity, type GranularityInfo } from '../runtime/moves.js';
 import { runJobs, type PoolOptions } from './pool.js';
 import { checkBounds, PAPER, paperTestbedDifferences, type BoundCheck } from './paper.js';
@@ -14,6 +14,11 @@ import { assembleFig7, FIG7_JOBS, fig7Jobs, type Fig7Point } from './fig7.js';
 import { assembleFig8, FIG8_JOBS, fig8Jobs, type Fig8Result } from './fig8.js';
 import { assembleFiles, filesJobs, type FilesResult } from './files.js';
 import { assembleRelays, relaysJobCount, relaysJobs, type RelaysResult } from './relays.js';
+
+/** A chart's subtitle line naming burst granularity, when it produced the figure (per-TLP, the reference, goes unsaid). */
+function burstLines(r: ReproResult): string[] {
+  return r.granularity?.mode === 'burst' ? [granularityLine(r.granularity)] : []; // results saved before granularity existed have none
+}
 
 export interface Fig5Bar {
   hostLanes: number;
@@ -187,7 +192,7 @@ export function fig5Chart(r: ReproResult): TopLevelSpec {
   const cap = (field: 'lo' | 'hi') => ({ mark: { type: 'tick', thickness: 1.5, size: 18, color: '#222' }, encoding: { y: { field, type: 'quantitative' } } });
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: { text: `Fig. 5: moving ${fmtSize(r.sizeBytes)} between two SSDs`, subtitle: [`model: mean of ${r.runs} run${r.runs === 1 ? '' : 's'}, error bars ±1 sd`, r.testbed ? `testbed ${r.preset} (not the paper's); multiplicity 3` : `diamonds: the paper; multiplicity 3`, fidelityLine(r.fig5!.fidelity)] },
+    title: { text: `Fig. 5: moving ${fmtSize(r.sizeBytes)} between two SSDs`, subtitle: [`model: mean of ${r.runs} run${r.runs === 1 ? '' : 's'}, error bars ±1 sd`, r.testbed ? `testbed ${r.preset} (not the paper's); multiplicity 3` : `diamonds: the paper; multiplicity 3`, fidelityLine(r.fig5!.fidelity), ...burstLines(r)] },
     width: 420,
     height: 300,
     config: CHART_CONFIG,
@@ -215,7 +220,7 @@ export function fig6Chart(r: ReproResult): TopLevelSpec {
   const y = { field: 'mbPerSec', type: 'quantitative', title: 'Bandwidth (MB/s)', scale: { domain: [0, yMax(values.map((v) => v.mbPerSec))] } } as const;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: { text: 'Fig. 6: direct move against commands in flight', subtitle: [`I/O commands issued at once to source and destination`, `together; ${fmtSize(r.sizeBytes)} per point`, fidelityLine(r.fig6!.fidelity)] },
+    title: { text: 'Fig. 6: direct move against commands in flight', subtitle: [`I/O commands issued at once to source and destination`, `together; ${fmtSize(r.sizeBytes)} per point`, fidelityLine(r.fig6!.fidelity), ...burstLines(r)] },
     width: 420,
     height: 300,
     config: CHART_CONFIG,

@@ -78,3 +78,13 @@ test('every bar and point says how it was obtained, and the report gives the wal
     }
   }
 });
+
+test('charts of a burst-granularity run say so under the fidelity line; per-TLP charts do not', async () => {
+  const t = loadTopology('paper-2012');
+  const burst = await reproduce({ topology: t, runs: 1, sizeBytes: 1 << 20, threads: 1, fidelity: 'full', granularity: 'burst', only: ['fig5'] });
+  const subtitle = (fig5Chart(burst).title as { subtitle: string[] }).subtitle;
+  assert.match(subtitle[subtitle.length - 2], /^fidelity: full \(/);
+  assert.match(subtitle[subtitle.length - 1], /^granularity: burst \(bursts of up to 65536 B; simulated time within 3% of per-TLP's/);
+  const tlp = await reproduce({ topology: t, runs: 1, sizeBytes: 1 << 20, threads: 1, fidelity: 'full', only: ['fig5'] });
+  assert.ok(!(fig5Chart(tlp).title as { subtitle: string[] }).subtitle.some((l) => l.startsWith('granularity')));
+});
