@@ -119,6 +119,8 @@ class Direction {
   private prefixScratch = new Float64Array(64);
   private prefixBorrows = 0;
   private prefixLanded = 0;
+  /** What the last `creditedPrefix` returned. */
+  private prefixCount = 0;
   private updateInFlight = false;
   /**
    * Burst granularity only: when the UpdateFC in flight reaches this transmitter, if no event was
@@ -199,7 +201,7 @@ class Direction {
     let h = this.credits[2 * c];
     let d = this.credits[2 * c + 1];
     const n = tlp.count;
-    const ledgered = this.from.burstBytes > 0 && Number.isFinite(h);
+    const ledgered = this.keepsLedger(c);
     if (!ledgered || h - this.landedAt[c].length >= n) {
       // Per-TLP runs, and bursts the credits held since before any listed arrival cover (no times to take).
       let k = 0;
@@ -210,7 +212,7 @@ class Direction {
       }
       if (k === n || !ledgered) {
         this.prefixTimes = null;
-        return k;
+        return (this.prefixCount = k);
       }
       h = this.credits[2 * c];
       d = this.credits[2 * c + 1];
@@ -255,7 +257,7 @@ class Direction {
     this.prefixTimes = k > 0 ? times : null;
     this.prefixBorrows = j;
     this.prefixLanded = li;
-    return k;
+    return (this.prefixCount = k);
   }
 
   /** Commits what `creditedPrefix` planned for the first `k` constituents: landed credits used, ledger entries borrowed. */
@@ -546,16 +548,19 @@ class Direction {
 
   /** After real credits landed (creditsArrived, settleCredits): the ledger of each class that keeps one. */
   private landed(returned: Float64Array, landsPs: number): void {
-    if (this.from.burstBytes === 0) return;
-    for (let c = 0; c < 3; c++) if (Number.isFinite(this.credits[2 * c]) && returned[2 * c] > 0) this.reconcile(c, returned[2 * c], landsPs);
+    for (let c = 0; c < 3; c++) if (returned[2 * c] > 0 && this.keepsLedger(c)) this.reconcile(c, returned[2 * c], landsPs);
+  }
+
+  /** Whether class c keeps a credit ledger: at burst granularity, when its header credits are finite. */
+  private keepsLedger(c: number): boolean {
+    return this.from.burstBytes > 0 && Number.isFinite(this.credits[2 * c]);
   }
 
   /** The receiver (the port this direction delivers to) freed a TLP's buffer space. */
   release(tlp: Tlp): void {
     const c = classIndex(tlp.kind);
     if (tlp.count > 1) this.releaseBurstUpdates(c, tlp.count);
-    const ledgered = this.from.burstBytes > 0 && Number.isFinite(this.credits[2 * c]);
-    if (ledgered) this.noteLedger(tlp, c);
+    if (this.keepsLedger(c)) this.noteLedger(tlp, c);
     this.pendingRelease[2 * c] += tlp.count;
     this.pendingRelease[2 * c + 1] += tlp.data ? tlp.data.length : 0;
     // Batch UpdateFC DLLPs: return credits when a quarter of a class's headers is pending or the sender waits.
@@ -607,22 +612,10 @@ class Direction {
     const queues = this.queues;
     const seqs = this.queueSeqs;
     for (;;) {
-      let best = -1;
-      let bestSeq = Infinity;
-      for (let c = 0; c < 3; c++) {
-        const q = queues[c];
-        if (q.length === 0) continue;
-        const head = q.peek()!;
-        const s = seqs[c].peek()!;
-        if (c !== 0 && queues[0].length > 0 && seqs[0].peek()! < s) continue;
-        if (s < bestSeq && this.creditedPrefix(head, c) > 0) {
-          bestSeq = s;
-          best = c;
-        }
-      }
+      const best = this.oldestCredited();
       if (best < 0) break;
       const head = queues[best].peek()!;
-      const k = this.creditedPrefix(head, best);
+      const k = this.prefixCount;
       const times = this.takePlannedCredits(best, k);
       let tlp = head;
       if (k < head.count) {
@@ -649,6 +642,33 @@ class Direction {
       this.wantReady = false;
       this.from.ready();
       for (let c = 0; c < 3; c++) this.roomAt[c].drop(this.roomAt[c].length);
+    }
+  }
+
+  /**
+   * The class whose queue head was queued first among those its credits cover and PCIe ordering lets
+   * go (a non-posted or completion TLP does not pass an older posted one), or -1: classes are tried
+   * oldest first, so `creditedPrefix` last ran for the one returned (`prefixCount` and the plan).
+   */
+  private oldestCredited(): number {
+    const queues = this.queues;
+    const seqs = this.queueSeqs;
+    let tried = 0;
+    for (;;) {
+      let c0 = -1;
+      let s0 = Infinity;
+      for (let c = 0; c < 3; c++) {
+        if (tried & (1 << c) || queues[c].length === 0) continue;
+        const s = seqs[c].peek()!;
+        if (c !== 0 && queues[0].length > 0 && seqs[0].peek()! < s) continue;
+        if (s < s0) {
+          s0 = s;
+          c0 = c;
+        }
+      }
+      if (c0 < 0) return -1;
+      tried |= 1 << c0;
+      if (this.creditedPrefix(queues[c0].peek()!, c0) > 0) return c0;
     }
   }
 
