@@ -845,7 +845,7 @@ async function macCost(o: LiveBenchOptions) {
         for (const [mode, length, extra] of [['direct', direct, []], ['conventional', conventional, ['--via', 'host']]] as const) {
           const cpu0 = nodeCpuMs(f.dir);
           const c = await liveCopy(f, ['sda', 'sdb', '--length', String(length), '--no-verify', ...extra], 600_000);
-          const perMiB = Object.values(cpuMsPerMiB(cpu0, nodeCpuMs(f.dir), length)).reduce((a, b) => a + b, 0);
+          const perMiB = Object.entries(cpuMsPerMiB(cpu0, nodeCpuMs(f.dir), length)).reduce((a, [n, ms]) => (n.endsWith(' main') ? a : a + ms), 0);
           const mbps = c.job?.result?.mbPerSecWall ?? NaN;
           if (c.problem) problems.push(`${mode}, MAC ${mac}: ${c.problem}`);
           else {

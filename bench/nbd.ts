@@ -103,21 +103,26 @@ interface Direction {
  * a file; the same two against nbdkit's file plugin serving a file of that size, in the same run. MB/s
  * of each direction and our share of nbdkit's.
  */
-async function exportVersusNbdkit(dir: string, size: number): Promise<{ write: Direction; read: Direction }> {
+async function exportVersusNbdkit(dir: string, size: number): Promise<{ write: Direction; read: Direction; writeAgain: Omit<Direction, 'nbdkit' | 'ratio'> }> {
   const src = join(dir, 'src.raw');
   writeFileSync(src, new Uint8Array(randomBytes(size)));
   const state = join(dir, 's-export');
   must(await dconnect(['up', '--state', state, '--topology', 'paper-2012-live', '--set', `ssd.capacityBytes=${size}`, '--pace', 'none']), 'dconnect up');
   let w: { seconds: number };
   let r: { seconds: number };
-  let cpu: Record<string, number>[] = [{}, {}];
+  let w2: { seconds: number };
+  let cpu: Record<string, number>[] = [{}, {}, {}];
   try {
     const uri = `nbd+unix:///sdb?socket=${join(state, 'nbd.sock')}`;
     const cpu0 = nodeCpuMs(state);
     must((w = await run('nbdcopy', ['--flush', src, uri])) as { code: number; stderr: string }, 'nbdcopy onto the export');
     const cpu1 = nodeCpuMs(state);
     must((r = await run('nbdcopy', [uri, join(dir, 'back.raw')])) as { code: number; stderr: string }, 'nbdcopy from the export');
-    cpu = [cpuMsPerMiB(cpu0, cpu1, size), cpuMsPerMiB(cpu1, nodeCpuMs(state), size)];
+    const cpu2 = nodeCpuMs(state);
+    // The write again on the same fabric: code already optimized by V8, the drive file's blocks allocated
+    // (nbdkit's target file below is written out beforehand). Reported, not judged: a user's first copy is the cold one.
+    must((w2 = await run('nbdcopy', ['--flush', src, uri])) as { code: number; stderr: string }, 'nbdcopy onto the export, again');
+    cpu = [cpuMsPerMiB(cpu0, cpu1, size), cpuMsPerMiB(cpu1, cpu2, size), cpuMsPerMiB(cpu2, nodeCpuMs(state), size)];
   } finally {
     await dconnect(['down', '--state', state]);
   }
@@ -129,7 +134,7 @@ async function exportVersusNbdkit(dir: string, size: number): Promise<{ write: D
   const [a, b, c] = k.stdout.trim().split(/\s+/).map(Number);
   const mb = (sec: number) => size / sec / 1e6;
   const dir1 = (ours: number, nbdkit: number, cpuMs: Record<string, number>): Direction => ({ ours, nbdkit, ratio: ours / nbdkit, cpuMsPerMiB: cpuMs });
-  return { write: dir1(mb(w.seconds), mb(b - a), cpu[0]), read: dir1(mb(r.seconds), mb(c - b), cpu[1]) };
+  return { write: dir1(mb(w.seconds), mb(b - a), cpu[0]), read: dir1(mb(r.seconds), mb(c - b), cpu[1]), writeAgain: { ours: mb(w2.seconds), cpuMsPerMiB: cpu[2] } };
 }
 
 /** qemu-img compare of a small image against an export of the default 8 GiB drives holding it: the holes are skipped, not read. */
@@ -172,6 +177,7 @@ try {
   const met = exp.write.ratio >= TARGET && exp.read.ratio >= TARGET;
   const dirLine = (label: string, d: Direction) => `${label}: ours ${d.ours.toFixed(1)} MB/s (CPU-ms/MiB ${cpuLine(d.cpuMsPerMiB)}), nbdkit file ${d.nbdkit.toFixed(1)} MB/s: ${d.ratio.toFixed(3)}x`;
   log(`${dirLine('file -> export', exp.write)}; ${dirLine('export -> file', exp.read)}; target >= ${TARGET}x each (goal 0.5x): ${met ? 'met' : 'NOT met'}`);
+  log(`file -> export again on the same fabric (warm; not judged): ours ${exp.writeAgain.ours.toFixed(1)} MB/s (CPU-ms/MiB ${cpuLine(exp.writeAgain.cpuMsPerMiB)}): ${(exp.writeAgain.ours / exp.write.nbdkit).toFixed(3)}x nbdkit's`);
   const holes = await compareAgainstHoles(dir, 16 * MiB);
   log(`qemu-img compare of a 16 MiB image against the ${(holes.exportBytes / 2 ** 30).toFixed(0)} GiB export holding it: ${holes.seconds.toFixed(2)} s (BLOCK_STATUS reports the rest as holes)`);
   if (json) process.stdout.write(JSON.stringify({ nbd: { unpaced, paced, export: { ...exp, target: TARGET, met }, compareHoles: holes } }) + '\n');

@@ -73,13 +73,26 @@ function tail(path: string, lines = 15): string {
   }
 }
 
+/**
+ * V8 heap sizing for the node processes `up` starts. A node keeps its model's bytes (drive pages, host
+ * memory, datagram buffers: ~20 MiB during an NBD write) outside a small JS heap (~14 MiB), and V8's
+ * global limit is a multiple of the heap alone, so with the defaults the external bytes alone started a
+ * full mark-compact every ~70 ms (24 on the host in a 128 MiB NBD write; --trace-gc). A 128 MiB
+ * old-generation start leaves none, and 32 MiB semi-spaces let a turn's short-lived bursts and frames
+ * die young. Measured in docs/performance.md (NBD write +15-20%, read +25%, CPU per MiB -15-30%).
+ * Hand-started nodes (`dconnect node`) can take the same: `node --initial-old-space-size=128
+ *  --max-semi-space-size=32 dist/src/cli/main.js node ...` in a checkout (V8 refuses the first in NODE_OPTIONS).
+ */
+export const NODE_HEAP_FLAGS: readonly string[] = ['--initial-old-space-size=128', '--max-semi-space-size=32'];
+
 /** Starts `dconnect node --name NAME` in the background; resolves with its record once it listens. */
 export async function startNode(state: StateDir, name: string, listenPort: number): Promise<NodeRecord> {
   const s = readSettings(state)!;
   const log = openSync(state.logPath(name), 'a', 0o600);
-  // DCONNECT_NODE_FLAGS: Node flags for the node processes (e.g. --cpu-prof, --inspect), for profiling and debugging.
+  // DCONNECT_NODE_FLAGS: Node flags for the node processes (e.g. --cpu-prof, --inspect), for profiling
+  // and debugging; after NODE_HEAP_FLAGS, so a flag given there wins.
   const flags = (process.env.DCONNECT_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
-  const args = [...flags, MAIN, 'node', '--name', name, '--state', state.root, '--listen', `${s.listenHost}:${listenPort}`];
+  const args = [...NODE_HEAP_FLAGS, ...flags, MAIN, 'node', '--name', name, '--state', state.root, '--listen', `${s.listenHost}:${listenPort}`];
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log] });
   closeSync(log);
   let exited: number | null = null;
