@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileRange, sha, writeRange } from '../helpers/drive-files.js';
 import { controlRequest } from '../../src/live/control-http.js';
+import { NODE_HEAP_FLAGS } from '../../src/live/supervisor.js';
 import { CLI, COMMAND_MS, dconnect, mustRun } from '../helpers/cli.js';
 
 const ok = (args: string[]): string => mustRun(args).stdout;
@@ -58,6 +59,12 @@ describe('live fabric (pace none): up, copy, kill and resume, down', { timeout: 
       assert.ok(n.running && pidAlive(n.pid), `${n.name} runs`);
       assert.equal(n.udp.host, '127.0.0.1');
       assert.ok(n.udp.port > 0);
+      // Started with the heap flags that spare a node a full collection every ~70 ms (supervisor.ts).
+      const cmdline = `/proc/${n.pid}/cmdline`;
+      if (existsSync(cmdline)) {
+        const args = readFileSync(cmdline, 'utf8').split('\0');
+        for (const f of NODE_HEAP_FLAGS) assert.ok(args.includes(f), `${n.name} runs with ${f}: ${args.join(' ')}`);
+      }
     }
     assert.equal(s.nodes[0].control.socket, join(state, 'host.sock'));
     assert.ok(existsSync(sdaFile) && existsSync(sdbFile), 'the drives are files in the state directory');
