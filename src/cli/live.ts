@@ -181,6 +181,8 @@ export async function upAction(topology: Topology, given: boolean, o: LiveFabric
     const devices = await hostClient({ socketPath: state.controlSocketPath }).devices({ timeoutMs: 120_000 });
     say(`fabric up in ${state.root}: ${s.topology.name}, pace ${s.pace}${s.pace === 'model' ? `, time dilation ${s.dilation}` : ''}, ${granularityText(s.burstBytes ?? 0)}; devices ${devices.devices.filter((d) => offersTheDcCommand(d.kind)).map((d) => d.name).join(', ')}`);
     say(`copy with: dconnect copy sda sdb --length 64MiB --live${stateArg(o.state)}; NBD: nbdinfo --list 'nbd+unix:///?socket=${state.nbdSocketPath}'; stop with: dconnect down${stateArg(o.state)}`);
+    // The paper's testbed at its own scale (128-byte payloads, a window of 32 frames) is slow over sockets; its live tuning exists for that.
+    if (s.topology.name === 'paper-2012' && s.pace === 'none') say(`for live speed (1 KiB payloads, 4 MiB commands, a window for the sockets' round trip: docs/calibration.md), a fabric of paper-2012-live in its own state directory: dconnect up --topology paper-2012-live --state .dconnect-live`);
     if (s.nbdTcp && !s.nbdInsecure) say(`NBD over TCP needs TLS-PSK: nbdinfo 'nbds://${s.nbdTcp.host}:${s.nbdTcp.port}/sda?tls-psk-file=${state.nbdPskPath}' (the file's user is the TLS username: nbds://USER@HOST:PORT/ if it is not your login name)`);
     if (o.json) process.stdout.write(JSON.stringify({ started: r.started, nodes: r.nodes, devices }) + '\n');
   } finally {

@@ -45,6 +45,19 @@ describe('live: what a new user trips over', { timeout: 240_000 }, () => {
     assert.equal(r.status, 0, r.stderr);
     assert.ok(r.stderr.includes(`stop with: dconnect down --state ${state}`), r.stderr);
     assert.ok(r.stderr.includes(`--live --state ${state}`), r.stderr);
+    assert.doesNotMatch(r.stderr, /for live speed/, 'a paper-2012-live fabric is not pointed elsewhere');
+  });
+
+  it('up on the paper\'s testbed, unpaced, points to its live tuning with a command that starts it beside', () => {
+    const paper = join(dir, 'paper');
+    try {
+      const r = dconnect(['up', '--state', paper, '--set', 'ssd.capacityBytes=16MiB']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, /fabric up in .*: paper-2012, pace none/);
+      assert.ok(r.stderr.includes('for live speed') && r.stderr.includes('dconnect up --topology paper-2012-live --state .dconnect-live'), r.stderr);
+    } finally {
+      dconnect(['down', '--state', paper]);
+    }
   });
 
   it('Ctrl-C during verification cancels it; the hint resumes with --state; --resume --no-verify does not verify', async () => {
