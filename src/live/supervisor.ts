@@ -79,7 +79,7 @@ function tail(path: string, lines = 15): string {
  * global limit is a multiple of the heap alone, so with the defaults the external bytes alone started a
  * full mark-compact every ~70 ms (24 on the host in a 128 MiB NBD write; --trace-gc). A 128 MiB
  * old-generation start leaves none, and 32 MiB semi-spaces let a turn's short-lived bursts and frames
- * die young. Measured in docs/performance.md (NBD write +15-20%, read +25%, CPU per MiB -15-30%).
+ * die young. Measured in docs/performance.md (NBD write +14-22%, read +29%, CPU per MiB -15-30%).
  * Hand-started nodes (`dconnect node`) can take the same: `node --initial-old-space-size=128
  *  --max-semi-space-size=32 dist/src/cli/main.js node ...` in a checkout (V8 refuses the first in NODE_OPTIONS).
  */
