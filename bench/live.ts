@@ -43,7 +43,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { closeSync, fsyncSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeSync, ftruncateSync } from 'node:fs';
-import { cpuLine, cpuMsPerMiB, nodeCpuMs } from './node-cpu.js';
+import { allThreadEntries, cpuLine, cpuMsPerMiB, nodeCpuMs } from './node-cpu.js';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -845,7 +845,7 @@ async function macCost(o: LiveBenchOptions) {
         for (const [mode, length, extra] of [['direct', direct, []], ['conventional', conventional, ['--via', 'host']]] as const) {
           const cpu0 = nodeCpuMs(f.dir);
           const c = await liveCopy(f, ['sda', 'sdb', '--length', String(length), '--no-verify', ...extra], 600_000);
-          const perMiB = Object.entries(cpuMsPerMiB(cpu0, nodeCpuMs(f.dir), length)).reduce((a, [n, ms]) => (n.endsWith(' main') ? a : a + ms), 0);
+          const perMiB = allThreadEntries(cpuMsPerMiB(cpu0, nodeCpuMs(f.dir), length)).reduce((a, [, ms]) => a + ms, 0);
           const mbps = c.job?.result?.mbPerSecWall ?? NaN;
           if (c.problem) problems.push(`${mode}, MAC ${mac}: ${c.problem}`);
           else {

@@ -50,9 +50,11 @@ export function cpuMsPerMiB(before: Record<string, number>, after: Record<string
   return out;
 }
 
+/** The entries of a `nodeCpuMs`/`cpuMsPerMiB` record that count a node's all threads (not `NAME main`). */
+export const allThreadEntries = (c: Record<string, number>): [string, number][] => Object.entries(c).filter(([n]) => !n.endsWith(' main'));
+
 /** `box0 7.64 (main thread 5.10), host 1.29 (main thread 1.01)`, or 'not measured'. */
 export const cpuLine = (c: Record<string, number>): string =>
-  Object.entries(c)
-    .filter(([n]) => !n.endsWith(' main'))
+  allThreadEntries(c)
     .map(([n, ms]) => `${n} ${ms.toFixed(2)}${c[`${n} main`] !== undefined ? ` (main thread ${c[`${n} main`].toFixed(2)})` : ''}`)
     .join(', ') || 'not measured';

@@ -81,7 +81,7 @@ function tail(path: string, lines = 15): string {
  * old-generation start leaves none, and 32 MiB semi-spaces let a turn's short-lived bursts and frames
  * die young. Measured in docs/performance.md (NBD write +14-22%, read +29%, CPU per MiB -15-30%).
  * Hand-started nodes (`dconnect node`) can take the same: `node --initial-old-space-size=128
- *  --max-semi-space-size=32 dist/src/cli/main.js node ...` in a checkout (V8 refuses the first in NODE_OPTIONS).
+ * --max-semi-space-size=32 dist/src/cli/main.js node ...` in a checkout (V8 refuses the first in NODE_OPTIONS).
  */
 export const NODE_HEAP_FLAGS: readonly string[] = ['--initial-old-space-size=128', '--max-semi-space-size=32'];
 
