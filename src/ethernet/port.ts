@@ -288,12 +288,21 @@ export class CableChannel implements EthChannel {
  * Frames on their way to one end of a cable. A port serializes frames one after another, so they
  * reach the far end in the order they were sent: they wait in a FIFO and each arrival event runs
  * one preallocated callback that takes the head (no closure per frame). A frame that would overtake
- * one already on the wire (possible only for a caller other than EthPort) gets its own event.
+ * one already on the wire (possible only for a caller other than EthPort: a faulty cable's reordering)
+ * waits in a second FIFO (`passing`) while such frames keep their own order, else gets its own event.
  */
 class CableDirection {
   /** What is on the wire toward `to`, oldest first, each as the cable's `toWire` made it. */
   private readonly frames = new Ring<unknown>();
   private lastArrivalPs = -Infinity;
+  /**
+   * Frames that overtake the last one in `frames` (a frame a faulty cable held back for reordering
+   * makes the frames after it overtake it), while they still arrive in their own order: a second
+   * FIFO with its own preallocated callback, as `frames`. Unbounded only as `frames` is: by what the
+   * port has serialized and the propagation delay.
+   */
+  private readonly passing = new Ring<unknown>();
+  private lastPassingPs = -Infinity;
   /** Frames that took their own event so far: only makes their digest labels unique. */
   private overtaking = 0;
 
@@ -308,6 +317,10 @@ class CableDirection {
     d.num(this.frames.length);
     for (let i = 0; i < this.frames.length; i++) frame(this.cable.fromWire(this.frames.at(i)));
     d.name(this.arriveNext, `cable>${this.to.name}>arrive`);
+    d.until(this.lastPassingPs);
+    d.num(this.passing.length);
+    for (let i = 0; i < this.passing.length; i++) frame(this.cable.fromWire(this.passing.at(i)));
+    d.name(this.arrivePassing, `cable>${this.to.name}>arrive-passing`);
   }
 
   carry(scheduler: Scheduler, frame: unknown, delayPs: number): void {
@@ -316,6 +329,10 @@ class CableDirection {
       scheduler.schedule(delayPs, this.arriveNext); // first: it throws on a bad delay
       this.frames.push(frame);
       this.lastArrivalPs = at;
+    } else if (at >= this.lastPassingPs) {
+      scheduler.schedule(delayPs, this.arrivePassing);
+      this.passing.push(frame);
+      this.lastPassingPs = at;
     } else {
       this.carryAlone(scheduler, frame, delayPs);
     }
@@ -323,13 +340,17 @@ class CableDirection {
 
   /** Its own method: a closure here would make every call of `carry` allocate the captured context. */
   private carryAlone(scheduler: Scheduler, frame: unknown, delayPs: number): void {
-    // Rare (never on an EthPort's path); its frame is not in the ring, so a digest cannot see it: the
-    // label is unique, so no state holding one is ever taken for a repeat.
+    // Rare (never on an EthPort's path; a frame overtaking both FIFOs' last); its frame is in neither
+    // ring, so a digest cannot see it: the label is unique, so no state holding one is ever taken for a repeat.
     scheduler.schedule(delayPs, labelCallback(() => this.deliver(frame), `?overtaking frame ${this.to.name} #${++this.overtaking}`));
   }
 
   private readonly arriveNext = (): void => {
     this.deliver(this.frames.shift());
+  };
+
+  private readonly arrivePassing = (): void => {
+    this.deliver(this.passing.shift());
   };
 
   private deliver(wire: unknown): void {

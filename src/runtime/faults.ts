@@ -164,6 +164,7 @@ class FaultyCable extends CableChannel {
   }
 
   private isDown(from: EthPort): boolean {
+    if (this.downs.length === 0) return false; // most faulty cables are never down: no clock read per frame
     const t = (this.origin.clockPs ? this.origin.clockPs() : from.scheduler.now()) - this.origin.ps;
     return this.downs.some((w) => t >= w.startPs && t < w.startPs + w.durationPs);
   }
