@@ -111,12 +111,6 @@ export class NumberRing {
     return this.items[(this.head + i) & this.mask];
   }
 
-  /** Replaces the i-th oldest element (0 = the head). */
-  setAt(i: number, x: number): void {
-    if (!(i >= 0 && i < this.count)) throw new RangeError(`ring: setAt(${i}) outside 0..${this.count - 1}`);
-    this.items[(this.head + i) & this.mask] = x;
-  }
-
   private grow(): void {
     const old = this.items;
     const n = old.length;
