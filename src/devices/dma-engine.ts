@@ -57,6 +57,11 @@ export class DmaEngine {
   private readonly tagBufOffset: Float64Array;
   private readonly tagReceived: Float64Array;
   private readonly tagLength: Float64Array;
+  /**
+   * Free tags. Per TLP, a stack (the last freed goes first). At burst granularity, ordered by when
+   * each was freed, latest first (ties: higher tag first), kept so on insertion (`finishTag`) rather
+   * than sorted at each MRd burst: at 256 tags a sort per burst was most of the engine's time.
+   */
   private freeTags: number[];
   /** Per tag: when it was last freed, ps (the arrival of its request's last completion). */
   private readonly tagFreedPs: Float64Array;
@@ -213,12 +218,30 @@ export class DmaEngine {
   private finishTag(tag: number, atPs: number): void {
     const job = this.tagJob[tag]!;
     this.tagJob[tag] = null;
-    this.freeTags.push(tag);
     this.tagFreedPs[tag] = atPs;
+    if (this.port.burstBytes > 0) this.insertFree(tag);
+    else this.freeTags.push(tag);
     this.tagsInUse.set(this.params.maxReadTags - this.freeTags.length);
     this.tagsExhausted.set(0);
     job.received += this.tagLength[tag];
     if (job.received === job.buf.length) job.cb(job.failed ? null : job.buf);
+  }
+
+  /** Burst granularity: puts a freed tag in its place in `freeTags` (latest freed first; usually the front). */
+  private insertFree(tag: number): void {
+    const free = this.freeTags;
+    const t = this.tagFreedPs[tag];
+    // The first index whose tag was freed earlier than this one (or at the same time, with a lower number).
+    let lo = 0;
+    let hi = free.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const x = free[mid];
+      const tx = this.tagFreedPs[x];
+      if (tx > t || (tx === t && x > tag)) lo = mid + 1;
+      else hi = mid;
+    }
+    free.splice(lo, 0, tag);
   }
 
   /** Sends as many TLPs as the port accepts, writes first (posted traffic carries the data out). */
@@ -286,9 +309,8 @@ export class DmaEngine {
       total += n;
     }
     const k = lens.length;
-    // The k earliest freed tags, in the order they were freed.
+    // The k earliest freed tags, in the order they were freed (freeTags is kept latest first).
     const free = this.freeTags;
-    free.sort((x, y) => this.tagFreedPs[y] - this.tagFreedPs[x] || y - x);
     const tags = free.splice(free.length - k, k).reverse();
     const ready = new Float64Array(k);
     for (let i = 0, off = job.issued; i < k; off += lens[i++]) {
