@@ -60,7 +60,7 @@ export class DmaEngine {
   /**
    * Free tags. Per TLP, a stack (the last freed goes first). At burst granularity, ordered by when
    * each was freed, latest first (ties: higher tag first), kept so on insertion (`finishTag`) rather
-   * than sorted at each MRd burst: at 256 tags a sort per burst was most of the engine's time.
+   * than sorted at each MRd burst (a sort of up to 256 tags per burst of two requests).
    */
   private freeTags: number[];
   /** Per tag: when it was last freed, ps (the arrival of its request's last completion). */

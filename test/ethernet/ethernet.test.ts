@@ -185,6 +185,26 @@ describe('EthPort and CableChannel', () => {
     assert.equal(a.roomInPs(9000 + 1), Infinity, 'a frame larger than the buffer never fits');
   });
 
+  it('frames that overtake one held back on the wire (a faulty cable reordering) each arrive at their own time, in time order', () => {
+    const { s, a, sb, ch } = pair(0);
+    // Carried straight onto the cable with chosen delays, as a faulty cable does: 1 held back far,
+    // 2-4 overtaking it in their own order (the second FIFO), 5 overtaking 4 too (its own event), 6 after all.
+    const delaysNs = [50, 10, 20, 30, 15, 60];
+    s.schedule(0, () => delaysNs.forEach((d, i) => ch.carry(a, frame(2, 1, 64, 1, i + 1), d * 1000)));
+    s.run();
+    assert.deepEqual(
+      sb.got.map((g) => [g.frame.payload, g.t]),
+      [
+        [2, 10_000],
+        [5, 15_000],
+        [3, 20_000],
+        [4, 30_000],
+        [1, 50_000],
+        [6, 60_000],
+      ],
+    );
+  });
+
   it('dropFilter loses frames on the wire and counts them', () => {
     const { s, a, sb, ch } = pair();
     ch.dropFilter = (f) => f.payload === 2;
