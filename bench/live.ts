@@ -26,7 +26,8 @@
  *   Then live: `paper-2012-live --pace none --fault loss=1%,reorder=1%`, a conventional copy of 32 MiB
  *   (--quick 4 MiB) once a 1 MiB copy has booted the session (the boot is not bandwidth), three times
  *   on each fabric (--quick once; the ratio is of the medians), verified, and the host's counters (GET /counters): transport lost and reordered,
- *   bridge.host retransmittedFrames and NAKs; beside it the same copy on a lossless fabric. Targets:
+ *   bridge.host retransmittedFrames and NAKs, and each node's CPU-ms per MiB (the verification's reads
+ *   included, on both fabrics); beside it the same copy on a lossless fabric. Targets:
  *   verified, the counters show the loss, and wall MB/s >= 0.5x the lossless copy's. When the copy
  *   fails at the preset's chunk, a copy of 1 MiB with --chunk 256KiB is run to tell a
  *   failure of loss recovery from one of the host's progress watchdog (not judged).
@@ -558,9 +559,11 @@ async function loss(o: LiveBenchOptions) {
     for (let i = 0; i < rounds; i++) {
       o.progress(`live loss: lossless reference, conventional copy of ${mib(size)} (${i + 1} of ${rounds}) ...`);
       const dstAt = i * 64 * MiB;
+      const cpu0 = nodeCpuMs(f.dir);
       const c = await liveCopy(f, ['sda', `sdb:${dstAt}`, '--length', String(size), '--via', 'host'], o.quick ? 150_000 : 400_000);
+      const cpu = cpuMsPerMiB(cpu0, nodeCpuMs(f.dir), size); // with the verification's reads, on both fabrics alike
       const r = c.job?.result;
-      runs.push({ verified: r?.verified ?? false, filesEqual: sha256Range(f.drive(1), dstAt, size) === sha256Range(f.drive(0), 0, size), wallSeconds: r?.wallSeconds ?? NaN, mbPerSecWall: r?.mbPerSecWall ?? NaN, problem: c.problem });
+      runs.push({ verified: r?.verified ?? false, filesEqual: sha256Range(f.drive(1), dstAt, size) === sha256Range(f.drive(0), 0, size), wallSeconds: r?.wallSeconds ?? NaN, mbPerSecWall: r?.mbPerSecWall ?? NaN, problem: c.problem, cpuMsPerMiB: cpu });
     }
     const bad = runs.find((r) => r.verified !== true || !r.filesEqual);
     return { ...(bad ?? medianOf(runs)), mbPerSecWallRuns: runs.map((r) => r.mbPerSecWall) };
@@ -575,7 +578,9 @@ async function loss(o: LiveBenchOptions) {
       const none = (e: Error) => ({ epoch: null, trace: {}, transport: {}, error: e.message }) as Counters & { error?: string };
       const was = await counters(f).catch(none);
       const t0 = wallNow();
+      const cpu0 = nodeCpuMs(f.dir);
       const c = await liveCopy(f, ['sda', `sdb:${dstAt}`, '--length', String(len), '--via', 'host', ...extra], timeoutMs);
+      const cpu = cpuMsPerMiB(cpu0, nodeCpuMs(f.dir), len);
       const now = await counters(f).catch(none);
       // This copy's share (the session's counters run on across copies).
       const delta = (a: Record<string, number> | undefined, b: Record<string, number> | undefined, k: string): number | undefined => (a?.[k] === undefined ? undefined : a[k] - (b?.[k] ?? 0));
@@ -594,6 +599,7 @@ async function loss(o: LiveBenchOptions) {
         retransmittedFrames: cnt.host.retransmittedFrames ?? null,
         naksReceived: cnt.host.naksReceived ?? null,
         sessionEpoch: cnt.epoch,
+        cpuMsPerMiB: cpu,
       };
       o.progress(`live loss:   ${c.problem ?? `done in ${out.wallSeconds.toFixed(2)} s (${f1(out.mbPerSecWall)} MB/s)`}; host counters: transport lost ${out.transport.lost}, reordered ${out.transport.reordered}, bridge.host retransmittedFrames ${out.retransmittedFrames ?? 'n/a (no session)'}`);
       return out;
@@ -609,6 +615,7 @@ async function loss(o: LiveBenchOptions) {
     o.log(
       `live loss: paper-2012-live, pace none (burst granularity, the default, on both fabrics), --fault ${fault}, conventional ${mib(size)} at the preset's chunk, the session booted first: ${main.verified === true && main.filesEqual ? `verified in ${main.wallSeconds.toFixed(2)} s (${f1(main.mbPerSecWall)} MB/s${each(runs.map((r) => r.mbPerSecWall))})` : `NOT verified: ${main.problem ?? 'files differ'}`}; ` +
         `lossless ${lossless.verified === true && lossless.filesEqual ? `${f1(lossless.mbPerSecWall)} MB/s${each(lossless.mbPerSecWallRuns)}` : `NOT verified: ${lossless.problem ?? 'files differ'}`}: ${ratio.toFixed(3)}x; ` +
+        `CPU-ms/MiB of the median runs, lossy ${cpuLine(main.cpuMsPerMiB)}, lossless ${cpuLine(lossless.cpuMsPerMiB ?? {})}; ` +
         `host transport lost ${main.transport.lost} and reordered ${main.transport.reordered} frames (in ${main.transport.datagramsSent} datagrams sent); bridge.host retransmittedFrames ${main.retransmittedFrames ?? 'n/a (the session ended, its counters with it)'}, naksReceived ${main.naksReceived ?? 'n/a'}; ${said(v)}`,
     );
     let smallerChunk: typeof main | null = null;
