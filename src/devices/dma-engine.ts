@@ -60,7 +60,8 @@ export class DmaEngine {
   /**
    * Free tags. Per TLP, a stack (the last freed goes first). At burst granularity, ordered by when
    * each was freed, latest first (ties: higher tag first), kept so on insertion (`finishTag`) rather
-   * than sorted at each MRd burst (a sort of up to 256 tags per burst of two requests).
+   * than sorted at each MRd burst (a sort of up to 256 tags per burst of two requests). A port's
+   * `burstBytes` is set once, by the builder, before anything runs: the two orders never mix.
    */
   private freeTags: number[];
   /** Per tag: when it was last freed, ps (the arrival of its request's last completion). */

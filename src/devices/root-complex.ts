@@ -26,15 +26,15 @@ const MSI_ADDRESS_END = 0xfef0_0000;
 export const PCI_HOLE_BASE = 0xc000_0000;
 const FOUR_GIB = 0x1_0000_0000;
 /**
- * Bounded: what may wait for the link. The CPU's MMIO/config requests: at most 4096. Completions of
- * device reads: a requester has at most 256 reads outstanding (PCIe's 8-bit tag field) of at most
- * 4 KiB (the largest MRRS), each answered in at most ceil(4096 / readCompletionBytes) + 1
- * completions; the queue holds that for 16 requesters reading with every tag at once (at a 1 KiB
- * completion size, 16 x 256 x 5 = 20,480 TLPs).
+ * Bounded: what may wait for the link (`outQ`), CPU requests and read completions together: 4096 for
+ * the CPU's MMIO/config requests, plus what the device reads seen so far can need. A requester has at
+ * most 256 reads outstanding (the 8-bit tag field the model's devices use, `maxReadTags` <= 256) of at
+ * most 4 KiB (the largest MRRS), each answered in at most ceil(4096 / readCompletionBytes) + 1
+ * completions; so each requester that has read host memory adds 256 x that (at 1 KiB completions,
+ * 1,280 TLPs). More than that waiting is a bug, not a load.
  */
 const CPU_QUEUE_LIMIT = 4096;
 const READ_TAGS_PER_REQUESTER = 256;
-const REQUESTERS_BOUNDED = 16;
 
 /**
  * The host's root complex: DRAM behind it, one root port (00:01.0) whose link goes to the
@@ -48,8 +48,8 @@ export class RootComplex implements TlpReceiver {
   private readonly pendingReads = new Map<number, { cb: (data: Uint8Array | null) => void; buf: Uint8Array; received: number }>();
   private nextTag = 0;
   private readonly outQ = new Ring<Tlp>();
-  /** The outQ's bound (see CPU_QUEUE_LIMIT). */
-  private readonly queueLimit: number;
+  /** The requesters that have read host memory, for the outQ's bound (see CPU_QUEUE_LIMIT); at most one per PCIe function. */
+  private readonly readRequesters = new Set<number>();
   /** Device reads waiting out the memory latency; a fixed latency keeps them in arrival order. */
   private readonly readsInService = new Ring<Tlp>();
   private readonly msiHandlers = new Map<number, () => void>();
@@ -72,7 +72,6 @@ export class RootComplex implements TlpReceiver {
     port.attach(this);
     trace?.register(`${hostName}.rootComplex`, () => this.counters);
     this.label = hostName === 'host' ? 'rc' : `${hostName}.rc`;
-    this.queueLimit = CPU_QUEUE_LIMIT + REQUESTERS_BOUNDED * READ_TAGS_PER_REQUESTER * (Math.ceil(4096 / params.readCompletionBytes) + 1);
   }
 
   isDram(addr: number, len: number): boolean {
@@ -163,8 +162,13 @@ export class RootComplex implements TlpReceiver {
 
   private enqueue(tlp: Tlp): void {
     if (this.outQ.length === 0 && this.port.send(tlp)) return;
-    if (this.outQ.length >= this.queueLimit) throw new Error(`root complex: more than ${this.queueLimit} TLPs wait for the host link (CPU requests and read completions)`);
+    if (this.outQ.length >= CPU_QUEUE_LIMIT && this.outQ.length >= this.queueLimit()) throw new Error(`root complex: more than ${this.queueLimit()} TLPs wait for the host link (CPU requests and read completions)`);
     this.outQ.push(tlp);
+  }
+
+  /** The outQ's bound (see CPU_QUEUE_LIMIT). */
+  private queueLimit(): number {
+    return CPU_QUEUE_LIMIT + this.readRequesters.size * READ_TAGS_PER_REQUESTER * (Math.ceil(4096 / this.params.readCompletionBytes) + 1);
   }
 
   portReady(): void {
@@ -206,6 +210,7 @@ export class RootComplex implements TlpReceiver {
 
   /** Reads DRAM after the memory latency and returns completions split at the completion size. */
   private serveRead(req: Tlp): void {
+    this.readRequesters.add(req.requesterId);
     const len = spanBytes(req);
     if (!this.isDram(req.address, len)) {
       // A read burst that leaves DRAM: each request is answered (or refused) on its own, as per-TLP's.

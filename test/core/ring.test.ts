@@ -63,5 +63,4 @@ describe('NumberRing', () => {
       { seed: 5, numRuns: 200 },
     );
   });
-
 });

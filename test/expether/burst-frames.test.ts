@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DconnectError } from '../../src/core/errors.js';
 import { Frame } from '../../src/ethernet/frame.js';
-import { burstFrameBytes, constituentFrames, decodeBurstFrame, encodeBurstFrame } from '../../src/expether/burst-frames.js';
+import { burstFrameBytes, constituentFrames, decodeBurstFrame, encodeBurstFrame, splitAtHits } from '../../src/expether/burst-frames.js';
 import { decodeExpEtherFrame, encodeExpEtherFrame } from '../../src/expether/pdu-codec.js';
 import { EXPETHER_ETHERTYPE, EXPETHER_HEADER_BYTES, ExpEtherPdu } from '../../src/expether/pdu.js';
 import { asBurst, completionBurst as readCompletions, encodedParts, readBurst, readSet, sliceBurst, splitParts } from '../../src/pcie/burst.js';
@@ -61,6 +61,39 @@ describe('burst frames (expether/burst-frames.ts)', () => {
       off += back.data!.length;
     });
     assert.equal(off, data.length);
+  });
+
+  it('splitAtHits: each frame hit is that frame alone, each run between hits those frames, as constituentFrames makes them (TLP and bare-ACK bursts)', () => {
+    const tlpBurst = burstFrame(writeBurst(0x2000_0000, bytes(8192, 5), 1024), 100, 9);
+    const acks = Float64Array.from([3, 4, 5, 6, 7]);
+    const ackPdu = new ExpEtherPdu('ack', -1, 7, null, null);
+    ackPdu.burstAcks = acks;
+    const ackBurst = new Frame(0x02_00_00_00_00_02, 0x02_00_00_00_00_01, 1, EXPETHER_ETHERTYPE, ackPdu, 5 * EXPETHER_HEADER_BYTES, Uint16Array.from(acks, () => EXPETHER_HEADER_BYTES));
+    const wire = (f: Frame) => encodeExpEtherFrame(f as Frame<ExpEtherPdu>);
+    for (const [what, f] of [['TLP burst', tlpBurst], ['bare-ACK burst', ackBurst]] as const) {
+      const want = constituentFrames(f).map(wire);
+      const n = want.length;
+      for (const hits of [[0], [n - 1], [1, 2], [0, 3, n - 1]]) {
+        const got: string[] = [];
+        splitAtHits(
+          f,
+          (i) => hits.includes(i),
+          (run, a, b) => got.push(`clean ${a}-${b}: ${constituentFrames(run).map(wire).map((x) => x.join()).join('|')}`),
+          (one, i) => got.push(`hit ${i}: ${wire(one).join()}`),
+        );
+        const expected: string[] = [];
+        let from = 0;
+        const clean = (a: number, b: number) => expected.push(`clean ${a}-${b}: ${want.slice(a, b).map((x) => x.join()).join('|')}`);
+        for (let i = 0; i < n; i++) {
+          if (!hits.includes(i)) continue;
+          if (i > from) clean(from, i);
+          expected.push(`hit ${i}: ${want[i].join()}`);
+          from = i + 1;
+        }
+        if (from < n) clean(from, n);
+        assert.deepEqual(got, expected, `${what}, hits ${hits.join(',')}`);
+      }
+    }
   });
 
   it('round-trips write and completion bursts through the compact record: same constituents, one view of the data', () => {
