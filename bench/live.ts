@@ -615,7 +615,7 @@ async function loss(o: LiveBenchOptions) {
     o.log(
       `live loss: paper-2012-live, pace none (burst granularity, the default, on both fabrics), --fault ${fault}, conventional ${mib(size)} at the preset's chunk, the session booted first: ${main.verified === true && main.filesEqual ? `verified in ${main.wallSeconds.toFixed(2)} s (${f1(main.mbPerSecWall)} MB/s${each(runs.map((r) => r.mbPerSecWall))})` : `NOT verified: ${main.problem ?? 'files differ'}`}; ` +
         `lossless ${lossless.verified === true && lossless.filesEqual ? `${f1(lossless.mbPerSecWall)} MB/s${each(lossless.mbPerSecWallRuns)}` : `NOT verified: ${lossless.problem ?? 'files differ'}`}: ${ratio.toFixed(3)}x; ` +
-        `CPU-ms/MiB of the median runs, lossy ${cpuLine(main.cpuMsPerMiB)}, lossless ${cpuLine(lossless.cpuMsPerMiB ?? {})}; ` +
+        `CPU-ms/MiB of the median runs, lossy ${cpuLine(main.cpuMsPerMiB)}, lossless ${cpuLine(lossless.cpuMsPerMiB)}; ` +
         `host transport lost ${main.transport.lost} and reordered ${main.transport.reordered} frames (in ${main.transport.datagramsSent} datagrams sent); bridge.host retransmittedFrames ${main.retransmittedFrames ?? 'n/a (the session ended, its counters with it)'}, naksReceived ${main.naksReceived ?? 'n/a'}; ${said(v)}`,
     );
     let smallerChunk: typeof main | null = null;

@@ -162,7 +162,8 @@ export class RootComplex implements TlpReceiver {
 
   private enqueue(tlp: Tlp): void {
     if (this.outQ.length === 0 && this.port.send(tlp)) return;
-    if (this.outQ.length >= CPU_QUEUE_LIMIT && this.outQ.length >= this.queueLimit()) throw new Error(`root complex: more than ${this.queueLimit()} TLPs wait for the host link (CPU requests and read completions)`);
+    const limit = this.queueLimit();
+    if (this.outQ.length >= limit) throw new Error(`root complex: more than ${limit} TLPs wait for the host link (CPU requests and read completions)`);
     this.outQ.push(tlp);
   }
 
