@@ -14,7 +14,10 @@
  *   sda -> sdb with --no-verify (then checked by the bench from the files), against `dd bs=4M
  *   conv=notrunc` copying the same bytes from sda's drive file into a fresh file beside it, in the same
  *   run (twice; judged against the faster). Target: >= 0.5x dd. CPU-ms per MiB moved of each node
- *   process (user + system, all threads, from /proc/<pid>/stat) is reported beside it. A verified copy
+ *   process (user + system, all threads, from /proc/<pid>/stat) is reported beside it, and so is the
+ *   byte work alone with no model (the source read 1 MiB at a time, its 16 KiB units copied through a
+ *   buffer array, written 4 MiB at a time by this process, as the drives' files are: the floor under
+ *   any model, not judged). A verified copy
  *   of 64 MiB (--quick 16 MiB) is reported apart, and so is the same direct copy from a range never
  *   written (a new user's first copy reads holes), not judged.
  * - mac: the cost of authenticating every datagram (issue 20): an unpaced direct copy of 512 MiB
@@ -356,6 +359,50 @@ function readWhole(path: string, into: Uint8Array): void {
   }
 }
 
+/**
+ * The bytes of a direct copy with no model (issue 19's floor), the cheapest way they can move as the
+ * live drives move them: `size` bytes of `src` read 1 MiB at a time (the drive file's read-ahead),
+ * each 16 KiB stream unit copied out of it into a DC-buffer-like array and from there into the
+ * destination's 4 MiB command buffer (the preset's chunk), written with one pwrite per command, into
+ * a fresh sparse file `dst` (removed after); every buffer reused. CPU of this process, wall time, and
+ * whether the copy equals the source.
+ */
+function byteWork(src: string, dst: string, size: number, srcSha: string): { mbPerSec: number; cpuMsPerMiB: number; filesEqual: boolean } {
+  const unitBytes = 16 * KiB;
+  const commandBytes = 4 * MiB;
+  sparseFile(dst, size);
+  const s = openSync(src, 'r');
+  const d = openSync(dst, 'r+');
+  const ahead = new Uint8Array(MiB);
+  const ddr = new Uint8Array(MiB);
+  const command = new Uint8Array(commandBytes);
+  const cpu0 = process.cpuUsage();
+  const t0 = wallNow();
+  try {
+    for (let cmd = 0; cmd < size; cmd += commandBytes) {
+      const end = Math.min(size, cmd + commandBytes);
+      for (let off = cmd; off < end; off += MiB) {
+        const n = Math.min(MiB, end - off);
+        readSync(s, ahead, 0, n, off);
+        for (let u = 0; u < n; u += unitBytes) {
+          const m = Math.min(unitBytes, n - u);
+          ddr.set(ahead.subarray(u, u + m), u);
+          command.set(ddr.subarray(u, u + m), off - cmd + u);
+        }
+      }
+      writeSync(d, command, 0, end - cmd, cmd);
+    }
+  } finally {
+    closeSync(s);
+    closeSync(d);
+  }
+  const seconds = wallNow() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const filesEqual = sha256Range(dst, 0, size) === srcSha;
+  rmSync(dst, { force: true });
+  return { mbPerSec: size / seconds / 1e6, cpuMsPerMiB: (cpu.user + cpu.system) / 1000 / (size / MiB), filesEqual };
+}
+
 /** mulberry32: the kill test's seeded choices. */
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -470,6 +517,10 @@ async function unpaced(o: LiveBenchOptions) {
     const ddMBps = dd.mbPerSec;
     const ddEqual = ddRuns.every((r) => r.filesEqual);
     const ddSyncMBps = ddSync.mbPerSec;
+    // Not judged: the byte work a direct copy cannot skip, with no model at all (docs/performance.md).
+    o.progress(`live unpaced: the byte work alone: ${mib(size)} read 1 MiB at a time, its 16 KiB units copied through a buffer array into a 4 MiB command buffer, written 4 MiB at a time, in this process ...`);
+    const bytes = byteWork(f.drive(0), join(f.dir, 'bytes-dst.img'), size, srcSha);
+    o.progress(`live unpaced:   ${f1(bytes.mbPerSec)} MB/s, ${bytes.cpuMsPerMiB.toFixed(2)} CPU-ms/MiB${bytes.filesEqual ? '' : ' (the copy DIFFERS)'}`);
 
     o.progress(`live unpaced: verified direct copy of ${mib(small)} sda -> sdb:${smallAt} ...`);
     const v2 = await liveCopy(f, ['sda', `sdb:${smallAt}`, '--length', String(small)], 600_000);
@@ -487,13 +538,14 @@ async function unpaced(o: LiveBenchOptions) {
     const v: Verdict = { target: '>= 0.5x dd bs=4M', met: c.problem === null && dc.filesEqual && ddRuns.every((r) => r.ok) && ratio >= 0.5 };
     o.log(
       `live unpaced: ${label}, pace none, ${granularityOf(r)}, direct ${mib(size)} --no-verify: ${dc.wallSeconds.toFixed(2)} s, ${f1(dc.mbPerSecWall)} MB/s (files ${dc.filesEqual ? 'equal' : 'DIFFER'}), CPU-ms/MiB ${cpuLine(cpu)}; ` +
-        `dd bs=4M conv=notrunc ${ddSeconds.toFixed(2)} s, ${f1(ddMBps)} MB/s (the faster of ${ddRuns.map((r) => f1(r.mbPerSec)).join(' and ')})${ddEqual ? '' : ' (a dd copy DIFFERS)'}, conv=notrunc,fsync ${f1(ddSyncMBps)} MB/s (not judged): ${ratio.toFixed(3)}x dd; ${said(v)}`,
+        `dd bs=4M conv=notrunc ${ddSeconds.toFixed(2)} s, ${f1(ddMBps)} MB/s (the faster of ${ddRuns.map((r) => f1(r.mbPerSec)).join(' and ')})${ddEqual ? '' : ' (a dd copy DIFFERS)'}, conv=notrunc,fsync ${f1(ddSyncMBps)} MB/s (not judged): ${ratio.toFixed(3)}x dd; ${said(v)}; ` +
+        `the byte work alone, no model (read 1 MiB at a time, its 16 KiB units copied through a buffer array into a 4 MiB command buffer, written 4 MiB at a time, buffers reused, in Node): ${f1(bytes.mbPerSec)} MB/s, ${bytes.cpuMsPerMiB.toFixed(2)} CPU-ms/MiB, ${(bytes.mbPerSec / ddMBps).toFixed(3)}x dd${bytes.filesEqual ? '' : ' (its copy DIFFERS)'} (not judged)`,
     );
     o.log(
       `live unpaced: verified copy of ${mib(small)}: ${verifiedCopy.verified === true && smallEqual ? 'verified' : `NOT verified${v2.problem ? ` (${v2.problem})` : ''}`}, move ${verifiedCopy.wallSeconds.toFixed(2)} s (${f1(verifiedCopy.mbPerSecWall)} MB/s), verification ${verifiedCopy.verifySeconds.toFixed(2)} s`,
     );
     o.log(`live unpaced: the same direct copy from a never-written range (holes): ${holes.problem ?? `${holes.wallSeconds.toFixed(2)} s, ${f1(holes.mbPerSecWall)} MB/s, CPU-ms/MiB ${cpuLine(holes.cpuMsPerMiB)}`}; not judged`);
-    return { sizeBytes: size, topology: 'paper-2012-live', set: o.set ?? [], granularity: r?.granularity ?? null, dconnect: dc, dd: { seconds: ddSeconds, mbPerSec: ddMBps, filesEqual: ddEqual, runs: ddRuns }, ddFsync: ddSync, ratio, verifiedCopy, holes, ...v };
+    return { sizeBytes: size, topology: 'paper-2012-live', set: o.set ?? [], granularity: r?.granularity ?? null, dconnect: dc, dd: { seconds: ddSeconds, mbPerSec: ddMBps, filesEqual: ddEqual, runs: ddRuns }, ddFsync: ddSync, byteWork: bytes, ratio, verifiedCopy, holes, ...v };
   });
 }
 
