@@ -238,6 +238,28 @@ describe('UdpTransport (live mode): crossing cables as UDP datagrams', () => {
     });
   });
 
+  it('delivers frames no faster than the cable\'s line rate: a train\'s frames arrive one serialization after another', async () => {
+    await withPair({}, async (host, box) => {
+      // When each frame reached the box's port, in the box's simulated time.
+      const at: number[] = [];
+      const sink = box.sinks[0];
+      const got = sink.receiveFrame.bind(sink);
+      sink.receiveFrame = (f: Frame) => {
+        at.push(box.s.now());
+        got(f);
+      };
+      const frames = Array.from({ length: 20 }, (_, i) => frame(i));
+      send(host, 0, frames); // one turn: one train, so all reach the box in one datagram
+      await waitFor(() => sink.got.length === frames.length, 'the frames');
+      assert.deepEqual(sink.seqs(), frames.map((_, i) => i));
+      const port = box.ports[0];
+      for (let i = 1; i < at.length; i++) {
+        const gap = at[i] - at[i - 1];
+        assert.ok(gap >= port.serializationPs(frames[i].payloadBytes), `frame ${i} arrived ${gap} ps after frame ${i - 1}, less than its ${port.serializationPs(frames[i].payloadBytes)} ps on a 10 Gb/s wire`);
+      }
+    });
+  });
+
   it('drops and counts broken and hostile datagrams without throwing, and still delivers good ones', async () => {
     await withPair({}, async (_host, box) => {
       const raw = await rawSocket();
