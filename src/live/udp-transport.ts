@@ -363,7 +363,7 @@ class UdpCable implements EthChannel {
     if (this.rates === null && this.transport.tap === null) {
       if (isTlpBurstFrame(frame)) return this.carryBursts(frame, done, now);
       // A burst of bare cumulative ACKs: the last says all the others do, and they would reach the far
-      // node in the same datagram, so at the same moment: it alone crosses.
+      // node in the same datagram, a 64-byte frame's serialization apart: it alone crosses.
       const pdu = frame.payload as ExpEtherPdu;
       const last = done.length - 1;
       if (pdu.kind === 'ack') return this.carryOne(new Frame(frame.dst, frame.src, frame.vlan, frame.etherType, new ExpEtherPdu('ack', -1, pdu.ack, null, null), frame.parts[last]), done[last] > now ? done[last] - now : 0);
@@ -888,8 +888,9 @@ export class UdpTransport {
 
   /**
    * The good frames of the datagram being read, in order (at most its records: MAX_DATAGRAM_BYTES /
-   * RECORD_HEADER_BYTES). They enter the model together, one event per run of frames for one
-   * scheduler: they arrived at the same moment, and an event per frame cost more than its frame.
+   * RECORD_HEADER_BYTES). They enter the model in one injected event per run of frames for one
+   * scheduler, which hands on those whose line-rate arrival (`UdpCable.arrive`) is now and schedules
+   * the others at theirs.
    */
   private arrivals: { cable: UdpCable; frame: Frame }[] = [];
 
