@@ -337,16 +337,13 @@ class UdpCable implements EthChannel {
       const at = Math.max(nowPs, this.rxLastPs + this.local.serializationPs(frame.payloadBytes));
       return (this.rxLastPs = at);
     }
+    // Each frame's end from the burst's first bit, then the whole shifted to end at `last`.
     const n = parts.length;
-    let span = 0;
-    for (let i = 0; i < n; i++) span += this.local.serializationPs(parts[i]);
-    const last = Math.max(nowPs, this.rxLastPs + span);
     const ready = new Float64Array(n);
-    let t = last;
-    for (let i = n - 1; i >= 0; i--) {
-      ready[i] = t;
-      t -= this.local.serializationPs(parts[i]);
-    }
+    let span = 0;
+    for (let i = 0; i < n; i++) ready[i] = span += this.local.serializationPs(parts[i]);
+    const last = Math.max(nowPs, this.rxLastPs + span);
+    for (let i = 0; i < n; i++) ready[i] += last - span;
     frame.readyPs = ready;
     return (this.rxLastPs = last);
   }
