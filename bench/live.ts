@@ -663,11 +663,10 @@ async function loss(o: LiveBenchOptions) {
       const ratio = main.mbPerSecWall / lossless.mbPerSecWall;
       const v: Verdict = { target: 'verified, the counters show the loss, >= 0.5x lossless', met: !failed(main) && showsLoss(main) && !failed(lossless) && ratio >= 0.5 };
       const each = (xs: number[]) => (xs.length > 1 ? ` (median of ${xs.map(f1).join(', ')})` : '');
-      const ok = (x: typeof main) => !failed(x);
       o.log(
         `live loss: paper-2012-live, pace none (burst granularity, the default, on both fabrics), --fault ${fault}, conventional ${mib(size)} at the preset's chunk, both fabrics up at once and their copies alternated, each after a warm-up copy: ` +
-          `${ok(main) ? `verified in ${main.wallSeconds.toFixed(2)} s (${f1(main.mbPerSecWall)} MB/s${each(runs.map((r) => r.mbPerSecWall))})` : `NOT verified: ${main.problem ?? 'files differ'}`}; ` +
-          `lossless ${ok(lossless) ? `${f1(lossless.mbPerSecWall)} MB/s${each(cleanRuns.map((r) => r.mbPerSecWall))}` : `NOT verified: ${lossless.problem ?? 'files differ'}`}: ${ratio.toFixed(3)}x; ` +
+          `${!failed(main) ? `verified in ${main.wallSeconds.toFixed(2)} s (${f1(main.mbPerSecWall)} MB/s${each(runs.map((r) => r.mbPerSecWall))})` : `NOT verified: ${main.problem ?? 'files differ'}`}; ` +
+          `lossless ${!failed(lossless) ? `${f1(lossless.mbPerSecWall)} MB/s${each(cleanRuns.map((r) => r.mbPerSecWall))}` : `NOT verified: ${lossless.problem ?? 'files differ'}`}: ${ratio.toFixed(3)}x; ` +
           `warm-ups (not judged) lossy ${f1(warmLossy.mbPerSecWall)}, lossless ${f1(warmLossless.mbPerSecWall)} MB/s; ` +
           `CPU-ms/MiB of the median runs, lossy ${cpuLine(main.cpuMsPerMiB)}, lossless ${cpuLine(lossless.cpuMsPerMiB)}; ` +
           `host transport lost ${main.transport.lost} and reordered ${main.transport.reordered} frames (in ${main.transport.datagramsSent} datagrams sent); bridge.host retransmittedFrames ${main.retransmittedFrames ?? 'n/a (the session ended, its counters with it)'}, naksReceived ${main.naksReceived ?? 'n/a'}; ${said(v)}`,
