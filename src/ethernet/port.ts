@@ -41,8 +41,30 @@ export interface EthPortCounters {
  * The queue is analytic: a frame committed to the port starts at max(earliest, busyUntil), so the
  * bytes queued at any instant are (busyUntil - now) * rate. One event per frame: its arrival.
  */
+/** Most frames a gap-filling port remembers (`EthPort.gapFill`); older gaps are given up (`floorPs`). */
+export const MAX_TIMELINE_FRAMES = 128;
+
+
 export class EthPort {
   private busyUntilPs = 0;
+  /**
+   * Burst granularity, set by the builder on switch ports: frames are placed on a timeline of the
+   * frames committed so far instead of behind the last one. A burst is committed at its last frame's
+   * arrival, after frames that entered the buffer later than its first ones; per frame, the port
+   * serves frames in the order they entered, so a burst's early frames go into the gaps before those
+   * (and a frame entering between a burst's frames committed ahead goes into the gap between them).
+   * A frame never displaces one committed: it goes after every committed frame that entered before
+   * it, in the first gap after that which holds it. Off for per-TLP runs (which never leave gaps
+   * behind a frame that entered later, so the result would be the same) and on bridges' ports, whose
+   * frames carry sequence numbers in the order they are committed (tried: no better on the matrix).
+   */
+  gapFill = false;
+  /** The timeline (gapFill only): committed frames' [start, end) and when each entered, by start; at most MAX_TIMELINE_FRAMES. */
+  private readonly tlStart: number[] = [];
+  private readonly tlEnd: number[] = [];
+  private readonly tlEntered: number[] = [];
+  /** No frame starts before this: the end of the frames the timeline forgot. */
+  private floorPs = 0;
   private readonly psPerByte: number;
   /** `params.maxPayloadBytes` (a frame above it is a bug of the layer that made it: `send` throws). */
   readonly maxPayloadBytes: number;
@@ -128,17 +150,58 @@ export class EthPort {
     if (queued + bytes > this.counters.maxQueuedBytes) this.counters.maxQueuedBytes = queued + bytes;
     const now = this.scheduler.now();
     const earliest = now + delayPs;
-    const start = this.busyUntilPs > earliest ? this.busyUntilPs : earliest;
     const dur = this.serializationPs(frame.payloadBytes);
-    this.busyUntilPs = start + dur;
+    const start = this.gapFill ? this.place(earliest, dur, earliest) : this.busyUntilPs > earliest ? this.busyUntilPs : earliest;
+    if (start + dur > this.busyUntilPs) this.busyUntilPs = start + dur;
     const c = this.counters;
     if (frame.readRequest) c.readQueuedPs += start - earliest;
     c.txFrames++;
     c.txWireBytes += bytes;
     c.txPayloadBytes += frame.payloadBytes;
     c.busyPs += dur;
-    ch.carry(this, frame, this.busyUntilPs - now);
+    ch.carry(this, frame, start + dur - now);
     return true;
+  }
+
+  /**
+   * Where a frame of `durPs` that entered the buffer at `enteredPs` starts (gapFill), no earlier than
+   * `earliestPs`: after every committed frame that entered no later than it, in the first gap that
+   * holds it. Records it on the timeline.
+   */
+  private place(earliestPs: number, durPs: number, enteredPs: number): number {
+    const starts = this.tlStart;
+    const ends = this.tlEnd;
+    const entered = this.tlEntered;
+    const n = starts.length;
+    let t = earliestPs > this.floorPs ? earliestPs : this.floorPs;
+    let pos = n;
+    if (n > 0 && t < ends[n - 1]) {
+      for (let j = 0; j < n; j++) if (entered[j] <= enteredPs && ends[j] > t) t = ends[j];
+      for (let j = 0; j < n; j++) {
+        if (ends[j] <= t) continue;
+        if (starts[j] >= t + durPs) {
+          pos = j;
+          break;
+        }
+        t = ends[j];
+      }
+    }
+    if (pos === n) {
+      starts.push(t);
+      ends.push(t + durPs);
+      entered.push(enteredPs);
+    } else {
+      starts.splice(pos, 0, t);
+      ends.splice(pos, 0, t + durPs);
+      entered.splice(pos, 0, enteredPs);
+    }
+    if (starts.length > MAX_TIMELINE_FRAMES) {
+      starts.shift();
+      const end = ends.shift()!;
+      entered.shift();
+      if (end > this.floorPs) this.floorPs = end;
+    }
+    return t;
   }
 
   /**
@@ -158,6 +221,7 @@ export class EthPort {
     const limit = this.params.queueLimitBytes;
     const c = this.counters;
     let busy = this.busyUntilPs;
+    let prevEnd = -Infinity;
     let dropped: Uint8Array | null = null;
     let drops = 0;
     let payload = 0;
@@ -172,10 +236,18 @@ export class EthPort {
         continue;
       }
       if (queued + bytes > c.maxQueuedBytes) c.maxQueuedBytes = queued + bytes;
-      const start = busy > earliest ? busy : earliest;
       const dur = this.serializationPs(parts[i]);
-      busy = start + dur;
-      done[i] = busy;
+      if (this.gapFill) {
+        // After this burst's earlier frames (they entered first), in the first gap that holds it.
+        const start = this.place(earliest > prevEnd ? earliest : prevEnd, dur, earliest);
+        prevEnd = start + dur;
+        if (prevEnd > busy) busy = prevEnd;
+        done[i] = prevEnd;
+      } else {
+        const start = busy > earliest ? busy : earliest;
+        busy = start + dur;
+        done[i] = busy;
+      }
       c.txWireBytes += bytes;
       c.busyPs += dur;
       payload += parts[i];
@@ -186,8 +258,9 @@ export class EthPort {
     c.txFrames += n - drops;
     c.txPayloadBytes += payload;
     const timed = withReady(frame, done);
+    const last = this.gapFill ? prevEnd : busy;
     if (dropped === null) {
-      ch.carry(this, timed, busy > now ? busy - now : 0);
+      ch.carry(this, timed, last > now ? last - now : 0);
       return true;
     }
     const split = this.splitBurst;

@@ -122,6 +122,8 @@ class Direction {
   /** What the last `creditedPrefix` returned. */
   private prefixCount = 0;
   private updateInFlight = false;
+  /** When the UpdateFC in flight (updateInFlight) reaches this transmitter, ps. */
+  private updateLandsPs = -Infinity;
   /**
    * Burst granularity only: when the UpdateFC in flight reaches this transmitter, if no event was
    * scheduled for it (-1 otherwise). An update that reaches a transmitter with nothing queued only
@@ -559,7 +561,7 @@ class Direction {
   /** The receiver (the port this direction delivers to) freed a TLP's buffer space. */
   release(tlp: Tlp): void {
     const c = classIndex(tlp.kind);
-    if (tlp.count > 1) this.releaseBurstUpdates(c, tlp.count);
+    if (tlp.count > 1) this.releaseBurstUpdates(c, tlp);
     if (this.keepsLedger(c)) this.noteLedger(tlp, c);
     this.pendingRelease[2 * c] += tlp.count;
     this.pendingRelease[2 * c + 1] += tlp.data ? tlp.data.length : 0;
@@ -569,14 +571,36 @@ class Direction {
   }
 
   /**
-   * A burst's release is one UpdateFC where per-TLP releases its constituents one by one, returning
-   * credits every quarter of the headers: the UpdateFC DLLPs per-TLP would have sent before the last
-   * occupy the reverse wire here (counted and timed; the credits travel in the one that follows).
+   * A burst's release is one UpdateFC where per-TLP releases its constituents one by one as they
+   * arrive, each returning credits when a quarter of the class's headers is pending or the sender
+   * waits, unless an update is still in flight: the UpdateFC DLLPs per-TLP would have sent before the
+   * last occupy the reverse wire here at those times (counted and timed; the credits travel in the
+   * one that follows, and the ledger times them). Whether the sender waits is taken as it is now.
    */
-  private releaseBurstUpdates(c: number, count: number): void {
+  private releaseBurstUpdates(c: number, tlp: Tlp): void {
     const quarter = this.link.releaseBatchHeaders;
-    const extra = Math.floor((this.pendingRelease[2 * c] + count) / quarter) - 1;
-    for (let i = 0; i < extra; i++) this.reverse.sendDllp();
+    const arrivals = tlp.readyPs;
+    const n = tlp.count;
+    const waits = this.queues[c].length > 0 || this.queues[0].length > 0;
+    let pending = this.pendingRelease[2 * c];
+    if (arrivals === null || arrivals.length !== n) {
+      const extra = Math.floor((pending + n) / quarter) - 1;
+      for (let i = 0; i < extra; i++) this.reverse.sendDllp();
+      return;
+    }
+    const now = this.link.scheduler.now();
+    const lag = Math.max(0, now - arrivals[n - 1]);
+    const loop = Math.ceil(DLLP_BYTES * this.link.psPerByte) + this.link.latencyPs;
+    let free = this.updateInFlight ? this.updateLandsPs : -Infinity;
+    for (let i = 0; i < n - 1; i++) {
+      pending++;
+      const at = arrivals[i] + lag;
+      if (at >= free && (pending >= quarter || waits)) {
+        this.reverse.sendDllp(at < now ? at : now);
+        free = at + loop;
+        pending = 0;
+      }
+    }
   }
 
   /** Sends an UpdateFC from `dir`'s receiver back to its transmitter (called on the reverse direction, so dir.reverse === this). */
@@ -592,6 +616,7 @@ class Direction {
     }
     dir.updateInFlight = true;
     const lands = this.sendDllp() + this.link.latencyPs;
+    dir.updateLandsPs = lands;
     const sched = this.link.scheduler;
     if (dir.from.burstBytes > 0 && dir.queued() === 0) dir.creditsDuePs = lands;
     else sched.schedule(lands - sched.now(), dir.creditsArrived);

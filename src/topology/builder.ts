@@ -168,7 +168,10 @@ export function buildFabric(topology: Topology, options: number | FabricOptions<
   }
   const mkSwitch = (name: string, ports: number) => {
     const sw = new EthSwitch(name, scheduler, { ...ethParams, latencyNs: t.ethernet.switchLatencyNs, forwarding: t.ethernet.switchForwarding as SwitchForwarding, ports, macTableEntries: 1024 }, trace);
-    for (const p of sw.ports) p.splitBurst = splitAtHits; // a burst overflowing an output buffer goes on around the frames dropped
+    for (const p of sw.ports) {
+      p.splitBurst = splitAtHits; // a burst overflowing an output buffer goes on around the frames dropped
+      p.gapFill = (opts.burstBytes ?? 0) > 0; // frames are served in the order they entered (EthPort.gapFill)
+    }
     return sw;
   };
   const shared = multi ? h - 1 : h;
