@@ -116,6 +116,8 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
   /** Read requests waiting in the two buffers (ingress and egress), over time. */
   private readonly readsQueued: LevelTimer;
   private readsQueuedCount = 0;
+  /** When each frame of the last burst `sendBurst` sent was committed: when per-TLP's bridge would have freed its TLP on PCIe. */
+  private sentStarts: Float64Array | null = null;
   /** The retry `waitForRoom` armed (at most one pending). */
   private roomWakeArmed = false;
   private readonly roomWake = (): void => {
@@ -444,7 +446,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
       if (sent.kind === 'MRd') this.countRead(-sent.count);
       this.ingressMac.shift();
       const original = this.ingressOriginal.shift();
-      if (original) this.pcie.release(original);
+      if (original) this.pcie.release(original, head.readyPs !== null ? this.sentStarts : null);
     }
     this.waiting(0, 0);
   }
@@ -712,11 +714,11 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     if (this.ingressTlp.length === 0) {
       const sent = this.sendBurst(mac, tlp);
       if (sent === tlp.count) {
-        port.release(tlp);
+        port.release(tlp, this.sentStarts);
         return;
       }
       if (sent > 0) {
-        port.release(sliceBurst(tlp, 0, sent));
+        port.release(sliceBurst(tlp, 0, sent), this.sentStarts);
         tlp = sliceBurst(tlp, sent, tlp.count);
       }
     }
@@ -729,7 +731,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     if (sent === head.count) return true;
     if (sent > 0) {
       const original = this.ingressOriginal.peek();
-      if (original) this.pcie.release(sliceBurst(head, 0, sent));
+      if (original) this.pcie.release(sliceBurst(head, 0, sent), this.sentStarts);
       const rest = sliceBurst(head, sent, head.count);
       if (head.kind === 'MRd') this.countRead(-sent);
       this.ingressTlp.setHead(rest);
@@ -775,6 +777,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     }
     // Per-TLP's bridge waits for room in its output buffer before each frame: so do these.
     this.eth.admitBurst(parts, starts, this.latencyPs);
+    this.sentStarts = starts;
     this.counters.tlpsToEthernet += k;
     this.counters.framesSent += k;
     peer.receiver.unackedCount = 0;

@@ -559,9 +559,9 @@ class Direction {
   }
 
   /** The receiver (the port this direction delivers to) freed a TLP's buffer space. */
-  release(tlp: Tlp): void {
+  release(tlp: Tlp, freedPs: Float64Array | null = null): void {
     const c = classIndex(tlp.kind);
-    if (tlp.count > 1) this.releaseBurstUpdates(c, tlp);
+    if (tlp.count > 1) this.releaseBurstUpdates(c, tlp, freedPs);
     if (this.keepsLedger(c)) this.noteLedger(tlp, c);
     this.pendingRelease[2 * c] += tlp.count;
     this.pendingRelease[2 * c + 1] += tlp.data ? tlp.data.length : 0;
@@ -571,13 +571,14 @@ class Direction {
   }
 
   /**
-   * A burst's release is one UpdateFC where per-TLP releases its constituents one by one as they
-   * arrive, each returning credits when a quarter of the class's headers is pending or the sender
-   * waits, unless an update is still in flight: the UpdateFC DLLPs per-TLP would have sent before the
-   * last occupy the reverse wire here at those times (counted and timed; the credits travel in the
-   * one that follows, and the ledger times them). Whether the sender waits is taken as it is now.
+   * A burst's release is one UpdateFC where per-TLP releases its constituents one by one (when the
+   * receiver freed each, `freedPs`, or as each arrived, the receiver's delay as for the last), each
+   * returning credits when a quarter of the class's headers is pending or the sender waits, unless an
+   * update is still in flight: the UpdateFC DLLPs per-TLP would have sent before the last occupy the
+   * reverse wire here at those times (counted and timed; the credits travel in the one that follows,
+   * and the ledger times them). Whether the sender waits is taken as it is now.
    */
-  private releaseBurstUpdates(c: number, tlp: Tlp): void {
+  private releaseBurstUpdates(c: number, tlp: Tlp, freedPs: Float64Array | null): void {
     const quarter = this.link.releaseBatchHeaders;
     const arrivals = tlp.readyPs;
     const n = tlp.count;
@@ -594,7 +595,7 @@ class Direction {
     let free = this.updateInFlight ? this.updateLandsPs : -Infinity;
     for (let i = 0; i < n - 1; i++) {
       pending++;
-      const at = arrivals[i] + lag;
+      const at = freedPs ? freedPs[i] : arrivals[i] + lag;
       if (at >= free && (pending >= quarter || waits)) {
         this.reverse.sendDllp(at < now ? at : now);
         free = at + loop;
@@ -806,9 +807,12 @@ export class PciePort {
     return this.tx.canQueue(kind);
   }
 
-  /** The owner has consumed a received TLP: its buffer credits go back to the sender. */
-  release(tlp: Tlp): void {
-    this.rx.release(tlp);
+  /**
+   * The owner has consumed a received TLP: its buffer credits go back to the sender. A burst's owner
+   * may say when it freed each constituent (`freedPs`, ps; else as each arrived).
+   */
+  release(tlp: Tlp, freedPs: Float64Array | null = null): void {
+    this.rx.release(tlp, freedPs);
   }
 
   /** Burst granularity: when the places the last drain freed in `kind`'s transmit queue came free (Direction.takeRoomTimes). */
