@@ -2,6 +2,7 @@ import { labelCallback, type StateDigest } from '../core/digest.js';
 import { Ring } from '../core/ring.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
+import { WireTimeline } from '../core/wire-timeline.js';
 import { Frame, MAX_PAYLOAD_BYTES, wireBytes, withReady } from './frame.js';
 
 /**
@@ -41,30 +42,18 @@ export interface EthPortCounters {
  * The queue is analytic: a frame committed to the port starts at max(earliest, busyUntil), so the
  * bytes queued at any instant are (busyUntil - now) * rate. One event per frame: its arrival.
  */
-/** Most frames a gap-filling port remembers (`EthPort.gapFill`); older gaps are given up (`floorPs`). */
-export const MAX_TIMELINE_FRAMES = 128;
-
-
 export class EthPort {
   private busyUntilPs = 0;
   /**
    * Burst granularity, set by the builder on switch ports: frames are placed on a timeline of the
-   * frames committed so far instead of behind the last one. A burst is committed at its last frame's
-   * arrival, after frames that entered the buffer later than its first ones; per frame, the port
-   * serves frames in the order they entered, so a burst's early frames go into the gaps before those
-   * (and a frame entering between a burst's frames committed ahead goes into the gap between them).
-   * A frame never displaces one committed: it goes after every committed frame that entered before
-   * it, in the first gap after that which holds it. Off for per-TLP runs (which never leave gaps
+   * frames committed so far (core/wire-timeline.ts), in the order they entered the buffer, instead of
+   * behind the last one committed. Off for per-TLP runs (which never leave gaps
    * behind a frame that entered later, so the result would be the same) and on bridges' ports, whose
    * frames carry sequence numbers in the order they are committed (tried: no better on the matrix).
    */
   gapFill = false;
-  /** The timeline (gapFill only): committed frames' [start, end) and when each entered, by start; at most MAX_TIMELINE_FRAMES. */
-  private readonly tlStart: number[] = [];
-  private readonly tlEnd: number[] = [];
-  private readonly tlEntered: number[] = [];
-  /** No frame starts before this: the end of the frames the timeline forgot. */
-  private floorPs = 0;
+  /** The frames committed (gapFill only). */
+  private timeline: WireTimeline | null = null;
   private readonly psPerByte: number;
   /** `params.maxPayloadBytes` (a frame above it is a bug of the layer that made it: `send` throws). */
   readonly maxPayloadBytes: number;
@@ -163,45 +152,9 @@ export class EthPort {
     return true;
   }
 
-  /**
-   * Where a frame of `durPs` that entered the buffer at `enteredPs` starts (gapFill), no earlier than
-   * `earliestPs`: after every committed frame that entered no later than it, in the first gap that
-   * holds it. Records it on the timeline.
-   */
+  /** Where a frame that entered at `enteredPs` starts (gapFill): core/wire-timeline.ts. */
   private place(earliestPs: number, durPs: number, enteredPs: number): number {
-    const starts = this.tlStart;
-    const ends = this.tlEnd;
-    const entered = this.tlEntered;
-    const n = starts.length;
-    let t = earliestPs > this.floorPs ? earliestPs : this.floorPs;
-    let pos = n;
-    if (n > 0 && t < ends[n - 1]) {
-      for (let j = 0; j < n; j++) if (entered[j] <= enteredPs && ends[j] > t) t = ends[j];
-      for (let j = 0; j < n; j++) {
-        if (ends[j] <= t) continue;
-        if (starts[j] >= t + durPs) {
-          pos = j;
-          break;
-        }
-        t = ends[j];
-      }
-    }
-    if (pos === n) {
-      starts.push(t);
-      ends.push(t + durPs);
-      entered.push(enteredPs);
-    } else {
-      starts.splice(pos, 0, t);
-      ends.splice(pos, 0, t + durPs);
-      entered.splice(pos, 0, enteredPs);
-    }
-    if (starts.length > MAX_TIMELINE_FRAMES) {
-      starts.shift();
-      const end = ends.shift()!;
-      entered.shift();
-      if (end > this.floorPs) this.floorPs = end;
-    }
-    return t;
+    return (this.timeline ??= new WireTimeline()).place(earliestPs, durPs, enteredPs);
   }
 
   /**

@@ -1,0 +1,66 @@
+/**
+ * When one direction of a wire is busy, frame by frame (or TLP by TLP), for burst granularity
+ * (docs/architecture.md "Two granularities"). A burst is committed at its last part's arrival, after
+ * things that entered the transmitter later than its first parts; per frame, the transmitter serves
+ * them in the order they entered. So each thing placed goes after everything committed that entered
+ * no later than it, in the first gap after that which holds it: a burst's early parts go into the
+ * gaps before what entered after them, and what enters between a burst's parts committed ahead goes
+ * into the gaps between them. Nothing committed is ever moved.
+ */
+
+/** Most entries a timeline keeps; older gaps are given up (nothing starts before the end of those forgotten). */
+export const MAX_TIMELINE_ENTRIES = 128;
+
+export class WireTimeline {
+  /** Committed entries by start: [start, end) on the wire and when each entered, ps. */
+  private readonly starts: number[] = [];
+  private readonly ends: number[] = [];
+  private readonly entered: number[] = [];
+  /** No entry starts before this: the end of the entries forgotten. */
+  private floorPs = 0;
+  /** The latest end committed. */
+  lastEndPs = 0;
+
+  /** Where something of `durPs` that entered at `enteredPs` starts, no earlier than `earliestPs`; records it. */
+  place(earliestPs: number, durPs: number, enteredPs: number): number {
+    const starts = this.starts;
+    const ends = this.ends;
+    const entered = this.entered;
+    const n = starts.length;
+    let t = earliestPs > this.floorPs ? earliestPs : this.floorPs;
+    let pos = n;
+    if (n > 0 && t < this.lastEndPs) {
+      for (let j = 0; j < n; j++) if (entered[j] <= enteredPs && ends[j] > t) t = ends[j];
+      for (let j = 0; j < n; j++) {
+        if (ends[j] <= t) continue;
+        if (starts[j] >= t + durPs) {
+          pos = j;
+          break;
+        }
+        t = ends[j];
+      }
+    }
+    this.insert(pos, t, durPs, enteredPs);
+    return t;
+  }
+
+  private insert(pos: number, startPs: number, durPs: number, enteredPs: number): void {
+    const starts = this.starts;
+    if (pos === starts.length) {
+      starts.push(startPs);
+      this.ends.push(startPs + durPs);
+      this.entered.push(enteredPs);
+    } else {
+      starts.splice(pos, 0, startPs);
+      this.ends.splice(pos, 0, startPs + durPs);
+      this.entered.splice(pos, 0, enteredPs);
+    }
+    if (startPs + durPs > this.lastEndPs) this.lastEndPs = startPs + durPs;
+    if (starts.length > MAX_TIMELINE_ENTRIES) {
+      starts.shift();
+      this.entered.shift();
+      const end = this.ends.shift()!;
+      if (end > this.floorPs) this.floorPs = end;
+    }
+  }
+}
