@@ -4,7 +4,7 @@ import { Ring } from '../core/ring.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { PciePort } from '../pcie/link.js';
 import { CPL_STATUS, digestTlp, Tlp } from '../pcie/tlp.js';
-import { asBurst, MAX_READ_BURST_REQUESTS, readBurst, readSet, requestAt, splitParts } from '../pcie/burst.js';
+import { asBurst, MAX_READ_BURST_REQUESTS, readBurst, readSet, requestAt, sliceBurst, splitParts } from '../pcie/burst.js';
 
 export interface DmaParams {
   /** Max payload size programmed in the device (bytes per MWr). */
@@ -263,7 +263,7 @@ export class DmaEngine {
 
   private pumpWrite(): boolean {
     if (this.blockedWrite) {
-      if (!this.port.send(this.blockedWrite)) return false;
+      if (!this.sendWrite(this.blockedWrite)) return false;
       this.blockedWrite = null;
       const done = this.blockedWriteDone;
       this.blockedWriteDone = null;
@@ -281,13 +281,35 @@ export class DmaEngine {
     this.counters.bytesWritten += n;
     const last = job.offset >= job.data.length;
     if (last) this.writes.shift();
-    if (!this.port.send(tlp)) {
-      this.blockedWrite = tlp;
+    if (!this.sendWrite(tlp)) {
       this.blockedWriteDone = last ? job.done : null;
       return false;
     }
     if (last) job.done?.();
     return true;
+  }
+
+  /**
+   * Hands a write to the port, or keeps what it refused as `blockedWrite` (false). A burst goes as far
+   * as per-TLP's transmit queue would have taken its TLPs (`offer`); the rest waits here, as per-TLP's
+   * engine holds its next TLP until a place frees, and each constituent handed over later is ready
+   * when its place came free (`takeRoomTimes`). So the engine finishes a write when per-TLP's would,
+   * and what it queues next (a completion entry) goes behind what per-TLP's had queued by then.
+   */
+  private sendWrite(tlp: Tlp): boolean {
+    if (this.port.burstBytes === 0) {
+      if (this.port.send(tlp)) return true;
+      this.blockedWrite = tlp;
+      return false;
+    }
+    if (this.blockedWrite === tlp) {
+      const room = this.port.takeRoomTimes('MWr', tlp.count);
+      if (room !== null) tlp.readyPs = room;
+    }
+    const taken = this.port.offer(tlp);
+    if (taken === tlp.count) return true;
+    this.blockedWrite = taken === 0 ? tlp : sliceBurst(tlp, taken, tlp.count);
+    return false;
   }
 
   /**

@@ -504,7 +504,7 @@ class Direction {
    * receiver's delay as for the last, one DLLP and the wire's latency); the rest of the last tranche,
    * and a plain TLP, when the real update lands (Infinity).
    */
-  private noteLedger(tlp: Tlp, c: number): void {
+  private noteLedger(tlp: Tlp, c: number, freedPs: Float64Array | null): void {
     const atR = this.ledgerAt[c];
     const byR = this.ledgerBytes[c];
     const arrivals = tlp.readyPs;
@@ -522,7 +522,7 @@ class Direction {
     let first = 0;
     for (let i = 0; i < n; i++) {
       if (pending + (i - first + 1) >= quarter) {
-        const at = arrivals[i] + lag + loop;
+        const at = (freedPs ? freedPs[i] : arrivals[i] + lag) + loop;
         for (let m = first; m <= i; m++) atR.push(at);
         first = i + 1;
         pending = 0;
@@ -562,7 +562,7 @@ class Direction {
   release(tlp: Tlp, freedPs: Float64Array | null = null): void {
     const c = classIndex(tlp.kind);
     if (tlp.count > 1) this.releaseBurstUpdates(c, tlp, freedPs);
-    if (this.keepsLedger(c)) this.noteLedger(tlp, c);
+    if (this.keepsLedger(c)) this.noteLedger(tlp, c, freedPs);
     this.pendingRelease[2 * c] += tlp.count;
     this.pendingRelease[2 * c + 1] += tlp.data ? tlp.data.length : 0;
     // Batch UpdateFC DLLPs: return credits when a quarter of a class's headers is pending or the sender waits.
