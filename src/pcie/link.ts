@@ -500,9 +500,10 @@ class Direction {
   /**
    * Burst granularity: the ledger entries for credits the receiver just freed (`tlp`'s constituents),
    * each with when per-TLP's transmitter would have had it back: a burst's constituents in the
-   * quarter-batched tranches per-TLP's receiver would have returned as each arrived (its arrival, the
-   * receiver's delay as for the last, one DLLP and the wire's latency); the rest of the last tranche,
-   * and a plain TLP, when the real update lands (Infinity).
+   * quarter-batched tranches per-TLP's receiver would have returned as it freed each (`freedPs`, or
+   * its arrival and the receiver's delay as for the last), one update in flight at a time, each one
+   * DLLP and the wire's latency on its way; the rest of the last tranche, and a plain TLP, when the
+   * real update lands (Infinity).
    */
   private noteLedger(tlp: Tlp, c: number, freedPs: Float64Array | null): void {
     const atR = this.ledgerAt[c];
@@ -520,9 +521,13 @@ class Direction {
     const quarter = this.link.releaseBatchHeaders;
     let pending = this.pendingRelease[2 * c];
     let first = 0;
+    // One update in flight at a time: a tranche complete while one is on its way goes when it lands.
+    let free = this.updateInFlight ? this.updateLandsPs : -Infinity;
     for (let i = 0; i < n; i++) {
       if (pending + (i - first + 1) >= quarter) {
-        const at = (freedPs ? freedPs[i] : arrivals[i] + lag) + loop;
+        const f = freedPs ? freedPs[i] : arrivals[i] + lag;
+        const at = (f > free ? f : free) + loop;
+        free = at;
         for (let m = first; m <= i; m++) atR.push(at);
         first = i + 1;
         pending = 0;
