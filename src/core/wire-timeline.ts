@@ -12,7 +12,7 @@
 export const MAX_TIMELINE_ENTRIES = 128;
 
 export class WireTimeline {
-  /** Committed entries by start: [start, end) on the wire and when each entered, ps. */
+  /** Committed entries by start, disjoint (so their ends are sorted too): [start, end) on the wire and when each entered, ps. */
   private readonly starts: number[] = [];
   private readonly ends: number[] = [];
   private readonly entered: number[] = [];
@@ -20,25 +20,47 @@ export class WireTimeline {
   private floorPs = 0;
   /** The latest end committed. */
   lastEndPs = 0;
+  /** The latest entry time committed: something that entered no earlier goes behind everything (the common, in-order case). */
+  private lastEnteredPs = -Infinity;
 
   /** Where something of `durPs` that entered at `enteredPs` starts, no earlier than `earliestPs`; records it. */
   place(earliestPs: number, durPs: number, enteredPs: number): number {
+    let t = earliestPs > this.floorPs ? earliestPs : this.floorPs;
+    const n = this.starts.length;
+    if (n === 0 || t >= this.lastEndPs || enteredPs >= this.lastEnteredPs) {
+      // In order: behind everything committed.
+      if (t < this.lastEndPs) t = this.lastEndPs;
+      this.insert(n, t, durPs, enteredPs);
+      return t;
+    }
     const starts = this.starts;
     const ends = this.ends;
     const entered = this.entered;
-    const n = starts.length;
-    let t = earliestPs > this.floorPs ? earliestPs : this.floorPs;
-    let pos = n;
-    if (n > 0 && t < this.lastEndPs) {
-      for (let j = 0; j < n; j++) if (entered[j] <= enteredPs && ends[j] > t) t = ends[j];
-      for (let j = 0; j < n; j++) {
-        if (ends[j] <= t) continue;
-        if (starts[j] >= t + durPs) {
-          pos = j;
-          break;
-        }
-        t = ends[j];
+    // The first entry still on the wire at t (ends are sorted).
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (ends[mid] <= t) lo = mid + 1;
+      else hi = mid;
+    }
+    const first = lo;
+    // Behind every entry that entered no later than this one.
+    for (let j = n - 1; j >= first; j--) {
+      if (entered[j] <= enteredPs) {
+        if (ends[j] > t) t = ends[j];
+        break;
       }
+    }
+    // Entries before the one found end no later than it, so the gap search starts there.
+    let pos = n;
+    for (let j = first; j < n; j++) {
+      if (ends[j] <= t) continue;
+      if (starts[j] >= t + durPs) {
+        pos = j;
+        break;
+      }
+      t = ends[j];
     }
     this.insert(pos, t, durPs, enteredPs);
     return t;
@@ -56,6 +78,7 @@ export class WireTimeline {
       this.entered.splice(pos, 0, enteredPs);
     }
     if (startPs + durPs > this.lastEndPs) this.lastEndPs = startPs + durPs;
+    if (enteredPs > this.lastEnteredPs) this.lastEnteredPs = enteredPs;
     if (starts.length > MAX_TIMELINE_ENTRIES) {
       starts.shift();
       this.entered.shift();
