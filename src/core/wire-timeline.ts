@@ -8,7 +8,11 @@
  * into the gaps between them. Nothing committed is ever moved.
  */
 
-/** Most entries a timeline keeps; older gaps are given up (nothing starts before the end of those forgotten). */
+/**
+ * Entries a timeline keeps at least; once it holds twice as many, the oldest half is forgotten at once
+ * (so keeping it costs O(1) per entry): their gaps are given up (nothing starts before the end of
+ * those forgotten). At most 2 x this many entries.
+ */
 export const MAX_TIMELINE_ENTRIES = 128;
 
 export class WireTimeline {
@@ -79,10 +83,11 @@ export class WireTimeline {
     }
     if (startPs + durPs > this.lastEndPs) this.lastEndPs = startPs + durPs;
     if (enteredPs > this.lastEnteredPs) this.lastEnteredPs = enteredPs;
-    if (starts.length > MAX_TIMELINE_ENTRIES) {
-      starts.shift();
-      this.entered.shift();
-      const end = this.ends.shift()!;
+    if (starts.length >= 2 * MAX_TIMELINE_ENTRIES) {
+      const end = this.ends[MAX_TIMELINE_ENTRIES - 1];
+      starts.splice(0, MAX_TIMELINE_ENTRIES);
+      this.ends.splice(0, MAX_TIMELINE_ENTRIES);
+      this.entered.splice(0, MAX_TIMELINE_ENTRIES);
       if (end > this.floorPs) this.floorPs = end;
     }
   }

@@ -34,8 +34,8 @@ test('wire timeline: something never passes what entered before it, even where a
 
 test('wire timeline: it keeps a bounded number of entries, and nothing starts before those it forgot', () => {
   const w = new WireTimeline();
-  for (let i = 0; i < MAX_TIMELINE_ENTRIES + 10; i++) w.place(i * 100, 10, i * 100);
-  // Entered before everything: the gaps among the forgotten entries are gone, the first kept one's is not.
-  const floor = 9 * 100 + 10;
+  for (let i = 0; i < 2 * MAX_TIMELINE_ENTRIES; i++) w.place(i * 100, 10, i * 100);
+  // Entered before everything: the gaps among the oldest half, forgotten, are gone; the first kept one's is not.
+  const floor = (MAX_TIMELINE_ENTRIES - 1) * 100 + 10;
   assert.equal(w.place(0, 10, -1), floor);
 });
