@@ -40,7 +40,8 @@ export interface EthPortCounters {
 /**
  * An Ethernet port (ns-3's "device" half of a link): it owns the output queue and serialization.
  * The queue is analytic: a frame committed to the port starts at max(earliest, busyUntil), so the
- * bytes queued at any instant are (busyUntil - now) * rate. One event per frame: its arrival.
+ * bytes queued at any instant are (busyUntil - now) * rate (a switch's port at burst granularity
+ * places frames on a timeline instead: `gapFill`). One event per frame: its arrival.
  */
 export class EthPort {
   private busyUntilPs = 0;

@@ -566,6 +566,7 @@ class Direction {
   /** The receiver (the port this direction delivers to) freed a TLP's buffer space. */
   release(tlp: Tlp, freedPs: Float64Array | null = null): void {
     const c = classIndex(tlp.kind);
+    if (freedPs !== null && freedPs.length !== tlp.count) throw new RangeError(`PCIe port ${this.to.name}: ${freedPs.length} release times for a burst of ${tlp.count}`);
     if (tlp.count > 1) this.releaseBurstUpdates(c, tlp, freedPs);
     if (this.keepsLedger(c)) this.noteLedger(tlp, c, freedPs);
     this.pendingRelease[2 * c] += tlp.count;
