@@ -22,18 +22,22 @@ export class WireTimeline {
   private readonly entered: number[] = [];
   /** No entry starts before this: the end of the entries forgotten. */
   private floorPs = 0;
-  /** The latest end committed. */
-  lastEndPs = 0;
+  private endPs = 0;
   /** The latest entry time committed: something that entered no earlier goes behind everything (the common, in-order case). */
   private lastEnteredPs = -Infinity;
+
+  /** The latest end committed. */
+  get lastEndPs(): number {
+    return this.endPs;
+  }
 
   /** Where something of `durPs` that entered at `enteredPs` starts, no earlier than `earliestPs`; records it. */
   place(earliestPs: number, durPs: number, enteredPs: number): number {
     let t = earliestPs > this.floorPs ? earliestPs : this.floorPs;
     const n = this.starts.length;
-    if (n === 0 || t >= this.lastEndPs || enteredPs >= this.lastEnteredPs) {
+    if (n === 0 || t >= this.endPs || enteredPs >= this.lastEnteredPs) {
       // In order: behind everything committed.
-      if (t < this.lastEndPs) t = this.lastEndPs;
+      if (t < this.endPs) t = this.endPs;
       this.insert(n, t, durPs, enteredPs);
       return t;
     }
@@ -81,7 +85,7 @@ export class WireTimeline {
       this.ends.splice(pos, 0, startPs + durPs);
       this.entered.splice(pos, 0, enteredPs);
     }
-    if (startPs + durPs > this.lastEndPs) this.lastEndPs = startPs + durPs;
+    if (startPs + durPs > this.endPs) this.endPs = startPs + durPs;
     if (enteredPs > this.lastEnteredPs) this.lastEnteredPs = enteredPs;
     if (starts.length >= 2 * MAX_TIMELINE_ENTRIES) {
       const end = this.ends[MAX_TIMELINE_ENTRIES - 1];

@@ -116,8 +116,6 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
   /** Read requests waiting in the two buffers (ingress and egress), over time. */
   private readonly readsQueued: LevelTimer;
   private readsQueuedCount = 0;
-  /** When each frame of the last burst `sendBurst` sent was committed: when per-TLP's bridge would have freed its TLP on PCIe. */
-  private sentStarts: Float64Array | null = null;
   /** The retry `waitForRoom` armed (at most one pending). */
   private roomWakeArmed = false;
   private readonly roomWake = (): void => {
@@ -439,14 +437,16 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
   private drainIngress(): void {
     while (this.ingressTlp.length > 0) {
       const head = this.ingressTlp.peek()!;
+      let freed: Float64Array | null = null;
       if (head.readyPs !== null) {
-        if (!this.drainBurst(head)) return;
+        freed = this.drainBurst(head);
+        if (freed === null) return;
       } else if (!this.trySend(this.ingressMac.peek()!, head)) return;
       const sent = this.ingressTlp.shift()!;
       if (sent.kind === 'MRd') this.countRead(-sent.count);
       this.ingressMac.shift();
       const original = this.ingressOriginal.shift();
-      if (original) this.pcie.release(original, head.readyPs !== null ? this.sentStarts : null);
+      if (original) this.pcie.release(original, freed);
     }
     this.waiting(0, 0);
   }
@@ -712,36 +712,45 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
   /** A burst from PCIe: what the window takes goes now, the rest waits (holding its credits). */
   private receiveBurst(mac: number, tlp: Tlp, port: PciePort): void {
     if (this.ingressTlp.length === 0) {
-      const sent = this.sendBurst(mac, tlp);
+      const starts = this.sendBurst(mac, tlp);
+      const sent = starts === null ? 0 : starts.length;
       if (sent === tlp.count) {
-        port.release(tlp, this.sentStarts);
+        port.release(tlp, starts);
         return;
       }
       if (sent > 0) {
-        port.release(sliceBurst(tlp, 0, sent), this.sentStarts);
+        port.release(sliceBurst(tlp, 0, sent), starts);
         tlp = sliceBurst(tlp, sent, tlp.count);
       }
     }
     this.queueIngress(tlp, tlp, mac);
   }
 
-  /** The burst at the head of the ingress queue: sends what the window takes; true when all of it went. */
-  private drainBurst(head: Tlp): boolean {
-    const sent = this.sendBurst(this.ingressMac.peek()!, head);
-    if (sent === head.count) return true;
+  /**
+   * The burst at the head of the ingress queue: sends what the window takes; when all of it went, when
+   * each frame was committed (the times its TLPs are freed on PCIe), else null.
+   */
+  private drainBurst(head: Tlp): Float64Array | null {
+    const starts = this.sendBurst(this.ingressMac.peek()!, head);
+    const sent = starts === null ? 0 : starts.length;
+    if (sent === head.count) return starts;
     if (sent > 0) {
       const original = this.ingressOriginal.peek();
-      if (original) this.pcie.release(sliceBurst(head, 0, sent), this.sentStarts);
+      if (original) this.pcie.release(sliceBurst(head, 0, sent), starts);
       const rest = sliceBurst(head, sent, head.count);
       if (head.kind === 'MRd') this.countRead(-sent);
       this.ingressTlp.setHead(rest);
       this.ingressOriginal.setHead(original ? rest : null);
     }
-    return false;
+    return null;
   }
 
-  /** Sends the first constituents of `tlp` that the window and the Ethernet buffer take, as one burst of frames; returns how many. */
-  private sendBurst(mac: number, tlp: Tlp): number {
+  /**
+   * Sends the first constituents of `tlp` that the window and the Ethernet buffer take, as one burst
+   * of frames; returns when each frame sent was committed (per-TLP's bridge frees each TLP on PCIe
+   * then), or null when none went.
+   */
+  private sendBurst(mac: number, tlp: Tlp): Float64Array | null {
     const peer = this.peer(mac);
     if (!peer) throw new Error(`bridge ${this.name}: no peer ${mac.toString(16)}`);
     const s = peer.sender;
@@ -749,12 +758,12 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     const free = w - s.inFlight();
     if (free <= 0) {
       this.waiting(1, 0);
-      return 0;
+      return null;
     }
     const lengths = encodedParts(tlp, new Float64Array(tlp.count));
     if (!this.eth.hasRoom(EXPETHER_HEADER_BYTES + lengths[0], this.latencyPs)) {
       this.waitForRoom(EXPETHER_HEADER_BYTES + lengths[0]);
-      return 0;
+      return null;
     }
     const k = Math.min(free, tlp.count);
     const piece = k === tlp.count ? tlp : sliceBurst(tlp, 0, k);
@@ -777,7 +786,6 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     }
     // Per-TLP's bridge waits for room in its output buffer before each frame: so do these.
     this.eth.admitBurst(parts, starts, this.latencyPs);
-    this.sentStarts = starts;
     this.counters.tlpsToEthernet += k;
     this.counters.framesSent += k;
     peer.receiver.unackedCount = 0;
@@ -785,7 +793,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     frame.readyPs = starts;
     this.eth.send(frame, this.latencyPs);
     this.armRetransmit(peer);
-    return k;
+    return starts;
   }
 
   /**

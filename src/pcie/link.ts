@@ -500,23 +500,20 @@ class Direction {
   /**
    * Burst granularity: the ledger entries for credits the receiver just freed (`tlp`'s constituents),
    * each with when per-TLP's transmitter would have had it back: a burst's constituents in the
-   * quarter-batched tranches per-TLP's receiver would have returned as it freed each (`freedPs`, or
-   * its arrival and the receiver's delay as for the last), one update in flight at a time, each one
+   * quarter-batched tranches per-TLP's receiver would have returned as it freed each (`freed`, from
+   * `freedTimes`), one update in flight at a time, each one
    * DLLP and the wire's latency on its way; the rest of the last tranche, and a plain TLP, when the
    * real update lands (Infinity).
    */
-  private noteLedger(tlp: Tlp, c: number, freedPs: Float64Array | null): void {
+  private noteLedger(tlp: Tlp, c: number, freed: Float64Array | null): void {
     const atR = this.ledgerAt[c];
     const byR = this.ledgerBytes[c];
-    const arrivals = tlp.readyPs;
     const n = tlp.count;
     for (let i = 0; i < n; i++) byR.push(partBytes(tlp, i));
-    if (arrivals === null || arrivals.length !== n || n === 1) {
+    if (freed === null || n === 1) {
       for (let i = 0; i < n; i++) atR.push(Infinity);
       return;
     }
-    const now = this.link.scheduler.now();
-    const lag = Math.max(0, now - arrivals[n - 1]);
     const loop = Math.ceil(DLLP_BYTES * this.link.psPerByte) + this.link.latencyPs;
     const quarter = this.link.releaseBatchHeaders;
     let pending = this.pendingRelease[2 * c];
@@ -525,8 +522,7 @@ class Direction {
     let free = this.updateInFlight ? this.updateLandsPs : -Infinity;
     for (let i = 0; i < n; i++) {
       if (pending + (i - first + 1) >= quarter) {
-        const f = freedPs ? freedPs[i] : arrivals[i] + lag;
-        const at = (f > free ? f : free) + loop;
+        const at = (freed[i] > free ? freed[i] : free) + loop;
         free = at;
         for (let m = first; m <= i; m++) atR.push(at);
         first = i + 1;
@@ -567,8 +563,10 @@ class Direction {
   release(tlp: Tlp, freedPs: Float64Array | null = null): void {
     const c = classIndex(tlp.kind);
     if (freedPs !== null && freedPs.length !== tlp.count) throw new RangeError(`PCIe port ${this.to.name}: ${freedPs.length} release times for a burst of ${tlp.count}`);
-    if (tlp.count > 1) this.releaseBurstUpdates(c, tlp, freedPs);
-    if (this.keepsLedger(c)) this.noteLedger(tlp, c, freedPs);
+    const ledger = this.keepsLedger(c);
+    const freed = tlp.count > 1 || ledger ? this.freedTimes(tlp, freedPs) : null;
+    if (tlp.count > 1) this.releaseBurstUpdates(c, tlp.count, freed);
+    if (ledger) this.noteLedger(tlp, c, freed);
     this.pendingRelease[2 * c] += tlp.count;
     this.pendingRelease[2 * c + 1] += tlp.data ? tlp.data.length : 0;
     // Batch UpdateFC DLLPs: return credits when a quarter of a class's headers is pending or the sender waits.
@@ -577,37 +575,51 @@ class Direction {
   }
 
   /**
-   * A burst's release is one UpdateFC where per-TLP releases its constituents one by one (when the
-   * receiver freed each, `freedPs`, or as each arrived, the receiver's delay as for the last), each
+   * A burst's release is one UpdateFC where per-TLP releases its constituents one by one (at
+   * `freed`, from `freedTimes`; null: no times to go by, so only the quarters are counted), each
    * returning credits when a quarter of the class's headers is pending or the sender waits, unless an
    * update is still in flight: the UpdateFC DLLPs per-TLP would have sent before the last occupy the
    * reverse wire here at those times (counted and timed; the credits travel in the one that follows,
    * and the ledger times them). Whether the sender waits is taken as it is now.
    */
-  private releaseBurstUpdates(c: number, tlp: Tlp, freedPs: Float64Array | null): void {
+  private releaseBurstUpdates(c: number, n: number, freed: Float64Array | null): void {
     const quarter = this.link.releaseBatchHeaders;
-    const arrivals = tlp.readyPs;
-    const n = tlp.count;
-    const waits = this.queues[c].length > 0 || this.queues[0].length > 0;
     let pending = this.pendingRelease[2 * c];
-    if (arrivals === null || arrivals.length !== n) {
+    if (freed === null) {
       const extra = Math.floor((pending + n) / quarter) - 1;
       for (let i = 0; i < extra; i++) this.reverse.sendDllp();
       return;
     }
+    const waits = this.queues[c].length > 0 || this.queues[0].length > 0;
     const now = this.link.scheduler.now();
-    const lag = Math.max(0, now - arrivals[n - 1]);
     const loop = Math.ceil(DLLP_BYTES * this.link.psPerByte) + this.link.latencyPs;
     let free = this.updateInFlight ? this.updateLandsPs : -Infinity;
     for (let i = 0; i < n - 1; i++) {
       pending++;
-      const at = freedPs ? freedPs[i] : arrivals[i] + lag;
+      const at = freed[i];
       if (at >= free && (pending >= quarter || waits)) {
         this.reverse.sendDllp(at < now ? at : now);
         free = at + loop;
         pending = 0;
       }
     }
+  }
+
+  /**
+   * When per-TLP's receiver freed each constituent of a burst it released now: as its owner says
+   * (`freedPs`), else as each arrived with the receiver's delay as for the last; null when the burst
+   * carries no arrival times (a plain TLP handed over without them).
+   */
+  private freedTimes(tlp: Tlp, freedPs: Float64Array | null): Float64Array | null {
+    const arrivals = tlp.readyPs;
+    const n = tlp.count;
+    if (arrivals === null || arrivals.length !== n) return null;
+    if (freedPs !== null) return freedPs;
+    const lag = this.link.scheduler.now() - arrivals[n - 1];
+    if (lag <= 0) return arrivals;
+    const out = new Float64Array(n);
+    for (let i = 0; i < n; i++) out[i] = arrivals[i] + lag;
+    return out;
   }
 
   /** Sends an UpdateFC from `dir`'s receiver back to its transmitter (called on the reverse direction, so dir.reverse === this). */
