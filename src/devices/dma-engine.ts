@@ -293,7 +293,7 @@ export class DmaEngine {
    * Hands a write to the port, or keeps what it refused as `blockedWrite` (false). A burst goes as far
    * as per-TLP's transmit queue would have taken its TLPs (`offer`); the rest waits here, as per-TLP's
    * engine holds its next TLP until a place frees, and each constituent handed over later is ready
-   * when its place came free (`takeRoomTimes`). So the engine finishes a write when per-TLP's would,
+   * when its place came free (`offer`'s `readyWhenFreed`). So the engine finishes a write when per-TLP's would,
    * and what it queues next (a completion entry) goes behind what per-TLP's had queued by then.
    */
   private sendWrite(tlp: Tlp): boolean {
@@ -302,11 +302,7 @@ export class DmaEngine {
       this.blockedWrite = tlp;
       return false;
     }
-    if (this.blockedWrite === tlp) {
-      const room = this.port.takeRoomTimes('MWr', tlp.count);
-      if (room !== null) tlp.readyPs = room;
-    }
-    const taken = this.port.offer(tlp);
+    const taken = this.port.offer(tlp, this.blockedWrite === tlp);
     if (taken === tlp.count) return true;
     this.blockedWrite = taken === 0 ? tlp : sliceBurst(tlp, taken, tlp.count);
     return false;

@@ -348,8 +348,8 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
       let left = arrived;
       if (arrived !== null && room !== null) {
         const now = this.scheduler.now();
-        left = new Float64Array(arrived.length);
-        for (let i = 0; i < arrived.length; i++) left[i] = i < taken ? Math.max(room[i], arrived[i]) : now;
+        left = new Float64Array(taken);
+        for (let i = 0; i < taken; i++) left[i] = Math.max(i < room.length ? room[i] : now, arrived[i]);
       }
       if (taken < head.count) {
         // Per-TLP's transmit queue took only these: the rest waits here, unacknowledged.

@@ -139,7 +139,8 @@ export function sliceBurst(t: Tlp, from: number, to: number): Tlp {
   let off = 0;
   for (let i = 0; i < from; i++) off += partBytes(t, i);
   let len = 0;
-  for (let i = from; i < to; i++) len += partBytes(t, i);
+  if (to === t.count && t.data) len = t.data.length - off; // the rest of a burst: no need to walk it
+  else for (let i = from; i < to; i++) len += partBytes(t, i);
   const s = new Tlp();
   s.kind = t.kind;
   s.requesterId = t.requesterId;

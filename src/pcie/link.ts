@@ -181,8 +181,8 @@ class Direction {
    * it may go now), then as many as the class's transmit queue has room for. Returns how many; the
    * rest (`sliceBurst(tlp, taken, tlp.count)`) stays the caller's. A plain TLP is `send`.
    */
-  offer(tlp: Tlp): number {
-    if (tlp.count === 1) return this.send(tlp) ? 1 : 0;
+  offer(tlp: Tlp, readyWhenFreed = false): number {
+    if (tlp.count === 1 && !readyWhenFreed) return this.send(tlp) ? 1 : 0;
     this.settleCredits();
     const c = classIndex(tlp.kind);
     const room = this.link.params.txQueueTlps - this.queuedTlps[c];
@@ -191,7 +191,25 @@ class Direction {
     const take = Math.min(tlp.count, credited + (room > 0 ? room : 0));
     if (take < tlp.count) this.wantReady = true; // the rest was refused: the owner hears when there is room again
     if (take === 0) return 0;
-    return this.send(take === tlp.count ? tlp : sliceBurst(tlp, 0, take)) ? take : 0;
+    const t = take === tlp.count ? tlp : sliceBurst(tlp, 0, take);
+    if (readyWhenFreed) this.readyWhenFreed(t, c, tlp.count);
+    return this.send(t) ? take : 0;
+  }
+
+  /**
+   * Burst granularity: the constituents an owner hands over after a refusal are ready when per-TLP's
+   * owner would have handed each over, as the places a drain freed came free (the rest: now). The
+   * times of as many places as the burst had constituents are consumed.
+   */
+  private readyWhenFreed(t: Tlp, c: number, wanted: number): void {
+    const room = this.roomAt[c];
+    if (room.length === 0) return;
+    const ready = new Float64Array(t.count);
+    const m = Math.min(t.count, room.length);
+    for (let i = 0; i < m; i++) ready[i] = room.shift();
+    if (m < t.count) ready.fill(this.link.scheduler.now(), m);
+    room.drop(Math.min(wanted - m, room.length));
+    t.readyPs = ready;
   }
 
   /**
@@ -734,13 +752,15 @@ class Direction {
     return times;
   }
 
-  /** The times the first `n` places a drain freed in `kind`'s queue came free, consumed (null if it freed none: now). */
+  /**
+   * The times the first places a drain freed in `kind`'s queue came free, at most `n`, consumed (null
+   * if it freed none). Places beyond those listed are free now.
+   */
   takeRoomTimes(kind: TlpKind, n: number): Float64Array | null {
     const room = this.roomAt[classIndex(kind)];
     if (room.length === 0) return null;
-    const out = new Float64Array(n).fill(this.link.scheduler.now());
-    const m = Math.min(n, room.length);
-    for (let i = 0; i < m; i++) out[i] = room.shift();
+    const out = new Float64Array(Math.min(n, room.length));
+    for (let i = 0; i < out.length; i++) out[i] = room.shift();
     return out;
   }
 
@@ -816,9 +836,13 @@ export class PciePort {
     return this.tx.send(tlp);
   }
 
-  /** Queues the first constituents of a burst that per-TLP would have queued; returns how many (Direction.offer). */
-  offer(tlp: Tlp): number {
-    return this.tx.offer(tlp);
+  /**
+   * Queues the first constituents of a burst that per-TLP would have queued; returns how many
+   * (Direction.offer). `readyWhenFreed`: the burst is what was refused before, and each constituent
+   * taken is ready when its place came free.
+   */
+  offer(tlp: Tlp, readyWhenFreed = false): number {
+    return this.tx.offer(tlp, readyWhenFreed);
   }
 
   canSend(kind: TlpKind): boolean {
@@ -833,7 +857,7 @@ export class PciePort {
     this.rx.release(tlp, freedPs);
   }
 
-  /** Burst granularity: when the places the last drain freed in `kind`'s transmit queue came free (Direction.takeRoomTimes). */
+  /** Burst granularity: when the places the last drain freed in `kind`'s transmit queue came free, at most `n` (Direction.takeRoomTimes). */
   takeRoomTimes(kind: TlpKind, n: number): Float64Array | null {
     return this.tx.takeRoomTimes(kind, n);
   }
