@@ -64,10 +64,12 @@ export interface LinkDirectionCounters {
   Cpl: number;
   CplD: number;
   Cfg: number;
+  /** Burst granularity: bursts served (each its own event; 0 per TLP), what the DLLP counts' bound is stated in. */
+  bursts: number;
 }
 
 function newCounters(): LinkDirectionCounters {
-  return { tlps: 0, payloadBytes: 0, wireBytes: 0, dllps: 0, busyPs: 0, creditStalls: 0, MWrPayloadBytes: 0, CplDPayloadBytes: 0, MWr: 0, MRd: 0, Cpl: 0, CplD: 0, Cfg: 0 };
+  return { tlps: 0, payloadBytes: 0, wireBytes: 0, dllps: 0, busyPs: 0, creditStalls: 0, MWrPayloadBytes: 0, CplDPayloadBytes: 0, MWr: 0, MRd: 0, Cpl: 0, CplD: 0, Cfg: 0, bursts: 0 };
 }
 
 /**
@@ -427,6 +429,7 @@ class Direction {
     }
     this.busyUntilPs = busy;
     k.tlps += n;
+    k.bursts++;
     k.payloadBytes += dataBytes;
     k.wireBytes += wireTotal;
     if (tlp.kind === 'MWr') {

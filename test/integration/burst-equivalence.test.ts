@@ -1,9 +1,9 @@
 /**
  * Burst granularity against per-TLP (issue 18): on a matrix of presets, modes, host link widths and
  * one or two concurrent pairs, a move at burst granularity must deliver the same bytes, the same TLPs
- * and payload and TLP wire bytes on every PCIe link direction, the same Ethernet data frames, and a
- * simulated time within the stated bound (BURST_RELATIVE_ERROR_BOUND). Each cell's measured error is
- * printed (`node --test` shows it as a diagnostic) so the report can quote it.
+ * and payload and TLP wire bytes on every PCIe link direction, DLLPs within one per burst they answer,
+ * the same Ethernet data frames, and a simulated time within the stated bound
+ * (BURST_RELATIVE_ERROR_BOUND). Each cell's measured error is printed (`node --test` shows it as a diagnostic) so the report can quote it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -63,6 +63,13 @@ for (const [preset, via, lanes, pairs] of cells) {
         assert.ok(Math.abs(kb.payloadBytes - k.payloadBytes) <= 2 * 64, `${name}.payloadBytes: ${kb.payloadBytes} vs ${k.payloadBytes}`);
         const tlpWire = (x: Record<string, number>) => x.wireBytes - x.dllps * DLLP_BYTES;
         assert.ok(Math.abs(tlpWire(kb) - tlpWire(k)) <= 2 * (16 + 64 + 8), `${name} TLP wire bytes: ${tlpWire(kb)} vs ${tlpWire(k)}`);
+        // DLLPs within one per burst they answer: a direction's ACKs and UpdateFCs acknowledge and free
+        // the TLPs of the reverse direction, and each of its bursts may batch them differently (and 2
+        // either side of the final snapshot).
+        const reverse = b.trace[name.endsWith('.downstream') ? name.replace(/downstream$/, 'upstream') : name.replace(/upstream$/, 'downstream')];
+        assert.ok(reverse && 'bursts' in reverse, `${name}: the reverse direction's counters`);
+        assert.equal(k.bursts, 0, `${name}: no bursts per TLP`);
+        assert.ok(Math.abs(kb.dllps - k.dllps) <= reverse.bursts + 2, `${name}.dllps: ${kb.dllps} vs ${k.dllps}, beyond one per burst of the reverse direction (${reverse.bursts})`);
       }
       if ('framesSent' in k) {
         // Data frames, first transmissions (per-TLP's go-back-N timer may resend some; bursts need a lossless fabric).
