@@ -378,6 +378,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     if (r.unackedCount >= this.params.ackEveryFrames) this.sendAck(peer);
     else if (!r.ackTimerArmed) {
       r.ackTimerArmed = true;
+      peer.ackDuePs = this.scheduler.now() + this.ackDelayPs; // when it fires, for a burst delivered before then
       this.scheduler.schedule(this.ackDelayPs, peer.ackTimeout);
     }
   }
@@ -851,13 +852,18 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     const every = this.params.ackEveryFrames;
     const times: number[] = [];
     const values: number[] = [];
-    let due = r.unackedCount > 0 ? peer.ackDuePs : -1; // an ACK sent since (piggybacked, bare) restarted it
+    // The delay timer, as per-TLP's: armed at a delivery that leaves frames unacknowledged when it is
+    // not armed, and not restarted by the ACKs sent meanwhile (every `ackEveryFrames`, piggybacked);
+    // when it fires it acknowledges whatever is unacknowledged then.
+    let due = r.ackTimerArmed ? peer.ackDuePs : -1;
     for (let i = 0; i < n; i++) {
       const at = leftMayBePast || left[i] > now ? left[i] : now;
-      if (due >= 0 && due <= at && r.unackedCount > 0) {
-        times.push(due);
-        values.push(r.delivered);
-        r.unackedCount = 0;
+      if (due >= 0 && due <= at) {
+        if (r.unackedCount > 0) {
+          times.push(due);
+          values.push(r.delivered);
+          r.unackedCount = 0;
+        }
         due = -1;
       }
       r.delivered = first + i;
@@ -866,10 +872,9 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
         times.push(at);
         values.push(first + i);
         r.unackedCount = 0;
-        due = -1;
       } else if (due < 0) due = at + this.ackDelayPs;
     }
-    peer.ackDuePs = r.unackedCount > 0 ? due : -1;
+    peer.ackDuePs = due;
     if (peer.ackDuePs >= 0 && !r.ackTimerArmed) this.armAckTimer(peer);
     if (times.length === 0) return;
     const pdu = new ExpEtherPdu('ack', -1, values[values.length - 1], null, null);

@@ -211,6 +211,9 @@ class Direction {
     for (let i = 0; i < m; i++) ready[i] = room.shift();
     if (m < t.count) ready.fill(this.link.scheduler.now(), m);
     room.drop(Math.min(wanted - m, room.length));
+    // Not before each was ready (a completion before its data was read).
+    const own = t.readyPs;
+    if (own !== null) for (let i = 0; i < t.count; i++) if (own[i] > ready[i]) ready[i] = own[i];
     t.readyPs = ready;
   }
 
