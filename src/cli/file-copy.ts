@@ -1,11 +1,12 @@
 import { DconnectError } from '../core/errors.js';
 import { formatBytes, formatTimePs } from '../core/units.js';
 import type { FidelityMode } from '../runtime/copy.js';
+import type { Granularity } from '../runtime/moves.js';
 import { runFileCopy, runListing, type FileCopyReport, type ListingEntry } from '../runtime/files.js';
 import type { Topology } from '../topology/schema.js';
 import type { JobRequestBody } from '../live/control-api.js';
 import { parseFileEnd, parseMoveVia, parseSeed } from './args.js';
-import { table } from './format.js';
+import { granularityLines, table } from './format.js';
 import { imageOf, saveOf } from './image-files.js';
 import { progressBar } from './progress.js';
 import { parseMediaError } from '../runtime/faults.js';
@@ -27,6 +28,8 @@ export interface FileCopyOptions {
   capture?: string;
   live?: boolean;
   fidelity: FidelityMode;
+  granularity?: Granularity;
+  burstBytes?: string;
 }
 
 /**
@@ -95,6 +98,7 @@ export function fileCopyAction(topology: Topology, srcArg: string, dstArg: strin
       images,
       saves,
       mediaErrors,
+      ...(o.granularity === 'burst' ? { granularity: o.granularity, ...(o.burstBytes !== undefined ? { burstBytes: parseSize(o.burstBytes, '--burst-bytes') } : {}) } : {}),
       // The data's total is known once the files are resolved: the bar starts with the first run.
       onProgress: (d, total) => (shown.bar ??= progressBar('copy', total, 'bytes', { lines: true })).update(d),
     });
@@ -117,6 +121,7 @@ export function formatFileCopy(r: FileCopyReport): string {
     `  verified    ${bad.length === 0 ? 'yes: every file read back through both file systems and equal' : `NO: ${bad.map((c) => `${c.dstPath} (${c.problem})`).join(', ')}`}`,
     `  metadata    ${formatBytes(r.metadata.readBytes)} read, ${formatBytes(r.metadata.writtenBytes)} written through host memory (${r.metadata.commands} commands)`,
     `  host link   ${formatBytes(link)} payload (${pct(link)}): ${formatBytes(meta)} metadata, ${formatBytes(r.hostLinkOtherBytes)} commands, completions${r.mode === 'conventional' ? ' and the data' : ''}`,
+    ...granularityLines(r.granularity),
     ...(r.skipped.length > 0 ? [`  skipped     ${r.skipped.length} entries neither file nor directory: ${r.skipped.slice(0, 5).join(', ')}${r.skipped.length > 5 ? ', ...' : ''}`] : []),
     `  seed        ${r.seed}`,
   ].join('\n');

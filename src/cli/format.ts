@@ -88,7 +88,7 @@ export function capturedOn(perLink: [string, number][]): string {
 }
 
 /** Which granularity produced a result: nothing at per-TLP (the reference), else the burst size and stated bound. */
-function granularityLines(g: GranularityInfo | undefined): string[] {
+export function granularityLines(g: GranularityInfo | undefined): string[] {
   if (!g || g.mode === 'tlp') return [];
   return [`  granularity ${granularityLine(g).replace(/^granularity: /, '')}`];
 }

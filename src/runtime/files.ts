@@ -54,6 +54,8 @@ export interface FileCopyRequest {
    * always run at the full fidelity.
    */
   granularity?: Granularity;
+  /** Largest burst at burst granularity, bytes (runMoves' default; 4 KiB..1 MiB). */
+  burstBytes?: number;
 }
 
 export interface FileCopyReport {
@@ -134,7 +136,7 @@ function storeFs(host: BootedHost, d: BlockDevice): Ext4 {
 export function runFileCopy(req: FileCopyRequest): FileCopyReport {
   const t = req.topology;
   const { depth, chunk } = pipelineOf(req);
-  const burstBytes = burstBytesOf({ granularity: req.granularity, fidelity: 'full' });
+  const burstBytes = burstBytesOf({ granularity: req.granularity, fidelity: 'full', burstBytes: req.burstBytes });
   const host = bootWithImages(t, req.seed, chunk, req.images ?? [], burstBytes);
   const src = host.manager.lookup(req.src);
   const dst = host.manager.lookup(req.dst);

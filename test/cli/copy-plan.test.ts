@@ -36,4 +36,5 @@ test('the refusals that depend on values, each naming the problem', () => {
   assert.match(refusal('sda', 'net:client0', { length: '1MiB', live: true }), /simulation only/);
   assert.match(refusal('sda', 'sdb', { length: '1MiB', live: true }, ['sdc', 'sdd']), /one pair per job/);
   assert.match(refusal('sda', 'net:client0', { length: '1MiB', traceEvents: 't.json' }), /not traced yet/);
+  assert.match(refusal('sda', 'net:client0', { length: '1MiB', granularity: 'burst' }), /run per TLP only/);
 });

@@ -139,4 +139,21 @@ describe('file copies between simulated drives, judged by e2fsck and debugfs', {
     assert.match(exists.stderr, /FS_EXISTS[\s\S]*--force/);
     assert.equal(existsSync(none), false, 'a refused copy saves nothing');
   });
+
+  it('the CLI at --granularity burst: the copy says so, and the saved image is judged as at per TLP', () => {
+    const out = join(dir, 'out-burst.ext4');
+    const args = ['copy', 'sda:/data/nested', 'sdb:/backup/nested', '-r', '--image', `sda=${srcImg}`, '--image', `sdb=${dstImg}`, '--set', 'ssd.capacityBytes=128MiB'];
+    const tlp = spawnSync(process.execPath, [CLI, ...args, '--json'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [CLI, ...args, '--save', `sdb=${out}`, '--granularity', 'burst', '--burst-bytes', '16KiB', '--json'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    const t = JSON.parse(tlp.stdout);
+    assert.deepEqual(j.granularity, { mode: 'burst', burstBytes: 16384, relativeErrorBound: 0.03 });
+    assert.deepEqual(t.granularity, { mode: 'tlp' });
+    assert.equal(j.verified, true);
+    assert.ok(Math.abs(j.simulatedSeconds / t.simulatedSeconds - 1) <= j.granularity.relativeErrorBound, `${j.simulatedSeconds} s against per-TLP's ${t.simulatedSeconds} s`);
+    judge(out, [['/data/nested/top.bin', '/backup/nested/top.bin'], ['/data/nested/a/b/deep.txt', '/backup/nested/a/b/deep.txt']]);
+    const text = spawnSync(process.execPath, [CLI, ...args, '--granularity', 'burst'], { encoding: 'utf8' });
+    assert.match(text.stdout, /granularity burst \(bursts of up to 65536 B; simulated time within 3% of per-TLP's, stated bound\)/);
+  });
 });
