@@ -1,6 +1,6 @@
 import type { StateDigest } from '../core/digest.js';
 import { LevelTimer } from '../core/level-timer.js';
-import { Ring } from '../core/ring.js';
+import { NumberRing, Ring } from '../core/ring.js';
 import type { Scheduler } from '../core/scheduler.js';
 import type { TraceRegistry } from '../core/trace.js';
 import type { ConfigSpace } from '../pcie/config-space.js';
@@ -94,6 +94,21 @@ export class DcBuffer implements EndpointDevice {
     unsupportedRequests: 0,
     writesOutsideBar: 0,
   };
+  /**
+   * Burst granularity (`admitTimed`): when DDR is done with each of the requests in rx_request_fifo and
+   * pending_read_fifo, oldest first (at most each FIFO's depth: the next request takes the oldest's
+   * entry), when the last request left the PCIe core's buffer, and the requests whose credits return
+   * later (their leaving times beside them; released in order, one event each).
+   */
+  private readonly rxDonePs = new NumberRing();
+  private readonly readDonePs = new NumberRing();
+  private lastLeftPs = 0;
+  private readonly leaving = new Ring<Tlp>();
+  /** Reads whose data DDR has not yet returned, oldest first: each with its bytes and its requests' DDR finish times. */
+  private readonly reading = new Ring<Tlp>();
+  private readonly readingData = new Ring<Uint8Array>();
+  private readonly readingDonePs = new Ring<Float64Array>();
+  private readonly leavingPs = new Ring<Float64Array>();
   /** Read requests held in the PCIe core's buffer, over time (trace only). */
   private readonly readsHeld: LevelTimer;
   private readsHeldCount = 0;
@@ -126,7 +141,14 @@ export class DcBuffer implements EndpointDevice {
   digest(d: StateDigest): void {
     d.section(this.name);
     d.num(this.rxFifo);
-    for (const r of [this.held, this.pendingReads, this.inDdr]) digestTlps(d, r);
+    for (const r of [this.held, this.pendingReads, this.inDdr, this.leaving, this.reading]) digestTlps(d, r);
+    for (const r of [this.rxDonePs, this.readDonePs]) {
+      d.num(r.length);
+      for (let i = 0; i < r.length; i++) d.until(r.at(i));
+    }
+    d.until(this.lastLeftPs);
+    d.name(this.leave, `${this.name}>leave`);
+    d.name(this.readReturned, `${this.name}>read-returned`);
     this.endpoint.digestTx(d);
     this.ddrServer.digest(d);
     d.name(this.ddrDone, `${this.name}>ddr-done`);
@@ -137,6 +159,7 @@ export class DcBuffer implements EndpointDevice {
    * rest) waits in the PCIe core's receive buffer until rx_request_fifo takes it.
    */
   memoryRequest(tlp: Tlp): void {
+    if (this.endpoint.bursts) return this.admitTimed(tlp);
     this.held.push(tlp);
     if (tlp.kind === 'MRd') this.countHeld(1);
     this.admit();
@@ -240,9 +263,116 @@ export class DcBuffer implements EndpointDevice {
     this.counters.completions += this.endpoint.sendReadData(tlp, data, this.params.mpsBytes, READ_COMPLETION_BOUNDARY, donePs);
   }
 
+  /**
+   * Burst granularity: the Fig. 4 FIFOs served in closed form, constituent by constituent, as per-TLP
+   * serves them: each request leaves the PCIe core's buffer (its credits return) when it has arrived,
+   * the requests before it have left, and an rx_request_fifo entry (and, for a read,
+   * a pending_read_fifo entry) is free: the entry taken `depth` requests earlier frees when DDR has
+   * served that request. DDR serves each from when it was admitted. So nothing waits for an event:
+   * a write's bytes go into DDR now and a read's completions are built now, ready when DDR returns
+   * each request's data (in order, as per-TLP's rx_ddr, so every read sees the writes before it and
+   * none after). The credits go back at once, or at one event when the last constituent leaves.
+   */
+  private admitTimed(tlp: Tlp): void {
+    const p = this.params;
+    const now = this.scheduler.now();
+    const n = tlp.count;
+    const ready = tlp.readyPs;
+    const reads = tlp.reads;
+    const isRead = tlp.kind === 'MRd';
+    const left = new Float64Array(n);
+    const donePs = isRead ? new Float64Array(n) : null;
+    const c = this.counters;
+    let prev = this.lastLeftPs;
+    for (let i = 0; i < n; i++) {
+      const arrived = ready ? ready[i] : now;
+      let t = arrived > prev ? arrived : prev;
+      if (this.rxDonePs.length >= p.rxRequestFifoEntries) {
+        const free = this.rxDonePs.shift();
+        if (free > t) {
+          t = free;
+          c.rxFifoFullStalls++;
+        }
+      }
+      if (isRead && this.readDonePs.length >= p.pendingReadFifoEntries) {
+        const free = this.readDonePs.shift();
+        if (free > t) {
+          t = free;
+          c.pendingFifoFullStalls++;
+        }
+      }
+      left[i] = prev = t;
+      const inRx = pending(this.rxDonePs, t) + 1;
+      if (inRx > c.maxRxFifo) c.maxRxFifo = inRx;
+      if (isRead) {
+        const inPending = pending(this.readDonePs, t) + 1;
+        if (inPending > c.maxPendingReads) c.maxPendingReads = inPending;
+      }
+      const bytes = isRead ? (reads ? reads.lens[i] : tlp.lengthDw * 4) : tlp.parts ? tlp.parts[i] : tlp.data!.length;
+      const done = this.ddrServer.serve(t, bytes) + this.ddrLatencyPs;
+      this.rxDonePs.push(done);
+      if (donePs) {
+        donePs[i] = done;
+        this.readDonePs.push(done);
+        c.readQueuedPs += t - arrived + this.ddrServer.lastWaitPs;
+      }
+    }
+    this.lastLeftPs = prev;
+    c.ddrBusyPs = this.ddrServer.busyPs;
+    // Credits first: per-TLP's core returns them as each request leaves, before DDR has its data.
+    if (prev <= now) this.endpoint.release(tlp, left);
+    else {
+      this.leaving.push(tlp);
+      this.leavingPs.push(left);
+      this.scheduler.schedule(prev - now, this.leave);
+    }
+    const offset = tlp.address - this.config.barAddress(0);
+    if (isRead) {
+      // The data as DDR returns it (every write before it, none after), the completions when it has:
+      // built earlier, they would hold the link ahead of what is sent meanwhile (its UpdateFCs).
+      const data = this.ddr.read(offset, spanBytes(tlp));
+      this.reading.push(tlp);
+      this.readingData.push(data);
+      this.readingDonePs.push(donePs!);
+      const last = donePs![n - 1];
+      this.scheduler.schedule(last > now ? last - now : 0, this.readReturned);
+    } else {
+      this.ddr.write(offset, tlp.data!);
+      c.writeRequests += n;
+      c.bytesWritten += tlp.data!.length;
+    }
+  }
+
+  /** Burst granularity: DDR returned the oldest read's data (admitTimed): tx_ddr builds its completions. */
+  private readonly readReturned = (): void => {
+    const tlp = this.reading.shift()!;
+    const data = this.readingData.shift()!;
+    const c = this.counters;
+    c.readRequests += tlp.count;
+    c.bytesRead += data.length;
+    c.completions += this.endpoint.sendReadData(tlp, data, this.params.mpsBytes, READ_COMPLETION_BOUNDARY, this.readingDonePs.shift()!);
+  };
+
+  /** Burst granularity: the oldest request still in the PCIe core's buffer has left it (admitTimed): its credits return. */
+  private readonly leave = (): void => {
+    this.endpoint.release(this.leaving.shift()!, this.leavingPs.shift()!);
+  };
+
   /** Trace only: a read request entered (+1) or left (-1) the PCIe core's buffer. */
   private countHeld(d: number): void {
     this.readsHeldCount += d;
     this.readsHeld.set(this.readsHeldCount);
   }
+}
+
+/** How many of a FIFO's entries (their DDR finish times, oldest first, nondecreasing) are still taken at `t`. */
+function pending(donePs: NumberRing, t: number): number {
+  let lo = 0;
+  let hi = donePs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (donePs.at(mid) <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return donePs.length - lo;
 }

@@ -143,9 +143,17 @@ export class PcieEndpoint implements TlpReceiver {
     this.send(Tlp.completion(tlp, this.completerId, CPL_STATUS.SC, data, data.length, tlp.address));
   }
 
-  /** The device took a held memory request out of the PCIe core's receive buffer: its credits return. */
-  release(tlp: Tlp): void {
-    this.port.release(tlp);
+  /**
+   * The device took a held memory request out of the PCIe core's receive buffer: its credits return.
+   * A burst's device may say when it took each constituent (`freedPs`, ps, none later than now).
+   */
+  release(tlp: Tlp, freedPs: Float64Array | null = null): void {
+    this.port.release(tlp, freedPs);
+  }
+
+  /** Whether the link runs at burst granularity (the core then hands the device bursts and builds completion bursts). */
+  get bursts(): boolean {
+    return this.port.burstBytes > 0;
   }
 
   /**
