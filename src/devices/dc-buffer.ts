@@ -75,8 +75,6 @@ export class DcBuffer implements EndpointDevice {
   private pendingReadCount = 0;
   /** Requests DDR is serving, in order: they finish in the order they started (see rxDdr). */
   private readonly inDdr = new Ring<Tlp>();
-  /** Beside each in inDdr: a read burst's requests' DDR finish times, ps (null otherwise). */
-  private readonly inDdrDonePs = new Ring<Float64Array | null>();
   private readonly ddrServer: BandwidthServer;
   private readonly ddrLatencyPs: number;
   readonly counters: DcBufferCounters = {
@@ -182,12 +180,9 @@ export class DcBuffer implements EndpointDevice {
       this.held.shift();
       if (isRead) this.countHeld(-1);
       this.endpoint.release(tlp);
-      // A burst takes an entry per constituent; admitted when one is free, it may hold up to a burst's
-      // worth beyond the FIFO's depth (the bound at burst granularity: depth + one burst's constituents).
       this.rxFifo += tlp.count;
       if (this.rxFifo > this.counters.maxRxFifo) this.counters.maxRxFifo = this.rxFifo;
       if (isRead) {
-        // Like rx_request_fifo, a read burst takes an entry per request (bound: depth + one burst).
         this.pendingReads.push(tlp);
         this.pendingReadCount += tlp.count;
         if (this.pendingReadCount > this.counters.maxPendingReads) this.counters.maxPendingReads = this.pendingReadCount;
@@ -202,7 +197,6 @@ export class DcBuffer implements EndpointDevice {
    * in the order they started: one preallocated callback serves the oldest.
    */
   private rxDdr(tlp: Tlp): void {
-    if (tlp.count > 1) return this.rxDdrBurst(tlp);
     const now = this.scheduler.now();
     const bytes = tlp.lengthDw * 4;
     const doneAt = this.ddrServer.serve(now, bytes) + this.ddrLatencyPs;
@@ -210,36 +204,10 @@ export class DcBuffer implements EndpointDevice {
     if (tlp.kind === 'MRd') this.counters.readQueuedPs += this.ddrServer.lastWaitPs;
     this.scheduler.schedule(doneAt - now, this.ddrDone);
     this.inDdr.push(tlp);
-    this.inDdrDonePs.push(null);
-  }
-
-  /**
-   * A burst in one DDR access: each constituent is served as per-TLP serves it on arrival (DDR
-   * transfers one after another from its ready time), one event when the last is done.
-   */
-  private rxDdrBurst(tlp: Tlp): void {
-    const now = this.scheduler.now();
-    const ready = tlp.readyPs;
-    const reads = tlp.reads;
-    const donePs = reads ? new Float64Array(tlp.count) : null;
-    let doneAt = now;
-    for (let i = 0; i < tlp.count; i++) {
-      const at = ready ? Math.max(ready[i], 0) : now;
-      doneAt = this.ddrServer.serve(at, reads ? reads.lens[i] : tlp.parts![i]) + this.ddrLatencyPs;
-      if (donePs) {
-        donePs[i] = doneAt;
-        this.counters.readQueuedPs += this.ddrServer.lastWaitPs;
-      }
-    }
-    this.counters.ddrBusyPs = this.ddrServer.busyPs;
-    this.scheduler.schedule(doneAt > now ? doneAt - now : 0, this.ddrDone);
-    this.inDdr.push(tlp);
-    this.inDdrDonePs.push(donePs);
   }
 
   private readonly ddrDone = (): void => {
     const tlp = this.inDdr.shift()!;
-    const donePs = this.inDdrDonePs.shift()!;
     const bytes = spanBytes(tlp);
     const offset = tlp.address - this.config.barAddress(0);
     if (tlp.kind === 'MWr') {
@@ -247,20 +215,20 @@ export class DcBuffer implements EndpointDevice {
       this.counters.writeRequests += tlp.count;
       this.counters.bytesWritten += tlp.data!.length;
     } else {
-      this.txDdr(tlp, this.ddr.read(offset, bytes), donePs);
+      this.txDdr(tlp, this.ddr.read(offset, bytes));
     }
     this.rxFifo -= tlp.count;
     this.admit();
   };
 
   /** tx_ddr: the head of pending_read_fifo describes the completions for the data DDR returned. */
-  private txDdr(tlp: Tlp, data: Uint8Array, donePs: Float64Array | null): void {
+  private txDdr(tlp: Tlp, data: Uint8Array): void {
     const head = this.pendingReads.shift();
     if (head !== tlp) throw new Error(`${this.name}: DDR returned data out of order`);
     this.pendingReadCount -= tlp.count;
     this.counters.readRequests += tlp.count;
     this.counters.bytesRead += data.length;
-    this.counters.completions += this.endpoint.sendReadData(tlp, data, this.params.mpsBytes, READ_COMPLETION_BOUNDARY, donePs);
+    this.counters.completions += this.endpoint.sendReadData(tlp, data, this.params.mpsBytes, READ_COMPLETION_BOUNDARY);
   }
 
   /**
