@@ -6,7 +6,7 @@ import type { TraceRegistry } from '../core/trace.js';
 import type { ConfigSpace } from '../pcie/config-space.js';
 import type { PciePort } from '../pcie/link.js';
 import { digestTlps, type Tlp } from '../pcie/tlp.js';
-import { spanBytes } from '../pcie/burst.js';
+import { sliceBurst, spanBytes } from '../pcie/burst.js';
 import { SparseMemory } from './sparse-memory.js';
 import { BandwidthServer } from './bandwidth-server.js';
 import { PcieEndpoint, type EndpointDevice } from './pcie-endpoint.js';
@@ -290,8 +290,12 @@ export class DcBuffer implements EndpointDevice {
     // Credits first: per-TLP's core returns them as each request leaves, before DDR has its data.
     if (prev <= now) this.endpoint.release(tlp, left);
     else {
-      this.leaving.push(tlp);
-      this.leavingPs.push(left);
+      // Those that have left return their credits now, the rest when the last of them leaves.
+      let k = 0;
+      while (left[k] <= now) k++;
+      if (k > 0) this.endpoint.release(sliceBurst(tlp, 0, k), left.subarray(0, k));
+      this.leaving.push(k > 0 ? sliceBurst(tlp, k, n) : tlp);
+      this.leavingPs.push(k > 0 ? left.subarray(k) : left);
       this.scheduler.schedule(prev - now, this.leave);
     }
     const offset = tlp.address - this.config.barAddress(0);
