@@ -111,6 +111,14 @@ export class EthSwitch implements FrameReceiver {
   /** A burst: each frame may leave its forwarding delay after it arrived whole (as per frame). */
   private forwardBurst(frame: Frame, out: EthPort, forwarded = true): void {
     const parts = frame.parts!;
+    if (!this.cutThrough) {
+      // Store and forward: every frame the same delay after it arrived, which the port adds itself.
+      if (forwarded) this.counters.forwarded += parts.length;
+      const before = out.counters.drops;
+      out.send(frame, this.latencyPs);
+      this.counters.drops += out.counters.drops - before;
+      return;
+    }
     const ready = frame.readyPs!;
     const at = new Float64Array(parts.length);
     for (let i = 0; i < parts.length; i++) {

@@ -761,13 +761,13 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
       this.waiting(1, 0);
       return null;
     }
-    const lengths = encodedParts(tlp, new Float64Array(tlp.count));
+    const k = Math.min(free, tlp.count);
+    const piece = k === tlp.count ? tlp : sliceBurst(tlp, 0, k);
+    const lengths = encodedParts(piece, new Float64Array(k));
     if (!this.eth.hasRoom(EXPETHER_HEADER_BYTES + lengths[0], this.latencyPs)) {
       this.waitForRoom(EXPETHER_HEADER_BYTES + lengths[0]);
       return null;
     }
-    const k = Math.min(free, tlp.count);
-    const piece = k === tlp.count ? tlp : sliceBurst(tlp, 0, k);
     const now = this.scheduler.now();
     const ready = piece.readyPs;
     const starts = new Float64Array(k);
