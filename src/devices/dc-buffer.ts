@@ -96,17 +96,18 @@ export class DcBuffer implements EndpointDevice {
    * Burst granularity (`admitTimed`): when DDR is done with each of the requests in rx_request_fifo and
    * pending_read_fifo, oldest first (at most each FIFO's depth: the next request takes the oldest's
    * entry), when the last request left the PCIe core's buffer, and the requests whose credits return
-   * later (their leaving times beside them; released in order, one event each).
+   * later (their leaving times beside them; released in order, one event each). The requests in
+   * `leaving` and `reading` are bounded by the link's credits and the FIFOs' depths.
    */
   private readonly rxDonePs = new NumberRing();
   private readonly readDonePs = new NumberRing();
   private lastLeftPs = 0;
   private readonly leaving = new Ring<Tlp>();
+  private readonly leavingPs = new Ring<Float64Array>();
   /** Reads whose data DDR has not yet returned, oldest first: each with its bytes and its requests' DDR finish times. */
   private readonly reading = new Ring<Tlp>();
   private readonly readingData = new Ring<Uint8Array>();
   private readonly readingDonePs = new Ring<Float64Array>();
-  private readonly leavingPs = new Ring<Float64Array>();
   /** Read requests held in the PCIe core's buffer, over time (trace only). */
   private readonly readsHeld: LevelTimer;
   private readsHeldCount = 0;
