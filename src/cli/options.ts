@@ -46,7 +46,7 @@ export const shardOption = () =>
   );
 export const seedOption = () => new Option('--seed <n>', 'root seed of every random stream').default('1');
 export const granularityOption = () =>
-  new Option('--granularity <g>', 'tlp: every TLP its own events, the reference; burst: the TLPs of one flow sent back to back travel as one burst (far fewer events; simulated time within a stated bound; implies --fidelity full)').choices(['tlp', 'burst']).default('tlp');
+  new Option('--granularity <g>', 'tlp: every TLP its own events, the reference; burst: the TLPs of one flow sent back to back travel as one burst (far fewer events; simulated time within a stated bound; implies --fidelity full; moves through a NIC run per TLP)').choices(['tlp', 'burst']).default('tlp');
 export const fidelityOption = () =>
   new Option('--fidelity <mode>', 'fast: same answers from far fewer events (exact where the state repeats, else with a stated 99.7% interval); full: every TLP simulated, the reference')
     .choices(FIDELITY_MODES)
