@@ -24,7 +24,9 @@ export const MAX_BURST_BYTES = 1 << 20;
  * read loop runs. Measured on the equivalence matrix (2 MiB moves, 2026-12-06): 1 request per burst
  * gives 13 of 15 cells within 0.5% (summed |error| 2.86%, worst 1.56%) at 30-47% of per-TLP's events
  * on the modern and direct cells; 2 requests the same 13 cells (3.49%, worst 1.55%) at a fifth to a
- * quarter fewer events; 4 requests 4.73%, worst 2.25%.
+ * quarter fewer events; 4 requests 4.73%, worst 2.25%. Again after the ACK timer and DC buffer
+ * changes (later that day): 2 requests 13 cells, 3.44%, worst 1.43%; 4 requests 13 cells, 4.59%, worst
+ * 2.33% (`modern` conventional x8) at 17-32% of per-TLP's events; 8 requests 10 cells, 16.2%.
  */
 export const MAX_READ_BURST_REQUESTS = 2;
 
