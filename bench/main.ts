@@ -32,7 +32,8 @@
  *   Target: burst's events per MiB under 1% of per-TLP's. At most 64 MiB (per-TLP is slow). Then
  *   1, 8, 16, 32 and 64 concurrent direct pairs of 16 MiB each (--scale-bytes, --scale-pairs) at burst granularity on a rack
  *   of 8 boxes x 16 SSDs with a host each (modern): wall seconds per GiB moved and events per MiB as
- *   the pairs grow. Skipped with --skip-burst.
+ *   the pairs grow; and 64 pairs of 2 MiB on the same rack at both granularities (wall per event).
+ *   Skipped with --skip-burst.
  * - nic (issue 9): the three moves through a NIC (serve, ingest, pipeline), direct, x8, on
  *   paper-2012-nic at full fidelity: wall time, real-time factor, events/s; then serve and ingest
  *   at 4x the size, full against the statistical fast fidelity (speedup, stated interval, the
@@ -69,7 +70,7 @@ const SECTIONS = [
   ['repro', 'the whole evaluation once, up to 60 s (--skip-repro)'],
   ['scale', 'fig7 on paper-2012 and modern, up to 8 minutes (--skip-scale)'],
   ['nbd', 'nbdcopy against copy --live, a few minutes, only with the Debian tools (--skip-nbd)'],
-  ['burst', 'two moves at per-TLP and at burst granularity, full fidelity, about a minute at 64 MiB, then the rack: 1 to 64 pairs of 16 MiB, about a minute (--scale-bytes 1GiB --scale-pairs 1,64: the issue\'s size, 30-50 minutes) (--skip-burst)'],
+  ['burst', 'two moves at per-TLP and at burst granularity, full fidelity, about a minute at 64 MiB, then the rack: 1 to 64 pairs of 16 MiB, about a minute (--scale-bytes 1GiB --scale-pairs 1,64: the issue\'s size, 30-50 minutes), and 64 pairs of 2 MiB at both granularities, about 20 s (--skip-burst)'],
   ['nic', 'three NIC moves at full fidelity and two at 4x, a few minutes (--skip-nic)'],
   ['live', 'real processes, about 7 minutes, --quick about 2.5 (--skip-live)'],
 ] as const;
@@ -252,7 +253,18 @@ if (!flag('--skip-burst')) {
     log(`  ${String(n).padStart(2)} pairs on ${row.hosts} host${row.hosts > 1 ? 's' : ''}: ${wall.toFixed(1)} s wall (building and booting included), ${row.wallSecondsPerGiB.toFixed(0)} s per GiB moved, ${Math.round(row.eventsPerMiB)} events/MiB, process ${row.residentMiB.toFixed(0)} MiB resident${row.verified ? ', verified' : ', NOT verified'}`);
     return row;
   });
-  burst = { skipped: false, rows, scale: { perPairBytes: perPair, rows: scaleRows } };
+  // The same rack at both granularities (64 pairs of 2 MiB): whether bursts pay in wall time where
+  // shared hops keep them short (a burst event costs more than a per-TLP one).
+  log('burst: the rack at both granularities, 64 pairs of 2 MiB each ...');
+  const both = (['tlp', 'burst'] as const).map((granularity) => {
+    const pairs = Array.from({ length: 64 }, (_, p) => ({ host: p % 8 === 0 ? 'host' : `host${p % 8}`, src: blockName(2 * Math.floor(p / 8)), srcOffset: 0, dst: blockName(2 * Math.floor(p / 8) + 1), dstOffset: 0 }));
+    const t0 = wallNow();
+    const r = runMoves({ topology: rack, pairs, lengthBytes: 2 << 20, via: 'dc-buffer', seed: 1, fidelity: 'full', granularity, sha256: false });
+    return { granularity, wallSeconds: wallNow() - t0, eventsPerMiB: r.events / 128, simulatedSeconds: r.aggregate.simulatedSeconds, verified: r.moves.every((m) => m.verified) };
+  });
+  const [rt, rb] = both;
+  log(`  per-TLP ${rt.wallSeconds.toFixed(1)} s wall, ${Math.round(rt.eventsPerMiB)} events/MiB; burst ${rb.wallSeconds.toFixed(1)} s wall, ${Math.round(rb.eventsPerMiB)} events/MiB (${((100 * rb.eventsPerMiB) / rt.eventsPerMiB).toFixed(1)}%); wall per event ${((1e6 * rb.wallSeconds) / (rb.eventsPerMiB * 128)).toFixed(2)} against ${((1e6 * rt.wallSeconds) / (rt.eventsPerMiB * 128)).toFixed(2)} us; simulated ${(100 * (rb.simulatedSeconds / rt.simulatedSeconds - 1)).toFixed(2)}% off${rt.verified && rb.verified ? ', verified' : ', NOT verified'}`);
+  burst = { skipped: false, rows, scale: { perPairBytes: perPair, rows: scaleRows }, rackBothGranularities: both };
 }
 
 /** `boxes` I/O boxes of `ssds` SSDs and a DC buffer (modern parts), each the ExpEther group of a host of its own. */
