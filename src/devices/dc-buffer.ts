@@ -237,10 +237,11 @@ export class DcBuffer implements EndpointDevice {
    * serves them: each request leaves the PCIe core's buffer (its credits return) when it has arrived,
    * the requests before it have left, and an rx_request_fifo entry (and, for a read,
    * a pending_read_fifo entry) is free: the entry taken `depth` requests earlier frees when DDR has
-   * served that request. DDR serves each from when it was admitted. So nothing waits for an event:
-   * a write's bytes go into DDR now and a read's completions are built now, ready when DDR returns
-   * each request's data (in order, as per-TLP's rx_ddr, so every read sees the writes before it and
-   * none after). The credits go back at once, or at one event when the last constituent leaves.
+   * served that request. DDR serves each from when it was admitted. A write's bytes go into DDR now
+   * (no event); a read's data is taken now (in order, as per-TLP's rx_ddr, so every read sees the
+   * writes before it and none after) and its completions are built at one event, when DDR has
+   * returned the last request's data, each request's ready when DDR returned it. The credits of the
+   * constituents that have left go back at once, the rest at one event when the last one leaves.
    */
   private admitTimed(tlp: Tlp): void {
     const p = this.params;
