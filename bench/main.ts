@@ -243,10 +243,8 @@ if (!flag('--skip-burst')) {
   const rack = rackTopology(8, 16);
   log(`burst: concurrent direct pairs of ${mib(perPair)} each on 8 boxes x 16 SSDs, a host each (modern), burst granularity, full fidelity ...`);
   const scaleRows = scalePairs.map((n) => {
-    // Pair p runs on host p mod 8, in its box, between its drives 2k and 2k+1 (k = p div 8).
-    const pairs = Array.from({ length: n }, (_, p) => ({ host: p % 8 === 0 ? 'host' : `host${p % 8}`, src: blockName(2 * Math.floor(p / 8)), srcOffset: 0, dst: blockName(2 * Math.floor(p / 8) + 1), dstOffset: 0 }));
     const t0 = wallNow();
-    const r = runMoves({ topology: rack, pairs, lengthBytes: perPair, via: 'dc-buffer', seed: 1, fidelity: 'full', granularity: 'burst', sha256: false });
+    const r = runMoves({ topology: rack, pairs: rackPairs(n), lengthBytes: perPair, via: 'dc-buffer', seed: 1, fidelity: 'full', granularity: 'burst', sha256: false });
     const wall = wallNow() - t0;
     const gib = (n * perPair) / GiB;
     const row = { pairs: n, hosts: Math.min(n, 8), bytes: n * perPair, wallSeconds: wall, wallSecondsPerGiB: wall / gib, eventsPerMiB: r.events / ((n * perPair) / 2 ** 20), residentMiB: process.memoryUsage().rss / 2 ** 20, verified: r.moves.every((m) => m.verified) };
@@ -257,14 +255,18 @@ if (!flag('--skip-burst')) {
   // shared hops keep them short (a burst event costs more than a per-TLP one).
   log('burst: the rack at both granularities, 64 pairs of 2 MiB each ...');
   const both = (['tlp', 'burst'] as const).map((granularity) => {
-    const pairs = Array.from({ length: 64 }, (_, p) => ({ host: p % 8 === 0 ? 'host' : `host${p % 8}`, src: blockName(2 * Math.floor(p / 8)), srcOffset: 0, dst: blockName(2 * Math.floor(p / 8) + 1), dstOffset: 0 }));
     const t0 = wallNow();
-    const r = runMoves({ topology: rack, pairs, lengthBytes: 2 << 20, via: 'dc-buffer', seed: 1, fidelity: 'full', granularity, sha256: false });
+    const r = runMoves({ topology: rack, pairs: rackPairs(64), lengthBytes: 2 << 20, via: 'dc-buffer', seed: 1, fidelity: 'full', granularity, sha256: false });
     return { granularity, wallSeconds: wallNow() - t0, eventsPerMiB: r.events / 128, simulatedSeconds: r.aggregate.simulatedSeconds, verified: r.moves.every((m) => m.verified) };
   });
   const [rt, rb] = both;
   log(`  per-TLP ${rt.wallSeconds.toFixed(1)} s wall, ${Math.round(rt.eventsPerMiB)} events/MiB; burst ${rb.wallSeconds.toFixed(1)} s wall, ${Math.round(rb.eventsPerMiB)} events/MiB (${((100 * rb.eventsPerMiB) / rt.eventsPerMiB).toFixed(1)}%); wall per event ${((1e6 * rb.wallSeconds) / (rb.eventsPerMiB * 128)).toFixed(2)} against ${((1e6 * rt.wallSeconds) / (rt.eventsPerMiB * 128)).toFixed(2)} us; simulated ${(100 * (rb.simulatedSeconds / rt.simulatedSeconds - 1)).toFixed(2)}% off${rt.verified && rb.verified ? ', verified' : ', NOT verified'}`);
   burst = { skipped: false, rows, scale: { perPairBytes: perPair, rows: scaleRows }, rackBothGranularities: both };
+}
+
+/** `n` direct pairs on the rack: pair p runs on host p mod 8, in its box, between its drives 2k and 2k+1 (k = p div 8). */
+function rackPairs(n: number) {
+  return Array.from({ length: n }, (_, p) => ({ host: p % 8 === 0 ? 'host' : `host${p % 8}`, src: blockName(2 * Math.floor(p / 8)), srcOffset: 0, dst: blockName(2 * Math.floor(p / 8) + 1), dstOffset: 0 }));
 }
 
 /** `boxes` I/O boxes of `ssds` SSDs and a DC buffer (modern parts), each the ExpEther group of a host of its own. */

@@ -6,7 +6,7 @@ import type { TraceRegistry } from '../core/trace.js';
 import type { ConfigSpace } from '../pcie/config-space.js';
 import type { PciePort } from '../pcie/link.js';
 import { digestTlps, type Tlp } from '../pcie/tlp.js';
-import { sliceBurst, spanBytes } from '../pcie/burst.js';
+import { partBytes, sliceBurst, spanBytes } from '../pcie/burst.js';
 import { SparseMemory } from './sparse-memory.js';
 import { BandwidthServer } from './bandwidth-server.js';
 import { PcieEndpoint, type EndpointDevice } from './pcie-endpoint.js';
@@ -278,7 +278,7 @@ export class DcBuffer implements EndpointDevice {
         const inPending = pending(this.readDonePs, t) + 1;
         if (inPending > c.maxPendingReads) c.maxPendingReads = inPending;
       }
-      const bytes = isRead ? (reads ? reads.lens[i] : tlp.lengthDw * 4) : tlp.parts ? tlp.parts[i] : tlp.data!.length;
+      const bytes = isRead ? (reads ? reads.lens[i] : tlp.lengthDw * 4) : partBytes(tlp, i);
       const done = this.ddrServer.serve(t, bytes) + this.ddrLatencyPs;
       this.rxDonePs.push(done);
       if (donePs) {

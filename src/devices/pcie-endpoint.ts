@@ -161,7 +161,7 @@ export class PcieEndpoint implements TlpReceiver {
    * ending on a naturally aligned read completion boundary of `rcbBytes` (PCIe 2.3.1.1).
    */
   sendReadData(tlp: Tlp, data: Uint8Array, mpsBytes: number, rcbBytes: number, requestReadyPs: Float64Array | null = null): number {
-    if (this.port.burstBytes > 0) {
+    if (this.bursts) {
       // Burst granularity: the same completions as one burst (pcie/burst.ts); a read burst's requests
       // each become ready at its own time (`requestReadyPs`).
       const burst = completionBurst(tlp, this.completerId, CPL_STATUS.SC, data, (addr, rest) => Math.min(mpsBytes - (addr % rcbBytes), rest), requestReadyPs);

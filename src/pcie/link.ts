@@ -204,12 +204,13 @@ class Direction {
    * times of as many places as the burst had constituents are consumed.
    */
   private readyWhenFreed(t: Tlp, c: number, wanted: number): void {
-    const room = this.roomAt[c];
-    if (room.length === 0) return;
+    const freedAt = this.takeRoom(c, t.count);
+    if (freedAt === null) return;
+    const m = freedAt.length;
     const ready = new Float64Array(t.count);
-    const m = Math.min(t.count, room.length);
-    for (let i = 0; i < m; i++) ready[i] = room.shift();
+    ready.set(freedAt);
     if (m < t.count) ready.fill(this.link.scheduler.now(), m);
+    const room = this.roomAt[c];
     room.drop(Math.min(wanted - m, room.length));
     // Not before each was ready (a completion before its data was read).
     const own = t.readyPs;
@@ -763,7 +764,12 @@ class Direction {
    * if it freed none). Places beyond those listed are free now.
    */
   takeRoomTimes(kind: TlpKind, n: number): Float64Array | null {
-    const room = this.roomAt[classIndex(kind)];
+    return this.takeRoom(classIndex(kind), n);
+  }
+
+  /** `takeRoomTimes` by class index. */
+  private takeRoom(c: number, n: number): Float64Array | null {
+    const room = this.roomAt[c];
     if (room.length === 0) return null;
     const out = new Float64Array(Math.min(n, room.length));
     for (let i = 0; i < out.length; i++) out[i] = room.shift();
