@@ -191,17 +191,19 @@ export class EthPort {
       }
       if (queued + bytes > c.maxQueuedBytes) c.maxQueuedBytes = queued + bytes;
       const dur = this.serializationPs(parts[i]);
+      let start: number;
       if (this.gapFill) {
         // After this burst's earlier frames (they entered first), in the first gap that holds it.
-        const start = this.place(earliest > prevEnd ? earliest : prevEnd, dur, earliest);
+        start = this.place(earliest > prevEnd ? earliest : prevEnd, dur, earliest);
         prevEnd = start + dur;
         if (prevEnd > busy) busy = prevEnd;
         done[i] = prevEnd;
       } else {
-        const start = busy > earliest ? busy : earliest;
+        start = busy > earliest ? busy : earliest;
         busy = start + dur;
         done[i] = busy;
       }
+      if (frame.readRequest) c.readQueuedPs += start - earliest;
       c.txWireBytes += bytes;
       c.busyPs += dur;
       payload += parts[i];

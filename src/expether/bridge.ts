@@ -792,6 +792,7 @@ export abstract class ExpEtherBridge implements TlpReceiver, FrameReceiver {
     peer.receiver.unackedCount = 0;
     const frame = new Frame(peer.mac, this.mac, this.groupId, EXPETHER_ETHERTYPE, pdu, total, parts);
     frame.readyPs = starts;
+    frame.readRequest = piece.kind === 'MRd';
     this.eth.send(frame, this.latencyPs);
     this.armRetransmit(peer);
     return starts;

@@ -143,6 +143,29 @@ describe('EthPort and CableChannel', () => {
     if (from < n) run(from, n);
   };
 
+  it('a burst of read requests counts the time its frames wait in the output buffer, as per-frame sends do (readQueuedPs)', () => {
+    const ready = [0, 0, 100 * PS_PER_BYTE, 5000 * PS_PER_BYTE];
+    const per = pair(0, BIG_QUEUE);
+    per.a.send(frame(2, 1, 1500)); // a backlog ahead of the reads
+    ready.forEach((t) =>
+      per.s.schedule(t, () => {
+        const f = frame(2, 1, 100);
+        f.readRequest = true;
+        per.a.send(f);
+      }),
+    );
+    per.s.run();
+    assert.ok(per.a.counters.readQueuedPs > 0);
+    const b = pair(0, BIG_QUEUE);
+    b.a.send(frame(2, 1, 1500));
+    const burst = new Frame(2, 1, 1, 0x88b5, 0, 4 * 100, new Uint16Array(4).fill(100));
+    burst.readyPs = Float64Array.from(ready);
+    burst.readRequest = true;
+    b.a.send(burst);
+    b.s.run();
+    assert.equal(b.a.counters.readQueuedPs, per.a.counters.readQueuedPs);
+  });
+
   it('a burst meets the output buffer frame by frame, as per-frame does: the frames that overflow are dropped, the runs around them go on', () => {
     const limit = 2 * 1542;
     const ready = [0, 0, 0, 2 * 1542 * PS_PER_BYTE, 2 * 1542 * PS_PER_BYTE];
