@@ -175,7 +175,7 @@ export const BURST_RELATIVE_ERROR_BOUND = 0.03; // measured -1.56%..+0.46% at 2 
 /** A move simulated in full: exact per TLP; at burst granularity within the stated bound (reported where a 99.7% interval goes). */
 export function fullFidelity(burstBytes: number, chunks: number): Fidelity {
   return burstBytes > 0
-    ? { mode: 'full', exact: false, relativeError99: BURST_RELATIVE_ERROR_BOUND, detailedChunks: chunks, totalChunks: chunks, method: `full at burst granularity: every burst simulated; simulated time within ${BURST_RELATIVE_ERROR_BOUND * 100}% of per-TLP's (stated bound)` }
+    ? { mode: 'full', exact: false, relativeError99: BURST_RELATIVE_ERROR_BOUND, detailedChunks: chunks, totalChunks: chunks, method: 'full at burst granularity: every burst simulated' }
     : { mode: 'full', exact: true, relativeError99: 0, detailedChunks: chunks, totalChunks: chunks, method: 'full: every TLP simulated' };
 }
 

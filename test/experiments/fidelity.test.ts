@@ -24,3 +24,11 @@ test('several moves: the largest error bounds their mean; chunks add up', () => 
   assert.equal(fidelityLine(summarizeFidelity([exact, exact])), 'fidelity: fast (all 2 moves exact)');
   assert.equal(summarizeFidelity([exact, full]).mode, 'mixed');
 });
+
+test('burst granularity: full fidelity with a stated bound, never called a 99.7% interval', () => {
+  const burst: Fidelity = { mode: 'full', exact: false, relativeError99: 0.03, detailedChunks: 64, totalChunks: 64, method: 'full at burst granularity: every burst simulated' };
+  assert.equal(tagOf(burst), 'full, every burst, ±3.00% stated');
+  const line = fidelityLine(summarizeFidelity([burst, burst]));
+  assert.equal(line, "fidelity: full (every burst; within ±3.00% of per-TLP's, the stated bound)");
+  assert.doesNotMatch(line, /99\.7|statistical/);
+});
