@@ -284,7 +284,7 @@ export function decodeBurstFrame(bytes: Uint8Array, maxPayloadBytes: number): Fr
   }
   const pdu = t === t0 ? f0.payload : new ExpEtherPdu('tlp', f0.payload.seq, f0.payload.ack, t, null);
   const frame = new Frame<ExpEtherPdu>(f0.dst, f0.src, f0.vlan, f0.etherType, pdu, total, frameParts);
-  frame.readRequest = false;
+  frame.readRequest = t.kind === 'MRd'; // as the sender's frame said (a trace label: ports count reads' queueing)
   return frame;
 }
 

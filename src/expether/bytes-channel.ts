@@ -67,7 +67,9 @@ function burstOf(frames: Frame<ExpEtherPdu>[]): Frame<ExpEtherPdu> {
   const first = frames[0];
   if (first.payload.kind !== 'ack') {
     if (frames.length !== 1) throw new Error(`bytes channel: a burst of ${frames.length} TLP frames not in the burst encoding (burst-frames.ts isTlpBurstFrame)`);
-    return new Frame(first.dst, first.src, first.vlan, first.etherType, first.payload, first.payloadBytes, Uint16Array.of(first.payloadBytes));
+    const one = new Frame(first.dst, first.src, first.vlan, first.etherType, first.payload, first.payloadBytes, Uint16Array.of(first.payloadBytes));
+    one.readRequest = first.readRequest;
+    return one;
   }
   const values = Float64Array.from(frames, (f) => f.payload.ack);
   const pdu = new ExpEtherPdu('ack', -1, values[values.length - 1], null, null);

@@ -43,6 +43,9 @@ export interface PcieLinkParams {
   txQueueTlps: number;
 }
 
+/** DLLP stretches a direction keeps movable at burst granularity (Direction.placeTlp): older ones join what is committed. */
+const MAX_DLLP_STRETCHES = 32;
+
 /** Flow-control class index (tlp.ts `fcClass`: P 0, NP 1, CPL 2), without the class-name string. */
 function classIndex(kind: TlpKind): number {
   return kind === 'MWr' ? 0 : kind === 'Cpl' || kind === 'CplD' ? 2 : 1;
@@ -84,9 +87,19 @@ function newCounters(): LinkDirectionCounters {
  */
 class Direction {
   busyUntilPs = 0;
-  /** Burst granularity: DLLPs sent on a wire idle at their time, as one stretch [start, end) after busyUntilPs (`placeTlp`); -1: none. */
-  private gapStartPs = -1;
-  private gapEndPs = -1;
+  /**
+   * Burst granularity: the DLLPs on the wire after busyUntilPs, as stretches [start, end) of DLLPs
+   * back to back, oldest first, each with when its first DLLP was sent (`stAtPs`) and the direction
+   * whose UpdateFC it carries, if any (`stUpdate`); at most MAX_DLLP_STRETCHES (the oldest then joins
+   * what is committed). Per-TLP's DLLP waits behind the TLPs handed over before it was sent, and only
+   * those: a burst's constituents are committed at its event, often after DLLPs sent for later times,
+   * so each goes behind the stretches sent before it was ready and in front of the rest, which it
+   * pushes back (`placeTlp`), and an UpdateFC pushed back lands that much later.
+   */
+  private readonly stStartPs: number[] = [];
+  private readonly stEndPs: number[] = [];
+  private readonly stAtPs: number[] = [];
+  private readonly stUpdate: (Direction | null)[] = [];
   /** Credits of the receiver's buffer still available to this transmitter: [P hdr, P data, NP hdr, NP data, CPL hdr, CPL data]. */
   readonly credits: Float64Array;
   /** Credits the receiver has freed but not yet returned in an UpdateFC. */
@@ -367,7 +380,7 @@ class Direction {
     const wire = headerBytes(tlp) + dataBytes + TLP_FRAMING_BYTES;
     const now = sched.now();
     const dur = Math.ceil(wire * this.link.psPerByte);
-    const start = this.gapEndPs < 0 ? (this.busyUntilPs > now ? this.busyUntilPs : now) : this.placeTlp(now, this.busyUntilPs, dur);
+    const start = this.stEndPs.length === 0 ? (this.busyUntilPs > now ? this.busyUntilPs : now) : this.placeTlp(now, this.busyUntilPs, dur);
     this.busyUntilPs = start + dur;
     if (c === 1) this.readWireWaitPs += start - now;
     const k = this.counters;
@@ -424,7 +437,7 @@ class Direction {
       const nb = typeof notBeforePs === 'number' ? notBeforePs : notBeforePs[i];
       const r = r0 > nb ? r0 : nb;
       const dur = Math.ceil(wire * this.link.psPerByte);
-      const start = this.gapEndPs < 0 ? (busy > r ? busy : r) : this.placeTlp(r, busy, dur);
+      const start = this.stEndPs.length === 0 ? (busy > r ? busy : r) : this.placeTlp(r, busy, dur);
       busy = start + dur;
       arrivals[i] = busy + this.link.latencyPs;
       wireTotal += wire;
@@ -491,35 +504,66 @@ class Direction {
     this.counters.wireBytes += DLLP_BYTES;
     this.counters.busyPs += dur;
     if (this.from.burstBytes === 0) return (this.busyUntilPs = start + dur);
-    // Burst granularity: on a wire idle at that time the DLLP joins the stretch TLPs ready earlier may pass.
-    if (this.gapEndPs >= atPs) return (this.gapEndPs += dur);
-    if (this.gapEndPs >= 0) this.busyUntilPs = this.gapEndPs; // a stretch over before this one: committed behind the TLPs
-    this.gapStartPs = this.gapEndPs = -1;
-    if (atPs < this.busyUntilPs) return (this.busyUntilPs += dur);
-    this.gapStartPs = atPs;
-    return (this.gapEndPs = atPs + dur);
+    // Burst granularity: the DLLP joins the last stretch if that is still on the wire at its time, else
+    // starts one; TLPs handed over before it may still pass it (placeTlp).
+    const n = this.stEndPs.length;
+    if (n > 0 && this.stEndPs[n - 1] >= atPs) {
+      if (atPs < this.stAtPs[n - 1]) this.stAtPs[n - 1] = atPs;
+      return (this.stEndPs[n - 1] += dur);
+    }
+    if (n >= MAX_DLLP_STRETCHES) this.settleStretches(1);
+    const after = n > 0 && this.stEndPs[n - 1] > this.busyUntilPs ? this.stEndPs[n - 1] : this.busyUntilPs;
+    const begin = after > atPs ? after : atPs;
+    this.stStartPs.push(begin);
+    this.stEndPs.push(begin + dur);
+    this.stAtPs.push(atPs);
+    this.stUpdate.push(null);
+    return begin + dur;
+  }
+
+  /** The `k` oldest stretches join what is committed: nothing passes them any more. */
+  private settleStretches(k: number): void {
+    for (let i = 0; i < k; i++) {
+      const end = this.stEndPs.shift()!;
+      if (end > this.busyUntilPs) this.busyUntilPs = end;
+      this.stStartPs.shift();
+      this.stAtPs.shift();
+      this.stUpdate.shift();
+    }
   }
 
   /**
-   * Burst granularity: where a TLP of `durPs` on the wire, ready at `readyPs`, starts after the TLPs
-   * committed before it (`busyPs`) and the DLLP stretch. A burst's constituents are committed at its
-   * event, often after DLLPs (ACKs, UpdateFCs) were sent for times later than they were ready; per-TLP
-   * would have sent the TLP first and the DLLPs after it. So a TLP that would end before the stretch
-   * goes in front of it, one that would start inside it goes after it, and one that overlaps its
-   * start goes first and pushes the stretch back.
+   * Burst granularity: where a TLP of `durPs` on the wire, ready at `readyPs`, starts: after the TLPs
+   * committed before it (`busyPs`) and the stretches of DLLPs sent before it was ready, which then
+   * join what is committed; in front of the later stretches, pushed back as far as it and each other
+   * need (an UpdateFC in one that has not landed lands that much later; one that has landed keeps
+   * its credits, a difference the stated bound covers).
    */
   private placeTlp(readyPs: number, busyPs: number, durPs: number): number {
     let start = busyPs > readyPs ? busyPs : readyPs;
-    if (this.gapEndPs < 0) return start;
-    if (start >= this.gapStartPs) {
-      if (start < this.gapEndPs) start = this.gapEndPs;
-      this.gapStartPs = this.gapEndPs = -1; // behind it now
-    } else if (start + durPs > this.gapStartPs) {
-      const len = this.gapEndPs - this.gapStartPs;
-      this.gapStartPs = start + durPs;
-      this.gapEndPs = this.gapStartPs + len;
+    const at = this.stAtPs;
+    let k = 0;
+    while (k < at.length && at[k] <= readyPs) {
+      if (this.stEndPs[k] > start) start = this.stEndPs[k];
+      k++;
+    }
+    if (k > 0) this.settleStretches(k);
+    let end = start + durPs;
+    for (let j = 0; j < this.stStartPs.length && this.stStartPs[j] < end; j++) {
+      const shift = end - this.stStartPs[j];
+      this.stStartPs[j] += shift;
+      this.stEndPs[j] += shift;
+      const u = this.stUpdate[j];
+      if (u !== null && u.updateInFlight) u.delayUpdate(shift);
+      end = this.stEndPs[j];
     }
     return start;
+  }
+
+  /** The UpdateFC on its way to this transmitter was pushed back on the reverse wire by `shiftPs` (placeTlp). */
+  delayUpdate(shiftPs: number): void {
+    this.updateLandsPs += shiftPs;
+    if (this.creditsDuePs >= 0) this.creditsDuePs += shiftPs;
   }
 
   /**
@@ -660,6 +704,8 @@ class Direction {
     }
     dir.updateInFlight = true;
     const lands = this.sendDllp() + this.link.latencyPs;
+    const st = this.stUpdate.length;
+    if (st > 0) this.stUpdate[st - 1] = dir; // its DLLP is in the last stretch (burst granularity)
     dir.updateLandsPs = lands;
     const sched = this.link.scheduler;
     if (dir.from.burstBytes > 0 && dir.queued() === 0) dir.creditsDuePs = lands;
@@ -668,6 +714,12 @@ class Direction {
 
   /** The UpdateFC sent by flushCreditsFor reached this direction's transmitter. */
   private readonly creditsArrived = (): void => {
+    const now = this.link.scheduler.now();
+    if (this.updateLandsPs > now) {
+      // TLPs handed over before it went ahead of its DLLP after it was sent (placeTlp): it lands later.
+      this.link.scheduler.schedule(this.updateLandsPs - now, this.creditsArrived);
+      return;
+    }
     this.updateInFlight = false;
     for (let i = 0; i < 6; i++) this.credits[i] += this.returning[i];
     this.landed(this.returning, this.link.scheduler.now());
@@ -793,9 +845,11 @@ class Direction {
   digest(d: StateDigest): void {
     this.settleCredits(); // an update whose time has come digests as applied, as its event would have left it
     d.until(this.busyUntilPs);
-    if (this.gapEndPs >= 0) {
-      d.until(this.gapStartPs);
-      d.until(this.gapEndPs);
+    d.num(this.stEndPs.length);
+    for (let i = 0; i < this.stEndPs.length; i++) {
+      d.until(this.stStartPs[i]);
+      d.until(this.stEndPs[i]);
+      d.until(this.stAtPs[i]);
     }
     for (let i = 0; i < 6; i++) {
       d.num(this.credits[i]);
