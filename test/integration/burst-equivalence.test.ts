@@ -84,6 +84,26 @@ for (const [preset, via, lanes, pairs] of cells) {
   });
 }
 
+// Outside the matrix, where the stated bound does not hold yet (docs/architecture.md "Two
+// granularities", performance.md): paper-2012 conventional at x1 with an MRRS of 2048, both
+// directions of the host link full of credit-bound TLPs. Pinned so that a change to it is seen:
+// burst runs 6.8% fast on this 2 MiB move (9.5% at 4 MiB; 16.5% and 19% before the DLLP stretches);
+// the test fails past 12%, and says so when the gap closes to within the bound (then this case
+// belongs in the matrix).
+test('known gap: paper-2012 conventional x1 with MRRS 2048 at burst granularity runs fast by more than the stated bound (6.8% at 2 MiB)', () => {
+  const of = (granularity: 'tlp' | 'burst') => {
+    const t = topologyOf('paper-2012', 1, 1);
+    t.pcie.mrrsBytes = 2048;
+    return runMoves({ topology: t, pairs: [{ src: 'sda', srcOffset: 0, dst: 'sdb', dstOffset: 0 }], lengthBytes: 2 * MiB, via: 'host', seed: 5, fidelity: 'full', granularity });
+  };
+  const a = of('tlp');
+  const b = of('burst');
+  assert.ok(b.moves[0].verified);
+  const err = b.aggregate.simulatedSeconds / a.aggregate.simulatedSeconds - 1;
+  assert.ok(err > -0.12, `burst ${(err * 100).toFixed(2)}% off per-TLP: the known gap grew`);
+  assert.ok(Math.abs(err) > BURST_RELATIVE_ERROR_BOUND, `burst ${(err * 100).toFixed(2)}% off per-TLP: within the stated bound now, so move this case into the matrix`);
+});
+
 test('bursts as bytes: over the bytes channel (burst records) a move at burst granularity is the same as over frame objects, and a capture holds per-TLP\'s data frames', () => {
   for (const [preset, via] of [['paper-2012', 'host'], ['paper-2012-live', 'dc-buffer'], ['paper-2012-live', 'host']] as const) {
     const t = topologyOf(preset, 1, 1);
