@@ -542,6 +542,8 @@ class Direction {
   private placeTlp(readyPs: number, busyPs: number, durPs: number): number {
     let start = busyPs > readyPs ? busyPs : readyPs;
     const at = this.stAtPs;
+    // The common case: ready before every stretch and done before the first begins.
+    if (at[0] > readyPs && start + durPs <= this.stStartPs[0]) return start;
     let k = 0;
     while (k < at.length && at[k] <= readyPs) {
       if (this.stEndPs[k] > start) start = this.stEndPs[k];
