@@ -100,7 +100,21 @@ export function sweepTable(r: SweepResult): string {
   const rows = r.rows.map((row) => [...names.map((n) => String(row.params[n])), r.metric === 'simulatedSeconds' ? row.value.toFixed(6) : Number.isInteger(row.value) ? String(row.value) : row.value.toFixed(1), tagOf(row.fidelity), row.limit]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i].length)));
   const lines = [head, ...rows].map((cells) => cells.map((c, i) => (i < cells.length - 1 ? c.padEnd(widths[i]) : c)).join('  '));
-  return [fidelityLine(r.fidelity), ...(r.granularity?.mode === 'burst' ? [granularityLine(r.granularity)] : []), ...overridesLines(r), ...lines].join('\n');
+  return [fidelityLine(r.fidelity), ...(r.granularity?.mode === 'burst' ? [granularityLine(r.granularity), ...uncheckedLines(r)] : []), ...overridesLines(r), ...lines].join('\n');
+}
+
+/** What the burst equivalence matrix varies (test/integration/burst-equivalence.test.ts): the presets as shipped, at host link x1 and x8. */
+const BURST_CHECKED_PATHS = new Set(['host.link.lanes']);
+
+/**
+ * At burst granularity, the parameters this sweep moves off the checked matrix, said once: the bound
+ * is not checked there (one such topology is 7-10% off: docs/architecture.md "Two granularities").
+ */
+function uncheckedLines(r: SweepResult): string[] {
+  const paths = [...r.params.map((p) => resolveParamPath(p.name).join('.')), ...r.overrides.map((o) => o.path)];
+  const off = [...new Set(paths.filter((p) => !BURST_CHECKED_PATHS.has(p)))];
+  if (off.length === 0) return [];
+  return [`note: the burst bound is checked on the presets as shipped (host link x1, x8); this sweep changes ${off.join(', ')}: check a point with --granularity tlp`];
 }
 
 /** "overrides: --set a=1, --set b=2" when there are any, noting those a swept parameter supersedes. */

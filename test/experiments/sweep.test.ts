@@ -58,3 +58,10 @@ test('each sweep point carries its fidelity; the table and chart state it', asyn
   const fast = await sweep({ topology: t, params: [parseSweepParam(t, 'depth=2')], via: 'dc-buffer', sizeBytes: 2 << 20, seed: 1, metric: 'mbPerSec', threads: 1 });
   assert.equal(fast.rows[0].fidelity.mode, 'fast', 'fast is the default');
 });
+
+test('at burst granularity a sweep that leaves the checked matrix says so; one over host lanes does not', async () => {
+  const run = (spec: string) => sweep({ topology: t, params: [parseSweepParam(t, spec)], via: 'dc-buffer', sizeBytes: 1 << 20, seed: 1, metric: 'mbPerSec', threads: 1, granularity: 'burst' });
+  const off = sweepTable(await run('pcie.mrrsBytes=512'));
+  assert.match(off, /^note: the burst bound is checked on the presets as shipped .* changes pcie\.mrrsBytes: check a point with --granularity tlp$/m);
+  assert.doesNotMatch(sweepTable(await run('host.lanes=1')), /^note:/m);
+});
