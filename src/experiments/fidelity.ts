@@ -2,15 +2,15 @@ import type { Fidelity, FidelityMode } from '../runtime/copy.js';
 import type { GranularityInfo } from '../runtime/moves.js';
 
 /**
- * Where the burst bound is checked (test/integration/burst-equivalence.test.ts): not every topology;
- * docs/architecture.md "Two granularities" names one where it does not hold.
+ * Where the burst bound is checked: the equivalence matrix (test/integration/burst-equivalence.test.ts),
+ * not every topology; docs/architecture.md "Two granularities" names one where it does not hold.
  */
-const CHECKED = 'the bound checked on the equivalence matrix';
+const CHECKED = 'on the checked matrix';
 
 /** Which granularity produced a result, in one line: per-TLP (the reference), or the burst size and the stated bound. */
 export function granularityLine(g: GranularityInfo): string {
   if (g.mode === 'tlp') return 'granularity: per-TLP (the reference)';
-  return `granularity: burst (bursts of up to ${g.burstBytes} B; simulated time within ${((g.relativeErrorBound ?? 0) * 100).toFixed(0)}% of per-TLP's, ${CHECKED})`;
+  return `granularity: burst (bursts of up to ${g.burstBytes} B; simulated time within ${((g.relativeErrorBound ?? 0) * 100).toFixed(0)}% of per-TLP's ${CHECKED})`;
 }
 
 /** How several moves were obtained, taken together: a bar averaged over seeds, a sweep, a whole run. */
@@ -67,13 +67,13 @@ export function chunksText(s: FidelitySummary): string {
 /**
  * One line for a chart subtitle or a table heading, e.g. "fidelity: fast (10 of 48 moves exact,
  * others within ±0.30% at 99.7%)", "fidelity: full (every TLP)" or, at burst granularity,
- * "fidelity: full (every burst; within ±3.00% of per-TLP's, the bound checked on the equivalence matrix)".
+ * "fidelity: full (every burst; within ±3.00% of per-TLP's on the checked matrix)".
  */
 export function fidelityLine(s: FidelitySummary): string {
   const moves = (n: number) => `${n} move${n === 1 ? '' : 's'}`;
   if (s.mode === 'full' && s.exactMoves === s.moves) return 'fidelity: full (every TLP)';
   // Full fidelity is inexact only at burst granularity, whose bound is stated (checked against per-TLP), not a 99.7% interval.
-  if (s.mode === 'full') return `fidelity: full (every burst; within ${fmtError(s.maxRelativeError99)} of per-TLP's, ${CHECKED})`;
+  if (s.mode === 'full') return `fidelity: full (every burst; within ${fmtError(s.maxRelativeError99)} of per-TLP's ${CHECKED})`;
   const within = `within ${fmtError(s.maxRelativeError99)} at 99.7%`;
   let how: string;
   if (s.exactMoves === s.moves) how = s.moves === 1 ? 'exact' : `all ${moves(s.moves)} exact`;

@@ -29,6 +29,6 @@ test('burst granularity: full fidelity with a stated bound, never called a 99.7%
   const burst: Fidelity = { mode: 'full', exact: false, relativeError99: 0.03, detailedChunks: 64, totalChunks: 64, method: 'full at burst granularity: every burst simulated' };
   assert.equal(tagOf(burst), 'full, every burst, ±3.00% stated');
   const line = fidelityLine(summarizeFidelity([burst, burst]));
-  assert.equal(line, "fidelity: full (every burst; within ±3.00% of per-TLP's, the bound checked on the equivalence matrix)");
+  assert.equal(line, "fidelity: full (every burst; within ±3.00% of per-TLP's on the checked matrix)");
   assert.doesNotMatch(line, /99\.7|statistical/);
 });
