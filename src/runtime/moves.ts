@@ -170,7 +170,7 @@ export interface GranularityInfo {
 }
 
 /** Stated bound on burst granularity's relative error in simulated time (checked by test/integration/burst-equivalence.test.ts). */
-export const BURST_RELATIVE_ERROR_BOUND = 0.03; // measured -1.56%..+0.46% at 2 MiB, -2.25% at 32 MiB (paper-2012, conventional, two pairs): see the test's diagnostics
+export const BURST_RELATIVE_ERROR_BOUND = 0.03; // on the matrix, measured -0.74%..+0.50% at 2 MiB, -1.67%..+0.72% at 32 MiB (2026-12-06; the test prints each cell); off it, paper-2012 conventional x1 with MRRS >= 1024 is 7-10% fast (architecture.md)
 
 /** A move simulated in full: exact per TLP; at burst granularity within the stated bound (reported where a 99.7% interval goes). */
 export function fullFidelity(burstBytes: number, chunks: number): Fidelity {
